@@ -1,0 +1,102 @@
+"""The source systems omnigraph federates, read from a TOML file and validated at start-up.
+
+Example ``omnigraph.toml``::
+
+    [[sources]]
+    name = "web-store"
+    kind = "storefront"
+    base_url = "https://shim.example.com/storefront"
+    token_env = "WEB_STORE_TOKEN"      # the token itself never lives in the file
+
+    [[sources]]
+    name = "erp"
+    kind = "erp"
+    base_url = "https://erp-shim.example.com"
+    cache_ttl_seconds = 30
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from omnigraph.errors import ConfigurationError
+
+__all__ = ["SourceConfig", "SourceKind", "SourcesConfig", "load_sources_config"]
+
+
+class SourceKind(enum.StrEnum):
+    STOREFRONT = "storefront"
+    ERP = "erp"
+    WMS = "wms"
+    PAYMENTS = "payments"
+
+
+class SourceConfig(BaseModel):
+    """One configured source system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    kind: SourceKind
+    base_url: HttpUrl
+    token_env: str | None = Field(default=None, description="Env var holding the bearer token.")
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    cache_ttl_seconds: float | None = Field(default=None, ge=0)
+    max_connections: int = Field(default=20, ge=1)
+
+    def token(self) -> str | None:
+        if self.token_env is None:
+            return None
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise ConfigurationError(
+                f"source {self.name!r}: environment variable {self.token_env} is not set"
+            )
+        return value
+
+
+class SourcesConfig(BaseModel):
+    """All configured sources; every kind must be present so each layer of truth has an owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[SourceConfig]
+
+    @model_validator(mode="after")
+    def _check_names_and_kinds(self) -> SourcesConfig:
+        duplicates = [n for n, c in Counter(s.name for s in self.sources).items() if c > 1]
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        missing = set(SourceKind) - {s.kind for s in self.sources}
+        if missing:
+            raise ValueError(
+                "every source kind needs a source; missing: "
+                + ", ".join(sorted(k.value for k in missing))
+            )
+        return self
+
+    def of_kind(self, kind: SourceKind) -> list[SourceConfig]:
+        return [s for s in self.sources if s.kind is kind]
+
+
+def load_sources_config(path: Path) -> SourcesConfig:
+    """Read and validate ``path``; raise :class:`ConfigurationError` with a readable message."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"configuration file {path} is not valid TOML: {error}") from None
+    try:
+        return SourcesConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigurationError(f"configuration file {path} is invalid: {problems}") from None

@@ -1,0 +1,78 @@
+"""What omnigraph itself keeps: exceptions with their audit history, and sync cursors.
+
+Everything else is read from the source systems; these tables hold only facts no source owns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "ExceptionEventRow", "ExceptionRow", "SourceCursorRow"]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class ExceptionRow(Base):
+    """One operational exception; ``dedupe_key`` makes intake idempotent."""
+
+    __tablename__ = "exceptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(24))
+    severity: Mapped[str] = mapped_column(String(16), default="MEDIUM")
+    owner_source: Mapped[str] = mapped_column(String(64))
+    owner_kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    order_source: Mapped[str | None] = mapped_column(String(64))
+    order_ref: Mapped[str | None] = mapped_column(String(128))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detected_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    history: Mapped[list[ExceptionEventRow]] = relationship(
+        back_populates="exception", lazy="raise", order_by="ExceptionEventRow.id"
+    )
+
+    __table_args__ = (
+        Index("ix_exceptions_order", "order_source", "order_ref"),
+        Index("ix_exceptions_status_detected", "status", "detected_at"),
+        Index("ix_exceptions_owner", "owner_kind", "owner_source"),
+    )
+
+
+class ExceptionEventRow(Base):
+    """One step in an exception's life: who moved it where, when and why."""
+
+    __tablename__ = "exception_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exception_id: Mapped[str] = mapped_column(
+        ForeignKey("exceptions.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    exception: Mapped[ExceptionRow] = relationship(back_populates="history", lazy="raise")
+
+
+class SourceCursorRow(Base):
+    """How far omnigraph has read a source's change feed (one row per source and feed)."""
+
+    __tablename__ = "source_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feed: Mapped[str] = mapped_column(String(64), primary_key=True, default="changes")
+    cursor: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime]

@@ -1,0 +1,71 @@
+"""Errors a client can act on, each with a stable ``extensions.code``.
+
+Raised anywhere below the schema; the schema's error-code extension copies ``code`` and
+``extensions`` onto the GraphQL error so clients can branch on them without parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidCursor",
+    "InvalidId",
+    "InvalidInput",
+    "OmnigraphError",
+    "PageSizeOutOfRange",
+    "SourceContractViolation",
+    "UpstreamUnavailable",
+]
+
+
+class OmnigraphError(Exception):
+    """Base for errors that carry a stable machine-readable code."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class InvalidInput(OmnigraphError):
+    code = "BAD_USER_INPUT"
+
+
+class InvalidId(InvalidInput):
+    code = "INVALID_ID"
+
+
+class InvalidCursor(InvalidInput):
+    code = "INVALID_CURSOR"
+
+
+class PageSizeOutOfRange(InvalidInput):
+    code = "PAGE_SIZE_OUT_OF_RANGE"
+
+
+class UpstreamUnavailable(OmnigraphError):
+    """A source system could not answer (down, timing out, or answering 5xx)."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"source {source!r} is unavailable: {detail}", source=source)
+        self.source = source
+
+
+class SourceContractViolation(OmnigraphError):
+    """A source answered, but not in the shape the source contract promises."""
+
+    code = "UPSTREAM_CONTRACT_VIOLATION"
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"source {source!r} broke the source contract: {detail}", source=source)
+        self.source = source
+
+
+class ConfigurationError(Exception):
+    """Configuration that cannot be used; raised at start-up with a message a person can act on."""

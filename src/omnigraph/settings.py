@@ -1,0 +1,52 @@
+"""Service settings: every knob has an ``OMNIGRAPH_*`` environment variable.
+
+Settings describe how this process runs (database, mode, limits); which source systems exist is
+configuration of another kind and lives in the TOML file named by ``OMNIGRAPH_CONFIG``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Process settings, read from ``OMNIGRAPH_*`` variables (and ``.env`` when present)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGRAPH_", env_file=".env", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    config: Path | None = Field(
+        default=None,
+        description="TOML file naming the source systems; none means the built-in demo systems.",
+    )
+    database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    cache_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="Default per-source TTL for fetched records; 0 disables."
+    )
+    cache_max_entries: int = Field(default=50_000, ge=0)
+    upstream_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    default_page_size: int = Field(default=50, ge=1)
+    max_filter_scan_pages: int = Field(
+        default=20, ge=1, description="Upstream pages a filtered order listing may read per page."
+    )
+
+    demo_seed: int = 7
+    demo_orders: int = Field(default=300, ge=10, le=20_000)
+    demo_host: str = "127.0.0.1"
+    demo_base_port: int = Field(
+        default=0, ge=0, description="First of four loopback ports for the demo; 0 = ephemeral."
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"

@@ -1,0 +1,195 @@
+"""The only place omnigraph speaks HTTP to a source system.
+
+One pooled ``httpx.AsyncClient`` per configured source, with timeouts, bearer auth, record-level
+TTL caching (so a batch only asks for what it does not hold) and the contract's error shape
+translated into :mod:`omnigraph.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import httpx
+import structlog
+from cachetools import TTLCache
+
+from omnigraph.config import SourceConfig, SourceKind
+from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+
+__all__ = ["BATCH_LIMIT", "JsonRecord", "SourceClient"]
+
+JsonRecord = dict[str, Any]
+BATCH_LIMIT = 500
+_MISSING: JsonRecord = {}
+
+log = structlog.get_logger(__name__)
+
+
+class SourceClient:
+    """HTTP access to one source system, following docs/sources/README.md."""
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        *,
+        timeout_seconds: float,
+        cache_ttl_seconds: float,
+        cache_max_entries: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = config.name
+        self.kind: SourceKind = config.kind
+        self.base_url = str(config.base_url).rstrip("/")
+        headers = {"Accept": "application/json", "User-Agent": "omnigraph"}
+        token = config.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = config.timeout_seconds or timeout_seconds
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+            limits=httpx.Limits(max_connections=config.max_connections),
+            transport=transport,
+        )
+        ttl = (
+            config.cache_ttl_seconds if config.cache_ttl_seconds is not None else cache_ttl_seconds
+        )
+        self._cache: TTLCache[tuple[str, ...], Any] | None = (
+            TTLCache(maxsize=cache_max_entries, ttl=ttl) if ttl > 0 and cache_max_entries else None
+        )
+        self.calls = 0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def clear_cache(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept_statuses: Iterable[int] = (),
+    ) -> httpx.Response:
+        """Send one request; raise coded errors for transport failures and contract breaches."""
+        self.calls += 1
+        try:
+            response = await self._http.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise UpstreamUnavailable(self.name, "timed out") from None
+        except httpx.TransportError as error:
+            raise UpstreamUnavailable(self.name, type(error).__name__) from None
+        if response.is_success or response.status_code in set(accept_statuses):
+            return response
+        if response.status_code >= 500 or response.status_code in (401, 403, 429):
+            log.warning("source_error", source=self.name, path=path, status=response.status_code)
+            raise UpstreamUnavailable(self.name, f"HTTP {response.status_code} on {path}")
+        raise SourceContractViolation(
+            self.name, f"HTTP {response.status_code} on {method} {path}: {response.text[:200]}"
+        )
+
+    async def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        return self._decode(await self.request("GET", path, params=params), path)
+
+    async def post_json(self, path: str, body: Any) -> Any:
+        return self._decode(await self.request("POST", path, json=body), path)
+
+    def _decode(self, response: httpx.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise SourceContractViolation(self.name, f"{path} did not answer JSON") from None
+
+    def _data(self, payload: Any, path: str) -> list[JsonRecord]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise SourceContractViolation(self.name, f"{path} answered without a data list")
+        return cast(list[JsonRecord], payload["data"])
+
+    async def batch_get(
+        self, collection: str, ids: Sequence[str], *, id_field: str = "id"
+    ) -> dict[str, JsonRecord]:
+        """Records by id, one call per :data:`BATCH_LIMIT` ids not already cached."""
+        found: dict[str, JsonRecord] = {}
+        wanted: list[str] = []
+        for record_id in dict.fromkeys(ids):
+            cached = self._cache_get((collection, "id", record_id))
+            if cached is None:
+                wanted.append(record_id)
+            elif cached is not _MISSING:
+                found[record_id] = cached
+        for chunk in _chunks(wanted):
+            path = f"/{collection}/batch"
+            fetched = {
+                r[id_field]: r for r in self._data(await self.post_json(path, {"ids": chunk}), path)
+            }
+            for record_id in chunk:
+                record = fetched.get(record_id)
+                self._cache_put((collection, "id", record_id), record if record else _MISSING)
+                if record:
+                    found[record_id] = record
+        return found
+
+    async def by_order_ref(
+        self, collection: str, order_refs: Sequence[str], *, ref_of: Any = None
+    ) -> dict[str, list[JsonRecord]]:
+        """Records grouped by the storefront order ref they carry (zero, one or many each)."""
+        get_ref = ref_of or (lambda record: record.get("orderRef"))
+        grouped: dict[str, list[JsonRecord]] = {}
+        wanted: list[str] = []
+        for ref in dict.fromkeys(order_refs):
+            cached = self._cache_get((collection, "ref", ref))
+            if cached is None:
+                wanted.append(ref)
+            else:
+                grouped[ref] = cached
+        for chunk in _chunks(wanted):
+            path = f"/{collection}/by-order-ref"
+            fetched: dict[str, list[JsonRecord]] = {ref: [] for ref in chunk}
+            for record in self._data(await self.post_json(path, {"orderRefs": chunk}), path):
+                ref = get_ref(record)
+                if ref in fetched:
+                    fetched[ref].append(record)
+            for ref, records in fetched.items():
+                self._cache_put((collection, "ref", ref), records)
+                grouped[ref] = records
+        return grouped
+
+    async def list_page(
+        self, collection: str, *, limit: int, cursor: str | None, filters: Mapping[str, str | int]
+    ) -> tuple[list[JsonRecord], str | None]:
+        params: dict[str, str | int] = {"limit": limit, **filters}
+        if cursor:
+            params["cursor"] = cursor
+        path = f"/{collection}"
+        payload = await self.get_json(path, params)
+        next_cursor = payload.get("nextCursor") if isinstance(payload, dict) else None
+        return self._data(payload, path), next_cursor
+
+    async def health(self) -> dict[str, Any]:
+        """Reachability for ``/healthz``; never raises."""
+        try:
+            await self.request("GET", "/health")
+        except (UpstreamUnavailable, SourceContractViolation) as error:
+            return {"status": "unavailable", "detail": error.message}
+        return {"status": "ok"}
+
+    def _cache_get(self, key: tuple[str, ...]) -> Any:
+        return None if self._cache is None else self._cache.get(key)
+
+    def _cache_put(self, key: tuple[str, ...], value: Any) -> None:
+        if self._cache is not None:
+            self._cache[key] = value
+
+
+def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), BATCH_LIMIT):
+        yield list(items[start : start + BATCH_LIMIT])

@@ -1,0 +1,62 @@
+"""Every configured source, built once per process, reachable by name or kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from omnigraph.config import SourceKind, SourcesConfig
+from omnigraph.settings import Settings
+from omnigraph.sources.client import SourceClient
+from omnigraph.sources.erp import ErpAdapter
+from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.storefront import StorefrontAdapter
+from omnigraph.sources.wms import WmsAdapter
+
+__all__ = ["SourceRegistry"]
+
+
+class SourceRegistry:
+    """Adapters for the configured sources; owns their pooled HTTP clients."""
+
+    def __init__(
+        self,
+        config: SourcesConfig,
+        settings: Settings,
+        *,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.config = config
+        self.clients: dict[str, SourceClient] = {
+            source.name: SourceClient(
+                source,
+                timeout_seconds=settings.upstream_timeout_seconds,
+                cache_ttl_seconds=settings.cache_ttl_seconds,
+                cache_max_entries=settings.cache_max_entries,
+                transport=(transports or {}).get(source.name),
+            )
+            for source in config.sources
+        }
+        by_kind = {
+            kind: [c for c in self.clients.values() if c.kind is kind] for kind in SourceKind
+        }
+        self.storefronts = [StorefrontAdapter(c) for c in by_kind[SourceKind.STOREFRONT]]
+        self.erps = [ErpAdapter(c) for c in by_kind[SourceKind.ERP]]
+        self.warehouses = [WmsAdapter(c) for c in by_kind[SourceKind.WMS]]
+        self.payments = [PaymentsAdapter(c) for c in by_kind[SourceKind.PAYMENTS]]
+
+    def kind_of(self, source_name: str) -> SourceKind | None:
+        client = self.clients.get(source_name)
+        return None if client is None else client.kind
+
+    def storefront(self, name: str) -> StorefrontAdapter | None:
+        return next((s for s in self.storefronts if s.name == name), None)
+
+    def clear_caches(self) -> None:
+        for client in self.clients.values():
+            client.clear_cache()
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()

@@ -1,0 +1,72 @@
+"""Claims: what one system asserted about one field, and when.
+
+Provenance and disagreements are both views over claims, so the graph can always say who said
+what it serves, and who said otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from omnigraph.config import SourceKind
+from omnigraph.truth.authority import FieldAuthority
+
+__all__ = ["Claim", "Fact", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    source: str
+    source_kind: SourceKind
+    record_ref: str
+    as_of: datetime
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """The value served for ``field``, the claim it came from, and every competing claim."""
+
+    field: str
+    served: Claim
+    authoritative: bool
+    claims: tuple[Claim, ...]
+    conflicting: tuple[Claim, ...] = ()
+
+    @property
+    def disputed(self) -> bool:
+        return bool(self.conflicting)
+
+
+def decide(
+    field_name: str,
+    claims: list[Claim],
+    authority: FieldAuthority,
+    *,
+    agrees: Callable[[str, str], bool] | None = None,
+) -> Fact | None:
+    """Pick the claim to serve by the authority's preference; list the claims that conflict.
+
+    ``agrees(served_value, other_value)`` says when two differently worded claims are consistent
+    (a storefront's "unfulfilled" is consistent with a WMS "picked"); equality by default.
+    """
+    if not claims:
+        return None
+    rank = {kind: i for i, kind in enumerate(authority.preference())}
+    ordered = sorted(claims, key=lambda c: rank.get(c.source_kind, len(rank)))
+    served = ordered[0]
+    compatible = agrees or _equal
+    conflicting = tuple(c for c in ordered[1:] if not compatible(served.value, c.value))
+    return Fact(
+        field=field_name,
+        served=served,
+        authoritative=served.source_kind is authority.owner,
+        claims=tuple(ordered),
+        conflicting=conflicting,
+    )
+
+
+def _equal(a: str, b: str) -> bool:
+    return a == b

@@ -1,0 +1,214 @@
+"""One canonical order from the claims of every system that knows it.
+
+``OrderEvidence`` is what the loaders fetched (or could not fetch); ``OrderTruth`` turns it into
+served facts with provenance, and lists where systems disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Generic, TypeVar
+from functools import cached_property
+
+from omnigraph.config import SourceKind
+from omnigraph.sources.records import (
+    Charge,
+    FulfilmentLine,
+    FulfilmentOrder,
+    SalesOrder,
+    StorefrontOrder,
+)
+from omnigraph.truth.authority import AuthorityRules
+from omnigraph.truth.claims import Claim, Fact, decide
+from omnigraph.truth.order_state import states_consistent, storefront_state, wms_state
+
+__all__ = ["LineQuantities", "OrderEvidence", "OrderTruth", "Sourced"]
+
+RecordT = TypeVar("RecordT")
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced(Generic[RecordT]):
+    source: str
+    record: RecordT
+
+
+@dataclass(slots=True)
+class OrderEvidence:
+    """Everything the systems said about one order, and which systems could not be asked."""
+
+    storefront: Sourced[StorefrontOrder]
+    sales_orders: list[Sourced[SalesOrder]] = field(default_factory=list)
+    fulfilment_orders: list[Sourced[FulfilmentOrder]] = field(default_factory=list)
+    charges: list[Sourced[Charge]] = field(default_factory=list)
+    unavailable: dict[SourceKind, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineQuantities:
+    picked: int = 0
+    packed: int = 0
+    shipped: int = 0
+    short: int = 0
+    damaged: int = 0
+    returned: int = 0
+
+
+class OrderTruth:
+    """Served facts for one order under the authority rules."""
+
+    def __init__(self, evidence: OrderEvidence, rules: AuthorityRules) -> None:
+        self.evidence = evidence
+        self.rules = rules
+
+    @property
+    def order(self) -> StorefrontOrder:
+        return self.evidence.storefront.record
+
+    def _sf(self, value: str) -> Claim:
+        order = self.order
+        return Claim(
+            self.evidence.storefront.source,
+            SourceKind.STOREFRONT,
+            order.id,
+            order.updated_at,
+            value,
+        )
+
+    def _decide(
+        self, name: str, claims: list[Claim], agrees: Callable[[str, str], bool] | None = None
+    ) -> Fact | None:
+        return decide(name, claims, self.rules.for_field(name), agrees=agrees)
+
+    @cached_property
+    def state(self) -> Fact:
+        claims = [self._sf(storefront_state(self.order).value)]
+        fulfilment = [s.record for s in self.evidence.fulfilment_orders]
+        physical = wms_state(fulfilment)
+        if physical is not None:
+            latest = max(self.evidence.fulfilment_orders, key=lambda s: s.record.updated_at)
+            claims.append(
+                Claim(
+                    latest.source,
+                    SourceKind.WMS,
+                    ",".join(f.id for f in fulfilment),
+                    latest.record.updated_at,
+                    physical.value,
+                )
+            )
+        fact = self._decide("state", claims, states_consistent)
+        assert fact is not None  # the storefront claim is always there
+        return fact
+
+    @cached_property
+    def total(self) -> Fact:
+        claims = [self._sf(str(self.order.totals.total))]
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                str(s.record.totals.total),
+            )
+            for s in self.evidence.sales_orders
+        ]
+        fact = self._decide("totals.total", claims, _same_amount)
+        assert fact is not None
+        return fact
+
+    @cached_property
+    def currency(self) -> Fact:
+        claims = [self._sf(self.order.currency)]
+        claims += [
+            Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.currency)
+            for s in self.evidence.sales_orders
+        ]
+        fact = self._decide("currency", claims)
+        assert fact is not None
+        return fact
+
+    @cached_property
+    def financial_status(self) -> Fact | None:
+        claims = []
+        if self.order.financial_status:
+            claims.append(self._sf(self.order.financial_status))
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                s.record.financial_status,
+            )
+            for s in self.evidence.sales_orders
+        ]
+        # Systems word financial status differently; only the owner's word is served, and
+        # comparing vocabularies would raise false alarms, so no conflict is derived here.
+        return self._decide("financialStatus", claims, lambda _a, _b: True)
+
+    def unit_price(self, sku: str) -> Fact | None:
+        claims = [self._sf(str(line.unit_price)) for line in self.order.lines if line.sku == sku][
+            :1
+        ]
+        for s in self.evidence.sales_orders:
+            for line in s.record.lines:
+                if line.sku == sku:
+                    claims.append(
+                        Claim(
+                            s.source,
+                            SourceKind.ERP,
+                            f"{s.record.id}#{line.line_no}",
+                            s.record.updated_at,
+                            str(line.unit_price),
+                        )
+                    )
+                    break
+        return self._decide("lines.unitPrice", claims, _same_amount)
+
+    def line_quantities(self, sku: str) -> LineQuantities:
+        lines: list[FulfilmentLine] = [
+            line
+            for s in self.evidence.fulfilment_orders
+            for line in s.record.lines
+            if line.sku == sku
+        ]
+        return LineQuantities(
+            picked=sum(x.picked for x in lines),
+            packed=sum(x.packed for x in lines),
+            shipped=sum(x.shipped for x in lines),
+            short=sum(x.short for x in lines),
+            damaged=sum(x.damaged for x in lines),
+            returned=sum(x.returned for x in lines),
+        )
+
+    def line_facts(self) -> list[Fact]:
+        facts = []
+        for line in self.order.lines:
+            fact = self.unit_price(line.sku)
+            if fact is not None:
+                facts.append(_rename(fact, f"lines[{line.sku}].unitPrice"))
+        return facts
+
+    def contested_facts(self) -> list[Fact]:
+        """Every fact that more than one system has a say in."""
+        facts = [self.state, self.total, self.currency]
+        if self.financial_status is not None:
+            facts.append(self.financial_status)
+        return facts + self.line_facts()
+
+    def disagreements(self) -> list[Fact]:
+        return [fact for fact in self.contested_facts() if fact.disputed]
+
+
+def _same_amount(a: str, b: str) -> bool:
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return a == b
+
+
+def _rename(fact: Fact, name: str) -> Fact:
+    return Fact(name, fact.served, fact.authoritative, fact.claims, fact.conflicting)
