@@ -7,7 +7,7 @@ translated into :mod:`omnigraph.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import httpx
@@ -181,6 +181,14 @@ class SourceClient:
         except (UpstreamUnavailable, SourceContractViolation) as error:
             return {"status": "unavailable", "detail": error.message}
         return {"status": "ok"}
+
+    async def cached(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """``fetch()``'s answer, kept for the source's TTL (reference data such as locations)."""
+        value = self._cache_get(key)
+        if value is None:
+            value = await fetch()
+            self._cache_put(key, value)
+        return value
 
     def _cache_get(self, key: tuple[str, ...]) -> Any:
         return None if self._cache is None else self._cache.get(key)

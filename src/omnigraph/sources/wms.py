@@ -42,5 +42,11 @@ class WmsAdapter:
         return parse_records(self.name, StockLevel, payload["data"])
 
     async def locations(self) -> list[Location]:
-        raws, _ = await self.client.list_page("locations", limit=500, cursor=None, filters={})
-        return parse_records(self.name, Location, raws)
+        """Locations change rarely, so they are kept for the source's cache TTL."""
+
+        async def fetch() -> list[Location]:
+            raws, _ = await self.client.list_page("locations", limit=500, cursor=None, filters={})
+            return parse_records(self.name, Location, raws)
+
+        locations: list[Location] = await self.client.cached(("locations",), fetch)
+        return locations

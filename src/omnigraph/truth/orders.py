@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from functools import cached_property
 
 from omnigraph.config import SourceKind
+from omnigraph.errors import UpstreamUnavailable
 from omnigraph.sources.records import (
     Charge,
     FulfilmentLine,
@@ -43,7 +44,7 @@ class OrderEvidence:
     sales_orders: list[Sourced[SalesOrder]] = field(default_factory=list)
     fulfilment_orders: list[Sourced[FulfilmentOrder]] = field(default_factory=list)
     charges: list[Sourced[Charge]] = field(default_factory=list)
-    unavailable: dict[SourceKind, str] = field(default_factory=dict)
+    unavailable: dict[SourceKind, UpstreamUnavailable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

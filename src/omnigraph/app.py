@@ -1,0 +1,140 @@
+"""``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/healthz``
+and ``/examples``; when no sources are configured, the built-in demo systems start alongside."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from omnigraph.config import SourcesConfig, load_sources_config
+from omnigraph.context import RequestContext, Services
+from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.schema.build import build_schema
+from omnigraph.settings import Settings
+from omnigraph.sources.registry import SourceRegistry
+from omnigraph.truth.authority import AuthorityRules
+
+__all__ = ["EXAMPLES", "create_app"]
+
+EXAMPLES = Path(__file__).with_name("operations")
+log = structlog.get_logger(__name__)
+
+
+class OmnigraphGraphQL(GraphQL[RequestContext, None]):
+    """strawberry's ASGI app, with a context built from the process's services per request."""
+
+    def __init__(self, app: Starlette, *, production: bool) -> None:
+        super().__init__(
+            build_schema(production=production),
+            graphql_ide=None if production else "graphiql",
+            allow_queries_via_get=not production,
+        )
+        self._app = app
+
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        services: Services = self._app.state.services
+        return RequestContext.for_request(services, request, response)
+
+
+def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
+    """The configuration that points at the built-in demo systems."""
+    names = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
+    return SourcesConfig.model_validate(
+        {"sources": [{"name": names[k], "kind": k, "base_url": url} for k, url in urls.items()]}
+    )
+
+
+def demo_ports(settings: Settings) -> dict[str, int] | None:
+    base = settings.demo_base_port
+    kinds = ("storefront", "erp", "wms", "payments")
+    return {kind: base + i for i, kind in enumerate(kinds)} if base else None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sources: SourcesConfig | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> Starlette:
+    """The service. ``sources`` overrides ``settings.config``; with neither, demo systems start."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            config = sources
+            if config is None and settings.config is not None:
+                config = load_sources_config(settings.config)
+            if config is None:
+                from omnigraph.sources.sim import DemoSystems, build_world
+
+                world = await asyncio.to_thread(
+                    build_world, seed=settings.demo_seed, orders=settings.demo_orders
+                )
+                demo = await stack.enter_async_context(
+                    DemoSystems(world, host=settings.demo_host, ports=demo_ports(settings))
+                )
+                config = demo_sources_config(demo.urls)
+                log.info("demo_sources_started", **demo.urls)
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
+            await upgrade_database(engine)
+            registry = SourceRegistry(config, settings, transports=transports)
+            stack.push_async_callback(registry.aclose)
+            app.state.services = Services(
+                settings=settings,
+                registry=registry,
+                sessions=create_session_factory(engine),
+                rules=AuthorityRules.load(),
+                catalogue=ExceptionCatalogue.load(),
+            )
+            yield
+
+    async def healthz(request: Request) -> Response:
+        services: Services = request.app.state.services
+        checks = await asyncio.gather(
+            *(client.health() for client in services.registry.clients.values())
+        )
+        report = {
+            name: {"kind": client.kind.value, **check}
+            for (name, client), check in zip(services.registry.clients.items(), checks, strict=True)
+        }
+        healthy = all(check["status"] == "ok" for check in checks)
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "sources": report},
+            status_code=200 if healthy else 503,
+        )
+
+    async def example(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = EXAMPLES / f"{name}.graphql"
+        if not name.replace("-", "").isalnum() or not path.is_file():
+            return PlainTextResponse("no such example", status_code=404)
+        return PlainTextResponse(path.read_text(), media_type="application/graphql")
+
+    async def examples(_request: Request) -> Response:
+        return JSONResponse(sorted(p.stem for p in EXAMPLES.glob("*.graphql")))
+
+    app = Starlette(lifespan=lifespan)
+    graphql = OmnigraphGraphQL(app, production=settings.is_production)
+    app.router.routes.extend(
+        [
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/examples", examples, methods=["GET"]),
+            Route("/examples/{name}", example, methods=["GET"]),
+        ]
+    )
+    return app

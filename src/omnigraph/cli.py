@@ -1,0 +1,103 @@
+"""``omnigraph serve | demo | export-schema | db upgrade``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from omnigraph.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="One GraphQL data layer over storefront, ERP, WMS and payments.")
+db_app = typer.Typer(help="Omnigraph's own database.")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (OMNIGRAPH_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (OMNIGRAPH_PORT).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG); none = demo systems.")
+    ] = None,
+) -> None:
+    """Serve the graph; with no sources configured, the demo source systems start too."""
+    settings = Settings()
+    updates = {k: v for k, v in {"host": host, "port": port, "config": config}.items() if v}
+    settings = settings.model_copy(update=updates)
+    from omnigraph.app import create_app
+
+    typer.echo(f"omnigraph: GraphiQL at http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed for the demo business.")] = 7,
+    orders: Annotated[int, typer.Option(help="How many orders to seed.")] = 300,
+    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    base_port: Annotated[
+        int, typer.Option(help="Storefront port; ERP, WMS and payments take the next three.")
+    ] = 8101,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write the planted disagreements (ground truth) here.")
+    ] = None,
+) -> None:
+    """Run only the four demo source systems (storefront, ERP, WMS, payments)."""
+    from omnigraph.sources.sim import build_world, run_forever
+
+    world = build_world(seed=seed, orders=orders)
+    if truth is not None:
+        import json
+        from dataclasses import asdict
+
+        truth.write_text(json.dumps([asdict(p) for p in world.planted], indent=2))
+    kinds = ("storefront", "erp", "wms", "payments")
+    ports = {kind: base_port + i for i, kind in enumerate(kinds)}
+    for kind, port in ports.items():
+        typer.echo(f"{kind:<11} http://{host}:{port}")
+    asyncio.run(run_forever(world, host=host, ports=ports))
+
+
+@app.command("export-schema")
+def export_schema(
+    out: Annotated[Path, typer.Option(help="Folder for the SDL files.")] = Path("schema"),
+    check: Annotated[bool, typer.Option(help="Fail if the files differ; write nothing.")] = False,
+) -> None:
+    """Write the SDL of the graph (``schema/omnigraph.graphql``)."""
+    from omnigraph.schema.export import stale_schema_files, write_schema_files
+
+    if check:
+        stale = stale_schema_files(out)
+        if stale:
+            typer.echo("stale: " + ", ".join(str(p) for p in stale), err=True)
+            raise typer.Exit(1)
+        typer.echo("schema files are up to date")
+        return
+    for path in write_schema_files(out):
+        typer.echo(f"wrote {path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations to OMNIGRAPH_DATABASE_URL."""
+    from omnigraph.db.engine import create_engine, upgrade_database
+
+    async def run() -> None:
+        engine = create_engine(Settings().database_url)
+        try:
+            await upgrade_database(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"database at {revision}")
+
+
+def main() -> None:
+    app()

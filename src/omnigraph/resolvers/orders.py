@@ -1,0 +1,202 @@
+"""Order resolvers: find orders, and gather what each system says about them through loaders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from omnigraph.config import SourceKind
+from omnigraph.context import RequestContext
+from omnigraph.db.models import ExceptionRow
+from omnigraph.errors import UpstreamUnavailable
+from omnigraph.resolvers.pagination import ListingPosition, ScanResult, check_first, scan_listing
+from omnigraph.sources.records import StorefrontOrder
+from omnigraph.sources.storefront import OrderListFilter
+from omnigraph.truth.order_state import OrderState
+from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
+
+__all__ = [
+    "ORDER_CURSOR",
+    "OrderQueryFilter",
+    "list_orders",
+    "load_evidence",
+    "order_by_key",
+    "order_by_source_ref",
+]
+
+ORDER_CURSOR = "orders"
+OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQueryFilter:
+    channel: str | None = None
+    states: frozenset[OrderState] | None = None
+    has_disagreement: bool | None = None
+    has_open_exception: bool | None = None
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+    sku: str | None = None
+
+    def upstream(self) -> OrderListFilter:
+        return OrderListFilter(self.channel, self.placed_from, self.placed_to, self.sku)
+
+    @property
+    def needs_evaluation(self) -> bool:
+        return (
+            bool(self.states)
+            or self.has_disagreement is not None
+            or (self.has_open_exception is not None)
+        )
+
+
+async def order_by_key(
+    ctx: RequestContext, source: str, ref: str
+) -> Sourced[StorefrontOrder] | None:
+    return await ctx.loaders.storefront_orders.load((source, ref))
+
+
+async def order_by_source_ref(
+    ctx: RequestContext, source: str, ref: str
+) -> Sourced[StorefrontOrder] | None:
+    """An order by its id in any system: the storefront's order id, the ERP's or the WMS's."""
+    registry = ctx.services.registry
+    kind = registry.kind_of(source)
+    if kind is SourceKind.STOREFRONT:
+        return await order_by_key(ctx, source, ref)
+    order_ref: str | None = None
+    if kind is SourceKind.ERP:
+        erp = next(e for e in registry.erps if e.name == source)
+        sales_order = (await erp.sales_orders_by_id([ref])).get(ref)
+        order_ref = sales_order.order_ref if sales_order else None
+    elif kind is SourceKind.WMS:
+        wms = next(w for w in registry.warehouses if w.name == source)
+        fulfilment = (await wms.fulfilment_orders_by_id([ref])).get(ref)
+        order_ref = fulfilment.order_ref if fulfilment else None
+    if order_ref is None:
+        return None
+    for storefront in registry.storefronts:
+        found = await order_by_key(ctx, storefront.name, order_ref)
+        if found is not None:
+            return found
+    return None
+
+
+async def load_evidence(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: set[SourceKind]
+) -> OrderEvidence:
+    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised."""
+    evidence = OrderEvidence(storefront=order)
+    ref = order.record.id
+    loaders = ctx.loaders
+
+    async def gather(kind: SourceKind, load: Callable[[], Awaitable[None]]) -> None:
+        if kind in kinds:
+            try:
+                await load()
+            except UpstreamUnavailable as error:
+                evidence.unavailable[kind] = error
+
+    async def erp() -> None:
+        evidence.sales_orders = await loaders.sales_orders.load(ref)
+
+    async def wms() -> None:
+        evidence.fulfilment_orders = await loaders.fulfilment_orders.load(ref)
+
+    async def payments() -> None:
+        evidence.charges = await loaders.charges.load(ref)
+
+    await asyncio.gather(
+        gather(SourceKind.ERP, erp),
+        gather(SourceKind.WMS, wms),
+        gather(SourceKind.PAYMENTS, payments),
+    )
+    return evidence
+
+
+async def list_orders(
+    ctx: RequestContext, *, first: int, after: str | None, filter: OrderQueryFilter
+) -> ScanResult[Sourced[StorefrontOrder]]:
+    settings = ctx.services.settings
+    check_first(first, settings.max_page_size)
+    position = ListingPosition.decode(after, ORDER_CURSOR) if after else None
+    storefronts = ctx.services.registry.storefronts
+    upstream = filter.upstream()
+
+    def fetcher(
+        index: int,
+    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[StorefrontOrder]], str | None]]]:
+        storefront = storefronts[index]
+
+        async def fetch(
+            page: str | None, limit: int
+        ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
+            result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
+            found = [Sourced(storefront.name, order) for order in result.orders]
+            for item in found:
+                ctx.loaders.storefront_orders.prime((storefront.name, item.record.id), item)
+            return found, result.next_cursor
+
+        return fetch
+
+    keep = _evaluator(ctx, filter) if filter.needs_evaluation else None
+    return await scan_listing(
+        [fetcher(i) for i in range(len(storefronts))],
+        first=first,
+        after=position,
+        keep=keep,
+        max_pages=settings.max_filter_scan_pages,
+    )
+
+
+def _evaluator(
+    ctx: RequestContext, filter: OrderQueryFilter
+) -> Callable[[list[Sourced[StorefrontOrder]]], Awaitable[list[bool]]]:
+    """Filters that need other systems' claims, evaluated for a whole page in batched calls."""
+
+    async def keep(orders: list[Sourced[StorefrontOrder]]) -> list[bool]:
+        needs: set[SourceKind] = set()
+        if filter.states:
+            needs.add(SourceKind.WMS)
+        if filter.has_disagreement is not None:
+            needs |= {SourceKind.WMS, SourceKind.ERP}
+        evidences = await asyncio.gather(*(load_evidence(ctx, o, needs) for o in orders))
+        for evidence in evidences:
+            for error in evidence.unavailable.values():
+                raise error
+        open_refs: set[tuple[str, str]] = set()
+        if filter.has_open_exception is not None:
+            open_refs = await _orders_with_open_exceptions(ctx, orders)
+        flags = []
+        for order, evidence in zip(orders, evidences, strict=True):
+            truth = OrderTruth(evidence, ctx.services.rules)
+            ok = True
+            if filter.states:
+                ok &= OrderState(truth.state.served.value) in filter.states
+            if filter.has_disagreement is not None:
+                ok &= bool(truth.disagreements()) == filter.has_disagreement
+            if filter.has_open_exception is not None:
+                has_open = (order.source, order.record.id) in open_refs
+                ok &= has_open == filter.has_open_exception
+            flags.append(ok)
+        return flags
+
+    return keep
+
+
+async def _orders_with_open_exceptions(
+    ctx: RequestContext, orders: list[Sourced[StorefrontOrder]]
+) -> set[tuple[str, str]]:
+    refs = [o.record.id for o in orders]
+    async with ctx.services.sessions() as session:
+        rows = await session.execute(
+            select(ExceptionRow.order_source, ExceptionRow.order_ref).where(
+                ExceptionRow.order_ref.in_(refs),
+                ExceptionRow.status.in_(OPEN_EXCEPTION_STATUSES),
+            )
+        )
+        return {(source or "", ref or "") for source, ref in rows}

@@ -1,0 +1,57 @@
+"""Build the federated schema with the extensions every deployment needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.federation import Schema
+from strawberry.schema.config import StrawberryConfig
+
+from omnigraph.errors import OmnigraphError
+from omnigraph.schema.error_codes import ErrorCodes
+from omnigraph.schema.exceptions import ExceptionRecord
+from omnigraph.schema.inventory import InventoryAvailability
+from omnigraph.schema.orders import Order
+from omnigraph.schema.payouts import Payout
+from omnigraph.schema.query import Query
+
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+FEDERATION_VERSION: Final = "2.9"
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask only what a client cannot act on; coded errors and validation errors pass."""
+    original = error.original_error
+    return original is not None and not isinstance(original, OmnigraphError)
+
+
+def build_schema(*, production: bool = False) -> Schema:
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    ]
+    if production:
+        extensions.append(lambda: MaskErrors(should_mask_error=_is_unexpected))
+    return Schema(
+        query=Query,
+        types=[Order, Payout, ExceptionRecord, InventoryAvailability],
+        extensions=extensions,
+        federation_version=FEDERATION_VERSION,
+        config=StrawberryConfig(auto_camel_case=True),
+    )

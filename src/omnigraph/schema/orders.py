@@ -1,0 +1,380 @@
+"""The canonical ``Order``: captured by a storefront, priced by the ERP, moved by the WMS, paid
+through the payments provider, each field served from the system that owns it."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from omnigraph.config import SourceKind as Kind
+from omnigraph.context import RequestContext
+from omnigraph.errors import UpstreamUnavailable
+from omnigraph.ids import encode_global_id
+from omnigraph.resolvers.orders import load_evidence
+from omnigraph.schema.common import Disagreement, ExternalRef, FieldProvenance, Money, Node
+from omnigraph.sources.records import StorefrontOrder
+from omnigraph.truth.claims import Claim as ClaimValue
+from omnigraph.truth.order_state import OrderState as OrderStateValue
+from omnigraph.truth.order_state import channel_state
+from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
+
+if TYPE_CHECKING:
+    from omnigraph.schema.exceptions import ExceptionRecord
+
+__all__ = [
+    "Customer",
+    "Order",
+    "OrderLine",
+    "OrderState",
+    "OrderTotals",
+    "Payment",
+    "Shipment",
+]
+
+OrderState = strawberry.enum(OrderStateValue, name="OrderState")
+Ctx = Info[RequestContext, None]
+_LINE_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+def _require(evidence: OrderEvidence, kind: Kind) -> None:
+    error = evidence.unavailable.get(kind)
+    if error is not None:
+        raise error
+
+
+def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[Kind]) -> None:
+    for kind in kinds:
+        error = evidence.unavailable.get(kind)
+        if error is not None:
+            info.context.report_degraded(error, info.path.as_list())
+
+
+@strawberry.type(description="The customer as the storefront captured them.")
+class Customer:
+    id: strawberry.ID
+    name: str
+    email: str | None
+
+
+@strawberry.type(description="Order totals; commercial truth, from the ERP when it has the order.")
+class OrderTotals:
+    subtotal: Money
+    discount: Money
+    shipping: Money
+    tax: Money
+    total: Money
+
+
+@strawberry.type(description="A parcel the WMS shipped.")
+class Shipment:
+    id: strawberry.ID
+    carrier: str
+    tracking_number: str | None
+    shipped_at: datetime
+    delivered_at: datetime | None
+    location_id: str
+    lines: list[ShipmentLine]
+
+
+@strawberry.type
+class ShipmentLine:
+    sku: str
+    quantity: int
+
+
+@strawberry.type(description="Money moved for the order at the payments provider.")
+class Payment:
+    id: strawberry.ID
+    source: str
+    status: str
+    amount: Money
+    captured: Money
+    refunded: Money
+    created_at: datetime
+
+
+@strawberry.type(
+    description="One line: asked for at the storefront, priced by the ERP, moved by the WMS."
+)
+class OrderLine:
+    sku: str
+    title: str | None
+    quantity: int = strawberry.field(description="Units the customer asked for (storefront).")
+    _order: strawberry.Private[Sourced[StorefrontOrder]]
+    _storefront_price: strawberry.Private[Money]
+
+    async def _evidence(self, info: Ctx, kinds: set[Kind]) -> OrderEvidence:
+        return await load_evidence(info.context, self._order, kinds)
+
+    @strawberry.field(
+        description="Unit price: the ERP's, or the storefront's until the ERP has the order."
+    )
+    async def unit_price(self, info: Ctx) -> Money | None:
+        evidence = await self._evidence(info, {Kind.ERP})
+        _require(evidence, Kind.ERP)
+        fact = OrderTruth(evidence, info.context.services.rules).unit_price(self.sku)
+        if fact is None:
+            return None
+        return Money.of(Decimal(fact.served.value), self._storefront_price.currency)
+
+    async def _quantities(self, info: Ctx) -> tuple[int, int, int, int, int, int]:
+        evidence = await self._evidence(info, {Kind.WMS})
+        _require(evidence, Kind.WMS)
+        q = OrderTruth(evidence, info.context.services.rules).line_quantities(self.sku)
+        return q.picked, q.packed, q.shipped, q.short, q.damaged, q.returned
+
+    @strawberry.field(description="Units picked (WMS).")
+    async def picked(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[0]
+
+    @strawberry.field(description="Units packed (WMS).")
+    async def packed(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[1]
+
+    @strawberry.field(description="Units shipped (WMS).")
+    async def shipped(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[2]
+
+    @strawberry.field(description="Units the WMS could not find when picking (WMS).")
+    async def short(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[3]
+
+    @strawberry.field(description="Units found damaged (WMS).")
+    async def damaged(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[4]
+
+    @strawberry.field(description="Units received back as returns (WMS).")
+    async def returned(self, info: Ctx) -> int | None:
+        return (await self._quantities(info))[5]
+
+
+@strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
+class Order(Node):
+    id: strawberry.ID
+    channel: str = strawberry.field(
+        description='Sales channel, e.g. "web", "marketplace", "store-pickup", "wholesale".'
+    )
+    name: str | None = strawberry.field(description="The order number shown to the customer.")
+    fulfilment_method: str = strawberry.field(description='"ship", "pickup" or "wholesale".')
+    placed_at: datetime
+    _sourced: strawberry.Private[Sourced[StorefrontOrder]]
+
+    @classmethod
+    def from_sourced(cls, sourced: Sourced[StorefrontOrder]) -> Order:
+        order = sourced.record
+        return cls(
+            id=strawberry.ID(encode_global_id("Order", sourced.source, order.id)),
+            channel=order.channel,
+            name=order.name,
+            fulfilment_method=order.fulfilment_method,
+            placed_at=order.placed_at,
+            _sourced=sourced,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Order | None:
+        from omnigraph.schema.nodes import resolve_order_id
+
+        return await resolve_order_id(info.context, id)
+
+    async def _truth(self, info: Ctx, kinds: set[Kind]) -> OrderTruth:
+        evidence = await load_evidence(info.context, self._sourced, kinds)
+        return OrderTruth(evidence, info.context.services.rules)
+
+    @strawberry.field(description="Canonical core state: physical truth from the WMS.")
+    async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
+        truth = await self._truth(info, {Kind.WMS})
+        _degrade(info, truth.evidence, {Kind.WMS})
+        return OrderStateValue(truth.state.served.value)
+
+    @strawberry.field(description="Branch state where the channel has one (store pickup).")
+    async def channel_state(self, info: Ctx) -> str | None:
+        if self._sourced.record.fulfilment_method != "pickup":
+            return None
+        truth = await self._truth(info, {Kind.WMS})
+        _require(truth.evidence, Kind.WMS)
+        return channel_state(
+            self._sourced.record, [f.record for f in truth.evidence.fulfilment_orders]
+        )
+
+    @strawberry.field(description="The id of this order in each system that knows it.")
+    async def external_refs(self, info: Ctx) -> list[ExternalRef]:
+        truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        evidence = truth.evidence
+        _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        refs = [
+            ExternalRef(
+                source=evidence.storefront.source,
+                source_kind=Kind.STOREFRONT,
+                ref=self._sourced.record.id,
+            )
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
+            for s in evidence.sales_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
+            for s in evidence.fulfilment_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
+            for s in evidence.charges
+        ]
+        return refs
+
+    @strawberry.field(description="The customer as captured by the storefront.")
+    def customer(self) -> Customer | None:
+        customer = self._sourced.record.customer
+        if customer is None:
+            return None
+        return Customer(id=strawberry.ID(customer.id), name=customer.name, email=customer.email)
+
+    @strawberry.field(
+        description="Order currency (ERP, or the storefront's until the ERP has the order)."
+    )
+    async def currency(self, info: Ctx) -> str:
+        truth = await self._truth(info, {Kind.ERP})
+        _degrade(info, truth.evidence, {Kind.ERP})
+        return truth.currency.served.value
+
+    @strawberry.field(
+        description="Totals: the ERP's, or the storefront's until the ERP has the order."
+    )
+    async def totals(self, info: Ctx) -> OrderTotals | None:
+        truth = await self._truth(info, {Kind.ERP})
+        _require(truth.evidence, Kind.ERP)
+        totals = self._sourced.record.totals
+        if truth.total.served.source_kind is Kind.ERP:
+            totals = next(
+                s.record.totals
+                for s in truth.evidence.sales_orders
+                if s.record.id == truth.total.served.record_ref
+            )
+        currency = truth.currency.served.value
+        return OrderTotals(
+            subtotal=Money.of(totals.subtotal, currency),
+            discount=Money.of(totals.discount, currency),
+            shipping=Money.of(totals.shipping, currency),
+            tax=Money.of(totals.tax, currency),
+            total=Money.of(totals.total, currency),
+        )
+
+    @strawberry.field(description="Financial status as the ERP states it (storefront until then).")
+    async def financial_status(self, info: Ctx) -> str | None:
+        truth = await self._truth(info, {Kind.ERP})
+        _require(truth.evidence, Kind.ERP)
+        fact = truth.financial_status
+        return None if fact is None else fact.served.value.upper()
+
+    @strawberry.field(description="Lines as captured, with ERP prices and WMS quantities.")
+    def lines(self) -> list[OrderLine]:
+        order = self._sourced.record
+        return [
+            OrderLine(
+                sku=line.sku,
+                title=line.title,
+                quantity=line.quantity,
+                _order=self._sourced,
+                _storefront_price=Money.of(line.unit_price, order.currency),
+            )
+            for line in order.lines
+        ]
+
+    @strawberry.field(description="Parcels shipped, from the WMS.")
+    async def shipments(self, info: Ctx) -> list[Shipment] | None:
+        truth = await self._truth(info, {Kind.WMS})
+        _require(truth.evidence, Kind.WMS)
+        return [
+            Shipment(
+                id=strawberry.ID(shipment.id),
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                shipped_at=shipment.shipped_at,
+                delivered_at=shipment.delivered_at,
+                location_id=f.record.location_id,
+                lines=[ShipmentLine(sku=l.sku, quantity=l.quantity) for l in shipment.lines],
+            )
+            for f in truth.evidence.fulfilment_orders
+            for shipment in f.record.shipments
+        ]
+
+    @strawberry.field(description="Charges and refunds at the payments provider.")
+    async def payments(self, info: Ctx) -> list[Payment] | None:
+        truth = await self._truth(info, {Kind.PAYMENTS})
+        _require(truth.evidence, Kind.PAYMENTS)
+        return [
+            Payment(
+                id=strawberry.ID(c.record.id),
+                source=c.source,
+                status=c.record.status,
+                amount=Money.from_minor_units(c.record.amount, c.record.currency),
+                captured=Money.from_minor_units(c.record.amount_captured, c.record.currency),
+                refunded=Money.from_minor_units(c.record.amount_refunded, c.record.currency),
+                created_at=c.record.created_at,
+            )
+            for c in truth.evidence.charges
+        ]
+
+    @strawberry.field(
+        description='Which system asserted each served value, and when. `field` filters, e.g. "state" or "lines.unitPrice".'
+    )
+    async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
+        truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
+        rules = info.context.services.rules
+        order = self._sourced.record
+        sf = ClaimValue(self._sourced.source, Kind.STOREFRONT, order.id, order.updated_at, "")
+        entries = [
+            FieldProvenance.of(name, sf, rules.owner_of(name) is Kind.STOREFRONT)
+            for name in ("channel", "placedAt", "customer")
+        ]
+        entries += [
+            FieldProvenance.of(
+                f"lines[{line.sku}].quantity",
+                sf,
+                rules.owner_of("lines.quantity") is Kind.STOREFRONT,
+            )
+            for line in order.lines
+        ]
+        entries += [
+            FieldProvenance.of(f.field, f.served, f.authoritative) for f in truth.contested_facts()
+        ]
+        for f in truth.evidence.fulfilment_orders:
+            claim = ClaimValue(f.source, Kind.WMS, f.record.id, f.record.updated_at, "")
+            entries.append(
+                FieldProvenance.of("shipments", claim, rules.owner_of("shipments") is Kind.WMS)
+            )
+        for c in truth.evidence.charges:
+            claim = ClaimValue(c.source, Kind.PAYMENTS, c.record.id, c.record.created_at, "")
+            entries.append(
+                FieldProvenance.of("payments", claim, rules.owner_of("payments") is Kind.PAYMENTS)
+            )
+        if field is None:
+            return entries
+        return [e for e in entries if e.field == field or _LINE_INDEX.sub("", e.field) == field]
+
+    @strawberry.field(
+        description="Fields where systems other than the owner claim a different value."
+    )
+    async def disagreements(self, info: Ctx) -> list[Disagreement]:
+        truth = await self._truth(info, {Kind.ERP, Kind.WMS})
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
+        now = info.context.services.now()
+        return [Disagreement.of(fact, now) for fact in truth.disagreements()]
+
+    @strawberry.field(description="Operational exceptions about this order, newest first.")
+    async def exceptions(
+        self, info: Ctx
+    ) -> list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.schema.exceptions")]]:
+        from omnigraph.schema.exceptions import ExceptionRecord
+
+        rows = await info.context.loaders.exceptions_by_order.load(
+            (self._sourced.source, self._sourced.record.id)
+        )
+        return [ExceptionRecord.from_row(row) for row in rows]

@@ -1,0 +1,198 @@
+"""The root ``Query``: the contract's operations (../shared/contract/canonical.graphql)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from omnigraph.config import SourceKind as Kind
+from omnigraph.context import RequestContext
+from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.resolvers import exceptions as exception_resolvers
+from omnigraph.resolvers import inventory as inventory_resolvers
+from omnigraph.resolvers import orders as order_resolvers
+from omnigraph.resolvers import payouts as payout_resolvers
+from omnigraph.resolvers.orders import ORDER_CURSOR
+from omnigraph.resolvers.payouts import PAYOUT_CURSOR
+from omnigraph.schema.common import Connection, Edge, Node, PageInfo, SourceKind
+from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
+from omnigraph.schema.inventory import InventoryAvailability, Promise
+from omnigraph.schema.nodes import (
+    resolve_exception_id,
+    resolve_node,
+    resolve_order_id,
+    resolve_payout_id,
+)
+from omnigraph.schema.orders import Order, OrderState
+from omnigraph.schema.payouts import Payout
+from omnigraph.truth.order_state import OrderState as OrderStateValue
+
+__all__ = ["ExceptionFilter", "OrderFilter", "PayoutFilter", "Query"]
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.input
+class OrderFilter:
+    channel: str | None = None
+    states: list[OrderState] | None = None  # type: ignore[valid-type]
+    has_disagreement: bool | None = None
+    has_open_exception: bool | None = None
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+    sku: str | None = None
+
+
+@strawberry.input
+class PayoutFilter:
+    status: str | None = None
+    arrival_from: datetime | None = None
+    arrival_to: datetime | None = None
+
+
+@strawberry.input
+class ExceptionFilter:
+    kinds: list[ExceptionKind] | None = None  # type: ignore[valid-type]
+    statuses: list[ExceptionStatus] | None = None
+    owner_kind: SourceKind | None = None  # type: ignore[valid-type]
+    owner_source: str | None = None
+    opened_before: datetime | None = None
+
+
+def _page_info(cursors: list[str], has_next: bool, resume: str | None) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else resume,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info.context, id)
+
+    @strawberry.field(description="An order by its global id.")
+    async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
+        return await resolve_order_id(info.context, id)
+
+    @strawberry.field(description="An order by its id in one system (storefront, ERP or WMS).")
+    async def order_by_ref(self, info: Ctx, source: str, ref: str) -> Order | None:
+        found = await order_resolvers.order_by_source_ref(info.context, source, ref)
+        return None if found is None else Order.from_sourced(found)
+
+    @strawberry.field(description="Orders, newest first per storefront. `first` is at most 100.")
+    async def orders(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: OrderFilter | None = None,
+    ) -> Connection[Order]:
+        f = filter or OrderFilter()
+        result = await order_resolvers.list_orders(
+            info.context,
+            first=first,
+            after=after,
+            filter=order_resolvers.OrderQueryFilter(
+                channel=f.channel,
+                states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
+                has_disagreement=f.has_disagreement,
+                has_open_exception=f.has_open_exception,
+                placed_from=f.placed_from,
+                placed_to=f.placed_to,
+                sku=f.sku,
+            ),
+        )
+        edges = [
+            Edge(cursor=pos.encode(ORDER_CURSOR), node=Order.from_sourced(item))
+            for item, pos in result.items
+        ]
+        resume = result.resume_at.encode(ORDER_CURSOR) if result.resume_at else None
+        return Connection(
+            edges=edges, page_info=_page_info([e.cursor for e in edges], result.has_next, resume)
+        )
+
+    @strawberry.field(description="What a channel may promise for each SKU, per location.")
+    async def availability(
+        self,
+        info: Ctx,
+        skus: list[str],
+        channel: str,
+        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        at: datetime | None = None,
+        location_ids: list[strawberry.ID] | None = None,
+    ) -> list[InventoryAvailability]:
+        answers = await inventory_resolvers.availability(
+            info.context,
+            skus=skus,
+            channel=channel,
+            promise=PromiseValue(promise),
+            at=at,
+            location_ids=[str(i) for i in location_ids] if location_ids else None,
+        )
+        return [InventoryAvailability.of(a) for a in answers]
+
+    @strawberry.field(description="A payout by its global id.")
+    async def payout(self, info: Ctx, id: strawberry.ID) -> Payout | None:
+        return await resolve_payout_id(info.context, id)
+
+    @strawberry.field(description="Payouts as the provider lists them (newest first).")
+    async def payouts(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: PayoutFilter | None = None,
+    ) -> Connection[Payout]:
+        f = filter or PayoutFilter()
+        result = await payout_resolvers.list_payouts(
+            info.context,
+            first=first,
+            after=after,
+            filter=payout_resolvers.PayoutQueryFilter(f.status, f.arrival_from, f.arrival_to),
+        )
+        edges = [
+            Edge(
+                cursor=pos.encode(PAYOUT_CURSOR), node=Payout.from_record(item.source, item.record)
+            )
+            for item, pos in result.items
+        ]
+        resume = result.resume_at.encode(PAYOUT_CURSOR) if result.resume_at else None
+        return Connection(
+            edges=edges, page_info=_page_info([e.cursor for e in edges], result.has_next, resume)
+        )
+
+    @strawberry.field(description="An exception by its global id.")
+    async def exception(self, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
+        return await resolve_exception_id(info.context, id)
+
+    @strawberry.field(description="Exceptions, newest first.")
+    async def exceptions(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: ExceptionFilter | None = None,
+    ) -> Connection[ExceptionRecord]:
+        f = filter or ExceptionFilter()
+        rows, has_next = await exception_resolvers.list_exceptions(
+            info.context,
+            first=first,
+            after=after,
+            filter=exception_resolvers.ExceptionQueryFilter(
+                kinds=[ExceptionKindValue(k).value for k in f.kinds] if f.kinds else None,
+                statuses=[s.value for s in f.statuses] if f.statuses else None,
+                owner_kind=Kind(f.owner_kind) if f.owner_kind else None,
+                owner_source=f.owner_source,
+                opened_before=f.opened_before,
+            ),
+        )
+        edges = [Edge(cursor=cursor, node=ExceptionRecord.from_row(row)) for row, cursor in rows]
+        return Connection(
+            edges=edges, page_info=_page_info([e.cursor for e in edges], has_next, None)
+        )
