@@ -1,0 +1,799 @@
+"""One order's life told across the four systems: capture, release, picking, shipping, returns.
+
+`draft_order` decides what will happen to an order and when (all randomness lives there);
+`OrderBook.record` then plays the draft forward in time, writing each system's record and a feed
+event per change, and bends the story where the world plan plants a disagreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from omnigraph.sources.sim.catalogue import CURRENCY, LOCATIONS, RETAIL_ACCOUNTS
+from omnigraph.sources.sim.formats import iso, minor_units, money, round_money
+
+if TYPE_CHECKING:
+    import random
+
+    from omnigraph.sources.sim.catalogue import Catalogue, Customer, Item
+    from omnigraph.sources.sim.ledger import Ledger
+    from omnigraph.sources.sim.recorder import FeedRecorder
+
+__all__ = [
+    "OPEN_FULFILMENT_STATUSES",
+    "STAGES",
+    "DraftOrder",
+    "OrderBook",
+    "OrderPlan",
+    "Planted",
+    "draft_order",
+]
+
+STAGES = (
+    "placed",
+    "released",
+    "picking",
+    "picked",
+    "packed",
+    "partially_shipped",
+    "shipped",
+    "delivered",
+    "ready_for_pickup",
+    "picked_up",
+    "cancelled",
+    "partially_returned",
+    "returned",
+)
+PICKUP_STAGES = frozenset({"ready_for_pickup", "picked_up"})
+TERMINAL_STAGES = frozenset(
+    {"delivered", "picked_up", "partially_returned", "returned", "cancelled"}
+)
+# Fulfilment orders still holding stock at their location.
+OPEN_FULFILMENT_STATUSES = frozenset(
+    {"released", "picking", "picked", "packed", "partially_shipped", "ready_for_pickup"}
+)
+
+# The last step each stage has reached.
+_LAST_STEP = {
+    "placed": "erp",
+    "released": "release",
+    "picking": "picking",
+    "picked": "picked",
+    "packed": "packed",
+    "ready_for_pickup": "ready",
+    "picked_up": "collected",
+    "partially_shipped": "ship1",
+    "shipped": "ship2",
+    "delivered": "delivered",
+    "partially_returned": "returned",
+    "returned": "returned",
+    "cancelled": "cancel",
+}
+# How long an in-flight order has sat in its stage when the world is observed (seconds).
+_STAGE_AGE = {
+    "placed": (600, 7200),
+    "released": (600, 10800),
+    "picking": (300, 3600),
+    "picked": (600, 7200),
+    "packed": (600, 14400),
+    "ready_for_pickup": (3600, 172800),
+    "partially_shipped": (10800, 259200),
+    "shipped": (3600, 61200),
+}
+_HOUR = 3600
+_DAY = 86400
+_HORIZON = 45 * _DAY
+_VAT_FRACTION = Decimal(6)  # UK prices include 20% VAT: tax = gross / 6
+_WHOLESALE_PRICE = Decimal("0.55")
+_STORES = tuple(location["id"] for location in LOCATIONS if location["type"] == "store")
+_FULFILMENT_METHOD = {
+    "web": "ship",
+    "marketplace": "ship",
+    "store-pickup": "pickup",
+    "wholesale": "wholesale",
+}
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """What the world plan asks of one order: the stage it reached and any planted fault."""
+
+    stage: str
+    channel: str
+    planted: str | None = None
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A disagreement the book planted; the world turns these into `PlantedDisagreement`s."""
+
+    kind: str
+    order_ref: str | None
+    record_ref: str
+    field: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    item: Item
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def gross(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass
+class DraftOrder:
+    """Everything decided about one order before it is written: lines, prices and its timeline."""
+
+    plan: OrderPlan
+    customer: Customer
+    account_id: str
+    location_id: str
+    lines: list[DraftLine]
+    discount_rate: Decimal
+    cancel_mode: str | None
+    shipments: int
+    steps: dict[str, int]
+    sync_lag: int
+    placed_at: datetime
+    carrier: str
+    total_variant: str = "shipping"
+    price_line: int = 0
+
+    def at(self, step: str, extra_seconds: int = 0) -> datetime:
+        """When `step` happened (optionally a few seconds after it)."""
+        return self.placed_at + timedelta(seconds=self.steps[step] + extra_seconds)
+
+    def lagged(self, step: str) -> datetime:
+        """When the storefront and ERP heard about a warehouse step."""
+        return self.at(step, self.sync_lag)
+
+    def reached(self, step: str) -> bool:
+        return step in self.steps
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.gross for line in self.lines), Decimal(0))
+
+    @property
+    def discount(self) -> Decimal:
+        return round_money(self.subtotal * self.discount_rate)
+
+    @property
+    def shipping(self) -> Decimal:
+        net = self.subtotal - self.discount
+        if self.plan.channel == "web":
+            return Decimal("0.00") if net >= 60 else Decimal("4.95")
+        if self.plan.channel == "marketplace":
+            return Decimal("3.99")
+        if self.plan.channel == "wholesale":
+            return Decimal("0.00") if net >= 500 else Decimal("25.00")
+        return Decimal("0.00")
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal - self.discount + self.shipping
+
+    def totals(
+        self, shipping: Decimal | None = None, discount: Decimal | None = None
+    ) -> dict[str, str]:
+        """The totals block; ERP may be given a different shipping or discount when planted."""
+        shipping = self.shipping if shipping is None else shipping
+        discount = self.discount if discount is None else discount
+        total = self.subtotal - discount + shipping
+        return {
+            "subtotal": money(self.subtotal),
+            "discount": money(discount),
+            "shipping": money(shipping),
+            "tax": money(total / _VAT_FRACTION),
+            "total": money(total),
+        }
+
+    def line_discounts(self) -> list[Decimal]:
+        """The order discount spread over lines by value; the last line takes the rounding."""
+        shares = [round_money(line.gross * self.discount_rate) for line in self.lines]
+        shares[-1] = self.discount - sum(shares[:-1], Decimal(0))
+        return shares
+
+    def line_net(self, index: int) -> Decimal:
+        return self.lines[index].gross - self.line_discounts()[index]
+
+
+def draft_order(
+    rng: random.Random, plan: OrderPlan, catalogue: Catalogue, anchor: datetime
+) -> DraftOrder:
+    """Decide an order's contents and timeline so that it sits in `plan.stage` at `anchor`."""
+    wholesale = plan.channel == "wholesale"
+    if wholesale:
+        account = rng.choice(catalogue.trade_accounts)
+        customer, account_id = account.buyer, account.account_id
+    else:
+        customer, account_id = rng.choice(catalogue.customers), RETAIL_ACCOUNTS[plan.channel]
+    needs_two_lines = plan.stage in {"partially_shipped", "partially_returned"}
+    line_count = rng.choices((1, 2, 3, 4), weights=(50, 30, 15, 5))[0]
+    if wholesale:
+        line_count = rng.randint(2, 5)
+    if needs_two_lines:
+        line_count = max(line_count, 2)
+    items = rng.sample(catalogue.items, line_count)
+    lines = [
+        DraftLine(
+            item=item,
+            quantity=rng.randint(6, 48) if wholesale else rng.choices((1, 2, 3), (75, 20, 5))[0],
+            unit_price=round_money(item.list_price * _WHOLESALE_PRICE)
+            if wholesale
+            else item.list_price,
+        )
+        for item in items
+    ]
+    if plan.channel == "web":
+        discount_rate = Decimal("0.10") if rng.random() < 0.2 else Decimal(0)
+    elif wholesale:
+        discount_rate = Decimal("0.05") if rng.random() < 0.3 else Decimal(0)
+    else:
+        discount_rate = Decimal(0)
+    cancel_mode = None
+    if plan.stage == "cancelled":
+        modes = ("before_release", "after_release")
+        cancel_mode = (
+            rng.choice(modes)
+            if wholesale
+            else rng.choices(("uncaptured", *modes), weights=(3, 4, 3))[0]
+        )
+    shipments = 2 if plan.stage == "partially_shipped" else 1
+    if plan.stage in {"shipped", "delivered", "returned"} and line_count > 1 and not plan.planted:
+        shipments = 2 if rng.random() < 0.25 else 1
+    if plan.channel == "store-pickup":
+        location_id = rng.choice(_STORES)
+        carrier = "store-collection"
+    else:
+        location_id = "dc-north"
+        carrier = (
+            "Palletways"
+            if wholesale
+            else rng.choices(("DPD", "Royal Mail", "Evri"), weights=(60, 25, 15))[0]
+        )
+    steps = _timeline(rng, plan, cancel_mode, shipments)
+    sync_lag = rng.randint(60, 600)
+    span = steps[_last_step(plan, shipments)] + sync_lag
+    if plan.stage in TERMINAL_STAGES:
+        placed_ago = rng.randint(span + _HOUR, max(span + 2 * _HOUR, _HORIZON))
+    else:
+        low, high = _STAGE_AGE[plan.stage]
+        placed_ago = span + rng.randint(low, high)
+    draft = DraftOrder(
+        plan=plan,
+        customer=customer,
+        account_id=account_id,
+        location_id=location_id,
+        lines=lines,
+        discount_rate=discount_rate,
+        cancel_mode=cancel_mode,
+        shipments=shipments,
+        steps=steps,
+        sync_lag=sync_lag,
+        placed_at=anchor - timedelta(seconds=placed_ago),
+        carrier=carrier,
+    )
+    if plan.planted == "total_mismatch":
+        variants = ("discount", "rounding") if draft.discount else ("shipping",)
+        draft.total_variant = rng.choice(variants)
+    if plan.planted == "price_mismatch":
+        draft.price_line = rng.randrange(line_count)
+    return draft
+
+
+def _last_step(plan: OrderPlan, shipments: int) -> str:
+    last = _LAST_STEP[plan.stage]
+    return "ship1" if last == "ship2" and shipments == 1 else last
+
+
+def _timeline(
+    rng: random.Random, plan: OrderPlan, cancel_mode: str | None, shipments: int
+) -> dict[str, int]:
+    """Seconds after placement of each step the order reaches, in story order."""
+    steps = {"placed": 0, "charge": rng.randint(5, 40), "erp": rng.randint(60, 300)}
+    if plan.channel == "wholesale":
+        release = rng.randint(2 * _HOUR, 8 * _HOUR)
+    elif plan.channel == "store-pickup":
+        release = rng.randint(600, _HOUR)
+    else:
+        release = rng.randint(900, 3 * _HOUR)
+    if plan.stage == "cancelled":
+        if cancel_mode == "after_release":
+            steps["release"] = release
+            steps["cancel"] = release + rng.randint(900, 3 * _HOUR)
+        else:
+            steps["cancel"] = max(steps["erp"] + 60, int(release * rng.uniform(0.2, 0.8)))
+        return steps
+    if plan.stage == "placed":
+        return steps
+    steps["release"] = release
+    steps["picking"] = release + rng.randint(1200, 5 * _HOUR)
+    steps["picked"] = steps["picking"] + rng.randint(600, 2 * _HOUR)
+    steps["packed"] = steps["picked"] + rng.randint(300, _HOUR)
+    if plan.channel == "store-pickup":
+        steps["ready"] = steps["packed"] + rng.randint(900, 5400)
+        steps["collected"] = steps["ready"] + rng.randint(3 * _HOUR, 3 * _DAY)
+    else:
+        shipped_from = steps["packed"]
+        if plan.planted == "cancelled_but_shipped":
+            steps["cancel"] = steps["packed"] + rng.randint(600, 3000)
+            shipped_from = steps["cancel"]
+        steps["ship1"] = shipped_from + rng.randint(1800, 6 * _HOUR)
+        last_ship = steps["ship1"]
+        if shipments == 2:
+            steps["ship2"] = last_ship = steps["ship1"] + rng.randint(4 * _HOUR, 30 * _HOUR)
+        transit = (1, 4) if plan.channel == "wholesale" else (0.75, 2.5)
+        steps["delivered"] = last_ship + int(rng.uniform(*transit) * _DAY)
+        steps["returned"] = steps["delivered"] + rng.randint(3 * _DAY, 14 * _DAY)
+    last = steps[_last_step(plan, shipments)]
+    return {step: offset for step, offset in steps.items() if offset <= last}
+
+
+def _tracking_number(rng: random.Random, carrier: str) -> str | None:
+    if carrier == "DPD":
+        return "".join(rng.choices("0123456789", k=14))
+    if carrier == "Royal Mail":
+        return f"RM{rng.randint(100_000_000, 999_999_999)}GB"
+    if carrier == "Evri":
+        return "H" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", k=15))
+    if carrier == "Palletways":
+        return f"PW{rng.randint(1_000_000_000, 9_999_999_999)}"
+    return None  # a store collection has no parcel to track
+
+
+@dataclass
+class OrderBook:
+    """Writes every system's records for a sequence of drafted orders, oldest first."""
+
+    rng: random.Random
+    recorder: FeedRecorder
+    ledger: Ledger
+    storefront_orders: list[dict[str, Any]] = field(default_factory=list)
+    erp_sales_orders: list[dict[str, Any]] = field(default_factory=list)
+    wms_fulfilment_orders: list[dict[str, Any]] = field(default_factory=list)
+    planted: list[Planted] = field(default_factory=list)
+    _shipment_count: int = 0
+    _memo_count: int = 0
+
+    def record(self, draft: DraftOrder) -> None:
+        """Play `draft` forward, writing storefront, ERP, WMS and payment records and events."""
+        number = len(self.storefront_orders) + 1
+        order = self._storefront_order(draft, number)
+        charge = None
+        if draft.plan.channel != "wholesale" and draft.cancel_mode != "uncaptured":
+            charge = self.ledger.charge(order["id"], minor_units(draft.total), draft.at("charge"))
+        sales_order = None
+        if draft.plan.planted != "missing_in_erp":
+            sales_order = self._sales_order(draft, order)
+        fulfilment = None
+        if draft.reached("release"):
+            if sales_order is not None:
+                sales_order["status"] = "released"
+                self._erp(sales_order, draft.at("release"), "sales_order.released")
+            fulfilment = self._fulfilment_order(draft, order)
+        if draft.reached("cancel"):
+            self._cancel(draft, order, sales_order, fulfilment, charge)
+        if fulfilment is None:
+            return
+        self._pick_and_pack(draft, fulfilment)
+        if draft.plan.channel == "store-pickup":
+            self._collection(draft, order, sales_order, fulfilment)
+        else:
+            self._delivery(draft, order, sales_order, fulfilment)
+            if draft.reached("returned"):
+                self._return(draft, order, sales_order, fulfilment, charge)
+
+    # -- creation -------------------------------------------------------------------------------
+
+    def _storefront_order(self, draft: DraftOrder, number: int) -> dict[str, Any]:
+        order_id = f"SF-{100000 + number}"
+        pickup = draft.plan.channel == "store-pickup"
+        if draft.plan.channel == "wholesale":
+            financial = "invoiced"
+        elif draft.cancel_mode == "uncaptured":
+            financial = "authorized"
+        else:
+            financial = "paid"
+        order: dict[str, Any] = {
+            "id": order_id,
+            "name": f"#{100000 + number}",
+            "channel": draft.plan.channel,
+            "customer": draft.customer.as_record(),
+            "fulfilmentMethod": _FULFILMENT_METHOD[draft.plan.channel],
+            "pickupLocationId": draft.location_id if pickup else None,
+            "currency": CURRENCY,
+            "status": "open",
+            "fulfilmentStatus": "unfulfilled",
+            "financialStatus": financial,
+            "cancelRequestedAt": None,
+            "cancelledAt": None,
+            "cancelReason": None,
+            "placedAt": iso(draft.placed_at),
+            "updatedAt": iso(draft.placed_at),
+            "lines": [
+                {
+                    "id": f"{order_id}-{index}",
+                    "sku": line.item.sku,
+                    "title": line.item.name,
+                    "quantity": line.quantity,
+                    "unitPrice": money(line.unit_price),
+                }
+                for index, line in enumerate(draft.lines, start=1)
+            ],
+            "totals": draft.totals(),
+        }
+        self.storefront_orders.append(order)
+        self._storefront(order, draft.placed_at, "order.created")
+        return order
+
+    def _sales_order(self, draft: DraftOrder, order: dict[str, Any]) -> dict[str, Any]:
+        sales_order_id = f"SO-{500001 + len(self.erp_sales_orders)}"
+        discounts = draft.line_discounts()
+        lines = [
+            {
+                "lineNo": index,
+                "sku": line.item.sku,
+                "quantity": line.quantity,
+                "unitPrice": money(line.unit_price),
+                "discount": money(discount),
+                "tax": money((line.gross - discount) / _VAT_FRACTION),
+            }
+            for index, (line, discount) in enumerate(zip(draft.lines, discounts, strict=True), 1)
+        ]
+        totals = draft.totals()
+        if draft.plan.planted == "total_mismatch":
+            totals = self._plant_total_mismatch(draft, order, sales_order_id)
+        if draft.plan.planted == "price_mismatch":
+            self._plant_price_mismatch(draft, order, sales_order_id, lines)
+        sales_order: dict[str, Any] = {
+            "id": sales_order_id,
+            "orderRef": order["id"],
+            "accountId": draft.account_id,
+            "currency": CURRENCY,
+            "terms": "NET30" if draft.plan.channel == "wholesale" else "prepaid",
+            "status": "open",
+            "financialStatus": order["financialStatus"],
+            "lines": lines,
+            "totals": totals,
+            "creditMemos": [],
+            "updatedAt": iso(draft.at("erp")),
+        }
+        self.erp_sales_orders.append(sales_order)
+        self._erp(sales_order, draft.at("erp"), "sales_order.created")
+        return sales_order
+
+    def _fulfilment_order(self, draft: DraftOrder, order: dict[str, Any]) -> dict[str, Any]:
+        released = draft.at("release", 5)
+        fulfilment: dict[str, Any] = {
+            "id": f"WO-{700001 + len(self.wms_fulfilment_orders)}",
+            "orderRef": order["id"],
+            "locationId": draft.location_id,
+            "status": "released",
+            "lines": [
+                {
+                    "sku": line.item.sku,
+                    "quantity": line.quantity,
+                    "picked": 0,
+                    "packed": 0,
+                    "shipped": 0,
+                    "short": 0,
+                    "damaged": 0,
+                    "returned": 0,
+                }
+                for line in draft.lines
+            ],
+            "shipments": [],
+            "releasedAt": iso(released),
+            "updatedAt": iso(released),
+        }
+        self.wms_fulfilment_orders.append(fulfilment)
+        self._wms(fulfilment, released)
+        if draft.plan.planted == "missing_in_erp":
+            self.planted.append(
+                Planted(
+                    kind="missing_in_erp",
+                    order_ref=order["id"],
+                    record_ref=order["id"],
+                    field="salesOrder",
+                    detail=(
+                        f"storefront order {order['id']} was released to the warehouse as "
+                        f"{fulfilment['id']} but the ERP has no sales order for it"
+                    ),
+                )
+            )
+        return fulfilment
+
+    # -- the warehouse floor ----------------------------------------------------------------------
+
+    def _pick_and_pack(self, draft: DraftOrder, fulfilment: dict[str, Any]) -> None:
+        if draft.reached("picking"):
+            fulfilment["status"] = "picking"
+            if draft.plan.stage == "picking":
+                # Caught mid-pick: some units in the tote, at least one line not finished.
+                for line in fulfilment["lines"]:
+                    line["picked"] = self.rng.randint(0, line["quantity"])
+                last = fulfilment["lines"][-1]
+                last["picked"] = min(last["picked"], last["quantity"] - 1)
+            self._wms(fulfilment, draft.at("picking"))
+        if draft.reached("picked"):
+            fulfilment["status"] = "picked"
+            for line in fulfilment["lines"]:
+                line["picked"] = line["quantity"]
+            self._wms(fulfilment, draft.at("picked"))
+        if draft.reached("packed"):
+            fulfilment["status"] = "packed"
+            for line in fulfilment["lines"]:
+                line["packed"] = line["quantity"]
+            self._wms(fulfilment, draft.at("packed"))
+
+    def _collection(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        fulfilment: dict[str, Any],
+    ) -> None:
+        if draft.reached("ready"):
+            fulfilment["status"] = "ready_for_pickup"
+            self._wms(fulfilment, draft.at("ready"))
+            order["fulfilmentStatus"] = "ready_for_pickup"
+            self._storefront(order, draft.lagged("ready"), "order.updated")
+        if draft.reached("collected"):
+            collected = draft.at("collected")
+            shipment = self._shipment(draft, fulfilment["lines"], collected)
+            shipment["deliveredAt"] = iso(collected)
+            fulfilment["shipments"].append(shipment)
+            for line in fulfilment["lines"]:
+                line["shipped"] = line["quantity"]
+            fulfilment["status"] = "picked_up"
+            self._wms(fulfilment, collected)
+            order["fulfilmentStatus"] = "picked_up"
+            order["status"] = "closed"
+            self._storefront(order, draft.lagged("collected"), "order.closed")
+            if sales_order is not None:
+                sales_order["status"] = "closed"
+                self._erp(sales_order, draft.lagged("collected"), "sales_order.closed")
+
+    def _delivery(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        fulfilment: dict[str, Any],
+    ) -> None:
+        # The storefront only hears about shipping while the order is live and the sync works.
+        storefront_follows = draft.plan.planted not in {"late_sync", "cancelled_but_shipped"}
+        lines = fulfilment["lines"]
+        split = (len(lines) + 1) // 2 if draft.shipments == 2 else len(lines)
+        for step, batch in (("ship1", lines[:split]), ("ship2", lines[split:])):
+            if not draft.reached(step) or not batch:
+                continue
+            moment = draft.at(step)
+            fulfilment["shipments"].append(self._shipment(draft, batch, moment))
+            for line in batch:
+                line["shipped"] = line["quantity"]
+            complete = all(line["shipped"] == line["quantity"] for line in lines)
+            fulfilment["status"] = "shipped" if complete else "partially_shipped"
+            self._wms(fulfilment, moment)
+            if storefront_follows:
+                order["fulfilmentStatus"] = "fulfilled" if complete else "partial"
+                self._storefront(order, draft.lagged(step), "order.updated")
+        if draft.plan.planted == "late_sync":
+            shipment = fulfilment["shipments"][0]
+            self.planted.append(
+                Planted(
+                    kind="late_sync",
+                    order_ref=order["id"],
+                    record_ref=order["id"],
+                    field="fulfilmentStatus",
+                    detail=(
+                        f"WMS shipped {fulfilment['id']} ({shipment['id']}) at "
+                        f"{shipment['shippedAt']}; the storefront still says unfulfilled, last "
+                        f"updated {order['updatedAt']}"
+                    ),
+                )
+            )
+        if draft.plan.planted == "cancelled_but_shipped":
+            self.planted.append(
+                Planted(
+                    kind="cancelled_but_shipped",
+                    order_ref=order["id"],
+                    record_ref=fulfilment["id"],
+                    field="status",
+                    detail=(
+                        f"storefront cancelled {order['id']} at {order['cancelledAt']}; the "
+                        f"cancellation never reached the WMS, which shipped "
+                        f"{fulfilment['shipments'][0]['id']} at "
+                        f"{fulfilment['shipments'][0]['shippedAt']}"
+                    ),
+                )
+            )
+        if draft.reached("delivered"):
+            delivered = draft.at("delivered")
+            for shipment in fulfilment["shipments"]:
+                shipment["deliveredAt"] = iso(delivered)
+            fulfilment["status"] = "delivered"
+            self._wms(fulfilment, delivered)
+            order["status"] = "closed"
+            self._storefront(order, draft.lagged("delivered"), "order.closed")
+            if sales_order is not None:
+                sales_order["status"] = "closed"
+                self._erp(sales_order, draft.lagged("delivered"), "sales_order.closed")
+
+    def _shipment(
+        self, draft: DraftOrder, lines: list[dict[str, Any]], moment: datetime
+    ) -> dict[str, Any]:
+        self._shipment_count += 1
+        return {
+            "id": f"SH-{800000 + self._shipment_count}",
+            "carrier": draft.carrier,
+            "trackingNumber": _tracking_number(self.rng, draft.carrier),
+            "shippedAt": iso(moment),
+            "deliveredAt": None,
+            "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in lines],
+        }
+
+    # -- money going back -------------------------------------------------------------------------
+
+    def _cancel(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        fulfilment: dict[str, Any] | None,
+        charge: dict[str, Any] | None,
+    ) -> None:
+        cancelled = draft.at("cancel")
+        requested = max(draft.at("erp"), cancelled - timedelta(seconds=self.rng.randint(30, 600)))
+        refunded = charge is not None
+        if draft.cancel_mode == "uncaptured":
+            reason = "fraud"
+        elif draft.plan.channel == "wholesale":
+            reason = "customer"
+        else:
+            reason = self.rng.choice(("customer", "customer", "inventory", "other"))
+        order.update(
+            status="cancelled",
+            financialStatus="refunded" if refunded else "voided",
+            cancelRequestedAt=iso(requested),
+            cancelledAt=iso(cancelled),
+            cancelReason=reason,
+        )
+        self._storefront(order, cancelled, "order.cancelled")
+        if sales_order is not None:
+            sales_order["status"] = "cancelled"
+            sales_order["financialStatus"] = order["financialStatus"]
+            if refunded:
+                self._credit_memo(sales_order, draft.total, "cancellation", cancelled)
+            self._erp(sales_order, cancelled + timedelta(seconds=30), "sales_order.cancelled")
+        if charge is not None:
+            self.ledger.refund(charge, minor_units(draft.total), cancelled + timedelta(seconds=60))
+        if fulfilment is not None and draft.plan.planted != "cancelled_but_shipped":
+            fulfilment["status"] = "cancelled"
+            self._wms(fulfilment, cancelled + timedelta(seconds=120))
+
+    def _return(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        fulfilment: dict[str, Any],
+        charge: dict[str, Any] | None,
+    ) -> None:
+        received = draft.at("returned")
+        full = draft.plan.stage == "returned"
+        returned_lines = range(len(draft.lines)) if full else range(1)
+        for index in returned_lines:
+            line = fulfilment["lines"][index]
+            line["returned"] = line["quantity"]
+        fulfilment["status"] = "returned" if full else "partially_returned"
+        self._wms(fulfilment, received)
+        amount = draft.total if full else draft.line_net(0)
+        financial = "refunded" if full else "partially_refunded"
+        refunded_at = draft.lagged("returned")
+        if sales_order is not None:
+            sales_order["financialStatus"] = financial
+            self._credit_memo(sales_order, amount, "return", refunded_at)
+            self._erp(sales_order, refunded_at, "credit_memo.issued")
+        if charge is not None:
+            self.ledger.refund(charge, minor_units(amount), refunded_at + timedelta(seconds=30))
+        order["financialStatus"] = financial
+        self._storefront(order, refunded_at + timedelta(seconds=60), "order.updated")
+
+    def _credit_memo(
+        self, sales_order: dict[str, Any], amount: Decimal, reason: str, moment: datetime
+    ) -> None:
+        self._memo_count += 1
+        sales_order["creditMemos"].append(
+            {
+                "id": f"CM-{self._memo_count:06d}",
+                "amount": money(amount),
+                "reason": reason,
+                "issuedAt": iso(moment),
+            }
+        )
+
+    # -- planted commercial disagreements ---------------------------------------------------------
+
+    def _plant_total_mismatch(
+        self, draft: DraftOrder, order: dict[str, Any], sales_order_id: str
+    ) -> dict[str, str]:
+        if draft.total_variant == "discount":
+            totals = draft.totals(discount=Decimal(0))
+            why = "the ERP never applied the storefront's promotion code"
+        elif draft.total_variant == "rounding":
+            totals = draft.totals(discount=draft.discount - Decimal("0.01"))
+            why = "the ERP rounded the promotion discount line by line"
+        else:
+            totals = draft.totals(shipping=draft.shipping + Decimal("1.00"))
+            why = "the ERP charged shipping from an out-of-date rate card"
+        self.planted.append(
+            Planted(
+                kind="total_mismatch",
+                order_ref=order["id"],
+                record_ref=sales_order_id,
+                field="totals.total",
+                detail=(
+                    f"ERP {sales_order_id} total {totals['total']} vs storefront "
+                    f"{order['totals']['total']}: {why}"
+                ),
+            )
+        )
+        return totals
+
+    def _plant_price_mismatch(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order_id: str,
+        lines: list[dict[str, Any]],
+    ) -> None:
+        index = draft.price_line
+        line = draft.lines[index]
+        erp_price = line.unit_price + self.rng.choice(
+            (Decimal("2.00"), Decimal("5.00"), Decimal("10.00"))
+        )
+        lines[index]["unitPrice"] = money(erp_price)
+        self.planted.append(
+            Planted(
+                kind="price_mismatch",
+                order_ref=order["id"],
+                record_ref=sales_order_id,
+                field=f"lines[{index}].unitPrice",
+                detail=(
+                    f"ERP {sales_order_id} line {index + 1} ({line.item.sku}) unitPrice "
+                    f"{money(erp_price)} vs storefront {money(line.unit_price)}: the ERP "
+                    "price list missed the storefront's price change"
+                ),
+            )
+        )
+
+    # -- feed plumbing ----------------------------------------------------------------------------
+
+    def _storefront(self, order: dict[str, Any], moment: datetime, event_type: str) -> None:
+        order["updatedAt"] = iso(moment)
+        self.recorder.emit("storefront", moment, event_type, "order", order["id"], order)
+
+    def _erp(self, sales_order: dict[str, Any], moment: datetime, event_type: str) -> None:
+        sales_order["updatedAt"] = iso(moment)
+        self.recorder.emit("erp", moment, event_type, "sales_order", sales_order["id"], sales_order)
+
+    def _wms(self, fulfilment: dict[str, Any], moment: datetime) -> None:
+        fulfilment["updatedAt"] = iso(moment)
+        self.recorder.emit(
+            "wms",
+            moment,
+            f"fulfilment_order.{fulfilment['status']}",
+            "fulfilment_order",
+            fulfilment["id"],
+            fulfilment,
+        )

@@ -1,0 +1,318 @@
+"""The demo world is deterministic, shows every stage, and plants exactly its ground truth."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from omnigraph.sources.sim import PLANTED_KINDS, STAGES, DemoWorld, build_world
+
+from .conftest import ANCHOR
+
+SHIPPED_STATUSES = {"partially_shipped", "shipped", "delivered", "partially_returned", "returned"}
+OPEN_STATUSES = {"released", "picking", "picked", "packed", "partially_shipped", "ready_for_pickup"}
+# What the storefront should say once it has heard about each warehouse status.
+STOREFRONT_FULFILMENT = {
+    "released": "unfulfilled",
+    "picking": "unfulfilled",
+    "picked": "unfulfilled",
+    "packed": "unfulfilled",
+    "partially_shipped": "partial",
+    "shipped": "fulfilled",
+    "delivered": "fulfilled",
+    "partially_returned": "fulfilled",
+    "returned": "fulfilled",
+    "ready_for_pickup": "ready_for_pickup",
+    "picked_up": "picked_up",
+    "cancelled": "unfulfilled",
+}
+
+
+def by_order_ref(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    index: dict[str, dict[str, Any]] = {}
+    for record in records:
+        ref = record["orderRef"]
+        assert ref not in index, f"{ref} has more than one record"
+        index[ref] = record
+    return index
+
+
+def observed_stage(order: dict[str, Any], fulfilment: dict[str, Any] | None) -> str:
+    if fulfilment is not None:
+        return str(fulfilment["status"])
+    return "cancelled" if order["status"] == "cancelled" else "placed"
+
+
+def observed_disagreements(world: DemoWorld) -> set[tuple[str, str]]:
+    """What a careful reconciler would flag, as (kind, record_ref), looking only at the records."""
+    found: set[tuple[str, str]] = set()
+    sales_orders = by_order_ref(world.erp_sales_orders)
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    for order in world.storefront_orders:
+        sales_order = sales_orders.get(order["id"])
+        fulfilment = fulfilments.get(order["id"])
+        if sales_order is None:
+            found.add(("missing_in_erp", order["id"]))
+        else:
+            if sales_order["totals"]["total"] != order["totals"]["total"]:
+                found.add(("total_mismatch", sales_order["id"]))
+            pairs = zip(order["lines"], sales_order["lines"], strict=True)
+            if any(sf["unitPrice"] != erp["unitPrice"] for sf, erp in pairs):
+                found.add(("price_mismatch", sales_order["id"]))
+        if fulfilment is not None and fulfilment["status"] in SHIPPED_STATUSES:
+            if order["status"] == "cancelled":
+                found.add(("cancelled_but_shipped", fulfilment["id"]))
+            elif order["fulfilmentStatus"] == "unfulfilled":
+                first_shipped = min(s["shippedAt"] for s in fulfilment["shipments"])
+                assert order["updatedAt"] < first_shipped
+                found.add(("late_sync", order["id"]))
+    for payout in world.payouts:
+        swept = [t for t in world.balance_transactions if t["payout"] == payout["id"]]
+        if sum(t["net"] for t in swept if t["type"] != "payout") != payout["amount"]:
+            found.add(("payout_variance", payout["id"]))
+    return found
+
+
+def test_same_seed_builds_the_same_world() -> None:
+    first = build_world(seed=7, orders=60, anchor=ANCHOR)
+    again = build_world(seed=7, orders=60, anchor=ANCHOR)
+    assert json.dumps(first.as_json(), sort_keys=True) == json.dumps(
+        again.as_json(), sort_keys=True
+    )
+
+
+def test_another_seed_builds_another_world() -> None:
+    first = build_world(seed=7, orders=60, anchor=ANCHOR)
+    other = build_world(seed=8, orders=60, anchor=ANCHOR)
+    assert first.storefront_orders != other.storefront_orders
+    assert first.erp_items != other.erp_items
+
+
+def test_anchor_defaults_to_midnight_utc_today() -> None:
+    world = build_world(orders=60)
+    now = datetime.now(UTC)
+    assert world.anchor.tzinfo is not None
+    assert (world.anchor.hour, world.anchor.minute, world.anchor.second) == (0, 0, 0)
+    assert timedelta(0) <= now - world.anchor < timedelta(days=1, minutes=1)
+
+
+def test_a_world_too_small_for_its_plants_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        build_world(orders=10)
+
+
+def test_unknown_planted_kind_is_refused(small_world: DemoWorld) -> None:
+    with pytest.raises(ValueError, match="unknown planted kind"):
+        small_world.planted_of("bogus")
+
+
+@pytest.mark.parametrize("orders", [60, 300])
+def test_every_lifecycle_stage_appears_at_least_twice(orders: int) -> None:
+    world = build_world(seed=7, orders=orders, anchor=ANCHOR)
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    stages = Counter(
+        observed_stage(order, fulfilments.get(order["id"])) for order in world.storefront_orders
+    )
+    assert set(stages) == set(STAGES)
+    assert min(stages.values()) >= 2, stages
+
+
+def test_the_retailer_looks_like_the_brief(world: DemoWorld) -> None:
+    assert len(world.storefront_orders) == 300
+    assert [item["sku"] for item in world.erp_items] == [f"SKU-{n:04d}" for n in range(1, 201)]
+    assert len({item["name"] for item in world.erp_items}) == 200
+    assert {o["currency"] for o in world.storefront_orders} == {"GBP"}
+    assert {o["channel"] for o in world.storefront_orders} == {
+        "web",
+        "marketplace",
+        "store-pickup",
+        "wholesale",
+    }
+    assert {(loc["id"], loc["type"], loc["cutoff"]) for loc in world.wms_locations} == {
+        ("dc-north", "warehouse", "15:00"),
+        ("store-london", "store", "17:00"),
+        ("store-manchester", "store", "17:00"),
+    }
+    ids = [order["id"] for order in world.storefront_orders]
+    assert ids == [f"SF-{100001 + n}" for n in range(300)]
+    placed = [order["placedAt"] for order in world.storefront_orders]
+    assert placed == sorted(placed)
+    oldest = datetime.fromisoformat(placed[0])
+    assert ANCHOR - timedelta(days=46) < oldest < ANCHOR - timedelta(days=30)
+    assert world.erp_sales_orders[0]["id"] == "SO-500001"
+    assert world.wms_fulfilment_orders[0]["id"] == "WO-700001"
+    assert world.charges[0]["id"] == "ch_000001"
+    assert world.payouts[0]["id"] == "po_000001"
+
+
+@pytest.mark.parametrize("orders", [60, 300])
+def test_planted_disagreements_are_exactly_the_observed_ones(orders: int) -> None:
+    world = build_world(seed=7, orders=orders, anchor=ANCHOR)
+    planted = {(p.kind, p.record_ref) for p in world.planted}
+    assert observed_disagreements(world) == planted
+    counts = Counter(p.kind for p in world.planted)
+    assert set(counts) == set(PLANTED_KINDS)
+    low, high = (1, 5) if orders == 60 else (2, 5)
+    assert all(low <= count <= high for count in counts.values()), counts
+    for kind in PLANTED_KINDS:
+        assert world.planted_of(kind) == [p for p in world.planted if p.kind == kind]
+
+
+def test_planted_disagreements_hold_across_seeds() -> None:
+    for seed in range(1, 6):
+        world = build_world(seed=seed, orders=60, anchor=ANCHOR)
+        assert observed_disagreements(world) == {(p.kind, p.record_ref) for p in world.planted}
+
+
+def test_systems_agree_everywhere_nothing_was_planted(world: DemoWorld) -> None:
+    planted_orders = {p.order_ref for p in world.planted}
+    sales_orders = by_order_ref(world.erp_sales_orders)
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    storefront_ids = {order["id"] for order in world.storefront_orders}
+    assert set(sales_orders) <= storefront_ids
+    assert set(fulfilments) <= storefront_ids
+    for order in world.storefront_orders:
+        totals = {key: Decimal(value) for key, value in order["totals"].items()}
+        assert totals["total"] == totals["subtotal"] - totals["discount"] + totals["shipping"]
+        sales_order = sales_orders.get(order["id"])
+        fulfilment = fulfilments.get(order["id"])
+        lines = [(line["sku"], line["quantity"]) for line in order["lines"]]
+        if fulfilment is not None:
+            assert [(line["sku"], line["quantity"]) for line in fulfilment["lines"]] == lines
+        if sales_order is not None:
+            assert [(line["sku"], line["quantity"]) for line in sales_order["lines"]] == lines
+            assert sales_order["financialStatus"] == order["financialStatus"]
+            assert (sales_order["terms"] == "NET30") == (order["channel"] == "wholesale")
+            assert (sales_order["status"] == "cancelled") == (order["status"] == "cancelled")
+        if order["id"] in planted_orders:
+            continue
+        assert sales_order is not None
+        assert sales_order["totals"] == order["totals"]
+        if fulfilment is None:
+            assert order["fulfilmentStatus"] == "unfulfilled"
+        else:
+            assert order["fulfilmentStatus"] == STOREFRONT_FULFILMENT[fulfilment["status"]]
+            assert (order["status"] == "cancelled") == (fulfilment["status"] == "cancelled")
+
+
+def test_money_moved_matches_the_orders(world: DemoWorld) -> None:
+    charges: dict[str, list[dict[str, Any]]] = {}
+    for charge in world.charges:
+        charges.setdefault(charge["metadata"]["order_ref"], []).append(charge)
+    sales_orders = by_order_ref(world.erp_sales_orders)
+    for order in world.storefront_orders:
+        mine = charges.get(order["id"], [])
+        if order["channel"] == "wholesale" or order["financialStatus"] == "voided":
+            assert mine == []
+            continue
+        assert len(mine) == 1
+        (charge,) = mine
+        assert charge["status"] == "succeeded"
+        assert charge["amount"] == int(Decimal(order["totals"]["total"]) * 100)
+        assert charge["amount_refunded"] == sum(refund["amount"] for refund in charge["refunds"])
+        sales_order = sales_orders.get(order["id"])
+        if sales_order is not None:
+            memos = sum(Decimal(memo["amount"]) for memo in sales_order["creditMemos"])
+            assert charge["amount_refunded"] == int(memos * 100)
+        refunded = {0: "paid", charge["amount"]: "refunded"}.get(
+            charge["amount_refunded"], "partially_refunded"
+        )
+        assert order["financialStatus"] == refunded
+
+
+def test_payouts_sweep_the_previous_days_transactions(world: DemoWorld) -> None:
+    anchor = int(ANCHOR.timestamp())
+    statuses = Counter(payout["status"] for payout in world.payouts)
+    assert statuses["paid"] > 30
+    assert statuses["in_transit"] + statuses["pending"] >= 1
+    types = Counter(txn["type"] for txn in world.balance_transactions)
+    assert set(types) == {"charge", "refund", "stripe_fee", "adjustment", "payout"}
+    previous = 0
+    for payout in sorted(world.payouts, key=lambda p: p["created"]):
+        assert payout["created"] <= anchor
+        assert (payout["status"] == "paid") == (payout["arrival_date"] <= anchor)
+        swept = [t for t in world.balance_transactions if t["payout"] == payout["id"]]
+        (own,) = [t for t in swept if t["type"] == "payout"]
+        assert own["amount"] == -payout["amount"]
+        # Each payout sweeps what arrived since the previous one (a carried-over day included).
+        assert all(previous <= t["created"] < payout["created"] for t in swept if t is not own)
+        previous = payout["created"]
+    unpaid = [t for t in world.balance_transactions if t["payout"] is None]
+    assert all(t["created"] >= previous for t in unpaid)
+
+
+def test_stock_allocation_matches_open_fulfilment_orders(world: DemoWorld) -> None:
+    held: Counter[tuple[str, str]] = Counter()
+    for fulfilment in world.wms_fulfilment_orders:
+        if fulfilment["status"] in OPEN_STATUSES:
+            for line in fulfilment["lines"]:
+                held[line["sku"], fulfilment["locationId"]] += line["quantity"] - line["shipped"]
+    assert len(world.wms_stock) == 200 * 3
+    for stock in world.wms_stock:
+        assert stock["allocated"] == held[stock["sku"], stock["locationId"]]
+        assert stock["onHand"] >= stock["allocated"] + stock["damaged"] + stock["qualityHold"]
+    assert any(stock["damaged"] for stock in world.wms_stock)
+    assert any(stock["qualityHold"] for stock in world.wms_stock)
+    assert any(stock["incoming"] for stock in world.wms_stock)
+    assert sum(held.values()) > 0
+
+
+def test_pickup_orders_are_fulfilled_from_stores(world: DemoWorld) -> None:
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    for order in world.storefront_orders:
+        fulfilment = fulfilments.get(order["id"])
+        if order["channel"] == "store-pickup":
+            assert order["pickupLocationId"] in {"store-london", "store-manchester"}
+            if fulfilment is not None:
+                assert fulfilment["locationId"] == order["pickupLocationId"]
+        elif fulfilment is not None:
+            assert fulfilment["locationId"] == "dc-north"
+
+
+def test_change_feeds_end_in_the_records_served(world: DemoWorld) -> None:
+    served = {
+        "storefront": {r["id"]: r for r in world.storefront_orders},
+        "erp": {r["id"]: r for r in world.erp_sales_orders}
+        | {r["sku"]: r for r in world.erp_items},
+        "wms": {r["id"]: r for r in world.wms_fulfilment_orders},
+        "payments": {r["id"]: r for r in world.charges + world.payouts},
+    }
+    anchor = ANCHOR.isoformat()
+    for kind, events in world.events.items():
+        assert [event["sequence"] for event in events] == list(range(1, len(events) + 1))
+        assert [event["id"] for event in events] == [f"evt_{kind}_{e['sequence']}" for e in events]
+        moments = [event["occurredAt"] for event in events]
+        assert moments == sorted(moments)
+        assert moments[-1] <= anchor
+        latest = {event["recordId"]: event["data"] for event in events}
+        assert latest == served[kind], kind
+
+
+def test_event_types_per_kind(world: DemoWorld) -> None:
+    types = {kind: {event["type"] for event in events} for kind, events in world.events.items()}
+    assert types["storefront"] == {
+        "order.created",
+        "order.updated",
+        "order.cancelled",
+        "order.closed",
+    }
+    assert types["erp"] == {
+        "item.created",
+        "sales_order.created",
+        "sales_order.released",
+        "sales_order.closed",
+        "sales_order.cancelled",
+        "credit_memo.issued",
+    }
+    assert types["wms"] == {f"fulfilment_order.{status}" for status in STOREFRONT_FULFILMENT}
+    assert types["payments"] == {
+        "charge.succeeded",
+        "charge.refunded",
+        "payout.created",
+        "payout.paid",
+    }
