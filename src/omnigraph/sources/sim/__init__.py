@@ -1,5 +1,14 @@
-"""The demo source systems: a seeded retailer world served by four real HTTP apps."""
+"""The demo source systems: a seeded retailer world served by four real HTTP apps.
 
+`build_world` makes the data (with its planted disagreements), `create_<kind>_app` serves one
+system's share of it over the source contract, and `DemoSystems` runs all four on loopback.
+"""
+
+from omnigraph.sources.sim.erp import create_erp_app
+from omnigraph.sources.sim.payments import create_payments_app
+from omnigraph.sources.sim.runner import DEFAULT_PORTS, KINDS, DemoSystems, run_forever
+from omnigraph.sources.sim.storefront import create_storefront_app
+from omnigraph.sources.sim.wms import create_wms_app
 from omnigraph.sources.sim.world import (
     PLANTED_KINDS,
     STAGES,
@@ -9,9 +18,17 @@ from omnigraph.sources.sim.world import (
 )
 
 __all__ = [
+    "DEFAULT_PORTS",
+    "KINDS",
     "PLANTED_KINDS",
     "STAGES",
+    "DemoSystems",
     "DemoWorld",
     "PlantedDisagreement",
     "build_world",
+    "create_erp_app",
+    "create_payments_app",
+    "create_storefront_app",
+    "create_wms_app",
+    "run_forever",
 ]

@@ -1,0 +1,542 @@
+"""What every demo source system shares: the contract's routes, its error shape and commands.
+
+docs/sources/README.md is the contract; each `create_<kind>_app` only says which collections it
+serves and which commands it understands, and this module answers every request the same way in
+all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_commands`) live here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "MAX_IDS",
+    "ChangeFeed",
+    "CommandDesk",
+    "CommandHandler",
+    "CommandRejectedError",
+    "ContractError",
+    "JsonRecord",
+    "ListFilter",
+    "SourceControls",
+    "batch_route",
+    "by_order_ref_route",
+    "error_response",
+    "list_route",
+    "parse_timestamp",
+    "positive_int",
+    "read_object",
+    "require_str",
+    "source_app",
+    "string_list",
+]
+
+JsonRecord = dict[str, Any]
+SortKey = tuple[int | str, ...]
+MAX_IDS = 500
+MAX_LIMIT = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+class ContractError(Exception):
+    """A request the contract refuses; becomes `{"error": {"code", "message"}}`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The contract's error body: a stable `code` callers branch on, a `message` for people."""
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+# -- reading requests ---------------------------------------------------------------------------
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The JSON object body, or a 400 that says what was wrong with it."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ContractError(400, "BAD_JSON", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ContractError(400, "BAD_REQUEST", "the request body must be a JSON object")
+    return body
+
+
+def string_list(body: Mapping[str, Any], name: str, *, required: bool = True) -> list[str] | None:
+    """A list of at most 500 strings under `name`; `None` when optional and absent or null."""
+    if name not in body or (body[name] is None and not required):
+        if required:
+            raise ContractError(400, "MISSING_FIELD", f"`{name}` is required")
+        return None
+    value = body[name]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ContractError(400, "BAD_REQUEST", f"`{name}` must be a list of strings")
+    if len(value) > MAX_IDS:
+        raise ContractError(400, "TOO_MANY_IDS", f"`{name}` holds at most {MAX_IDS} entries")
+    return list(dict.fromkeys(value))
+
+
+def _single_param(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ContractError(400, "BAD_QUERY", f"`{name}` may be given once")
+    return values[0] if values else None
+
+
+def _limit(request: Request, default: int) -> int:
+    raw = _single_param(request, "limit")
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ContractError(400, "BAD_LIMIT", f"`limit` must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def parse_timestamp(raw: str) -> float:
+    """Seconds since the epoch of an RFC 3339 date-time (the contract's filter spelling).
+
+    Raises ValueError for anything else. A leap second reads as :59, and the offset is applied
+    as a duration so extreme dates cannot overflow.
+    """
+    match = _RFC3339.fullmatch(raw)
+    if match is None:
+        raise ValueError(f"{raw!r} is not an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, zulu, sign, offset_hours, offset_minutes = match.groups()[6:]
+    moment = datetime(
+        max(year, 1), month, day, hour, minute, min(second, 59), tzinfo=UTC
+    )  # year 0000 is valid RFC 3339 but not a Python date; it sorts first either way
+    seconds = (moment - _EPOCH) / timedelta(seconds=1)
+    if fraction:
+        seconds += float(f"0.{fraction}")
+    if not zulu:
+        if int(offset_hours) > 23 or int(offset_minutes) > 59:
+            raise ValueError(f"{raw!r} has an impossible offset")
+        offset = int(offset_hours) * 3600 + int(offset_minutes) * 60
+        seconds -= offset if sign == "+" else -offset
+    return seconds
+
+
+def positive_int(raw: str) -> int:
+    """A non-negative integer query value (Unix seconds and the like); ValueError otherwise."""
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise ValueError(f"{raw!r} is not a non-negative integer")
+    return int(raw)
+
+
+# -- contract routes ----------------------------------------------------------------------------
+
+
+def batch_route(collection: str, lookup: Callable[[str], JsonRecord | None]) -> Route:
+    """`POST /{collection}/batch {"ids"}` -> `{"data", "missing"}`."""
+
+    async def endpoint(request: Request) -> Response:
+        ids = string_list(await read_object(request), "ids") or []
+        data, missing = [], []
+        for record_id in ids:
+            record = lookup(record_id)
+            if record is None:
+                missing.append(record_id)
+            else:
+                data.append(record)
+        return JSONResponse({"data": data, "missing": missing})
+
+    return Route(f"/{collection}/batch", endpoint, methods=["POST"])
+
+
+def by_order_ref_route(collection: str, find: Callable[[Sequence[str]], list[JsonRecord]]) -> Route:
+    """`POST /{collection}/by-order-ref {"orderRefs"}` -> `{"data"}` (0..n records per ref)."""
+
+    async def endpoint(request: Request) -> Response:
+        refs = string_list(await read_object(request), "orderRefs") or []
+        return JSONResponse({"data": find(refs)})
+
+    return Route(f"/{collection}/by-order-ref", endpoint, methods=["POST"])
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """One list filter: how to read its query value and whether a record passes it."""
+
+    name: str
+    parse: Callable[[str], Any]
+    keep: Callable[[JsonRecord, Any], bool]
+
+
+def _encode_cursor(key: SortKey) -> str:
+    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str, like: SortKey) -> SortKey:
+    """The sort key a list cursor carries, checked against the shape of the list's keys."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        decoded = None
+    if (
+        not isinstance(decoded, list)
+        or len(decoded) != len(like)
+        or any(type(part) is not type(model) for part, model in zip(decoded, like, strict=True))
+    ):
+        raise ContractError(400, "BAD_CURSOR", "`cursor` is not one this list handed out")
+    return tuple(decoded)
+
+
+def list_route(
+    collection: str,
+    records: Callable[[], Iterable[JsonRecord]],
+    sort_key: Callable[[JsonRecord], SortKey],
+    filters: Sequence[ListFilter] = (),
+    default_limit: int = 50,
+) -> Route:
+    """`GET /{collection}?limit&cursor&<filters>` -> `{"data", "nextCursor"}`.
+
+    The cursor carries the sort key of the last record served (keyset paging), so records
+    added or changed between pages never shift what the next page holds.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        limit = _limit(request, default_limit)
+        chosen = []
+        for spec in filters:
+            raw = _single_param(request, spec.name)
+            if raw is None:
+                continue
+            try:
+                chosen.append((spec, spec.parse(raw)))
+            except ValueError as error:
+                raise ContractError(400, "BAD_FILTER", f"`{spec.name}`: {error}") from None
+        ordered = sorted(records(), key=sort_key)
+        cursor = _single_param(request, "cursor")
+        if cursor is not None and ordered:
+            after = _decode_cursor(cursor, sort_key(ordered[0]))
+            ordered = [record for record in ordered if sort_key(record) > after]
+        elif cursor is not None:
+            ordered = []
+        matching = [r for r in ordered if all(spec.keep(r, value) for spec, value in chosen)]
+        page = matching[:limit]
+        more = len(matching) > limit
+        next_cursor = _encode_cursor(sort_key(page[-1])) if more else None
+        return JSONResponse({"data": page, "nextCursor": next_cursor})
+
+    return Route(f"/{collection}", endpoint, methods=["GET"])
+
+
+# -- change feed --------------------------------------------------------------------------------
+
+
+class ChangeFeed:
+    """One system's ordered change events; the cursor is the last sequence number seen."""
+
+    def __init__(self, kind: str, events: Iterable[JsonRecord]) -> None:
+        self.kind = kind
+        self._events = [copy.deepcopy(event) for event in events]
+
+    def append(
+        self, event_type: str, record_type: str, record_id: str, record: JsonRecord
+    ) -> JsonRecord:
+        """Record a change made while the system runs (a command's effect)."""
+        sequence = len(self._events) + 1
+        moment = datetime.now(UTC).replace(microsecond=0).isoformat()
+        if self._events:
+            moment = max(moment, self._events[-1]["occurredAt"])
+        event = {
+            "id": f"evt_{self.kind}_{sequence}",
+            "sequence": sequence,
+            "type": event_type,
+            "recordType": record_type,
+            "recordId": record_id,
+            "occurredAt": moment,
+            "data": copy.deepcopy(record),
+        }
+        self._events.append(event)
+        return event
+
+    def route(self) -> Route:
+        """`GET /changes?after&limit` -> `{"events", "nextCursor", "hasMore"}`."""
+
+        async def endpoint(request: Request) -> Response:
+            limit = _limit(request, 100)
+            raw = _single_param(request, "after")
+            if raw is not None and not _DIGITS.fullmatch(raw):
+                raise ContractError(400, "BAD_CURSOR", "`after` is not a cursor this feed gave")
+            after = int(raw) if raw is not None else 0
+            page = self._events[after : after + limit]
+            next_cursor = str(page[-1]["sequence"]) if page else str(after)
+            has_more = after + len(page) < len(self._events)
+            return JSONResponse({"events": page, "nextCursor": next_cursor, "hasMore": has_more})
+
+        return Route("/changes", endpoint, methods=["GET"])
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+class CommandRejectedError(Exception):
+    """Raised by a command handler: the command is well formed but cannot be carried out."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# A handler applies its payload and returns the accepted detail, or raises CommandRejectedError.
+CommandHandler = Callable[[dict[str, Any]], str]
+
+
+def require_str(payload: Mapping[str, Any], name: str) -> str:
+    """A non-empty string field of a command payload (else the command is rejected)."""
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise CommandRejectedError(f"payload.{name} must be a non-empty string")
+    return value
+
+
+def require_positive_int(payload: Mapping[str, Any], name: str) -> int:
+    """A positive integer field of a command payload (booleans are not numbers here)."""
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CommandRejectedError(f"payload.{name} must be a positive integer")
+    return value
+
+
+@dataclass
+class CommandDesk:
+    """`POST /commands`: validates, applies each command once per Idempotency-Key, keeps a log."""
+
+    kind: str
+    handlers: Mapping[str, CommandHandler]
+    log: list[JsonRecord] = field(default_factory=list)
+    _seen: dict[str, tuple[str, JsonRecord]] = field(default_factory=dict)
+
+    def route(self) -> Route:
+        return Route("/commands", self._endpoint, methods=["POST"])
+
+    async def _endpoint(self, request: Request) -> Response:
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            raise ContractError(400, "IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise ContractError(
+                400,
+                "BAD_IDEMPOTENCY_KEY",
+                "Idempotency-Key must be 1..255 visible ASCII characters",
+            )
+        body = await read_object(request)
+        command_type, payload = body.get("type"), body.get("payload")
+        if not isinstance(command_type, str):
+            raise ContractError(400, "BAD_REQUEST", "`type` must be a string")
+        if command_type not in self.handlers:
+            known = ", ".join(sorted(self.handlers))
+            raise ContractError(
+                400, "UNKNOWN_COMMAND_TYPE", f"{self.kind} accepts these commands: {known}"
+            )
+        if not isinstance(payload, dict):
+            raise ContractError(400, "BAD_REQUEST", "`payload` must be a JSON object")
+        fingerprint = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        if key in self._seen:
+            seen_fingerprint, answer = self._seen[key]
+            if seen_fingerprint != fingerprint:
+                raise ContractError(
+                    422,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was already used with another request body",
+                )
+            return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
+        try:
+            detail, status = self.handlers[command_type](payload), "accepted"
+        except CommandRejectedError as rejection:
+            detail, status = rejection.detail, "rejected"
+        answer = {
+            "commandId": f"cmd_{self.kind}_{len(self._seen) + 1:06d}",
+            "type": command_type,
+            "status": status,
+            "detail": detail,
+        }
+        self._seen[key] = (fingerprint, answer)
+        self.log.append(
+            {
+                **answer,
+                "idempotencyKey": key,
+                "payload": payload,
+                "receivedAt": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            }
+        )
+        return JSONResponse(answer, status_code=202)
+
+
+# -- the test-only switches around a system -------------------------------------------------------
+
+
+@dataclass
+class SourceControls:
+    """Request counts, the outage switch and the optional bearer token of one running system."""
+
+    kind: str
+    token: str | None
+    contract_routes: frozenset[str]
+    down: bool = False
+    requests: Counter[str] = field(default_factory=Counter)
+
+    def stats(self) -> JsonRecord:
+        """Counts per contract route; `/health` is listed but left out of the total."""
+        total = sum(n for route, n in self.requests.items() if route != "GET /health")
+        return {"requests": dict(sorted(self.requests.items())), "total": total}
+
+
+class SourceGuard:
+    """ASGI middleware: counts contract requests, plays dead during an outage, checks the token.
+
+    Paths under `/_` are the test switches: never counted, never down, never authenticated.
+    """
+
+    def __init__(self, app: ASGIApp, controls: SourceControls) -> None:
+        self.app = app
+        self.controls = controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_"):
+            await self.app(scope, receive, send)
+            return
+        controls = self.controls
+        route = f"{scope['method']} {scope['path']}"
+        if route in controls.contract_routes:
+            controls.requests[route] += 1
+        response: Response | None = None
+        if controls.down:
+            response = error_response(
+                503, "UNAVAILABLE", f"{controls.kind} is down", {"Retry-After": "1"}
+            )
+        elif controls.token is not None and not self._authorised(scope, controls.token):
+            response = error_response(
+                401,
+                "UNAUTHORIZED",
+                "send Authorization: Bearer <token>",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _authorised(scope: Scope, token: str) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, f"Bearer {token}".encode())
+        return False
+
+
+def _control_routes(controls: SourceControls, desk: CommandDesk) -> list[Route]:
+    async def stats(request: Request) -> Response:
+        return JSONResponse(controls.stats())
+
+    async def reset(request: Request) -> Response:
+        controls.requests.clear()
+        return JSONResponse(controls.stats())
+
+    async def outage(request: Request) -> Response:
+        down = (await read_object(request)).get("down")
+        if not isinstance(down, bool):
+            raise ContractError(400, "BAD_REQUEST", "`down` must be true or false")
+        controls.down = down
+        return JSONResponse({"down": down})
+
+    async def commands(request: Request) -> Response:
+        return JSONResponse({"data": desk.log})
+
+    return [
+        Route("/_stats", stats, methods=["GET"]),
+        Route("/_stats/reset", reset, methods=["POST"]),
+        Route("/_control/outage", outage, methods=["POST"]),
+        Route("/_commands", commands, methods=["GET"]),
+    ]
+
+
+async def _contract_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ContractError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+def source_app(
+    kind: str,
+    routes: Sequence[Route],
+    *,
+    feed: ChangeFeed,
+    commands: Mapping[str, CommandHandler],
+    token: str | None,
+) -> Starlette:
+    """Assemble one system: its collection routes plus health, changes, commands and switches."""
+    desk = CommandDesk(kind, commands)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "kind": kind, "name": kind})
+
+    contract = [Route("/health", health, methods=["GET"]), *routes, feed.route(), desk.route()]
+    controls = SourceControls(
+        kind=kind,
+        token=token,
+        contract_routes=frozenset(
+            f"{method} {route.path}"
+            for route in contract
+            for method in route.methods or ()
+            if method != "HEAD"
+        ),
+    )
+    app = Starlette(
+        routes=[*contract, *_control_routes(controls, desk)],
+        middleware=[Middleware(SourceGuard, controls=controls)],
+        exception_handlers={ContractError: _contract_error, HTTPException: _http_error},
+    )
+    app.state.controls = controls
+    app.state.commands = desk
+    app.state.feed = feed
+    return app
