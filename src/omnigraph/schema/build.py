@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+import structlog
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
@@ -16,9 +17,10 @@ from strawberry.extensions import (
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation import Schema
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from omnigraph.errors import OmnigraphError
-from omnigraph.schema.error_codes import ErrorCodes
+from omnigraph.schema.error_codes import ErrorCodes, assign_code
 from omnigraph.schema.exceptions import ExceptionRecord
 from omnigraph.schema.inventory import InventoryAvailability
 from omnigraph.schema.orders import Order
@@ -30,12 +32,33 @@ __all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 FEDERATION_VERSION: Final = "2.9"
+log = structlog.get_logger(__name__)
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask only what a client cannot act on; coded errors and validation errors pass."""
     original = error.original_error
     return original is not None and not isinstance(original, OmnigraphError)
+
+
+class OmnigraphSchema(Schema):
+    """Logs expected, coded errors as one line and unexpected ones with their traceback."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            assign_code(error)
+            original = error.original_error
+            if original is None or isinstance(original, OmnigraphError):
+                log.info(
+                    "graphql_error",
+                    message=error.message,
+                    path=error.path,
+                    code=(error.extensions or {}).get("code"),
+                )
+            else:
+                log.error("graphql_unexpected_error", path=error.path, exc_info=original)
 
 
 def build_schema(*, production: bool = False) -> Schema:
@@ -48,7 +71,7 @@ def build_schema(*, production: bool = False) -> Schema:
     ]
     if production:
         extensions.append(lambda: MaskErrors(should_mask_error=_is_unexpected))
-    return Schema(
+    return OmnigraphSchema(
         query=Query,
         types=[Order, Payout, ExceptionRecord, InventoryAvailability],
         extensions=extensions,

@@ -1,4 +1,4 @@
-"""Give every error a stable ``extensions.code``, and add degraded-source notices to ``errors``."""
+"""Stable ``extensions.code`` on every error, and degraded-source notices in ``errors``."""
 
 from __future__ import annotations
 
@@ -9,44 +9,39 @@ from strawberry.extensions import SchemaExtension
 
 from omnigraph.errors import OmnigraphError
 
-__all__ = ["ErrorCodes"]
+__all__ = ["ErrorCodes", "assign_code"]
 
 
 class ErrorCodes(SchemaExtension):
-    """Copies :class:`OmnigraphError` codes onto GraphQL errors; adds the request's degradations.
-
-    Validation failures get ``GRAPHQL_VALIDATION_FAILED`` and parse failures
-    ``GRAPHQL_PARSE_FAILED``, the codes GraphQL clients already know.
-    """
+    """Adds the request's degraded-source notices to ``errors`` after execution."""
 
     def on_execute(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        context = self.execution_context.context
-        degraded: list[GraphQLError] = list(getattr(context, "degraded", []) or [])
-        if result is None:
-            return
-        if degraded:
+        degraded: list[GraphQLError] = list(
+            getattr(self.execution_context.context, "degraded", None) or []
+        )
+        if result is not None and degraded:
             result.errors = [*(result.errors or []), *degraded]
-        for error in result.errors or []:
-            _code(error)
-
-    def on_validate(self) -> Iterator[None]:
-        yield
-        for error in self.execution_context.pre_execution_errors or []:
-            _code(error, default="GRAPHQL_VALIDATION_FAILED")
-
-    def on_parse(self) -> Iterator[None]:
-        yield
-        for error in self.execution_context.pre_execution_errors or []:
-            _code(error, default="GRAPHQL_PARSE_FAILED")
 
 
-def _code(error: GraphQLError, default: str | None = None) -> None:
+def assign_code(error: GraphQLError) -> None:
+    """Give ``error`` a stable ``extensions.code``.
+
+    Coded domain errors keep theirs; syntax errors get ``GRAPHQL_PARSE_FAILED`` and other errors
+    raised before execution ``GRAPHQL_VALIDATION_FAILED``, the codes GraphQL clients know.
+    """
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, OmnigraphError):
         extensions.update(original.extensions)
     elif "code" not in extensions:
-        extensions["code"] = default or "INTERNAL_SERVER_ERROR"
+        if original is not None:
+            extensions["code"] = "INTERNAL_SERVER_ERROR"
+        elif error.message.startswith("Syntax Error"):
+            extensions["code"] = "GRAPHQL_PARSE_FAILED"
+        elif error.path is None:
+            extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
+        else:
+            extensions["code"] = "INTERNAL_SERVER_ERROR"
     error.extensions = extensions

@@ -13,7 +13,6 @@ from strawberry.types import Info
 
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
-from omnigraph.errors import UpstreamUnavailable
 from omnigraph.ids import encode_global_id
 from omnigraph.resolvers.orders import load_evidence
 from omnigraph.schema.common import Disagreement, ExternalRef, FieldProvenance, Money, Node
@@ -298,7 +297,7 @@ class Order(Node):
                 shipped_at=shipment.shipped_at,
                 delivered_at=shipment.delivered_at,
                 location_id=f.record.location_id,
-                lines=[ShipmentLine(sku=l.sku, quantity=l.quantity) for l in shipment.lines],
+                lines=[ShipmentLine(sku=x.sku, quantity=x.quantity) for x in shipment.lines],
             )
             for f in truth.evidence.fulfilment_orders
             for shipment in f.record.shipments
@@ -322,7 +321,8 @@ class Order(Node):
         ]
 
     @strawberry.field(
-        description='Which system asserted each served value, and when. `field` filters, e.g. "state" or "lines.unitPrice".'
+        description="Which system asserted each served value, and when. `field` filters,"
+        ' e.g. "state" or "lines.unitPrice".'
     )
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
         truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})

@@ -1,0 +1,152 @@
+"""Shared fixtures: the demo source systems over real HTTP, a migrated database, the service.
+
+The database is SQLite in a temporary folder, or the server named by
+``OMNIGRAPH_TEST_DATABASE_URL`` (``.ci/run`` sets it when PostgreSQL answers on 127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+
+from omnigraph.app import create_app, demo_sources_config
+from omnigraph.db.engine import create_engine
+from omnigraph.settings import Settings
+from omnigraph.sources.sim import DemoSystems, DemoWorld, build_world
+
+ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+SEED = 7
+ORDERS = 160
+
+
+@pytest.fixture(scope="session")
+def world() -> DemoWorld:
+    return build_world(seed=SEED, orders=ORDERS, anchor=ANCHOR)
+
+
+@pytest.fixture(scope="session")
+async def demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
+    async with DemoSystems(world) as systems:
+        yield systems
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("OMNIGRAPH_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'omnigraph.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+async def clean_database(database_url: str) -> str:
+    """Start each session from an empty database so migrations run from the beginning."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        for table in ("exception_events", "exceptions", "source_cursors", "alembic_version"):
+            await connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    await engine.dispose()
+    return database_url
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "cache_ttl_seconds": 0,
+        "upstream_timeout_seconds": 2,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+class Graph:
+    """A client for the service under test."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def query(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+class Sources:
+    """Request counts and outage switches of the demo systems."""
+
+    def __init__(self, demo: DemoSystems) -> None:
+        self.demo = demo
+
+    async def reset(self) -> None:
+        async with httpx.AsyncClient() as client:
+            for url in self.demo.urls.values():
+                (await client.post(f"{url}/_stats/reset")).raise_for_status()
+
+    async def calls(self) -> dict[str, dict[str, int]]:
+        async with httpx.AsyncClient() as client:
+            counts = {}
+            for kind, url in self.demo.urls.items():
+                response = await client.get(f"{url}/_stats")
+                counts[kind] = response.json()["requests"]
+            return counts
+
+    async def totals(self) -> dict[str, int]:
+        async with httpx.AsyncClient() as client:
+            return {
+                kind: (await client.get(f"{url}/_stats")).json()["total"]
+                for kind, url in self.demo.urls.items()
+            }
+
+    async def outage(self, kind: str, down: bool) -> None:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{self.demo.urls[kind]}/_control/outage", json={"down": down}
+            )
+            response.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def sources(demo: DemoSystems) -> Sources:
+    return Sources(demo)
+
+
+async def running_app(
+    demo: DemoSystems, database_url: str, **overrides: Any
+) -> AsyncIterator[tuple[Starlette, Graph]]:
+    app = create_app(
+        make_settings(database_url, **overrides), sources=demo_sources_config(demo.urls)
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
+            yield app, Graph(client)
+
+
+@pytest.fixture(scope="session")
+async def service(demo: DemoSystems, clean_database: str) -> AsyncIterator[tuple[Starlette, Graph]]:
+    async for pair in running_app(demo, clean_database):
+        yield pair
+
+
+@pytest.fixture
+def graph(service: tuple[Starlette, Graph]) -> Graph:
+    return service[1]
+
+
+@pytest.fixture
+def app(service: tuple[Starlette, Graph]) -> Starlette:
+    return service[0]
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
