@@ -53,7 +53,7 @@ KeyT = TypeVar("KeyT")
 async def _gather_by_source(
     keys: Sequence[SourceKey],
     fetch: Callable[[str, list[str]], Awaitable[dict[str, ValueT]]],
-) -> list[ValueT | None | Exception]:
+) -> list[ValueT | Exception | None]:
     """Group ``(source, id)`` keys by source, fetch each group once, answer in key order."""
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, record_id in keys:
@@ -63,7 +63,7 @@ async def _gather_by_source(
         *(fetch(name, by_source[name]) for name in names), return_exceptions=True
     )
     found: dict[str, dict[str, ValueT] | BaseException] = dict(zip(names, results, strict=True))
-    answers: list[ValueT | None | Exception] = []
+    answers: list[ValueT | Exception | None] = []
     for source, record_id in keys:
         result = found[source]
         if isinstance(result, OmnigraphError):
@@ -106,7 +106,7 @@ class StorefrontOrdersByKeyLoader(DataLoader[SourceKey, Sourced[StorefrontOrder]
 
     async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
         self, keys: Sequence[SourceKey]
-    ) -> list[Sourced[StorefrontOrder] | None | Exception]:
+    ) -> list[Sourced[StorefrontOrder] | Exception | None]:
         async def fetch(source: str, ids: list[str]) -> dict[str, Sourced[StorefrontOrder]]:
             adapter = self.registry.storefront(source)
             if adapter is None:
@@ -169,7 +169,7 @@ class PayoutsByKeyLoader(DataLoader[SourceKey, Payout | None]):
         super().__init__()
         self.registry = registry
 
-    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[Payout | None | Exception]:  # type: ignore[override]  # per-key errors are documented
+    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[Payout | Exception | None]:  # type: ignore[override]  # per-key errors are documented
         adapters = {p.name: p for p in self.registry.payments}
 
         async def fetch(source: str, ids: list[str]) -> dict[str, Payout]:
@@ -188,7 +188,7 @@ class BalanceTransactionsByPayoutLoader(DataLoader[SourceKey, list[BalanceTransa
 
     async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
         self, keys: Sequence[SourceKey]
-    ) -> list[list[BalanceTransaction] | None | Exception]:
+    ) -> list[list[BalanceTransaction] | Exception | None]:
         adapters = {p.name: p for p in self.registry.payments}
 
         async def fetch(source: str, ids: list[str]) -> dict[str, list[BalanceTransaction]]:

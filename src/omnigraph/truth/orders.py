@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Generic, TypeVar
 from functools import cached_property
+from typing import Generic, TypeVar
 
 from omnigraph.config import SourceKind
 from omnigraph.errors import UpstreamUnavailable
