@@ -38,11 +38,16 @@ async def demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
         yield systems
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("OMNIGRAPH_TEST_DATABASE_URL")
-    if url:
-        return url
+SERVER_DATABASE_URL = os.environ.get("OMNIGRAPH_TEST_DATABASE_URL")
+DATABASES = ["sqlite", "server"] if SERVER_DATABASE_URL else ["sqlite"]
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Every database-backed test runs on SQLite, and again on the server when one is set."""
+    if request.param == "server":
+        assert SERVER_DATABASE_URL is not None
+        return SERVER_DATABASE_URL
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'omnigraph.sqlite3'}"
 
 
