@@ -157,7 +157,14 @@ async def run_forever(
     host: str = "127.0.0.1",
     ports: Mapping[str, int] | None = None,
     token: str | None = None,
+    ready: Callable[[Mapping[str, str]], None] | None = None,
 ) -> None:
-    """Serve the demo systems until cancelled (Ctrl-C under `asyncio.run`)."""
-    async with DemoSystems(world, host, DEFAULT_PORTS if ports is None else ports, token=token):
+    """Serve the demo systems until cancelled (Ctrl-C under `asyncio.run`).
+
+    `ports` defaults to DEFAULT_PORTS; `ready` is told each system's URL once all four answer.
+    """
+    ports = DEFAULT_PORTS if ports is None else ports
+    async with DemoSystems(world, host, ports, token=token) as systems:
+        if ready is not None:
+            ready(dict(systems.urls))
         await asyncio.Event().wait()
