@@ -69,7 +69,17 @@ def export_schema(
     out: Annotated[Path, typer.Option(help="Folder for the SDL files.")] = Path("schema"),
     check: Annotated[bool, typer.Option(help="Fail if the files differ; write nothing.")] = False,
 ) -> None:
-    """Write the SDL of the graph (``schema/omnigraph.graphql``)."""
+    """Write the SDL of each subgraph, the single-process graph and the composed supergraph."""
+    from omnigraph.schema.export import CompositionError
+
+    try:
+        _export(out, check)
+    except CompositionError as error:
+        typer.echo(f"composition failed:\n{error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _export(out: Path, check: bool) -> None:
     from omnigraph.schema.export import stale_schema_files, write_schema_files
 
     if check:

@@ -21,11 +21,7 @@ from strawberry.types import ExecutionContext
 
 from omnigraph.errors import OmnigraphError
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
-from omnigraph.schema.exceptions import ExceptionRecord
-from omnigraph.schema.inventory import InventoryAvailability
-from omnigraph.schema.orders import Order
-from omnigraph.schema.payouts import Payout
-from omnigraph.schema.query import Query
+from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
 
@@ -61,7 +57,9 @@ class OmnigraphSchema(Schema):
                 log.error("graphql_unexpected_error", path=error.path, exc_info=original)
 
 
-def build_schema(*, production: bool = False) -> Schema:
+def build_schema(*, production: bool = False, subgraph: str | None = None) -> Schema:
+    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...)."""
+    spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         ErrorCodes,
         lambda: ParserCache(maxsize=512),
@@ -72,8 +70,8 @@ def build_schema(*, production: bool = False) -> Schema:
     if production:
         extensions.append(lambda: MaskErrors(should_mask_error=_is_unexpected))
     return OmnigraphSchema(
-        query=Query,
-        types=[Order, Payout, ExceptionRecord, InventoryAvailability],
+        query=spec.query,
+        types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(auto_camel_case=True),

@@ -35,7 +35,9 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.type(description="An exact amount in a currency (ISO 4217, upper case).")
+@strawberry.federation.type(
+    shareable=True, description="An exact amount in a currency (ISO 4217, upper case)."
+)
 class Money:
     amount: Decimal
     currency: str
@@ -122,7 +124,7 @@ class UserError:
     message: str
 
 
-@strawberry.type
+@strawberry.federation.type(shareable=True)
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool = False

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from omnigraph.schema.build import build_schema
+from omnigraph.schema.subgraphs import SUBGRAPHS
 
 __all__ = [
     "COMPOSER",
@@ -24,6 +25,7 @@ __all__ = [
 
 COMPOSER = Path(__file__).resolve().parents[3] / "federation" / "compose.mjs"
 SUPERGRAPH = "supergraph.graphql"
+SINGLE_PROCESS = "omnigraph.graphql"
 
 
 class CompositionError(RuntimeError):
@@ -31,8 +33,13 @@ class CompositionError(RuntimeError):
 
 
 def subgraph_files() -> dict[str, str]:
-    """Subgraph name -> SDL. One subgraph today: the whole graph in one process."""
-    return {"omnigraph": build_schema().as_str() + "\n"}
+    """Subgraph name -> SDL, for the four domain subgraphs."""
+    return {name: build_schema(subgraph=name).as_str() + "\n" for name in SUBGRAPHS}
+
+
+def single_process_file() -> str:
+    """The single-process graph's SDL: itself a valid subgraph, serving every domain."""
+    return build_schema().as_str() + "\n"
 
 
 def compose_supergraph(subgraphs: dict[str, str], composer: Path = COMPOSER) -> str:
@@ -63,6 +70,7 @@ def compose_supergraph(subgraphs: dict[str, str], composer: Path = COMPOSER) -> 
 def expected_schema_files() -> dict[str, str]:
     subgraphs = subgraph_files()
     files = {f"{name}.graphql": sdl for name, sdl in subgraphs.items()}
+    files[SINGLE_PROCESS] = single_process_file()
     files[SUPERGRAPH] = compose_supergraph(subgraphs)
     return files
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry.types import Info
@@ -16,6 +16,7 @@ from omnigraph.context import RequestContext
 from omnigraph.ids import encode_global_id
 from omnigraph.resolvers.orders import load_evidence
 from omnigraph.schema.common import Disagreement, ExternalRef, FieldProvenance, Money, Node
+from omnigraph.schema.order_exceptions import order_exceptions
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.truth.claims import Claim as ClaimValue
 from omnigraph.truth.order_state import OrderState as OrderStateValue
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Customer",
     "Order",
+    "OrderCore",
     "OrderLine",
     "OrderState",
     "OrderTotals",
@@ -153,7 +155,9 @@ class OrderLine:
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
-class Order(Node):
+class OrderCore(Node):
+    """The order as the orders subgraph serves it (everything but its exceptions)."""
+
     id: strawberry.ID
     channel: str = strawberry.field(
         description='Sales channel, e.g. "web", "marketplace", "store-pickup", "wholesale".'
@@ -164,7 +168,7 @@ class Order(Node):
     _sourced: strawberry.Private[Sourced[StorefrontOrder]]
 
     @classmethod
-    def from_sourced(cls, sourced: Sourced[StorefrontOrder]) -> Order:
+    def from_sourced(cls, sourced: Sourced[StorefrontOrder]) -> Self:
         order = sourced.record
         return cls(
             id=strawberry.ID(encode_global_id("Order", sourced.source, order.id)),
@@ -176,10 +180,10 @@ class Order(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Order | None:
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
         from omnigraph.schema.nodes import resolve_order_id
 
-        return await resolve_order_id(info.context, id)
+        return await resolve_order_id(info.context, id, cls)
 
     async def _truth(self, info: Ctx, kinds: set[Kind]) -> OrderTruth:
         evidence = await load_evidence(info.context, self._sourced, kinds)
@@ -368,13 +372,14 @@ class Order(Node):
         now = info.context.services.now()
         return [Disagreement.of(fact, now) for fact in truth.disagreements()]
 
-    @strawberry.field(description="Operational exceptions about this order, newest first.")
-    async def exceptions(
-        self, info: Ctx
-    ) -> list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.schema.exceptions")]]:
-        from omnigraph.schema.exceptions import ExceptionRecord
 
-        rows = await info.context.loaders.exceptions_by_order.load(
-            (self._sourced.source, self._sourced.record.id)
+@strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
+class Order(OrderCore):
+    """The order as the single-process graph serves it: with its exceptions."""
+
+    exceptions: list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.schema.exceptions")]] = (
+        strawberry.field(
+            resolver=order_exceptions,
+            description="Operational exceptions about this order, newest first.",
         )
-        return [ExceptionRecord.from_row(row) for row in rows]
+    )

@@ -1,8 +1,12 @@
-"""The root ``Query``: the contract's operations (../shared/contract/canonical.graphql)."""
+"""The root ``Query``, in groups a subgraph can serve on its own.
 
-from __future__ import annotations
+The contract's operations (../shared/contract/canonical.graphql). This module does not use
+postponed annotations: the order queries are built for the ``Order`` class a schema serves.
+"""
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -21,16 +25,26 @@ from omnigraph.schema.common import Connection, Edge, Node, PageInfo, SourceKind
 from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
 from omnigraph.schema.inventory import InventoryAvailability, Promise
 from omnigraph.schema.nodes import (
+    NodeResolver,
     resolve_exception_id,
     resolve_node,
     resolve_order_id,
     resolve_payout_id,
 )
-from omnigraph.schema.orders import Order, OrderState
+from omnigraph.schema.orders import OrderCore, OrderState
 from omnigraph.schema.payouts import Payout
 from omnigraph.truth.order_state import OrderState as OrderStateValue
 
-__all__ = ["ExceptionFilter", "OrderFilter", "PayoutFilter", "Query"]
+__all__ = [
+    "ExceptionFilter",
+    "ExceptionQueries",
+    "InventoryQueries",
+    "OrderFilter",
+    "PayoutFilter",
+    "PayoutQueries",
+    "node_query",
+    "order_queries",
+]
 
 Ctx = Info[RequestContext, None]
 
@@ -70,53 +84,72 @@ def _page_info(cursors: list[str], has_next: bool, resume: str | None) -> PageIn
     )
 
 
-@strawberry.type
-class Query:
-    @strawberry.field(description="Any object by its global id.")
-    async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
-        return await resolve_node(info.context, id)
+def node_query(resolvers: Mapping[str, NodeResolver]) -> type[Any]:
+    """``node(id:)`` resolving the types in ``resolvers``."""
 
-    @strawberry.field(description="An order by its global id.")
-    async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
-        return await resolve_order_id(info.context, id)
+    @strawberry.type(name="Query")
+    class NodeQuery:
+        @strawberry.field(description="Any object by its global id.")
+        async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
+            return await resolve_node(info.context, id, resolvers)
 
-    @strawberry.field(description="An order by its id in one system (storefront, ERP or WMS).")
-    async def order_by_ref(self, info: Ctx, source: str, ref: str) -> Order | None:
-        found = await order_resolvers.order_by_source_ref(info.context, source, ref)
-        return None if found is None else Order.from_sourced(found)
+    return NodeQuery
 
-    @strawberry.field(description="Orders, newest first per storefront. `first` is at most 100.")
-    async def orders(
-        self,
-        info: Ctx,
-        first: int = 50,
-        after: str | None = None,
-        filter: OrderFilter | None = None,
-    ) -> Connection[Order]:
-        f = filter or OrderFilter()
-        result = await order_resolvers.list_orders(
-            info.context,
-            first=first,
-            after=after,
-            filter=order_resolvers.OrderQueryFilter(
-                channel=f.channel,
-                states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
-                has_disagreement=f.has_disagreement,
-                has_open_exception=f.has_open_exception,
-                placed_from=f.placed_from,
-                placed_to=f.placed_to,
-                sku=f.sku,
-            ),
+
+def order_queries(order_type: type[OrderCore]) -> type[Any]:
+    """``order``, ``orderByRef`` and ``orders``, answering ``order_type`` objects."""
+
+    @strawberry.type(name="Query")
+    class OrderQueries:
+        @strawberry.field(description="An order by its global id.")
+        async def order(self, info: Ctx, id: strawberry.ID) -> order_type | None:  # type: ignore[valid-type]
+            return await resolve_order_id(info.context, id, order_type)
+
+        @strawberry.field(description="An order by its id in one system (storefront, ERP or WMS).")
+        async def order_by_ref(self, info: Ctx, source: str, ref: str) -> order_type | None:  # type: ignore[valid-type]
+            found = await order_resolvers.order_by_source_ref(info.context, source, ref)
+            return None if found is None else order_type.from_sourced(found)
+
+        @strawberry.field(
+            description="Orders, newest first per storefront. `first` is at most 100."
         )
-        edges = [
-            Edge(cursor=pos.encode(ORDER_CURSOR), node=Order.from_sourced(item))
-            for item, pos in result.items
-        ]
-        resume = result.resume_at.encode(ORDER_CURSOR) if result.resume_at else None
-        return Connection(
-            edges=edges, page_info=_page_info([e.cursor for e in edges], result.has_next, resume)
-        )
+        async def orders(
+            self,
+            info: Ctx,
+            first: int = 50,
+            after: str | None = None,
+            filter: OrderFilter | None = None,
+        ) -> Connection[order_type]:  # type: ignore[valid-type]
+            f = filter or OrderFilter()
+            result = await order_resolvers.list_orders(
+                info.context,
+                first=first,
+                after=after,
+                filter=order_resolvers.OrderQueryFilter(
+                    channel=f.channel,
+                    states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
+                    has_disagreement=f.has_disagreement,
+                    has_open_exception=f.has_open_exception,
+                    placed_from=f.placed_from,
+                    placed_to=f.placed_to,
+                    sku=f.sku,
+                ),
+            )
+            edges = [
+                Edge(cursor=pos.encode(ORDER_CURSOR), node=order_type.from_sourced(item))
+                for item, pos in result.items
+            ]
+            resume = result.resume_at.encode(ORDER_CURSOR) if result.resume_at else None
+            return Connection(
+                edges=edges,
+                page_info=_page_info([e.cursor for e in edges], result.has_next, resume),
+            )
 
+    return OrderQueries
+
+
+@strawberry.type(name="Query")
+class InventoryQueries:
     @strawberry.field(description="What a channel may promise for each SKU, per location.")
     async def availability(
         self,
@@ -137,6 +170,9 @@ class Query:
         )
         return [InventoryAvailability.of(a) for a in answers]
 
+
+@strawberry.type(name="Query")
+class PayoutQueries:
     @strawberry.field(description="A payout by its global id.")
     async def payout(self, info: Ctx, id: strawberry.ID) -> Payout | None:
         return await resolve_payout_id(info.context, id)
@@ -167,6 +203,9 @@ class Query:
             edges=edges, page_info=_page_info([e.cursor for e in edges], result.has_next, resume)
         )
 
+
+@strawberry.type(name="Query")
+class ExceptionQueries:
     @strawberry.field(description="An exception by its global id.")
     async def exception(self, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
         return await resolve_exception_id(info.context, id)

@@ -1,0 +1,85 @@
+"""Which types and root fields each federation subgraph serves, and the single-process graph.
+
+Four subgraphs (orders, inventory, payouts, exceptions) compose into the same API the single
+process serves; ``schema/`` holds each one's SDL and the composed supergraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from strawberry.tools import merge_types
+
+from omnigraph.schema.exceptions import ExceptionRecord
+from omnigraph.schema.inventory import InventoryAvailability
+from omnigraph.schema.nodes import full_node_resolvers
+from omnigraph.schema.orders import Order, OrderCore
+from omnigraph.schema.payouts import Payout
+from omnigraph.schema.query import (
+    ExceptionQueries,
+    InventoryQueries,
+    PayoutQueries,
+    node_query,
+    order_queries,
+)
+from omnigraph.schema.references import (
+    ExceptionReference,
+    InventoryAvailabilityReference,
+    OrderWithExceptions,
+    PayoutReference,
+    reference_resolvers,
+)
+
+__all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
+
+
+class SubgraphSpec:
+    """A root ``Query`` and the entity types a schema must include."""
+
+    def __init__(self, query: type[Any], types: list[type[Any]]) -> None:
+        self.query = query
+        self.types = types
+
+
+def single_process_spec() -> SubgraphSpec:
+    query = merge_types(
+        "Query",
+        (
+            node_query(full_node_resolvers(Order)),
+            order_queries(Order),
+            InventoryQueries,
+            PayoutQueries,
+            ExceptionQueries,
+        ),
+    )
+    return SubgraphSpec(query, [Order, Payout, ExceptionRecord, InventoryAvailability])
+
+
+def _orders() -> SubgraphSpec:
+    resolvers = {**full_node_resolvers(OrderCore), **reference_resolvers()}
+    resolvers["Order"] = full_node_resolvers(OrderCore)["Order"]
+    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore)))
+    return SubgraphSpec(
+        query, [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference]
+    )
+
+
+def _inventory() -> SubgraphSpec:
+    return SubgraphSpec(InventoryQueries, [InventoryAvailability])
+
+
+def _payouts() -> SubgraphSpec:
+    return SubgraphSpec(PayoutQueries, [Payout])
+
+
+def _exceptions() -> SubgraphSpec:
+    return SubgraphSpec(ExceptionQueries, [ExceptionRecord, OrderWithExceptions])
+
+
+SUBGRAPHS: dict[str, Callable[[], SubgraphSpec]] = {
+    "orders": _orders,
+    "inventory": _inventory,
+    "payouts": _payouts,
+    "exceptions": _exceptions,
+}
