@@ -269,7 +269,7 @@ async def test_change_feed_pages_by_cursor_to_the_end(small_world: DemoWorld, ki
         events: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            params = {"limit": 97, **({"after": after} if after else {})}
+            params: dict[str, str | int] = {"limit": 97, **({"after": after} if after else {})}
             page = (await client.get("/changes", params=params)).raise_for_status().json()
             events += page["events"]
             after = page["nextCursor"]

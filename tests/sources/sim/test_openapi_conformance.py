@@ -9,7 +9,7 @@ the response schemas, which random ids would rarely reach.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
@@ -73,7 +73,7 @@ def conformance_test(kind: str) -> Callable[..., None]:
         derandomize=True,
         database=None,
     )
-    def test(case: schemathesis.Case) -> None:
+    def test(case: schemathesis.Case[Any]) -> None:
         positive = case.meta is None or not case.meta.generation.mode.is_negative
         if positive and case.query:
             # Opaque cursors cannot be generated, only handed out: use real ones.
@@ -84,7 +84,7 @@ def conformance_test(kind: str) -> Callable[..., None]:
         # A fresh system per case: commands change state, and keys must not collide.
         case.call_and_validate(app=FACTORIES[kind](WORLD, token=TOKEN))
 
-    return test
+    return cast("Callable[..., None]", test)
 
 
 test_storefront_conforms = conformance_test("storefront")
