@@ -238,10 +238,13 @@ def _build_items(rng: random.Random) -> tuple[Item, ...]:
     # Number SKUs category by category, as a merchandiser would have set them up.
     chosen.sort(key=lambda style: (list(_RANGES).index(style[0]), style[1], style[2], style[3]))
     items = []
+    style_prices: dict[tuple[str, str], Decimal] = {}  # one price per style, whatever the colour
     for number, (category, material, product, colour) in enumerate(chosen, start=1):
-        low, high = _RANGES[category][2], _RANGES[category][3]
-        pence = rng.choice(("00", "50", "95"))
-        price = Decimal(f"{rng.randint(low, high)}.{pence}")
+        price = style_prices.get((material, product))
+        if price is None:
+            low, high = _RANGES[category][2], _RANGES[category][3]
+            pence = rng.choice(("00", "50", "95"))
+            price = style_prices[material, product] = Decimal(f"{rng.randint(low, high)}.{pence}")
         items.append(
             Item(
                 sku=f"SKU-{number:04d}",
