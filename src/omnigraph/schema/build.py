@@ -31,6 +31,15 @@ FEDERATION_VERSION: Final = "2.9"
 log = structlog.get_logger(__name__)
 
 
+class MaskUnexpectedErrors(MaskErrors):
+    """strawberry's masking, keeping a stable code on the masked error."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask only what a client cannot act on; coded errors and validation errors pass."""
     original = error.original_error
@@ -68,7 +77,7 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     ]
     if production:
-        extensions.append(lambda: MaskErrors(should_mask_error=_is_unexpected))
+        extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
     return OmnigraphSchema(
         query=spec.query,
         types=spec.types,
