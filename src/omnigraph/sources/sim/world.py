@@ -19,15 +19,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from omnigraph.sources.sim.catalogue import LOCATIONS, build_catalogue
-from omnigraph.sources.sim.formats import iso
-from omnigraph.sources.sim.ledger import Ledger
-from omnigraph.sources.sim.lifecycle import (
+from omnigraph.sources.sim.drafts import (
     OPEN_FULFILMENT_STATUSES,
     STAGES,
-    OrderBook,
     OrderPlan,
     draft_order,
 )
+from omnigraph.sources.sim.formats import iso
+from omnigraph.sources.sim.ledger import Ledger
+from omnigraph.sources.sim.lifecycle import OrderBook
 from omnigraph.sources.sim.recorder import FeedRecorder
 
 __all__ = [
