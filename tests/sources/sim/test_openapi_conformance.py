@@ -93,6 +93,25 @@ test_wms_conforms = conformance_test("wms")
 test_payments_conforms = conformance_test("payments")
 
 
+@pytest.mark.parametrize("kind", list(FACTORIES))
+def test_contract_files_are_valid_openapi_3_0(kind: str) -> None:
+    schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
+    schema.validate()  # against the OpenAPI 3.0 meta-schema
+    assert schema.raw_schema["openapi"] == "3.0.3"
+
+
+@pytest.mark.parametrize("kind", list(FACTORIES))
+def test_contract_files_document_exactly_the_routes_served(kind: str) -> None:
+    schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in schema.raw_schema["paths"].items()
+        for method in item
+    }
+    served = FACTORIES[kind](WORLD).state.controls.contract_routes
+    assert documented == served
+
+
 def real_requests(world: DemoWorld, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Requests that return every record of `kind`, so each one meets its response schema."""
     orders = [order["id"] for order in world.storefront_orders]
