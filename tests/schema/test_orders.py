@@ -187,10 +187,12 @@ async def test_order_by_ref_finds_the_order_from_any_system(graph: Graph, world:
     sales_order = next(s for s in world.erp_sales_orders if s["orderRef"] == order["id"])
     fulfilment = next(f for f in world.wms_fulfilment_orders if f["orderRef"] == order["id"])
     query = "query($s: String!, $r: String!) { orderByRef(source: $s, ref: $r) { id name } }"
+    charge = next(c for c in world.charges if c["metadata"]["order_ref"] == order["id"])
     for source, ref in [
         ("web-store", order["id"]),
         ("erp", sales_order["id"]),
         ("wms", fulfilment["id"]),
+        ("psp", charge["id"]),
     ]:
         body = await graph.query(query, s=source, r=ref)
         assert body["data"]["orderByRef"] == {"id": order_id(order["id"]), "name": order["name"]}

@@ -63,7 +63,8 @@ async def order_by_key(
 async def order_by_source_ref(
     ctx: RequestContext, source: str, ref: str
 ) -> Sourced[StorefrontOrder] | None:
-    """An order by its id in any system: the storefront's order id, the ERP's or the WMS's."""
+    """An order by its id in any system: the storefront's order, the ERP's sales order, the
+    WMS's fulfilment order or the payment provider's charge."""
     registry = ctx.services.registry
     kind = registry.kind_of(source)
     if kind is SourceKind.STOREFRONT:
@@ -77,6 +78,10 @@ async def order_by_source_ref(
         wms = next(w for w in registry.warehouses if w.name == source)
         fulfilment = (await wms.fulfilment_orders_by_id([ref])).get(ref)
         order_ref = fulfilment.order_ref if fulfilment else None
+    elif kind is SourceKind.PAYMENTS:
+        payments = next(p for p in registry.payments if p.name == source)
+        charge = (await payments.charges_by_id([ref])).get(ref)
+        order_ref = charge.order_ref if charge else None
     if order_ref is None:
         return None
     for storefront in registry.storefronts:

@@ -105,7 +105,10 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
         async def order(self, info: Ctx, id: strawberry.ID) -> order_type | None:  # type: ignore[valid-type]
             return await resolve_order_id(info.context, id, order_type)
 
-        @strawberry.field(description="An order by its id in one system (storefront, ERP or WMS).")
+        @strawberry.field(
+            description="An order by its id in any system that knows it: storefront, ERP,"
+            " WMS or payments (a charge id)."
+        )
         async def order_by_ref(self, info: Ctx, source: str, ref: str) -> order_type | None:  # type: ignore[valid-type]
             found = await order_resolvers.order_by_source_ref(info.context, source, ref)
             return None if found is None else order_type.from_sourced(found)

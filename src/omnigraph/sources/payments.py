@@ -27,6 +27,10 @@ class PaymentsAdapter:
         grouped = await self.client.by_order_ref("charges", order_refs, ref_of=_charge_order_ref)
         return {ref: parse_records(self.name, Charge, raws) for ref, raws in grouped.items()}
 
+    async def charges_by_id(self, ids: Sequence[str]) -> dict[str, Charge]:
+        found = await self.client.batch_get("charges", ids)
+        return {key: parse_record(self.name, Charge, raw) for key, raw in found.items()}
+
     async def payouts_by_id(self, ids: Sequence[str]) -> dict[str, Payout]:
         found = await self.client.batch_get("payouts", ids)
         return {key: parse_record(self.name, Payout, raw) for key, raw in found.items()}

@@ -122,6 +122,7 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         "payments",
         [
             by_order_ref_route("charges", charges_by_order_ref),
+            batch_route("charges", charges.get),
             batch_route("payouts", payouts.get),
             list_route(
                 "payouts",
