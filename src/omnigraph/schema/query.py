@@ -4,9 +4,9 @@ The contract's operations (../shared/contract/canonical.graphql). This module do
 postponed annotations: the order queries are built for the ``Order`` class a schema serves.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -20,6 +20,7 @@ from omnigraph.resolvers import inventory as inventory_resolvers
 from omnigraph.resolvers import orders as order_resolvers
 from omnigraph.resolvers import payouts as payout_resolvers
 from omnigraph.resolvers.orders import ORDER_CURSOR
+from omnigraph.resolvers.pagination import ScanResult
 from omnigraph.resolvers.payouts import PAYOUT_CURSOR
 from omnigraph.schema.common import Connection, Edge, Node, PageInfo, SourceKind
 from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 Ctx = Info[RequestContext, None]
+ItemT = TypeVar("ItemT")
+NodeT = TypeVar("NodeT")
 
 
 @strawberry.input
@@ -76,12 +79,22 @@ class ExceptionFilter:
     opened_before: datetime | None = None
 
 
-def _page_info(cursors: list[str], has_next: bool, resume: str | None) -> PageInfo:
+def _page_info(edges: Sequence[Edge[Any]], has_next: bool, resume: str | None) -> PageInfo:
     return PageInfo(
         has_next_page=has_next,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else resume,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else resume,
     )
+
+
+def _scan_connection(
+    result: ScanResult[ItemT], cursor_kind: str, to_node: Callable[[ItemT], NodeT]
+) -> Connection[NodeT]:
+    """A Relay connection over a scanned upstream listing; an empty page cut short by the scan
+    limit still carries the cursor to resume from."""
+    edges = [Edge(cursor=pos.encode(cursor_kind), node=to_node(item)) for item, pos in result.items]
+    resume = result.resume_at.encode(cursor_kind) if result.resume_at else None
+    return Connection(edges=edges, page_info=_page_info(edges, result.has_next, resume))
 
 
 def node_query(resolvers: Mapping[str, NodeResolver]) -> type[Any]:
@@ -138,15 +151,7 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
                     sku=f.sku,
                 ),
             )
-            edges = [
-                Edge(cursor=pos.encode(ORDER_CURSOR), node=order_type.from_sourced(item))
-                for item, pos in result.items
-            ]
-            resume = result.resume_at.encode(ORDER_CURSOR) if result.resume_at else None
-            return Connection(
-                edges=edges,
-                page_info=_page_info([e.cursor for e in edges], result.has_next, resume),
-            )
+            return _scan_connection(result, ORDER_CURSOR, order_type.from_sourced)
 
     return OrderQueries
 
@@ -195,15 +200,8 @@ class PayoutQueries:
             after=after,
             filter=payout_resolvers.PayoutQueryFilter(f.status, f.arrival_from, f.arrival_to),
         )
-        edges = [
-            Edge(
-                cursor=pos.encode(PAYOUT_CURSOR), node=Payout.from_record(item.source, item.record)
-            )
-            for item, pos in result.items
-        ]
-        resume = result.resume_at.encode(PAYOUT_CURSOR) if result.resume_at else None
-        return Connection(
-            edges=edges, page_info=_page_info([e.cursor for e in edges], result.has_next, resume)
+        return _scan_connection(
+            result, PAYOUT_CURSOR, lambda item: Payout.from_record(item.source, item.record)
         )
 
 
@@ -235,6 +233,4 @@ class ExceptionQueries:
             ),
         )
         edges = [Edge(cursor=cursor, node=ExceptionRecord.from_row(row)) for row, cursor in rows]
-        return Connection(
-            edges=edges, page_info=_page_info([e.cursor for e in edges], has_next, None)
-        )
+        return Connection(edges=edges, page_info=_page_info(edges, has_next, None))
