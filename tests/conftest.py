@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.db.engine import create_engine
+from omnigraph.db.models import Base
 from omnigraph.settings import Settings
 from omnigraph.sources.sim import DemoSystems, DemoWorld, build_world
 
@@ -56,8 +57,8 @@ async def clean_database(database_url: str) -> str:
     """Start each session from an empty database so migrations run from the beginning."""
     engine = create_engine(database_url)
     async with engine.begin() as connection:
-        for table in ("exception_events", "exceptions", "source_cursors", "alembic_version"):
-            await connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        await connection.run_sync(Base.metadata.drop_all)
+        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     await engine.dispose()
     return database_url
 
@@ -67,6 +68,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "cache_ttl_seconds": 0,
         "upstream_timeout_seconds": 2,
+        # tests that need the feed reader turn it on; others see only the exceptions they make
+        "report_feed_enabled": False,
         **overrides,
     }
     return Settings(**values)

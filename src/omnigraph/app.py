@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,13 +16,15 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
 from omnigraph.config import SourcesConfig, load_sources_config
 from omnigraph.context import RequestContext, Services
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
@@ -54,6 +58,32 @@ def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
     return SourcesConfig.model_validate(
         {"sources": [{"name": names[k], "kind": k, "base_url": url} for k, url in urls.items()]}
     )
+
+
+@contextlib.asynccontextmanager
+async def background_workers(services: Services) -> AsyncIterator[None]:
+    """The dispatcher and the report feed reader, as tasks of this process (when enabled)."""
+    settings = services.settings
+    stop = asyncio.Event()
+    tasks = []
+    if settings.dispatcher_enabled:
+        dispatcher = CommandDispatcher(
+            services.sessions,
+            services.registry,
+            worker=f"{socket.gethostname()}:{os.getpid()}:serve",
+            policy=settings.dispatch_policy(),
+        )
+        tasks.append(asyncio.create_task(dispatcher.run(stop, wakeup=services.dispatch_wakeup)))
+    if settings.report_feed_enabled:
+        reader = SourceReportReader(services.sessions, services.registry, services.catalogue)
+        tasks.append(
+            asyncio.create_task(reader.run(stop, poll_seconds=settings.report_feed_poll_seconds))
+        )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def demo_ports(settings: Settings) -> dict[str, int] | None:
@@ -93,13 +123,18 @@ def create_app(
             await upgrade_database(engine)
             registry = SourceRegistry(config, settings, transports=transports)
             stack.push_async_callback(registry.aclose)
-            app.state.services = Services(
+            catalogue = ExceptionCatalogue.load()
+            catalogue.check_sources({s.name: s.kind for s in config.sources})
+            services = Services(
                 settings=settings,
                 registry=registry,
                 sessions=create_session_factory(engine),
                 rules=AuthorityRules.load(),
-                catalogue=ExceptionCatalogue.load(),
+                catalogue=catalogue,
+                dispatch_wakeup=asyncio.Event(),
             )
+            app.state.services = services
+            await stack.enter_async_context(background_workers(services))
             yield
 
     async def healthz(request: Request) -> Response:

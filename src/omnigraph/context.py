@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +29,15 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     rules: AuthorityRules
     catalogue: ExceptionCatalogue
+    dispatch_wakeup: asyncio.Event | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def wake_dispatcher(self) -> None:
+        """Let an in-process dispatcher deliver a new command now instead of at its next poll."""
+        if self.dispatch_wakeup is not None:
+            self.dispatch_wakeup.set()
 
 
 @dataclass(slots=True)
@@ -52,6 +59,13 @@ class RequestContext:
             request=request,
             response=response,
         )
+
+    @property
+    def actor(self) -> str:
+        """Who is acting, for the audit trail (the authenticated principal arrives later)."""
+        headers = getattr(self.request, "headers", None)
+        actor = headers.get("x-omnigraph-actor") if headers is not None else None
+        return (actor or "anonymous")[:128]
 
     def report_degraded(self, error: UpstreamUnavailable, path: list[str | int]) -> None:
         """A value was served from a fallback because its owner was down: say so in ``errors``."""

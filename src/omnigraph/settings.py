@@ -7,10 +7,13 @@ configuration of another kind and lives in the TOML file named by ``OMNIGRAPH_CO
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from omnigraph.exceptions.dispatcher import DispatchPolicy
 
 __all__ = ["Settings"]
 
@@ -40,6 +43,20 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Upstream pages a filtered order listing may read per page."
     )
 
+    dispatcher_enabled: bool = Field(
+        default=True, description="Deliver resolution commands from this process."
+    )
+    dispatch_max_attempts: int = Field(default=8, ge=1)
+    dispatch_backoff_seconds: float = Field(default=0.5, gt=0)
+    dispatch_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    dispatch_lease_seconds: float = Field(default=30.0, gt=0)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    report_feed_enabled: bool = Field(
+        default=True, description="Follow source feeds for exception reports from this process."
+    )
+    report_feed_poll_seconds: float = Field(default=2.0, gt=0)
+
     demo_seed: int = 7
     demo_orders: int = Field(default=300, ge=10, le=20_000)
     demo_host: str = "127.0.0.1"
@@ -50,3 +67,15 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.mode == "production"
+
+    def dispatch_policy(self) -> DispatchPolicy:
+        from omnigraph.exceptions.dispatcher import DispatchPolicy
+
+        return DispatchPolicy(
+            max_attempts=self.dispatch_max_attempts,
+            backoff_multiplier=self.dispatch_backoff_seconds,
+            backoff_max=self.dispatch_backoff_max_seconds,
+            lease_seconds=self.dispatch_lease_seconds,
+            breaker_threshold=self.breaker_threshold,
+            breaker_ttl=self.breaker_reset_seconds,
+        )

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "ExceptionEventRow", "ExceptionRow", "SourceCursorRow"]
+__all__ = [
+    "Base",
+    "ExceptionEventRow",
+    "ExceptionRow",
+    "IdempotencyKeyRow",
+    "OutboxCommandRow",
+    "SourceCursorRow",
+]
 
 
 class Base(DeclarativeBase):
@@ -38,6 +45,10 @@ class ExceptionRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     detected_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    resolution: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
     history: Mapped[list[ExceptionEventRow]] = relationship(
         back_populates="exception", lazy="raise", order_by="ExceptionEventRow.id"
@@ -51,7 +62,11 @@ class ExceptionRow(Base):
 
 
 class ExceptionEventRow(Base):
-    """One step in an exception's life: who moved it where, when and why."""
+    """One step in an exception's life: who moved it where, when and why.
+
+    Rows are append-only and their ids increase, so ``id`` doubles as the position that live
+    subscribers (in any process) tail from.
+    """
 
     __tablename__ = "exception_events"
 
@@ -76,3 +91,48 @@ class SourceCursorRow(Base):
     feed: Mapped[str] = mapped_column(String(64), primary_key=True, default="changes")
     cursor: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime]
+
+
+class OutboxCommandRow(Base):
+    """A command owed to a source system, written in the same transaction as the state change.
+
+    ``idempotency_key`` is what the owner sees on every delivery of this command, so a delivery
+    repeated after a crash or a timeout is replayed by the owner, not applied twice.
+    """
+
+    __tablename__ = "outbox_commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    exception_id: Mapped[str] = mapped_column(
+        ForeignKey("exceptions.id", ondelete="CASCADE"), index=True
+    )
+    resolution: Mapped[str] = mapped_column(String(64))
+    owner_source: Mapped[str] = mapped_column(String(64))
+    command_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class IdempotencyKeyRow(Base):
+    """The first result of a mutation under a client's key, replayed for the same input."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

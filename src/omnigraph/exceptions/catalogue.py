@@ -1,18 +1,35 @@
-"""The exception catalogue as validated data: owner, severity and allowed resolutions per kind."""
+"""The exception catalogue as validated data: owner, severity and resolutions per kind.
+
+Each resolution names the command sent to the owning system, a payload template over the
+exception's details, and the outcome the business should expect for inventory, order and money.
+"""
 
 from __future__ import annotations
 
 import enum
+import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from omnigraph.config import SourceKind
 from omnigraph.errors import ConfigurationError
+from omnigraph.exceptions.commands import COMMANDS
 
-__all__ = ["DEFAULT_CATALOGUE_PATH", "ExceptionCatalogue", "ExceptionKind", "KindRule", "Severity"]
+__all__ = [
+    "DEFAULT_CATALOGUE_PATH",
+    "ExceptionCatalogue",
+    "ExceptionKind",
+    "KindRule",
+    "PayloadNotApplicable",
+    "ResolutionRule",
+    "Severity",
+]
 
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
+_PLACEHOLDER = re.compile(r"\{details\.([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ExceptionKind(enum.StrEnum):
@@ -38,19 +55,88 @@ class Severity(enum.StrEnum):
     CRITICAL = "CRITICAL"
 
 
-@dataclass(frozen=True, slots=True)
-class KindRule:
+class PayloadNotApplicable(ValueError):
+    """The exception lacks a detail the resolution's command needs."""
+
+
+class ResolutionRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    inventory: str
+    order: str
+    money: str
+
+    def render(self, details: dict[str, Any]) -> dict[str, Any]:
+        """The command payload for an exception with ``details``."""
+
+        def fill(template: Any) -> Any:
+            if not isinstance(template, str):
+                return template
+            whole = _PLACEHOLDER.fullmatch(template)
+            if whole:
+                return _detail(details, whole.group(1))
+            return _PLACEHOLDER.sub(lambda m: str(_detail(details, m.group(1))), template)
+
+        return {key: fill(value) for key, value in self.payload.items()}
+
+
+def _detail(details: dict[str, Any], name: str) -> Any:
+    value = details.get(name)
+    if value is None:
+        raise PayloadNotApplicable(f"the exception has no {name!r} detail")
+    return value
+
+
+class KindRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     owner: SourceKind
-    severity: Severity
-    resolutions: tuple[str, ...]
+    owner_source: str | None = None
+    severity: Severity = Severity.MEDIUM
+    resolutions: dict[str, ResolutionRule]
+
+    @model_validator(mode="after")
+    def _commands_exist_at_the_owner(self) -> KindRule:
+        for name, rule in self.resolutions.items():
+            if rule.command not in COMMANDS[self.owner]:
+                raise ValueError(
+                    f"resolution {name}: {self.owner.value} has no command {rule.command!r}"
+                )
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise ValueError(f"resolution {name!r} must be UPPER_SNAKE_CASE")
+        if not self.resolutions:
+            raise ValueError("at least one resolution is needed")
+        return self
 
 
-@dataclass(frozen=True, slots=True)
-class ExceptionCatalogue:
+class _CatalogueFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kinds: dict[ExceptionKind, KindRule]
 
-    def rule(self, kind: ExceptionKind) -> KindRule:
-        return self.kinds[kind]
+
+class ExceptionCatalogue:
+    """Rules for every exception kind, loaded from a TOML file."""
+
+    def __init__(self, kinds: dict[ExceptionKind, KindRule]) -> None:
+        self.kinds = kinds
+
+    def rule(self, kind: ExceptionKind | str) -> KindRule:
+        return self.kinds[ExceptionKind(kind)]
+
+    def check_sources(self, configured: dict[str, SourceKind]) -> None:
+        """Fail at start-up when a rule names a source that is not configured as its owner."""
+        for kind, rule in self.kinds.items():
+            if rule.owner_source is None:
+                continue
+            actual = configured.get(rule.owner_source)
+            if actual is not rule.owner:
+                raise ConfigurationError(
+                    f"exception catalogue: {kind.value} names owner_source "
+                    f"{rule.owner_source!r}, which is not a configured {rule.owner.value} source"
+                )
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CATALOGUE_PATH) -> ExceptionCatalogue:
@@ -58,22 +144,16 @@ class ExceptionCatalogue:
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ConfigurationError(f"exception catalogue {path}: {error}") from None
-        kinds: dict[ExceptionKind, KindRule] = {}
-        for name, rule in raw.get("kinds", {}).items():
-            try:
-                kind = ExceptionKind(name)
-                kinds[kind] = KindRule(
-                    owner=SourceKind(rule["owner"]),
-                    severity=Severity(rule.get("severity", "MEDIUM")),
-                    resolutions=tuple(str(r) for r in rule["resolutions"]),
-                )
-            except (KeyError, ValueError, TypeError) as error:
-                raise ConfigurationError(
-                    f"exception catalogue {path}: kind {name!r} is invalid: {error!r}"
-                ) from None
-        missing = set(ExceptionKind) - kinds.keys()
+        try:
+            parsed = _CatalogueFile.model_validate(raw)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            raise ConfigurationError(f"exception catalogue {path}: {problems}") from None
+        missing = set(ExceptionKind) - parsed.kinds.keys()
         if missing:
             raise ConfigurationError(
                 f"exception catalogue {path}: no rule for {', '.join(sorted(missing))}"
             )
-        return cls(kinds)
+        return cls(parsed.kinds)

@@ -16,7 +16,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import ExceptionEventRow, ExceptionRow
+from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
 from omnigraph.errors import OmnigraphError
 from omnigraph.sources.records import (
     BalanceTransaction,
@@ -33,6 +33,7 @@ from omnigraph.truth.orders import Sourced
 __all__ = [
     "BalanceTransactionsByPayoutLoader",
     "ChargesByOrderRefLoader",
+    "CommandsByExceptionLoader",
     "ExceptionHistoryLoader",
     "ExceptionsByIdLoader",
     "ExceptionsByOrderLoader",
@@ -265,6 +266,20 @@ class ExceptionHistoryLoader(_DatabaseLoader[str, list[ExceptionEventRow]]):
         return [grouped.get(i, []) for i in ids]
 
 
+class CommandsByExceptionLoader(_DatabaseLoader[str, list[OutboxCommandRow]]):
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[OutboxCommandRow]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxCommandRow)
+                .where(OutboxCommandRow.exception_id.in_(ids))
+                .order_by(OutboxCommandRow.created_at)
+            )
+            grouped: dict[str, list[OutboxCommandRow]] = defaultdict(list)
+            for row in rows:
+                grouped[row.exception_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
+
 class Loaders:
     """The loaders of one request."""
 
@@ -281,3 +296,4 @@ class Loaders:
         self.exceptions = ExceptionsByIdLoader(sessions)
         self.exceptions_by_order = ExceptionsByOrderLoader(sessions)
         self.exception_history = ExceptionHistoryLoader(sessions)
+        self.exception_commands = CommandsByExceptionLoader(sessions)

@@ -80,6 +80,7 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
     return OmnigraphSchema(
         query=spec.query,
+        mutation=spec.mutation,
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,

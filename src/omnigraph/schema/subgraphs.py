@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 
 from omnigraph.schema.exceptions import ExceptionRecord
 from omnigraph.schema.inventory import InventoryAvailability
+from omnigraph.schema.mutations import ExceptionMutations
 from omnigraph.schema.nodes import full_node_resolvers
 from omnigraph.schema.orders import Order, OrderCore
 from omnigraph.schema.payouts import Payout
@@ -37,9 +38,12 @@ __all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
 class SubgraphSpec:
     """A root ``Query`` and the entity types a schema must include."""
 
-    def __init__(self, query: type[Any], types: list[type[Any]]) -> None:
+    def __init__(
+        self, query: type[Any], types: list[type[Any]], mutation: type[Any] | None = None
+    ) -> None:
         self.query = query
         self.types = types
+        self.mutation = mutation
 
 
 def single_process_spec() -> SubgraphSpec:
@@ -53,7 +57,9 @@ def single_process_spec() -> SubgraphSpec:
             ExceptionQueries,
         ),
     )
-    return SubgraphSpec(query, [Order, Payout, ExceptionRecord, InventoryAvailability])
+    return SubgraphSpec(
+        query, [Order, Payout, ExceptionRecord, InventoryAvailability], ExceptionMutations
+    )
 
 
 def _orders() -> SubgraphSpec:
@@ -74,7 +80,9 @@ def _payouts() -> SubgraphSpec:
 
 
 def _exceptions() -> SubgraphSpec:
-    return SubgraphSpec(ExceptionQueries, [ExceptionRecord, OrderWithExceptions])
+    return SubgraphSpec(
+        ExceptionQueries, [ExceptionRecord, OrderWithExceptions], ExceptionMutations
+    )
 
 
 SUBGRAPHS: dict[str, Callable[[], SubgraphSpec]] = {

@@ -8,6 +8,7 @@ translated into :mod:`omnigraph.errors`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -17,13 +18,23 @@ from cachetools import TTLCache
 from omnigraph.config import SourceConfig, SourceKind
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
 
-__all__ = ["BATCH_LIMIT", "JsonRecord", "SourceClient"]
+__all__ = ["BATCH_LIMIT", "CommandReceipt", "JsonRecord", "SourceClient"]
 
 JsonRecord = dict[str, Any]
 BATCH_LIMIT = 500
 _MISSING: JsonRecord = {}
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReceipt:
+    """The owner's answer to a command: it applied it, or it refused and said why."""
+
+    accepted: bool
+    detail: str
+    command_id: str
+    replayed: bool
 
 
 class SourceClient:
@@ -173,6 +184,44 @@ class SourceClient:
         payload = await self.get_json(path, params)
         next_cursor = payload.get("nextCursor") if isinstance(payload, dict) else None
         return self._data(payload, path), next_cursor
+
+    async def changes(
+        self, after: str | None, limit: int = 200
+    ) -> tuple[list[JsonRecord], str | None, bool]:
+        """One page of the change feed after ``after``: events, the next cursor, more to read."""
+        params: dict[str, str | int] = {"limit": limit}
+        if after:
+            params["after"] = after
+        payload = await self.get_json("/changes", params)
+        if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+            raise SourceContractViolation(self.name, "/changes answered without an events list")
+        next_cursor = payload.get("nextCursor")
+        return (
+            cast(list[JsonRecord], payload["events"]),
+            str(next_cursor) if next_cursor else after,
+            bool(payload.get("hasMore")),
+        )
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        """Send a command to the owner; the same key always means the same command to it."""
+        response = await self.request(
+            "POST",
+            "/commands",
+            json={"type": command_type, "payload": payload},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        body = self._decode(response, "/commands")
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in ("accepted", "rejected"):
+            raise SourceContractViolation(self.name, "/commands answered without a status")
+        return CommandReceipt(
+            accepted=status == "accepted",
+            detail=str(body.get("detail") or ""),
+            command_id=str(body.get("commandId") or ""),
+            replayed=response.headers.get("Idempotent-Replayed") == "true",
+        )
 
     async def health(self) -> dict[str, Any]:
         """Reachability for ``/healthz``; never raises."""

@@ -1,0 +1,99 @@
+"""Intake: every exception, whoever detected it, enters here, once per underlying problem.
+
+The ``dedupe_key`` names the problem (the WMS's report id, or a detector's key such as
+``STATE_DISAGREEMENT:web-store:SF-100130``); seeing it again returns the existing exception.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.db.models import ExceptionEventRow, ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.lifecycle import ExceptionStatus
+
+__all__ = ["ExceptionReport", "take_in"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionReport:
+    """A problem as a source or a detector describes it."""
+
+    kind: ExceptionKind
+    dedupe_key: str
+    subject: str
+    subject_type: str
+    summary: str
+    detected_at: datetime
+    reported_by: str
+    owner_source: str
+    order_source: str | None = None
+    order_ref: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def take_in(
+    sessions: async_sessionmaker[AsyncSession],
+    catalogue: ExceptionCatalogue,
+    report: ExceptionReport,
+) -> tuple[ExceptionRow, bool]:
+    """Record ``report``; return the exception and whether it is new."""
+    existing = await _by_dedupe_key(sessions, report.dedupe_key)
+    if existing is not None:
+        return existing, False
+    rule = catalogue.rule(report.kind)
+    row = ExceptionRow(
+        id=str(uuid.uuid4()),
+        kind=report.kind.value,
+        status=ExceptionStatus.OPEN.value,
+        severity=rule.severity.value,
+        owner_source=rule.owner_source or report.owner_source,
+        owner_kind=rule.owner.value,
+        subject=report.subject,
+        subject_type=report.subject_type,
+        order_source=report.order_source,
+        order_ref=report.order_ref,
+        dedupe_key=report.dedupe_key,
+        summary=report.summary,
+        details=report.details,
+        detected_at=report.detected_at,
+        updated_at=report.detected_at,
+        version=0,
+    )
+    try:
+        async with sessions() as session, session.begin():
+            session.add(row)
+            await session.flush()
+            session.add(
+                ExceptionEventRow(
+                    exception_id=row.id,
+                    at=report.detected_at,
+                    status=ExceptionStatus.OPEN.value,
+                    actor=report.reported_by,
+                    note=report.summary,
+                )
+            )
+    except IntegrityError:
+        # Another intake recorded the same problem between our look and our insert.
+        existing = await _by_dedupe_key(sessions, report.dedupe_key)
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+async def _by_dedupe_key(
+    sessions: async_sessionmaker[AsyncSession], dedupe_key: str
+) -> ExceptionRow | None:
+    async with sessions() as session:
+        found: ExceptionRow | None = await session.scalar(
+            select(ExceptionRow).where(ExceptionRow.dedupe_key == dedupe_key)
+        )
+        return found

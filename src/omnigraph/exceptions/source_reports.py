@@ -1,0 +1,118 @@
+"""Exceptions reported by source systems on their change feeds (the WMS reports shorts,
+damages and missed pickups), read with a persisted cursor and handed to intake."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.db.models import SourceCursorRow
+from omnigraph.errors import OmnigraphError
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.sources.client import JsonRecord, SourceClient
+from omnigraph.sources.registry import SourceRegistry
+
+__all__ = ["REPORT_EVENT", "SourceReportReader"]
+
+REPORT_EVENT = "exception.reported"
+FEED = "exception-reports"
+log = structlog.get_logger(__name__)
+
+
+class SourceReportReader:
+    """Follows each WMS change feed and takes its exception reports in, exactly once each."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: SourceRegistry,
+        catalogue: ExceptionCatalogue,
+        *,
+        page_size: int = 200,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.catalogue = catalogue
+        self.page_size = page_size
+        self.skipped = 0
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.sync_once()
+            except OmnigraphError as error:
+                log.warning("report_feed_unavailable", error=error.message)
+            except Exception:
+                log.exception("report_feed_failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def sync_once(self) -> int:
+        """Read every WMS feed to its end; return how many new exceptions were recorded."""
+        created = 0
+        for wms in self.registry.warehouses:
+            created += await self._follow(wms.client)
+        return created
+
+    async def _follow(self, client: SourceClient) -> int:
+        created = 0
+        cursor = await self._cursor(client.name)
+        while True:
+            events, next_cursor, more = await client.changes(cursor, self.page_size)
+            for event in events:
+                if event.get("type") == REPORT_EVENT:
+                    created += await self._take(client.name, event)
+            if next_cursor != cursor:
+                await self._save_cursor(client.name, next_cursor)
+                cursor = next_cursor
+            if not more or not events:
+                return created
+
+    async def _take(self, source: str, event: JsonRecord) -> int:
+        data: dict[str, Any] = event.get("data") or {}
+        try:
+            kind = ExceptionKind(data["kind"])
+            report_id = str(data["id"])
+            reported_at = datetime.fromisoformat(str(data.get("reportedAt") or event["occurredAt"]))
+        except (KeyError, ValueError) as error:
+            self.skipped += 1
+            log.warning("report_malformed", source=source, event=event.get("id"), error=repr(error))
+            return 0
+        order_ref = data.get("orderRef")
+        storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
+        subject = str(order_ref) if order_ref else f"{data.get('sku')}@{data.get('locationId')}"
+        report = ExceptionReport(
+            kind=kind,
+            dedupe_key=f"{source}:report:{report_id}",
+            subject=subject,
+            subject_type="order" if order_ref else "sku@location",
+            summary=str(data.get("detail") or f"{kind.value} reported by {source}"),
+            detected_at=reported_at,
+            reported_by=source,
+            owner_source=source,
+            order_source=storefront if order_ref else None,
+            order_ref=str(order_ref) if order_ref else None,
+            details={k: v for k, v in data.items() if k not in ("kind", "detail")},
+        )
+        _, new = await take_in(self.sessions, self.catalogue, report)
+        return int(new)
+
+    async def _cursor(self, source: str) -> str | None:
+        async with self.sessions() as session:
+            row = await session.get(SourceCursorRow, (source, FEED))
+            return row.cursor if row else None
+
+    async def _save_cursor(self, source: str, cursor: str | None) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.merge(
+                SourceCursorRow(
+                    source=source, feed=FEED, cursor=cursor, updated_at=datetime.now(UTC)
+                )
+            )
