@@ -24,6 +24,7 @@ from omnigraph.context import RequestContext, Services
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
@@ -125,10 +126,14 @@ def create_app(
             stack.push_async_callback(registry.aclose)
             catalogue = ExceptionCatalogue.load()
             catalogue.check_sources({s.name: s.kind for s in config.sources})
+            sessions = create_session_factory(engine)
+            exception_events = ExceptionEventBus(sessions)
+            stack.push_async_callback(exception_events.aclose)
             services = Services(
                 settings=settings,
                 registry=registry,
-                sessions=create_session_factory(engine),
+                sessions=sessions,
+                exception_events=exception_events,
                 rules=AuthorityRules.load(),
                 catalogue=catalogue,
                 dispatch_wakeup=asyncio.Event(),
@@ -167,6 +172,7 @@ def create_app(
     app.router.routes.extend(
         [
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),

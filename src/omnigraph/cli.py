@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from omnigraph.config import SourcesConfig
 from omnigraph.settings import Settings
 
 __all__ = ["app", "main"]
@@ -91,6 +92,98 @@ def _export(out: Path, check: bool) -> None:
         return
     for path in write_schema_files(out):
         typer.echo(f"wrote {path}")
+
+
+sync_app = typer.Typer(help="Read source change feeds now.")
+app.add_typer(sync_app, name="sync")
+
+
+def _sources_settings(config: Path | None) -> tuple[Settings, SourcesConfig]:
+    from omnigraph.config import load_sources_config
+    from omnigraph.errors import ConfigurationError
+
+    settings = Settings()
+    path = config or settings.config
+    if path is None:
+        typer.echo("a sources file is needed: --config FILE or OMNIGRAPH_CONFIG", err=True)
+        raise typer.Exit(2)
+    try:
+        return settings, load_sources_config(path)
+    except ConfigurationError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def dispatch(
+    config: Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")] = None,
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+    worker: Annotated[str | None, typer.Option(help="Name in claims and logs.")] = None,
+) -> None:
+    """Deliver resolution commands from the outbox to their owners (any number may run)."""
+    import os
+    import signal
+    import socket
+
+    from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+    from omnigraph.exceptions.dispatcher import CommandDispatcher
+    from omnigraph.sources.registry import SourceRegistry
+
+    settings, sources = _sources_settings(config)
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        registry = SourceRegistry(sources, settings)
+        try:
+            await upgrade_database(engine)
+            dispatcher = CommandDispatcher(
+                create_session_factory(engine),
+                registry,
+                worker=worker or f"{socket.gethostname()}:{os.getpid()}:dispatch",
+                policy=settings.dispatch_policy(),
+            )
+            if once:
+                while await dispatcher.run_once():
+                    pass
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await dispatcher.run(stop)
+        finally:
+            await registry.aclose()
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@sync_app.command("exceptions")
+def sync_exceptions(
+    config: Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")] = None,
+) -> None:
+    """Read exception reports from every WMS change feed into omnigraph, then exit."""
+    from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+    from omnigraph.exceptions.catalogue import ExceptionCatalogue
+    from omnigraph.exceptions.source_reports import SourceReportReader
+    from omnigraph.sources.registry import SourceRegistry
+
+    settings, sources = _sources_settings(config)
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        registry = SourceRegistry(sources, settings)
+        try:
+            await upgrade_database(engine)
+            reader = SourceReportReader(
+                create_session_factory(engine), registry, ExceptionCatalogue.load()
+            )
+            return await reader.sync_once()
+        finally:
+            await registry.aclose()
+            await engine.dispose()
+
+    typer.echo(f"{asyncio.run(run())} new exceptions")
 
 
 @db_app.command("upgrade")

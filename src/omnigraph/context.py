@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.errors import UpstreamUnavailable
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.resolvers.loaders import Loaders
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
@@ -29,6 +30,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     rules: AuthorityRules
     catalogue: ExceptionCatalogue
+    exception_events: ExceptionEventBus
     dispatch_wakeup: asyncio.Event | None = None
 
     def now(self) -> datetime:

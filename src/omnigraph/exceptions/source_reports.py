@@ -4,6 +4,7 @@ damages and missed pickups), read with a persisted cursor and handed to intake."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,10 +50,8 @@ class SourceReportReader:
                 log.warning("report_feed_unavailable", error=error.message)
             except Exception:
                 log.exception("report_feed_failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                pass
 
     async def sync_once(self) -> int:
         """Read every WMS feed to its end; return how many new exceptions were recorded."""

@@ -81,6 +81,7 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
     return OmnigraphSchema(
         query=spec.query,
         mutation=spec.mutation,
+        subscription=spec.subscription,
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,

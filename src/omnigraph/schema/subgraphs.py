@@ -31,6 +31,7 @@ from omnigraph.schema.references import (
     PayoutReference,
     reference_resolvers,
 )
+from omnigraph.schema.subscriptions import ExceptionSubscriptions
 
 __all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
 
@@ -39,11 +40,16 @@ class SubgraphSpec:
     """A root ``Query`` and the entity types a schema must include."""
 
     def __init__(
-        self, query: type[Any], types: list[type[Any]], mutation: type[Any] | None = None
+        self,
+        query: type[Any],
+        types: list[type[Any]],
+        mutation: type[Any] | None = None,
+        subscription: type[Any] | None = None,
     ) -> None:
         self.query = query
         self.types = types
         self.mutation = mutation
+        self.subscription = subscription
 
 
 def single_process_spec() -> SubgraphSpec:
@@ -58,7 +64,10 @@ def single_process_spec() -> SubgraphSpec:
         ),
     )
     return SubgraphSpec(
-        query, [Order, Payout, ExceptionRecord, InventoryAvailability], ExceptionMutations
+        query,
+        [Order, Payout, ExceptionRecord, InventoryAvailability],
+        ExceptionMutations,
+        ExceptionSubscriptions,
     )
 
 
@@ -81,7 +90,10 @@ def _payouts() -> SubgraphSpec:
 
 def _exceptions() -> SubgraphSpec:
     return SubgraphSpec(
-        ExceptionQueries, [ExceptionRecord, OrderWithExceptions], ExceptionMutations
+        ExceptionQueries,
+        [ExceptionRecord, OrderWithExceptions],
+        ExceptionMutations,
+        ExceptionSubscriptions,
     )
 
 

@@ -1,0 +1,46 @@
+"""``exceptionEvents``: live exception changes for support tools (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from omnigraph.config import SourceKind as Kind
+from omnigraph.context import RequestContext
+from omnigraph.db.models import ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.schema.common import SourceKind
+from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord
+
+__all__ = ["ExceptionSubscriptions"]
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.type(name="Subscription")
+class ExceptionSubscriptions:
+    @strawberry.subscription(
+        description="Each change of an exception (new, acknowledged, pending, resolved, failed),"
+        " as the exception stands after it; filtered by owner kind and kinds."
+    )
+    async def exception_events(
+        self,
+        info: Ctx,
+        owner_kind: SourceKind | None = None,  # type: ignore[valid-type]
+        kinds: list[ExceptionKind] | None = None,  # type: ignore[valid-type]
+    ) -> AsyncGenerator[ExceptionRecord, None]:
+        services = info.context.services
+        wanted_owner = Kind(owner_kind).value if owner_kind else None
+        wanted_kinds = {ExceptionKindValue(k).value for k in kinds} if kinds else None
+        async for event in services.exception_events.subscribe():
+            async with services.sessions() as session:
+                row = await session.get(ExceptionRow, event.exception_id)
+            if row is None:
+                continue
+            if wanted_owner and row.owner_kind != wanted_owner:
+                continue
+            if wanted_kinds and row.kind not in wanted_kinds:
+                continue
+            yield ExceptionRecord.from_row(row)
