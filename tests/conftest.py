@@ -70,6 +70,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "upstream_timeout_seconds": 2,
         # tests that need the feed reader turn it on; others see only the exceptions they make
         "report_feed_enabled": False,
+        # tests that exercise delivery drive a dispatcher themselves, step by step
+        "dispatcher_enabled": False,
         **overrides,
     }
     return Settings(**values)

@@ -1,0 +1,121 @@
+"""Fixtures for exception tests: demo systems of their own (commands change their state)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from omnigraph.context import Services
+from omnigraph.db.models import ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionKind
+from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.ids import encode_global_id
+from omnigraph.sources.sim import DemoSystems, DemoWorld
+from tests.conftest import Graph, Sources, running_app
+
+UNSETTLED = {"released", "picking", "picked", "packed"}
+
+
+@pytest.fixture(scope="module")
+async def exception_demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
+    async with DemoSystems(world) as systems:
+        yield systems
+
+
+@pytest.fixture(scope="module")
+async def exception_service(
+    exception_demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, Graph]]:
+    async for pair in running_app(exception_demo, clean_database):
+        yield pair
+
+
+@pytest.fixture
+def egraph(exception_service: tuple[Starlette, Graph]) -> Graph:
+    return exception_service[1]
+
+
+@pytest.fixture
+def services(exception_service: tuple[Starlette, Graph]) -> Services:
+    app = exception_service[0]
+    result: Services = app.state.services
+    return result
+
+
+@pytest.fixture(scope="module")
+def esources(exception_demo: DemoSystems) -> Sources:
+    return Sources(exception_demo)
+
+
+@pytest.fixture(scope="module")
+def open_lines(world: DemoWorld) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Fulfilment-order lines the WMS can still act on, each handed out once per module."""
+    planted = {p.order_ref for p in world.planted}
+    lines = [
+        (order, line)
+        for order in world.wms_fulfilment_orders
+        if order["status"] in UNSETTLED and order["orderRef"] not in planted
+        for line in order["lines"]
+        if line["quantity"] - line["shipped"] - line["short"] >= 1
+    ]
+    return iter(lines)
+
+
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def make_short_pick(
+    services: Services, open_lines: Iterator[tuple[dict[str, Any], dict[str, Any]]]
+) -> Callable[..., Any]:
+    async def make(**details: Any) -> tuple[ExceptionRow, str]:
+        order, line = next(open_lines)
+        facts = {
+            "fulfilmentOrderId": order["id"],
+            "orderRef": order["orderRef"],
+            "locationId": order["locationId"],
+            "sku": line["sku"],
+            "quantity": 1,
+            **details,
+        }
+        report = ExceptionReport(
+            kind=ExceptionKind.SHORT_PICK,
+            dedupe_key=f"test:short:{next(_keys)}:{order['id']}:{line['sku']}",
+            subject=order["orderRef"],
+            subject_type="order",
+            summary=f"1 x {line['sku']} short on {order['id']}",
+            detected_at=datetime.now(UTC),
+            reported_by="wms",
+            owner_source="wms",
+            order_source="web-store",
+            order_ref=order["orderRef"],
+            details=facts,
+        )
+        row, _ = await take_in(services.sessions, services.catalogue, report)
+        return row, encode_global_id("Exception", row.id)
+
+    return make
+
+
+@pytest.fixture
+def dispatcher(services: Services) -> Callable[..., CommandDispatcher]:
+    def build(**policy: Any) -> CommandDispatcher:
+        values = {"backoff_multiplier": 0.01, "backoff_max": 0.05, **policy}
+        return CommandDispatcher(
+            services.sessions, services.registry, worker="test", policy=DispatchPolicy(**values)
+        )
+
+    return build
+
+
+async def owner_commands(demo: DemoSystems, kind: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        body = (await client.get(f"{demo.urls[kind]}/_commands")).json()
+    return list(body["data"])

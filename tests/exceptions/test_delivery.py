@@ -1,0 +1,99 @@
+"""Delivery when the owner is down: wait and retry, open the breaker, dead-letter, replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.sources.sim import DemoSystems
+from tests.conftest import Graph, Sources
+from tests.exceptions.conftest import owner_commands
+from tests.exceptions.test_resolution import RESOLVE, RETRY, SHOW, resolve_input
+
+
+@pytest.fixture
+async def wms_down(esources: Sources) -> AsyncIterator[None]:
+    await esources.outage("wms", True)
+    try:
+        yield
+    finally:
+        await esources.outage("wms", False)
+
+
+async def deliver_until_settled(dispatcher: CommandDispatcher, rounds: int = 50) -> None:
+    for _ in range(rounds):
+        await dispatcher.run_once()
+        await asyncio.sleep(0.06)  # past the (tiny) test backoff
+
+
+async def test_owner_down_waits_with_the_last_error_then_delivers_once(
+    egraph: Graph,
+    esources: Sources,
+    exception_demo: DemoSystems,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+) -> None:
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-down"))
+    worker = dispatcher(max_attempts=50, breaker_threshold=3, breaker_ttl=0.3)
+    await esources.outage("wms", True)
+    try:
+        for _ in range(3):
+            await worker.run_once()
+            await asyncio.sleep(0.06)
+        waiting = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+        assert waiting["status"] == "RESOLUTION_PENDING"
+        assert "HTTP 503" in waiting["lastError"]
+        assert waiting["commands"][0]["attempts"] == 3
+        # the breaker is open now: the owner is left alone, and the exception says why
+        await esources.reset()
+        await asyncio.sleep(0.06)
+        await worker.run_once()
+        assert (await esources.totals())["wms"] == 0
+        opened = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+        assert "circuit open" in opened["lastError"]
+    finally:
+        await esources.outage("wms", False)
+    await asyncio.sleep(0.35)  # the breaker half-opens after its reset time
+    await deliver_until_settled(worker, rounds=10)
+    settled = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    assert settled["status"] == "RESOLVED"
+    assert settled["lastError"] is None
+    (command,) = settled["commands"]
+    keys = [c["idempotencyKey"] for c in await owner_commands(exception_demo, "wms")]
+    assert keys.count(command["idempotencyKey"]) == 1  # applied once, despite the retries
+
+
+@pytest.mark.usefixtures("wms_down")
+async def test_dead_letter_after_max_attempts_and_operator_replay(
+    egraph: Graph,
+    esources: Sources,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+) -> None:
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-dead"))
+    worker = dispatcher(max_attempts=2, breaker_threshold=100)
+    await deliver_until_settled(worker, rounds=4)
+    dead = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    assert dead["status"] == "RESOLUTION_FAILED"
+    assert dead["commands"][0]["status"] == "DEAD"
+    assert dead["commands"][0]["attempts"] == 2
+    assert "gave up after 2 attempts" in dead["lastError"]
+    assert dead["history"][-1]["note"].startswith("dead-lettered")
+
+    await esources.outage("wms", False)
+    replay = (await egraph.query(RETRY, id=exception_id))["data"]["retryExceptionResolution"]
+    assert replay == {"exception": {"status": "RESOLUTION_PENDING"}, "userErrors": []}
+    await deliver_until_settled(worker, rounds=2)
+    done = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    assert done["status"] == "RESOLVED"
+    assert [h["status"] for h in done["history"]][-3:] == [
+        "RESOLUTION_FAILED",
+        "RESOLUTION_PENDING",
+        "RESOLVED",
+    ]
