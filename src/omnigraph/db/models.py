@@ -5,11 +5,12 @@ Everything else is read from the source systems; these tables hold only facts no
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Base",
@@ -18,11 +19,36 @@ __all__ = [
     "IdempotencyKeyRow",
     "OutboxCommandRow",
     "SourceCursorRow",
+    "UtcDateTime",
 ]
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps in UTC with an offset, on every database.
+
+    SQLite keeps no offset, so values are stored as UTC and given their offset back on reading;
+    the graph then always serialises ``DateTime`` with an offset, as the contract says.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give them a timezone")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
 
 
 class ExceptionRow(Base):

@@ -114,7 +114,7 @@ async def _replay(
 ) -> Outcome | None:
     async with sessions() as session:
         stored = await session.get(IdempotencyKeyRow, (RESOLVE_SCOPE, key))
-    if stored is None or stored.expires_at.replace(tzinfo=now.tzinfo) < now:
+    if stored is None or stored.expires_at < now:
         return None
     if stored.request_hash != request_hash:
         return _refuse(

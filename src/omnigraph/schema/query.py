@@ -5,7 +5,7 @@ postponed annotations: the order queries are built for the ``Order`` class a sch
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import strawberry
@@ -13,7 +13,9 @@ from strawberry.types import Info
 
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
+from omnigraph.errors import InvalidInput
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.exceptions.operations import operations_view
 from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.resolvers import exceptions as exception_resolvers
 from omnigraph.resolvers import inventory as inventory_resolvers
@@ -32,6 +34,7 @@ from omnigraph.schema.nodes import (
     resolve_order_id,
     resolve_payout_id,
 )
+from omnigraph.schema.operations import ExceptionOperations
 from omnigraph.schema.orders import OrderCore, OrderState
 from omnigraph.schema.payouts import Payout
 from omnigraph.truth.order_state import OrderState as OrderStateValue
@@ -207,6 +210,26 @@ class PayoutQueries:
 
 @strawberry.type(name="Query")
 class ExceptionQueries:
+    @strawberry.field(
+        description="Open exceptions by kind, owner and age, and resolution times for the"
+        " period [resolvedFrom, resolvedTo) (default: the last 7 days)."
+    )
+    async def exception_operations(
+        self,
+        info: Ctx,
+        resolved_from: datetime | None = None,
+        resolved_to: datetime | None = None,
+    ) -> ExceptionOperations:
+        now = info.context.services.now()
+        end = resolved_to or now
+        start = resolved_from or end - timedelta(days=7)
+        if start >= end:
+            raise InvalidInput("resolvedFrom must be before resolvedTo", argument="resolvedFrom")
+        view = await operations_view(
+            info.context.services.sessions, now=now, resolved_from=start, resolved_to=end
+        )
+        return ExceptionOperations.of(view, start, end)
+
     @strawberry.field(description="An exception by its global id.")
     async def exception(self, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
         return await resolve_exception_id(info.context, id)
