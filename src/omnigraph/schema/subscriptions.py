@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -12,7 +13,7 @@ from omnigraph.context import RequestContext
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.schema.common import SourceKind
-from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord
+from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
 
 __all__ = ["ExceptionSubscriptions"]
 
@@ -43,4 +44,7 @@ class ExceptionSubscriptions:
                 continue
             if wanted_kinds and row.kind not in wanted_kinds:
                 continue
-            yield ExceptionRecord.from_row(row)
+            # The exception as this change left it (later changes arrive as their own events).
+            yield dataclasses.replace(
+                ExceptionRecord.from_row(row), status=ExceptionStatus(event.status)
+            )
