@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     dispatch_backoff_seconds: float = Field(default=0.5, gt=0)
     dispatch_backoff_max_seconds: float = Field(default=60.0, gt=0)
     dispatch_lease_seconds: float = Field(default=30.0, gt=0)
+    dispatch_batch_size: int = Field(default=20, ge=1, le=500)
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
     report_feed_enabled: bool = Field(
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
             backoff_multiplier=self.dispatch_backoff_seconds,
             backoff_max=self.dispatch_backoff_max_seconds,
             lease_seconds=self.dispatch_lease_seconds,
+            batch_size=self.dispatch_batch_size,
             breaker_threshold=self.breaker_threshold,
             breaker_ttl=self.breaker_reset_seconds,
         )

@@ -34,7 +34,7 @@ async def live_url(exception_demo: DemoSystems, clean_database: str) -> AsyncIte
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
     try:
         yield f"ws://127.0.0.1:{port}/graphql"
@@ -44,8 +44,8 @@ async def live_url(exception_demo: DemoSystems, clean_database: str) -> AsyncIte
         sock.close()
 
 
-async def next_message(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def next_message(ws: Any, within: float = 5.0) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), within))
     return message
 
 
