@@ -4,10 +4,14 @@ userErrors with stable codes, never crashes."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
+from omnigraph.context import Services
+from omnigraph.db.models import IdempotencyKeyRow
 from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.exceptions.resolution import forget_expired_keys
 from omnigraph.sources.sim import DemoSystems
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands
@@ -207,3 +211,19 @@ async def test_owner_refusal_fails_the_resolution_and_retry_reopens(
     assert retried == {"exception": {"status": "OPEN"}, "userErrors": []}
     not_again = (await egraph.query(RETRY, id=exception_id))["data"]["retryExceptionResolution"]
     assert not_again["userErrors"][0]["code"] == "INVALID_TRANSITION"
+
+
+async def test_keys_are_kept_a_day_then_forgotten(
+    egraph: Graph, services: Services, make_short_pick: Callable[..., Any]
+) -> None:
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-day"))
+    async with services.sessions() as session:
+        key = await session.get(IdempotencyKeyRow, ("resolveException", "k-day"))
+    assert key is not None
+    assert key.expires_at - key.created_at >= timedelta(hours=24)
+    assert await forget_expired_keys(services.sessions, key.created_at + timedelta(hours=23)) == 0
+    forgotten = await forget_expired_keys(services.sessions, key.expires_at + timedelta(seconds=1))
+    assert forgotten >= 1
+    async with services.sessions() as session:
+        assert await session.get(IdempotencyKeyRow, ("resolveException", "k-day")) is None

@@ -11,6 +11,7 @@ after ``max_attempts`` a command is dead-lettered for an operator to replay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -25,12 +26,14 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRo
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.exceptions.resolution import forget_expired_keys
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["CommandDispatcher", "DispatchPolicy"]
 
 log = structlog.get_logger(__name__)
+HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
 
 
 class DispatchPolicy:
@@ -91,7 +94,12 @@ class CommandDispatcher:
     ) -> None:
         """Deliver until ``stop`` is set; when idle, wait ``poll_seconds`` or for ``wakeup``."""
         wakeup = wakeup or asyncio.Event()
+        next_housekeeping = self.clock()
         while not stop.is_set():
+            if self.clock() >= next_housekeeping:
+                next_housekeeping = self.clock() + HOUSEKEEPING_INTERVAL
+                with contextlib.suppress(Exception):
+                    await forget_expired_keys(self.sessions, self.clock())
             try:
                 handled = await self.run_once()
             except Exception:  # a bad round must not end the loop; the next one retries

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +28,7 @@ __all__ = [
     "Outcome",
     "Problem",
     "acknowledge",
+    "forget_expired_keys",
     "resolve",
     "retry_resolution",
 ]
@@ -290,3 +291,12 @@ async def _reload(
 ) -> ExceptionRow | None:
     async with sessions() as session:
         return await session.get(ExceptionRow, exception_id)
+
+
+async def forget_expired_keys(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Drop idempotency keys past their 24 hours; return how many."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.expires_at < now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
