@@ -4,8 +4,8 @@ userErrors with stable codes, never crashes."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from omnigraph.context import Services
