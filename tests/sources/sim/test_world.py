@@ -1,4 +1,5 @@
-"""The demo world is deterministic, shows every stage, and plants exactly its ground truth."""
+"""The demo world is deterministic, shows every stage, and plants exactly its ground truth:
+the disagreements between systems and the exceptions the WMS reports."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from omnigraph.sources.sim import PLANTED_KINDS, STAGES, DemoWorld, build_world
+from omnigraph.sources.sim import EXCEPTION_KINDS, PLANTED_KINDS, STAGES, DemoWorld, build_world
 
 from .conftest import ANCHOR
 
@@ -279,7 +280,7 @@ def test_change_feeds_end_in_the_records_served(world: DemoWorld) -> None:
         "storefront": {r["id"]: r for r in world.storefront_orders},
         "erp": {r["id"]: r for r in world.erp_sales_orders}
         | {r["sku"]: r for r in world.erp_items},
-        "wms": {r["id"]: r for r in world.wms_fulfilment_orders},
+        "wms": {r["id"]: r for r in world.wms_fulfilment_orders + world.reported_exceptions},
         "payments": {r["id"]: r for r in world.charges + world.payouts},
     }
     anchor = ANCHOR.isoformat()
@@ -309,10 +310,141 @@ def test_event_types_per_kind(world: DemoWorld) -> None:
         "sales_order.cancelled",
         "credit_memo.issued",
     }
-    assert types["wms"] == {f"fulfilment_order.{status}" for status in STOREFRONT_FULFILMENT}
+    assert types["wms"] == {f"fulfilment_order.{status}" for status in STOREFRONT_FULFILMENT} | {
+        "exception.reported"
+    }
     assert types["payments"] == {
         "charge.succeeded",
         "charge.refunded",
         "payout.created",
         "payout.paid",
     }
+
+
+# -- the exceptions the WMS reports -------------------------------------------------------------
+
+PICKUP_HOLD = timedelta(days=3)
+
+
+def observed_exceptions(world: DemoWorld) -> set[tuple[str, str, str | None, int | None]]:
+    """What the fulfilment lines show, as (kind, fulfilment order, sku, units)."""
+    found: set[tuple[str, str, str | None, int | None]] = set()
+    for fulfilment in world.wms_fulfilment_orders:
+        if fulfilment["status"] in OPEN_STATUSES - {"ready_for_pickup"}:
+            for line in fulfilment["lines"]:
+                if line["short"]:
+                    found.add(("SHORT_PICK", fulfilment["id"], line["sku"], line["short"]))
+                if line["damaged"]:
+                    found.add(("DAMAGE", fulfilment["id"], line["sku"], line["damaged"]))
+        hold = fulfilment["pickupHoldUntil"]
+        if fulfilment["status"] == "ready_for_pickup" and datetime.fromisoformat(hold) < ANCHOR:
+            found.add(("MISSED_PICKUP", fulfilment["id"], None, None))
+    return found
+
+
+def reported(world: DemoWorld) -> set[tuple[str, str, str | None, int | None]]:
+    return {
+        (r["kind"], r["fulfilmentOrderId"], r["sku"], r["quantity"])
+        for r in world.reported_exceptions
+    }
+
+
+@pytest.mark.parametrize(("orders", "each"), [(40, 1), (60, 1), (160, 2), (300, 5)])
+def test_reported_exceptions_are_exactly_what_the_lines_show(orders: int, each: int) -> None:
+    world = build_world(seed=7, orders=orders, anchor=ANCHOR)
+    assert observed_exceptions(world) == reported(world)
+    counts = Counter(report["kind"] for report in world.reported_exceptions)
+    assert counts == {kind: each for kind in EXCEPTION_KINDS}
+    for kind in EXCEPTION_KINDS:
+        assert world.reported_of(kind) == [
+            r for r in world.reported_exceptions if r["kind"] == kind
+        ]
+    with pytest.raises(ValueError, match="unknown exception kind"):
+        world.reported_of("FIRE")
+
+
+def test_reported_exceptions_hold_across_seeds() -> None:
+    for seed in range(1, 9):
+        world = build_world(seed=seed, orders=40, anchor=ANCHOR)
+        assert observed_exceptions(world) == reported(world)
+        assert {report["kind"] for report in world.reported_exceptions} == set(EXCEPTION_KINDS)
+
+
+def test_a_report_says_what_the_fulfilment_order_shows(world: DemoWorld) -> None:
+    fulfilments = {f["id"]: f for f in world.wms_fulfilment_orders}
+    orders = {o["id"]: o for o in world.storefront_orders}
+    items = {item["sku"]: item for item in world.erp_items}
+    planted = {p.order_ref for p in world.planted}
+    ids = [report["id"] for report in world.reported_exceptions]
+    assert ids == [f"EXR-{n:06d}" for n in range(1, len(ids) + 1)]
+    moments = [report["reportedAt"] for report in world.reported_exceptions]
+    assert moments == sorted(moments)
+    assert moments[-1] < ANCHOR.isoformat()
+    for report in world.reported_exceptions:
+        fulfilment = fulfilments[report["fulfilmentOrderId"]]
+        assert report["orderRef"] == fulfilment["orderRef"] not in planted
+        assert report["locationId"] == fulfilment["locationId"]
+        assert report["reportedAt"] > fulfilment["releasedAt"]
+        order = orders[report["orderRef"]]
+        if report["kind"] == "MISSED_PICKUP":
+            assert (report["sku"], report["quantity"]) == (None, None)
+            assert order["fulfilmentStatus"] == "ready_for_pickup"
+            assert order["status"] == "open"
+            assert report["reportedAt"] == fulfilment["pickupHoldUntil"]
+            ready = datetime.fromisoformat(fulfilment["updatedAt"])
+            assert ANCHOR - ready > PICKUP_HOLD
+        else:
+            assert fulfilment["locationId"] == "dc-north"
+            assert fulfilment["status"] in {"picked", "packed", "partially_shipped"}
+            (line,) = [li for li in fulfilment["lines"] if li["sku"] == report["sku"]]
+            assert line["shipped"] == 0
+            assert line["picked"] == line["quantity"] - report["quantity"]
+            assert line["packed"] == (line["picked"] if fulfilment["status"] != "picked" else 0)
+            assert items[report["sku"]]["name"] in report["detail"]
+        assert report["fulfilmentOrderId"] in report["detail"]
+
+
+def test_one_report_is_sent_twice(world: DemoWorld) -> None:
+    events = [e for e in world.events["wms"] if e["type"] == "exception.reported"]
+    assert {e["recordType"] for e in events} == {"exception_report"}
+    assert {e["recordId"] for e in events} == {r["id"] for r in world.reported_exceptions}
+    assert len(events) == len(world.reported_exceptions) + 1
+    sent = Counter(event["recordId"] for event in events)
+    ((again, times),) = [(report_id, n) for report_id, n in sent.items() if n > 1]
+    assert times == 2
+    first, second = [e for e in events if e["recordId"] == again]
+    assert first["data"] == second["data"]
+    assert first["id"] != second["id"]
+    assert first["sequence"] < second["sequence"]
+    assert first["occurredAt"] == first["data"]["reportedAt"] < second["occurredAt"]
+
+
+def test_damaged_units_sit_in_their_locations_damaged_stock(world: DemoWorld) -> None:
+    stock = {(row["sku"], row["locationId"]): row for row in world.wms_stock}
+    for report in world.reported_of("DAMAGE"):
+        row = stock[report["sku"], report["locationId"]]
+        assert row["damaged"] >= report["quantity"]
+        assert row["onHand"] >= row["allocated"] + row["damaged"] + row["qualityHold"]
+
+
+def test_every_record_carries_the_fields_commands_change(world: DemoWorld) -> None:
+    for fulfilment in world.wms_fulfilment_orders:
+        pickup = fulfilment["locationId"] != "dc-north"
+        assert (fulfilment["pickupHoldUntil"] is not None) == (
+            pickup and fulfilment["status"] in {"ready_for_pickup", "picked_up"}
+        )
+        for line in fulfilment["lines"]:
+            assert (line["cancelled"], line["backordered"], line["substituted"]) == (0, 0, 0)
+            assert line["substituteFor"] is None
+    for order in world.storefront_orders:
+        assert order["notifications"] == []
+        returned = any(
+            f["status"] in {"returned", "partially_returned"}
+            for f in world.wms_fulfilment_orders
+            if f["orderRef"] == order["id"]
+        )
+        assert [r["status"] for r in order["returns"]] == (["received"] if returned else [])
+    assert all(
+        line["priceConfirmedAt"] is None for s in world.erp_sales_orders for line in s["lines"]
+    )
+    assert all(payout["metadata"] == {} for payout in world.payouts)

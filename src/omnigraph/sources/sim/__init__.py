@@ -1,7 +1,8 @@
 """The demo source systems: a seeded retailer world served by four real HTTP apps.
 
-`build_world` makes the data (with its planted disagreements), `create_<kind>_app` serves one
-system's share of it over the source contract, and `DemoSystems` runs all four on loopback.
+`build_world` makes the data (with its planted disagreements and the exceptions its WMS
+reports), `create_<kind>_app` serves one system's share of it over the source contract and
+carries out its commands, and `DemoSystems` runs all four on loopback.
 """
 
 from omnigraph.sources.sim.erp import create_erp_app
@@ -10,6 +11,7 @@ from omnigraph.sources.sim.runner import DEFAULT_PORTS, KINDS, DemoSystems, run_
 from omnigraph.sources.sim.storefront import create_storefront_app
 from omnigraph.sources.sim.wms import create_wms_app
 from omnigraph.sources.sim.world import (
+    EXCEPTION_KINDS,
     PLANTED_KINDS,
     STAGES,
     DemoWorld,
@@ -19,6 +21,7 @@ from omnigraph.sources.sim.world import (
 
 __all__ = [
     "DEFAULT_PORTS",
+    "EXCEPTION_KINDS",
     "KINDS",
     "PLANTED_KINDS",
     "STAGES",

@@ -7,6 +7,7 @@ all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_comm
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import copy
@@ -47,9 +48,11 @@ __all__ = [
     "parse_timestamp",
     "positive_int",
     "read_object",
+    "require_positive_int",
     "require_str",
     "source_app",
     "string_list",
+    "wall_clock",
 ]
 
 JsonRecord = dict[str, Any]
@@ -265,16 +268,22 @@ def list_route(
 class ChangeFeed:
     """One system's ordered change events; the cursor is the last sequence number seen."""
 
-    def __init__(self, kind: str, events: Iterable[JsonRecord]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        events: Iterable[JsonRecord],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.kind = kind
         self._events = [copy.deepcopy(event) for event in events]
+        self._now = now or (lambda: datetime.now(UTC))
 
     def append(
         self, event_type: str, record_type: str, record_id: str, record: JsonRecord
     ) -> JsonRecord:
-        """Record a change made while the system runs (a command's effect)."""
+        """Record a change made while the system runs (a command's effect, or a re-send)."""
         sequence = len(self._events) + 1
-        moment = datetime.now(UTC).replace(microsecond=0).isoformat()
+        moment = self._now().astimezone(UTC).replace(microsecond=0).isoformat()
         if self._events:
             moment = max(moment, self._events[-1]["occurredAt"])
         event = {
@@ -310,7 +319,10 @@ class ChangeFeed:
 
 
 class CommandRejectedError(Exception):
-    """Raised by a command handler: the command is well formed but cannot be carried out."""
+    """Raised by a command handler: the command is well formed but cannot be carried out.
+
+    Handlers check everything before they change anything, so a rejection leaves no trace.
+    """
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -337,17 +349,66 @@ def require_positive_int(payload: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def wall_clock(anchor: datetime) -> Callable[[], datetime]:
+    """Now in whole seconds, but never before `anchor`: a command cannot act before the world
+    it changes (a world anchored in the future would otherwise see effects before causes)."""
+
+    def now() -> datetime:
+        return max(datetime.now(UTC), anchor).replace(microsecond=0)
+
+    return now
+
+
+@dataclass
+class _Delivered:
+    """What the desk knows about one Idempotency-Key: counted on receipt, answered once."""
+
+    command_id: str
+    command_type: str
+    payload: JsonRecord
+    fingerprint: str
+    received_at: str
+    deliveries: int = 0
+    applications: int = 0
+    answer: JsonRecord | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def as_log_entry(self, key: str) -> JsonRecord:
+        answer = self.answer or {}
+        return {
+            "idempotencyKey": key,
+            "commandId": self.command_id,
+            "type": self.command_type,
+            "payload": self.payload,
+            # "pending" while the first delivery is still being applied.
+            "status": answer.get("status", "pending"),
+            "detail": answer.get("detail"),
+            "receivedAt": self.received_at,
+            "deliveries": self.deliveries,
+            "applications": self.applications,
+        }
+
+
 @dataclass
 class CommandDesk:
-    """`POST /commands`: validates, applies each command once per Idempotency-Key, keeps a log."""
+    """`POST /commands`: validates, applies each command once per Idempotency-Key, counts both.
+
+    A delivery is counted the moment it is received. Deliveries of one key then queue on that
+    key's lock: the first applies the command, every later one (concurrent or not) replays
+    the first answer, so a retry that overlaps a slow first attempt never applies it twice.
+    """
 
     kind: str
     handlers: Mapping[str, CommandHandler]
-    log: list[JsonRecord] = field(default_factory=list)
-    _seen: dict[str, tuple[str, JsonRecord]] = field(default_factory=dict)
+    controls: SourceControls
+    _seen: dict[str, _Delivered] = field(default_factory=dict)
 
     def route(self) -> Route:
         return Route("/commands", self._endpoint, methods=["POST"])
+
+    def log(self) -> list[JsonRecord]:
+        """One entry per Idempotency-Key, in the order the keys were first received."""
+        return [delivered.as_log_entry(key) for key, delivered in self._seen.items()]
 
     async def _endpoint(self, request: Request) -> Response:
         key = request.headers.get("idempotency-key")
@@ -373,48 +434,68 @@ class CommandDesk:
         fingerprint = hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
-        if key in self._seen:
-            seen_fingerprint, answer = self._seen[key]
-            if seen_fingerprint != fingerprint:
-                raise ContractError(
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was already used with another request body",
+        delivered = self._seen.get(key)
+        if delivered is None:
+            delivered = self._seen[key] = _Delivered(
+                command_id=f"cmd_{self.kind}_{len(self._seen) + 1:06d}",
+                command_type=command_type,
+                payload=copy.deepcopy(payload),
+                fingerprint=fingerprint,
+                received_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
+            )
+        elif delivered.fingerprint != fingerprint:
+            raise ContractError(
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was already used with another request body",
+            )
+        delivered.deliveries += 1
+        async with delivered.lock:
+            if delivered.answer is not None:
+                return JSONResponse(
+                    delivered.answer, status_code=202, headers={"Idempotent-Replayed": "true"}
                 )
-            return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
-        try:
-            detail, status = self.handlers[command_type](payload), "accepted"
-        except CommandRejectedError as rejection:
-            detail, status = rejection.detail, "rejected"
-        answer = {
-            "commandId": f"cmd_{self.kind}_{len(self._seen) + 1:06d}",
-            "type": command_type,
-            "status": status,
-            "detail": detail,
-        }
-        self._seen[key] = (fingerprint, answer)
-        self.log.append(
-            {
-                **answer,
-                "idempotencyKey": key,
-                "payload": payload,
-                "receivedAt": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            # A slow system is slow between receiving a command and applying it: that is
+            # where a retried delivery overlaps the first one.
+            if self.controls.latency:
+                await asyncio.sleep(self.controls.latency)
+            try:
+                detail, status = self.handlers[command_type](payload), "accepted"
+                delivered.applications += 1
+            except CommandRejectedError as rejection:
+                detail, status = rejection.detail, "rejected"
+            delivered.answer = {
+                "commandId": delivered.command_id,
+                "type": command_type,
+                "status": status,
+                "detail": detail,
             }
-        )
-        return JSONResponse(answer, status_code=202)
+            return JSONResponse(delivered.answer, status_code=202)
 
 
 # -- the test-only switches around a system -------------------------------------------------------
 
+_FAILURE_CODES = {
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+MAX_LATENCY = 30.0
+
 
 @dataclass
 class SourceControls:
-    """Request counts, the outage switch and the optional bearer token of one running system."""
+    """Request counts, the outage, latency and fail-next switches, and the optional token."""
 
     kind: str
     token: str | None
-    contract_routes: frozenset[str]
+    contract_routes: frozenset[str] = frozenset()
     down: bool = False
+    latency: float = 0.0
+    fail_next: int = 0
+    fail_status: int = 503
     requests: Counter[str] = field(default_factory=Counter)
 
     def stats(self) -> JsonRecord:
@@ -422,11 +503,23 @@ class SourceControls:
         total = sum(n for route, n in self.requests.items() if route != "GET /health")
         return {"requests": dict(sorted(self.requests.items())), "total": total}
 
+    def injected_failure(self) -> Response | None:
+        """The answer for a request the fail-next switch swallows, or None to serve it."""
+        if self.fail_next < 1:
+            return None
+        self.fail_next -= 1
+        status = self.fail_status
+        code = _FAILURE_CODES.get(status, "INJECTED_FAILURE")
+        retry = {"Retry-After": "1"} if status in {429, 503} else None
+        return error_response(status, code, f"{self.kind} failed this request on purpose", retry)
+
 
 class SourceGuard:
-    """ASGI middleware: counts contract requests, plays dead during an outage, checks the token.
+    """ASGI middleware: counts contract requests, plays dead or slow, checks the token.
 
     Paths under `/_` are the test switches: never counted, never down, never authenticated.
+    The latency switch delays every contract route here except `POST /commands`, which the
+    command desk delays itself, between receipt and effect.
     """
 
     def __init__(self, app: ASGIApp, controls: SourceControls) -> None:
@@ -439,13 +532,16 @@ class SourceGuard:
             return
         controls = self.controls
         route = f"{scope['method']} {scope['path']}"
-        if route in controls.contract_routes:
+        contract = route in controls.contract_routes
+        if contract:
             controls.requests[route] += 1
         response: Response | None = None
         if controls.down:
             response = error_response(
                 503, "UNAVAILABLE", f"{controls.kind} is down", {"Retry-After": "1"}
             )
+        elif contract and (failure := controls.injected_failure()) is not None:
+            response = failure
         elif controls.token is not None and not self._authorised(scope, controls.token):
             response = error_response(
                 401,
@@ -456,6 +552,8 @@ class SourceGuard:
         if response is not None:
             await response(scope, receive, send)
             return
+        if contract and controls.latency and route != "POST /commands":
+            await asyncio.sleep(controls.latency)
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -481,13 +579,38 @@ def _control_routes(controls: SourceControls, desk: CommandDesk) -> list[Route]:
         controls.down = down
         return JSONResponse({"down": down})
 
+    async def latency(request: Request) -> Response:
+        seconds = (await read_object(request)).get("seconds")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= MAX_LATENCY
+        ):
+            raise ContractError(
+                400, "BAD_REQUEST", f"`seconds` must be a number from 0 to {MAX_LATENCY:g}"
+            )
+        controls.latency = float(seconds)
+        return JSONResponse({"seconds": controls.latency})
+
+    async def fail_next(request: Request) -> Response:
+        body = await read_object(request)
+        count, status = body.get("count"), body.get("status", 503)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ContractError(400, "BAD_REQUEST", "`count` must be a non-negative integer")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ContractError(400, "BAD_REQUEST", "`status` must be an HTTP status 400..599")
+        controls.fail_next, controls.fail_status = count, status
+        return JSONResponse({"count": count, "status": status})
+
     async def commands(request: Request) -> Response:
-        return JSONResponse({"data": desk.log})
+        return JSONResponse({"data": desk.log()})
 
     return [
         Route("/_stats", stats, methods=["GET"]),
         Route("/_stats/reset", reset, methods=["POST"]),
         Route("/_control/outage", outage, methods=["POST"]),
+        Route("/_control/latency", latency, methods=["POST"]),
+        Route("/_control/fail-next", fail_next, methods=["POST"]),
         Route("/_commands", commands, methods=["GET"]),
     ]
 
@@ -515,21 +638,18 @@ def source_app(
     token: str | None,
 ) -> Starlette:
     """Assemble one system: its collection routes plus health, changes, commands and switches."""
-    desk = CommandDesk(kind, commands)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "kind": kind, "name": kind})
 
+    controls = SourceControls(kind=kind, token=token)
+    desk = CommandDesk(kind, commands, controls)
     contract = [Route("/health", health, methods=["GET"]), *routes, feed.route(), desk.route()]
-    controls = SourceControls(
-        kind=kind,
-        token=token,
-        contract_routes=frozenset(
-            f"{method} {route.path}"
-            for route in contract
-            for method in route.methods or ()
-            if method != "HEAD"
-        ),
+    controls.contract_routes = frozenset(
+        f"{method} {route.path}"
+        for route in contract
+        for method in route.methods or ()
+        if method != "HEAD"
     )
     app = Starlette(
         routes=[*contract, *_control_routes(controls, desk)],

@@ -26,6 +26,7 @@ __all__ = [
     "VAT_FRACTION",
     "DraftLine",
     "DraftOrder",
+    "Incident",
     "OrderPlan",
     "draft_order",
 ]
@@ -98,6 +99,25 @@ class OrderPlan:
 
 
 @dataclass(frozen=True)
+class Incident:
+    """An operational exception the warehouse will meet on this order (see incidents.py).
+
+    `line` and `units` say which draft line came up short or damaged, and by how many units;
+    both are None for a missed pickup, which concerns the whole order.
+    """
+
+    kind: str
+    line: int | None = None
+    units: int | None = None
+
+    def line_and_units(self) -> tuple[int, int]:
+        """Which draft line, and how many of its units, a short pick or damage concerns."""
+        if self.line is None or self.units is None:
+            raise ValueError(f"a {self.kind} incident concerns no single line")
+        return self.line, self.units
+
+
+@dataclass(frozen=True)
 class DraftLine:
     item: Item
     quantity: int
@@ -126,6 +146,7 @@ class DraftOrder:
     carrier: str
     total_variant: str = "shipping"
     price_line: int = 0
+    incident: Incident | None = None
 
     def at(self, step: str, extra_seconds: int = 0) -> datetime:
         """When `step` happened (optionally a few seconds after it)."""

@@ -168,6 +168,7 @@ class Ledger:
                 "created": unix(created),
                 "status": status,
                 "method": "standard",
+                "metadata": {},
             }
         )
         for txn in swept:

@@ -1,7 +1,8 @@
 """One order's life told across the four systems: capture, release, picking, shipping, returns.
 
 `OrderBook.record` plays a draft (see drafts.py) forward in time, writing each system's record
-and a feed event per change, and bends the story where the world plan plants a disagreement.
+and a feed event per change, bends the story where the world plan plants a disagreement, and
+lets the warehouse meet the incidents the plan chose (see incidents.py), queuing their reports.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 from omnigraph.sources.sim.catalogue import CURRENCY
 from omnigraph.sources.sim.drafts import VAT_FRACTION
 from omnigraph.sources.sim.formats import iso, minor_units, money
+from omnigraph.sources.sim.incidents import (
+    PICKUP_HOLD,
+    PendingReport,
+    floor_report,
+    missed_pickup_report,
+)
 
 if TYPE_CHECKING:
     import random
@@ -66,8 +73,10 @@ class OrderBook:
     erp_sales_orders: list[dict[str, Any]] = field(default_factory=list)
     wms_fulfilment_orders: list[dict[str, Any]] = field(default_factory=list)
     planted: list[Planted] = field(default_factory=list)
+    reports: list[PendingReport] = field(default_factory=list)
     _shipment_count: int = 0
     _memo_count: int = 0
+    _return_count: int = 0
 
     def record(self, draft: DraftOrder) -> None:
         """Play `draft` forward, writing storefront, ERP, WMS and payment records and events."""
@@ -124,6 +133,8 @@ class OrderBook:
             "cancelReason": None,
             "placedAt": iso(draft.placed_at),
             "updatedAt": iso(draft.placed_at),
+            "notifications": [],
+            "returns": [],
             "lines": [
                 {
                     "id": f"{order_id}-{index}",
@@ -151,6 +162,7 @@ class OrderBook:
                 "unitPrice": money(line.unit_price),
                 "discount": money(discount),
                 "tax": money((line.gross - discount) / VAT_FRACTION),
+                "priceConfirmedAt": None,
             }
             for index, (line, discount) in enumerate(zip(draft.lines, discounts, strict=True), 1)
         ]
@@ -193,10 +205,15 @@ class OrderBook:
                     "short": 0,
                     "damaged": 0,
                     "returned": 0,
+                    "cancelled": 0,
+                    "backordered": 0,
+                    "substituted": 0,
+                    "substituteFor": None,
                 }
                 for line in draft.lines
             ],
             "shipments": [],
+            "pickupHoldUntil": None,
             "releasedAt": iso(released),
             "updatedAt": iso(released),
         }
@@ -233,12 +250,32 @@ class OrderBook:
             fulfilment["status"] = "picked"
             for line in fulfilment["lines"]:
                 line["picked"] = line["quantity"]
+            # A shelf comes up short at picking; damage shows at picking if packing is not
+            # reached, else at the packing bench.
+            incident = draft.incident.kind if draft.incident else None
+            if incident == "SHORT_PICK" or (incident == "DAMAGE" and draft.plan.stage == "picked"):
+                self._floor_incident(draft, fulfilment, draft.at("picked"), "picking")
             self._wms(fulfilment, draft.at("picked"))
         if draft.reached("packed"):
             fulfilment["status"] = "packed"
+            if draft.incident and draft.incident.kind == "DAMAGE" and draft.plan.stage != "picked":
+                self._floor_incident(draft, fulfilment, draft.at("packed"), "packing")
             for line in fulfilment["lines"]:
-                line["packed"] = line["quantity"]
+                line["packed"] = line["picked"]
             self._wms(fulfilment, draft.at("packed"))
+
+    def _floor_incident(
+        self, draft: DraftOrder, fulfilment: dict[str, Any], moment: datetime, activity: str
+    ) -> None:
+        """Units missing from the shelf or found broken leave the tote: `picked` counts good
+        units, and the line's `short` or `damaged` says what is wrong with the rest."""
+        incident = draft.incident
+        assert incident is not None
+        index, units = incident.line_and_units()
+        line = fulfilment["lines"][index]
+        line["picked"] -= units
+        line["short" if incident.kind == "SHORT_PICK" else "damaged"] = units
+        self.reports.append(floor_report(draft, fulfilment, moment, activity))
 
     def _collection(
         self,
@@ -249,9 +286,15 @@ class OrderBook:
     ) -> None:
         if draft.reached("ready"):
             fulfilment["status"] = "ready_for_pickup"
+            fulfilment["pickupHoldUntil"] = iso(draft.at("ready") + PICKUP_HOLD)
             self._wms(fulfilment, draft.at("ready"))
             order["fulfilmentStatus"] = "ready_for_pickup"
             self._storefront(order, draft.lagged("ready"), "order.updated")
+            if draft.incident and draft.incident.kind == "MISSED_PICKUP":
+                self.reports.append(missed_pickup_report(fulfilment, draft.at("ready")))
+                # The collection slip printed for it is never used: its number stays a gap, as
+                # voided slips do in a real WMS, and later shipments keep their numbers.
+                self._shipment_count += 1
         if draft.reached("collected"):
             collected = draft.at("collected")
             shipment = self._shipment(draft, fulfilment["lines"], collected)
@@ -405,6 +448,22 @@ class OrderBook:
         amount = draft.total if full else draft.line_net(0)
         financial = "refunded" if full else "partially_refunded"
         refunded_at = draft.lagged("returned")
+        self._return_count += 1
+        order["returns"].append(
+            {
+                "id": f"RMA-{self._return_count:06d}",
+                "status": "received",
+                "reason": "customer return",
+                "openedAt": iso(received - timedelta(days=2)),
+                "lines": [
+                    {
+                        "sku": fulfilment["lines"][i]["sku"],
+                        "quantity": fulfilment["lines"][i]["returned"],
+                    }
+                    for i in returned_lines
+                ],
+            }
+        )
         if sales_order is not None:
             sales_order["financialStatus"] = financial
             self._credit_memo(sales_order, amount, "return", refunded_at)

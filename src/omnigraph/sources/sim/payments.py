@@ -7,7 +7,6 @@ Unix timestamps, unlike the other three systems.
 from __future__ import annotations
 
 import copy
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
@@ -26,7 +25,9 @@ from omnigraph.sources.sim.contract import (
     require_str,
     source_app,
     string_list,
+    wall_clock,
 )
+from omnigraph.sources.sim.formats import unix
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,10 +60,11 @@ _PAYOUT_FILTERS = (
 
 def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
     """The payments system over its own copy of the world's money movements."""
+    now = wall_clock(world.anchor)
     charges = {charge["id"]: charge for charge in copy.deepcopy(world.charges)}
     payouts = {payout["id"]: payout for payout in copy.deepcopy(world.payouts)}
     transactions = copy.deepcopy(world.balance_transactions)
-    feed = ChangeFeed("payments", world.events["payments"])
+    feed = ChangeFeed("payments", world.events["payments"], now)
     refund_count = [sum(len(charge["refunds"]) for charge in charges.values())]
 
     def charges_by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
@@ -74,6 +76,36 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         rows = [txn for txn in transactions if txn["payout"] in wanted]
         return JSONResponse({"data": rows})
 
+    def book(amount: int, currency: str, kind: str, source: str | None) -> JsonRecord:
+        """A balance transaction moved by a command (no fee: refunds and adjustments)."""
+        txn = {
+            "id": f"txn_{len(transactions) + 1:06d}",
+            "object": "balance_transaction",
+            "amount": amount,
+            "fee": 0,
+            "net": amount,
+            "currency": currency,
+            "type": kind,
+            "reporting_category": kind,
+            "source": source,
+            "payout": None,
+            "created": unix(now()),
+        }
+        transactions.append(txn)
+        return txn
+
+    def payout_of(payload: dict[str, Any]) -> JsonRecord:
+        payout_id = require_str(payload, "payoutId")
+        payout = payouts.get(payout_id)
+        if payout is None:
+            raise CommandRejectedError(f"no payout {payout_id}")
+        return payout
+
+    def variance(payout: JsonRecord) -> int:
+        """What the payout paid beyond (or short of) the net of the transactions it swept."""
+        swept = [t for t in transactions if t["payout"] == payout["id"] and t["type"] != "payout"]
+        return int(payout["amount"] - sum(t["net"] for t in swept))
+
     def refund(payload: dict[str, Any]) -> str:
         charge_id = require_str(payload, "charge")
         amount = require_positive_int(payload, "amount")
@@ -84,39 +116,53 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         if amount > left:
             raise CommandRejectedError(f"{charge_id} has {left} left to refund, not {amount}")
         refund_count[0] += 1
-        now = int(time.time())
-        refund = {
+        refund: JsonRecord = {
             "id": f"re_{refund_count[0]:06d}",
             "object": "refund",
             "amount": amount,
-            "created": now,
+            "created": unix(now()),
             "status": "succeeded",
         }
         charge["refunds"].append(refund)
         charge["amount_refunded"] += amount
-        transactions.append(
-            {
-                "id": f"txn_{len(transactions) + 1:06d}",
-                "object": "balance_transaction",
-                "amount": -amount,
-                "fee": 0,
-                "net": -amount,
-                "currency": charge["currency"],
-                "type": "refund",
-                "reporting_category": "refund",
-                "source": refund["id"],
-                "payout": None,
-                "created": now,
-            }
-        )
+        book(-amount, charge["currency"], "refund", refund["id"])
         feed.append("charge.refunded", "charge", charge_id, charge)
         return f"{refund['id']} refunded {amount} of {charge_id}"
 
     def investigate(payload: dict[str, Any]) -> str:
-        payout_id = require_str(payload, "payoutId")
-        if payout_id not in payouts:
-            raise CommandRejectedError(f"no payout {payout_id}")
-        return f"investigation opened for {payout_id}"
+        payout = payout_of(payload)
+        if payout["metadata"].get("investigation") == "open":
+            raise CommandRejectedError(f"{payout['id']} is already under investigation")
+        # Metadata values are strings, as the card processors keep them.
+        payout["metadata"].update(investigation="open", investigation_opened_at=str(unix(now())))
+        feed.append("payout.updated", "payout", payout["id"], payout)
+        return f"investigation opened for {payout['id']}"
+
+    def accept_variance(payload: dict[str, Any]) -> str:
+        """Book the difference as an adjustment swept by the payout, so the books balance."""
+        payout = payout_of(payload)
+        difference = variance(payout)
+        if difference == 0:
+            raise CommandRejectedError(
+                f"{payout['id']} matches the transactions it swept; there is no variance"
+            )
+        txn = book(difference, payout["currency"], "adjustment", payout["id"])
+        txn["payout"] = payout["id"]
+        payout["metadata"]["variance_accepted"] = str(difference)
+        if payout["metadata"].get("investigation") == "open":
+            payout["metadata"]["investigation"] = "closed"
+        feed.append("payout.updated", "payout", payout["id"], payout)
+        return f"variance of {difference} on {payout['id']} booked as adjustment {txn['id']}"
+
+    def resync(payload: dict[str, Any]) -> str:
+        record_id = require_str(payload, "recordId")
+        if record_id in charges:
+            feed.append("charge.updated", "charge", record_id, charges[record_id])
+        elif record_id in payouts:
+            feed.append("payout.updated", "payout", record_id, payouts[record_id])
+        else:
+            raise CommandRejectedError(f"no charge or payout {record_id}")
+        return f"{record_id} re-sent on the change feed"
 
     return source_app(
         "payments",
@@ -134,6 +180,11 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
             Route("/balance-transactions/by-payout", transactions_by_payout, methods=["POST"]),
         ],
         feed=feed,
-        commands={"refund.create": refund, "payout.investigate": investigate},
+        commands={
+            "refund.create": refund,
+            "payout.investigate": investigate,
+            "payout.accept_variance": accept_variance,
+            "record.resync": resync,
+        },
         token=token,
     )

@@ -2,12 +2,15 @@
 
 `build_world` is pure and deterministic: the same seed, order count and anchor give the same
 JSON, byte for byte. The world also carries its ground truth, the disagreements planted on
-purpose, so scenario tests can check both that they are found and that nothing else is.
+purpose and the operational exceptions the WMS reports, so scenario tests can check both that
+they are found and that nothing else is.
 
     >>> world = build_world(seed=7, orders=60)
     >>> len(world.storefront_orders)
     60
     >>> sorted({p.kind for p in world.planted}) == sorted(PLANTED_KINDS)
+    True
+    >>> sorted({r["kind"] for r in world.reported_exceptions}) == sorted(EXCEPTION_KINDS)
     True
 """
 
@@ -26,11 +29,18 @@ from omnigraph.sources.sim.drafts import (
     draft_order,
 )
 from omnigraph.sources.sim.formats import iso
+from omnigraph.sources.sim.incidents import (
+    EXCEPTION_KINDS,
+    incident_count,
+    number_reports,
+    plan_incidents,
+)
 from omnigraph.sources.sim.ledger import Ledger
 from omnigraph.sources.sim.lifecycle import OrderBook
 from omnigraph.sources.sim.recorder import FeedRecorder
 
 __all__ = [
+    "EXCEPTION_KINDS",
     "MIN_ORDERS",
     "PLANTED_KINDS",
     "STAGES",
@@ -141,12 +151,19 @@ class DemoWorld:
     balance_transactions: list[dict[str, Any]]
     events: dict[str, list[dict[str, Any]]]
     planted: list[PlantedDisagreement]
+    reported_exceptions: list[dict[str, Any]]
 
     def planted_of(self, kind: str) -> list[PlantedDisagreement]:
         """The planted disagreements of one kind, e.g. `world.planted_of("late_sync")`."""
         if kind not in PLANTED_KINDS:
             raise ValueError(f"unknown planted kind {kind!r}; expected one of {PLANTED_KINDS}")
         return [planted for planted in self.planted if planted.kind == kind]
+
+    def reported_of(self, kind: str) -> list[dict[str, Any]]:
+        """The WMS's exception reports of one kind, e.g. `world.reported_of("DAMAGE")`."""
+        if kind not in EXCEPTION_KINDS:
+            raise ValueError(f"unknown exception kind {kind!r}; expected one of {EXCEPTION_KINDS}")
+        return [report for report in self.reported_exceptions if report["kind"] == kind]
 
     def as_json(self) -> dict[str, Any]:
         """The whole world as one JSON-able dict (what determinism is checked against)."""
@@ -178,8 +195,12 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
     ledger = Ledger(recorder)
     book = OrderBook(rng=rng, recorder=recorder, ledger=ledger)
     drafts = [draft_order(rng, plan, catalogue, anchor) for plan in _plan_orders(rng, orders)]
+    # Incidents draw from a stream of their own, so adding them left every other record as it was.
+    incident_rng = random.Random(f"incidents:{seed}")
+    plan_incidents(incident_rng, drafts, anchor, incident_count(orders))
     for draft in sorted(drafts, key=lambda draft: draft.placed_at):
         book.record(draft)
+    reported = _send_reports(incident_rng, recorder, book, anchor)
 
     ledger.add_account_activity(rng, anchor - timedelta(days=46), anchor)
     ledger.settle(anchor)
@@ -199,12 +220,15 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
         erp_items=items,
         wms_fulfilment_orders=book.wms_fulfilment_orders,
         wms_locations=[dict(location) for location in LOCATIONS],
-        wms_stock=_build_stock(rng, items, book.wms_fulfilment_orders, anchor),
+        wms_stock=_book_damage(
+            _build_stock(rng, items, book.wms_fulfilment_orders, anchor), reported
+        ),
         charges=ledger.charges,
         payouts=ledger.payouts,
         balance_transactions=ledger.transactions,
         events=recorder.finish(),
         planted=planted,
+        reported_exceptions=reported,
     )
 
 
@@ -235,6 +259,41 @@ def _channel_fits(stage: str, channel: str) -> bool:
     if stage in _RETAIL_RETURNS:
         return channel in {"web", "marketplace"}
     return True
+
+
+def _send_reports(
+    rng: random.Random, recorder: FeedRecorder, book: OrderBook, anchor: datetime
+) -> list[dict[str, Any]]:
+    """Put each exception report on the WMS feed, and one of them twice, as a real WMS
+    re-sends (same report id, a later event): the intake downstream must deduplicate."""
+    numbered = number_reports(book.reports)
+    for moment, report in numbered:
+        recorder.emit("wms", moment, "exception.reported", "exception_report", report["id"], report)
+    if numbered:
+        moment, report = rng.choice(numbered)
+        again = moment + timedelta(seconds=int((anchor - moment).total_seconds() // 2))
+        recorder.emit("wms", again, "exception.reported", "exception_report", report["id"], report)
+    return [report for _, report in numbered]
+
+
+def _book_damage(
+    stock: list[dict[str, Any]], reports: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Units found damaged sit in their location's damaged bucket.
+
+    The order still holds them (they are allocated) until they are replaced or cancelled, so
+    the bucket grows and free stock shrinks by the same units; a location without enough free
+    stock to cover them turns out to hold a few more units than it thought.
+    """
+    rows = {(row["sku"], row["locationId"]): row for row in stock}
+    for report in reports:
+        if report["kind"] != "DAMAGE":
+            continue
+        row = rows[report["sku"], report["locationId"]]
+        row["damaged"] += report["quantity"]
+        free = row["onHand"] - row["allocated"] - row["damaged"] - row["qualityHold"]
+        row["onHand"] += max(0, -free)
+    return stock
 
 
 def _plant_payout_variances(

@@ -1,0 +1,497 @@
+"""The demo WMS's floor: fulfilment orders and stock as they change under commands.
+
+Every command checks everything first (raising CommandRejectedError with the reason) and only
+then changes the records, keeping stock in step with them: `allocated` is what open fulfilment
+orders still hold, `onHand` every unit in the building, `damaged` the broken ones among it.
+
+A fulfilment line counts units: `quantity` still to fulfil (cancelled and substituted units
+leave it), `picked` good units picked (shipped ones included), `shipped`, and the unresolved
+problems: `short` (not found at picking), `damaged` (broken, out of the tote) and `backordered`
+(waiting for a receipt). Units neither picked nor a problem are still on the shelf.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from omnigraph.sources.sim.contract import (
+    CommandRejectedError,
+    require_positive_int,
+    require_str,
+)
+from omnigraph.sources.sim.drafts import OPEN_FULFILMENT_STATUSES
+from omnigraph.sources.sim.formats import iso
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from omnigraph.sources.sim.contract import ChangeFeed, CommandHandler, JsonRecord
+    from omnigraph.sources.sim.world import DemoWorld
+
+__all__ = ["MAX_HOLD_DAYS", "Warehouse"]
+
+# Once goods have left (or the order is void) the floor can no longer change the order.
+_SETTLED = frozenset(
+    {"shipped", "delivered", "picked_up", "partially_returned", "returned", "cancelled"}
+)
+# Statuses in which something may already be in the tote.
+_PICKING_STARTED = frozenset({"picking", "picked", "packed", "partially_shipped"})
+_PACKED = frozenset({"packed", "partially_shipped"})
+_PROBLEMS = ("short", "damaged", "backordered")
+MAX_HOLD_DAYS = 14
+
+
+def _open(line: JsonRecord) -> int:
+    """Units the line still has to fulfil."""
+    return int(line["quantity"] - line["shipped"])
+
+
+def _in_hand(line: JsonRecord) -> int:
+    """Good units picked and not yet shipped."""
+    return int(line["picked"] - line["shipped"])
+
+
+def _missing(line: JsonRecord) -> int:
+    """Units not in hand: short, damaged, backordered or not yet picked."""
+    return int(line["quantity"] - line["picked"])
+
+
+def _on_shelf(line: JsonRecord) -> int:
+    """Units not yet picked and not known to be a problem."""
+    return _missing(line) - sum(int(line[problem]) for problem in _PROBLEMS)
+
+
+def _require_at_most(order: JsonRecord, line: JsonRecord, left: int, units: int) -> None:
+    if units > left:
+        raise CommandRejectedError(f"{order['id']} has {left} of {line['sku']} left, not {units}")
+
+
+def _style(item: JsonRecord) -> str:
+    """`Merino Cardigan - Navy` -> `Merino Cardigan`: the colours of one style share it."""
+    return str(item["name"]).rsplit(" - ", 1)[0]
+
+
+class Warehouse:
+    """The fulfilment orders, stock and exception reports one demo WMS serves, and its commands."""
+
+    def __init__(self, world: DemoWorld, feed: ChangeFeed, now: Callable[[], datetime]) -> None:
+        self.fulfilments = {o["id"]: o for o in copy.deepcopy(world.wms_fulfilment_orders)}
+        self.stock = copy.deepcopy(world.wms_stock)
+        self.reports = {r["id"]: r for r in copy.deepcopy(world.reported_exceptions)}
+        self._rows = {(row["sku"], row["locationId"]): row for row in self.stock}
+        self._items = {item["sku"]: item for item in world.erp_items}
+        self._locations = {location["id"]: location for location in world.wms_locations}
+        self._feed = feed
+        self._now = now
+        numbers = [
+            int(shipment["id"].removeprefix("SH-"))
+            for order in self.fulfilments.values()
+            for shipment in order["shipments"]
+        ]
+        self._next_shipment = max(numbers, default=800000) + 1
+
+    def commands(self) -> dict[str, CommandHandler]:
+        """Every command the WMS carries out, by type."""
+        return {
+            "fulfilment.ship_partial": self.ship_partial,
+            "fulfilment.backorder": self.backorder,
+            "fulfilment.substitute": self.substitute,
+            "fulfilment.cancel_line": self.cancel_line,
+            "fulfilment.replace": self.replace,
+            "fulfilment.ship_remainder": self.ship_remainder,
+            "fulfilment.cancel_remainder": self.cancel_remainder,
+            "pickup.extend_hold": self.extend_hold,
+            "pickup.cancel": self.cancel_pickup,
+            "pickup.convert_to_ship": self.convert_to_ship,
+            "inventory.cycle_count": self.cycle_count,
+            "record.resync": self.resync,
+        }
+
+    # -- line commands ----------------------------------------------------------------------------
+
+    def ship_partial(self, payload: dict[str, Any]) -> str:
+        """Ship what was picked; `quantity` units of the line are cancelled, its missing
+        (short, damaged, backordered, unpicked) units first."""
+        order, line, units = self._line_command(payload)
+        self._require_ships(order)
+        if order["status"] not in _PICKING_STARTED:
+            raise CommandRejectedError(f"{order['id']} is {order['status']}; nothing is picked")
+        _require_at_most(order, line, _open(line), units)
+        # Cancelling more units than are missing puts picked ones back on the shelf.
+        put_back = max(0, units - _missing(line))
+        if sum(_in_hand(other) for other in order["lines"]) <= put_back:
+            raise CommandRejectedError(
+                f"nothing picked for {order['id']} would be left to ship; "
+                "fulfilment.cancel_line cancels units without shipping"
+            )
+        before = order["status"]
+        self._take_off(order, line, units, "cancelled")
+        shipment = self._ship(
+            order, {index: _in_hand(li) for index, li in enumerate(order["lines"])}
+        )
+        self._changed(order, before)
+        shipped = sum(entry["quantity"] for entry in shipment["lines"])
+        return (
+            f"{shipment['id']} shipped the {shipped} units picked for {order['id']}; "
+            f"{units} x {line['sku']} cancelled"
+        )
+
+    def backorder(self, payload: dict[str, Any]) -> str:
+        """Open units wait for the next receipt, short ones first; the line stays open."""
+        order, line, units = self._line_command(payload)
+        _require_at_most(order, line, _open(line) - line["backordered"], units)
+        self._release(order, line, units, ("short", "damaged"))
+        line["backordered"] += units
+        self._changed(order, order["status"])
+        return f"{units} x {line['sku']} on {order['id']} backordered until the next receipt"
+
+    def substitute(self, payload: dict[str, Any]) -> str:
+        """Pick a SKU of the same style (else category) with free stock instead of open
+        units of the line, its missing ones first."""
+        order, line, units = self._line_command(payload)
+        _require_at_most(order, line, _open(line), units)
+        item = self._substitute_for(order, line["sku"], units)
+        if item is None:
+            raise CommandRejectedError(
+                f"no SKU like {line['sku']} has {units} free at {order['locationId']}"
+            )
+        status = order["status"]
+        self._take_off(order, line, units, "substituted")
+        picked = 0 if status == "released" else units
+        order["lines"].append(
+            {
+                "sku": item["sku"],
+                "quantity": units,
+                "picked": picked,
+                "packed": picked if status in _PACKED else 0,
+                "shipped": 0,
+                "short": 0,
+                "damaged": 0,
+                "returned": 0,
+                "cancelled": 0,
+                "backordered": 0,
+                "substituted": 0,
+                "substituteFor": line["sku"],
+            }
+        )
+        self._rows[item["sku"], order["locationId"]]["allocated"] += units
+        self._changed(order, status)
+        return (
+            f"{units} x {item['sku']} ({item['name']}) picked for {order['id']} in place of "
+            f"{line['sku']}"
+        )
+
+    def cancel_line(self, payload: dict[str, Any]) -> str:
+        """Cancel units of a line, its problem units first."""
+        order, line, units = self._line_command(payload)
+        _require_at_most(order, line, _open(line), units)
+        before = order["status"]
+        self._take_off(order, line, units, "cancelled")
+        self._changed(order, before)
+        return f"{units} x {line['sku']} cancelled on {order['id']}"
+
+    def replace(self, payload: dict[str, Any]) -> str:
+        """Replace damaged units with good ones from the location's stock."""
+        order, line, units = self._line_command(payload)
+        if units > line["damaged"]:
+            raise CommandRejectedError(
+                f"{order['id']} has {line['damaged']} damaged x {line['sku']}, not {units}"
+            )
+        location = order["locationId"]
+        row = self._rows[line["sku"], location]
+        # Free stock already set aside the good units damaged lines will need: add them back.
+        claims = sum(
+            other["damaged"]
+            for fulfilment in self._open_orders_at(location)
+            for other in fulfilment["lines"]
+            if other["sku"] == line["sku"]
+        )
+        free = row["onHand"] - row["allocated"] - row["damaged"] - row["qualityHold"] + claims
+        if units > free:
+            raise CommandRejectedError(
+                f"only {max(free, 0)} x {line['sku']} free at {location}, not {units}"
+            )
+        line["damaged"] -= units
+        line["picked"] += units
+        if order["status"] in _PACKED:
+            line["packed"] += units
+        row["damaged"] -= units
+        row["onHand"] -= units  # the broken units are written off
+        self._changed(order, order["status"])
+        return (
+            f"{units} x {line['sku']} replaced from stock at {location} on {order['id']}; "
+            "the damaged units were written off"
+        )
+
+    # -- order commands ---------------------------------------------------------------------------
+
+    def ship_remainder(self, payload: dict[str, Any]) -> str:
+        """Pick what is still on the shelf and ship everything that is not a problem."""
+        order = self._order(payload)
+        self._require_on_floor(order)
+        self._require_ships(order)
+        shippable = {i: _in_hand(li) + _on_shelf(li) for i, li in enumerate(order["lines"])}
+        if not any(shippable.values()):
+            raise CommandRejectedError(
+                f"nothing on {order['id']} can ship: its open units are short, damaged or "
+                "backordered"
+            )
+        before = order["status"]
+        for line in order["lines"]:
+            line["picked"] += _on_shelf(line)
+        shipment = self._ship(order, shippable)
+        self._changed(order, before)
+        shipped = sum(entry["quantity"] for entry in shipment["lines"])
+        return f"{shipment['id']} shipped the remaining {shipped} units of {order['id']}"
+
+    def cancel_remainder(self, payload: dict[str, Any]) -> str:
+        """Cancel every unit not yet shipped; the order closes with what it shipped."""
+        order = self._order(payload)
+        self._require_on_floor(order)
+        units = sum(_open(line) for line in order["lines"])
+        before = order["status"]
+        for line in order["lines"]:
+            self._take_off(order, line, _open(line), "cancelled")
+        self._changed(order, before)
+        return f"{units} units left on {order['id']} cancelled; it is now {order['status']}"
+
+    # -- pickups ----------------------------------------------------------------------------------
+
+    def extend_hold(self, payload: dict[str, Any]) -> str:
+        """Keep a click-and-collect order at the store for `days` more days."""
+        order = self._waiting_for_collection(payload)
+        days = require_positive_int(payload, "days")
+        if days > MAX_HOLD_DAYS:
+            raise CommandRejectedError(f"a hold is extended by at most {MAX_HOLD_DAYS} days")
+        now = self._now()
+        held = order["pickupHoldUntil"]
+        start = max(datetime.fromisoformat(held), now) if held else now
+        order["pickupHoldUntil"] = iso(start + timedelta(days=days))
+        self._changed(order, order["status"])
+        return f"pickup hold on {order['id']} extended to {order['pickupHoldUntil']}"
+
+    def cancel_pickup(self, payload: dict[str, Any]) -> str:
+        """Cancel a click-and-collect order; its units go back on the store's shelf."""
+        order = self._order(payload)
+        if self._ships(order):
+            raise CommandRejectedError(
+                f"{order['id']} ships from {order['locationId']}; it is no pickup order"
+            )
+        self._require_unsettled(order)
+        units = sum(_open(line) for line in order["lines"])
+        before = order["status"]
+        for line in order["lines"]:
+            self._take_off(order, line, _open(line), "cancelled")
+        order["status"] = "cancelled"
+        order["pickupHoldUntil"] = None
+        self._changed(order, before)
+        return f"{order['id']} cancelled; {units} units restocked at {order['locationId']}"
+
+    def convert_to_ship(self, payload: dict[str, Any]) -> str:
+        """Send a click-and-collect order to the customer from the store instead."""
+        order = self._waiting_for_collection(payload)
+        before = order["status"]
+        order["pickupHoldUntil"] = None
+        shipment = self._ship(order, {i: _in_hand(li) for i, li in enumerate(order["lines"])})
+        self._changed(order, before)
+        return (
+            f"{order['id']} converted to delivery: {shipment['id']} shipped from "
+            f"{order['locationId']}"
+        )
+
+    # -- stock and records ------------------------------------------------------------------------
+
+    def cycle_count(self, payload: dict[str, Any]) -> str:
+        """Count one SKU at one location: allocation is rebuilt from the open orders, and a
+        count that finds fewer units than are held, damaged or on hold is corrected up."""
+        sku, location = require_str(payload, "sku"), require_str(payload, "locationId")
+        if location not in self._locations:
+            raise CommandRejectedError(f"no location {location}")
+        row = self._rows.get((sku, location))
+        if row is None:
+            raise CommandRejectedError(f"{location} does not stock {sku}")
+        was = (row["onHand"], row["allocated"])
+        row["allocated"] = sum(
+            _open(line)
+            for fulfilment in self._open_orders_at(location)
+            for line in fulfilment["lines"]
+            if line["sku"] == sku
+        )
+        row["onHand"] = max(row["onHand"], row["allocated"] + row["damaged"] + row["qualityHold"])
+        row["asOf"] = iso(self._now())
+        self._feed.append("stock.counted", "stock", f"{sku}@{location}", row)
+        return (
+            f"counted {sku} at {location}: onHand {row['onHand']} (was {was[0]}), "
+            f"allocated {row['allocated']} (was {was[1]})"
+        )
+
+    def resync(self, payload: dict[str, Any]) -> str:
+        """Put a fulfilment order or exception report on the change feed again, unchanged."""
+        record_id = require_str(payload, "recordId")
+        if record_id in self.fulfilments:
+            order = self.fulfilments[record_id]
+            self._feed.append("fulfilment_order.updated", "fulfilment_order", record_id, order)
+        elif record_id in self.reports:
+            report = self.reports[record_id]
+            self._feed.append("exception.reported", "exception_report", record_id, report)
+        else:
+            raise CommandRejectedError(f"no fulfilment order or exception report {record_id}")
+        return f"{record_id} re-sent on the change feed"
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def _order(self, payload: dict[str, Any]) -> JsonRecord:
+        order_id = require_str(payload, "fulfilmentOrderId")
+        order = self.fulfilments.get(order_id)
+        if order is None:
+            raise CommandRejectedError(f"no fulfilment order {order_id}")
+        return order
+
+    def _line_command(self, payload: dict[str, Any]) -> tuple[JsonRecord, JsonRecord, int]:
+        """The order, its line for `payload.sku` and `payload.quantity`, for a command on one
+        line of an order still on the floor."""
+        order = self._order(payload)
+        sku = require_str(payload, "sku")
+        units = require_positive_int(payload, "quantity")
+        line = next((line for line in order["lines"] if line["sku"] == sku), None)
+        if line is None:
+            raise CommandRejectedError(f"{order['id']} has no line for {sku}")
+        self._require_on_floor(order)
+        return order, line, units
+
+    def _require_unsettled(self, order: JsonRecord) -> None:
+        if order["status"] in _SETTLED:
+            raise CommandRejectedError(f"{order['id']} is {order['status']}")
+
+    def _require_on_floor(self, order: JsonRecord) -> None:
+        self._require_unsettled(order)
+        if order["status"] == "ready_for_pickup":
+            raise CommandRejectedError(
+                f"{order['id']} is ready for pickup at {order['locationId']}; use a pickup command"
+            )
+
+    def _ships(self, order: JsonRecord) -> bool:
+        return bool(self._locations[order["locationId"]]["type"] == "warehouse")
+
+    def _require_ships(self, order: JsonRecord) -> None:
+        if not self._ships(order):
+            raise CommandRejectedError(
+                f"{order['id']} is collected from {order['locationId']}; it does not ship"
+            )
+
+    def _waiting_for_collection(self, payload: dict[str, Any]) -> JsonRecord:
+        order = self._order(payload)
+        if order["status"] != "ready_for_pickup":
+            raise CommandRejectedError(
+                f"{order['id']} is {order['status']}, not waiting for collection"
+            )
+        return order
+
+    def _substitute_for(self, order: JsonRecord, sku: str, units: int) -> JsonRecord | None:
+        """The SKU the floor would pick instead: same style first, then same category, the
+        one with most free stock at the order's location (ties by SKU)."""
+        original = self._items.get(sku)
+        if original is None:
+            return None
+        taken = {line["sku"] for line in order["lines"]}
+        candidates = []
+        for item in self._items.values():
+            row = self._rows.get((item["sku"], order["locationId"]))
+            if item["sku"] in taken or row is None or item["category"] != original["category"]:
+                continue
+            free = row["onHand"] - row["allocated"] - row["damaged"] - row["qualityHold"]
+            if free >= units:
+                candidates.append((_style(item) != _style(original), -free, item["sku"], item))
+        return min(candidates, key=lambda c: c[:3])[3] if candidates else None
+
+    # -- effects ----------------------------------------------------------------------------------
+
+    def _open_orders_at(self, location: str) -> list[JsonRecord]:
+        return [
+            order
+            for order in self.fulfilments.values()
+            if order["locationId"] == location and order["status"] in OPEN_FULFILMENT_STATUSES
+        ]
+
+    def _write_off(self, sku: str, location: str, units: int) -> None:
+        row = self._rows[sku, location]
+        row["onHand"] = max(0, row["onHand"] - units)
+
+    def _release(
+        self,
+        order: JsonRecord,
+        line: JsonRecord,
+        units: int,
+        problems: tuple[str, ...] = _PROBLEMS,
+    ) -> None:
+        """Free `units` open units of a line from the state they are in: `problems` first
+        (short units are written off, as they were never on the shelf), then units still on
+        the shelf, then picked units, which go back to it."""
+        left = units
+        on_shelf = _on_shelf(line)
+        for problem in problems:
+            taken = min(left, line[problem])
+            line[problem] -= taken
+            left -= taken
+            if problem == "short":
+                self._write_off(line["sku"], order["locationId"], taken)
+        left -= min(left, on_shelf)
+        line["picked"] -= left
+        line["packed"] = min(line["packed"], line["picked"])
+
+    def _take_off(self, order: JsonRecord, line: JsonRecord, units: int, into: str) -> None:
+        """Take `units` open units off a line for good; `into` says why (cancelled or
+        substituted). The location stops holding them."""
+        self._release(order, line, units)
+        line["quantity"] -= units
+        line[into] += units
+        row = self._rows[line["sku"], order["locationId"]]
+        row["allocated"] = max(0, row["allocated"] - units)
+        self._settle(order)
+
+    def _ship(self, order: JsonRecord, units: dict[int, int]) -> JsonRecord:
+        """A shipment of `units` per line index; stock leaves the building."""
+        number = self._next_shipment
+        self._next_shipment += 1
+        carrier = order["shipments"][-1]["carrier"] if order["shipments"] else "DPD"
+        if carrier == "store-collection":
+            carrier = "DPD"
+        shipment: JsonRecord = {
+            "id": f"SH-{number}",
+            "carrier": carrier,
+            "trackingNumber": f"{number:014d}",
+            "shippedAt": iso(self._now()),
+            "deliveredAt": None,
+            "lines": [],
+        }
+        for index, count in units.items():
+            if count < 1:
+                continue
+            line = order["lines"][index]
+            line["shipped"] += count
+            line["picked"] = max(line["picked"], line["shipped"])
+            line["packed"] = max(line["packed"], line["shipped"])
+            row = self._rows[line["sku"], order["locationId"]]
+            row["onHand"] = max(0, row["onHand"] - count)
+            row["allocated"] = max(0, row["allocated"] - count)
+            shipment["lines"].append({"sku": line["sku"], "quantity": count})
+        order["shipments"].append(shipment)
+        self._settle(order)
+        return shipment
+
+    def _settle(self, order: JsonRecord) -> None:
+        """The status the lines now imply: closed once nothing is open, else part-shipped."""
+        lines = order["lines"]
+        shipped = any(line["shipped"] for line in lines)
+        if not any(_open(line) for line in lines):
+            order["status"] = "shipped" if shipped else "cancelled"
+        elif shipped:
+            order["status"] = "partially_shipped"
+
+    def _changed(self, order: JsonRecord, before: str) -> None:
+        order["updatedAt"] = iso(self._now())
+        changed = order["status"] != before
+        event = f"fulfilment_order.{order['status']}" if changed else "fulfilment_order.updated"
+        self._feed.append(event, "fulfilment_order", order["id"], order)
