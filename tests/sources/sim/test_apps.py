@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,15 @@ async def storefront(small_world: DemoWorld) -> AsyncIterator[httpx.AsyncClient]
 
 def command(kind: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {"json": {"type": kind, "payload": payload}, "headers": {"Idempotency-Key": key}}
+
+
+async def until(ask: Callable[[], Awaitable[httpx.Response]], holds: Callable[[Any], bool]) -> None:
+    """Wait until the answer to `ask` shows what another task in this loop is doing."""
+    for _ in range(1000):
+        if holds((await ask()).json()):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("it never happened")
 
 
 async def all_pages(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -350,6 +359,89 @@ async def test_malformed_commands_are_coded_400s(
     assert (await storefront.get("/_commands")).json()["data"] == []
 
 
+async def test_the_command_log_counts_deliveries_and_applications(
+    storefront: httpx.AsyncClient, small_world: DemoWorld
+) -> None:
+    order = next(o for o in small_world.storefront_orders if o["status"] == "open")
+    notify = command("customer.notify", {"orderId": order["id"], "message": "Hi"}, "n-1")
+    refused = command("order.reinstate", {"orderId": order["id"]}, "r-1")
+    for _ in range(3):
+        await storefront.post("/commands", **notify)
+    for _ in range(2):
+        await storefront.post("/commands", **refused)
+    reused = await storefront.post(
+        "/commands", **command("customer.notify", {"orderId": order["id"], "message": "Yo"}, "n-1")
+    )
+    assert reused.status_code == 422
+    log = (await storefront.get("/_commands")).json()["data"]
+    assert [
+        (
+            c["idempotencyKey"],
+            c["type"],
+            c["payload"],
+            c["status"],
+            c["deliveries"],
+            c["applications"],
+        )
+        for c in log
+    ] == [
+        ("n-1", "customer.notify", {"orderId": order["id"], "message": "Hi"}, "accepted", 3, 1),
+        ("r-1", "order.reinstate", {"orderId": order["id"]}, "rejected", 2, 0),
+    ]
+    assert [c["commandId"] for c in log] == ["cmd_storefront_000001", "cmd_storefront_000002"]
+    assert "not cancelled" in log[1]["detail"]
+
+
+async def test_two_deliveries_in_flight_at_once_apply_once(small_world: DemoWorld) -> None:
+    report = small_world.reported_of("SHORT_PICK")[0]
+    payload = {
+        "fulfilmentOrderId": report["fulfilmentOrderId"],
+        "sku": report["sku"],
+        "quantity": report["quantity"],
+    }
+    async with client_for(create_wms_app(small_world)) as wms:
+        # A slow WMS: the second delivery arrives while the first is still being applied.
+        await wms.post("/_control/latency", json={"seconds": 0.2})
+        deliveries = [
+            wms.post("/commands", **command("fulfilment.cancel_line", payload, "twice"))
+            for _ in range(2)
+        ]
+        first, second = await asyncio.gather(*deliveries)
+        log = (await wms.get("/_commands")).json()["data"]
+        events = (
+            await wms.get("/changes", params={"after": len(small_world.events["wms"])})
+        ).json()
+        record = (
+            await wms.post("/fulfilment-orders/batch", json={"ids": [report["fulfilmentOrderId"]]})
+        ).json()["data"][0]
+    assert first.json() == second.json()
+    assert first.json()["status"] == "accepted"
+    assert sorted(r.headers.get("idempotent-replayed", "") for r in (first, second)) == ["", "true"]
+    assert [(c["deliveries"], c["applications"]) for c in log] == [(2, 1)]
+    assert len(events["events"]) == 1
+    (line,) = [li for li in record["lines"] if li["sku"] == report["sku"]]
+    assert line["cancelled"] == report["quantity"]  # not twice the units
+
+
+async def test_a_delivery_is_counted_on_receipt(small_world: DemoWorld) -> None:
+    async with client_for(create_wms_app(small_world)) as wms:
+        await wms.post("/_control/latency", json={"seconds": 0.3})
+        order = small_world.wms_fulfilment_orders[0]["id"]
+        pending = asyncio.create_task(
+            wms.post("/commands", **command("record.resync", {"recordId": order}, "slow"))
+        )
+        await until(lambda: wms.get("/_commands"), lambda body: bool(body["data"]))
+        (received,) = (await wms.get("/_commands")).json()["data"]
+        assert (received["status"], received["deliveries"], received["applications"]) == (
+            "pending",
+            1,
+            0,
+        )
+        assert (await pending).json()["status"] == "accepted"
+        (done,) = (await wms.get("/_commands")).json()["data"]
+    assert (done["status"], done["deliveries"], done["applications"]) == ("accepted", 1, 1)
+
+
 # -- switches: stats, outage, auth, unknown routes --------------------------------------------
 
 
@@ -391,6 +483,64 @@ async def test_outage_switch_answers_503_until_lifted(storefront: httpx.AsyncCli
         "kind": "storefront",
         "name": "storefront",
     }
+
+
+async def test_latency_switch_delays_contract_routes_until_turned_off(
+    storefront: httpx.AsyncClient,
+) -> None:
+    assert (await storefront.post("/_control/latency", json={"seconds": 0.5})).json() == {
+        "seconds": 0.5
+    }
+    slow = asyncio.create_task(storefront.get("/health"))
+    # The switches themselves are never slowed: stats answer while the health check waits.
+    await until(lambda: storefront.get("/_stats"), lambda body: "GET /health" in body["requests"])
+    assert not slow.done()
+    assert (await slow).status_code == 200
+    await storefront.post("/_control/latency", json={"seconds": 0})
+    assert (await storefront.get("/health")).status_code == 200
+    for bad in ({"seconds": -1}, {"seconds": 31}, {"seconds": True}, {"seconds": "1"}, {}):
+        response = await storefront.post("/_control/latency", json=bad)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_REQUEST")
+
+
+async def test_fail_next_answers_the_next_requests_with_a_failure(
+    storefront: httpx.AsyncClient, small_world: DemoWorld
+) -> None:
+    order = small_world.storefront_orders[0]["id"]
+    notify = command("customer.notify", {"orderId": order, "message": "Hi"}, "f-1")
+    armed = await storefront.post("/_control/fail-next", json={"count": 2, "status": 503})
+    assert armed.json() == {"count": 2, "status": 503}
+    failed = await storefront.post("/commands", **notify)
+    assert (failed.status_code, failed.json()["error"]["code"]) == (503, "UNAVAILABLE")
+    assert failed.headers["retry-after"] == "1"
+    assert (await storefront.get("/_commands")).json()["data"] == []  # nothing was done
+    assert (await storefront.get("/health")).status_code == 503
+    delivered = await storefront.post("/commands", **notify)
+    assert (delivered.status_code, delivered.json()["status"]) == (202, "accepted")
+    (logged,) = (await storefront.get("/_commands")).json()["data"]
+    assert (logged["deliveries"], logged["applications"]) == (1, 1)
+    assert (await storefront.get("/_stats")).json()["requests"] == {
+        "GET /health": 1,
+        "POST /commands": 2,
+    }
+
+    await storefront.post("/_control/fail-next", json={"count": 1, "status": 500})
+    assert (await storefront.get("/nowhere")).status_code == 404  # not a contract route
+    broken = await storefront.post("/orders/batch", json={"ids": [order]})
+    assert (broken.status_code, broken.json()["error"]["code"]) == (500, "INTERNAL_ERROR")
+    assert (await storefront.post("/orders/batch", json={"ids": [order]})).status_code == 200
+
+    await storefront.post("/_control/fail-next", json={"count": 5})
+    await storefront.post("/_control/fail-next", json={"count": 0})
+    assert (await storefront.get("/health")).status_code == 200
+    for bad in (
+        {"count": -1},
+        {"count": "2"},
+        {"count": 1, "status": 200},
+        {"count": 1, "status": True},
+    ):
+        response = await storefront.post("/_control/fail-next", json=bad)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_REQUEST")
 
 
 async def test_a_configured_token_is_required(small_world: DemoWorld) -> None:
