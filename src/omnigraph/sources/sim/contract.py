@@ -2,7 +2,8 @@
 
 docs/sources/README.md is the contract; each `create_<kind>_app` only says which collections it
 serves and which commands it understands, and this module answers every request the same way in
-all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_commands`) live here.
+all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_control/latency`,
+`/_control/fail-next`, `/_commands`) live here.
 """
 
 from __future__ import annotations

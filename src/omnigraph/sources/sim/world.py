@@ -136,7 +136,11 @@ class PlantedDisagreement:
 
 @dataclass(frozen=True)
 class DemoWorld:
-    """Every record each demo source serves, as plain JSON-able dicts shaped by the contract."""
+    """Every record each demo source serves, as plain JSON-able dicts shaped by the contract,
+    with the ground truth: `planted` disagreements, and `reported_exceptions`, the distinct
+    exception reports on the WMS feed (`{"id": "EXR-000001", "kind", "fulfilmentOrderId",
+    "orderRef", "locationId", "sku", "quantity", "reportedAt", "detail"}`, oldest first; one of
+    them is sent twice on the feed)."""
 
     seed: int
     anchor: datetime
