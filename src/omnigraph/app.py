@@ -124,8 +124,11 @@ def create_app(
             await upgrade_database(engine)
             registry = SourceRegistry(config, settings, transports=transports)
             stack.push_async_callback(registry.aclose)
-            catalogue = ExceptionCatalogue.load()
-            catalogue.check_sources({s.name: s.kind for s in config.sources})
+            configured = {s.name: s.kind for s in config.sources}
+            catalogue = ExceptionCatalogue.load(settings.exception_catalogue or None)
+            catalogue.check_sources(configured)
+            rules = AuthorityRules.load(settings.authority_rules)
+            rules.check_sources(configured)
             sessions = create_session_factory(engine)
             exception_events = ExceptionEventBus(sessions)
             stack.push_async_callback(exception_events.aclose)
@@ -134,7 +137,7 @@ def create_app(
                 registry=registry,
                 sessions=sessions,
                 exception_events=exception_events,
-                rules=AuthorityRules.load(),
+                rules=rules,
                 catalogue=catalogue,
                 dispatch_wakeup=asyncio.Event(),
             )

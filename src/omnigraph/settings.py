@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file naming the source systems; none means the built-in demo systems.",
     )
+    authority_rules: Path | None = Field(
+        default=None, description="Authority rules TOML; none means the built-in defaults."
+    )
+    exception_catalogue: Path | None = Field(
+        default=None, description="Exception catalogue TOML; none means the built-in one."
+    )
     database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000

@@ -139,7 +139,8 @@ class ExceptionCatalogue:
                 )
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_CATALOGUE_PATH) -> ExceptionCatalogue:
+    def load(cls, path: Path | None = None) -> ExceptionCatalogue:
+        path = path or DEFAULT_CATALOGUE_PATH
         try:
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as error:

@@ -30,39 +30,42 @@ class ExceptionEventBus:
         self.poll_seconds = poll_seconds
         self._queues: set[asyncio.Queue[ExceptionEventRow]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._starting = asyncio.Lock()
         self._position = 0
 
     async def subscribe(self) -> AsyncIterator[ExceptionEventRow]:
         """Every exception event from now on, in order, until the subscriber leaves."""
         queue: asyncio.Queue[ExceptionEventRow] = asyncio.Queue(maxsize=1000)
-        if self._poller is None or self._poller.done():
-            self._position = await self._latest_id()
-            self._poller = asyncio.create_task(self._poll())
-        self._queues.add(queue)
+        async with self._starting:  # two first subscribers must not start two pollers
+            if self._poller is None or self._poller.done():
+                self._position = await self._latest_id()
+                self._stop = asyncio.Event()
+                self._poller = asyncio.create_task(self._poll(self._stop))
+            self._queues.add(queue)
         try:
             while True:
                 yield await queue.get()
         finally:
             self._queues.discard(queue)
-            if not self._queues and self._poller is not None:
-                self._poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._poller
-                self._poller = None
+            if not self._queues:
+                await self.aclose()
 
     async def aclose(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        """Stop polling; the poller finishes its current read so no connection is left open."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            self._stop.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+                await poller
 
     async def _latest_id(self) -> int:
         async with self.sessions() as session:
             latest = await session.scalar(select(func.max(ExceptionEventRow.id)))
             return int(latest or 0)
 
-    async def _poll(self) -> None:
-        while True:
+    async def _poll(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 async with self.sessions() as session:
                     rows = list(
@@ -83,4 +86,5 @@ class ExceptionEventBus:
                     continue
             except Exception:
                 log.exception("exception_event_poll_failed")
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)

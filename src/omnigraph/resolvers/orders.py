@@ -178,7 +178,7 @@ def _evaluator(
             open_refs = await _orders_with_open_exceptions(ctx, orders)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
-            truth = OrderTruth(evidence, ctx.services.rules)
+            truth = OrderTruth(evidence, ctx.services.rules, ctx.services.now())
             ok = True
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states

@@ -18,7 +18,6 @@ from omnigraph.resolvers.orders import load_evidence
 from omnigraph.schema.common import Disagreement, ExternalRef, FieldProvenance, Money, Node
 from omnigraph.schema.order_exceptions import order_exceptions
 from omnigraph.sources.records import StorefrontOrder
-from omnigraph.truth.claims import Claim as ClaimValue
 from omnigraph.truth.order_state import OrderState as OrderStateValue
 from omnigraph.truth.order_state import channel_state
 from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
@@ -118,7 +117,9 @@ class OrderLine:
     async def unit_price(self, info: Ctx) -> Money | None:
         evidence = await self._evidence(info, {Kind.ERP})
         _require(evidence, Kind.ERP)
-        fact = OrderTruth(evidence, info.context.services.rules).unit_price(self.sku)
+        fact = OrderTruth(
+            evidence, info.context.services.rules, info.context.services.now()
+        ).unit_price(self.sku)
         if fact is None:
             return None
         return Money.of(Decimal(fact.served.value), self._storefront_price.currency)
@@ -126,8 +127,25 @@ class OrderLine:
     async def _quantities(self, info: Ctx) -> tuple[int, int, int, int, int, int]:
         evidence = await self._evidence(info, {Kind.WMS})
         _require(evidence, Kind.WMS)
-        q = OrderTruth(evidence, info.context.services.rules).line_quantities(self.sku)
+        q = OrderTruth(
+            evidence, info.context.services.rules, info.context.services.now()
+        ).line_quantities(self.sku)
         return q.picked, q.packed, q.shipped, q.short, q.damaged, q.returned
+
+    @strawberry.field(
+        description="Which system asserted each of this line's values, and when."
+        ' `field` filters, e.g. "unitPrice" or "shipped".'
+    )
+    async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
+        evidence = await self._evidence(info, {Kind.ERP, Kind.WMS})
+        _degrade(info, evidence, set(evidence.unavailable))
+        truth = OrderTruth(evidence, info.context.services.rules, info.context.services.now())
+        prefix = f"lines[{self.sku}]."
+        return [
+            FieldProvenance.of(f.field.removeprefix(prefix), f.served, f.authoritative)
+            for f in truth.served_facts()
+            if f.field.startswith(prefix) and field in (None, f.field.removeprefix(prefix))
+        ]
 
     @strawberry.field(description="Units picked (WMS).")
     async def picked(self, info: Ctx) -> int | None:
@@ -187,7 +205,7 @@ class OrderCore(Node):
 
     async def _truth(self, info: Ctx, kinds: set[Kind]) -> OrderTruth:
         evidence = await load_evidence(info.context, self._sourced, kinds)
-        return OrderTruth(evidence, info.context.services.rules)
+        return OrderTruth(evidence, info.context.services.rules, info.context.services.now())
 
     @strawberry.field(description="Canonical core state: physical truth from the WMS.")
     async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
@@ -331,34 +349,9 @@ class OrderCore(Node):
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
         truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
-        rules = info.context.services.rules
-        order = self._sourced.record
-        sf = ClaimValue(self._sourced.source, Kind.STOREFRONT, order.id, order.updated_at, "")
         entries = [
-            FieldProvenance.of(name, sf, rules.owner_of(name) is Kind.STOREFRONT)
-            for name in ("channel", "placedAt", "customer")
+            FieldProvenance.of(f.field, f.served, f.authoritative) for f in truth.served_facts()
         ]
-        entries += [
-            FieldProvenance.of(
-                f"lines[{line.sku}].quantity",
-                sf,
-                rules.owner_of("lines.quantity") is Kind.STOREFRONT,
-            )
-            for line in order.lines
-        ]
-        entries += [
-            FieldProvenance.of(f.field, f.served, f.authoritative) for f in truth.contested_facts()
-        ]
-        for f in truth.evidence.fulfilment_orders:
-            claim = ClaimValue(f.source, Kind.WMS, f.record.id, f.record.updated_at, "")
-            entries.append(
-                FieldProvenance.of("shipments", claim, rules.owner_of("shipments") is Kind.WMS)
-            )
-        for c in truth.evidence.charges:
-            claim = ClaimValue(c.source, Kind.PAYMENTS, c.record.id, c.record.created_at, "")
-            entries.append(
-                FieldProvenance.of("payments", claim, rules.owner_of("payments") is Kind.PAYMENTS)
-            )
         if field is None:
             return entries
         return [e for e in entries if e.field == field or _LINE_INDEX.sub("", e.field) == field]

@@ -34,10 +34,16 @@ class Fact:
     authoritative: bool
     claims: tuple[Claim, ...]
     conflicting: tuple[Claim, ...] = ()
+    lagging: tuple[Claim, ...] = ()
 
     @property
     def disputed(self) -> bool:
         return bool(self.conflicting)
+
+    def renamed(self, field: str) -> Fact:
+        return Fact(
+            field, self.served, self.authoritative, self.claims, self.conflicting, self.lagging
+        )
 
 
 def decide(
@@ -45,26 +51,31 @@ def decide(
     claims: list[Claim],
     authority: FieldAuthority,
     *,
+    now: datetime,
     agrees: Callable[[str, str], bool] | None = None,
 ) -> Fact | None:
     """Pick the claim to serve by the authority's preference; list the claims that conflict.
 
     ``agrees(served_value, other_value)`` says when two differently worded claims are consistent
     (a storefront's "unfulfilled" is consistent with a WMS "picked"); equality by default.
+    A different claim that is older than the served one, while the served one is younger than
+    the field's grace period, is sync lag (``lagging``), not yet a disagreement.
     """
     if not claims:
         return None
-    rank = {kind: i for i, kind in enumerate(authority.preference())}
-    ordered = sorted(claims, key=lambda c: rank.get(c.source_kind, len(rank)))
+    ordered = sorted(claims, key=lambda c: authority.rank(c.source, c.source_kind))
     served = ordered[0]
     compatible = agrees or _equal
-    conflicting = tuple(c for c in ordered[1:] if not compatible(served.value, c.value))
+    different = [c for c in ordered[1:] if not compatible(served.value, c.value)]
+    in_grace = now - served.as_of < authority.grace
+    lagging = tuple(c for c in different if in_grace and c.as_of <= served.as_of)
     return Fact(
         field=field_name,
         served=served,
-        authoritative=served.source_kind is authority.owner,
+        authoritative=authority.owns(served.source, served.source_kind),
         claims=tuple(ordered),
-        conflicting=conflicting,
+        conflicting=tuple(c for c in different if c not in lagging),
+        lagging=lagging,
     )
 
 

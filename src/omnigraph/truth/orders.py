@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Generic, TypeVar
@@ -60,9 +61,10 @@ class LineQuantities:
 class OrderTruth:
     """Served facts for one order under the authority rules."""
 
-    def __init__(self, evidence: OrderEvidence, rules: AuthorityRules) -> None:
+    def __init__(self, evidence: OrderEvidence, rules: AuthorityRules, now: datetime) -> None:
         self.evidence = evidence
         self.rules = rules
+        self.now = now
 
     @property
     def order(self) -> StorefrontOrder:
@@ -81,7 +83,7 @@ class OrderTruth:
     def _decide(
         self, name: str, claims: list[Claim], agrees: Callable[[str, str], bool] | None = None
     ) -> Fact | None:
-        return decide(name, claims, self.rules.for_field(name), agrees=agrees)
+        return decide(name, claims, self.rules.for_field(name), now=self.now, agrees=agrees)
 
     @cached_property
     def state(self) -> Fact:
@@ -169,6 +171,23 @@ class OrderTruth:
                     break
         return self._decide("lines.unitPrice", claims, _same_amount)
 
+    def ordered_quantity(self, sku: str) -> Fact | None:
+        """Units asked for: the storefront captured them; the ERP's copy must say the same."""
+        claims = [self._sf(str(line.quantity)) for line in self.order.lines if line.sku == sku][:1]
+        for s in self.evidence.sales_orders:
+            line = next((x for x in s.record.lines if x.sku == sku), None)
+            if line is not None:
+                claims.append(
+                    Claim(
+                        s.source,
+                        SourceKind.ERP,
+                        f"{s.record.id}#{line.line_no}",
+                        s.record.updated_at,
+                        str(line.quantity),
+                    )
+                )
+        return self._decide("lines.quantity", claims)
+
     def line_quantities(self, sku: str) -> LineQuantities:
         lines: list[FulfilmentLine] = [
             line
@@ -188,9 +207,59 @@ class OrderTruth:
     def line_facts(self) -> list[Fact]:
         facts = []
         for line in self.order.lines:
-            fact = self.unit_price(line.sku)
-            if fact is not None:
-                facts.append(_rename(fact, f"lines[{line.sku}].unitPrice"))
+            for name, fact in (
+                ("quantity", self.ordered_quantity(line.sku)),
+                ("unitPrice", self.unit_price(line.sku)),
+            ):
+                if fact is not None:
+                    facts.append(fact.renamed(f"lines[{line.sku}].{name}"))
+        return facts
+
+    def _single(self, name: str, claim: Claim) -> Fact:
+        fact = self._decide(name, [claim])
+        assert fact is not None
+        return fact
+
+    def served_facts(self) -> list[Fact]:
+        """A fact for every value the graph serves about this order: its provenance."""
+        order = self.order
+        facts = [
+            self._single("channel", self._sf(order.channel)),
+            self._single("placedAt", self._sf(order.placed_at.isoformat())),
+            self._single("fulfilmentMethod", self._sf(order.fulfilment_method)),
+        ]
+        if order.customer is not None:
+            facts.append(self._single("customer", self._sf(order.customer.id)))
+        if order.cancel_requested_at or order.status == "cancelled":
+            facts.append(self._single("cancellation", self._sf(order.status)))
+        facts += self.contested_facts()
+        for s in self.evidence.sales_orders:
+            erp = Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.terms)
+            facts.append(self._single("terms", erp))
+            for memo in s.record.credit_memos:
+                claim = Claim(s.source, SourceKind.ERP, memo.id, memo.issued_at, str(memo.amount))
+                facts.append(self._single("creditMemos", claim))
+        for f in self.evidence.fulfilment_orders:
+            for line in f.record.lines:
+                for name in ("picked", "packed", "shipped", "short", "damaged", "returned"):
+                    claim = Claim(
+                        f.source,
+                        SourceKind.WMS,
+                        f.record.id,
+                        f.record.updated_at,
+                        str(getattr(line, name)),
+                    )
+                    facts.append(self._single(f"lines[{line.sku}].{name}", claim))
+            for shipment in f.record.shipments:
+                claim = Claim(
+                    f.source, SourceKind.WMS, shipment.id, shipment.shipped_at, shipment.carrier
+                )
+                facts.append(self._single("shipments", claim))
+        for c in self.evidence.charges:
+            claim = Claim(
+                c.source, SourceKind.PAYMENTS, c.record.id, c.record.created_at, c.record.status
+            )
+            facts.append(self._single("payments", claim))
         return facts
 
     def contested_facts(self) -> list[Fact]:
@@ -209,7 +278,3 @@ def _same_amount(a: str, b: str) -> bool:
         return Decimal(a) == Decimal(b)
     except InvalidOperation:
         return a == b
-
-
-def _rename(fact: Fact, name: str) -> Fact:
-    return Fact(name, fact.served, fact.authoritative, fact.claims, fact.conflicting)
