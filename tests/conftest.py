@@ -72,6 +72,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "report_feed_enabled": False,
         # tests that exercise delivery drive a dispatcher themselves, step by step
         "dispatcher_enabled": False,
+        "detector_enabled": False,
         **overrides,
     }
     return Settings(**values)

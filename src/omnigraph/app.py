@@ -30,6 +30,7 @@ from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.truth.authority import AuthorityRules
+from omnigraph.truth.detector import DisagreementDetector
 
 __all__ = ["EXAMPLES", "create_app"]
 
@@ -79,6 +80,17 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
         reader = SourceReportReader(services.sessions, services.registry, services.catalogue)
         tasks.append(
             asyncio.create_task(reader.run(stop, poll_seconds=settings.report_feed_poll_seconds))
+        )
+    if settings.detector_enabled:
+        detector = DisagreementDetector(
+            services.sessions, services.registry, services.rules, services.catalogue
+        )
+        tasks.append(
+            asyncio.create_task(
+                detector.run(
+                    stop, interval_seconds=settings.detector_interval_seconds, clock=services.now
+                )
+            )
         )
     try:
         yield

@@ -186,6 +186,45 @@ def sync_exceptions(
     typer.echo(f"{asyncio.run(run())} new exceptions")
 
 
+@app.command()
+def detect(
+    config: Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Report disagreements without raising exceptions.")
+    ] = False,
+) -> None:
+    """Scan every order for disagreements once; raise the operational ones as exceptions."""
+    import json
+    from datetime import UTC, datetime
+
+    from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+    from omnigraph.exceptions.catalogue import ExceptionCatalogue
+    from omnigraph.sources.registry import SourceRegistry
+    from omnigraph.truth.authority import AuthorityRules
+    from omnigraph.truth.detector import DisagreementDetector
+
+    settings, sources = _sources_settings(config)
+
+    async def run() -> dict[str, object]:
+        engine = create_engine(settings.database_url)
+        registry = SourceRegistry(sources, settings)
+        try:
+            await upgrade_database(engine)
+            detector = DisagreementDetector(
+                create_session_factory(engine),
+                registry,
+                AuthorityRules.load(settings.authority_rules),
+                ExceptionCatalogue.load(settings.exception_catalogue),
+            )
+            report = await detector.scan(now=datetime.now(UTC), raise_exceptions=not dry_run)
+            return report.as_dict()
+        finally:
+            await registry.aclose()
+            await engine.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run()), indent=2))
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations to OMNIGRAPH_DATABASE_URL."""

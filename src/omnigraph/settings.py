@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default=True, description="Follow source feeds for exception reports from this process."
     )
     report_feed_poll_seconds: float = Field(default=2.0, gt=0)
+    detector_enabled: bool = Field(
+        default=True, description="Scan orders for disagreements from this process."
+    )
+    detector_interval_seconds: float = Field(default=300.0, gt=0)
 
     demo_seed: int = 7
     demo_orders: int = Field(default=300, ge=10, le=20_000)
