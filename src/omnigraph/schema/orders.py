@@ -20,7 +20,7 @@ from omnigraph.schema.order_exceptions import order_exceptions
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.truth.order_state import OrderState as OrderStateValue
 from omnigraph.truth.order_state import channel_state
-from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
+from omnigraph.truth.orders import LineQuantities, OrderEvidence, OrderTruth, Sourced
 
 if TYPE_CHECKING:
     from omnigraph.schema.exceptions import ExceptionRecord
@@ -124,13 +124,23 @@ class OrderLine:
             return None
         return Money.of(Decimal(fact.served.value), self._storefront_price.currency)
 
-    async def _quantities(self, info: Ctx) -> tuple[int, int, int, int, int, int]:
+    async def _quantities(self, info: Ctx) -> LineQuantities:
         evidence = await self._evidence(info, {Kind.WMS})
         _require(evidence, Kind.WMS)
-        q = OrderTruth(
-            evidence, info.context.services.rules, info.context.services.now()
-        ).line_quantities(self.sku)
-        return q.picked, q.packed, q.shipped, q.short, q.damaged, q.returned
+        truth = OrderTruth(evidence, info.context.services.rules, info.context.services.now())
+        return truth.line_quantities(self.sku)
+
+    @strawberry.field(description="Units the WMS holds for this line (WMS).")
+    async def allocated(self, info: Ctx) -> int | None:
+        return (await self._quantities(info)).allocated
+
+    @strawberry.field(description="Units cancelled on this line, e.g. after a short (WMS).")
+    async def cancelled(self, info: Ctx) -> int | None:
+        return (await self._quantities(info)).cancelled
+
+    @strawberry.field(description="Units waiting for the next receipt (WMS).")
+    async def backordered(self, info: Ctx) -> int | None:
+        return (await self._quantities(info)).backordered
 
     @strawberry.field(
         description="Which system asserted each of this line's values, and when."
@@ -149,27 +159,27 @@ class OrderLine:
 
     @strawberry.field(description="Units picked (WMS).")
     async def picked(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[0]
+        return (await self._quantities(info)).picked
 
     @strawberry.field(description="Units packed (WMS).")
     async def packed(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[1]
+        return (await self._quantities(info)).packed
 
     @strawberry.field(description="Units shipped (WMS).")
     async def shipped(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[2]
+        return (await self._quantities(info)).shipped
 
     @strawberry.field(description="Units the WMS could not find when picking (WMS).")
     async def short(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[3]
+        return (await self._quantities(info)).short
 
     @strawberry.field(description="Units found damaged (WMS).")
     async def damaged(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[4]
+        return (await self._quantities(info)).damaged
 
     @strawberry.field(description="Units received back as returns (WMS).")
     async def returned(self, info: Ctx) -> int | None:
-        return (await self._quantities(info))[5]
+        return (await self._quantities(info)).returned
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
@@ -213,14 +223,26 @@ class OrderCore(Node):
         _degrade(info, truth.evidence, {Kind.WMS})
         return OrderStateValue(truth.state.served.value)
 
-    @strawberry.field(description="Branch state where the channel has one (store pickup).")
+    @strawberry.field(
+        description="Branch state where the channel has one. Store pickup: AWAITING_RELEASE,"
+        " AWAITING_PICK, READY_FOR_PICKUP, MISSED_PICKUP, PICKED_UP, CANCELLED. Wholesale:"
+        " SCHEDULED, AWAITING_RELEASE, IN_FULFILMENT, COMPLIANCE_HOLD, ASN_SENT, SHIPPED,"
+        " CANCELLED. Other channels: null."
+    )
     async def channel_state(self, info: Ctx) -> str | None:
-        if self._sourced.record.fulfilment_method != "pickup":
+        method = self._sourced.record.fulfilment_method
+        if method not in ("pickup", "wholesale"):
             return None
-        truth = await self._truth(info, {Kind.WMS})
-        _require(truth.evidence, Kind.WMS)
+        kinds = {Kind.WMS, Kind.ERP} if method == "wholesale" else {Kind.WMS}
+        truth = await self._truth(info, kinds)
+        for kind in kinds:
+            _require(truth.evidence, kind)
+        evidence = truth.evidence
         return channel_state(
-            self._sourced.record, [f.record for f in truth.evidence.fulfilment_orders]
+            self._sourced.record,
+            [f.record for f in evidence.fulfilment_orders],
+            [s.record for s in evidence.sales_orders],
+            info.context.services.now(),
         )
 
     @strawberry.field(description="The id of this order in each system that knows it.")

@@ -17,6 +17,7 @@ __all__ = [
     "BalanceTransaction",
     "Charge",
     "ChargeRefund",
+    "ComplianceHold",
     "CreditMemo",
     "Customer",
     "ErpItem",
@@ -121,6 +122,7 @@ class SalesOrder(_CamelRecord):
     lines: list[ErpLine]
     totals: OrderTotals
     credit_memos: list[CreditMemo] = Field(default_factory=list)
+    requested_ship_date: date | None = None
     updated_at: datetime
 
 
@@ -141,6 +143,8 @@ class FulfilmentLine(_CamelRecord):
     short: int = 0
     damaged: int = 0
     returned: int = 0
+    cancelled: int = 0
+    backordered: int = 0
 
 
 class ShipmentLine(_CamelRecord):
@@ -155,6 +159,13 @@ class Shipment(_CamelRecord):
     shipped_at: datetime
     delivered_at: datetime | None = None
     lines: list[ShipmentLine]
+
+
+class ComplianceHold(_CamelRecord):
+    """A wholesale order held until the trading partner's requirements are met."""
+
+    reason: str
+    since: datetime
 
 
 FulfilmentStatus = Literal[
@@ -181,6 +192,9 @@ class FulfilmentOrder(_CamelRecord):
     lines: list[FulfilmentLine]
     shipments: list[Shipment] = Field(default_factory=list)
     released_at: datetime | None = None
+    pickup_hold_until: datetime | None = None
+    compliance_hold: ComplianceHold | None = None
+    asn_sent_at: datetime | None = None
     updated_at: datetime
 
 

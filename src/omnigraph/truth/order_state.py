@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from omnigraph.sources.records import FulfilmentOrder, StorefrontOrder
+from omnigraph.sources.records import FulfilmentOrder, SalesOrder, StorefrontOrder
 
 __all__ = [
+    "PICKUP_HOLD",
     "OrderState",
+    "canonical_state",
     "channel_state",
     "states_consistent",
     "storefront_state",
@@ -111,17 +114,74 @@ def states_consistent(served: str, other: str) -> bool:
         return False
 
 
+PICKUP_HOLD = timedelta(days=3)
+
+
+def canonical_state(
+    storefront: StorefrontOrder, fulfilment_orders: Sequence[FulfilmentOrder]
+) -> OrderState:
+    """The canonical core state, from the authoritative facts under the default rules.
+
+    | WMS (all fulfilment orders of the order) | storefront    | state                  |
+    | ---------------------------------------- | ------------- | ---------------------- |
+    | no record yet                            | cancelled     | CANCELLED              |
+    | no record yet                            | anything else | its coarse state       |
+    | released / picking                       | any           | RELEASED               |
+    | picked                                   | any           | PICKED                 |
+    | packed / ready_for_pickup                | any           | PACKED                 |
+    | some shipped (or later), some not        | any           | PARTIALLY_SHIPPED      |
+    | shipped                                  | any           | SHIPPED                |
+    | delivered / picked_up                    | any           | DELIVERED              |
+    | partially_returned                       | any           | PARTIALLY_RETURNED     |
+    | returned                                 | any           | RETURNED               |
+    | every one cancelled                      | any           | CANCELLED              |
+
+    Cancelled fulfilment orders beside live ones are ignored; several live ones take the least
+    advanced state. The graph serves this through the authority rules (owner: WMS, fallback:
+    storefront), so a rules change can make another system the owner.
+    """
+    physical = wms_state(fulfilment_orders)
+    return physical if physical is not None else storefront_state(storefront)
+
+
 def channel_state(
-    order: StorefrontOrder, fulfilment_orders: Sequence[FulfilmentOrder]
+    order: StorefrontOrder,
+    fulfilment_orders: Sequence[FulfilmentOrder],
+    sales_orders: Sequence[SalesOrder],
+    now: datetime,
 ) -> str | None:
-    """The branch state of channels that have one (pickup: the pickup journey)."""
-    if order.fulfilment_method != "pickup":
-        return None
+    """The branch state of channels whose behaviour diverges from the core lifecycle.
+
+    Store pickup: AWAITING_RELEASE -> AWAITING_PICK -> READY_FOR_PICKUP -> PICKED_UP, or
+    MISSED_PICKUP once the store's hold (``pickupHoldUntil``, else 3 days) has passed, or
+    CANCELLED. Wholesale: SCHEDULED (ship date ahead, not released) -> AWAITING_RELEASE ->
+    IN_FULFILMENT -> COMPLIANCE_HOLD (held by the WMS) -> ASN_SENT (advance ship notice out) ->
+    SHIPPED, or CANCELLED. Other channels have no branch: ``None``.
+    """
     statuses = {f.status for f in fulfilment_orders}
-    if "picked_up" in statuses:
-        return "PICKED_UP"
-    if "ready_for_pickup" in statuses:
-        return "READY_FOR_PICKUP"
-    if order.status == "cancelled" or statuses == {"cancelled"}:
-        return "CANCELLED"
-    return "AWAITING_PICK" if statuses else "AWAITING_RELEASE"
+    if order.fulfilment_method == "pickup":
+        if "picked_up" in statuses:
+            return "PICKED_UP"
+        if order.status == "cancelled" or (statuses and statuses <= {"cancelled"}):
+            return "CANCELLED"
+        ready = [f for f in fulfilment_orders if f.status == "ready_for_pickup"]
+        if ready:
+            hold_until = min(f.pickup_hold_until or f.updated_at + PICKUP_HOLD for f in ready)
+            return "MISSED_PICKUP" if now > hold_until else "READY_FOR_PICKUP"
+        return "AWAITING_PICK" if statuses else "AWAITING_RELEASE"
+    if order.fulfilment_method == "wholesale":
+        if order.status == "cancelled" or (statuses and statuses <= {"cancelled"}):
+            return "CANCELLED"
+        if any(f.compliance_hold is not None for f in fulfilment_orders):
+            return "COMPLIANCE_HOLD"
+        if statuses & {"shipped", "delivered", "partially_returned", "returned"}:
+            return "SHIPPED"
+        if any(f.asn_sent_at is not None for f in fulfilment_orders):
+            return "ASN_SENT"
+        if statuses:
+            return "IN_FULFILMENT"
+        ship_dates = [s.requested_ship_date for s in sales_orders if s.requested_ship_date]
+        if ship_dates and min(ship_dates) > now.date():
+            return "SCHEDULED"
+        return "AWAITING_RELEASE"
+    return None

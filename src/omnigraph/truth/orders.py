@@ -50,12 +50,15 @@ class OrderEvidence:
 
 @dataclass(frozen=True, slots=True)
 class LineQuantities:
+    allocated: int = 0
     picked: int = 0
     packed: int = 0
     shipped: int = 0
     short: int = 0
     damaged: int = 0
     returned: int = 0
+    cancelled: int = 0
+    backordered: int = 0
 
 
 class OrderTruth:
@@ -196,6 +199,9 @@ class OrderTruth:
             if line.sku == sku
         ]
         return LineQuantities(
+            allocated=sum(x.quantity for x in lines),
+            cancelled=sum(x.cancelled for x in lines),
+            backordered=sum(x.backordered for x in lines),
             picked=sum(x.picked for x in lines),
             packed=sum(x.packed for x in lines),
             shipped=sum(x.shipped for x in lines),
@@ -241,7 +247,15 @@ class OrderTruth:
                 facts.append(self._single("creditMemos", claim))
         for f in self.evidence.fulfilment_orders:
             for line in f.record.lines:
-                for name in ("picked", "packed", "shipped", "short", "damaged", "returned"):
+                for name in (
+                    "picked",
+                    "packed",
+                    "shipped",
+                    "short",
+                    "damaged",
+                    "returned",
+                    "cancelled",
+                ):
                     claim = Claim(
                         f.source,
                         SourceKind.WMS,
