@@ -120,10 +120,10 @@ async def test_one_order_is_assembled_from_four_systems(graph: Graph, world: Dem
 
 
 DISAGREEMENT_FIELDS = {
-    "late_sync": "state",
-    "cancelled_but_shipped": "state",
-    "total_mismatch": "totals.total",
-    "price_mismatch": "lines[",
+    "late_sync": {"state"},
+    "cancelled_but_shipped": {"state", "cancellation"},
+    "total_mismatch": {"totals.total"},
+    "price_mismatch": {"lines["},
 }
 
 
@@ -133,7 +133,7 @@ async def test_planted_disagreements_are_surfaced_and_nothing_else(
     planted: dict[str, set[str]] = {}
     for p in world.planted:
         if p.kind in DISAGREEMENT_FIELDS and p.order_ref:
-            planted.setdefault(p.order_ref, set()).add(DISAGREEMENT_FIELDS[p.kind])
+            planted.setdefault(p.order_ref, set()).update(DISAGREEMENT_FIELDS[p.kind])
     assert planted, "the demo world planted no order disagreements"
     found: dict[str, set[str]] = {}
     after = None
@@ -167,6 +167,16 @@ async def test_cancelled_but_shipped_names_both_claims(graph: Graph, world: Demo
     assert disagreement["authoritative"]["sourceKind"] == "WMS"
     assert disagreement["authoritative"]["value"] in {"SHIPPED", "DELIVERED"}
     assert disagreement["others"] == [{"sourceKind": "STOREFRONT", "value": "CANCELLED"}]
+    # the storefront owns the cancellation request; the WMS, which shipped, did not act on it
+    (cancellation,) = [
+        d for d in body["data"]["order"]["disagreements"] if d["field"] == "cancellation"
+    ]
+    assert cancellation["authoritative"] == {
+        "source": "web-store",
+        "sourceKind": "STOREFRONT",
+        "value": "CANCELLED",
+    }
+    assert cancellation["others"] == [{"sourceKind": "WMS", "value": "ACTIVE"}]
 
 
 async def test_missing_in_erp_falls_back_to_the_storefront_not_authoritatively(

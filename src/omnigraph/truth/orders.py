@@ -126,6 +126,48 @@ class OrderTruth:
         return fact
 
     @cached_property
+    def cancellation(self) -> Fact:
+        """Whether the order is cancelled: the storefront takes the request; the ERP and the
+        WMS say whether they acted on it (a WMS that shipped did not)."""
+        order = self.order
+        cancelled = order.status == "cancelled"
+        claims = [
+            Claim(
+                self.evidence.storefront.source,
+                SourceKind.STOREFRONT,
+                order.id,
+                order.cancelled_at or order.updated_at,
+                "CANCELLED" if cancelled else "ACTIVE",
+            )
+        ]
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                "CANCELLED" if s.record.status == "cancelled" else "ACTIVE",
+            )
+            for s in self.evidence.sales_orders
+        ]
+        fulfilment = self.evidence.fulfilment_orders
+        if fulfilment:
+            latest = max(fulfilment, key=lambda f: f.record.updated_at)
+            all_cancelled = all(f.record.status == "cancelled" for f in fulfilment)
+            claims.append(
+                Claim(
+                    latest.source,
+                    SourceKind.WMS,
+                    ",".join(f.record.id for f in fulfilment),
+                    latest.record.updated_at,
+                    "CANCELLED" if all_cancelled else "ACTIVE",
+                )
+            )
+        fact = self._decide("cancellation", claims)
+        assert fact is not None
+        return fact
+
+    @cached_property
     def currency(self) -> Fact:
         claims = [self._sf(self.order.currency)]
         claims += [
@@ -236,8 +278,6 @@ class OrderTruth:
         ]
         if order.customer is not None:
             facts.append(self._single("customer", self._sf(order.customer.id)))
-        if order.cancel_requested_at or order.status == "cancelled":
-            facts.append(self._single("cancellation", self._sf(order.status)))
         facts += self.contested_facts()
         for s in self.evidence.sales_orders:
             erp = Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.terms)
@@ -278,7 +318,7 @@ class OrderTruth:
 
     def contested_facts(self) -> list[Fact]:
         """Every fact that more than one system has a say in."""
-        facts = [self.state, self.total, self.currency]
+        facts = [self.state, self.cancellation, self.total, self.currency]
         if self.financial_status is not None:
             facts.append(self.financial_status)
         return facts + self.line_facts()
