@@ -13,11 +13,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AllocationPolicyRow",
     "Base",
     "ExceptionEventRow",
     "ExceptionRow",
     "IdempotencyKeyRow",
+    "InventoryPositionRow",
+    "LedgerEntryRow",
     "OutboxCommandRow",
+    "QuarantinedEventRow",
+    "ReservationRow",
     "SourceCursorRow",
     "UtcDateTime",
 ]
@@ -162,3 +167,89 @@ class IdempotencyKeyRow(Base):
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LedgerEntryRow(Base):
+    """One scan-confirmed inventory movement, exactly as the WMS reported it; append-only.
+
+    Keyed by the source and its event id, so a re-delivered event is recognised and changes
+    nothing a second time.
+    """
+
+    __tablename__ = "inventory_ledger"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    movement: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime]
+    ingested_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_ledger_sku_location", "sku", "location_id"),)
+
+
+class InventoryPositionRow(Base):
+    """The quantity buckets of one SKU at one location, updated with every ledger entry."""
+
+    __tablename__ = "inventory_positions"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    committed: Mapped[int] = mapped_column(Integer, default=0)
+    damaged: Mapped[int] = mapped_column(Integer, default=0)
+    quality_control: Mapped[int] = mapped_column(Integer, default=0)
+    incoming: Mapped[int] = mapped_column(Integer, default=0)
+    restricted_returns: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_id: Mapped[str | None] = mapped_column(String(128))
+    last_event_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuarantinedEventRow(Base):
+    """A feed event that could not be applied (malformed), or a gap in the feed's sequence."""
+
+    __tablename__ = "inventory_quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+
+
+class ReservationRow(Base):
+    """Units promised to a channel for a while; counts against availability until it expires,
+    is released, or is committed to an order."""
+
+    __tablename__ = "inventory_reservations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_reservations_live", "sku", "location_id", "status", "expires_at"),)
+
+
+class AllocationPolicyRow(Base):
+    """One version of the allocation policy; the highest version is in force."""
+
+    __tablename__ = "allocation_policies"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
