@@ -400,6 +400,88 @@ async def test_convert_to_ship_sends_the_order_from_the_store(small_world: DemoW
     assert event["type"] == "fulfilment_order.shipped"
 
 
+# -- WMS: a wholesale order on compliance hold ------------------------------------------------
+
+
+def held_order(world: DemoWorld) -> Record:
+    return first(world.wms_fulfilment_orders, lambda f: f["complianceHold"] is not None)
+
+
+async def test_compliance_release_lifts_the_hold_once(small_world: DemoWorld) -> None:
+    held = held_order(small_world)
+    delivered = first(small_world.wms_fulfilment_orders, lambda f: f["status"] == "delivered")
+    payload = {"fulfilmentOrderId": held["id"]}
+    async with owner("wms", small_world) as wms:
+        detail = await wms.accepted("compliance.release", payload, key="release-1")
+        replay = await wms.send("compliance.release", payload, key="release-1")
+        after = await wms.record(held["id"])
+        events = await wms.news()
+        await wms.rejected("compliance.release", payload, "has no compliance hold")
+        await wms.rejected(
+            "compliance.release", {"fulfilmentOrderId": delivered["id"]}, "has no compliance hold"
+        )
+        await wms.rejected("compliance.release", {}, "payload.fulfilmentOrderId")
+        assert await wms.news() == []
+        logged = await wms.log()
+    assert held["id"] in detail
+    assert held["complianceHold"]["reason"] in detail
+    assert (replay["status"], replay["detail"]) == ("accepted", detail)
+    assert after["complianceHold"] is None
+    assert {**held, "complianceHold": None, "updatedAt": after["updatedAt"]} == after
+    assert around_now(after["updatedAt"], small_world)
+    assert [(e["type"], e["recordId"], e["data"]) for e in events] == [
+        ("fulfilment_order.compliance_released", held["id"], after)
+    ]
+    assert [(entry["status"], entry["deliveries"], entry["applications"]) for entry in logged] == [
+        ("accepted", 2, 1),
+        ("rejected", 1, 0),
+        ("rejected", 1, 0),
+        ("rejected", 1, 0),
+    ]
+
+
+async def test_shipping_a_wholesale_order_sends_its_asn(small_world: DemoWorld) -> None:
+    held = held_order(small_world)
+    trade = {o["id"] for o in small_world.storefront_orders if o["channel"] == "wholesale"}
+    notified = first(
+        small_world.wms_fulfilment_orders,
+        lambda f: f["status"] == "partially_shipped" and f["orderRef"] in trade,
+    )
+    retail = first(
+        small_world.wms_fulfilment_orders,
+        lambda f: f["status"] == "released" and f["orderRef"] not in trade,
+    )
+    async with owner("wms", small_world) as wms:
+        for order in (held, notified, retail):
+            await wms.accepted("fulfilment.ship_remainder", {"fulfilmentOrderId": order["id"]})
+        shipped = {order["id"]: await wms.record(order["id"]) for order in (held, notified, retail)}
+    # Held, no ASN yet: it goes out with the shipment; the hold lapses once nothing is left.
+    after = shipped[held["id"]]
+    assert after["asnSentAt"] == after["shipments"][-1]["shippedAt"]
+    assert (after["complianceHold"] is None) == (after["status"] == "shipped")
+    # An ASN sent at packing stands; retail orders have none.
+    assert shipped[notified["id"]]["asnSentAt"] == notified["asnSentAt"] is not None
+    assert shipped[notified["id"]]["status"] == "shipped"
+    assert shipped[retail["id"]]["asnSentAt"] is None
+
+
+async def test_cancelling_a_held_order_drops_its_hold(small_world: DemoWorld) -> None:
+    held = held_order(small_world)
+    async with owner("wms", small_world) as wms:
+        await wms.accepted("fulfilment.cancel_remainder", {"fulfilmentOrderId": held["id"]})
+        after = await wms.record(held["id"])
+        (event,) = await wms.news()
+        await wms.rejected(
+            "compliance.release", {"fulfilmentOrderId": held["id"]}, "has no compliance hold"
+        )
+    assert (after["status"], after["complianceHold"], after["asnSentAt"]) == (
+        "cancelled",
+        None,
+        None,
+    )
+    assert (event["type"], event["data"]) == ("fulfilment_order.cancelled", after)
+
+
 # -- WMS: stock and records -------------------------------------------------------------------
 
 
@@ -455,6 +537,7 @@ async def test_wms_resync_resends_orders_and_reports(small_world: DemoWorld) -> 
         ("fulfilment.backorder", {"sku": "S", "quantity": 1}, "payload.fulfilmentOrderId"),
         ("fulfilment.cancel_remainder", {"fulfilmentOrderId": 7}, "payload.fulfilmentOrderId"),
         ("pickup.cancel", {"fulfilmentOrderId": "WO-1"}, "no fulfilment order"),
+        ("compliance.release", {"fulfilmentOrderId": "WO-1"}, "no fulfilment order"),
         ("inventory.cycle_count", {"sku": "SKU-0001"}, "payload.locationId"),
         ("record.resync", {}, "payload.recordId"),
     ],
@@ -735,6 +818,7 @@ def every_accepted_command(w: DemoWorld) -> list[tuple[str, str, Record]]:
     stock = w.wms_stock[0]
     paid = first(w.charges, lambda c: c["amount_refunded"] == 0)
     missed_order = {"fulfilmentOrderId": missed["fulfilmentOrderId"]}
+    held = first(w.wms_fulfilment_orders, lambda f: f["complianceHold"] is not None)
     return [
         ("wms", "fulfilment.ship_partial", line_payload(short)),
         ("wms", "fulfilment.backorder", line_payload(short)),
@@ -746,6 +830,7 @@ def every_accepted_command(w: DemoWorld) -> list[tuple[str, str, Record]]:
         ("wms", "pickup.extend_hold", {**missed_order, "days": 2}),
         ("wms", "pickup.cancel", missed_order),
         ("wms", "pickup.convert_to_ship", missed_order),
+        ("wms", "compliance.release", {"fulfilmentOrderId": held["id"]}),
         ("wms", "inventory.cycle_count", {"sku": stock["sku"], "locationId": stock["locationId"]}),
         ("wms", "record.resync", {"recordId": short["id"]}),
         (

@@ -4,14 +4,16 @@ the disagreements between systems and the exceptions the WMS reports."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from omnigraph.sources.sim import EXCEPTION_KINDS, PLANTED_KINDS, STAGES, DemoWorld, build_world
+from omnigraph.sources.sim import world as world_module
 
 from .conftest import ANCHOR
 
@@ -311,7 +313,9 @@ def test_event_types_per_kind(world: DemoWorld) -> None:
         "credit_memo.issued",
     }
     assert types["wms"] == {f"fulfilment_order.{status}" for status in STOREFRONT_FULFILMENT} | {
-        "exception.reported"
+        "fulfilment_order.compliance_hold",
+        "fulfilment_order.asn_sent",
+        "exception.reported",
     }
     assert types["payments"] == {
         "charge.succeeded",
@@ -448,3 +452,173 @@ def test_every_record_carries_the_fields_commands_change(world: DemoWorld) -> No
         line["priceConfirmedAt"] is None for s in world.erp_sales_orders for line in s["lines"]
     )
     assert all(payout["metadata"] == {} for payout in world.payouts)
+
+
+# -- the wholesale branch -----------------------------------------------------------------------
+
+HOLDABLE = {"released", "picking", "picked", "packed"}
+PACKED_OR_LATER = {"packed", "partially_shipped", "shipped", "delivered", "returned"}
+BRANCH_STATES = {"SCHEDULED", "COMPLIANCE_HOLD", "ASN_SENT"}
+BRANCH_EVENTS = {"fulfilment_order.compliance_hold", "fulfilment_order.asn_sent"}
+
+
+def wholesale_states(world: DemoWorld) -> Counter[str]:
+    """The wholesale branch each trade order shows, read off the records alone."""
+    sales_orders = by_order_ref(world.erp_sales_orders)
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    states: Counter[str] = Counter()
+    for order in world.storefront_orders:
+        if order["channel"] != "wholesale":
+            continue
+        fulfilment = fulfilments.get(order["id"])
+        status = None if fulfilment is None else fulfilment["status"]
+        if order["status"] == "cancelled" or status == "cancelled":
+            state = "CANCELLED"
+        elif fulfilment is not None and fulfilment["complianceHold"] is not None:
+            state = "COMPLIANCE_HOLD"
+        elif status in {"shipped", "delivered", "partially_returned", "returned"}:
+            state = "SHIPPED"
+        elif fulfilment is not None and fulfilment["asnSentAt"] is not None:
+            state = "ASN_SENT"
+        elif fulfilment is not None:
+            state = "IN_FULFILMENT"
+        else:
+            ship_date = date.fromisoformat(sales_orders[order["id"]]["requestedShipDate"])
+            state = "SCHEDULED" if ship_date > ANCHOR.date() else "AWAITING_RELEASE"
+        states[state] += 1
+    return states
+
+
+def trade_refs(world: DemoWorld) -> set[str]:
+    return {order["id"] for order in world.storefront_orders if order["channel"] == "wholesale"}
+
+
+@pytest.mark.parametrize(
+    ("orders", "seed"), [(300, 7), (40, 1), (40, 2), (40, 3), (40, 7), (40, 8)]
+)
+def test_every_wholesale_branch_state_appears(orders: int, seed: int) -> None:
+    world = build_world(seed=seed, orders=orders, anchor=ANCHOR)
+    states = wholesale_states(world)
+    assert set(states) >= BRANCH_STATES, states
+    if orders == 300:
+        assert 2 <= states["COMPLIANCE_HOLD"] <= 4, states
+        # An order that is packed, its ASN out and nothing shipped, not only part-shipped ones.
+        assert any(
+            f["status"] == "packed" and f["asnSentAt"] and not f["complianceHold"]
+            for f in world.wms_fulfilment_orders
+        )
+
+
+@pytest.mark.parametrize(("orders", "seed"), [(300, 7), (40, 7), (40, 3)])
+def test_compliance_holds_sit_only_on_unsettled_wholesale_orders(orders: int, seed: int) -> None:
+    world = build_world(seed=seed, orders=orders, anchor=ANCHOR)
+    trade = trade_refs(world)
+    planted = {p.order_ref for p in world.planted}
+    held = [f for f in world.wms_fulfilment_orders if f["complianceHold"] is not None]
+    assert held
+    for fulfilment in held:
+        hold = fulfilment["complianceHold"]
+        assert set(hold) == {"reason", "since"}
+        assert fulfilment["orderRef"] in trade - planted
+        assert fulfilment["status"] in HOLDABLE
+        assert fulfilment["shipments"] == []
+        assert fulfilment["asnSentAt"] is None  # a held order sends no ASN
+        assert "retailer" in hold["reason"]
+        since = datetime.fromisoformat(hold["since"])
+        assert datetime.fromisoformat(fulfilment["releasedAt"]) < since < ANCHOR
+        assert hold["since"] == fulfilment["updatedAt"]
+
+
+@pytest.mark.parametrize(("orders", "seed"), [(300, 7), (40, 7), (40, 3)])
+def test_asns_go_out_for_wholesale_orders_once_packed(orders: int, seed: int) -> None:
+    world = build_world(seed=seed, orders=orders, anchor=ANCHOR)
+    trade = trade_refs(world)
+    for fulfilment in world.wms_fulfilment_orders:
+        packed = fulfilment["status"] in PACKED_OR_LATER
+        wholesale = fulfilment["orderRef"] in trade
+        unheld = fulfilment["complianceHold"] is None
+        sent = fulfilment["asnSentAt"]
+        assert (sent is not None) == (wholesale and packed and unheld), fulfilment["id"]
+        if sent is None:
+            continue
+        assert fulfilment["releasedAt"] < sent < ANCHOR.isoformat()
+        # Before or at shipping: the retailer hears before the truck arrives.
+        assert all(sent <= shipment["shippedAt"] for shipment in fulfilment["shipments"])
+
+
+@pytest.mark.parametrize(("orders", "seed"), [(300, 7), (40, 7)])
+def test_wholesale_sales_orders_carry_a_requested_ship_date(orders: int, seed: int) -> None:
+    world = build_world(seed=seed, orders=orders, anchor=ANCHOR)
+    trade = trade_refs(world)
+    fulfilments = by_order_ref(world.wms_fulfilment_orders)
+    scheduled = 0
+    for sales_order in world.erp_sales_orders:
+        requested = sales_order["requestedShipDate"]
+        if sales_order["orderRef"] not in trade:
+            assert requested is None
+            continue
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", requested), requested
+        fulfilment = fulfilments.get(sales_order["orderRef"])
+        if fulfilment is not None:
+            # The ERP released it to the warehouse on the day it was due to ship.
+            assert requested == fulfilment["releasedAt"][:10]
+        elif date.fromisoformat(requested) > ANCHOR.date():
+            assert sales_order["status"] == "open"
+            scheduled += 1
+    assert scheduled >= 1
+
+
+def test_branch_events_say_when_the_hold_and_the_asn_came(world: DemoWorld) -> None:
+    events = [e for e in world.events["wms"] if e["type"] in BRANCH_EVENTS]
+    holds = {
+        (e["recordId"], e["occurredAt"])
+        for e in events
+        if e["type"] == "fulfilment_order.compliance_hold"
+    }
+    asns = {
+        (e["recordId"], e["occurredAt"]) for e in events if e["type"] == "fulfilment_order.asn_sent"
+    }
+    assert len(holds) + len(asns) == len(events)
+    fulfilments = world.wms_fulfilment_orders
+    assert holds == {
+        (f["id"], f["complianceHold"]["since"]) for f in fulfilments if f["complianceHold"]
+    }
+    assert asns == {(f["id"], f["asnSentAt"]) for f in fulfilments if f["asnSentAt"]}
+    for event in events:
+        assert event["data"]["updatedAt"] == event["occurredAt"]
+
+
+def without_branch(record: dict[str, Any]) -> dict[str, Any]:
+    """A fulfilment order as it would read had the branch never touched it."""
+    stripped = {
+        key: value for key, value in record.items() if key not in {"complianceHold", "asnSentAt"}
+    }
+    stripped.pop("updatedAt")
+    return stripped
+
+
+def test_the_wholesale_branch_leaves_every_other_record_as_it_was(
+    world: DemoWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(world_module, "plan_wholesale", lambda *args: None)
+    plain = build_world(seed=7, orders=300, anchor=ANCHOR)
+    assert plain.storefront_orders == world.storefront_orders
+    assert (plain.charges, plain.payouts) == (world.charges, world.payouts)
+    assert plain.balance_transactions == world.balance_transactions
+    assert plain.wms_stock == world.wms_stock
+    assert (plain.planted, plain.reported_exceptions) == (world.planted, world.reported_exceptions)
+    assert [{**s, "requestedShipDate": None} for s in world.erp_sales_orders] == (
+        plain.erp_sales_orders
+    )
+    touched = {e["recordId"] for e in world.events["wms"] if e["type"] in BRANCH_EVENTS}
+    for before, after in zip(plain.wms_fulfilment_orders, world.wms_fulfilment_orders, strict=True):
+        if after["id"] in touched:
+            assert without_branch(before) == without_branch(after)
+        else:
+            assert before == after
+    for kind in ("storefront", "payments"):
+        assert plain.events[kind] == world.events[kind]
+    wms = [e for e in world.events["wms"] if e["type"] not in BRANCH_EVENTS]
+    assert [(e["type"], e["recordId"], e["occurredAt"]) for e in wms] == [
+        (e["type"], e["recordId"], e["occurredAt"]) for e in plain.events["wms"]
+    ]

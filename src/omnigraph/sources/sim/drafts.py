@@ -8,7 +8,7 @@ writes the records the draft describes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ __all__ = [
     "OPEN_FULFILMENT_STATUSES",
     "STAGES",
     "VAT_FRACTION",
+    "ComplianceHold",
     "DraftLine",
     "DraftOrder",
     "Incident",
@@ -118,6 +119,17 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class ComplianceHold:
+    """The WMS holds a trade order until the retailer's routing or labelling requirements are
+    met (see wholesale.py): `reason` says which, `step` is the floor step that found it (the
+    order's last) and `delay` how many seconds after it the hold was placed."""
+
+    reason: str
+    step: str
+    delay: int
+
+
+@dataclass(frozen=True)
 class DraftLine:
     item: Item
     quantity: int
@@ -147,6 +159,10 @@ class DraftOrder:
     total_variant: str = "shipping"
     price_line: int = 0
     incident: Incident | None = None
+    # The wholesale branch (see wholesale.py); None for orders of other channels.
+    requested_ship_date: date | None = None
+    compliance_hold: ComplianceHold | None = None
+    asn_delay: int | None = None
 
     def at(self, step: str, extra_seconds: int = 0) -> datetime:
         """When `step` happened (optionally a few seconds after it)."""

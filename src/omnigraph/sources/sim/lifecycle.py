@@ -1,8 +1,9 @@
 """One order's life told across the four systems: capture, release, picking, shipping, returns.
 
 `OrderBook.record` plays a draft (see drafts.py) forward in time, writing each system's record
-and a feed event per change, bends the story where the world plan plants a disagreement, and
-lets the warehouse meet the incidents the plan chose (see incidents.py), queuing their reports.
+and a feed event per change, bends the story where the world plan plants a disagreement, lets
+the warehouse meet the incidents the plan chose (see incidents.py), queuing their reports, and
+writes a trade order's ship date, compliance hold and advance ship notice (see wholesale.py).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class OrderBook:
         if fulfilment is None:
             return
         self._pick_and_pack(draft, fulfilment)
+        self._trade_paperwork(draft, fulfilment)
         if draft.plan.channel == "store-pickup":
             self._collection(draft, order, sales_order, fulfilment)
         else:
@@ -177,6 +179,9 @@ class OrderBook:
             "accountId": draft.account_id,
             "currency": CURRENCY,
             "terms": "NET30" if draft.plan.channel == "wholesale" else "prepaid",
+            "requestedShipDate": (
+                None if draft.requested_ship_date is None else draft.requested_ship_date.isoformat()
+            ),
             "status": "open",
             "financialStatus": order["financialStatus"],
             "lines": lines,
@@ -214,6 +219,8 @@ class OrderBook:
             ],
             "shipments": [],
             "pickupHoldUntil": None,
+            "complianceHold": None,
+            "asnSentAt": None,
             "releasedAt": iso(released),
             "updatedAt": iso(released),
         }
@@ -263,6 +270,19 @@ class OrderBook:
             for line in fulfilment["lines"]:
                 line["packed"] = line["picked"]
             self._wms(fulfilment, draft.at("packed"))
+
+    def _trade_paperwork(self, draft: DraftOrder, fulfilment: dict[str, Any]) -> None:
+        """A trade order is held where the retailer's requirements are not met, else its
+        advance ship notice goes out once it is packed, before anything ships."""
+        hold = draft.compliance_hold
+        if hold is not None:
+            since = draft.at(hold.step, hold.delay)
+            fulfilment["complianceHold"] = {"reason": hold.reason, "since": iso(since)}
+            self._wms(fulfilment, since, "fulfilment_order.compliance_hold")
+        elif draft.asn_delay is not None:
+            sent = draft.at("packed", draft.asn_delay)
+            fulfilment["asnSentAt"] = iso(sent)
+            self._wms(fulfilment, sent, "fulfilment_order.asn_sent")
 
     def _floor_incident(
         self, draft: DraftOrder, fulfilment: dict[str, Any], moment: datetime, activity: str
@@ -551,12 +571,15 @@ class OrderBook:
         sales_order["updatedAt"] = iso(moment)
         self.recorder.emit("erp", moment, event_type, "sales_order", sales_order["id"], sales_order)
 
-    def _wms(self, fulfilment: dict[str, Any], moment: datetime) -> None:
+    def _wms(
+        self, fulfilment: dict[str, Any], moment: datetime, event_type: str | None = None
+    ) -> None:
+        """Emit the order's new shape: `fulfilment_order.<status>` unless named otherwise."""
         fulfilment["updatedAt"] = iso(moment)
         self.recorder.emit(
             "wms",
             moment,
-            f"fulfilment_order.{fulfilment['status']}",
+            event_type or f"fulfilment_order.{fulfilment['status']}",
             "fulfilment_order",
             fulfilment["id"],
             fulfilment,

@@ -8,6 +8,11 @@ A fulfilment line counts units: `quantity` still to fulfil (cancelled and substi
 leave it), `picked` good units picked (shipped ones included), `shipped`, and the unresolved
 problems: `short` (not found at picking), `damaged` (broken, out of the tote) and `backordered`
 (waiting for a receipt). Units neither picked nor a problem are still on the shelf.
+
+Trade (wholesale) orders also carry the retailer's paperwork: a compliance hold while the
+retailer's routing or labelling requirements are not met, lifted by `compliance.release` or
+lapsing once nothing is left to ship, and the advance ship notice (ASN), sent at shipping if
+it had not gone out at packing.
 """
 
 from __future__ import annotations
@@ -83,6 +88,10 @@ class Warehouse:
         self._rows = {(row["sku"], row["locationId"]): row for row in self.stock}
         self._items = {item["sku"]: item for item in world.erp_items}
         self._locations = {location["id"]: location for location in world.wms_locations}
+        # The WMS knows which ship-tos are trading partners, who expect an ASN.
+        self._trade_orders = frozenset(
+            order["id"] for order in world.storefront_orders if order["channel"] == "wholesale"
+        )
         self._feed = feed
         self._now = now
         numbers = [
@@ -105,6 +114,7 @@ class Warehouse:
             "pickup.extend_hold": self.extend_hold,
             "pickup.cancel": self.cancel_pickup,
             "pickup.convert_to_ship": self.convert_to_ship,
+            "compliance.release": self.release_compliance_hold,
             "inventory.cycle_count": self.cycle_count,
             "record.resync": self.resync,
         }
@@ -301,6 +311,18 @@ class Warehouse:
             f"{order['locationId']}"
         )
 
+    # -- trade orders -----------------------------------------------------------------------------
+
+    def release_compliance_hold(self, payload: dict[str, Any]) -> str:
+        """The retailer's requirements are met: the held order may go on."""
+        order = self._order(payload)
+        hold = order["complianceHold"]
+        if hold is None:
+            raise CommandRejectedError(f"{order['id']} has no compliance hold")
+        order["complianceHold"] = None
+        self._changed(order, order["status"], "fulfilment_order.compliance_released")
+        return f"compliance hold on {order['id']} released ({hold['reason']})"
+
     # -- stock and records ------------------------------------------------------------------------
 
     def cycle_count(self, payload: dict[str, Any]) -> str:
@@ -478,20 +500,28 @@ class Warehouse:
             row["allocated"] = max(0, row["allocated"] - count)
             shipment["lines"].append({"sku": line["sku"], "quantity": count})
         order["shipments"].append(shipment)
+        if order["orderRef"] in self._trade_orders and order["asnSentAt"] is None:
+            order["asnSentAt"] = shipment["shippedAt"]  # the retailer hears before the truck
         self._settle(order)
         return shipment
 
     def _settle(self, order: JsonRecord) -> None:
-        """The status the lines now imply: closed once nothing is open, else part-shipped."""
+        """The status the lines now imply: closed once nothing is open, else part-shipped.
+        A compliance hold concerns goods still in the building: it lapses with the last."""
         lines = order["lines"]
         shipped = any(line["shipped"] for line in lines)
         if not any(_open(line) for line in lines):
             order["status"] = "shipped" if shipped else "cancelled"
+            order["complianceHold"] = None
         elif shipped:
             order["status"] = "partially_shipped"
 
-    def _changed(self, order: JsonRecord, before: str) -> None:
+    def _changed(self, order: JsonRecord, before: str, event_type: str | None = None) -> None:
+        """Put the order's new shape on the feed: `fulfilment_order.<status>` when its status
+        changed, else `event_type` or `fulfilment_order.updated`."""
         order["updatedAt"] = iso(self._now())
-        changed = order["status"] != before
-        event = f"fulfilment_order.{order['status']}" if changed else "fulfilment_order.updated"
-        self._feed.append(event, "fulfilment_order", order["id"], order)
+        if order["status"] != before:
+            event_type = f"fulfilment_order.{order['status']}"
+        self._feed.append(
+            event_type or "fulfilment_order.updated", "fulfilment_order", order["id"], order
+        )

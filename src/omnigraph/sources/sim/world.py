@@ -38,6 +38,7 @@ from omnigraph.sources.sim.incidents import (
 from omnigraph.sources.sim.ledger import Ledger
 from omnigraph.sources.sim.lifecycle import OrderBook
 from omnigraph.sources.sim.recorder import FeedRecorder
+from omnigraph.sources.sim.wholesale import compliance_hold_count, plan_wholesale
 
 __all__ = [
     "EXCEPTION_KINDS",
@@ -202,6 +203,10 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
     # Incidents draw from a stream of their own, so adding them left every other record as it was.
     incident_rng = random.Random(f"incidents:{seed}")
     plan_incidents(incident_rng, drafts, anchor, incident_count(orders))
+    # So does the wholesale branch: ship dates, compliance holds and advance ship notices.
+    plan_wholesale(
+        random.Random(f"wholesale:{seed}"), drafts, anchor, compliance_hold_count(orders)
+    )
     for draft in sorted(drafts, key=lambda draft: draft.placed_at):
         book.record(draft)
     reported = _send_reports(incident_rng, recorder, book, anchor)
