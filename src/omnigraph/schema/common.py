@@ -117,7 +117,9 @@ class ExternalRef:
     ref: str
 
 
-@strawberry.type(description="An expected failure of a mutation, with a stable code.")
+@strawberry.federation.type(
+    shareable=True, description="An expected failure of a mutation, with a stable code."
+)
 class UserError:
     code: str
     field: list[str] | None = None

@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 
 from omnigraph.schema.exceptions import ExceptionRecord
 from omnigraph.schema.inventory import InventoryAvailability
+from omnigraph.schema.inventory_mutations import InventoryMutations, PolicyQueries
 from omnigraph.schema.mutations import ExceptionMutations
 from omnigraph.schema.nodes import full_node_resolvers
 from omnigraph.schema.orders import Order, OrderCore
@@ -59,6 +60,7 @@ def single_process_spec() -> SubgraphSpec:
             node_query(full_node_resolvers(Order)),
             order_queries(Order),
             InventoryQueries,
+            PolicyQueries,
             PayoutQueries,
             ExceptionQueries,
         ),
@@ -66,7 +68,7 @@ def single_process_spec() -> SubgraphSpec:
     return SubgraphSpec(
         query,
         [Order, Payout, ExceptionRecord, InventoryAvailability],
-        ExceptionMutations,
+        merge_types("Mutation", (ExceptionMutations, InventoryMutations)),
         ExceptionSubscriptions,
     )
 
@@ -81,7 +83,11 @@ def _orders() -> SubgraphSpec:
 
 
 def _inventory() -> SubgraphSpec:
-    return SubgraphSpec(InventoryQueries, [InventoryAvailability])
+    return SubgraphSpec(
+        merge_types("Query", (InventoryQueries, PolicyQueries)),
+        [InventoryAvailability],
+        InventoryMutations,
+    )
 
 
 def _payouts() -> SubgraphSpec:

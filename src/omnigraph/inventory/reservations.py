@@ -1,0 +1,275 @@
+"""Reservations: units promised to a channel for a while, never more than the ledger allows.
+
+Each attempt locks the position it draws from (its first statement updates the position row:
+a row lock on PostgreSQL, the write lock on SQLite), then counts what is sellable, live
+reservations included, and only then inserts. Concurrent attempts queue on that lock, so the
+last units go to exactly as many reservations as they cover. Expired reservations stop counting
+on their own: every count filters on ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, ReservationRow
+from omnigraph.exceptions.resolution import IDEMPOTENCY_TTL, Problem
+from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
+
+__all__ = [
+    "ReservationOutcome",
+    "ReservationStatus",
+    "commit_reservation",
+    "live_reserved",
+    "release_reservation",
+    "reserve",
+    "sellable_units",
+]
+
+SCOPE = "reserveInventory"
+MAX_QUANTITY = 10_000
+MAX_TTL = timedelta(days=1)
+
+
+class ReservationStatus:
+    ACTIVE = "ACTIVE"
+    RELEASED = "RELEASED"
+    COMMITTED = "COMMITTED"
+
+
+@dataclass(slots=True)
+class ReservationOutcome:
+    reservation: ReservationRow | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _refuse(code: str, message: str, *path: str) -> ReservationOutcome:
+    return ReservationOutcome(None, [Problem(code, message, tuple(path) or None)])
+
+
+def sellable_units(
+    position: InventoryPositionRow,
+    reserved: int,
+    policy: AllocationPolicy,
+    channel: str,
+) -> tuple[int, list[str]]:
+    """What ``channel`` may still promise from ``position``, and the terms that made the number."""
+    base = position.on_hand - position.committed - position.damaged - position.quality_control
+    terms = [
+        f"onHand {position.on_hand} - committed {position.committed} - damaged "
+        f"{position.damaged} - qualityControl {position.quality_control} = {base}"
+    ]
+    if position.restricted_returns and not policy.grade_b_allowed(channel):
+        base -= position.restricted_returns
+        terms.append(f"- grade B returns {position.restricted_returns} (not for {channel})")
+    safety = policy.safety_stock_for(channel, position.location_id)
+    if safety:
+        base -= safety
+        terms.append(f"- safetyStock {safety}")
+    if reserved:
+        base -= reserved
+        terms.append(f"- reserved {reserved}")
+    fenced = policy.fenced_for_others(channel, max(0, base))
+    if fenced:
+        base -= fenced
+        terms.append(f"- ring-fenced for other channels {fenced}")
+    return max(0, base), terms
+
+
+async def live_reserved(session: AsyncSession, sku: str, location_id: str, now: datetime) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(ReservationRow.quantity), 0)).where(
+            ReservationRow.sku == sku,
+            ReservationRow.location_id == location_id,
+            ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
+            ReservationRow.expires_at > now,
+        )
+    )
+    return int(total or 0)
+
+
+def _request_hash(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+
+
+async def reserve(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AllocationPolicy,
+    *,
+    sku: str,
+    location_id: str | None,
+    channel: str,
+    quantity: int,
+    ttl_seconds: int,
+    idempotency_key: str,
+    now: datetime,
+) -> ReservationOutcome:
+    if channel not in CHANNELS:
+        return _refuse("UNKNOWN_CHANNEL", f"unknown channel {channel!r}", "input", "channel")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        return _refuse(
+            "INVALID_QUANTITY", f"quantity must be 1 to {MAX_QUANTITY}", "input", "quantity"
+        )
+    ttl = timedelta(seconds=ttl_seconds)
+    if not timedelta(seconds=1) <= ttl <= MAX_TTL:
+        return _refuse("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
+    if not 1 <= len(idempotency_key) <= 255:
+        return _refuse(
+            "INVALID_IDEMPOTENCY_KEY",
+            "idempotencyKey must be 1 to 255 characters",
+            "input",
+            "idempotencyKey",
+        )
+    request_hash = _request_hash(sku, location_id, channel, quantity, ttl_seconds)
+    replayed = await _replay(sessions, idempotency_key, request_hash, now)
+    if replayed is not None:
+        return replayed
+    if location_id is not None:
+        if not policy.serves(channel, location_id):
+            return _refuse(
+                "LOCATION_NOT_SERVING",
+                f"{location_id} does not serve {channel}",
+                "input",
+                "locationId",
+            )
+        candidates = [location_id]
+    else:
+        candidates = list(policy.locations.get(channel, []))
+    for candidate in candidates:
+        try:
+            made = await _reserve_at(
+                sessions,
+                policy,
+                sku=sku,
+                location_id=candidate,
+                channel=channel,
+                quantity=quantity,
+                ttl=ttl,
+                key=idempotency_key,
+                request_hash=request_hash,
+                now=now,
+            )
+        except IntegrityError:
+            # The same key arrived twice at once; the other request won: answer as it did.
+            replayed = await _replay(sessions, idempotency_key, request_hash, now)
+            if replayed is None:
+                raise
+            return replayed
+        if made is not None:
+            return ReservationOutcome(made)
+    return _refuse(
+        "INSUFFICIENT_AVAILABILITY",
+        f"fewer than {quantity} x {sku} available for {channel}",
+        "input",
+        "quantity",
+    )
+
+
+async def _reserve_at(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AllocationPolicy,
+    *,
+    sku: str,
+    location_id: str,
+    channel: str,
+    quantity: int,
+    ttl: timedelta,
+    key: str,
+    request_hash: str,
+    now: datetime,
+) -> ReservationRow | None:
+    async with sessions() as session, session.begin():
+        locked = await session.execute(
+            update(InventoryPositionRow)
+            .where(InventoryPositionRow.sku == sku, InventoryPositionRow.location_id == location_id)
+            .values(version=InventoryPositionRow.version + 1)
+        )
+        if locked.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        position = await session.get(
+            InventoryPositionRow, (sku, location_id), populate_existing=True
+        )
+        assert position is not None
+        reserved = await live_reserved(session, sku, location_id, now)
+        available, _ = sellable_units(position, reserved, policy, channel)
+        if available < quantity:
+            await session.rollback()
+            return None
+        row = ReservationRow(
+            id=str(uuid.uuid4()),
+            sku=sku,
+            location_id=location_id,
+            channel=channel,
+            quantity=quantity,
+            status=ReservationStatus.ACTIVE,
+            expires_at=now + ttl,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.add(
+            IdempotencyKeyRow(
+                scope=SCOPE,
+                key=key,
+                request_hash=request_hash,
+                response={"reservationId": row.id},
+                created_at=now,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
+        )
+    return row
+
+
+async def _replay(
+    sessions: async_sessionmaker[AsyncSession], key: str, request_hash: str, now: datetime
+) -> ReservationOutcome | None:
+    async with sessions() as session:
+        stored = await session.get(IdempotencyKeyRow, (SCOPE, key))
+        if stored is None or stored.expires_at < now:
+            return None
+        if stored.request_hash != request_hash:
+            return _refuse(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this idempotency key was used with different input",
+                "input",
+                "idempotencyKey",
+            )
+        row = await session.get(ReservationRow, str(stored.response["reservationId"]))
+    return ReservationOutcome(row)
+
+
+async def _finish(
+    sessions: async_sessionmaker[AsyncSession], reservation_id: str, target: str, now: datetime
+) -> ReservationOutcome:
+    async with sessions() as session, session.begin():
+        row = await session.get(ReservationRow, reservation_id)
+        if row is None:
+            return _refuse("NOT_FOUND", "no such reservation", "id")
+        if row.status != ReservationStatus.ACTIVE or row.expires_at <= now:
+            state = "expired" if row.status == ReservationStatus.ACTIVE else row.status.lower()
+            return _refuse("INVALID_TRANSITION", f"the reservation is {state}", "id")
+        row.status = target
+        row.updated_at = now
+    return ReservationOutcome(row)
+
+
+async def release_reservation(
+    sessions: async_sessionmaker[AsyncSession], reservation_id: str, now: datetime
+) -> ReservationOutcome:
+    """Give the units back now instead of at expiry."""
+    return await _finish(sessions, reservation_id, ReservationStatus.RELEASED, now)
+
+
+async def commit_reservation(
+    sessions: async_sessionmaker[AsyncSession], reservation_id: str, now: datetime
+) -> ReservationOutcome:
+    """The units became an order: they keep counting until the WMS allocates them (the TTL
+    bridges the gap until the allocation reaches the ledger)."""
+    return await _finish(sessions, reservation_id, ReservationStatus.COMMITTED, now)

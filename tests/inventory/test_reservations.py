@@ -1,0 +1,199 @@
+"""Reservations never oversell, expire on their own, and replay by idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+
+from omnigraph.context import Services
+from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.inventory import reservations as service
+from omnigraph.inventory.policy_store import current_policy
+from tests.conftest import Graph
+
+RESERVE = """
+mutation($input: ReserveInventoryInput!) {
+  reserveInventory(input: $input) {
+    reservationId reservation { status locationId quantity expiresAt }
+    userErrors { code field message }
+  }
+}
+"""
+SKU = "SKU-RESERVE"
+
+
+@pytest.fixture
+async def last_ten(services: Services) -> str:
+    """A position with 10 sellable units for the web at dc-north (after 2 of safety stock)."""
+    async with services.sessions() as session, session.begin():
+        await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
+        await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        session.add(
+            InventoryPositionRow(
+                sku=SKU,
+                location_id="dc-north",
+                on_hand=20,
+                committed=5,
+                damaged=1,
+                quality_control=2,
+                incoming=0,
+                restricted_returns=0,
+                version=0,
+            )
+        )
+    return SKU
+
+
+def reserve_input(key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "sku": SKU,
+        "locationId": "dc-north",
+        "channel": "web",
+        "quantity": quantity,
+        "idempotencyKey": key,
+        **extra,
+    }
+
+
+@pytest.mark.usefixtures("last_ten")
+async def test_500_concurrent_reservations_for_the_last_10_units(services: Services) -> None:
+    _, policy = await current_policy(services.sessions)
+    now = datetime.now(UTC)
+    outcomes = await asyncio.gather(
+        *(
+            service.reserve(
+                services.sessions,
+                policy,
+                sku=SKU,
+                location_id="dc-north",
+                channel="web",
+                quantity=1,
+                ttl_seconds=900,
+                idempotency_key=f"rush-{i}",
+                now=now,
+            )
+            for i in range(500)
+        )
+    )
+    won = [o for o in outcomes if o.reservation is not None]
+    lost = [o for o in outcomes if o.reservation is None]
+    assert len(won) == 10
+    assert len(lost) == 490
+    assert {p.code for o in lost for p in o.problems} == {"INSUFFICIENT_AVAILABILITY"}
+
+
+@pytest.mark.usefixtures("last_ten")
+async def test_reserve_release_commit_and_expiry_through_graphql(
+    egraph: Graph, services: Services
+) -> None:
+    body = await egraph.query(RESERVE, input=reserve_input("r-1", quantity=8))
+    first = body["data"]["reserveInventory"]
+    assert first["userErrors"] == []
+    assert first["reservation"]["status"] == "ACTIVE"
+    too_many = (await egraph.query(RESERVE, input=reserve_input("r-2", quantity=3)))["data"][
+        "reserveInventory"
+    ]
+    assert [e["code"] for e in too_many["userErrors"]] == ["INSUFFICIENT_AVAILABILITY"]
+
+    # the same key and input replays; other input with the key is refused
+    replay = (await egraph.query(RESERVE, input=reserve_input("r-1", quantity=8)))["data"][
+        "reserveInventory"
+    ]
+    assert replay["reservationId"] == first["reservationId"]
+    reused = (await egraph.query(RESERVE, input=reserve_input("r-1", quantity=2)))["data"][
+        "reserveInventory"
+    ]
+    assert [e["code"] for e in reused["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+
+    released = await egraph.query(
+        "mutation($id: ID!) { releaseReservation(id: $id)"
+        " { reservation { status } userErrors { code } } }",
+        id=first["reservationId"],
+    )
+    assert released["data"]["releaseReservation"] == {
+        "reservation": {"status": "RELEASED"},
+        "userErrors": [],
+    }
+    again = await egraph.query(
+        "mutation($id: ID!) { commitReservation(id: $id) { userErrors { code } } }",
+        id=first["reservationId"],
+    )
+    assert again["data"]["commitReservation"]["userErrors"] == [{"code": "INVALID_TRANSITION"}]
+    after = (await egraph.query(RESERVE, input=reserve_input("r-3", quantity=10)))["data"][
+        "reserveInventory"
+    ]
+    assert after["userErrors"] == []
+
+    # an expired reservation stops counting on its own
+    _, policy = await current_policy(services.sessions)
+    later = datetime.now(UTC) + timedelta(seconds=901)
+    expired_freed = await service.reserve(
+        services.sessions,
+        policy,
+        sku=SKU,
+        location_id="dc-north",
+        channel="web",
+        quantity=10,
+        ttl_seconds=60,
+        idempotency_key="r-later",
+        now=later,
+    )
+    assert expired_freed.reservation is not None
+
+
+@pytest.mark.usefixtures("last_ten")
+async def test_bad_reservations_are_user_errors(egraph: Graph) -> None:
+    cases = [
+        (reserve_input("b-1", quantity=0), "INVALID_QUANTITY"),
+        (reserve_input("b-2", ttlSeconds=0), "INVALID_TTL"),
+        ({**reserve_input("b-3"), "channel": "teleport"}, "UNKNOWN_CHANNEL"),
+        ({**reserve_input("b-4"), "channel": "store-pickup"}, "LOCATION_NOT_SERVING"),
+        ({**reserve_input("b-5"), "sku": "SKU-NOWHERE"}, "INSUFFICIENT_AVAILABILITY"),
+    ]
+    for given, code in cases:
+        payload = (await egraph.query(RESERVE, input=given))["data"]["reserveInventory"]
+        assert [e["code"] for e in payload["userErrors"]] == [code], given
+        assert payload["reservationId"] is None
+
+
+async def test_policy_changes_take_effect_at_once_and_keep_history(
+    egraph: Graph, last_ten: str
+) -> None:
+    current = (await egraph.query("{ allocationPolicy { version document } }"))["data"][
+        "allocationPolicy"
+    ]
+    original = copy.deepcopy(current["document"])
+    document = current["document"]
+    document["safety_stock"] = [{"location": "dc-north", "quantity": 12}]
+    update = """mutation($p: JSON!, $v: Int) {
+                  updateAllocationPolicy(policy: $p, expectedVersion: $v, note: "peak") {
+                    policy { version } userErrors { code field message } } }"""
+    changed = (await egraph.query(update, p=document, v=current["version"]))["data"][
+        "updateAllocationPolicy"
+    ]
+    assert changed["userErrors"] == []
+    version = changed["policy"]["version"]
+    # 20 - 5 - 1 - 2 = 12 sellable, all now kept back as safety stock
+    blocked = (await egraph.query(RESERVE, input=reserve_input("p-1")))["data"]["reserveInventory"]
+    assert [e["code"] for e in blocked["userErrors"]] == ["INSUFFICIENT_AVAILABILITY"]
+    stale = (await egraph.query(update, p=document, v=current["version"]))["data"][
+        "updateAllocationPolicy"
+    ]
+    assert [e["code"] for e in stale["userErrors"]] == ["STALE_POLICY_VERSION"]
+    invalid = dict(document, priority={"order": ["web", "teleport"]})
+    refused = (await egraph.query(update, p=invalid, v=version))["data"]["updateAllocationPolicy"]
+    assert refused["userErrors"][0]["code"] == "INVALID_POLICY"
+    assert "teleport" in refused["userErrors"][0]["message"]
+    restored = (await egraph.query(update, p=original, v=version))["data"]["updateAllocationPolicy"]
+    assert restored["userErrors"] == []
+    history = (await egraph.query("{ allocationPolicyHistory { version note } }"))["data"][
+        "allocationPolicyHistory"
+    ]
+    assert [h["version"] for h in history][:2] == [version + 1, version]
+    allowed = (await egraph.query(RESERVE, input=reserve_input("p-2")))["data"]["reserveInventory"]
+    assert allowed["userErrors"] == []
