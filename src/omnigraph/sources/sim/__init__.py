@@ -1,8 +1,9 @@
 """The demo source systems: a seeded retailer world served by four real HTTP apps.
 
-`build_world` makes the data (with its planted disagreements and the exceptions its WMS
-reports), `create_<kind>_app` serves one system's share of it over the source contract and
-carries out its commands, and `DemoSystems` runs all four on loopback.
+`build_world` makes the data (with its planted disagreements, the exceptions its WMS reports
+and the wholesale branch: ship dates, compliance holds, ASNs), `create_<kind>_app` serves one
+system's share of it over the source contract and carries out its commands, and `DemoSystems`
+runs all four on loopback.
 """
 
 from omnigraph.sources.sim.erp import create_erp_app

@@ -3,7 +3,8 @@
 `build_world` is pure and deterministic: the same seed, order count and anchor give the same
 JSON, byte for byte. The world also carries its ground truth, the disagreements planted on
 purpose and the operational exceptions the WMS reports, so scenario tests can check both that
-they are found and that nothing else is.
+they are found and that nothing else is. Wholesale orders show the channel's own branch (see
+wholesale.py): scheduled ship dates, compliance holds and advance ship notices.
 
     >>> world = build_world(seed=7, orders=60)
     >>> len(world.storefront_orders)
