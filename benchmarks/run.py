@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/run.py [detection] [--orders 5000] [--repeat 3]
 
+``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
+10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
+sizes side by side (it must not grow with the ledger). Baseline: the same feed pages fetched and
+parsed without being applied.
+
 ``detection``: the disagreement detector over a seeded demo business, against a baseline that
 makes exactly the same upstream calls (storefront pages, ERP and WMS batches by order ref) and
 does nothing with the answers. The ratio is what truth-keeping costs on top of fetching.
@@ -18,7 +23,9 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -106,16 +113,168 @@ async def detection(orders: int, repeat: int) -> None:
     print(f"exceptions raised: {dict(raised.raised)}")  # type: ignore[attr-defined]
 
 
+LEDGER_SKUS = 10_000
+LEDGER_LOCATIONS = 50
+
+
+def synthetic_feed(total: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A WMS answering /changes with ``total`` generated movements, and /locations."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    kinds = ("receipt", "allocate", "ship", "damage", "quality_hold", "quality_release")
+    locations = [
+        {
+            "id": f"loc-{i:02d}",
+            "name": f"Location {i}",
+            "type": "store" if i else "warehouse",
+            "cutoff": "17:00",
+            "timezone": "Europe/London",
+        }
+        for i in range(LEDGER_LOCATIONS)
+    ]
+
+    def event(n: int) -> dict[str, object]:
+        kind = "receipt" if n % 3 == 0 else kinds[n % len(kinds)]
+        at = (base + timedelta(seconds=n)).isoformat()
+        return {
+            "id": f"evt_{n}",
+            "sequence": n,
+            "type": f"inventory.{kind}",
+            "occurredAt": at,
+            "data": {
+                "id": f"MOV-{n}",
+                "movement": kind,
+                "sku": f"SKU-{n % LEDGER_SKUS:05d}",
+                "locationId": f"loc-{(n // LEDGER_SKUS) % LEDGER_LOCATIONS:02d}",
+                "quantity": 5 if kind == "receipt" else 1,
+                "occurredAt": at,
+            },
+        }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/locations":
+            return httpx.Response(200, json={"data": locations, "nextCursor": None})
+        after = int(request.url.params.get("after") or 0)
+        limit = int(request.url.params.get("limit"))
+        last = min(total, after + limit)
+        events = [event(n) for n in range(after + 1, last + 1)]
+        return httpx.Response(
+            200, json={"events": events, "nextCursor": str(last), "hasMore": last < total}
+        )
+
+    return handler
+
+
+async def ledger(sizes: list[int], repeat: int) -> None:
+    from omnigraph.context import RequestContext, Services
+    from omnigraph.exceptions.live import ExceptionEventBus
+    from omnigraph.inventory.availability import Promise
+    from omnigraph.inventory.ledger import LedgerReader
+    from omnigraph.inventory.movements import parse_movement
+    from omnigraph.inventory.policy import AllocationPolicy
+    from omnigraph.inventory.policy_store import store_policy
+    from omnigraph.resolvers.inventory import availability
+
+    print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
+    print(
+        f"{'ledger events':>14}{'ingest s':>10}{'events/s':>11}{'fetch-only x':>14}"
+        f"{'availability(1000 SKUs) ms':>28}"
+    )
+    skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{folder}/ledger.sqlite3"
+            settings = Settings(database_url=url, cache_ttl_seconds=60)
+            engine = create_engine(url)
+            await upgrade_database(engine)
+            sessions = create_session_factory(engine)
+            config = demo_sources_config(
+                {
+                    "storefront": "http://sf.invalid",
+                    "erp": "http://erp.invalid",
+                    "wms": "http://wms.invalid",
+                    "payments": "http://psp.invalid",
+                }
+            )
+            registry = SourceRegistry(
+                config, settings, transports={"wms": httpx.MockTransport(synthetic_feed(size))}
+            )
+            try:
+                client = registry.warehouses[0].client
+                started = time.perf_counter()
+                cursor: str | None = None
+                while True:  # the baseline: fetch and parse every page, apply nothing
+                    events, cursor, more = await client.changes(cursor, 1000)
+                    for raw in events:
+                        parse_movement(raw)
+                    if not more:
+                        break
+                fetch_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                await LedgerReader(sessions, registry, page_size=1000).sync_once()
+                ingest_seconds = time.perf_counter() - started
+                locations = [f"loc-{i:02d}" for i in range(LEDGER_LOCATIONS)]
+                policy = AllocationPolicy.parse(
+                    {"locations": {"web": locations}, "priority": {"order": ["web"]}}
+                )
+                await store_policy(
+                    sessions, policy, actor="bench", note=None, now=datetime.now(UTC)
+                )
+                services = Services(
+                    settings=settings,
+                    registry=registry,
+                    sessions=sessions,
+                    rules=AuthorityRules.load(),
+                    catalogue=ExceptionCatalogue.load(),
+                    exception_events=ExceptionEventBus(sessions),
+                )
+                context = RequestContext.for_request(services)
+                await availability(
+                    context,
+                    skus=skus,
+                    channel="web",
+                    promise=Promise.SHIP,
+                    at=None,
+                    location_ids=None,
+                )  # warm the locations cache
+                seconds, _ = await timed(
+                    lambda context=context: availability(  # type: ignore[misc]
+                        context,
+                        skus=skus,
+                        channel="web",
+                        promise=Promise.SHIP,
+                        at=None,
+                        location_ids=None,
+                    ),
+                    repeat,
+                )
+            finally:
+                await registry.aclose()
+                await engine.dispose()
+        print(
+            f"{size:>14,}{ingest_seconds:>10.1f}{size / ingest_seconds:>11,.0f}"
+            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmarks", nargs="*", help="detection (the default)")
+    parser.add_argument("benchmarks", nargs="*", help="detection, ledger (default: both)")
     parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument(
+        "--ledger-sizes",
+        default="500000,1000000",
+        help="ledger events, comma-separated (from 500,000 every position exists)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    for name in args.benchmarks or ["detection"]:
-        if name != "detection":
-            parser.error(f"unknown benchmark {name!r}; known: detection")
-        asyncio.run(detection(args.orders, args.repeat))
+    for name in args.benchmarks or ["detection", "ledger"]:
+        if name == "detection":
+            asyncio.run(detection(args.orders, args.repeat))
+        elif name == "ledger":
+            sizes = [int(size) for size in args.ledger_sizes.split(",")]
+            asyncio.run(ledger(sizes, args.repeat))
+        else:
+            parser.error(f"unknown benchmark {name!r}; known: detection, ledger")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.context import Services
 from omnigraph.db.engine import create_engine
 from omnigraph.db.models import Base
+from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.settings import Settings
 from omnigraph.sources.sim import DemoSystems, DemoWorld, build_world
 
@@ -73,6 +75,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # tests that exercise delivery drive a dispatcher themselves, step by step
         "dispatcher_enabled": False,
         "detector_enabled": False,
+        "ledger_enabled": False,
+        "drift_enabled": False,
         **overrides,
     }
     return Settings(**values)
@@ -161,3 +165,12 @@ def app(service: tuple[Starlette, Graph]) -> Starlette:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def ledger(app: Starlette) -> Services:
+    """The inventory ledger read from the demo WMS's feed (idempotent: a later call reads only
+    what is new)."""
+    services: Services = app.state.services
+    await LedgerReader(services.sessions, services.registry).sync_once()
+    return services

@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.inventory.drift import DriftMonitor
+from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
@@ -80,6 +83,28 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
         reader = SourceReportReader(services.sessions, services.registry, services.catalogue)
         tasks.append(
             asyncio.create_task(reader.run(stop, poll_seconds=settings.report_feed_poll_seconds))
+        )
+    if settings.ledger_enabled:
+        ledger = LedgerReader(
+            services.sessions,
+            services.registry,
+            clock=services.now,
+            on_change=services.availability_events.publish,
+        )
+        tasks.append(
+            asyncio.create_task(ledger.run(stop, poll_seconds=settings.ledger_poll_seconds))
+        )
+    if settings.drift_enabled:
+        drift = DriftMonitor(
+            services.sessions,
+            services.registry,
+            services.catalogue,
+            tolerance=settings.drift_tolerance_units,
+            grace=timedelta(seconds=settings.drift_grace_seconds),
+            clock=services.now,
+        )
+        tasks.append(
+            asyncio.create_task(drift.run(stop, interval_seconds=settings.drift_interval_seconds))
         )
     if settings.detector_enabled:
         detector = DisagreementDetector(

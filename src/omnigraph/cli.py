@@ -158,6 +158,48 @@ def dispatch(
     asyncio.run(run())
 
 
+@sync_app.command("wms")
+def sync_wms(
+    config: Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")] = None,
+) -> None:
+    """Backfill the inventory ledger from every WMS change feed, with progress."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+    from omnigraph.inventory.ledger import LedgerReader, SyncProgress
+    from omnigraph.sources.registry import SourceRegistry
+
+    settings, sources = _sources_settings(config)
+
+    async def run() -> SyncProgress:
+        engine = create_engine(settings.database_url)
+        registry = SourceRegistry(sources, settings)
+        try:
+            await upgrade_database(engine)
+            reader = LedgerReader(create_session_factory(engine), registry)
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+            with Progress(*columns, transient=False) as bar:
+                task = bar.add_task("events read: 0", total=None)
+
+                def advance(progress: SyncProgress) -> None:
+                    bar.update(
+                        task,
+                        description=f"events read: {progress.events_read}"
+                        f" (applied {progress.applied}, quarantined {progress.quarantined})",
+                    )
+
+                return await reader.sync_once(advance)
+        finally:
+            await registry.aclose()
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    typer.echo(
+        f"{done.events_read} events read: {done.applied} applied, {done.duplicates} already"
+        f" in the ledger, {done.quarantined} quarantined, {done.gaps} gaps"
+    )
+
+
 @sync_app.command("exceptions")
 def sync_exceptions(
     config: Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")] = None,

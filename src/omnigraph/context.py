@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.errors import UpstreamUnavailable
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.live import ExceptionEventBus
+from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.resolvers.loaders import Loaders
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
@@ -31,6 +32,7 @@ class Services:
     rules: AuthorityRules
     catalogue: ExceptionCatalogue
     exception_events: ExceptionEventBus
+    availability_events: AvailabilityBus = field(default_factory=AvailabilityBus)
     dispatch_wakeup: asyncio.Event | None = None
 
     def now(self) -> datetime:

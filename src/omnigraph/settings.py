@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         default=True, description="Follow source feeds for exception reports from this process."
     )
     report_feed_poll_seconds: float = Field(default=2.0, gt=0)
+    ledger_enabled: bool = Field(
+        default=True, description="Follow the WMS feeds into the inventory ledger from here."
+    )
+    ledger_poll_seconds: float = Field(default=1.0, gt=0)
+    drift_enabled: bool = Field(
+        default=True, description="Compare the ledger with the WMS snapshot from here."
+    )
+    drift_interval_seconds: float = Field(default=300.0, gt=0)
+    drift_tolerance_units: int = Field(default=0, ge=0)
+    drift_grace_seconds: float = Field(default=900.0, ge=0)
     detector_enabled: bool = Field(
         default=True, description="Scan orders for disagreements from this process."
     )

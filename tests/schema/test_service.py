@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from graphql import OperationType, parse, validate
 
 from omnigraph.app import EXAMPLES
@@ -19,6 +20,7 @@ async def test_graphiql_is_served_in_development(graph: Graph) -> None:
     assert "graphiql" in response.text.lower()
 
 
+@pytest.mark.usefixtures("ledger")
 async def test_every_example_operation_runs_without_errors(graph: Graph) -> None:
     names = (await graph.client.get("/examples")).json()
     assert len(names) == len(list(EXAMPLES.glob("*.graphql"))) >= 4

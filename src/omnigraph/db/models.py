@@ -15,8 +15,10 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "AllocationPolicyRow",
     "Base",
+    "DriftWatchRow",
     "ExceptionEventRow",
     "ExceptionRow",
+    "ExpectedReceiptRow",
     "IdempotencyKeyRow",
     "InventoryPositionRow",
     "LedgerEntryRow",
@@ -121,6 +123,7 @@ class SourceCursorRow(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     feed: Mapped[str] = mapped_column(String(64), primary_key=True, default="changes")
     cursor: Mapped[str | None] = mapped_column(String(255))
+    last_sequence: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
 
 
@@ -253,3 +256,31 @@ class AllocationPolicyRow(Base):
     actor: Mapped[str] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ExpectedReceiptRow(Base):
+    """Units announced but not yet received (purchase orders, transfers in transit), kept open
+    per announcement so scheduled promises can count what arrives by a date."""
+
+    __tablename__ = "inventory_expected"
+
+    expected_receipt_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity_open: Mapped[int] = mapped_column(Integer, default=0)
+    expected_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_expected_sku_location", "sku", "location_id"),)
+
+
+class DriftWatchRow(Base):
+    """A ledger position that differs from the WMS's own snapshot, and since when: drift is
+    raised only once it outlasts the grace period (feed lag heals by itself)."""
+
+    __tablename__ = "inventory_drift_watch"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    differences: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,22 +1,24 @@
-"""Availability from the WMS stock snapshot: what a channel may promise, per location.
+"""Availability: what a channel may promise, per location, from the ledger's projection.
 
-A first version: the ledger-derived projection and run-time allocation policy replace the
-snapshot later, behind the same ``availability_for`` signature.
+Inputs are the quantity buckets (moved by every ledger entry, never recomputed on a read), live
+reservations, open expected receipts and the allocation policy in force, so the cost of a read
+depends on the SKUs asked for, not on the length of the ledger.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from omnigraph.sources.records import Location, StockLevel
+from omnigraph.db.models import ExpectedReceiptRow
+from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
+from omnigraph.inventory.reservations import PositionFigures, sellable_units
+from omnigraph.sources.records import Location
 
-__all__ = ["CHANNELS", "Availability", "Promise", "availability_for"]
-
-CHANNELS = frozenset({"web", "marketplace", "store-pickup", "wholesale"})
+__all__ = ["CHANNELS", "Availability", "Promise", "availability_for", "past_cutoff"]
 
 
 class Promise(enum.Enum):
@@ -39,71 +41,81 @@ class Availability:
     explanation: list[str]
 
 
-def _eligible(location: Location, promise: Promise) -> bool:
-    if promise is Promise.SAME_DAY_PICKUP:
-        return location.type == "store"
-    if promise is Promise.STANDARD_DELIVERY:
-        return True
-    return location.type == "warehouse"
-
-
-def _past_cutoff(location: Location, at: datetime) -> bool:
-    if not location.cutoff:
+def past_cutoff(cutoff: str | None, timezone: str, at: datetime) -> bool:
+    if not cutoff:
         return False
     try:
-        zone = ZoneInfo(location.timezone)
+        zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    hours, _, minutes = location.cutoff.partition(":")
+    hours, _, minutes = cutoff.partition(":")
     return at.astimezone(zone).time() >= time(int(hours), int(minutes or 0))
 
 
 def availability_for(
-    stock: Sequence[StockLevel],
+    positions: Sequence[PositionFigures],
+    reserved: Mapping[tuple[str, str], int],
+    expected: Sequence[ExpectedReceiptRow],
     locations: Sequence[Location],
+    policy: AllocationPolicy,
     *,
     channel: str,
     promise: Promise,
     at: datetime,
     location_ids: Sequence[str] | None = None,
 ) -> list[Availability]:
-    """One answer per SKU and eligible location, with the terms that produced the number."""
-    by_id = {loc.id: loc for loc in locations}
+    """One answer per SKU and location that may serve ``channel`` with ``promise``."""
+    by_id = {location.id: location for location in locations}
     answers = []
-    for row in stock:
-        location = by_id.get(row.location_id)
-        if location is None or not _eligible(location, promise):
+    for position in positions:
+        location = by_id.get(position.location_id)
+        if location is None or not policy.serves(channel, position.location_id):
             continue
-        if location_ids and row.location_id not in location_ids:
+        if position.last_event_at is None:  # no ledger entry reflected yet: nothing to promise
             continue
-        sellable = row.on_hand - row.allocated - row.damaged - row.quality_hold
-        explanation = [
-            f"onHand {row.on_hand} - committed {row.allocated} - damaged {row.damaged}"
-            f" - qualityControl {row.quality_hold} = {sellable}"
-        ]
-        if promise is Promise.SCHEDULED_WHOLESALE and row.incoming:
-            sellable += row.incoming
-            explanation.append(f"+ incoming {row.incoming} (scheduled wholesale may count it)")
-        if promise is Promise.SAME_DAY_PICKUP and _past_cutoff(location, at):
-            explanation.append(f"past {location.id} same-day cut-off {location.cutoff}: 0")
-            sellable = 0
+        if location_ids and position.location_id not in location_ids:
+            continue
+        if promise is Promise.SAME_DAY_PICKUP and location.type != "store":
+            continue
+        key = (position.sku, position.location_id)
+        available, terms = sellable_units(position, reserved.get(key, 0), policy, channel)
+        cutoff = policy.cutoffs.get(location.id, location.cutoff)
+        if promise is Promise.SCHEDULED_WHOLESALE:
+            arriving = sum(
+                row.quantity_open
+                for row in expected
+                if (row.sku, row.location_id) == key
+                and row.quantity_open > 0
+                and (row.expected_at is None or row.expected_at <= at)
+            )
+            if arriving:
+                available += arriving
+                terms.append(f"+ incoming by {at.date().isoformat()} {arriving}")
+        elif promise is Promise.SAME_DAY_PICKUP and past_cutoff(cutoff, location.timezone, at):
+            terms.append(f"past {location.id}'s same-day cut-off {cutoff}: nothing today")
+            available = 0
+        elif promise is Promise.SHIP and past_cutoff(cutoff, location.timezone, at):
+            terms.append(f"past {location.id}'s carrier cut-off {cutoff}: ships next day")
         answers.append(
             Availability(
-                sku=row.sku,
-                location_id=row.location_id,
+                sku=position.sku,
+                location_id=position.location_id,
                 channel=channel,
                 promise=promise,
-                available=max(0, sellable),
-                on_hand=row.on_hand,
+                available=available,
+                on_hand=position.on_hand,
                 buckets={
-                    "committed": row.allocated,
-                    "damaged": row.damaged,
-                    "qualityControl": row.quality_hold,
-                    "incoming": row.incoming,
-                    "safetyStock": 0,
+                    "committed": position.committed,
+                    "reserved": reserved.get(key, 0),
+                    "damaged": position.damaged,
+                    "qualityControl": position.quality_control,
+                    "safetyStock": policy.safety_stock_for(channel, position.location_id),
+                    "incoming": position.incoming,
+                    "restrictedReturns": position.restricted_returns,
+                    "available": available,
                 },
-                as_of=row.as_of,
-                explanation=explanation,
+                as_of=position.last_event_at,
+                explanation=terms,
             )
         )
     return answers

@@ -14,6 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from omnigraph.exceptions.resolution import IDEMPOTENCY_TTL, Problem
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [
+    "PositionFigures",
     "ReservationOutcome",
     "ReservationStatus",
     "commit_reservation",
@@ -36,6 +38,20 @@ __all__ = [
 SCOPE = "reserveInventory"
 MAX_QUANTITY = 10_000
 MAX_TTL = timedelta(days=1)
+
+
+class PositionFigures(Protocol):
+    """The buckets of one position: an ORM row or a plain result row both have them."""
+
+    sku: str
+    location_id: str
+    on_hand: int
+    committed: int
+    damaged: int
+    quality_control: int
+    incoming: int
+    restricted_returns: int
+    last_event_at: datetime | None
 
 
 class ReservationStatus:
@@ -55,7 +71,7 @@ def _refuse(code: str, message: str, *path: str) -> ReservationOutcome:
 
 
 def sellable_units(
-    position: InventoryPositionRow,
+    position: PositionFigures,
     reserved: int,
     policy: AllocationPolicy,
     channel: str,

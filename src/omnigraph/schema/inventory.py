@@ -13,7 +13,7 @@ from omnigraph.inventory.availability import Availability
 from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.schema.common import Node
 
-__all__ = ["InventoryAvailability", "InventoryBucket", "Promise"]
+__all__ = ["AvailabilityTotal", "InventoryAvailability", "InventoryBucket", "Promise"]
 
 Ctx = Info[RequestContext, None]
 Promise = strawberry.enum(PromiseValue, name="Promise")
@@ -64,3 +64,34 @@ class InventoryAvailability(Node):
         from omnigraph.schema.nodes import resolve_availability_id
 
         return await resolve_availability_id(info.context, id)
+
+
+@strawberry.type(description="What a channel may promise for one SKU across its locations.")
+class AvailabilityTotal:
+    sku: str
+    channel: str
+    promise: Promise  # type: ignore[valid-type]
+    available_quantity: int
+    on_hand: int
+    locations: int = strawberry.field(description="Locations that contributed.")
+    as_of: datetime | None = strawberry.field(description="The newest ledger event reflected.")
+
+    @classmethod
+    def of_answers(
+        cls, skus: list[str], channel: str, promise: PromiseValue, answers: list[Availability]
+    ) -> list[AvailabilityTotal]:
+        totals = []
+        for sku in dict.fromkeys(skus):
+            mine = [a for a in answers if a.sku == sku]
+            totals.append(
+                cls(
+                    sku=sku,
+                    channel=channel,
+                    promise=promise,
+                    available_quantity=sum(a.available for a in mine),
+                    on_hand=sum(a.on_hand for a in mine),
+                    locations=len(mine),
+                    as_of=max((a.as_of for a in mine), default=None),
+                )
+            )
+        return totals

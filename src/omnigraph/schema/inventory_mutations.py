@@ -34,6 +34,13 @@ def _errors(problems: list[Problem]) -> list[UserError]:
     ]
 
 
+def _announce(info: Ctx, outcome: service.ReservationOutcome) -> None:
+    """A reservation made or released changes what channels may promise: tell subscribers."""
+    row = outcome.reservation
+    if row is not None and not outcome.problems:
+        info.context.services.availability_events.publish([(row.sku, row.location_id)])
+
+
 @strawberry.type(description="Units promised to a channel until they expire or are released.")
 class Reservation:
     id: strawberry.ID
@@ -147,12 +154,14 @@ class InventoryMutations:
             idempotency_key=input.idempotency_key,
             now=services.now(),
         )
+        _announce(info, outcome)
         return ReservationPayload.of(outcome)
 
     @strawberry.mutation(description="Give reserved units back before the reservation expires.")
     async def release_reservation(self, info: Ctx, id: strawberry.ID) -> ReservationPayload:
         services = info.context.services
         outcome = await service.release_reservation(services.sessions, str(id), services.now())
+        _announce(info, outcome)
         return ReservationPayload.of(outcome)
 
     @strawberry.mutation(description="The reserved units became an order.")

@@ -26,7 +26,7 @@ from omnigraph.resolvers.pagination import ScanResult
 from omnigraph.resolvers.payouts import PAYOUT_CURSOR
 from omnigraph.schema.common import Connection, Edge, Node, PageInfo, SourceKind
 from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
-from omnigraph.schema.inventory import InventoryAvailability, Promise
+from omnigraph.schema.inventory import AvailabilityTotal, InventoryAvailability, Promise
 from omnigraph.schema.nodes import (
     NodeResolver,
     resolve_exception_id,
@@ -180,6 +180,29 @@ class InventoryQueries:
             location_ids=[str(i) for i in location_ids] if location_ids else None,
         )
         return [InventoryAvailability.of(a) for a in answers]
+
+    @strawberry.field(
+        description="What a channel may promise for each SKU across its locations (the sum of"
+        " `availability` per location)."
+    )
+    async def availability_totals(
+        self,
+        info: Ctx,
+        skus: list[str],
+        channel: str,
+        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        at: datetime | None = None,
+        location_ids: list[strawberry.ID] | None = None,
+    ) -> list[AvailabilityTotal]:
+        answers = await inventory_resolvers.availability(
+            info.context,
+            skus=skus,
+            channel=channel,
+            promise=PromiseValue(promise),
+            at=at,
+            location_ids=[str(i) for i in location_ids] if location_ids else None,
+        )
+        return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
 
 
 @strawberry.type(name="Query")

@@ -32,7 +32,7 @@ from omnigraph.schema.references import (
     PayoutReference,
     reference_resolvers,
 )
-from omnigraph.schema.subscriptions import ExceptionSubscriptions
+from omnigraph.schema.subscriptions import AvailabilitySubscriptions, ExceptionSubscriptions
 
 __all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
 
@@ -69,7 +69,7 @@ def single_process_spec() -> SubgraphSpec:
         query,
         [Order, Payout, ExceptionRecord, InventoryAvailability],
         merge_types("Mutation", (ExceptionMutations, InventoryMutations)),
-        ExceptionSubscriptions,
+        merge_types("Subscription", (ExceptionSubscriptions, AvailabilitySubscriptions)),
     )
 
 
@@ -87,6 +87,7 @@ def _inventory() -> SubgraphSpec:
         merge_types("Query", (InventoryQueries, PolicyQueries)),
         [InventoryAvailability],
         InventoryMutations,
+        AvailabilitySubscriptions,
     )
 
 

@@ -12,10 +12,13 @@ from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.resolvers.inventory import availability
 from omnigraph.schema.common import SourceKind
 from omnigraph.schema.exceptions import ExceptionKind, ExceptionRecord, ExceptionStatus
+from omnigraph.schema.inventory import InventoryAvailability, Promise
 
-__all__ = ["ExceptionSubscriptions"]
+__all__ = ["AvailabilitySubscriptions", "ExceptionSubscriptions"]
 
 Ctx = Info[RequestContext, None]
 
@@ -48,3 +51,46 @@ class ExceptionSubscriptions:
             yield dataclasses.replace(
                 ExceptionRecord.from_row(row), status=ExceptionStatus(event.status)
             )
+
+
+@strawberry.type(name="Subscription")
+class AvailabilitySubscriptions:
+    @strawberry.subscription(
+        description="Availability of the watched SKUs for a channel, each time a ledger event or"
+        " a reservation changes it (only answers that changed are sent)."
+    )
+    async def availability_changed(
+        self,
+        info: Ctx,
+        skus: list[str],
+        channel: str,
+        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+    ) -> AsyncGenerator[InventoryAvailability, None]:
+        services = info.context.services
+        watched = set(skus)
+        last: dict[tuple[str, str], int] = {}
+        for answer in await availability(
+            info.context,
+            skus=skus,
+            channel=channel,
+            promise=PromiseValue(promise),
+            at=None,
+            location_ids=None,
+        ):
+            last[(answer.sku, answer.location_id)] = answer.available
+        async for changed in services.availability_events.subscribe():
+            touched = sorted({sku for sku, _ in changed if sku in watched})
+            if not touched:
+                continue
+            for answer in await availability(
+                info.context,
+                skus=touched,
+                channel=channel,
+                promise=PromiseValue(promise),
+                at=None,
+                location_ids=None,
+            ):
+                key = (answer.sku, answer.location_id)
+                if last.get(key) != answer.available:
+                    last[key] = answer.available
+                    yield InventoryAvailability.of(answer)

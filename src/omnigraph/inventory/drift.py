@@ -1,0 +1,170 @@
+"""Drift: the ledger's projection against the WMS's own stock snapshot.
+
+A difference beyond the tolerance that lasts longer than the grace period raises an
+INVENTORY_DRIFT exception owned by that WMS (feed lag heals itself within the grace period and
+raises nothing); a difference that heals is forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.db.models import DriftWatchRow, InventoryPositionRow
+from omnigraph.errors import OmnigraphError
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.sources.records import StockLevel
+from omnigraph.sources.registry import SourceRegistry
+
+__all__ = ["DriftMonitor", "DriftReport", "compare"]
+
+log = structlog.get_logger(__name__)
+# ledger bucket -> WMS snapshot field
+COMPARED = {
+    "on_hand": "on_hand",
+    "committed": "allocated",
+    "damaged": "damaged",
+    "quality_control": "quality_hold",
+    "incoming": "incoming",
+}
+
+
+@dataclass(slots=True)
+class DriftReport:
+    compared: int = 0
+    drifting: dict[tuple[str, str], dict[str, dict[str, int]]] = field(default_factory=dict)
+    raised: int = 0
+
+
+def compare(
+    position: InventoryPositionRow | None, snapshot: StockLevel, tolerance: int
+) -> dict[str, dict[str, int]]:
+    """Buckets where ledger and WMS differ by more than ``tolerance`` units."""
+    differences = {}
+    for bucket, wms_field in COMPARED.items():
+        ledger = getattr(position, bucket) if position is not None else 0
+        wms = int(getattr(snapshot, wms_field))
+        if abs(ledger - wms) > tolerance:
+            differences[bucket] = {"ledger": ledger, "wms": wms}
+    return differences
+
+
+class DriftMonitor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: SourceRegistry,
+        catalogue: ExceptionCatalogue,
+        *,
+        tolerance: int = 0,
+        grace: timedelta = timedelta(minutes=15),
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.catalogue = catalogue
+        self.tolerance = tolerance
+        self.grace = grace
+        self.clock = clock
+
+    async def run(self, stop: asyncio.Event, *, interval_seconds: float) -> None:
+        while not stop.is_set():
+            try:
+                report = await self.check()
+                if report.drifting:
+                    log.warning(
+                        "inventory_drift", positions=len(report.drifting), raised=report.raised
+                    )
+            except OmnigraphError as error:
+                log.warning("drift_check_unavailable", error=error.message)
+            except Exception:
+                log.exception("drift_check_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def check(self, skus: list[str] | None = None) -> DriftReport:
+        """Compare every position the ledger knows (or ``skus``) with each WMS's snapshot."""
+        now = self.clock()
+        report = DriftReport()
+        async with self.sessions() as session:
+            query = select(InventoryPositionRow)
+            if skus:
+                query = query.where(InventoryPositionRow.sku.in_(skus))
+            positions = {(p.sku, p.location_id): p for p in await session.scalars(query)}
+        wanted = skus or sorted({sku for sku, _ in positions})
+        healed: list[tuple[str, str]] = []
+        for wms in self.registry.warehouses:
+            snapshot = await wms.stock(wanted, None) if wanted else []
+            for row in snapshot:
+                key = (row.sku, row.location_id)
+                report.compared += 1
+                differences = compare(positions.get(key), row, self.tolerance)
+                if differences:
+                    report.drifting[key] = differences
+                    report.raised += await self._watch(wms.name, key, differences, now)
+                else:
+                    healed.append(key)
+        await self._forget(healed)
+        return report
+
+    async def _watch(
+        self,
+        source: str,
+        key: tuple[str, str],
+        differences: dict[str, dict[str, int]],
+        now: datetime,
+    ) -> int:
+        async with self.sessions() as session, session.begin():
+            watch = await session.get(DriftWatchRow, key)
+            if watch is None:
+                session.add(
+                    DriftWatchRow(
+                        sku=key[0],
+                        location_id=key[1],
+                        first_seen_at=now,
+                        last_seen_at=now,
+                        differences=differences,
+                    )
+                )
+                return 0
+            watch.last_seen_at = now
+            watch.differences = differences
+            first_seen = watch.first_seen_at
+        if now - first_seen < self.grace:
+            return 0
+        sku, location = key
+        summary = ", ".join(
+            f"{bucket} ledger {d['ledger']} vs WMS {d['wms']}" for bucket, d in differences.items()
+        )
+        report = ExceptionReport(
+            kind=ExceptionKind.INVENTORY_DRIFT,
+            dedupe_key=f"drift:{source}:{sku}@{location}:{first_seen.isoformat()}",
+            subject=f"{sku}@{location}",
+            subject_type="sku@location",
+            summary=f"{sku} at {location} drifted since {first_seen:%Y-%m-%d %H:%M}: {summary}",
+            detected_at=now,
+            reported_by="omnigraph:drift-monitor",
+            owner_source=source,
+            details={"sku": sku, "locationId": location, "differences": differences},
+        )
+        _, created = await take_in(self.sessions, self.catalogue, report)
+        return int(created)
+
+    async def _forget(self, keys: list[tuple[str, str]]) -> None:
+        """Positions that agree again stop being watched (their grace starts afresh)."""
+        if not keys:
+            return
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(DriftWatchRow).where(
+                    tuple_(DriftWatchRow.sku, DriftWatchRow.location_id).in_(keys)
+                )
+            )

@@ -1,0 +1,315 @@
+"""The ledger reader: follows each WMS change feed into the append-only inventory ledger and
+moves the quantity projection with every entry, in the same transaction as the cursor.
+
+Re-delivered events are recognised by their event id and change nothing twice; events arriving
+out of order apply cleanly because every effect is a signed change; a gap in the feed's
+sequence or a malformed movement is recorded in the quarantine, never silently dropped. A page
+is one transaction: a crash mid-page re-reads the page and the ledger's key keeps it exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.db.models import (
+    ExpectedReceiptRow,
+    InventoryPositionRow,
+    LedgerEntryRow,
+    QuarantinedEventRow,
+    SourceCursorRow,
+)
+from omnigraph.errors import OmnigraphError
+from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
+from omnigraph.sources.client import JsonRecord, SourceClient
+from omnigraph.sources.registry import SourceRegistry
+
+__all__ = ["FEED", "LedgerReader", "SyncProgress"]
+
+FEED = "inventory"
+MOVEMENT_PREFIX = "inventory."
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class SyncProgress:
+    events_read: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    gaps: int = 0
+    changed: set[tuple[str, str]] = field(default_factory=set)
+
+
+class LedgerReader:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: SourceRegistry,
+        *,
+        page_size: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_change: Callable[[set[tuple[str, str]]], Any] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.page_size = page_size
+        self.clock = clock
+        self.on_change = on_change
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.sync_once()
+            except OmnigraphError as error:
+                log.warning("ledger_feed_unavailable", error=error.message)
+            except Exception:
+                log.exception("ledger_sync_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+
+    async def sync_once(
+        self, progress: Callable[[SyncProgress], None] | None = None
+    ) -> SyncProgress:
+        """Read every WMS feed to its end."""
+        total = SyncProgress()
+        for wms in self.registry.warehouses:
+            await self._follow(wms.client, total, progress)
+        if total.changed and self.on_change is not None:
+            self.on_change(total.changed)
+        return total
+
+    async def _follow(
+        self,
+        client: SourceClient,
+        total: SyncProgress,
+        progress: Callable[[SyncProgress], None] | None,
+    ) -> None:
+        while True:
+            cursor, last_sequence = await self._position(client.name)
+            events, next_cursor, more = await client.changes(cursor, self.page_size)
+            await self._apply_page(client.name, events, cursor, next_cursor, last_sequence, total)
+            total.events_read += len(events)
+            if progress is not None:
+                progress(total)
+            if not more or not events:
+                return
+
+    async def _position(self, source: str) -> tuple[str | None, int | None]:
+        async with self.sessions() as session:
+            row = await session.get(SourceCursorRow, (source, FEED))
+            return (row.cursor, row.last_sequence) if row else (None, None)
+
+    async def _apply_page(
+        self,
+        source: str,
+        events: list[JsonRecord],
+        cursor: str | None,
+        next_cursor: str | None,
+        last_sequence: int | None,
+        total: SyncProgress,
+    ) -> None:
+        """One page, one transaction: the reads are batched (known event ids, positions, open
+        expected receipts), the buckets move in memory, the writes flush together."""
+        now = self.clock()
+        movements: list[Movement] = []
+        async with self.sessions() as session, session.begin():
+            position = await session.get(
+                SourceCursorRow, (source, FEED), with_for_update=True, populate_existing=True
+            )
+            if position is not None and position.cursor != cursor:
+                return  # another reader moved the cursor meanwhile: re-read from its position
+            if position is None:
+                position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
+                session.add(position)
+            highest = last_sequence
+            for event in events:
+                sequence = event.get("sequence")
+                if isinstance(sequence, int):
+                    if highest is not None and sequence > highest + 1:
+                        missing = f"{highest + 1}..{sequence - 1}"
+                        session.add(
+                            QuarantinedEventRow(
+                                source=source,
+                                event_id=None,
+                                sequence=highest + 1,
+                                reason=f"gap: feed sequence {missing} never arrived",
+                                raw=None,
+                                received_at=now,
+                            )
+                        )
+                        total.gaps += 1
+                    highest = sequence if highest is None else max(highest, sequence)
+                if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+                    continue
+                try:
+                    movements.append(parse_movement(event))
+                except MalformedMovement as error:
+                    if not await self._already_quarantined(session, source, event):
+                        session.add(
+                            QuarantinedEventRow(
+                                source=source,
+                                event_id=str(event.get("id")),
+                                sequence=sequence if isinstance(sequence, int) else None,
+                                reason=f"malformed: {error}",
+                                raw=dict(event),
+                                received_at=now,
+                            )
+                        )
+                        total.quarantined += 1
+            await self._apply(session, source, movements, now, total)
+            position.cursor = next_cursor
+            position.last_sequence = highest
+            position.updated_at = now
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        source: str,
+        movements: list[Movement],
+        now: datetime,
+        total: SyncProgress,
+    ) -> None:
+        if not movements:
+            return
+        known = set(
+            await session.scalars(
+                select(LedgerEntryRow.event_id).where(
+                    LedgerEntryRow.source == source,
+                    LedgerEntryRow.event_id.in_({m.event_id for m in movements}),
+                )
+            )
+        )
+        fresh: list[Movement] = []
+        for movement in movements:
+            if movement.event_id in known:
+                total.duplicates += 1
+            else:
+                known.add(movement.event_id)  # the same event twice in one page counts once
+                fresh.append(movement)
+        keys = {(m.sku, m.location_id) for m in fresh}
+        positions = (
+            {
+                (row.sku, row.location_id): row
+                for row in await session.scalars(
+                    select(InventoryPositionRow).where(
+                        tuple_(InventoryPositionRow.sku, InventoryPositionRow.location_id).in_(keys)
+                    )
+                )
+            }
+            if keys
+            else {}
+        )
+        expected_keys = {
+            (m.expected_receipt_id, m.sku, m.location_id) for m in fresh if m.expected_receipt_id
+        }
+        expected = (
+            {
+                (row.expected_receipt_id, row.sku, row.location_id): row
+                for row in await session.scalars(
+                    select(ExpectedReceiptRow).where(
+                        tuple_(
+                            ExpectedReceiptRow.expected_receipt_id,
+                            ExpectedReceiptRow.sku,
+                            ExpectedReceiptRow.location_id,
+                        ).in_(expected_keys)
+                    )
+                )
+            }
+            if expected_keys
+            else {}
+        )
+        for movement in fresh:
+            session.add(
+                LedgerEntryRow(
+                    source=source,
+                    event_id=movement.event_id,
+                    sequence=movement.sequence,
+                    movement=movement.movement,
+                    sku=movement.sku,
+                    location_id=movement.location_id,
+                    quantity=movement.quantity,
+                    occurred_at=movement.occurred_at,
+                    ingested_at=now,
+                    data=movement.data,
+                )
+            )
+            self._move(positions, session, movement)
+            self._track_expected(expected, session, movement)
+            total.applied += 1
+            total.changed.add((movement.sku, movement.location_id))
+
+    async def _already_quarantined(
+        self, session: AsyncSession, source: str, event: JsonRecord
+    ) -> bool:
+        found = await session.scalar(
+            select(QuarantinedEventRow.id).where(
+                QuarantinedEventRow.source == source,
+                QuarantinedEventRow.event_id == str(event.get("id")),
+            )
+        )
+        return found is not None
+
+    def _move(
+        self,
+        positions: dict[tuple[str, str], InventoryPositionRow],
+        session: AsyncSession,
+        movement: Movement,
+    ) -> None:
+        key = (movement.sku, movement.location_id)
+        row = positions.get(key)
+        if row is None:
+            row = InventoryPositionRow(
+                sku=movement.sku,
+                location_id=movement.location_id,
+                on_hand=0,
+                committed=0,
+                damaged=0,
+                quality_control=0,
+                incoming=0,
+                restricted_returns=0,
+                version=0,
+            )
+            positions[key] = row
+            session.add(row)
+        for bucket, change in movement.deltas().items():
+            setattr(row, bucket, getattr(row, bucket) + change)
+        if row.last_event_at is None or movement.occurred_at >= row.last_event_at:
+            row.last_event_at = movement.occurred_at
+            row.last_event_id = movement.event_id
+        row.version += 1
+
+    def _track_expected(
+        self,
+        expected: dict[tuple[str, str, str], ExpectedReceiptRow],
+        session: AsyncSession,
+        movement: Movement,
+    ) -> None:
+        """Open expected receipts by date, so a scheduled promise can count what arrives."""
+        if movement.expected_receipt_id is None:
+            return
+        key = (movement.expected_receipt_id, movement.sku, movement.location_id)
+        row = expected.get(key)
+        if row is None:
+            row = ExpectedReceiptRow(
+                expected_receipt_id=movement.expected_receipt_id,
+                sku=movement.sku,
+                location_id=movement.location_id,
+                quantity_open=0,
+                expected_at=None,
+            )
+            expected[key] = row
+            session.add(row)
+        if movement.movement == "expected_receipt":
+            row.quantity_open += movement.quantity
+            row.expected_at = movement.expected_at or movement.occurred_at
+        elif movement.movement in ("receipt", "transfer_in"):
+            row.quantity_open -= movement.quantity

@@ -1,0 +1,95 @@
+"""``availabilityChanged`` fires when a ledger event or a reservation moves a watched SKU."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from omnigraph.app import create_app, demo_sources_config
+from omnigraph.context import Services
+from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.sources.sim import DemoSystems
+from tests.conftest import make_settings
+from tests.inventory.test_ledger import ScriptedWms, forget_inventory
+
+SUBSCRIPTION = """subscription { availabilityChanged(skus: ["SKU-F"], channel: "web") {
+  sku locationId availableQuantity } }"""
+
+
+@pytest.fixture
+async def live(
+    exception_demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[str, ScriptedWms, Services]]:
+    wms = ScriptedWms()
+    app = create_app(
+        make_settings(clean_database),
+        sources=demo_sources_config(exception_demo.urls),
+        transports={"wms": httpx.MockTransport(wms.handler)},
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    services: Services = app.state.services
+    await forget_inventory(services)
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}", wms, services
+    finally:
+        await forget_inventory(services)
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def receive(ws: Any) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message
+
+
+async def test_ledger_events_and_reservations_reach_subscribers(
+    live: tuple[str, ScriptedWms, Services],
+) -> None:
+    address, wms, services = live
+    reader = LedgerReader(
+        services.sessions, services.registry, on_change=services.availability_events.publish
+    )
+    async with websockets.connect(
+        f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert (await receive(ws))["type"] == "connection_ack"
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+        )
+        await asyncio.sleep(0.3)
+        wms.add("receipt", "SKU-F", "store-london", 5)
+        await reader.sync_once()
+        first = await receive(ws)
+        assert first["payload"]["data"]["availabilityChanged"] == {
+            "sku": "SKU-F",
+            "locationId": "store-london",
+            "availableQuantity": 5,
+        }
+        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+            response = await client.post(
+                "/graphql",
+                json={
+                    "query": """mutation {
+              reserveInventory(input: {sku: "SKU-F", locationId: "store-london", channel: "web",
+                quantity: 2, idempotencyKey: "live-1"}) { reservationId userErrors { code } } }"""
+                },
+            )
+        assert response.json()["data"]["reserveInventory"]["userErrors"] == []
+        second = await receive(ws)
+        assert second["payload"]["data"]["availabilityChanged"]["availableQuantity"] == 3
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
