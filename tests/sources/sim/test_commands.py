@@ -46,6 +46,7 @@ class Owner:
         self.client = client
         self.kind = kind
         self.seen = len(world.events[kind])
+        self.moved: list[Record] = []
         self._keys = itertools.count(1)
 
     async def send(self, command_type: str, payload: Record, key: str | None = None) -> Record:
@@ -82,11 +83,12 @@ class Owner:
         return dict(row)
 
     async def news(self) -> list[Record]:
-        """Feed events since the last look."""
+        """Feed events since the last look, stock movements aside (kept in `moved`)."""
         page = await self.client.get("/changes", params={"after": self.seen, "limit": 500})
         events: list[Record] = page.raise_for_status().json()["events"]
         self.seen += len(events)
-        return events
+        self.moved += [e["data"] for e in events if e["recordType"] == "inventory_movement"]
+        return [e for e in events if e["recordType"] != "inventory_movement"]
 
     async def log(self) -> list[Record]:
         return list((await self.client.get("/_commands")).json()["data"])

@@ -205,7 +205,9 @@ async def test_what_commands_change_still_meets_its_schema(kind: str) -> None:
             after = {"after": len(WORLD.events[kind]), "limit": 500}
             changes = await client.get("/changes", params=after)
             schema["/changes"]["GET"].validate_response(changes)
-            (event,) = changes.json()["events"]
+            (event,) = [
+                e for e in changes.json()["events"] if e["recordType"] != "inventory_movement"
+            ]
             if event["recordType"] in {"order", "sales_order", "fulfilment_order", "payout"}:
                 records = await client.post(batch, json={"ids": [event["recordId"]]})
                 schema[batch]["POST"].validate_response(records)

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from omnigraph.sources.sim import EXCEPTION_KINDS, PLANTED_KINDS, STAGES, DemoWorld, build_world
+from omnigraph.sources.sim import (
+    EXCEPTION_KINDS,
+    MOVEMENTS,
+    PLANTED_KINDS,
+    STAGES,
+    DemoWorld,
+    build_world,
+)
 from omnigraph.sources.sim import world as world_module
 
 from .conftest import ANCHOR
@@ -282,7 +289,12 @@ def test_change_feeds_end_in_the_records_served(world: DemoWorld) -> None:
         "storefront": {r["id"]: r for r in world.storefront_orders},
         "erp": {r["id"]: r for r in world.erp_sales_orders}
         | {r["sku"]: r for r in world.erp_items},
-        "wms": {r["id"]: r for r in world.wms_fulfilment_orders + world.reported_exceptions},
+        "wms": {
+            r["id"]: r
+            for r in world.wms_fulfilment_orders
+            + world.reported_exceptions
+            + world.inventory_movements
+        },
         "payments": {r["id"]: r for r in world.charges + world.payouts},
     }
     anchor = ANCHOR.isoformat()
@@ -316,7 +328,7 @@ def test_event_types_per_kind(world: DemoWorld) -> None:
         "fulfilment_order.compliance_hold",
         "fulfilment_order.asn_sent",
         "exception.reported",
-    }
+    } | {f"inventory.{movement}" for movement in MOVEMENTS}
     assert types["payments"] == {
         "charge.succeeded",
         "charge.refunded",

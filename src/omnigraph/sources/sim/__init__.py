@@ -1,9 +1,10 @@
 """The demo source systems: a seeded retailer world served by four real HTTP apps.
 
-`build_world` makes the data (with its planted disagreements, the exceptions its WMS reports
-and the wholesale branch: ship dates, compliance holds, ASNs), `create_<kind>_app` serves one
-system's share of it over the source contract and carries out its commands, and `DemoSystems`
-runs all four on loopback.
+`build_world` makes the data (with its planted disagreements, the exceptions its WMS reports,
+the wholesale branch: ship dates, compliance holds, ASNs, and the WMS's inventory movements,
+which `replay_movements` turns back into its stock), `create_<kind>_app` serves one system's
+share of it over the source contract and carries out its commands, and `DemoSystems` runs all
+four on loopback.
 """
 
 from omnigraph.sources.sim.erp import create_erp_app
@@ -12,20 +13,27 @@ from omnigraph.sources.sim.runner import DEFAULT_PORTS, KINDS, DemoSystems, run_
 from omnigraph.sources.sim.storefront import create_storefront_app
 from omnigraph.sources.sim.wms import create_wms_app
 from omnigraph.sources.sim.world import (
+    DISPOSITIONS,
     EXCEPTION_KINDS,
+    MOVEMENTS,
     PLANTED_KINDS,
     STAGES,
+    STOCK_BUCKETS,
     DemoWorld,
     PlantedDisagreement,
     build_world,
+    replay_movements,
 )
 
 __all__ = [
     "DEFAULT_PORTS",
+    "DISPOSITIONS",
     "EXCEPTION_KINDS",
     "KINDS",
+    "MOVEMENTS",
     "PLANTED_KINDS",
     "STAGES",
+    "STOCK_BUCKETS",
     "DemoSystems",
     "DemoWorld",
     "PlantedDisagreement",
@@ -34,5 +42,6 @@ __all__ = [
     "create_payments_app",
     "create_storefront_app",
     "create_wms_app",
+    "replay_movements",
     "run_forever",
 ]

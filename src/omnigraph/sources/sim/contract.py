@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import copy
 import hashlib
 import hmac
@@ -267,7 +268,10 @@ def list_route(
 
 
 class ChangeFeed:
-    """One system's ordered change events; the cursor is the last sequence number seen."""
+    """One system's ordered change events; the cursor is the last sequence number seen.
+
+    For tests, the feed can misbehave as real ones do (see `skip_sequence` and `redeliver`).
+    """
 
     def __init__(
         self,
@@ -276,17 +280,36 @@ class ChangeFeed:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.kind = kind
-        self._events = [copy.deepcopy(event) for event in events]
+        # Recorded events never change (a re-send is a new event), so they can be shared.
+        self._events = list(events)
         self._now = now or (lambda: datetime.now(UTC))
+        self._skip = 0
+        self._redeliver = 0
+
+    def moment(self) -> str:
+        """When an event appended now occurs: the clock, but never before the last event."""
+        moment = self._now().astimezone(UTC).replace(microsecond=0).isoformat()
+        if self._events:
+            moment = max(moment, self._events[-1]["occurredAt"])
+        return moment
+
+    def skip_sequence(self) -> None:
+        """The next appended event skips a sequence number, leaving a gap in the feed."""
+        self._skip += 1
+
+    def redeliver(self, count: int) -> None:
+        """The next page read after a cursor starts with the `count` events before it again,
+        as an at-least-once feed re-sends what a consumer may have missed."""
+        self._redeliver = count
 
     def append(
         self, event_type: str, record_type: str, record_id: str, record: JsonRecord
     ) -> JsonRecord:
         """Record a change made while the system runs (a command's effect, or a re-send)."""
-        sequence = len(self._events) + 1
-        moment = self._now().astimezone(UTC).replace(microsecond=0).isoformat()
-        if self._events:
-            moment = max(moment, self._events[-1]["occurredAt"])
+        last = self._events[-1]["sequence"] if self._events else 0
+        sequence = last + 1 + self._skip
+        self._skip = 0
+        moment = self.moment()
         event = {
             "id": f"evt_{self.kind}_{sequence}",
             "sequence": sequence,
@@ -308,9 +331,13 @@ class ChangeFeed:
             if raw is not None and not _DIGITS.fullmatch(raw):
                 raise ContractError(400, "BAD_CURSOR", "`after` is not a cursor this feed gave")
             after = int(raw) if raw is not None else 0
-            page = self._events[after : after + limit]
+            start = bisect.bisect_right(self._events, after, key=lambda event: event["sequence"])
+            page = self._events[start : start + limit]
             next_cursor = str(page[-1]["sequence"]) if page else str(after)
-            has_more = after + len(page) < len(self._events)
+            has_more = start + len(page) < len(self._events)
+            if self._redeliver and start:
+                page = self._events[max(0, start - self._redeliver) : start] + page
+                self._redeliver = 0
             return JSONResponse({"events": page, "nextCursor": next_cursor, "hasMore": has_more})
 
         return Route("/changes", endpoint, methods=["GET"])
@@ -637,8 +664,10 @@ def source_app(
     feed: ChangeFeed,
     commands: Mapping[str, CommandHandler],
     token: str | None,
+    switches: Sequence[Route] = (),
 ) -> Starlette:
-    """Assemble one system: its collection routes plus health, changes, commands and switches."""
+    """Assemble one system: its collection routes plus health, changes, commands and switches
+    (`switches` adds a system's own, under `/_control`)."""
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "kind": kind, "name": kind})
@@ -653,7 +682,7 @@ def source_app(
         if method != "HEAD"
     )
     app = Starlette(
-        routes=[*contract, *_control_routes(controls, desk)],
+        routes=[*contract, *_control_routes(controls, desk), *switches],
         middleware=[Middleware(SourceGuard, controls=controls)],
         exception_handlers={ContractError: _contract_error, HTTPException: _http_error},
     )

@@ -4,6 +4,8 @@
 and a feed event per change, bends the story where the world plan plants a disagreement, lets
 the warehouse meet the incidents the plan chose (see incidents.py), queuing their reports, and
 writes a trade order's ship date, compliance hold and advance ship notice (see wholesale.py).
+What the floor does to stock goes into a `FloorLog`, which stock_history.py writes the WMS's
+inventory movements around.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from omnigraph.sources.sim.incidents import (
     floor_report,
     missed_pickup_report,
 )
+from omnigraph.sources.sim.stock_history import FloorLog
 
 if TYPE_CHECKING:
     import random
@@ -75,6 +78,7 @@ class OrderBook:
     wms_fulfilment_orders: list[dict[str, Any]] = field(default_factory=list)
     planted: list[Planted] = field(default_factory=list)
     reports: list[PendingReport] = field(default_factory=list)
+    floor: FloorLog = field(default_factory=FloorLog)
     _shipment_count: int = 0
     _memo_count: int = 0
     _return_count: int = 0
@@ -226,6 +230,7 @@ class OrderBook:
         }
         self.wms_fulfilment_orders.append(fulfilment)
         self._wms(fulfilment, released)
+        self.floor.allocate(fulfilment, released)
         if draft.plan.planted == "missing_in_erp":
             self.planted.append(
                 Planted(
@@ -252,6 +257,7 @@ class OrderBook:
                     line["picked"] = self.rng.randint(0, line["quantity"])
                 last = fulfilment["lines"][-1]
                 last["picked"] = min(last["picked"], last["quantity"] - 1)
+                self.floor.pick(fulfilment, draft.at("picking"))
             self._wms(fulfilment, draft.at("picking"))
         if draft.reached("picked"):
             fulfilment["status"] = "picked"
@@ -262,6 +268,7 @@ class OrderBook:
             incident = draft.incident.kind if draft.incident else None
             if incident == "SHORT_PICK" or (incident == "DAMAGE" and draft.plan.stage == "picked"):
                 self._floor_incident(draft, fulfilment, draft.at("picked"), "picking")
+            self.floor.pick(fulfilment, draft.at("picked"))
             self._wms(fulfilment, draft.at("picked"))
         if draft.reached("packed"):
             fulfilment["status"] = "packed"
@@ -295,6 +302,8 @@ class OrderBook:
         line = fulfilment["lines"][index]
         line["picked"] -= units
         line["short" if incident.kind == "SHORT_PICK" else "damaged"] = units
+        if incident.kind == "DAMAGE":
+            self.floor.damage(fulfilment, line["sku"], units, moment)
         self.reports.append(floor_report(draft, fulfilment, moment, activity))
 
     def _collection(
@@ -320,6 +329,7 @@ class OrderBook:
             shipment = self._shipment(draft, fulfilment["lines"], collected)
             shipment["deliveredAt"] = iso(collected)
             fulfilment["shipments"].append(shipment)
+            self.floor.ship(fulfilment, shipment, collected)
             for line in fulfilment["lines"]:
                 line["shipped"] = line["quantity"]
             fulfilment["status"] = "picked_up"
@@ -346,7 +356,9 @@ class OrderBook:
             if not draft.reached(step) or not batch:
                 continue
             moment = draft.at(step)
-            fulfilment["shipments"].append(self._shipment(draft, batch, moment))
+            shipment = self._shipment(draft, batch, moment)
+            fulfilment["shipments"].append(shipment)
+            self.floor.ship(fulfilment, shipment, moment)
             for line in batch:
                 line["shipped"] = line["quantity"]
             complete = all(line["shipped"] == line["quantity"] for line in lines)
@@ -448,6 +460,7 @@ class OrderBook:
         if fulfilment is not None and draft.plan.planted != "cancelled_but_shipped":
             fulfilment["status"] = "cancelled"
             self._wms(fulfilment, cancelled + timedelta(seconds=120))
+            self.floor.deallocate(fulfilment, cancelled + timedelta(seconds=120))
 
     def _return(
         self,
@@ -463,6 +476,7 @@ class OrderBook:
         for index in returned_lines:
             line = fulfilment["lines"][index]
             line["returned"] = line["quantity"]
+            self.floor.receive_return(fulfilment, line, received)
         fulfilment["status"] = "returned" if full else "partially_returned"
         self._wms(fulfilment, received)
         amount = draft.total if full else draft.line_net(0)

@@ -3,6 +3,8 @@
 Every command checks everything first (raising CommandRejectedError with the reason) and only
 then changes the records, keeping stock in step with them: `allocated` is what open fulfilment
 orders still hold, `onHand` every unit in the building, `damaged` the broken ones among it.
+Stock only ever changes by a movement (see movements.py), which goes on the change feed as it
+happens, so replaying the feed's movements always gives the stock served.
 
 A fulfilment line counts units: `quantity` still to fulfil (cancelled and substituted units
 leave it), `picked` good units picked (shipped ones included), `shipped`, and the unresolved
@@ -23,11 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 from omnigraph.sources.sim.contract import (
     CommandRejectedError,
+    ContractError,
+    parse_timestamp,
     require_positive_int,
     require_str,
 )
 from omnigraph.sources.sim.drafts import OPEN_FULFILMENT_STATUSES
 from omnigraph.sources.sim.formats import iso
+from omnigraph.sources.sim.movements import (
+    DISPOSITIONS,
+    MOVEMENT_DETAILS,
+    MOVEMENT_RECORD_TYPE,
+    MOVEMENTS,
+    SIGNED_MOVEMENTS,
+    STOCK_BUCKETS,
+    apply_movement,
+    movement_event_type,
+    movement_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +50,7 @@ if TYPE_CHECKING:
     from omnigraph.sources.sim.contract import ChangeFeed, CommandHandler, JsonRecord
     from omnigraph.sources.sim.world import DemoWorld
 
-__all__ = ["MAX_HOLD_DAYS", "Warehouse"]
+__all__ = ["MAX_HOLD_DAYS", "MAX_MOVEMENTS", "Warehouse"]
 
 # Once goods have left (or the order is void) the floor can no longer change the order.
 _SETTLED = frozenset(
@@ -46,6 +61,9 @@ _PICKING_STARTED = frozenset({"picking", "picked", "packed", "partially_shipped"
 _PACKED = frozenset({"packed", "partially_shipped"})
 _PROBLEMS = ("short", "damaged", "backordered")
 MAX_HOLD_DAYS = 14
+MAX_MOVEMENTS = 500  # per `/_control/movements` request
+_SHORT_WRITE_OFF = "short pick written off: the units were never on the shelf"
+_FOUND_AT_SHIPPING = "units shipped that the WMS did not know it held"
 
 
 def _open(line: JsonRecord) -> int:
@@ -73,6 +91,18 @@ def _require_at_most(order: JsonRecord, line: JsonRecord, left: int, units: int)
         raise CommandRejectedError(f"{order['id']} has {left} of {line['sku']} left, not {units}")
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_timestamp(value: Any) -> bool:
+    try:
+        parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
 def _style(item: JsonRecord) -> str:
     """`Merino Cardigan - Navy` -> `Merino Cardigan`: the colours of one style share it."""
     return str(item["name"]).rsplit(" - ", 1)[0]
@@ -84,6 +114,8 @@ class Warehouse:
     def __init__(self, world: DemoWorld, feed: ChangeFeed, now: Callable[[], datetime]) -> None:
         self.fulfilments = {o["id"]: o for o in copy.deepcopy(world.wms_fulfilment_orders)}
         self.stock = copy.deepcopy(world.wms_stock)
+        self.movements = list(world.inventory_movements)  # recorded movements never change
+        self._movement_count = len(self.movements)
         self.reports = {r["id"]: r for r in copy.deepcopy(world.reported_exceptions)}
         self._rows = {(row["sku"], row["locationId"]): row for row in self.stock}
         self._items = {item["sku"]: item for item in world.erp_items}
@@ -186,7 +218,12 @@ class Warehouse:
                 "substituteFor": line["sku"],
             }
         )
-        self._rows[item["sku"], order["locationId"]]["allocated"] += units
+        added = order["lines"][-1]
+        self._move("allocate", added["sku"], order["locationId"], units, **self._for(order))
+        if picked:
+            self._move(
+                "pick", added["sku"], order["locationId"], picked, fulfilmentOrderId=order["id"]
+            )
         self._changed(order, status)
         return (
             f"{units} x {item['sku']} ({item['name']}) picked for {order['id']} in place of "
@@ -227,8 +264,8 @@ class Warehouse:
         line["picked"] += units
         if order["status"] in _PACKED:
             line["packed"] += units
-        row["damaged"] -= units
-        row["onHand"] -= units  # the broken units are written off
+        self._move("damage_disposal", line["sku"], location, units)  # the broken units
+        self._move("pick", line["sku"], location, units, fulfilmentOrderId=order["id"])
         self._changed(order, order["status"])
         return (
             f"{units} x {line['sku']} replaced from stock at {location} on {order['id']}; "
@@ -250,7 +287,12 @@ class Warehouse:
             )
         before = order["status"]
         for line in order["lines"]:
-            line["picked"] += _on_shelf(line)
+            picked = _on_shelf(line)
+            if picked:
+                line["picked"] += picked
+                self._move(
+                    "pick", line["sku"], order["locationId"], picked, fulfilmentOrderId=order["id"]
+                )
         shipment = self._ship(order, shippable)
         self._changed(order, before)
         shipped = sum(entry["quantity"] for entry in shipment["lines"])
@@ -335,13 +377,19 @@ class Warehouse:
         if row is None:
             raise CommandRejectedError(f"{location} does not stock {sku}")
         was = (row["onHand"], row["allocated"])
-        row["allocated"] = sum(
+        allocated = sum(
             _open(line)
             for fulfilment in self._open_orders_at(location)
             for line in fulfilment["lines"]
             if line["sku"] == sku
         )
-        row["onHand"] = max(row["onHand"], row["allocated"] + row["damaged"] + row["qualityHold"])
+        if allocated != row["allocated"]:
+            # Allocation drifted from the open orders: a correction no single order made.
+            movement = "allocate" if allocated > row["allocated"] else "deallocate"
+            drift = abs(allocated - row["allocated"])
+            self._move(movement, sku, location, drift, fulfilmentOrderId=None, orderRef=None)
+        counted = max(row["onHand"], row["allocated"] + row["damaged"] + row["qualityHold"])
+        self._move("cycle_count", sku, location, counted - row["onHand"], countedQuantity=counted)
         row["asOf"] = iso(self._now())
         self._feed.append("stock.counted", "stock", f"{sku}@{location}", row)
         return (
@@ -361,6 +409,99 @@ class Warehouse:
         else:
             raise CommandRejectedError(f"no fulfilment order or exception report {record_id}")
         return f"{record_id} re-sent on the change feed"
+
+    # -- test switches (under /_control, not the contract) -----------------------------------------
+
+    def append_movements(self, entries: Any) -> list[JsonRecord]:
+        """Move stock as `entries` say (movement dicts without `id`; `occurredAt` defaults to
+        now), in order, numbering them and putting each on the feed. All or nothing: a
+        ContractError names the first entry that is malformed or would leave a bucket
+        negative, and nothing is applied."""
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_MOVEMENTS:
+            raise ContractError(
+                400, "BAD_REQUEST", f"`movements` must be a list of 1 to {MAX_MOVEMENTS} movements"
+            )
+        scratch: dict[tuple[str, str], dict[str, int]] = {}
+        checked = [self._checked(index, entry, scratch) for index, entry in enumerate(entries)]
+        return [
+            self._move(movement, sku, location, quantity, **details)
+            for movement, sku, location, quantity, details in checked
+        ]
+
+    def append_malformed(self) -> JsonRecord:
+        """Put a receipt on the feed that no ledger can apply: no `sku`, a string quantity."""
+        self._movement_count += 1
+        record: JsonRecord = {
+            "id": movement_id(self._movement_count),
+            "movement": "receipt",
+            "locationId": next(iter(self._locations)),
+            "quantity": "12",
+            "occurredAt": self._feed.moment(),
+            "expectedReceiptId": None,
+        }
+        return self._feed.append(
+            movement_event_type("receipt"), MOVEMENT_RECORD_TYPE, record["id"], record
+        )
+
+    def _checked(
+        self, index: int, entry: Any, scratch: dict[tuple[str, str], dict[str, int]]
+    ) -> tuple[str, str, str, int, dict[str, Any]]:
+        """One `/_control/movements` entry, checked and applied to `scratch` (the rows as the
+        entries before it leave them)."""
+        where = f"movements[{index}]"
+
+        def refuse(message: str) -> ContractError:
+            return ContractError(400, "BAD_MOVEMENT", f"{where}: {message}")
+
+        if not isinstance(entry, dict):
+            raise refuse("must be an object")
+        movement = entry.get("movement")
+        if movement not in MOVEMENTS:
+            raise refuse(f"`movement` must be one of {', '.join(MOVEMENTS)}")
+        carried = {"movement", "sku", "locationId", "quantity", "occurredAt"}
+        unknown = sorted(set(entry) - carried - set(MOVEMENT_DETAILS[movement]))
+        if unknown:
+            raise refuse(f"a {movement} does not carry {', '.join(unknown)}")
+        sku, location = entry.get("sku"), entry.get("locationId")
+        if not isinstance(sku, str) or not isinstance(location, str):
+            raise refuse("`sku` and `locationId` must be strings")
+        key = (sku, location)
+        if key not in self._rows:
+            raise refuse(f"the WMS stocks no {sku} at {location}")
+        row = scratch.setdefault(key, {bucket: self._rows[key][bucket] for bucket in STOCK_BUCKETS})
+        details = {name: entry.get(name) for name in MOVEMENT_DETAILS[movement]}
+        quantity = entry.get("quantity")
+        if movement == "cycle_count":
+            counted = details["countedQuantity"]
+            if counted is not None:
+                if not _is_count(counted):
+                    raise refuse("`countedQuantity` must be a non-negative integer")
+                if quantity is not None and quantity != counted - row["onHand"]:
+                    raise refuse(
+                        f"`quantity` must be countedQuantity less the {row['onHand']} on hand"
+                    )
+                quantity = counted - row["onHand"]
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise refuse("`quantity` must be an integer")
+        if movement not in SIGNED_MOVEMENTS and quantity < 1:
+            raise refuse(f"a {movement} moves a positive `quantity`")
+        if movement == "adjustment" and quantity == 0:
+            raise refuse("an adjustment changes onHand: `quantity` must not be 0")
+        if movement == "cycle_count":
+            details["countedQuantity"] = row["onHand"] + quantity
+        if movement == "return_receipt" and details["disposition"] not in DISPOSITIONS:
+            raise refuse(f"`disposition` must be one of {', '.join(DISPOSITIONS)}")
+        for name in ("expectedAt", "occurredAt"):
+            value = entry.get(name)
+            if value is not None and not _is_timestamp(value):
+                raise refuse(f"`{name}` must be an ISO 8601 date-time with an offset")
+        if entry.get("occurredAt") is not None:
+            details["occurredAt"] = entry["occurredAt"]
+        apply_movement(row, {"movement": movement, "quantity": quantity, **details})
+        negative = [bucket for bucket in STOCK_BUCKETS if row[bucket] < 0]
+        if negative:
+            raise refuse(f"would leave {negative[0]} at {row[negative[0]]} for {sku} at {location}")
+        return str(movement), sku, location, quantity, details
 
     # -- checks -----------------------------------------------------------------------------------
 
@@ -438,8 +579,9 @@ class Warehouse:
         ]
 
     def _write_off(self, sku: str, location: str, units: int) -> None:
-        row = self._rows[sku, location]
-        row["onHand"] = max(0, row["onHand"] - units)
+        units = min(units, self._rows[sku, location]["onHand"])
+        if units > 0:
+            self._move("adjustment", sku, location, -units, reason=_SHORT_WRITE_OFF)
 
     def _release(
         self,
@@ -457,7 +599,7 @@ class Warehouse:
             taken = min(left, line[problem])
             line[problem] -= taken
             left -= taken
-            if problem == "short":
+            if problem == "short" and taken:
                 self._write_off(line["sku"], order["locationId"], taken)
         left -= min(left, on_shelf)
         line["picked"] -= left
@@ -469,8 +611,9 @@ class Warehouse:
         self._release(order, line, units)
         line["quantity"] -= units
         line[into] += units
-        row = self._rows[line["sku"], order["locationId"]]
-        row["allocated"] = max(0, row["allocated"] - units)
+        released = min(units, self._rows[line["sku"], order["locationId"]]["allocated"])
+        if released > 0:
+            self._move("deallocate", line["sku"], order["locationId"], released, **self._for(order))
         self._settle(order)
 
     def _ship(self, order: JsonRecord, units: dict[int, int]) -> JsonRecord:
@@ -495,15 +638,51 @@ class Warehouse:
             line["shipped"] += count
             line["picked"] = max(line["picked"], line["shipped"])
             line["packed"] = max(line["packed"], line["shipped"])
-            row = self._rows[line["sku"], order["locationId"]]
-            row["onHand"] = max(0, row["onHand"] - count)
-            row["allocated"] = max(0, row["allocated"] - count)
+            self._ship_units(order, line["sku"], count, shipment["id"])
             shipment["lines"].append({"sku": line["sku"], "quantity": count})
         order["shipments"].append(shipment)
         if order["orderRef"] in self._trade_orders and order["asnSentAt"] is None:
             order["asnSentAt"] = shipment["shippedAt"]  # the retailer hears before the truck
         self._settle(order)
         return shipment
+
+    def _ship_units(self, order: JsonRecord, sku: str, units: int, shipment_id: str) -> None:
+        """Units of an order leave the building. Where the row has lost track of them (it
+        holds fewer on hand or allocated than leave), they are booked in first."""
+        location = order["locationId"]
+        row = self._rows[sku, location]
+        if row["allocated"] < units:
+            self._move("allocate", sku, location, units - row["allocated"], **self._for(order))
+        if row["onHand"] < units:
+            missing = units - row["onHand"]
+            self._move("adjustment", sku, location, missing, reason=_FOUND_AT_SHIPPING)
+        self._move(
+            "ship", sku, location, units, fulfilmentOrderId=order["id"], shipmentId=shipment_id
+        )
+
+    @staticmethod
+    def _for(order: JsonRecord) -> dict[str, Any]:
+        """The details naming the order an allocation serves."""
+        return {"fulfilmentOrderId": order["id"], "orderRef": order["orderRef"]}
+
+    def _move(
+        self, movement: str, sku: str, location: str, quantity: int, **details: Any
+    ) -> JsonRecord:
+        """Move stock: change the row and put the movement on the change feed."""
+        self._movement_count += 1
+        record: JsonRecord = {
+            "id": movement_id(self._movement_count),
+            "movement": movement,
+            "sku": sku,
+            "locationId": location,
+            "quantity": quantity,
+            "occurredAt": details.pop("occurredAt", None) or self._feed.moment(),
+        }
+        record.update((name, details.get(name)) for name in MOVEMENT_DETAILS[movement])
+        apply_movement(self._rows[sku, location], record)
+        self.movements.append(record)
+        self._feed.append(movement_event_type(movement), MOVEMENT_RECORD_TYPE, record["id"], record)
+        return record
 
     def _settle(self, order: JsonRecord) -> None:
         """The status the lines now imply: closed once nothing is open, else part-shipped.

@@ -1,7 +1,12 @@
 """The demo WMS: physical truth (fulfilment orders, locations, stock), per wms.yaml.
 
 Its records change only through commands, which `warehouse.Warehouse` carries out; its change
-feed also carries the exception reports the world planted (`exception.reported`).
+feed also carries the exception reports the world planted (`exception.reported`) and every stock
+movement (`inventory.<movement>`, see movements.py).
+
+Beside the shared test switches it has two of its own (not part of the contract):
+`POST /_control/feed-fault {"fault": "gap" | "malformed" | "redeliver"}` makes the feed
+misbehave once, and `POST /_control/movements {"movements": [..]}` moves stock on demand.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from starlette.routing import Route
 
 from omnigraph.sources.sim.contract import (
     ChangeFeed,
+    ContractError,
     batch_route,
     by_order_ref_route,
     list_route,
@@ -34,7 +40,10 @@ if TYPE_CHECKING:
     from omnigraph.sources.sim.contract import JsonRecord
     from omnigraph.sources.sim.world import DemoWorld
 
-__all__ = ["create_wms_app"]
+__all__ = ["FEED_FAULTS", "REDELIVERED", "create_wms_app"]
+
+FEED_FAULTS = ("gap", "malformed", "redeliver")
+REDELIVERED = 3  # events a redelivering page sends again
 
 
 def create_wms_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
@@ -62,6 +71,24 @@ def create_wms_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
         ]
         return JSONResponse({"data": rows, "asOf": as_of})
 
+    async def feed_fault(request: Request) -> Response:
+        fault = (await read_object(request)).get("fault")
+        if fault == "gap":
+            feed.skip_sequence()
+        elif fault == "redeliver":
+            feed.redeliver(REDELIVERED)
+        elif fault == "malformed":
+            warehouse.append_malformed()
+        else:
+            raise ContractError(
+                400, "BAD_REQUEST", f"`fault` must be one of {', '.join(FEED_FAULTS)}"
+            )
+        return JSONResponse({"fault": fault})
+
+    async def move_stock(request: Request) -> Response:
+        body = await read_object(request)
+        return JSONResponse({"data": warehouse.append_movements(body.get("movements"))})
+
     app = source_app(
         "wms",
         [
@@ -73,6 +100,10 @@ def create_wms_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
         feed=feed,
         commands=warehouse.commands(),
         token=token,
+        switches=[
+            Route("/_control/feed-fault", feed_fault, methods=["POST"]),
+            Route("/_control/movements", move_stock, methods=["POST"]),
+        ],
     )
     app.state.warehouse = warehouse
     return app

@@ -4,7 +4,8 @@
 JSON, byte for byte. The world also carries its ground truth, the disagreements planted on
 purpose and the operational exceptions the WMS reports, so scenario tests can check both that
 they are found and that nothing else is. Wholesale orders show the channel's own branch (see
-wholesale.py): scheduled ship dates, compliance holds and advance ship notices.
+wholesale.py): scheduled ship dates, compliance holds and advance ship notices. The WMS's feed
+also carries every stock movement (see stock_history.py), which replay to its stock snapshot.
 
     >>> world = build_world(seed=7, orders=60)
     >>> len(world.storefront_orders)
@@ -12,6 +13,13 @@ wholesale.py): scheduled ship dates, compliance holds and advance ship notices.
     >>> sorted({p.kind for p in world.planted}) == sorted(PLANTED_KINDS)
     True
     >>> sorted({r["kind"] for r in world.reported_exceptions}) == sorted(EXCEPTION_KINDS)
+    True
+    >>> replayed = replay_movements(world.inventory_movements)
+    >>> all(
+    ...     replayed.get((row["sku"], row["locationId"]), dict.fromkeys(STOCK_BUCKETS, 0))
+    ...     == {bucket: row[bucket] for bucket in STOCK_BUCKETS}
+    ...     for row in world.wms_stock
+    ... )
     True
 """
 
@@ -38,17 +46,28 @@ from omnigraph.sources.sim.incidents import (
 )
 from omnigraph.sources.sim.ledger import Ledger
 from omnigraph.sources.sim.lifecycle import OrderBook
+from omnigraph.sources.sim.movements import (
+    DISPOSITIONS,
+    MOVEMENTS,
+    STOCK_BUCKETS,
+    replay_movements,
+)
 from omnigraph.sources.sim.recorder import FeedRecorder
+from omnigraph.sources.sim.stock_history import write_stock_history
 from omnigraph.sources.sim.wholesale import compliance_hold_count, plan_wholesale
 
 __all__ = [
+    "DISPOSITIONS",
     "EXCEPTION_KINDS",
     "MIN_ORDERS",
+    "MOVEMENTS",
     "PLANTED_KINDS",
     "STAGES",
+    "STOCK_BUCKETS",
     "DemoWorld",
     "PlantedDisagreement",
     "build_world",
+    "replay_movements",
 ]
 
 PLANTED_KINDS = (
@@ -142,7 +161,9 @@ class DemoWorld:
     with the ground truth: `planted` disagreements, and `reported_exceptions`, the distinct
     exception reports on the WMS feed (`{"id": "EXR-000001", "kind", "fulfilmentOrderId",
     "orderRef", "locationId", "sku", "quantity", "reportedAt", "detail"}`, oldest first; one of
-    them is sent twice on the feed)."""
+    them is sent twice on the feed). `inventory_movements` are the WMS's stock movements as its
+    feed carries them (`{"id": "MOV-0000001", "movement", "sku", "locationId", "quantity",
+    "occurredAt", ...}`, in feed order); `replay_movements` of them gives `wms_stock`."""
 
     seed: int
     anchor: datetime
@@ -158,6 +179,7 @@ class DemoWorld:
     events: dict[str, list[dict[str, Any]]]
     planted: list[PlantedDisagreement]
     reported_exceptions: list[dict[str, Any]]
+    inventory_movements: list[dict[str, Any]]
 
     def planted_of(self, kind: str) -> list[PlantedDisagreement]:
         """The planted disagreements of one kind, e.g. `world.planted_of("late_sync")`."""
@@ -216,6 +238,11 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
     ledger.settle(anchor)
     payout_plants = _plant_payout_variances(rng, ledger, _planted_count(orders))
     ledger.emit_payout_events(anchor)
+    stock = _book_damage(_build_stock(rng, items, book.wms_fulfilment_orders, anchor), reported)
+    # The stock's history draws from a stream of its own too, and only adds WMS events.
+    movements = write_stock_history(
+        random.Random(f"movements:{seed}"), book.floor, stock, anchor, recorder
+    )
 
     planted = [
         PlantedDisagreement(p.kind, p.order_ref, p.record_ref, p.field, p.detail)
@@ -230,15 +257,14 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
         erp_items=items,
         wms_fulfilment_orders=book.wms_fulfilment_orders,
         wms_locations=[dict(location) for location in LOCATIONS],
-        wms_stock=_book_damage(
-            _build_stock(rng, items, book.wms_fulfilment_orders, anchor), reported
-        ),
+        wms_stock=stock,
         charges=ledger.charges,
         payouts=ledger.payouts,
         balance_transactions=ledger.transactions,
         events=recorder.finish(),
         planted=planted,
         reported_exceptions=reported,
+        inventory_movements=movements,
     )
 
 
