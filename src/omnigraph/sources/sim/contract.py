@@ -3,7 +3,8 @@
 docs/sources/README.md is the contract; each `create_<kind>_app` only says which collections it
 serves and which commands it understands, and this module answers every request the same way in
 all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_control/latency`,
-`/_control/fail-next`, `/_commands`) live here.
+`/_control/fail-next`, `/_commands`) live here; a system may add its own under `/_control`, and
+its change feed can skip a sequence number or redeliver events on a switch's say-so.
 """
 
 from __future__ import annotations
