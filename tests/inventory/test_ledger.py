@@ -341,3 +341,26 @@ async def test_drift_beyond_the_grace_period_raises_an_exception_owned_by_the_wm
     healed = await monitor.check(["SKU-D", "SKU-E"])
     assert healed.drifting == {}
     assert healed.raised == 0
+
+
+async def test_returns_restock_by_disposition_and_channel(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, graph = scripted
+    wms.add("receipt", "SKU-R", "dc-north", 10)
+    wms.add("return_receipt", "SKU-R", "dc-north", 3, disposition="restock", orderRef="SF-1")
+    wms.add("return_receipt", "SKU-R", "dc-north", 4, disposition="restock_b", orderRef="SF-2")
+    wms.add("return_receipt", "SKU-R", "dc-north", 2, disposition="inspect", orderRef="SF-3")
+    wms.add("return_receipt", "SKU-R", "dc-north", 1, disposition="damaged", orderRef="SF-4")
+    await LedgerReader(services.sessions, services.registry).sync_once()
+    row = await position(services, "SKU-R", "dc-north")
+    assert (row.on_hand, row.restricted_returns, row.quality_control, row.damaged) == (20, 4, 2, 1)
+    query = """query($channel: String!) { availability(skus: ["SKU-R"], channel: $channel,
+                 locationIds: ["dc-north"]) { availableQuantity explanation } }"""
+    web = (await graph.query(query, channel="web"))["data"]["availability"][0]
+    market = (await graph.query(query, channel="marketplace"))["data"]["availability"][0]
+    # 20 on hand - 2 inspecting - 1 damaged = 17; 2 safety stock at the DC; grade B only for
+    # the marketplace (default restock rules), which also keeps 1 more back
+    assert web["availableQuantity"] == 17 - 4 - 2
+    assert market["availableQuantity"] == 17 - 2 - 1
+    assert any("grade B returns 4 (not for web)" in term for term in web["explanation"])
