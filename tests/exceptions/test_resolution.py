@@ -11,7 +11,7 @@ from typing import Any
 from omnigraph.context import Services
 from omnigraph.db.models import IdempotencyKeyRow
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.exceptions.resolution import forget_expired_keys
+from omnigraph.idempotency import forget_expired_keys
 from omnigraph.sources.sim import DemoSystems
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands

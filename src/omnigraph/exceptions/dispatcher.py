@@ -26,7 +26,7 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRo
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 from omnigraph.exceptions.outbox import OutboxStatus
-from omnigraph.exceptions.resolution import forget_expired_keys
+from omnigraph.idempotency import forget_expired_keys
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 

@@ -8,32 +8,34 @@ replays the first answer; with another input it is refused.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import ExceptionEventRow, ExceptionRow, IdempotencyKeyRow, OutboxCommandRow
+from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
 from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
 from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.idempotency import (
+    KeyReused,
+    recall,
+    remember,
+    request_hash,
+    valid_key,
+)
 
 __all__ = [
-    "IDEMPOTENCY_TTL",
     "Outcome",
     "Problem",
     "acknowledge",
-    "forget_expired_keys",
     "resolve",
     "retry_resolution",
 ]
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 RESOLVE_SCOPE = "resolveException"
 
 
@@ -105,26 +107,15 @@ async def acknowledge(
     return Outcome(await _reload(sessions, exception_id))
 
 
-def _request_hash(exception_id: str, resolution: str, note: str | None) -> str:
-    body = json.dumps([exception_id, resolution, note], separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 async def _replay(
-    sessions: async_sessionmaker[AsyncSession], key: str, request_hash: str, now: datetime
+    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
 ) -> Outcome | None:
-    async with sessions() as session:
-        stored = await session.get(IdempotencyKeyRow, (RESOLVE_SCOPE, key))
-    if stored is None or stored.expires_at < now:
+    stored = await recall(sessions, RESOLVE_SCOPE, key, fingerprint, now)
+    if stored is None:
         return None
-    if stored.request_hash != request_hash:
-        return _refuse(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this idempotency key was used with different input",
-            "input",
-            "idempotencyKey",
-        )
-    return Outcome(await _reload(sessions, str(stored.response["exceptionId"])))
+    if isinstance(stored, KeyReused):
+        return _refuse("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
+    return Outcome(await _reload(sessions, str(stored["exceptionId"])))
 
 
 async def resolve(
@@ -138,15 +129,15 @@ async def resolve(
     actor: str,
     now: datetime,
 ) -> Outcome:
-    if not 1 <= len(idempotency_key) <= 255:
+    if not valid_key(idempotency_key):
         return _refuse(
             "INVALID_IDEMPOTENCY_KEY",
             "idempotencyKey must be 1 to 255 characters",
             "input",
             "idempotencyKey",
         )
-    request_hash = _request_hash(exception_id, resolution, note)
-    replayed = await _replay(sessions, idempotency_key, request_hash, now)
+    fingerprint = request_hash(exception_id, resolution, note)
+    replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:
         return replayed
     try:
@@ -214,19 +205,12 @@ async def resolve(
                     updated_at=now,
                 )
             )
-            session.add(
-                IdempotencyKeyRow(
-                    scope=RESOLVE_SCOPE,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response={"exceptionId": row.id},
-                    created_at=now,
-                    expires_at=now + IDEMPOTENCY_TTL,
-                )
+            remember(
+                session, RESOLVE_SCOPE, idempotency_key, fingerprint, {"exceptionId": row.id}, now
             )
     except IntegrityError:
         # The same key arrived twice at once: the other request won; answer as it did.
-        replayed = await _replay(sessions, idempotency_key, request_hash, now)
+        replayed = await _replay(sessions, idempotency_key, fingerprint, now)
         if replayed is None:
             raise
         return replayed
@@ -291,12 +275,3 @@ async def _reload(
 ) -> ExceptionRow | None:
     async with sessions() as session:
         return await session.get(ExceptionRow, exception_id)
-
-
-async def forget_expired_keys(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
-    """Drop idempotency keys past their 24 hours; return how many."""
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.expires_at < now)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]

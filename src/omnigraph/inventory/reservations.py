@@ -9,8 +9,6 @@ on their own: every count filters on ``expires_at``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, ReservationRow
-from omnigraph.exceptions.resolution import IDEMPOTENCY_TTL, Problem
+from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.exceptions.resolution import Problem
+from omnigraph.idempotency import KeyReused, recall, remember, request_hash, valid_key
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [
@@ -111,10 +110,6 @@ async def live_reserved(session: AsyncSession, sku: str, location_id: str, now: 
     return int(total or 0)
 
 
-def _request_hash(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
-
-
 async def reserve(
     sessions: async_sessionmaker[AsyncSession],
     policy: AllocationPolicy,
@@ -136,15 +131,15 @@ async def reserve(
     ttl = timedelta(seconds=ttl_seconds)
     if not timedelta(seconds=1) <= ttl <= MAX_TTL:
         return _refuse("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
-    if not 1 <= len(idempotency_key) <= 255:
+    if not valid_key(idempotency_key):
         return _refuse(
             "INVALID_IDEMPOTENCY_KEY",
             "idempotencyKey must be 1 to 255 characters",
             "input",
             "idempotencyKey",
         )
-    request_hash = _request_hash(sku, location_id, channel, quantity, ttl_seconds)
-    replayed = await _replay(sessions, idempotency_key, request_hash, now)
+    fingerprint = request_hash(sku, location_id, channel, quantity, ttl_seconds)
+    replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:
         return replayed
     if location_id is not None:
@@ -169,12 +164,12 @@ async def reserve(
                 quantity=quantity,
                 ttl=ttl,
                 key=idempotency_key,
-                request_hash=request_hash,
+                fingerprint=fingerprint,
                 now=now,
             )
         except IntegrityError:
             # The same key arrived twice at once; the other request won: answer as it did.
-            replayed = await _replay(sessions, idempotency_key, request_hash, now)
+            replayed = await _replay(sessions, idempotency_key, fingerprint, now)
             if replayed is None:
                 raise
             return replayed
@@ -198,7 +193,7 @@ async def _reserve_at(
     quantity: int,
     ttl: timedelta,
     key: str,
-    request_hash: str,
+    fingerprint: str,
     now: datetime,
 ) -> ReservationRow | None:
     async with sessions() as session, session.begin():
@@ -230,34 +225,20 @@ async def _reserve_at(
             updated_at=now,
         )
         session.add(row)
-        session.add(
-            IdempotencyKeyRow(
-                scope=SCOPE,
-                key=key,
-                request_hash=request_hash,
-                response={"reservationId": row.id},
-                created_at=now,
-                expires_at=now + IDEMPOTENCY_TTL,
-            )
-        )
+        remember(session, SCOPE, key, fingerprint, {"reservationId": row.id}, now)
     return row
 
 
 async def _replay(
-    sessions: async_sessionmaker[AsyncSession], key: str, request_hash: str, now: datetime
+    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
 ) -> ReservationOutcome | None:
+    stored = await recall(sessions, SCOPE, key, fingerprint, now)
+    if stored is None:
+        return None
+    if isinstance(stored, KeyReused):
+        return _refuse("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
     async with sessions() as session:
-        stored = await session.get(IdempotencyKeyRow, (SCOPE, key))
-        if stored is None or stored.expires_at < now:
-            return None
-        if stored.request_hash != request_hash:
-            return _refuse(
-                "IDEMPOTENCY_KEY_REUSED",
-                "this idempotency key was used with different input",
-                "input",
-                "idempotencyKey",
-            )
-        row = await session.get(ReservationRow, str(stored.response["reservationId"]))
+        row = await session.get(ReservationRow, str(stored["reservationId"]))
     return ReservationOutcome(row)
 
 
