@@ -96,7 +96,6 @@ def load_sources_config(path: Path) -> SourcesConfig:
     try:
         return SourcesConfig.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors()
-        )
-        raise ConfigurationError(f"configuration file {path} is invalid: {problems}") from None
+        raise ConfigurationError.from_validation(
+            f"configuration file {path} is invalid", error
+        ) from None

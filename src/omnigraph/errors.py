@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 __all__ = [
     "ConfigurationError",
     "InvalidCursor",
@@ -69,3 +71,11 @@ class SourceContractViolation(OmnigraphError):
 
 class ConfigurationError(Exception):
     """Configuration that cannot be used; raised at start-up with a message a person can act on."""
+
+    @classmethod
+    def from_validation(cls, what: str, error: ValidationError) -> ConfigurationError:
+        """One message naming every bad entry of a data file, by its path in the file."""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors()
+        )
+        return cls(f"{what}: {problems}")

@@ -148,10 +148,7 @@ class ExceptionCatalogue:
         try:
             parsed = _CatalogueFile.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-            )
-            raise ConfigurationError(f"exception catalogue {path}: {problems}") from None
+            raise ConfigurationError.from_validation(f"exception catalogue {path}", error) from None
         missing = set(ExceptionKind) - parsed.kinds.keys()
         if missing:
             raise ConfigurationError(

@@ -117,10 +117,7 @@ class AuthorityRules:
         try:
             parsed = _RulesFile.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-            )
-            raise ConfigurationError(f"authority rules {path}: {problems}") from None
+            raise ConfigurationError.from_validation(f"authority rules {path}", error) from None
         unknown = parsed.fields.keys() - KNOWN_FIELDS
         if unknown:
             raise ConfigurationError(
