@@ -16,6 +16,7 @@ from omnigraph.context import RequestContext
 from omnigraph.errors import InvalidInput
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.operations import operations_view
+from omnigraph.inventory.availability import Availability
 from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.resolvers import exceptions as exception_resolvers
 from omnigraph.resolvers import inventory as inventory_resolvers
@@ -159,6 +160,24 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
     return OrderQueries
 
 
+async def _availability(
+    info: Ctx,
+    skus: list[str],
+    channel: str,
+    promise: PromiseValue,
+    at: datetime | None,
+    location_ids: list[strawberry.ID] | None,
+) -> list[Availability]:
+    return await inventory_resolvers.availability(
+        info.context,
+        skus=skus,
+        channel=channel,
+        promise=PromiseValue(promise),
+        at=at,
+        location_ids=[str(i) for i in location_ids] if location_ids else None,
+    )
+
+
 @strawberry.type(name="Query")
 class InventoryQueries:
     @strawberry.field(description="What a channel may promise for each SKU, per location.")
@@ -171,14 +190,7 @@ class InventoryQueries:
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
     ) -> list[InventoryAvailability]:
-        answers = await inventory_resolvers.availability(
-            info.context,
-            skus=skus,
-            channel=channel,
-            promise=PromiseValue(promise),
-            at=at,
-            location_ids=[str(i) for i in location_ids] if location_ids else None,
-        )
+        answers = await _availability(info, skus, channel, promise, at, location_ids)
         return [InventoryAvailability.of(a) for a in answers]
 
     @strawberry.field(
@@ -194,14 +206,7 @@ class InventoryQueries:
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
     ) -> list[AvailabilityTotal]:
-        answers = await inventory_resolvers.availability(
-            info.context,
-            skus=skus,
-            channel=channel,
-            promise=PromiseValue(promise),
-            at=at,
-            location_ids=[str(i) for i in location_ids] if location_ids else None,
-        )
+        answers = await _availability(info, skus, channel, promise, at, location_ids)
         return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
 
 
