@@ -65,21 +65,31 @@ def availability_for(
     location_ids: Sequence[str] | None = None,
 ) -> list[Availability]:
     """One answer per SKU and location that may serve ``channel`` with ``promise``."""
-    by_id = {location.id: location for location in locations}
+    # per location once, not per position: a read may touch 50,000 positions
+    serving = {
+        location.id: location
+        for location in locations
+        if policy.serves(channel, location.id)
+        and (not location_ids or location.id in location_ids)
+        and (promise is not Promise.SAME_DAY_PICKUP or location.type == "store")
+    }
+    safety = {loc: policy.safety_stock_for(channel, loc) for loc in serving}
+    cutoffs = {loc: policy.cutoffs.get(loc, location.cutoff) for loc, location in serving.items()}
+    closed = {
+        loc: past_cutoff(cutoffs[loc], location.timezone, at) for loc, location in serving.items()
+    }
     answers = []
     for position in positions:
-        location = by_id.get(position.location_id)
-        if location is None or not policy.serves(channel, position.location_id):
+        location = serving.get(position.location_id)
+        if location is None:
             continue
         if position.last_event_at is None:  # no ledger entry reflected yet: nothing to promise
             continue
-        if location_ids and position.location_id not in location_ids:
-            continue
-        if promise is Promise.SAME_DAY_PICKUP and location.type != "store":
-            continue
         key = (position.sku, position.location_id)
-        available, terms = sellable_units(position, reserved.get(key, 0), policy, channel)
-        cutoff = policy.cutoffs.get(location.id, location.cutoff)
+        available, terms = sellable_units(
+            position, reserved.get(key, 0), policy, channel, safety[location.id]
+        )
+        cutoff = cutoffs[location.id]
         if promise is Promise.SCHEDULED_WHOLESALE:
             arriving = sum(
                 row.quantity_open
@@ -91,10 +101,10 @@ def availability_for(
             if arriving:
                 available += arriving
                 terms.append(f"+ incoming by {at.date().isoformat()} {arriving}")
-        elif promise is Promise.SAME_DAY_PICKUP and past_cutoff(cutoff, location.timezone, at):
+        elif promise is Promise.SAME_DAY_PICKUP and closed[location.id]:
             terms.append(f"past {location.id}'s same-day cut-off {cutoff}: nothing today")
             available = 0
-        elif promise is Promise.SHIP and past_cutoff(cutoff, location.timezone, at):
+        elif promise is Promise.SHIP and closed[location.id]:
             terms.append(f"past {location.id}'s carrier cut-off {cutoff}: ships next day")
         answers.append(
             Availability(
@@ -109,7 +119,7 @@ def availability_for(
                     "reserved": reserved.get(key, 0),
                     "damaged": position.damaged,
                     "qualityControl": position.quality_control,
-                    "safetyStock": policy.safety_stock_for(channel, position.location_id),
+                    "safetyStock": safety[location.id],
                     "incoming": position.incoming,
                     "restrictedReturns": position.restricted_returns,
                     "available": available,

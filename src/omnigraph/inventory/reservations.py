@@ -74,8 +74,12 @@ def sellable_units(
     reserved: int,
     policy: AllocationPolicy,
     channel: str,
+    safety: int | None = None,
 ) -> tuple[int, list[str]]:
-    """What ``channel`` may still promise from ``position``, and the terms that made the number."""
+    """What ``channel`` may still promise from ``position``, and the terms that made the number.
+
+    ``safety`` is the policy's safety stock here, when the caller has already looked it up.
+    """
     base = position.on_hand - position.committed - position.damaged - position.quality_control
     terms = [
         f"onHand {position.on_hand} - committed {position.committed} - damaged "
@@ -84,7 +88,8 @@ def sellable_units(
     if position.restricted_returns and not policy.grade_b_allowed(channel):
         base -= position.restricted_returns
         terms.append(f"- grade B returns {position.restricted_returns} (not for {channel})")
-    safety = policy.safety_stock_for(channel, position.location_id)
+    if safety is None:
+        safety = policy.safety_stock_for(channel, position.location_id)
     if safety:
         base -= safety
         terms.append(f"- safetyStock {safety}")
