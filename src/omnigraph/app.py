@@ -104,7 +104,9 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             clock=services.now,
         )
         tasks.append(
-            asyncio.create_task(drift.run(stop, interval_seconds=settings.drift_interval_seconds))
+            asyncio.create_task(
+                drift.run(stop, interval_seconds=settings.drift_interval_seconds, services=services)
+            )
         )
     if settings.detector_enabled:
         detector = DisagreementDetector(

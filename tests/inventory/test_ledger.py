@@ -21,6 +21,7 @@ from omnigraph.db.models import (
     ExpectedReceiptRow,
     InventoryPositionRow,
     LedgerEntryRow,
+    PublishedAvailabilityRow,
     QuarantinedEventRow,
     SourceCursorRow,
 )
@@ -142,6 +143,7 @@ async def forget_inventory(services: Services) -> None:
     """Scripted feeds share the database with the demo WMS's: leave nothing behind."""
     async with services.sessions() as session, session.begin():
         for table in (
+            PublishedAvailabilityRow,
             LedgerEntryRow,
             InventoryPositionRow,
             QuarantinedEventRow,
@@ -364,3 +366,46 @@ async def test_returns_restock_by_disposition_and_channel(
     assert web["availableQuantity"] == 17 - 4 - 2
     assert market["availableQuantity"] == 17 - 2 - 1
     assert any("grade B returns 4 (not for web)" in term for term in web["explanation"])
+
+
+async def test_a_published_figure_above_the_ledger_raises_oversell_risk(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, graph = scripted
+    wms.add("receipt", "SKU-O", "store-london", 6)
+    reader = LedgerReader(services.sessions, services.registry)
+    await reader.sync_once()
+    query = """query($publish: Boolean!) { availability(skus: ["SKU-O"], channel: "web",
+                 publish: $publish) { locationId availableQuantity } }"""
+    shown = (await graph.query(query, publish=True))["data"]["availability"]
+    assert shown == [{"locationId": "store-london", "availableQuantity": 6}]
+    monitor = DriftMonitor(
+        services.sessions, services.registry, services.catalogue, clock=services.now
+    )
+    assert await monitor.check_oversell(services) == 0  # nothing promised beyond the ledger
+    wms.add("damage", "SKU-O", "store-london", 4)  # four found broken after the web published
+    await reader.sync_once()
+    assert await monitor.check_oversell(services) == 1
+    assert await monitor.check_oversell(services) == 0  # the same risk is one exception
+    async with services.sessions() as session:
+        (row,) = list(
+            await session.scalars(
+                select(ExceptionRow).where(
+                    ExceptionRow.kind == "OVERSELL_RISK",
+                    ExceptionRow.subject == "SKU-O@store-london",
+                )
+            )
+        )
+    assert row.details == {
+        "sku": "SKU-O",
+        "locationId": "store-london",
+        "channel": "web",
+        "published": 6,
+        "allowed": 2,
+    }
+    assert row.owner_kind == "wms"
+    # a query that does not publish records nothing new
+    await graph.query(query, publish=False)
+    async with services.sessions() as session:
+        figures = list(await session.scalars(select(PublishedAvailabilityRow.quantity)))
+    assert figures == [6]

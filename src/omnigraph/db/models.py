@@ -23,6 +23,7 @@ __all__ = [
     "InventoryPositionRow",
     "LedgerEntryRow",
     "OutboxCommandRow",
+    "PublishedAvailabilityRow",
     "QuarantinedEventRow",
     "ReservationRow",
     "SourceCursorRow",
@@ -284,3 +285,16 @@ class DriftWatchRow(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     differences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PublishedAvailabilityRow(Base):
+    """What a channel was last told it may sell (``availability(publish: true)``), so that a
+    later, lower truth can be flagged before the channel oversells."""
+
+    __tablename__ = "published_availability"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime]

@@ -12,17 +12,23 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import DriftWatchRow, InventoryPositionRow
+from omnigraph.db.models import DriftWatchRow, InventoryPositionRow, PublishedAvailabilityRow
 from omnigraph.errors import OmnigraphError
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.inventory.availability import Promise
+from omnigraph.inventory.oversell import oversell_risks
 from omnigraph.sources.records import StockLevel
 from omnigraph.sources.registry import SourceRegistry
+
+if TYPE_CHECKING:
+    from omnigraph.context import Services
 
 __all__ = ["DriftMonitor", "DriftReport", "compare"]
 
@@ -75,9 +81,13 @@ class DriftMonitor:
         self.grace = grace
         self.clock = clock
 
-    async def run(self, stop: asyncio.Event, *, interval_seconds: float) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, interval_seconds: float, services: Services | None = None
+    ) -> None:
         while not stop.is_set():
             try:
+                if services is not None:
+                    await self.check_oversell(services)
                 report = await self.check()
                 if report.drifting:
                     log.warning(
@@ -89,6 +99,37 @@ class DriftMonitor:
                 log.exception("drift_check_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def check_oversell(self, services: Services) -> int:
+        """Published figures above what the ledger allows now raise OVERSELL_RISK."""
+        from omnigraph.resolvers.inventory import availability_from_services  # no import cycle
+
+        async with self.sessions() as session:
+            published = list(
+                await session.execute(
+                    select(
+                        PublishedAvailabilityRow.channel, PublishedAvailabilityRow.sku
+                    ).distinct()
+                )
+            )
+        by_channel: dict[str, list[str]] = {}
+        for channel, sku in published:
+            by_channel.setdefault(channel, []).append(sku)
+        owner = self.registry.warehouses[0].name if self.registry.warehouses else "wms"
+        raised = 0
+        for channel, skus in by_channel.items():
+            current = await availability_from_services(
+                services,
+                skus=skus,
+                channel=channel,
+                promise=Promise.SHIP,
+                at=None,
+                location_ids=None,
+            )
+            raised += await oversell_risks(
+                self.sessions, self.catalogue, current, owner_source=owner, now=self.clock()
+            )
+        return raised
 
     async def check(self, skus: list[str] | None = None) -> DriftReport:
         """Compare every position the ledger knows (or ``skus``) with each WMS's snapshot."""

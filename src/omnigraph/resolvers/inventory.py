@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from omnigraph.context import RequestContext
+from omnigraph.context import RequestContext, Services
 from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
 from omnigraph.errors import InvalidInput
 from omnigraph.inventory.availability import CHANNELS, Availability, Promise, availability_for
@@ -16,7 +16,7 @@ from omnigraph.inventory.policy_store import current_policy
 from omnigraph.inventory.reservations import ReservationStatus
 from omnigraph.sources.records import Location
 
-__all__ = ["MAX_SKUS", "availability"]
+__all__ = ["MAX_SKUS", "availability", "availability_from_services"]
 
 MAX_SKUS = 1000
 
@@ -30,6 +30,21 @@ async def availability(
     at: datetime | None,
     location_ids: Sequence[str] | None,
 ) -> list[Availability]:
+    return await availability_from_services(
+        ctx.services, skus=skus, channel=channel, promise=promise, at=at, location_ids=location_ids
+    )
+
+
+async def availability_from_services(
+    services: Services,
+    *,
+    skus: Sequence[str],
+    channel: str,
+    promise: Promise,
+    at: datetime | None,
+    location_ids: Sequence[str] | None,
+) -> list[Availability]:
+    """The same answers outside a request (monitors use it)."""
     if channel not in CHANNELS:
         raise InvalidInput(
             f"unknown channel {channel!r}; known: {', '.join(sorted(CHANNELS))}",
@@ -38,8 +53,8 @@ async def availability(
     if len(skus) > MAX_SKUS:
         raise InvalidInput(f"at most {MAX_SKUS} skus per call, got {len(skus)}", argument="skus")
     unique = list(dict.fromkeys(skus))
-    now = ctx.services.now()
-    sessions = ctx.services.sessions
+    now = services.now()
+    sessions = services.sessions
     async with sessions() as session:
         # plain rows, not ORM objects: a read for 1,000 SKUs may touch 50,000 positions
         table = InventoryPositionRow.__table__
@@ -73,7 +88,7 @@ async def availability(
             )
     (_, policy), location_lists = await asyncio.gather(
         current_policy(sessions),
-        asyncio.gather(*(wms.locations() for wms in ctx.services.registry.warehouses)),
+        asyncio.gather(*(wms.locations() for wms in services.registry.warehouses)),
     )
     locations: list[Location] = [loc for group in location_lists for loc in group]
     return availability_for(

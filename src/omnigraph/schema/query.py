@@ -18,6 +18,7 @@ from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.operations import operations_view
 from omnigraph.inventory.availability import Availability
 from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.inventory.oversell import record_published
 from omnigraph.resolvers import exceptions as exception_resolvers
 from omnigraph.resolvers import inventory as inventory_resolvers
 from omnigraph.resolvers import orders as order_resolvers
@@ -180,7 +181,11 @@ async def _availability(
 
 @strawberry.type(name="Query")
 class InventoryQueries:
-    @strawberry.field(description="What a channel may promise for each SKU, per location.")
+    @strawberry.field(
+        description="What a channel may promise for each SKU, per location. A channel that"
+        " shows these figures to its customers passes `publish: true`, so omnigraph can raise"
+        " OVERSELL_RISK if the ledger later allows less."
+    )
     async def availability(
         self,
         info: Ctx,
@@ -189,8 +194,13 @@ class InventoryQueries:
         promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
+        publish: bool = False,
     ) -> list[InventoryAvailability]:
         answers = await _availability(info, skus, channel, promise, at, location_ids)
+        if publish:
+            await record_published(
+                info.context.services.sessions, answers, info.context.services.now()
+            )
         return [InventoryAvailability.of(a) for a in answers]
 
     @strawberry.field(
