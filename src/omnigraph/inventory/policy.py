@@ -105,12 +105,27 @@ class AllocationPolicy(BaseModel):
             if rule.location in (None, location_id) and rule.channel in (None, channel)
         )
 
-    def fenced_for_others(self, channel: str, sellable: int) -> int:
-        """Units other channels' ring-fences hold back from ``channel``."""
-        held = 0
+    def rank(self, channel: str) -> int:
+        """0 for the first channel in ``priority.order``; channels not listed come last."""
+        order = self.priority.order
+        return order.index(channel) if channel in order else len(order)
+
+    def fences_against(self, channel: str, sellable: int) -> dict[str, int]:
+        """Units other channels' ring-fences hold back from ``channel``, per fencing channel.
+
+        Priority decides who may break a fence: a channel ranked above another may take from
+        that channel's fence when it competes for the last units, so only fences of channels
+        ranked at or above ``channel`` hold against it. The channel ranked first is never
+        fenced out; the one ranked last respects every fence.
+        """
+        mine = self.rank(channel)
+        held: dict[str, int] = {}
         for other, fence in self.ring_fence.items():
-            if other != channel:
-                held += max(fence.quantity, int(sellable * fence.percent / 100))
+            if other == channel or self.rank(other) > mine:
+                continue
+            units = max(fence.quantity, int(sellable * fence.percent / 100))
+            if units:
+                held[other] = units
         return held
 
     def grade_b_allowed(self, channel: str) -> bool:

@@ -96,10 +96,12 @@ def sellable_units(
     if reserved:
         base -= reserved
         terms.append(f"- reserved {reserved}")
-    fenced = policy.fenced_for_others(channel, max(0, base))
-    if fenced:
+    for other, fenced in policy.fences_against(channel, max(0, base)).items():
         base -= fenced
-        terms.append(f"- ring-fenced for other channels {fenced}")
+        terms.append(
+            f"- ring-fenced for {other} {fenced} ({other} ranks "
+            f"{'above' if policy.rank(other) < policy.rank(channel) else 'level with'} {channel})"
+        )
     return max(0, base), terms
 
 
