@@ -11,7 +11,6 @@ from sqlalchemy import update
 
 from omnigraph.context import Services
 from omnigraph.db.models import InventoryPositionRow
-
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
 from tests.conftest import Graph
 from tests.inventory.test_reservations import last_ten  # noqa: F401  (fixture)
