@@ -18,6 +18,8 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.auth import api_keys
+from omnigraph.auth.principal import Role
 from omnigraph.context import Services
 from omnigraph.db.engine import create_engine
 from omnigraph.db.models import Base
@@ -93,6 +95,20 @@ class Graph:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+async def authorize(app: Starlette, client: httpx.AsyncClient, *roles: Role) -> str:
+    """Give ``client`` a fresh API key with ``roles`` (production mode needs one)."""
+    services: Services = app.state.services
+    issued = await api_keys.create_key(
+        services.sessions,
+        name=f"test-{'-'.join(roles) or 'none'}",
+        roles=frozenset(roles),
+        channel=None,
+        now=datetime.now(UTC),
+    )
+    client.headers["Authorization"] = f"Bearer {issued.secret}"
+    return issued.secret
 
 
 class Sources:

@@ -15,11 +15,13 @@ from typing import Any
 import httpx
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
+from omnigraph.auth.backend import BearerBackend, unauthenticated
 from omnigraph.config import SourcesConfig, load_sources_config
 from omnigraph.context import RequestContext, Services
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -211,10 +213,16 @@ def create_app(
 
     app = Starlette(lifespan=lifespan)
     graphql = OmnigraphGraphQL(app, production=settings.is_production)
+    backend = BearerBackend(
+        lambda: app.state.services.sessions,
+        require_token=settings.is_production,
+        cache_seconds=settings.auth_cache_seconds,
+    )
+    guarded = AuthenticationMiddleware(graphql, backend=backend, on_error=unauthenticated)
     app.router.routes.extend(
         [
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
+            Route("/graphql", guarded, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", guarded),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),

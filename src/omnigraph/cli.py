@@ -1,4 +1,4 @@
-"""``omnigraph serve | demo | export-schema | db upgrade``."""
+"""``omnigraph serve | demo | export-schema | dispatch | detect | sync | keys | db upgrade``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from omnigraph.auth.cli import keys_app
 from omnigraph.config import SourcesConfig
 from omnigraph.settings import Settings
 
@@ -17,6 +18,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="One GraphQL data layer over storefront, ERP, WMS and payments.")
 db_app = typer.Typer(help="Omnigraph's own database.")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()

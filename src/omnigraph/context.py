@@ -10,6 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.auth.principal import Principal
 from omnigraph.errors import UpstreamUnavailable
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.live import ExceptionEventBus
@@ -66,7 +67,15 @@ class RequestContext:
 
     @property
     def actor(self) -> str:
-        """Who is acting, for the audit trail (the authenticated principal arrives later)."""
+        """Who is acting, for the audit trail: the authenticated key or token subject.
+
+        The local developer (development mode, no token) may name itself with the
+        ``X-Omnigraph-Actor`` header, so demo sessions still leave a readable trail.
+        """
+        scope = getattr(self.request, "scope", None)
+        user = scope.get("user") if isinstance(scope, dict) else None
+        if isinstance(user, Principal) and user.via != "development":
+            return user.identity[:128]
         headers = getattr(self.request, "headers", None)
         actor = headers.get("x-omnigraph-actor") if headers is not None else None
         return (actor or "anonymous")[:128]

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     exception_catalogue: Path | None = Field(
         default=None, description="Exception catalogue TOML; none means the built-in one."
     )
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a resolved API key is trusted before a re-read."
+    )
     database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000

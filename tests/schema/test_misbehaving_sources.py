@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.auth.principal import Role
 from omnigraph.ids import encode_global_id
 from omnigraph.sources.sim import DemoSystems, DemoWorld
-from tests.conftest import Graph, make_settings
+from tests.conftest import Graph, authorize, make_settings
 from tests.schema.test_orders import shipped_order
 
 QUERY = """
@@ -84,6 +85,7 @@ async def test_production_masks_unexpected_errors_and_hides_graphiql(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
+            await authorize(app, client, Role.SUPPORT)
             graph = Graph(client)
             body = await graph.query(QUERY, id=encode_global_id("Order", "web-store", order["id"]))
             page = await client.get("/graphql", headers={"Accept": "text/html"})

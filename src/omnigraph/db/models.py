@@ -8,12 +8,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AllocationPolicyRow",
+    "ApiKeyRow",
     "Base",
     "DriftWatchRow",
     "ExceptionEventRow",
@@ -23,8 +35,12 @@ __all__ = [
     "InventoryPositionRow",
     "LedgerEntryRow",
     "OutboxCommandRow",
+    "PaymentPayoutRow",
+    "PaymentTransactionRow",
+    "PayoutReconciliationRow",
     "PublishedAvailabilityRow",
     "QuarantinedEventRow",
+    "ReconciliationLineRow",
     "ReservationRow",
     "SourceCursorRow",
     "UtcDateTime",
@@ -298,3 +314,106 @@ class PublishedAvailabilityRow(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key: its public prefix, roles and the digest of the secret (never the secret)."""
+
+    __tablename__ = "api_keys"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class PaymentPayoutRow(Base):
+    """A payout as the payments provider last described it (synced from its feed)."""
+
+    __tablename__ = "payment_payouts"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    arrival_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime]
+    # set when the payout or its transactions changed since the last reconciliation
+    needs_reconciliation: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+
+
+class PaymentTransactionRow(Base):
+    """One balance transaction, keyed by the provider's id: a re-sync changes nothing twice."""
+
+    __tablename__ = "payment_transactions"
+    __table_args__ = (Index("ix_payment_transactions_payout", "source", "payout_id"),)
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    txn_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payout_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    reporting_category: Mapped[str] = mapped_column(String(32))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    source_ref: Mapped[str | None] = mapped_column(String(64))
+    exchange_rate: Mapped[float | None]
+    created_at: Mapped[datetime]
+
+
+class PayoutReconciliationRow(Base):
+    """The payout equation's last verdict for one payout, with the sums behind it."""
+
+    __tablename__ = "payout_reconciliations"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger)
+    refunds_minor: Mapped[int] = mapped_column(BigInteger)
+    fees_minor: Mapped[int] = mapped_column(BigInteger)
+    disputes_minor: Mapped[int] = mapped_column(BigInteger)
+    adjustments_minor: Mapped[int] = mapped_column(BigInteger)
+    expected_minor: Mapped[int] = mapped_column(BigInteger)
+    variance_minor: Mapped[int] = mapped_column(BigInteger)
+    transaction_count: Mapped[int] = mapped_column(Integer)
+    unmatched_count: Mapped[int] = mapped_column(Integer)
+    payout_created_at: Mapped[datetime] = mapped_column(index=True)
+    reconciled_at: Mapped[datetime]
+
+
+class ReconciliationLineRow(Base):
+    """One matched (or unmatched) item: a balance transaction, or a return with no money."""
+
+    __tablename__ = "reconciliation_lines"
+    __table_args__ = (
+        Index("ix_reconciliation_lines_payout", "source", "payout_id"),
+        Index("ix_reconciliation_lines_occurred", "occurred_at"),
+    )
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    txn_id: Mapped[str | None] = mapped_column(String(64))
+    payout_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    order_ref: Mapped[str | None] = mapped_column(String(64))
+    counterpart: Mapped[str | None] = mapped_column(String(64))
+    difference_minor: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+    reconciled_at: Mapped[datetime]

@@ -40,10 +40,16 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
+def _is_expected(original: Exception | None) -> bool:
+    """Ours (coded) or raised on purpose with a code, such as a permission refusal."""
+    if original is None or isinstance(original, OmnigraphError):
+        return True
+    return isinstance(original, GraphQLError) and bool((original.extensions or {}).get("code"))
+
+
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask only what a client cannot act on; coded errors and validation errors pass."""
-    original = error.original_error
-    return original is not None and not isinstance(original, OmnigraphError)
+    return not _is_expected(error.original_error)
 
 
 class OmnigraphSchema(Schema):
@@ -55,7 +61,7 @@ class OmnigraphSchema(Schema):
         for error in errors:
             assign_code(error)
             original = error.original_error
-            if original is None or isinstance(original, OmnigraphError):
+            if _is_expected(original):
                 log.info(
                     "graphql_error",
                     message=error.message,

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from omnigraph.auth.permissions import RequireRole
+from omnigraph.auth.principal import Role
 from omnigraph.context import RequestContext
 from omnigraph.db.models import ReservationRow
 from omnigraph.exceptions.resolution import Problem
@@ -173,6 +176,8 @@ class InventoryMutations:
     @strawberry.mutation(
         description="Store a new allocation policy; it takes effect at once. Pass"
         " `expectedVersion` to refuse the change if someone else changed the policy meanwhile."
+        " Needs the admin role.",
+        extensions=[PermissionExtension(permissions=[RequireRole(Role.ADMIN)])],
     )
     async def update_allocation_policy(
         self,

@@ -1,0 +1,51 @@
+"""Roles and the principal a request acts as.
+
+Roles are coarse on purpose (one per kind of client); what each may read or change is decided
+per field in the schema, so the matrix is visible where the fields are declared.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from starlette.authentication import BaseUser
+
+__all__ = ["DEVELOPER", "Principal", "Role"]
+
+
+class Role(enum.StrEnum):
+    STOREFRONT = "storefront"
+    SUPPORT = "support"
+    FINANCE = "finance"
+    REPORTING = "reporting"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal(BaseUser):
+    """An authenticated caller: a named API key, a JWT subject, or the local developer."""
+
+    subject: str
+    roles: frozenset[Role]
+    channel: str | None = None
+    via: str = "api_key"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.subject
+
+    @property
+    def identity(self) -> str:
+        return f"{self.via}:{self.subject}"
+
+    def has_any(self, roles: frozenset[Role]) -> bool:
+        return Role.ADMIN in self.roles or not roles.isdisjoint(self.roles)
+
+
+# Development mode without a token: every role, so GraphiQL works with no set-up.
+DEVELOPER = Principal("developer", frozenset(Role), via="development")
