@@ -79,6 +79,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "detector_enabled": False,
         "ledger_enabled": False,
         "drift_enabled": False,
+        "reconcile_enabled": False,
         **overrides,
     }
     return Settings(**values)

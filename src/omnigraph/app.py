@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute, request_response
 from strawberry.asgi import GraphQL
 
 from omnigraph.auth.backend import BearerBackend, unauthenticated
@@ -31,6 +31,11 @@ from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.reconcile.reconciler import Reconciler
+from omnigraph.reconcile.returns import ReturnSweep
+from omnigraph.reconcile.sync import PaymentsReader
+from omnigraph.reconcile.worker import ReconciliationWorker
+from omnigraph.reports import reconciliation_csv
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
@@ -121,11 +126,31 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
                 )
             )
         )
+    if settings.reconcile_enabled:
+        tasks.append(asyncio.create_task(reconciliation_worker(services).run(stop)))
     try:
         yield
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def reconciliation_worker(services: Services) -> ReconciliationWorker:
+    """Payments sync, payout reconciliation and the returns sweep, wired to this process."""
+    settings = services.settings
+    return ReconciliationWorker(
+        PaymentsReader(services.sessions, services.registry, clock=services.now),
+        Reconciler(services.sessions, services.registry, services.catalogue, clock=services.now),
+        ReturnSweep(
+            services.sessions,
+            services.registry,
+            services.catalogue,
+            grace=timedelta(seconds=settings.refund_grace_seconds),
+            clock=services.now,
+        ),
+        interval_seconds=settings.reconcile_interval_seconds,
+        sweep_interval_seconds=settings.returns_sweep_interval_seconds,
+    )
 
 
 def demo_ports(settings: Settings) -> dict[str, int] | None:
@@ -223,6 +248,15 @@ def create_app(
         [
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
+            Route(
+                "/reports/reconciliation.csv",
+                AuthenticationMiddleware(
+                    request_response(reconciliation_csv),
+                    backend=backend,
+                    on_error=unauthenticated,
+                ),
+                methods=["GET"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),

@@ -11,6 +11,7 @@ import uvicorn
 
 from omnigraph.auth.cli import keys_app
 from omnigraph.config import SourcesConfig
+from omnigraph.reconcile.cli import sync_payments
 from omnigraph.settings import Settings
 
 __all__ = ["app", "main"]
@@ -200,6 +201,9 @@ def sync_wms(
         f"{done.events_read} events read: {done.applied} applied, {done.duplicates} already"
         f" in the ledger, {done.quarantined} quarantined, {done.gaps} gaps"
     )
+
+
+sync_app.command("payments")(sync_payments)
 
 
 @sync_app.command("exceptions")

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         default=True, description="Scan orders for disagreements from this process."
     )
     detector_interval_seconds: float = Field(default=300.0, gt=0)
+    reconcile_enabled: bool = Field(
+        default=True,
+        description="Sync payouts and reconcile them against orders and returns from here.",
+    )
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    returns_sweep_interval_seconds: float = Field(default=300.0, gt=0)
+    refund_grace_seconds: float = Field(
+        default=172_800.0, ge=0, description="How long a received return may wait for a refund."
+    )
 
     demo_seed: int = 7
     demo_orders: int = Field(default=300, ge=10, le=20_000)

@@ -13,10 +13,16 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
+from omnigraph.db.models import (
+    ExceptionEventRow,
+    ExceptionRow,
+    OutboxCommandRow,
+    PayoutReconciliationRow,
+    ReconciliationLineRow,
+)
 from omnigraph.errors import OmnigraphError
 from omnigraph.sources.records import (
     BalanceTransaction,
@@ -280,6 +286,45 @@ class CommandsByExceptionLoader(_DatabaseLoader[str, list[OutboxCommandRow]]):
         return [grouped.get(i, []) for i in ids]
 
 
+class PayoutVerdictLoader(_DatabaseLoader[SourceKey, PayoutReconciliationRow | None]):
+    """``(payments source, payout id)`` -> the reconciler's last verdict on that payout."""
+
+    async def batch_load_fn(
+        self, keys: Sequence[SourceKey]
+    ) -> list[PayoutReconciliationRow | None]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(PayoutReconciliationRow).where(
+                    tuple_(PayoutReconciliationRow.source, PayoutReconciliationRow.payout_id).in_(
+                        list(keys)
+                    )
+                )
+            )
+            found = {(row.source, row.payout_id): row for row in rows}
+        return [found.get(key) for key in keys]
+
+
+class UnmatchedLinesLoader(_DatabaseLoader[SourceKey, list[ReconciliationLineRow]]):
+    """``(payments source, payout id)`` -> the lines behind it that did not match."""
+
+    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[list[ReconciliationLineRow]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(ReconciliationLineRow)
+                .where(
+                    tuple_(ReconciliationLineRow.source, ReconciliationLineRow.payout_id).in_(
+                        list(keys)
+                    ),
+                    ReconciliationLineRow.status != "MATCHED",
+                )
+                .order_by(ReconciliationLineRow.key)
+            )
+            grouped: dict[SourceKey, list[ReconciliationLineRow]] = defaultdict(list)
+            for row in rows:
+                grouped[(row.source, row.payout_id or "")].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
 class Loaders:
     """The loaders of one request."""
 
@@ -297,3 +342,5 @@ class Loaders:
         self.exceptions_by_order = ExceptionsByOrderLoader(sessions)
         self.exception_history = ExceptionHistoryLoader(sessions)
         self.exception_commands = CommandsByExceptionLoader(sessions)
+        self.payout_verdicts = PayoutVerdictLoader(sessions)
+        self.unmatched_lines = UnmatchedLinesLoader(sessions)

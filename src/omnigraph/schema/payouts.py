@@ -8,12 +8,13 @@ import strawberry
 from strawberry.types import Info
 
 from omnigraph.context import RequestContext
+from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.ids import encode_global_id
-from omnigraph.reconcile.payout_equation import PayoutBalance, balance_payout
+from omnigraph.reconcile.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.schema.common import Money, Node
 from omnigraph.sources.records import Payout as PayoutRecord
 
-__all__ = ["BalanceTransaction", "Payout", "PayoutReconciliation"]
+__all__ = ["BalanceTransaction", "Payout", "PayoutReconciliation", "ReconciliationItem"]
 
 Ctx = Info[RequestContext, None]
 
@@ -30,20 +31,120 @@ class BalanceTransaction:
     created_at: datetime
 
 
-@strawberry.type(description="Whether the payout equals the sum of what it settles, to the cent.")
-class PayoutReconciliation:
-    status: str = strawberry.field(description="RECONCILED, UNRECONCILED or VARIANCE.")
-    expected: Money = strawberry.field(description="Sum of the net of the settled transactions.")
-    variance: Money = strawberry.field(description="Payout amount minus expected.")
-    transaction_count: int
+@strawberry.type(description="One item behind a payout that did not match its counterpart.")
+class ReconciliationItem:
+    key: str = strawberry.field(description="`txn:<id>` for a balance transaction.")
+    transaction_id: str | None
+    type: str
+    category: str = strawberry.field(description="sales, refunds, fees, disputes or adjustments.")
+    amount: Money
+    status: str = strawberry.field(
+        description="UNMATCHED, AMOUNT_MISMATCH, CURRENCY_MISMATCH, DUPLICATE,"
+        " REFUND_WITHOUT_RETURN, MISSING_CREDIT_MEMO or RETURN_WITHOUT_REFUND."
+    )
+    reason: str
+    order_ref: str | None
+    counterpart: str | None = strawberry.field(
+        description="The record it was matched against, where one was found."
+    )
+    difference: Money | None = strawberry.field(
+        description="How far the amount is from the counterpart's."
+    )
+    occurred_at: datetime
 
     @classmethod
-    def of(cls, balance: PayoutBalance, currency: str) -> PayoutReconciliation:
+    def of(cls, row: ReconciliationLineRow) -> ReconciliationItem:
         return cls(
-            status=balance.status,
-            expected=Money.of(balance.expected, currency),
-            variance=Money.of(balance.variance, currency),
+            key=row.key,
+            transaction_id=row.txn_id,
+            type=row.type,
+            category=row.category,
+            amount=Money.from_minor_units(row.amount_minor, row.currency),
+            status=row.status,
+            reason=row.reason,
+            order_ref=row.order_ref,
+            counterpart=row.counterpart,
+            difference=(
+                None
+                if row.difference_minor is None
+                else Money.from_minor_units(row.difference_minor, row.currency)
+            ),
+            occurred_at=row.occurred_at,
+        )
+
+
+@strawberry.type(
+    description="The payout equation, checked to the cent: gross - refunds - fees + disputes"
+    " + adjustments = expected; variance = amount paid - expected. RECONCILED needs no variance,"
+    " every line matched and the payout paid; VARIANCE means the sums disagree; UNRECONCILED"
+    " means the sums agree but something behind them did not match, the payout is not paid yet,"
+    " or it has not been reconciled yet (`reconciledAt` null)."
+)
+class PayoutReconciliation:
+    status: str = strawberry.field(description="RECONCILED, UNRECONCILED or VARIANCE.")
+    variance: Money
+    expected: Money = strawberry.field(description="Net of the settled transactions.")
+    gross: Money
+    refunds: Money
+    fees: Money
+    disputes: Money
+    adjustments: Money
+    transaction_count: int
+    unmatched_count: int
+    reconciled_at: datetime | None
+    _key: strawberry.Private[tuple[str, str] | None] = None
+
+    @strawberry.field(description="What did not match, with the reason for each.")
+    async def unmatched_items(self, info: Ctx) -> list[ReconciliationItem]:
+        if self._key is None:
+            return []
+        rows = await info.context.loaders.unmatched_lines.load(self._key)
+        return [ReconciliationItem.of(row) for row in rows]
+
+    @classmethod
+    def stored(cls, row: PayoutReconciliationRow) -> PayoutReconciliation:
+        def money(minor: int) -> Money:
+            return Money.from_minor_units(minor, row.currency)
+
+        return cls(
+            status=row.status,
+            variance=money(row.variance_minor),
+            expected=money(row.expected_minor),
+            gross=money(row.gross_minor),
+            refunds=money(row.refunds_minor),
+            fees=money(row.fees_minor),
+            disputes=money(row.disputes_minor),
+            adjustments=money(row.adjustments_minor),
+            transaction_count=row.transaction_count,
+            unmatched_count=row.unmatched_count,
+            reconciled_at=row.reconciled_at,
+            _key=(row.source, row.payout_id),
+        )
+
+    @classmethod
+    def provisional(cls, balance: PayoutBalance, currency: str) -> PayoutReconciliation:
+        """Before the reconciler has seen the payout: the sums only, never RECONCILED."""
+
+        def money(minor: int) -> Money:
+            return Money.from_minor_units(minor, currency)
+
+        status = (
+            balance.status
+            if balance.status is ReconciliationStatus.VARIANCE
+            else ReconciliationStatus.UNRECONCILED
+        )
+        return cls(
+            status=status.value,
+            variance=money(balance.variance_minor),
+            expected=money(balance.expected_minor),
+            gross=money(balance.gross_minor),
+            refunds=money(balance.refunds_minor),
+            fees=money(balance.fees_minor),
+            disputes=money(balance.disputes_minor),
+            adjustments=money(balance.adjustments_minor),
             transaction_count=balance.transaction_count,
+            unmatched_count=0,
+            reconciled_at=None,
         )
 
 
@@ -94,7 +195,14 @@ class Payout(Node):
             for t in txns
         ]
 
-    @strawberry.field(description="The payout equation, checked to the cent.")
+    @strawberry.field(
+        description="The payout equation, checked to the cent, and what did not match behind it."
+    )
     async def reconciliation(self, info: Ctx) -> PayoutReconciliation:
+        verdict = await info.context.loaders.payout_verdicts.load((self.source, self.ref))
+        if verdict is not None:
+            return PayoutReconciliation.stored(verdict)
         txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
-        return PayoutReconciliation.of(balance_payout(self._record, txns), self._record.currency)
+        return PayoutReconciliation.provisional(
+            balance_payout(self._record, txns), self._record.currency
+        )

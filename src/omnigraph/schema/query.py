@@ -6,11 +6,14 @@ postponed annotations: the order queries are built for the ``Order`` class a sch
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
+from omnigraph.auth.permissions import RequireRole
+from omnigraph.auth.principal import Role
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
 from omnigraph.errors import InvalidInput
@@ -19,6 +22,7 @@ from omnigraph.exceptions.operations import operations_view
 from omnigraph.inventory.availability import Availability
 from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.inventory.oversell import record_published
+from omnigraph.reconcile.report import summarise
 from omnigraph.resolvers import exceptions as exception_resolvers
 from omnigraph.resolvers import inventory as inventory_resolvers
 from omnigraph.resolvers import orders as order_resolvers
@@ -39,6 +43,7 @@ from omnigraph.schema.nodes import (
 from omnigraph.schema.operations import ExceptionOperations
 from omnigraph.schema.orders import OrderCore, OrderState
 from omnigraph.schema.payouts import Payout
+from omnigraph.schema.reconciliation import ReconciliationSummary
 from omnigraph.truth.order_state import OrderState as OrderStateValue
 
 __all__ = [
@@ -220,13 +225,39 @@ class InventoryQueries:
         return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
 
 
+def money_readers() -> PermissionExtension:
+    """Payouts and their reconciliation are for finance and reporting (and admin)."""
+    return PermissionExtension(permissions=[RequireRole(Role.FINANCE, Role.REPORTING)])
+
+
 @strawberry.type(name="Query")
 class PayoutQueries:
-    @strawberry.field(description="A payout by its global id.")
+    @strawberry.field(description="A payout by its global id.", extensions=[money_readers()])
     async def payout(self, info: Ctx, id: strawberry.ID) -> Payout | None:
         return await resolve_payout_id(info.context, id)
 
-    @strawberry.field(description="Payouts as the provider lists them (newest first).")
+    @strawberry.field(
+        description="The reconciliation of a period [from, to): payouts by status, money by"
+        " reporting category, unmatched lines by status. Read from omnigraph's own tables.",
+        extensions=[money_readers()],
+    )
+    async def reconciliation_summary(
+        self,
+        info: Ctx,
+        start: Annotated[datetime, strawberry.argument(name="from")],
+        end: Annotated[datetime, strawberry.argument(name="to")],
+    ) -> ReconciliationSummary:
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise InvalidInput(
+                "`from` and `to` need offsets, and `to` must be after `from`", argument="from"
+            )
+        summary = await summarise(info.context.services.sessions, start, end)
+        return ReconciliationSummary.of(summary)
+
+    @strawberry.field(
+        description="Payouts as the provider lists them (newest first).",
+        extensions=[money_readers()],
+    )
     async def payouts(
         self,
         info: Ctx,

@@ -8,7 +8,7 @@ from typing import Any
 from omnigraph.errors import SourceContractViolation
 from omnigraph.sources.client import SourceClient
 from omnigraph.sources.parsing import parse_record, parse_records
-from omnigraph.sources.records import BalanceTransaction, Charge, Payout
+from omnigraph.sources.records import BalanceTransaction, Charge, Dispute, Payout, Refund
 
 __all__ = ["PaymentsAdapter"]
 
@@ -30,6 +30,14 @@ class PaymentsAdapter:
     async def charges_by_id(self, ids: Sequence[str]) -> dict[str, Charge]:
         found = await self.client.batch_get("charges", ids)
         return {key: parse_record(self.name, Charge, raw) for key, raw in found.items()}
+
+    async def refunds_by_id(self, ids: Sequence[str]) -> dict[str, Refund]:
+        found = await self.client.batch_get("refunds", ids)
+        return {key: parse_record(self.name, Refund, raw) for key, raw in found.items()}
+
+    async def disputes_by_id(self, ids: Sequence[str]) -> dict[str, Dispute]:
+        found = await self.client.batch_get("disputes", ids)
+        return {key: parse_record(self.name, Dispute, raw) for key, raw in found.items()}
 
     async def payouts_by_id(self, ids: Sequence[str]) -> dict[str, Payout]:
         found = await self.client.batch_get("payouts", ids)

@@ -20,6 +20,7 @@ __all__ = [
     "ComplianceHold",
     "CreditMemo",
     "Customer",
+    "Dispute",
     "ErpItem",
     "ErpLine",
     "FulfilmentLine",
@@ -27,12 +28,18 @@ __all__ = [
     "Location",
     "OrderTotals",
     "Payout",
+    "Refund",
+    "ReturnReceipt",
+    "ReturnReceiptLine",
     "SalesOrder",
     "Shipment",
     "ShipmentLine",
     "StockLevel",
     "StorefrontLine",
     "StorefrontOrder",
+    "StorefrontReturn",
+    "StorefrontReturnLine",
+    "StorefrontTransaction",
 ]
 
 
@@ -73,6 +80,32 @@ class StorefrontLine(_CamelRecord):
     unit_price: Decimal
 
 
+class StorefrontTransaction(_CamelRecord):
+    """Money the storefront recorded against an order (a capture or a refund), with the
+    processor's id for it (``gatewayRef``), the way hosted storefronts keep order transactions."""
+
+    id: str
+    kind: str
+    amount: Decimal
+    currency: str
+    gateway_ref: str | None = None
+    processed_at: datetime
+    return_id: str | None = None
+
+
+class StorefrontReturnLine(_CamelRecord):
+    sku: str
+    quantity: int
+
+
+class StorefrontReturn(_CamelRecord):
+    id: str
+    status: str
+    reason: str | None = None
+    opened_at: datetime | None = None
+    lines: list[StorefrontReturnLine] = Field(default_factory=list)
+
+
 class StorefrontOrder(_CamelRecord):
     id: str
     name: str | None = None
@@ -93,6 +126,8 @@ class StorefrontOrder(_CamelRecord):
     updated_at: datetime
     lines: list[StorefrontLine]
     totals: OrderTotals
+    returns: list[StorefrontReturn] = Field(default_factory=list)
+    transactions: list[StorefrontTransaction] = Field(default_factory=list)
 
 
 class ErpLine(_CamelRecord):
@@ -109,6 +144,7 @@ class CreditMemo(_CamelRecord):
     amount: Decimal
     reason: str | None = None
     issued_at: datetime
+    return_ref: str | None = None
 
 
 class SalesOrder(_CamelRecord):
@@ -184,6 +220,21 @@ FulfilmentStatus = Literal[
 ]
 
 
+class ReturnReceiptLine(_CamelRecord):
+    sku: str
+    quantity: int
+    disposition: str | None = None
+
+
+class ReturnReceipt(_CamelRecord):
+    """Goods the WMS received back, against the storefront's return (``rmaRef``)."""
+
+    id: str
+    rma_ref: str | None = None
+    received_at: datetime
+    lines: list[ReturnReceiptLine] = Field(default_factory=list)
+
+
 class FulfilmentOrder(_CamelRecord):
     id: str
     order_ref: str
@@ -196,6 +247,7 @@ class FulfilmentOrder(_CamelRecord):
     compliance_hold: ComplianceHold | None = None
     asn_sent_at: datetime | None = None
     updated_at: datetime
+    return_receipts: list[ReturnReceipt] = Field(default_factory=list)
 
 
 class Location(_CamelRecord):
@@ -232,6 +284,24 @@ class ChargeRefund(_SnakeRecord):
         return _from_unix(self.created)
 
 
+class Dispute(_SnakeRecord):
+    id: str
+    amount: int
+    status: str
+    created: int
+    charge: str | None = None  # present when fetched on its own, as the providers do
+
+
+class Refund(_SnakeRecord):
+    """A refund fetched on its own, naming the charge it returns money from."""
+
+    id: str
+    amount: int
+    created: int
+    status: str
+    charge: str | None = None
+
+
 class Charge(_SnakeRecord):
     id: str
     amount: int
@@ -244,6 +314,7 @@ class Charge(_SnakeRecord):
     balance_transaction: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     refunds: list[ChargeRefund] = Field(default_factory=list)
+    disputes: list[Dispute] = Field(default_factory=list)
 
     @property
     def order_ref(self) -> str | None:
@@ -288,6 +359,7 @@ class BalanceTransaction(_SnakeRecord):
     source: str | None = None
     payout: str | None = None
     created: int
+    exchange_rate: float | None = None
 
     @property
     def created_at(self) -> datetime:
