@@ -72,6 +72,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "cache_ttl_seconds": 0,
         "upstream_timeout_seconds": 2,
+        # tests that exercise stale-if-error turn it on; elsewhere an outage means null
+        "stale_if_error_seconds": 0,
         # tests that need the feed reader turn it on; others see only the exceptions they make
         "report_feed_enabled": False,
         # tests that exercise delivery drive a dispatcher themselves, step by step

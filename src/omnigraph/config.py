@@ -48,6 +48,9 @@ class SourceConfig(BaseModel):
     token_env: str | None = Field(default=None, description="Env var holding the bearer token.")
     timeout_seconds: float | None = Field(default=None, gt=0)
     cache_ttl_seconds: float | None = Field(default=None, ge=0)
+    stale_if_error_seconds: float | None = Field(
+        default=None, ge=0, description="Serve the last good copy this long when down."
+    )
     max_connections: int = Field(default=20, ge=1)
 
     def token(self) -> str | None:

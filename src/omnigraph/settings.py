@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     cache_max_entries: int = Field(default=50_000, ge=0)
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
+    stale_if_error_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a storefront or WMS answer may be served stale while it is down"
+        " (never ERP or payments: money is not served stale); 0 disables.",
+    )
     max_page_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=50, ge=1)
     max_filter_scan_pages: int = Field(

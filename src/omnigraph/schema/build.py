@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from omnigraph.auth.matrix import apply_matrix
 from omnigraph.errors import OmnigraphError
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
+from omnigraph.schema.stale_extension import StaleIfError
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
@@ -78,6 +79,7 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
     spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         ErrorCodes,
+        StaleIfError,
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),

@@ -17,6 +17,7 @@ from cachetools import TTLCache
 
 from omnigraph.config import SourceConfig, SourceKind
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.stale import LastGood
 
 __all__ = ["BATCH_LIMIT", "CommandReceipt", "JsonRecord", "SourceClient"]
 
@@ -47,6 +48,7 @@ class SourceClient:
         timeout_seconds: float,
         cache_ttl_seconds: float,
         cache_max_entries: int,
+        stale_if_error_seconds: float = 0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = config.name
@@ -71,6 +73,9 @@ class SourceClient:
             TTLCache(maxsize=cache_max_entries, ttl=ttl) if ttl > 0 and cache_max_entries else None
         )
         self.calls = 0
+        self.last_good = LastGood(
+            self.name, window_seconds=stale_if_error_seconds, max_entries=cache_max_entries
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -139,12 +144,19 @@ class SourceClient:
                 found[record_id] = cached
         for chunk in _chunks(wanted):
             path = f"/{collection}/batch"
-            fetched = {
-                r[id_field]: r for r in self._data(await self.post_json(path, {"ids": chunk}), path)
-            }
-            for record_id in chunk:
+            keys = [(collection, "id", record_id) for record_id in chunk]
+            try:
+                payload = await self.post_json(path, {"ids": chunk})
+            except UpstreamUnavailable as error:
+                for record_id, record in zip(chunk, self.last_good.serve(keys, error), strict=True):
+                    if record:
+                        found[record_id] = record
+                continue
+            fetched = {r[id_field]: r for r in self._data(payload, path)}
+            for record_id, key in zip(chunk, keys, strict=True):
                 record = fetched.get(record_id)
-                self._cache_put((collection, "id", record_id), record if record else _MISSING)
+                self._cache_put(key, record if record else _MISSING)
+                self.last_good.keep(key, record if record else _MISSING)
                 if record:
                     found[record_id] = record
         return found
@@ -164,13 +176,20 @@ class SourceClient:
                 grouped[ref] = cached
         for chunk in _chunks(wanted):
             path = f"/{collection}/by-order-ref"
+            keys = [(collection, "ref", ref) for ref in chunk]
+            try:
+                payload = await self.post_json(path, {"orderRefs": chunk})
+            except UpstreamUnavailable as error:
+                grouped.update(zip(chunk, self.last_good.serve(keys, error), strict=True))
+                continue
             fetched: dict[str, list[JsonRecord]] = {ref: [] for ref in chunk}
-            for record in self._data(await self.post_json(path, {"orderRefs": chunk}), path):
+            for record in self._data(payload, path):
                 ref = get_ref(record)
                 if ref in fetched:
                     fetched[ref].append(record)
             for ref, records in fetched.items():
                 self._cache_put((collection, "ref", ref), records)
+                self.last_good.keep((collection, "ref", ref), records)
                 grouped[ref] = records
         return grouped
 

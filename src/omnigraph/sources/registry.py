@@ -14,7 +14,10 @@ from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.storefront import StorefrontAdapter
 from omnigraph.sources.wms import WmsAdapter
 
-__all__ = ["SourceRegistry"]
+__all__ = ["MONEY_KINDS", "SourceRegistry"]
+
+# Kinds whose records carry money (prices, totals, payments): never answered from a stale copy.
+MONEY_KINDS = frozenset({SourceKind.ERP, SourceKind.PAYMENTS})
 
 
 class SourceRegistry:
@@ -34,6 +37,15 @@ class SourceRegistry:
                 timeout_seconds=settings.upstream_timeout_seconds,
                 cache_ttl_seconds=settings.cache_ttl_seconds,
                 cache_max_entries=settings.cache_max_entries,
+                stale_if_error_seconds=(
+                    0  # money is never served stale
+                    if source.kind in MONEY_KINDS
+                    else (
+                        source.stale_if_error_seconds
+                        if source.stale_if_error_seconds is not None
+                        else settings.stale_if_error_seconds
+                    )
+                ),
                 transport=(transports or {}).get(source.name),
             )
             for source in config.sources

@@ -1,0 +1,84 @@
+"""Stale-if-error: the last good answer of a source, served for a while when it is down.
+
+A GraphQL request opens a :func:`stale_reads` scope; inside it, a read that fails with
+``UpstreamUnavailable`` may be answered from the last good copy of every record it asked for,
+if that copy is younger than the source's window, and the scope records which source was
+served stale and how old the copy was (the response carries it in ``extensions.stale``).
+Outside a scope (background workers: the reconciler, the ledger, the detector) nothing is ever
+served stale: they must see the truth or wait. Money never goes stale: ERP and payments
+sources have no window at all (see ``SourceRegistry``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+
+from omnigraph.errors import UpstreamUnavailable
+
+__all__ = ["LastGood", "StaleRead", "stale_reads"]
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRead:
+    source: str
+    age_seconds: float
+    reason: str
+
+    def as_extension(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ageSeconds": round(self.age_seconds, 1),
+            "reason": self.reason,
+        }
+
+
+_reads: ContextVar[list[StaleRead] | None] = ContextVar("omnigraph_stale_reads", default=None)
+
+
+@contextlib.contextmanager
+def stale_reads() -> Iterator[list[StaleRead]]:
+    """Allow stale answers in this scope; the list fills with what was served stale."""
+    served: list[StaleRead] = []
+    token = _reads.set(served)
+    try:
+        yield served
+    finally:
+        _reads.reset(token)
+
+
+class LastGood:
+    """The last good copy of each record a source answered, kept for ``window_seconds``."""
+
+    def __init__(self, source: str, *, window_seconds: float, max_entries: int) -> None:
+        self.source = source
+        self.window_seconds = window_seconds
+        self._copies: TTLCache[tuple[str, ...], tuple[float, Any]] | None = (
+            TTLCache(maxsize=max_entries, ttl=window_seconds)
+            if window_seconds > 0 and max_entries
+            else None
+        )
+
+    def keep(self, key: tuple[str, ...], value: Any) -> None:
+        if self._copies is not None:
+            self._copies[key] = (time.monotonic(), value)
+
+    def serve(self, keys: Sequence[tuple[str, ...]], error: UpstreamUnavailable) -> list[Any]:
+        """The copies for ``keys``, or ``error`` again when stale answers are not allowed here
+        or any copy is missing (a partial answer would hide which records are stale)."""
+        served = _reads.get()
+        if served is None or self._copies is None:
+            raise error
+        copies = [self._copies.get(key) for key in keys]
+        if any(copy is None for copy in copies):
+            raise error
+        now = time.monotonic()
+        oldest = max(now - copy[0] for copy in copies if copy is not None)
+        served.append(StaleRead(self.source, oldest, error.message))
+        return [copy[1] for copy in copies if copy is not None]
