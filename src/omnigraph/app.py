@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
-from strawberry.asgi import GraphQL
 
 from omnigraph.auth.backend import BearerBackend, unauthenticated
 from omnigraph.config import SourcesConfig, load_sources_config
@@ -31,14 +31,21 @@ from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.limits.body_size import BodySizeLimit
+from omnigraph.limits.query_limits import QueryLimits
+from omnigraph.limits.rate import RateLimiter
+from omnigraph.limits.view import LimitedGraphQL
 from omnigraph.reconcile.reconciler import Reconciler
 from omnigraph.reconcile.returns import ReturnSweep
 from omnigraph.reconcile.sync import PaymentsReader
 from omnigraph.reconcile.worker import ReconciliationWorker
 from omnigraph.reports import reconciliation_csv
+from omnigraph.request_id import RequestIdMiddleware
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
+from omnigraph.trusted_documents.extension import TrustedDocuments
+from omnigraph.trusted_documents.store import PersistedDocuments
 from omnigraph.truth.authority import AuthorityRules
 from omnigraph.truth.detector import DisagreementDetector
 
@@ -48,14 +55,24 @@ EXAMPLES = Path(__file__).with_name("operations")
 log = structlog.get_logger(__name__)
 
 
-class OmnigraphGraphQL(GraphQL[RequestContext, None]):
-    """strawberry's ASGI app, with a context built from the process's services per request."""
+class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
+    """strawberry's ASGI app with the abuse limits, and a context built from the process's
+    services per request."""
 
-    def __init__(self, app: Starlette, *, production: bool) -> None:
+    def __init__(self, app: Starlette, settings: Settings) -> None:
+        production = settings.is_production
+        documents = PersistedDocuments(lambda: app.state.services.sessions)
+        rate = settings.effective_rate_limit
         super().__init__(
-            build_schema(production=production),
+            build_schema(
+                production=production,
+                limits=QueryLimits.from_settings(settings),
+                trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
+            ),
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=not production,
+            rate_limiter=RateLimiter(rate, settings.rate_limit_storage) if rate else None,
+            execution_timeout=settings.execution_timeout_seconds,
         )
         self._app = app
 
@@ -236,14 +253,18 @@ def create_app(
     async def examples(_request: Request) -> Response:
         return JSONResponse(sorted(p.stem for p in EXAMPLES.glob("*.graphql")))
 
-    app = Starlette(lifespan=lifespan)
-    graphql = OmnigraphGraphQL(app, production=settings.is_production)
+    app = Starlette(lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
+    graphql = OmnigraphGraphQL(app, settings)
     backend = BearerBackend(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
         cache_seconds=settings.auth_cache_seconds,
     )
-    guarded = AuthenticationMiddleware(graphql, backend=backend, on_error=unauthenticated)
+    guarded = AuthenticationMiddleware(
+        BodySizeLimit(graphql, max_bytes=settings.max_body_bytes),
+        backend=backend,
+        on_error=unauthenticated,
+    )
     app.router.routes.extend(
         [
             Route("/graphql", guarded, methods=["GET", "POST"]),

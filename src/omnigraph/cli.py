@@ -1,4 +1,5 @@
-"""``omnigraph serve | demo | export-schema | dispatch | detect | sync | keys | db upgrade``."""
+"""``omnigraph serve | demo | export-schema | dispatch | detect | sync | keys | operations |
+db upgrade``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from omnigraph.auth.cli import keys_app
 from omnigraph.config import SourcesConfig
 from omnigraph.reconcile.cli import sync_payments
 from omnigraph.settings import Settings
+from omnigraph.trusted_documents.cli import operations_app
 
 __all__ = ["app", "main"]
 
@@ -20,6 +22,7 @@ app = typer.Typer(help="One GraphQL data layer over storefront, ERP, WMS and pay
 db_app = typer.Typer(help="Omnigraph's own database.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(operations_app, name="operations")
 
 
 @app.command()

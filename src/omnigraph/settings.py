@@ -9,13 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from omnigraph.exceptions.dispatcher import DispatchPolicy
 
-__all__ = ["Settings"]
+__all__ = ["PRODUCTION_RATE_LIMIT", "Settings"]
+
+PRODUCTION_RATE_LIMIT = "1200/minute"
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,46 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a resolved API key is trusted before a re-read."
     )
+
+    # Abuse limits and trusted documents (docs/SECURITY.md lists each with its test).
+    max_depth: int = Field(default=10, ge=1, description="Deepest selection a query may nest.")
+    max_aliases: int = Field(default=30, ge=0, description="Most aliases one document may use.")
+    max_tokens: int = Field(
+        default=2_000, ge=50, description="Most lexical tokens a document may have."
+    )
+    max_cost: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most an operation may cost: each field 1, connections times `first`.",
+    )
+    cost_list_size: int = Field(
+        default=10, ge=1, description="Items a list without `first` is assumed to hold."
+    )
+    max_batch_operations: int = Field(
+        default=10, ge=0, description="Operations one batched HTTP request may carry; 0 = none."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="Largest HTTP request body /graphql reads."
+    )
+    execution_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest one operation may run before TIMEOUT."
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        description="Per API key (or client address without one), as '1200/minute' or"
+        " '20/second;1200/minute'; 'off' disables; unset: off in development, 1200/minute in"
+        " production.",
+    )
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where rate-limit windows are counted (a `limits` storage URI).",
+    )
+    trusted_documents: Literal["off", "apq", "allowlist"] = Field(
+        default="apq",
+        description="off; apq: automatic persisted queries; allowlist: only registered"
+        " operations run.",
+    )
+
     database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -106,6 +148,27 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.mode == "production"
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "off":
+            return value
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            example = "'1200/minute' or '20/second;1200/minute'"
+            raise ValueError(f"{value!r} is not a rate limit: write e.g. {example}") from None
+        return value
+
+    @property
+    def effective_rate_limit(self) -> str | None:
+        """The rate limit in force, or None when there is none."""
+        if self.rate_limit is None:
+            return PRODUCTION_RATE_LIMIT if self.is_production else None
+        return None if self.rate_limit.strip().lower() == "off" else self.rate_limit
 
     def dispatch_policy(self) -> DispatchPolicy:
         from omnigraph.exceptions.dispatcher import DispatchPolicy

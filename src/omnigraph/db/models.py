@@ -38,6 +38,7 @@ __all__ = [
     "PaymentPayoutRow",
     "PaymentTransactionRow",
     "PayoutReconciliationRow",
+    "PersistedDocumentRow",
     "PublishedAvailabilityRow",
     "QuarantinedEventRow",
     "ReconciliationLineRow",
@@ -417,3 +418,20 @@ class ReconciliationLineRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime]
     reconciled_at: Mapped[datetime]
+
+
+class PersistedDocumentRow(Base):
+    """A GraphQL document known by the SHA-256 of its text.
+
+    ``trusted`` rows were registered by an operator (``omnigraph operations register``) and are
+    the only ones allow-list mode runs; the others were learnt from automatic persisted queries.
+    """
+
+    __tablename__ = "persisted_documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    operation_name: Mapped[str | None] = mapped_column(String(128))
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    registered_at: Mapped[datetime | None]

@@ -8,10 +8,9 @@ from typing import Final
 import structlog
 from graphql import GraphQLError
 from strawberry.extensions import (
+    DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
@@ -21,24 +20,28 @@ from strawberry.types import ExecutionContext
 
 from omnigraph.auth.matrix import apply_matrix
 from omnigraph.errors import OmnigraphError
+from omnigraph.limits.errors import code_token_limit, strip_suggestions
+from omnigraph.limits.query_limits import QueryLimits
+from omnigraph.request_id import current_request_id
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
 from omnigraph.schema.stale_extension import StaleIfError
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
+from omnigraph.trusted_documents.extension import TrustedDocuments
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
 
-MAX_DEPTH = 10
-MAX_ALIASES = 30
+MAX_DEPTH = QueryLimits().max_depth
+MAX_ALIASES = QueryLimits().max_aliases
 FEDERATION_VERSION: Final = "2.9"
 log = structlog.get_logger(__name__)
 
 
 class MaskUnexpectedErrors(MaskErrors):
-    """strawberry's masking, keeping a stable code on the masked error."""
+    """strawberry's masking, keeping a stable code and the request id that finds the log line."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
         return masked
 
 
@@ -61,6 +64,9 @@ class OmnigraphSchema(Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
+            code_token_limit(error)
+            if self.config.disable_field_suggestions:
+                strip_suggestions(error)
             assign_code(error)
             original = error.original_error
             if _is_expected(original):
@@ -74,18 +80,32 @@ class OmnigraphSchema(Schema):
                 log.error("graphql_unexpected_error", path=error.path, exc_info=original)
 
 
-def build_schema(*, production: bool = False, subgraph: str | None = None) -> Schema:
-    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...)."""
+def build_schema(
+    *,
+    production: bool = False,
+    subgraph: str | None = None,
+    limits: QueryLimits | None = None,
+    trusted_documents: TrustedDocuments | None = None,
+) -> Schema:
+    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...).
+
+    ``limits`` bound what one operation may ask for; ``trusted_documents`` turns on persisted
+    queries (or the allow-list). Production also turns introspection and field suggestions off.
+    """
     spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
+    limits = limits or QueryLimits()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         ErrorCodes,
         StaleIfError,
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        *limits.extensions(),
     ]
+    if trusted_documents is not None:
+        # first: it may supply the query the others parse, or refuse before any work
+        extensions.insert(0, trusted_documents.extension)
     if production:
+        extensions.append(DisableIntrospection)
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
     apply_matrix([spec.query, spec.mutation, spec.subscription, *spec.types])
     return OmnigraphSchema(
@@ -95,5 +115,13 @@ def build_schema(*, production: bool = False, subgraph: str | None = None) -> Sc
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(
+            auto_camel_case=True,
+            disable_field_suggestions=production,
+            batching_config=(
+                {"max_operations": limits.max_batch_operations}
+                if limits.max_batch_operations
+                else None
+            ),
+        ),
     )

@@ -1,0 +1,1 @@
+"""Trusted documents: automatic persisted queries, and an allow-list of registered operations."""

@@ -1,0 +1,123 @@
+"""Production mode, one setting: no introspection, no field suggestions, no GraphiQL, and
+unexpected errors masked with a request id that finds them in the logs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import structlog
+from starlette.applications import Starlette
+from structlog.testing import capture_logs
+
+from omnigraph.auth.principal import Role
+from omnigraph.ids import encode_global_id
+from omnigraph.sources.sim import DemoSystems, DemoWorld
+from tests.conftest import Graph, authorize
+from tests.security.conftest import serve
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+TYPO = "{ ordrs(first: 1) { edges { node { id } } } }"
+
+
+def crashing_wms(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError("secret internal detail")
+
+
+@pytest.fixture(scope="module")
+async def production(
+    demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    async for app, client in serve(
+        demo,
+        clean_database,
+        mode="production",
+        transports={"wms": httpx.MockTransport(crashing_wms)},
+    ):
+        await authorize(app, client, Role.SUPPORT)
+        yield app, client
+
+
+async def test_introspection_is_off_in_production_only(
+    production: tuple[Starlette, httpx.AsyncClient], graph: Graph
+) -> None:
+    _, client = production
+    body = (await client.post("/graphql", json={"query": INTROSPECTION})).json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "introspection has been disabled" in body["errors"][0]["message"]
+    # the federation gateway's way in stays open
+    sdl = (await client.post("/graphql", json={"query": "{ _service { sdl } }"})).json()
+    assert "type Query" in sdl["data"]["_service"]["sdl"]
+
+    assert (await graph.query(INTROSPECTION))["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        TYPO,
+        "{ orders(frist: 1) { edges { node { id } } } }",
+        "{ orders(filter: {states: [SHIPED]}) { edges { node { id } } } }",
+        'query($x: Strin) { orderByRef(source: "a", ref: $x) { id } }',
+    ],
+)
+async def test_production_suggests_no_field_names(
+    production: tuple[Starlette, httpx.AsyncClient], graph: Graph, query: str
+) -> None:
+    _, client = production
+    body = (await client.post("/graphql", json={"query": query})).json()
+    messages = [error["message"] for error in body["errors"]]
+    assert messages
+    assert not any("Did you mean" in message for message in messages), messages
+    development = await graph.query(query)
+    assert any("Did you mean" in error["message"] for error in development["errors"])
+
+
+async def test_an_unexpected_error_is_masked_with_the_request_id_of_its_log_line(
+    production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld
+) -> None:
+    _, client = production
+    order = next(o for o in world.storefront_orders if o["channel"] == "web")
+    query = "query($id: ID!) { order(id: $id) { name shipments { id } } }"
+    variables = {"id": encode_global_id("Order", "web-store", order["id"])}
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body = response.json()
+    assert body["data"]["order"]["name"] == order["name"]
+    (error,) = body["errors"]
+    assert error["message"] == "Unexpected error."
+    assert "secret" not in response.text
+    request_id = response.headers["x-request-id"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    (logged,) = [line for line in logs if line["event"] == "graphql_unexpected_error"]
+    assert logged["request_id"] == request_id
+    assert "secret internal detail" in str(logged["exc_info"])
+
+
+async def test_a_request_id_is_taken_from_the_client_or_made(
+    production: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    _, client = production
+    given = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"X-Request-Id": "shop-42.a"}
+    )
+    assert given.headers["x-request-id"] == "shop-42.a"
+    forged = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"X-Request-Id": "a b\tc"}
+    )
+    assert forged.headers["x-request-id"] not in ("a b\tc", "")
+    assert len(forged.headers["x-request-id"]) == 32
+
+
+async def test_graphiql_and_get_queries_are_off_in_production(
+    production: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    _, client = production
+    page = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    query = await client.get("/graphql", params={"query": "{ __typename }"})
+    assert query.status_code == 400
+    assert query.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
