@@ -618,7 +618,8 @@ async def test_credit_memos_refund_partly_then_wholly(small_world: DemoWorld) ->
         memo = {"salesOrderId": order["id"], "amount": "1.00", "reason": "goodwill"}
         assert "CM-" in await erp.accepted("credit_memo.issue", memo)
         part = await erp.record(order["id"])
-        rest = {**memo, "amount": f"{total - 1:.2f}"}
+        await erp.rejected("credit_memo.issue", {**memo, "returnRef": 7}, "payload.returnRef")
+        rest = {**memo, "amount": f"{total - 1:.2f}", "reason": "return", "returnRef": "RMA-1"}
         await erp.accepted("credit_memo.issue", rest)
         whole = await erp.record(order["id"])
         events = await erp.news()
@@ -627,6 +628,7 @@ async def test_credit_memos_refund_partly_then_wholly(small_world: DemoWorld) ->
     assert part["financialStatus"] == "partially_refunded"
     assert whole["financialStatus"] == "refunded"
     assert [m["amount"] for m in whole["creditMemos"]] == ["1.00", f"{total - 1:.2f}"]
+    assert [m["returnRef"] for m in whole["creditMemos"]] == [None, "RMA-1"]
     assert [(e["type"], e["data"]) for e in events][-1] == ("credit_memo.issued", whole)
 
 

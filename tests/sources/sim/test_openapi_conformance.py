@@ -88,6 +88,8 @@ def conformance_test(kind: str) -> Callable[..., None]:
                 case.query["cursor"] = cursor
             if "after" in case.query:
                 case.query["after"] = "3"
+            if "starting_after" in case.query:
+                case.query["starting_after"] = WORLD.balance_transactions[2]["id"]
         # A fresh system per case: commands change state, and keys must not collide.
         case.call_and_validate(app=FACTORIES[kind](WORLD, token=TOKEN))
 
@@ -168,6 +170,24 @@ def real_requests(world: DemoWorld, kind: str) -> list[tuple[str, str, dict[str,
                 "POST",
                 "/balance-transactions/by-payout",
                 {"json": {"payoutIds": [p["id"] for p in world.payouts]}},
+            ),
+            ("GET", "/balance-transactions", {"params": {"limit": 1000}}),
+            (
+                "GET",
+                "/balance-transactions",
+                {"params": {"payout": world.payouts[0]["id"], "limit": 3}},
+            ),
+            ("GET", "/balance-transactions", {"params": {"limit": 0}}),
+            ("GET", "/balance-transactions", {"params": {"starting_after": "txn_nope"}}),
+            (
+                "POST",
+                "/refunds/batch",
+                {"json": {"ids": [r["id"] for c in world.charges for r in c["refunds"]]}},
+            ),
+            (
+                "POST",
+                "/disputes/batch",
+                {"json": {"ids": [d["id"] for c in world.charges for d in c["disputes"]]}},
             ),
         ],
     }

@@ -53,6 +53,7 @@ __all__ = [
     "read_object",
     "require_positive_int",
     "require_str",
+    "single_param",
     "source_app",
     "string_list",
     "wall_clock",
@@ -118,7 +119,8 @@ def string_list(body: Mapping[str, Any], name: str, *, required: bool = True) ->
     return list(dict.fromkeys(value))
 
 
-def _single_param(request: Request, name: str) -> str | None:
+def single_param(request: Request, name: str) -> str | None:
+    """A query parameter given at most once (twice is a 400); None when absent."""
     values = request.query_params.getlist(name)
     if len(values) > 1:
         raise ContractError(400, "BAD_QUERY", f"`{name}` may be given once")
@@ -126,7 +128,7 @@ def _single_param(request: Request, name: str) -> str | None:
 
 
 def _limit(request: Request, default: int) -> int:
-    raw = _single_param(request, "limit")
+    raw = single_param(request, "limit")
     if raw is None:
         return default
     if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
@@ -242,7 +244,7 @@ def list_route(
         limit = _limit(request, default_limit)
         chosen = []
         for spec in filters:
-            raw = _single_param(request, spec.name)
+            raw = single_param(request, spec.name)
             if raw is None:
                 continue
             try:
@@ -250,7 +252,7 @@ def list_route(
             except ValueError as error:
                 raise ContractError(400, "BAD_FILTER", f"`{spec.name}`: {error}") from None
         ordered = sorted(records(), key=sort_key)
-        cursor = _single_param(request, "cursor")
+        cursor = single_param(request, "cursor")
         if cursor is not None and ordered:
             after = _decode_cursor(cursor, sort_key(ordered[0]))
             ordered = [record for record in ordered if sort_key(record) > after]
@@ -328,7 +330,7 @@ class ChangeFeed:
 
         async def endpoint(request: Request) -> Response:
             limit = _limit(request, 100)
-            raw = _single_param(request, "after")
+            raw = single_param(request, "after")
             if raw is not None and not _DIGITS.fullmatch(raw):
                 raise ContractError(400, "BAD_CURSOR", "`after` is not a cursor this feed gave")
             after = int(raw) if raw is not None else 0

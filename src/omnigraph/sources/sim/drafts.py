@@ -24,6 +24,7 @@ __all__ = [
     "OPEN_FULFILMENT_STATUSES",
     "STAGES",
     "VAT_FRACTION",
+    "ChargeFault",
     "ComplianceHold",
     "DraftLine",
     "DraftOrder",
@@ -130,6 +131,17 @@ class ComplianceHold:
 
 
 @dataclass(frozen=True)
+class ChargeFault:
+    """The processor charges this order differently from what the storefront captured (see
+    money.py): `difference` more minor units (`capture_amount_mismatch`), or in euros at
+    `exchange_rate` pounds per euro (`currency_mismatch`)."""
+
+    kind: str
+    difference: int = 0
+    exchange_rate: float | None = None
+
+
+@dataclass(frozen=True)
 class DraftLine:
     item: Item
     quantity: int
@@ -163,6 +175,8 @@ class DraftOrder:
     requested_ship_date: date | None = None
     compliance_hold: ComplianceHold | None = None
     asn_delay: int | None = None
+    # A planted money mismatch on the charge itself (see money.py); None for most orders.
+    charge_fault: ChargeFault | None = None
 
     def at(self, step: str, extra_seconds: int = 0) -> datetime:
         """When `step` happened (optionally a few seconds after it)."""

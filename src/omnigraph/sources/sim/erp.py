@@ -89,6 +89,9 @@ def create_erp_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
         order = sales_order_of(payload)
         amount = _amount(payload, "amount")
         reason = require_str(payload, "reason")
+        return_ref = payload.get("returnRef")
+        if return_ref is not None and (not isinstance(return_ref, str) or not return_ref):
+            raise CommandRejectedError("payload.returnRef must be a return id such as RMA-000001")
         if order["financialStatus"] in _UNPAID:
             raise CommandRejectedError(
                 f"{order['id']} is {order['financialStatus']}: nothing was paid to credit"
@@ -104,6 +107,7 @@ def create_erp_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
             "amount": money(amount),
             "reason": reason,
             "issuedAt": iso(now()),
+            "returnRef": return_ref,
         }
         next_memo[0] += 1
         order["creditMemos"].append(memo)

@@ -1,6 +1,7 @@
-"""The payment processor's books for the demo world: charges, refunds, fees and daily payouts.
+"""The payment processor's books for the demo world: charges, refunds, disputes, fees and payouts.
 
-Shaped like the leading card processors: every money movement is a balance transaction, and a
+Shaped like the leading card processors: every money movement is a balance transaction in the
+settlement currency (a charge presented in another currency carries its `exchange_rate`), and a
 payout sweeps the previous day's transactions (carrying a non-positive day forward, as a processor
 never pays out a negative balance).
 """
@@ -20,9 +21,21 @@ if TYPE_CHECKING:
 
     from omnigraph.sources.sim.recorder import FeedRecorder
 
-__all__ = ["Ledger"]
+__all__ = ["BALANCE_TYPES", "CURRENCY", "DISPUTE_FEE", "Ledger"]
 
 CURRENCY = "gbp"
+# Balance transaction type -> reporting category, as the processor reports them.
+BALANCE_TYPES = {
+    "charge": "charge",
+    "refund": "refund",
+    "dispute": "dispute",
+    "dispute_reversal": "dispute_reversal",
+    "stripe_fee": "fee",
+    "adjustment": "adjustment",
+    "payout": "payout",
+}
+# What the processor charges for handling a chargeback, refunded if the merchant wins it.
+DISPUTE_FEE = 1500
 # UK consumer card pricing: 1.5% + 20p per successful charge.
 _FEE_RATE = Decimal("0.015")
 _FEE_FIXED = 20
@@ -43,25 +56,47 @@ class Ledger:
     payouts: list[dict[str, Any]] = field(default_factory=list)
     transactions: list[dict[str, Any]] = field(default_factory=list)
     _refund_count: int = 0
+    _dispute_count: int = 0
 
-    def charge(self, order_ref: str, amount: int, moment: datetime) -> dict[str, Any]:
-        """A captured card charge for a storefront order, with its balance transaction."""
+    def charge(
+        self,
+        order_ref: str,
+        amount: int,
+        moment: datetime,
+        *,
+        currency: str = CURRENCY,
+        exchange_rate: float | None = None,
+    ) -> dict[str, Any]:
+        """A captured card charge for a storefront order, with its balance transaction.
+
+        A charge presented in another `currency` settles at `exchange_rate` (settlement
+        currency per unit of it): its balance transaction is in the settlement currency.
+        """
+        if (currency == CURRENCY) != (exchange_rate is None):
+            raise ValueError("a charge needs an exchange rate exactly when it is not in gbp")
         charge_id = f"ch_{len(self.charges) + 1:06d}"
-        fee = _card_fee(amount)
-        txn = self._transaction(amount, fee, "charge", "charge", charge_id, moment)
+        settled = amount
+        if exchange_rate is not None:
+            converted = Decimal(amount) * Decimal(str(exchange_rate))
+            settled = int(converted.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        txn = self._transaction(
+            settled, _card_fee(settled), "charge", charge_id, moment, exchange_rate
+        )
         charge: dict[str, Any] = {
             "id": charge_id,
             "object": "charge",
             "amount": amount,
             "amount_captured": amount,
             "amount_refunded": 0,
-            "currency": CURRENCY,
+            "currency": currency,
             "captured": True,
             "status": "succeeded",
             "created": unix(moment),
             "balance_transaction": txn["id"],
             "metadata": {"order_ref": order_ref},
             "refunds": [],
+            "disputed": False,
+            "disputes": [],
         }
         self.charges.append(charge)
         self.recorder.emit("payments", moment, "charge.succeeded", "charge", charge_id, charge)
@@ -80,9 +115,37 @@ class Ledger:
         }
         charge["refunds"].append(refund)
         charge["amount_refunded"] += amount
-        self._transaction(-amount, 0, "refund", "refund", refund_id, moment)
+        self._transaction(-amount, 0, "refund", refund_id, moment)
         self.recorder.emit("payments", moment, "charge.refunded", "charge", charge["id"], charge)
         return refund
+
+    def dispute(
+        self, charge: dict[str, Any], opened: datetime, closed: datetime, *, won: bool
+    ) -> dict[str, Any]:
+        """The cardholder disputes `charge`: the amount and the dispute fee leave the balance
+        when it is opened; a dispute the merchant wins gives both back when it is closed."""
+        self._dispute_count += 1
+        dispute_id = f"dp_{self._dispute_count:06d}"
+        amount = charge["amount"]
+        dispute: dict[str, Any] = {
+            "id": dispute_id,
+            "amount": amount,
+            "status": "needs_response",
+            "created": unix(opened),
+        }
+        charge["disputed"] = True
+        charge["disputes"].append(dispute)
+        self._transaction(-amount, DISPUTE_FEE, "dispute", dispute_id, opened)
+        self.recorder.emit(
+            "payments", opened, "charge.dispute.created", "charge", charge["id"], charge
+        )
+        dispute["status"] = "won" if won else "lost"
+        if won:
+            self._transaction(amount, -DISPUTE_FEE, "dispute_reversal", dispute_id, closed)
+        self.recorder.emit(
+            "payments", closed, "charge.dispute.closed", "charge", charge["id"], charge
+        )
+        return dispute
 
     def add_account_activity(self, rng: random.Random, start: datetime, anchor: datetime) -> None:
         """Weekly screening fees and the odd manual adjustment, as a real account shows."""
@@ -92,12 +155,12 @@ class Ledger:
                 fee_at = day + timedelta(hours=4)
                 if fee_at < anchor:
                     amount = -rng.randint(250, 1200)
-                    self._transaction(amount, 0, "stripe_fee", "fee", None, fee_at)
+                    self._transaction(amount, 0, "stripe_fee", None, fee_at)
             if rng.random() < 0.06:
                 adjust_at = day + timedelta(hours=14, minutes=rng.randint(0, 59))
                 if adjust_at < anchor:
                     amount = rng.choice((-850, -400, -120, 75, 230, 500))
-                    self._transaction(amount, 0, "adjustment", "adjustment", None, adjust_at)
+                    self._transaction(amount, 0, "adjustment", None, adjust_at)
             day += _DAY
 
     def settle(self, anchor: datetime) -> None:
@@ -173,7 +236,7 @@ class Ledger:
         )
         for txn in swept:
             txn["payout"] = payout_id
-        own = self._transaction(-amount, 0, "payout", "payout", payout_id, created)
+        own = self._transaction(-amount, 0, "payout", payout_id, created)
         own["payout"] = payout_id
 
     def _transaction(
@@ -181,9 +244,9 @@ class Ledger:
         amount: int,
         fee: int,
         kind: str,
-        category: str,
         source: str | None,
         moment: datetime,
+        exchange_rate: float | None = None,
     ) -> dict[str, Any]:
         txn = {
             "id": f"txn_{len(self.transactions) + 1:06d}",
@@ -192,8 +255,9 @@ class Ledger:
             "fee": fee,
             "net": amount - fee,
             "currency": CURRENCY,
+            "exchange_rate": exchange_rate,
             "type": kind,
-            "reporting_category": category,
+            "reporting_category": BALANCE_TYPES[kind],
             "source": source,
             "payout": None,
             "created": unix(moment),

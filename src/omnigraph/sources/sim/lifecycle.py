@@ -4,15 +4,19 @@
 and a feed event per change, bends the story where the world plan plants a disagreement, lets
 the warehouse meet the incidents the plan chose (see incidents.py), queuing their reports, and
 writes a trade order's ship date, compliance hold and advance ship notice (see wholesale.py).
+Money leaves a trail in every system: the storefront keeps a capture or refund transaction per
+processor charge or refund, the ERP a credit memo per refund (naming the return it is for), and
+the WMS a return receipt per return it takes in (money.py plants where the trail breaks).
 What the floor does to stock goes into a `FloorLog`, which stock_history.py writes the WMS's
 inventory movements around.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.sources.sim.catalogue import CURRENCY
@@ -28,8 +32,9 @@ from omnigraph.sources.sim.stock_history import FloorLog
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Iterable
 
-    from omnigraph.sources.sim.drafts import DraftOrder
+    from omnigraph.sources.sim.drafts import ChargeFault, DraftOrder
     from omnigraph.sources.sim.ledger import Ledger
     from omnigraph.sources.sim.recorder import FeedRecorder
 
@@ -41,6 +46,12 @@ _FULFILMENT_METHOD = {
     "store-pickup": "pickup",
     "wholesale": "wholesale",
 }
+
+
+def _regrade(dispositions: dict[tuple[str, str], str], fulfilment: dict[str, Any]) -> None:
+    for receipt in fulfilment["returnReceipts"]:
+        for line in receipt["lines"]:
+            line["disposition"] = dispositions[receipt["id"], line["sku"]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ class OrderBook:
     _shipment_count: int = 0
     _memo_count: int = 0
     _return_count: int = 0
+    _receipt_count: int = 0
+    _transaction_count: int = 0
+    # Each return receipt line with its inventory movement, graded with the stock history.
+    _graded: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
     def record(self, draft: DraftOrder) -> None:
         """Play `draft` forward, writing storefront, ERP, WMS and payment records and events."""
@@ -89,7 +104,7 @@ class OrderBook:
         order = self._storefront_order(draft, number)
         charge = None
         if draft.plan.channel != "wholesale" and draft.cancel_mode != "uncaptured":
-            charge = self.ledger.charge(order["id"], minor_units(draft.total), draft.at("charge"))
+            charge = self._capture(draft, order)
         sales_order = None
         if draft.plan.planted != "missing_in_erp":
             sales_order = self._sales_order(draft, order)
@@ -97,7 +112,7 @@ class OrderBook:
         if draft.reached("release"):
             if sales_order is not None:
                 sales_order["status"] = "released"
-                self._erp(sales_order, draft.at("release"), "sales_order.released")
+                self.erp_changed(sales_order, draft.at("release"), "sales_order.released")
             fulfilment = self._fulfilment_order(draft, order)
         if draft.reached("cancel"):
             self._cancel(draft, order, sales_order, fulfilment, charge)
@@ -141,6 +156,7 @@ class OrderBook:
             "updatedAt": iso(draft.placed_at),
             "notifications": [],
             "returns": [],
+            "transactions": [],
             "lines": [
                 {
                     "id": f"{order_id}-{index}",
@@ -154,8 +170,54 @@ class OrderBook:
             "totals": draft.totals(),
         }
         self.storefront_orders.append(order)
-        self._storefront(order, draft.placed_at, "order.created")
+        self.storefront_changed(order, draft.placed_at, "order.created")
         return order
+
+    def _capture(self, draft: DraftOrder, order: dict[str, Any]) -> dict[str, Any]:
+        """The processor charges the card; the storefront records the capture with its id."""
+        moment = draft.at("charge")
+        amount = minor_units(draft.total)
+        fault = draft.charge_fault
+        if fault is None:
+            charge = self.ledger.charge(order["id"], amount, moment)
+        elif fault.kind == "capture_amount_mismatch":
+            charge = self.ledger.charge(order["id"], amount + fault.difference, moment)
+        else:
+            assert fault.exchange_rate is not None
+            presented = int(
+                (Decimal(amount) / Decimal(str(fault.exchange_rate))).quantize(
+                    Decimal(1), rounding=ROUND_HALF_UP
+                )
+            )
+            charge = self.ledger.charge(
+                order["id"], presented, moment, currency="eur", exchange_rate=fault.exchange_rate
+            )
+        self.record_money(order, "capture", draft.total, charge["id"], moment)
+        self.storefront_changed(order, moment, "order.updated")
+        if fault is not None:
+            self.planted.append(self._charge_fault_planted(fault, order, charge))
+        return charge
+
+    def _charge_fault_planted(
+        self, fault: ChargeFault, order: dict[str, Any], charge: dict[str, Any]
+    ) -> Planted:
+        captured = order["transactions"][-1]
+        txn = charge["balance_transaction"]
+        if fault.kind == "capture_amount_mismatch":
+            field_name = "amount"
+            detail = (
+                f"processor charge {charge['id']} ({txn}) took {charge['amount']} minor units; "
+                f"storefront order {order['id']} captured {captured['amount']} "
+                f"{captured['currency']} ({captured['id']})"
+            )
+        else:
+            field_name = "exchange_rate"
+            detail = (
+                f"processor charge {charge['id']} ({txn}) was presented as {charge['amount']} "
+                f"{charge['currency']} at {fault.exchange_rate} gbp per eur; storefront order "
+                f"{order['id']} captured {captured['amount']} {captured['currency']}"
+            )
+        return Planted(fault.kind, order["id"], txn, field_name, detail)
 
     def _sales_order(self, draft: DraftOrder, order: dict[str, Any]) -> dict[str, Any]:
         sales_order_id = f"SO-{500001 + len(self.erp_sales_orders)}"
@@ -194,7 +256,7 @@ class OrderBook:
             "updatedAt": iso(draft.at("erp")),
         }
         self.erp_sales_orders.append(sales_order)
-        self._erp(sales_order, draft.at("erp"), "sales_order.created")
+        self.erp_changed(sales_order, draft.at("erp"), "sales_order.created")
         return sales_order
 
     def _fulfilment_order(self, draft: DraftOrder, order: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +284,7 @@ class OrderBook:
                 for line in draft.lines
             ],
             "shipments": [],
+            "returnReceipts": [],
             "pickupHoldUntil": None,
             "complianceHold": None,
             "asnSentAt": None,
@@ -229,7 +292,7 @@ class OrderBook:
             "updatedAt": iso(released),
         }
         self.wms_fulfilment_orders.append(fulfilment)
-        self._wms(fulfilment, released)
+        self.wms_changed(fulfilment, released)
         self.floor.allocate(fulfilment, released)
         if draft.plan.planted == "missing_in_erp":
             self.planted.append(
@@ -258,7 +321,7 @@ class OrderBook:
                 last = fulfilment["lines"][-1]
                 last["picked"] = min(last["picked"], last["quantity"] - 1)
                 self.floor.pick(fulfilment, draft.at("picking"))
-            self._wms(fulfilment, draft.at("picking"))
+            self.wms_changed(fulfilment, draft.at("picking"))
         if draft.reached("picked"):
             fulfilment["status"] = "picked"
             for line in fulfilment["lines"]:
@@ -269,14 +332,14 @@ class OrderBook:
             if incident == "SHORT_PICK" or (incident == "DAMAGE" and draft.plan.stage == "picked"):
                 self._floor_incident(draft, fulfilment, draft.at("picked"), "picking")
             self.floor.pick(fulfilment, draft.at("picked"))
-            self._wms(fulfilment, draft.at("picked"))
+            self.wms_changed(fulfilment, draft.at("picked"))
         if draft.reached("packed"):
             fulfilment["status"] = "packed"
             if draft.incident and draft.incident.kind == "DAMAGE" and draft.plan.stage != "picked":
                 self._floor_incident(draft, fulfilment, draft.at("packed"), "packing")
             for line in fulfilment["lines"]:
                 line["packed"] = line["picked"]
-            self._wms(fulfilment, draft.at("packed"))
+            self.wms_changed(fulfilment, draft.at("packed"))
 
     def _trade_paperwork(self, draft: DraftOrder, fulfilment: dict[str, Any]) -> None:
         """A trade order is held where the retailer's requirements are not met, else its
@@ -285,11 +348,11 @@ class OrderBook:
         if hold is not None:
             since = draft.at(hold.step, hold.delay)
             fulfilment["complianceHold"] = {"reason": hold.reason, "since": iso(since)}
-            self._wms(fulfilment, since, "fulfilment_order.compliance_hold")
+            self.wms_changed(fulfilment, since, "fulfilment_order.compliance_hold")
         elif draft.asn_delay is not None:
             sent = draft.at("packed", draft.asn_delay)
             fulfilment["asnSentAt"] = iso(sent)
-            self._wms(fulfilment, sent, "fulfilment_order.asn_sent")
+            self.wms_changed(fulfilment, sent, "fulfilment_order.asn_sent")
 
     def _floor_incident(
         self, draft: DraftOrder, fulfilment: dict[str, Any], moment: datetime, activity: str
@@ -316,9 +379,9 @@ class OrderBook:
         if draft.reached("ready"):
             fulfilment["status"] = "ready_for_pickup"
             fulfilment["pickupHoldUntil"] = iso(draft.at("ready") + PICKUP_HOLD)
-            self._wms(fulfilment, draft.at("ready"))
+            self.wms_changed(fulfilment, draft.at("ready"))
             order["fulfilmentStatus"] = "ready_for_pickup"
-            self._storefront(order, draft.lagged("ready"), "order.updated")
+            self.storefront_changed(order, draft.lagged("ready"), "order.updated")
             if draft.incident and draft.incident.kind == "MISSED_PICKUP":
                 self.reports.append(missed_pickup_report(fulfilment, draft.at("ready")))
                 # The collection slip printed for it is never used: its number stays a gap, as
@@ -333,13 +396,13 @@ class OrderBook:
             for line in fulfilment["lines"]:
                 line["shipped"] = line["quantity"]
             fulfilment["status"] = "picked_up"
-            self._wms(fulfilment, collected)
+            self.wms_changed(fulfilment, collected)
             order["fulfilmentStatus"] = "picked_up"
             order["status"] = "closed"
-            self._storefront(order, draft.lagged("collected"), "order.closed")
+            self.storefront_changed(order, draft.lagged("collected"), "order.closed")
             if sales_order is not None:
                 sales_order["status"] = "closed"
-                self._erp(sales_order, draft.lagged("collected"), "sales_order.closed")
+                self.erp_changed(sales_order, draft.lagged("collected"), "sales_order.closed")
 
     def _delivery(
         self,
@@ -363,10 +426,10 @@ class OrderBook:
                 line["shipped"] = line["quantity"]
             complete = all(line["shipped"] == line["quantity"] for line in lines)
             fulfilment["status"] = "shipped" if complete else "partially_shipped"
-            self._wms(fulfilment, moment)
+            self.wms_changed(fulfilment, moment)
             if storefront_follows:
                 order["fulfilmentStatus"] = "fulfilled" if complete else "partial"
-                self._storefront(order, draft.lagged(step), "order.updated")
+                self.storefront_changed(order, draft.lagged(step), "order.updated")
         if draft.plan.planted == "late_sync":
             shipment = fulfilment["shipments"][0]
             self.planted.append(
@@ -402,12 +465,12 @@ class OrderBook:
             for shipment in fulfilment["shipments"]:
                 shipment["deliveredAt"] = iso(delivered)
             fulfilment["status"] = "delivered"
-            self._wms(fulfilment, delivered)
+            self.wms_changed(fulfilment, delivered)
             order["status"] = "closed"
-            self._storefront(order, draft.lagged("delivered"), "order.closed")
+            self.storefront_changed(order, draft.lagged("delivered"), "order.closed")
             if sales_order is not None:
                 sales_order["status"] = "closed"
-                self._erp(sales_order, draft.lagged("delivered"), "sales_order.closed")
+                self.erp_changed(sales_order, draft.lagged("delivered"), "sales_order.closed")
 
     def _shipment(
         self, draft: DraftOrder, lines: list[dict[str, Any]], moment: datetime
@@ -448,18 +511,22 @@ class OrderBook:
             cancelledAt=iso(cancelled),
             cancelReason=reason,
         )
-        self._storefront(order, cancelled, "order.cancelled")
+        self.storefront_changed(order, cancelled, "order.cancelled")
         if sales_order is not None:
             sales_order["status"] = "cancelled"
             sales_order["financialStatus"] = order["financialStatus"]
             if refunded:
-                self._credit_memo(sales_order, draft.total, "cancellation", cancelled)
-            self._erp(sales_order, cancelled + timedelta(seconds=30), "sales_order.cancelled")
+                self.credit_memo(sales_order, draft.total, "cancellation", cancelled)
+            self.erp_changed(
+                sales_order, cancelled + timedelta(seconds=30), "sales_order.cancelled"
+            )
         if charge is not None:
-            self.ledger.refund(charge, minor_units(draft.total), cancelled + timedelta(seconds=60))
+            refunded_at = cancelled + timedelta(seconds=60)
+            self.refund(order, charge, draft.total, refunded_at, return_id=None)
+            self.storefront_changed(order, refunded_at, "order.updated")
         if fulfilment is not None and draft.plan.planted != "cancelled_but_shipped":
             fulfilment["status"] = "cancelled"
-            self._wms(fulfilment, cancelled + timedelta(seconds=120))
+            self.wms_changed(fulfilment, cancelled + timedelta(seconds=120))
             self.floor.deallocate(fulfilment, cancelled + timedelta(seconds=120))
 
     def _return(
@@ -473,43 +540,126 @@ class OrderBook:
         received = draft.at("returned")
         full = draft.plan.stage == "returned"
         returned_lines = range(len(draft.lines)) if full else range(1)
-        for index in returned_lines:
-            line = fulfilment["lines"][index]
-            line["returned"] = line["quantity"]
-            self.floor.receive_return(fulfilment, line, received)
-        fulfilment["status"] = "returned" if full else "partially_returned"
-        self._wms(fulfilment, received)
+        rma = self.open_return(
+            order, fulfilment, returned_lines, received - timedelta(days=2), "received"
+        )
+        self.receive_return(fulfilment, rma["id"], returned_lines, received)
         amount = draft.total if full else draft.line_net(0)
         financial = "refunded" if full else "partially_refunded"
         refunded_at = draft.lagged("returned")
-        self._return_count += 1
-        order["returns"].append(
-            {
-                "id": f"RMA-{self._return_count:06d}",
-                "status": "received",
-                "reason": "customer return",
-                "openedAt": iso(received - timedelta(days=2)),
-                "lines": [
-                    {
-                        "sku": fulfilment["lines"][i]["sku"],
-                        "quantity": fulfilment["lines"][i]["returned"],
-                    }
-                    for i in returned_lines
-                ],
-            }
-        )
         if sales_order is not None:
             sales_order["financialStatus"] = financial
-            self._credit_memo(sales_order, amount, "return", refunded_at)
-            self._erp(sales_order, refunded_at, "credit_memo.issued")
+            self.credit_memo(sales_order, amount, "return", refunded_at, return_ref=rma["id"])
+            self.erp_changed(sales_order, refunded_at, "credit_memo.issued")
         if charge is not None:
-            self.ledger.refund(charge, minor_units(amount), refunded_at + timedelta(seconds=30))
+            self.refund(order, charge, amount, refunded_at + timedelta(seconds=30), rma["id"])
         order["financialStatus"] = financial
-        self._storefront(order, refunded_at + timedelta(seconds=60), "order.updated")
+        self.storefront_changed(order, refunded_at + timedelta(seconds=60), "order.updated")
 
-    def _credit_memo(
-        self, sales_order: dict[str, Any], amount: Decimal, reason: str, moment: datetime
+    # Each writes one system's record of money or goods going back, for the story above and
+    # for the plants in money.py; the caller emits the storefront and ERP changes.
+
+    def open_return(
+        self,
+        order: dict[str, Any],
+        fulfilment: dict[str, Any],
+        indexes: Iterable[int],
+        opened: datetime,
+        status: str,
+    ) -> dict[str, Any]:
+        """The storefront's return of the lines at `indexes`, every unit of each."""
+        self._return_count += 1
+        rma: dict[str, Any] = {
+            "id": f"RMA-{self._return_count:06d}",
+            "status": status,
+            "reason": "customer return",
+            "openedAt": iso(opened),
+            "lines": [
+                {
+                    "sku": fulfilment["lines"][i]["sku"],
+                    "quantity": fulfilment["lines"][i]["quantity"],
+                }
+                for i in indexes
+            ],
+        }
+        order["returns"].append(rma)
+        return rma
+
+    def receive_return(
+        self, fulfilment: dict[str, Any], rma_ref: str, indexes: Iterable[int], received: datetime
+    ) -> dict[str, Any]:
+        """The WMS takes the lines at `indexes` back in against return `rma_ref`. Each line is
+        graded as its inventory movement is (the stock history decides how; see
+        `grade_returns`)."""
+        self._receipt_count += 1
+        receipt: dict[str, Any] = {
+            "id": f"RR-{self._receipt_count:06d}",
+            "rmaRef": rma_ref,
+            "receivedAt": iso(received),
+            "lines": [],
+        }
+        for index in indexes:
+            line = fulfilment["lines"][index]
+            line["returned"] = line["quantity"]
+            movement = self.floor.receive_return(fulfilment, line, received)
+            entry = {
+                "sku": line["sku"],
+                "quantity": line["returned"],
+                "disposition": movement["disposition"],
+            }
+            receipt["lines"].append(entry)
+            self._graded.append((fulfilment["id"], receipt["id"], entry, movement))
+        fulfilment["returnReceipts"].append(receipt)
+        returned = all(line["returned"] == line["quantity"] for line in fulfilment["lines"])
+        fulfilment["status"] = "returned" if returned else "partially_returned"
+        self.wms_changed(fulfilment, received)
+        return receipt
+
+    def refund(
+        self,
+        order: dict[str, Any],
+        charge: dict[str, Any],
+        amount: Decimal,
+        moment: datetime,
+        return_id: str | None,
+    ) -> dict[str, Any]:
+        """The processor refunds `amount` of the charge; the storefront records the refund."""
+        refund = self.ledger.refund(charge, minor_units(amount), moment)
+        self.record_money(order, "refund", amount, refund["id"], moment, return_id)
+        return refund
+
+    def record_money(
+        self,
+        order: dict[str, Any],
+        kind: str,
+        amount: Decimal,
+        gateway_ref: str,
+        moment: datetime,
+        return_id: str | None = None,
     ) -> None:
+        """A storefront order transaction: money the processor moved for the order."""
+        self._transaction_count += 1
+        order["transactions"].append(
+            {
+                "id": f"TX-{self._transaction_count:06d}",
+                "kind": kind,
+                "amount": money(amount),
+                "currency": order["currency"],
+                "gatewayRef": gateway_ref,
+                "processedAt": iso(moment),
+                "returnId": return_id,
+            }
+        )
+
+    def credit_memo(
+        self,
+        sales_order: dict[str, Any],
+        amount: Decimal,
+        reason: str,
+        moment: datetime,
+        return_ref: str | None = None,
+    ) -> None:
+        """The ERP credits the customer `amount`, for return `return_ref` if it names one."""
         self._memo_count += 1
         sales_order["creditMemos"].append(
             {
@@ -517,8 +667,22 @@ class OrderBook:
                 "amount": money(amount),
                 "reason": reason,
                 "issuedAt": iso(moment),
+                "returnRef": return_ref,
             }
         )
+
+    def grade_returns(self) -> None:
+        """Give each return receipt line the disposition its inventory movement ended with.
+
+        The stock history grades returns after the story is told, but the WMS graded them on
+        receipt, so every snapshot of the fulfilment order on its feed says so too.
+        """
+        graded: dict[str, dict[tuple[str, str], str]] = {}
+        for fulfilment_id, receipt_id, entry, movement in self._graded:
+            entry["disposition"] = movement["disposition"]
+            graded.setdefault(fulfilment_id, {})[receipt_id, entry["sku"]] = entry["disposition"]
+        for fulfilment_id, dispositions in graded.items():
+            self.recorder.amend("wms", fulfilment_id, functools.partial(_regrade, dispositions))
 
     # -- planted commercial disagreements ---------------------------------------------------------
 
@@ -577,15 +741,15 @@ class OrderBook:
 
     # -- feed plumbing ----------------------------------------------------------------------------
 
-    def _storefront(self, order: dict[str, Any], moment: datetime, event_type: str) -> None:
+    def storefront_changed(self, order: dict[str, Any], moment: datetime, event_type: str) -> None:
         order["updatedAt"] = iso(moment)
         self.recorder.emit("storefront", moment, event_type, "order", order["id"], order)
 
-    def _erp(self, sales_order: dict[str, Any], moment: datetime, event_type: str) -> None:
+    def erp_changed(self, sales_order: dict[str, Any], moment: datetime, event_type: str) -> None:
         sales_order["updatedAt"] = iso(moment)
         self.recorder.emit("erp", moment, event_type, "sales_order", sales_order["id"], sales_order)
 
-    def _wms(
+    def wms_changed(
         self, fulfilment: dict[str, Any], moment: datetime, event_type: str | None = None
     ) -> None:
         """Emit the order's new shape: `fulfilment_order.<status>` unless named otherwise."""

@@ -1,12 +1,15 @@
-"""The demo payment processor: charges, refunds, payouts and balance transactions (payments.yaml).
+"""The demo payment processor: charges, refunds, disputes, payouts and balance transactions
+(payments.yaml).
 
 Shaped like the leading card processors' objects: integer minor units, lower-case currency and
-Unix timestamps, unlike the other three systems.
+Unix timestamps, unlike the other three systems; its balance transactions list pages the way
+theirs do (`starting_after`, `has_more`).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
@@ -15,6 +18,7 @@ from starlette.routing import Route
 from omnigraph.sources.sim.contract import (
     ChangeFeed,
     CommandRejectedError,
+    ContractError,
     ListFilter,
     batch_route,
     by_order_ref_route,
@@ -23,6 +27,7 @@ from omnigraph.sources.sim.contract import (
     read_object,
     require_positive_int,
     require_str,
+    single_param,
     source_app,
     string_list,
     wall_clock,
@@ -39,9 +44,13 @@ if TYPE_CHECKING:
     from omnigraph.sources.sim.contract import JsonRecord
     from omnigraph.sources.sim.world import DemoWorld
 
-__all__ = ["PAYOUT_STATUSES", "create_payments_app"]
+__all__ = ["MAX_TRANSACTIONS_PAGE", "PAYOUT_STATUSES", "create_payments_app"]
 
 PAYOUT_STATUSES = ("paid", "pending", "in_transit", "canceled", "failed")
+MAX_TRANSACTIONS_PAGE = 1000
+_DEFAULT_TRANSACTIONS_PAGE = 100
+_TRANSACTIONS_URL = "/balance-transactions"
+_LIMIT = re.compile(r"[0-9]{1,4}")
 
 
 def _payout_status(raw: str) -> str:
@@ -56,6 +65,22 @@ _PAYOUT_FILTERS = (
     ListFilter("arrivalFrom", positive_int, lambda payout, value: payout["arrival_date"] >= value),
     ListFilter("arrivalTo", positive_int, lambda payout, value: payout["arrival_date"] < value),
 )
+
+
+def _transactions_limit(request: Request) -> int:
+    raw = single_param(request, "limit")
+    if raw is None:
+        return _DEFAULT_TRANSACTIONS_PAGE
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_TRANSACTIONS_PAGE:
+        raise ContractError(
+            400, "BAD_LIMIT", f"`limit` must be an integer from 1 to {MAX_TRANSACTIONS_PAGE}"
+        )
+    return int(raw)
+
+
+def _txn_order(txn: JsonRecord) -> tuple[int, str]:
+    """Balance transactions list by id (`txn_000009` before `txn_000010`, however long)."""
+    return len(txn["id"]), txn["id"]
 
 
 def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
@@ -76,6 +101,46 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         rows = [txn for txn in transactions if txn["payout"] in wanted]
         return JSONResponse({"data": rows})
 
+    async def list_transactions(request: Request) -> Response:
+        """`GET /balance-transactions?payout&limit&starting_after`, the processors' list."""
+        limit = _transactions_limit(request)
+        payout = single_param(request, "payout")
+        after = single_param(request, "starting_after")
+        ordered = sorted(transactions, key=_txn_order)
+        if after is not None:
+            known = next((txn for txn in ordered if txn["id"] == after), None)
+            if known is None:
+                raise ContractError(
+                    400, "BAD_CURSOR", f"`starting_after`: no balance transaction {after}"
+                )
+            ordered = [txn for txn in ordered if _txn_order(txn) > _txn_order(known)]
+        if payout is not None:
+            ordered = [txn for txn in ordered if txn["payout"] == payout]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": ordered[:limit],
+                "has_more": len(ordered) > limit,
+                "url": _TRANSACTIONS_URL,
+            }
+        )
+
+    def refund_by_id(refund_id: str) -> JsonRecord | None:
+        """A refund fetched on its own names its charge, as the processors' do."""
+        for charge in charges.values():
+            for refund in charge["refunds"]:
+                if refund["id"] == refund_id:
+                    return {**refund, "charge": charge["id"]}
+        return None
+
+    def dispute_by_id(dispute_id: str) -> JsonRecord | None:
+        """A dispute fetched on its own names its charge, as the processors' do."""
+        for charge in charges.values():
+            for dispute in charge["disputes"]:
+                if dispute["id"] == dispute_id:
+                    return {"object": "dispute", **dispute, "charge": charge["id"]}
+        return None
+
     def book(amount: int, currency: str, kind: str, source: str | None) -> JsonRecord:
         """A balance transaction moved by a command (no fee: refunds and adjustments)."""
         txn = {
@@ -85,6 +150,7 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
             "fee": 0,
             "net": amount,
             "currency": currency,
+            "exchange_rate": None,
             "type": kind,
             "reporting_category": kind,
             "source": source,
@@ -169,6 +235,8 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         [
             by_order_ref_route("charges", charges_by_order_ref),
             batch_route("charges", charges.get),
+            batch_route("refunds", refund_by_id),
+            batch_route("disputes", dispute_by_id),
             batch_route("payouts", payouts.get),
             list_route(
                 "payouts",
@@ -178,6 +246,7 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
                 filters=_PAYOUT_FILTERS,
             ),
             Route("/balance-transactions/by-payout", transactions_by_payout, methods=["POST"]),
+            Route(_TRANSACTIONS_URL, list_transactions, methods=["GET"]),
         ],
         feed=feed,
         commands={

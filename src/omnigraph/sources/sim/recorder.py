@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from omnigraph.sources.sim.formats import iso
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
 __all__ = ["KINDS", "FeedRecorder"]
@@ -55,6 +56,14 @@ class FeedRecorder:
             "data": copy.deepcopy(record),
         }
         self._pending[kind].append(_Pending(moment, self._count, event))
+
+    def amend(self, kind: str, record_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply `change` to every snapshot of one record on `kind`'s feed so far: for a detail
+        the record carried from the start but the world decides only later (how the WMS
+        graded a return is chosen with the stock history)."""
+        for item in self._pending[kind]:
+            if item.event["recordId"] == record_id:
+                change(item.event["data"])
 
     def finish(self) -> dict[str, list[dict[str, Any]]]:
         """Number each feed's events in time order (ties keep emission order)."""

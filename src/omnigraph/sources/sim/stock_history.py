@@ -151,9 +151,12 @@ class FloorLog:
 
     def receive_return(
         self, fulfilment: dict[str, Any], line: dict[str, Any], moment: datetime
-    ) -> None:
-        """A customer's returned line arrives; how it is graded is decided with the history."""
-        self._add(
+    ) -> dict[str, Any]:
+        """A customer's returned line arrives; how it is graded is decided with the history.
+
+        Returns the movement's details, whose `disposition` holds the grade once decided.
+        """
+        return self._add(
             moment,
             "return_receipt",
             fulfilment,
@@ -171,11 +174,12 @@ class FloorLog:
         sku: str,
         quantity: int,
         **details: Any,
-    ) -> None:
+    ) -> dict[str, Any]:
         details = {"fulfilmentOrderId": fulfilment["id"], **details}
         if movement in {"allocate", "deallocate"}:
             details["orderRef"] = fulfilment["orderRef"]
         self.moves.append(_Move(moment, movement, sku, fulfilment["locationId"], quantity, details))
+        return details
 
 
 @dataclass(eq=False)

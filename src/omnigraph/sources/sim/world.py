@@ -2,10 +2,12 @@
 
 `build_world` is pure and deterministic: the same seed, order count and anchor give the same
 JSON, byte for byte. The world also carries its ground truth, the disagreements planted on
-purpose and the operational exceptions the WMS reports, so scenario tests can check both that
-they are found and that nothing else is. Wholesale orders show the channel's own branch (see
-wholesale.py): scheduled ship dates, compliance holds and advance ship notices. The WMS's feed
-also carries every stock movement (see stock_history.py), which replay to its stock snapshot.
+purpose (between the order records, and between the money the processor moved and its
+counterparts: see money.py) and the operational exceptions the WMS reports, so scenario tests
+can check both that they are found and that nothing else is. Wholesale orders show the
+channel's own branch (see wholesale.py): scheduled ship dates, compliance holds and advance
+ship notices. The WMS's feed also carries every stock movement (see stock_history.py), which
+replay to its stock snapshot.
 
     >>> world = build_world(seed=7, orders=60)
     >>> len(world.storefront_orders)
@@ -46,6 +48,7 @@ from omnigraph.sources.sim.incidents import (
 )
 from omnigraph.sources.sim.ledger import Ledger
 from omnigraph.sources.sim.lifecycle import OrderBook
+from omnigraph.sources.sim.money import MONEY_KINDS, dispute_count, plan_money, plant_money
 from omnigraph.sources.sim.movements import (
     DISPOSITIONS,
     MOVEMENTS,
@@ -77,6 +80,7 @@ PLANTED_KINDS = (
     "price_mismatch",
     "missing_in_erp",
     "payout_variance",
+    *MONEY_KINDS,
 )
 _ORDER_PLANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # planted kind -> (stages it can sit in, channels it can come from)
@@ -144,8 +148,11 @@ class PlantedDisagreement:
 
     `record_ref` names the record whose claim is out of line (the storefront order for a late
     sync or a missing ERP order, the fulfilment order for a cancelled-but-shipped order, the ERP
-    sales order for money mismatches, the payout for a payout variance); `field` is the JSON path
-    of the claim in that record.
+    sales order for total and price mismatches, the payout for a payout variance, the balance
+    transaction for a charge or refund whose counterparts do not match, the storefront return
+    for a return nobody refunded); `field` is the JSON path of the claim in that record.
+    `order_ref` is the storefront order concerned (for a charge without an order, the ref the
+    charge names); None for a payout variance.
     """
 
     kind: str
@@ -230,11 +237,17 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
     plan_wholesale(
         random.Random(f"wholesale:{seed}"), drafts, anchor, compliance_hold_count(orders)
     )
-    for draft in sorted(drafts, key=lambda draft: draft.placed_at):
+    story = sorted(drafts, key=lambda draft: draft.placed_at)
+    # So do the money plants and disputes; the ones written after the story take later ids.
+    money = plan_money(
+        random.Random(f"money:{seed}"), story, anchor, _planted_count(orders), dispute_count(orders)
+    )
+    for draft in story:
         book.record(draft)
     reported = _send_reports(incident_rng, recorder, book, anchor)
 
     ledger.add_account_activity(rng, anchor - timedelta(days=46), anchor)
+    money_plants = plant_money(money, book, ledger, story)
     ledger.settle(anchor)
     payout_plants = _plant_payout_variances(rng, ledger, _planted_count(orders))
     ledger.emit_payout_events(anchor)
@@ -243,10 +256,11 @@ def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None
     movements = write_stock_history(
         random.Random(f"movements:{seed}"), book.floor, stock, anchor, recorder
     )
+    book.grade_returns()
 
     planted = [
         PlantedDisagreement(p.kind, p.order_ref, p.record_ref, p.field, p.detail)
-        for p in book.planted
+        for p in book.planted + money_plants
     ] + payout_plants
     planted.sort(key=lambda p: (PLANTED_KINDS.index(p.kind), p.record_ref))
     return DemoWorld(
