@@ -21,6 +21,7 @@ from omnigraph.sources.sim import (
     build_world,
 )
 from omnigraph.sources.sim import world as world_module
+from omnigraph.sources.sim.money import MONEY_KINDS
 
 from .conftest import ANCHOR
 from .test_money_ground_truth import observed_money_mismatches
@@ -217,7 +218,7 @@ def test_money_moved_matches_the_orders(world: DemoWorld) -> None:
         charges.setdefault(charge["metadata"]["order_ref"], []).append(charge)
     sales_orders = by_order_ref(world.erp_sales_orders)
     # Orders whose money was planted out of line (see test_money_ground_truth.py).
-    money_planted = {p.order_ref for p in world.planted if p.field != "totals.total"}
+    money_planted = {p.order_ref for p in world.planted if p.kind in MONEY_KINDS}
     for order in world.storefront_orders:
         mine = charges.get(order["id"], [])
         if order["channel"] == "wholesale" or order["financialStatus"] == "voided":
