@@ -3,6 +3,7 @@ and availability derived from what it read."""
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -409,3 +410,46 @@ async def test_a_published_figure_above_the_ledger_raises_oversell_risk(
     async with services.sessions() as session:
         figures = list(await session.scalars(select(PublishedAvailabilityRow.quantity)))
     assert figures == [6]
+
+
+async def test_inspection_required_decides_when_returns_held_for_inspection_sell(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, graph = scripted
+    wms.add("receipt", "SKU-I", "dc-north", 10)
+    wms.add("quality_hold", "SKU-I", "dc-north", 1, reason="label missing")
+    wms.add("return_receipt", "SKU-I", "dc-north", 3, disposition="inspect", orderRef="SF-9")
+    await LedgerReader(services.sessions, services.registry).sync_once()
+    row = await position(services, "SKU-I", "dc-north")
+    assert (row.quality_control, row.returns_inspection) == (4, 3)
+    query = """{ availability(skus: ["SKU-I"], channel: "web", locationIds: ["dc-north"]) {
+                 availableQuantity explanation buckets { name quantity } } }"""
+    update = """mutation($p: JSON!, $v: Int) { updateAllocationPolicy(policy: $p,
+                  expectedVersion: $v) { policy { version } userErrors { code } } }"""
+    current = (await graph.query("{ allocationPolicy { version document } }"))["data"][
+        "allocationPolicy"
+    ]
+    # inspection required (the default): 13 on hand - 4 in quality control - 2 safety stock
+    assert (await graph.query(query))["data"]["availability"][0]["availableQuantity"] == 7
+    relaxed = copy.deepcopy(current["document"])
+    relaxed["restock"]["inspection_required"] = False
+    changed = (await graph.query(update, p=relaxed, v=current["version"]))["data"]
+    version = changed["updateAllocationPolicy"]["policy"]["version"]
+    try:
+        answer = (await graph.query(query))["data"]["availability"][0]
+        # the 3 returns sell at once; the unit held for a missing label still does not
+        assert answer["availableQuantity"] == 10
+        assert (
+            "+ returns awaiting inspection 3 (restock without inspection)" in answer["explanation"]
+        )
+        buckets = {b["name"]: b["quantity"] for b in answer["buckets"]}
+        assert buckets["returnsInInspection"] == 3
+        # inspection done: the release marked as a return's moves the units out of both buckets
+        wms.add("quality_release", "SKU-I", "dc-north", 3, reason="ok", returnInspection=True)
+        await LedgerReader(services.sessions, services.registry).sync_once()
+        row = await position(services, "SKU-I", "dc-north")
+        assert (row.quality_control, row.returns_inspection) == (1, 0)
+        assert (await graph.query(query))["data"]["availability"][0]["availableQuantity"] == 10
+    finally:
+        restored = await graph.query(update, p=current["document"], v=version)
+        assert restored["data"]["updateAllocationPolicy"]["userErrors"] == []

@@ -226,6 +226,7 @@ class InventoryPositionRow(Base):
     quality_control: Mapped[int] = mapped_column(Integer, default=0)
     incoming: Mapped[int] = mapped_column(Integer, default=0)
     restricted_returns: Mapped[int] = mapped_column(Integer, default=0)
+    returns_inspection: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_event_id: Mapped[str | None] = mapped_column(String(128))
     last_event_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)

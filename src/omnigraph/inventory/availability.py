@@ -122,6 +122,7 @@ def availability_for(
                     "safetyStock": safety[location.id],
                     "incoming": position.incoming,
                     "restrictedReturns": position.restricted_returns,
+                    "returnsInInspection": position.returns_inspection,
                     "available": available,
                 },
                 as_of=position.last_event_at,

@@ -276,6 +276,7 @@ class LedgerReader:
                 quality_control=0,
                 incoming=0,
                 restricted_returns=0,
+                returns_inspection=0,
                 version=0,
             )
             positions[key] = row

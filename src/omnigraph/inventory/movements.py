@@ -3,8 +3,10 @@
 Bucket names follow Shopify's inventory states where the meaning is the same: ``on_hand``
 (physically in the building), ``committed`` (held for open order lines; the WMS calls it
 allocated), ``damaged``, ``quality_control``, ``incoming``; ``restricted_returns`` (grade B
-returns, sellable to some channels only) is ours. Every effect is a signed change, so applying
-movements in any order gives the same position: out-of-order delivery is harmless.
+returns, sellable to some channels only) and ``returns_inspection`` (the part of
+``quality_control`` that is returned units waiting for inspection, released by a
+``quality_release`` marked ``returnInspection``) are ours. Every effect is a signed change, so
+applying movements in any order gives the same position: out-of-order delivery is harmless.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ BUCKETS = (
     "quality_control",
     "incoming",
     "restricted_returns",
+    "returns_inspection",
 )
 _DISPOSITION = {
     "restock": {},
     "restock_b": {"restricted_returns": 1},
-    "inspect": {"quality_control": 1},
+    "inspect": {"quality_control": 1, "returns_inspection": 1},
     "damaged": {"damaged": 1},
 }
 # movement -> bucket -> sign of `quantity` (adjustment and cycle_count carry a signed quantity)
@@ -76,6 +79,8 @@ class Movement:
         if self.movement == "return_receipt":
             for bucket, sign in _DISPOSITION[str(self.data["disposition"])].items():
                 changes[bucket] = changes.get(bucket, 0) + sign * self.quantity
+        if self.movement == "quality_release" and self.data.get("returnInspection") is True:
+            changes["returns_inspection"] = -self.quantity  # a returned unit passed inspection
         if self.expected_receipt_id and self.movement in ("receipt", "transfer_in"):
             changes["incoming"] = changes.get("incoming", 0) - self.quantity
         return changes

@@ -50,6 +50,7 @@ class PositionFigures(Protocol):
     quality_control: int
     incoming: int
     restricted_returns: int
+    returns_inspection: int
     last_event_at: datetime | None
 
 
@@ -85,6 +86,10 @@ def sellable_units(
         f"onHand {position.on_hand} - committed {position.committed} - damaged "
         f"{position.damaged} - qualityControl {position.quality_control} = {base}"
     ]
+    awaiting = min(position.returns_inspection, position.quality_control)
+    if awaiting > 0 and not policy.restock.inspection_required:
+        base += awaiting
+        terms.append(f"+ returns awaiting inspection {awaiting} (restock without inspection)")
     if position.restricted_returns and not policy.grade_b_allowed(channel):
         base -= position.restricted_returns
         terms.append(f"- grade B returns {position.restricted_returns} (not for {channel})")

@@ -276,7 +276,14 @@ class _History:
                 else:
                     release = self._after(move.moment, 3 * _DAY)
                     row.moves.append(
-                        self._move(row, release, "quality_release", move.quantity, _INSPECTED)
+                        self._move(
+                            row,
+                            release,
+                            "quality_release",
+                            move.quantity,
+                            _INSPECTED,
+                            returnInspection=True,
+                        )
                     )
             elif disposition == "damaged":
                 if recent and move.quantity <= damaged:
