@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 
 from omnigraph.auth.backend import BearerBackend, unauthenticated
+from omnigraph.auth.jwt_tokens import JwtVerifier
 from omnigraph.config import SourcesConfig, load_sources_config
 from omnigraph.context import RequestContext, Services
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -259,6 +260,13 @@ def create_app(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
         cache_seconds=settings.auth_cache_seconds,
+        jwt=JwtVerifier(
+            secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            roles_claim=settings.jwt_roles_claim,
+        ),
     )
     guarded = AuthenticationMiddleware(
         BodySizeLimit(graphql, max_bytes=settings.max_body_bytes),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a resolved API key is trusted before a re-read."
     )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Shared secret (HS256) for JWT bearer tokens; none = no JWTs."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the identity provider signing JWT bearer tokens."
+    )
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_roles_claim: str = Field(default="roles", description="Claim listing omnigraph roles.")
 
     # Abuse limits and trusted documents (docs/SECURITY.md lists each with its test).
     max_depth: int = Field(default=10, ge=1, description="Deepest selection a query may nest.")

@@ -21,13 +21,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.auth.api_keys import principal_for_key
+from omnigraph.auth.jwt_tokens import JwtVerifier
 from omnigraph.auth.principal import DEVELOPER, Principal
 
 __all__ = ["BearerBackend", "unauthenticated"]
 
 
 class BearerBackend(AuthenticationBackend):
-    """Resolve ``Authorization: Bearer <api key>`` to a :class:`Principal`.
+    """Resolve ``Authorization: Bearer <api key or JWT>`` to a :class:`Principal`.
 
     Resolved keys are remembered for ``cache_seconds`` so a busy client costs one lookup per
     window; a revoked key therefore stops working within that window, not instantly.
@@ -39,8 +40,10 @@ class BearerBackend(AuthenticationBackend):
         *,
         require_token: bool,
         cache_seconds: float = 5.0,
+        jwt: JwtVerifier | None = None,
     ) -> None:
         self._sessions = sessions
+        self._jwt = jwt
         self._require_token = require_token
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
@@ -64,7 +67,10 @@ class BearerBackend(AuthenticationBackend):
         cached = self._cache.get(token)
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
-        principal = await principal_for_key(self._sessions(), token)
+        if token.startswith("og_") or self._jwt is None or not self._jwt.enabled:
+            principal = await principal_for_key(self._sessions(), token)
+        else:
+            principal = await self._jwt.principal(token)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[token] = (now, principal)
