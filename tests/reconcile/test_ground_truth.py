@@ -7,18 +7,21 @@ import io
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
 from omnigraph.context import Services
 from omnigraph.db.models import ExceptionRow, PayoutReconciliationRow, ReconciliationLineRow
+from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
 from omnigraph.ids import encode_global_id
 from omnigraph.reconcile.reconciler import Reconciler
 from omnigraph.reconcile.returns import ReturnSweep
 from omnigraph.reconcile.sync import PaymentsReader
-from omnigraph.sources.sim import DemoWorld
+from omnigraph.sources.sim import DemoSystems, DemoWorld
 from tests.conftest import ANCHOR, Graph
 
 # planted kind -> the line status the reconciler must give its record
@@ -219,3 +222,61 @@ async def test_a_bad_period_is_a_coded_400(
     response = await money_service[1].client.get("/reports/reconciliation.csv", params=params)
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def _resolve(graph: Graph, exception_id: str, resolution: str) -> dict[str, Any]:
+    body = await graph.query(
+        """mutation($input: ResolveExceptionInput!) { resolveException(input: $input) {
+             exception { status } userErrors { code message } } }""",
+        input={"id": exception_id, "resolution": resolution, "idempotencyKey": exception_id},
+    )
+    payload: dict[str, Any] = body["data"]["resolveException"]
+    return payload
+
+
+async def test_money_resolutions_route_to_the_owning_system_and_apply_once(
+    reconciled: Services,
+    money_service: tuple[Starlette, Graph],
+    money_demo: DemoSystems,
+    world: DemoWorld,
+) -> None:
+    graph = money_service[1]
+    async with reconciled.sessions() as session:
+        rows = {
+            row.kind: row
+            for row in await session.scalars(
+                select(ExceptionRow).where(
+                    ExceptionRow.kind.in_(["RETURN_WITHOUT_REFUND", "PAYOUT_MISMATCH"])
+                )
+            )
+        }
+    refund_due = rows["RETURN_WITHOUT_REFUND"]
+    variance = rows["PAYOUT_MISMATCH"]
+    for row, resolution in ((refund_due, "ISSUE_REFUND"), (variance, "ACCEPT_VARIANCE")):
+        outcome = await _resolve(graph, encode_global_id("Exception", row.id), resolution)
+        assert outcome["userErrors"] == [], outcome
+        assert outcome["exception"]["status"] == "RESOLUTION_PENDING"
+    dispatcher = CommandDispatcher(
+        reconciled.sessions,
+        reconciled.registry,
+        worker="test",
+        policy=DispatchPolicy(backoff_multiplier=0.01, backoff_max=0.05),
+    )
+    await dispatcher.run_once()
+    async with httpx.AsyncClient() as client:
+        commands = (await client.get(f"{money_demo.urls['payments']}/_commands")).json()["data"]
+    applied = {c["type"]: c for c in commands}
+    refund = applied["refund.create"]["payload"]
+    assert refund == {
+        "charge": refund_due.details["chargeId"],
+        "amount": refund_due.details["amountMinor"],
+    }
+    assert applied["payout.accept_variance"]["payload"] == {
+        "payoutId": variance.details["payoutId"]
+    }
+    for row in (refund_due, variance):
+        status = await graph.query(
+            "query($id: ID!) { exception(id: $id) { status kind lastError } }",
+            id=encode_global_id("Exception", row.id),
+        )
+        assert status["data"]["exception"]["status"] == "RESOLVED", status

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,11 +32,18 @@ RETURN_LINE_PREFIX = "return:"
 
 
 def refund_due(order: StorefrontOrder, receipt: ReturnReceipt) -> Decimal:
-    """What the returned units cost the customer, at the order's unit prices."""
+    """What the customer paid for the returned units: their share of the order after its
+    discount, or the whole total (shipping included) when everything came back."""
+    ordered = {line.sku: line.quantity for line in order.lines}
+    returned = {line.sku: line.quantity for line in receipt.lines}
+    if returned == ordered:
+        return order.totals.total
     prices = {line.sku: line.unit_price for line in order.lines}
-    return sum(
-        (prices.get(line.sku, Decimal(0)) * line.quantity for line in receipt.lines), Decimal(0)
-    )
+    gross = sum((prices.get(sku, Decimal(0)) * qty for sku, qty in returned.items()), Decimal(0))
+    subtotal = order.totals.subtotal
+    if subtotal > 0:
+        gross = gross * (subtotal - order.totals.discount) / subtotal
+    return gross.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,10 @@ class ReturnSweep:
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
         for item in found:
             order_charges = charges.get(item.order.id, [])
+            due_minor = int(item.amount * 100)
+            if order_charges:  # never ask for more than the charge has left to refund
+                charge = order_charges[0]
+                due_minor = min(due_minor, charge.amount_captured - charge.amount_refunded)
             await take_in(
                 self.sessions,
                 self.catalogue,
@@ -162,7 +173,7 @@ class ReturnSweep:
                         "returnId": item.receipt.rma_ref or "",
                         "receiptId": item.receipt.id,
                         "chargeId": order_charges[0].id if order_charges else "",
-                        "amountMinor": str(int(item.amount * 100)),
+                        "amountMinor": due_minor,
                         "amount": str(item.amount),
                     },
                 ),
