@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.auth import api_keys
 from omnigraph.auth.principal import Role
-from omnigraph.settings import Settings
+from omnigraph.db.oneshot import with_database
 
 __all__ = ["keys_app"]
 
 keys_app = typer.Typer(help="API keys (bearer tokens) and their roles.")
-T = TypeVar("T")
-
-
-def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
-
-    async def run() -> T:
-        engine = create_engine(Settings().database_url)
-        try:
-            await upgrade_database(engine)
-            return await work(create_session_factory(engine))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 @keys_app.command("create")
@@ -43,7 +25,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a key and print it once; only its digest is stored."""
-    issued = _with_database(
+    issued = with_database(
         lambda sessions: api_keys.create_key(
             sessions, name=name, roles=frozenset(role), channel=channel, now=datetime.now(UTC)
         )
@@ -59,7 +41,7 @@ def create(
 @keys_app.command("list")
 def list_keys() -> None:
     """Every key with its roles and state (never the secret)."""
-    rows = _with_database(api_keys.list_keys)
+    rows = with_database(api_keys.list_keys)
     for row in rows:
         state = "revoked " + row.revoked_at.isoformat() if row.revoked_at else "live"
         channel = f" channel={row.channel}" if row.channel else ""
@@ -71,7 +53,7 @@ def revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix, as `list` shows.")],
 ) -> None:
     """Revoke a key; the service stops accepting it within OMNIGRAPH_AUTH_CACHE_SECONDS."""
-    revoked = _with_database(
+    revoked = with_database(
         lambda sessions: api_keys.revoke_key(sessions, prefix, now=datetime.now(UTC))
     )
     if not revoked:
