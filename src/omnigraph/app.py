@@ -32,10 +32,12 @@ from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.limits.body_size import BodySizeLimit
 from omnigraph.limits.query_limits import QueryLimits
 from omnigraph.limits.rate import RateLimiter
 from omnigraph.limits.view import LimitedGraphQL
+from omnigraph.pubsub import connect_redis
 from omnigraph.reconcile.reconciler import Reconciler
 from omnigraph.reconcile.returns import ReturnSweep
 from omnigraph.reconcile.sync import PaymentsReader
@@ -72,7 +74,15 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             ),
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=not production,
-            rate_limiter=RateLimiter(rate, settings.rate_limit_storage) if rate else None,
+            rate_limiter=(
+                RateLimiter(
+                    rate,
+                    settings.effective_rate_limit_storage,
+                    key_prefix=f"{settings.redis_key_prefix}:limits",
+                )
+                if rate
+                else None
+            ),
             execution_timeout=settings.execution_timeout_seconds,
         )
         self._app = app
@@ -206,7 +216,13 @@ def create_app(
             engine = create_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
             await upgrade_database(engine)
-            registry = SourceRegistry(config, settings, transports=transports)
+            # With Redis the replicas share the record cache and hear each other's events.
+            redis = connect_redis(settings.redis_url) if settings.redis_url else None
+            if redis is not None:
+                stack.push_async_callback(redis.aclose)
+            if graphql.rate_limiter is not None:
+                stack.push_async_callback(graphql.rate_limiter.aclose)
+            registry = SourceRegistry(config, settings, transports=transports, redis=redis)
             stack.push_async_callback(registry.aclose)
             configured = {s.name: s.kind for s in config.sources}
             catalogue = ExceptionCatalogue.load(settings.exception_catalogue or None)
@@ -214,13 +230,20 @@ def create_app(
             rules = AuthorityRules.load(settings.authority_rules)
             rules.check_sources(configured)
             sessions = create_session_factory(engine)
-            exception_events = ExceptionEventBus(sessions)
+            events = settings.redis_key_prefix + ":events"
+            exception_events = ExceptionEventBus(
+                sessions, redis=redis, channel=f"{events}:exceptions"
+            )
+            exception_events.watch(sessions)
             stack.push_async_callback(exception_events.aclose)
+            availability_events = AvailabilityBus(redis, channel=f"{events}:availability")
+            stack.push_async_callback(availability_events.aclose)
             services = Services(
                 settings=settings,
                 registry=registry,
                 sessions=sessions,
                 exception_events=exception_events,
+                availability_events=availability_events,
                 rules=rules,
                 catalogue=catalogue,
                 dispatch_wakeup=asyncio.Event(),

@@ -78,9 +78,10 @@ class Settings(BaseSettings):
         " '20/second;1200/minute'; 'off' disables; unset: off in development, 1200/minute in"
         " production.",
     )
-    rate_limit_storage: str = Field(
-        default="async+memory://",
-        description="Where rate-limit windows are counted (a `limits` storage URI).",
+    rate_limit_storage: str | None = Field(
+        default=None,
+        description="Where rate-limit windows are counted (a `limits` storage URI); unset: the"
+        " Redis of OMNIGRAPH_REDIS_URL when set, else this process's memory (async+memory://).",
     )
     trusted_documents: Literal["off", "apq", "allowlist"] = Field(
         default="apq",
@@ -96,6 +97,16 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="Default per-source TTL for fetched records; 0 disables."
     )
     cache_max_entries: int = Field(default=50_000, ge=0)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by the replicas (redis://host:6379/0): the source record"
+        " cache, subscription events and rate-limit counts; none: all in this process.",
+    )
+    redis_key_prefix: str = Field(
+        default="omnigraph",
+        min_length=1,
+        description="Prefix of every Redis key and channel, so deployments can share a Redis.",
+    )
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
     stale_if_error_seconds: float = Field(
         default=300.0,
@@ -171,6 +182,24 @@ class Settings(BaseSettings):
             example = "'1200/minute' or '20/second;1200/minute'"
             raise ValueError(f"{value!r} is not a rate limit: write e.g. {example}") from None
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_one(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r} is not a Redis URL: write e.g. redis://127.0.0.1:6379/0")
+        return value
+
+    @property
+    def effective_rate_limit_storage(self) -> str:
+        """The `limits` storage counting rate-limit windows: shared through Redis when set."""
+        if self.rate_limit_storage:
+            return self.rate_limit_storage
+        if self.redis_url:
+            return f"async+{self.redis_url}".replace("async+unix://", "async+redis+unix://")
+        return "async+memory://"
 
     @property
     def effective_rate_limit(self) -> str | None:

@@ -1,7 +1,8 @@
 """Rate limits per caller: a moving window per API key, counted in the ``limits`` package.
 
 Counts live in process memory by default (``async+memory://``); a ``limits`` storage URI such as
-``async+redis://host:6379`` shares them between processes.
+``async+redis://host:6379`` shares them between processes (through redis-py, which the service
+already uses for its shared cache, rather than ``limits``' default Redis client).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ import math
 import time
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio import ConnectionPool
 from starlette.requests import HTTPConnection
 
 from omnigraph.auth.principal import Principal
 from omnigraph.limits.http_errors import CodedHTTPError
 
 __all__ = ["RateLimiter", "rate_key"]
+
+REDIS_SCHEMES = ("async+redis://", "async+rediss://", "async+redis+unix://")
 
 
 def rate_key(connection: HTTPConnection) -> str:
@@ -33,13 +37,34 @@ def rate_key(connection: HTTPConnection) -> str:
 class RateLimiter:
     """Allow each key ``rate`` (``'1200/minute'``, or several: ``'20/second;1200/minute'``)."""
 
-    def __init__(self, rate: str, storage: str = "async+memory://") -> None:
+    def __init__(
+        self, rate: str, storage: str = "async+memory://", *, key_prefix: str = "omnigraph:limits"
+    ) -> None:
         self.rate = rate
         self.items: list[RateLimitItem] = parse_many(rate)
-        backend = storage_from_string(storage)
+        self._pool: ConnectionPool | None = None
+        backend: object
+        if storage.startswith(REDIS_SCHEMES):
+            # A pool of our own, so that closing the service closes its connections.
+            url = storage.removeprefix("async+").replace("redis+unix://", "unix://")
+            self._pool = ConnectionPool.from_url(
+                url, socket_timeout=2.0, socket_connect_timeout=1.0
+            )
+            backend = RedisStorage(
+                storage,
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed on to redis-py
+            )
+        else:
+            backend = storage_from_string(storage)
         if not isinstance(backend, Storage):
             raise ValueError(f"{storage!r} is not an asyncio storage: use an 'async+' URI")
         self._limiter = MovingWindowRateLimiter(backend)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def spend(self, key: str, cost: int = 1) -> None:
         """Spend ``cost`` from ``key``'s budget, or raise ``RATE_LIMITED`` (HTTP 429)."""

@@ -1,8 +1,8 @@
 """The only place omnigraph speaks HTTP to a source system.
 
 One pooled ``httpx.AsyncClient`` per configured source, with timeouts, bearer auth, record-level
-TTL caching (so a batch only asks for what it does not hold) and the contract's error shape
-translated into :mod:`omnigraph.errors`.
+TTL caching (so a batch only asks for what it does not hold; in Redis when replicas share one)
+and the contract's error shape translated into :mod:`omnigraph.errors`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ from typing import Any, cast
 
 import httpx
 import structlog
-from cachetools import TTLCache
+from redis.asyncio import Redis
 
 from omnigraph.config import SourceConfig, SourceKind
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.record_cache import (
+    CacheKey,
+    LocalRecordCache,
+    RecordCache,
+    RedisRecordCache,
+)
 from omnigraph.sources.stale import LastGood
 
 __all__ = ["BATCH_LIMIT", "CommandReceipt", "JsonRecord", "SourceClient"]
@@ -50,6 +56,8 @@ class SourceClient:
         cache_max_entries: int,
         stale_if_error_seconds: float = 0,
         transport: httpx.AsyncBaseTransport | None = None,
+        redis: Redis | None = None,
+        redis_key_prefix: str = "omnigraph",
     ) -> None:
         self.name = config.name
         self.kind: SourceKind = config.kind
@@ -69,9 +77,15 @@ class SourceClient:
         ttl = (
             config.cache_ttl_seconds if config.cache_ttl_seconds is not None else cache_ttl_seconds
         )
-        self._cache: TTLCache[tuple[str, ...], Any] | None = (
-            TTLCache(maxsize=cache_max_entries, ttl=ttl) if ttl > 0 and cache_max_entries else None
-        )
+        self._cache: RecordCache | None = None
+        if ttl > 0 and cache_max_entries:
+            self._cache = (
+                RedisRecordCache(
+                    redis, prefix=f"{redis_key_prefix}:cache:{self.name}", ttl_seconds=ttl
+                )
+                if redis is not None
+                else LocalRecordCache(ttl_seconds=ttl, max_entries=cache_max_entries)
+            )
         self.calls = 0
         self.last_good = LastGood(
             self.name, window_seconds=stale_if_error_seconds, max_entries=cache_max_entries
@@ -80,9 +94,10 @@ class SourceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def clear_cache(self) -> None:
+    async def clear_cache(self) -> None:
+        """Forget every cached record of this source (in Redis: for every replica)."""
         if self._cache is not None:
-            self._cache.clear()
+            await self._cache.clear()
 
     async def request(
         self,
@@ -136,11 +151,12 @@ class SourceClient:
         """Records by id, one call per :data:`BATCH_LIMIT` ids not already cached."""
         found: dict[str, JsonRecord] = {}
         wanted: list[str] = []
-        for record_id in dict.fromkeys(ids):
-            cached = self._cache_get((collection, "id", record_id))
+        unique = list(dict.fromkeys(ids))
+        hits = await self._cache_get_many([(collection, "id", record_id) for record_id in unique])
+        for record_id, cached in zip(unique, hits, strict=True):
             if cached is None:
                 wanted.append(record_id)
-            elif cached is not _MISSING:
+            elif cached:  # an empty record is the source's own "no such record"
                 found[record_id] = cached
         for chunk in _chunks(wanted):
             path = f"/{collection}/batch"
@@ -153,10 +169,13 @@ class SourceClient:
                         found[record_id] = record
                 continue
             fetched = {r[id_field]: r for r in self._data(payload, path)}
-            for record_id, key in zip(chunk, keys, strict=True):
-                record = fetched.get(record_id)
-                self._cache_put(key, record if record else _MISSING)
-                self.last_good.keep(key, record if record else _MISSING)
+            answers = [
+                (key, fetched.get(record_id) or _MISSING)
+                for record_id, key in zip(chunk, keys, strict=True)
+            ]
+            await self._cache_put_many(answers)
+            for record_id, (key, record) in zip(chunk, answers, strict=True):
+                self.last_good.keep(key, record)
                 if record:
                     found[record_id] = record
         return found
@@ -168,8 +187,9 @@ class SourceClient:
         get_ref = ref_of or (lambda record: record.get("orderRef"))
         grouped: dict[str, list[JsonRecord]] = {}
         wanted: list[str] = []
-        for ref in dict.fromkeys(order_refs):
-            cached = self._cache_get((collection, "ref", ref))
+        unique = list(dict.fromkeys(order_refs))
+        hits = await self._cache_get_many([(collection, "ref", ref) for ref in unique])
+        for ref, cached in zip(unique, hits, strict=True):
             if cached is None:
                 wanted.append(ref)
             else:
@@ -187,8 +207,8 @@ class SourceClient:
                 ref = get_ref(record)
                 if ref in fetched:
                     fetched[ref].append(record)
+            await self._cache_put_many([((collection, "ref", r), v) for r, v in fetched.items()])
             for ref, records in fetched.items():
-                self._cache_put((collection, "ref", ref), records)
                 self.last_good.keep((collection, "ref", ref), records)
                 grouped[ref] = records
         return grouped
@@ -250,20 +270,25 @@ class SourceClient:
             return {"status": "unavailable", "detail": error.message}
         return {"status": "ok"}
 
-    async def cached(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """``fetch()``'s answer, kept for the source's TTL (reference data such as locations)."""
-        value = self._cache_get(key)
+    async def cached(self, key: CacheKey, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """``fetch()``'s answer, kept for the source's TTL (reference data such as locations).
+
+        The answer must be JSON (the source's own records, not parsed models): a shared cache
+        stores it as such."""
+        (value,) = await self._cache_get_many([key])
         if value is None:
             value = await fetch()
-            self._cache_put(key, value)
+            await self._cache_put_many([(key, value)])
         return value
 
-    def _cache_get(self, key: tuple[str, ...]) -> Any:
-        return None if self._cache is None else self._cache.get(key)
+    async def _cache_get_many(self, keys: Sequence[CacheKey]) -> list[Any]:
+        if self._cache is None:
+            return [None] * len(keys)
+        return await self._cache.get_many(keys)
 
-    def _cache_put(self, key: tuple[str, ...], value: Any) -> None:
+    async def _cache_put_many(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
         if self._cache is not None:
-            self._cache[key] = value
+            await self._cache.put_many(items)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import httpx
+from redis.asyncio import Redis
 
 from omnigraph.config import SourceKind, SourcesConfig
 from omnigraph.settings import Settings
@@ -29,7 +30,9 @@ class SourceRegistry:
         settings: Settings,
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        redis: Redis | None = None,
     ) -> None:
+        """``redis``, when given, holds the record caches, shared with the other replicas."""
         self.config = config
         self.clients: dict[str, SourceClient] = {
             source.name: SourceClient(
@@ -47,6 +50,8 @@ class SourceRegistry:
                     )
                 ),
                 transport=(transports or {}).get(source.name),
+                redis=redis,
+                redis_key_prefix=settings.redis_key_prefix,
             )
             for source in config.sources
         }
@@ -65,9 +70,9 @@ class SourceRegistry:
     def storefront(self, name: str) -> StorefrontAdapter | None:
         return next((s for s in self.storefronts if s.name == name), None)
 
-    def clear_caches(self) -> None:
+    async def clear_caches(self) -> None:
         for client in self.clients.values():
-            client.clear_cache()
+            await client.clear_cache()
 
     async def aclose(self) -> None:
         for client in self.clients.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from omnigraph.errors import SourceContractViolation
-from omnigraph.sources.client import SourceClient
+from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.records import FulfilmentOrder, Location, StockLevel
 
@@ -44,9 +44,10 @@ class WmsAdapter:
     async def locations(self) -> list[Location]:
         """Locations change rarely, so they are kept for the source's cache TTL."""
 
-        async def fetch() -> list[Location]:
+        async def fetch() -> list[JsonRecord]:
             raws, _ = await self.client.list_page("locations", limit=500, cursor=None, filters={})
-            return parse_records(self.name, Location, raws)
+            return raws
 
-        locations: list[Location] = await self.client.cached(("locations",), fetch)
-        return locations
+        # The raw records are cached (a shared cache holds JSON), parsed on each read.
+        raws: list[JsonRecord] = await self.client.cached(("locations",), fetch)
+        return parse_records(self.name, Location, raws)
