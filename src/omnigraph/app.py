@@ -69,6 +69,7 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         super().__init__(
             build_schema(
                 production=production,
+                subgraph=settings.subgraph,
                 limits=QueryLimits.from_settings(settings),
                 trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
             ),

@@ -13,7 +13,7 @@ import uvicorn
 from omnigraph.auth.cli import keys_app
 from omnigraph.config import SourcesConfig
 from omnigraph.reconcile.cli import sync_payments
-from omnigraph.settings import Settings
+from omnigraph.settings import Settings, SubgraphName
 from omnigraph.trusted_documents.cli import operations_app
 
 __all__ = ["app", "main"]
@@ -32,14 +32,20 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG); none = demo systems.")
     ] = None,
+    subgraph: Annotated[
+        SubgraphName | None,
+        typer.Option(help="Serve only this federation subgraph (OMNIGRAPH_SUBGRAPH)."),
+    ] = None,
 ) -> None:
-    """Serve the graph; with no sources configured, the demo source systems start too."""
+    """Serve the graph, or one subgraph of it; with no sources configured, the demo source
+    systems start too."""
     settings = Settings()
-    updates = {k: v for k, v in {"host": host, "port": port, "config": config}.items() if v}
-    settings = settings.model_copy(update=updates)
+    options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
+    settings = settings.model_copy(update={k: v for k, v in options.items() if v})
     from omnigraph.app import create_app
 
-    typer.echo(f"omnigraph: GraphiQL at http://{settings.host}:{settings.port}/graphql")
+    served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
+    typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

@@ -43,11 +43,12 @@ def connect_redis(url: str) -> Redis:
 
 class RedisChannel:
     """One Redis pub/sub channel: ordered, non-blocking sends; received messages handed to
-    ``on_message`` (as the JSON object that was sent) while anyone here listens.
+    ``on_message`` (as the JSON object another process sent) while anyone here listens::
 
-    >>> channel = RedisChannel(connect_redis("redis://127.0.0.1:6379"), "demo", print)
-    >>> channel.name
-    'demo'
+        channel = RedisChannel(client, "omnigraph:events:availability", on_message=print)
+        channel.send({"changed": [["SKU-1", "dc-north"]]})  # other replicas print it
+        async with channel.listening():
+            ...  # this process prints what the others send
     """
 
     def __init__(

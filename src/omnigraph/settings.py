@@ -15,9 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from omnigraph.exceptions.dispatcher import DispatchPolicy
 
-__all__ = ["PRODUCTION_RATE_LIMIT", "Settings"]
+__all__ = ["PRODUCTION_RATE_LIMIT", "Settings", "SubgraphName"]
 
 PRODUCTION_RATE_LIMIT = "1200/minute"
+SubgraphName = Literal["orders", "inventory", "payouts", "exceptions"]
 
 
 class Settings(BaseSettings):
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000
+    subgraph: SubgraphName | None = Field(
+        default=None,
+        description="Serve only this federation subgraph (behind a gateway); none = the whole"
+        " graph in one process.",
+    )
 
     cache_ttl_seconds: float = Field(
         default=5.0, ge=0, description="Default per-source TTL for fetched records; 0 disables."

@@ -26,8 +26,12 @@ from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.exceptions.live import ExceptionEvent, ExceptionEventBus
 from omnigraph.exceptions.resolution import acknowledge
 from omnigraph.inventory.live import AvailabilityBus
+from omnigraph.limits.http_errors import CodedHTTPError
+from omnigraph.limits.rate import RateLimiter
 from omnigraph.pubsub import connect_redis
+from omnigraph.settings import Settings
 from omnigraph.sources.client import SourceClient
+from tests.scale.conftest import REDIS_URL
 
 T = TypeVar("T")
 
@@ -271,3 +275,34 @@ async def test_each_event_is_delivered_once_whichever_way_it_arrives(
     finally:
         await local.aclose()
         await remote.aclose()
+
+
+def test_rate_limits_are_counted_in_the_redis_replicas_share_unless_told_otherwise() -> None:
+    alone = Settings(redis_url=None, rate_limit_storage=None)
+    assert alone.effective_rate_limit_storage == "async+memory://"
+    shared = Settings(redis_url="redis://cache:6379/2")
+    assert shared.effective_rate_limit_storage == "async+redis://cache:6379/2"
+    assert (
+        Settings(redis_url="unix:///run/redis.sock").effective_rate_limit_storage
+        == "async+redis+unix:///run/redis.sock"
+    )
+    chosen = Settings(redis_url="redis://cache:6379/2", rate_limit_storage="async+memory://")
+    assert chosen.effective_rate_limit_storage == "async+memory://"
+    with pytest.raises(ValueError, match="not a Redis URL"):
+        Settings(redis_url="cache:6379")
+
+
+async def test_replicas_spend_one_budget_per_key(redis: Redis, prefix: str) -> None:
+    storage = "async+" + REDIS_URL
+    a = RateLimiter("3/minute", storage, key_prefix=f"{prefix}:limits")
+    b = RateLimiter("3/minute", storage, key_prefix=f"{prefix}:limits")
+    try:
+        await a.spend("api_key:shop", 2)
+        await b.spend("api_key:shop")
+        with pytest.raises(CodedHTTPError) as refused:
+            await a.spend("api_key:shop")
+        assert refused.value.status_code == 429
+        await b.spend("api_key:other")  # each key has its own budget
+    finally:
+        await a.aclose()
+        await b.aclose()
