@@ -1,9 +1,29 @@
-# Slim, non-root image running `omnigraph serve` with a health check on /healthz.
+# The image every mode runs from: slim, non-root, `omnigraph serve` by default (the whole graph
+# in one process), `omnigraph serve --subgraph NAME` for one federation subgraph, and any other
+# command (`omnigraph db upgrade`, `omnigraph demo`, `omnigraph dispatch`, ...). The `gateway`
+# stage (`docker build --target gateway`) is Hive Gateway serving the four subgraphs.
+# deploy/compose.yaml starts them all.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir --prefix=/install .
+
+# Hive Gateway: composes schema/*.graphql with each subgraph's URL (ORDERS_URL, INVENTORY_URL,
+# PAYOUTS_URL, EXCEPTIONS_URL) and serves the supergraph on port 4000 (federation/gateway.sh).
+FROM node:20-slim AS gateway
+WORKDIR /gateway
+COPY federation/package.json federation/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY federation/compose.mjs federation/gateway.config.mjs federation/gateway.sh ./
+COPY schema /schema
+USER node
+ENV HOST=0.0.0.0 \
+    PORT=4000
+EXPOSE 4000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:4000/readiness').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+CMD ["sh", "/gateway/gateway.sh"]
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 omnigraph
