@@ -1,5 +1,6 @@
-"""``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/healthz``
-and ``/examples``; when no sources are configured, the built-in demo systems start alongside."""
+"""``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/healthz``,
+``/metrics`` and ``/examples``; when no sources are configured, the built-in demo systems start
+alongside."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
+from opentelemetry.trace import TracerProvider
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
+from strawberry.extensions import SchemaExtension
 
 from omnigraph.auth.backend import BearerBackend, unauthenticated
 from omnigraph.auth.jwt_tokens import JwtVerifier
@@ -37,6 +41,8 @@ from omnigraph.limits.body_size import BodySizeLimit
 from omnigraph.limits.query_limits import QueryLimits
 from omnigraph.limits.rate import RateLimiter
 from omnigraph.limits.view import LimitedGraphQL
+from omnigraph.observability.metrics import ServiceMetrics
+from omnigraph.observability.tracing import Tracing
 from omnigraph.pubsub import connect_redis
 from omnigraph.reconcile.reconciler import Reconciler
 from omnigraph.reconcile.returns import ReturnSweep
@@ -46,6 +52,7 @@ from omnigraph.reports import reconciliation_csv
 from omnigraph.request_id import RequestIdMiddleware
 from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
+from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.trusted_documents.extension import TrustedDocuments
 from omnigraph.trusted_documents.store import PersistedDocuments
@@ -62,7 +69,12 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
     """strawberry's ASGI app with the abuse limits, and a context built from the process's
     services per request."""
 
-    def __init__(self, app: Starlette, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        settings: Settings,
+        observers: Sequence[Callable[[], SchemaExtension]] = (),
+    ) -> None:
         production = settings.is_production
         documents = PersistedDocuments(lambda: app.state.services.sessions)
         rate = settings.effective_rate_limit
@@ -72,6 +84,7 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
                 subgraph=settings.subgraph,
                 limits=QueryLimits.from_settings(settings),
                 trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
+                observers=observers,
             ),
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=not production,
@@ -193,13 +206,28 @@ def create_app(
     *,
     sources: SourcesConfig | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
-    """The service. ``sources`` overrides ``settings.config``; with neither, demo systems start."""
+    """The service. ``sources`` overrides ``settings.config``; with neither, demo systems start.
+
+    Spans go to ``tracer_provider`` when given, else where the ``OTEL_*`` variables say (by
+    default nowhere: tracing is off)."""
     settings = settings or Settings()
+    metrics = ServiceMetrics() if settings.metrics_enabled else None
+    tracing = (
+        Tracing(tracer_provider) if tracer_provider is not None else Tracing.from_environment()
+    )
+    upstream_observers: list[UpstreamObserver] = [
+        observer
+        for observer in (metrics.upstream if metrics else None, tracing)
+        if observer is not None
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            if tracing is not None:
+                stack.callback(tracing.shutdown)  # last: flushes the spans of the shutdown too
             config = sources
             if config is None and settings.config is not None:
                 config = load_sources_config(settings.config)
@@ -216,6 +244,8 @@ def create_app(
                 log.info("demo_sources_started", **demo.urls)
             engine = create_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
+            if tracing is not None:
+                tracing.instrument_engine(engine)
             await upgrade_database(engine)
             # With Redis the replicas share the record cache and hear each other's events.
             redis = connect_redis(settings.redis_url) if settings.redis_url else None
@@ -223,7 +253,13 @@ def create_app(
                 stack.push_async_callback(redis.aclose)
             if graphql.rate_limiter is not None:
                 stack.push_async_callback(graphql.rate_limiter.aclose)
-            registry = SourceRegistry(config, settings, transports=transports, redis=redis)
+            registry = SourceRegistry(
+                config,
+                settings,
+                transports=transports,
+                redis=redis,
+                observers=upstream_observers,
+            )
             stack.push_async_callback(registry.aclose)
             configured = {s.name: s.kind for s in config.sources}
             catalogue = ExceptionCatalogue.load(settings.exception_catalogue or None)
@@ -250,6 +286,8 @@ def create_app(
                 dispatch_wakeup=asyncio.Event(),
             )
             app.state.services = services
+            if metrics is not None:
+                metrics.watch(services)
             await stack.enter_async_context(background_workers(services))
             yield
 
@@ -278,8 +316,24 @@ def create_app(
     async def examples(_request: Request) -> Response:
         return JSONResponse(sorted(p.stem for p in EXAMPLES.glob("*.graphql")))
 
-    app = Starlette(lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
-    graphql = OmnigraphGraphQL(app, settings)
+    async def prometheus_metrics(request: Request) -> Response:
+        assert metrics is not None
+        await metrics.refresh()  # the gauges read from the database
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(metrics.registry), headers={"Content-Type": content_type})
+
+    middleware = [Middleware(RequestIdMiddleware)]
+    if tracing is not None:
+        middleware.append(tracing.asgi_middleware())  # inside: its spans carry the request id
+    app = Starlette(lifespan=lifespan, middleware=middleware)
+    graphql = OmnigraphGraphQL(
+        app,
+        settings,
+        observers=[
+            *([metrics.graphql_extension] if metrics else []),
+            *([tracing.graphql_extension] if tracing else []),
+        ],
+    )
     backend = BearerBackend(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
@@ -315,4 +369,7 @@ def create_app(
             Route("/examples/{name}", example, methods=["GET"]),
         ]
     )
+    if metrics is not None:
+        # unauthenticated, for a scraper: keep /metrics off the public network (README)
+        app.router.routes.append(Route("/metrics", prometheus_metrics, methods=["GET"]))
     return app

@@ -12,6 +12,7 @@ import uvicorn
 
 from omnigraph.auth.cli import keys_app
 from omnigraph.config import SourcesConfig
+from omnigraph.observability.logging import configure_logging
 from omnigraph.reconcile.cli import sync_payments
 from omnigraph.settings import Settings, SubgraphName
 from omnigraph.trusted_documents.cli import operations_app
@@ -46,7 +47,13 @@ def serve(
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
     typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through configure_logging's handler too
+    )
 
 
 @app.command()
@@ -299,4 +306,9 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 def main() -> None:
+    try:
+        settings = Settings()
+    except ValueError:  # the command itself reports the bad setting
+        settings = Settings.model_construct()
+    configure_logging(settings.effective_log_format, level=settings.log_level)
     app()

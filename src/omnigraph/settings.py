@@ -164,6 +164,19 @@ class Settings(BaseSettings):
         default=172_800.0, ge=0, description="How long a received return may wait for a refund."
     )
 
+    # Observability (tracing is configured by the standard OTEL_* variables, not here).
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics on /metrics (unauthenticated: keep that path off"
+        " the public network).",
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="json: one JSON object a line; console: readable columns; unset: json in"
+        " production, console in development.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
     demo_seed: int = 7
     demo_orders: int = Field(default=300, ge=10, le=20_000)
     demo_host: str = "127.0.0.1"
@@ -189,6 +202,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate limit: write e.g. {example}") from None
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_is_one(cls, value: str | None) -> str | None:
@@ -206,6 +224,12 @@ class Settings(BaseSettings):
         if self.redis_url:
             return f"async+{self.redis_url}".replace("async+unix://", "async+redis+unix://")
         return "async+memory://"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is None:
+            return "json" if self.is_production else "console"
+        return self.log_format
 
     @property
     def effective_rate_limit(self) -> str | None:

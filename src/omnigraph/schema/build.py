@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import structlog
@@ -86,11 +86,13 @@ def build_schema(
     subgraph: str | None = None,
     limits: QueryLimits | None = None,
     trusted_documents: TrustedDocuments | None = None,
+    observers: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> Schema:
     """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...).
 
     ``limits`` bound what one operation may ask for; ``trusted_documents`` turns on persisted
     queries (or the allow-list). Production also turns introspection and field suggestions off.
+    ``observers`` (metrics, tracing) watch each operation from outside everything else.
     """
     spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
     limits = limits or QueryLimits()
@@ -104,6 +106,8 @@ def build_schema(
     if trusted_documents is not None:
         # first: it may supply the query the others parse, or refuse before any work
         extensions.insert(0, trusted_documents.extension)
+    # outermost: they see refusals and time the whole operation
+    extensions[0:0] = observers
     if production:
         extensions.append(DisableIntrospection)
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))

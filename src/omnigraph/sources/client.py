@@ -7,6 +7,7 @@ and the contract's error shape translated into :mod:`omnigraph.errors`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 
 from omnigraph.config import SourceConfig, SourceKind
 from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import (
     CacheKey,
     LocalRecordCache,
@@ -58,7 +60,9 @@ class SourceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         redis: Redis | None = None,
         redis_key_prefix: str = "omnigraph",
+        observers: Sequence[UpstreamObserver] = (),
     ) -> None:
+        """``observers`` (metrics, tracing) are told of every request this client sends."""
         self.name = config.name
         self.kind: SourceKind = config.kind
         self.base_url = str(config.base_url).rstrip("/")
@@ -87,6 +91,14 @@ class SourceClient:
                 else LocalRecordCache(ttl_seconds=ttl, max_entries=cache_max_entries)
             )
         self.calls = 0
+        # plain counts, read by the metrics when scraped: cheaper than a counter per lookup
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._recorders: list[RequestRecorder] = [
+            recorder
+            for observer in observers
+            if (recorder := observer.attach(self.name, self._http)) is not None
+        ]
         self.last_good = LastGood(
             self.name, window_seconds=stale_if_error_seconds, max_entries=cache_max_entries
         )
@@ -111,16 +123,21 @@ class SourceClient:
     ) -> httpx.Response:
         """Send one request; raise coded errors for transport failures and contract breaches."""
         self.calls += 1
+        started = time.perf_counter()
         try:
             response = await self._http.request(
                 method, path, json=json, params=params, headers=headers
             )
         except httpx.TimeoutException:
+            self._record("timeout", started)
             raise UpstreamUnavailable(self.name, "timed out") from None
         except httpx.TransportError as error:
+            self._record("transport_error", started)
             raise UpstreamUnavailable(self.name, type(error).__name__) from None
         if response.is_success or response.status_code in set(accept_statuses):
+            self._record("ok", started)
             return response
+        self._record("server_error" if response.status_code >= 500 else "client_error", started)
         if response.status_code >= 500 or response.status_code in (401, 403, 429):
             log.warning("source_error", source=self.name, path=path, status=response.status_code)
             raise UpstreamUnavailable(self.name, f"HTTP {response.status_code} on {path}")
@@ -281,10 +298,25 @@ class SourceClient:
             await self._cache_put_many([(key, value)])
         return value
 
+    @property
+    def caching(self) -> bool:
+        """Whether this source's records are cached (its TTL is above 0)."""
+        return self._cache is not None
+
+    def _record(self, outcome: UpstreamOutcome, started: float) -> None:
+        if self._recorders:
+            seconds = time.perf_counter() - started
+            for recorder in self._recorders:
+                recorder(outcome, seconds)
+
     async def _cache_get_many(self, keys: Sequence[CacheKey]) -> list[Any]:
         if self._cache is None:
             return [None] * len(keys)
-        return await self._cache.get_many(keys)
+        values = await self._cache.get_many(keys)
+        hits = sum(value is not None for value in values)
+        self.cache_hits += hits
+        self.cache_misses += len(values) - hits
+        return values
 
     async def _cache_put_many(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
         if self._cache is not None:

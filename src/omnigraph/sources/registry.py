@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 from redis.asyncio import Redis
@@ -11,6 +11,7 @@ from omnigraph.config import SourceKind, SourcesConfig
 from omnigraph.settings import Settings
 from omnigraph.sources.client import SourceClient
 from omnigraph.sources.erp import ErpAdapter
+from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.storefront import StorefrontAdapter
 from omnigraph.sources.wms import WmsAdapter
@@ -31,8 +32,10 @@ class SourceRegistry:
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         redis: Redis | None = None,
+        observers: Sequence[UpstreamObserver] = (),
     ) -> None:
-        """``redis``, when given, holds the record caches, shared with the other replicas."""
+        """``redis``, when given, holds the record caches, shared with the other replicas;
+        ``observers`` (metrics, tracing) watch every client's requests."""
         self.config = config
         self.clients: dict[str, SourceClient] = {
             source.name: SourceClient(
@@ -52,6 +55,7 @@ class SourceRegistry:
                 transport=(transports or {}).get(source.name),
                 redis=redis,
                 redis_key_prefix=settings.redis_key_prefix,
+                observers=observers,
             )
             for source in config.sources
         }
