@@ -306,3 +306,12 @@ async def test_replicas_spend_one_budget_per_key(redis: Redis, prefix: str) -> N
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_a_rate_limit_storage_that_does_not_answer_lets_requests_through() -> None:
+    limiter = RateLimiter("1/minute", "async+redis://127.0.0.1:9/0")  # nothing listens there
+    try:
+        for _ in range(3):
+            await limiter.spend("api_key:shop")
+    finally:
+        await limiter.aclose()

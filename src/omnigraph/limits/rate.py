@@ -10,17 +10,22 @@ from __future__ import annotations
 import math
 import time
 
+import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from omnigraph.auth.principal import Principal
 from omnigraph.limits.http_errors import CodedHTTPError
 
 __all__ = ["RateLimiter", "rate_key"]
+
+log = structlog.get_logger(__name__)
 
 REDIS_SCHEMES = ("async+redis://", "async+rediss://", "async+redis+unix://")
 
@@ -67,9 +72,17 @@ class RateLimiter:
             await self._pool.aclose()
 
     async def spend(self, key: str, cost: int = 1) -> None:
-        """Spend ``cost`` from ``key``'s budget, or raise ``RATE_LIMITED`` (HTTP 429)."""
+        """Spend ``cost`` from ``key``'s budget, or raise ``RATE_LIMITED`` (HTTP 429).
+
+        A shared storage that does not answer lets the request through (and says so in the
+        log): an outage of the counter must not become an outage of the service."""
         for item in self.items:
-            if not await self._limiter.hit(item, key, cost=cost):
+            try:
+                allowed = await self._limiter.hit(item, key, cost=cost)
+            except (RedisError, OSError, StorageError) as error:
+                log.warning("rate_limit_storage_unavailable", error=str(error))
+                return
+            if not allowed:
                 stats = await self._limiter.get_window_stats(item, key)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                 raise CodedHTTPError(
