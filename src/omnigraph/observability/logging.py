@@ -28,6 +28,8 @@ from structlog.typing import Processor
 __all__ = ["LogFormat", "configure_logging"]
 
 LogFormat = Literal["json", "console"]
+# A line per request sent: the upstream metrics and spans say it better.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
@@ -36,6 +38,12 @@ def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -
     if context.is_valid:
         event.setdefault("trace_id", format(context.trace_id, "032x"))
         event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
+def drop_color_message(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """uvicorn adds its message again with terminal colour codes: one copy is enough."""
+    event.pop("color_message", None)
     return event
 
 
@@ -48,6 +56,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
+        drop_color_message,
         add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -83,6 +92,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in QUIET_LOGGERS:  # unless debugging
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+        )
     # uvicorn's loggers keep their own handlers unless told otherwise: send them to ours
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)

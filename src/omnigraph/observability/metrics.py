@@ -278,6 +278,7 @@ class ServiceMetrics:
         self.services: Services | None = None
         self.snapshot = _DatabaseSnapshot()
         self._operation_names: set[str] = set()
+        self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.registry.register(_ScrapeTimeCollector(self))
 
     def graphql_extension(self) -> SchemaExtension:
@@ -291,14 +292,23 @@ class ServiceMetrics:
     def observe_operation(
         self, operation: str, outcome: GraphQLOutcome, seconds: float | None
     ) -> None:
+        series = self._series.get((operation, outcome)) or self._bind(operation, outcome)
+        series[0].inc()
+        if seconds is not None:
+            series[1].observe(seconds)
+
+    def _bind(self, operation: str, outcome: GraphQLOutcome) -> tuple[Counter, Histogram]:
+        """The operation's series, bound once (``labels()`` takes a lock and checks values)."""
         if operation not in self._operation_names:
             if len(self._operation_names) >= MAX_OPERATION_NAMES:
-                operation = OTHER_OPERATIONS
-            else:
-                self._operation_names.add(operation)
-        self.graphql_requests.labels(operation, outcome).inc()
-        if seconds is not None:
-            self.graphql_seconds.labels(operation).observe(seconds)
+                operation = OTHER_OPERATIONS  # not remembered: the cache stays bounded too
+            self._operation_names.add(operation)
+        series = (
+            self.graphql_requests.labels(operation, outcome),
+            self.graphql_seconds.labels(operation),
+        )
+        self._series[(operation, outcome)] = series
+        return series
 
     async def refresh(self) -> None:
         """Read the database gauges; on failure they are left out of the scrape, and logged."""
