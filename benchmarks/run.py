@@ -1,6 +1,6 @@
 """Omnigraph benchmarks: one command, figures as ratios against a baseline from the same run.
 
-    .venv/bin/python benchmarks/run.py [detection] [--orders 5000] [--repeat 3]
+    .venv/bin/python benchmarks/run.py [detection] [ledger] [reconcile] [--orders 5000] [--repeat 3]
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
@@ -12,6 +12,11 @@ makes exactly the same upstream calls (storefront pages, ERP and WMS batches by 
 does nothing with the answers. The ratio is what truth-keeping costs on top of fetching.
 The demo systems run in the same process, as they do for ``omnigraph serve`` without sources;
 both sides pay for them alike.
+
+``reconcile``: payments sync and payout reconciliation of ``--transactions`` balance
+transactions across ``--payouts`` payouts (issue 6: 1,000,000 across 5,000), each phase in its own
+process for its peak memory, against fetch-and-parse and one-``GROUP BY`` baselines. See
+``benchmarks/reconcile.py``. Not run by default: the full size takes minutes.
 """
 
 from __future__ import annotations
@@ -258,7 +263,9 @@ async def ledger(sizes: list[int], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmarks", nargs="*", help="detection, ledger (default: both)")
+    parser.add_argument(
+        "benchmarks", nargs="*", help="detection, ledger, reconcile (default: the first two)"
+    )
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument(
         "--ledger-sizes",
@@ -266,6 +273,11 @@ def main() -> None:
         help="ledger events, comma-separated (from 500,000 every position exists)",
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--transactions", type=int, default=100_000, help="reconcile: 1000000")
+    parser.add_argument("--payouts", type=int, default=500, help="reconcile: 5000")
+    parser.add_argument(
+        "--profile", action="store_true", help="reconcile: under cProfile, print the top functions"
+    )
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "detection":
@@ -273,8 +285,12 @@ def main() -> None:
         elif name == "ledger":
             sizes = [int(size) for size in args.ledger_sizes.split(",")]
             asyncio.run(ledger(sizes, args.repeat))
+        elif name == "reconcile":
+            from reconcile import reconcile_benchmark  # benchmarks/reconcile.py
+
+            reconcile_benchmark(args.transactions, args.payouts, profile=args.profile)
         else:
-            parser.error(f"unknown benchmark {name!r}; known: detection, ledger")
+            parser.error(f"unknown benchmark {name!r}; known: detection, ledger, reconcile")
 
 
 if __name__ == "__main__":
