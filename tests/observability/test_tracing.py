@@ -91,7 +91,7 @@ async def test_one_query_is_one_trace_down_to_http_and_sql(
     assert upstream, [s.name for s in mine]
     assert operation.name in ancestors(upstream[0], mine)
 
-    sql = [s for s in mine if (s.attributes or {}).get("db.system") == "sqlite"]
+    sql = [s for s in mine if (s.attributes or {}).get("db.system") in {"sqlite", "postgresql"}]
     assert sql, [s.name for s in mine]
     assert all(operation.name in ancestors(s, mine) for s in sql)
     assert any("exceptions" in str((s.attributes or {}).get("db.statement", "")) for s in sql)
