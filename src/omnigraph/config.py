@@ -13,6 +13,14 @@ Example ``omnigraph.toml``::
     kind = "erp"
     base_url = "https://erp-shim.example.com"
     cache_ttl_seconds = 30
+
+    [[sources]]
+    name = "stripe"
+    kind = "payments"
+    type = "stripe"                    # a hosted provider's own API instead of the contract
+    base_url = "https://api.stripe.com"
+    token_env = "STRIPE_SECRET_KEY"
+    webhook_secret_env = "STRIPE_WEBHOOK_SECRET"
 """
 
 from __future__ import annotations
@@ -27,7 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, mod
 
 from omnigraph.errors import ConfigurationError
 
-__all__ = ["SourceConfig", "SourceKind", "SourcesConfig", "load_sources_config"]
+__all__ = [
+    "SourceConfig",
+    "SourceKind",
+    "SourceType",
+    "SourcesConfig",
+    "load_sources_config",
+]
 
 
 class SourceKind(enum.StrEnum):
@@ -37,6 +51,13 @@ class SourceKind(enum.StrEnum):
     PAYMENTS = "payments"
 
 
+class SourceType(enum.StrEnum):
+    """What a source speaks: the source contract (docs/sources/README.md), or a provider's API."""
+
+    CONTRACT = "contract"
+    STRIPE = "stripe"
+
+
 class SourceConfig(BaseModel):
     """One configured source system."""
 
@@ -44,6 +65,7 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
     kind: SourceKind
+    type: SourceType = SourceType.CONTRACT
     base_url: HttpUrl
     token_env: str | None = Field(default=None, description="Env var holding the bearer token.")
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -52,6 +74,15 @@ class SourceConfig(BaseModel):
         default=None, ge=0, description="Serve the last good copy this long when down."
     )
     max_connections: int = Field(default=20, ge=1)
+    api_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The provider API version to pin (type stripe: Stripe-Version).",
+    )
+    webhook_secret_env: str | None = Field(
+        default=None, description="Env var holding the provider's webhook signing secret(s)."
+    )
 
     def token(self) -> str | None:
         if self.token_env is None:
@@ -62,6 +93,24 @@ class SourceConfig(BaseModel):
                 f"source {self.name!r}: environment variable {self.token_env} is not set"
             )
         return value
+
+    def webhook_secrets(self) -> list[str]:
+        """The webhook signing secrets (comma-separated in the variable while one is rolled)."""
+        if self.webhook_secret_env is None:
+            return []
+        value = os.environ.get(self.webhook_secret_env, "")
+        secrets = [part.strip() for part in value.split(",") if part.strip()]
+        if not secrets:
+            raise ConfigurationError(
+                f"source {self.name!r}: environment variable {self.webhook_secret_env} is not set"
+            )
+        return secrets
+
+    @model_validator(mode="after")
+    def _check_type(self) -> SourceConfig:
+        if self.type is SourceType.STRIPE and self.kind is not SourceKind.PAYMENTS:
+            raise ValueError(f"type stripe is a payments source, not {self.kind.value}")
+        return self
 
 
 class SourcesConfig(BaseModel):
