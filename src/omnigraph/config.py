@@ -30,6 +30,7 @@ import os
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
@@ -55,6 +56,7 @@ class SourceType(enum.StrEnum):
     """What a source speaks: the source contract (docs/sources/README.md), or a provider's API."""
 
     CONTRACT = "contract"
+    SHOPIFY = "shopify"
     STRIPE = "stripe"
 
 
@@ -83,6 +85,10 @@ class SourceConfig(BaseModel):
     webhook_secret_env: str | None = Field(
         default=None, description="Env var holding the provider's webhook signing secret(s)."
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of the type (type shopify: docs/sources/shopify.md).",
+    )
 
     def token(self) -> str | None:
         if self.token_env is None:
@@ -110,6 +116,21 @@ class SourceConfig(BaseModel):
     def _check_type(self) -> SourceConfig:
         if self.type is SourceType.STRIPE and self.kind is not SourceKind.PAYMENTS:
             raise ValueError(f"type stripe is a payments source, not {self.kind.value}")
+        if self.type is SourceType.SHOPIFY:
+            if self.kind is not SourceKind.STOREFRONT:
+                raise ValueError(f"type shopify is a storefront source, not {self.kind.value}")
+            if self.token_env is None:
+                raise ValueError("type shopify needs token_env (the Admin API access token)")
+            from omnigraph.sources.shopify.options import ShopifyOptions  # no import cycle
+
+            try:
+                ShopifyOptions.model_validate(self.options)
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"options.{where}: {first['msg']}") from None
+        elif self.options and self.type is SourceType.CONTRACT:
+            raise ValueError("options are only read for provider types (shopify)")
         return self
 
 
