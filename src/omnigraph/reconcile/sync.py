@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
@@ -26,7 +28,7 @@ from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import BalanceTransaction, Payout
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["FEED", "PaymentsReader", "PaymentsSyncProgress", "store_transactions"]
+__all__ = ["FEED", "UPSERT_ROWS", "PaymentsReader", "PaymentsSyncProgress", "store_transactions"]
 
 FEED = "payments"
 log = structlog.get_logger(__name__)
@@ -67,37 +69,43 @@ def _transaction_values(txn: BalanceTransaction) -> dict[str, Any]:
     }
 
 
+# 12 values a row: 1,000 rows stay well under SQLite's and asyncpg's limits on bound parameters
+UPSERT_ROWS = 1000
+
+
 async def store_transactions(
     session: AsyncSession, source: str, transactions: Sequence[BalanceTransaction]
 ) -> tuple[int, int]:
-    """Insert new transactions and update changed ones; return (stored, unchanged)."""
-    if not transactions:
+    """Insert new transactions and update changed ones; return (stored, unchanged).
+
+    One ``INSERT ... ON CONFLICT (source, txn_id) DO UPDATE ... WHERE`` a column differs, per
+    1,000 rows, with no read first: the primary key keeps it idempotent by transaction id, and
+    the statement's row count is what it inserted or changed. (A read-then-write check had the
+    PostgreSQL planner scan every stored transaction of the source before ANALYZE.)
+    """
+    latest = {txn.id: txn for txn in transactions}  # one row per id: the last word wins
+    if not latest:
         return 0, 0
-    existing = {
-        row.txn_id: row
-        for row in await session.scalars(
-            select(PaymentTransactionRow).where(
-                PaymentTransactionRow.source == source,
-                PaymentTransactionRow.txn_id.in_({t.id for t in transactions}),
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = PaymentTransactionRow.__table__
+    rows = [
+        {"source": source, "txn_id": txn.id, **_transaction_values(txn)} for txn in latest.values()
+    ]
+    changed = [name for name in rows[0] if name not in ("source", "txn_id")]
+    stored = 0
+    for start in range(0, len(rows), UPSERT_ROWS):
+        statement = insert(PaymentTransactionRow).values(rows[start : start + UPSERT_ROWS])
+        result = await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["source", "txn_id"],
+                set_={name: statement.excluded[name] for name in changed},
+                where=or_(
+                    *(table.c[name].is_distinct_from(statement.excluded[name]) for name in changed)
+                ),
             )
         )
-    }
-    stored = unchanged = 0
-    for txn in transactions:
-        values = _transaction_values(txn)
-        row = existing.get(txn.id)
-        if row is None:
-            row = PaymentTransactionRow(source=source, txn_id=txn.id, **values)
-            session.add(row)
-            existing[txn.id] = row
-            stored += 1
-        elif any(getattr(row, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(row, name, value)
-            stored += 1
-        else:
-            unchanged += 1
-    return stored, unchanged
+        stored += max(0, result.rowcount)  # type: ignore[attr-defined]
+    return stored, len(transactions) - stored
 
 
 class PaymentsReader:
