@@ -4,13 +4,17 @@ money and background work never are."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 
+from omnigraph.config import SourceConfig, SourceKind
 from omnigraph.errors import UpstreamUnavailable
 from omnigraph.ids import encode_global_id
+from omnigraph.sources.client import SourceClient
 from omnigraph.sources.sim import DemoSystems, DemoWorld
 from omnigraph.sources.stale import LastGood, stale_reads
 from tests.conftest import Graph, Sources, running_app
@@ -93,3 +97,37 @@ def test_outside_a_request_nothing_is_served_stale() -> None:
     assert [read.source for read in served] == ["wms"]
     with stale_reads(), pytest.raises(UpstreamUnavailable):
         copies.serve([("fulfilment-orders", "id", "FO-2")], down)  # never asked before
+
+
+async def test_background_reads_keep_no_copies() -> None:
+    """The reconciler reads a million records no request asks for again: none are kept, so a
+    request finds no copy of them when the source goes down; a query's own reads are kept."""
+    down = False
+
+    def wms(request: httpx.Request) -> httpx.Response:
+        if down:
+            return httpx.Response(503)
+        refs = json.loads(request.content)["orderRefs"]
+        return httpx.Response(200, json={"data": [{"id": f"FO-{r}", "orderRef": r} for r in refs]})
+
+    client = SourceClient(
+        SourceConfig(name="wms", kind=SourceKind.WMS, base_url="http://wms.test"),
+        timeout_seconds=1,
+        cache_ttl_seconds=0,
+        cache_max_entries=100,
+        stale_if_error_seconds=60,
+        transport=httpx.MockTransport(wms),
+    )
+    try:
+        await client.by_order_ref("fulfilment-orders", ["SF-1"])  # a background worker
+        with stale_reads():
+            await client.by_order_ref("fulfilment-orders", ["SF-2"])  # a GraphQL query
+        down = True
+        with stale_reads() as served:
+            with pytest.raises(UpstreamUnavailable):
+                await client.by_order_ref("fulfilment-orders", ["SF-1"])
+            kept = await client.by_order_ref("fulfilment-orders", ["SF-2"])
+        assert kept == {"SF-2": [{"id": "FO-SF-2", "orderRef": "SF-2"}]}
+        assert [read.source for read in served] == ["wms"]
+    finally:
+        await client.aclose()

@@ -191,8 +191,10 @@ class SourceClient:
                 for record_id, key in zip(chunk, keys, strict=True)
             ]
             await self._cache_put_many(answers)
+            keeping = self.last_good.keeping
             for record_id, (key, record) in zip(chunk, answers, strict=True):
-                self.last_good.keep(key, record)
+                if keeping:
+                    self.last_good.keep(key, record)
                 if record:
                     found[record_id] = record
         return found
@@ -225,8 +227,10 @@ class SourceClient:
                 if ref in fetched:
                     fetched[ref].append(record)
             await self._cache_put_many([((collection, "ref", r), v) for r, v in fetched.items()])
+            keeping = self.last_good.keeping
             for ref, records in fetched.items():
-                self.last_good.keep((collection, "ref", ref), records)
+                if keeping:
+                    self.last_good.keep((collection, "ref", ref), records)
                 grouped[ref] = records
         return grouped
 

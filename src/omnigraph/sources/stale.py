@@ -5,8 +5,9 @@ A GraphQL request opens a :func:`stale_reads` scope; inside it, a read that fail
 if that copy is younger than the source's window, and the scope records which source was
 served stale and how old the copy was (the response carries it in ``extensions.stale``).
 Outside a scope (background workers: the reconciler, the ledger, the detector) nothing is ever
-served stale: they must see the truth or wait. Money never goes stale: ERP and payments
-sources have no window at all (see ``SourceRegistry``).
+served stale: they must see the truth or wait. Nor are copies kept there (:attr:`LastGood.keeping`):
+a reconciliation reads a million records no request will ask for again. Money never goes stale:
+ERP and payments sources have no window at all (see ``SourceRegistry``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ class LastGood:
             if window_seconds > 0 and max_entries
             else None
         )
+
+    @property
+    def keeping(self) -> bool:
+        """Whether a copy kept now may ever be served: only inside a :func:`stale_reads` scope
+        (a GraphQL query), so that background reads hold no copies in memory."""
+        return self._copies is not None and _reads.get() is not None
 
     def keep(self, key: tuple[str, ...], value: Any) -> None:
         if self._copies is not None:
