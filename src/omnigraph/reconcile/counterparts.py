@@ -2,7 +2,8 @@
 
 However many transactions a chunk holds, the cost is one call per source per step (charges,
 refunds and disputes by id, then orders, sales orders and fulfilments by order ref), never one
-per transaction.
+per transaction. Only refunds are matched against credit memos and return receipts, so the ERP
+and the WMS are asked about the orders refunds point at, not every order a charge paid for.
 """
 
 from __future__ import annotations
@@ -48,7 +49,16 @@ async def fetch_counterparts(
     if missing:
         charges |= await payments.charges_by_id(sorted(missing))
     refs = sorted({c.order_ref for c in charges.values() if c.order_ref})
-    orders, sales_orders, fulfilments = await orders_with_context(registry, refs)
+    refunded = sorted(
+        {
+            ref
+            for charge_id in refund_charges.values()
+            if charge_id in charges and (ref := charges[charge_id].order_ref)
+        }
+    )
+    orders, sales_orders, fulfilments = await orders_with_context(
+        registry, refs, context_refs=refunded
+    )
     return Counterparts(
         charges=charges,
         refund_charges=refund_charges,
@@ -60,18 +70,20 @@ async def fetch_counterparts(
 
 
 async def orders_with_context(
-    registry: SourceRegistry, refs: Sequence[str]
+    registry: SourceRegistry, refs: Sequence[str], *, context_refs: Sequence[str] | None = None
 ) -> tuple[
     dict[str, StorefrontOrder], dict[str, list[SalesOrder]], dict[str, list[FulfilmentOrder]]
 ]:
-    """Storefront orders, ERP sales orders and WMS fulfilment orders for ``refs``, each source
-    asked once (several storefronts, ERPs or warehouses are all asked)."""
-    if not refs:
-        return {}, {}, {}
+    """Storefront orders for ``refs``, and ERP sales orders and WMS fulfilment orders for
+    ``context_refs`` (default: ``refs``), each source asked once (several storefronts, ERPs or
+    warehouses are all asked)."""
+    context = refs if context_refs is None else context_refs
     storefront_pages, erp_pages, wms_pages = await asyncio.gather(
-        asyncio.gather(*(s.orders_by_id(refs) for s in registry.storefronts)),
-        asyncio.gather(*(e.sales_orders_by_order_ref(refs) for e in registry.erps)),
-        asyncio.gather(*(w.fulfilment_orders_by_order_ref(refs) for w in registry.warehouses)),
+        asyncio.gather(*(s.orders_by_id(refs) for s in registry.storefronts if refs)),
+        asyncio.gather(*(e.sales_orders_by_order_ref(context) for e in registry.erps if context)),
+        asyncio.gather(
+            *(w.fulfilment_orders_by_order_ref(context) for w in registry.warehouses if context)
+        ),
     )
     orders: dict[str, StorefrontOrder] = {}
     for page in storefront_pages:
