@@ -1,6 +1,27 @@
 """Omnigraph benchmarks: one command, figures as ratios against a baseline from the same run.
 
-    .venv/bin/python benchmarks/run.py [detection] [ledger] [reconcile] [--orders 5000] [--repeat 3]
+    .venv/bin/python benchmarks/run.py [http] [detection] [ledger] [reconcile] [--orders 5000]
+        [--repeat 3] [--duration 10] [--scale small|full|none]
+
+``http`` (issue 9): the service under load, in production mode, from another process. It starts
+the demo source systems (``omnigraph demo``) and the service with two baselines mounted beside
+``/graphql`` (``benchmarks/baselines/``: never in the shipped app) as one uvicorn process, then
+drives each cell with wrk (``apt-get install wrk``; a Lua script posts the body) at
+``--connections`` (16) for ``--warmup`` (2 s) and then ``--duration`` (10 s) seconds. Rows: the
+storefront availability check (20 SKUs, one channel), the support order lookup (one order from
+all four sources, with provenance, disagreements and exceptions) and the reporting page
+(``orders(first: 100)`` with lines and states), each served three ways: by omnigraph, by a
+naive strawberry schema without dataloaders, and by hand-written starlette endpoints over the
+same adapters, loaders, record caches and database (the raw limit). The three answers are
+checked to be the same data before anything is timed. Per cell: requests/s and its ratio to
+raw, p50 and p99 latency, upstream calls per request under load (from the demo systems'
+``GET /_stats``), the calls of one request with the record caches emptied, and the ideal (one
+call per source per resolver level). The service runs with its default settings (record cache
+TTL 5 s, background workers on) except the rate limit, raised out of the way. The same table
+carries the scale figures of ``ledger`` and ``reconcile`` at ``--scale small`` (20,000 ledger
+events; 10,000 transactions across 50 payouts), ``full`` (the issues' sizes: 500,000 and
+1,000,000 events; 1,000,000 transactions across 5,000 payouts) or ``none``. The table is
+Markdown, ready for docs/PERFORMANCE.md.
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
@@ -169,7 +190,9 @@ def synthetic_feed(total: int) -> Callable[[httpx.Request], httpx.Response]:
     return handler
 
 
-async def ledger(sizes: list[int], repeat: int) -> None:
+async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
+    """Print, and answer, per ledger size: events, ingest seconds, the fetch-only baseline's
+    seconds and the median ``availability`` latency for 1,000 SKUs."""
     from omnigraph.context import RequestContext, Services
     from omnigraph.exceptions.live import ExceptionEventBus
     from omnigraph.inventory.availability import Promise
@@ -185,6 +208,7 @@ async def ledger(sizes: list[int], repeat: int) -> None:
         f"{'availability(1000 SKUs) ms':>28}"
     )
     skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
+    figures = []
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{folder}/ledger.sqlite3"
@@ -259,12 +283,93 @@ async def ledger(sizes: list[int], repeat: int) -> None:
             f"{size:>14,}{ingest_seconds:>10.1f}{size / ingest_seconds:>11,.0f}"
             f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}"
         )
+        figures.append(
+            {
+                "events": size,
+                "ingest_seconds": ingest_seconds,
+                "fetch_seconds": fetch_seconds,
+                "availability_seconds": seconds,
+            }
+        )
+    return figures
+
+
+SCALE = {  # ledger events per run; payments transactions, payouts
+    "small": ([20_000], 10_000, 50),
+    "full": ([500_000, 1_000_000], 1_000_000, 5_000),
+}
+
+
+def _row(
+    what: str, by: str, throughput: str = "", vs: str = "", p50: str = "", calls: str = ""
+) -> list[str]:
+    """A row of the ``http`` table (columns as ``service_load.print_table`` prints them)."""
+    return [what, by, throughput, vs, p50, "", "", calls, "", ""]
+
+
+def scale_rows(scale: str, repeat: int) -> list[list[str]]:
+    """The inventory and payouts issues' figures as rows of the ``http`` table; "vs raw" holds
+    each one's ratio to its own same-run baseline (fetch and parse only; one ``GROUP BY``)."""
+    if scale == "none":
+        return []
+    from reconcile import reconcile_benchmark  # benchmarks/reconcile.py
+
+    ledger_sizes, transactions, payouts = SCALE[scale]
+    rows = []
+    for figures in asyncio.run(ledger(ledger_sizes, repeat)):
+        events, ingest = int(figures["events"]), figures["ingest_seconds"]
+        rows.append(
+            _row(
+                f"Inventory ledger ingest ({events:,} events)",
+                "LedgerReader.sync_once",
+                f"{events / ingest:,.0f} events/s",
+                f"{ingest / figures['fetch_seconds']:.1f}x fetch+parse",
+            )
+        )
+        rows.append(
+            _row(
+                f"availability, 1,000 SKUs x 50 locations ({events:,} events)",
+                "resolver",
+                p50=f"{figures['availability_seconds'] * 1000:.0f} (median of {repeat})",
+            )
+        )
+    results = reconcile_benchmark(transactions, payouts)
+    baselines = {"ingest": "fetch+parse", "reconcile": "one GROUP BY"}
+    labels = {"ingest": "PaymentsReader.sync_once", "reconcile": "Reconciler.reconcile_pending"}
+    for phase, base in (("ingest", "fetch"), ("reconcile", "equation")):
+        seconds = results[phase]["seconds"]
+        calls = sum(results[phase]["calls"].values())
+        rows.append(
+            _row(
+                f"Payouts {phase} ({transactions:,} txns, {payouts:,} payouts)",
+                labels[phase],
+                f"{transactions / seconds:,.0f} txns/s",
+                f"{seconds / results[base]['seconds']:.1f}x {baselines[phase]}",
+                calls=f"{calls * 1000 / transactions:.2f} per 1,000 txns",
+            )
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "benchmarks", nargs="*", help="detection, ledger, reconcile (default: the first two)"
+        "benchmarks",
+        nargs="*",
+        help="http, detection, ledger, reconcile (default: detection and ledger)",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="http: seconds per cell")
+    parser.add_argument("--warmup", type=float, default=2.0, help="http: warm-up seconds")
+    parser.add_argument("--connections", type=int, default=16, help="http: wrk connections")
+    parser.add_argument("--demo-orders", type=int, default=300, help="http: demo business size")
+    parser.add_argument(
+        "--rows", default=None, help="http: only these rows, e.g. 'lookup,reporting'"
+    )
+    parser.add_argument(
+        "--scale",
+        choices=["small", "full", "none"],
+        default="small",
+        help="http: ledger and reconcile figures in the same table (full: the issues' sizes)",
     )
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument(
@@ -280,7 +385,18 @@ def main() -> None:
     )
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
-        if name == "detection":
+        if name == "http":
+            from service_load import http_benchmark, print_table  # benchmarks/service_load.py
+
+            measured = http_benchmark(
+                duration=args.duration,
+                warmup=args.warmup,
+                connections=args.connections,
+                orders=args.demo_orders,
+                only=args.rows,
+            )
+            print_table(measured, scale_rows(args.scale, args.repeat))
+        elif name == "detection":
             asyncio.run(detection(args.orders, args.repeat))
         elif name == "ledger":
             sizes = [int(size) for size in args.ledger_sizes.split(",")]
@@ -290,7 +406,7 @@ def main() -> None:
 
             reconcile_benchmark(args.transactions, args.payouts, profile=args.profile)
         else:
-            parser.error(f"unknown benchmark {name!r}; known: detection, ledger, reconcile")
+            parser.error(f"unknown benchmark {name!r}; known: http, detection, ledger, reconcile")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,115 @@
+"""The service with the benchmark's baselines mounted beside ``/graphql``, for benchmarks only.
+
+``create_benchmark_app()`` is ``omnigraph.app.create_app(Settings())`` (so every ``OMNIGRAPH_*``
+variable applies, production mode included) plus, behind the same bearer-key authentication:
+
+- ``POST /baseline/raw/availability``, ``.../order-lookup``, ``.../orders-page``: hand-written
+  starlette endpoints (``raw.py``);
+- ``POST /baseline/naive/graphql``: a plain strawberry schema without dataloaders (``naive.py``);
+- ``POST /baseline/_caches/clear``: forget every source record cached by this process, so one
+  request can be counted cold.
+
+The shipped app never has these routes. Serve with
+``uvicorn --app-dir benchmarks --factory baselines.app:create_benchmark_app``, or run this module
+(``python benchmarks/baselines/app.py``: logging and uvicorn as ``omnigraph serve`` sets them up).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, request_response
+
+from omnigraph.app import create_app
+from omnigraph.auth.backend import BearerBackend, unauthenticated
+from omnigraph.auth.jwt_tokens import JwtVerifier
+from omnigraph.context import Services
+from omnigraph.settings import Settings
+
+if __package__ in (None, ""):  # run as a script: make ``baselines`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from baselines.naive import NaiveGraphQL
+from baselines.raw import raw_availability, raw_order_lookup, raw_orders_page
+
+__all__ = ["create_benchmark_app"]
+
+
+def create_benchmark_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    app = create_app(settings)
+
+    def services() -> Services:
+        found: Services = app.state.services
+        return found
+
+    backend = BearerBackend(
+        lambda: services().sessions,
+        require_token=settings.is_production,
+        cache_seconds=settings.auth_cache_seconds,
+        jwt=JwtVerifier(
+            secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            roles_claim=settings.jwt_roles_claim,
+        ),
+    )
+
+    def guarded(endpoint: object) -> AuthenticationMiddleware:
+        return AuthenticationMiddleware(endpoint, backend=backend, on_error=unauthenticated)  # type: ignore[arg-type]
+
+    async def clear_caches(_request: Request) -> Response:
+        await services().registry.clear_caches()
+        return JSONResponse({"cleared": True})
+
+    app.router.routes.extend(
+        [
+            Route(
+                "/baseline/raw/availability",
+                guarded(request_response(raw_availability)),
+                methods=["POST"],
+            ),
+            Route(
+                "/baseline/raw/order-lookup",
+                guarded(request_response(raw_order_lookup)),
+                methods=["POST"],
+            ),
+            Route(
+                "/baseline/raw/orders-page",
+                guarded(request_response(raw_orders_page)),
+                methods=["POST"],
+            ),
+            Route("/baseline/naive/graphql", guarded(NaiveGraphQL(services)), methods=["POST"]),
+            Route(
+                "/baseline/_caches/clear", guarded(request_response(clear_caches)), methods=["POST"]
+            ),
+        ]
+    )
+    return app
+
+
+def main() -> None:
+    """Serve like ``omnigraph serve`` does: its logging set-up, uvicorn with the same options."""
+    import uvicorn
+
+    from omnigraph.observability.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.effective_log_format, level=settings.log_level)
+    uvicorn.run(
+        create_benchmark_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

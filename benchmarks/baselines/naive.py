@@ -1,0 +1,501 @@
+"""The naive baseline: the strawberry schema a team would write first, without dataloaders.
+
+The same types and answers as omnigraph for the three benchmark operations, over the same source
+adapters, record caches, database and truth rules, but every resolver fetches what it needs
+itself: each order asks the ERP, the WMS and the payments provider on its own, each line field
+asks again, exceptions are one query per order. No parse or validation cache, no limits, no
+permissions, no masking: plain ``strawberry.Schema`` behind strawberry's ASGI app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from starlette.requests import Request
+from strawberry.asgi import GraphQL
+from strawberry.types import Info
+
+from omnigraph.config import SourceKind as Kind
+from omnigraph.context import Services
+from omnigraph.db.models import ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.ids import encode_global_id
+from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.resolvers.inventory import availability_from_services
+from omnigraph.resolvers.orders import ORDER_CURSOR
+from omnigraph.resolvers.pagination import scan_listing
+from omnigraph.schema.common import SourceKind
+from omnigraph.schema.exceptions import ExceptionKind, ExceptionStatus
+from omnigraph.schema.inventory import Promise
+from omnigraph.schema.orders import OrderState
+from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, StorefrontOrder
+from omnigraph.sources.storefront import OrderListFilter
+from omnigraph.truth.order_state import OrderState as OrderStateValue
+from omnigraph.truth.order_state import channel_state
+from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
+
+__all__ = ["NaiveGraphQL", "naive_schema"]
+
+
+@dataclass(slots=True)
+class NaiveContext:
+    services: Services
+
+
+Ctx = Info[NaiveContext, None]
+
+
+async def _sales_orders(info: Ctx, ref: str) -> list[Sourced[SalesOrder]]:
+    found = []
+    for erp in info.context.services.registry.erps:
+        records = (await erp.sales_orders_by_order_ref([ref])).get(ref, [])
+        found += [Sourced(erp.name, record) for record in records]
+    return found
+
+
+async def _fulfilment_orders(info: Ctx, ref: str) -> list[Sourced[FulfilmentOrder]]:
+    found = []
+    for wms in info.context.services.registry.warehouses:
+        records = (await wms.fulfilment_orders_by_order_ref([ref])).get(ref, [])
+        found += [Sourced(wms.name, record) for record in records]
+    return found
+
+
+async def _charges(info: Ctx, ref: str) -> list[Sourced[Charge]]:
+    found = []
+    for psp in info.context.services.registry.payments:
+        records = (await psp.charges_by_order_ref([ref])).get(ref, [])
+        found += [Sourced(psp.name, record) for record in records]
+    return found
+
+
+async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[Kind]) -> OrderTruth:
+    ref = order.record.id
+    evidence = OrderEvidence(storefront=order)
+    if Kind.ERP in kinds:
+        evidence.sales_orders = await _sales_orders(info, ref)
+    if Kind.WMS in kinds:
+        evidence.fulfilment_orders = await _fulfilment_orders(info, ref)
+    if Kind.PAYMENTS in kinds:
+        evidence.charges = await _charges(info, ref)
+    services = info.context.services
+    return OrderTruth(evidence, services.rules, services.now())
+
+
+@strawberry.type(name="Money")
+class Money:
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        return cls(amount=amount.quantize(Decimal("0.01")), currency=currency.upper())
+
+
+@strawberry.type(name="InventoryBucket")
+class InventoryBucket:
+    name: str
+    quantity: int
+
+
+@strawberry.type(name="InventoryAvailability")
+class InventoryAvailability:
+    sku: str
+    location_id: strawberry.ID
+    available_quantity: int
+    on_hand: int
+    buckets: list[InventoryBucket]
+    as_of: datetime
+    explanation: list[str]
+
+
+@strawberry.type(name="Customer")
+class Customer:
+    name: str
+    email: str | None
+
+
+@strawberry.type(name="ExternalRef")
+class ExternalRef:
+    source: str
+    source_kind: SourceKind  # type: ignore[valid-type]
+    ref: str
+
+
+@strawberry.type(name="OrderTotals")
+class OrderTotals:
+    subtotal: Money
+    discount: Money
+    shipping: Money
+    tax: Money
+    total: Money
+
+
+@strawberry.type(name="Shipment")
+class Shipment:
+    id: strawberry.ID
+    carrier: str
+    tracking_number: str | None
+    shipped_at: datetime
+    delivered_at: datetime | None
+
+
+@strawberry.type(name="Payment")
+class Payment:
+    id: strawberry.ID
+    status: str
+    captured: Money
+    refunded: Money
+
+
+@strawberry.type(name="FieldProvenance")
+class FieldProvenance:
+    field: str
+    source: str
+    source_kind: SourceKind  # type: ignore[valid-type]
+    record_ref: str
+    as_of: datetime
+    authoritative: bool
+
+
+@strawberry.type(name="Claim")
+class Claim:
+    source: str
+    value: str
+    as_of: datetime
+
+
+@strawberry.type(name="Disagreement")
+class Disagreement:
+    field: str
+    authoritative: Claim
+    others: list[Claim]
+
+
+@strawberry.type(name="Exception")
+class ExceptionRecord:
+    id: strawberry.ID
+    kind: ExceptionKind  # type: ignore[valid-type]
+    status: ExceptionStatus
+    owner_source: str
+    allowed_resolutions: list[str]
+
+
+@strawberry.type(name="OrderLine")
+class OrderLine:
+    sku: str
+    title: str | None
+    quantity: int
+    _order: strawberry.Private[Sourced[StorefrontOrder]]
+
+    @strawberry.field
+    async def unit_price(self, info: Ctx) -> Money | None:
+        fact = (await _truth(info, self._order, {Kind.ERP})).unit_price(self.sku)
+        if fact is None:
+            return None
+        return Money.of(Decimal(fact.served.value), self._order.record.currency)
+
+    @strawberry.field
+    async def picked(self, info: Ctx) -> int:
+        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).picked
+
+    @strawberry.field
+    async def shipped(self, info: Ctx) -> int:
+        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).shipped
+
+    @strawberry.field
+    async def short(self, info: Ctx) -> int:
+        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).short
+
+    @strawberry.field
+    async def returned(self, info: Ctx) -> int:
+        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).returned
+
+
+@strawberry.type(name="Order")
+class Order:
+    id: strawberry.ID
+    name: str | None
+    channel: str
+    placed_at: datetime
+    _sourced: strawberry.Private[Sourced[StorefrontOrder]]
+
+    @classmethod
+    def of(cls, sourced: Sourced[StorefrontOrder]) -> Order:
+        order = sourced.record
+        return cls(
+            id=strawberry.ID(encode_global_id("Order", sourced.source, order.id)),
+            name=order.name,
+            channel=order.channel,
+            placed_at=order.placed_at,
+            _sourced=sourced,
+        )
+
+    @strawberry.field
+    async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
+        truth = await _truth(info, self._sourced, {Kind.WMS})
+        return OrderStateValue(truth.state.served.value)
+
+    @strawberry.field
+    async def channel_state(self, info: Ctx) -> str | None:
+        order = self._sourced.record
+        if order.fulfilment_method not in ("pickup", "wholesale"):
+            return None
+        truth = await _truth(info, self._sourced, {Kind.WMS, Kind.ERP})
+        return channel_state(
+            order,
+            [f.record for f in truth.evidence.fulfilment_orders],
+            [s.record for s in truth.evidence.sales_orders],
+            info.context.services.now(),
+        )
+
+    @strawberry.field
+    def customer(self) -> Customer | None:
+        customer = self._sourced.record.customer
+        return None if customer is None else Customer(name=customer.name, email=customer.email)
+
+    @strawberry.field
+    async def external_refs(self, info: Ctx) -> list[ExternalRef]:
+        evidence = (await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})).evidence
+        refs = [
+            ExternalRef(
+                source=self._sourced.source,
+                source_kind=Kind.STOREFRONT,
+                ref=self._sourced.record.id,
+            )
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
+            for s in evidence.sales_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
+            for s in evidence.fulfilment_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
+            for s in evidence.charges
+        ]
+        return refs
+
+    @strawberry.field
+    async def totals(self, info: Ctx) -> OrderTotals:
+        truth = await _truth(info, self._sourced, {Kind.ERP})
+        totals = self._sourced.record.totals
+        if truth.total.served.source_kind is Kind.ERP:
+            totals = next(
+                s.record.totals
+                for s in truth.evidence.sales_orders
+                if s.record.id == truth.total.served.record_ref
+            )
+        currency = truth.currency.served.value
+        return OrderTotals(
+            subtotal=Money.of(totals.subtotal, currency),
+            discount=Money.of(totals.discount, currency),
+            shipping=Money.of(totals.shipping, currency),
+            tax=Money.of(totals.tax, currency),
+            total=Money.of(totals.total, currency),
+        )
+
+    @strawberry.field
+    async def financial_status(self, info: Ctx) -> str | None:
+        fact = (await _truth(info, self._sourced, {Kind.ERP})).financial_status
+        return None if fact is None else fact.served.value.upper()
+
+    @strawberry.field
+    def lines(self) -> list[OrderLine]:
+        return [
+            OrderLine(sku=line.sku, title=line.title, quantity=line.quantity, _order=self._sourced)
+            for line in self._sourced.record.lines
+        ]
+
+    @strawberry.field
+    async def shipments(self, info: Ctx) -> list[Shipment]:
+        return [
+            Shipment(
+                id=strawberry.ID(s.id),
+                carrier=s.carrier,
+                tracking_number=s.tracking_number,
+                shipped_at=s.shipped_at,
+                delivered_at=s.delivered_at,
+            )
+            for f in await _fulfilment_orders(info, self._sourced.record.id)
+            for s in f.record.shipments
+        ]
+
+    @strawberry.field
+    async def payments(self, info: Ctx) -> list[Payment]:
+        return [
+            Payment(
+                id=strawberry.ID(c.record.id),
+                status=c.record.status,
+                captured=Money.of(Decimal(c.record.amount_captured).scaleb(-2), c.record.currency),
+                refunded=Money.of(Decimal(c.record.amount_refunded).scaleb(-2), c.record.currency),
+            )
+            for c in await _charges(info, self._sourced.record.id)
+        ]
+
+    @strawberry.field
+    async def provenance(self, info: Ctx) -> list[FieldProvenance]:
+        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        return [
+            FieldProvenance(
+                field=f.field,
+                source=f.served.source,
+                source_kind=f.served.source_kind,
+                record_ref=f.served.record_ref,
+                as_of=f.served.as_of,
+                authoritative=f.authoritative,
+            )
+            for f in truth.served_facts()
+        ]
+
+    @strawberry.field
+    async def disagreements(self, info: Ctx) -> list[Disagreement]:
+        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS})
+        return [
+            Disagreement(
+                field=f.field,
+                authoritative=Claim(
+                    source=f.served.source, value=f.served.value, as_of=f.served.as_of
+                ),
+                others=[
+                    Claim(source=c.source, value=c.value, as_of=c.as_of) for c in f.conflicting
+                ],
+            )
+            for f in truth.disagreements()
+        ]
+
+    @strawberry.field
+    async def exceptions(self, info: Ctx) -> list[ExceptionRecord]:
+        services = info.context.services
+        async with services.sessions() as session:
+            rows = await session.scalars(
+                select(ExceptionRow)
+                .where(
+                    ExceptionRow.order_source == self._sourced.source,
+                    ExceptionRow.order_ref == self._sourced.record.id,
+                )
+                .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.id)
+            )
+            return [
+                ExceptionRecord(
+                    id=strawberry.ID(encode_global_id("Exception", row.id)),
+                    kind=ExceptionKindValue(row.kind),
+                    status=ExceptionStatus(row.status),
+                    owner_source=row.owner_source,
+                    allowed_resolutions=list(services.catalogue.rule(row.kind).resolutions),
+                )
+                for row in rows
+            ]
+
+
+@strawberry.type(name="PageInfo")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(name="OrderEdge")
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type(name="OrderConnection")
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.input(name="OrderFilter")
+class OrderFilter:
+    channel: str | None = None
+
+
+@strawberry.type(name="Query")
+class Query:
+    @strawberry.field
+    async def availability(
+        self,
+        info: Ctx,
+        skus: list[str],
+        channel: str,
+        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+    ) -> list[InventoryAvailability]:
+        answers = await availability_from_services(
+            info.context.services,
+            skus=skus,
+            channel=channel,
+            promise=PromiseValue(promise),
+            at=None,
+            location_ids=None,
+        )
+        return [
+            InventoryAvailability(
+                sku=a.sku,
+                location_id=strawberry.ID(a.location_id),
+                available_quantity=a.available,
+                on_hand=a.on_hand,
+                buckets=[InventoryBucket(name=k, quantity=v) for k, v in a.buckets.items()],
+                as_of=a.as_of,
+                explanation=a.explanation,
+            )
+            for a in answers
+        ]
+
+    @strawberry.field
+    async def order_by_ref(self, info: Ctx, source: str, ref: str) -> Order | None:
+        storefront = info.context.services.registry.storefront(source)
+        if storefront is None:
+            return None  # the naive schema knows storefront refs only
+        found = (await storefront.orders_by_id([ref])).get(ref)
+        return None if found is None else Order.of(Sourced(source, found))
+
+    @strawberry.field
+    async def orders(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: OrderFilter | None = None,
+    ) -> OrderConnection:
+        upstream = OrderListFilter(channel=filter.channel if filter else None)
+        storefront = info.context.services.registry.storefronts[0]
+
+        async def fetch(
+            page: str | None, limit: int
+        ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
+            result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
+            return [Sourced(storefront.name, o) for o in result.orders], result.next_cursor
+
+        result = await scan_listing([fetch], first=first, after=None)
+        edges = [
+            OrderEdge(cursor=position.encode(ORDER_CURSOR), node=Order.of(order))
+            for order, position in result.items
+        ]
+        return OrderConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=result.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+naive_schema = strawberry.Schema(query=Query)
+
+
+class NaiveGraphQL(GraphQL[NaiveContext, None]):
+    """strawberry's ASGI app over :data:`naive_schema`, with the service's ``Services``."""
+
+    def __init__(self, services: Any) -> None:
+        super().__init__(naive_schema, graphql_ide=None, allow_queries_via_get=False)
+        self._services = services
+
+    async def get_context(self, request: Request, response: Any) -> NaiveContext:  # type: ignore[override]
+        return NaiveContext(self._services())

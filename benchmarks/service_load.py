@@ -1,0 +1,616 @@
+"""The ``http`` benchmark: omnigraph under load, beside a raw starlette and a naive strawberry
+baseline served by the same process, driven by wrk from another process.
+
+Three processes: the demo source systems (``omnigraph demo``), the service in production mode
+with the baselines mounted (``baselines/app.py``, one uvicorn worker, the service's default
+settings: record cache TTL 5 s, background workers on), and wrk. The rate limit is raised to
+1,000,000/second so it never refuses (its check still runs on every request). Before timing,
+each baseline's answer is checked to be the same data as omnigraph's; upstream calls are read
+from the demo systems' ``GET /_stats`` before and after each cell, counting only the routes the
+operation may use (the background workers' feed reads are left out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from omnigraph.app import EXAMPLES
+from omnigraph.auth import api_keys
+from omnigraph.auth.principal import Role
+from omnigraph.config import SourcesConfig
+from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+from omnigraph.db.models import ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.settings import Settings
+from omnigraph.sources.registry import SourceRegistry
+from omnigraph.truth.authority import AuthorityRules
+from omnigraph.truth.detector import DisagreementDetector
+
+__all__ = ["OPERATIONS", "http_benchmark"]
+
+BENCHMARKS = Path(__file__).resolve().parent
+KINDS = ("storefront", "erp", "wms", "payments")
+NAMES = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
+RATE_LIMIT = "1000000/second"
+VARIANTS = ("omnigraph", "naive strawberry", "raw starlette")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One row of the table: an example operation and its hand-written twin."""
+
+    label: str
+    document: str  # src/omnigraph/operations/<document>.graphql
+    variables: dict[str, Any]
+    role: Role
+    raw_path: str
+    raw_body: dict[str, Any]
+    ideal: dict[str, int]  # calls per source kind: one per source per resolver level
+    routes: dict[str, frozenset[str]]  # the contract routes the operation may use, per kind
+    channel: str | None = None
+
+    def text(self) -> str:
+        return (EXAMPLES / f"{self.document}.graphql").read_text()
+
+    def graphql_body(self) -> dict[str, Any]:
+        return {"query": self.text(), "variables": self.variables}
+
+
+SKUS = [f"SKU-{i:04d}" for i in range(1, 21)]
+BY_REF = {
+    "erp": frozenset({"POST /sales-orders/by-order-ref", "POST /sales-orders/batch"}),
+    "wms": frozenset({"POST /fulfilment-orders/by-order-ref", "POST /fulfilment-orders/batch"}),
+    "payments": frozenset({"POST /charges/by-order-ref", "POST /charges/batch"}),
+}
+
+
+def operations(lookup_ref: str) -> list[Operation]:
+    return [
+        Operation(
+            "Storefront availability check (20 SKUs)",
+            "storefront-availability",
+            {"skus": SKUS, "channel": "store-pickup"},
+            Role.STOREFRONT,
+            "/baseline/raw/availability",
+            {"skus": SKUS, "channel": "store-pickup"},
+            # one resolver level: positions come from the ledger, locations from the WMS
+            {"wms": 1},
+            {"wms": frozenset({"GET /locations", "POST /stock/query"})},
+            channel="store-pickup",
+        ),
+        Operation(
+            "Support order lookup",
+            "support-order-lookup",
+            {"source": "web-store", "ref": lookup_ref},
+            Role.SUPPORT,
+            "/baseline/raw/order-lookup",
+            {"source": "web-store", "ref": lookup_ref},
+            # the order (storefront), then its fields at one level: ERP, WMS, payments
+            {"storefront": 1, "erp": 1, "wms": 1, "payments": 1},
+            {"storefront": frozenset({"POST /orders/batch", "GET /orders"}), **BY_REF},
+        ),
+        Operation(
+            "Reporting page (orders(first: 100))",
+            "reporting-orders-page",
+            {},
+            Role.REPORTING,
+            "/baseline/raw/orders-page",
+            {"first": 100},
+            # the listing (storefront), then every order's fields at one level: ERP, WMS
+            {"storefront": 1, "erp": 1, "wms": 1},
+            {"storefront": frozenset({"GET /orders", "POST /orders/batch"}), **BY_REF},
+        ),
+    ]
+
+
+OPERATIONS = operations("SF-100001")
+
+
+@dataclass(slots=True)
+class Cell:
+    requests: int = 0
+    seconds: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    failed: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    cold: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def calls_per_request(self) -> float:
+        return sum(self.calls.values()) / self.requests if self.requests else 0.0
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports."""
+    for _ in range(200):
+        base = random.randint(20_000, 40_000)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise SystemExit("no free loopback ports")
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} exited with {process.returncode}; see {log}:\n" + _tail(log))
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {seconds:.0f} s; see {log}:\n" + _tail(log))
+
+
+def _tail(log: Path) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else ""
+
+
+@contextmanager
+def _process(
+    argv: list[str], env: Mapping[str, str], log: Path, cwd: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out, cwd=cwd)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+def _sources_config(urls: Mapping[str, str]) -> str:
+    return "".join(
+        f'[[sources]]\nname = "{NAMES[kind]}"\nkind = "{kind}"\nbase_url = "{url}"\n\n'
+        for kind, url in urls.items()
+    )
+
+
+async def _prepare(url: str, config: SourcesConfig) -> tuple[dict[Role, str], list[str]]:
+    """Migrate, read the ledger and the exception reports, detect disagreements (as the
+    service's workers would), issue one API key per role; answer the keys and the refs of
+    orders with exceptions."""
+    engine = create_engine(url)
+    registry = SourceRegistry(config, Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        await upgrade_database(engine)
+        sessions = create_session_factory(engine)
+        catalogue = ExceptionCatalogue.load()
+        await LedgerReader(sessions, registry).sync_once()
+        await SourceReportReader(sessions, registry, catalogue).sync_once()
+        detector = DisagreementDetector(sessions, registry, AuthorityRules.load(), catalogue)
+        await detector.scan(now=datetime.now(UTC))
+        keys = {}
+        for role, channel in (
+            (Role.STOREFRONT, "store-pickup"),
+            (Role.SUPPORT, None),
+            (Role.REPORTING, None),
+        ):
+            issued = await api_keys.create_key(
+                sessions,
+                name=f"bench-{role.value}",
+                roles=frozenset({role}),
+                channel=channel,
+                now=datetime.now(UTC),
+            )
+            keys[role] = issued.secret
+        async with sessions() as session:
+            refs = list(
+                await session.scalars(
+                    select(ExceptionRow.order_ref)
+                    .where(ExceptionRow.order_ref.is_not(None))
+                    .distinct()
+                    .order_by(ExceptionRow.order_ref)
+                )
+            )
+        return keys, [ref for ref in refs if ref]
+    finally:
+        await registry.aclose()
+        await engine.dispose()
+
+
+def _choose_lookup_order(client: httpx.Client, key: str, refs: list[str]) -> str:
+    """An order that exercises every part of the lookup: shipments, payments, a disagreement,
+    an exception (the fullest answer among the candidates)."""
+    document = (EXAMPLES / "support-order-lookup.graphql").read_text()
+    best, best_score = "SF-100001", -1
+    for ref in refs[:40]:
+        body = client.post(
+            "/graphql",
+            json={"query": document, "variables": {"source": "web-store", "ref": ref}},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()
+        order = (body.get("data") or {}).get("orderByRef")
+        if not order or body.get("errors"):
+            continue
+        parts = ("shipments", "payments", "disagreements", "exceptions")
+        score = sum(bool(order[part]) for part in parts) * 100 + len(order["lines"])
+        if score > best_score:
+            best, best_score = ref, score
+    return best
+
+
+# -- checks and counts -------------------------------------------------------------------------
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for name in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(name), b.get(name), f"{path}.{name}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items vs {len(b)}"
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if a == b else f"{path}: {a!r} vs {b!r}"
+
+
+def _requests(op: Operation) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        "omnigraph": ("/graphql", op.graphql_body()),
+        "naive strawberry": ("/baseline/naive/graphql", op.graphql_body()),
+        "raw starlette": (op.raw_path, op.raw_body),
+    }
+
+
+def _summary(op: Operation, data: dict[str, Any]) -> str:
+    if "availability" in data:
+        rows = data["availability"]
+        return (
+            f"{len(rows)} SKU x location answers, {sum(r['availableQuantity'] for r in rows)} units"
+        )
+    if "orderByRef" in data:
+        order = data["orderByRef"]
+        return (
+            f"{op.variables['ref']}: {len(order['lines'])} lines, {len(order['shipments'])}"
+            f" shipments, {len(order['payments'])} payments, {len(order['provenance'])}"
+            f" provenance entries, {len(order['disagreements'])} disagreements,"
+            f" {len(order['exceptions'])} exceptions"
+        )
+    edges = data["orders"]["edges"]
+    lines = [line for e in edges for line in e["node"]["lines"]]
+    return (
+        f"{len(edges)} orders, {len(lines)} lines, {sum(x['quantity'] for x in lines)} units"
+        f" ordered, {sum(x['shipped'] for x in lines)} shipped"
+    )
+
+
+def verify(client: httpx.Client, op: Operation, key: str) -> str:
+    """The same data from all three, or stop: the comparison is only honest if they agree."""
+    answers = {}
+    for variant, (path, body) in _requests(op).items():
+        response = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        payload = response.json()
+        if response.status_code != 200 or payload.get("errors") or not payload.get("data"):
+            raise SystemExit(
+                f"{op.label}: {variant} answered {response.status_code}: {response.text[:500]}"
+            )
+        answers[variant] = payload["data"]
+    for variant in VARIANTS[1:]:
+        difference = _first_difference(answers["omnigraph"], answers[variant])
+        if difference:
+            raise SystemExit(f"{op.label}: {variant} differs from omnigraph at {difference}")
+    return _summary(op, answers["omnigraph"])
+
+
+def _stats(client: httpx.Client, urls: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    return {kind: client.get(f"{url}/_stats").json()["requests"] for kind, url in urls.items()}
+
+
+def _calls(
+    op: Operation, before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    counts = {}
+    for kind in KINDS:
+        routes = op.routes.get(kind, frozenset())
+        counts[kind] = sum(
+            count - before[kind].get(route, 0)
+            for route, count in after[kind].items()
+            if route in routes
+        )
+    return counts
+
+
+def _settle(client: httpx.Client, urls: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Wait until requests still in flight after wrk stopped are done (the sources' counts
+    stop moving, feed reads aside); answer the counts then."""
+    counts = _stats(client, urls)
+    for _ in range(120):
+        time.sleep(0.5)
+        again = _stats(client, urls)
+        if _busy(counts) == _busy(again):
+            return again
+        counts = again
+    return counts
+
+
+def _busy(counts: dict[str, dict[str, int]]) -> int:
+    return sum(n for routes in counts.values() for r, n in routes.items() if r != "GET /changes")
+
+
+def cold_calls(
+    client: httpx.Client, urls: Mapping[str, str], op: Operation, variant: str, key: str
+) -> dict[str, int]:
+    """Upstream calls of one request with every record cache empty."""
+    path, body = _requests(op)[variant]
+    headers = {"Authorization": f"Bearer {key}"}
+    client.post("/baseline/_caches/clear", headers=headers).raise_for_status()
+    before = _stats(client, urls)
+    client.post(path, json=body, headers=headers).raise_for_status()
+    return _calls(op, before, _stats(client, urls))
+
+
+# -- wrk ---------------------------------------------------------------------------------------
+
+LUA = """\
+wrk.method = "POST"
+wrk.path = "{path}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+wrk.body = [==[{body}]==]
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {{\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d,"
+    .. " \\"non2xx\\": %d, \\"socket_errors\\": %d}}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def wrk(
+    script: Path, base_url: str, *, seconds: float, connections: int, threads: int
+) -> dict[str, int]:
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        base_url,
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    result: dict[str, int] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _per_source(counts: Mapping[str, float], digits: int = 0) -> str:
+    shown = [
+        f"{kind[:3] if kind != 'storefront' else 'sf'} {counts[kind]:.{digits}f}"
+        for kind in KINDS
+        if counts.get(kind)
+    ]
+    return ", ".join(shown) or "0"
+
+
+@dataclass(slots=True)
+class Measured:
+    ops: list[Operation]
+    results: dict[str, dict[str, Cell]]
+    summaries: dict[str, str]
+    settings: dict[str, Any]
+
+
+def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
+    """One Markdown table: the HTTP rows (when measured), then the scale figures."""
+    print()
+    print(f"command: {' '.join([os.path.relpath(sys.executable), *sys.argv])}")
+    results = measured.results if measured else {}
+    ops = measured.ops if measured else []
+    print(
+        f"machine: {os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()};"
+        f" load average {os.getloadavg()[0]:.1f} at the end (other work on the machine shows there)"
+    )
+    if measured is not None:
+        settings = measured.settings
+        print(
+            f"wrk: {settings['connections']} connections, {settings['threads']} threads,"
+            f" {settings['warmup']:.0f} s warm-up then {settings['duration']:.0f} s per cell;"
+            " service: one uvicorn process, OMNIGRAPH_MODE=production, default settings"
+            " (record cache TTL 5 s, background workers on), rate limit raised out of the way"
+        )
+    print()
+    print(
+        "| operation | served by | throughput | vs raw | p50 ms | p99 ms | p99/p50 |"
+        " upstream calls/request (warm) | one request, caches empty | ideal |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for op in ops:
+        raw = results[op.label]["raw starlette"].rps
+        for variant in VARIANTS:
+            cell = results[op.label][variant]
+            label = op.label if variant == "omnigraph" else ""
+            failed = f" ({cell.failed} failed)" if cell.failed else ""
+            calls = {k: v / cell.requests for k, v in cell.calls.items()} if cell.requests else {}
+            print(
+                f"| {label} | {variant} | {cell.rps:,.0f} req/s{failed} |"
+                f" {cell.rps / raw if raw else 0:.2f} | {cell.p50_ms:.1f} | {cell.p99_ms:.1f} |"
+                f" {cell.p99_ms / cell.p50_ms if cell.p50_ms else 0:.1f} |"
+                f" {cell.calls_per_request:.3f} ({_per_source(calls, 3)}) |"
+                f" {sum(cell.cold.values())} ({_per_source(cell.cold)}) |"
+                f" {sum(op.ideal.values())} ({_per_source(op.ideal)}) |"
+            )
+    for row in scale_rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    for op in ops:
+        assert measured is not None
+        print(f"- {op.label}: {measured.summaries[op.label]} (the three answers are identical)")
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+
+def http_benchmark(
+    *,
+    duration: float,
+    warmup: float,
+    connections: int,
+    orders: int,
+    only: str | None = None,
+) -> Measured | None:
+    """Measure every operation (or those whose label contains a word of ``only``, e.g.
+    "lookup,reporting") served three ways; ``None`` when wrk is missing."""
+    if shutil.which("wrk") is None:
+        print(
+            "http benchmark skipped: wrk is not installed. Install it from the OS packages"
+            " (Debian/Ubuntu: `apt-get install wrk`) and run again."
+        )
+        return None
+    threads = max(1, min(os.cpu_count() or 1, connections))
+    with tempfile.TemporaryDirectory(prefix="omnigraph-bench-") as folder:
+        tmp = Path(folder)
+        base = _free_ports(5)
+        urls = {kind: f"http://127.0.0.1:{base + i}" for i, kind in enumerate(KINDS)}
+        service_url = f"http://127.0.0.1:{base + 4}"
+        demo_argv = [
+            sys.executable,
+            "-m",
+            "omnigraph",
+            "demo",
+            "--base-port",
+            str(base),
+            "--orders",
+            str(orders),
+        ]
+        with _process(demo_argv, {}, tmp / "demo.log", tmp) as demo:
+            for url in urls.values():
+                _wait_until_up(f"{url}/health", demo, tmp / "demo.log", 60)
+            config_path = tmp / "sources.toml"
+            config_path.write_text(_sources_config(urls))
+            database = f"sqlite+aiosqlite:///{tmp}/omnigraph.sqlite3"
+            from omnigraph.config import load_sources_config
+
+            print(f"preparing: ledger, exception reports, disagreements over {orders} demo orders")
+            keys, refs = asyncio.run(_prepare(database, load_sources_config(config_path)))
+            env = {
+                "OMNIGRAPH_MODE": "production",
+                "OMNIGRAPH_DATABASE_URL": database,
+                "OMNIGRAPH_CONFIG": str(config_path),
+                "OMNIGRAPH_HOST": "127.0.0.1",
+                "OMNIGRAPH_PORT": str(base + 4),
+                "OMNIGRAPH_RATE_LIMIT": RATE_LIMIT,
+            }
+            service_argv = [sys.executable, str(BENCHMARKS / "baselines" / "app.py")]
+            with _process(service_argv, env, tmp / "service.log", tmp) as service:
+                _wait_until_up(f"{service_url}/healthz", service, tmp / "service.log", 60)
+                with httpx.Client(base_url=service_url, timeout=60) as client:
+                    lookup = _choose_lookup_order(client, keys[Role.SUPPORT], refs)
+                    ops = [
+                        op
+                        for op in operations(lookup)
+                        if not only
+                        or any(w.strip().lower() in op.label.lower() for w in only.split(","))
+                    ]
+                    summaries = {op.label: verify(client, op, keys[op.role]) for op in ops}
+                    for op in ops:
+                        print(f"verified {op.label}: {summaries[op.label]}")
+                    # cold counts first, one request at a time on an idle server
+                    results: dict[str, dict[str, Cell]] = {
+                        op.label: {
+                            v: Cell(cold=cold_calls(client, urls, op, v, keys[op.role]))
+                            for v in VARIANTS
+                        }
+                        for op in ops
+                    }
+                    for op in ops:
+                        for variant in VARIANTS:
+                            cell = results[op.label][variant]
+                            path, body = _requests(op)[variant]
+                            script = tmp / "post.lua"
+                            script.write_text(
+                                LUA.format(path=path, key=keys[op.role], body=json.dumps(body))
+                            )
+                            options = {"connections": connections, "threads": threads}
+                            wrk(script, service_url, seconds=warmup, **options)
+                            _settle(client, urls)
+                            before = _stats(client, urls)
+                            result = wrk(script, service_url, seconds=duration, **options)
+                            cell.calls = _calls(op, before, _settle(client, urls))
+                            cell.requests = result["requests"]
+                            cell.seconds = result["duration_us"] / 1e6
+                            cell.p50_ms = result["p50_us"] / 1000
+                            cell.p99_ms = result["p99_us"] / 1000
+                            cell.failed = result["non2xx"] + result["socket_errors"]
+                            print(
+                                f"  {op.label} / {variant}: {cell.rps:,.0f} req/s,"
+                                f" p50 {cell.p50_ms:.1f} ms, p99 {cell.p99_ms:.1f} ms",
+                                flush=True,
+                            )
+    settings = {
+        "connections": connections,
+        "threads": threads,
+        "warmup": warmup,
+        "duration": duration,
+    }
+    return Measured(ops, results, summaries, settings)
