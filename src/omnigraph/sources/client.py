@@ -111,6 +111,11 @@ class SourceClient:
         if self._cache is not None:
             await self._cache.clear()
 
+    async def forget(self, keys: Sequence[CacheKey]) -> None:
+        """Forget these cached records (the source said they changed), for every replica."""
+        if self._cache is not None:
+            await self._cache.forget_many(keys)
+
     async def request(
         self,
         method: str,

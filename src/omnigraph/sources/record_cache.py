@@ -35,6 +35,10 @@ class RecordCache(Protocol):
 
     async def put_many(self, items: Sequence[tuple[CacheKey, Any]]) -> None: ...
 
+    async def forget_many(self, keys: Sequence[CacheKey]) -> None:
+        """Drop these keys (the source said they changed): the next read asks the source."""
+        ...
+
     async def clear(self) -> None: ...
 
 
@@ -50,6 +54,10 @@ class LocalRecordCache:
     async def put_many(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
         for key, value in items:
             self._entries[key] = value
+
+    async def forget_many(self, keys: Sequence[CacheKey]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
 
     async def clear(self) -> None:
         self._entries.clear()
@@ -88,6 +96,14 @@ class RedisRecordCache:
             pipe.set(self.key(key), json.dumps(value, separators=(",", ":")), px=self.ttl_ms)
         try:
             await pipe.execute()
+        except (RedisError, OSError) as error:
+            log.warning("record_cache_unavailable", prefix=self.prefix, error=str(error))
+
+    async def forget_many(self, keys: Sequence[CacheKey]) -> None:
+        if not keys:
+            return
+        try:
+            await self.client.unlink(*(self.key(key) for key in keys))
         except (RedisError, OSError) as error:
             log.warning("record_cache_unavailable", prefix=self.prefix, error=str(error))
 

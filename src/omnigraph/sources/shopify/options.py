@@ -35,7 +35,7 @@ class ShopifyOptions(BaseModel):
         max_length=32,
         pattern=r"^[A-Za-z0-9_-]*$",
         description="Put before Shopify's numeric order id to make the canonical order id "
-        "(\"SF-\" makes order 1001 \"SF-1001\"), so ERP and WMS references match.",
+        '("SF-" makes order 1001 "SF-1001"), so ERP and WMS references match.',
     )
     default_channel: str = Field(default="web", min_length=1)
     channel_map: dict[str, str] = Field(
@@ -52,7 +52,10 @@ class ShopifyOptions(BaseModel):
         description="Shopify location id (numeric) -> omnigraph location id, for pickups.",
     )
     max_line_items: int = Field(
-        default=50, ge=1, le=NODES_LIMIT, description="Line items read with each order."
+        default=20,
+        ge=1,
+        le=NODES_LIMIT,
+        description="Line items read with each order in a batch (more are read after it).",
     )
     shop_domain: str | None = Field(
         default=None,

@@ -1,0 +1,190 @@
+"""Shopify as a storefront adapter: the same calls as :class:`StorefrontAdapter`, answered from
+the Admin GraphQL API and mapped to the contract's orders (:mod:`.mapping`).
+
+Orders by id are read with one ``nodes(ids:)`` query per batch, as many orders as Shopify's
+1,000-point query cost allows (never more than 250), after the record cache; an order's returns
+are read in one more query for the whole batch, only when some order has any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.parsing import parse_record, parse_records
+from omnigraph.sources.records import StorefrontOrder
+from omnigraph.sources.shopify.client import ShopifyClient
+from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
+from omnigraph.sources.shopify.options import NODES_LIMIT
+from omnigraph.sources.shopify.queries import (
+    ORDER_LINE_ITEMS,
+    ORDERS_BY_IDS,
+    ORDERS_PAGE,
+    RETURNS_BY_IDS,
+    order_cost,
+    order_document,
+    return_cost,
+)
+from omnigraph.sources.storefront import OrderListFilter, StorefrontAdapter, StorefrontPage
+
+__all__ = ["ShopifyStorefrontAdapter"]
+
+T = TypeVar("T")
+LINE_ITEMS_PAGE_COST = 1 + 2 + 250 * 3  # ORDER_LINE_ITEMS: the order, then 250 priced lines
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class ShopifyStorefrontAdapter(StorefrontAdapter):
+    """Orders of one Shopify shop, as the storefront contract's records."""
+
+    client: ShopifyClient
+
+    def __init__(self, client: ShopifyClient) -> None:
+        super().__init__(client)
+        self.client = client
+        self.options = client.options
+
+    @property
+    def batch_size(self) -> int:
+        """Orders per ``nodes(ids:)`` query: what the query cost allows, at most 250."""
+        per_order = order_cost(self.options.max_line_items)
+        return max(1, min(NODES_LIMIT, self.options.max_query_cost // per_order))
+
+    async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
+        records = await self.order_records(ids)
+        return {key: parse_record(self.name, StorefrontOrder, raw) for key, raw in records.items()}
+
+    async def order_records(self, ids: Sequence[str]) -> dict[str, JsonRecord]:
+        """Contract-shaped records by canonical order id; unknown ids are left out."""
+        unique = list(dict.fromkeys(ids))
+        found: dict[str, JsonRecord] = {}
+        hits = await self.client.cache_get([("orders", "id", order_id) for order_id in unique])
+        wanted: list[tuple[str, str]] = []
+        for order_id, cached in zip(unique, hits, strict=True):
+            gid = order_gid(order_id, self.options)
+            if cached is None and gid is not None:
+                wanted.append((order_id, gid))
+            elif cached:
+                found[order_id] = cached
+        for chunk in _chunks(wanted, self.batch_size):
+            keys = [("orders", "id", order_id) for order_id, _ in chunk]
+            try:
+                records = await self._fetch([gid for _, gid in chunk])
+            except UpstreamUnavailable as error:
+                served = self.client.last_good.serve(keys, error)
+                for (order_id, _), record in zip(chunk, served, strict=True):
+                    if record:
+                        found[order_id] = record
+                continue
+            answers = [
+                (key, records.get(order_id) or {})
+                for (order_id, _), key in zip(chunk, keys, strict=True)
+            ]
+            await self.client.cache_put(answers)
+            keeping = self.client.last_good.keeping  # only a GraphQL query may be served stale
+            for (order_id, _), (key, record) in zip(chunk, answers, strict=True):
+                if keeping:
+                    self.client.last_good.keep(key, record)
+                if record:
+                    found[order_id] = record
+        return found
+
+    async def list_orders(
+        self, *, limit: int, cursor: str | None, filter: OrderListFilter
+    ) -> StorefrontPage:
+        """Newest first (``processedAt``, the contract's ``placedAt``); a channel filter is
+        applied after mapping, reading on until a page has an order or none are left."""
+        terms = []
+        if filter.placed_from:
+            terms.append(f"processed_at:>='{filter.placed_from.isoformat()}'")
+        if filter.placed_to:
+            terms.append(f"processed_at:<='{filter.placed_to.isoformat()}'")
+        if filter.sku:
+            terms.append(f"sku:'{filter.sku}'")
+        first = max(1, min(limit, self.batch_size))
+        document = order_document(ORDERS_PAGE, self.options.max_line_items)
+        while True:
+            data = await self.client.graphql(
+                document,
+                {
+                    "first": first,
+                    "after": cursor,
+                    "query": " AND ".join(terms) or None,
+                    "sortKey": "PROCESSED_AT",
+                    "reverse": True,
+                },
+                requested_cost=2 + first * order_cost(self.options.max_line_items),
+            )
+            connection = data.get("orders")
+            if not isinstance(connection, dict) or not isinstance(connection.get("nodes"), list):
+                raise SourceContractViolation(self.name, "orders answered without nodes")
+            records = await self._records(connection["nodes"])
+            page_info = connection.get("pageInfo") or {}
+            cursor = page_info.get("endCursor") if page_info.get("hasNextPage") else None
+            await self.client.cache_put([(("orders", "id", r["id"]), r) for r in records])
+            if filter.channel:
+                records = [r for r in records if r["channel"] == filter.channel]
+            if records or cursor is None:
+                return StorefrontPage(parse_records(self.name, StorefrontOrder, records), cursor)
+
+    async def _fetch(self, gids: list[str]) -> dict[str, JsonRecord]:
+        """One ``nodes(ids:)`` query (and the returns of what it found), mapped, by order id."""
+        line_items = self.options.max_line_items
+        data = await self.client.graphql(
+            order_document(ORDERS_BY_IDS, line_items),
+            {"ids": gids},
+            requested_cost=len(gids) * order_cost(line_items),
+        )
+        nodes = data.get("nodes")
+        if not isinstance(nodes, list):
+            raise SourceContractViolation(self.name, "nodes(ids:) answered without a list")
+        orders = [n for n in nodes if isinstance(n, dict) and n.get("__typename") == "Order"]
+        return {record["id"]: record for record in await self._records(orders)}
+
+    async def _records(self, orders: list[dict[str, Any]]) -> list[JsonRecord]:
+        for order in orders:
+            await self._read_remaining_lines(order)
+        returns = await self._returns(
+            [
+                ref["id"]
+                for order in orders
+                for ref in (order.get("returns") or {}).get("nodes") or ()
+            ]
+        )
+        try:
+            return [order_record(order, returns, self.options) for order in orders]
+        except ShopifyMappingError as error:
+            raise SourceContractViolation(self.name, str(error)) from None
+
+    async def _read_remaining_lines(self, order: dict[str, Any]) -> None:
+        """An order with more line items than a batch reads: the rest, 250 at a time."""
+        lines = order.get("lineItems") or {}
+        page = lines.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = await self.client.graphql(
+                ORDER_LINE_ITEMS,
+                {"id": order["id"], "after": page.get("endCursor")},
+                requested_cost=LINE_ITEMS_PAGE_COST,
+            )
+            more = (data.get("node") or {}).get("lineItems") or {}
+            lines.setdefault("nodes", []).extend(more.get("nodes") or [])
+            page = more.get("pageInfo") or {}
+
+    async def _returns(self, ids: list[str]) -> Mapping[str, Mapping[str, Any]]:
+        """Returns by GID, read in as few queries as their cost allows (none without any)."""
+        found: dict[str, Mapping[str, Any]] = {}
+        size = max(1, min(NODES_LIMIT, self.options.max_query_cost // return_cost()))
+        for chunk in _chunks(list(dict.fromkeys(ids)), size):
+            data = await self.client.graphql(
+                RETURNS_BY_IDS, {"ids": chunk}, requested_cost=len(chunk) * return_cost()
+            )
+            for node in data.get("nodes") or ():
+                if isinstance(node, dict) and node.get("id"):
+                    found[str(node["id"])] = node
+        return found

@@ -1,0 +1,244 @@
+"""HTTP to one Shopify shop's Admin GraphQL API, within its calculated-cost rate limit.
+
+Every query is sent to ``/admin/api/<version>/graphql.json`` with ``X-Shopify-Access-Token``.
+Shopify's leaky bucket is read from each answer (``extensions.cost.throttleStatus``); before a
+query the client waits until the bucket holds its requested cost, and a ``THROTTLED`` answer or
+an HTTP 429 is retried (tenacity) after the bucket refills or ``Retry-After`` passes. A throttled
+query was never run, so retrying it is safe for mutations too; nothing else is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+from redis.asyncio import Redis
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from omnigraph.config import SourceConfig
+from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
+from omnigraph.sources.observers import UpstreamObserver
+from omnigraph.sources.record_cache import CacheKey
+from omnigraph.sources.shopify.options import DEFAULT_API_VERSION, ShopifyOptions
+from omnigraph.sources.shopify.queries import SHOP
+
+__all__ = ["CostBucket", "ShopifyClient", "Sleep"]
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+log = structlog.get_logger(__name__)
+
+MAX_WAIT_SECONDS = 60.0  # never sleep longer than this on one answer's word
+THROTTLED = "THROTTLED"
+
+
+class _RetryLater(Exception):
+    """Shopify did not run the query (throttled); try again after ``seconds``."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = min(max(seconds, 0.0), MAX_WAIT_SECONDS)
+        self.reason = reason
+
+
+@dataclass
+class CostBucket:
+    """What this client last heard of the shop's query-cost bucket, refilled as time passes."""
+
+    clock: Clock
+    maximum: float | None = None
+    available: float | None = None
+    restore_rate: float | None = None
+    seen_at: float = 0.0
+
+    def observe(self, extensions: Any) -> None:
+        status = (
+            extensions.get("cost", {}).get("throttleStatus")
+            if isinstance(extensions, dict) and isinstance(extensions.get("cost"), dict)
+            else None
+        )
+        if not isinstance(status, dict):
+            return
+        try:
+            self.maximum = float(status["maximumAvailable"])
+            self.available = float(status["currentlyAvailable"])
+            self.restore_rate = float(status["restoreRate"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self.seen_at = self.clock()
+
+    def available_now(self) -> float | None:
+        if self.available is None or self.maximum is None or not self.restore_rate:
+            return None
+        refilled = self.available + self.restore_rate * (self.clock() - self.seen_at)
+        return min(self.maximum, refilled)
+
+    def seconds_until(self, cost: float) -> float:
+        """How long until the bucket holds ``cost`` points (0 when it does, or is unknown)."""
+        available = self.available_now()
+        if available is None or self.maximum is None or not self.restore_rate:
+            return 0.0
+        missing = min(cost, self.maximum) - available
+        return missing / self.restore_rate if missing > 0 else 0.0
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    return error.seconds if isinstance(error, _RetryLater) else 1.0
+
+
+def _retry_after(headers: httpx.Headers) -> float:
+    try:
+        return float(headers.get("Retry-After", "1"))
+    except ValueError:
+        return 1.0
+
+
+class ShopifyClient(SourceClient):
+    """One shop: its Admin GraphQL endpoint, its cost bucket, its record cache and feed."""
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        *,
+        timeout_seconds: float,
+        cache_ttl_seconds: float,
+        cache_max_entries: int,
+        stale_if_error_seconds: float = 0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        redis: Redis | None = None,
+        redis_key_prefix: str = "omnigraph",
+        observers: Sequence[UpstreamObserver] = (),
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        max_attempts: int = 5,
+    ) -> None:
+        """``sleep`` and ``clock`` are injected so tests can throttle without waiting."""
+        super().__init__(
+            config,
+            timeout_seconds=timeout_seconds,
+            cache_ttl_seconds=cache_ttl_seconds,
+            cache_max_entries=cache_max_entries,
+            stale_if_error_seconds=stale_if_error_seconds,
+            transport=transport,
+            redis=redis,
+            redis_key_prefix=redis_key_prefix,
+            observers=observers,
+        )
+        from omnigraph.sources.shopify.feed import ShopifyChangeFeed  # feed needs the client
+
+        self.options = ShopifyOptions.model_validate(config.options)
+        self.api_version = config.api_version or DEFAULT_API_VERSION
+        self.graphql_path = f"/admin/api/{self.api_version}/graphql.json"
+        self.webhook_secret_env = config.webhook_secret_env
+        self.config = config
+        self.redis = redis
+        self.redis_key_prefix = redis_key_prefix
+        token = config.token()
+        self._http.headers.pop("Authorization", None)  # Shopify reads its own header
+        if token:
+            self._http.headers["X-Shopify-Access-Token"] = token
+        self.sleep = sleep
+        self.bucket = CostBucket(clock)
+        self.max_attempts = max_attempts
+        self.throttled = 0  # answers that said THROTTLED or 429, for tests and logs
+        self.feed = ShopifyChangeFeed(self)
+
+    @property
+    def shop_domain(self) -> str:
+        return self.options.shop_domain or (httpx.URL(self.base_url).host or "")
+
+    async def graphql(
+        self, document: str, variables: Mapping[str, Any], *, requested_cost: float
+    ) -> JsonRecord:
+        """``data`` of one query or mutation, waiting for the bucket and retrying throttles."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=_wait,
+            retry=retry_if_exception_type(_RetryLater),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    wait = self.bucket.seconds_until(requested_cost)
+                    if wait > 0:
+                        log.info("shopify_bucket_low", source=self.name, wait_seconds=wait)
+                        await self.sleep(min(wait, MAX_WAIT_SECONDS))
+                    return await self._send(document, variables, requested_cost)
+        except _RetryLater as error:
+            raise UpstreamUnavailable(
+                self.name, f"{error.reason} after {self.max_attempts} attempts"
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _send(
+        self, document: str, variables: Mapping[str, Any], requested_cost: float
+    ) -> JsonRecord:
+        response = await self.request(
+            "POST",
+            self.graphql_path,
+            json={"query": document, "variables": dict(variables)},
+            accept_statuses=(429,),
+        )
+        if response.status_code == 429:
+            self.throttled += 1
+            raise _RetryLater(_retry_after(response.headers), "HTTP 429")
+        body = self._decode(response, self.graphql_path)
+        if not isinstance(body, dict):
+            raise SourceContractViolation(self.name, "the GraphQL answer is not an object")
+        self.bucket.observe(body.get("extensions"))
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            codes = {
+                (e.get("extensions") or {}).get("code")
+                for e in (errors if isinstance(errors, list) else [])
+                if isinstance(e, dict)
+            }
+            if THROTTLED in codes:
+                self.throttled += 1
+                raise _RetryLater(self.bucket.seconds_until(requested_cost) or 1.0, THROTTLED)
+            message = first.get("message") if isinstance(first, dict) else str(errors)
+            code = next((c for c in codes if c), "GRAPHQL_ERROR")
+            raise SourceContractViolation(self.name, f"{code}: {message}")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise SourceContractViolation(self.name, "the GraphQL answer has no data")
+        return data
+
+    async def health(self) -> dict[str, Any]:
+        """Reachability for ``/healthz``: the shop answers a one-point query."""
+        try:
+            await self.graphql(SHOP, {}, requested_cost=1)
+        except (UpstreamUnavailable, SourceContractViolation) as error:
+            return {"status": "unavailable", "detail": error.message}
+        return {"status": "ok"}
+
+    async def changes(
+        self, after: str | None, limit: int = 200
+    ) -> tuple[list[JsonRecord], str | None, bool]:
+        """The storefront change feed: webhook deliveries first, then orders Shopify says
+        changed since the cursor (``updated_at`` search), as contract events."""
+        return await self.feed.page(after, limit)
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        """A storefront contract command done with Shopify's mutations, or refused."""
+        from omnigraph.sources.shopify.commands import run_command
+
+        return await run_command(self, command_type, payload, idempotency_key)
+
+    async def cache_get(self, keys: Sequence[CacheKey]) -> list[Any]:
+        return await self._cache_get_many(keys)
+
+    async def cache_put(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
+        await self._cache_put_many(items)

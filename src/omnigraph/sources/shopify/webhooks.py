@@ -1,0 +1,125 @@
+"""``POST /webhooks/shopify``: Shopify's order webhooks, verified, onto the storefront feed.
+
+A delivery is believed only when ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw
+body under the app's client secret (``webhook_secret_env``; several, comma-separated, while one
+is rotated), compared in constant time. ``orders/create``, ``orders/updated`` and
+``refunds/create`` then drop the order's cached record and put an event on the shop's change
+feed (:class:`~.feed.ShopifyChangeFeed`); a delivery seen before (``X-Shopify-Webhook-Id``) is
+acknowledged and ignored. Nothing is taken in from a delivery that is unsigned, wrongly signed
+(401) or malformed (400). Answers: ``{"status": ..}`` or ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from omnigraph.errors import ConfigurationError
+from omnigraph.sources.shopify.client import ShopifyClient
+from omnigraph.sources.shopify.feed import order_event
+from omnigraph.sources.shopify.mapping import canonical_order_id
+
+__all__ = ["MAX_WEBHOOK_BYTES", "TOPICS", "receive_shopify_webhook", "signature_valid"]
+
+# topic -> the feed event it becomes
+TOPICS = {
+    "orders/create": "order.created",
+    "orders/updated": "order.updated",
+    "refunds/create": "order.updated",
+}
+MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
+log = structlog.get_logger(__name__)
+
+
+def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is Shopify's signature of exactly ``body`` under ``secret``."""
+    if not header:
+        return False
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest), header.strip().encode())
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _shop_for(request: Request, clients: list[ShopifyClient]) -> ShopifyClient | None:
+    domain = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    named = [c for c in clients if domain and c.shop_domain.lower() == domain]
+    if named:
+        return named[0]
+    return clients[0] if len(clients) == 1 else None
+
+
+def _change(topic: str, payload: Any, client: ShopifyClient) -> tuple[str, str] | None:
+    """The canonical order id and when it changed, or None when the body is not the topic's."""
+    if not isinstance(payload, dict):
+        return None
+    if topic == "refunds/create":
+        legacy, when = payload.get("order_id"), payload.get("created_at")
+    else:
+        legacy, when = payload.get("id"), payload.get("updated_at") or payload.get("created_at")
+    if isinstance(legacy, bool) or not isinstance(legacy, int | str) or not str(legacy).isdigit():
+        return None
+    if not isinstance(when, str) or not when:
+        return None
+    return canonical_order_id(str(legacy), client.options), when
+
+
+async def receive_shopify_webhook(request: Request) -> Response:
+    """The endpoint; the shops are the configured ``type = "shopify"`` sources."""
+    registry = request.app.state.services.registry
+    clients = [
+        c
+        for c in registry.clients.values()
+        if isinstance(c, ShopifyClient) and c.webhook_secret_env is not None
+    ]
+    if not clients:
+        return _error(404, "NOT_CONFIGURED", "no Shopify source takes webhooks")
+    length = request.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_WEBHOOK_BYTES:
+        return _error(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
+    body = await request.body()
+    if len(body) > MAX_WEBHOOK_BYTES:
+        return _error(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
+    client = _shop_for(request, clients)
+    if client is None:
+        return _error(401, "UNKNOWN_SHOP", "X-Shopify-Shop-Domain names no configured shop")
+    try:
+        secrets = client.config.webhook_secrets()
+    except ConfigurationError as error:
+        log.error("shopify_webhook_secret_missing", source=client.name, error=str(error))
+        return _error(503, "NOT_CONFIGURED", "the webhook secret is not set")
+    signature = request.headers.get("X-Shopify-Hmac-Sha256")
+    if not any(signature_valid(secret, body, signature) for secret in secrets):
+        log.warning("shopify_webhook_unverified", source=client.name, signed=bool(signature))
+        return _error(401, "INVALID_SIGNATURE", "X-Shopify-Hmac-Sha256 does not match the body")
+    topic = request.headers.get("X-Shopify-Topic", "")
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id", "").strip()
+    if not webhook_id or not topic:
+        return _error(400, "MALFORMED_WEBHOOK", "X-Shopify-Topic and X-Shopify-Webhook-Id needed")
+    if topic not in TOPICS:
+        return JSONResponse({"status": "ignored", "topic": topic})  # not retried by Shopify
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _error(400, "MALFORMED_WEBHOOK", "the body is not JSON")
+    change = _change(topic, payload, client)
+    if change is None:
+        return _error(400, "MALFORMED_WEBHOOK", f"the body is not a {topic} payload")
+    if not await client.feed.first_delivery(webhook_id):
+        return JSONResponse({"status": "duplicate"})
+    order_id, occurred_at = change
+    event = order_event(
+        TOPICS[topic], order_id, occurred_at, {"topic": topic, "webhookId": webhook_id}
+    )
+    await client.feed.push(event)
+    log.info("shopify_webhook", source=client.name, topic=topic, order=order_id)
+    return JSONResponse({"status": "accepted", "event": event["id"]})
