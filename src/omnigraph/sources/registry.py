@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 import httpx
 from redis.asyncio import Redis
 
-from omnigraph.config import SourceKind, SourcesConfig
+from omnigraph.config import SourceKind, SourcesConfig, SourceType
 from omnigraph.settings import Settings
 from omnigraph.sources.client import SourceClient
 from omnigraph.sources.erp import ErpAdapter
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.storefront import StorefrontAdapter
+from omnigraph.sources.stripe import StripeClient, StripePaymentsAdapter
 from omnigraph.sources.wms import WmsAdapter
 
 __all__ = ["MONEY_KINDS", "SourceRegistry"]
@@ -38,7 +39,8 @@ class SourceRegistry:
         ``observers`` (metrics, tracing) watch every client's requests."""
         self.config = config
         self.clients: dict[str, SourceClient] = {
-            source.name: SourceClient(
+            # a provider type speaks its own API through its own client
+            source.name: (StripeClient if source.type is SourceType.STRIPE else SourceClient)(
                 source,
                 timeout_seconds=settings.upstream_timeout_seconds,
                 cache_ttl_seconds=settings.cache_ttl_seconds,
@@ -65,7 +67,10 @@ class SourceRegistry:
         self.storefronts = [StorefrontAdapter(c) for c in by_kind[SourceKind.STOREFRONT]]
         self.erps = [ErpAdapter(c) for c in by_kind[SourceKind.ERP]]
         self.warehouses = [WmsAdapter(c) for c in by_kind[SourceKind.WMS]]
-        self.payments = [PaymentsAdapter(c) for c in by_kind[SourceKind.PAYMENTS]]
+        self.payments = [
+            StripePaymentsAdapter(c) if isinstance(c, StripeClient) else PaymentsAdapter(c)
+            for c in by_kind[SourceKind.PAYMENTS]
+        ]
 
     def kind_of(self, source_name: str) -> SourceKind | None:
         client = self.clients.get(source_name)
