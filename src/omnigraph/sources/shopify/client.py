@@ -85,12 +85,19 @@ class CostBucket:
         if available is None or self.maximum is None or not self.restore_rate:
             return 0.0
         missing = min(cost, self.maximum) - available
-        return missing / self.restore_rate if missing > 0 else 0.0
+        # below a millisecond is rounding, not a reason to sleep
+        return missing / self.restore_rate if missing > self.restore_rate / 1000 else 0.0
 
 
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
     return error.seconds if isinstance(error, _RetryLater) else 1.0
+
+
+def _requested_cost(extensions: Any) -> float | None:
+    cost = extensions.get("cost") if isinstance(extensions, dict) else None
+    value = cost.get("requestedQueryCost") if isinstance(cost, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _retry_after(headers: httpx.Headers) -> float:
@@ -205,7 +212,9 @@ class ShopifyClient(SourceClient):
             }
             if THROTTLED in codes:
                 self.throttled += 1
-                raise _RetryLater(self.bucket.seconds_until(requested_cost) or 1.0, THROTTLED)
+                # Shopify's own count of what the query needs beats our estimate
+                cost = _requested_cost(body.get("extensions")) or requested_cost
+                raise _RetryLater(self.bucket.seconds_until(cost) or 1.0, THROTTLED)
             message = first.get("message") if isinstance(first, dict) else str(errors)
             code = next((c for c in codes if c), "GRAPHQL_ERROR")
             raise SourceContractViolation(self.name, f"{code}: {message}")
