@@ -28,7 +28,7 @@ from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import BalanceTransaction, Payout
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["FEED", "UPSERT_ROWS", "PaymentsReader", "PaymentsSyncProgress", "store_transactions"]
+__all__ = ["FEED", "PaymentsReader", "PaymentsSyncProgress", "store_transactions"]
 
 FEED = "payments"
 log = structlog.get_logger(__name__)
@@ -69,42 +69,33 @@ def _transaction_values(txn: BalanceTransaction) -> dict[str, Any]:
     }
 
 
-# 12 values a row: 1,000 rows stay well under SQLite's and asyncpg's limits on bound parameters
-UPSERT_ROWS = 1000
-
-
 async def store_transactions(
     session: AsyncSession, source: str, transactions: Sequence[BalanceTransaction]
 ) -> tuple[int, int]:
     """Insert new transactions and update changed ones; return (stored, unchanged).
 
-    One ``INSERT ... ON CONFLICT (source, txn_id) DO UPDATE ... WHERE`` a column differs, per
-    1,000 rows, with no read first: the primary key keeps it idempotent by transaction id, and
-    the statement's row count is what it inserted or changed. (A read-then-write check had the
-    PostgreSQL planner scan every stored transaction of the source before ANALYZE.)
+    One ``INSERT ... ON CONFLICT (source, txn_id) DO UPDATE ... WHERE`` a column differs, with
+    no read first: the primary key keeps it idempotent by transaction id, and the rows it
+    returns are those it inserted or changed. (A read-then-write check had the PostgreSQL
+    planner scan every stored transaction of the source before ANALYZE.) Executed with many
+    parameter sets, the statement is compiled once and SQLAlchemy sends the rows in batches.
     """
     latest = {txn.id: txn for txn in transactions}  # one row per id: the last word wins
     if not latest:
         return 0, 0
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = PaymentTransactionRow.__table__
     rows = [
         {"source": source, "txn_id": txn.id, **_transaction_values(txn)} for txn in latest.values()
     ]
+    statement = insert(PaymentTransactionRow)
+    table = PaymentTransactionRow.__table__
     changed = [name for name in rows[0] if name not in ("source", "txn_id")]
-    stored = 0
-    for start in range(0, len(rows), UPSERT_ROWS):
-        statement = insert(PaymentTransactionRow).values(rows[start : start + UPSERT_ROWS])
-        result = await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["source", "txn_id"],
-                set_={name: statement.excluded[name] for name in changed},
-                where=or_(
-                    *(table.c[name].is_distinct_from(statement.excluded[name]) for name in changed)
-                ),
-            )
-        )
-        stored += max(0, result.rowcount)  # type: ignore[attr-defined]
+    upsert = statement.on_conflict_do_update(
+        index_elements=["source", "txn_id"],
+        set_={name: statement.excluded[name] for name in changed},
+        where=or_(*(table.c[name].is_distinct_from(statement.excluded[name]) for name in changed)),
+    ).returning(PaymentTransactionRow.txn_id)
+    stored = len((await session.execute(upsert, rows)).all())
     return stored, len(transactions) - stored
 
 
@@ -140,6 +131,18 @@ class PaymentsReader:
         total = PaymentsSyncProgress()
         for payments in self.registry.payments:
             await self._follow(payments, total, progress)
+        return total
+
+    async def sync_payouts(
+        self, payments: PaymentsAdapter, payout_ids: Sequence[str]
+    ) -> PaymentsSyncProgress:
+        """Fetch these payouts and what they swept now, outside the feed (a webhook said they
+        changed). The feed's cursor stays: its own pass reads them again, changing nothing."""
+        total = PaymentsSyncProgress()
+        payouts = await payments.payouts_by_id(payout_ids)
+        swept = await payments.balance_transactions_by_payout(sorted(payouts)) if payouts else {}
+        async with self.sessions() as session, session.begin():
+            await self._store_payouts(session, payments.name, payouts, swept, total, self.clock())
         return total
 
     async def _follow(
@@ -187,34 +190,47 @@ class PaymentsReader:
             if position is None:
                 position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
                 session.add(position)
-            if payouts:
-                known = {
-                    row.payout_id: row
-                    for row in await session.scalars(
-                        select(PaymentPayoutRow).where(
-                            tuple_(PaymentPayoutRow.source, PaymentPayoutRow.payout_id).in_(
-                                [(source, payout_id) for payout_id in payouts]
-                            )
-                        )
-                    )
-                }
-                for payout_id, payout in payouts.items():
-                    values = _payout_values(payout, now)
-                    row = known.get(payout_id)
-                    if row is None:
-                        session.add(PaymentPayoutRow(source=source, payout_id=payout_id, **values))
-                    else:
-                        for name, value in values.items():
-                            setattr(row, name, value)
-                for payout_id, transactions in swept.items():
-                    for txn in transactions:
-                        if txn.payout != payout_id:
-                            raise SourceContractViolation(
-                                source, f"{txn.id} came back for {payout_id} but names {txn.payout}"
-                            )
-                    stored, unchanged = await store_transactions(session, source, transactions)
-                    total.transactions_stored += stored
-                    total.transactions_unchanged += unchanged
-                total.payouts_seen += len(payouts)
+            await self._store_payouts(session, source, payouts, swept, total, now)
             position.cursor = next_cursor
             position.updated_at = now
+
+    async def _store_payouts(
+        self,
+        session: AsyncSession,
+        source: str,
+        payouts: dict[str, Payout],
+        swept: dict[str, list[BalanceTransaction]],
+        total: PaymentsSyncProgress,
+        now: datetime,
+    ) -> None:
+        """Upsert payouts (marked for reconciliation) and the transactions they swept."""
+        if not payouts:
+            return
+        known = {
+            row.payout_id: row
+            for row in await session.scalars(
+                select(PaymentPayoutRow).where(
+                    tuple_(PaymentPayoutRow.source, PaymentPayoutRow.payout_id).in_(
+                        [(source, payout_id) for payout_id in payouts]
+                    )
+                )
+            )
+        }
+        for payout_id, payout in payouts.items():
+            values = _payout_values(payout, now)
+            row = known.get(payout_id)
+            if row is None:
+                session.add(PaymentPayoutRow(source=source, payout_id=payout_id, **values))
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+        for payout_id, transactions in swept.items():
+            for txn in transactions:
+                if txn.payout != payout_id:
+                    raise SourceContractViolation(
+                        source, f"{txn.id} came back for {payout_id} but names {txn.payout}"
+                    )
+            stored, unchanged = await store_transactions(session, source, transactions)
+            total.transactions_stored += stored
+            total.transactions_unchanged += unchanged
+        total.payouts_seen += len(payouts)
