@@ -13,11 +13,20 @@ from omnigraph.sources.client import SourceClient
 from omnigraph.sources.erp import ErpAdapter
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
+from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.storefront import StorefrontAdapter
 from omnigraph.sources.stripe import StripeClient, StripePaymentsAdapter
 from omnigraph.sources.wms import WmsAdapter
 
 __all__ = ["MONEY_KINDS", "SourceRegistry"]
+
+# A provider type speaks its own API through its own client (the contract: SourceClient).
+CLIENTS: dict[SourceType, type[SourceClient]] = {
+    SourceType.CONTRACT: SourceClient,
+    SourceType.SHOPIFY: ShopifyClient,
+    SourceType.STRIPE: StripeClient,
+}
 
 # Kinds whose records carry money (prices, totals, payments): never answered from a stale copy.
 MONEY_KINDS = frozenset({SourceKind.ERP, SourceKind.PAYMENTS})
@@ -39,8 +48,7 @@ class SourceRegistry:
         ``observers`` (metrics, tracing) watch every client's requests."""
         self.config = config
         self.clients: dict[str, SourceClient] = {
-            # a provider type speaks its own API through its own client
-            source.name: (StripeClient if source.type is SourceType.STRIPE else SourceClient)(
+            source.name: CLIENTS[source.type](
                 source,
                 timeout_seconds=settings.upstream_timeout_seconds,
                 cache_ttl_seconds=settings.cache_ttl_seconds,
@@ -64,7 +72,10 @@ class SourceRegistry:
         by_kind = {
             kind: [c for c in self.clients.values() if c.kind is kind] for kind in SourceKind
         }
-        self.storefronts = [StorefrontAdapter(c) for c in by_kind[SourceKind.STOREFRONT]]
+        self.storefronts = [
+            ShopifyStorefrontAdapter(c) if isinstance(c, ShopifyClient) else StorefrontAdapter(c)
+            for c in by_kind[SourceKind.STOREFRONT]
+        ]
         self.erps = [ErpAdapter(c) for c in by_kind[SourceKind.ERP]]
         self.warehouses = [WmsAdapter(c) for c in by_kind[SourceKind.WMS]]
         self.payments = [
