@@ -54,6 +54,7 @@ from omnigraph.schema.build import build_schema
 from omnigraph.settings import Settings
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
+from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 from omnigraph.trusted_documents.extension import TrustedDocuments
 from omnigraph.trusted_documents.store import PersistedDocuments
 from omnigraph.truth.authority import AuthorityRules
@@ -365,6 +366,8 @@ def create_app(
                 methods=["GET"],
             ),
             Route("/healthz", healthz, methods=["GET"]),
+            # signed by Shopify (X-Shopify-Hmac-Sha256), not by an API key: verified there
+            Route("/webhooks/shopify", receive_shopify_webhook, methods=["POST"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),
         ]
