@@ -47,6 +47,7 @@ from omnigraph.pubsub import connect_redis
 from omnigraph.reconcile.reconciler import Reconciler
 from omnigraph.reconcile.returns import ReturnSweep
 from omnigraph.reconcile.sync import PaymentsReader
+from omnigraph.reconcile.webhook import stripe_webhook
 from omnigraph.reconcile.worker import ReconciliationWorker
 from omnigraph.reports import reconciliation_csv
 from omnigraph.request_id import RequestIdMiddleware
@@ -368,6 +369,9 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             # signed by Shopify (X-Shopify-Hmac-Sha256), not by an API key: verified there
             Route("/webhooks/shopify", receive_shopify_webhook, methods=["POST"]),
+            # signed by Stripe, not by an API key: verified in the handler
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/webhooks/stripe/{source}", stripe_webhook, methods=["POST"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),
         ]
