@@ -7,7 +7,10 @@ variable applies, production mode included) plus, behind the same bearer-key aut
   starlette endpoints (``raw.py``);
 - ``POST /baseline/naive/graphql``: a plain strawberry schema without dataloaders (``naive.py``);
 - ``POST /baseline/_caches/clear``: forget every source record cached by this process, so one
-  request can be counted cold.
+  request can be counted cold;
+- ``GET /baseline/_inflight``: how many HTTP requests the process is still serving (a client
+  that went away does not stop its request), so a benchmark can wait for an idle server, and
+  how many it has finished per path.
 
 The shipped app never has these routes. Serve with
 ``uvicorn --app-dir benchmarks --factory baselines.app:create_benchmark_app``, or run this module
@@ -17,13 +20,14 @@ The shipped app never has these routes. Serve with
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
-from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnigraph.app import create_app
 from omnigraph.auth.backend import BearerBackend, unauthenticated
@@ -37,10 +41,36 @@ if __package__ in (None, ""):  # run as a script: make ``baselines`` importable
 from baselines.naive import NaiveGraphQL
 from baselines.raw import raw_availability, raw_order_lookup, raw_orders_page
 
-__all__ = ["create_benchmark_app"]
+__all__ = ["InFlight", "create_benchmark_app"]
+
+INFLIGHT_PATH = "/baseline/_inflight"
 
 
-def create_benchmark_app(settings: Settings | None = None) -> Starlette:
+class InFlight:
+    """Counts the HTTP requests being served and those finished per path, and answers both
+    on ``INFLIGHT_PATH``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.serving = 0
+        self.served: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif scope["path"] == INFLIGHT_PATH:
+            answer = {"serving": self.serving, "served": dict(self.served)}
+            await JSONResponse(answer)(scope, receive, send)
+        else:
+            self.serving += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.serving -= 1
+                self.served[scope["path"]] += 1
+
+
+def create_benchmark_app(settings: Settings | None = None) -> InFlight:
     settings = settings or Settings()
     app = create_app(settings)
 
@@ -91,7 +121,7 @@ def create_benchmark_app(settings: Settings | None = None) -> Starlette:
             ),
         ]
     )
-    return app
+    return InFlight(app)
 
 
 def main() -> None:
