@@ -12,10 +12,9 @@ import asyncio
 from collections.abc import Sequence
 
 from omnigraph.reconcile.categories import ReportingCategory, category_of
-from omnigraph.reconcile.matching import Counterparts
+from omnigraph.reconcile.matching import Counterparts, SettledTransaction
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import (
-    BalanceTransaction,
     FulfilmentOrder,
     SalesOrder,
     StorefrontOrder,
@@ -26,7 +25,7 @@ __all__ = ["fetch_counterparts", "orders_with_context"]
 
 
 async def fetch_counterparts(
-    registry: SourceRegistry, payments: PaymentsAdapter, transactions: Sequence[BalanceTransaction]
+    registry: SourceRegistry, payments: PaymentsAdapter, transactions: Sequence[SettledTransaction]
 ) -> Counterparts:
     wanted: dict[ReportingCategory, set[str]] = {
         ReportingCategory.SALES: set(),

@@ -14,10 +14,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from omnigraph.reconcile.categories import ReportingCategory, category_of
 from omnigraph.sources.records import (
-    BalanceTransaction,
     Charge,
     FulfilmentOrder,
     SalesOrder,
@@ -25,7 +25,7 @@ from omnigraph.sources.records import (
     StorefrontTransaction,
 )
 
-__all__ = ["Counterparts", "LineResult", "MatchStatus", "match_transactions"]
+__all__ = ["Counterparts", "LineResult", "MatchStatus", "SettledTransaction", "match_transactions"]
 
 
 class MatchStatus(enum.StrEnum):
@@ -37,6 +37,29 @@ class MatchStatus(enum.StrEnum):
     REFUND_WITHOUT_RETURN = "REFUND_WITHOUT_RETURN"
     MISSING_CREDIT_MEMO = "MISSING_CREDIT_MEMO"
     RETURN_WITHOUT_REFUND = "RETURN_WITHOUT_REFUND"
+
+
+class SettledTransaction(Protocol):
+    """What matching and the payout equation read of a balance transaction: a parsed
+    ``BalanceTransaction``, or a plain tuple of a stored row (the reconciler's, a million at a
+    time)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def fee(self) -> int: ...
+    @property
+    def net(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def payout(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +103,7 @@ def _minor(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
-def _line(txn: BalanceTransaction, status: MatchStatus, reason: str, **extra: object) -> LineResult:
+def _line(txn: SettledTransaction, status: MatchStatus, reason: str, **extra: object) -> LineResult:
     return LineResult(
         key=f"txn:{txn.id}",
         txn_id=txn.id,
@@ -106,7 +129,7 @@ def _storefront_money(
     return None
 
 
-def _match_charge(txn: BalanceTransaction, found: Counterparts) -> LineResult:
+def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
     charge = found.charges.get(txn.source or "")
     if charge is None:
         return _line(txn, MatchStatus.UNMATCHED, f"the provider has no charge {txn.source}")
@@ -186,7 +209,7 @@ def _credit_memo_for(
     return (sales_orders[0] if sales_orders else None), None
 
 
-def _match_refund(txn: BalanceTransaction, found: Counterparts) -> LineResult:
+def _match_refund(txn: SettledTransaction, found: Counterparts) -> LineResult:
     refund_id = txn.source or ""
     charge = found.charges.get(found.refund_charges.get(refund_id, ""))
     if charge is None:
@@ -268,7 +291,7 @@ def _match_refund(txn: BalanceTransaction, found: Counterparts) -> LineResult:
     )
 
 
-def _match_dispute(txn: BalanceTransaction, found: Counterparts) -> LineResult:
+def _match_dispute(txn: SettledTransaction, found: Counterparts) -> LineResult:
     dispute_id = txn.source or ""
     charge = found.charges.get(found.dispute_charges.get(dispute_id, ""))
     if charge is None:
@@ -284,7 +307,7 @@ def _match_dispute(txn: BalanceTransaction, found: Counterparts) -> LineResult:
 
 
 def match_transactions(
-    transactions: Sequence[BalanceTransaction], found: Counterparts
+    transactions: Sequence[SettledTransaction], found: Counterparts
 ) -> list[LineResult]:
     """A verdict for every transaction except the payouts' own (the equation covers those)."""
     results = []

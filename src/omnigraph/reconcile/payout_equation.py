@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from omnigraph.reconcile.categories import ReportingCategory, category_of
-from omnigraph.reconcile.matching import LineResult
-from omnigraph.sources.records import BalanceTransaction, Payout
+from omnigraph.reconcile.matching import LineResult, SettledTransaction
+from omnigraph.sources.records import Payout
 
 __all__ = ["PayoutBalance", "ReconciliationStatus", "balance_payout", "category_totals"]
 
@@ -38,7 +38,7 @@ class PayoutBalance:
     unmatched_count: int
 
 
-def category_totals(transactions: Iterable[BalanceTransaction]) -> dict[ReportingCategory, int]:
+def category_totals(transactions: Iterable[SettledTransaction]) -> dict[ReportingCategory, int]:
     """Signed totals per category, with every processing fee counted under ``fees``."""
     totals = dict.fromkeys(ReportingCategory, 0)
     for txn in transactions:
@@ -53,7 +53,7 @@ def category_totals(transactions: Iterable[BalanceTransaction]) -> dict[Reportin
 
 def balance_payout(
     payout: Payout,
-    transactions: Sequence[BalanceTransaction],
+    transactions: Sequence[SettledTransaction],
     lines: Sequence[LineResult] = (),
 ) -> PayoutBalance:
     """Compare the payout with what it settles (its own payout transaction excluded)."""

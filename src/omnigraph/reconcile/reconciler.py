@@ -1,8 +1,11 @@
 """The reconciler: matches every synced payout's transactions, checks its equation, stores the
 verdict and raises the money exceptions through intake.
 
-Payouts marked by the sync are taken a chunk at a time, so memory is bounded by the chunk,
-not by the history; the verdict and the lines of a chunk are written in one transaction, and
+Payouts marked by the sync are taken a chunk at a time, a chunk holding at most
+``chunk_transactions`` balance transactions (a larger payout goes alone), so memory is bounded
+by the chunk, not by the history nor by how many transactions a payout sweeps. Transactions
+are read as plain tuples and lines written with one multi-row INSERT: a chunk's objects are
+few and short-lived. The verdict and the lines of a chunk are written in one transaction, and
 re-running it gives the same rows (lines are keyed by transaction). Exceptions are keyed by
 what they are about, so a re-run raises nothing twice.
 """
@@ -11,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import (
@@ -30,15 +34,34 @@ from omnigraph.errors import OmnigraphError
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.reconcile.counterparts import fetch_counterparts
-from omnigraph.reconcile.matching import LineResult, MatchStatus, match_transactions
+from omnigraph.reconcile.matching import (
+    LineResult,
+    MatchStatus,
+    SettledTransaction,
+    match_transactions,
+)
 from omnigraph.reconcile.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.sources.payments import PaymentsAdapter
-from omnigraph.sources.records import BalanceTransaction, Payout
+from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["ReconcileProgress", "Reconciler", "line_row", "transaction_of"]
+__all__ = [
+    "CHUNK_TRANSACTIONS",
+    "ReconcileProgress",
+    "Reconciler",
+    "StoredTransaction",
+    "line_row",
+    "line_values",
+    "transaction_chunks",
+]
 
 log = structlog.get_logger(__name__)
+
+# ~5,000 transactions fill each batched call (500 ids) about ten times per source, and keep a
+# chunk's working set to tens of megabytes
+CHUNK_TRANSACTIONS = 5000
+# payouts marked for reconciliation read per query, then cut into chunks by their transactions
+PENDING_PAGE = 1000
 
 
 @dataclass(slots=True)
@@ -49,20 +72,49 @@ class ReconcileProgress:
     exceptions_raised: int = 0
 
 
-def transaction_of(row: PaymentTransactionRow) -> BalanceTransaction:
-    return BalanceTransaction(
-        id=row.txn_id,
-        amount=row.amount_minor,
-        fee=row.fee_minor,
-        net=row.net_minor,
-        currency=row.currency.lower(),
-        type=row.type,
-        reporting_category=row.reporting_category,
-        source=row.source_ref,
-        payout=row.payout_id,
-        created=int(row.created_at.timestamp()),
-        exchange_rate=row.exchange_rate,
-    )
+class StoredTransaction(NamedTuple):
+    """A stored balance transaction as matching reads it: a plain tuple, not a model."""
+
+    id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    type: str
+    source: str | None
+    payout: str | None
+    created_at: datetime
+
+
+_STORED_COLUMNS = (
+    PaymentTransactionRow.txn_id,
+    PaymentTransactionRow.amount_minor,
+    PaymentTransactionRow.fee_minor,
+    PaymentTransactionRow.net_minor,
+    PaymentTransactionRow.currency,
+    PaymentTransactionRow.type,
+    PaymentTransactionRow.source_ref,
+    PaymentTransactionRow.payout_id,
+    PaymentTransactionRow.created_at,
+)
+
+
+def transaction_chunks(
+    payouts: Sequence[PaymentPayoutRow], sizes: Mapping[str, int], bound: int
+) -> Iterator[list[PaymentPayoutRow]]:
+    """Consecutive payouts, cut so each chunk sweeps at most ``bound`` transactions (by
+    ``sizes``, per payout id); a payout larger than the bound is a chunk of its own."""
+    chunk: list[PaymentPayoutRow] = []
+    weight = 0
+    for payout in payouts:
+        size = max(1, sizes.get(payout.payout_id, 0))
+        if chunk and weight + size > bound:
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(payout)
+        weight += size
+    if chunk:
+        yield chunk
 
 
 def _payout_of(row: PaymentPayoutRow) -> Payout:
@@ -76,52 +128,58 @@ def _payout_of(row: PaymentPayoutRow) -> Payout:
     )
 
 
+def line_values(
+    source: str, line: LineResult, occurred_at: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "key": line.key,
+        "txn_id": line.txn_id,
+        "payout_id": line.payout_id,
+        "type": line.type,
+        "category": line.category.value,
+        "currency": line.currency,
+        "amount_minor": line.amount_minor,
+        "fee_minor": line.fee_minor,
+        "net_minor": line.net_minor,
+        "status": line.status.value,
+        "reason": line.reason,
+        "order_ref": line.order_ref,
+        "counterpart": line.counterpart,
+        "difference_minor": line.difference_minor,
+        "details": dict(line.details),
+        "occurred_at": occurred_at,
+        "reconciled_at": now,
+    }
+
+
 def line_row(
     source: str, line: LineResult, occurred_at: datetime, now: datetime
 ) -> ReconciliationLineRow:
-    return ReconciliationLineRow(
-        source=source,
-        key=line.key,
-        txn_id=line.txn_id,
-        payout_id=line.payout_id,
-        type=line.type,
-        category=line.category.value,
-        currency=line.currency,
-        amount_minor=line.amount_minor,
-        fee_minor=line.fee_minor,
-        net_minor=line.net_minor,
-        status=line.status.value,
-        reason=line.reason,
-        order_ref=line.order_ref,
-        counterpart=line.counterpart,
-        difference_minor=line.difference_minor,
-        details=dict(line.details),
-        occurred_at=occurred_at,
-        reconciled_at=now,
-    )
+    return ReconciliationLineRow(**line_values(source, line, occurred_at, now))
 
 
-def _verdict_row(
+def _verdict_values(
     source: str, payout: Payout, balance: PayoutBalance, now: datetime
-) -> PayoutReconciliationRow:
-    return PayoutReconciliationRow(
-        source=source,
-        payout_id=payout.id,
-        status=balance.status.value,
-        currency=payout.currency.upper(),
-        amount_minor=payout.amount,
-        gross_minor=balance.gross_minor,
-        refunds_minor=balance.refunds_minor,
-        fees_minor=balance.fees_minor,
-        disputes_minor=balance.disputes_minor,
-        adjustments_minor=balance.adjustments_minor,
-        expected_minor=balance.expected_minor,
-        variance_minor=balance.variance_minor,
-        transaction_count=balance.transaction_count,
-        unmatched_count=balance.unmatched_count,
-        payout_created_at=payout.created_at,
-        reconciled_at=now,
-    )
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "payout_id": payout.id,
+        "status": balance.status.value,
+        "currency": payout.currency.upper(),
+        "amount_minor": payout.amount,
+        "gross_minor": balance.gross_minor,
+        "refunds_minor": balance.refunds_minor,
+        "fees_minor": balance.fees_minor,
+        "disputes_minor": balance.disputes_minor,
+        "adjustments_minor": balance.adjustments_minor,
+        "expected_minor": balance.expected_minor,
+        "variance_minor": balance.variance_minor,
+        "transaction_count": balance.transaction_count,
+        "unmatched_count": balance.unmatched_count,
+        "payout_created_at": payout.created_at,
+        "reconciled_at": now,
+    }
 
 
 def _money(minor: int) -> str:
@@ -135,14 +193,14 @@ class Reconciler:
         registry: SourceRegistry,
         catalogue: ExceptionCatalogue,
         *,
-        chunk_payouts: int = 50,
+        chunk_transactions: int = CHUNK_TRANSACTIONS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         raise_exceptions: bool = True,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.catalogue = catalogue
-        self.chunk_payouts = chunk_payouts
+        self.chunk_transactions = chunk_transactions
         self.clock = clock
         self.raise_exceptions = raise_exceptions
 
@@ -163,24 +221,35 @@ class Reconciler:
         """Reconcile every payout the sync marked, a chunk at a time."""
         total = ReconcileProgress()
         for payments in self.registry.payments:
+            source = payments.name
             while True:
                 async with self.sessions() as session:
                     pending = list(
                         await session.scalars(
                             select(PaymentPayoutRow)
                             .where(
-                                PaymentPayoutRow.source == payments.name,
+                                PaymentPayoutRow.source == source,
                                 PaymentPayoutRow.needs_reconciliation.is_(True),
                             )
                             .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
-                            .limit(self.chunk_payouts)
+                            .limit(PENDING_PAGE)
                         )
                     )
-                if not pending:
-                    break
-                await self._reconcile_chunk(payments, pending, total)
-                if progress is not None:
-                    progress(total)
+                    if not pending:
+                        break
+                    counted = await session.execute(
+                        select(PaymentTransactionRow.payout_id, func.count())
+                        .where(
+                            PaymentTransactionRow.source == source,
+                            PaymentTransactionRow.payout_id.in_([p.payout_id for p in pending]),
+                        )
+                        .group_by(PaymentTransactionRow.payout_id)
+                    )
+                    sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
+                for chunk in transaction_chunks(pending, sizes, self.chunk_transactions):
+                    await self._reconcile_chunk(payments, chunk, total)
+                    if progress is not None:
+                        progress(total)
         return total
 
     async def _reconcile_chunk(
@@ -192,28 +261,37 @@ class Reconciler:
         source = payments.name
         ids = [row.payout_id for row in payouts]
         async with self.sessions() as session:
-            rows = list(
-                await session.scalars(
-                    select(PaymentTransactionRow)
-                    .where(
-                        PaymentTransactionRow.source == source,
-                        PaymentTransactionRow.payout_id.in_(ids),
-                    )
-                    .order_by(PaymentTransactionRow.txn_id)
+            rows = await session.execute(
+                select(*_STORED_COLUMNS)
+                .where(
+                    PaymentTransactionRow.source == source,
+                    PaymentTransactionRow.payout_id.in_(ids),
                 )
+                .order_by(PaymentTransactionRow.txn_id)
             )
-        transactions = [transaction_of(row) for row in rows]
-        created = {row.txn_id: row.created_at for row in rows}
+            transactions = [StoredTransaction._make(row) for row in rows]
         found = await fetch_counterparts(self.registry, payments, transactions)
         lines = match_transactions(transactions, found)
+        created = {txn.id: txn.created_at for txn in transactions}
         by_payout: dict[str, list[LineResult]] = {}
         for line in lines:
             by_payout.setdefault(line.payout_id or "", []).append(line)
-        txns_by_payout: dict[str, list[BalanceTransaction]] = {}
+        txns_by_payout: dict[str, list[SettledTransaction]] = {}
         for txn in transactions:
             txns_by_payout.setdefault(txn.payout or "", []).append(txn)
         now = self.clock()
         verdicts: list[tuple[Payout, PayoutBalance]] = []
+        for row in payouts:
+            payout = _payout_of(row)
+            balance = balance_payout(
+                payout, txns_by_payout.get(payout.id, []), by_payout.get(payout.id, [])
+            )
+            verdicts.append((payout, balance))
+            total.by_status[balance.status.value] = total.by_status.get(balance.status.value, 0) + 1
+        # the sync may have touched a payout meanwhile: it stays marked (its synced_at moved)
+        synced: dict[datetime, list[str]] = {}
+        for row in payouts:
+            synced.setdefault(row.synced_at, []).append(row.payout_id)
         async with self.sessions() as session, session.begin():
             await session.execute(
                 delete(PayoutReconciliationRow).where(
@@ -228,23 +306,31 @@ class Reconciler:
                     ReconciliationLineRow.payout_id.in_(ids),
                 )
             )
-            for row in payouts:
-                payout = _payout_of(row)
-                balance = balance_payout(
-                    payout, txns_by_payout.get(payout.id, []), by_payout.get(payout.id, [])
-                )
-                verdicts.append((payout, balance))
-                session.add(_verdict_row(source, payout, balance, now))
-                total.by_status[balance.status.value] = (
-                    total.by_status.get(balance.status.value, 0) + 1
-                )
-            session.add_all(
-                line_row(source, line, created[line.txn_id or ""], now) for line in lines
+            await session.execute(
+                insert(PayoutReconciliationRow),
+                [_verdict_values(source, payout, balance, now) for payout, balance in verdicts],
             )
-            for row in payouts:
-                current = await session.get(PaymentPayoutRow, (source, row.payout_id))
-                if current is not None and current.synced_at == row.synced_at:
-                    current.needs_reconciliation = False  # unless the sync touched it meanwhile
+            if lines:
+                await session.execute(
+                    insert(ReconciliationLineRow),
+                    [line_values(source, line, created[line.txn_id or ""], now) for line in lines],
+                )
+            await session.execute(
+                update(PaymentPayoutRow)
+                .where(
+                    PaymentPayoutRow.source == source,
+                    or_(
+                        *(
+                            and_(
+                                PaymentPayoutRow.synced_at == synced_at,
+                                PaymentPayoutRow.payout_id.in_(payout_ids),
+                            )
+                            for synced_at, payout_ids in synced.items()
+                        )
+                    ),
+                )
+                .values(needs_reconciliation=False)
+            )
         total.payouts += len(payouts)
         total.lines += len(lines)
         if self.raise_exceptions:
