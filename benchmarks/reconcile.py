@@ -13,7 +13,8 @@ amount from N), so the fake holds no records and the memory measured is omnigrap
 
 Each phase runs in a fresh Python process, so its peak memory is that process's
 ``ru_maxrss`` (``tracemalloc`` made reconciliation 2.8x slower), printed with its growth
-during the phase. Wall and CPU seconds are both printed, with the load average: on a shared
+during the phase; inside ``omnigraph.batch.batch_collection()``, as ``omnigraph sync payments``
+runs. Wall and CPU seconds are both printed, with the load average: on a shared
 machine CPU seconds are the steadier figure. A small share of mismatches is planted; the run
 fails unless reconciliation reports exactly those, and nothing else.
 SQLite (a temporary file) by default; ``OMNIGRAPH_BENCH_DATABASE_URL`` names another server
@@ -52,6 +53,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from omnigraph.app import demo_sources_config
+from omnigraph.batch import batch_collection
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import (
     ExceptionRow,
@@ -630,7 +632,8 @@ async def _phase(name: str, business: SyntheticBusiness, url: str, profile: str 
         rss_ready = _max_rss_kb()
         profiler = cProfile.Profile() if profile else None
         samples, cpu = [], []
-        with _GarbageCollectorClock() as collector:
+        # each phase is a batch process, collected as `omnigraph sync payments` collects
+        with _GarbageCollectorClock() as collector, batch_collection():
             for _ in range(repeat):
                 if profiler:
                     profiler.enable()

@@ -22,10 +22,12 @@ def sync_payments(
     ] = True,
 ) -> None:
     """Sync payouts and their balance transactions, then reconcile every payout that changed."""
+    from omnigraph.batch import batch_collection
     from omnigraph.cli import _sources_settings
 
     settings, sources = _sources_settings(config)
-    summary = asyncio.run(_run(settings, sources, returns))
+    with batch_collection():  # a process of its own: never the web service's thresholds
+        summary = asyncio.run(_run(settings, sources, returns))
     typer.echo(summary)
 
 
