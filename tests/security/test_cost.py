@@ -82,3 +82,21 @@ async def test_an_operation_over_the_cost_limit_is_refused_with_its_cost(
     body = (await service.post("/graphql", json={"query": cheap})).json()
     assert "errors" not in body
     assert len(body["data"]["orders"]["edges"]) == 100
+
+
+async def test_a_remembered_cost_follows_the_variables(service: httpx.AsyncClient) -> None:
+    """The same document is costed again for another `first` (the verdict cache keys on it)."""
+    query = "query($n: Int = 100) { orders(first: $n) { edges { node { id lines { sku } } } } }"
+    # 10 -> 141, allowed; null -> the default page size (50): 701; absent -> the declared 100
+    for variables, cost in (
+        ({"n": 100}, 1401),
+        ({"n": 10}, None),
+        ({"n": 100}, 1401),
+        ({"n": None}, 701),
+        ({}, 1401),
+        ({"n": 10}, None),
+    ):
+        sent = {"query": query, "variables": variables}
+        body = (await service.post("/graphql", json=sent)).json()
+        costs = [e["extensions"].get("cost") for e in body.get("errors") or []]
+        assert costs == ([] if cost is None else [cost]), (variables, body)

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -43,7 +44,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-__all__ = ["CostModel", "QueryCostLimiter", "operation_cost"]
+__all__ = ["CostModel", "CostVerdicts", "QueryCostLimiter", "operation_cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,31 +163,89 @@ class _Counter:
         return max(0, min(size, self.model.max_page_size))
 
 
+class CostVerdicts:
+    """The cost of recently seen operations, so a repeated one is not walked again.
+
+    The key is the document text, the operation's name and the integer variables (the only
+    values the cost model reads: ``first``); the text's hash is computed in C, where the parsed
+    document's would walk the whole tree.
+
+    >>> verdicts = CostVerdicts(maxsize=8)
+    >>> verdicts.lookup("{ a }", None, {"first": 5, "skus": ["X"]}) is None
+    True
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._costs: LRUCache[Any, int] = LRUCache(maxsize=maxsize)
+
+    @staticmethod
+    def _key(query: str, operation_name: str | None, variables: Mapping[str, Any] | None) -> Any:
+        # A variable that is sent but is not an integer counts as the default page size, one
+        # that is absent as its declared default: both are told apart, every other value is not.
+        numbers = tuple(
+            sorted(
+                (name, value if isinstance(value, int) and not isinstance(value, bool) else None)
+                for name, value in (variables or {}).items()
+            )
+        )
+        return (query, operation_name, numbers)
+
+    def lookup(
+        self, query: str, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> int | None:
+        return self._costs.get(self._key(query, operation_name, variables))
+
+    def remember(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        cost: int,
+    ) -> None:
+        self._costs[self._key(query, operation_name, variables)] = cost
+
+
 class QueryCostLimiter(SchemaExtension):
     """Refuse an operation whose cost exceeds ``max_cost`` before any resolver runs.
 
     The error is ``QUERY_TOO_COSTLY`` with ``cost`` and ``maxCost`` in its extensions, so a
-    client can see by how much to shrink its ``first`` arguments.
+    client can see by how much to shrink its ``first`` arguments. With ``verdicts`` the cost of
+    an operation seen before is remembered, not counted again.
     """
 
-    def __init__(self, *, max_cost: int, model: CostModel) -> None:
+    def __init__(
+        self, *, max_cost: int, model: CostModel, verdicts: CostVerdicts | None = None
+    ) -> None:
         self.max_cost = max_cost
         self.model = model
+        self.verdicts = verdicts
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
-            cost = operation_cost(
-                context.schema._schema,
-                document,
-                operation_name=context.operation_name,
-                variables=context.variables,
-                model=self.model,
-            )
+            cost = self._cost(context.query, document)
             if cost > self.max_cost:
                 context.result = _refusal(cost, self.max_cost)
         yield
+
+    def _cost(self, query: str | None, document: DocumentNode) -> int:
+        context = self.execution_context
+        name, variables = context.operation_name, context.variables
+        if self.verdicts is not None and query is not None:
+            known = self.verdicts.lookup(query, name, variables)
+            if known is not None:
+                return known
+        cost = operation_cost(
+            context.schema._schema,
+            document,
+            operation_name=name,
+            variables=variables,
+            model=self.model,
+        )
+        if self.verdicts is not None and query is not None:
+            self.verdicts.remember(query, name, variables, cost)
+        return cost
 
 
 def _refusal(cost: int, max_cost: int) -> ExecutionResult:

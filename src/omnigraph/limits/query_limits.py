@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 
-from omnigraph.limits.cost import CostModel, QueryCostLimiter
+from omnigraph.limits.cost import CostModel, CostVerdicts, QueryCostLimiter
+from omnigraph.limits.validation_cache import ValidationVerdicts
 from omnigraph.settings import Settings
 
 __all__ = ["QueryLimits"]
@@ -45,10 +51,21 @@ class QueryLimits:
         )
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        """strawberry's token, depth and alias limiters, then the cost limit (after validation)."""
+        """The token limit, validation (with the depth and alias rules) remembered per document
+        text, then the cost limit (after validation), its verdicts remembered too.
+
+        strawberry's depth and alias limiters make a new rule class per instance, that is per
+        operation, which would make every validation verdict new; the rules are made once here.
+        """
+        rules = [
+            *QueryDepthLimiter(max_depth=self.max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
+        ]
+        validation = ValidationVerdicts()
+        costs = CostVerdicts()
         return [
             lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=self.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
-            lambda: QueryCostLimiter(max_cost=self.max_cost, model=self.cost),
+            lambda: AddValidationRules(rules),
+            validation.extension,
+            lambda: QueryCostLimiter(max_cost=self.max_cost, model=self.cost, verdicts=costs),
         ]

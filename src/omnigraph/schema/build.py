@@ -7,12 +7,7 @@ from typing import Final
 
 import structlog
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation import Schema
 from strawberry.schema.config import StrawberryConfig
@@ -100,8 +95,7 @@ def build_schema(
         ErrorCodes,
         StaleIfError,
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        *limits.extensions(),
+        *limits.extensions(),  # with validation, remembered per document text
     ]
     if trusted_documents is not None:
         # first: it may supply the query the others parse, or refuse before any work
