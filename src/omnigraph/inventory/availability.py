@@ -2,7 +2,9 @@
 
 Inputs are the quantity buckets (moved by every ledger entry, never recomputed on a read), live
 reservations, open expected receipts and the allocation policy in force, so the cost of a read
-depends on the SKUs asked for, not on the length of the ledger.
+depends on the SKUs asked for, not on the length of the ledger. The policy is looked up once
+per location; each answer computes its number, and its buckets and explanation only when asked
+for (a storefront checking 1,000 SKUs across 50 locations reads neither).
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from omnigraph.db.models import ExpectedReceiptRow
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
-from omnigraph.inventory.reservations import PositionFigures, sellable_units
+from omnigraph.inventory.reservations import PositionFigures, SellableRules
 from omnigraph.sources.records import Location
 
-__all__ = ["CHANNELS", "Availability", "Promise", "availability_for", "past_cutoff"]
+__all__ = [
+    "CHANNELS",
+    "Availability",
+    "LocationTerms",
+    "Promise",
+    "availability_for",
+    "past_cutoff",
+]
 
 
 class Promise(enum.Enum):
@@ -28,7 +38,33 @@ class Promise(enum.Enum):
     SCHEDULED_WHOLESALE = "SCHEDULED_WHOLESALE"
 
 
+class Position(NamedTuple):
+    """One position's figures as availability reads them: a plain tuple (a read may load
+    50,000); the resolver selects these columns, in this order."""
+
+    sku: str
+    location_id: str
+    on_hand: int
+    committed: int
+    damaged: int
+    quality_control: int
+    incoming: int
+    restricted_returns: int
+    returns_inspection: int
+    last_event_at: datetime | None
+
+
 @dataclass(frozen=True, slots=True)
+class LocationTerms:
+    """What holds for every SKU at one location in one read: the policy's rules, the cut-off."""
+
+    rules: SellableRules
+    cutoff: str | None
+    closed: bool
+    at: datetime
+
+
+@dataclass(slots=True)
 class Availability:
     sku: str
     location_id: str
@@ -36,9 +72,40 @@ class Availability:
     promise: Promise
     available: int
     on_hand: int
-    buckets: dict[str, int]
     as_of: datetime
-    explanation: list[str]
+    figures: PositionFigures
+    reserved: int
+    arriving: int
+    terms: LocationTerms
+
+    @property
+    def buckets(self) -> dict[str, int]:
+        figures = self.figures
+        return {
+            "committed": figures.committed,
+            "reserved": self.reserved,
+            "damaged": figures.damaged,
+            "qualityControl": figures.quality_control,
+            "safetyStock": self.terms.rules.safety,
+            "incoming": figures.incoming,
+            "restrictedReturns": figures.restricted_returns,
+            "returnsInInspection": figures.returns_inspection,
+            "available": self.available,
+        }
+
+    @property
+    def explanation(self) -> list[str]:
+        """How the number was reached, term by term (built on demand)."""
+        here = self.terms
+        _, terms = here.rules.explain(self.figures, self.reserved)
+        if self.promise is Promise.SCHEDULED_WHOLESALE:
+            if self.arriving:
+                terms.append(f"+ incoming by {here.at.date().isoformat()} {self.arriving}")
+        elif self.promise is Promise.SAME_DAY_PICKUP and here.closed:
+            terms.append(f"past {self.location_id}'s same-day cut-off {here.cutoff}: nothing today")
+        elif self.promise is Promise.SHIP and here.closed:
+            terms.append(f"past {self.location_id}'s carrier cut-off {here.cutoff}: ships next day")
+        return terms
 
 
 def past_cutoff(cutoff: str | None, timezone: str, at: datetime) -> bool:
@@ -53,7 +120,7 @@ def past_cutoff(cutoff: str | None, timezone: str, at: datetime) -> bool:
 
 
 def availability_for(
-    positions: Sequence[PositionFigures],
+    positions: Sequence[Position],
     reserved: Mapping[tuple[str, str], int],
     expected: Sequence[ExpectedReceiptRow],
     locations: Sequence[Location],
@@ -73,60 +140,57 @@ def availability_for(
         and (not location_ids or location.id in location_ids)
         and (promise is not Promise.SAME_DAY_PICKUP or location.type == "store")
     }
-    safety = {loc: policy.safety_stock_for(channel, loc) for loc in serving}
-    cutoffs = {loc: policy.cutoffs.get(loc, location.cutoff) for loc, location in serving.items()}
-    closed = {
-        loc: past_cutoff(cutoffs[loc], location.timezone, at) for loc, location in serving.items()
-    }
+    here_by_location: dict[str, LocationTerms] = {}
+    for loc, location in serving.items():
+        cutoff = policy.cutoffs.get(loc, location.cutoff)
+        here_by_location[loc] = LocationTerms(
+            rules=SellableRules.of(policy, channel, loc),
+            cutoff=cutoff,
+            closed=past_cutoff(cutoff, location.timezone, at),
+            at=at,
+        )
+    arriving_by_position: dict[tuple[str, str], int] = {}
+    if promise is Promise.SCHEDULED_WHOLESALE:
+        for row in expected:
+            if row.quantity_open > 0 and (row.expected_at is None or row.expected_at <= at):
+                key = (row.sku, row.location_id)
+                arriving_by_position[key] = arriving_by_position.get(key, 0) + row.quantity_open
+    scheduled = promise is Promise.SCHEDULED_WHOLESALE
+    pickup = promise is Promise.SAME_DAY_PICKUP
     answers = []
     for position in positions:
-        location = serving.get(position.location_id)
-        if location is None:
-            continue
-        if position.last_event_at is None:  # no ledger entry reflected yet: nothing to promise
-            continue
-        key = (position.sku, position.location_id)
-        available, terms = sellable_units(
-            position, reserved.get(key, 0), policy, channel, safety[location.id]
+        sku, location_id, on_hand, committed, damaged, qc, _, restricted, inspection, as_of = (
+            position
         )
-        cutoff = cutoffs[location.id]
-        if promise is Promise.SCHEDULED_WHOLESALE:
-            arriving = sum(
-                row.quantity_open
-                for row in expected
-                if (row.sku, row.location_id) == key
-                and row.quantity_open > 0
-                and (row.expected_at is None or row.expected_at <= at)
-            )
-            if arriving:
-                available += arriving
-                terms.append(f"+ incoming by {at.date().isoformat()} {arriving}")
-        elif promise is Promise.SAME_DAY_PICKUP and closed[location.id]:
-            terms.append(f"past {location.id}'s same-day cut-off {cutoff}: nothing today")
+        here = here_by_location.get(location_id)
+        if here is None:
+            continue
+        if as_of is None:  # no ledger entry reflected yet: nothing to promise
+            continue
+        key = (sku, location_id)
+        reserved_here = reserved.get(key, 0)
+        available = here.rules.count(
+            on_hand, committed, damaged, qc, restricted, inspection, reserved_here
+        )
+        arriving = 0
+        if scheduled:
+            arriving = arriving_by_position.get(key, 0)
+            available += arriving
+        elif pickup and here.closed:
             available = 0
-        elif promise is Promise.SHIP and closed[location.id]:
-            terms.append(f"past {location.id}'s carrier cut-off {cutoff}: ships next day")
         answers.append(
             Availability(
-                sku=position.sku,
-                location_id=position.location_id,
-                channel=channel,
-                promise=promise,
-                available=available,
-                on_hand=position.on_hand,
-                buckets={
-                    "committed": position.committed,
-                    "reserved": reserved.get(key, 0),
-                    "damaged": position.damaged,
-                    "qualityControl": position.quality_control,
-                    "safetyStock": safety[location.id],
-                    "incoming": position.incoming,
-                    "restrictedReturns": position.restricted_returns,
-                    "returnsInInspection": position.returns_inspection,
-                    "available": available,
-                },
-                as_of=position.last_event_at,
-                explanation=terms,
+                sku,
+                location_id,
+                channel,
+                promise,
+                available,
+                on_hand,
+                as_of,
+                position,
+                reserved_here,
+                arriving,
+                here,
             )
         )
     return answers

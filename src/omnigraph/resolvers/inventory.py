@@ -11,7 +11,13 @@ from sqlalchemy import func, select
 from omnigraph.context import RequestContext, Services
 from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
 from omnigraph.errors import InvalidInput
-from omnigraph.inventory.availability import CHANNELS, Availability, Promise, availability_for
+from omnigraph.inventory.availability import (
+    CHANNELS,
+    Availability,
+    Position,
+    Promise,
+    availability_for,
+)
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.inventory.reservations import ReservationStatus
 from omnigraph.sources.records import Location
@@ -19,6 +25,9 @@ from omnigraph.sources.records import Location
 __all__ = ["MAX_SKUS", "availability", "availability_from_services"]
 
 MAX_SKUS = 1000
+_POSITIONS = InventoryPositionRow.__table__
+# what availability reads of a position, in Position's order (not the version or last event id)
+_FIGURES = [_POSITIONS.c[name] for name in Position._fields]
 
 
 async def availability(
@@ -55,16 +64,28 @@ async def availability_from_services(
     unique = list(dict.fromkeys(skus))
     now = services.now()
     sessions = services.sessions
+    (_, policy), location_lists = await asyncio.gather(
+        current_policy(sessions),
+        asyncio.gather(*(wms.locations() for wms in services.registry.warehouses)),
+    )
+    locations: list[Location] = [loc for group in location_lists for loc in group]
+    serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
+    if location_ids:
+        serving = [loc for loc in serving if loc in location_ids]
     async with sessions() as session:
-        # plain rows, not ORM objects: a read for 1,000 SKUs may touch 50,000 positions
-        table = InventoryPositionRow.__table__
-        positions = list(
-            await session.execute(
-                select(*table.c)
-                .where(table.c.sku.in_(unique))
-                .order_by(table.c.sku, table.c.location_id)
+        # plain tuples of the columns availability reads, only where the channel may sell and a
+        # ledger entry was reflected: a read for 1,000 SKUs may touch 50,000 positions
+        columns = _POSITIONS.c
+        rows = await session.execute(
+            select(*_FIGURES)
+            .where(
+                columns.sku.in_(unique),
+                columns.location_id.in_(serving),
+                columns.last_event_at.is_not(None),
             )
+            .order_by(columns.sku, columns.location_id)
         )
+        positions = [Position._make(row) for row in rows]
         reserved_rows = await session.execute(
             select(
                 ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity)
@@ -86,11 +107,6 @@ async def availability_from_services(
                     )
                 )
             )
-    (_, policy), location_lists = await asyncio.gather(
-        current_policy(sessions),
-        asyncio.gather(*(wms.locations() for wms in services.registry.warehouses)),
-    )
-    locations: list[Location] = [loc for group in location_lists for loc in group]
     return availability_for(
         positions,
         reserved,

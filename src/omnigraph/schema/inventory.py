@@ -25,6 +25,14 @@ class InventoryBucket:
     quantity: int
 
 
+def _buckets(root: InventoryAvailability) -> list[InventoryBucket]:
+    return [InventoryBucket(name=k, quantity=v) for k, v in root.answer.buckets.items()]
+
+
+def _explanation(root: InventoryAvailability) -> list[str]:
+    return root.answer.explanation
+
+
 @strawberry.federation.type(keys=["id"], name="InventoryAvailability", description=__doc__)
 class InventoryAvailability(Node):
     id: strawberry.ID
@@ -36,9 +44,14 @@ class InventoryAvailability(Node):
         description="What this channel may promise now for this promise type."
     )
     on_hand: int
-    buckets: list[InventoryBucket]
+    # buckets and explanation are built only when a query selects them: a storefront asking
+    # for 1,000 SKUs across 50 locations reads neither
+    buckets: list[InventoryBucket] = strawberry.field(resolver=_buckets)
     as_of: datetime = strawberry.field(description="When the stock figures were asserted.")
-    explanation: list[str] = strawberry.field(description="How the number was reached.")
+    explanation: list[str] = strawberry.field(
+        resolver=_explanation, description="How the number was reached."
+    )
+    answer: strawberry.Private[Availability]
 
     @classmethod
     def of(cls, a: Availability) -> InventoryAvailability:
@@ -54,9 +67,8 @@ class InventoryAvailability(Node):
             promise=a.promise,
             available_quantity=a.available,
             on_hand=a.on_hand,
-            buckets=[InventoryBucket(name=k, quantity=v) for k, v in a.buckets.items()],
             as_of=a.as_of,
-            explanation=a.explanation,
+            answer=a,
         )
 
     @classmethod
