@@ -136,6 +136,7 @@ class Cell:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     failed: int = 0
+    failure: str | None = None  # the first failed answer, as wrk saw it
     calls: dict[str, int] = field(default_factory=dict)
     cold: dict[str, int] = field(default_factory=dict)
 
@@ -401,12 +402,20 @@ function init(args) failed = 0 end
 
 -- a 200 carrying GraphQL errors is a failure too: it must not count as throughput
 function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then failed = failed + 1 end
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    failed = failed + 1
+    if failed == 1 then
+      sample = status .. " " .. string.gsub(string.sub(body, 1, 300), "\\n", " ")
+    end
+  end
 end
 
 function done(summary, latency, requests)
   local e, bad = summary.errors, 0
-  for _, thread in ipairs(threads) do bad = bad + thread:get("failed") end
+  for _, thread in ipairs(threads) do
+    bad = bad + thread:get("failed")
+    if thread:get("sample") then io.write("FAILED " .. thread:get("sample") .. "\\n") end
+  end
   io.write(string.format(
     "RESULT {{\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d,"
     .. " \\"p99_us\\": %d, \\"failed\\": %d, \\"socket_errors\\": %d}}\\n",
@@ -418,7 +427,8 @@ end
 
 def wrk(
     script: Path, base_url: str, *, seconds: float, connections: int, threads: int
-) -> dict[str, int]:
+) -> dict[str, Any]:
+    """One wrk run; its counts, p50 and p99, and the first failed answer (``sample``)."""
     argv = [
         "wrk",
         f"-t{threads}",
@@ -435,7 +445,8 @@ def wrk(
     line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"wrk printed no result:\n{out}")
-    result: dict[str, int] = json.loads(line.removeprefix("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    result["sample"] = next((x[7:] for x in out.splitlines() if x.startswith("FAILED ")), None)
     return result
 
 
@@ -450,6 +461,10 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _rate(per_second: float) -> str:
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
 
 
 def _per_source(counts: Mapping[str, float], digits: int = 0) -> str:
@@ -510,7 +525,7 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
                 else " | | |"
             )
             print(
-                f"| {label} | {variant} | {cell.rps:,.0f} req/s{note} |"
+                f"| {label} | {variant} | {_rate(cell.rps)} req/s{note} |"
                 f" {cell.rps / raw if raw else 0:.2f} |{latency}"
                 f" {cell.calls_per_request:.3f} ({_per_source(calls, 3)}) |"
                 f" {sum(cell.cold.values())} ({_per_source(cell.cold)}) |"
@@ -522,6 +537,9 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
     for op in ops:
         assert measured is not None
         print(f"- {op.label}: {measured.summaries[op.label]} (the three answers are identical)")
+        for variant in VARIANTS:
+            if results[op.label][variant].failure:
+                print(f"  - first failure, {variant}: {results[op.label][variant].failure}")
 
 
 # -- the benchmark -----------------------------------------------------------------------------
@@ -621,6 +639,7 @@ def http_benchmark(
                             cell.p50_ms = result["p50_us"] / 1000
                             cell.p99_ms = result["p99_us"] / 1000
                             cell.failed = result["failed"] + result["socket_errors"]
+                            cell.failure = result["sample"]
                             print(
                                 f"  {op.label} / {variant}: {cell.rps:,.0f} req/s,"
                                 f" p50 {cell.p50_ms:.1f} ms, p99 {cell.p99_ms:.1f} ms",
