@@ -9,6 +9,7 @@ permissions, no masking: plain ``strawberry.Schema`` behind strawberry's ASGI ap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -491,9 +492,10 @@ naive_schema = strawberry.Schema(query=Query)
 
 
 class NaiveGraphQL(GraphQL[NaiveContext, None]):
-    """strawberry's ASGI app over :data:`naive_schema`, with the service's ``Services``."""
+    """strawberry's ASGI app over :data:`naive_schema`; ``services`` answers the process's
+    ``Services`` once the service has started."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Callable[[], Services]) -> None:
         super().__init__(naive_schema, graphql_ide=None, allow_queries_via_get=False)
         self._services = services
 
