@@ -1,7 +1,8 @@
 """Omnigraph benchmarks: one command, figures as ratios against a baseline from the same run.
 
     .venv/bin/python benchmarks/run.py [http] [detection] [ledger] [reconcile] [--orders 5000]
-        [--repeat 3] [--duration 10] [--scale small|full|none]
+        [--repeat 3] [--duration 10] [--warmup 2] [--connections 16] [--scale small|full|none]
+        [--rows availability,lookup,reporting]
 
 ``http`` (issue 9): the service under load, in production mode, from another process. It starts
 the demo source systems (``omnigraph demo``) and the service with two baselines mounted beside
@@ -21,7 +22,7 @@ TTL 5 s, background workers on) except the rate limit, raised out of the way. Th
 carries the scale figures of ``ledger`` and ``reconcile`` at ``--scale small`` (20,000 ledger
 events; 10,000 transactions across 50 payouts), ``full`` (the issues' sizes: 500,000 and
 1,000,000 events; 1,000,000 transactions across 5,000 payouts) or ``none``. The table is
-Markdown, ready for docs/PERFORMANCE.md.
+Markdown, ready for docs/PERFORMANCE.md. ``--rows lookup,reporting`` measures only those rows.
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
