@@ -181,6 +181,8 @@ class Payout(Node):
     @strawberry.field(description="The balance transactions this payout settles.")
     async def balance_transactions(self, info: Ctx) -> list[BalanceTransaction]:
         txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
+        # oldest first: providers list them in their own order (Stripe: newest first)
+        txns = sorted(txns, key=lambda t: (t.created_at, t.id))
         return [
             BalanceTransaction(
                 id=strawberry.ID(t.id),

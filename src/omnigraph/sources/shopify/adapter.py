@@ -98,18 +98,22 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
     async def list_orders(
         self, *, limit: int, cursor: str | None, filter: OrderListFilter
     ) -> StorefrontPage:
-        """Newest first (``processedAt``, the contract's ``placedAt``); a channel filter is
-        applied after mapping, reading on until a page has an order or none are left."""
+        """Newest first (``processedAt``, the contract's ``placedAt``), ``limit`` orders a page
+        as the contract says: Shopify's pages are as many as the query cost allows (6 orders
+        with 20 line items each), so one page here is as many of them as it takes. A channel
+        filter is applied after mapping, reading on until the page is full or none are left."""
         terms = []
         if filter.placed_from:
             terms.append(f"processed_at:>='{filter.placed_from.isoformat()}'")
         if filter.placed_to:
-            terms.append(f"processed_at:<='{filter.placed_to.isoformat()}'")
+            # the contract's window is half-open: placedFrom <= placedAt < placedTo
+            terms.append(f"processed_at:<'{filter.placed_to.isoformat()}'")
         if filter.sku:
             terms.append(f"sku:'{filter.sku}'")
-        first = max(1, min(limit, self.batch_size))
         document = order_document(ORDERS_PAGE, self.options.max_line_items)
+        found: list[JsonRecord] = []
         while True:
+            first = max(1, min(limit - len(found), self.batch_size))
             data = await self.client.graphql(
                 document,
                 {
@@ -130,8 +134,9 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
             await self.client.cache_put([(("orders", "id", r["id"]), r) for r in records])
             if filter.channel:
                 records = [r for r in records if r["channel"] == filter.channel]
-            if records or cursor is None:
-                return StorefrontPage(parse_records(self.name, StorefrontOrder, records), cursor)
+            found += records
+            if len(found) >= limit or cursor is None:
+                return StorefrontPage(parse_records(self.name, StorefrontOrder, found), cursor)
 
     async def _fetch(self, gids: list[str]) -> dict[str, JsonRecord]:
         """One ``nodes(ids:)`` query (and the returns of what it found), mapped, by order id."""
