@@ -14,9 +14,13 @@ documented differences below (:func:`as_demo`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ from omnigraph.reconcile.sync import PaymentsReader
 from omnigraph.sources.shopify.fake import FakeShopify, shopify_options
 from omnigraph.sources.sim import DemoSystems, DemoWorld
 from omnigraph.sources.stripe.fake import FakeStripe
+from omnigraph.sources.stripe.webhooks import signature_header
 from omnigraph.truth.detector import DisagreementDetector
 
 SHOP_TOKEN = "shpat_mixed_0123456789"
@@ -362,18 +367,26 @@ ORDERS_PAGE = f"""query($after: String, $filter: OrderFilter) {{
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
+LISTED = """query($after: String, $filter: OrderFilter) {
+  orders(first: 100, after: $after, filter: $filter) {
+    edges { node { id name channel placedAt state disagreements { field } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
 ORDER_BY_REF = f"""query($source: String!, $ref: String!) {{
   orderByRef(source: $source, ref: $ref) {{ {ORDER} }}
 }}"""
 ORDER_BY_ID = f"""query($id: ID!) {{ order(id: $id) {{ {ORDER} }} }}"""
 
 
-async def every_order(service: Service, filter: dict[str, Any] | None = None) -> list[Any]:
+async def every_order(
+    service: Service, filter: dict[str, Any] | None = None, document: str = ORDERS_PAGE
+) -> list[Any]:
     """Every order the service lists, following its own cursors."""
     orders: list[Any] = []
     after = None
     while True:
-        data = await service.query(ORDERS_PAGE, after=after, filter=filter)
+        data = await service.query(document, after=after, filter=filter)
         orders += [edge["node"] for edge in data["orders"]["edges"]]
         if not data["orders"]["pageInfo"]["hasNextPage"]:
             return orders
@@ -476,12 +489,13 @@ async def test_filtered_order_listings_are_the_same(pair: Pair) -> None:
         {"placedFrom": placed[40], "placedTo": placed[60]},
     ]
     for filter in filters:
-        demo = comparable(await every_order(pair.demo, filter), mixed=False)
-        mixed = comparable(await every_order(pair.mixed, filter), mixed=True)
+        # every field of every order is compared above; here, which orders and in what order
+        demo = comparable(await every_order(pair.demo, filter, LISTED), mixed=False)
+        mixed = comparable(await every_order(pair.mixed, filter, LISTED), mixed=True)
         assert demo, filter
         found = differences(demo, mixed)
         assert not found, f"{filter}: " + "\n".join(found)
-    window = await every_order(pair.mixed, filters[-1])
+    window = await every_order(pair.mixed, filters[-1], LISTED)
     assert len(window) == 20
 
 
@@ -586,3 +600,120 @@ async def test_availability_is_the_same(pair: Pair) -> None:
         assert demo["availability"]
         found = differences(demo, mixed)
         assert not found, "\n".join(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks through the whole service (these change the mixed world: they run last)
+# ---------------------------------------------------------------------------------------------
+
+STATE = """query($id: ID!) { order(id: $id) {
+  state provenance(field: "state") { source sourceKind authoritative } } }"""
+
+
+def shopify_headers(body: bytes, topic: str, webhook_id: str) -> dict[str, str]:
+    digest = hmac.new(SHOP_SECRET.encode(), body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-Shop-Domain": SHOP_DOMAIN,
+        "X-Shopify-API-Version": "2026-10",
+        "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+    }
+
+
+async def test_a_shopify_orders_updated_webhook_shows_the_change_in_the_graph(
+    pair: Pair,
+) -> None:
+    in_the_warehouse = {f["orderRef"] for f in pair.world.wms_fulfilment_orders}
+    order_id = next(
+        o["id"]
+        for o in pair.world.storefront_orders
+        if o["status"] == "open" and o["id"] not in in_the_warehouse
+    )
+    global_id = encode_global_id("Order", "shop", order_id)
+    before = await pair.mixed.query(STATE, id=global_id)
+    assert before["order"]["state"] == "PLACED"
+
+    # staff cancel the order in Shopify's admin
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=pair.shop.app), base_url=f"https://{SHOP_DOMAIN}"
+    ) as admin:
+        response = await admin.post(
+            "/admin/api/2026-10/graphql.json",
+            headers={"X-Shopify-Access-Token": SHOP_TOKEN},
+            json={
+                "query": """mutation($id: ID!) { orderCancel(orderId: $id, reason: CUSTOMER,
+                    restock: true) { job { id } orderCancelUserErrors { message } } }""",
+                "variables": {"id": f"gid://shopify/Order/{order_id.removeprefix('SF-')}"},
+            },
+        )
+    assert response.json()["data"]["orderCancel"]["orderCancelUserErrors"] == []
+    reads = pair.shop.calls["OmnigraphOrdersByIds"]
+    cached = await pair.mixed.query(STATE, id=global_id)
+    assert cached["order"]["state"] == "PLACED"  # the record cache has not heard yet
+    assert pair.shop.calls["OmnigraphOrdersByIds"] == reads
+
+    payload = {
+        "id": int(order_id.removeprefix("SF-")),
+        "admin_graphql_api_id": f"gid://shopify/Order/{order_id.removeprefix('SF-')}",
+        "updated_at": pair.shop.order(order_id)["updatedAt"],
+        "cancelled_at": pair.shop.order(order_id)["cancelledAt"],
+        "cancel_reason": "customer",
+    }
+    body = json.dumps(payload).encode()
+    webhook = await pair.mixed.graph.client.post(
+        "/webhooks/shopify", content=body, headers=shopify_headers(body, "orders/updated", "w-1")
+    )
+    forged = await pair.mixed.graph.client.post(
+        "/webhooks/shopify",
+        content=body.replace(b"customer", b"fraud"),
+        headers=shopify_headers(body, "orders/updated", "w-2"),
+    )
+
+    assert webhook.status_code == 200, webhook.text
+    assert webhook.json()["status"] == "accepted"
+    assert forged.status_code == 401
+    after = await pair.mixed.query(STATE, id=global_id)
+    assert after["order"] == {
+        "state": "CANCELLED",
+        "provenance": [{"source": "shop", "sourceKind": "STOREFRONT", "authoritative": False}],
+    }
+    assert pair.shop.calls["OmnigraphOrdersByIds"] == reads + 1  # read again, once
+
+
+PAYOUT = """query($id: ID!) { payout(id: $id) {
+  status reconciliation { status variance { amount } reconciledAt } } }"""
+
+
+async def test_a_stripe_payout_paid_webhook_reconciles_the_payout_in_the_graph(
+    pair: Pair,
+) -> None:
+    payout_id = next(p["id"] for p in pair.world.payouts if p["status"] != "paid")
+    global_id = encode_global_id("Payout", "stripe", payout_id)
+    before = await pair.mixed.query(PAYOUT, id=global_id)
+    assert before["payout"]["status"] != "paid"
+    assert before["payout"]["reconciliation"]["status"] == "UNRECONCILED"
+
+    pair.stripe.payouts[payout_id]["status"] = "paid"  # the money reached the bank
+    event = pair.stripe.emit(
+        "payout.paid", payout_id, max(e["created"] for e in pair.stripe.events) + 1
+    )
+    body = json.dumps(event).encode()
+    response = await pair.mixed.graph.client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={
+            "Stripe-Signature": signature_header(body, STRIPE_SECRET, timestamp=int(time.time()))
+        },
+    )
+    unsigned = await pair.mixed.graph.client.post("/webhooks/stripe", content=body)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["payout"] == payout_id
+    assert unsigned.status_code == 400
+    after = (await pair.mixed.query(PAYOUT, id=global_id))["payout"]
+    assert after["status"] == "paid"
+    assert after["reconciliation"]["status"] == response.json()["status"] == "RECONCILED"
+    assert after["reconciliation"]["variance"]["amount"] == "0.00"
+    assert after["reconciliation"]["reconciledAt"] is not None
