@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +26,7 @@ __all__ = [
     "load_evidence",
     "order_by_key",
     "order_by_source_ref",
+    "order_truth",
 ]
 
 ORDER_CURSOR = "orders"
@@ -92,35 +93,53 @@ async def order_by_source_ref(
 
 
 async def load_evidence(
-    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: set[SourceKind]
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
 ) -> OrderEvidence:
-    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised."""
+    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised.
+
+    Every loader is asked before any answer is awaited, so the asks of one resolver level still
+    go out in one batch per source; awaiting the loaders' futures in turn needs no task per
+    source (a field of a hundred orders would otherwise start three hundred)."""
     evidence = OrderEvidence(storefront=order)
     ref = order.record.id
     loaders = ctx.loaders
-
-    async def gather(kind: SourceKind, load: Callable[[], Awaitable[None]]) -> None:
-        if kind in kinds:
-            try:
-                await load()
-            except UpstreamUnavailable as error:
-                evidence.unavailable[kind] = error
-
-    async def erp() -> None:
-        evidence.sales_orders = await loaders.sales_orders.load(ref)
-
-    async def wms() -> None:
-        evidence.fulfilment_orders = await loaders.fulfilment_orders.load(ref)
-
-    async def payments() -> None:
-        evidence.charges = await loaders.charges.load(ref)
-
-    await asyncio.gather(
-        gather(SourceKind.ERP, erp),
-        gather(SourceKind.WMS, wms),
-        gather(SourceKind.PAYMENTS, payments),
-    )
+    sales_orders = loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None
+    fulfilment_orders = loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None
+    charges = loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None
+    if sales_orders is not None:
+        try:
+            evidence.sales_orders = await sales_orders
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.ERP] = error
+    if fulfilment_orders is not None:
+        try:
+            evidence.fulfilment_orders = await fulfilment_orders
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.WMS] = error
+    if charges is not None:
+        try:
+            evidence.charges = await charges
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.PAYMENTS] = error
     return evidence
+
+
+async def order_truth(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: frozenset[SourceKind]
+) -> OrderTruth:
+    """The served facts of ``order`` from the systems of ``kinds``, made once per request.
+
+    Every field of an order (and of each of its lines) asks for its truth: the first ask builds
+    it, the others share it, with its facts computed once."""
+    key = (order_truth, order.source, order.record.id, kinds)
+    truth: OrderTruth | None = ctx.memo.get(key)
+    if truth is None:
+        evidence = await load_evidence(ctx, order, kinds)
+        # Asks that waited for the same evidence take the first one's truth.
+        truth = ctx.memo.setdefault(
+            key, OrderTruth(evidence, ctx.services.rules, ctx.services.now())
+        )
+    return truth
 
 
 async def list_orders(

@@ -15,7 +15,7 @@ from omnigraph.auth.permissions import hides_money_provenance
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
 from omnigraph.ids import encode_global_id
-from omnigraph.resolvers.orders import load_evidence
+from omnigraph.resolvers.orders import order_truth
 from omnigraph.schema.common import Disagreement, ExternalRef, FieldProvenance, Money, Node
 from omnigraph.schema.order_exceptions import order_exceptions
 from omnigraph.sources.records import StorefrontOrder
@@ -40,6 +40,12 @@ __all__ = [
 OrderState = strawberry.enum(OrderStateValue, name="OrderState")
 Ctx = Info[RequestContext, None]
 _LINE_INDEX = re.compile(r"\[[^\]]*\]")
+# The sets of systems fields ask about: one truth per order and set per request.
+_ERP = frozenset({Kind.ERP})
+_WMS = frozenset({Kind.WMS})
+_PAYMENTS = frozenset({Kind.PAYMENTS})
+_ERP_WMS = frozenset({Kind.ERP, Kind.WMS})
+_ALL_SOURCES = frozenset({Kind.ERP, Kind.WMS, Kind.PAYMENTS})
 
 
 def _require(evidence: OrderEvidence, kind: Kind) -> None:
@@ -110,26 +116,23 @@ class OrderLine:
     _order: strawberry.Private[Sourced[StorefrontOrder]]
     _storefront_price: strawberry.Private[Money]
 
-    async def _evidence(self, info: Ctx, kinds: set[Kind]) -> OrderEvidence:
-        return await load_evidence(info.context, self._order, kinds)
+    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+        return await order_truth(info.context, self._order, kinds)
 
     @strawberry.field(
         description="Unit price: the ERP's, or the storefront's until the ERP has the order."
     )
     async def unit_price(self, info: Ctx) -> Money | None:
-        evidence = await self._evidence(info, {Kind.ERP})
-        _require(evidence, Kind.ERP)
-        fact = OrderTruth(
-            evidence, info.context.services.rules, info.context.services.now()
-        ).unit_price(self.sku)
+        truth = await self._truth(info, _ERP)
+        _require(truth.evidence, Kind.ERP)
+        fact = truth.unit_price(self.sku)
         if fact is None:
             return None
         return Money.of(Decimal(fact.served.value), self._storefront_price.currency)
 
     async def _quantities(self, info: Ctx) -> LineQuantities:
-        evidence = await self._evidence(info, {Kind.WMS})
-        _require(evidence, Kind.WMS)
-        truth = OrderTruth(evidence, info.context.services.rules, info.context.services.now())
+        truth = await self._truth(info, _WMS)
+        _require(truth.evidence, Kind.WMS)
         return truth.line_quantities(self.sku)
 
     @strawberry.field(description="Units the WMS holds for this line (WMS).")
@@ -149,9 +152,8 @@ class OrderLine:
         ' `field` filters, e.g. "unitPrice" or "shipped".'
     )
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
-        evidence = await self._evidence(info, {Kind.ERP, Kind.WMS})
-        _degrade(info, evidence, set(evidence.unavailable))
-        truth = OrderTruth(evidence, info.context.services.rules, info.context.services.now())
+        truth = await self._truth(info, _ERP_WMS)
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         prefix = f"lines[{self.sku}]."
         return [
             FieldProvenance.of(f.field.removeprefix(prefix), f.served, f.authoritative)
@@ -217,13 +219,12 @@ class OrderCore(Node):
 
         return await resolve_order_id(info.context, id, cls)
 
-    async def _truth(self, info: Ctx, kinds: set[Kind]) -> OrderTruth:
-        evidence = await load_evidence(info.context, self._sourced, kinds)
-        return OrderTruth(evidence, info.context.services.rules, info.context.services.now())
+    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+        return await order_truth(info.context, self._sourced, kinds)
 
     @strawberry.field(description="Canonical core state: physical truth from the WMS.")
     async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
-        truth = await self._truth(info, {Kind.WMS})
+        truth = await self._truth(info, _WMS)
         _degrade(info, truth.evidence, {Kind.WMS})
         return OrderStateValue(truth.state.served.value)
 
@@ -237,7 +238,7 @@ class OrderCore(Node):
         method = self._sourced.record.fulfilment_method
         if method not in ("pickup", "wholesale"):
             return None
-        kinds = {Kind.WMS, Kind.ERP} if method == "wholesale" else {Kind.WMS}
+        kinds = _ERP_WMS if method == "wholesale" else _WMS
         truth = await self._truth(info, kinds)
         for kind in kinds:
             _require(truth.evidence, kind)
@@ -251,7 +252,7 @@ class OrderCore(Node):
 
     @strawberry.field(description="The id of this order in each system that knows it.")
     async def external_refs(self, info: Ctx) -> list[ExternalRef]:
-        truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        truth = await self._truth(info, _ALL_SOURCES)
         evidence = truth.evidence
         _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
         refs = [
@@ -291,7 +292,7 @@ class OrderCore(Node):
         description="Order currency (ERP, or the storefront's until the ERP has the order)."
     )
     async def currency(self, info: Ctx) -> str:
-        truth = await self._truth(info, {Kind.ERP})
+        truth = await self._truth(info, _ERP)
         _degrade(info, truth.evidence, {Kind.ERP})
         return truth.currency.served.value
 
@@ -299,7 +300,7 @@ class OrderCore(Node):
         description="Totals: the ERP's, or the storefront's until the ERP has the order."
     )
     async def totals(self, info: Ctx) -> OrderTotals | None:
-        truth = await self._truth(info, {Kind.ERP})
+        truth = await self._truth(info, _ERP)
         _require(truth.evidence, Kind.ERP)
         totals = self._sourced.record.totals
         if truth.total.served.source_kind is Kind.ERP:
@@ -319,7 +320,7 @@ class OrderCore(Node):
 
     @strawberry.field(description="Financial status as the ERP states it (storefront until then).")
     async def financial_status(self, info: Ctx) -> str | None:
-        truth = await self._truth(info, {Kind.ERP})
+        truth = await self._truth(info, _ERP)
         _require(truth.evidence, Kind.ERP)
         fact = truth.financial_status
         return None if fact is None else fact.served.value.upper()
@@ -340,7 +341,7 @@ class OrderCore(Node):
 
     @strawberry.field(description="Parcels shipped, from the WMS.")
     async def shipments(self, info: Ctx) -> list[Shipment] | None:
-        truth = await self._truth(info, {Kind.WMS})
+        truth = await self._truth(info, _WMS)
         _require(truth.evidence, Kind.WMS)
         return [
             Shipment(
@@ -358,7 +359,7 @@ class OrderCore(Node):
 
     @strawberry.field(description="Charges and refunds at the payments provider.")
     async def payments(self, info: Ctx) -> list[Payment] | None:
-        truth = await self._truth(info, {Kind.PAYMENTS})
+        truth = await self._truth(info, _PAYMENTS)
         _require(truth.evidence, Kind.PAYMENTS)
         return [
             Payment(
@@ -378,7 +379,7 @@ class OrderCore(Node):
         ' e.g. "state" or "lines.unitPrice".'
     )
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
-        truth = await self._truth(info, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        truth = await self._truth(info, _ALL_SOURCES)
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         entries = [
             FieldProvenance.of(f.field, f.served, f.authoritative)
@@ -393,7 +394,7 @@ class OrderCore(Node):
         description="Fields where systems other than the owner claim a different value."
     )
     async def disagreements(self, info: Ctx) -> list[Disagreement]:
-        truth = await self._truth(info, {Kind.ERP, Kind.WMS})
+        truth = await self._truth(info, _ERP_WMS)
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         now = info.context.services.now()
         return [

@@ -68,6 +68,7 @@ class OrderTruth:
         self.evidence = evidence
         self.rules = rules
         self.now = now
+        self._line_quantities: dict[str, LineQuantities] = {}
 
     @property
     def order(self) -> StorefrontOrder:
@@ -234,6 +235,12 @@ class OrderTruth:
         return self._decide("lines.quantity", claims)
 
     def line_quantities(self, sku: str) -> LineQuantities:
+        known = self._line_quantities.get(sku)
+        if known is None:
+            known = self._line_quantities[sku] = self._sum_line_quantities(sku)
+        return known
+
+    def _sum_line_quantities(self, sku: str) -> LineQuantities:
         lines: list[FulfilmentLine] = [
             line
             for s in self.evidence.fulfilment_orders
