@@ -125,3 +125,31 @@ async def test_a_payout_the_sync_touched_meanwhile_is_reconciled_again(
             select(func.count()).where(PaymentPayoutRow.needs_reconciliation.is_(True))
         )
     assert marked == 0
+
+
+async def test_payouts_named_by_a_webhook_are_reconciled_now_marked_or_not(
+    services: Services,
+) -> None:
+    reconciler = Reconciler(
+        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+    )
+    await reconciler.reconcile_pending()
+    expected = await stored(services)
+    async with services.sessions() as session:
+        named = list(
+            await session.scalars(select(PaymentPayoutRow.payout_id).order_by("payout_id").limit(3))
+        )
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(PaymentPayoutRow)
+            .where(PaymentPayoutRow.payout_id.in_(named))
+            .values(needs_reconciliation=True)
+        )
+    done = await reconciler.reconcile_payouts(services.registry.payments[0], [*named, "po_none"])
+    assert done.payouts == len(named)
+    assert await stored(services) == expected
+    async with services.sessions() as session:
+        marked = await session.scalar(
+            select(func.count()).where(PaymentPayoutRow.needs_reconciliation.is_(True))
+        )
+    assert marked == 0

@@ -221,36 +221,67 @@ class Reconciler:
         """Reconcile every payout the sync marked, a chunk at a time."""
         total = ReconcileProgress()
         for payments in self.registry.payments:
-            source = payments.name
             while True:
                 async with self.sessions() as session:
                     pending = list(
                         await session.scalars(
                             select(PaymentPayoutRow)
                             .where(
-                                PaymentPayoutRow.source == source,
+                                PaymentPayoutRow.source == payments.name,
                                 PaymentPayoutRow.needs_reconciliation.is_(True),
                             )
                             .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
                             .limit(PENDING_PAGE)
                         )
                     )
-                    if not pending:
-                        break
-                    counted = await session.execute(
-                        select(PaymentTransactionRow.payout_id, func.count())
-                        .where(
-                            PaymentTransactionRow.source == source,
-                            PaymentTransactionRow.payout_id.in_([p.payout_id for p in pending]),
-                        )
-                        .group_by(PaymentTransactionRow.payout_id)
-                    )
-                    sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
-                for chunk in transaction_chunks(pending, sizes, self.chunk_transactions):
-                    await self._reconcile_chunk(payments, chunk, total)
-                    if progress is not None:
-                        progress(total)
+                if not pending:
+                    break
+                await self._reconcile_rows(payments, pending, total, progress)
         return total
+
+    async def reconcile_payouts(
+        self, payments: PaymentsAdapter, payout_ids: Sequence[str]
+    ) -> ReconcileProgress:
+        """Reconcile these synced payouts now, marked or not (a webhook named them); the
+        others wait for :meth:`reconcile_pending`."""
+        total = ReconcileProgress()
+        async with self.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(PaymentPayoutRow)
+                    .where(
+                        PaymentPayoutRow.source == payments.name,
+                        PaymentPayoutRow.payout_id.in_(list(payout_ids)),
+                    )
+                    .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
+                )
+            )
+        if rows:
+            await self._reconcile_rows(payments, rows, total, None)
+        return total
+
+    async def _reconcile_rows(
+        self,
+        payments: PaymentsAdapter,
+        payouts: Sequence[PaymentPayoutRow],
+        total: ReconcileProgress,
+        progress: Callable[[ReconcileProgress], None] | None,
+    ) -> None:
+        """Cut ``payouts`` into chunks by the transactions they swept, and reconcile each."""
+        async with self.sessions() as session:
+            counted = await session.execute(
+                select(PaymentTransactionRow.payout_id, func.count())
+                .where(
+                    PaymentTransactionRow.source == payments.name,
+                    PaymentTransactionRow.payout_id.in_([p.payout_id for p in payouts]),
+                )
+                .group_by(PaymentTransactionRow.payout_id)
+            )
+            sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
+        for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
+            await self._reconcile_chunk(payments, chunk, total)
+            if progress is not None:
+                progress(total)
 
     async def _reconcile_chunk(
         self,
