@@ -34,6 +34,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.garbage_collection import tuned_collector
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
@@ -291,6 +292,8 @@ def create_app(
             if metrics is not None:
                 metrics.watch(services)
             await stack.enter_async_context(background_workers(services))
+            # last: what start-up built is frozen out of the collector's way
+            stack.enter_context(tuned_collector(settings.gc_young_threshold))
             yield
 
     async def healthz(request: Request) -> Response:

@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="How long a storefront or WMS answer may be served stale while it is down"
         " (never ERP or payments: money is not served stale); 0 disables.",
     )
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Allocations between the garbage collector's young collections while the"
+        " service runs (Python's default, 700, spends most of a large page's CPU collecting);"
+        " start-up's heap is frozen too. 0 leaves the collector as Python sets it.",
+    )
     max_page_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=50, ge=1)
     max_filter_scan_pages: int = Field(
