@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import structlog
 from opentelemetry.trace import TracerProvider
 from prometheus_client.exposition import choose_encoder
@@ -107,6 +109,23 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         services: Services = self._app.state.services
         return RequestContext.for_request(services, request, response)
+
+    def encode_json(self, data: object) -> str:
+        """orjson, several times faster than ``json.dumps`` on a page of orders; a text, as
+        WebSocket frames must be. Anything orjson refuses (an integer past 64 bits) is
+        encoded by ``json.dumps``, as before."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson; what it refuses (``NaN``, integers past 64 bits) is read by ``json.loads``,
+        so a request means what it meant before."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
 
 
 def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:

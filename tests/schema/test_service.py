@@ -54,3 +54,24 @@ async def test_ttl_cache_spares_the_sources_a_second_time(
 
 def test_checked_in_schema_matches_the_code(repo_root: Path) -> None:
     assert stale_schema_files(repo_root / "schema") == [], "run `omnigraph export-schema`"
+
+
+async def test_json_in_and_out_means_what_it_meant(graph: Graph) -> None:
+    """Bodies are read and answers written with orjson; what it refuses reads as before."""
+    body = await graph.query('{ orderByRef(source: "web-store", ref: "no-such-\u00e9") { id } }')
+    assert body == {"data": {"orderByRef": None}}
+    # an integer past 64 bits (orjson refuses it): GraphQL's own refusal, not an unreadable body
+    huge = '{"query": "query($n: Int) { orders(first: $n) { edges { cursor } } }",' + (
+        ' "variables": {"n": 123456789012345678901234567890}}'
+    )
+    response = await graph.client.post(
+        "/graphql", content=huge, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert "$n" in error["message"]
+    assert "Int" in error["message"]
+    unreadable = await graph.client.post(
+        "/graphql", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert unreadable.status_code == 400
