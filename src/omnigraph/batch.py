@@ -29,10 +29,15 @@ BATCH_THRESHOLD = (10_000, 10, 10)
 def batch_collection(threshold: tuple[int, int, int] = BATCH_THRESHOLD) -> Iterator[None]:
     """Collect less often while the block runs; restore the thresholds afterwards."""
     previous = gc.get_threshold()
-    gc.freeze()  # everything alive now (imports, settings, clients) is never scanned again
+    # everything alive now (imports, settings, clients) is never scanned again; a freeze someone
+    # else holds (a service in the same process, in tests) is theirs to undo, not ours
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
     gc.set_threshold(*threshold)
     try:
         yield
     finally:
         gc.set_threshold(*previous)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()

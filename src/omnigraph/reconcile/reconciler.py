@@ -4,7 +4,7 @@ verdict and raises the money exceptions through intake.
 Payouts marked by the sync are taken a chunk at a time, a chunk holding at most
 ``chunk_transactions`` balance transactions (a larger payout goes alone), so memory is bounded
 by the chunk, not by the history nor by how many transactions a payout sweeps. Transactions
-are read as plain tuples and lines written with one multi-row INSERT: a chunk's objects are
+are read as plain tuples and lines written with one executemany INSERT: a chunk's objects are
 few and short-lived. The verdict and the lines of a chunk are written in one transaction, and
 re-running it gives the same rows (lines are keyed by transaction). Exceptions are keyed by
 what they are about, so a re-run raises nothing twice.
