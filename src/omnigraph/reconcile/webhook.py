@@ -29,13 +29,12 @@ import hashlib
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.context import Services
-from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow
+from omnigraph.db.models import PayoutReconciliationRow
 from omnigraph.errors import ConfigurationError, OmnigraphError
 from omnigraph.idempotency import KeyReused, recall, remember
 from omnigraph.reconcile.reconciler import ReconcileProgress, Reconciler
@@ -89,21 +88,7 @@ async def reconcile_payouts(
     reconciler: Reconciler, payments: PaymentsAdapter, payout_ids: Sequence[str]
 ) -> ReconcileProgress:
     """Reconcile these synced payouts now, marked or not; the others wait for the loop."""
-    total = ReconcileProgress()
-    async with reconciler.sessions() as session:
-        rows = list(
-            await session.scalars(
-                select(PaymentPayoutRow).where(
-                    PaymentPayoutRow.source == payments.name,
-                    PaymentPayoutRow.payout_id.in_(list(payout_ids)),
-                )
-            )
-        )
-    if rows:
-        # one chunk: a webhook names one payout (TODO: Reconciler.reconcile_payouts, public,
-        # once the reconciler's chunking rework has landed)
-        await reconciler._reconcile_chunk(payments, rows, total)
-    return total
+    return await reconciler.reconcile_payouts(payments, payout_ids)
 
 
 async def stripe_webhook(request: Request) -> Response:
