@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
+import orjson
 import structlog
 from redis.asyncio import Redis
 
@@ -157,7 +158,12 @@ class SourceClient:
         return self._decode(await self.request("POST", path, json=body), path)
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
+        # orjson: a page of a hundred orders decodes several times faster than with json
         try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            pass
+        try:  # what orjson refuses (NaN, integers past 64 bits) json may still read
             return response.json()
         except ValueError:
             raise SourceContractViolation(self.name, f"{path} did not answer JSON") from None
