@@ -8,6 +8,7 @@ full collection of the whole heap frees: most of the CPU time of a reporting pag
 (docs/PERFORMANCE.md). While the service runs, the young threshold is raised
 (``OMNIGRAPH_GC_YOUNG_THRESHOLD``) and what start-up built (modules, schema, rules, catalogue) is
 frozen out of the collector's way (``gc.freeze``); both are undone when the last app stops.
+Batch jobs in a process of their own tune the collector with :mod:`omnigraph.batch` instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = ["tuned_collector"]
 
 _active = 0
 _previous: tuple[int, int, int] | None = None
+_froze = False  # a freeze someone else holds (a batch job in tests) is theirs to undo
 
 
 @contextlib.contextmanager
@@ -37,14 +39,16 @@ def tuned_collector(young_threshold: int) -> Iterator[None]:
     >>> gc.get_threshold() == before
     True
     """
-    global _active, _previous
+    global _active, _previous, _froze
     if young_threshold <= 0:
         yield
         return
     if _active == 0:
         _previous = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
+        _froze = gc.get_freeze_count() == 0
+        if _froze:
+            gc.collect()
+            gc.freeze()
         gc.set_threshold(young_threshold, *_previous[1:])
     _active += 1
     try:
@@ -53,5 +57,6 @@ def tuned_collector(young_threshold: int) -> Iterator[None]:
         _active -= 1
         if _active == 0 and _previous is not None:
             gc.set_threshold(*_previous)
-            gc.unfreeze()
+            if _froze:
+                gc.unfreeze()
             _previous = None

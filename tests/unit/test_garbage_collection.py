@@ -15,15 +15,28 @@ def no_app_running(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in a process of its own: apps other tests left running do not count here."""
     monkeypatch.setattr(garbage_collection, "_active", 0)
     monkeypatch.setattr(garbage_collection, "_previous", None)
+    monkeypatch.setattr(garbage_collection, "_froze", False)
 
 
 def test_the_young_threshold_is_raised_and_start_up_frozen_while_it_runs() -> None:
-    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    gc.unfreeze()  # as in a fresh process
+    before = gc.get_threshold()
     with tuned_collector(50_000):
         assert gc.get_threshold() == (50_000, *before[1:])
-        assert gc.get_freeze_count() > frozen
+        assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_someone_else_holds_is_left_to_them() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with tuned_collector(50_000):
+            assert gc.get_threshold()[0] == 50_000
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def test_overlapping_apps_share_one_tuning_undone_by_the_last() -> None:
