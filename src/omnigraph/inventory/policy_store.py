@@ -1,18 +1,26 @@
-"""Allocation policy versions in the database: the newest is in force, every one is kept."""
+"""Allocation policy versions in the database: the newest is in force, every one is kept.
+
+Every availability read asks which policy is in force, so the parsed policies are remembered:
+the built-in default once per process, a stored version once per database engine. Each read
+still asks the database for the newest version (one indexed ``SELECT`` of two columns), so a
+policy stored by any replica is in force on every replica from its next request.
+"""
 
 from __future__ import annotations
 
+import functools
+import weakref
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import AllocationPolicyRow
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
 
-__all__ = ["current_policy", "policy_history", "store_policy"]
+__all__ = ["current_policy", "policy_history", "policy_in_force", "store_policy"]
 
 
 async def current_policy(
@@ -20,12 +28,46 @@ async def current_policy(
 ) -> tuple[int, AllocationPolicy]:
     """The policy in force and its version (0: the built-in default)."""
     async with sessions() as session:
-        row = await session.scalar(
-            select(AllocationPolicyRow).order_by(AllocationPolicyRow.version.desc()).limit(1)
+        return await policy_in_force(session)
+
+
+async def policy_in_force(session: AsyncSession) -> tuple[int, AllocationPolicy]:
+    """:func:`current_policy` read in ``session``, for a caller that reads more with it."""
+    newest = (
+        await session.execute(
+            select(AllocationPolicyRow.version, AllocationPolicyRow.created_at)
+            .order_by(AllocationPolicyRow.version.desc())
+            .limit(1)
         )
-    if row is None:
-        return 0, load_default_policy()
-    return row.version, AllocationPolicy.model_validate(row.document)
+    ).first()
+    if newest is None:
+        return 0, _default_policy()
+    # versions are never rewritten; created_at tells a database rebuilt from scratch apart
+    key = (newest.version, newest.created_at)
+    database = session.bind
+    remembered = _stored.get(database) if database is not None else None
+    if remembered is not None and remembered[0] == key:
+        return newest.version, remembered[1]
+    document = await session.scalar(
+        select(AllocationPolicyRow.document).where(AllocationPolicyRow.version == newest.version)
+    )
+    policy = AllocationPolicy.model_validate(document)
+    if database is not None:
+        _stored[database] = (key, policy)
+    return newest.version, policy
+
+
+@functools.cache
+def _default_policy() -> AllocationPolicy:
+    # the file ships with the package, so it is read and validated once; policies are
+    # frozen models, so one parsed copy serves every request
+    return load_default_policy()
+
+
+# per database (its engine): the newest stored version seen and its parsed policy
+_stored: weakref.WeakKeyDictionary[
+    AsyncEngine | AsyncConnection, tuple[tuple[int, datetime], AllocationPolicy]
+] = weakref.WeakKeyDictionary()
 
 
 async def store_policy(

@@ -18,7 +18,7 @@ from omnigraph.inventory.availability import (
     Promise,
     availability_for,
 )
-from omnigraph.inventory.policy_store import current_policy
+from omnigraph.inventory.policy_store import policy_in_force
 from omnigraph.inventory.reservations import ReservationStatus
 from omnigraph.sources.records import Location
 
@@ -64,15 +64,17 @@ async def availability_from_services(
     unique = list(dict.fromkeys(skus))
     now = services.now()
     sessions = services.sessions
-    (_, policy), location_lists = await asyncio.gather(
-        current_policy(sessions),
-        asyncio.gather(*(wms.locations() for wms in services.registry.warehouses)),
+    location_lists = await asyncio.gather(
+        *(wms.locations() for wms in services.registry.warehouses)
     )
     locations: list[Location] = [loc for group in location_lists for loc in group]
-    serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
-    if location_ids:
-        serving = [loc for loc in serving if loc in location_ids]
+    # one session for the policy's version check and the figures (opened after the WMS has
+    # answered, so no connection waits on an upstream)
     async with sessions() as session:
+        _, policy = await policy_in_force(session)
+        serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
+        if location_ids:
+            serving = [loc for loc in serving if loc in location_ids]
         # plain tuples of the columns availability reads, only where the channel may sell and a
         # ledger entry was reflected: a read for 1,000 SKUs may touch 50,000 positions
         columns = _POSITIONS.c
