@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -95,3 +96,51 @@ async def test_healthz_reports_each_source(graph: Graph, sources: Sources) -> No
     assert report["status"] == "degraded"
     assert report["sources"]["erp"]["status"] == "unavailable"
     assert report["sources"]["wms"]["status"] == "ok"
+
+
+PAGE = """
+{
+  orders(first: 100) {
+    edges {
+      node { name state totals { total { amount } } lines { sku shipped unitPrice { amount } } }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.usefixtures("wms_down")
+async def test_wms_outage_on_a_preloaded_page_costs_each_order_its_physical_fields(
+    graph: Graph,
+) -> None:
+    # the page's truths are made once in `orders`; each field still fails or degrades alone
+    body = await graph.query(PAGE)
+    nodes = [edge["node"] for edge in body["data"]["orders"]["edges"]]
+    assert nodes
+    assert all(n["state"] and n["totals"]["total"]["amount"] for n in nodes)
+    lines = [line for n in nodes for line in n["lines"]]
+    assert all(line["shipped"] is None and line["unitPrice"] for line in lines)
+    errors = body["errors"]
+    assert all(e["extensions"] == {"code": "UPSTREAM_UNAVAILABLE", "source": "wms"} for e in errors)
+    paths = [e["path"] for e in errors]
+    assert sorted(p[-1] for p in paths if p[-1] == "state") == ["state"] * len(nodes)
+    assert len([p for p in paths if p[-1] == "shipped"]) == len(lines)
+    assert ["orders", "edges", 0, "node", "lines", 0, "shipped"] in paths
+
+
+@pytest.mark.usefixtures("wms_down")
+async def test_wms_outage_by_ref_matches_the_order_by_id(graph: Graph, world: DemoWorld) -> None:
+    order = shipped_order(world)
+    by_ref = await graph.query(
+        QUERY.replace("$id: ID!", "$ref: String!").replace(
+            "order(id: $id)", 'order: orderByRef(source: "web-store", ref: $ref)'
+        ),
+        ref=order["id"],
+    )
+    by_id = await graph.query(QUERY, id=encode_global_id("Order", "web-store", order["id"]))
+    assert by_ref["data"] == by_id["data"]
+
+    def errors(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return sorted((str(e["path"]), e["message"], str(e["extensions"])) for e in body["errors"])
+
+    assert errors(by_ref) == errors(by_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,8 @@ __all__ = [
     "order_by_key",
     "order_by_source_ref",
     "order_truth",
+    "preload_truths",
+    "preloaded_truth",
 ]
 
 ORDER_CURSOR = "orders"
@@ -140,6 +142,76 @@ async def order_truth(
             key, OrderTruth(evidence, ctx.services.rules, ctx.services.now())
         )
     return truth
+
+
+def preloaded_truth(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: frozenset[SourceKind]
+) -> OrderTruth | None:
+    """The truth of ``order`` from the systems of ``kinds`` if this request already made it
+    (``preload_truths``, or an earlier field): a field holding it answers without awaiting."""
+    truth: OrderTruth | None = ctx.memo.get((order_truth, order.source, order.record.id, kinds))
+    return truth
+
+
+async def preload_truths(
+    ctx: RequestContext,
+    orders: Sequence[Sourced[StorefrontOrder]],
+    kind_sets: Collection[frozenset[SourceKind]],
+) -> None:
+    """Make the truths of ``orders`` for each set of systems in ``kind_sets`` before any of
+    their fields asks, so those fields answer synchronously from ``preloaded_truth``.
+
+    Every order's loaders are asked before any answer is awaited: one batch per source for the
+    whole page, as the fields' own asks would have made. An unreachable source is noted in each
+    truth's evidence, never raised, so every field still fails (or degrades) on its own."""
+    if not orders or not kind_sets:
+        return
+    kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
+    loaders = ctx.loaders
+    erp, wms, payments = (
+        SourceKind.ERP in kinds,
+        SourceKind.WMS in kinds,
+        SourceKind.PAYMENTS in kinds,
+    )
+    asked = [
+        (
+            order,
+            loaders.sales_orders.load(order.record.id) if erp else None,
+            loaders.fulfilment_orders.load(order.record.id) if wms else None,
+            loaders.charges.load(order.record.id) if payments else None,
+        )
+        for order in orders
+    ]
+    memo, rules, now = ctx.memo, ctx.services.rules, ctx.services.now()
+    for order, sales_orders, fulfilment_orders, charges in asked:
+        found = OrderEvidence(storefront=order)
+        if sales_orders is not None:
+            try:
+                found.sales_orders = await sales_orders
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.ERP] = error
+        if fulfilment_orders is not None:
+            try:
+                found.fulfilment_orders = await fulfilment_orders
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.WMS] = error
+        if charges is not None:
+            try:
+                found.charges = await charges
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.PAYMENTS] = error
+        for kind_set in kind_sets:
+            key = (order_truth, order.source, order.record.id, kind_set)
+            if key in memo:
+                continue
+            evidence = OrderEvidence(
+                storefront=order,
+                sales_orders=found.sales_orders if SourceKind.ERP in kind_set else [],
+                fulfilment_orders=found.fulfilment_orders if SourceKind.WMS in kind_set else [],
+                charges=found.charges if SourceKind.PAYMENTS in kind_set else [],
+                unavailable={k: e for k, e in found.unavailable.items() if k in kind_set},
+            )
+            memo[key] = OrderTruth(evidence, rules, now)
 
 
 async def list_orders(

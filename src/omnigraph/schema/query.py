@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import Selection
 
 from omnigraph.config import SourceKind as Kind
 from omnigraph.context import RequestContext
@@ -38,7 +39,7 @@ from omnigraph.schema.nodes import (
     resolve_payout_id,
 )
 from omnigraph.schema.operations import ExceptionOperations
-from omnigraph.schema.orders import OrderCore, OrderState
+from omnigraph.schema.orders import OrderCore, OrderState, order_truths_selected
 from omnigraph.schema.payouts import Payout
 from omnigraph.schema.reconciliation import ReconciliationSummary
 from omnigraph.truth.order_state import OrderState as OrderStateValue
@@ -104,6 +105,11 @@ def _scan_connection(
     return Connection(edges=edges, page_info=_page_info(edges, result.has_next, resume))
 
 
+def _below(info: Ctx) -> list[Selection]:
+    """What the query selects on the object the current field answers."""
+    return [s for field in info.selected_fields for s in field.selections]
+
+
 def node_query(resolvers: Mapping[str, NodeResolver]) -> type[Any]:
     """``node(id:)`` resolving the types in ``resolvers``."""
 
@@ -131,7 +137,12 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
         )
         async def order_by_ref(self, info: Ctx, source: str, ref: str) -> order_type | None:  # type: ignore[valid-type]
             found = await order_resolvers.order_by_source_ref(info.context, source, ref)
-            return None if found is None else order_type.from_sourced(found)
+            if found is None:
+                return None
+            await order_resolvers.preload_truths(
+                info.context, [found], order_truths_selected(_below(info))
+            )
+            return order_type.from_sourced(found)
 
         @strawberry.field(
             description="Orders, newest first per storefront. `first` is at most 100."
@@ -157,6 +168,12 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
                     placed_to=f.placed_to,
                     sku=f.sku,
                 ),
+            )
+            # One truth per order for the whole page, so its hot fields answer synchronously.
+            await order_resolvers.preload_truths(
+                info.context,
+                [item for item, _ in result.items],
+                order_truths_selected(_below(info), ("edges", "node")),
             )
             return _scan_connection(result, ORDER_CURSOR, order_type.from_sourced)
 
