@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
+from starlette.requests import HTTPConnection
 from typer.testing import CliRunner
 
 from omnigraph.auth import api_keys
-from omnigraph.auth.principal import Role
+from omnigraph.auth.backend import BearerBackend
+from omnigraph.auth.principal import Principal, Role
 from omnigraph.cli import app as cli
 from omnigraph.context import Services
 from omnigraph.sources.sim import DemoSystems
@@ -113,6 +116,34 @@ async def test_a_revoked_key_stops_working(
     services: Services = app.state.services
     assert await api_keys.revoke_key(services.sessions, prefix, now=datetime.now(UTC))
     assert (await post(client, token, {"query": "{ __typename }"})).status_code == 401
+
+
+async def test_a_revoked_key_stops_working_once_the_cache_window_passes(
+    production: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    # the service remembers a resolved key for OMNIGRAPH_AUTH_CACHE_SECONDS (5 s by default):
+    # a revocation is honoured within that window, never later
+    app, _ = production
+    services: Services = app.state.services
+    clock = [1_000.0]
+    backend = BearerBackend(
+        lambda: services.sessions, require_token=True, cache_seconds=5.0, clock=lambda: clock[0]
+    )
+    token = await issue(app, Role.REPORTING, name="to-revoke-later")
+
+    async def authenticate() -> Principal | None:
+        scope = {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]}
+        try:
+            return (await backend.authenticate(HTTPConnection(scope)))[1]
+        except AuthenticationError:
+            return None
+
+    assert await authenticate() is not None
+    assert await api_keys.revoke_key(services.sessions, token.split("_")[1], now=datetime.now(UTC))
+    clock[0] += 4.9
+    assert await authenticate() is not None  # still inside the window
+    clock[0] += 0.2
+    assert await authenticate() is None
 
 
 def test_keys_cli_creates_lists_and_revokes(

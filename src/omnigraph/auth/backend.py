@@ -41,8 +41,10 @@ class BearerBackend(AuthenticationBackend):
         require_token: bool,
         cache_seconds: float = 5.0,
         jwt: JwtVerifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
+        self._clock = clock
         self._jwt = jwt
         self._require_token = require_token
         self._cache_seconds = cache_seconds
@@ -63,7 +65,7 @@ class BearerBackend(AuthenticationBackend):
         return AuthCredentials(sorted(principal.roles)), principal
 
     async def _lookup(self, token: str) -> Principal | None:
-        now = time.monotonic()
+        now = self._clock()
         cached = self._cache.get(token)
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
