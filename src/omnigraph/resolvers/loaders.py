@@ -344,3 +344,9 @@ class Loaders:
         self.exception_commands = CommandsByExceptionLoader(sessions)
         self.payout_verdicts = PayoutVerdictLoader(sessions)
         self.unmatched_lines = UnmatchedLinesLoader(sessions)
+
+    def forget(self) -> None:
+        """Drop every answer the request's loaders hold, once the request is answered."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()

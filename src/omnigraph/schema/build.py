@@ -19,6 +19,7 @@ from omnigraph.limits.errors import code_token_limit, strip_suggestions
 from omnigraph.limits.query_limits import QueryLimits
 from omnigraph.request_id import current_request_id
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
+from omnigraph.schema.leaf_execution import LeafExecutionContext
 from omnigraph.schema.stale_extension import StaleIfError
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 from omnigraph.trusted_documents.extension import TrustedDocuments
@@ -113,6 +114,7 @@ def build_schema(
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
+        execution_context_class=LeafExecutionContext,
         config=StrawberryConfig(
             auto_camel_case=True,
             disable_field_suggestions=production,
