@@ -6,8 +6,8 @@ variable applies, production mode included) plus, behind the same bearer-key aut
 - ``POST /baseline/raw/availability``, ``.../order-lookup``, ``.../orders-page``: hand-written
   starlette endpoints (``raw.py``);
 - ``POST /baseline/naive/graphql``: a plain strawberry schema without dataloaders (``naive.py``);
-- ``POST /baseline/_caches/clear``: forget every source record cached by this process, so one
-  request can be counted cold;
+- ``POST /baseline/_caches/clear``: forget every source record and kept answer (the response
+  cache) this process holds, so one request can be counted cold;
 - ``GET /baseline/_inflight``: how many HTTP requests the process is still serving (a client
   that went away does not stop its request), so a benchmark can wait for an idle server, and
   how many it has finished per path.
@@ -96,6 +96,7 @@ def create_benchmark_app(settings: Settings | None = None) -> InFlight:
 
     async def clear_caches(_request: Request) -> Response:
         await services().registry.clear_caches()
+        app.state.response_cache.invalidate()
         return JSONResponse({"cleared": True})
 
     app.router.routes.extend(

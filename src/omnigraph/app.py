@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 from omnigraph.trusted_documents.extension import TrustedDocuments
+from omnigraph.trusted_documents.response_cache import ResponseCache
 from omnigraph.trusted_documents.store import PersistedDocuments
 from omnigraph.truth.authority import AuthorityRules
 from omnigraph.truth.detector import DisagreementDetector
@@ -86,12 +87,18 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         production = settings.is_production
         documents = PersistedDocuments(lambda: app.state.services.sessions)
         rate = settings.effective_rate_limit
+        self.response_cache = ResponseCache(
+            settings.response_cache_seconds,
+            max_entries=settings.response_cache_max_entries,
+            fields=settings.response_cache_fields,
+        )
         super().__init__(
             build_schema(
                 production=production,
                 subgraph=settings.subgraph,
                 limits=QueryLimits.from_settings(settings),
                 trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
+                response_cache=self.response_cache,
                 observers=observers,
             ),
             graphql_ide=None if production else "graphiql",
@@ -323,6 +330,9 @@ def create_app(
             stack.push_async_callback(exception_events.aclose)
             availability_events = AvailabilityBus(redis, channel=f"{events}:availability")
             stack.push_async_callback(availability_events.aclose)
+            # a kept answer is forgotten as soon as this process hears of a change
+            exception_events.listen(graphql.response_cache.invalidate)
+            availability_events.listen(graphql.response_cache.invalidate)
             services = Services(
                 settings=settings,
                 registry=registry,
@@ -340,6 +350,20 @@ def create_app(
             # last: what start-up built is frozen out of the collector's way
             stack.enter_context(tuned_collector(settings.gc_young_threshold))
             yield
+
+    def changing(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A webhook accepted tells of a change at its source: kept answers are forgotten (a
+        forged or malformed delivery is refused and forgets nothing)."""
+
+        async def handle(request: Request) -> Response:
+            response = await endpoint(request)
+            if response.status_code < 300:
+                graphql.response_cache.invalidate()
+            return response
+
+        return handle
 
     async def healthz(request: Request) -> Response:
         services: Services = request.app.state.services
@@ -384,6 +408,7 @@ def create_app(
             *([tracing.graphql_extension] if tracing else []),
         ],
     )
+    app.state.response_cache = graphql.response_cache
     backend = BearerBackend(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
@@ -416,10 +441,10 @@ def create_app(
             ),
             Route("/healthz", healthz, methods=["GET"]),
             # signed by Shopify (X-Shopify-Hmac-Sha256), not by an API key: verified there
-            Route("/webhooks/shopify", receive_shopify_webhook, methods=["POST"]),
+            Route("/webhooks/shopify", changing(receive_shopify_webhook), methods=["POST"]),
             # signed by Stripe, not by an API key: verified in the handler
-            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
-            Route("/webhooks/stripe/{source}", stripe_webhook, methods=["POST"]),
+            Route("/webhooks/stripe", changing(stripe_webhook), methods=["POST"]),
+            Route("/webhooks/stripe/{source}", changing(stripe_webhook), methods=["POST"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),
         ]

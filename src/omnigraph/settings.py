@@ -15,10 +15,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from omnigraph.exceptions.dispatcher import DispatchPolicy
 
-__all__ = ["PRODUCTION_RATE_LIMIT", "Settings", "SubgraphName"]
+__all__ = ["DEFAULT_CACHEABLE_FIELDS", "PRODUCTION_RATE_LIMIT", "Settings", "SubgraphName"]
 
 PRODUCTION_RATE_LIMIT = "1200/minute"
 SubgraphName = Literal["orders", "inventory", "payouts", "exceptions"]
+
+
+# Single objects and availability; never the `orders` listing, which is fresh by contract.
+DEFAULT_CACHEABLE_FIELDS = frozenset(
+    {"availability", "exception", "node", "order", "orderByRef", "payout"}
+)
 
 
 class Settings(BaseSettings):
@@ -89,6 +95,22 @@ class Settings(BaseSettings):
         description="off; apq: automatic persisted queries; allowlist: only registered"
         " operations run.",
     )
+
+    response_cache_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="How long the answer to a trusted document (asked for by the hash of a"
+        " registered operation) is served again to the same caller with the same variables;"
+        " 0 turns the response cache off. Any change this process learns of forgets every"
+        " answer (docs/PERFORMANCE.md).",
+    )
+    response_cache_fields: frozenset[str] = Field(
+        default=DEFAULT_CACHEABLE_FIELDS,
+        description="Root fields whose answers may be cached; an operation with any other"
+        ' root field always executes (JSON list, e.g. \'["orderByRef","availability"]\').',
+    )
+    response_cache_max_entries: int = Field(default=10_000, ge=1)
 
     database_url: str = "sqlite+aiosqlite:///./var/omnigraph.sqlite3"
     host: str = "127.0.0.1"

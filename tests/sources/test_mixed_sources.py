@@ -662,6 +662,7 @@ async def test_a_shopify_orders_updated_webhook_shows_the_change_in_the_graph(
         "cancel_reason": "customer",
     }
     body = json.dumps(payload).encode()
+    answers_kept = pair.mixed.app.state.response_cache.generation
     webhook = await pair.mixed.graph.client.post(
         "/webhooks/shopify", content=body, headers=shopify_headers(body, "orders/updated", "w-1")
     )
@@ -674,6 +675,8 @@ async def test_a_shopify_orders_updated_webhook_shows_the_change_in_the_graph(
     assert webhook.status_code == 200, webhook.text
     assert webhook.json()["status"] == "accepted"
     assert forged.status_code == 401
+    # the accepted delivery forgot every kept answer; the forged one nothing
+    assert pair.mixed.app.state.response_cache.generation == answers_kept + 1
     after = await pair.mixed.query(STATE, id=global_id)
     assert after["order"] == {
         "state": "CANCELLED",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,6 +99,12 @@ class ExceptionEventBus:
         self._position = 0
         self._start = 0
         self._delivered: OrderedDict[int, None] = OrderedDict()
+        self._listeners: list[Callable[[ExceptionEvent], None]] = []
+
+    def listen(self, listener: Callable[[ExceptionEvent], None]) -> None:
+        """Call ``listener`` with every event committed here or relayed by another replica,
+        subscribers or not (a cache that must forget what an event changes)."""
+        self._listeners.append(listener)
 
     def watch(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Hear of every exception event committed through ``sessions`` as it is committed
@@ -115,12 +121,16 @@ class ExceptionEventBus:
         rows: list[ExceptionEventRow] = session.info.pop(_PENDING, [])
         for row in sorted(rows, key=lambda row: row.id):
             committed = ExceptionEvent.from_row(row)
+            for listener in self._listeners:
+                listener(committed)
             self._deliver(committed)
             if self._channel is not None:
                 self._channel.send(committed.as_message())
 
     def _relayed(self, message: dict[str, Any]) -> None:
         relayed = ExceptionEvent.from_message(message)
+        for listener in self._listeners:
+            listener(relayed)
         if relayed.id > self._start:  # not one from before the first subscriber came
             self._deliver(relayed)
 

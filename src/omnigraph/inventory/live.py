@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,6 +27,12 @@ class AvailabilityBus:
     ) -> None:
         self._queues: set[asyncio.Queue[frozenset[tuple[str, str]]]] = set()
         self._channel = RedisChannel(redis, channel, self._relayed) if redis is not None else None
+        self._listeners: list[Callable[[frozenset[tuple[str, str]]], None]] = []
+
+    def listen(self, listener: Callable[[frozenset[tuple[str, str]]], None]) -> None:
+        """Call ``listener`` with every change published here or relayed by another replica,
+        subscribers or not."""
+        self._listeners.append(listener)
 
     def publish(self, changed: Iterable[tuple[str, str]]) -> None:
         keys = frozenset(changed)
@@ -42,6 +48,8 @@ class AvailabilityBus:
             self._deliver(frozenset((str(sku), str(location)) for sku, location in changed))
 
     def _deliver(self, keys: frozenset[tuple[str, str]]) -> None:
+        for listener in self._listeners:
+            listener(keys)
         for queue in list(self._queues):
             if queue.full():  # a subscriber that stopped reading loses its oldest notice
                 queue.get_nowait()

@@ -23,6 +23,7 @@ from omnigraph.schema.leaf_execution import LeafExecutionContext
 from omnigraph.schema.stale_extension import StaleIfError
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 from omnigraph.trusted_documents.extension import TrustedDocuments
+from omnigraph.trusted_documents.response_cache import CachedResponses, ResponseCache
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
 
@@ -82,12 +83,14 @@ def build_schema(
     subgraph: str | None = None,
     limits: QueryLimits | None = None,
     trusted_documents: TrustedDocuments | None = None,
+    response_cache: ResponseCache | None = None,
     observers: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> Schema:
     """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...).
 
     ``limits`` bound what one operation may ask for; ``trusted_documents`` turns on persisted
-    queries (or the allow-list). Production also turns introspection and field suggestions off.
+    queries (or the allow-list); with them, ``response_cache`` serves trusted documents' answers
+    again for a moment. Production also turns introspection and field suggestions off.
     ``observers`` (metrics, tracing) watch each operation from outside everything else.
     """
     spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
@@ -99,6 +102,10 @@ def build_schema(
         *limits.extensions(),  # with validation, remembered per document text
     ]
     if trusted_documents is not None:
+        if response_cache is not None and response_cache.seconds > 0:
+            # before ErrorCodes: it must see the degraded notices ErrorCodes adds on the way out
+            store = trusted_documents.store
+            extensions.insert(0, lambda: CachedResponses(response_cache, store))
         # first: it may supply the query the others parse, or refuse before any work
         extensions.insert(0, trusted_documents.extension)
     # outermost: they see refusals and time the whole operation

@@ -1,0 +1,178 @@
+"""Whole answers to trusted documents, reused for a moment by the same caller.
+
+A storefront asks the same availability document for the same SKUs many times a second, and a
+support tool refreshes the order it shows. When the operator turns it on
+(``OMNIGRAPH_RESPONSE_CACHE_SECONDS``), the answer to a query is kept for that many seconds and
+served again, without executing, to a request that is the same in every way that could change
+it. Only where that is safe:
+
+- the operation is a query, asked for by the hash of a document an operator registered
+  (``omnigraph operations register``): a trusted document, never arbitrary text;
+- every root field is one the operator lists as cacheable (``OMNIGRAPH_RESPONSE_CACHE_FIELDS``;
+  by default single objects and availability, never the ``orders`` listing, which is fresh by
+  contract);
+- the key is the document hash, the operation name, the variables, and the caller: its identity,
+  roles and channel, so no one sees an answer shaped by another's permissions;
+- only an answer without any error is kept (a degraded or partial answer is not);
+- everything is forgotten when this process learns of a change: a mutation through the graph,
+  an exception event committed here, an availability change, a webhook. Another replica's
+  change is seen when the entry expires, so an answer is at most the TTL older than the record
+  cache it was made from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cachetools import TTLCache
+from graphql import ExecutionResult, FieldNode, get_operation_ast
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from omnigraph.auth.principal import Principal
+from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
+from omnigraph.trusted_documents.store import PersistedDocuments
+
+__all__ = ["CachedResponses", "ResponseCache"]
+
+ResponseKey = tuple[str, str | None, bytes, str, tuple[str, ...], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    data: dict[str, Any]
+    generation: int
+
+
+class ResponseCache:
+    """The process's kept answers, and the generation a change moves on."""
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        max_entries: int = 10_000,
+        fields: Iterable[str] = DEFAULT_CACHEABLE_FIELDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.fields = frozenset(fields)
+        self._entries: TTLCache[ResponseKey, _Stored] = TTLCache(
+            maxsize=max_entries, ttl=seconds, timer=clock
+        )
+        # hashes found not to be trusted, so an APQ client's learnt document costs no read
+        # per request; a document registered while the process runs is cached within a minute
+        self.untrusted: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=60.0, timer=clock)
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: ResponseKey) -> dict[str, Any] | None:
+        stored = self._entries.get(key)
+        if stored is None or stored.generation != self.generation:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return stored.data
+
+    def put(self, key: ResponseKey, data: dict[str, Any], generation: int) -> None:
+        """Keep ``data`` unless something changed since its execution began."""
+        if generation == self.generation:
+            self._entries[key] = _Stored(data, generation)
+
+    def invalidate(self, *_: Any) -> None:
+        """Something changed: no kept answer is served again (any arguments are ignored, so
+        this can listen to any event)."""
+        self.generation += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class CachedResponses(SchemaExtension):
+    """Serves a kept answer instead of executing, and keeps what may be served again."""
+
+    def __init__(self, cache: ResponseCache, documents: PersistedDocuments) -> None:
+        self.cache = cache
+        self.documents = documents
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.operation_type is not OperationType.QUERY:
+            yield
+            if context.operation_type is OperationType.MUTATION:
+                self.cache.invalidate()  # a change through the graph
+            return
+        key = await self._key()
+        if key is not None:
+            data = self.cache.get(key)
+            if data is not None:
+                context.result = ExecutionResult(data=data)
+                yield
+                return
+        generation = self.cache.generation
+        yield
+        result = context.result
+        if (
+            key is not None
+            and isinstance(result, ExecutionResult)
+            and not result.errors
+            and isinstance(result.data, dict)
+        ):
+            self.cache.put(key, result.data, generation)
+
+    async def _key(self) -> ResponseKey | None:
+        """The key of a cacheable request, or ``None`` when it must execute."""
+        context = self.execution_context
+        requested = _persisted_hash(context.operation_extensions)
+        principal = _principal(context.context)
+        if requested is None or principal is None or context.graphql_document is None:
+            return None
+        operation = get_operation_ast(context.graphql_document, context.operation_name)
+        if operation is None or not _cacheable_roots(operation.selection_set.selections, self):
+            return None
+        try:
+            variables = orjson.dumps(context.variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        if requested in self.cache.untrusted:
+            return None
+        known = await self.documents.find(requested, trusted=True)
+        if known is None or not known.trusted:
+            self.cache.untrusted[requested] = True
+            return None
+        return (
+            requested,
+            context.operation_name,
+            variables,
+            principal.identity,
+            tuple(sorted(principal.roles)),
+            principal.channel,
+        )
+
+
+def _cacheable_roots(selections: Iterable[Any], extension: CachedResponses) -> bool:
+    return all(
+        isinstance(selection, FieldNode)
+        and not selection.directives
+        and selection.name.value in extension.cache.fields
+        for selection in selections
+    )
+
+
+def _persisted_hash(extensions: dict[str, Any] | None) -> str | None:
+    persisted = (extensions or {}).get("persistedQuery")
+    sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    return sha256.lower() if isinstance(sha256, str) and len(sha256) == 64 else None
+
+
+def _principal(context: Any) -> Principal | None:
+    request = getattr(context, "request", None)
+    scope = getattr(request, "scope", None)
+    user = scope.get("user") if isinstance(scope, dict) else None
+    return user if isinstance(user, Principal) else None

@@ -1,0 +1,258 @@
+"""The response cache: a trusted document's answer is served again, for a moment, only to the
+same caller with the same variables, never with an error in it, and never after a change this
+process heard of. Counted in upstream calls: a served answer asks no source anything."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from omnigraph.app import EXAMPLES
+from omnigraph.auth import api_keys
+from omnigraph.auth.principal import Role
+from omnigraph.context import Services
+from omnigraph.exceptions.catalogue import ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.schema.build import build_schema
+from omnigraph.sources.sim import DemoSystems, DemoWorld
+from omnigraph.trusted_documents.manifest import read_operations
+from omnigraph.trusted_documents.response_cache import ResponseCache
+from omnigraph.trusted_documents.store import OperationDocument, register_documents
+from tests.conftest import Sources
+from tests.security.conftest import serve
+from tests.security.test_trusted_documents import persisted
+
+
+def registered(name: str) -> OperationDocument:
+    (document,) = read_operations(EXAMPLES / f"{name}.graphql", build_schema()._schema)
+    return document
+
+
+LOOKUP = registered("support-order-lookup")
+PAGE = registered("reporting-orders-page")
+
+
+class Caching:
+    """A production service with the response cache on and every record cache off, so any
+    executed request asks its sources."""
+
+    def __init__(self, app: Starlette, client: httpx.AsyncClient, sources: Sources) -> None:
+        self.app = app
+        self.client = client
+        self.sources = sources
+
+    @property
+    def services(self) -> Services:
+        found: Services = self.app.state.services
+        return found
+
+    async def key(self, *roles: Role) -> str:
+        issued = await api_keys.create_key(
+            self.services.sessions,
+            name=f"cache-test-{uuid.uuid4()}",
+            roles=frozenset(roles),
+            channel=None,
+            now=datetime.now(UTC),
+        )
+        return issued.secret
+
+    async def ask(self, body: dict[str, Any], secret: str) -> tuple[dict[str, Any], dict[str, int]]:
+        """The answer, and the upstream calls it cost per source kind."""
+        await self.sources.reset()
+        response = await self.client.post(
+            "/graphql", json=body, headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert response.status_code == 200, response.text
+        totals = await self.sources.totals()
+        return response.json(), totals
+
+
+@pytest.fixture(scope="module")
+async def caching(
+    demo: DemoSystems, clean_database: str, sources: Sources
+) -> AsyncIterator[Caching]:
+    async for app, client in serve(
+        demo, clean_database, mode="production", response_cache_seconds=60
+    ):
+        services: Services = app.state.services
+        await register_documents(services.sessions, [LOOKUP, PAGE], now=datetime.now(UTC))
+        yield Caching(app, client, sources)
+
+
+def lookup(ref: str) -> dict[str, Any]:
+    return persisted(LOOKUP.sha256, variables={"source": "web-store", "ref": ref})
+
+
+def some_ref(world: DemoWorld, index: int = 0) -> str:
+    ref: str = world.storefront_orders[index]["id"]
+    return ref
+
+
+def no_calls(calls: dict[str, int]) -> bool:
+    return sum(calls.values()) == 0
+
+
+async def test_a_trusted_lookup_is_served_again_without_asking_any_source(
+    caching: Caching, world: DemoWorld
+) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 1))
+    first, cost = await caching.ask(body, secret)
+    assert "errors" not in first, first.get("errors")
+    assert cost["storefront"] >= 1
+    assert cost["erp"] >= 1
+    again, cost = await caching.ask(body, secret)
+    assert again == first
+    assert no_calls(cost)
+
+
+async def test_text_and_learnt_hashes_always_execute(caching: Caching, world: DemoWorld) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    variables = {"source": "web-store", "ref": some_ref(world, 2)}
+    as_text = {"query": LOOKUP.document, "variables": variables}
+    learnt_text = "# learnt by APQ, not registered\n" + LOOKUP.document
+    from omnigraph.trusted_documents.store import document_hash
+
+    learnt = persisted(document_hash(learnt_text), learnt_text, variables=variables)
+    for body in (as_text, as_text, learnt, learnt):
+        answer, cost = await caching.ask(body, secret)
+        assert "errors" not in answer, answer.get("errors")
+        assert cost["storefront"] >= 1
+
+
+async def test_callers_never_share_an_answer(caching: Caching, world: DemoWorld) -> None:
+    support, other_support, finance = (
+        await caching.key(Role.SUPPORT),
+        await caching.key(Role.SUPPORT),
+        await caching.key(Role.FINANCE),
+    )
+    body = lookup(some_ref(world, 3))
+    mine, _ = await caching.ask(body, support)
+    theirs, cost = await caching.ask(body, other_support)
+    assert cost["storefront"] >= 1  # another key: executed for it
+    assert theirs == mine
+    limited, cost = await caching.ask(body, finance)
+    assert cost["storefront"] >= 1
+    # finance may not read the customer's email: its own answer, refused there
+    assert limited["data"]["orderByRef"]["customer"]["email"] is None
+    assert mine["data"]["orderByRef"]["customer"]["email"]
+
+
+async def test_variables_are_part_of_the_key(caching: Caching, world: DemoWorld) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    first, _ = await caching.ask(lookup(some_ref(world, 4)), secret)
+    second, cost = await caching.ask(lookup(some_ref(world, 5)), secret)
+    assert cost["storefront"] >= 1
+    assert first["data"]["orderByRef"]["name"] != second["data"]["orderByRef"]["name"]
+
+
+async def test_any_change_heard_of_forgets_every_answer(caching: Caching, world: DemoWorld) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 6))
+    await caching.ask(body, secret)
+    assert no_calls((await caching.ask(body, secret))[1])
+
+    mutation = 'mutation { acknowledgeException(id: "RXhjZXB0aW9uOjA=") { exception { id } } }'
+    await caching.ask({"query": mutation}, secret)  # a mutation, whatever its outcome
+    assert not no_calls((await caching.ask(body, secret))[1])
+    assert no_calls((await caching.ask(body, secret))[1])
+
+    caching.services.availability_events.publish([("SKU-0001", "dc-north")])
+    assert not no_calls((await caching.ask(body, secret))[1])
+
+    ref = some_ref(world, 6)  # a worker takes in an exception about the order: an event
+    await take_in(
+        caching.services.sessions,
+        caching.services.catalogue,
+        ExceptionReport(
+            kind=ExceptionKind.SHORT_PICK,
+            dedupe_key=f"cache:{uuid.uuid4()}",
+            subject=ref,
+            subject_type="order",
+            summary="short at the pick face",
+            detected_at=datetime.now(UTC),
+            reported_by="test",
+            owner_source="wms",
+            order_source="web-store",
+            order_ref=ref,
+            details={},
+        ),
+    )
+    fresh, cost = await caching.ask(body, secret)
+    assert not no_calls(cost)
+    assert "SHORT_PICK" in {e["kind"] for e in fresh["data"]["orderByRef"]["exceptions"]}
+
+    assert no_calls((await caching.ask(body, secret))[1])
+    forged = await caching.client.post("/webhooks/shopify", content=b"{}")
+    assert forged.status_code >= 400  # refused: it changes nothing, so it forgets nothing
+    assert no_calls((await caching.ask(body, secret))[1])
+
+
+async def test_an_answer_with_errors_is_not_kept(
+    caching: Caching, world: DemoWorld, sources: Sources
+) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 7))
+    await sources.outage("wms", True)
+    try:
+        degraded, _ = await caching.ask(body, secret)
+    finally:
+        await sources.outage("wms", False)
+    assert {e["extensions"]["code"] for e in degraded["errors"]} == {"UPSTREAM_UNAVAILABLE"}
+    whole, cost = await caching.ask(body, secret)
+    assert "errors" not in whole, whole.get("errors")
+    assert cost["wms"] >= 1
+
+
+async def test_the_orders_listing_is_never_cached(caching: Caching) -> None:
+    secret = await caching.key(Role.REPORTING)
+    for _ in range(2):
+        page, cost = await caching.ask(persisted(PAGE.sha256), secret)
+        assert len(page["data"]["orders"]["edges"]) == 100
+        assert cost["storefront"] >= 1  # fresh by contract
+
+
+async def test_off_unless_the_operator_turns_it_on(
+    demo: DemoSystems, clean_database: str, sources: Sources, world: DemoWorld
+) -> None:
+    async for app, client in serve(demo, clean_database, mode="production"):
+        services: Services = app.state.services
+        await register_documents(services.sessions, [LOOKUP], now=datetime.now(UTC))
+        off = Caching(app, client, sources)
+        secret = await off.key(Role.SUPPORT)
+        for _ in range(2):
+            _, cost = await off.ask(lookup(some_ref(world, 8)), secret)
+            assert cost["storefront"] >= 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_answer_is_kept_for_its_seconds_and_not_past_a_change() -> None:
+    clock = Clock()
+    cache = ResponseCache(2.0, clock=clock)
+    key = ("a" * 64, "Lookup", b"{}", "api_key:k", ("support",), None)
+    cache.put(key, {"order": 1}, cache.generation)
+    clock.now = 1.9
+    assert cache.get(key) == {"order": 1}
+    clock.now = 2.1
+    assert cache.get(key) is None
+
+    began = cache.generation
+    cache.invalidate()  # a change while the answer was being made
+    cache.put(key, {"order": 2}, began)
+    assert cache.get(key) is None
+    cache.put(key, {"order": 3}, cache.generation)
+    assert cache.get(key) == {"order": 3}
+    assert (cache.hits, cache.misses) == (2, 2)
