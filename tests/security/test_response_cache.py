@@ -4,6 +4,7 @@ process heard of. Counted in upstream calls: a served answer asks no source anyt
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -239,20 +240,69 @@ class Clock:
         return self.now
 
 
-def test_an_answer_is_kept_for_its_seconds_and_not_past_a_change() -> None:
+KEY = ("a" * 64, "Lookup", b"{}", "api_key:k", ("support",), None)
+
+
+async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade() -> None:
     clock = Clock()
     cache = ResponseCache(2.0, clock=clock)
-    key = ("a" * 64, "Lookup", b"{}", "api_key:k", ("support",), None)
-    cache.put(key, {"order": 1}, cache.generation)
-    clock.now = 1.9
-    assert cache.get(key) == {"order": 1}
-    clock.now = 2.1
-    assert cache.get(key) is None
+    first = cache.lookup(KEY)
+    assert first.refresh  # nothing kept: this request makes it
+    waiting = cache.lookup(KEY)
+    assert waiting.making is not None  # a second request waits for the first
+    assert not waiting.refresh
+    cache.made(KEY, {"order": 1}, cache.generation)
+    assert await waiting.making == {"order": 1}
 
+    clock.now = 1.9
+    assert cache.lookup(KEY).data == {"order": 1}  # fresh
+    clock.now = 2.5
+    remaking = cache.lookup(KEY)
+    assert remaking.refresh  # expired: the next request makes it again
+    assert remaking.data is None
+    meanwhile = cache.lookup(KEY)
+    assert meanwhile.data == {"order": 1}  # the others are served the expiring answer
+    cache.made(KEY, {"order": 2}, cache.generation)
+    assert cache.lookup(KEY).data == {"order": 2}
+
+    clock.now = 6.6  # past twice its seconds: never served, even while remade
+    assert cache.lookup(KEY).refresh
+    assert cache.lookup(KEY).data is None
+
+
+async def test_an_answer_begun_before_a_change_is_not_kept() -> None:
+    cache = ResponseCache(2.0, clock=Clock())
+    assert cache.lookup(KEY).refresh
+    waiting = cache.lookup(KEY)
     began = cache.generation
     cache.invalidate()  # a change while the answer was being made
-    cache.put(key, {"order": 2}, began)
-    assert cache.get(key) is None
-    cache.put(key, {"order": 3}, cache.generation)
-    assert cache.get(key) == {"order": 3}
-    assert (cache.hits, cache.misses) == (2, 2)
+    cache.made(KEY, {"order": 1}, began)
+    assert waiting.making is not None
+    assert await waiting.making is None  # the waiter executes for itself
+    assert cache.lookup(KEY).refresh  # and nothing was kept
+    cache.made(KEY, None, cache.generation)  # an answer with errors: nothing kept
+    assert cache.lookup(KEY).refresh
+
+
+async def test_many_requests_on_an_expired_or_forgotten_answer_execute_it_once(
+    caching: Caching, world: DemoWorld
+) -> None:
+    clock = Clock()
+    caching.app.state.response_cache.clock = clock
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 9))
+    await caching.ask(body, secret)
+    for change in ("expiry", "invalidation"):
+        if change == "expiry":
+            clock.now += 61  # the fixture keeps answers 60 s
+        else:
+            caching.app.state.response_cache.invalidate()
+        await caching.sources.reset()
+        headers = {"Authorization": f"Bearer {secret}"}
+        answers = await asyncio.gather(
+            *(caching.client.post("/graphql", json=body, headers=headers) for _ in range(4))
+        )
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.text for a in answers}) == 1
+        calls = await caching.sources.totals()
+        assert calls["storefront"] == 1, change  # one execution for the four

@@ -16,19 +16,23 @@ it. Only where that is safe:
 - only an answer without any error is kept (a degraded or partial answer is not);
 - everything is forgotten when this process learns of a change: a mutation through the graph,
   an exception event committed here, an availability change, a webhook. Another replica's
-  change is seen when the entry expires, so an answer is at most the TTL older than the record
-  cache it was made from.
+  change is seen when the entry expires;
+- an answer is fresh for the TTL; once expired, one request makes the next while those arriving
+  meanwhile still get the expiring one (never more than one more TTL), and requests that find
+  nothing wait for the request already making it instead of all executing at once. So an
+  answer is at most twice the TTL older than the record cache it was made from.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from graphql import ExecutionResult, FieldNode, get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -37,7 +41,7 @@ from omnigraph.auth.principal import Principal
 from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
 from omnigraph.trusted_documents.store import PersistedDocuments
 
-__all__ = ["CachedResponses", "ResponseCache"]
+__all__ = ["CachedResponses", "Lookup", "ResponseCache"]
 
 ResponseKey = tuple[str, str | None, bytes, str, tuple[str, ...], str | None]
 
@@ -46,10 +50,27 @@ ResponseKey = tuple[str, str | None, bytes, str, tuple[str, ...], str | None]
 class _Stored:
     data: dict[str, Any]
     generation: int
+    made_at: float
+
+
+class Lookup(NamedTuple):
+    """What the cache holds for a key: an answer to serve now, or a duty to make one."""
+
+    data: dict[str, Any] | None  # serve this (fresh, or expiring while another refreshes it)
+    making: asyncio.Future[dict[str, Any] | None] | None  # await another request's answer
+    refresh: bool  # no usable answer: this request executes and keeps what it makes
 
 
 class ResponseCache:
-    """The process's kept answers, and the generation a change moves on."""
+    """The process's kept answers, the requests making them, and the generation a change
+    moves on.
+
+    An answer is fresh for ``seconds``. Once it expires, the next request makes a new one
+    while requests arriving meanwhile are still served the expiring answer, for at most
+    ``seconds`` more; requests that find nothing wait for the one request already making
+    the answer instead of each executing it (16 clients on one expired lookup execute it
+    once, and none of them waits for it but the one that makes it).
+    """
 
     def __init__(
         self,
@@ -61,9 +82,9 @@ class ResponseCache:
     ) -> None:
         self.seconds = seconds
         self.fields = frozenset(fields)
-        self._entries: TTLCache[ResponseKey, _Stored] = TTLCache(
-            maxsize=max_entries, ttl=seconds, timer=clock
-        )
+        self.clock = clock
+        self._entries: LRUCache[ResponseKey, _Stored] = LRUCache(maxsize=max_entries)
+        self._making: dict[ResponseKey, asyncio.Future[dict[str, Any] | None]] = {}
         # hashes found not to be trusted, so an APQ client's learnt document costs no read
         # per request; a document registered while the process runs is cached within a minute
         self.untrusted: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=60.0, timer=clock)
@@ -71,22 +92,38 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: ResponseKey) -> dict[str, Any] | None:
+    def lookup(self, key: ResponseKey) -> Lookup:
+        """What to do for ``key``; a ``refresh`` answer makes this request the one making
+        the answer, until :meth:`made` is called."""
         stored = self._entries.get(key)
-        if stored is None or stored.generation != self.generation:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return stored.data
+        age = self.clock() - stored.made_at if stored is not None else 0.0
+        usable = stored is not None and stored.generation == self.generation
+        making = self._making.get(key)
+        if stored is not None and usable and age < self.seconds:
+            self.hits += 1
+            return Lookup(stored.data, None, False)
+        if stored is not None and usable and age < 2 * self.seconds and making is not None:
+            self.hits += 1  # expiring, and already being made again: serve it meanwhile
+            return Lookup(stored.data, None, False)
+        if making is not None:
+            return Lookup(None, making, False)
+        self.misses += 1
+        self._making[key] = asyncio.get_running_loop().create_future()
+        return Lookup(None, None, True)
 
-    def put(self, key: ResponseKey, data: dict[str, Any], generation: int) -> None:
-        """Keep ``data`` unless something changed since its execution began."""
-        if generation == self.generation:
-            self._entries[key] = _Stored(data, generation)
+    def made(self, key: ResponseKey, data: dict[str, Any] | None, generation: int) -> None:
+        """The request making ``key``'s answer is done: keep ``data`` (``None``: it failed, or
+        had errors) unless something changed since it began, and hand it to those waiting."""
+        kept = data if generation == self.generation else None
+        if kept is not None:
+            self._entries[key] = _Stored(kept, generation, self.clock())
+        making = self._making.pop(key, None)
+        if making is not None and not making.done():
+            making.set_result(kept)
 
     def invalidate(self, *_: Any) -> None:
         """Something changed: no kept answer is served again (any arguments are ignored, so
-        this can listen to any event)."""
+        this can listen to any event). Answers being made now are not kept either."""
         self.generation += 1
         self._entries.clear()
 
@@ -109,22 +146,32 @@ class CachedResponses(SchemaExtension):
                 self.cache.invalidate()  # a change through the graph
             return
         key = await self._key()
-        if key is not None:
-            data = self.cache.get(key)
-            if data is not None:
-                context.result = ExecutionResult(data=data)
-                yield
-                return
+        if key is None:
+            yield
+            return
+        found = self.cache.lookup(key)
+        data = found.data
+        if found.making is not None:
+            # another request is making this answer: take it, or execute if it fails
+            data = await asyncio.shield(found.making)
+        if data is not None:
+            context.result = ExecutionResult(data=data)
+            yield
+            return
         generation = self.cache.generation
-        yield
-        result = context.result
-        if (
-            key is not None
-            and isinstance(result, ExecutionResult)
-            and not result.errors
-            and isinstance(result.data, dict)
-        ):
-            self.cache.put(key, result.data, generation)
+        made: dict[str, Any] | None = None
+        try:
+            yield
+            result = context.result
+            if (
+                isinstance(result, ExecutionResult)
+                and not result.errors
+                and isinstance(result.data, dict)
+            ):
+                made = result.data
+        finally:
+            if found.refresh:
+                self.cache.made(key, made, generation)
 
     async def _key(self) -> ResponseKey | None:
         """The key of a cacheable request, or ``None`` when it must execute."""
