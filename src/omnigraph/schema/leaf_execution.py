@@ -26,10 +26,11 @@ from graphql import (
     GraphQLEnumType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -48,6 +49,7 @@ class LeafRead(NamedTuple):
     nullable: bool
 
 
+_LeafPlan = list[tuple[str, LeafRead]]
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
 
 
@@ -91,6 +93,57 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         middleware = self.middleware_manager  # strawberry always passes one, often empty
         watched = middleware is not None and bool(middleware.middlewares)
         self._leaf_reads = {} if watched else leaf_reads(self.schema)
+        # per selection of an object type: its plain leaves, when that is all it selects
+        self._all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]] = {}
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """An object whose selection is only plain leaves (a provenance entry, an amount) is
+        built in one loop; anything else, or any leaf the short path declines, completes as
+        graphql-core completes it."""
+        plan = self._leaf_plan(return_type, field_details_list)
+        if plan is not None:
+            answered: dict[str, Any] = {}
+            for response_name, read in plan:
+                value = _read(result, read)
+                if value is Undefined:
+                    break
+                answered[response_name] = value
+            else:
+                return answered
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _leaf_plan(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> _LeafPlan | None:
+        reads = self._leaf_reads.get(return_type.name)
+        if reads is None or return_type.is_type_of is not None:
+            return None
+        key = (return_type.name, id(field_details_list))
+        known = self._all_leaves.get(key)
+        if known is not None and known[0] is field_details_list:
+            return known[1]
+        grouped, deferred, _ = self.collect_subfields(return_type, field_details_list)
+        leaves: _LeafPlan = []
+        for response_name, details in grouped.items():
+            node = details[0].node
+            read = reads.get(node.name.value)
+            if read is None or node.arguments:
+                break
+            leaves.append((response_name, read))
+        plan = leaves if len(leaves) == len(grouped) and not deferred else None
+        # the list is kept with its plan, so its id is not reused while this context lives
+        self._all_leaves[key] = (field_details_list, plan)
+        return plan
 
     def execute_fields(
         self,

@@ -365,14 +365,23 @@ class OrderCore(Node):
         description="Branch state where the channel has one. Store pickup: AWAITING_RELEASE,"
         " AWAITING_PICK, READY_FOR_PICKUP, MISSED_PICKUP, PICKED_UP, CANCELLED. Wholesale:"
         " SCHEDULED, AWAITING_RELEASE, IN_FULFILMENT, COMPLIANCE_HOLD, ASN_SENT, SHIPPED,"
-        " CANCELLED. Other channels: null."
+        " CANCELLED. Other channels: null.",
+        graphql_type=str | None,
     )
-    async def channel_state(self, info: Ctx) -> str | None:
+    def channel_state(self, info: Ctx) -> str | Awaitable[str | None] | None:
         method = self._sourced.record.fulfilment_method
         if method not in ("pickup", "wholesale"):
             return None
         kinds = _ERP_WMS if method == "wholesale" else _WMS
-        truth = await self._truth(info, kinds)
+        truth = self._preloaded(info, kinds)
+        if truth is None:
+            return self._channel_state(info, kinds)
+        return self._channel_state_of(info, truth, kinds)
+
+    async def _channel_state(self, info: Ctx, kinds: frozenset[Kind]) -> str | None:
+        return self._channel_state_of(info, await self._truth(info, kinds), kinds)
+
+    def _channel_state_of(self, info: Ctx, truth: OrderTruth, kinds: frozenset[Kind]) -> str | None:
         for kind in kinds:
             _require(truth.evidence, kind)
         evidence = truth.evidence
@@ -383,9 +392,20 @@ class OrderCore(Node):
             info.context.services.now(),
         )
 
-    @strawberry.field(description="The id of this order in each system that knows it.")
-    async def external_refs(self, info: Ctx) -> list[ExternalRef]:
-        truth = await self._truth(info, _ALL_SOURCES)
+    @strawberry.field(
+        description="The id of this order in each system that knows it.",
+        graphql_type=list[ExternalRef],
+    )
+    def external_refs(self, info: Ctx) -> list[ExternalRef] | Awaitable[list[ExternalRef]]:
+        truth = self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._external_refs(info)
+        return self._external_refs_of(info, truth)
+
+    async def _external_refs(self, info: Ctx) -> list[ExternalRef]:
+        return self._external_refs_of(info, await self._truth(info, _ALL_SOURCES))
+
+    def _external_refs_of(self, info: Ctx, truth: OrderTruth) -> list[ExternalRef]:
         evidence = truth.evidence
         _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
         refs = [
@@ -504,9 +524,22 @@ class OrderCore(Node):
     async def _shipments(self, info: Ctx) -> list[Shipment]:
         return _shipments_of(await self._truth(info, _WMS))
 
-    @strawberry.field(description="Charges and refunds at the payments provider.")
-    async def payments(self, info: Ctx) -> list[Payment] | None:
-        truth = await self._truth(info, _PAYMENTS)
+    @strawberry.field(
+        description="Charges and refunds at the payments provider.",
+        graphql_type=list[Payment] | None,
+    )
+    def payments(self, info: Ctx) -> list[Payment] | Awaitable[list[Payment]]:
+        # never preloaded for itself (a caller refused this field must not make the payments
+        # provider be asked), but provenance's truth, when selected, holds the same charges
+        truth = self._preloaded(info, _PAYMENTS) or self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._payments(info)
+        return self._payments_of(truth)
+
+    async def _payments(self, info: Ctx) -> list[Payment]:
+        return self._payments_of(await self._truth(info, _PAYMENTS))
+
+    def _payments_of(self, truth: OrderTruth) -> list[Payment]:
         _require(truth.evidence, Kind.PAYMENTS)
         return [
             Payment(
@@ -523,10 +556,23 @@ class OrderCore(Node):
 
     @strawberry.field(
         description="Which system asserted each served value, and when. `field` filters,"
-        ' e.g. "state" or "lines.unitPrice".'
+        ' e.g. "state" or "lines.unitPrice".',
+        graphql_type=list[FieldProvenance],
     )
-    async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
-        truth = await self._truth(info, _ALL_SOURCES)
+    def provenance(
+        self, info: Ctx, field: str | None = None
+    ) -> list[FieldProvenance] | Awaitable[list[FieldProvenance]]:
+        truth = self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._provenance(info, field)
+        return self._provenance_of(info, truth, field)
+
+    async def _provenance(self, info: Ctx, field: str | None) -> list[FieldProvenance]:
+        return self._provenance_of(info, await self._truth(info, _ALL_SOURCES), field)
+
+    def _provenance_of(
+        self, info: Ctx, truth: OrderTruth, field: str | None
+    ) -> list[FieldProvenance]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         entries = [
             FieldProvenance.of(f.field, f.served, f.authoritative)
@@ -538,10 +584,19 @@ class OrderCore(Node):
         return [e for e in entries if e.field == field or _LINE_INDEX.sub("", e.field) == field]
 
     @strawberry.field(
-        description="Fields where systems other than the owner claim a different value."
+        description="Fields where systems other than the owner claim a different value.",
+        graphql_type=list[Disagreement],
     )
-    async def disagreements(self, info: Ctx) -> list[Disagreement]:
-        truth = await self._truth(info, _ERP_WMS)
+    def disagreements(self, info: Ctx) -> list[Disagreement] | Awaitable[list[Disagreement]]:
+        truth = self._preloaded(info, _ERP_WMS)
+        if truth is None:
+            return self._disagreements(info)
+        return self._disagreements_of(info, truth)
+
+    async def _disagreements(self, info: Ctx) -> list[Disagreement]:
+        return self._disagreements_of(info, await self._truth(info, _ERP_WMS))
+
+    def _disagreements_of(self, info: Ctx, truth: OrderTruth) -> list[Disagreement]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         now = info.context.services.now()
         return [
