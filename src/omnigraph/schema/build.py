@@ -20,6 +20,7 @@ from omnigraph.limits.query_limits import QueryLimits
 from omnigraph.request_id import current_request_id
 from omnigraph.schema.error_codes import ErrorCodes, assign_code
 from omnigraph.schema.leaf_execution import LeafExecutionContext
+from omnigraph.schema.lean_resolvers import lighten
 from omnigraph.schema.stale_extension import StaleIfError
 from omnigraph.schema.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 from omnigraph.trusted_documents.extension import TrustedDocuments
@@ -114,7 +115,7 @@ def build_schema(
         extensions.append(DisableIntrospection)
         extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
     apply_matrix([spec.query, spec.mutation, spec.subscription, *spec.types])
-    return OmnigraphSchema(
+    schema = OmnigraphSchema(
         query=spec.query,
         mutation=spec.mutation,
         subscription=spec.subscription,
@@ -132,3 +133,5 @@ def build_schema(
             ),
         ),
     )
+    lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
+    return schema
