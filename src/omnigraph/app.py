@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import orjson
 import structlog
-from cross_web import AsyncHTTPRequestAdapter
 from opentelemetry.trace import TracerProvider
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
@@ -27,8 +26,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLRequestData
-from strawberry.types import ExecutionResult
 
 from omnigraph.auth.backend import BearerBackend, unauthenticated
 from omnigraph.auth.jwt_tokens import JwtVerifier
@@ -120,28 +117,8 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         services: Services = self._app.state.services
         return RequestContext.for_request(services, request, response)
 
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: RequestContext,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        """One operation; its context is released as soon as the result is made (a query or
-        mutation over HTTP: subscriptions stream through ``schema.stream`` instead)."""
-        try:
-            return await super().execute_single(
-                request=request,
-                request_adapter=request_adapter,
-                sub_response=sub_response,
-                context=context,
-                root_value=root_value,
-                request_data=request_data,
-            )
-        finally:
-            context.release()
+    def release_context(self, context: RequestContext) -> None:
+        context.release()
 
     def encode_json(self, data: object) -> str:
         """orjson, several times faster than ``json.dumps`` on a page of orders; a text, as

@@ -59,6 +59,9 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
             response = error_response(error)
         await response(scope, receive, send)
 
+    def release_context(self, context: Context) -> None:
+        """Forget what one operation's context holds, once its result is made; nothing here."""
+
     def _validate_batch_request(
         self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
     ) -> None:
@@ -133,6 +136,10 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
         except TimeoutError:
             if not deadline.expired():
                 raise
+        finally:
+            # a query or mutation over HTTP is done with its context once its result is made
+            # (subscriptions stream through ``schema.stream`` and keep theirs)
+            self.release_context(context)
         log.warning(
             "graphql_timeout",
             operation=request_data.operation_name,
