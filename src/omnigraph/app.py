@@ -386,6 +386,8 @@ def create_app(
         ],
     )
     app.state.response_cache = graphql.response_cache
+    if metrics is not None:
+        metrics.response_cache = graphql.response_cache
     backend = BearerBackend(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,

@@ -113,6 +113,30 @@ async def test_a_trusted_lookup_is_served_again_without_asking_any_source(
     assert no_calls(cost)
 
 
+async def test_metrics_count_hits_and_misses(caching: Caching, world: DemoWorld) -> None:
+    def counts(text: str) -> dict[str, float]:
+        found = {}
+        for line in text.splitlines():
+            if line.startswith(
+                ("omnigraph_response_cache_lookups_total", "omnigraph_response_cache_entries")
+            ):
+                name, value = line.rsplit(" ", 1)
+                found[name] = float(value)
+        return found
+
+    before = counts((await caching.client.get("/metrics")).text)
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 10))
+    for _ in range(3):
+        await caching.ask(body, secret)
+    after = counts((await caching.client.get("/metrics")).text)
+    hit = 'omnigraph_response_cache_lookups_total{result="hit"}'
+    miss = 'omnigraph_response_cache_lookups_total{result="miss"}'
+    assert after[miss] - before[miss] == 1
+    assert after[hit] - before[hit] == 2
+    assert after["omnigraph_response_cache_entries"] >= 1
+
+
 async def test_text_and_learnt_hashes_always_execute(caching: Caching, world: DemoWorld) -> None:
     secret = await caching.key(Role.SUPPORT)
     variables = {"source": "web-store", "ref": some_ref(world, 2)}

@@ -4,7 +4,8 @@ process, as in the tests, never share or collide).
 Counted as they happen: GraphQL operations by operation name and outcome, and their latency
 (:class:`GraphQLRequestMetrics`, a schema extension); upstream requests by source and outcome,
 and their latency (an :class:`~omnigraph.sources.observers.UpstreamObserver`). Read when
-scraped: record-cache lookups by source (the clients keep plain counts), and from the database
+scraped: record-cache lookups by source (the clients keep plain counts), response-cache lookups
+and entries (when it is on), and from the database
 the outbox's depth by status and the age of its oldest pending command, and how long ago the
 ledger last read each WMS feed.
 
@@ -54,6 +55,7 @@ from omnigraph.db.models import OutboxCommandRow, SourceCursorRow
 from omnigraph.exceptions.outbox import OutboxStatus
 from omnigraph.inventory.ledger import FEED as LEDGER_FEED
 from omnigraph.sources.observers import UPSTREAM_OUTCOMES, RequestRecorder, UpstreamOutcome
+from omnigraph.trusted_documents.response_cache import ResponseCache
 
 __all__ = [
     "ANONYMOUS",
@@ -205,6 +207,20 @@ class _ScrapeTimeCollector(Collector):
                     lookups.add_metric([name, "hit"], client.cache_hits)
                     lookups.add_metric([name, "miss"], client.cache_misses)
             yield lookups
+        answers = self._metrics.response_cache
+        if answers is not None and answers.seconds > 0:
+            kept = CounterMetricFamily(
+                "omnigraph_response_cache_lookups",
+                "Response-cache lookups of trusted documents: hit (served without executing)"
+                " or miss (executed, and kept if it had no error).",
+                labels=["result"],
+            )
+            kept.add_metric(["hit"], answers.hits)
+            kept.add_metric(["miss"], answers.misses)
+            yield kept
+            yield GaugeMetricFamily(
+                "omnigraph_response_cache_entries", "Answers kept now.", value=len(answers)
+            )
         snapshot = self._metrics.snapshot
         if not snapshot.read:
             return
@@ -276,6 +292,7 @@ class ServiceMetrics:
         )
         self.upstream = _UpstreamMetrics(upstream_requests, upstream_seconds)
         self.services: Services | None = None
+        self.response_cache: ResponseCache | None = None
         self.snapshot = _DatabaseSnapshot()
         self._operation_names: set[str] = set()
         self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
