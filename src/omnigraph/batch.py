@@ -14,8 +14,8 @@ uses this: its requests would share the bigger young generation.
 from __future__ import annotations
 
 import contextlib
-import gc
-from collections.abc import Iterator
+
+from omnigraph.garbage_collection import frozen_collection
 
 __all__ = ["BATCH_THRESHOLD", "batch_collection"]
 
@@ -25,19 +25,9 @@ __all__ = ["BATCH_THRESHOLD", "batch_collection"]
 BATCH_THRESHOLD = (10_000, 10, 10)
 
 
-@contextlib.contextmanager
-def batch_collection(threshold: tuple[int, int, int] = BATCH_THRESHOLD) -> Iterator[None]:
-    """Collect less often while the block runs; restore the thresholds afterwards."""
-    previous = gc.get_threshold()
-    # everything alive now (imports, settings, clients) is never scanned again; a freeze someone
-    # else holds (a service in the same process, in tests) is theirs to undo, not ours
-    ours = gc.get_freeze_count() == 0
-    if ours:
-        gc.freeze()
-    gc.set_threshold(*threshold)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        if ours:
-            gc.unfreeze()
+def batch_collection(
+    threshold: tuple[int, int, int] = BATCH_THRESHOLD,
+) -> contextlib.AbstractContextManager[None]:
+    """Collect less often while the block runs, with everything alive before it frozen (never
+    scanned again); restore the thresholds afterwards."""
+    return frozen_collection(threshold)

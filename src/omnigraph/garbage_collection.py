@@ -17,11 +17,34 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-__all__ = ["tuned_collector"]
+__all__ = ["frozen_collection", "tuned_collector"]
 
 _active = 0
-_previous: tuple[int, int, int] | None = None
-_froze = False  # a freeze someone else holds (a batch job in tests) is theirs to undo
+_tuning: contextlib.ExitStack | None = None
+
+
+@contextlib.contextmanager
+def frozen_collection(
+    threshold: tuple[int, int, int], *, collect_first: bool = False
+) -> Iterator[None]:
+    """Freeze what is alive now out of every collection and set ``threshold``; undo both after.
+
+    A freeze someone else holds (a service in the same process, as in tests) is theirs to undo,
+    not ours. ``collect_first`` frees what is garbage already, so it is not frozen with the rest.
+    """
+    previous = gc.get_threshold()
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        if collect_first:
+            gc.collect()
+        gc.freeze()
+    gc.set_threshold(*threshold)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        if ours:
+            gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -39,24 +62,19 @@ def tuned_collector(young_threshold: int) -> Iterator[None]:
     >>> gc.get_threshold() == before
     True
     """
-    global _active, _previous, _froze
+    global _active, _tuning
     if young_threshold <= 0:
         yield
         return
     if _active == 0:
-        _previous = gc.get_threshold()
-        _froze = gc.get_freeze_count() == 0
-        if _froze:
-            gc.collect()
-            gc.freeze()
-        gc.set_threshold(young_threshold, *_previous[1:])
+        older = gc.get_threshold()[1:]
+        _tuning = contextlib.ExitStack()
+        _tuning.enter_context(frozen_collection((young_threshold, *older), collect_first=True))
     _active += 1
     try:
         yield
     finally:
         _active -= 1
-        if _active == 0 and _previous is not None:
-            gc.set_threshold(*_previous)
-            if _froze:
-                gc.unfreeze()
-            _previous = None
+        if _active == 0 and _tuning is not None:
+            _tuning.close()
+            _tuning = None

@@ -14,8 +14,7 @@ from omnigraph.garbage_collection import tuned_collector
 def no_app_running(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in a process of its own: apps other tests left running do not count here."""
     monkeypatch.setattr(garbage_collection, "_active", 0)
-    monkeypatch.setattr(garbage_collection, "_previous", None)
-    monkeypatch.setattr(garbage_collection, "_froze", False)
+    monkeypatch.setattr(garbage_collection, "_tuning", None)
 
 
 def test_the_young_threshold_is_raised_and_start_up_frozen_while_it_runs() -> None:
