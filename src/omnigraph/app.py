@@ -60,7 +60,7 @@ from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 from omnigraph.trusted_documents.extension import TrustedDocuments
-from omnigraph.trusted_documents.response_cache import ResponseCache
+from omnigraph.trusted_documents.response_cache import ResponseCache, forget_on_changes
 from omnigraph.trusted_documents.store import PersistedDocuments
 from omnigraph.truth.authority import AuthorityRules
 from omnigraph.truth.detector import DisagreementDetector
@@ -209,6 +209,12 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def reconciliation_worker(services: Services) -> ReconciliationWorker:
     """Payments sync, payout reconciliation and the returns sweep, wired to this process."""
     settings = services.settings
@@ -307,9 +313,15 @@ def create_app(
             stack.push_async_callback(exception_events.aclose)
             availability_events = AvailabilityBus(redis, channel=f"{events}:availability")
             stack.push_async_callback(availability_events.aclose)
-            # a kept answer is forgotten as soon as this process hears of a change
+            # a kept answer is forgotten as soon as this process hears of a change, and, while
+            # the cache is on, when another replica's change reaches this one
             exception_events.listen(graphql.response_cache.invalidate)
             availability_events.listen(graphql.response_cache.invalidate)
+            if graphql.response_cache.seconds > 0:
+                watcher = asyncio.create_task(
+                    forget_on_changes(graphql.response_cache, exception_events, availability_events)
+                )
+                stack.push_async_callback(_cancelled, watcher)
             services = Services(
                 settings=settings,
                 registry=registry,

@@ -20,6 +20,7 @@ from omnigraph.auth.principal import Role
 from omnigraph.context import Services
 from omnigraph.exceptions.catalogue import ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.ids import encode_global_id
 from omnigraph.schema.build import build_schema
 from omnigraph.sources.sim import DemoSystems, DemoWorld
 from omnigraph.trusted_documents.manifest import read_operations
@@ -330,3 +331,42 @@ async def test_many_requests_on_an_expired_or_forgotten_answer_execute_it_once(
         assert len({a.text for a in answers}) == 1
         calls = await caching.sources.totals()
         assert calls["storefront"] == 1, change  # one execution for the four
+
+
+async def test_a_change_on_another_replica_is_forgotten_within_a_poll(
+    caching: Caching, demo: DemoSystems, clean_database: str, world: DemoWorld
+) -> None:
+    secret = await caching.key(Role.SUPPORT)
+    body = lookup(some_ref(world, 11))
+    await caching.ask(body, secret)
+    assert no_calls((await caching.ask(body, secret))[1])
+    kept = caching.app.state.response_cache.generation
+    # another replica of the same database (no Redis) takes in an exception about the order
+    async for other, _ in serve(demo, clean_database, mode="production"):
+        services: Services = other.state.services
+        ref = some_ref(world, 11)
+        row, _ = await take_in(
+            services.sessions,
+            services.catalogue,
+            ExceptionReport(
+                kind=ExceptionKind.SHORT_PICK,
+                dedupe_key=f"replica:{uuid.uuid4()}",
+                subject=ref,
+                subject_type="order",
+                summary="short on the other replica",
+                detected_at=datetime.now(UTC),
+                reported_by="test",
+                owner_source="wms",
+                order_source="web-store",
+                order_ref=ref,
+                details={},
+            ),
+        )
+    for _ in range(40):  # the exception bus polls the database every 0.25 s without Redis
+        if caching.app.state.response_cache.generation > kept:
+            break
+        await asyncio.sleep(0.1)
+    fresh, cost = await caching.ask(body, secret)
+    assert not no_calls(cost)
+    seen = {e["id"] for e in fresh["data"]["orderByRef"]["exceptions"]}
+    assert encode_global_id("Exception", row.id) in seen

@@ -15,8 +15,9 @@ it. Only where that is safe:
   roles and channel, so no one sees an answer shaped by another's permissions;
 - only an answer without any error is kept (a degraded or partial answer is not);
 - everything is forgotten when this process learns of a change: a mutation through the graph,
-  an exception event committed here, an availability change, a webhook. Another replica's
-  change is seen when the entry expires;
+  an exception event committed here, an availability change, an accepted webhook; and another
+  replica's exception events within one poll of the events table (availability changes and
+  mutations of another replica through Redis when there is one, else when entries expire);
 - an answer is fresh for the TTL; once expired, one request makes the next while those arriving
   meanwhile still get the expiring one (never more than one more TTL), and requests that find
   nothing wait for the request already making it instead of all executing at once. So an
@@ -29,7 +30,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from cachetools import LRUCache, TTLCache
@@ -41,7 +42,7 @@ from omnigraph.auth.principal import Principal
 from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
 from omnigraph.trusted_documents.store import PersistedDocuments
 
-__all__ = ["CachedResponses", "Lookup", "ResponseCache"]
+__all__ = ["CachedResponses", "Lookup", "ResponseCache", "forget_on_changes"]
 
 ResponseKey = tuple[str, str | None, bytes, str, tuple[str, ...], str | None]
 
@@ -223,3 +224,23 @@ def _principal(context: Any) -> Principal | None:
     scope = getattr(request, "scope", None)
     user = scope.get("user") if isinstance(scope, dict) else None
     return user if isinstance(user, Principal) else None
+
+
+class _Events(Protocol):
+    def subscribe(self) -> AsyncIterator[object]: ...
+
+
+async def forget_on_changes(cache: ResponseCache, *buses: _Events) -> None:
+    """Forget every kept answer on each event of ``buses``, until cancelled.
+
+    The buses call the cache at once for changes this process makes. Subscribing also starts
+    what hears other replicas: the exception bus polls the database for events any process
+    committed (and listens on Redis when there is one), the availability bus listens on Redis.
+    So a change on another replica is forgotten within a poll, not only when entries expire.
+    """
+
+    async def forget(events: AsyncIterator[object]) -> None:
+        async for _ in events:
+            cache.invalidate()
+
+    await asyncio.gather(*(forget(bus.subscribe()) for bus in buses))
