@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import delete, select, tuple_
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import DriftWatchRow, InventoryPositionRow, PublishedAvailabilityRow
@@ -95,6 +96,13 @@ class DriftMonitor:
                     )
             except OmnigraphError as error:
                 log.warning("drift_check_unavailable", error=error.message)
+            except OperationalError as error:
+                if not _busy(error):
+                    log.exception("drift_check_failed")
+                else:
+                    # SQLite has one writer: behind a long write (the reconciler's start-up
+                    # burst) the busy timeout can run out; the next check comes round anyway
+                    log.warning("drift_check_deferred", reason="database busy")
             except Exception:
                 log.exception("drift_check_failed")
             with contextlib.suppress(TimeoutError):
@@ -209,3 +217,8 @@ class DriftMonitor:
                     tuple_(DriftWatchRow.sku, DriftWatchRow.location_id).in_(keys)
                 )
             )
+
+
+def _busy(error: OperationalError) -> bool:
+    """SQLite's "database is locked": another writer held the lock past the busy timeout."""
+    return "database is locked" in str(error.orig)
