@@ -13,7 +13,7 @@ amount from N), so the fake holds no records and the memory measured is omnigrap
 
 Each phase runs in a fresh Python process, so its peak memory is that process's
 ``ru_maxrss`` (``tracemalloc`` made reconciliation 2.8x slower), printed with its growth
-during the phase; inside ``omnigraph.batch.batch_collection()``, as ``omnigraph sync payments``
+during the phase; inside ``omnigraph.runtime.batch.batch_collection()``, as ``omnigraph sync payments``
 runs. Wall and CPU seconds are both printed, with the load average: on a shared
 machine CPU seconds are the steadier figure. A small share of mismatches is planted; the run
 fails unless reconciliation reports exactly those, and nothing else.
@@ -53,7 +53,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from omnigraph.app import demo_sources_config
-from omnigraph.batch import batch_collection
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import (
     ExceptionRow,
@@ -63,8 +62,9 @@ from omnigraph.db.models import (
     ReconciliationLineRow,
 )
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.reconcile.reconciler import Reconciler
-from omnigraph.reconcile.sync import PaymentsReader
+from omnigraph.payouts.reconciler import Reconciler
+from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.batch import batch_collection
 from omnigraph.settings import Settings
 from omnigraph.sources.parsing import parse_record
 from omnigraph.sources.records import Payout

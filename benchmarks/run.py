@@ -56,13 +56,13 @@ import httpx
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+from omnigraph.demo import DemoSystems, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.detector import DisagreementDetector
 from omnigraph.settings import Settings
 from omnigraph.sources.registry import SourceRegistry
-from omnigraph.sources.sim import DemoSystems, build_world
 from omnigraph.sources.storefront import OrderListFilter
-from omnigraph.truth.authority import AuthorityRules
-from omnigraph.truth.detector import DisagreementDetector
 
 PAGE = 200
 
@@ -194,14 +194,14 @@ def synthetic_feed(total: int) -> Callable[[httpx.Request], httpx.Response]:
 async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     """Print, and answer, per ledger size: events, ingest seconds, the fetch-only baseline's
     seconds and the median ``availability`` latency for 1,000 SKUs."""
-    from omnigraph.context import RequestContext, Services
     from omnigraph.exceptions.live import ExceptionEventBus
+    from omnigraph.graph.context import RequestContext, Services
     from omnigraph.inventory.availability import Promise
     from omnigraph.inventory.ledger import LedgerReader
     from omnigraph.inventory.movements import parse_movement
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
-    from omnigraph.resolvers.inventory import availability
+    from omnigraph.inventory.resolvers import availability
 
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
     print(

@@ -34,21 +34,21 @@ import httpx
 from sqlalchemy import select
 
 from omnigraph.app import EXAMPLES
-from omnigraph.auth import api_keys
-from omnigraph.auth.principal import Role
-from omnigraph.config import SourcesConfig
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.graph.build import build_schema
 from omnigraph.inventory.ledger import LedgerReader
-from omnigraph.schema.build import build_schema
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.security import api_keys
+from omnigraph.security.document_manifest import read_operations
+from omnigraph.security.document_store import register_documents
+from omnigraph.security.principal import Role
 from omnigraph.settings import Settings
+from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.registry import SourceRegistry
-from omnigraph.trusted_documents.manifest import read_operations
-from omnigraph.trusted_documents.store import register_documents
-from omnigraph.truth.authority import AuthorityRules
-from omnigraph.truth.detector import DisagreementDetector
 
 __all__ = ["OPERATIONS", "http_benchmark"]
 
@@ -66,7 +66,7 @@ class Operation:
     """One row of the table: an example operation and its hand-written twin."""
 
     label: str
-    document: str  # src/omnigraph/operations/<document>.graphql
+    document: str  # src/omnigraph/examples/<document>.graphql
     variables: dict[str, Any]
     role: Role
     raw_path: str
@@ -616,7 +616,7 @@ def http_benchmark(
             config_path = tmp / "sources.toml"
             config_path.write_text(_sources_config(urls))
             database = f"sqlite+aiosqlite:///{tmp}/omnigraph.sqlite3"
-            from omnigraph.config import load_sources_config
+            from omnigraph.sources.config import load_sources_config
 
             print(f"preparing: ledger, exception reports, disagreements over {orders} demo orders")
             keys, refs, hashes = asyncio.run(_prepare(database, load_sources_config(config_path)))

@@ -18,14 +18,14 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.auth import api_keys
-from omnigraph.auth.principal import Role
-from omnigraph.context import Services
 from omnigraph.db.engine import create_engine
 from omnigraph.db.models import Base
+from omnigraph.demo import DemoSystems, DemoWorld, build_world
+from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.security import api_keys
+from omnigraph.security.principal import Role
 from omnigraph.settings import Settings
-from omnigraph.sources.sim import DemoSystems, DemoWorld, build_world
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
 SEED = 7

@@ -30,9 +30,9 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnigraph.app import create_app
-from omnigraph.auth.backend import BearerBackend, unauthenticated
-from omnigraph.auth.jwt_tokens import JwtVerifier
-from omnigraph.context import Services
+from omnigraph.graph.context import Services
+from omnigraph.security.backend import BearerBackend, unauthenticated
+from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings
 
 if __package__ in (None, ""):  # run as a script: make ``baselines`` importable

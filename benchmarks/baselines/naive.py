@@ -21,24 +21,24 @@ from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
-from omnigraph.config import SourceKind as Kind
-from omnigraph.context import Services
+from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
-from omnigraph.ids import encode_global_id
+from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
+from omnigraph.graph.context import Services
+from omnigraph.graph.pagination import scan_listing
+from omnigraph.graph.types import SourceKind
 from omnigraph.inventory.availability import Promise as PromiseValue
-from omnigraph.resolvers.inventory import availability_from_services
-from omnigraph.resolvers.orders import ORDER_CURSOR
-from omnigraph.resolvers.pagination import scan_listing
-from omnigraph.schema.common import SourceKind
-from omnigraph.schema.exceptions import ExceptionKind, ExceptionStatus
-from omnigraph.schema.inventory import Promise
-from omnigraph.schema.orders import OrderState
+from omnigraph.inventory.resolvers import availability_from_services
+from omnigraph.inventory.schema import Promise
+from omnigraph.orders.resolvers import ORDER_CURSOR
+from omnigraph.orders.schema import OrderState
+from omnigraph.orders.state import OrderState as OrderStateValue
+from omnigraph.orders.state import channel_state
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
+from omnigraph.sources.config import SourceKind as Kind
 from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
-from omnigraph.truth.order_state import OrderState as OrderStateValue
-from omnigraph.truth.order_state import channel_state
-from omnigraph.truth.orders import OrderEvidence, OrderTruth, Sourced
 
 __all__ = ["NaiveGraphQL", "naive_schema"]
 

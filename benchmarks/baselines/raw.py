@@ -16,22 +16,22 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from omnigraph.config import SourceKind
-from omnigraph.context import RequestContext, Services
-from omnigraph.ids import encode_global_id
+from omnigraph.core.ids import encode_global_id
+from omnigraph.graph.context import RequestContext, Services
 from omnigraph.inventory.availability import Promise
-from omnigraph.resolvers.inventory import availability_from_services
-from omnigraph.resolvers.orders import (
+from omnigraph.inventory.resolvers import availability_from_services
+from omnigraph.orders.claims import Claim
+from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
     OrderQueryFilter,
     list_orders,
     load_evidence,
     order_by_source_ref,
 )
+from omnigraph.orders.state import channel_state
+from omnigraph.orders.truth import OrderTruth, Sourced
+from omnigraph.sources.config import SourceKind
 from omnigraph.sources.records import StorefrontOrder
-from omnigraph.truth.claims import Claim
-from omnigraph.truth.order_state import channel_state
-from omnigraph.truth.orders import OrderTruth, Sourced
 
 __all__ = ["raw_availability", "raw_order_lookup", "raw_orders_page"]
 

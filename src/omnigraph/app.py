@@ -27,47 +27,47 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
-from omnigraph.auth.backend import BearerBackend, unauthenticated
-from omnigraph.auth.jwt_tokens import JwtVerifier
-from omnigraph.config import SourcesConfig, load_sources_config
-from omnigraph.context import RequestContext, Services
+from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.garbage_collection import tuned_collector
+from omnigraph.graph.build import build_schema
+from omnigraph.graph.context import RequestContext, Services
+from omnigraph.graph.limits.body_size import BodySizeLimit
+from omnigraph.graph.limits.query_limits import QueryLimits
+from omnigraph.graph.limits.rate import RateLimiter
+from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
+from omnigraph.graph.trusted_documents import TrustedDocuments
+from omnigraph.graph.view import LimitedGraphQL
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
-from omnigraph.limits.body_size import BodySizeLimit
-from omnigraph.limits.query_limits import QueryLimits
-from omnigraph.limits.rate import RateLimiter
-from omnigraph.limits.view import LimitedGraphQL
 from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
-from omnigraph.pubsub import connect_redis
-from omnigraph.reconcile.reconciler import Reconciler
-from omnigraph.reconcile.returns import ReturnSweep
-from omnigraph.reconcile.sync import PaymentsReader
-from omnigraph.reconcile.webhook import stripe_webhook
-from omnigraph.reconcile.worker import ReconciliationWorker
-from omnigraph.reports import reconciliation_csv
-from omnigraph.request_id import RequestIdMiddleware
-from omnigraph.schema.build import build_schema
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.payouts.reconciler import Reconciler
+from omnigraph.payouts.report_endpoint import reconciliation_csv
+from omnigraph.payouts.returns import ReturnSweep
+from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.payouts.webhook import stripe_webhook
+from omnigraph.payouts.worker import ReconciliationWorker
+from omnigraph.runtime.garbage_collection import tuned_collector
+from omnigraph.runtime.pubsub import connect_redis
+from omnigraph.security.backend import BearerBackend, unauthenticated
+from omnigraph.security.document_store import PersistedDocuments
+from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings
+from omnigraph.sources.config import SourcesConfig, load_sources_config
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
-from omnigraph.trusted_documents.extension import TrustedDocuments
-from omnigraph.trusted_documents.response_cache import ResponseCache, forget_on_changes
-from omnigraph.trusted_documents.store import PersistedDocuments
-from omnigraph.truth.authority import AuthorityRules
-from omnigraph.truth.detector import DisagreementDetector
 
 __all__ = ["EXAMPLES", "create_app"]
 
-EXAMPLES = Path(__file__).with_name("operations")
+EXAMPLES = Path(__file__).with_name("examples")
 log = structlog.get_logger(__name__)
 
 
@@ -270,7 +270,7 @@ def create_app(
             if config is None and settings.config is not None:
                 config = load_sources_config(settings.config)
             if config is None:
-                from omnigraph.sources.sim import DemoSystems, build_world
+                from omnigraph.demo import DemoSystems, build_world
 
                 world = await asyncio.to_thread(
                     build_world, seed=settings.demo_seed, orders=settings.demo_orders

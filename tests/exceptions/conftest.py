@@ -11,13 +11,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from omnigraph.context import Services
+from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionKind
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.ids import encode_global_id
-from omnigraph.sources.sim import DemoSystems, DemoWorld
+from omnigraph.graph.context import Services
 from tests.conftest import Graph, Sources, running_app
 
 UNSETTLED = {"released", "picking", "picked", "packed"}

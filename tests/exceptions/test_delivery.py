@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.sources.sim import DemoSystems
 from tests.conftest import Graph, Sources
 from tests.exceptions.conftest import owner_commands
 from tests.exceptions.test_resolution import RESOLVE, RETRY, SHOW, resolve_input

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from omnigraph.context import Services
 from omnigraph.db.models import OutboxCommandRow
-from omnigraph.sources.sim import DemoSystems
+from omnigraph.demo import DemoSystems
+from omnigraph.graph.context import Services
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands
 from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omnigraph.config import SourceKind
-from omnigraph.context import Services
-from omnigraph.errors import ConfigurationError
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.exceptions.catalogue import (
     DEFAULT_CATALOGUE_PATH,
     ExceptionCatalogue,
@@ -19,6 +17,8 @@ from omnigraph.exceptions.catalogue import (
 )
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
+from omnigraph.graph.context import Services
+from omnigraph.sources.config import SourceKind
 
 
 def test_every_kind_has_an_owner_and_commands_the_owner_accepts() -> None:

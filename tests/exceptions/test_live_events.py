@@ -13,7 +13,7 @@ import uvicorn
 import websockets
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.sources.sim import DemoSystems
+from omnigraph.demo import DemoSystems
 from tests.conftest import Graph, make_settings
 from tests.exceptions.test_resolution import ACK
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from omnigraph.context import Services
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.operations import percentile
+from omnigraph.graph.context import Services
 from tests.conftest import Graph
 from tests.exceptions.test_resolution import RESOLVE, resolve_input
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from omnigraph.context import Services
+from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import IdempotencyKeyRow
+from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.idempotency import forget_expired_keys
-from omnigraph.sources.sim import DemoSystems
+from omnigraph.graph.context import Services
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands
 

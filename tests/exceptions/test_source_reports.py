@@ -8,12 +8,12 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import select
 
-from omnigraph.context import Services
+from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow, SourceCursorRow
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.ids import encode_global_id
-from omnigraph.sources.sim import DemoSystems, DemoWorld
+from omnigraph.graph.context import Services
 from tests.conftest import Graph
 from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input
 

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import delete, select
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.context import Services
 from omnigraph.db.models import (
     ExceptionRow,
     ExpectedReceiptRow,
@@ -26,9 +25,10 @@ from omnigraph.db.models import (
     QuarantinedEventRow,
     SourceCursorRow,
 )
+from omnigraph.demo import DemoSystems
+from omnigraph.graph.context import Services
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
-from omnigraph.sources.sim import DemoSystems
 from tests.conftest import Graph, make_settings
 
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)

@@ -14,9 +14,9 @@ import uvicorn
 import websockets
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.context import Services
+from omnigraph.demo import DemoSystems
+from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
-from omnigraph.sources.sim import DemoSystems
 from tests.conftest import make_settings
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from omnigraph.context import Services
 from omnigraph.db.models import InventoryPositionRow
+from omnigraph.graph.context import Services
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
 from tests.conftest import Graph
 from tests.inventory.test_reservations import last_ten  # noqa: F401  (fixture)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from omnigraph.context import Services
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.graph.context import Services
 from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from tests.conftest import Graph

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
-from omnigraph.ids import encode_global_id
+from omnigraph.core.ids import encode_global_id
 from omnigraph.observability.logging import configure_logging
 from omnigraph.settings import Settings
 from tests.conftest import Graph
@@ -58,7 +58,7 @@ async def test_a_requests_log_lines_are_json_with_its_request_id(
     assert line["request_id"] == "support-case-77"
     assert line["code"] == "INVALID_ID"
     assert line["level"] == "info"
-    assert line["logger"] == "omnigraph.schema.build"
+    assert line["logger"] == "omnigraph.graph.build"
     assert line["timestamp"].endswith("Z")
     (stdlib,) = [line for line in logged if line["logger"] == "omnigraph.test"]
     assert stdlib["event"] == "from the standard library, formatted"

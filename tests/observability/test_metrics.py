@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import delete
 from starlette.applications import Starlette
 
-from omnigraph.config import SourceConfig, SourceKind
-from omnigraph.context import Services
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.demo import DemoSystems
+from omnigraph.graph.context import Services
 from omnigraph.observability.metrics import MAX_OPERATION_NAMES, ServiceMetrics
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.sim import DemoSystems
+from omnigraph.sources.config import SourceConfig, SourceKind
 from tests.conftest import Graph, running_app
 from tests.observability.scrape import scrape, series, value
 

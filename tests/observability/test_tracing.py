@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.observability.tracing import Tracing, tracing_requested
-from omnigraph.sources.sim import DemoSystems, DemoWorld
 from tests.conftest import make_settings
 
 QUERY = """
@@ -76,7 +76,7 @@ async def test_one_query_is_one_trace_down_to_http_and_sql(
     mine = [s for s in spans if s.context.trace_id == trace_id]
     assert root.kind is SpanKind.SERVER
     assert root.attributes is not None
-    assert root.attributes["omnigraph.request_id"] == response.headers["x-request-id"]
+    assert root.attributes["omnigraph.core.request_id"] == response.headers["x-request-id"]
 
     (operation,) = [s for s in mine if s.name == "GraphQL Query: OrderWithExceptions"]
     assert ancestors(operation, mine) == ["POST /graphql"]

@@ -9,7 +9,7 @@ import httpx
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.sources.sim import DemoSystems
+from omnigraph.demo import DemoSystems
 from tests.conftest import make_settings
 
 

@@ -11,9 +11,9 @@ import structlog
 from starlette.applications import Starlette
 from structlog.testing import capture_logs
 
-from omnigraph.auth.principal import Role
-from omnigraph.ids import encode_global_id
-from omnigraph.sources.sim import DemoSystems, DemoWorld
+from omnigraph.core.ids import encode_global_id
+from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.security.principal import Role
 from tests.conftest import Graph, authorize
 from tests.security.conftest import serve
 

@@ -16,13 +16,13 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from omnigraph.app import EXAMPLES
-from omnigraph.auth.principal import Role
 from omnigraph.cli import app as cli
-from omnigraph.context import Services
-from omnigraph.schema.build import build_schema
-from omnigraph.sources.sim import DemoSystems
-from omnigraph.trusted_documents.manifest import read_operations
-from omnigraph.trusted_documents.store import document_hash, register_documents
+from omnigraph.demo import DemoSystems
+from omnigraph.graph.build import build_schema
+from omnigraph.graph.context import Services
+from omnigraph.security.document_manifest import read_operations
+from omnigraph.security.document_store import document_hash, register_documents
+from omnigraph.security.principal import Role
 from tests.conftest import Graph, authorize
 from tests.security.conftest import serve
 

@@ -34,21 +34,21 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings
+from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.stripe import FakeStripe
 
 from omnigraph.app import create_app, demo_sources_config
-from omnigraph.config import SourcesConfig
-from omnigraph.context import Services
+from omnigraph.core.ids import decode_global_id, encode_global_id
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.ids import decode_global_id, encode_global_id
+from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
-from omnigraph.reconcile.reconciler import Reconciler
-from omnigraph.reconcile.returns import ReturnSweep
-from omnigraph.reconcile.sync import PaymentsReader
-from omnigraph.sources.shopify.fake import FakeShopify, shopify_options
-from omnigraph.sources.sim import DemoSystems, DemoWorld
-from omnigraph.sources.stripe.fake import FakeStripe
+from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.payouts.reconciler import Reconciler
+from omnigraph.payouts.returns import ReturnSweep
+from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.stripe.webhooks import signature_header
-from omnigraph.truth.detector import DisagreementDetector
 
 SHOP_TOKEN = "shpat_mixed_0123456789"
 SHOP_SECRET = "shopify-client-secret-mixed"

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from omnigraph.config import SourceKind
-from omnigraph.errors import ConfigurationError
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.exceptions.commands import COMMANDS
+from omnigraph.sources.config import SourceKind
 
 __all__ = [
     "DEFAULT_CATALOGUE_PATH",

@@ -22,11 +22,11 @@ from purgatory.domain.model import OpenedState
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 from omnigraph.exceptions.outbox import OutboxStatus
-from omnigraph.idempotency import forget_expired_keys
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 

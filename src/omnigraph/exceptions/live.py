@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from omnigraph.db.models import ExceptionEventRow
-from omnigraph.pubsub import RedisChannel
+from omnigraph.runtime.pubsub import RedisChannel
 
 __all__ = ["ExceptionEvent", "ExceptionEventBus"]
 

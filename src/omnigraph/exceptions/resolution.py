@@ -16,17 +16,17 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
-from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
-from omnigraph.exceptions.outbox import OutboxStatus
-from omnigraph.idempotency import (
+from omnigraph.db.idempotency import (
     KeyReused,
     recall,
     remember,
     request_hash,
     valid_key,
 )
+from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
+from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
+from omnigraph.exceptions.outbox import OutboxStatus
 
 __all__ = [
     "Outcome",

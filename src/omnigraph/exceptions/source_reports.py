@@ -11,8 +11,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import SourceCursorRow
-from omnigraph.errors import OmnigraphError
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.sources.client import JsonRecord, SourceClient

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import DriftWatchRow, InventoryPositionRow, PublishedAvailabilityRow
-from omnigraph.errors import OmnigraphError
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.inventory.availability import Promise
@@ -29,7 +29,7 @@ from omnigraph.sources.records import StockLevel
 from omnigraph.sources.registry import SourceRegistry
 
 if TYPE_CHECKING:
-    from omnigraph.context import Services
+    from omnigraph.graph.context import Services
 
 __all__ = ["DriftMonitor", "DriftReport", "compare"]
 
@@ -110,7 +110,7 @@ class DriftMonitor:
 
     async def check_oversell(self, services: Services) -> int:
         """Published figures above what the ledger allows now raise OVERSELL_RISK."""
-        from omnigraph.resolvers.inventory import availability_from_services  # no import cycle
+        from omnigraph.inventory.resolvers import availability_from_services  # no import cycle
 
         async with self.sessions() as session:
             published = list(

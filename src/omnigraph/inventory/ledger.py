@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import (
     ExpectedReceiptRow,
     InventoryPositionRow,
@@ -27,7 +28,6 @@ from omnigraph.db.models import (
     QuarantinedEventRow,
     SourceCursorRow,
 )
-from omnigraph.errors import OmnigraphError
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
 from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry

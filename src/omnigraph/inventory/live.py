@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from omnigraph.pubsub import RedisChannel
+from omnigraph.runtime.pubsub import RedisChannel
 
 __all__ = ["AvailabilityBus"]
 

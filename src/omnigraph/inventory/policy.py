@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from omnigraph.errors import ConfigurationError
+from omnigraph.core.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_POLICY_PATH",

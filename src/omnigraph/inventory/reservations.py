@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.db.idempotency import KeyReused, recall, remember, request_hash, valid_key
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
 from omnigraph.exceptions.resolution import Problem
-from omnigraph.idempotency import KeyReused, recall, remember, request_hash, valid_key
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [

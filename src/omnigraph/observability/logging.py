@@ -3,7 +3,7 @@
 structlog's own lines and those of the standard library (uvicorn, SQLAlchemy, httpx) go through
 one handler, so every line has the same fields: ``timestamp`` (ISO 8601, UTC), ``level``,
 ``event``, ``logger``, the ``request_id`` of the request being served (bound by
-:mod:`omnigraph.request_id`) and, while a trace is being recorded, its ``trace_id`` and
+:mod:`omnigraph.core.request_id`) and, while a trace is being recorded, its ``trace_id`` and
 ``span_id``.
 
 Example::

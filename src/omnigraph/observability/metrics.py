@@ -50,12 +50,12 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from omnigraph.context import Services
 from omnigraph.db.models import OutboxCommandRow, SourceCursorRow
 from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.graph.context import Services
+from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.ledger import FEED as LEDGER_FEED
 from omnigraph.sources.observers import UPSTREAM_OUTCOMES, RequestRecorder, UpstreamOutcome
-from omnigraph.trusted_documents.response_cache import ResponseCache
 
 __all__ = [
     "ANONYMOUS",

@@ -41,7 +41,7 @@ from starlette.middleware import Middleware
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.tracing import OpenTelemetryExtension
 
-from omnigraph.request_id import current_request_id
+from omnigraph.core.request_id import current_request_id
 from omnigraph.sources.observers import RequestRecorder
 
 __all__ = ["DEFAULT_SERVICE_NAME", "Tracing", "tracing_requested"]
@@ -121,7 +121,7 @@ def _span_details(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
 def _tag_request_id(span: trace.Span, _scope: Mapping[str, Any]) -> None:
     request_id = current_request_id()
     if request_id and span.is_recording():
-        span.set_attribute("omnigraph.request_id", request_id)
+        span.set_attribute("omnigraph.core.request_id", request_id)
 
 
 class Tracing:

@@ -2,7 +2,7 @@
 
 One pooled ``httpx.AsyncClient`` per configured source, with timeouts, bearer auth, record-level
 TTL caching (so a batch only asks for what it does not hold; in Redis when replicas share one)
-and the contract's error shape translated into :mod:`omnigraph.errors`.
+and the contract's error shape translated into :mod:`omnigraph.core.errors`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from omnigraph.config import SourceConfig, SourceKind
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.sources.config import SourceConfig, SourceKind
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import (
     CacheKey,

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from omnigraph.errors import SourceContractViolation
+from omnigraph.core.errors import SourceContractViolation
 
 __all__ = ["parse_record", "parse_records"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omnigraph.errors import SourceContractViolation
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.sources.client import SourceClient
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.records import BalanceTransaction, Charge, Dispute, Payout, Refund

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 import httpx
 from redis.asyncio import Redis
 
-from omnigraph.config import SourceKind, SourcesConfig, SourceType
 from omnigraph.settings import Settings
 from omnigraph.sources.client import SourceClient
+from omnigraph.sources.config import SourceKind, SourcesConfig, SourceType
 from omnigraph.sources.erp import ErpAdapter
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.payments import PaymentsAdapter

@@ -21,7 +21,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from omnigraph.errors import UpstreamUnavailable
+from omnigraph.core.errors import UpstreamUnavailable
 
 __all__ = ["LastGood", "StaleRead", "stale_reads"]
 

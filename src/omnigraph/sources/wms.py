@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from omnigraph.errors import SourceContractViolation
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.records import FulfilmentOrder, Location, StockLevel

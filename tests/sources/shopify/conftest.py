@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from omnigraph.config import SourceConfig
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 

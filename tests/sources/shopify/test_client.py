@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.queries import order_cost

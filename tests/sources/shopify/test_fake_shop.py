@@ -1,4 +1,4 @@
-"""The fake Shopify Admin API (``omnigraph.sources.shopify.fake``) over the demo world: the
+"""The fake Shopify Admin API (``tests.fakes.shopify``) over the demo world: the
 adapter's documents are valid against its schema, and the adapter pointed at it gives the demo
 storefront's orders, which is what lets a mixed configuration be compared with the all-demo one."""
 
@@ -9,12 +9,12 @@ from datetime import datetime
 
 import httpx
 import pytest
+from tests.fakes.shopify import FakeShopify, shopify_options
 
-from omnigraph.config import SourceConfig
+from omnigraph.demo import DemoWorld
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
-from omnigraph.sources.shopify.fake import FakeShopify, shopify_options
-from omnigraph.sources.sim import DemoWorld
 from omnigraph.sources.storefront import OrderListFilter
 
 TOKEN = "shpat_fake_shop_0123"

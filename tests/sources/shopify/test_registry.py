@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from omnigraph.config import load_sources_config
-from omnigraph.errors import ConfigurationError
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.settings import Settings
+from omnigraph.sources.config import load_sources_config
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient

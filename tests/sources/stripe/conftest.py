@@ -12,7 +12,7 @@ import httpx
 import pytest
 import tenacity
 
-from omnigraph.config import SourceConfig
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.stripe import StripeClient, StripePaymentsAdapter
 
 FIXTURES = Path(__file__).with_name("fixtures")

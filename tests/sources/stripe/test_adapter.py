@@ -10,8 +10,8 @@ import httpx
 import pytest
 from tests.sources.stripe.conftest import SECRET_KEY, adapter_for, recorded
 
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
-from omnigraph.reconcile.categories import ReportingCategory, category_of
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.payouts.categories import ReportingCategory, category_of
 from omnigraph.sources.stripe import DEFAULT_API_VERSION, StripeClient
 
 PAYOUT = "po_1PgXk2LkdIwHu7ixPayout01"

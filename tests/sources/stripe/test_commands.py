@@ -8,12 +8,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, recorded
 
-from omnigraph.errors import SourceContractViolation
-from omnigraph.sources.sim import DemoWorld
+from omnigraph.core.errors import SourceContractViolation
+from omnigraph.demo import DemoWorld
 from omnigraph.sources.stripe import StripeClient
-from omnigraph.sources.stripe.fake import FakeStripe
 
 MakeClient = Callable[..., StripeClient]
 KEY = "cmd-3f9a1c2e-RETURN_WITHOUT_REFUND-ISSUE_REFUND"

@@ -1,4 +1,4 @@
-"""The fake Stripe server (``omnigraph.sources.stripe.fake``) over the demo world: the Stripe
+"""The fake Stripe server (``tests.fakes.stripe``) over the demo world: the Stripe
 adapter pointed at it gives the records the contract adapter gives against the demo payments
 system, which is what lets a mixed configuration be compared with the all-demo one."""
 
@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, adapter_for
 
-from omnigraph.config import SourceConfig
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.sources.client import SourceClient
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.payments import PaymentsAdapter
-from omnigraph.sources.sim import DemoSystems, DemoWorld
 from omnigraph.sources.stripe import StripeClient
-from omnigraph.sources.stripe.fake import FakeStripe
 
 MakeClient = Callable[..., StripeClient]
 

@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from tests.conftest import make_settings
+from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, recorded
 
 from omnigraph.app import create_app
-from omnigraph.config import SourcesConfig
-from omnigraph.context import Services
+from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow
-from omnigraph.ids import encode_global_id
-from omnigraph.sources.sim import DemoSystems, DemoWorld
-from omnigraph.sources.stripe.fake import FakeStripe
+from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.graph.context import Services
+from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.stripe.webhooks import (
     WebhookRejected,
     parse_event,

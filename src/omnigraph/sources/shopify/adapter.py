@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.sources.client import JsonRecord
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.records import StorefrontOrder

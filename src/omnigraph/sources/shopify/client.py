@@ -20,9 +20,9 @@ import structlog
 from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from omnigraph.config import SourceConfig
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.shopify.options import DEFAULT_API_VERSION, ShopifyOptions

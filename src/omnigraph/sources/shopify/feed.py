@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
-from omnigraph.errors import SourceContractViolation
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.sources.client import JsonRecord
 from omnigraph.sources.shopify.mapping import canonical_order_id, legacy_id
 

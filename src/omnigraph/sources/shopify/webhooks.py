@@ -21,7 +21,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from omnigraph.errors import ConfigurationError
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.feed import order_event
 from omnigraph.sources.shopify.mapping import canonical_order_id

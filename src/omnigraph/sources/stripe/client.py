@@ -2,7 +2,7 @@
 source: the secret key as Bearer auth, a pinned ``Stripe-Version``, list pagination
 (``limit``, ``starting_after``, ``has_more``), form-encoded writes carrying an
 ``Idempotency-Key``, retries with tenacity, and Stripe's errors translated into
-:mod:`omnigraph.errors`.
+:mod:`omnigraph.core.errors`.
 
 It is a :class:`~omnigraph.sources.client.SourceClient`, so health checks, metrics, tracing,
 the record cache and the outbox dispatcher (``command``) treat it like any other source; the
@@ -23,9 +23,9 @@ import structlog
 import tenacity
 from redis.asyncio import Redis
 
-from omnigraph.config import SourceConfig
-from omnigraph.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.stripe.commands import StripeCall, stripe_call

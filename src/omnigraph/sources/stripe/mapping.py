@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # Stripe's reporting_category -> the contract's transaction type, which the reconciler's
-# categories (omnigraph.reconcile.categories) and the matcher key on. Stripe books disputes
+# categories (omnigraph.payouts.categories) and the matcher key on. Stripe books disputes
 # and their reversals as type "adjustment"; the reporting category tells them apart.
 _TYPE_BY_CATEGORY = {
     "charge": "charge",

@@ -1,0 +1,78 @@
+"""Entity references: a type another subgraph owns, known here only by its key.
+
+The orders subgraph answers ``node(id:)`` for every type; for payouts, exceptions and
+availability it returns a reference and the gateway fetches the rest from the owning subgraph.
+The exceptions subgraph extends ``Order`` with ``exceptions`` the same way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from omnigraph.api.nodes import NodeResolver, availability_key, exception_key, payout_key
+from omnigraph.exceptions.order_exceptions import order_exceptions
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.types import Node
+
+if TYPE_CHECKING:
+    from omnigraph.exceptions.schema import ExceptionRecord
+
+__all__ = [
+    "ExceptionReference",
+    "InventoryAvailabilityReference",
+    "OrderWithExceptions",
+    "PayoutReference",
+    "reference_resolvers",
+]
+
+
+@strawberry.federation.type(keys=["id"], name="Payout")
+class PayoutReference(Node):
+    id: strawberry.ID
+
+
+@strawberry.federation.type(keys=["id"], name="Exception")
+class ExceptionReference(Node):
+    id: strawberry.ID
+
+
+@strawberry.federation.type(keys=["id"], name="InventoryAvailability")
+class InventoryAvailabilityReference(Node):
+    id: strawberry.ID
+
+
+@strawberry.federation.type(keys=["id"], name="Order")
+class OrderWithExceptions:
+    """The exceptions subgraph's part of ``Order``."""
+
+    id: strawberry.ID
+    exceptions: list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.exceptions.schema")]] = (
+        strawberry.field(
+            resolver=order_exceptions,
+            description="Operational exceptions about this order, newest first.",
+        )
+    )
+
+
+def reference_resolvers() -> dict[str, NodeResolver]:
+    """``node(id:)`` answers for types owned elsewhere: the id is checked, not looked up."""
+
+    async def payout(_ctx: RequestContext, global_id: str) -> Node | None:
+        payout_key(global_id)
+        return PayoutReference(id=strawberry.ID(global_id))
+
+    async def exception(_ctx: RequestContext, global_id: str) -> Node | None:
+        exception_key(global_id)
+        return ExceptionReference(id=strawberry.ID(global_id))
+
+    async def availability(_ctx: RequestContext, global_id: str) -> Node | None:
+        availability_key(global_id)
+        return InventoryAvailabilityReference(id=strawberry.ID(global_id))
+
+    return {
+        "Payout": payout,
+        "Exception": exception,
+        "InventoryAvailability": availability,
+    }

@@ -1,0 +1,112 @@
+"""Which types and root fields each federation subgraph serves, and the single-process graph.
+
+Four subgraphs (orders, inventory, payouts, exceptions) compose into the same API the single
+process serves; ``schema/`` holds each one's SDL and the composed supergraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from strawberry.tools import merge_types
+
+from omnigraph.api.nodes import full_node_resolvers
+from omnigraph.api.query import (
+    ExceptionQueries,
+    InventoryQueries,
+    PayoutQueries,
+    node_query,
+    order_queries,
+)
+from omnigraph.api.references import (
+    ExceptionReference,
+    InventoryAvailabilityReference,
+    OrderWithExceptions,
+    PayoutReference,
+    reference_resolvers,
+)
+from omnigraph.api.subscriptions import AvailabilitySubscriptions, ExceptionSubscriptions
+from omnigraph.exceptions.mutations import ExceptionMutations
+from omnigraph.exceptions.schema import ExceptionRecord
+from omnigraph.inventory.mutations import InventoryMutations, PolicyQueries
+from omnigraph.inventory.schema import InventoryAvailability
+from omnigraph.orders.schema import Order, OrderCore
+from omnigraph.payouts.schema import Payout
+
+__all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
+
+
+class SubgraphSpec:
+    """A root ``Query`` and the entity types a schema must include."""
+
+    def __init__(
+        self,
+        query: type[Any],
+        types: list[type[Any]],
+        mutation: type[Any] | None = None,
+        subscription: type[Any] | None = None,
+    ) -> None:
+        self.query = query
+        self.types = types
+        self.mutation = mutation
+        self.subscription = subscription
+
+
+def single_process_spec() -> SubgraphSpec:
+    query = merge_types(
+        "Query",
+        (
+            node_query(full_node_resolvers(Order)),
+            order_queries(Order),
+            InventoryQueries,
+            PolicyQueries,
+            PayoutQueries,
+            ExceptionQueries,
+        ),
+    )
+    return SubgraphSpec(
+        query,
+        [Order, Payout, ExceptionRecord, InventoryAvailability],
+        merge_types("Mutation", (ExceptionMutations, InventoryMutations)),
+        merge_types("Subscription", (ExceptionSubscriptions, AvailabilitySubscriptions)),
+    )
+
+
+def _orders() -> SubgraphSpec:
+    resolvers = {**full_node_resolvers(OrderCore), **reference_resolvers()}
+    resolvers["Order"] = full_node_resolvers(OrderCore)["Order"]
+    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore)))
+    return SubgraphSpec(
+        query, [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference]
+    )
+
+
+def _inventory() -> SubgraphSpec:
+    return SubgraphSpec(
+        merge_types("Query", (InventoryQueries, PolicyQueries)),
+        [InventoryAvailability],
+        InventoryMutations,
+        AvailabilitySubscriptions,
+    )
+
+
+def _payouts() -> SubgraphSpec:
+    return SubgraphSpec(PayoutQueries, [Payout])
+
+
+def _exceptions() -> SubgraphSpec:
+    return SubgraphSpec(
+        ExceptionQueries,
+        [ExceptionRecord, OrderWithExceptions],
+        ExceptionMutations,
+        ExceptionSubscriptions,
+    )
+
+
+SUBGRAPHS: dict[str, Callable[[], SubgraphSpec]] = {
+    "orders": _orders,
+    "inventory": _inventory,
+    "payouts": _payouts,
+    "exceptions": _exceptions,
+}

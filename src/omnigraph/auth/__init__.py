@@ -1,1 +1,0 @@
-"""Who is asking: bearer tokens resolved to a principal with roles, checked per field."""

@@ -1,0 +1,109 @@
+"""The demo WMS: physical truth (fulfilment orders, locations, stock), per wms.yaml.
+
+Its records change only through commands, which `warehouse.Warehouse` carries out; its change
+feed also carries the exception reports the world planted (`exception.reported`) and every stock
+movement (`inventory.<movement>`, see movements.py).
+
+Beside the shared test switches it has two of its own (not part of the contract):
+`POST /_control/feed-fault {"fault": "gap" | "malformed" | "redeliver"}` makes the feed
+misbehave once, and `POST /_control/movements {"movements": [..]}` moves stock on demand.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from omnigraph.demo.contract import (
+    ChangeFeed,
+    ContractError,
+    batch_route,
+    by_order_ref_route,
+    list_route,
+    read_object,
+    source_app,
+    string_list,
+    wall_clock,
+)
+from omnigraph.demo.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from omnigraph.demo.contract import JsonRecord
+    from omnigraph.demo.world import DemoWorld
+
+__all__ = ["FEED_FAULTS", "REDELIVERED", "create_wms_app"]
+
+FEED_FAULTS = ("gap", "malformed", "redeliver")
+REDELIVERED = 3  # events a redelivering page sends again
+
+
+def create_wms_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
+    """The WMS over its own copy of the world's fulfilment orders, locations and stock."""
+    now = wall_clock(world.anchor)
+    feed = ChangeFeed("wms", world.events["wms"], now)
+    warehouse = Warehouse(world, feed, now)
+    fulfilments = warehouse.fulfilments
+    locations = copy.deepcopy(world.wms_locations)
+    as_of = world.anchor.isoformat()
+
+    def by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
+        wanted = set(refs)
+        return [order for order in fulfilments.values() if order["orderRef"] in wanted]
+
+    async def stock_query(request: Request) -> Response:
+        body = await read_object(request)
+        skus = set(string_list(body, "skus") or [])
+        location_ids = string_list(body, "locationIds", required=False)
+        wanted = None if location_ids is None else set(location_ids)
+        rows = [
+            row
+            for row in warehouse.stock
+            if row["sku"] in skus and (wanted is None or row["locationId"] in wanted)
+        ]
+        return JSONResponse({"data": rows, "asOf": as_of})
+
+    async def feed_fault(request: Request) -> Response:
+        fault = (await read_object(request)).get("fault")
+        if fault == "gap":
+            feed.skip_sequence()
+        elif fault == "redeliver":
+            feed.redeliver(REDELIVERED)
+        elif fault == "malformed":
+            warehouse.append_malformed()
+        else:
+            raise ContractError(
+                400, "BAD_REQUEST", f"`fault` must be one of {', '.join(FEED_FAULTS)}"
+            )
+        return JSONResponse({"fault": fault})
+
+    async def move_stock(request: Request) -> Response:
+        body = await read_object(request)
+        return JSONResponse({"data": warehouse.append_movements(body.get("movements"))})
+
+    app = source_app(
+        "wms",
+        [
+            batch_route("fulfilment-orders", fulfilments.get),
+            by_order_ref_route("fulfilment-orders", by_order_ref),
+            list_route("locations", lambda: locations, sort_key=lambda loc: (loc["id"],)),
+            Route("/stock/query", stock_query, methods=["POST"]),
+        ],
+        feed=feed,
+        commands=warehouse.commands(),
+        token=token,
+        switches=[
+            Route("/_control/feed-fault", feed_fault, methods=["POST"]),
+            Route("/_control/movements", move_stock, methods=["POST"]),
+        ],
+    )
+    app.state.warehouse = warehouse
+    return app

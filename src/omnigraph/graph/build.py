@@ -1,0 +1,137 @@
+"""Build the federated schema with the extensions every deployment needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.federation import Schema
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from omnigraph.api.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
+from omnigraph.core.errors import OmnigraphError
+from omnigraph.core.request_id import current_request_id
+from omnigraph.graph.error_codes import ErrorCodes, assign_code
+from omnigraph.graph.limits.errors import code_token_limit, strip_suggestions
+from omnigraph.graph.limits.query_limits import QueryLimits
+from omnigraph.graph.matrix import apply_matrix
+from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext
+from omnigraph.graph.overrides.lean_resolvers import lighten
+from omnigraph.graph.response_cache import CachedResponses, ResponseCache
+from omnigraph.graph.stale import StaleIfError
+from omnigraph.graph.trusted_documents import TrustedDocuments
+
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
+
+MAX_DEPTH = QueryLimits().max_depth
+MAX_ALIASES = QueryLimits().max_aliases
+FEDERATION_VERSION: Final = "2.9"
+log = structlog.get_logger(__name__)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """strawberry's masking, keeping a stable code and the request id that finds the log line."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": current_request_id()}
+        return masked
+
+
+def _is_expected(original: Exception | None) -> bool:
+    """Ours (coded) or raised on purpose with a code, such as a permission refusal."""
+    if original is None or isinstance(original, OmnigraphError):
+        return True
+    return isinstance(original, GraphQLError) and bool((original.extensions or {}).get("code"))
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask only what a client cannot act on; coded errors and validation errors pass."""
+    return not _is_expected(error.original_error)
+
+
+class OmnigraphSchema(Schema):
+    """Logs expected, coded errors as one line and unexpected ones with their traceback."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            code_token_limit(error)
+            if self.config.disable_field_suggestions:
+                strip_suggestions(error)
+            assign_code(error)
+            original = error.original_error
+            if _is_expected(original):
+                log.info(
+                    "graphql_error",
+                    message=error.message,
+                    path=error.path,
+                    code=(error.extensions or {}).get("code"),
+                )
+            else:
+                log.error("graphql_unexpected_error", path=error.path, exc_info=original)
+
+
+def build_schema(
+    *,
+    production: bool = False,
+    subgraph: str | None = None,
+    limits: QueryLimits | None = None,
+    trusted_documents: TrustedDocuments | None = None,
+    response_cache: ResponseCache | None = None,
+    observers: Sequence[Callable[[], SchemaExtension]] = (),
+) -> Schema:
+    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...).
+
+    ``limits`` bound what one operation may ask for; ``trusted_documents`` turns on persisted
+    queries (or the allow-list); with them, ``response_cache`` serves trusted documents' answers
+    again for a moment. Production also turns introspection and field suggestions off.
+    ``observers`` (metrics, tracing) watch each operation from outside everything else.
+    """
+    spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
+    limits = limits or QueryLimits()
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        ErrorCodes,
+        StaleIfError,
+        lambda: ParserCache(maxsize=512),
+        *limits.extensions(),  # with validation, remembered per document text
+    ]
+    if trusted_documents is not None:
+        if response_cache is not None and response_cache.seconds > 0:
+            # before ErrorCodes: it must see the degraded notices ErrorCodes adds on the way out
+            store = trusted_documents.store
+            extensions.insert(0, lambda: CachedResponses(response_cache, store))
+        # first: it may supply the query the others parse, or refuse before any work
+        extensions.insert(0, trusted_documents.extension)
+    # outermost: they see refusals and time the whole operation
+    extensions[0:0] = observers
+    if production:
+        extensions.append(DisableIntrospection)
+        extensions.append(lambda: MaskUnexpectedErrors(should_mask_error=_is_unexpected))
+    apply_matrix([spec.query, spec.mutation, spec.subscription, *spec.types])
+    schema = OmnigraphSchema(
+        query=spec.query,
+        mutation=spec.mutation,
+        subscription=spec.subscription,
+        types=spec.types,
+        extensions=extensions,
+        federation_version=FEDERATION_VERSION,
+        execution_context_class=LeafExecutionContext,
+        config=StrawberryConfig(
+            auto_camel_case=True,
+            disable_field_suggestions=production,
+            batching_config=(
+                {"max_operations": limits.max_batch_operations}
+                if limits.max_batch_operations
+                else None
+            ),
+        ),
+    )
+    lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
+    return schema

@@ -1,0 +1,30 @@
+"""Abuse limits: what one operation, one HTTP request and one caller may ask of the service.
+
+Per operation (schema extensions): tokens, depth, aliases and cost (``cost``, ``query_limits``),
+with validation and cost verdicts remembered per document text (``validation_cache``).
+Per HTTP request (``view``, ``body_size``): body size, operations per batch, execution time.
+Per caller (``rate``): a moving-window rate limit per API key.
+"""
+
+from omnigraph.graph.limits.body_size import BodySizeLimit
+from omnigraph.graph.limits.cost import CostModel, CostVerdicts, QueryCostLimiter, operation_cost
+from omnigraph.graph.limits.http_errors import CodedHTTPError, error_response
+from omnigraph.graph.limits.query_limits import QueryLimits
+from omnigraph.graph.limits.rate import RateLimiter, rate_key
+from omnigraph.graph.overrides.validation_cache import ValidationVerdicts
+from omnigraph.graph.view import LimitedGraphQL
+
+__all__ = [
+    "BodySizeLimit",
+    "CodedHTTPError",
+    "CostModel",
+    "CostVerdicts",
+    "LimitedGraphQL",
+    "QueryCostLimiter",
+    "QueryLimits",
+    "RateLimiter",
+    "ValidationVerdicts",
+    "error_response",
+    "operation_cost",
+    "rate_key",
+]

@@ -1,0 +1,257 @@
+"""What an operation costs, counted from the document before it runs, and the limit on it.
+
+The cost model (also in docs/SECURITY.md and the README):
+
+- every selected field costs 1; introspection fields (``__typename``, ``__schema``) cost 0;
+- a field that takes ``first`` (a connection or paged list) multiplies the cost of its
+  selection by ``first``: the literal, the variable's value, or the argument's default when it
+  is absent, and never more than the page-size cap (a larger ``first`` is refused anyway);
+  the ``edges`` under it are that page and are not multiplied again;
+- any other list of objects multiplies the cost of its selection by an assumed list size;
+- every fragment is counted, even when only one type condition can match.
+
+So ``{ orders(first: 100) { edges { node { id lines { sku } } } } }`` costs
+``1 + 100 * (1 + 1 + 1 + 1 + 10 * 1) = 1401``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    get_operation_ast,
+    is_list_type,
+)
+from strawberry.extensions import SchemaExtension
+
+__all__ = ["CostModel", "CostVerdicts", "QueryCostLimiter", "operation_cost"]
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """The numbers the cost model needs; ``omnigraph.settings`` supplies them."""
+
+    default_page_size: int = 50
+    max_page_size: int = 100
+    list_size: int = 10
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    model: CostModel = CostModel(),
+) -> int:
+    """The cost of the operation ``operation_name`` selects from a valid ``document``.
+
+    >>> from omnigraph.graph.build import build_schema
+    >>> from graphql import parse
+    >>> schema = build_schema()._schema
+    >>> operation_cost(schema, parse("{ orders(first: 2) { edges { node { id } } } }"))
+    7
+    """
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    return _Counter(schema, document, operation, variables or {}, model).selections(
+        root, operation.selection_set, in_page=False
+    )
+
+
+class _Counter:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+        model: CostModel,
+    ) -> None:
+        self.schema = schema
+        self.model = model
+        self.variables = dict(variables)
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
+                self.variables[name] = int(definition.default_value.value)
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+
+    def selections(
+        self, parent: GraphQLNamedType, selection_set: SelectionSetNode, *, in_page: bool
+    ) -> int:
+        return sum(
+            self.field(on_type, node, in_page=in_page)
+            for on_type, node in self._fields(parent, selection_set)
+        )
+
+    def _fields(
+        self, parent: GraphQLNamedType, selection_set: SelectionSetNode
+    ) -> Iterator[tuple[GraphQLNamedType, FieldNode]]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield parent, selection
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                on_type = self.schema.get_type(condition.name.value) if condition else parent
+                yield from self._fields(on_type or parent, selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    on_type = self.schema.get_type(fragment.type_condition.name.value)
+                    yield from self._fields(on_type or parent, fragment.selection_set)
+
+    def field(self, parent: GraphQLNamedType, node: FieldNode, *, in_page: bool) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 0
+        definition = (
+            parent.fields.get(name)
+            if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+            else None
+        )
+        if definition is None or node.selection_set is None:
+            return 1
+        paged = "first" in definition.args
+        if paged:
+            size = self._first(node, definition.args["first"].default_value)
+        elif is_list_type(get_nullable_type(definition.type)) and not in_page:
+            size = self.model.list_size
+        else:
+            size = 1
+        inner = self.selections(get_named_type(definition.type), node.selection_set, in_page=paged)
+        return 1 + size * inner
+
+    def _first(self, node: FieldNode, default: Any) -> int:
+        value: Any = default
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            if isinstance(argument.value, IntValueNode):
+                value = int(argument.value.value)
+            elif isinstance(argument.value, VariableNode):
+                value = self.variables.get(argument.value.name.value, default)
+        size = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if size is None:
+            size = self.model.default_page_size
+        return max(0, min(size, self.model.max_page_size))
+
+
+class CostVerdicts:
+    """The cost of recently seen operations, so a repeated one is not walked again.
+
+    The key is the document text, the operation's name and the integer variables (the only
+    values the cost model reads: ``first``); the text's hash is computed in C, where the parsed
+    document's would walk the whole tree.
+
+    >>> verdicts = CostVerdicts(maxsize=8)
+    >>> verdicts.lookup("{ a }", None, {"first": 5, "skus": ["X"]}) is None
+    True
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._costs: LRUCache[Any, int] = LRUCache(maxsize=maxsize)
+
+    @staticmethod
+    def _key(query: str, operation_name: str | None, variables: Mapping[str, Any] | None) -> Any:
+        # A variable that is sent but is not an integer counts as the default page size, one
+        # that is absent as its declared default: both are told apart, every other value is not.
+        numbers = tuple(
+            sorted(
+                (name, value if isinstance(value, int) and not isinstance(value, bool) else None)
+                for name, value in (variables or {}).items()
+            )
+        )
+        return (query, operation_name, numbers)
+
+    def lookup(
+        self, query: str, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> int | None:
+        return self._costs.get(self._key(query, operation_name, variables))
+
+    def remember(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        cost: int,
+    ) -> None:
+        self._costs[self._key(query, operation_name, variables)] = cost
+
+
+class QueryCostLimiter(SchemaExtension):
+    """Refuse an operation whose cost exceeds ``max_cost`` before any resolver runs.
+
+    The error is ``QUERY_TOO_COSTLY`` with ``cost`` and ``maxCost`` in its extensions, so a
+    client can see by how much to shrink its ``first`` arguments. With ``verdicts`` the cost of
+    an operation seen before is remembered, not counted again.
+    """
+
+    def __init__(
+        self, *, max_cost: int, model: CostModel, verdicts: CostVerdicts | None = None
+    ) -> None:
+        self.max_cost = max_cost
+        self.model = model
+        self.verdicts = verdicts
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.result is None:
+            cost = self._cost(context.query, document)
+            if cost > self.max_cost:
+                context.result = _refusal(cost, self.max_cost)
+        yield
+
+    def _cost(self, query: str | None, document: DocumentNode) -> int:
+        context = self.execution_context
+        name, variables = context.operation_name, context.variables
+        if self.verdicts is not None and query is not None:
+            known = self.verdicts.lookup(query, name, variables)
+            if known is not None:
+                return known
+        cost = operation_cost(
+            context.schema._schema,
+            document,
+            operation_name=name,
+            variables=variables,
+            model=self.model,
+        )
+        if self.verdicts is not None and query is not None:
+            self.verdicts.remember(query, name, variables, cost)
+        return cost
+
+
+def _refusal(cost: int, max_cost: int) -> ExecutionResult:
+    error = GraphQLError(
+        f"this operation costs {cost}, more than the {max_cost} allowed: ask for smaller pages"
+        " (`first`) or fewer nested lists",
+        extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": max_cost},
+    )
+    return ExecutionResult(data=None, errors=[error])

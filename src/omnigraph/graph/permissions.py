@@ -1,0 +1,50 @@
+"""Field-level permissions: strawberry ``BasePermission`` checks against the request's roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from omnigraph.security.principal import Principal, Role
+
+__all__ = ["MONEY_FIELDS", "RequireRole", "hides_money_provenance", "principal_of"]
+
+# Canonical fields whose provenance tells how money moved (authority.toml names them).
+MONEY_FIELDS = frozenset(
+    {"totals", "unitPrice", "terms", "financialStatus", "creditMemos", "payments"}
+)
+_SEES_MONEY = frozenset({Role.SUPPORT, Role.FINANCE, Role.REPORTING})
+
+
+def principal_of(info: Info[Any, Any]) -> Principal | None:
+    request = getattr(info.context, "request", None)
+    scope = getattr(request, "scope", None)
+    user = scope.get("user") if isinstance(scope, dict) else None
+    return user if isinstance(user, Principal) else None
+
+
+class RequireRole(BasePermission):
+    """Allow the field to principals holding any of ``roles`` (admin holds all)."""
+
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(roles)
+        names = " or ".join(sorted(role.value for role in self.roles)) or Role.ADMIN.value
+        self.message = f"this needs the {names} role"
+
+    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        principal = principal_of(info)
+        return principal is not None and principal.has_any(self.roles)
+
+
+def hides_money_provenance(info: Info[Any, Any], field: str) -> bool:
+    """True when ``field`` (e.g. ``lines[SKU-1].unitPrice``) is money the caller may not trace:
+    a storefront key sees order status and its provenance, not where money claims came from."""
+    last = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    if last not in MONEY_FIELDS and field.split(".", 1)[0].split("[", 1)[0] not in MONEY_FIELDS:
+        return False
+    principal = principal_of(info)
+    return principal is None or not principal.has_any(_SEES_MONEY)

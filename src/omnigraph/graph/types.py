@@ -1,0 +1,146 @@
+"""Types every domain shares: money, provenance, disagreements, connections, user errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+import strawberry
+
+from omnigraph.orders.claims import Claim as ClaimValue
+from omnigraph.orders.claims import Fact
+from omnigraph.sources.config import SourceKind as SourceKindValue
+
+__all__ = [
+    "Claim",
+    "Connection",
+    "Disagreement",
+    "Edge",
+    "ExternalRef",
+    "FieldProvenance",
+    "Money",
+    "Node",
+    "PageInfo",
+    "SourceKind",
+    "UserError",
+]
+
+SourceKind = strawberry.enum(SourceKindValue, name="SourceKind")
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a global id, fetchable through `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.federation.type(
+    shareable=True, description="An exact amount in a currency (ISO 4217, upper case)."
+)
+class Money:
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        return cls(amount=amount.quantize(Decimal("0.01")), currency=currency.upper())
+
+    @classmethod
+    def from_minor_units(cls, amount: int, currency: str) -> Money:
+        return cls.of(Decimal(amount).scaleb(-2), currency)
+
+
+@strawberry.type(description="Which system asserted a value, and when.")
+class FieldProvenance:
+    field: str = strawberry.field(description='Dotted path inside the object, e.g. "state".')
+    source: str
+    source_kind: SourceKind  # type: ignore[valid-type]
+    record_ref: str
+    as_of: datetime = strawberry.field(description="When that system asserted it.")
+    authoritative: bool = strawberry.field(
+        description="True when this source owns the field under the authority rules."
+    )
+
+    @classmethod
+    def of(cls, field_name: str, claim: ClaimValue, authoritative: bool) -> FieldProvenance:
+        return cls(
+            field=field_name,
+            source=claim.source,
+            source_kind=claim.source_kind,
+            record_ref=claim.record_ref,
+            as_of=claim.as_of,
+            authoritative=authoritative,
+        )
+
+
+@strawberry.type(description="What one system says a field's value is.")
+class Claim:
+    source: str
+    source_kind: SourceKind  # type: ignore[valid-type]
+    value: str
+    as_of: datetime
+    record_ref: str
+
+    @classmethod
+    def of(cls, claim: ClaimValue) -> Claim:
+        return cls(
+            source=claim.source,
+            source_kind=claim.source_kind,
+            value=claim.value,
+            as_of=claim.as_of,
+            record_ref=claim.record_ref,
+        )
+
+
+@strawberry.type(description="Two or more systems disagree about one field of one object.")
+class Disagreement:
+    field: str
+    authoritative: Claim = strawberry.field(description="The value the graph serves.")
+    others: list[Claim] = strawberry.field(description="The conflicting claims.")
+    detected_at: datetime
+
+    @classmethod
+    def of(cls, fact: Fact, detected_at: datetime) -> Disagreement:
+        return cls(
+            field=fact.field,
+            authoritative=Claim.of(fact.served),
+            others=[Claim.of(c) for c in fact.conflicting],
+            detected_at=detected_at,
+        )
+
+
+@strawberry.type(description="The id of an object in one source system.")
+class ExternalRef:
+    source: str
+    source_kind: SourceKind  # type: ignore[valid-type]
+    ref: str
+
+
+@strawberry.federation.type(
+    shareable=True, description="An expected failure of a mutation, with a stable code."
+)
+class UserError:
+    code: str
+    field: list[str] | None = None
+    message: str
+
+
+@strawberry.federation.type(shareable=True)
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = False
+    start_cursor: str | None = None
+    end_cursor: str | None = None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo

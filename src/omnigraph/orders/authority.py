@@ -1,0 +1,132 @@
+"""Authority rules: which system the graph believes for each canonical field.
+
+Rules are data (``authority.toml`` beside this module, or the file named by
+``OMNIGRAPH_AUTHORITY_RULES``) so the business can change whom the graph believes without a code
+change. A file naming an unknown field, kind or source fails at start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from omnigraph.core.errors import ConfigurationError
+from omnigraph.sources.config import SourceKind
+
+__all__ = ["DEFAULT_RULES_PATH", "KNOWN_FIELDS", "AuthorityRules", "FieldAuthority"]
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("authority.toml")
+KNOWN_FIELDS = frozenset(
+    {
+        "channel",
+        "customer",
+        "placedAt",
+        "fulfilmentMethod",
+        "lines.quantity",
+        "cancellation",
+        "currency",
+        "totals",
+        "lines.unitPrice",
+        "terms",
+        "financialStatus",
+        "creditMemos",
+        "state",
+        "lines.execution",
+        "shipments",
+        "payments",
+    }
+)
+_KINDS = {kind.value for kind in SourceKind}
+_LINE_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+class FieldAuthority(BaseModel):
+    """Who owns one field, whom to believe until the owner has a record, how long lag is fine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str
+    fallback: tuple[str, ...] = ()
+    grace_seconds: float = Field(default=0, ge=0)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(seconds=self.grace_seconds)
+
+    def preference(self) -> tuple[str, ...]:
+        return (self.owner, *self.fallback)
+
+    def rank(self, source: str, kind: SourceKind) -> int:
+        """Position of a source in the preference (a named source matches before its kind)."""
+        for index, entry in enumerate(self.preference()):
+            if entry in (source, kind.value):
+                return index
+        return len(self.preference())
+
+    def owns(self, source: str, kind: SourceKind) -> bool:
+        return self.owner in (source, kind.value)
+
+
+class _RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, FieldAuthority]
+
+
+class AuthorityRules:
+    """The rules for every known field."""
+
+    def __init__(self, fields: Mapping[str, FieldAuthority]) -> None:
+        self.fields = dict(fields)
+
+    def for_field(self, path: str) -> FieldAuthority:
+        """The rule for a served path: ``lines[SKU-1].unitPrice`` -> ``lines.unitPrice``,
+        ``totals.total`` -> ``totals``, ``lines[SKU-1].shipped`` -> ``lines.execution``."""
+        name = _LINE_INDEX.sub("", path)
+        if name in self.fields:
+            return self.fields[name]
+        if name.startswith("lines."):
+            return self.fields["lines.execution"]
+        return self.fields[name.split(".", 1)[0]]
+
+    def owner_of(self, path: str) -> str:
+        return self.for_field(path).owner
+
+    def check_sources(self, configured: Mapping[str, SourceKind]) -> None:
+        """Fail at start-up when a rule names a source that is not configured."""
+        for field, rule in self.fields.items():
+            for entry in rule.preference():
+                if entry not in _KINDS and entry not in configured:
+                    raise ConfigurationError(
+                        f"authority rules: field {field!r} names {entry!r}, which is neither a"
+                        f" source kind ({', '.join(sorted(_KINDS))}) nor a configured source"
+                    )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AuthorityRules:
+        path = path or DEFAULT_RULES_PATH
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigurationError(f"authority rules {path}: {error}") from None
+        try:
+            parsed = _RulesFile.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigurationError.from_validation(f"authority rules {path}", error) from None
+        unknown = parsed.fields.keys() - KNOWN_FIELDS
+        if unknown:
+            raise ConfigurationError(
+                f"authority rules {path}: unknown field {', '.join(map(repr, sorted(unknown)))};"
+                f" known: {', '.join(sorted(KNOWN_FIELDS))}"
+            )
+        missing = KNOWN_FIELDS - parsed.fields.keys()
+        if missing:
+            raise ConfigurationError(
+                f"authority rules {path}: no owner for {', '.join(sorted(missing))}"
+            )
+        return cls(parsed.fields)

@@ -1,0 +1,267 @@
+"""The disagreement detector: reads every order's claims in batches, lists where systems
+disagree, and raises the disagreements that matter operationally as exceptions.
+
+Which disagreements become which exception kind:
+
+| disagreement | exception | owner (catalogue) |
+| --- | --- | --- |
+| state: storefront cancelled, WMS shipped (or later) | LATE_CANCELLATION | storefront |
+| state: WMS shipped, storefront unfulfilled past grace | STATE_DISAGREEMENT | storefront |
+| any other state disagreement | STATE_DISAGREEMENT | storefront |
+| totals: ERP total differs from the storefront's | PRICE_DISAGREEMENT | ERP |
+| a line's unit price differs between ERP and storefront | PRICE_DISAGREEMENT | ERP |
+
+Grace periods come from the authority rules, so sync lag raises nothing. One page of orders
+costs one call per source, whatever its size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.claims import Fact
+from omnigraph.orders.state import OrderState
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
+from omnigraph.sources.config import SourceKind
+from omnigraph.sources.records import StorefrontOrder
+from omnigraph.sources.registry import SourceRegistry
+from omnigraph.sources.storefront import OrderListFilter
+
+__all__ = ["DetectionReport", "DisagreementDetector", "exception_for"]
+
+log = structlog.get_logger(__name__)
+_LEFT_BUILDING = {
+    OrderState.PARTIALLY_SHIPPED.value,
+    OrderState.SHIPPED.value,
+    OrderState.DELIVERED.value,
+    OrderState.PARTIALLY_RETURNED.value,
+    OrderState.RETURNED.value,
+}
+
+
+@dataclass(slots=True)
+class DetectionReport:
+    orders: int = 0
+    disagreements: Counter[str] = field(default_factory=Counter)
+    raised: Counter[str] = field(default_factory=Counter)
+    already_known: int = 0
+    upstream_calls: dict[str, int] = field(default_factory=dict)
+    disputed_orders: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "orders": self.orders,
+            "disagreements": dict(self.disagreements),
+            "raised": dict(self.raised),
+            "alreadyKnown": self.already_known,
+            "upstreamCalls": self.upstream_calls,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Raise:
+    kind: ExceptionKind
+    summary: str
+    details: dict[str, Any]
+
+
+def _field_family(name: str) -> str:
+    if name.startswith("lines["):
+        return "lines." + name.rsplit(".", 1)[1]
+    return name
+
+
+def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
+    """The exception an operational disagreement raises, or ``None`` for one that is only shown."""
+    order = truth.order
+    base: dict[str, Any] = {"orderRef": order.id, "field": fact.field}
+    fulfilment = truth.evidence.fulfilment_orders
+    sales = truth.evidence.sales_orders
+    if fact.field == "state":
+        others = {c.value for c in fact.conflicting}
+        served = fact.served.value
+        if fulfilment:
+            base["fulfilmentOrderId"] = fulfilment[0].record.id
+        base["wmsState"] = served
+        if "CANCELLED" in others and served in _LEFT_BUILDING:
+            return Raise(
+                ExceptionKind.LATE_CANCELLATION,
+                f"{order.id} was cancelled in the storefront but the WMS says {served}",
+                base,
+            )
+        status = "partial" if served == OrderState.PARTIALLY_SHIPPED.value else "fulfilled"
+        return Raise(
+            ExceptionKind.STATE_DISAGREEMENT,
+            f"{order.id}: the WMS says {served}, the storefront says {', '.join(sorted(others))}",
+            {**base, "fulfilmentStatus": status},
+        )
+    if fact.field == "totals.total" and sales:
+        storefront = next(
+            (c.value for c in fact.claims if c.source_kind is SourceKind.STOREFRONT), None
+        )
+        return Raise(
+            ExceptionKind.PRICE_DISAGREEMENT,
+            f"{order.id}: ERP total {fact.served.value}, storefront total {storefront}",
+            {
+                **base,
+                "salesOrderId": sales[0].record.id,
+                "erpTotal": fact.served.value,
+                "storefrontTotal": storefront,
+            },
+        )
+    if _field_family(fact.field) == "lines.unitPrice" and sales:
+        sku = fact.field[len("lines[") : fact.field.index("]")]
+        line = next((x for x in sales[0].record.lines if x.sku == sku), None)
+        storefront = next(
+            (c.value for c in fact.claims if c.source_kind is SourceKind.STOREFRONT), None
+        )
+        return Raise(
+            ExceptionKind.PRICE_DISAGREEMENT,
+            f"{order.id} {sku}: ERP unit price {fact.served.value}, storefront {storefront}",
+            {
+                **base,
+                "salesOrderId": sales[0].record.id,
+                "sku": sku,
+                "lineNo": line.line_no if line else None,
+                "erpUnitPrice": fact.served.value,
+                "storefrontUnitPrice": storefront,
+            },
+        )
+    return None
+
+
+class DisagreementDetector:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: SourceRegistry,
+        rules: AuthorityRules,
+        catalogue: ExceptionCatalogue,
+        *,
+        page_size: int = 200,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.rules = rules
+        self.catalogue = catalogue
+        self.page_size = page_size
+
+    async def run(
+        self, stop: asyncio.Event, *, interval_seconds: float, clock: Callable[[], datetime]
+    ) -> None:
+        while not stop.is_set():
+            try:
+                report = await self.scan(now=clock())
+                log.info("disagreements_scanned", **report.as_dict())
+            except Exception:
+                log.exception("disagreement_scan_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
+        """Every order of every storefront, a page at a time."""
+        report = DetectionReport()
+        calls_before = {name: c.calls for name, c in self.registry.clients.items()}
+        for storefront in self.registry.storefronts:
+            cursor: str | None = None
+            while True:
+                page = await storefront.list_orders(
+                    limit=self.page_size, cursor=cursor, filter=OrderListFilter()
+                )
+                orders = [Sourced(storefront.name, order) for order in page.orders]
+                await self._check_page(orders, now, report, raise_exceptions)
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        report.upstream_calls = {
+            name: c.calls - calls_before[name] for name, c in self.registry.clients.items()
+        }
+        return report
+
+    async def _check_page(
+        self,
+        orders: Sequence[Sourced[StorefrontOrder]],
+        now: datetime,
+        report: DetectionReport,
+        raise_exceptions: bool,
+    ) -> None:
+        refs = [o.record.id for o in orders]
+        erp_answers, wms_answers = await asyncio.gather(
+            asyncio.gather(*(erp.sales_orders_by_order_ref(refs) for erp in self.registry.erps)),
+            asyncio.gather(
+                *(wms.fulfilment_orders_by_order_ref(refs) for wms in self.registry.warehouses)
+            ),
+        )
+        for order in orders:
+            ref = order.record.id
+            evidence = OrderEvidence(
+                storefront=order,
+                sales_orders=[
+                    Sourced(erp.name, record)
+                    for erp, answer in zip(self.registry.erps, erp_answers, strict=True)
+                    for record in answer.get(ref, [])
+                ],
+                fulfilment_orders=[
+                    Sourced(wms.name, record)
+                    for wms, answer in zip(self.registry.warehouses, wms_answers, strict=True)
+                    for record in answer.get(ref, [])
+                ],
+            )
+            truth = OrderTruth(evidence, self.rules, now)
+            disputed = truth.disagreements()
+            report.orders += 1
+            if disputed:
+                report.disputed_orders[ref] = [f.field for f in disputed]
+            for fact in disputed:
+                report.disagreements[_field_family(fact.field)] += 1
+                found = exception_for(truth, fact)
+                if found is None or not raise_exceptions:
+                    continue
+                created = await self._raise(order, truth, fact, found, now)
+                if created:
+                    report.raised[found.kind.value] += 1
+                else:
+                    report.already_known += 1
+
+    async def _raise(
+        self,
+        order: Sourced[StorefrontOrder],
+        truth: OrderTruth,
+        fact: Fact,
+        found: Raise,
+        now: datetime,
+    ) -> bool:
+        owner_kind = self.catalogue.rule(found.kind).owner
+        owner = next(
+            (c.source for c in fact.claims if c.source_kind is owner_kind),
+            order.source if owner_kind is SourceKind.STOREFRONT else None,
+        )
+        if owner is None:
+            owner = next(c.name for c in self.registry.clients.values() if c.kind is owner_kind)
+        report = ExceptionReport(
+            kind=found.kind,
+            dedupe_key=f"disagreement:{order.source}:{order.record.id}:{fact.field}",
+            subject=order.record.id,
+            subject_type="order",
+            summary=found.summary,
+            detected_at=now,
+            reported_by="omnigraph:disagreement-detector",
+            owner_source=owner,
+            order_source=order.source,
+            order_ref=order.record.id,
+            details=found.details,
+        )
+        _, created = await take_in(self.sessions, self.catalogue, report)
+        return created

@@ -1,0 +1,298 @@
+"""Order resolvers: find orders, and gather what each system says about them through loaders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Sequence, Set
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.db.models import ExceptionRow
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
+from omnigraph.orders.state import OrderState
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
+from omnigraph.sources.config import SourceKind
+from omnigraph.sources.records import StorefrontOrder
+from omnigraph.sources.storefront import OrderListFilter
+
+__all__ = [
+    "ORDER_CURSOR",
+    "OrderQueryFilter",
+    "list_orders",
+    "load_evidence",
+    "order_by_key",
+    "order_by_source_ref",
+    "order_truth",
+    "preload_truths",
+    "preloaded_truth",
+]
+
+ORDER_CURSOR = "orders"
+OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQueryFilter:
+    channel: str | None = None
+    states: frozenset[OrderState] | None = None
+    has_disagreement: bool | None = None
+    has_open_exception: bool | None = None
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+    sku: str | None = None
+
+    def upstream(self) -> OrderListFilter:
+        return OrderListFilter(self.channel, self.placed_from, self.placed_to, self.sku)
+
+    @property
+    def needs_evaluation(self) -> bool:
+        return (
+            bool(self.states)
+            or self.has_disagreement is not None
+            or (self.has_open_exception is not None)
+        )
+
+
+async def order_by_key(
+    ctx: RequestContext, source: str, ref: str
+) -> Sourced[StorefrontOrder] | None:
+    return await ctx.loaders.storefront_orders.load((source, ref))
+
+
+async def order_by_source_ref(
+    ctx: RequestContext, source: str, ref: str
+) -> Sourced[StorefrontOrder] | None:
+    """An order by its id in any system: the storefront's order, the ERP's sales order, the
+    WMS's fulfilment order or the payment provider's charge."""
+    registry = ctx.services.registry
+    kind = registry.kind_of(source)
+    if kind is SourceKind.STOREFRONT:
+        return await order_by_key(ctx, source, ref)
+    order_ref: str | None = None
+    if kind is SourceKind.ERP:
+        erp = next(e for e in registry.erps if e.name == source)
+        sales_order = (await erp.sales_orders_by_id([ref])).get(ref)
+        order_ref = sales_order.order_ref if sales_order else None
+    elif kind is SourceKind.WMS:
+        wms = next(w for w in registry.warehouses if w.name == source)
+        fulfilment = (await wms.fulfilment_orders_by_id([ref])).get(ref)
+        order_ref = fulfilment.order_ref if fulfilment else None
+    elif kind is SourceKind.PAYMENTS:
+        payments = next(p for p in registry.payments if p.name == source)
+        charge = (await payments.charges_by_id([ref])).get(ref)
+        order_ref = charge.order_ref if charge else None
+    if order_ref is None:
+        return None
+    for storefront in registry.storefronts:
+        found = await order_by_key(ctx, storefront.name, order_ref)
+        if found is not None:
+            return found
+    return None
+
+
+async def load_evidence(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
+) -> OrderEvidence:
+    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised.
+
+    Every loader is asked before any answer is awaited, so the asks of one resolver level still
+    go out in one batch per source; awaiting the loaders' futures in turn needs no task per
+    source (a field of a hundred orders would otherwise start three hundred)."""
+    evidence = OrderEvidence(storefront=order)
+    ref = order.record.id
+    loaders = ctx.loaders
+    sales_orders = loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None
+    fulfilment_orders = loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None
+    charges = loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None
+    if sales_orders is not None:
+        try:
+            evidence.sales_orders = await sales_orders
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.ERP] = error
+    if fulfilment_orders is not None:
+        try:
+            evidence.fulfilment_orders = await fulfilment_orders
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.WMS] = error
+    if charges is not None:
+        try:
+            evidence.charges = await charges
+        except UpstreamUnavailable as error:
+            evidence.unavailable[SourceKind.PAYMENTS] = error
+    return evidence
+
+
+async def order_truth(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: frozenset[SourceKind]
+) -> OrderTruth:
+    """The served facts of ``order`` from the systems of ``kinds``, made once per request.
+
+    Every field of an order (and of each of its lines) asks for its truth: the first ask builds
+    it, the others share it, with its facts computed once."""
+    key = (order_truth, order.source, order.record.id, kinds)
+    truth: OrderTruth | None = ctx.memo.get(key)
+    if truth is None:
+        evidence = await load_evidence(ctx, order, kinds)
+        # Asks that waited for the same evidence take the first one's truth.
+        truth = ctx.memo.setdefault(
+            key, OrderTruth(evidence, ctx.services.rules, ctx.services.now())
+        )
+    return truth
+
+
+def preloaded_truth(
+    ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: frozenset[SourceKind]
+) -> OrderTruth | None:
+    """The truth of ``order`` from the systems of ``kinds`` if this request already made it
+    (``preload_truths``, or an earlier field): a field holding it answers without awaiting."""
+    truth: OrderTruth | None = ctx.memo.get((order_truth, order.source, order.record.id, kinds))
+    return truth
+
+
+async def preload_truths(
+    ctx: RequestContext,
+    orders: Sequence[Sourced[StorefrontOrder]],
+    kind_sets: Collection[frozenset[SourceKind]],
+) -> None:
+    """Make the truths of ``orders`` for each set of systems in ``kind_sets`` before any of
+    their fields asks, so those fields answer synchronously from ``preloaded_truth``.
+
+    Every order's loaders are asked before any answer is awaited: one batch per source for the
+    whole page, as the fields' own asks would have made. An unreachable source is noted in each
+    truth's evidence, never raised, so every field still fails (or degrades) on its own."""
+    if not orders or not kind_sets:
+        return
+    kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
+    loaders = ctx.loaders
+    erp, wms, payments = (
+        SourceKind.ERP in kinds,
+        SourceKind.WMS in kinds,
+        SourceKind.PAYMENTS in kinds,
+    )
+    asked = [
+        (
+            order,
+            loaders.sales_orders.load(order.record.id) if erp else None,
+            loaders.fulfilment_orders.load(order.record.id) if wms else None,
+            loaders.charges.load(order.record.id) if payments else None,
+        )
+        for order in orders
+    ]
+    memo, rules, now = ctx.memo, ctx.services.rules, ctx.services.now()
+    for order, sales_orders, fulfilment_orders, charges in asked:
+        found = OrderEvidence(storefront=order)
+        if sales_orders is not None:
+            try:
+                found.sales_orders = await sales_orders
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.ERP] = error
+        if fulfilment_orders is not None:
+            try:
+                found.fulfilment_orders = await fulfilment_orders
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.WMS] = error
+        if charges is not None:
+            try:
+                found.charges = await charges
+            except UpstreamUnavailable as error:
+                found.unavailable[SourceKind.PAYMENTS] = error
+        for kind_set in kind_sets:
+            key = (order_truth, order.source, order.record.id, kind_set)
+            if key in memo:
+                continue
+            evidence = OrderEvidence(
+                storefront=order,
+                sales_orders=found.sales_orders if SourceKind.ERP in kind_set else [],
+                fulfilment_orders=found.fulfilment_orders if SourceKind.WMS in kind_set else [],
+                charges=found.charges if SourceKind.PAYMENTS in kind_set else [],
+                unavailable={k: e for k, e in found.unavailable.items() if k in kind_set},
+            )
+            memo[key] = OrderTruth(evidence, rules, now)
+
+
+async def list_orders(
+    ctx: RequestContext, *, first: int, after: str | None, filter: OrderQueryFilter
+) -> ScanResult[Sourced[StorefrontOrder]]:
+    settings = ctx.services.settings
+    check_first(first, settings.max_page_size)
+    position = ListingPosition.decode(after, ORDER_CURSOR) if after else None
+    storefronts = ctx.services.registry.storefronts
+    upstream = filter.upstream()
+
+    def fetcher(
+        index: int,
+    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[StorefrontOrder]], str | None]]]:
+        storefront = storefronts[index]
+
+        async def fetch(
+            page: str | None, limit: int
+        ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
+            result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
+            found = [Sourced(storefront.name, order) for order in result.orders]
+            for item in found:
+                ctx.loaders.storefront_orders.prime((storefront.name, item.record.id), item)
+            return found, result.next_cursor
+
+        return fetch
+
+    keep = _evaluator(ctx, filter) if filter.needs_evaluation else None
+    return await scan_listing(
+        [fetcher(i) for i in range(len(storefronts))],
+        first=first,
+        after=position,
+        keep=keep,
+        max_pages=settings.max_filter_scan_pages,
+    )
+
+
+def _evaluator(
+    ctx: RequestContext, filter: OrderQueryFilter
+) -> Callable[[list[Sourced[StorefrontOrder]]], Awaitable[list[bool]]]:
+    """Filters that need other systems' claims, evaluated for a whole page in batched calls."""
+
+    async def keep(orders: list[Sourced[StorefrontOrder]]) -> list[bool]:
+        needs: set[SourceKind] = set()
+        if filter.states:
+            needs.add(SourceKind.WMS)
+        if filter.has_disagreement is not None:
+            needs |= {SourceKind.WMS, SourceKind.ERP}
+        evidences = await asyncio.gather(*(load_evidence(ctx, o, needs) for o in orders))
+        for evidence in evidences:
+            for error in evidence.unavailable.values():
+                raise error
+        open_refs: set[tuple[str, str]] = set()
+        if filter.has_open_exception is not None:
+            open_refs = await _orders_with_open_exceptions(ctx, orders)
+        flags = []
+        for order, evidence in zip(orders, evidences, strict=True):
+            truth = OrderTruth(evidence, ctx.services.rules, ctx.services.now())
+            ok = True
+            if filter.states:
+                ok &= OrderState(truth.state.served.value) in filter.states
+            if filter.has_disagreement is not None:
+                ok &= bool(truth.disagreements()) == filter.has_disagreement
+            if filter.has_open_exception is not None:
+                has_open = (order.source, order.record.id) in open_refs
+                ok &= has_open == filter.has_open_exception
+            flags.append(ok)
+        return flags
+
+    return keep
+
+
+async def _orders_with_open_exceptions(
+    ctx: RequestContext, orders: list[Sourced[StorefrontOrder]]
+) -> set[tuple[str, str]]:
+    refs = [o.record.id for o in orders]
+    async with ctx.services.sessions() as session:
+        rows = await session.execute(
+            select(ExceptionRow.order_source, ExceptionRow.order_ref).where(
+                ExceptionRow.order_ref.in_(refs),
+                ExceptionRow.status.in_(OPEN_EXCEPTION_STATUSES),
+            )
+        )
+        return {(source or "", ref or "") for source, ref in rows}

@@ -1,0 +1,618 @@
+"""The canonical ``Order``: captured by a storefront, priced by the ERP, moved by the WMS, paid
+through the payments provider, each field served from the system that owns it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
+
+from omnigraph.core.ids import encode_global_id
+from omnigraph.exceptions.order_exceptions import order_exceptions
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.permissions import hides_money_provenance
+from omnigraph.graph.types import Disagreement, ExternalRef, FieldProvenance, Money, Node
+from omnigraph.orders.resolvers import order_truth, preloaded_truth
+from omnigraph.orders.state import OrderState as OrderStateValue
+from omnigraph.orders.state import channel_state
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
+from omnigraph.sources.config import SourceKind as Kind
+from omnigraph.sources.records import StorefrontOrder
+
+if TYPE_CHECKING:
+    from omnigraph.exceptions.schema import ExceptionRecord
+
+__all__ = [
+    "Customer",
+    "Order",
+    "OrderCore",
+    "OrderLine",
+    "OrderState",
+    "OrderTotals",
+    "Payment",
+    "Shipment",
+    "order_truths_selected",
+]
+
+OrderState = strawberry.enum(OrderStateValue, name="OrderState")
+Ctx = Info[RequestContext, None]
+_LINE_INDEX = re.compile(r"\[[^\]]*\]")
+# The sets of systems fields ask about: one truth per order and set per request.
+_ERP = frozenset({Kind.ERP})
+_WMS = frozenset({Kind.WMS})
+_PAYMENTS = frozenset({Kind.PAYMENTS})
+_ERP_WMS = frozenset({Kind.ERP, Kind.WMS})
+_ALL_SOURCES = frozenset({Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+
+
+# The truth each field answers from, made for a whole page before its fields run
+# (``preload_truths``): the hot fields then answer with a plain call instead of an awaited one
+# (60 to 85 us less a field: docs/PERFORMANCE.md); the others find it made, and every source
+# is asked at once, as the fields' own asks would have been. Not ``payments``: a caller its
+# permission refuses must not make the payments provider be asked.
+_ORDER_TRUTHS = {
+    "state": _WMS,
+    "shipments": _WMS,
+    "totals": _ERP,
+    "currency": _ERP,
+    "financialStatus": _ERP,
+    "disagreements": _ERP_WMS,
+    "externalRefs": _ALL_SOURCES,
+    "provenance": _ALL_SOURCES,
+}
+_LINE_QUANTITIES = (
+    "allocated",
+    "cancelled",
+    "backordered",
+    "picked",
+    "packed",
+    "shipped",
+    "short",
+    "damaged",
+    "returned",
+)
+_LINE_TRUTHS = {"unitPrice": _ERP, "provenance": _ERP_WMS, **dict.fromkeys(_LINE_QUANTITIES, _WMS)}
+
+
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of ``selections``, through fragments. One under a directive (``@skip``,
+    ``@include``) is left out: it asks for its own truth if it runs, as before."""
+    for selection in selections:
+        if selection.directives:
+            continue
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def order_truths_selected(
+    selections: Iterable[Selection], path: Sequence[str] = ()
+) -> set[frozenset[Kind]]:
+    """The sets of systems whose truth the selected fields of an order (found at ``path``
+    below ``selections``, e.g. ``("edges", "node")``) answer synchronously from."""
+    if path:
+        nested = [s for f in _fields(selections) if f.name == path[0] for s in f.selections]
+        return order_truths_selected(nested, path[1:])
+    kinds: set[frozenset[Kind]] = set()
+    for field in _fields(selections):
+        if field.name == "lines":
+            kinds.update(
+                _LINE_TRUTHS[f.name] for f in _fields(field.selections) if f.name in _LINE_TRUTHS
+            )
+        elif field.name in _ORDER_TRUTHS:
+            kinds.add(_ORDER_TRUTHS[field.name])
+    return kinds
+
+
+def _require(evidence: OrderEvidence, kind: Kind) -> None:
+    error = evidence.unavailable.get(kind)
+    if error is not None:
+        raise error
+
+
+def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[Kind]) -> None:
+    for kind in kinds:
+        error = evidence.unavailable.get(kind)
+        if error is not None:
+            info.context.report_degraded(error, info.path.as_list())
+
+
+def _state_of(info: Ctx, truth: OrderTruth) -> OrderStateValue:
+    _degrade(info, truth.evidence, {Kind.WMS})
+    return OrderStateValue(truth.state.served.value)
+
+
+def _currency_of(info: Ctx, truth: OrderTruth) -> str:
+    _degrade(info, truth.evidence, {Kind.ERP})
+    return truth.currency.served.value
+
+
+def _financial_status_of(truth: OrderTruth) -> str | None:
+    _require(truth.evidence, Kind.ERP)
+    fact = truth.financial_status
+    return None if fact is None else fact.served.value.upper()
+
+
+def _shipments_of(truth: OrderTruth) -> list[Shipment]:
+    _require(truth.evidence, Kind.WMS)
+    return [
+        Shipment(
+            id=strawberry.ID(shipment.id),
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            shipped_at=shipment.shipped_at,
+            delivered_at=shipment.delivered_at,
+            location_id=f.record.location_id,
+            lines=[ShipmentLine(sku=x.sku, quantity=x.quantity) for x in shipment.lines],
+        )
+        for f in truth.evidence.fulfilment_orders
+        for shipment in f.record.shipments
+    ]
+
+
+@strawberry.type(description="The customer as the storefront captured them.")
+class Customer:
+    id: strawberry.ID
+    name: str
+    email: str | None
+    sales_channel: strawberry.Private[str | None] = None
+
+
+@strawberry.type(description="Order totals; commercial truth, from the ERP when it has the order.")
+class OrderTotals:
+    subtotal: Money
+    discount: Money
+    shipping: Money
+    tax: Money
+    total: Money
+
+
+@strawberry.type(description="A parcel the WMS shipped.")
+class Shipment:
+    id: strawberry.ID
+    carrier: str
+    tracking_number: str | None
+    shipped_at: datetime
+    delivered_at: datetime | None
+    location_id: str
+    lines: list[ShipmentLine]
+
+
+@strawberry.type
+class ShipmentLine:
+    sku: str
+    quantity: int
+
+
+@strawberry.type(description="Money moved for the order at the payments provider.")
+class Payment:
+    id: strawberry.ID
+    source: str
+    status: str
+    amount: Money
+    captured: Money
+    refunded: Money
+    created_at: datetime
+
+
+@strawberry.type(
+    description="One line: asked for at the storefront, priced by the ERP, moved by the WMS."
+)
+class OrderLine:
+    sku: str
+    title: str | None
+    quantity: int = strawberry.field(description="Units the customer asked for (storefront).")
+    _order: strawberry.Private[Sourced[StorefrontOrder]]
+    _storefront_price: strawberry.Private[Money]
+
+    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+        return await order_truth(info.context, self._order, kinds)
+
+    @strawberry.field(
+        description="Unit price: the ERP's, or the storefront's until the ERP has the order.",
+        graphql_type=Money | None,
+    )
+    def unit_price(self, info: Ctx) -> Money | Awaitable[Money | None] | None:
+        truth = preloaded_truth(info.context, self._order, _ERP)
+        if truth is None:
+            return self._unit_price(info)
+        return self._unit_price_of(truth)
+
+    async def _unit_price(self, info: Ctx) -> Money | None:
+        return self._unit_price_of(await self._truth(info, _ERP))
+
+    def _unit_price_of(self, truth: OrderTruth) -> Money | None:
+        _require(truth.evidence, Kind.ERP)
+        fact = truth.unit_price(self.sku)
+        if fact is None:
+            return None
+        return Money.of(Decimal(fact.served.value), self._storefront_price.currency)
+
+    def _quantity(self, info: Ctx, name: str) -> int | Awaitable[int]:
+        """One of the line's WMS quantities: synchronously when the truth is preloaded."""
+        truth = preloaded_truth(info.context, self._order, _WMS)
+        if truth is None:
+            return self._quantity_awaited(info, name)
+        _require(truth.evidence, Kind.WMS)
+        quantity: int = getattr(truth.line_quantities(self.sku), name)
+        return quantity
+
+    async def _quantity_awaited(self, info: Ctx, name: str) -> int:
+        truth = await self._truth(info, _WMS)
+        _require(truth.evidence, Kind.WMS)
+        quantity: int = getattr(truth.line_quantities(self.sku), name)
+        return quantity
+
+    @strawberry.field(
+        description="Units the WMS holds for this line (WMS).", graphql_type=int | None
+    )
+    def allocated(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "allocated")
+
+    @strawberry.field(
+        description="Units cancelled on this line, e.g. after a short (WMS).",
+        graphql_type=int | None,
+    )
+    def cancelled(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "cancelled")
+
+    @strawberry.field(
+        description="Units waiting for the next receipt (WMS).", graphql_type=int | None
+    )
+    def backordered(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "backordered")
+
+    @strawberry.field(
+        description="Which system asserted each of this line's values, and when."
+        ' `field` filters, e.g. "unitPrice" or "shipped".'
+    )
+    async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
+        truth = await self._truth(info, _ERP_WMS)
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
+        prefix = f"lines[{self.sku}]."
+        return [
+            FieldProvenance.of(f.field.removeprefix(prefix), f.served, f.authoritative)
+            for f in truth.served_facts()
+            if f.field.startswith(prefix)
+            and field in (None, f.field.removeprefix(prefix))
+            and not hides_money_provenance(info, f.field)
+        ]
+
+    @strawberry.field(description="Units picked (WMS).", graphql_type=int | None)
+    def picked(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "picked")
+
+    @strawberry.field(description="Units packed (WMS).", graphql_type=int | None)
+    def packed(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "packed")
+
+    @strawberry.field(description="Units shipped (WMS).", graphql_type=int | None)
+    def shipped(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "shipped")
+
+    @strawberry.field(
+        description="Units the WMS could not find when picking (WMS).", graphql_type=int | None
+    )
+    def short(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "short")
+
+    @strawberry.field(description="Units found damaged (WMS).", graphql_type=int | None)
+    def damaged(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "damaged")
+
+    @strawberry.field(description="Units received back as returns (WMS).", graphql_type=int | None)
+    def returned(self, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, "returned")
+
+
+@strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
+class OrderCore(Node):
+    """The order as the orders subgraph serves it (everything but its exceptions)."""
+
+    id: strawberry.ID
+    channel: str = strawberry.field(
+        description='Sales channel, e.g. "web", "marketplace", "store-pickup", "wholesale".'
+    )
+    name: str | None = strawberry.field(description="The order number shown to the customer.")
+    fulfilment_method: str = strawberry.field(description='"ship", "pickup" or "wholesale".')
+    placed_at: datetime
+    _sourced: strawberry.Private[Sourced[StorefrontOrder]]
+
+    @classmethod
+    def from_sourced(cls, sourced: Sourced[StorefrontOrder]) -> Self:
+        order = sourced.record
+        return cls(
+            id=strawberry.ID(encode_global_id("Order", sourced.source, order.id)),
+            channel=order.channel,
+            name=order.name,
+            fulfilment_method=order.fulfilment_method,
+            placed_at=order.placed_at,
+            _sourced=sourced,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
+        from omnigraph.api.nodes import resolve_order_id
+
+        return await resolve_order_id(info.context, id, cls)
+
+    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+        return await order_truth(info.context, self._sourced, kinds)
+
+    def _preloaded(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth | None:
+        return preloaded_truth(info.context, self._sourced, kinds)
+
+    @strawberry.field(
+        description="Canonical core state: physical truth from the WMS.", graphql_type=OrderState
+    )
+    def state(self, info: Ctx) -> OrderStateValue | Awaitable[OrderStateValue]:
+        truth = self._preloaded(info, _WMS)
+        if truth is None:
+            return self._state(info)
+        return _state_of(info, truth)
+
+    async def _state(self, info: Ctx) -> OrderStateValue:
+        return _state_of(info, await self._truth(info, _WMS))
+
+    @strawberry.field(
+        description="Branch state where the channel has one. Store pickup: AWAITING_RELEASE,"
+        " AWAITING_PICK, READY_FOR_PICKUP, MISSED_PICKUP, PICKED_UP, CANCELLED. Wholesale:"
+        " SCHEDULED, AWAITING_RELEASE, IN_FULFILMENT, COMPLIANCE_HOLD, ASN_SENT, SHIPPED,"
+        " CANCELLED. Other channels: null.",
+        graphql_type=str | None,
+    )
+    def channel_state(self, info: Ctx) -> str | Awaitable[str | None] | None:
+        method = self._sourced.record.fulfilment_method
+        if method not in ("pickup", "wholesale"):
+            return None
+        kinds = _ERP_WMS if method == "wholesale" else _WMS
+        truth = self._preloaded(info, kinds)
+        if truth is None:
+            return self._channel_state(info, kinds)
+        return self._channel_state_of(info, truth, kinds)
+
+    async def _channel_state(self, info: Ctx, kinds: frozenset[Kind]) -> str | None:
+        return self._channel_state_of(info, await self._truth(info, kinds), kinds)
+
+    def _channel_state_of(self, info: Ctx, truth: OrderTruth, kinds: frozenset[Kind]) -> str | None:
+        for kind in kinds:
+            _require(truth.evidence, kind)
+        evidence = truth.evidence
+        return channel_state(
+            self._sourced.record,
+            [f.record for f in evidence.fulfilment_orders],
+            [s.record for s in evidence.sales_orders],
+            info.context.services.now(),
+        )
+
+    @strawberry.field(
+        description="The id of this order in each system that knows it.",
+        graphql_type=list[ExternalRef],
+    )
+    def external_refs(self, info: Ctx) -> list[ExternalRef] | Awaitable[list[ExternalRef]]:
+        truth = self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._external_refs(info)
+        return self._external_refs_of(info, truth)
+
+    async def _external_refs(self, info: Ctx) -> list[ExternalRef]:
+        return self._external_refs_of(info, await self._truth(info, _ALL_SOURCES))
+
+    def _external_refs_of(self, info: Ctx, truth: OrderTruth) -> list[ExternalRef]:
+        evidence = truth.evidence
+        _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        refs = [
+            ExternalRef(
+                source=evidence.storefront.source,
+                source_kind=Kind.STOREFRONT,
+                ref=self._sourced.record.id,
+            )
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
+            for s in evidence.sales_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
+            for s in evidence.fulfilment_orders
+        ]
+        refs += [
+            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
+            for s in evidence.charges
+        ]
+        return refs
+
+    @strawberry.field(description="The customer as captured by the storefront.")
+    def customer(self) -> Customer | None:
+        customer = self._sourced.record.customer
+        if customer is None:
+            return None
+        return Customer(
+            id=strawberry.ID(customer.id),
+            name=customer.name,
+            email=customer.email,
+            sales_channel=self._sourced.record.channel,
+        )
+
+    @strawberry.field(
+        description="Order currency (ERP, or the storefront's until the ERP has the order).",
+        graphql_type=str,
+    )
+    def currency(self, info: Ctx) -> str | Awaitable[str]:
+        truth = self._preloaded(info, _ERP)
+        if truth is None:
+            return self._currency(info)
+        return _currency_of(info, truth)
+
+    async def _currency(self, info: Ctx) -> str:
+        return _currency_of(info, await self._truth(info, _ERP))
+
+    @strawberry.field(
+        description="Totals: the ERP's, or the storefront's until the ERP has the order.",
+        graphql_type=OrderTotals | None,
+    )
+    def totals(self, info: Ctx) -> OrderTotals | Awaitable[OrderTotals]:
+        truth = self._preloaded(info, _ERP)
+        if truth is None:
+            return self._totals(info)
+        return self._totals_of(truth)
+
+    async def _totals(self, info: Ctx) -> OrderTotals:
+        return self._totals_of(await self._truth(info, _ERP))
+
+    def _totals_of(self, truth: OrderTruth) -> OrderTotals:
+        _require(truth.evidence, Kind.ERP)
+        totals = self._sourced.record.totals
+        if truth.total.served.source_kind is Kind.ERP:
+            totals = next(
+                s.record.totals
+                for s in truth.evidence.sales_orders
+                if s.record.id == truth.total.served.record_ref
+            )
+        currency = truth.currency.served.value
+        return OrderTotals(
+            subtotal=Money.of(totals.subtotal, currency),
+            discount=Money.of(totals.discount, currency),
+            shipping=Money.of(totals.shipping, currency),
+            tax=Money.of(totals.tax, currency),
+            total=Money.of(totals.total, currency),
+        )
+
+    @strawberry.field(
+        description="Financial status as the ERP states it (storefront until then).",
+        graphql_type=str | None,
+    )
+    def financial_status(self, info: Ctx) -> str | Awaitable[str | None] | None:
+        truth = self._preloaded(info, _ERP)
+        if truth is None:
+            return self._financial_status(info)
+        return _financial_status_of(truth)
+
+    async def _financial_status(self, info: Ctx) -> str | None:
+        return _financial_status_of(await self._truth(info, _ERP))
+
+    @strawberry.field(description="Lines as captured, with ERP prices and WMS quantities.")
+    def lines(self) -> list[OrderLine]:
+        order = self._sourced.record
+        return [
+            OrderLine(
+                sku=line.sku,
+                title=line.title,
+                quantity=line.quantity,
+                _order=self._sourced,
+                _storefront_price=Money.of(line.unit_price, order.currency),
+            )
+            for line in order.lines
+        ]
+
+    @strawberry.field(
+        description="Parcels shipped, from the WMS.", graphql_type=list[Shipment] | None
+    )
+    def shipments(self, info: Ctx) -> list[Shipment] | Awaitable[list[Shipment]]:
+        truth = self._preloaded(info, _WMS)
+        if truth is None:
+            return self._shipments(info)
+        return _shipments_of(truth)
+
+    async def _shipments(self, info: Ctx) -> list[Shipment]:
+        return _shipments_of(await self._truth(info, _WMS))
+
+    @strawberry.field(
+        description="Charges and refunds at the payments provider.",
+        graphql_type=list[Payment] | None,
+    )
+    def payments(self, info: Ctx) -> list[Payment] | Awaitable[list[Payment]]:
+        # never preloaded for itself (a caller refused this field must not make the payments
+        # provider be asked), but provenance's truth, when selected, holds the same charges
+        truth = self._preloaded(info, _PAYMENTS) or self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._payments(info)
+        return self._payments_of(truth)
+
+    async def _payments(self, info: Ctx) -> list[Payment]:
+        return self._payments_of(await self._truth(info, _PAYMENTS))
+
+    def _payments_of(self, truth: OrderTruth) -> list[Payment]:
+        _require(truth.evidence, Kind.PAYMENTS)
+        return [
+            Payment(
+                id=strawberry.ID(c.record.id),
+                source=c.source,
+                status=c.record.status,
+                amount=Money.from_minor_units(c.record.amount, c.record.currency),
+                captured=Money.from_minor_units(c.record.amount_captured, c.record.currency),
+                refunded=Money.from_minor_units(c.record.amount_refunded, c.record.currency),
+                created_at=c.record.created_at,
+            )
+            for c in truth.evidence.charges
+        ]
+
+    @strawberry.field(
+        description="Which system asserted each served value, and when. `field` filters,"
+        ' e.g. "state" or "lines.unitPrice".',
+        graphql_type=list[FieldProvenance],
+    )
+    def provenance(
+        self, info: Ctx, field: str | None = None
+    ) -> list[FieldProvenance] | Awaitable[list[FieldProvenance]]:
+        truth = self._preloaded(info, _ALL_SOURCES)
+        if truth is None:
+            return self._provenance(info, field)
+        return self._provenance_of(info, truth, field)
+
+    async def _provenance(self, info: Ctx, field: str | None) -> list[FieldProvenance]:
+        return self._provenance_of(info, await self._truth(info, _ALL_SOURCES), field)
+
+    def _provenance_of(
+        self, info: Ctx, truth: OrderTruth, field: str | None
+    ) -> list[FieldProvenance]:
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
+        entries = [
+            FieldProvenance.of(f.field, f.served, f.authoritative)
+            for f in truth.served_facts()
+            if not hides_money_provenance(info, f.field)
+        ]
+        if field is None:
+            return entries
+        return [e for e in entries if e.field == field or _LINE_INDEX.sub("", e.field) == field]
+
+    @strawberry.field(
+        description="Fields where systems other than the owner claim a different value.",
+        graphql_type=list[Disagreement],
+    )
+    def disagreements(self, info: Ctx) -> list[Disagreement] | Awaitable[list[Disagreement]]:
+        truth = self._preloaded(info, _ERP_WMS)
+        if truth is None:
+            return self._disagreements(info)
+        return self._disagreements_of(info, truth)
+
+    async def _disagreements(self, info: Ctx) -> list[Disagreement]:
+        return self._disagreements_of(info, await self._truth(info, _ERP_WMS))
+
+    def _disagreements_of(self, info: Ctx, truth: OrderTruth) -> list[Disagreement]:
+        _degrade(info, truth.evidence, set(truth.evidence.unavailable))
+        now = info.context.services.now()
+        return [
+            Disagreement.of(fact, now)
+            for fact in truth.disagreements()
+            if not hides_money_provenance(info, fact.field)
+        ]
+
+
+@strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
+class Order(OrderCore):
+    """The order as the single-process graph serves it: with its exceptions."""
+
+    exceptions: list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.exceptions.schema")]] = (
+        strawberry.field(
+            resolver=order_exceptions,
+            description="Operational exceptions about this order, newest first.",
+        )
+    )

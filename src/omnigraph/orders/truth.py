@@ -1,0 +1,341 @@
+"""One canonical order from the claims of every system that knows it.
+
+``OrderEvidence`` is what the loaders fetched (or could not fetch); ``OrderTruth`` turns it into
+served facts with provenance, and lists where systems disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from typing import Generic, TypeVar
+
+from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.claims import Claim, Fact, decide
+from omnigraph.orders.state import states_consistent, storefront_state, wms_state
+from omnigraph.sources.config import SourceKind
+from omnigraph.sources.records import (
+    Charge,
+    FulfilmentLine,
+    FulfilmentOrder,
+    SalesOrder,
+    StorefrontOrder,
+)
+
+__all__ = ["LineQuantities", "OrderEvidence", "OrderTruth", "Sourced"]
+
+RecordT = TypeVar("RecordT")
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced(Generic[RecordT]):
+    source: str
+    record: RecordT
+
+
+@dataclass(slots=True)
+class OrderEvidence:
+    """Everything the systems said about one order, and which systems could not be asked."""
+
+    storefront: Sourced[StorefrontOrder]
+    sales_orders: list[Sourced[SalesOrder]] = field(default_factory=list)
+    fulfilment_orders: list[Sourced[FulfilmentOrder]] = field(default_factory=list)
+    charges: list[Sourced[Charge]] = field(default_factory=list)
+    unavailable: dict[SourceKind, UpstreamUnavailable] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineQuantities:
+    allocated: int = 0
+    picked: int = 0
+    packed: int = 0
+    shipped: int = 0
+    short: int = 0
+    damaged: int = 0
+    returned: int = 0
+    cancelled: int = 0
+    backordered: int = 0
+
+
+class OrderTruth:
+    """Served facts for one order under the authority rules."""
+
+    def __init__(self, evidence: OrderEvidence, rules: AuthorityRules, now: datetime) -> None:
+        self.evidence = evidence
+        self.rules = rules
+        self.now = now
+        self._line_quantities: dict[str, LineQuantities] = {}
+
+    @property
+    def order(self) -> StorefrontOrder:
+        return self.evidence.storefront.record
+
+    def _sf(self, value: str) -> Claim:
+        order = self.order
+        return Claim(
+            self.evidence.storefront.source,
+            SourceKind.STOREFRONT,
+            order.id,
+            order.updated_at,
+            value,
+        )
+
+    def _decide(
+        self, name: str, claims: list[Claim], agrees: Callable[[str, str], bool] | None = None
+    ) -> Fact | None:
+        return decide(name, claims, self.rules.for_field(name), now=self.now, agrees=agrees)
+
+    @cached_property
+    def state(self) -> Fact:
+        claims = [self._sf(storefront_state(self.order).value)]
+        fulfilment = [s.record for s in self.evidence.fulfilment_orders]
+        physical = wms_state(fulfilment)
+        if physical is not None:
+            latest = max(self.evidence.fulfilment_orders, key=lambda s: s.record.updated_at)
+            claims.append(
+                Claim(
+                    latest.source,
+                    SourceKind.WMS,
+                    ",".join(f.id for f in fulfilment),
+                    latest.record.updated_at,
+                    physical.value,
+                )
+            )
+        fact = self._decide("state", claims, states_consistent)
+        assert fact is not None  # the storefront claim is always there
+        return fact
+
+    @cached_property
+    def total(self) -> Fact:
+        claims = [self._sf(str(self.order.totals.total))]
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                str(s.record.totals.total),
+            )
+            for s in self.evidence.sales_orders
+        ]
+        fact = self._decide("totals.total", claims, _same_amount)
+        assert fact is not None
+        return fact
+
+    @cached_property
+    def cancellation(self) -> Fact:
+        """Whether the order is cancelled: the storefront takes the request; the ERP and the
+        WMS say whether they acted on it (a WMS that shipped did not)."""
+        order = self.order
+        cancelled = order.status == "cancelled"
+        claims = [
+            Claim(
+                self.evidence.storefront.source,
+                SourceKind.STOREFRONT,
+                order.id,
+                order.cancelled_at or order.updated_at,
+                "CANCELLED" if cancelled else "ACTIVE",
+            )
+        ]
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                "CANCELLED" if s.record.status == "cancelled" else "ACTIVE",
+            )
+            for s in self.evidence.sales_orders
+        ]
+        fulfilment = self.evidence.fulfilment_orders
+        if fulfilment:
+            latest = max(fulfilment, key=lambda f: f.record.updated_at)
+            all_cancelled = all(f.record.status == "cancelled" for f in fulfilment)
+            claims.append(
+                Claim(
+                    latest.source,
+                    SourceKind.WMS,
+                    ",".join(f.record.id for f in fulfilment),
+                    latest.record.updated_at,
+                    "CANCELLED" if all_cancelled else "ACTIVE",
+                )
+            )
+        fact = self._decide("cancellation", claims)
+        assert fact is not None
+        return fact
+
+    @cached_property
+    def currency(self) -> Fact:
+        claims = [self._sf(self.order.currency)]
+        claims += [
+            Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.currency)
+            for s in self.evidence.sales_orders
+        ]
+        fact = self._decide("currency", claims)
+        assert fact is not None
+        return fact
+
+    @cached_property
+    def financial_status(self) -> Fact | None:
+        claims = []
+        if self.order.financial_status:
+            claims.append(self._sf(self.order.financial_status))
+        claims += [
+            Claim(
+                s.source,
+                SourceKind.ERP,
+                s.record.id,
+                s.record.updated_at,
+                s.record.financial_status,
+            )
+            for s in self.evidence.sales_orders
+        ]
+        # Systems word financial status differently; only the owner's word is served, and
+        # comparing vocabularies would raise false alarms, so no conflict is derived here.
+        return self._decide("financialStatus", claims, lambda _a, _b: True)
+
+    def unit_price(self, sku: str) -> Fact | None:
+        claims = [self._sf(str(line.unit_price)) for line in self.order.lines if line.sku == sku][
+            :1
+        ]
+        for s in self.evidence.sales_orders:
+            for line in s.record.lines:
+                if line.sku == sku:
+                    claims.append(
+                        Claim(
+                            s.source,
+                            SourceKind.ERP,
+                            f"{s.record.id}#{line.line_no}",
+                            s.record.updated_at,
+                            str(line.unit_price),
+                        )
+                    )
+                    break
+        return self._decide("lines.unitPrice", claims, _same_amount)
+
+    def ordered_quantity(self, sku: str) -> Fact | None:
+        """Units asked for: the storefront captured them; the ERP's copy must say the same."""
+        claims = [self._sf(str(line.quantity)) for line in self.order.lines if line.sku == sku][:1]
+        for s in self.evidence.sales_orders:
+            line = next((x for x in s.record.lines if x.sku == sku), None)
+            if line is not None:
+                claims.append(
+                    Claim(
+                        s.source,
+                        SourceKind.ERP,
+                        f"{s.record.id}#{line.line_no}",
+                        s.record.updated_at,
+                        str(line.quantity),
+                    )
+                )
+        return self._decide("lines.quantity", claims)
+
+    def line_quantities(self, sku: str) -> LineQuantities:
+        known = self._line_quantities.get(sku)
+        if known is None:
+            known = self._line_quantities[sku] = self._sum_line_quantities(sku)
+        return known
+
+    def _sum_line_quantities(self, sku: str) -> LineQuantities:
+        lines: list[FulfilmentLine] = [
+            line
+            for s in self.evidence.fulfilment_orders
+            for line in s.record.lines
+            if line.sku == sku
+        ]
+        return LineQuantities(
+            allocated=sum(x.quantity for x in lines),
+            cancelled=sum(x.cancelled for x in lines),
+            backordered=sum(x.backordered for x in lines),
+            picked=sum(x.picked for x in lines),
+            packed=sum(x.packed for x in lines),
+            shipped=sum(x.shipped for x in lines),
+            short=sum(x.short for x in lines),
+            damaged=sum(x.damaged for x in lines),
+            returned=sum(x.returned for x in lines),
+        )
+
+    def line_facts(self) -> list[Fact]:
+        facts = []
+        for line in self.order.lines:
+            for name, fact in (
+                ("quantity", self.ordered_quantity(line.sku)),
+                ("unitPrice", self.unit_price(line.sku)),
+            ):
+                if fact is not None:
+                    facts.append(fact.renamed(f"lines[{line.sku}].{name}"))
+        return facts
+
+    def _single(self, name: str, claim: Claim) -> Fact:
+        fact = self._decide(name, [claim])
+        assert fact is not None
+        return fact
+
+    def served_facts(self) -> list[Fact]:
+        """A fact for every value the graph serves about this order: its provenance."""
+        order = self.order
+        facts = [
+            self._single("channel", self._sf(order.channel)),
+            self._single("placedAt", self._sf(order.placed_at.isoformat())),
+            self._single("fulfilmentMethod", self._sf(order.fulfilment_method)),
+        ]
+        if order.customer is not None:
+            facts.append(self._single("customer", self._sf(order.customer.id)))
+        facts += self.contested_facts()
+        for s in self.evidence.sales_orders:
+            erp = Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.terms)
+            facts.append(self._single("terms", erp))
+            for memo in s.record.credit_memos:
+                claim = Claim(s.source, SourceKind.ERP, memo.id, memo.issued_at, str(memo.amount))
+                facts.append(self._single("creditMemos", claim))
+        for f in self.evidence.fulfilment_orders:
+            for line in f.record.lines:
+                for name in (
+                    "picked",
+                    "packed",
+                    "shipped",
+                    "short",
+                    "damaged",
+                    "returned",
+                    "cancelled",
+                ):
+                    claim = Claim(
+                        f.source,
+                        SourceKind.WMS,
+                        f.record.id,
+                        f.record.updated_at,
+                        str(getattr(line, name)),
+                    )
+                    facts.append(self._single(f"lines[{line.sku}].{name}", claim))
+            for shipment in f.record.shipments:
+                claim = Claim(
+                    f.source, SourceKind.WMS, shipment.id, shipment.shipped_at, shipment.carrier
+                )
+                facts.append(self._single("shipments", claim))
+        for c in self.evidence.charges:
+            claim = Claim(
+                c.source, SourceKind.PAYMENTS, c.record.id, c.record.created_at, c.record.status
+            )
+            facts.append(self._single("payments", claim))
+        return facts
+
+    def contested_facts(self) -> list[Fact]:
+        """Every fact that more than one system has a say in."""
+        facts = [self.state, self.cancellation, self.total, self.currency]
+        if self.financial_status is not None:
+            facts.append(self.financial_status)
+        return facts + self.line_facts()
+
+    def disagreements(self) -> list[Fact]:
+        return [fact for fact in self.contested_facts() if fact.disputed]
+
+
+def _same_amount(a: str, b: str) -> bool:
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return a == b

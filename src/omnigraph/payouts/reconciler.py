@@ -1,0 +1,424 @@
+"""The reconciler: matches every synced payout's transactions, checks its equation, stores the
+verdict and raises the money exceptions through intake.
+
+Payouts marked by the sync are taken a chunk at a time, a chunk holding at most
+``chunk_transactions`` balance transactions (a larger payout goes alone), so memory is bounded
+by the chunk, not by the history nor by how many transactions a payout sweeps. Transactions
+are read as plain tuples and lines written with one executemany INSERT: a chunk's objects are
+few and short-lived. The verdict and the lines of a chunk are written in one transaction, and
+re-running it gives the same rows (lines are keyed by transaction). Exceptions are keyed by
+what they are about, so a re-run raises nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import structlog
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnigraph.core.errors import OmnigraphError
+from omnigraph.db.models import (
+    PaymentPayoutRow,
+    PaymentTransactionRow,
+    PayoutReconciliationRow,
+    ReconciliationLineRow,
+)
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.payouts.counterparts import fetch_counterparts
+from omnigraph.payouts.matching import (
+    LineResult,
+    MatchStatus,
+    SettledTransaction,
+    match_transactions,
+)
+from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
+from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.records import Payout
+from omnigraph.sources.registry import SourceRegistry
+
+__all__ = [
+    "CHUNK_TRANSACTIONS",
+    "ReconcileProgress",
+    "Reconciler",
+    "StoredTransaction",
+    "line_row",
+    "line_values",
+    "transaction_chunks",
+]
+
+log = structlog.get_logger(__name__)
+
+# ~5,000 transactions fill each batched call (500 ids) about ten times per source, and keep a
+# chunk's working set to tens of megabytes
+CHUNK_TRANSACTIONS = 5000
+# payouts marked for reconciliation read per query, then cut into chunks by their transactions
+PENDING_PAGE = 1000
+
+
+@dataclass(slots=True)
+class ReconcileProgress:
+    payouts: int = 0
+    lines: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    exceptions_raised: int = 0
+
+
+class StoredTransaction(NamedTuple):
+    """A stored balance transaction as matching reads it: a plain tuple, not a model."""
+
+    id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    type: str
+    source: str | None
+    payout: str | None
+    created_at: datetime
+
+
+_STORED_COLUMNS = (
+    PaymentTransactionRow.txn_id,
+    PaymentTransactionRow.amount_minor,
+    PaymentTransactionRow.fee_minor,
+    PaymentTransactionRow.net_minor,
+    PaymentTransactionRow.currency,
+    PaymentTransactionRow.type,
+    PaymentTransactionRow.source_ref,
+    PaymentTransactionRow.payout_id,
+    PaymentTransactionRow.created_at,
+)
+
+
+def transaction_chunks(
+    payouts: Sequence[PaymentPayoutRow], sizes: Mapping[str, int], bound: int
+) -> Iterator[list[PaymentPayoutRow]]:
+    """Consecutive payouts, cut so each chunk sweeps at most ``bound`` transactions (by
+    ``sizes``, per payout id); a payout larger than the bound is a chunk of its own."""
+    chunk: list[PaymentPayoutRow] = []
+    weight = 0
+    for payout in payouts:
+        size = max(1, sizes.get(payout.payout_id, 0))
+        if chunk and weight + size > bound:
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(payout)
+        weight += size
+    if chunk:
+        yield chunk
+
+
+def _payout_of(row: PaymentPayoutRow) -> Payout:
+    return Payout(
+        id=row.payout_id,
+        amount=row.amount_minor,
+        currency=row.currency.lower(),
+        arrival_date=None if row.arrival_at is None else int(row.arrival_at.timestamp()),
+        created=int(row.created_at.timestamp()),
+        status=row.status,
+    )
+
+
+def line_values(
+    source: str, line: LineResult, occurred_at: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "key": line.key,
+        "txn_id": line.txn_id,
+        "payout_id": line.payout_id,
+        "type": line.type,
+        "category": line.category.value,
+        "currency": line.currency,
+        "amount_minor": line.amount_minor,
+        "fee_minor": line.fee_minor,
+        "net_minor": line.net_minor,
+        "status": line.status.value,
+        "reason": line.reason,
+        "order_ref": line.order_ref,
+        "counterpart": line.counterpart,
+        "difference_minor": line.difference_minor,
+        "details": dict(line.details),
+        "occurred_at": occurred_at,
+        "reconciled_at": now,
+    }
+
+
+def line_row(
+    source: str, line: LineResult, occurred_at: datetime, now: datetime
+) -> ReconciliationLineRow:
+    return ReconciliationLineRow(**line_values(source, line, occurred_at, now))
+
+
+def _verdict_values(
+    source: str, payout: Payout, balance: PayoutBalance, now: datetime
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "payout_id": payout.id,
+        "status": balance.status.value,
+        "currency": payout.currency.upper(),
+        "amount_minor": payout.amount,
+        "gross_minor": balance.gross_minor,
+        "refunds_minor": balance.refunds_minor,
+        "fees_minor": balance.fees_minor,
+        "disputes_minor": balance.disputes_minor,
+        "adjustments_minor": balance.adjustments_minor,
+        "expected_minor": balance.expected_minor,
+        "variance_minor": balance.variance_minor,
+        "transaction_count": balance.transaction_count,
+        "unmatched_count": balance.unmatched_count,
+        "payout_created_at": payout.created_at,
+        "reconciled_at": now,
+    }
+
+
+def _money(minor: int) -> str:
+    return str(Decimal(minor).scaleb(-2))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: SourceRegistry,
+        catalogue: ExceptionCatalogue,
+        *,
+        chunk_transactions: int = CHUNK_TRANSACTIONS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        raise_exceptions: bool = True,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.catalogue = catalogue
+        self.chunk_transactions = chunk_transactions
+        self.clock = clock
+        self.raise_exceptions = raise_exceptions
+
+    async def run(self, stop: asyncio.Event, *, interval_seconds: float = 30.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.reconcile_pending()
+            except OmnigraphError as error:
+                log.warning("reconciliation_sources_unavailable", error=error.message)
+            except Exception:
+                log.exception("reconciliation_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def reconcile_pending(
+        self, progress: Callable[[ReconcileProgress], None] | None = None
+    ) -> ReconcileProgress:
+        """Reconcile every payout the sync marked, a chunk at a time."""
+        total = ReconcileProgress()
+        for payments in self.registry.payments:
+            while True:
+                async with self.sessions() as session:
+                    pending = list(
+                        await session.scalars(
+                            select(PaymentPayoutRow)
+                            .where(
+                                PaymentPayoutRow.source == payments.name,
+                                PaymentPayoutRow.needs_reconciliation.is_(True),
+                            )
+                            .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
+                            .limit(PENDING_PAGE)
+                        )
+                    )
+                if not pending:
+                    break
+                await self._reconcile_rows(payments, pending, total, progress)
+        return total
+
+    async def reconcile_payouts(
+        self, payments: PaymentsAdapter, payout_ids: Sequence[str]
+    ) -> ReconcileProgress:
+        """Reconcile these synced payouts now, marked or not (a webhook named them); the
+        others wait for :meth:`reconcile_pending`."""
+        total = ReconcileProgress()
+        async with self.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(PaymentPayoutRow)
+                    .where(
+                        PaymentPayoutRow.source == payments.name,
+                        PaymentPayoutRow.payout_id.in_(list(payout_ids)),
+                    )
+                    .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
+                )
+            )
+        if rows:
+            await self._reconcile_rows(payments, rows, total, None)
+        return total
+
+    async def _reconcile_rows(
+        self,
+        payments: PaymentsAdapter,
+        payouts: Sequence[PaymentPayoutRow],
+        total: ReconcileProgress,
+        progress: Callable[[ReconcileProgress], None] | None,
+    ) -> None:
+        """Cut ``payouts`` into chunks by the transactions they swept, and reconcile each."""
+        async with self.sessions() as session:
+            counted = await session.execute(
+                select(PaymentTransactionRow.payout_id, func.count())
+                .where(
+                    PaymentTransactionRow.source == payments.name,
+                    PaymentTransactionRow.payout_id.in_([p.payout_id for p in payouts]),
+                )
+                .group_by(PaymentTransactionRow.payout_id)
+            )
+            sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
+        for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
+            await self._reconcile_chunk(payments, chunk, total)
+            if progress is not None:
+                progress(total)
+
+    async def _reconcile_chunk(
+        self,
+        payments: PaymentsAdapter,
+        payouts: Sequence[PaymentPayoutRow],
+        total: ReconcileProgress,
+    ) -> None:
+        source = payments.name
+        ids = [row.payout_id for row in payouts]
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(*_STORED_COLUMNS)
+                .where(
+                    PaymentTransactionRow.source == source,
+                    PaymentTransactionRow.payout_id.in_(ids),
+                )
+                .order_by(PaymentTransactionRow.txn_id)
+            )
+            transactions = [StoredTransaction._make(row) for row in rows]
+        found = await fetch_counterparts(self.registry, payments, transactions)
+        lines = match_transactions(transactions, found)
+        created = {txn.id: txn.created_at for txn in transactions}
+        by_payout: dict[str, list[LineResult]] = {}
+        for line in lines:
+            by_payout.setdefault(line.payout_id or "", []).append(line)
+        txns_by_payout: dict[str, list[SettledTransaction]] = {}
+        for txn in transactions:
+            txns_by_payout.setdefault(txn.payout or "", []).append(txn)
+        now = self.clock()
+        verdicts: list[tuple[Payout, PayoutBalance]] = []
+        for row in payouts:
+            payout = _payout_of(row)
+            balance = balance_payout(
+                payout, txns_by_payout.get(payout.id, []), by_payout.get(payout.id, [])
+            )
+            verdicts.append((payout, balance))
+            total.by_status[balance.status.value] = total.by_status.get(balance.status.value, 0) + 1
+        # the sync may have touched a payout meanwhile: it stays marked (its synced_at moved)
+        synced: dict[datetime, list[str]] = {}
+        for row in payouts:
+            synced.setdefault(row.synced_at, []).append(row.payout_id)
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(PayoutReconciliationRow).where(
+                    tuple_(PayoutReconciliationRow.source, PayoutReconciliationRow.payout_id).in_(
+                        [(source, payout_id) for payout_id in ids]
+                    )
+                )
+            )
+            await session.execute(
+                delete(ReconciliationLineRow).where(
+                    ReconciliationLineRow.source == source,
+                    ReconciliationLineRow.payout_id.in_(ids),
+                )
+            )
+            await session.execute(
+                insert(PayoutReconciliationRow),
+                [_verdict_values(source, payout, balance, now) for payout, balance in verdicts],
+            )
+            if lines:
+                await session.execute(
+                    insert(ReconciliationLineRow),
+                    [line_values(source, line, created[line.txn_id or ""], now) for line in lines],
+                )
+            await session.execute(
+                update(PaymentPayoutRow)
+                .where(
+                    PaymentPayoutRow.source == source,
+                    or_(
+                        *(
+                            and_(
+                                PaymentPayoutRow.synced_at == synced_at,
+                                PaymentPayoutRow.payout_id.in_(payout_ids),
+                            )
+                            for synced_at, payout_ids in synced.items()
+                        )
+                    ),
+                )
+                .values(needs_reconciliation=False)
+            )
+        total.payouts += len(payouts)
+        total.lines += len(lines)
+        if self.raise_exceptions:
+            await self._raise(source, verdicts, lines, total)
+
+    async def _raise(
+        self,
+        source: str,
+        verdicts: Sequence[tuple[Payout, PayoutBalance]],
+        lines: Sequence[LineResult],
+        total: ReconcileProgress,
+    ) -> None:
+        now = self.clock()
+        reports = []
+        for payout, balance in verdicts:
+            if balance.status is not ReconciliationStatus.VARIANCE:
+                continue
+            reports.append(
+                ExceptionReport(
+                    kind=ExceptionKind.PAYOUT_MISMATCH,
+                    dedupe_key=f"PAYOUT_MISMATCH:{source}:{payout.id}",
+                    subject=f"{source}:{payout.id}",
+                    subject_type="payout",
+                    summary=f"payout {payout.id} paid {_money(payout.amount)} but its"
+                    f" transactions net {_money(balance.expected_minor)}"
+                    f" (variance {_money(balance.variance_minor)})",
+                    detected_at=now,
+                    reported_by="reconciler",
+                    owner_source=source,
+                    details={
+                        "payoutId": payout.id,
+                        "varianceMinor": str(balance.variance_minor),
+                        "expectedMinor": str(balance.expected_minor),
+                    },
+                )
+            )
+        for line in lines:
+            if line.status is not MatchStatus.REFUND_WITHOUT_RETURN:
+                continue
+            reports.append(
+                ExceptionReport(
+                    kind=ExceptionKind.REFUND_WITHOUT_RETURN,
+                    dedupe_key=f"REFUND_WITHOUT_RETURN:{source}:{line.txn_id}",
+                    subject=f"{source}:{line.details.get('refundId', line.txn_id)}",
+                    subject_type="refund",
+                    summary=line.reason,
+                    detected_at=now,
+                    reported_by="reconciler",
+                    # the catalogue names the owner kind (the ERP books a credit memo)
+                    owner_source=self.registry.erps[0].name if self.registry.erps else source,
+                    order_source=(
+                        self.registry.storefronts[0].name if self.registry.storefronts else None
+                    ),
+                    order_ref=line.order_ref,
+                    details=dict(line.details) | {"txnId": line.txn_id or ""},
+                )
+            )
+        for report in reports:
+            _, new = await take_in(self.sessions, self.catalogue, report)
+            total.exceptions_raised += int(new)

@@ -1,0 +1,210 @@
+"""``Payout``: money the payments provider paid out, with the balance transactions it settles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from omnigraph.core.ids import encode_global_id
+from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.types import Money, Node
+from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
+from omnigraph.sources.records import Payout as PayoutRecord
+
+__all__ = ["BalanceTransaction", "Payout", "PayoutReconciliation", "ReconciliationItem"]
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.type(description="One movement of money in the provider's balance.")
+class BalanceTransaction:
+    id: strawberry.ID
+    type: str
+    reporting_category: str
+    amount: Money
+    fee: Money
+    net: Money
+    source_ref: str | None = strawberry.field(description="The charge or refund it settles.")
+    created_at: datetime
+
+
+@strawberry.type(description="One item behind a payout that did not match its counterpart.")
+class ReconciliationItem:
+    key: str = strawberry.field(description="`txn:<id>` for a balance transaction.")
+    transaction_id: str | None
+    type: str
+    category: str = strawberry.field(description="sales, refunds, fees, disputes or adjustments.")
+    amount: Money
+    status: str = strawberry.field(
+        description="UNMATCHED, AMOUNT_MISMATCH, CURRENCY_MISMATCH, DUPLICATE,"
+        " REFUND_WITHOUT_RETURN, MISSING_CREDIT_MEMO or RETURN_WITHOUT_REFUND."
+    )
+    reason: str
+    order_ref: str | None
+    counterpart: str | None = strawberry.field(
+        description="The record it was matched against, where one was found."
+    )
+    difference: Money | None = strawberry.field(
+        description="How far the amount is from the counterpart's."
+    )
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, row: ReconciliationLineRow) -> ReconciliationItem:
+        return cls(
+            key=row.key,
+            transaction_id=row.txn_id,
+            type=row.type,
+            category=row.category,
+            amount=Money.from_minor_units(row.amount_minor, row.currency),
+            status=row.status,
+            reason=row.reason,
+            order_ref=row.order_ref,
+            counterpart=row.counterpart,
+            difference=(
+                None
+                if row.difference_minor is None
+                else Money.from_minor_units(row.difference_minor, row.currency)
+            ),
+            occurred_at=row.occurred_at,
+        )
+
+
+@strawberry.type(
+    description="The payout equation, checked to the cent: gross - refunds - fees + disputes"
+    " + adjustments = expected; variance = amount paid - expected. RECONCILED needs no variance,"
+    " every line matched and the payout paid; VARIANCE means the sums disagree; UNRECONCILED"
+    " means the sums agree but something behind them did not match, the payout is not paid yet,"
+    " or it has not been reconciled yet (`reconciledAt` null)."
+)
+class PayoutReconciliation:
+    status: str = strawberry.field(description="RECONCILED, UNRECONCILED or VARIANCE.")
+    variance: Money
+    expected: Money = strawberry.field(description="Net of the settled transactions.")
+    gross: Money
+    refunds: Money
+    fees: Money
+    disputes: Money
+    adjustments: Money
+    transaction_count: int
+    unmatched_count: int
+    reconciled_at: datetime | None
+    _key: strawberry.Private[tuple[str, str] | None] = None
+
+    @strawberry.field(description="What did not match, with the reason for each.")
+    async def unmatched_items(self, info: Ctx) -> list[ReconciliationItem]:
+        if self._key is None:
+            return []
+        rows = await info.context.loaders.unmatched_lines.load(self._key)
+        return [ReconciliationItem.of(row) for row in rows]
+
+    @classmethod
+    def stored(cls, row: PayoutReconciliationRow) -> PayoutReconciliation:
+        def money(minor: int) -> Money:
+            return Money.from_minor_units(minor, row.currency)
+
+        return cls(
+            status=row.status,
+            variance=money(row.variance_minor),
+            expected=money(row.expected_minor),
+            gross=money(row.gross_minor),
+            refunds=money(row.refunds_minor),
+            fees=money(row.fees_minor),
+            disputes=money(row.disputes_minor),
+            adjustments=money(row.adjustments_minor),
+            transaction_count=row.transaction_count,
+            unmatched_count=row.unmatched_count,
+            reconciled_at=row.reconciled_at,
+            _key=(row.source, row.payout_id),
+        )
+
+    @classmethod
+    def provisional(cls, balance: PayoutBalance, currency: str) -> PayoutReconciliation:
+        """Before the reconciler has seen the payout: the sums only, never RECONCILED."""
+
+        def money(minor: int) -> Money:
+            return Money.from_minor_units(minor, currency)
+
+        status = (
+            balance.status
+            if balance.status is ReconciliationStatus.VARIANCE
+            else ReconciliationStatus.UNRECONCILED
+        )
+        return cls(
+            status=status.value,
+            variance=money(balance.variance_minor),
+            expected=money(balance.expected_minor),
+            gross=money(balance.gross_minor),
+            refunds=money(balance.refunds_minor),
+            fees=money(balance.fees_minor),
+            disputes=money(balance.disputes_minor),
+            adjustments=money(balance.adjustments_minor),
+            transaction_count=balance.transaction_count,
+            unmatched_count=0,
+            reconciled_at=None,
+        )
+
+
+@strawberry.federation.type(keys=["id"], name="Payout", description=__doc__)
+class Payout(Node):
+    id: strawberry.ID
+    source: str
+    ref: str = strawberry.field(description="The provider's payout id.")
+    amount: Money
+    status: str
+    arrival_date: datetime | None
+    created_at: datetime
+    _record: strawberry.Private[PayoutRecord]
+
+    @classmethod
+    def from_record(cls, source: str, record: PayoutRecord) -> Payout:
+        return cls(
+            id=strawberry.ID(encode_global_id("Payout", source, record.id)),
+            source=source,
+            ref=record.id,
+            amount=Money.from_minor_units(record.amount, record.currency),
+            status=record.status,
+            arrival_date=record.arrival_at,
+            created_at=record.created_at,
+            _record=record,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Payout | None:
+        from omnigraph.api.nodes import resolve_payout_id
+
+        return await resolve_payout_id(info.context, id)
+
+    @strawberry.field(description="The balance transactions this payout settles.")
+    async def balance_transactions(self, info: Ctx) -> list[BalanceTransaction]:
+        txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
+        # oldest first: providers list them in their own order (Stripe: newest first)
+        txns = sorted(txns, key=lambda t: (t.created_at, t.id))
+        return [
+            BalanceTransaction(
+                id=strawberry.ID(t.id),
+                type=t.type,
+                reporting_category=t.reporting_category,
+                amount=Money.from_minor_units(t.amount, t.currency),
+                fee=Money.from_minor_units(t.fee, t.currency),
+                net=Money.from_minor_units(t.net, t.currency),
+                source_ref=t.source,
+                created_at=t.created_at,
+            )
+            for t in txns
+        ]
+
+    @strawberry.field(
+        description="The payout equation, checked to the cent, and what did not match behind it."
+    )
+    async def reconciliation(self, info: Ctx) -> PayoutReconciliation:
+        verdict = await info.context.loaders.payout_verdicts.load((self.source, self.ref))
+        if verdict is not None:
+            return PayoutReconciliation.stored(verdict)
+        txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
+        return PayoutReconciliation.provisional(
+            balance_payout(self._record, txns), self._record.currency
+        )

@@ -1,0 +1,88 @@
+"""Bearer authentication for starlette's ``AuthenticationMiddleware``.
+
+Runs before the GraphQL app sees the body, so in production a request without a valid token
+costs no parsing or validation work. Development mode lets a request without a token act as
+the local developer (every role); a token that is present but wrong is refused in every mode,
+so a misconfigured client finds out before it reaches production.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from omnigraph.security.api_keys import principal_for_key
+from omnigraph.security.jwt_tokens import JwtVerifier
+from omnigraph.security.principal import DEVELOPER, Principal
+
+__all__ = ["BearerBackend", "unauthenticated"]
+
+
+class BearerBackend(AuthenticationBackend):
+    """Resolve ``Authorization: Bearer <api key or JWT>`` to a :class:`Principal`.
+
+    Resolved keys are remembered for ``cache_seconds`` so a busy client costs one lookup per
+    window; a revoked key therefore stops working within that window, not instantly.
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], async_sessionmaker[AsyncSession]],
+        *,
+        require_token: bool,
+        cache_seconds: float = 5.0,
+        jwt: JwtVerifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._jwt = jwt
+        self._require_token = require_token
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
+        header = conn.headers.get("authorization")
+        if not header:
+            if self._require_token:
+                raise AuthenticationError("a bearer token is required")
+            return AuthCredentials(sorted(DEVELOPER.roles)), DEVELOPER
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("expected 'Authorization: Bearer <token>'")
+        principal = await self._lookup(token.strip())
+        if principal is None:
+            raise AuthenticationError("the token is not a live API key")
+        return AuthCredentials(sorted(principal.roles)), principal
+
+    async def _lookup(self, token: str) -> Principal | None:
+        now = self._clock()
+        cached = self._cache.get(token)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        if token.startswith("og_") or self._jwt is None or not self._jwt.enabled:
+            principal = await principal_for_key(self._sessions(), token)
+        else:
+            principal = await self._jwt.principal(token)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now, principal)
+        return principal
+
+
+def unauthenticated(_conn: HTTPConnection, error: AuthenticationError) -> Response:
+    """401 in the shape GraphQL clients already read errors from."""
+    return JSONResponse(
+        {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="omnigraph"'},
+    )

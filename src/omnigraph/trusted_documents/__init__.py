@@ -1,1 +1,0 @@
-"""Trusted documents: automatic persisted queries, and an allow-list of registered operations."""

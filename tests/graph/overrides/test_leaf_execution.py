@@ -1,0 +1,202 @@
+"""Plain leaf fields answered in one step give exactly what graphql-core's ordinary path gives:
+the same data in the same order, the same errors at the same paths, and every field still seen
+by a field middleware or guarded by a permission."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.permission import BasePermission
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from omnigraph.graph.build import build_schema
+from omnigraph.graph.overrides import leaf_execution
+from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, LeafRead, leaf_reads
+from tests.conftest import Graph
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Hidden(BasePermission):
+    message = "hidden"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class Item:
+    sku: str
+    quantity: int
+    price: float | None
+    colour: Colour
+    placed_at: datetime
+    note: str | None = None
+    strict: str = "set"
+    secret: str = strawberry.field(default="s3cret", permission_classes=[Hidden])
+
+    @strawberry.field
+    def label(self) -> str:
+        return f"{self.sku} x{self.quantity}"
+
+    @strawberry.field
+    def padded(self, width: int = 8) -> str:
+        return self.sku.ljust(width, ".")
+
+
+def items() -> list[Item]:
+    when = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    return [
+        Item(sku="A-1", quantity=2, price=9.5, colour=Colour.RED, placed_at=when),
+        Item(sku="B-2", quantity=0, price=None, colour=Colour.BLUE, placed_at=when, note="n"),
+    ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return items()
+
+    @strawberry.field
+    def broken(self) -> list[Item | None]:
+        """Values a real resolver could hand over by mistake: graphql-core's errors must
+        follow."""
+        wrong = items()
+        wrong[0].strict = None  # type: ignore[assignment]  # null in a non-null field
+        wrong[1].quantity = "many"  # type: ignore[assignment]  # not an Int
+        return list(wrong)
+
+
+def schemas(**options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
+    ordinary = strawberry.Schema(
+        Query, execution_context_class=StrawberryGraphQLCoreExecutionContext, **options
+    )
+    fast = strawberry.Schema(Query, execution_context_class=LeafExecutionContext, **options)
+    return ordinary, fast
+
+
+def answer(schema: strawberry.Schema, query: str) -> dict[str, Any]:
+    result = schema.execute_sync(query)
+    return {
+        "data": result.data,
+        "errors": [(e.message, e.path) for e in result.errors or []],
+    }
+
+
+QUERIES = [
+    "{ items { sku quantity price colour placedAt note strict } }",
+    # resolver fields, arguments, aliases and a fragment interleaved with plain leaves
+    """{ items { label first: sku n: quantity padded(width: 5) ...More colour } }
+       fragment More on Item { note placedAt sku }""",
+    "{ items { sku @skip(if: true) quantity @include(if: false) price __typename } }",
+    "{ broken { sku strict } }",
+    "{ broken { sku quantity } }",
+    "{ items { sku secret } }",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_answers_as_the_ordinary_path_does(query: str) -> None:
+    ordinary, fast = schemas()
+    expected = answer(ordinary, query)
+    assert answer(fast, query) == expected
+    # and the keys arrive in the order the query asked for them
+    assert _key_order(fast.execute_sync(query).data) == _key_order(
+        ordinary.execute_sync(query).data
+    )
+
+
+def _key_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [(key, _key_order(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_key_order(item) for item in value]
+    return None
+
+
+def test_null_and_bad_values_are_errors_located_as_before() -> None:
+    _, fast = schemas()
+    strict = answer(fast, "{ broken { sku strict } }")
+    assert strict["data"] == {"broken": [None, {"sku": "B-2", "strict": "set"}]}
+    assert strict["errors"] == [
+        ("Cannot return null for non-nullable field Item.strict.", ["broken", 0, "strict"])
+    ]
+    bad = answer(fast, "{ broken { quantity } }")
+    assert bad["data"] == {"broken": [{"quantity": 2}, None]}
+    assert bad["errors"][0][1] == ["broken", 1, "quantity"]
+    assert "Int cannot represent non-integer value" in bad["errors"][0][0]
+
+
+def test_a_permission_still_guards_its_field() -> None:
+    _, fast = schemas()
+    result = answer(fast, "{ items { sku secret } }")
+    assert result["data"] is None  # non-null all the way up
+    assert result["errors"] == [("hidden", ["items", 0, "secret"])]
+
+
+def test_a_field_middleware_still_sees_every_field() -> None:
+    seen: list[str] = []
+
+    class Watch(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.append(info.field_name)
+            return _next(root, info, *args, **kwargs)
+
+    _, fast = schemas(extensions=[Watch])
+    data = fast.execute_sync("{ items { sku quantity } }").data
+    assert data == {"items": [{"sku": "A-1", "quantity": 2}, {"sku": "B-2", "quantity": 0}]}
+    assert seen.count("sku") == 2
+    assert seen.count("quantity") == 2
+
+
+def test_only_plain_leaves_take_the_short_path() -> None:
+    _, fast = schemas()
+    reads = leaf_reads(fast._schema)
+    assert set(reads["Item"]) == {
+        "sku",
+        "quantity",
+        "price",
+        "colour",
+        "placedAt",
+        "note",
+        "strict",
+    }
+    assert "Query" not in reads  # lists of objects complete through graphql-core
+
+
+def test_the_service_schema_executes_with_it() -> None:
+    schema = build_schema(production=True)
+    assert schema.execution_context_class is LeafExecutionContext
+    reads = leaf_reads(schema._schema)
+    assert {"sku", "quantity", "title"} <= set(reads["OrderLine"])
+    assert "shipped" not in reads["OrderLine"]  # a resolver, answered from the order's truth
+
+
+async def test_the_service_answers_its_plain_leaves_on_the_short_path(
+    graph: Graph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    original = leaf_execution._read
+
+    def counting(source: Any, read: LeafRead) -> Any:
+        reads.append(read.attribute)
+        return original(source, read)
+
+    monkeypatch.setattr(leaf_execution, "_read", counting)
+    body = await graph.query("{ orders(first: 3) { edges { node { name lines { sku } } } } }")
+    assert "errors" not in body, body.get("errors")
+    orders = [edge["node"] for edge in body["data"]["orders"]["edges"]]
+    assert len(orders) == 3
+    lines = sum(len(order["lines"]) for order in orders)
+    assert reads.count("name") == 3
+    assert reads.count("sku") == lines

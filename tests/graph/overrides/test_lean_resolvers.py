@@ -1,0 +1,138 @@
+"""Resolvers called straight give what strawberry's wrapper gives: the same data, the same
+errors at the same paths, the same ``Info``; guarded fields and fields with arguments keep the
+wrapper, so their guards and argument conversion still run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.permission import BasePermission
+
+from omnigraph.graph.build import build_schema
+from omnigraph.graph.overrides.lean_resolvers import lighten
+
+
+class Never(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class Parcel:
+    weight: int
+
+    @strawberry.field
+    def doubled(self) -> int:
+        return self.weight * 2
+
+    @strawberry.field
+    def path(self, info: strawberry.Info) -> str:
+        return ".".join(str(key) for key in info.path.as_list())
+
+    @strawberry.field
+    def context_name(self, info: strawberry.Info) -> str:
+        context: dict[str, str] = info.context
+        return context["name"]
+
+    @strawberry.field
+    async def later(self) -> int:
+        return self.weight + 1
+
+    @strawberry.field
+    def broken(self) -> int:
+        raise ValueError(f"parcel {self.weight} has no scale")
+
+    @strawberry.field
+    def heavier(self, by: int = 1) -> int:
+        return self.weight + by
+
+    @strawberry.field(permission_classes=[Never])
+    def secret(self) -> str:
+        return "seen"
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def parcels(self) -> list[Parcel | None]:
+        return [Parcel(weight=3), Parcel(weight=5)]
+
+
+QUERY = """{ parcels { doubled path contextName later heavier(by: 2) h: heavier
+             broken secret } }"""
+
+
+WHOLE = "{ parcels { doubled path contextName later heavier(by: 2) h: heavier } }"
+
+
+def answer(schema: strawberry.Schema, query: str = QUERY) -> dict[str, Any]:
+    result = asyncio.run(schema.execute(query, context_value={"name": "ctx"}))
+    return {
+        "data": result.data,
+        "errors": sorted((e.message, tuple(e.path or ())) for e in result.errors or []),
+    }
+
+
+def lightened(schema: strawberry.Schema) -> set[str]:
+    changed = [field for field, _ in lighten(schema)]
+    return {
+        f"{type_name}.{name}"
+        for type_name in ("Query", "Parcel")
+        for name, field in schema._schema.type_map[type_name].fields.items()  # type: ignore[union-attr]
+        if any(field is c for c in changed)
+    }
+
+
+DIRECT = {
+    "Query.parcels",
+    "Parcel.doubled",
+    "Parcel.path",
+    "Parcel.contextName",
+    "Parcel.later",
+    "Parcel.broken",
+}
+
+
+def test_a_lightened_schema_answers_as_strawberry_does() -> None:
+    ordinary = strawberry.Schema(Query)
+    light = strawberry.Schema(Query)
+    assert lightened(light) == DIRECT  # not heavier (an argument), not secret (a guard)
+    assert answer(light) == answer(ordinary)
+    assert answer(light)["data"] == {"parcels": [None, None]}  # each parcel's non-null failure
+    whole = answer(light, WHOLE)
+    assert whole == answer(ordinary, WHOLE)
+    assert whole["data"]["parcels"][1] == {
+        "doubled": 10,
+        "path": "parcels.1.path",
+        "contextName": "ctx",
+        "later": 6,
+        "heavier": 7,
+        "h": 6,
+    }
+
+
+def test_guarded_fields_keep_their_guard() -> None:
+    light = strawberry.Schema(Query)
+    lightened(light)
+    result = light.execute_sync("{ parcels { doubled secret } }")
+    assert result.errors is not None
+    assert {e.message for e in result.errors} == {"not for you"}
+    paths = answer(light)["errors"]
+    assert ("parcel 3 has no scale", ("parcels", 0, "broken")) in paths
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_the_service_schema_is_lightened_except_where_guarded(production: bool) -> None:
+    schema = build_schema(production=production)
+    order = schema._schema.type_map["Order"].fields
+    line = schema._schema.type_map["OrderLine"].fields
+    direct = {"resolve", "resolve_plain"}
+    assert order["state"].resolve.__name__ in direct  # type: ignore[union-attr]
+    assert line["shipped"].resolve.__name__ in direct  # type: ignore[union-attr]
+    assert order["payments"].resolve.__name__ not in direct  # type: ignore[union-attr]  # guarded
+    assert order["provenance"].resolve.__name__ not in direct  # type: ignore[union-attr]  # argument

@@ -1,0 +1,133 @@
+"""A source that is down is answered from its last good copy for a while, marked stale;
+money and background work never are."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.core.ids import encode_global_id
+from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.sources.client import SourceClient
+from omnigraph.sources.config import SourceConfig, SourceKind
+from omnigraph.sources.stale import LastGood, stale_reads
+from tests.conftest import Graph, Sources, running_app
+from tests.orders.test_schema import shipped_order
+
+QUERY = """
+query($id: ID!) {
+  order(id: $id) {
+    name
+    totals { total { amount } }
+    shipments { id trackingNumber }
+    provenance(field: "totals.total") { sourceKind authoritative }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def stale_service(
+    demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, Graph]]:
+    async for pair in running_app(demo, clean_database, stale_if_error_seconds=0.6):
+        yield pair
+
+
+async def test_a_down_wms_is_served_from_its_last_good_copy_marked_stale_then_null(
+    stale_service: tuple[Starlette, Graph], sources: Sources, world: DemoWorld
+) -> None:
+    graph = stale_service[1]
+    order = shipped_order(world)
+    order_id = encode_global_id("Order", "web-store", order["id"])
+    fresh = await graph.query(QUERY, id=order_id)
+    assert "stale" not in (fresh.get("extensions") or {})
+    await sources.outage("wms", True)
+    try:
+        stale = await graph.query(QUERY, id=order_id)
+        assert "errors" not in stale, stale["errors"]
+        assert stale["data"]["order"]["shipments"] == fresh["data"]["order"]["shipments"]
+        (marked,) = stale["extensions"]["stale"]
+        assert marked["source"] == "wms"
+        assert 0 <= marked["ageSeconds"] < 0.6
+        assert "HTTP 503" in marked["reason"]
+        await asyncio.sleep(0.7)  # past the window: null with the usual error
+        expired = await graph.query(QUERY, id=order_id)
+        assert expired["data"]["order"]["shipments"] is None
+        assert {e["extensions"]["source"] for e in expired["errors"]} == {"wms"}
+        assert "stale" not in (expired.get("extensions") or {})
+    finally:
+        await sources.outage("wms", False)
+
+
+async def test_money_is_never_served_stale(
+    stale_service: tuple[Starlette, Graph], sources: Sources, world: DemoWorld
+) -> None:
+    graph = stale_service[1]
+    order = shipped_order(world)
+    order_id = encode_global_id("Order", "web-store", order["id"])
+    await graph.query(QUERY, id=order_id)  # the ERP answered once
+    await sources.outage("erp", True)
+    try:
+        body = await graph.query(QUERY, id=order_id)
+    finally:
+        await sources.outage("erp", False)
+    assert "stale" not in (body.get("extensions") or {})
+    # totals come from the storefront's claim, flagged as not the owner's, with the ERP's error
+    assert body["data"]["order"]["provenance"] == [
+        {"sourceKind": "STOREFRONT", "authoritative": False}
+    ]
+    assert {e["extensions"]["source"] for e in body["errors"]} == {"erp"}
+
+
+def test_outside_a_request_nothing_is_served_stale() -> None:
+    copies = LastGood("wms", window_seconds=60, max_entries=10)
+    copies.keep(("fulfilment-orders", "id", "FO-1"), {"id": "FO-1"})
+    down = UpstreamUnavailable("wms", "HTTP 503")
+    with pytest.raises(UpstreamUnavailable):
+        copies.serve([("fulfilment-orders", "id", "FO-1")], down)  # a background worker
+    with stale_reads() as served:
+        assert copies.serve([("fulfilment-orders", "id", "FO-1")], down) == [{"id": "FO-1"}]
+    assert [read.source for read in served] == ["wms"]
+    with stale_reads(), pytest.raises(UpstreamUnavailable):
+        copies.serve([("fulfilment-orders", "id", "FO-2")], down)  # never asked before
+
+
+async def test_background_reads_keep_no_copies() -> None:
+    """The reconciler reads a million records no request asks for again: none are kept, so a
+    request finds no copy of them when the source goes down; a query's own reads are kept."""
+    down = False
+
+    def wms(request: httpx.Request) -> httpx.Response:
+        if down:
+            return httpx.Response(503)
+        refs = json.loads(request.content)["orderRefs"]
+        return httpx.Response(200, json={"data": [{"id": f"FO-{r}", "orderRef": r} for r in refs]})
+
+    client = SourceClient(
+        SourceConfig(name="wms", kind=SourceKind.WMS, base_url="http://wms.test"),
+        timeout_seconds=1,
+        cache_ttl_seconds=0,
+        cache_max_entries=100,
+        stale_if_error_seconds=60,
+        transport=httpx.MockTransport(wms),
+    )
+    try:
+        await client.by_order_ref("fulfilment-orders", ["SF-1"])  # a background worker
+        with stale_reads():
+            await client.by_order_ref("fulfilment-orders", ["SF-2"])  # a GraphQL query
+        down = True
+        with stale_reads() as served:
+            with pytest.raises(UpstreamUnavailable):
+                await client.by_order_ref("fulfilment-orders", ["SF-1"])
+            kept = await client.by_order_ref("fulfilment-orders", ["SF-2"])
+        assert kept == {"SF-2": [{"id": "FO-SF-2", "orderRef": "SF-2"}]}
+        assert [read.source for read in served] == ["wms"]
+    finally:
+        await client.aclose()

@@ -1,0 +1,119 @@
+"""Authority rules are data: changing the file changes whom the graph believes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from omnigraph.core.errors import ConfigurationError
+from omnigraph.orders.authority import DEFAULT_RULES_PATH, AuthorityRules
+from omnigraph.orders.claims import Claim, decide
+from omnigraph.sources.config import SourceKind
+
+AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
+LATER = AT + timedelta(days=1)
+
+
+def rules_with(tmp_path: Path, old: str, new: str) -> AuthorityRules:
+    text = DEFAULT_RULES_PATH.read_text()
+    assert old in text
+    path = tmp_path / "authority.toml"
+    path.write_text(text.replace(old, new, 1))
+    return AuthorityRules.load(path)
+
+
+def test_defaults_follow_layered_truth() -> None:
+    rules = AuthorityRules.load()
+    assert rules.owner_of("state") == "wms"
+    assert rules.owner_of("totals.total") == "erp"
+    assert rules.owner_of("lines[SKU-0001].unitPrice") == "erp"
+    assert rules.owner_of("lines[SKU-0001].shipped") == "wms"
+    assert rules.owner_of("lines[SKU-0001].quantity") == "storefront"
+    assert rules.owner_of("channel") == "storefront"
+    assert rules.owner_of("payments") == "payments"
+
+
+def test_rewritten_rules_change_the_served_claim(tmp_path: Path) -> None:
+    rules = rules_with(
+        tmp_path,
+        '[fields.totals]\nowner = "erp"\nfallback = ["storefront"]',
+        '[fields.totals]\nowner = "storefront"\nfallback = ["erp"]',
+    )
+    claims = [
+        Claim("web-store", SourceKind.STOREFRONT, "SF-1", AT, "10.00"),
+        Claim("erp", SourceKind.ERP, "SO-1", AT, "12.00"),
+    ]
+    fact = decide("totals.total", claims, rules.for_field("totals.total"), now=LATER)
+    assert fact is not None
+    assert fact.served.source == "web-store"
+    assert fact.authoritative
+    assert [c.value for c in fact.conflicting] == ["12.00"]
+
+
+def test_a_named_source_outranks_others_of_its_kind(tmp_path: Path) -> None:
+    rules = rules_with(
+        tmp_path,
+        '[fields.state]\nowner = "wms"\nfallback = ["storefront"]',
+        '[fields.state]\nowner = "wms-east"\nfallback = ["wms", "storefront"]',
+    )
+    rules.check_sources({"wms-east": SourceKind.WMS, "wms-west": SourceKind.WMS})
+    claims = [
+        Claim("wms-west", SourceKind.WMS, "WO-2", AT, "PICKED"),
+        Claim("wms-east", SourceKind.WMS, "WO-1", AT, "SHIPPED"),
+    ]
+    fact = decide("state", claims, rules.for_field("state"), now=LATER)
+    assert fact is not None
+    assert (fact.served.source, fact.authoritative) == ("wms-east", True)
+    with pytest.raises(ConfigurationError, match="'wms-east'"):
+        rules.check_sources({"wms": SourceKind.WMS})
+
+
+def test_fallback_is_served_but_not_authoritative() -> None:
+    rules = AuthorityRules.load()
+    claims = [Claim("web-store", SourceKind.STOREFRONT, "SF-1", AT, "10.00")]
+    fact = decide("totals.total", claims, rules.for_field("totals.total"), now=LATER)
+    assert fact is not None
+    assert fact.served.source == "web-store"
+    assert not fact.authoritative
+
+
+def test_grace_period_tells_sync_lag_from_disagreement() -> None:
+    rule = AuthorityRules.load().for_field("totals")  # one hour of grace
+    owner = Claim("erp", SourceKind.ERP, "SO-1", AT, "12.00")
+    older = Claim("web-store", SourceKind.STOREFRONT, "SF-1", AT - timedelta(minutes=5), "10.00")
+    newer = Claim("web-store", SourceKind.STOREFRONT, "SF-1", AT + timedelta(minutes=5), "10.00")
+    lag = decide("totals.total", [owner, older], rule, now=AT + timedelta(minutes=30))
+    assert lag is not None
+    assert not lag.disputed
+    assert lag.lagging == (older,)
+    late = decide("totals.total", [owner, older], rule, now=AT + timedelta(hours=2))
+    assert late is not None
+    assert late.conflicting == (older,)
+    # a claim newer than the owner's is not lag: it conflicts at once
+    fresh = decide("totals.total", [owner, newer], rule, now=AT + timedelta(minutes=30))
+    assert fresh is not None
+    assert fresh.conflicting == (newer,)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[fields.colour]\nowner = "erp"\n', "unknown field 'colour'"),
+        ('[fields.state]\nowner = "wms"\nweight = 3\n', "fields.state.weight"),
+        ('[fields.state]\nowner = "wms"\ngrace_seconds = -1\n', "grace_seconds"),
+        ('[fields.state]\nowner = "wms"\n', "no owner for"),
+    ],
+)
+def test_bad_rules_fail_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        AuthorityRules.load(path)
+
+
+def test_an_unknown_source_in_the_rules_fails_at_start_up(tmp_path: Path) -> None:
+    rules = rules_with(tmp_path, '[fields.terms]\nowner = "erp"', '[fields.terms]\nowner = "sap"')
+    with pytest.raises(ConfigurationError, match="'terms' names 'sap'"):
+        rules.check_sources({"erp": SourceKind.ERP})

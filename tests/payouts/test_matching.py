@@ -1,0 +1,244 @@
+"""Three-way matching and the payout equation, as tables over hand-made records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from omnigraph.payouts.matching import Counterparts, MatchStatus, match_transactions
+from omnigraph.payouts.payout_equation import ReconciliationStatus, balance_payout
+from omnigraph.sources.records import (
+    BalanceTransaction,
+    Charge,
+    FulfilmentOrder,
+    Payout,
+    SalesOrder,
+    StorefrontOrder,
+)
+
+T0 = 1_763_600_000
+ISO = "2026-11-10T10:00:00+00:00"
+
+
+def txn(tid: str, kind: str, amount: int, source: str | None, fee: int = 0) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=tid,
+        amount=amount,
+        fee=fee,
+        net=amount - fee,
+        currency="gbp",
+        type=kind,
+        reporting_category=kind,
+        source=source,
+        payout="po_1",
+        created=T0,
+    )
+
+
+def charge(cid: str, order_ref: str, amount: int, currency: str = "gbp") -> Charge:
+    return Charge(
+        id=cid,
+        amount=amount,
+        amount_captured=amount,
+        currency=currency,
+        captured=True,
+        status="succeeded",
+        created=T0,
+        metadata={"order_ref": order_ref},
+    )
+
+
+def order(ref: str, *money: dict[str, Any]) -> StorefrontOrder:
+    return StorefrontOrder.model_validate(
+        {
+            "id": ref,
+            "channel": "web",
+            "fulfilmentMethod": "ship",
+            "currency": "GBP",
+            "status": "open",
+            "fulfilmentStatus": "fulfilled",
+            "placedAt": ISO,
+            "updatedAt": ISO,
+            "lines": [{"id": f"{ref}-1", "sku": "SKU-1", "quantity": 1, "unitPrice": "20.00"}],
+            "totals": {"subtotal": "20.00", "total": "20.00"},
+            "transactions": [
+                {"currency": "GBP", "processedAt": ISO, "returnId": None, **entry}
+                for entry in money
+            ],
+        }
+    )
+
+
+def sales_order(ref: str, *memos: dict[str, Any]) -> SalesOrder:
+    return SalesOrder.model_validate(
+        {
+            "id": f"SO-{ref}",
+            "orderRef": ref,
+            "currency": "GBP",
+            "terms": "prepaid",
+            "status": "open",
+            "financialStatus": "paid",
+            "lines": [],
+            "totals": {"subtotal": "20.00", "total": "20.00"},
+            "creditMemos": [{"issuedAt": ISO, **memo} for memo in memos],
+            "updatedAt": ISO,
+        }
+    )
+
+
+def fulfilment(ref: str, *rmas: str) -> FulfilmentOrder:
+    return FulfilmentOrder.model_validate(
+        {
+            "id": f"FO-{ref}",
+            "orderRef": ref,
+            "locationId": "dc-north",
+            "status": "returned",
+            "lines": [{"sku": "SKU-1", "quantity": 1}],
+            "updatedAt": ISO,
+            "returnReceipts": [
+                {"id": f"RR-{rma}", "rmaRef": rma, "receivedAt": ISO, "lines": []} for rma in rmas
+            ],
+        }
+    )
+
+
+CAPTURE = {"id": "TX-1", "kind": "capture", "amount": "20.00", "gatewayRef": "ch_1"}
+REFUND_FOR_RETURN = {
+    "id": "TX-2",
+    "kind": "refund",
+    "amount": "20.00",
+    "gatewayRef": "re_1",
+    "returnId": "RMA-1",
+}
+MEMO_FOR_RETURN = {"id": "CM-1", "amount": "20.00", "reason": "return", "returnRef": "RMA-1"}
+
+
+def world(**overrides: Any) -> Counterparts:
+    values: dict[str, Any] = {
+        "charges": {"ch_1": charge("ch_1", "SF-1", 2000)},
+        "refund_charges": {"re_1": "ch_1"},
+        "dispute_charges": {"dp_1": "ch_1"},
+        "orders": {"SF-1": order("SF-1", CAPTURE, REFUND_FOR_RETURN)},
+        "sales_orders": {"SF-1": [sales_order("SF-1", MEMO_FOR_RETURN)]},
+        "fulfilments": {"SF-1": [fulfilment("SF-1", "RMA-1")]},
+    }
+    return Counterparts(**(values | overrides))
+
+
+CASES = {
+    "charge matches its capture": (txn("t1", "charge", 2000, "ch_1", 50), world(), "MATCHED"),
+    "charge for an order the storefront lacks": (
+        txn("t1", "charge", 2000, "ch_9", 50),
+        world(charges={"ch_9": charge("ch_9", "SF-404", 2000)}),
+        "UNMATCHED",
+    ),
+    "second charge for an order captured once": (
+        txn("t1", "charge", 2000, "ch_2", 50),
+        world(charges={"ch_2": charge("ch_2", "SF-1", 2000)}),
+        "DUPLICATE",
+    ),
+    "charge in another currency": (
+        txn("t1", "charge", 2300, "ch_1", 50),
+        world(charges={"ch_1": charge("ch_1", "SF-1", 2300, currency="eur")}),
+        "CURRENCY_MISMATCH",
+    ),
+    "charge amount differs from the capture": (
+        txn("t1", "charge", 2150, "ch_1", 50),
+        world(charges={"ch_1": charge("ch_1", "SF-1", 2150)}),
+        "AMOUNT_MISMATCH",
+    ),
+    "refund for a received return with a credit memo": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(),
+        "MATCHED",
+    ),
+    "refund for a return the warehouse never received": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(fulfilments={"SF-1": [fulfilment("SF-1")]}),
+        "REFUND_WITHOUT_RETURN",
+    ),
+    "refund with no credit memo": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(sales_orders={"SF-1": [sales_order("SF-1")]}),
+        "MISSING_CREDIT_MEMO",
+    ),
+    "refund the storefront never recorded": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(orders={"SF-1": order("SF-1", CAPTURE)}),
+        "UNMATCHED",
+    ),
+    "cancellation refund matched to its memo by amount": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(
+            orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
+            sales_orders={
+                "SF-1": [sales_order("SF-1", {"id": "CM-2", "amount": "20.00", "reason": "x"})]
+            },
+        ),
+        "MATCHED",
+    ),
+    "dispute on a known charge": (txn("t3", "dispute", -2000, "dp_1", 1500), world(), "MATCHED"),
+    "provider fee": (txn("t4", "stripe_fee", -500, None), world(), "MATCHED"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_transaction_gets_a_verdict(case: str) -> None:
+    transaction, found, expected = CASES[case]
+    (line,) = match_transactions([transaction], found)
+    assert line.status == MatchStatus(expected), line.reason
+    assert line.reason
+
+
+def test_the_payout_transaction_itself_is_left_to_the_equation() -> None:
+    lines = match_transactions([txn("t9", "payout", -1950, "po_1")], world())
+    assert lines == []
+
+
+def payout(amount: int, status: str = "paid") -> Payout:
+    return Payout(id="po_1", amount=amount, currency="gbp", created=T0, status=status)
+
+
+# 20.00 charge (fee 0.50), 5.00 refund, 3.33 provider fee, 0.01 adjustment, and a lost dispute of
+# 10.00 with its 15.00 fee: 20.00 - 5.00 - (0.50 + 3.33 + 15.00) - 10.00 + 0.01 = -13.82
+SETTLED = [
+    txn("a", "charge", 2000, "ch_1", 50),
+    txn("b", "refund", -500, "re_1"),
+    txn("c", "stripe_fee", -333, None),
+    txn("d", "adjustment", 1, None),
+    txn("e", "dispute", -1000, "dp_1", 1500),
+    txn("f", "payout", 1382, "po_1"),
+]
+
+
+def test_the_equation_holds_to_the_cent() -> None:
+    balance = balance_payout(payout(-1382), SETTLED)
+    assert balance.status is ReconciliationStatus.RECONCILED
+    assert (balance.gross_minor, balance.refunds_minor, balance.fees_minor) == (2000, 500, 1883)
+    assert (balance.disputes_minor, balance.adjustments_minor) == (-1000, 1)
+    assert balance.expected_minor == -1382
+    assert balance.variance_minor == 0
+    assert balance.transaction_count == 5
+
+
+def test_one_cent_off_is_a_variance() -> None:
+    balance = balance_payout(payout(-1381), SETTLED)
+    assert balance.status is ReconciliationStatus.VARIANCE
+    assert Decimal(balance.variance_minor).scaleb(-2) == Decimal("0.01")
+
+
+def test_sums_that_agree_over_an_unmatched_line_are_not_reconciled() -> None:
+    lines = match_transactions(
+        [txn("a", "charge", 2000, "ch_2", 50)],
+        world(charges={"ch_2": charge("ch_2", "SF-1", 2000)}),
+    )
+    balance = balance_payout(payout(1950), [txn("a", "charge", 2000, "ch_2", 50)], lines)
+    assert balance.status is ReconciliationStatus.UNRECONCILED
+    assert balance.unmatched_count == 1
+
+
+def test_a_payout_not_yet_paid_is_not_reconciled() -> None:
+    balance = balance_payout(payout(1950, "in_transit"), [txn("a", "charge", 2000, "ch_1", 50)])
+    assert balance.status is ReconciliationStatus.UNRECONCILED

@@ -1,0 +1,155 @@
+"""The reconciler's chunks: bounded by transactions, not payouts; a payout the sync touched while
+it was being reconciled is reconciled again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from starlette.applications import Starlette
+
+from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow, ReconciliationLineRow
+from omnigraph.graph.context import Services
+from omnigraph.payouts import reconciler as reconciler_module
+from omnigraph.payouts.matching import Counterparts, SettledTransaction
+from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler, transaction_chunks
+from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.registry import SourceRegistry
+from tests.conftest import ANCHOR, Graph
+
+
+def payouts(*ids: str) -> list[PaymentPayoutRow]:
+    return [PaymentPayoutRow(payout_id=payout_id) for payout_id in ids]
+
+
+def test_chunks_are_cut_by_transactions_and_a_large_payout_goes_alone() -> None:
+    sizes = {"a": 3, "b": 2, "c": 10, "d": 1, "e": 0, "f": 4}
+    chunks = transaction_chunks(payouts(*sizes), sizes, bound=5)
+    assert [[p.payout_id for p in chunk] for chunk in chunks] == [
+        ["a", "b"],
+        ["c"],
+        ["d", "e"],  # a payout with no transactions still weighs one
+        ["f"],
+    ]
+
+
+@pytest.fixture
+async def services(money_service: tuple[Starlette, Graph]) -> Services:
+    services: Services = money_service[0].state.services
+    await PaymentsReader(services.sessions, services.registry, clock=lambda: ANCHOR).sync_once()
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(PaymentPayoutRow).values(needs_reconciliation=True))
+    return services
+
+
+async def stored(services: Services) -> tuple[dict[str, str], dict[str, str]]:
+    async with services.sessions() as session:
+        lines = await session.execute(
+            select(ReconciliationLineRow.key, ReconciliationLineRow.status).where(
+                ReconciliationLineRow.txn_id.is_not(None)
+            )
+        )
+        verdicts = await session.execute(
+            select(PayoutReconciliationRow.payout_id, PayoutReconciliationRow.status)
+        )
+        return dict(lines.all()), dict(verdicts.all())
+
+
+async def test_small_chunks_give_the_same_verdicts_and_hold_at_most_the_bound(
+    services: Services,
+) -> None:
+    whole = await Reconciler(
+        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+    ).reconcile_pending()
+    expected = await stored(services)
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(PaymentPayoutRow).values(needs_reconciliation=True))
+    chunks: list[tuple[int, int]] = []  # (payouts, lines) per chunk
+    seen = (0, 0)
+
+    def progress(total: ReconcileProgress) -> None:
+        nonlocal seen
+        chunks.append((total.payouts - seen[0], total.lines - seen[1]))
+        seen = (total.payouts, total.lines)
+
+    bound = 12
+    small = await Reconciler(
+        services.sessions,
+        services.registry,
+        services.catalogue,
+        clock=lambda: ANCHOR,
+        chunk_transactions=bound,
+    ).reconcile_pending(progress)
+    assert await stored(services) == expected
+    assert (small.payouts, small.lines) == (whole.payouts, whole.lines)
+    assert len(chunks) > 1
+    # a chunk's lines exclude the payouts' own transactions, so they fit under the bound
+    assert all(lines <= bound or count == 1 for count, lines in chunks)
+
+
+async def test_a_payout_the_sync_touched_meanwhile_is_reconciled_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch = reconciler_module.fetch_counterparts
+    async with services.sessions() as session:
+        touched = await session.scalar(select(func.min(PaymentPayoutRow.payout_id)))
+    reconciled: list[str] = []
+
+    async def sync_meanwhile(
+        registry: SourceRegistry,
+        payments: PaymentsAdapter,
+        transactions: Sequence[SettledTransaction],
+    ) -> Counterparts:
+        payout_ids = {txn.payout for txn in transactions}
+        reconciled.extend(sorted(p for p in payout_ids if p))
+        if reconciled.count(touched) == 1 and touched in payout_ids:
+            async with services.sessions() as session, session.begin():
+                await session.execute(
+                    update(PaymentPayoutRow)
+                    .where(PaymentPayoutRow.payout_id == touched)
+                    .values(synced_at=ANCHOR + timedelta(minutes=1))
+                )
+        return await fetch(registry, payments, transactions)
+
+    monkeypatch.setattr(reconciler_module, "fetch_counterparts", sync_meanwhile)
+    await Reconciler(
+        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+    ).reconcile_pending()
+    assert reconciled.count(touched) == 2
+    assert len(reconciled) == len(set(reconciled)) + 1
+    async with services.sessions() as session:
+        marked = await session.scalar(
+            select(func.count()).where(PaymentPayoutRow.needs_reconciliation.is_(True))
+        )
+    assert marked == 0
+
+
+async def test_payouts_named_by_a_webhook_are_reconciled_now_marked_or_not(
+    services: Services,
+) -> None:
+    reconciler = Reconciler(
+        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+    )
+    await reconciler.reconcile_pending()
+    expected = await stored(services)
+    async with services.sessions() as session:
+        named = list(
+            await session.scalars(select(PaymentPayoutRow.payout_id).order_by("payout_id").limit(3))
+        )
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(PaymentPayoutRow)
+            .where(PaymentPayoutRow.payout_id.in_(named))
+            .values(needs_reconciliation=True)
+        )
+    done = await reconciler.reconcile_payouts(services.registry.payments[0], [*named, "po_none"])
+    assert done.payouts == len(named)
+    assert await stored(services) == expected
+    async with services.sessions() as session:
+        marked = await session.scalar(
+            select(func.count()).where(PaymentPayoutRow.needs_reconciliation.is_(True))
+        )
+    assert marked == 0
