@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
@@ -36,7 +37,6 @@ from omnigraph.orders.schema import OrderState
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.config import SourceKind as Kind
 from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.sources import SourceKind
 from omnigraph.graph.context import RequestContext, Services
 from omnigraph.inventory.availability import Promise
 from omnigraph.inventory.resolvers import availability_from_services
@@ -30,7 +31,6 @@ from omnigraph.orders.resolvers import (
 )
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderTruth, Sourced
-from omnigraph.sources.config import SourceKind
 from omnigraph.sources.records import StorefrontOrder
 
 __all__ = ["raw_availability", "raw_order_lookup", "raw_orders_page"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.catalogue import (
     DEFAULT_CATALOGUE_PATH,
     ExceptionCatalogue,
@@ -18,7 +19,6 @@ from omnigraph.exceptions.catalogue import (
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
 from omnigraph.graph.context import Services
-from omnigraph.sources.config import SourceKind
 
 
 def test_every_kind_has_an_owner_and_commands_the_owner_accepts() -> None:

@@ -13,9 +13,10 @@ from starlette.applications import Starlette
 
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.sources import SourceKind
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig, SourceKind
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.stale import LastGood, stale_reads
 from tests.conftest import Graph, Sources, running_app
 from tests.orders.test_schema import shipped_order

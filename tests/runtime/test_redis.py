@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from omnigraph.core.sources import SourceKind
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
@@ -30,7 +31,7 @@ from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.settings import Settings
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig, SourceKind
+from omnigraph.sources.config import SourceConfig
 from tests.runtime.conftest import REDIS_URL
 
 T = TypeVar("T")

@@ -19,6 +19,7 @@ from omnigraph.api.nodes import (
     resolve_payout_id,
 )
 from omnigraph.core.errors import InvalidInput
+from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.exceptions import resolvers as exception_resolvers
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.operations import operations_view
@@ -41,7 +42,6 @@ from omnigraph.payouts.reconciliation_schema import ReconciliationSummary
 from omnigraph.payouts.report import summarise
 from omnigraph.payouts.resolvers import PAYOUT_CURSOR
 from omnigraph.payouts.schema import Payout
-from omnigraph.sources.config import SourceKind as Kind
 
 __all__ = [
     "ExceptionFilter",

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
+from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionRecord, ExceptionStatus
@@ -16,7 +17,6 @@ from omnigraph.graph.types import SourceKind
 from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.inventory.resolvers import availability
 from omnigraph.inventory.schema import InventoryAvailability, Promise
-from omnigraph.sources.config import SourceKind as Kind
 
 __all__ = ["AvailabilitySubscriptions", "ExceptionSubscriptions"]
 

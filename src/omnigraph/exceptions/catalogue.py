@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.commands import COMMANDS
-from omnigraph.sources.config import SourceKind
 
 __all__ = [
     "DEFAULT_CATALOGUE_PATH",

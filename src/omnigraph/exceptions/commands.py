@@ -6,7 +6,7 @@ before an agent's resolution is routed to a system that would reject it.
 
 from __future__ import annotations
 
-from omnigraph.sources.config import SourceKind
+from omnigraph.core.sources import SourceKind
 
 __all__ = ["COMMANDS"]
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import Select, and_, or_, select
 
 from omnigraph.core.errors import InvalidCursor
+from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import check_first, decode_cursor, encode_cursor
-from omnigraph.sources.config import SourceKind
 
 __all__ = ["EXCEPTION_CURSOR", "ExceptionQueryFilter", "list_exceptions"]
 

@@ -10,11 +10,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.types import Node, SourceKind
-from omnigraph.sources.config import SourceKind as Kind
 
 __all__ = [
     "CommandStatus",

@@ -8,9 +8,9 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from omnigraph.core.sources import SourceKind as SourceKindValue
 from omnigraph.orders.claims import Claim as ClaimValue
 from omnigraph.orders.claims import Fact
-from omnigraph.sources.config import SourceKind as SourceKindValue
 
 __all__ = [
     "Claim",

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omnigraph.core.errors import ConfigurationError
-from omnigraph.sources.config import SourceKind
+from omnigraph.core.sources import SourceKind
 
 __all__ = ["DEFAULT_RULES_PATH", "KNOWN_FIELDS", "AuthorityRules", "FieldAuthority"]
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from omnigraph.core.sources import SourceKind
 from omnigraph.orders.authority import FieldAuthority
-from omnigraph.sources.config import SourceKind
 
 __all__ = ["Claim", "Fact", "decide"]
 

@@ -10,12 +10,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.state import OrderState
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.config import SourceKind
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.exceptions.order_exceptions import order_exceptions
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.permissions import hides_money_provenance
@@ -22,7 +23,6 @@ from omnigraph.orders.resolvers import order_truth, preloaded_truth
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.config import SourceKind as Kind
 from omnigraph.sources.records import StorefrontOrder
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from functools import cached_property
 from typing import Generic, TypeVar
 
 from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.core.sources import SourceKind
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.claims import Claim, Fact, decide
 from omnigraph.orders.state import states_consistent, storefront_state, wms_state
-from omnigraph.sources.config import SourceKind
 from omnigraph.sources.records import (
     Charge,
     FulfilmentLine,

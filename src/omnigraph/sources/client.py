@@ -18,7 +18,8 @@ import structlog
 from redis.asyncio import Redis
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
-from omnigraph.sources.config import SourceConfig, SourceKind
+from omnigraph.core.sources import SourceKind
+from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import (
     CacheKey,

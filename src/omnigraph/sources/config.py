@@ -25,7 +25,6 @@ Example ``omnigraph.toml``::
 
 from __future__ import annotations
 
-import enum
 import os
 import tomllib
 from collections import Counter
@@ -35,29 +34,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.sources import SourceKind, SourceType
 
 __all__ = [
     "SourceConfig",
-    "SourceKind",
-    "SourceType",
     "SourcesConfig",
     "load_sources_config",
 ]
-
-
-class SourceKind(enum.StrEnum):
-    STOREFRONT = "storefront"
-    ERP = "erp"
-    WMS = "wms"
-    PAYMENTS = "payments"
-
-
-class SourceType(enum.StrEnum):
-    """What a source speaks: the source contract (docs/sources/README.md), or a provider's API."""
-
-    CONTRACT = "contract"
-    SHOPIFY = "shopify"
-    STRIPE = "stripe"
 
 
 class SourceConfig(BaseModel):
