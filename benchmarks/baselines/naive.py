@@ -36,8 +36,8 @@ from omnigraph.orders.resolvers import ORDER_CURSOR
 from omnigraph.orders.schema import OrderState
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, StorefrontOrder
+from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = ["NaiveGraphQL", "naive_schema"]

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.provenance import Claim
 from omnigraph.core.sources import SourceKind
 from omnigraph.graph.context import RequestContext, Services
 from omnigraph.inventory.availability import Promise
 from omnigraph.inventory.resolvers import availability_from_services
-from omnigraph.orders.claims import Claim
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
     OrderQueryFilter,
@@ -30,8 +30,8 @@ from omnigraph.orders.resolvers import (
     order_by_source_ref,
 )
 from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderTruth, Sourced
-from omnigraph.sources.records import StorefrontOrder
+from omnigraph.orders.truth import OrderTruth
+from omnigraph.sources.records import Sourced, StorefrontOrder
 
 __all__ = ["raw_availability", "raw_order_lookup", "raw_orders_page"]
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from omnigraph.orders.truth import OrderTruth, Sourced
+from omnigraph.orders.truth import OrderTruth
+from omnigraph.sources.records import Sourced
 from tests.conftest import Graph
 
 PAGE = """{ orders(first: 20) { edges { node { id state totals { total { amount } }

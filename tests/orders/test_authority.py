@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.provenance import Claim
 from omnigraph.core.sources import SourceKind
-from omnigraph.orders.authority import DEFAULT_RULES_PATH, AuthorityRules
-from omnigraph.orders.claims import Claim, decide
+from omnigraph.orders.authority import DEFAULT_RULES_PATH, AuthorityRules, decide
 
 AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
 LATER = AT + timedelta(days=1)

@@ -24,13 +24,13 @@ from omnigraph.db.models import (
     PayoutReconciliationRow,
     ReconciliationLineRow,
 )
-from omnigraph.orders.truth import Sourced
 from omnigraph.sources.records import (
     BalanceTransaction,
     Charge,
     FulfilmentOrder,
     Payout,
     SalesOrder,
+    Sourced,
     StockLevel,
     StorefrontOrder,
 )

@@ -8,9 +8,9 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from omnigraph.core.provenance import Claim as ClaimValue
+from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind as SourceKindValue
-from omnigraph.orders.claims import Claim as ClaimValue
-from omnigraph.orders.claims import Fact
 
 __all__ = [
     "Claim",

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.provenance import Claim, Fact
 from omnigraph.core.sources import SourceKind
 
-__all__ = ["DEFAULT_RULES_PATH", "KNOWN_FIELDS", "AuthorityRules", "FieldAuthority"]
+__all__ = ["DEFAULT_RULES_PATH", "KNOWN_FIELDS", "AuthorityRules", "FieldAuthority", "decide"]
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("authority.toml")
 KNOWN_FIELDS = frozenset(
@@ -130,3 +131,40 @@ class AuthorityRules:
                 f"authority rules {path}: no owner for {', '.join(sorted(missing))}"
             )
         return cls(parsed.fields)
+
+
+def decide(
+    field_name: str,
+    claims: list[Claim],
+    authority: FieldAuthority,
+    *,
+    now: datetime,
+    agrees: Callable[[str, str], bool] | None = None,
+) -> Fact | None:
+    """Pick the claim to serve by the authority's preference; list the claims that conflict.
+
+    ``agrees(served_value, other_value)`` says when two differently worded claims are consistent
+    (a storefront's "unfulfilled" is consistent with a WMS "picked"); equality by default.
+    A different claim that is older than the served one, while the served one is younger than
+    the field's grace period, is sync lag (``lagging``), not yet a disagreement.
+    """
+    if not claims:
+        return None
+    ordered = sorted(claims, key=lambda c: authority.rank(c.source, c.source_kind))
+    served = ordered[0]
+    compatible = agrees or _equal
+    different = [c for c in ordered[1:] if not compatible(served.value, c.value)]
+    in_grace = now - served.as_of < authority.grace
+    lagging = tuple(c for c in different if in_grace and c.as_of <= served.as_of)
+    return Fact(
+        field=field_name,
+        served=served,
+        authoritative=authority.owns(served.source, served.source_kind),
+        claims=tuple(ordered),
+        conflicting=tuple(c for c in different if c not in lagging),
+        lagging=lagging,
+    )
+
+
+def _equal(a: str, b: str) -> bool:
+    return a == b

@@ -28,14 +28,14 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.claims import Fact
 from omnigraph.orders.state import OrderState
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.records import StorefrontOrder
+from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
 

@@ -15,8 +15,8 @@ from omnigraph.db.models import ExceptionRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.state import OrderState
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.records import StorefrontOrder
+from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = [

@@ -22,8 +22,8 @@ from omnigraph.graph.types import Disagreement, ExternalRef, FieldProvenance, Mo
 from omnigraph.orders.resolvers import order_truth, preloaded_truth
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, Sourced
-from omnigraph.sources.records import StorefrontOrder
+from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.sources.records import Sourced, StorefrontOrder
 
 if TYPE_CHECKING:
     from omnigraph.exceptions.schema import ExceptionRecord

@@ -11,30 +11,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Generic, TypeVar
 
 from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.core.provenance import Claim, Fact
 from omnigraph.core.sources import SourceKind
-from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.claims import Claim, Fact, decide
+from omnigraph.orders.authority import AuthorityRules, decide
 from omnigraph.orders.state import states_consistent, storefront_state, wms_state
 from omnigraph.sources.records import (
     Charge,
     FulfilmentLine,
     FulfilmentOrder,
     SalesOrder,
+    Sourced,
     StorefrontOrder,
 )
 
-__all__ = ["LineQuantities", "OrderEvidence", "OrderTruth", "Sourced"]
-
-RecordT = TypeVar("RecordT")
-
-
-@dataclass(frozen=True, slots=True)
-class Sourced(Generic[RecordT]):
-    source: str
-    record: RecordT
+__all__ = ["LineQuantities", "OrderEvidence", "OrderTruth"]
 
 
 @dataclass(slots=True)

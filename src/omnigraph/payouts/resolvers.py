@@ -8,8 +8,7 @@ from datetime import datetime
 
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
-from omnigraph.orders.truth import Sourced
-from omnigraph.sources.records import Payout
+from omnigraph.sources.records import Payout, Sourced
 
 __all__ = ["PAYOUT_CURSOR", "PayoutQueryFilter", "list_payouts"]
 

@@ -6,9 +6,10 @@ loudly at the edge instead of deep inside a resolver. Nothing here decides what 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -34,6 +35,7 @@ __all__ = [
     "SalesOrder",
     "Shipment",
     "ShipmentLine",
+    "Sourced",
     "StockLevel",
     "StorefrontLine",
     "StorefrontOrder",
@@ -41,6 +43,17 @@ __all__ = [
     "StorefrontReturnLine",
     "StorefrontTransaction",
 ]
+
+
+RecordT = TypeVar("RecordT")
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced(Generic[RecordT]):
+    """A record and the name of the configured source that stated it."""
+
+    source: str
+    record: RecordT
 
 
 class _CamelRecord(BaseModel):
