@@ -14,9 +14,10 @@ amount from N), so the fake holds no records and the memory measured is omnigrap
 Each phase runs in a fresh Python process, so its peak memory is that process's
 ``ru_maxrss`` (``tracemalloc`` made reconciliation 2.8x slower), printed with its growth
 during the phase; inside ``omnigraph.runtime.batch.batch_collection()``, as
-``omnigraph sync payments`` runs. Wall and CPU seconds are both printed, with the load average: on a shared
-machine CPU seconds are the steadier figure. A small share of mismatches is planted; the run
-fails unless reconciliation reports exactly those, and nothing else.
+``omnigraph sync payments`` runs. Wall and CPU seconds are both printed, with the load
+average: on a shared machine CPU seconds are the steadier figure. A small share of
+mismatches is planted; the run fails unless reconciliation reports exactly those, and
+nothing else.
 SQLite (a temporary file) by default; ``OMNIGRAPH_BENCH_DATABASE_URL`` names another server
 (a PostgreSQL URL gets a scratch database on that server, dropped afterwards).
 """

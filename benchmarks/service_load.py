@@ -33,12 +33,12 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.graph.build import build_schema
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector

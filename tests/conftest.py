@@ -21,8 +21,8 @@ from omnigraph.app import create_app, demo_sources_config
 from omnigraph.db.engine import create_engine
 from omnigraph.db.models import Base
 from omnigraph.demo import DemoSystems, DemoWorld, build_world
-from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from omnigraph.settings import Settings

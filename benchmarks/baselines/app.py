@@ -30,7 +30,7 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnigraph.app import create_app
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
 from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings

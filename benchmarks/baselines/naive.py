@@ -24,19 +24,21 @@ from strawberry.types import Info
 from omnigraph.core.ids import encode_global_id
 from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
-from omnigraph.graph.context import Services
 from omnigraph.graph.pagination import scan_listing
 from omnigraph.graph.types import SourceKind
 from omnigraph.inventory.availability import Promise as PromiseValue
-from omnigraph.inventory.resolvers import availability_from_services
+from omnigraph.inventory.availability import read_availability
 from omnigraph.inventory.schema import Promise
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.resolvers import ORDER_CURSOR
 from omnigraph.orders.schema import OrderState
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 
@@ -85,7 +87,7 @@ async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[Kind]) -
     if Kind.PAYMENTS in kinds:
         evidence.charges = await _charges(info, ref)
     services = info.context.services
-    return OrderTruth(evidence, services.rules, services.now())
+    return OrderTruth(evidence, services.get(AuthorityRules), services.now())
 
 
 @strawberry.type(name="Money")
@@ -390,7 +392,9 @@ class Order:
                     kind=ExceptionKindValue(row.kind),
                     status=ExceptionStatus(row.status),
                     owner_source=row.owner_source,
-                    allowed_resolutions=list(services.catalogue.rule(row.kind).resolutions),
+                    allowed_resolutions=list(
+                        services.get(ExceptionCatalogue).rule(row.kind).resolutions
+                    ),
                 )
                 for row in rows
             ]
@@ -429,7 +433,7 @@ class Query:
         channel: str,
         promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
     ) -> list[InventoryAvailability]:
-        answers = await availability_from_services(
+        answers = await read_availability(
             info.context.services,
             skus=skus,
             channel=channel,

@@ -19,9 +19,11 @@ from starlette.responses import JSONResponse, Response
 from omnigraph.core.ids import encode_global_id
 from omnigraph.core.provenance import Claim
 from omnigraph.core.sources import SourceKind
-from omnigraph.graph.context import RequestContext, Services
-from omnigraph.inventory.availability import Promise
-from omnigraph.inventory.resolvers import availability_from_services
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.resolvers import ExceptionLoaders
+from omnigraph.graph.context import RequestContext
+from omnigraph.inventory.availability import Promise, read_availability
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
     OrderQueryFilter,
@@ -31,6 +33,7 @@ from omnigraph.orders.resolvers import (
 )
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderTruth
+from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 __all__ = ["raw_availability", "raw_order_lookup", "raw_orders_page"]
@@ -55,7 +58,7 @@ def _order_id(order: Sourced[StorefrontOrder]) -> str:
 async def raw_availability(request: Request) -> Response:
     """``StorefrontAvailability``: body ``{"skus": [...], "channel": "..."}``."""
     body = await request.json()
-    answers = await availability_from_services(
+    answers = await read_availability(
         _services(request),
         skus=body["skus"],
         channel=body["channel"],
@@ -104,12 +107,12 @@ async def raw_order_lookup(request: Request) -> Response:
         return JSONResponse({"data": {"orderByRef": None}})
     evidence, exception_rows = await asyncio.gather(
         load_evidence(ctx, found, ALL_KINDS),
-        ctx.loaders.exceptions_by_order.load((found.source, found.record.id)),
+        ctx.loaders(ExceptionLoaders).by_order.load((found.source, found.record.id)),
     )
     for error in evidence.unavailable.values():
         raise error  # the benchmark's sources are up; a partial answer is not measured here
     now = services.now()
-    truth = OrderTruth(evidence, services.rules, now)
+    truth = OrderTruth(evidence, services.get(AuthorityRules), now)
     order = found.record
     currency = truth.currency.served.value
     totals = order.totals
@@ -149,7 +152,7 @@ async def raw_order_lookup(request: Request) -> Response:
     refs += [
         {"source": s.source, "sourceKind": "PAYMENTS", "ref": s.record.id} for s in evidence.charges
     ]
-    catalogue = services.catalogue
+    catalogue = services.get(ExceptionCatalogue)
     data = {
         "id": _order_id(found),
         "name": order.name,
@@ -248,7 +251,7 @@ async def raw_orders_page(request: Request) -> Response:
     for found, evidence in zip(orders, evidences, strict=True):
         for error in evidence.unavailable.values():
             raise error
-        truth = OrderTruth(evidence, services.rules, now)
+        truth = OrderTruth(evidence, services.get(AuthorityRules), now)
         order = found.record
         totals = order.totals
         if truth.total.served.source_kind is SourceKind.ERP:

@@ -27,14 +27,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
+from omnigraph.api.schema import build_schema
 from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatcherWakeup
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.graph.build import build_schema
-from omnigraph.graph.context import RequestContext, Services
+from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.query_limits import QueryLimits
 from omnigraph.graph.limits.rate import RateLimiter
@@ -56,6 +56,7 @@ from omnigraph.payouts.webhook import stripe_webhook
 from omnigraph.payouts.worker import ReconciliationWorker
 from omnigraph.runtime.garbage_collection import tuned_collector
 from omnigraph.runtime.pubsub import connect_redis
+from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
 from omnigraph.security.document_store import PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
@@ -159,9 +160,13 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             worker=f"{socket.gethostname()}:{os.getpid()}:serve",
             policy=settings.dispatch_policy(),
         )
-        tasks.append(asyncio.create_task(dispatcher.run(stop, wakeup=services.dispatch_wakeup)))
+        tasks.append(
+            asyncio.create_task(dispatcher.run(stop, wakeup=services.get(DispatcherWakeup).event))
+        )
     if settings.report_feed_enabled:
-        reader = SourceReportReader(services.sessions, services.registry, services.catalogue)
+        reader = SourceReportReader(
+            services.sessions, services.registry, services.get(ExceptionCatalogue)
+        )
         tasks.append(
             asyncio.create_task(reader.run(stop, poll_seconds=settings.report_feed_poll_seconds))
         )
@@ -170,7 +175,7 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             services.sessions,
             services.registry,
             clock=services.now,
-            on_change=services.availability_events.publish,
+            on_change=services.get(AvailabilityBus).publish,
         )
         tasks.append(
             asyncio.create_task(ledger.run(stop, poll_seconds=settings.ledger_poll_seconds))
@@ -179,7 +184,7 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
         drift = DriftMonitor(
             services.sessions,
             services.registry,
-            services.catalogue,
+            services.get(ExceptionCatalogue),
             tolerance=settings.drift_tolerance_units,
             grace=timedelta(seconds=settings.drift_grace_seconds),
             clock=services.now,
@@ -191,7 +196,10 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
         )
     if settings.detector_enabled:
         detector = DisagreementDetector(
-            services.sessions, services.registry, services.rules, services.catalogue
+            services.sessions,
+            services.registry,
+            services.get(AuthorityRules),
+            services.get(ExceptionCatalogue),
         )
         tasks.append(
             asyncio.create_task(
@@ -220,11 +228,16 @@ def reconciliation_worker(services: Services) -> ReconciliationWorker:
     settings = services.settings
     return ReconciliationWorker(
         PaymentsReader(services.sessions, services.registry, clock=services.now),
-        Reconciler(services.sessions, services.registry, services.catalogue, clock=services.now),
+        Reconciler(
+            services.sessions,
+            services.registry,
+            services.get(ExceptionCatalogue),
+            clock=services.now,
+        ),
         ReturnSweep(
             services.sessions,
             services.registry,
-            services.catalogue,
+            services.get(ExceptionCatalogue),
             grace=timedelta(seconds=settings.refund_grace_seconds),
             clock=services.now,
         ),
@@ -322,16 +335,15 @@ def create_app(
                     forget_on_changes(graphql.response_cache, exception_events, availability_events)
                 )
                 stack.push_async_callback(_cancelled, watcher)
-            services = Services(
-                settings=settings,
-                registry=registry,
-                sessions=sessions,
-                exception_events=exception_events,
-                availability_events=availability_events,
-                rules=rules,
-                catalogue=catalogue,
-                dispatch_wakeup=asyncio.Event(),
-            )
+            services = Services(settings=settings, registry=registry, sessions=sessions)
+            for part in (
+                rules,
+                catalogue,
+                exception_events,
+                availability_events,
+                DispatcherWakeup(),
+            ):
+                services.provide(part)
             app.state.services = services
             if metrics is not None:
                 metrics.watch(services)

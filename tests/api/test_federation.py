@@ -9,7 +9,7 @@ from graphql import GraphQLSchema, build_ast_schema, parse
 from graphql.type import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
 from omnigraph.api.export import CompositionError, compose_supergraph, subgraph_files
-from omnigraph.graph.build import build_schema
+from omnigraph.api.schema import build_schema
 
 FEDERATION_ONLY = {"_Service", "_Entity", "_Any", "FieldSet", "link__Import", "link__Purpose"}
 

@@ -28,10 +28,12 @@ from graphql.language import OperationDefinitionNode
 
 from omnigraph.app import EXAMPLES, demo_sources_config, reconciliation_worker
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from tests.conftest import running_app
@@ -181,9 +183,14 @@ class Federation:
 async def populate(services: Services) -> None:
     """What the background workers would have done: ledger, exceptions, reconciliation."""
     await LedgerReader(services.sessions, services.registry).sync_once()
-    await SourceReportReader(services.sessions, services.registry, services.catalogue).sync_once()
+    await SourceReportReader(
+        services.sessions, services.registry, services.get(ExceptionCatalogue)
+    ).sync_once()
     await DisagreementDetector(
-        services.sessions, services.registry, services.rules, services.catalogue
+        services.sessions,
+        services.registry,
+        services.get(AuthorityRules),
+        services.get(ExceptionCatalogue),
     ).scan(now=datetime.now(UTC))
     worker = reconciliation_worker(services)
     await worker.reader.sync_once()

@@ -8,9 +8,9 @@ import pytest
 from graphql import OperationType, parse, validate
 
 from omnigraph.api.export import stale_schema_files
+from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.build import build_schema
 from tests.conftest import Graph, Sources, running_app
 
 

@@ -14,10 +14,10 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionKind
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph, Sources, running_app
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
@@ -98,7 +98,7 @@ def make_short_pick(
             order_ref=order["orderRef"],
             details=facts,
         )
-        row, _ = await take_in(services.sessions, services.catalogue, report)
+        row, _ = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
         return row, encode_global_id("Exception", row.id)
 
     return make

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from omnigraph.db.models import OutboxCommandRow
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands
 from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input

@@ -18,7 +18,7 @@ from omnigraph.exceptions.catalogue import (
 )
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 
 
 def test_every_kind_has_an_owner_and_commands_the_owner_accepts() -> None:
@@ -114,11 +114,11 @@ async def test_the_same_problem_seen_twice_at_once_is_one_exception(services: Se
         details={"sku": "SKU-0001"},
     )
     results = await asyncio.gather(
-        *(take_in(services.sessions, services.catalogue, report) for _ in range(5))
+        *(take_in(services.sessions, services.get(ExceptionCatalogue), report) for _ in range(5))
     )
     assert len({row.id for row, _ in results}) == 1
     assert sum(new for _, new in results) == 1
-    row, new = await take_in(services.sessions, services.catalogue, report)
+    row, new = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
     assert not new
     assert row.id == results[0][0].id
     assert row.severity == "HIGH"

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.operations import percentile
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.exceptions.test_resolution import RESOLVE, resolve_input
 

@@ -12,7 +12,7 @@ from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import IdempotencyKeyRow
 from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.exceptions.conftest import owner_commands
 

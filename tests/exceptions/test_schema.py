@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.demo import DemoWorld
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 
 AT = datetime(2026, 11, 19, 12, tzinfo=UTC)

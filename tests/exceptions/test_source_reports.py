@@ -11,9 +11,10 @@ from sqlalchemy import select
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow, SourceCursorRow
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input
 
@@ -28,7 +29,9 @@ async def reported(services: Services) -> list[ExceptionRow]:
 
 
 async def test_reports_become_exceptions_once_each(services: Services, world: DemoWorld) -> None:
-    reader = SourceReportReader(services.sessions, services.registry, services.catalogue)
+    reader = SourceReportReader(
+        services.sessions, services.registry, services.get(ExceptionCatalogue)
+    )
     truth = {r["id"]: r for r in world.reported_exceptions}
     assert {r["kind"] for r in truth.values()} == {"SHORT_PICK", "DAMAGE", "MISSED_PICKUP"}
     first = await reader.sync_once()
@@ -57,7 +60,9 @@ async def test_resolving_a_reported_short_pick_changes_the_wms_record(
     exception_demo: DemoSystems,
     dispatcher: Callable[..., CommandDispatcher],
 ) -> None:
-    await SourceReportReader(services.sessions, services.registry, services.catalogue).sync_once()
+    await SourceReportReader(
+        services.sessions, services.registry, services.get(ExceptionCatalogue)
+    ).sync_once()
     short = next(r for r in await reported(services) if r.kind == "SHORT_PICK")
     exception_id = encode_global_id("Exception", short.id)
     body = await egraph.query(

@@ -18,10 +18,10 @@ from starlette.applications import Starlette
 from omnigraph.api.subgraphs import single_process_spec
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionKind
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.graph.context import Services
 from omnigraph.graph.matrix import graphql_fields, load_matrix, object_types
+from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from tests.conftest import running_app
@@ -101,7 +101,7 @@ async def ids(production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld)
     payout = next(p for p in world.payouts if p["status"] == "paid")
     row, _ = await take_in(
         services.sessions,
-        services.catalogue,
+        services.get(ExceptionCatalogue),
         ExceptionReport(
             kind=ExceptionKind.SHORT_PICK,
             dedupe_key="matrix:short",

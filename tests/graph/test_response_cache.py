@@ -14,14 +14,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionKind
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.graph.build import build_schema
-from omnigraph.graph.context import Services
 from omnigraph.graph.response_cache import ResponseCache
+from omnigraph.inventory.live import AvailabilityBus
+from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import OperationDocument, register_documents
@@ -189,13 +190,13 @@ async def test_any_change_heard_of_forgets_every_answer(caching: Caching, world:
     assert not no_calls((await caching.ask(body, secret))[1])
     assert no_calls((await caching.ask(body, secret))[1])
 
-    caching.services.availability_events.publish([("SKU-0001", "dc-north")])
+    caching.services.get(AvailabilityBus).publish([("SKU-0001", "dc-north")])
     assert not no_calls((await caching.ask(body, secret))[1])
 
     ref = some_ref(world, 6)  # a worker takes in an exception about the order: an event
     await take_in(
         caching.services.sessions,
-        caching.services.catalogue,
+        caching.services.get(ExceptionCatalogue),
         ExceptionReport(
             kind=ExceptionKind.SHORT_PICK,
             dedupe_key=f"cache:{uuid.uuid4()}",
@@ -347,7 +348,7 @@ async def test_a_change_on_another_replica_is_forgotten_within_a_poll(
         ref = some_ref(world, 11)
         row, _ = await take_in(
             services.sessions,
-            services.catalogue,
+            services.get(ExceptionCatalogue),
             ExceptionReport(
                 kind=ExceptionKind.SHORT_PICK,
                 dedupe_key=f"replica:{uuid.uuid4()}",

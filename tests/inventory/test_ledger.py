@@ -26,9 +26,10 @@ from omnigraph.db.models import (
     SourceCursorRow,
 )
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph, make_settings
 
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
@@ -316,7 +317,7 @@ async def test_drift_beyond_the_grace_period_raises_an_exception_owned_by_the_wm
     monitor = DriftMonitor(
         services.sessions,
         services.registry,
-        services.catalogue,
+        services.get(ExceptionCatalogue),
         grace=timedelta(minutes=15),
         clock=lambda: clock[0],
     )
@@ -336,7 +337,7 @@ async def test_drift_beyond_the_grace_period_raises_an_exception_owned_by_the_wm
         )
     (row,) = raised
     assert (row.owner_kind, row.owner_source) == ("wms", "wms")
-    assert "CYCLE_COUNT" in services.catalogue.rule("INVENTORY_DRIFT").resolutions
+    assert "CYCLE_COUNT" in services.get(ExceptionCatalogue).rule("INVENTORY_DRIFT").resolutions
     # the WMS's correction reaches the ledger: the drift heals and nothing more is raised
     wms.add("adjustment", "SKU-D", "dc-north", -2, reason="cycle count")
     await LedgerReader(services.sessions, services.registry).sync_once()
@@ -381,7 +382,7 @@ async def test_a_published_figure_above_the_ledger_raises_oversell_risk(
     shown = (await graph.query(query, publish=True))["data"]["availability"]
     assert shown == [{"locationId": "store-london", "availableQuantity": 6}]
     monitor = DriftMonitor(
-        services.sessions, services.registry, services.catalogue, clock=services.now
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=services.now
     )
     assert await monitor.check_oversell(services) == 0  # nothing promised beyond the ledger
     wms.add("damage", "SKU-O", "store-london", 4)  # four found broken after the web published

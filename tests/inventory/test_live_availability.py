@@ -15,8 +15,9 @@ import websockets
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.inventory.live import AvailabilityBus
+from omnigraph.runtime.services import Services
 from tests.conftest import make_settings
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 
@@ -61,7 +62,7 @@ async def test_ledger_events_and_reservations_reach_subscribers(
 ) -> None:
     address, wms, services = live
     reader = LedgerReader(
-        services.sessions, services.registry, on_change=services.availability_events.publish
+        services.sessions, services.registry, on_change=services.get(AvailabilityBus).publish
     )
     async with websockets.connect(
         f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]

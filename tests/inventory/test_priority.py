@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from omnigraph.db.models import InventoryPositionRow
-from omnigraph.graph.context import Services
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.inventory.test_reservations import last_ten  # noqa: F401  (fixture)
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import delete
 
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
-from omnigraph.graph.context import Services
 from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 
 RESERVE = """

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from omnigraph.db.models import InventoryPositionRow
 from omnigraph.demo import DemoWorld
-from omnigraph.graph.context import Services
 from omnigraph.inventory.policy import load_default_policy
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph, Sources
 
 QUERY = """

@@ -15,8 +15,8 @@ from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
 from omnigraph.observability.metrics import MAX_OPERATION_NAMES, ServiceMetrics
+from omnigraph.runtime.services import Services
 from omnigraph.sources.client import SourceClient
 from omnigraph.sources.config import SourceConfig
 from tests.conftest import Graph, running_app

@@ -17,11 +17,12 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow, PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
-from omnigraph.graph.context import Services
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.services import Services
 from tests.conftest import ANCHOR, Graph
 
 # planted kind -> the line status the reconciler must give its record
@@ -45,12 +46,12 @@ async def reconcile(services: Services) -> tuple[int, int]:
     clock = lambda: ANCHOR  # noqa: E731  (the demo world's "now")
     sync = await PaymentsReader(services.sessions, services.registry, clock=clock).sync_once()
     done = await Reconciler(
-        services.sessions, services.registry, services.catalogue, clock=clock
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=clock
     ).reconcile_pending()
     await ReturnSweep(
         services.sessions,
         services.registry,
-        services.catalogue,
+        services.get(ExceptionCatalogue),
         grace=timedelta(days=1),
         clock=clock,
     ).sweep()

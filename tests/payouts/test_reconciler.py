@@ -11,11 +11,12 @@ from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
 from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow, ReconciliationLineRow
-from omnigraph.graph.context import Services
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.payouts import reconciler as reconciler_module
 from omnigraph.payouts.matching import Counterparts, SettledTransaction
 from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler, transaction_chunks
 from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.services import Services
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, Graph
@@ -62,7 +63,7 @@ async def test_small_chunks_give_the_same_verdicts_and_hold_at_most_the_bound(
     services: Services,
 ) -> None:
     whole = await Reconciler(
-        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=lambda: ANCHOR
     ).reconcile_pending()
     expected = await stored(services)
     async with services.sessions() as session, session.begin():
@@ -79,7 +80,7 @@ async def test_small_chunks_give_the_same_verdicts_and_hold_at_most_the_bound(
     small = await Reconciler(
         services.sessions,
         services.registry,
-        services.catalogue,
+        services.get(ExceptionCatalogue),
         clock=lambda: ANCHOR,
         chunk_transactions=bound,
     ).reconcile_pending(progress)
@@ -116,7 +117,7 @@ async def test_a_payout_the_sync_touched_meanwhile_is_reconciled_again(
 
     monkeypatch.setattr(reconciler_module, "fetch_counterparts", sync_meanwhile)
     await Reconciler(
-        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=lambda: ANCHOR
     ).reconcile_pending()
     assert reconciled.count(touched) == 2
     assert len(reconciled) == len(set(reconciled)) + 1
@@ -131,7 +132,7 @@ async def test_payouts_named_by_a_webhook_are_reconciled_now_marked_or_not(
     services: Services,
 ) -> None:
     reconciler = Reconciler(
-        services.sessions, services.registry, services.catalogue, clock=lambda: ANCHOR
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=lambda: ANCHOR
     )
     await reconciler.reconcile_pending()
     expected = await stored(services)

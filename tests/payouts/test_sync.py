@@ -9,8 +9,8 @@ from sqlalchemy import delete, select
 from starlette.applications import Starlette
 
 from omnigraph.db.models import PaymentTransactionRow
-from omnigraph.graph.context import Services
 from omnigraph.payouts.sync import store_transactions
+from omnigraph.runtime.services import Services
 from omnigraph.sources.records import BalanceTransaction
 from tests.conftest import Graph
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from omnigraph.cli import app as cli
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.backend import BearerBackend
 from omnigraph.security.principal import Principal, Role

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
-from omnigraph.graph.build import build_schema
+from omnigraph.api.schema import build_schema
 
 schemathesis.graphql.scalar(
     "DateTime",

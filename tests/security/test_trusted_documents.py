@@ -15,11 +15,11 @@ import pytest
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
+from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.cli import app as cli
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.build import build_schema
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import document_hash, register_documents
 from omnigraph.security.principal import Role

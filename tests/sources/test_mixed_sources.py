@@ -40,13 +40,15 @@ from tests.fakes.stripe import FakeStripe
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.core.ids import decode_global_id, encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.source_reports import SourceReportReader
-from omnigraph.graph.context import Services
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.services import Services
 from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.stripe.webhooks import signature_header
 
@@ -283,19 +285,24 @@ async def serve(app: Starlette, storefront: str, payments: str) -> AsyncIterator
 async def settle(services: Services) -> None:
     """The background work of a running service, once, on the demo world's clock."""
     clock = lambda: ANCHOR  # noqa: E731
-    await SourceReportReader(services.sessions, services.registry, services.catalogue).sync_once()
+    await SourceReportReader(
+        services.sessions, services.registry, services.get(ExceptionCatalogue)
+    ).sync_once()
     await LedgerReader(services.sessions, services.registry).sync_once()
     await DisagreementDetector(
-        services.sessions, services.registry, services.rules, services.catalogue
+        services.sessions,
+        services.registry,
+        services.get(AuthorityRules),
+        services.get(ExceptionCatalogue),
     ).scan(now=ANCHOR)
     await PaymentsReader(services.sessions, services.registry, clock=clock).sync_once()
     await Reconciler(
-        services.sessions, services.registry, services.catalogue, clock=clock
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=clock
     ).reconcile_pending()
     await ReturnSweep(
         services.sessions,
         services.registry,
-        services.catalogue,
+        services.get(ExceptionCatalogue),
         grace=timedelta(days=1),
         clock=clock,
     ).sweep()

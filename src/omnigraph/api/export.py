@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from omnigraph.api.schema import build_schema
 from omnigraph.api.subgraphs import SUBGRAPHS
-from omnigraph.graph.build import build_schema
 
 __all__ = [
     "COMPOSER",

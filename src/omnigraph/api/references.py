@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from omnigraph.api.nodes import NodeResolver, availability_key, exception_key, payout_key
-from omnigraph.exceptions.order_exceptions import order_exceptions
+from omnigraph.api.nodes import NodeResolver
+from omnigraph.exceptions.resolvers import exception_key
+from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.types import Node
+from omnigraph.inventory.resolvers import availability_key
+from omnigraph.payouts.resolvers import payout_key
 
 if TYPE_CHECKING:
     from omnigraph.exceptions.schema import ExceptionRecord

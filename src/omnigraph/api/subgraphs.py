@@ -7,18 +7,10 @@ process serves; ``schema/`` holds each one's SDL and the composed supergraph.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from strawberry.tools import merge_types
 
-from omnigraph.api.nodes import full_node_resolvers
-from omnigraph.api.query import (
-    ExceptionQueries,
-    InventoryQueries,
-    PayoutQueries,
-    node_query,
-    order_queries,
-)
+from omnigraph.api.nodes import full_node_resolvers, node_query
 from omnigraph.api.references import (
     ExceptionReference,
     InventoryAvailabilityReference,
@@ -26,31 +18,24 @@ from omnigraph.api.references import (
     PayoutReference,
     reference_resolvers,
 )
-from omnigraph.api.subscriptions import AvailabilitySubscriptions, ExceptionSubscriptions
-from omnigraph.exceptions.mutations import ExceptionMutations
-from omnigraph.exceptions.schema import ExceptionRecord
-from omnigraph.inventory.mutations import InventoryMutations, PolicyQueries
-from omnigraph.inventory.schema import InventoryAvailability
-from omnigraph.orders.schema import Order, OrderCore
-from omnigraph.payouts.schema import Payout
+from omnigraph.exceptions.schema import (
+    ExceptionMutations,
+    ExceptionQueries,
+    ExceptionRecord,
+    ExceptionSubscriptions,
+)
+from omnigraph.graph.build import SubgraphSpec
+from omnigraph.inventory.schema import (
+    AvailabilitySubscriptions,
+    InventoryAvailability,
+    InventoryMutations,
+    InventoryQueries,
+    PolicyQueries,
+)
+from omnigraph.orders.schema import Order, OrderCore, order_queries
+from omnigraph.payouts.schema import Payout, PayoutQueries
 
-__all__ = ["SUBGRAPHS", "SubgraphSpec", "single_process_spec"]
-
-
-class SubgraphSpec:
-    """A root ``Query`` and the entity types a schema must include."""
-
-    def __init__(
-        self,
-        query: type[Any],
-        types: list[type[Any]],
-        mutation: type[Any] | None = None,
-        subscription: type[Any] | None = None,
-    ) -> None:
-        self.query = query
-        self.types = types
-        self.mutation = mutation
-        self.subscription = subscription
+__all__ = ["SUBGRAPHS", "single_process_spec"]
 
 
 def single_process_spec() -> SubgraphSpec:

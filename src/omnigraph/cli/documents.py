@@ -29,7 +29,7 @@ def register(
     ],
 ) -> None:
     """Register operations as trusted; print each one's hash, the id clients send."""
-    from omnigraph.graph.build import build_schema
+    from omnigraph.api.schema import build_schema
     from omnigraph.security.document_manifest import read_operations
 
     try:

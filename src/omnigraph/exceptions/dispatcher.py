@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -30,10 +31,20 @@ from omnigraph.exceptions.outbox import OutboxStatus
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["CommandDispatcher", "DispatchPolicy"]
+__all__ = ["CommandDispatcher", "DispatchPolicy", "DispatcherWakeup"]
 
 log = structlog.get_logger(__name__)
 HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
+
+
+@dataclass(slots=True)
+class DispatcherWakeup:
+    """Lets a resolution deliver its command now instead of at the dispatcher's next poll."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        self.event.set()
 
 
 class DispatchPolicy:

@@ -2,20 +2,100 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, and_, or_, select
 
 from omnigraph.core.errors import InvalidCursor
+from omnigraph.core.ids import decode_global_id
 from omnigraph.core.sources import SourceKind
-from omnigraph.db.models import ExceptionRow
+from omnigraph.db.models import (
+    ExceptionEventRow,
+    ExceptionRow,
+    OutboxCommandRow,
+)
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.loaders import DatabaseLoader, SourceKey
 from omnigraph.graph.pagination import check_first, decode_cursor, encode_cursor
+from omnigraph.runtime.services import Services
 
-__all__ = ["EXCEPTION_CURSOR", "ExceptionQueryFilter", "list_exceptions"]
+__all__ = [
+    "EXCEPTION_CURSOR",
+    "ExceptionLoaders",
+    "ExceptionQueryFilter",
+    "exception_by_id",
+    "exception_key",
+    "list_exceptions",
+]
 
 EXCEPTION_CURSOR = "exceptions"
+
+
+class ExceptionsByIdLoader(DatabaseLoader[str, ExceptionRow | None]):
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[ExceptionRow | None]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(ExceptionRow).where(ExceptionRow.id.in_(ids)))
+            found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+
+class ExceptionsByOrderLoader(DatabaseLoader[SourceKey, list[ExceptionRow]]):
+    """``(storefront source, order ref)`` -> exceptions about that order, newest first."""
+
+    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[list[ExceptionRow]]:
+        refs = sorted({ref for _, ref in keys})
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(ExceptionRow)
+                .where(ExceptionRow.order_ref.in_(refs))
+                .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.id)
+            )
+            grouped: dict[SourceKey, list[ExceptionRow]] = defaultdict(list)
+            for row in rows:
+                grouped[(row.order_source or "", row.order_ref or "")].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
+class ExceptionHistoryLoader(DatabaseLoader[str, list[ExceptionEventRow]]):
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[ExceptionEventRow]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(ExceptionEventRow)
+                .where(ExceptionEventRow.exception_id.in_(ids))
+                .order_by(ExceptionEventRow.id)
+            )
+            grouped: dict[str, list[ExceptionEventRow]] = defaultdict(list)
+            for row in rows:
+                grouped[row.exception_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
+
+class CommandsByExceptionLoader(DatabaseLoader[str, list[OutboxCommandRow]]):
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[OutboxCommandRow]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxCommandRow)
+                .where(OutboxCommandRow.exception_id.in_(ids))
+                .order_by(OutboxCommandRow.created_at)
+            )
+            grouped: dict[str, list[OutboxCommandRow]] = defaultdict(list)
+            for row in rows:
+                grouped[row.exception_id].append(row)
+        return [grouped.get(i, []) for i in ids]
+
+
+class ExceptionLoaders:
+    """One request's loaders of exceptions, their history and their commands."""
+
+    def __init__(self, services: Services) -> None:
+        sessions = services.sessions
+        self.by_id = ExceptionsByIdLoader(sessions)
+        self.by_order = ExceptionsByOrderLoader(sessions)
+        self.history = ExceptionHistoryLoader(sessions)
+        self.commands = CommandsByExceptionLoader(sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +147,13 @@ async def list_exceptions(
         for row in rows[:first]
     ]
     return page, len(rows) > first
+
+
+def exception_key(global_id: str) -> str:
+    """The exception's row id from an ``Exception`` global id."""
+    _, parts = decode_global_id(global_id, expected_type="Exception")
+    return parts[0]
+
+
+async def exception_by_id(ctx: RequestContext, global_id: str) -> ExceptionRow | None:
+    return await ctx.loaders(ExceptionLoaders).by_id.load(exception_key(global_id))

@@ -2,30 +2,62 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from datetime import datetime
+from collections.abc import AsyncGenerator, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Protocol
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from omnigraph.core.ids import encode_global_id
+from omnigraph.core.errors import InvalidId, InvalidInput
+from omnigraph.core.ids import decode_global_id, encode_global_id
 from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
+from omnigraph.exceptions import resolution as service
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.exceptions.dispatcher import DispatcherWakeup
+from omnigraph.exceptions.live import ExceptionEventBus
+from omnigraph.exceptions.operations import AGE_BUCKETS, OperationsView, operations_view
+from omnigraph.exceptions.resolvers import (
+    ExceptionLoaders,
+    ExceptionQueryFilter,
+    exception_by_id,
+    exception_key,
+    list_exceptions,
+)
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.types import Node, SourceKind
+from omnigraph.graph.pagination import page_info
+from omnigraph.graph.types import Connection, Edge, Node, SourceKind, UserError
 
 __all__ = [
     "CommandStatus",
     "ExceptionEvent",
     "ExceptionKind",
+    "ExceptionMutations",
+    "ExceptionOperations",
+    "ExceptionPayload",
     "ExceptionRecord",
     "ExceptionStatus",
     "ResolutionCommand",
+    "ResolveExceptionInput",
+    "order_exceptions",
 ]
 
+
 Ctx = Info[RequestContext, None]
+
+
+def _wake_dispatcher(ctx: RequestContext) -> None:
+    """An in-process dispatcher delivers a new command now instead of at its next poll."""
+    wakeup = ctx.services.find(DispatcherWakeup)
+    if wakeup is not None:
+        wakeup.wake()
+
+
 ExceptionKind = strawberry.enum(ExceptionKindValue, name="ExceptionKind")
 
 
@@ -130,24 +162,320 @@ class ExceptionRecord(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
-        from omnigraph.api.nodes import resolve_exception_id
+    async def by_id(cls, ctx: RequestContext, global_id: str) -> ExceptionRecord | None:
+        row = await exception_by_id(ctx, global_id)
+        return None if row is None else cls.from_row(row)
 
-        return await resolve_exception_id(info.context, id)
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
+        return await cls.by_id(info.context, id)
 
     @strawberry.field(description="Resolutions the catalogue allows for this kind.")
     def allowed_resolutions(self, info: Ctx) -> list[str]:
-        return list(info.context.services.catalogue.rule(ExceptionKindValue(self.kind)).resolutions)
+        return list(
+            info.context.services.get(ExceptionCatalogue)
+            .rule(ExceptionKindValue(self.kind))
+            .resolutions
+        )
 
     @strawberry.field(description="Commands sent to the owner for this exception, oldest first.")
     async def commands(self, info: Ctx) -> list[ResolutionCommand]:
-        rows = await info.context.loaders.exception_commands.load(self._row_id)
+        rows = await info.context.loaders(ExceptionLoaders).commands.load(self._row_id)
         return [ResolutionCommand.from_row(row) for row in rows]
 
     @strawberry.field(description="Every status change, oldest first.")
     async def history(self, info: Ctx) -> list[ExceptionEvent]:
-        rows = await info.context.loaders.exception_history.load(self._row_id)
+        rows = await info.context.loaders(ExceptionLoaders).history.load(self._row_id)
         return [
             ExceptionEvent(at=r.at, status=ExceptionStatus(r.status), actor=r.actor, note=r.note)
             for r in rows
         ]
+
+
+@strawberry.type(description="Open exceptions of one kind, owner, status and age bucket.")
+class OpenExceptionGroup:
+    kind: str
+    owner_kind: str
+    owner_source: str
+    status: str
+    age_bucket: str = strawberry.field(
+        description="UNDER_1H, 1H_TO_4H, 4H_TO_24H, 1D_TO_3D or OVER_3D (since detection)."
+    )
+    count: int
+
+
+@strawberry.type(description="A count under one key (a kind, an owner or an age bucket).")
+class ExceptionCount:
+    key: str
+    count: int
+
+
+@strawberry.type(description="Detection-to-resolution times over the period (nearest rank).")
+class ResolutionTimeStats:
+    count: int
+    p50_seconds: float | None
+    p90_seconds: float | None
+    p99_seconds: float | None
+    mean_seconds: float | None
+
+
+@strawberry.type(description="Whether manual drag is shrinking: what is open, how fast it closes.")
+class ExceptionOperations:
+    as_of: datetime
+    resolved_from: datetime
+    resolved_to: datetime
+    open: list[OpenExceptionGroup]
+    resolved: int = strawberry.field(description="Exceptions resolved in the period.")
+    failed: int = strawberry.field(description="Resolutions that failed in the period.")
+    resolution_time: ResolutionTimeStats
+
+    @classmethod
+    def of(
+        cls, view: OperationsView, resolved_from: datetime, resolved_to: datetime
+    ) -> ExceptionOperations:
+        return cls(
+            as_of=view.as_of,
+            resolved_from=resolved_from,
+            resolved_to=resolved_to,
+            open=[
+                OpenExceptionGroup(
+                    kind=g.kind,
+                    owner_kind=g.owner_kind,
+                    owner_source=g.owner_source,
+                    status=g.status,
+                    age_bucket=g.age_bucket,
+                    count=g.count,
+                )
+                for g in view.open
+            ],
+            resolved=view.resolved,
+            failed=view.failed,
+            resolution_time=ResolutionTimeStats(
+                count=view.resolution_times.count,
+                p50_seconds=view.resolution_times.p50_seconds,
+                p90_seconds=view.resolution_times.p90_seconds,
+                p99_seconds=view.resolution_times.p99_seconds,
+                mean_seconds=view.resolution_times.mean_seconds,
+            ),
+        )
+
+    @strawberry.field(description="Open exceptions per kind.")
+    def open_by_kind(self) -> list[ExceptionCount]:
+        return _totals(self.open, lambda g: g.kind)
+
+    @strawberry.field(description="Open exceptions per owning source.")
+    def open_by_owner(self) -> list[ExceptionCount]:
+        return _totals(self.open, lambda g: g.owner_source)
+
+    @strawberry.field(description="Open exceptions per age bucket, youngest first.")
+    def open_by_age(self) -> list[ExceptionCount]:
+        counts = {label: 0 for label, _ in AGE_BUCKETS}
+        for group in self.open:
+            counts[group.age_bucket] += group.count
+        return [ExceptionCount(key=k, count=v) for k, v in counts.items()]
+
+
+def _totals(
+    groups: list[OpenExceptionGroup], key: Callable[[OpenExceptionGroup], str]
+) -> list[ExceptionCount]:
+    counts: dict[str, int] = {}
+    for group in groups:
+        name = key(group)
+        counts[name] = counts.get(name, 0) + group.count
+    return [ExceptionCount(key=k, count=v) for k, v in sorted(counts.items())]
+
+
+class _HasOrderId(Protocol):
+    id: strawberry.ID
+
+
+async def order_exceptions(
+    root: strawberry.Parent[_HasOrderId], info: Info[RequestContext, None]
+) -> list[Annotated[ExceptionRecord, strawberry.lazy("omnigraph.exceptions.schema")]]:
+    _, parts = decode_global_id(root.id, expected_type="Order")
+    key = (parts[0], ":".join(parts[1:]))
+    rows = await info.context.loaders(ExceptionLoaders).by_order.load(key)
+    return [ExceptionRecord.from_row(row) for row in rows]
+
+
+@strawberry.type(description="The exception as the mutation left it, or why it did not.")
+class ExceptionPayload:
+    exception: ExceptionRecord | None
+    user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, outcome: service.Outcome) -> ExceptionPayload:
+        return cls(
+            exception=ExceptionRecord.from_row(outcome.exception) if outcome.exception else None,
+            user_errors=[
+                UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
+                for p in outcome.problems
+            ],
+        )
+
+
+@strawberry.input
+class ResolveExceptionInput:
+    id: strawberry.ID
+    resolution: str
+    note: str | None = None
+    idempotency_key: str = strawberry.field(
+        description="Same key and input replays the first result; other input is refused."
+    )
+
+
+def _bad_id(error: InvalidId, *path: str) -> ExceptionPayload:
+    return ExceptionPayload(
+        exception=None,
+        user_errors=[UserError(code="INVALID_ID", message=error.message, field=list(path))],
+    )
+
+
+@strawberry.type(name="Mutation")
+class ExceptionMutations:
+    @strawberry.mutation(
+        description="Take ownership: OPEN -> ACKNOWLEDGED, with a note. Needs support."
+    )
+    async def acknowledge_exception(
+        self, info: Ctx, id: strawberry.ID, note: str | None = None
+    ) -> ExceptionPayload:
+        try:
+            row_id = exception_key(id)
+        except InvalidId as error:
+            return _bad_id(error, "id")
+        ctx = info.context
+        outcome = await service.acknowledge(
+            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
+        )
+        return ExceptionPayload.of(outcome)
+
+    @strawberry.mutation(
+        description="Choose a resolution; the command is routed to the owning system."
+        " Needs support."
+    )
+    async def resolve_exception(self, info: Ctx, input: ResolveExceptionInput) -> ExceptionPayload:
+        try:
+            row_id = exception_key(input.id)
+        except InvalidId as error:
+            return _bad_id(error, "input", "id")
+        ctx = info.context
+        outcome = await service.resolve(
+            ctx.services.sessions,
+            ctx.services.get(ExceptionCatalogue),
+            exception_id=row_id,
+            resolution=input.resolution,
+            note=input.note,
+            idempotency_key=input.idempotency_key,
+            actor=ctx.actor,
+            now=ctx.services.now(),
+        )
+        _wake_dispatcher(ctx)
+        return ExceptionPayload.of(outcome)
+
+    @strawberry.mutation(
+        description="After RESOLUTION_FAILED: replay a dead-lettered command, or reopen the"
+        " exception to choose another resolution when the owner refused. Needs support."
+    )
+    async def retry_exception_resolution(
+        self, info: Ctx, id: strawberry.ID, note: str | None = None
+    ) -> ExceptionPayload:
+        try:
+            row_id = exception_key(id)
+        except InvalidId as error:
+            return _bad_id(error, "id")
+        ctx = info.context
+        outcome = await service.retry_resolution(
+            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
+        )
+        _wake_dispatcher(ctx)
+        return ExceptionPayload.of(outcome)
+
+
+@strawberry.input
+class ExceptionFilter:
+    kinds: list[ExceptionKind] | None = None  # type: ignore[valid-type]
+    statuses: list[ExceptionStatus] | None = None
+    owner_kind: SourceKind | None = None  # type: ignore[valid-type]
+    owner_source: str | None = None
+    opened_before: datetime | None = None
+
+
+@strawberry.type(name="Query")
+class ExceptionQueries:
+    @strawberry.field(
+        description="Open exceptions by kind, owner and age, and resolution times for the"
+        " period [resolvedFrom, resolvedTo) (default: the last 7 days)."
+    )
+    async def exception_operations(
+        self,
+        info: Ctx,
+        resolved_from: datetime | None = None,
+        resolved_to: datetime | None = None,
+    ) -> ExceptionOperations:
+        now = info.context.services.now()
+        end = resolved_to or now
+        start = resolved_from or end - timedelta(days=7)
+        if start >= end:
+            raise InvalidInput("resolvedFrom must be before resolvedTo", argument="resolvedFrom")
+        view = await operations_view(
+            info.context.services.sessions, now=now, resolved_from=start, resolved_to=end
+        )
+        return ExceptionOperations.of(view, start, end)
+
+    @strawberry.field(description="An exception by its global id.")
+    async def exception(self, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
+        return await ExceptionRecord.by_id(info.context, id)
+
+    @strawberry.field(description="Exceptions, newest first.")
+    async def exceptions(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: ExceptionFilter | None = None,
+    ) -> Connection[ExceptionRecord]:
+        f = filter or ExceptionFilter()
+        rows, has_next = await list_exceptions(
+            info.context,
+            first=first,
+            after=after,
+            filter=ExceptionQueryFilter(
+                kinds=[ExceptionKindValue(k).value for k in f.kinds] if f.kinds else None,
+                statuses=[s.value for s in f.statuses] if f.statuses else None,
+                owner_kind=Kind(f.owner_kind) if f.owner_kind else None,
+                owner_source=f.owner_source,
+                opened_before=f.opened_before,
+            ),
+        )
+        edges = [Edge(cursor=cursor, node=ExceptionRecord.from_row(row)) for row, cursor in rows]
+        return Connection(edges=edges, page_info=page_info(edges, has_next, None))
+
+
+@strawberry.type(name="Subscription")
+class ExceptionSubscriptions:
+    @strawberry.subscription(
+        description="Each change of an exception (new, acknowledged, pending, resolved, failed),"
+        " as the exception stands after it; filtered by owner kind and kinds."
+    )
+    async def exception_events(
+        self,
+        info: Ctx,
+        owner_kind: SourceKind | None = None,  # type: ignore[valid-type]
+        kinds: list[ExceptionKind] | None = None,  # type: ignore[valid-type]
+    ) -> AsyncGenerator[ExceptionRecord, None]:
+        services = info.context.services
+        wanted_owner = Kind(owner_kind).value if owner_kind else None
+        wanted_kinds = {ExceptionKindValue(k).value for k in kinds} if kinds else None
+        async for event in services.get(ExceptionEventBus).subscribe():
+            async with services.sessions() as session:
+                row = await session.get(ExceptionRow, event.exception_id)
+            if row is None:
+                continue
+            if wanted_owner and row.owner_kind != wanted_owner:
+                continue
+            if wanted_kinds and row.kind not in wanted_kinds:
+                continue
+            # The exception as this change left it (later changes arrive as their own events).
+            yield dataclasses.replace(
+                ExceptionRecord.from_row(row), status=ExceptionStatus(event.status)
+            )

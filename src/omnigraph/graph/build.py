@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import structlog
 from graphql import GraphQLError
@@ -13,7 +14,6 @@ from strawberry.federation import Schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from omnigraph.api.subgraphs import SUBGRAPHS, SubgraphSpec, single_process_spec
 from omnigraph.core.errors import OmnigraphError
 from omnigraph.core.request_id import current_request_id
 from omnigraph.graph.error_codes import ErrorCodes, assign_code
@@ -26,10 +26,8 @@ from omnigraph.graph.response_cache import CachedResponses, ResponseCache
 from omnigraph.graph.stale import StaleIfError
 from omnigraph.graph.trusted_documents import TrustedDocuments
 
-__all__ = ["MAX_ALIASES", "MAX_DEPTH", "build_schema"]
+__all__ = ["SubgraphSpec", "assemble_schema"]
 
-MAX_DEPTH = QueryLimits().max_depth
-MAX_ALIASES = QueryLimits().max_aliases
 FEDERATION_VERSION: Final = "2.9"
 log = structlog.get_logger(__name__)
 
@@ -78,23 +76,33 @@ class OmnigraphSchema(Schema):
                 log.error("graphql_unexpected_error", path=error.path, exc_info=original)
 
 
-def build_schema(
+@dataclass(frozen=True, slots=True)
+class SubgraphSpec:
+    """A root ``Query`` (and ``Mutation``, ``Subscription``) and the entity types a schema must
+    include: what the assembly (``omnigraph.api``) hands the edge to build."""
+
+    query: type[Any]
+    types: list[type[Any]]
+    mutation: type[Any] | None = None
+    subscription: type[Any] | None = None
+
+
+def assemble_schema(
+    spec: SubgraphSpec,
     *,
     production: bool = False,
-    subgraph: str | None = None,
     limits: QueryLimits | None = None,
     trusted_documents: TrustedDocuments | None = None,
     response_cache: ResponseCache | None = None,
     observers: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> Schema:
-    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...).
+    """The schema of ``spec`` with the extensions every deployment needs.
 
     ``limits`` bound what one operation may ask for; ``trusted_documents`` turns on persisted
     queries (or the allow-list); with them, ``response_cache`` serves trusted documents' answers
     again for a moment. Production also turns introspection and field suggestions off.
     ``observers`` (metrics, tracing) watch each operation from outside everything else.
     """
-    spec: SubgraphSpec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
     limits = limits or QueryLimits()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         ErrorCodes,

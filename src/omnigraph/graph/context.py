@@ -1,69 +1,49 @@
-"""The per-request context: the process's services, this request's loaders, degraded answers."""
+"""The per-request context: the process's services, this request's loaders, degraded answers.
+
+Each room keeps its own loaders (``OrderLoaders``, ``PayoutLoaders``, ...): a class made from
+the services. ``context.loaders(OrderLoaders)`` makes the room's set on first use in a request
+and hands the same one back after, so every resolver of the request batches into it.
+"""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from aiodataloader import DataLoader
 from graphql import GraphQLError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import UpstreamUnavailable
-from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.live import ExceptionEventBus
-from omnigraph.graph.loaders import Loaders
-from omnigraph.inventory.live import AvailabilityBus
-from omnigraph.orders.authority import AuthorityRules
+from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal
-from omnigraph.settings import Settings
-from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["RequestContext", "Services"]
+__all__ = ["RequestContext"]
 
-
-@dataclass(slots=True)
-class Services:
-    """What lives as long as the process: settings, source adapters, database, rules."""
-
-    settings: Settings
-    registry: SourceRegistry
-    sessions: async_sessionmaker[AsyncSession]
-    rules: AuthorityRules
-    catalogue: ExceptionCatalogue
-    exception_events: ExceptionEventBus
-    availability_events: AvailabilityBus = field(default_factory=AvailabilityBus)
-    dispatch_wakeup: asyncio.Event | None = None
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def wake_dispatcher(self) -> None:
-        """Let an in-process dispatcher deliver a new command now instead of at its next poll."""
-        if self.dispatch_wakeup is not None:
-            self.dispatch_wakeup.set()
+LoadersT = TypeVar("LoadersT")
 
 
 @dataclass(slots=True)
 class RequestContext:
     services: Services
-    loaders: Loaders
     request: Any = None
     response: Any = None
     degraded: list[GraphQLError] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
+    _loaders: dict[Callable[[Services], Any], Any] = field(default_factory=dict)
 
     @classmethod
     def for_request(
         cls, services: Services, request: Any = None, response: Any = None
     ) -> RequestContext:
-        return cls(
-            services=services,
-            loaders=Loaders(services.registry, services.sessions),
-            request=request,
-            response=response,
-        )
+        return cls(services=services, request=request, response=response)
+
+    def loaders(self, kind: Callable[[Services], LoadersT]) -> LoadersT:
+        """This request's loaders of one room, made on first use."""
+        found = self._loaders.get(kind)
+        if found is None:
+            found = self._loaders[kind] = kind(self.services)
+        return cast(LoadersT, found)
 
     @property
     def actor(self) -> str:
@@ -90,7 +70,11 @@ class RequestContext:
         once.
         """
         self.memo.clear()
-        self.loaders.forget()
+        for loaders in self._loaders.values():
+            for loader in vars(loaders).values():
+                if isinstance(loader, DataLoader):
+                    loader.clear_all()
+        self._loaders.clear()
 
     def report_degraded(self, error: UpstreamUnavailable, path: list[str | int]) -> None:
         """A value was served from a fallback because its owner was down: say so in ``errors``."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from omnigraph.core.errors import InvalidCursor, PageSizeOutOfRange
+from omnigraph.graph.types import Connection, Edge, PageInfo
 
 __all__ = [
     "ListingPosition",
@@ -21,10 +22,13 @@ __all__ = [
     "check_first",
     "decode_cursor",
     "encode_cursor",
+    "page_info",
+    "scan_connection",
     "scan_listing",
 ]
 
 ItemT = TypeVar("ItemT")
+NodeT = TypeVar("NodeT")
 PageFetcher = Callable[[str | None, int], Awaitable[tuple[list[ItemT], str | None]]]
 
 
@@ -122,3 +126,21 @@ async def scan_listing(
         if pages_read >= max_pages and source < len(fetchers):
             return ScanResult(found, True, ListingPosition(source, page, skip))
     return ScanResult(found, False, found[-1][1] if found else None)
+
+
+def page_info(edges: Sequence[Edge[Any]], has_next: bool, resume: str | None) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else resume,
+    )
+
+
+def scan_connection(
+    result: ScanResult[ItemT], cursor_kind: str, to_node: Callable[[ItemT], NodeT]
+) -> Connection[NodeT]:
+    """A Relay connection over a scanned upstream listing; an empty page cut short by the scan
+    limit still carries the cursor to resume from."""
+    edges = [Edge(cursor=pos.encode(cursor_kind), node=to_node(item)) for item, pos in result.items]
+    resume = result.resume_at.encode(cursor_kind) if result.resume_at else None
+    return Connection(edges=edges, page_info=page_info(edges, result.has_next, resume))

@@ -23,13 +23,13 @@ from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import DriftWatchRow, InventoryPositionRow, PublishedAvailabilityRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.inventory.availability import Promise
+from omnigraph.inventory.availability import Promise, read_availability
 from omnigraph.inventory.oversell import oversell_risks
 from omnigraph.sources.records import StockLevel
 from omnigraph.sources.registry import SourceRegistry
 
 if TYPE_CHECKING:
-    from omnigraph.graph.context import Services
+    from omnigraph.runtime.services import Services
 
 __all__ = ["DriftMonitor", "DriftReport", "compare"]
 
@@ -110,7 +110,6 @@ class DriftMonitor:
 
     async def check_oversell(self, services: Services) -> int:
         """Published figures above what the ledger allows now raise OVERSELL_RISK."""
-        from omnigraph.inventory.resolvers import availability_from_services  # no import cycle
 
         async with self.sessions() as session:
             published = list(
@@ -126,7 +125,7 @@ class DriftMonitor:
         owner = self.registry.warehouses[0].name if self.registry.warehouses else "wms"
         raised = 0
         for channel, skus in by_channel.items():
-            current = await availability_from_services(
+            current = await read_availability(
                 services,
                 skus=skus,
                 channel=channel,

@@ -52,9 +52,9 @@ from strawberry.types.graphql import OperationType
 
 from omnigraph.db.models import OutboxCommandRow, SourceCursorRow
 from omnigraph.exceptions.outbox import OutboxStatus
-from omnigraph.graph.context import Services
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.ledger import FEED as LEDGER_FEED
+from omnigraph.runtime.services import Services
 from omnigraph.sources.observers import UPSTREAM_OUTCOMES, RequestRecorder, UpstreamOutcome
 
 __all__ = [

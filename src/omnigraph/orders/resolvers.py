@@ -7,25 +7,42 @@ from collections.abc import Awaitable, Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 
+from aiodataloader import DataLoader
 from sqlalchemy import select
 
-from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.core.errors import InvalidId, UpstreamUnavailable
+from omnigraph.core.ids import decode_global_id
 from omnigraph.core.sources import SourceKind
-from omnigraph.db.models import ExceptionRow
+from omnigraph.db.models import (
+    ExceptionRow,
+)
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.loaders import SourceKey, fan_out_by_ref, gather_by_source
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.state import OrderState
 from omnigraph.orders.truth import OrderEvidence, OrderTruth
-from omnigraph.sources.records import Sourced, StorefrontOrder
+from omnigraph.runtime.services import Services
+from omnigraph.sources.records import (
+    Charge,
+    FulfilmentOrder,
+    SalesOrder,
+    Sourced,
+    StorefrontOrder,
+)
+from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = [
     "ORDER_CURSOR",
+    "OrderLoaders",
     "OrderQueryFilter",
     "list_orders",
     "load_evidence",
+    "order_by_id",
     "order_by_key",
     "order_by_source_ref",
+    "order_key",
     "order_truth",
     "preload_truths",
     "preloaded_truth",
@@ -33,6 +50,82 @@ __all__ = [
 
 ORDER_CURSOR = "orders"
 OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
+
+
+class StorefrontOrdersByKeyLoader(DataLoader[SourceKey, Sourced[StorefrontOrder] | None]):
+    """``(storefront source, order id)`` -> ``Sourced[StorefrontOrder]`` or ``None``."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
+        self, keys: Sequence[SourceKey]
+    ) -> list[Sourced[StorefrontOrder] | Exception | None]:
+        async def fetch(source: str, ids: list[str]) -> dict[str, Sourced[StorefrontOrder]]:
+            adapter = self.registry.storefront(source)
+            if adapter is None:
+                return {}
+            found = await adapter.orders_by_id(ids)
+            return {key: Sourced(source, order) for key, order in found.items()}
+
+        return await gather_by_source(keys, fetch)
+
+
+class SalesOrdersByOrderRefLoader(DataLoader[str, list[Sourced[SalesOrder]]]):
+    """Storefront order ref -> the ERP sales orders that carry it (from every ERP)."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
+        self, refs: Sequence[str]
+    ) -> list[list[Sourced[SalesOrder]] | Exception]:
+        return await fan_out_by_ref(
+            refs, self.registry.erps, lambda erp, chunk: erp.sales_orders_by_order_ref(chunk)
+        )
+
+
+class FulfilmentOrdersByOrderRefLoader(DataLoader[str, list[Sourced[FulfilmentOrder]]]):
+    """Storefront order ref -> the WMS fulfilment orders that carry it (from every WMS)."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
+        self, refs: Sequence[str]
+    ) -> list[list[Sourced[FulfilmentOrder]] | Exception]:
+        return await fan_out_by_ref(
+            refs,
+            self.registry.warehouses,
+            lambda wms, chunk: wms.fulfilment_orders_by_order_ref(chunk),
+        )
+
+
+class ChargesByOrderRefLoader(DataLoader[str, list[Sourced[Charge]]]):
+    """Storefront order ref -> the payment provider's charges for it."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(self, refs: Sequence[str]) -> list[list[Sourced[Charge]] | Exception]:  # type: ignore[override]  # per-key errors are documented
+        return await fan_out_by_ref(
+            refs, self.registry.payments, lambda psp, chunk: psp.charges_by_order_ref(chunk)
+        )
+
+
+class OrderLoaders:
+    """One request's loaders of what each system says about orders."""
+
+    def __init__(self, services: Services) -> None:
+        registry = services.registry
+        self.storefront_orders = StorefrontOrdersByKeyLoader(registry)
+        self.sales_orders = SalesOrdersByOrderRefLoader(registry)
+        self.fulfilment_orders = FulfilmentOrdersByOrderRefLoader(registry)
+        self.charges = ChargesByOrderRefLoader(registry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +153,7 @@ class OrderQueryFilter:
 async def order_by_key(
     ctx: RequestContext, source: str, ref: str
 ) -> Sourced[StorefrontOrder] | None:
-    return await ctx.loaders.storefront_orders.load((source, ref))
+    return await ctx.loaders(OrderLoaders).storefront_orders.load((source, ref))
 
 
 async def order_by_source_ref(
@@ -104,7 +197,7 @@ async def load_evidence(
     source (a field of a hundred orders would otherwise start three hundred)."""
     evidence = OrderEvidence(storefront=order)
     ref = order.record.id
-    loaders = ctx.loaders
+    loaders = ctx.loaders(OrderLoaders)
     sales_orders = loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None
     fulfilment_orders = loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None
     charges = loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None
@@ -139,7 +232,7 @@ async def order_truth(
         evidence = await load_evidence(ctx, order, kinds)
         # Asks that waited for the same evidence take the first one's truth.
         truth = ctx.memo.setdefault(
-            key, OrderTruth(evidence, ctx.services.rules, ctx.services.now())
+            key, OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
         )
     return truth
 
@@ -167,7 +260,7 @@ async def preload_truths(
     if not orders or not kind_sets:
         return
     kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
-    loaders = ctx.loaders
+    loaders = ctx.loaders(OrderLoaders)
     erp, wms, payments = (
         SourceKind.ERP in kinds,
         SourceKind.WMS in kinds,
@@ -182,7 +275,7 @@ async def preload_truths(
         )
         for order in orders
     ]
-    memo, rules, now = ctx.memo, ctx.services.rules, ctx.services.now()
+    memo, rules, now = ctx.memo, ctx.services.get(AuthorityRules), ctx.services.now()
     for order, sales_orders, fulfilment_orders, charges in asked:
         found = OrderEvidence(storefront=order)
         if sales_orders is not None:
@@ -234,7 +327,9 @@ async def list_orders(
             result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
             found = [Sourced(storefront.name, order) for order in result.orders]
             for item in found:
-                ctx.loaders.storefront_orders.prime((storefront.name, item.record.id), item)
+                ctx.loaders(OrderLoaders).storefront_orders.prime(
+                    (storefront.name, item.record.id), item
+                )
             return found, result.next_cursor
 
         return fetch
@@ -269,7 +364,7 @@ def _evaluator(
             open_refs = await _orders_with_open_exceptions(ctx, orders)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
-            truth = OrderTruth(evidence, ctx.services.rules, ctx.services.now())
+            truth = OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
             ok = True
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states
@@ -296,3 +391,16 @@ async def _orders_with_open_exceptions(
             )
         )
         return {(source or "", ref or "") for source, ref in rows}
+
+
+def order_key(global_id: str) -> SourceKey:
+    """``(storefront source, order ref)`` from an ``Order`` global id."""
+    _, parts = decode_global_id(global_id, expected_type="Order")
+    source, ref = parts[0], ":".join(parts[1:])
+    if not ref:
+        raise InvalidId(f"{global_id!r} is not an order id", id=global_id)
+    return source, ref
+
+
+async def order_by_id(ctx: RequestContext, global_id: str) -> Sourced[StorefrontOrder] | None:
+    return await ctx.loaders(OrderLoaders).storefront_orders.load(order_key(global_id))

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry.types import Info
@@ -15,11 +15,28 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
 from omnigraph.core.sources import SourceKind as Kind
-from omnigraph.exceptions.order_exceptions import order_exceptions
+from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.pagination import scan_connection
 from omnigraph.graph.permissions import hides_money_provenance
-from omnigraph.graph.types import Disagreement, ExternalRef, FieldProvenance, Money, Node
-from omnigraph.orders.resolvers import order_truth, preloaded_truth
+from omnigraph.graph.types import (
+    Connection,
+    Disagreement,
+    ExternalRef,
+    FieldProvenance,
+    Money,
+    Node,
+)
+from omnigraph.orders.resolvers import (
+    ORDER_CURSOR,
+    OrderQueryFilter,
+    list_orders,
+    order_by_id,
+    order_by_source_ref,
+    order_truth,
+    preload_truths,
+    preloaded_truth,
+)
 from omnigraph.orders.state import OrderState as OrderStateValue
 from omnigraph.orders.state import channel_state
 from omnigraph.orders.truth import OrderEvidence, OrderTruth
@@ -32,11 +49,13 @@ __all__ = [
     "Customer",
     "Order",
     "OrderCore",
+    "OrderFilter",
     "OrderLine",
     "OrderState",
     "OrderTotals",
     "Payment",
     "Shipment",
+    "order_queries",
     "order_truths_selected",
 ]
 
@@ -338,10 +357,13 @@ class OrderCore(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
-        from omnigraph.api.nodes import resolve_order_id
+    async def by_id(cls, ctx: RequestContext, global_id: str) -> Self | None:
+        found = await order_by_id(ctx, global_id)
+        return None if found is None else cls.from_sourced(found)
 
-        return await resolve_order_id(info.context, id, cls)
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
+        return await cls.by_id(info.context, id)
 
     async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
         return await order_truth(info.context, self._sourced, kinds)
@@ -616,3 +638,99 @@ class Order(OrderCore):
             description="Operational exceptions about this order, newest first.",
         )
     )
+
+
+@strawberry.input
+class OrderFilter:
+    channel: str | None = None
+    states: list[OrderState] | None = None  # type: ignore[valid-type]
+    has_disagreement: bool | None = None
+    has_open_exception: bool | None = None
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+    sku: str | None = None
+
+
+_TruthsKey = tuple[int, tuple[str, ...], tuple[str, ...]]
+_TRUTHS_BELOW: dict[_TruthsKey, tuple[object, frozenset[frozenset[Kind]]]] = {}
+_TRUTHS_BELOW_MAX = 512
+
+
+def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[Kind]]:
+    """The truths the query's selection below the current field (at ``path``) answers from.
+
+    Worked out once per parsed document: it depends only on the document's nodes (a field
+    under ``@skip``/``@include`` is left to ask for itself), and the parser cache hands the
+    same nodes to every request with the same text. strawberry's ``selected_fields`` rebuilds
+    the whole selection on every call (about 0.3 ms a support lookup)."""
+    operation = info.operation
+    response_path = tuple(key for key in info.path.as_list() if isinstance(key, str))
+    key = (id(operation), response_path, path)
+    found = _TRUTHS_BELOW.get(key)
+    if found is not None and found[0] is operation:
+        return found[1]
+    below = [s for field in info.selected_fields for s in field.selections]
+    truths = frozenset(order_truths_selected(below, path))
+    if len(_TRUTHS_BELOW) >= _TRUTHS_BELOW_MAX:
+        _TRUTHS_BELOW.clear()
+    _TRUTHS_BELOW[key] = (operation, truths)  # holds the operation: its id stays its own
+    return truths
+
+
+def order_queries(order_type: type[OrderCore]) -> type[Any]:
+    """``order``, ``orderByRef`` and ``orders``, answering ``order_type`` objects (the full
+    ``Order`` of the single-process graph, or the orders subgraph's ``Order``)."""
+
+    @strawberry.type(name="Query")
+    class OrderQueries:
+        @strawberry.field(description="An order by its global id.", graphql_type=order_type | None)
+        async def order(self, info: Ctx, id: strawberry.ID) -> OrderCore | None:
+            return await order_type.by_id(info.context, id)
+
+        @strawberry.field(
+            description="An order by its id in any system that knows it: storefront, ERP,"
+            " WMS or payments (a charge id).",
+            graphql_type=order_type | None,
+        )
+        async def order_by_ref(self, info: Ctx, source: str, ref: str) -> OrderCore | None:
+            found = await order_by_source_ref(info.context, source, ref)
+            if found is None:
+                return None
+            await preload_truths(info.context, [found], _truths_below(info))
+            return order_type.from_sourced(found)
+
+        @strawberry.field(
+            description="Orders, newest first per storefront. `first` is at most 100.",
+            graphql_type=Connection[order_type],  # type: ignore[valid-type]
+        )
+        async def orders(
+            self,
+            info: Ctx,
+            first: int = 50,
+            after: str | None = None,
+            filter: OrderFilter | None = None,
+        ) -> Connection[OrderCore]:
+            f = filter or OrderFilter()
+            result = await list_orders(
+                info.context,
+                first=first,
+                after=after,
+                filter=OrderQueryFilter(
+                    channel=f.channel,
+                    states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
+                    has_disagreement=f.has_disagreement,
+                    has_open_exception=f.has_open_exception,
+                    placed_from=f.placed_from,
+                    placed_to=f.placed_to,
+                    sku=f.sku,
+                ),
+            )
+            # One truth per order for the whole page, so its hot fields answer synchronously.
+            await preload_truths(
+                info.context,
+                [item for item, _ in result.items],
+                _truths_below(info, ("edges", "node")),
+            )
+            return scan_connection(result, ORDER_CURSOR, order_type.from_sourced)
+
+    return OrderQueries

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from omnigraph.graph.context import Services
 from omnigraph.payouts.report import csv_lines
+from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal, Role
 
 __all__ = ["reconciliation_csv"]

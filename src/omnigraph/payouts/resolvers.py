@@ -2,17 +2,127 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from omnigraph.graph.context import RequestContext
-from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
-from omnigraph.sources.records import Payout, Sourced
+from aiodataloader import DataLoader
+from sqlalchemy import select, tuple_
 
-__all__ = ["PAYOUT_CURSOR", "PayoutQueryFilter", "list_payouts"]
+from omnigraph.core.errors import InvalidId
+from omnigraph.core.ids import decode_global_id
+from omnigraph.db.models import (
+    PayoutReconciliationRow,
+    ReconciliationLineRow,
+)
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.loaders import DatabaseLoader, SourceKey, gather_by_source
+from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
+from omnigraph.runtime.services import Services
+from omnigraph.sources.records import (
+    BalanceTransaction,
+    Payout,
+    Sourced,
+)
+from omnigraph.sources.registry import SourceRegistry
+
+__all__ = [
+    "PAYOUT_CURSOR",
+    "PayoutLoaders",
+    "PayoutQueryFilter",
+    "list_payouts",
+    "payout_by_id",
+    "payout_key",
+]
 
 PAYOUT_CURSOR = "payouts"
+
+
+class PayoutsByKeyLoader(DataLoader[SourceKey, Payout | None]):
+    """``(payments source, payout id)`` -> ``Payout`` or ``None``."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[Payout | Exception | None]:  # type: ignore[override]  # per-key errors are documented
+        adapters = {p.name: p for p in self.registry.payments}
+
+        async def fetch(source: str, ids: list[str]) -> dict[str, Payout]:
+            adapter = adapters.get(source)
+            return {} if adapter is None else await adapter.payouts_by_id(ids)
+
+        return await gather_by_source(keys, fetch)
+
+
+class BalanceTransactionsByPayoutLoader(DataLoader[SourceKey, list[BalanceTransaction] | None]):
+    """``(payments source, payout id)`` -> the balance transactions settled in that payout."""
+
+    def __init__(self, registry: SourceRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
+        self, keys: Sequence[SourceKey]
+    ) -> list[list[BalanceTransaction] | Exception | None]:
+        adapters = {p.name: p for p in self.registry.payments}
+
+        async def fetch(source: str, ids: list[str]) -> dict[str, list[BalanceTransaction]]:
+            adapter = adapters.get(source)
+            return {} if adapter is None else await adapter.balance_transactions_by_payout(ids)
+
+        return await gather_by_source(keys, fetch)
+
+
+class PayoutVerdictLoader(DatabaseLoader[SourceKey, PayoutReconciliationRow | None]):
+    """``(payments source, payout id)`` -> the reconciler's last verdict on that payout."""
+
+    async def batch_load_fn(
+        self, keys: Sequence[SourceKey]
+    ) -> list[PayoutReconciliationRow | None]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(PayoutReconciliationRow).where(
+                    tuple_(PayoutReconciliationRow.source, PayoutReconciliationRow.payout_id).in_(
+                        list(keys)
+                    )
+                )
+            )
+            found = {(row.source, row.payout_id): row for row in rows}
+        return [found.get(key) for key in keys]
+
+
+class UnmatchedLinesLoader(DatabaseLoader[SourceKey, list[ReconciliationLineRow]]):
+    """``(payments source, payout id)`` -> the lines behind it that did not match."""
+
+    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[list[ReconciliationLineRow]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(ReconciliationLineRow)
+                .where(
+                    tuple_(ReconciliationLineRow.source, ReconciliationLineRow.payout_id).in_(
+                        list(keys)
+                    ),
+                    ReconciliationLineRow.status != "MATCHED",
+                )
+                .order_by(ReconciliationLineRow.key)
+            )
+            grouped: dict[SourceKey, list[ReconciliationLineRow]] = defaultdict(list)
+            for row in rows:
+                grouped[(row.source, row.payout_id or "")].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
+class PayoutLoaders:
+    """One request's loaders of payouts, their transactions and the reconciler's verdicts."""
+
+    def __init__(self, services: Services) -> None:
+        registry, sessions = services.registry, services.sessions
+        self.payouts = PayoutsByKeyLoader(registry)
+        self.balance_transactions = BalanceTransactionsByPayoutLoader(registry)
+        self.verdicts = PayoutVerdictLoader(sessions)
+        self.unmatched_lines = UnmatchedLinesLoader(sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +160,7 @@ async def list_payouts(
                 limit=limit, cursor=page, filters=params
             )
             for payout in payouts:
-                ctx.loaders.payouts.prime((adapter.name, payout.id), payout)
+                ctx.loaders(PayoutLoaders).payouts.prime((adapter.name, payout.id), payout)
             return [Sourced(adapter.name, p) for p in payouts], next_page
 
         return fetch
@@ -58,3 +168,17 @@ async def list_payouts(
     return await scan_listing(
         [fetcher(i) for i in range(len(sources))], first=first, after=position
     )
+
+
+def payout_key(global_id: str) -> SourceKey:
+    """``(payments source, payout id)`` from a ``Payout`` global id."""
+    _, parts = decode_global_id(global_id, expected_type="Payout")
+    if len(parts) != 2:
+        raise InvalidId(f"{global_id!r} is not a payout id", id=global_id)
+    return parts[0], parts[1]
+
+
+async def payout_by_id(ctx: RequestContext, global_id: str) -> Sourced[Payout] | None:
+    source, ref = payout_key(global_id)
+    found = await ctx.loaders(PayoutLoaders).payouts.load((source, ref))
+    return None if found is None else Sourced(source, found)

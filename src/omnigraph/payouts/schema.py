@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
+from omnigraph.core.errors import InvalidInput
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.types import Money, Node
+from omnigraph.graph.pagination import scan_connection
+from omnigraph.graph.types import Connection, Money, Node
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
+from omnigraph.payouts.report import PeriodSummary, summarise
+from omnigraph.payouts.resolvers import (
+    PAYOUT_CURSOR,
+    PayoutLoaders,
+    PayoutQueryFilter,
+    list_payouts,
+    payout_by_id,
+)
 from omnigraph.sources.records import Payout as PayoutRecord
 
-__all__ = ["BalanceTransaction", "Payout", "PayoutReconciliation", "ReconciliationItem"]
+__all__ = [
+    "BalanceTransaction",
+    "Payout",
+    "PayoutReconciliation",
+    "ReconciliationItem",
+    "ReconciliationSummary",
+]
+
 
 Ctx = Info[RequestContext, None]
 
@@ -98,7 +116,7 @@ class PayoutReconciliation:
     async def unmatched_items(self, info: Ctx) -> list[ReconciliationItem]:
         if self._key is None:
             return []
-        rows = await info.context.loaders.unmatched_lines.load(self._key)
+        rows = await info.context.loaders(PayoutLoaders).unmatched_lines.load(self._key)
         return [ReconciliationItem.of(row) for row in rows]
 
     @classmethod
@@ -173,14 +191,22 @@ class Payout(Node):
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Payout | None:
-        from omnigraph.api.nodes import resolve_payout_id
+    async def by_id(cls, ctx: RequestContext, global_id: str) -> Payout | None:
+        found = await payout_by_id(ctx, global_id)
+        return None if found is None else cls.from_record(found.source, found.record)
 
-        return await resolve_payout_id(info.context, id)
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Payout | None:
+        return await cls.by_id(info.context, id)
 
     @strawberry.field(description="The balance transactions this payout settles.")
     async def balance_transactions(self, info: Ctx) -> list[BalanceTransaction]:
-        txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
+        txns = (
+            await info.context.loaders(PayoutLoaders).balance_transactions.load(
+                (self.source, self.ref)
+            )
+            or []
+        )
         # oldest first: providers list them in their own order (Stripe: newest first)
         txns = sorted(txns, key=lambda t: (t.created_at, t.id))
         return [
@@ -201,10 +227,124 @@ class Payout(Node):
         description="The payout equation, checked to the cent, and what did not match behind it."
     )
     async def reconciliation(self, info: Ctx) -> PayoutReconciliation:
-        verdict = await info.context.loaders.payout_verdicts.load((self.source, self.ref))
+        verdict = await info.context.loaders(PayoutLoaders).verdicts.load((self.source, self.ref))
         if verdict is not None:
             return PayoutReconciliation.stored(verdict)
-        txns = await info.context.loaders.balance_transactions.load((self.source, self.ref)) or []
+        txns = (
+            await info.context.loaders(PayoutLoaders).balance_transactions.load(
+                (self.source, self.ref)
+            )
+            or []
+        )
         return PayoutReconciliation.provisional(
             balance_payout(self._record, txns), self._record.currency
+        )
+
+
+@strawberry.type(description="Payouts of one reconciliation status (and currency) in the period.")
+class PayoutStatusCount:
+    status: str
+    count: int
+    amount: Money
+    variance: Money
+
+
+@strawberry.type(
+    description="Money of one reporting category in the period: sales, refunds (negative),"
+    " fees (negative), disputes, adjustments, and paid_out (what reached the bank)."
+)
+class CategoryTotal:
+    category: str
+    amount: Money
+
+
+@strawberry.type(description="Lines of one non-matching status in the period.")
+class UnmatchedCount:
+    status: str
+    count: int
+
+
+@strawberry.type(
+    description="The reconciliation of [from, to): payouts by the day they were created,"
+    " unmatched lines by the day their transaction or return receipt occurred."
+)
+class ReconciliationSummary:
+    start: datetime = strawberry.field(name="from")
+    end: datetime = strawberry.field(name="to")
+    payouts: list[PayoutStatusCount]
+    totals: list[CategoryTotal]
+    unmatched: list[UnmatchedCount]
+
+    @classmethod
+    def of(cls, summary: PeriodSummary) -> ReconciliationSummary:
+        return cls(
+            start=summary.start,
+            end=summary.end,
+            payouts=[
+                PayoutStatusCount(
+                    status=item.status,
+                    count=item.count,
+                    amount=Money.from_minor_units(item.amount_minor, item.currency),
+                    variance=Money.from_minor_units(item.variance_minor, item.currency),
+                )
+                for item in summary.payouts
+            ],
+            totals=[
+                CategoryTotal(
+                    category=item.category,
+                    amount=Money.from_minor_units(item.amount_minor, item.currency),
+                )
+                for item in summary.totals
+            ],
+            unmatched=[UnmatchedCount(status=i.status, count=i.count) for i in summary.unmatched],
+        )
+
+
+@strawberry.input
+class PayoutFilter:
+    status: str | None = None
+    arrival_from: datetime | None = None
+    arrival_to: datetime | None = None
+
+
+@strawberry.type(name="Query")
+class PayoutQueries:
+    @strawberry.field(description="A payout by its global id.")
+    async def payout(self, info: Ctx, id: strawberry.ID) -> Payout | None:
+        return await Payout.by_id(info.context, id)
+
+    @strawberry.field(
+        description="The reconciliation of a period [from, to): payouts by status, money by"
+        " reporting category, unmatched lines by status. Read from omnigraph's own tables."
+    )
+    async def reconciliation_summary(
+        self,
+        info: Ctx,
+        start: Annotated[datetime, strawberry.argument(name="from")],
+        end: Annotated[datetime, strawberry.argument(name="to")],
+    ) -> ReconciliationSummary:
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise InvalidInput(
+                "`from` and `to` need offsets, and `to` must be after `from`", argument="from"
+            )
+        summary = await summarise(info.context.services.sessions, start, end)
+        return ReconciliationSummary.of(summary)
+
+    @strawberry.field(description="Payouts as the provider lists them (newest first).")
+    async def payouts(
+        self,
+        info: Ctx,
+        first: int = 50,
+        after: str | None = None,
+        filter: PayoutFilter | None = None,
+    ) -> Connection[Payout]:
+        f = filter or PayoutFilter()
+        result = await list_payouts(
+            info.context,
+            first=first,
+            after=after,
+            filter=PayoutQueryFilter(f.status, f.arrival_from, f.arrival_to),
+        )
+        return scan_connection(
+            result, PAYOUT_CURSOR, lambda item: Payout.from_record(item.source, item.record)
         )

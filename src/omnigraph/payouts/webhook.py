@@ -36,9 +36,10 @@ from starlette.responses import JSONResponse, Response
 from omnigraph.core.errors import ConfigurationError, OmnigraphError
 from omnigraph.db.idempotency import KeyReused, recall, remember
 from omnigraph.db.models import PayoutReconciliationRow
-from omnigraph.graph.context import Services
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler
 from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.services import Services
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.stripe import StripePaymentsAdapter
 from omnigraph.sources.stripe.webhooks import (
@@ -137,7 +138,10 @@ async def stripe_webhook(request: Request) -> Response:
         )
         await reconcile_payouts(
             Reconciler(
-                services.sessions, services.registry, services.catalogue, clock=services.now
+                services.sessions,
+                services.registry,
+                services.get(ExceptionCatalogue),
+                clock=services.now,
             ),
             adapter,
             [payout_id],

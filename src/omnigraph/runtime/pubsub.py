@@ -131,7 +131,7 @@ class RedisChannel:
                 elif message["type"] == "message":
                     self._deliver(message["data"])
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            await pubsub.aclose()
 
     def _deliver(self, raw: bytes | str) -> None:
         try:

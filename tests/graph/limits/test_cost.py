@@ -9,8 +9,8 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
+from omnigraph.api.schema import build_schema
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.build import build_schema
 from omnigraph.graph.limits.cost import CostModel, operation_cost
 from tests.security.conftest import serve
 

@@ -14,7 +14,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from omnigraph.graph.build import build_schema
+from omnigraph.api.schema import build_schema
 from omnigraph.graph.overrides import leaf_execution
 from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, LeafRead, leaf_reads
 from tests.conftest import Graph

@@ -11,7 +11,7 @@ import pytest
 import strawberry
 from strawberry.permission import BasePermission
 
-from omnigraph.graph.build import build_schema
+from omnigraph.api.schema import build_schema
 from omnigraph.graph.overrides.lean_resolvers import lighten
 
 

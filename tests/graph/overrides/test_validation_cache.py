@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from strawberry.schema import schema as strawberry_schema
 
-from omnigraph.graph.build import build_schema
+from omnigraph.api.schema import build_schema
 from omnigraph.graph.limits.query_limits import QueryLimits
 from omnigraph.graph.overrides import validation_cache
 

@@ -27,7 +27,7 @@ from omnigraph.app import create_app
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.graph.context import Services
+from omnigraph.runtime.services import Services
 from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.stripe.webhooks import (
     WebhookRejected,

@@ -66,7 +66,7 @@ def operation_cost(
 ) -> int:
     """The cost of the operation ``operation_name`` selects from a valid ``document``.
 
-    >>> from omnigraph.graph.build import build_schema
+    >>> from omnigraph.api.schema import build_schema
     >>> from graphql import parse
     >>> schema = build_schema()._schema
     >>> operation_cost(schema, parse("{ orders(first: 2) { edges { node { id } } } }"))
