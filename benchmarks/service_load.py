@@ -233,7 +233,7 @@ async def _prepare(
 ) -> tuple[dict[Role, str], list[str], dict[str, str]]:
     """Migrate, read the ledger and the exception reports, detect disagreements (as the
     service's workers would), issue one API key per role, register the shipped operations as
-    trusted documents (``omnigraph operations register``); answer the keys, the refs of orders
+    trusted documents (``omnigraph documents register``); answer the keys, the refs of orders
     with exceptions and each operation's document hash."""
     engine = create_engine(url)
     registry = SourceRegistry(config, Settings(database_url=url, _env_file=None))

@@ -1,5 +1,5 @@
 """Trusted documents: automatic persisted queries (Apollo's protocol), the allow-list mode and
-``omnigraph operations register``."""
+``omnigraph documents register``."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def _manifest(folder: Path, documents: dict[str, str]) -> Path:
     return path
 
 
-def test_operations_cli_registers_a_graphql_file_and_a_manifest(
+def test_documents_cli_registers_a_graphql_file_and_a_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OMNIGRAPH_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/ops.sqlite3")
@@ -167,7 +167,7 @@ def test_operations_cli_registers_a_graphql_file_and_a_manifest(
         "query Ping { __typename }\n"
         "fragment name on Order { name }\n"
     )
-    first = runner.invoke(cli, ["operations", "register", str(operations)])
+    first = runner.invoke(cli, ["documents", "register", str(operations)])
     assert first.exit_code == 0, first.output
     lines = [line.split("  ") for line in first.stdout.strip().splitlines()]
     assert [(name, outcome) for _, name, outcome in lines] == [
@@ -176,14 +176,14 @@ def test_operations_cli_registers_a_graphql_file_and_a_manifest(
     ]
     ping_hash = lines[1][0]
     assert ping_hash == document_hash("query Ping {\n  __typename\n}")
-    again = runner.invoke(cli, ["operations", "register", str(operations)])
+    again = runner.invoke(cli, ["documents", "register", str(operations)])
     assert again.stdout.count("already registered") == 2
 
     manifest = tmp_path / "manifest.json"
     document = "query Hello { __typename }"
     manifest.write_text(json.dumps({document_hash(document): document}))
-    assert "Hello  new" in runner.invoke(cli, ["operations", "register", str(manifest)]).stdout
-    listed = runner.invoke(cli, ["operations", "list"]).stdout
+    assert "Hello  new" in runner.invoke(cli, ["documents", "register", str(manifest)]).stdout
+    listed = runner.invoke(cli, ["documents", "list"]).stdout
     assert f"{ping_hash}  Ping  registered" in listed
     assert f"{document_hash(document)}  Hello  registered" in listed
 
@@ -197,12 +197,12 @@ def test_operations_cli_registers_a_graphql_file_and_a_manifest(
         ("wrong.json", json.dumps({"0" * 64: "{ __typename }"}), "not the SHA-256"),
     ],
 )
-def test_operations_cli_refuses_what_would_not_run(
+def test_documents_cli_refuses_what_would_not_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str, message: str
 ) -> None:
     monkeypatch.setenv("OMNIGRAPH_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/ops.sqlite3")
     path = tmp_path / name
     path.write_text(content)
-    result = CliRunner().invoke(cli, ["operations", "register", str(path)])
+    result = CliRunner().invoke(cli, ["documents", "register", str(path)])
     assert result.exit_code == 2
     assert message in result.stderr

@@ -1,4 +1,4 @@
-"""``omnigraph operations register FILE | list``: the documents clients may ask for by hash."""
+"""``omnigraph documents register FILE | list``: the documents clients may ask for by hash."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from omnigraph.core.errors import ConfigurationError
 from omnigraph.db.oneshot import with_database
 from omnigraph.security import document_store as store
 
-__all__ = ["operations_app"]
+__all__ = ["documents_app"]
 
-operations_app = typer.Typer(
-    help="Trusted documents: register the operations clients may run by hash."
+documents_app = typer.Typer(
+    help="Trusted documents: register the documents clients may run by hash."
 )
 
 
-@operations_app.command("register")
+@documents_app.command("register")
 def register(
     file: Annotated[
         Path,
@@ -44,7 +44,7 @@ def register(
         typer.echo(f"{item.sha256}  {item.name or '-'}  {outcome}")
 
 
-@operations_app.command("list")
+@documents_app.command("list")
 def list_operations() -> None:
     """Every known document: hash, operation name, registered or learnt by APQ."""
     for row in with_database(store.list_documents):

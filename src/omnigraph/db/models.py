@@ -424,7 +424,7 @@ class ReconciliationLineRow(Base):
 class PersistedDocumentRow(Base):
     """A GraphQL document known by the SHA-256 of its text.
 
-    ``trusted`` rows were registered by an operator (``omnigraph operations register``) and are
+    ``trusted`` rows were registered by an operator (``omnigraph documents register``) and are
     the only ones allow-list mode runs; the others were learnt from automatic persisted queries.
     """
 

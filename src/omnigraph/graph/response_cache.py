@@ -7,7 +7,7 @@ served again, without executing, to a request that is the same in every way that
 it. Only where that is safe:
 
 - the operation is a query, asked for by the hash of a document an operator registered
-  (``omnigraph operations register``): a trusted document, never arbitrary text;
+  (``omnigraph documents register``): a trusted document, never arbitrary text;
 - every root field is one the operator lists as cacheable (``OMNIGRAPH_RESPONSE_CACHE_FIELDS``;
   by default single objects and availability, never the ``orders`` listing, which is fresh by
   contract);

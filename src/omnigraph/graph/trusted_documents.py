@@ -108,5 +108,5 @@ class PersistedQueries(SchemaExtension):
 def _not_allowed() -> GraphQLError:
     return _refusal(
         "PERSISTED_QUERY_NOT_ALLOWED",
-        "only registered operations run here: `omnigraph operations register FILE`",
+        "only registered operations run here: `omnigraph documents register FILE`",
     )

@@ -4,7 +4,7 @@ Two kinds of file:
 
 - GraphQL (``.graphql``, ``.gql``): every operation must be named; each becomes one document,
   the operation and the fragments it uses, printed in graphql-core's canonical form. Clients
-  send that document's hash (``omnigraph operations register`` prints it beside the name).
+  send that document's hash (``omnigraph documents register`` prints it beside the name).
 - JSON: ``{"<sha256>": "<document>", ...}``, or Apollo's persisted query manifest
   (``{"format": "apollo-persisted-query-manifest", "operations": [{"id", "body", ...}]}``).
   Each hash must be the SHA-256 of its document's text, which is registered as it stands.

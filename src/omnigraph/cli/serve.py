@@ -1,0 +1,99 @@
+"""Serving: ``serve`` (the graph, or one subgraph), ``demo`` (the demo source systems alone)
+and ``export-schema`` (the SDL files under ``schema/``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from omnigraph.settings import Settings, SubgraphName
+
+__all__ = ["demo", "export_schema", "serve"]
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (OMNIGRAPH_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (OMNIGRAPH_PORT).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG); none = demo systems.")
+    ] = None,
+    subgraph: Annotated[
+        SubgraphName | None,
+        typer.Option(help="Serve only this federation subgraph (OMNIGRAPH_SUBGRAPH)."),
+    ] = None,
+) -> None:
+    """Serve the graph, or one subgraph of it; with no sources configured, the demo source
+    systems start too."""
+    settings = Settings()
+    options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
+    settings = settings.model_copy(update={k: v for k, v in options.items() if v})
+    from omnigraph.app import create_app
+
+    served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
+    typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through configure_logging's handler too
+    )
+
+
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed for the demo business.")] = 7,
+    orders: Annotated[int, typer.Option(help="How many orders to seed.")] = 300,
+    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    base_port: Annotated[
+        int, typer.Option(help="Storefront port; ERP, WMS and payments take the next three.")
+    ] = 8101,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write the planted disagreements (ground truth) here.")
+    ] = None,
+) -> None:
+    """Run only the four demo source systems (storefront, ERP, WMS, payments)."""
+    from omnigraph.demo import build_world, run_forever
+
+    world = build_world(seed=seed, orders=orders)
+    if truth is not None:
+        import json
+        from dataclasses import asdict
+
+        truth.write_text(json.dumps([asdict(p) for p in world.planted], indent=2))
+    kinds = ("storefront", "erp", "wms", "payments")
+    ports = {kind: base_port + i for i, kind in enumerate(kinds)}
+    for kind, port in ports.items():
+        typer.echo(f"{kind:<11} http://{host}:{port}")
+    asyncio.run(run_forever(world, host=host, ports=ports))
+
+
+def export_schema(
+    out: Annotated[Path, typer.Option(help="Folder for the SDL files.")] = Path("schema"),
+    check: Annotated[bool, typer.Option(help="Fail if the files differ; write nothing.")] = False,
+) -> None:
+    """Write the SDL of each subgraph, the single-process graph and the composed supergraph."""
+    from omnigraph.api.export import CompositionError
+
+    try:
+        _export(out, check)
+    except CompositionError as error:
+        typer.echo(f"composition failed:\n{error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _export(out: Path, check: bool) -> None:
+    from omnigraph.api.export import stale_schema_files, write_schema_files
+
+    if check:
+        stale = stale_schema_files(out)
+        if stale:
+            typer.echo("stale: " + ", ".join(str(p) for p in stale), err=True)
+            raise typer.Exit(1)
+        typer.echo("schema files are up to date")
+        return
+    for path in write_schema_files(out):
+        typer.echo(f"wrote {path}")
