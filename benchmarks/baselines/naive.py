@@ -35,9 +35,8 @@ from omnigraph.inventory.schema import Promise
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.resolvers import ORDER_CURSOR
 from omnigraph.orders.schema import OrderState
-from omnigraph.orders.state import OrderState as OrderStateValue
-from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
+from omnigraph.orders.truth import OrderState as OrderStateValue
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter

@@ -31,8 +31,7 @@ from omnigraph.orders.resolvers import (
     load_evidence,
     order_by_source_ref,
 )
-from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderTruth
+from omnigraph.orders.truth import OrderTruth, channel_state
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Sourced, StorefrontOrder
 

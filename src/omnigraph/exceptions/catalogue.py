@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.sources import SourceKind
-from omnigraph.exceptions.commands import COMMANDS
 
 __all__ = [
+    "COMMANDS",
     "DEFAULT_CATALOGUE_PATH",
     "ExceptionCatalogue",
     "ExceptionKind",
@@ -28,7 +28,10 @@ __all__ = [
     "Severity",
 ]
 
+
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
+
+
 _PLACEHOLDER = re.compile(r"\{details\.([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -155,3 +158,39 @@ class ExceptionCatalogue:
                 f"exception catalogue {path}: no rule for {', '.join(sorted(missing))}"
             )
         return cls(parsed.kinds)
+
+
+COMMANDS: dict[SourceKind, frozenset[str]] = {
+    SourceKind.STOREFRONT: frozenset(
+        {
+            "order.cancel",
+            "customer.notify",
+            "order.reinstate",
+            "return.open",
+            "order.sync_fulfilment",
+            "record.resync",
+        }
+    ),
+    SourceKind.ERP: frozenset(
+        {"credit_memo.issue", "price.confirm", "price.adjust", "record.resync"}
+    ),
+    SourceKind.WMS: frozenset(
+        {
+            "fulfilment.ship_partial",
+            "fulfilment.backorder",
+            "fulfilment.substitute",
+            "fulfilment.cancel_line",
+            "fulfilment.replace",
+            "fulfilment.ship_remainder",
+            "fulfilment.cancel_remainder",
+            "pickup.extend_hold",
+            "pickup.cancel",
+            "pickup.convert_to_ship",
+            "inventory.cycle_count",
+            "record.resync",
+        }
+    ),
+    SourceKind.PAYMENTS: frozenset(
+        {"refund.create", "payout.investigate", "payout.accept_variance", "record.resync"}
+    ),
+}

@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
-from omnigraph.exceptions.lifecycle import ExceptionStatus
-from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["OPEN_STATUSES", "ExceptionStatus", "can_move"]
+__all__ = ["OPEN_STATUSES", "ExceptionStatus", "OutboxStatus", "can_move"]
 
 
 class ExceptionStatus(enum.StrEnum):
@@ -34,6 +34,7 @@ _NEXT: dict[ExceptionStatus, frozenset[ExceptionStatus]] = {
     ExceptionStatus.RESOLVED: frozenset(),
 }
 
+
 OPEN_STATUSES = frozenset(
     {
         ExceptionStatus.OPEN,
@@ -46,3 +47,10 @@ OPEN_STATUSES = frozenset(
 
 def can_move(current: ExceptionStatus | str, target: ExceptionStatus) -> bool:
     return target in _NEXT[ExceptionStatus(current)]
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "PENDING"  # waiting for (another) delivery attempt
+    DELIVERED = "DELIVERED"  # the owner accepted and applied it
+    REJECTED = "REJECTED"  # the owner answered, and said no
+    DEAD = "DEAD"  # gave up after the configured attempts; an operator may replay it

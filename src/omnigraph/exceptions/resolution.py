@@ -25,8 +25,7 @@ from omnigraph.db.idempotency import (
 )
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
-from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
-from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus, can_move
 
 __all__ = [
     "Outcome",

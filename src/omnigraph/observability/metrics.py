@@ -51,7 +51,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from omnigraph.db.models import OutboxCommandRow, SourceCursorRow
-from omnigraph.exceptions.outbox import OutboxStatus
+from omnigraph.exceptions.lifecycle import OutboxStatus
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.ledger import FEED as LEDGER_FEED
 from omnigraph.runtime.services import Services

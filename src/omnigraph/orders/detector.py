@@ -33,8 +33,7 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.state import OrderState
-from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
 from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter

@@ -20,8 +20,7 @@ from omnigraph.graph.context import RequestContext
 from omnigraph.graph.loaders import SourceKey, fan_out_by_ref, gather_by_source
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.state import OrderState
-from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import (
     Charge,

@@ -37,9 +37,8 @@ from omnigraph.orders.resolvers import (
     preload_truths,
     preloaded_truth,
 )
-from omnigraph.orders.state import OrderState as OrderStateValue
-from omnigraph.orders.state import channel_state
-from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
+from omnigraph.orders.truth import OrderState as OrderStateValue
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 if TYPE_CHECKING:

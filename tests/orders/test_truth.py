@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from omnigraph.orders.state import (
+from omnigraph.orders.truth import (
     OrderState,
     canonical_state,
     channel_state,
