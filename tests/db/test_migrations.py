@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from omnigraph.cli import app
-from omnigraph.db.engine import create_engine, upgrade_database
+from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
 
 
 async def test_upgrade_creates_the_tables_and_is_repeatable(clean_database: str) -> None:
@@ -44,3 +46,51 @@ def test_export_schema_check_fails_on_stale_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export-schema", "--check", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "stale" in result.output
+
+
+async def test_the_ledger_is_rekeyed_by_movement_id_keeping_its_history(
+    clean_database: str,
+) -> None:
+    """Entries taken in by event id keep their history under their movement id; a movement an
+    earlier redelivery recorded twice keeps its later copy under a key of its own."""
+    engine = create_engine(clean_database)
+    row = (
+        "INSERT INTO inventory_ledger (source, event_id, sequence, movement, sku, location_id,"
+        " quantity, occurred_at, ingested_at, data) VALUES (:source, :event, :sequence,"
+        " 'receipt', 'SKU-MIG', 'dc-north', 1, :at, :at, :data)"
+    )
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await upgrade_database(engine)
+        await downgrade_database(engine, "0009")
+        async with engine.begin() as connection:
+            for event, sequence, movement in [
+                ("e1", 1, "MOV-1"),
+                ("e2", 2, "MOV-1"),
+                ("e3", 3, None),
+            ]:
+                data = {"id": movement} if movement else {}
+                await connection.execute(
+                    text(row),
+                    {
+                        "source": "wms-mig",
+                        "event": event,
+                        "sequence": sequence,
+                        "at": at,
+                        "data": json.dumps(data),
+                    },
+                )
+        await upgrade_database(engine)
+        async with engine.begin() as connection:
+            keys = (
+                await connection.execute(
+                    text(
+                        "SELECT movement_id, event_id FROM inventory_ledger"
+                        " WHERE source = 'wms-mig' ORDER BY sequence"
+                    )
+                )
+            ).all()
+            await connection.execute(text("DELETE FROM inventory_ledger WHERE source = 'wms-mig'"))
+    finally:
+        await engine.dispose()
+    assert [tuple(k) for k in keys] == [("MOV-1", "e1"), ("MOV-1#e2", "e2"), ("e3", "e3")]

@@ -96,6 +96,14 @@ class ScriptedWms:
             }
         )
 
+    def resend(self, index: int, *, event_id: str | None = None) -> None:
+        """Deliver the ``index``-th movement again as a new event (a new sequence number and,
+        unless ``event_id`` is given, a new event id): same ``data``, same movement id."""
+        number = self.events[-1]["sequence"] + 1
+        again = dict(self.events[index], sequence=number)
+        again["id"] = event_id or f"evt_{self.prefix}_again_{number}"
+        self.events.append(again)
+
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/changes":
             after = int(request.url.params.get("after") or 0)
@@ -212,8 +220,53 @@ async def test_movements_move_the_buckets_and_replays_change_nothing(
     assert (again.applied, again.duplicates) == (1, 3)
     assert (await position(services, "SKU-A", "dc-north")).on_hand == 14
     async with services.sessions() as session:
-        entries = list(await session.scalars(select(LedgerEntryRow.event_id)))
+        entries = list(await session.scalars(select(LedgerEntryRow.movement_id)))
     assert len(entries) == len(set(entries)) == 12
+
+
+async def test_a_movement_is_applied_once_by_its_id_whatever_event_carries_it(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-B", "dc-north", 10)
+    wms.add("allocate", "SKU-B", "dc-north", 4)
+    reader = LedgerReader(services.sessions, services.registry, page_size=2)
+    assert (await reader.sync_once()).applied == 2
+    wms.resend(0)  # the receipt again, under a new event id and sequence number
+    wms.resend(1)
+    wms.resend(1)  # twice in one page
+    wms.add("receipt", "SKU-B", "dc-north", 1)
+    again = await reader.sync_once()
+    assert (again.applied, again.duplicates, again.quarantined) == (1, 3, 0)
+    row = await position(services, "SKU-B", "dc-north")
+    assert (row.on_hand, row.committed) == (11, 4)
+
+
+async def test_an_event_id_used_again_for_another_movement_still_moves_stock(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Event ids order nothing and identify nothing: a feed that reuses one for a different
+    movement (a new movement id) has that movement applied."""
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-C", "dc-north", 5)
+    wms.add("receipt", "SKU-C", "dc-north", 7)
+    wms.events[1]["id"] = wms.events[0]["id"]
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.duplicates) == (2, 0)
+    assert (await position(services, "SKU-C", "dc-north")).on_hand == 12
+
+
+async def test_a_movement_without_an_id_is_quarantined(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-D", "dc-north", 5)
+    del wms.events[0]["data"]["id"]
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.quarantined) == (0, 1)
+    async with services.sessions() as session:
+        reasons = list(await session.scalars(select(QuarantinedEventRow.reason)))
+    assert reasons == ["malformed: the movement has no id"]
 
 
 async def test_gaps_and_malformed_events_are_quarantined_not_dropped(

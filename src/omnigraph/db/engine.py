@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["alembic_config", "create_engine", "create_session_factory", "upgrade_database"]
+__all__ = [
+    "alembic_config",
+    "create_engine",
+    "create_session_factory",
+    "downgrade_database",
+    "upgrade_database",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -63,3 +69,15 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
+    """Undo migrations on ``engine`` down to ``revision`` (for tests of a migration's data)."""
+
+    def _downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade)

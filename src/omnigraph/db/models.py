@@ -193,14 +193,15 @@ class IdempotencyKeyRow(Base):
 class LedgerEntryRow(Base):
     """One scan-confirmed inventory movement, exactly as the WMS reported it; append-only.
 
-    Keyed by the source and its event id, so a re-delivered event is recognised and changes
-    nothing a second time.
+    Keyed by the source and the movement's own id (the contract's ``data.id``), so a movement
+    delivered again, under its first event id or a new one, changes nothing a second time.
     """
 
     __tablename__ = "inventory_ledger"
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    movement_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     sequence: Mapped[int] = mapped_column(Integer)
     movement: Mapped[str] = mapped_column(String(32))
     sku: Mapped[str] = mapped_column(String(64))

@@ -180,20 +180,22 @@ class LedgerReader:
     ) -> None:
         if not movements:
             return
+        # a movement is applied once by its id, whichever event (first or a redelivery under
+        # a new event id) brings it; the same movement twice in one page counts once
         known = set(
             await session.scalars(
-                select(LedgerEntryRow.event_id).where(
+                select(LedgerEntryRow.movement_id).where(
                     LedgerEntryRow.source == source,
-                    LedgerEntryRow.event_id.in_({m.event_id for m in movements}),
+                    LedgerEntryRow.movement_id.in_({m.movement_id for m in movements}),
                 )
             )
         )
         fresh: list[Movement] = []
         for movement in movements:
-            if movement.event_id in known:
+            if movement.movement_id in known:
                 total.duplicates += 1
             else:
-                known.add(movement.event_id)  # the same event twice in one page counts once
+                known.add(movement.movement_id)
                 fresh.append(movement)
         keys = {(m.sku, m.location_id) for m in fresh}
         positions = (
@@ -231,6 +233,7 @@ class LedgerReader:
             session.add(
                 LedgerEntryRow(
                     source=source,
+                    movement_id=movement.movement_id,
                     event_id=movement.event_id,
                     sequence=movement.sequence,
                     movement=movement.movement,

@@ -60,6 +60,10 @@ class MalformedMovement(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Movement:
+    """One movement; ``movement_id`` (the contract's ``data.id``) identifies it, whatever event
+    carries it, so a redelivery under a new event id is still the same movement."""
+
+    movement_id: str
     event_id: str
     sequence: int
     movement: str
@@ -117,9 +121,13 @@ def parse_movement(event: Mapping[str, Any]) -> Movement:
     sequence = event.get("sequence")
     if not isinstance(sequence, int):
         raise MalformedMovement("the event has no sequence number")
+    movement_id = data.get("id")
+    if not isinstance(movement_id, str | int) or isinstance(movement_id, bool) or movement_id == "":
+        raise MalformedMovement("the movement has no id")
     expected_at = data.get("expectedAt")
     return Movement(
-        event_id=str(event.get("id") or data.get("id")),
+        movement_id=str(movement_id),
+        event_id=str(event.get("id") or movement_id),
         sequence=sequence,
         movement=movement,
         sku=sku,
