@@ -192,6 +192,29 @@ def test_each_transaction_gets_a_verdict(case: str) -> None:
     assert line.reason
 
 
+@pytest.mark.parametrize(
+    ("currency", "captured", "charged", "expected"),
+    [
+        ("JPY", "3448", 3448, "MATCHED"),  # no minor unit: 3448 yen is 3448, not 344800
+        ("JPY", "3448", 3449, "AMOUNT_MISMATCH"),
+        ("KWD", "12.345", 12345, "MATCHED"),  # three places
+        ("KWD", "12.345", 12340, "AMOUNT_MISMATCH"),
+        ("GBP", "20.00", 2000, "MATCHED"),
+    ],
+)
+def test_a_charge_matches_its_capture_in_the_currency_minor_unit(
+    currency: str, captured: str, charged: int, expected: str
+) -> None:
+    capture = {**CAPTURE, "amount": captured, "currency": currency}
+    storefront = order("SF-1", capture).model_copy(update={"currency": currency})
+    found = world(
+        charges={"ch_1": charge("ch_1", "SF-1", charged, currency=currency.lower())},
+        orders={"SF-1": storefront},
+    )
+    (line,) = match_transactions([txn("t1", "charge", charged, "ch_1")], found)
+    assert line.status == MatchStatus(expected), line.reason
+
+
 def test_the_payout_transaction_itself_is_left_to_the_equation() -> None:
     lines = match_transactions([txn("t9", "payout", -1950, "po_1")], world())
     assert lines == []

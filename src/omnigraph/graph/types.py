@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from omnigraph.core import money
 from omnigraph.core.provenance import Claim as ClaimValue
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind as SourceKindValue
@@ -44,11 +45,13 @@ class Money:
 
     @classmethod
     def of(cls, amount: Decimal, currency: str) -> Money:
-        return cls(amount=amount.quantize(Decimal("0.01")), currency=currency.upper())
+        """``amount`` to its currency's minor unit (ISO 4217: no decimals for JPY, three for
+        KWD)."""
+        return cls(amount=money.rounded(amount, currency), currency=currency.strip().upper())
 
     @classmethod
     def from_minor_units(cls, amount: int, currency: str) -> Money:
-        return cls.of(Decimal(amount).scaleb(-2), currency)
+        return cls(amount=money.from_minor_units(amount, currency), currency=currency.upper())
 
 
 @strawberry.type(description="Which system asserted a value, and when.")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from omnigraph.core.money import from_minor_units, minor_units
 from omnigraph.payouts.categories import ReportingCategory, category_of
 from omnigraph.sources.records import (
     Charge,
@@ -99,10 +100,6 @@ class LineResult:
         return self.status is MatchStatus.MATCHED
 
 
-def _minor(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
-
-
 def _line(txn: SettledTransaction, status: MatchStatus, reason: str, **extra: object) -> LineResult:
     return LineResult(
         key=f"txn:{txn.id}",
@@ -174,12 +171,13 @@ def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
             counterpart=capture.id,
             details={"chargeId": charge.id},
         )
-    difference = charge.amount - _minor(capture.amount)
+    difference = charge.amount - minor_units(capture.amount, charge.currency)
     if difference:
         return _line(
             txn,
             MatchStatus.AMOUNT_MISMATCH,
-            f"charge {charge.id} took {Decimal(charge.amount).scaleb(-2)}; order {order.id}"
+            f"charge {charge.id} took {from_minor_units(charge.amount, charge.currency)};"
+            f" order {order.id}"
             f" captured {capture.amount}",
             order_ref=order.id,
             counterpart=capture.id,
@@ -234,12 +232,13 @@ def _match_refund(txn: SettledTransaction, found: Counterparts) -> LineResult:
             order_ref=order.id,
             details=details,
         )
-    difference = -txn.amount - _minor(recorded.amount)
+    difference = -txn.amount - minor_units(recorded.amount, txn.currency)
     if difference:
         return _line(
             txn,
             MatchStatus.AMOUNT_MISMATCH,
-            f"refund {refund_id} returned {Decimal(-txn.amount).scaleb(-2)}; order {order.id}"
+            f"refund {refund_id} returned {from_minor_units(-txn.amount, txn.currency)};"
+            f" order {order.id}"
             f" recorded {recorded.amount}",
             order_ref=order.id,
             counterpart=recorded.id,

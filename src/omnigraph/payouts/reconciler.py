@@ -17,7 +17,6 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import structlog
@@ -25,6 +24,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import OmnigraphError
+from omnigraph.core.money import Money
 from omnigraph.db.models import (
     PaymentPayoutRow,
     PaymentTransactionRow,
@@ -182,8 +182,8 @@ def _verdict_values(
     }
 
 
-def _money(minor: int) -> str:
-    return str(Decimal(minor).scaleb(-2))
+def _money(minor: int, currency: str) -> str:
+    return str(Money.from_minor(minor, currency))
 
 
 class Reconciler:
@@ -385,9 +385,9 @@ class Reconciler:
                     dedupe_key=f"PAYOUT_MISMATCH:{source}:{payout.id}",
                     subject=f"{source}:{payout.id}",
                     subject_type="payout",
-                    summary=f"payout {payout.id} paid {_money(payout.amount)} but its"
-                    f" transactions net {_money(balance.expected_minor)}"
-                    f" (variance {_money(balance.variance_minor)})",
+                    summary=f"payout {payout.id} paid {_money(payout.amount, payout.currency)} but"
+                    f" its transactions net {_money(balance.expected_minor, payout.currency)}"
+                    f" (variance {_money(balance.variance_minor, payout.currency)})",
                     detected_at=now,
                     reported_by="reconciler",
                     owner_source=source,

@@ -12,11 +12,11 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.money import from_minor_units
 from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
 
 __all__ = ["CSV_COLUMNS", "PeriodSummary", "csv_lines", "summarise"]
@@ -130,8 +130,8 @@ CSV_COLUMNS = (
 )
 
 
-def _major(minor: int | None) -> str:
-    return "" if minor is None else str(Decimal(minor).scaleb(-2))
+def _major(minor: int | None, currency: str) -> str:
+    return "" if minor is None else str(from_minor_units(minor, currency))
 
 
 async def csv_lines(
@@ -165,14 +165,14 @@ async def csv_lines(
                     row.type,
                     row.category,
                     row.currency,
-                    _major(row.amount_minor),
-                    _major(row.fee_minor),
-                    _major(row.net_minor),
+                    _major(row.amount_minor, row.currency),
+                    _major(row.fee_minor, row.currency),
+                    _major(row.net_minor, row.currency),
                     row.status,
                     row.reason,
                     row.order_ref or "",
                     row.counterpart or "",
-                    _major(row.difference_minor),
+                    _major(row.difference_minor, row.currency),
                 )
             )
             if buffer.tell() > 64_000:

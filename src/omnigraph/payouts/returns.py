@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.money import rounded
 from omnigraph.db.models import ReconciliationLineRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
@@ -43,7 +44,7 @@ def refund_due(order: StorefrontOrder, receipt: ReturnReceipt) -> Decimal:
     subtotal = order.totals.subtotal
     if subtotal > 0:
         gross = gross * (subtotal - order.totals.discount) / subtotal
-    return gross.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return rounded(gross, order.currency)
 
 
 @dataclass(frozen=True, slots=True)
