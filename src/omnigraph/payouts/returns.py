@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.money import rounded
+from omnigraph.core.money import minor_units, rounded
 from omnigraph.db.models import ReconciliationLineRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
@@ -132,7 +132,7 @@ class ReturnSweep:
                 f" {item.amount} is due",
                 order_ref=item.order.id,
                 counterpart=item.receipt.id,
-                difference_minor=int(item.amount * 100),
+                difference_minor=minor_units(item.amount, item.order.currency),
                 details={"returnId": item.receipt.rma_ref or "", "receiptId": item.receipt.id},
             )
             for item in found
@@ -151,7 +151,7 @@ class ReturnSweep:
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
         for item in found:
             order_charges = charges.get(item.order.id, [])
-            due_minor = int(item.amount * 100)
+            due_minor = minor_units(item.amount, item.order.currency)
             if order_charges:  # never ask for more than the charge has left to refund
                 charge = order_charges[0]
                 due_minor = min(due_minor, charge.amount_captured - charge.amount_refunded)
