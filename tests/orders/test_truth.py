@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from omnigraph.core.sources import SourceKind
+from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import (
+    OrderEvidence,
     OrderState,
+    OrderTruth,
     canonical_state,
     channel_state,
     states_consistent,
     wms_state,
 )
-from omnigraph.sources.records import FulfilmentOrder, SalesOrder, StorefrontOrder
+from omnigraph.sources.records import FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -184,3 +189,85 @@ def test_channel_branch_table(
     ]
     fulfilment = [wms_order(s, **fields) for s, fields in wms]
     assert channel_state(order, fulfilment, sales, LATER) == expected
+
+
+AT = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def storefront(total: str, lines: list[tuple[str, int, str]]) -> Sourced[StorefrontOrder]:
+    order = StorefrontOrder.model_validate(
+        {
+            "id": "SF-7",
+            "channel": "web",
+            "fulfilmentMethod": "ship",
+            "currency": "GBP",
+            "status": "open",
+            "fulfilmentStatus": "unfulfilled",
+            "placedAt": AT.isoformat(),
+            "updatedAt": AT.isoformat(),
+            "lines": [
+                {"id": f"L{i}", "sku": sku, "quantity": qty, "unitPrice": price}
+                for i, (sku, qty, price) in enumerate(lines)
+            ],
+            "totals": {"subtotal": total, "total": total},
+        }
+    )
+    return Sourced("web-store", order)
+
+
+def erp(
+    so_id: str, total: str, shipping: str, lines: list[tuple[str, int, str]]
+) -> Sourced[SalesOrder]:
+    record = SalesOrder.model_validate(
+        {
+            "id": so_id,
+            "orderRef": "SF-7",
+            "currency": "GBP",
+            "terms": "prepaid",
+            "status": "open",
+            "financialStatus": "paid",
+            "lines": [
+                {"lineNo": i + 1, "sku": sku, "quantity": qty, "unitPrice": price}
+                for i, (sku, qty, price) in enumerate(lines)
+            ],
+            "totals": {"subtotal": total, "shipping": shipping, "total": total},
+            "updatedAt": (AT + timedelta(minutes=len(so_id))).isoformat(),
+        }
+    )
+    return Sourced("erp", record)
+
+
+def test_several_sales_orders_are_one_erp_claim_naming_each_record() -> None:
+    """An ERP that splits one order into sales orders states its total, line prices and
+    quantities across all of them: added up, each record named in the provenance."""
+    order = storefront("3448.82", [("SKU-1", 3, "1000.00"), ("SKU-2", 1, "448.82")])
+    split = [
+        erp("SO-1", "2000.00", "0", [("SKU-1", 2, "1000.00")]),
+        erp("SO-22", "1448.82", "4.95", [("SKU-1", 1, "1000.00"), ("SKU-2", 1, "448.82")]),
+    ]
+    truth = OrderTruth(OrderEvidence(order, sales_orders=split), AuthorityRules.load(), AT)
+    assert (truth.total.served.value, truth.total.served.record_ref) == ("3448.82", "SO-1,SO-22")
+    assert not truth.total.disputed
+    assert truth.erp_totals("erp").shipping == Decimal("4.95")
+    quantity = truth.ordered_quantity("SKU-1")
+    assert quantity is not None
+    assert not quantity.disputed
+    erp_claim = next(c for c in quantity.claims if c.source_kind is SourceKind.ERP)
+    assert (erp_claim.value, erp_claim.record_ref) == ("3", "SO-1#1,SO-22#1")
+    price = truth.unit_price("SKU-1")
+    assert price is not None
+    assert not price.disputed
+    assert price.served.record_ref == "SO-1#1,SO-22#1"
+    assert truth.disagreements() == []
+
+
+def test_a_split_order_that_does_not_add_up_is_one_disagreement() -> None:
+    order = storefront("3448.82", [("SKU-1", 3, "1000.00"), ("SKU-2", 1, "448.82")])
+    split = [
+        erp("SO-1", "2000.00", "0", [("SKU-1", 2, "1000.00")]),
+        erp("SO-22", "1196.05", "0", [("SKU-1", 1, "1000.00"), ("SKU-2", 1, "196.05")]),
+    ]
+    later = AT + timedelta(days=1)  # past the grace a lagging system is allowed
+    truth = OrderTruth(OrderEvidence(order, sales_orders=split), AuthorityRules.load(), later)
+    assert truth.total.served.value == "3196.05"
+    assert truth.total.disputed

@@ -116,13 +116,18 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
             {
                 **base,
                 "salesOrderId": sales[0].record.id,
+                "salesOrderIds": [s.record.id for s in sales],
                 "erpTotal": fact.served.value,
                 "storefrontTotal": storefront,
             },
         )
     if _field_family(fact.field) == "lines.unitPrice" and sales:
         sku = fact.field[len("lines[") : fact.field.index("]")]
-        line = next((x for x in sales[0].record.lines if x.sku == sku), None)
+        # the sales order that carries the line (an ERP may split an order across several)
+        record, line = next(
+            ((s.record, x) for s in sales for x in s.record.lines if x.sku == sku),
+            (sales[0].record, None),
+        )
         storefront = next(
             (c.value for c in fact.claims if c.source_kind is SourceKind.STOREFRONT), None
         )
@@ -131,7 +136,7 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
             f"{order.id} {sku}: ERP unit price {fact.served.value}, storefront {storefront}",
             {
                 **base,
-                "salesOrderId": sales[0].record.id,
+                "salesOrderId": record.id,
                 "sku": sku,
                 "lineNo": line.line_no if line else None,
                 "erpUnitPrice": fact.served.value,

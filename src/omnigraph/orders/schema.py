@@ -492,11 +492,7 @@ class OrderCore(Node):
         _require(truth.evidence, Kind.ERP)
         totals = self._sourced.record.totals
         if truth.total.served.source_kind is Kind.ERP:
-            totals = next(
-                s.record.totals
-                for s in truth.evidence.sales_orders
-                if s.record.id == truth.total.served.record_ref
-            )
+            totals = truth.erp_totals(truth.total.served.source)
         currency = truth.currency.served.value
         return OrderTotals(
             subtotal=Money.of(totals.subtotal, currency),

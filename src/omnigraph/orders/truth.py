@@ -21,6 +21,7 @@ from omnigraph.sources.records import (
     Charge,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderTotals,
     SalesOrder,
     Sourced,
     StorefrontOrder,
@@ -113,17 +114,48 @@ class OrderTruth:
         return fact
 
     @cached_property
+    def erp_orders(self) -> list[tuple[str, list[SalesOrder]]]:
+        """Each ERP's sales orders for this order: an ERP may split one storefront order into
+        several (by warehouse, by shipment, by legal entity), and together they are its word."""
+        grouped: dict[str, list[SalesOrder]] = {}
+        for s in self.evidence.sales_orders:
+            grouped.setdefault(s.source, []).append(s.record)
+        return [
+            (source, sorted(records, key=lambda r: r.id)) for source, records in grouped.items()
+        ]
+
+    def erp_totals(self, source: str) -> OrderTotals:
+        """The totals of all ``source``'s sales orders for this order, added up."""
+        records = dict(self.erp_orders)[source]
+
+        def added(name: str) -> Decimal:
+            return sum((getattr(r.totals, name) for r in records), Decimal(0))
+
+        return OrderTotals(
+            subtotal=added("subtotal"),
+            discount=added("discount"),
+            shipping=added("shipping"),
+            tax=added("tax"),
+            total=added("total"),
+        )
+
+    @staticmethod
+    def _erp(source: str, records: Sequence[SalesOrder], value: str) -> Claim:
+        """One ERP's claim from all its sales orders: every record named, as of the newest."""
+        return Claim(
+            source,
+            SourceKind.ERP,
+            ",".join(r.id for r in records),
+            max(r.updated_at for r in records),
+            value,
+        )
+
+    @cached_property
     def total(self) -> Fact:
         claims = [self._sf(str(self.order.totals.total))]
         claims += [
-            Claim(
-                s.source,
-                SourceKind.ERP,
-                s.record.id,
-                s.record.updated_at,
-                str(s.record.totals.total),
-            )
-            for s in self.evidence.sales_orders
+            self._erp(source, records, str(sum((r.totals.total for r in records), Decimal(0))))
+            for source, records in self.erp_orders
         ]
         fact = self._decide("totals.total", claims, _same_amount)
         assert fact is not None
@@ -145,14 +177,12 @@ class OrderTruth:
             )
         ]
         claims += [
-            Claim(
-                s.source,
-                SourceKind.ERP,
-                s.record.id,
-                s.record.updated_at,
-                "CANCELLED" if s.record.status == "cancelled" else "ACTIVE",
+            self._erp(
+                source,
+                records,
+                "CANCELLED" if all(r.status == "cancelled" for r in records) else "ACTIVE",
             )
-            for s in self.evidence.sales_orders
+            for source, records in self.erp_orders
         ]
         fulfilment = self.evidence.fulfilment_orders
         if fulfilment:
@@ -174,10 +204,11 @@ class OrderTruth:
     @cached_property
     def currency(self) -> Fact:
         claims = [self._sf(self.order.currency)]
-        claims += [
-            Claim(s.source, SourceKind.ERP, s.record.id, s.record.updated_at, s.record.currency)
-            for s in self.evidence.sales_orders
-        ]
+        for source, records in self.erp_orders:
+            claims += [
+                self._erp(source, [r for r in records if r.currency == currency], currency)
+                for currency in sorted({r.currency for r in records})
+            ]
         fact = self._decide("currency", claims)
         assert fact is not None
         return fact
@@ -187,16 +218,11 @@ class OrderTruth:
         claims = []
         if self.order.financial_status:
             claims.append(self._sf(self.order.financial_status))
-        claims += [
-            Claim(
-                s.source,
-                SourceKind.ERP,
-                s.record.id,
-                s.record.updated_at,
-                s.record.financial_status,
-            )
-            for s in self.evidence.sales_orders
-        ]
+        for source, records in self.erp_orders:
+            claims += [
+                self._erp(source, [r for r in records if r.financial_status == status], status)
+                for status in sorted({r.financial_status for r in records})
+            ]
         # Systems word financial status differently; only the owner's word is served, and
         # comparing vocabularies would raise false alarms, so no conflict is derived here.
         return self._decide("financialStatus", claims, lambda _a, _b: True)
@@ -205,34 +231,37 @@ class OrderTruth:
         claims = [self._sf(str(line.unit_price)) for line in self.order.lines if line.sku == sku][
             :1
         ]
-        for s in self.evidence.sales_orders:
-            for line in s.record.lines:
-                if line.sku == sku:
-                    claims.append(
-                        Claim(
-                            s.source,
-                            SourceKind.ERP,
-                            f"{s.record.id}#{line.line_no}",
-                            s.record.updated_at,
-                            str(line.unit_price),
-                        )
+        for source, records in self.erp_orders:
+            prices: dict[Decimal, list[tuple[SalesOrder, int]]] = {}
+            for record in records:
+                for line in record.lines:
+                    if line.sku == sku:
+                        prices.setdefault(line.unit_price, []).append((record, line.line_no))
+            for price, where in prices.items():  # one claim per price its records state
+                claims.append(
+                    Claim(
+                        source,
+                        SourceKind.ERP,
+                        ",".join(f"{record.id}#{line_no}" for record, line_no in where),
+                        max(record.updated_at for record, _ in where),
+                        str(price),
                     )
-                    break
+                )
         return self._decide("lines.unitPrice", claims, _same_amount)
 
     def ordered_quantity(self, sku: str) -> Fact | None:
         """Units asked for: the storefront captured them; the ERP's copy must say the same."""
         claims = [self._sf(str(line.quantity)) for line in self.order.lines if line.sku == sku][:1]
-        for s in self.evidence.sales_orders:
-            line = next((x for x in s.record.lines if x.sku == sku), None)
-            if line is not None:
+        for source, records in self.erp_orders:
+            where = [(r, x) for r in records for x in r.lines if x.sku == sku]
+            if where:  # a line split across sales orders: together they are the ERP's count
                 claims.append(
                     Claim(
-                        s.source,
+                        source,
                         SourceKind.ERP,
-                        f"{s.record.id}#{line.line_no}",
-                        s.record.updated_at,
-                        str(line.quantity),
+                        ",".join(f"{r.id}#{x.line_no}" for r, x in where),
+                        max(r.updated_at for r, _ in where),
+                        str(sum(x.quantity for _, x in where)),
                     )
                 )
         return self._decide("lines.quantity", claims)
