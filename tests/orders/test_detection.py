@@ -3,7 +3,7 @@ exception (recall 100%), and nothing else is (no false positives), for two seeds
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select
@@ -89,3 +89,55 @@ async def test_detection_recall_and_precision_over_a_seeded_business(
     # a second pass finds the same and raises nothing new
     assert sum(again.raised.values()) == 0
     assert again.already_known == sum(report.raised.values())
+
+
+async def test_a_disagreement_that_comes_back_after_its_resolution_is_a_new_exception(
+    clean_database: str,
+) -> None:
+    """Resolved, then seen again in records that changed after the resolution: a new
+    occurrence. Seen again in the same records (the fix has not reached them yet): nothing."""
+    world = build_world(seed=7, orders=300, anchor=ANCHOR)
+    engine = create_engine(clean_database)
+    await upgrade_database(engine)
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
+        )
+    async with DemoSystems(world) as demo:
+        registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
+        detector = DisagreementDetector(
+            sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load()
+        )
+        try:
+            now = datetime.now(UTC)
+            first = await detector.scan(now=now)
+            async with sessions() as session, session.begin():
+                row = await session.scalar(
+                    select(ExceptionRow)
+                    .where(ExceptionRow.dedupe_key.like("disagreement:%"))
+                    .order_by(ExceptionRow.dedupe_key)
+                    .limit(1)
+                )
+                assert row is not None
+                key = row.dedupe_key
+                row.status, row.resolved_at = "RESOLVED", now  # after every record's change
+            unchanged = await detector.scan(now=now)
+            async with sessions() as session, session.begin():
+                again = await session.scalar(select(ExceptionRow).where(ExceptionRow.id == row.id))
+                assert again is not None
+                again.resolved_at = ANCHOR - timedelta(days=400)  # before the records changed
+            came_back = await detector.scan(now=now)
+        finally:
+            await registry.aclose()
+    async with sessions() as session:
+        keys = sorted(
+            await session.scalars(
+                select(ExceptionRow.dedupe_key).where(ExceptionRow.dedupe_key.startswith(key))
+            )
+        )
+    await engine.dispose()
+    assert sum(first.raised.values()) > 0
+    assert sum(unchanged.raised.values()) == 0
+    assert sum(came_back.raised.values()) == 1
+    assert keys == [key, f"{key}#2"]

@@ -1,13 +1,16 @@
 """Intake: every exception, whoever detected it, enters here, once per underlying problem.
 
 The ``dedupe_key`` names the problem (the WMS's report id, or a detector's key such as
-``STATE_DISAGREEMENT:web-store:SF-100130``); seeing it again returns the existing exception.
+``disagreement:web-store:SF-100130:state``); seeing it again returns the existing exception.
+A problem that can come back after it was resolved (a disagreement between systems) enters
+through :func:`take_in_occurrence`: seen again with evidence newer than the resolution, it is a
+new occurrence and a new exception (``<key>#2``, ``#3``...).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 
-__all__ = ["ExceptionReport", "take_in"]
+__all__ = ["ExceptionReport", "take_in", "take_in_occurrence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,5 +98,44 @@ async def _by_dedupe_key(
     async with sessions() as session:
         found: ExceptionRow | None = await session.scalar(
             select(ExceptionRow).where(ExceptionRow.dedupe_key == dedupe_key)
+        )
+        return found
+
+
+async def take_in_occurrence(
+    sessions: async_sessionmaker[AsyncSession],
+    catalogue: ExceptionCatalogue,
+    report: ExceptionReport,
+    *,
+    changed_at: datetime,
+) -> tuple[ExceptionRow, bool]:
+    """Record ``report`` for a problem that can come back; ``changed_at`` is when the newest
+    evidence of it was stated. While its latest occurrence is not resolved, or was resolved
+    after that evidence (a fix the systems have not caught up with yet), the latest occurrence
+    is returned; otherwise the problem came back and a new occurrence is opened."""
+    latest = await _latest_occurrence(sessions, report.dedupe_key)
+    if latest is None or latest.status != ExceptionStatus.RESOLVED.value:
+        return await take_in(sessions, catalogue, report)
+    if latest.resolved_at is None or changed_at <= latest.resolved_at:
+        return latest, False
+    _, _, number = latest.dedupe_key.partition(f"{report.dedupe_key}#")
+    occurrence = int(number) + 1 if number.isdigit() else 2
+    return await take_in(
+        sessions, catalogue, replace(report, dedupe_key=f"{report.dedupe_key}#{occurrence}")
+    )
+
+
+async def _latest_occurrence(
+    sessions: async_sessionmaker[AsyncSession], dedupe_key: str
+) -> ExceptionRow | None:
+    async with sessions() as session:
+        found: ExceptionRow | None = await session.scalar(
+            select(ExceptionRow)
+            .where(
+                (ExceptionRow.dedupe_key == dedupe_key)
+                | ExceptionRow.dedupe_key.startswith(f"{dedupe_key}#", autoescape=True)
+            )
+            .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.dedupe_key.desc())
+            .limit(1)
         )
         return found

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
 from omnigraph.sources.records import Sourced, StorefrontOrder
@@ -267,5 +267,9 @@ class DisagreementDetector:
             order_ref=order.record.id,
             details=found.details,
         )
-        _, created = await take_in(self.sessions, self.catalogue, report)
+        # a disagreement resolved once and seen again in records changed since is a new case
+        changed_at = max(claim.as_of for claim in fact.claims)
+        _, created = await take_in_occurrence(
+            self.sessions, self.catalogue, report, changed_at=changed_at
+        )
         return created
