@@ -39,7 +39,11 @@ async def seed_exceptions(app: Starlette, order_ref: str) -> None:
                     order_ref=order_ref if kind == "SHORT_PICK" else None,
                     dedupe_key=f"test:{kind}:{order_ref}",
                     summary=f"{kind} on {order_ref}",
-                    details={},
+                    details=(
+                        {"fulfilmentOrderId": "FO-1", "sku": "SKU-0001", "quantity": 1}
+                        if kind == "SHORT_PICK"
+                        else {}
+                    ),
                     detected_at=AT - timedelta(hours=i),
                     updated_at=AT,
                 )

@@ -3,10 +3,13 @@ exception (recall 100%), and nothing else is (no false positives), for two seeds
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -14,9 +17,11 @@ from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.orders.detector import DisagreementDetector, cases
+from omnigraph.orders.truth import OrderEvidence, OrderTruth
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, make_settings
+from tests.orders.test_truth import AT, erp, storefront
 
 ORDERS = 2500
 PLANTED_FIELDS = {
@@ -31,6 +36,25 @@ PLANTED_EXCEPTION = {
     "total_mismatch": "PRICE_DISAGREEMENT",
     "price_mismatch": "PRICE_DISAGREEMENT",
 }
+
+
+async def forget_disagreements(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
+        )
+
+
+@pytest.fixture(autouse=True)
+async def leave_no_disagreements(clean_database: str) -> AsyncIterator[None]:
+    """Other modules share the session's database and its demo world: leave them no
+    exceptions about their orders."""
+    yield
+    engine = create_engine(clean_database)
+    try:
+        await forget_disagreements(create_session_factory(engine))
+    finally:
+        await engine.dispose()
 
 
 def family(field: str) -> str:
@@ -53,10 +77,7 @@ async def test_detection_recall_and_precision_over_a_seeded_business(
     engine = create_engine(clean_database)
     await upgrade_database(engine)
     sessions = create_session_factory(engine)
-    async with sessions() as session, session.begin():
-        await session.execute(
-            delete(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
-        )
+    await forget_disagreements(sessions)
     async with DemoSystems(world) as demo:
         registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
         detector = DisagreementDetector(
@@ -100,10 +121,7 @@ async def test_a_disagreement_that_comes_back_after_its_resolution_is_a_new_exce
     engine = create_engine(clean_database)
     await upgrade_database(engine)
     sessions = create_session_factory(engine)
-    async with sessions() as session, session.begin():
-        await session.execute(
-            delete(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
-        )
+    await forget_disagreements(sessions)
     async with DemoSystems(world) as demo:
         registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
         detector = DisagreementDetector(
@@ -141,3 +159,44 @@ async def test_a_disagreement_that_comes_back_after_its_resolution_is_a_new_exce
     assert sum(unchanged.raised.values()) == 0
     assert sum(came_back.raised.values()) == 1
     assert keys == [key, f"{key}#2"]
+
+
+def test_a_line_price_case_and_the_total_it_moves_are_one_exception() -> None:
+    order = storefront("30.00", [("SKU-1", 2, "10.00"), ("SKU-2", 1, "10.00")])
+    later = AT + timedelta(days=1)
+    repriced = [erp("SO-1", "32.00", "0", [("SKU-1", 2, "11.00"), ("SKU-2", 1, "10.00")])]
+    truth = OrderTruth(OrderEvidence(order, sales_orders=repriced), AuthorityRules.load(), later)
+    assert {f.field for f in truth.disagreements()} == {"totals.total", "lines[SKU-1].unitPrice"}
+    (only,) = cases(truth)
+    fact, raised = only
+    assert fact.field == "lines[SKU-1].unitPrice"
+    assert raised.details["lineNo"] == 1
+    catalogue = ExceptionCatalogue.load()
+    offered = catalogue.rule(raised.kind).applicable(raised.details)
+    assert set(offered) == {"CONFIRM_ERP_PRICE", "ADJUST_ERP_PRICE", "RESYNC_ERP_RECORD"}
+
+
+@pytest.mark.parametrize(
+    ("erp_total", "offered"),
+    [
+        (
+            "34.95",
+            {"CREDIT_THE_DIFFERENCE", "RESYNC_ERP_RECORD"},
+        ),  # shipping the site did not charge
+        ("25.00", {"RESYNC_ERP_RECORD"}),  # a discount the ERP gave: nothing to credit
+    ],
+)
+def test_a_total_only_case_offers_what_can_change_it(erp_total: str, offered: set[str]) -> None:
+    order = storefront("30.00", [("SKU-1", 3, "10.00")])
+    later = AT + timedelta(days=1)
+    shipping = str(Decimal(erp_total) - Decimal("30.00"))
+    sales = [erp("SO-1", erp_total, shipping, [("SKU-1", 3, "10.00")])]
+    truth = OrderTruth(OrderEvidence(order, sales_orders=sales), AuthorityRules.load(), later)
+    ((fact, raised),) = cases(truth)
+    assert fact.field == "totals.total"
+    rule = ExceptionCatalogue.load().rule(raised.kind)
+    assert set(rule.applicable(raised.details)) == offered
+    if "CREDIT_THE_DIFFERENCE" in offered:
+        payload = rule.resolutions["CREDIT_THE_DIFFERENCE"].render(raised.details)
+        assert payload["amount"] == "4.95"
+        assert payload["salesOrderId"] == "SO-1"

@@ -113,6 +113,19 @@ class KindRule(BaseModel):
             raise ValueError("at least one resolution is needed")
         return self
 
+    def applicable(self, details: dict[str, Any]) -> dict[str, ResolutionRule]:
+        """The resolutions whose command can be made for an exception with ``details``: one
+        whose payload needs a detail the case lacks (a line number for an order-level price
+        case, an excess for an undercharge) is not offered."""
+        found: dict[str, ResolutionRule] = {}
+        for name, rule in self.resolutions.items():
+            try:
+                rule.render(details)
+            except PayloadNotApplicable:
+                continue
+            found[name] = rule
+        return found
+
 
 class _CatalogueFile(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -170,13 +170,14 @@ class ExceptionRecord(Node):
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
         return await cls.by_id(info.context, id)
 
-    @strawberry.field(description="Resolutions the catalogue allows for this kind.")
+    @strawberry.field(
+        description="Resolutions the catalogue allows for this kind that can apply to this"
+        " case (one whose command needs a detail the case lacks is not offered)."
+    )
     def allowed_resolutions(self, info: Ctx) -> list[str]:
-        return list(
-            info.context.services.get(ExceptionCatalogue)
-            .rule(ExceptionKindValue(self.kind))
-            .resolutions
-        )
+        rule = info.context.services.get(ExceptionCatalogue).rule(ExceptionKindValue(self.kind))
+        details = self.details if isinstance(self.details, dict) else {}
+        return list(rule.applicable(details))
 
     @strawberry.field(description="Commands sent to the owner for this exception, oldest first.")
     async def commands(self, info: Ctx) -> list[ResolutionCommand]:

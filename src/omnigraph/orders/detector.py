@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -38,7 +39,7 @@ from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
 
-__all__ = ["DetectionReport", "DisagreementDetector", "exception_for"]
+__all__ = ["DetectionReport", "DisagreementDetector", "cases", "exception_for"]
 
 log = structlog.get_logger(__name__)
 _LEFT_BUILDING = {
@@ -110,16 +111,20 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
         storefront = next(
             (c.value for c in fact.claims if c.source_kind is SourceKind.STOREFRONT), None
         )
+        details = {
+            **base,
+            "salesOrderId": sales[0].record.id,
+            "salesOrderIds": [s.record.id for s in sales],
+            "erpTotal": fact.served.value,
+            "storefrontTotal": storefront,
+        }
+        excess = _excess(fact.served.value, storefront)
+        if excess is not None:
+            details["creditAmount"] = excess
         return Raise(
             ExceptionKind.PRICE_DISAGREEMENT,
             f"{order.id}: ERP total {fact.served.value}, storefront total {storefront}",
-            {
-                **base,
-                "salesOrderId": sales[0].record.id,
-                "salesOrderIds": [s.record.id for s in sales],
-                "erpTotal": fact.served.value,
-                "storefrontTotal": storefront,
-            },
+            details,
         )
     if _field_family(fact.field) == "lines.unitPrice" and sales:
         sku = fact.field[len("lines[") : fact.field.index("]")]
@@ -144,6 +149,31 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
             },
         )
     return None
+
+
+def _excess(erp_total: str, storefront_total: str | None) -> str | None:
+    """What the ERP's total is above the storefront's, when it is."""
+    if storefront_total is None:
+        return None
+    excess = Decimal(erp_total) - Decimal(storefront_total)
+    return str(excess) if excess > 0 else None
+
+
+def cases(truth: OrderTruth) -> list[tuple[Fact, Raise]]:
+    """The exceptions an order's disagreements raise: one per case, not one per symptom.
+
+    A line price disagreement and the order-total disagreement it causes are one case: while a
+    line's price is disputed, the total raises nothing of its own (its exception would only
+    repeat the line's, and resolving the line settles it). A total disagreement with no line
+    disagreement (shipping, discount or tax differ) is a case of its own.
+    """
+    found = [(fact, exception_for(truth, fact)) for fact in truth.disagreements()]
+    lines_disputed = any(_field_family(fact.field) == "lines.unitPrice" for fact, _ in found)
+    return [
+        (fact, raised)
+        for fact, raised in found
+        if raised is not None and not (fact.field == "totals.total" and lines_disputed)
+    ]
 
 
 class DisagreementDetector:
@@ -230,9 +260,9 @@ class DisagreementDetector:
                 report.disputed_orders[ref] = [f.field for f in disputed]
             for fact in disputed:
                 report.disagreements[_field_family(fact.field)] += 1
-                found = exception_for(truth, fact)
-                if found is None or not raise_exceptions:
-                    continue
+            if not raise_exceptions:
+                continue
+            for fact, found in cases(truth):
                 created = await self._raise(order, truth, fact, found, now)
                 if created:
                     report.raised[found.kind.value] += 1
