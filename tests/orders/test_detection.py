@@ -15,13 +15,14 @@ from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, build_world
-from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector, cases
 from omnigraph.orders.truth import OrderEvidence, OrderTruth
+from omnigraph.sources.records import Sourced
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, make_settings
-from tests.orders.test_truth import AT, erp, storefront
+from tests.orders.test_truth import AT, erp, storefront, wms_order
 
 ORDERS = 2500
 PLANTED_FIELDS = {
@@ -52,6 +53,7 @@ async def leave_no_disagreements(clean_database: str) -> AsyncIterator[None]:
     yield
     engine = create_engine(clean_database)
     try:
+        await upgrade_database(engine)
         await forget_disagreements(create_session_factory(engine))
     finally:
         await engine.dispose()
@@ -200,3 +202,34 @@ def test_a_total_only_case_offers_what_can_change_it(erp_total: str, offered: se
         payload = rule.resolutions["CREDIT_THE_DIFFERENCE"].render(raised.details)
         assert payload["amount"] == "4.95"
         assert payload["salesOrderId"] == "SO-1"
+
+
+@pytest.mark.parametrize(
+    ("storefront_says", "wms_says", "told"),
+    [
+        ("unfulfilled", ["picked_up"], "picked_up"),
+        ("unfulfilled", ["delivered"], "delivered"),
+        ("unfulfilled", ["shipped", "packed"], "partial"),
+        ("fulfilled", ["picking"], None),
+        ("fulfilled", ["cancelled"], None),
+    ],
+)
+def test_a_state_case_tells_the_storefront_the_wms_state_or_says_why_it_cannot(
+    storefront_says: str, wms_says: list[str], told: str | None
+) -> None:
+    order = storefront("10.00", [("SKU-1", 1, "10.00")], fulfilment_status=storefront_says)
+    wms = [
+        Sourced("wms", wms_order(status, id=f"FO-{i}", orderRef="SF-7"))
+        for i, status in enumerate(wms_says)
+    ]
+    later = AT + timedelta(days=1)
+    truth = OrderTruth(OrderEvidence(order, fulfilment_orders=wms), AuthorityRules.load(), later)
+    ((_, raised),) = [(f, r) for f, r in cases(truth) if f.field == "state"]
+    rule = ExceptionCatalogue.load().rule(raised.kind)
+    if told is None:
+        assert "SYNC_FROM_WMS" not in rule.applicable(raised.details)
+        with pytest.raises(PayloadNotApplicable, match="WMS"):
+            rule.resolutions["SYNC_FROM_WMS"].render(raised.details)
+    else:
+        payload = rule.resolutions["SYNC_FROM_WMS"].render(raised.details)
+        assert payload == {"orderId": "SF-7", "fulfilmentStatus": told}

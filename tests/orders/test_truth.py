@@ -16,6 +16,7 @@ from omnigraph.orders.truth import (
     canonical_state,
     channel_state,
     states_consistent,
+    storefront_fulfilment,
     wms_state,
 )
 from omnigraph.sources.records import FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
@@ -52,6 +53,33 @@ def fulfilment(status: str, ref: str = "WO-1") -> FulfilmentOrder:
 def test_split_fulfilment_gives_one_state(statuses: list[str], expected: OrderState | None) -> None:
     orders = [fulfilment(s, f"WO-{i}") for i, s in enumerate(statuses)]
     assert wms_state(orders) == expected
+
+
+@pytest.mark.parametrize(
+    ("statuses", "told"),
+    [
+        (["shipped"], "fulfilled"),
+        (["shipped", "delivered"], "fulfilled"),
+        (["delivered", "delivered"], "delivered"),  # closes the storefront order
+        (["picked_up"], "picked_up"),  # a pickup is never told "fulfilled"
+        (["ready_for_pickup"], "ready_for_pickup"),
+        (["shipped", "picking"], "partial"),
+        (["partially_shipped"], "partial"),
+        (["shipped", "cancelled"], "fulfilled"),
+        (["returned"], "fulfilled"),
+        (["picking"], None),  # nothing to catch up with yet
+        (["packed", "ready_for_pickup"], None),
+        (["cancelled"], None),  # no fulfilment status makes them agree
+        ([], None),
+    ],
+)
+def test_the_storefront_is_told_what_the_wms_reports_in_its_words(
+    statuses: list[str], told: str | None
+) -> None:
+    orders = [fulfilment(s, f"WO-{i}") for i, s in enumerate(statuses)]
+    status, reason = storefront_fulfilment(orders)
+    assert status == told
+    assert reason
 
 
 def test_storefront_unfulfilled_agrees_with_picking_but_not_with_shipped() -> None:
@@ -194,7 +222,9 @@ def test_channel_branch_table(
 AT = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
-def storefront(total: str, lines: list[tuple[str, int, str]]) -> Sourced[StorefrontOrder]:
+def storefront(
+    total: str, lines: list[tuple[str, int, str]], *, fulfilment_status: str = "unfulfilled"
+) -> Sourced[StorefrontOrder]:
     order = StorefrontOrder.model_validate(
         {
             "id": "SF-7",
@@ -202,7 +232,7 @@ def storefront(total: str, lines: list[tuple[str, int, str]]) -> Sourced[Storefr
             "fulfilmentMethod": "ship",
             "currency": "GBP",
             "status": "open",
-            "fulfilmentStatus": "unfulfilled",
+            "fulfilmentStatus": fulfilment_status,
             "placedAt": AT.isoformat(),
             "updatedAt": AT.isoformat(),
             "lines": [

@@ -88,7 +88,10 @@ class ResolutionRule(BaseModel):
 def _detail(details: dict[str, Any], name: str) -> Any:
     value = details.get(name)
     if value is None:
-        raise PayloadNotApplicable(f"the exception has no {name!r} detail")
+        # a detector that knows why a detail cannot exist says so under ``unavailable``
+        unavailable = details.get("unavailable")
+        reason = unavailable.get(name) if isinstance(unavailable, dict) else None
+        raise PayloadNotApplicable(reason or f"the exception has no {name!r} detail")
     return value
 
 

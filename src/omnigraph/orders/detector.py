@@ -34,7 +34,7 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
+from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
 from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
@@ -101,11 +101,18 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
                 f"{order.id} was cancelled in the storefront but the WMS says {served}",
                 base,
             )
-        status = "partial" if served == OrderState.PARTIALLY_SHIPPED.value else "fulfilled"
+        # the storefront is told what the WMS reports, in its own words; where no word makes
+        # them agree, the sync is not offered and the reason is kept for whoever asks
+        status, reason = storefront_fulfilment([f.record for f in fulfilment])
+        told = (
+            {"fulfilmentStatus": status}
+            if status
+            else {"unavailable": {"fulfilmentStatus": reason}}
+        )
         return Raise(
             ExceptionKind.STATE_DISAGREEMENT,
             f"{order.id}: the WMS says {served}, the storefront says {', '.join(sorted(others))}",
-            {**base, "fulfilmentStatus": status},
+            {**base, **told},
         )
     if fact.field == "totals.total" and sales:
         storefront = next(

@@ -543,3 +543,50 @@ def channel_state(
             return "SCHEDULED"
         return "AWAITING_RELEASE"
     return None
+
+
+# What each WMS status tells the storefront (its fulfilmentStatus vocabulary); None: the units
+# are still in the building, which the storefront has no word for beyond "unfulfilled".
+_TOLD_STOREFRONT: dict[str, str | None] = {
+    "released": None,
+    "picking": None,
+    "picked": None,
+    "packed": None,
+    "ready_for_pickup": "ready_for_pickup",
+    "partially_shipped": "partial",
+    "shipped": "fulfilled",
+    "delivered": "delivered",  # closes the order
+    "picked_up": "picked_up",  # closes the order
+    "partially_returned": "fulfilled",
+    "returned": "fulfilled",
+}
+
+
+def storefront_fulfilment(fulfilment_orders: Sequence[FulfilmentOrder]) -> tuple[str | None, str]:
+    """What to tell the storefront so it agrees with the warehouse: the fulfilment status in
+    its vocabulary (``delivered`` and ``picked_up`` also close the order), or ``None`` with the
+    reason no such status exists (the units are still in the building, or every fulfilment
+    order was cancelled)."""
+    live = [f.status for f in fulfilment_orders if f.status != "cancelled"]
+    if not fulfilment_orders:
+        return None, "the WMS has no fulfilment order for it yet"
+    if not live:
+        return None, (
+            "the WMS cancelled every fulfilment order: cancel the order in the storefront, or"
+            " have the WMS release it again; no fulfilment status makes them agree"
+        )
+    told = [_TOLD_STOREFRONT.get(status) for status in live]
+    left = [t for t in told if t not in (None, "ready_for_pickup")]
+    if not left:
+        if all(t == "ready_for_pickup" for t in told):
+            return "ready_for_pickup", "the order waits at the store"
+        return None, (
+            f"the WMS is still working on it ({', '.join(sorted(set(live)))}): the storefront"
+            " has nothing to catch up with until the units leave"
+        )
+    if len(left) < len(told) or "partial" in left:
+        return "partial", "part of the order has left the building"
+    for closing in ("delivered", "picked_up"):
+        if all(t == closing for t in left):
+            return closing, f"every unit was {closing.replace('_', ' ')}"
+    return "fulfilled", "every unit has left the building"
