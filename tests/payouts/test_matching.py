@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.payouts.matching import Counterparts, MatchStatus, match_transactions
 from omnigraph.payouts.payout_equation import ReconciliationStatus, balance_payout
+from omnigraph.payouts.reconciler import amount_mismatches
 from omnigraph.sources.records import (
     BalanceTransaction,
     Charge,
@@ -265,3 +268,33 @@ def test_sums_that_agree_over_an_unmatched_line_are_not_reconciled() -> None:
 def test_a_payout_not_yet_paid_is_not_reconciled() -> None:
     balance = balance_payout(payout(1950, "in_transit"), [txn("a", "charge", 2000, "ch_1", 50)])
     assert balance.status is ReconciliationStatus.UNRECONCILED
+
+
+@pytest.mark.parametrize(
+    ("captured", "charged", "offered"),
+    [
+        ("20.00", 2150, {"REFUND_EXCESS", "RESYNC_RECORD"}),  # took 1.50 more: give it back
+        ("20.00", 1900, {"RESYNC_RECORD"}),  # took less: nothing to refund
+    ],
+)
+def test_money_that_moved_wrongly_is_an_owned_exception(
+    captured: str, charged: int, offered: set[str]
+) -> None:
+    found = world(
+        charges={"ch_1": charge("ch_1", "SF-1", charged)},
+        orders={"SF-1": order("SF-1", {**CAPTURE, "amount": captured})},
+    )
+    lines = match_transactions([txn("t1", "charge", charged, "ch_1")], found)
+    (report,) = amount_mismatches(
+        "psp", lines, datetime(2026, 12, 1, tzinfo=UTC), order_source="web-store"
+    )
+    assert report.kind is ExceptionKind.AMOUNT_MISMATCH
+    assert (report.order_ref, report.owner_source) == ("SF-1", "psp")
+    rule = ExceptionCatalogue.load().rule(report.kind)
+    assert rule.owner.value == "payments"
+    assert set(rule.applicable(report.details)) == offered
+    if "REFUND_EXCESS" in offered:
+        assert rule.resolutions["REFUND_EXCESS"].render(report.details) == {
+            "charge": "ch_1",
+            "amount": "150",
+        }

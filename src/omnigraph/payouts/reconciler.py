@@ -419,6 +419,46 @@ class Reconciler:
                     details=dict(line.details) | {"txnId": line.txn_id or ""},
                 )
             )
+        storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
+        reports += amount_mismatches(source, lines, now, order_source=storefront)
         for report in reports:
             _, new = await take_in(self.sessions, self.catalogue, report)
             total.exceptions_raised += int(new)
+
+
+def amount_mismatches(
+    source: str, lines: Sequence[LineResult], now: datetime, *, order_source: str | None
+) -> list[ExceptionReport]:
+    """Money that moved wrongly, owned by the payments provider: a charge that took another
+    amount than the storefront captured, or a refund that returned another amount than it
+    recorded. A charge that took more offers its excess back (``excessMinor``)."""
+    reports = []
+    for line in lines:
+        if line.status is not MatchStatus.AMOUNT_MISMATCH or line.difference_minor is None:
+            continue
+        charge = line.details.get("chargeId")
+        details: dict[str, Any] = dict(line.details) | {
+            "txnId": line.txn_id or "",
+            "orderRef": line.order_ref or "",
+            "currency": line.currency,
+            "differenceMinor": str(line.difference_minor),
+            "recordId": charge or line.details.get("refundId") or line.txn_id or "",
+        }
+        if charge and line.type == "charge" and line.difference_minor > 0:
+            details["excessMinor"] = str(line.difference_minor)
+        reports.append(
+            ExceptionReport(
+                kind=ExceptionKind.AMOUNT_MISMATCH,
+                dedupe_key=f"AMOUNT_MISMATCH:{source}:{line.txn_id}",
+                subject=f"{source}:{details['recordId']}",
+                subject_type=line.type,
+                summary=line.reason,
+                detected_at=now,
+                reported_by="reconciler",
+                owner_source=source,
+                order_source=order_source,
+                order_ref=line.order_ref,
+                details=details,
+            )
+        )
+    return reports
