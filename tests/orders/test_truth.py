@@ -301,3 +301,30 @@ def test_a_split_order_that_does_not_add_up_is_one_disagreement() -> None:
     truth = OrderTruth(OrderEvidence(order, sales_orders=split), AuthorityRules.load(), later)
     assert truth.total.served.value == "3196.05"
     assert truth.total.disputed
+
+
+@pytest.mark.parametrize(
+    ("storefront_says", "erp_says", "disputed"),
+    [
+        ("paid", "paid", False),
+        ("pending", "invoiced", False),  # both: nothing paid yet
+        ("paid", "refunded", True),
+        ("paid", "partially_refunded", True),
+        ("authorized", "paid", True),
+    ],
+)
+def test_financial_status_is_compared_like_other_owned_fields(
+    storefront_says: str, erp_says: str, disputed: bool
+) -> None:
+    order = storefront("10.00", [("SKU-1", 1, "10.00")])
+    order = Sourced(
+        order.source, order.record.model_copy(update={"financial_status": storefront_says})
+    )
+    sales = erp("SO-1", "10.00", "0", [("SKU-1", 1, "10.00")])
+    sales = Sourced(sales.source, sales.record.model_copy(update={"financial_status": erp_says}))
+    later = AT + timedelta(days=1)
+    truth = OrderTruth(OrderEvidence(order, sales_orders=[sales]), AuthorityRules.load(), later)
+    fact = truth.financial_status
+    assert fact is not None
+    assert fact.served.value == erp_says  # the ERP owns it
+    assert fact.disputed is disputed

@@ -223,9 +223,9 @@ class OrderTruth:
                 self._erp(source, [r for r in records if r.financial_status == status], status)
                 for status in sorted({r.financial_status for r in records})
             ]
-        # Systems word financial status differently; only the owner's word is served, and
-        # comparing vocabularies would raise false alarms, so no conflict is derived here.
-        return self._decide("financialStatus", claims, lambda _a, _b: True)
+        # the storefront and the ERP share one vocabulary (the contract); "not paid yet" is
+        # worded by each as it stands in its books, so those words agree with one another
+        return self._decide("financialStatus", claims, financial_statuses_agree)
 
     def unit_price(self, sku: str) -> Fact | None:
         claims = [self._sf(str(line.unit_price)) for line in self.order.lines if line.sku == sku][
@@ -590,3 +590,13 @@ def storefront_fulfilment(fulfilment_orders: Sequence[FulfilmentOrder]) -> tuple
         if all(t == closing for t in left):
             return closing, f"every unit was {closing.replace('_', ' ')}"
     return "fulfilled", "every unit has left the building"
+
+
+# the ways to say "nothing has been paid yet": a storefront's pending or authorized order is
+# the ERP's invoiced one (terms) as much as its pending one
+_UNPAID = frozenset({"pending", "authorized", "invoiced"})
+
+
+def financial_statuses_agree(served: str, other: str) -> bool:
+    """Whether two systems' financial statuses say the same about the money."""
+    return served == other or (served in _UNPAID and other in _UNPAID)
