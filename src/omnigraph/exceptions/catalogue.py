@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from omnigraph.core.data_files import load_toml
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.sources import SourceKind
 
@@ -161,14 +161,7 @@ class ExceptionCatalogue:
     @classmethod
     def load(cls, path: Path | None = None) -> ExceptionCatalogue:
         path = path or DEFAULT_CATALOGUE_PATH
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigurationError(f"exception catalogue {path}: {error}") from None
-        try:
-            parsed = _CatalogueFile.model_validate(raw)
-        except ValidationError as error:
-            raise ConfigurationError.from_validation(f"exception catalogue {path}", error) from None
+        parsed = load_toml(path, _CatalogueFile, what="exception catalogue")
         missing = set(ExceptionKind) - parsed.kinds.keys()
         if missing:
             raise ConfigurationError(

@@ -8,13 +8,13 @@ fields stay "basic" in strawberry's sense and cost nothing per resolve.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
@@ -22,6 +22,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 from strawberry.types.private import is_private
 
+from omnigraph.core.data_files import load_toml
 from omnigraph.graph.permissions import RequireRole, principal_of
 from omnigraph.security.principal import Role
 
@@ -54,20 +55,26 @@ class Matrix:
         return field if whole is None else field & whole
 
 
-def _roles(names: Iterable[str], where: str) -> frozenset[Role]:
-    try:
-        return frozenset(Role(name) for name in names)
-    except ValueError as error:
-        raise ValueError(f"{MATRIX_PATH.name}: {where}: {error}") from None
+class _OwnChannelTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: frozenset[str] = frozenset()
+
+
+class _MatrixFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    types: dict[str, frozenset[Role]] = Field(default_factory=dict)
+    fields: dict[str, frozenset[Role]] = Field(default_factory=dict)
+    own_channel: _OwnChannelTable = Field(default_factory=_OwnChannelTable)
 
 
 @cache
 def load_matrix(path: Path = MATRIX_PATH) -> Matrix:
-    document = tomllib.loads(path.read_text())
+    """The matrix in ``path``; a role or table it does not know fails with its place."""
+    document = load_toml(path, _MatrixFile, what="permission matrix")
     return Matrix(
-        types={name: _roles(roles, name) for name, roles in document.get("types", {}).items()},
-        fields={name: _roles(roles, name) for name, roles in document.get("fields", {}).items()},
-        own_channel=frozenset(document.get("own_channel", {}).get("fields", [])),
+        types=document.types, fields=document.fields, own_channel=document.own_channel.fields
     )
 
 

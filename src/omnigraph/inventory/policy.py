@@ -8,13 +8,12 @@ version is in force; until one is stored, ``default_policy.toml`` is.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.data_files import load_toml
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -153,7 +152,4 @@ class AllocationPolicy(BaseModel):
 
 
 def load_default_policy(path: Path = DEFAULT_POLICY_PATH) -> AllocationPolicy:
-    try:
-        return AllocationPolicy.parse(tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError, PolicyInvalid) as error:
-        raise ConfigurationError(f"allocation policy {path}: {error}") from None
+    return load_toml(path, AllocationPolicy, what="allocation policy")

@@ -8,13 +8,13 @@ change. A file naming an unknown field, kind or source fails at start-up with a 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from omnigraph.core.data_files import load_toml
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.provenance import Claim, Fact
 from omnigraph.core.sources import SourceKind
@@ -111,14 +111,7 @@ class AuthorityRules:
     @classmethod
     def load(cls, path: Path | None = None) -> AuthorityRules:
         path = path or DEFAULT_RULES_PATH
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigurationError(f"authority rules {path}: {error}") from None
-        try:
-            parsed = _RulesFile.model_validate(raw)
-        except ValidationError as error:
-            raise ConfigurationError.from_validation(f"authority rules {path}", error) from None
+        parsed = load_toml(path, _RulesFile, what="authority rules")
         unknown = parsed.fields.keys() - KNOWN_FIELDS
         if unknown:
             raise ConfigurationError(
