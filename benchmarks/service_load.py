@@ -46,8 +46,7 @@ from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import register_documents
 from omnigraph.security.principal import Role
-from omnigraph.settings import Settings
-from omnigraph.sources.config import SourcesConfig
+from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["OPERATIONS", "http_benchmark"]
@@ -616,10 +615,10 @@ def http_benchmark(
             config_path = tmp / "sources.toml"
             config_path.write_text(_sources_config(urls))
             database = f"sqlite+aiosqlite:///{tmp}/omnigraph.sqlite3"
-            from omnigraph.sources.config import load_sources_config
-
+            sources = Settings(config=config_path, _env_file=None).sources_config
+            assert sources is not None
             print(f"preparing: ledger, exception reports, disagreements over {orders} demo orders")
-            keys, refs, hashes = asyncio.run(_prepare(database, load_sources_config(config_path)))
+            keys, refs, hashes = asyncio.run(_prepare(database, sources))
             env = {
                 "OMNIGRAPH_MODE": "production",
                 "OMNIGRAPH_DATABASE_URL": database,

@@ -36,7 +36,6 @@ from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
-from omnigraph.graph.limits.query_limits import QueryLimits
 from omnigraph.graph.limits.rate import RateLimiter
 from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
 from omnigraph.graph.trusted_documents import TrustedDocuments
@@ -60,8 +59,7 @@ from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
 from omnigraph.security.document_store import PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
-from omnigraph.settings import Settings
-from omnigraph.sources.config import SourcesConfig, load_sources_config
+from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
@@ -94,7 +92,7 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             build_schema(
                 production=production,
                 subgraph=settings.subgraph,
-                limits=QueryLimits.from_settings(settings),
+                limits=settings.limits,
                 trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
                 response_cache=self.response_cache,
                 observers=observers,
@@ -110,7 +108,7 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
                 if rate
                 else None
             ),
-            execution_timeout=settings.execution_timeout_seconds,
+            execution_timeout=settings.limits.execution_timeout_seconds,
         )
         self._app = app
 
@@ -158,7 +156,7 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             services.sessions,
             services.registry,
             worker=f"{socket.gethostname()}:{os.getpid()}:serve",
-            policy=settings.dispatch_policy(),
+            policy=settings.dispatch,
         )
         tasks.append(
             asyncio.create_task(dispatcher.run(stop, wakeup=services.get(DispatcherWakeup).event))
@@ -259,7 +257,7 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
-    """The service. ``sources`` overrides ``settings.config``; with neither, demo systems start.
+    """The service. ``sources`` overrides ``settings.sources``; with neither, demo systems start.
 
     Spans go to ``tracer_provider`` when given, else where the ``OTEL_*`` variables say (by
     default nowhere: tracing is off)."""
@@ -279,9 +277,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if tracing is not None:
                 stack.callback(tracing.shutdown)  # last: flushes the spans of the shutdown too
-            config = sources
-            if config is None and settings.config is not None:
-                config = load_sources_config(settings.config)
+            config = sources if sources is not None else settings.sources_config
             if config is None:
                 from omnigraph.demo import DemoSystems, build_world
 
@@ -425,7 +421,7 @@ def create_app(
         ),
     )
     guarded = AuthenticationMiddleware(
-        BodySizeLimit(graphql, max_bytes=settings.max_body_bytes),
+        BodySizeLimit(graphql, max_bytes=settings.limits.max_body_bytes),
         backend=backend,
         on_error=unauthenticated,
     )

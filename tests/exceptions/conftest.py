@@ -15,9 +15,10 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
+from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.runtime.services import Services
+from omnigraph.settings import DispatchPolicy
 from tests.conftest import Graph, Sources, running_app
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
@@ -107,9 +108,12 @@ def make_short_pick(
 @pytest.fixture
 def dispatcher(services: Services) -> Callable[..., CommandDispatcher]:
     def build(**policy: Any) -> CommandDispatcher:
-        values = {"backoff_multiplier": 0.01, "backoff_max": 0.05, **policy}
+        values = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, **policy}
         return CommandDispatcher(
-            services.sessions, services.registry, worker="test", policy=DispatchPolicy(**values)
+            services.sessions,
+            services.registry,
+            worker="test",
+            policy=DispatchPolicy.model_validate(values),
         )
 
     return build

@@ -40,7 +40,7 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     _, exception_id = await make_short_pick()
     await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-down"))
     # the breaker must stay open across the checks below even on a loaded machine
-    worker = dispatcher(max_attempts=50, breaker_threshold=3, breaker_ttl=1.5)
+    worker = dispatcher(max_attempts=50, breaker={"threshold": 3, "reset_seconds": 1.5})
     await esources.outage("wms", True)
     try:
         for _ in range(3):
@@ -78,7 +78,7 @@ async def test_dead_letter_after_max_attempts_and_operator_replay(
 ) -> None:
     _, exception_id = await make_short_pick()
     await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-dead"))
-    worker = dispatcher(max_attempts=2, breaker_threshold=100)
+    worker = dispatcher(max_attempts=2, breaker={"threshold": 100})
     await deliver_until_settled(worker, rounds=4)
     dead = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
     assert dead["status"] == "RESOLUTION_FAILED"

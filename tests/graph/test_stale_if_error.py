@@ -15,8 +15,8 @@ from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.core.ids import encode_global_id
 from omnigraph.core.sources import SourceKind
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.stale import LastGood, stale_reads
 from tests.conftest import Graph, Sources, running_app
 from tests.orders.test_schema import shipped_order
@@ -116,6 +116,7 @@ async def test_background_reads_keep_no_copies() -> None:
         timeout_seconds=1,
         cache_ttl_seconds=0,
         cache_max_entries=100,
+        redis_key_prefix="omnigraph-test",
         stale_if_error_seconds=60,
         transport=httpx.MockTransport(wms),
     )

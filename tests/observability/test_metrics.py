@@ -17,8 +17,8 @@ from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.demo import DemoSystems
 from omnigraph.observability.metrics import MAX_OPERATION_NAMES, ServiceMetrics
 from omnigraph.runtime.services import Services
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig
 from tests.conftest import Graph, running_app
 from tests.observability.scrape import scrape, series, value
 
@@ -97,6 +97,7 @@ async def test_upstream_outcomes_are_counted_by_source() -> None:
         timeout_seconds=1,
         cache_ttl_seconds=0,
         cache_max_entries=0,
+        redis_key_prefix="omnigraph-test",
         transport=httpx.MockTransport(answer),
         observers=[metrics.upstream],
     )

@@ -18,11 +18,12 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow, PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatchPolicy
+from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
+from omnigraph.settings import DispatchPolicy
 from tests.conftest import ANCHOR, Graph
 
 # planted kind -> the line status the reconciler must give its record
@@ -263,7 +264,7 @@ async def test_money_resolutions_route_to_the_owning_system_and_apply_once(
         reconciled.sessions,
         reconciled.registry,
         worker="test",
-        policy=DispatchPolicy(backoff_multiplier=0.01, backoff_max=0.05),
+        policy=DispatchPolicy(backoff_seconds=0.01, backoff_max_seconds=0.05),
     )
     await dispatcher.run_once()
     async with httpx.AsyncClient() as client:

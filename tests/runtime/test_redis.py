@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
@@ -29,9 +30,8 @@ from omnigraph.graph.limits.http_errors import CodedHTTPError
 from omnigraph.graph.limits.rate import RateLimiter
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.pubsub import connect_redis
-from omnigraph.settings import Settings
+from omnigraph.settings import Settings, SourceConfig
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig
 from tests.runtime.conftest import REDIS_URL
 
 T = TypeVar("T")
@@ -289,7 +289,7 @@ def test_rate_limits_are_counted_in_the_redis_replicas_share_unless_told_otherwi
     )
     chosen = Settings(redis_url="redis://cache:6379/2", rate_limit_storage="async+memory://")
     assert chosen.effective_rate_limit_storage == "async+memory://"
-    with pytest.raises(ValueError, match="not a Redis URL"):
+    with pytest.raises(ConfigurationError, match="not a Redis URL"):
         Settings(redis_url="cache:6379")
 
 

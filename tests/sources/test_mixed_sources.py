@@ -49,7 +49,7 @@ from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
-from omnigraph.sources.config import SourcesConfig
+from omnigraph.settings import QueryLimits, SourcesConfig
 from omnigraph.sources.stripe.webhooks import signature_header
 
 SHOP_TOKEN = "shpat_mixed_0123456789"
@@ -312,7 +312,7 @@ async def settle(services: Services) -> None:
 async def pair(
     world: DemoWorld, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Pair]:
-    settings = {"max_cost": 10_000_000, "max_tokens": 10_000}
+    settings = {"limits": QueryLimits(max_cost=10_000_000, max_tokens=10_000)}
     # a bucket no test run empties: waiting for it is tested in tests/sources/shopify
     shop = FakeShopify(world, access_token=SHOP_TOKEN, bucket_size=10**7, restore_rate=10**6)
     stripe = FakeStripe(world, secret_key=STRIPE_KEY)

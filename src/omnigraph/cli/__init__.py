@@ -14,6 +14,7 @@ import typer
 from omnigraph.cli import jobs, serve
 from omnigraph.cli.documents import documents_app
 from omnigraph.cli.keys import keys_app
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.observability.logging import configure_logging
 from omnigraph.settings import Settings
 
@@ -43,7 +44,11 @@ app.add_typer(documents_app, name="documents")
 def main() -> None:
     try:
         settings = Settings()
-    except ValueError:  # the command itself reports the bad setting
+    except ConfigurationError:  # the command reading the settings reports them
         settings = Settings.model_construct()
     configure_logging(settings.effective_log_format, level=settings.log_level)
-    app()
+    try:
+        app()
+    except ConfigurationError as error:  # a bad setting or data file: its message is enough
+        typer.echo(str(error), err=True)
+        raise SystemExit(2) from None

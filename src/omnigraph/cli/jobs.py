@@ -16,9 +16,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import ConfigurationError
-from omnigraph.settings import Settings
-from omnigraph.sources.config import SourcesConfig, load_sources_config
+from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = [
@@ -32,21 +30,19 @@ __all__ = [
 
 ResultT = TypeVar("ResultT")
 Sessions = async_sessionmaker[AsyncSession]
-ConfigOption = Annotated[Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option(help="Settings and sources TOML (OMNIGRAPH_CONFIG).")
+]
 
 
 def configured_sources(config: Path | None) -> tuple[Settings, SourcesConfig]:
-    """The settings and the sources file a job runs against; exit 2 when there is none."""
-    settings = Settings()
-    path = config or settings.config
-    if path is None:
-        typer.echo("a sources file is needed: --config FILE or OMNIGRAPH_CONFIG", err=True)
+    """The settings and the sources a job runs against; exit 2 when there are none."""
+    settings = Settings(config=config) if config else Settings()
+    sources = settings.sources_config
+    if sources is None:
+        typer.echo("sources are needed: --config FILE or OMNIGRAPH_CONFIG", err=True)
         raise typer.Exit(2)
-    try:
-        return settings, load_sources_config(path)
-    except ConfigurationError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+    return settings, sources
 
 
 def against_sources(
@@ -88,7 +84,7 @@ def dispatch(
             sessions,
             registry,
             worker=worker or f"{socket.gethostname()}:{os.getpid()}:dispatch",
-            policy=settings.dispatch_policy(),
+            policy=settings.dispatch,
         )
         if once:
             while await dispatcher.run_once():

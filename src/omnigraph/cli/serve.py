@@ -19,7 +19,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (OMNIGRAPH_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (OMNIGRAPH_PORT).")] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Sources TOML (OMNIGRAPH_CONFIG); none = demo systems.")
+        Path | None,
+        typer.Option(help="Settings and sources TOML (OMNIGRAPH_CONFIG); none = demo systems."),
     ] = None,
     subgraph: Annotated[
         SubgraphName | None,
@@ -28,9 +29,8 @@ def serve(
 ) -> None:
     """Serve the graph, or one subgraph of it; with no sources configured, the demo source
     systems start too."""
-    settings = Settings()
     options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
-    settings = settings.model_copy(update={k: v for k, v in options.items() if v})
+    settings = Settings(**{k: v for k, v in options.items() if v})
     from omnigraph.app import create_app
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
@@ -45,9 +45,15 @@ def serve(
 
 
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed for the demo business.")] = 7,
-    orders: Annotated[int, typer.Option(help="How many orders to seed.")] = 300,
-    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for the demo business (OMNIGRAPH_DEMO_SEED).")
+    ] = None,
+    orders: Annotated[
+        int | None, typer.Option(help="How many orders to seed (OMNIGRAPH_DEMO_ORDERS).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Loopback address to bind (OMNIGRAPH_DEMO_HOST).")
+    ] = None,
     base_port: Annotated[
         int, typer.Option(help="Storefront port; ERP, WMS and payments take the next three.")
     ] = 8101,
@@ -58,7 +64,10 @@ def demo(
     """Run only the four demo source systems (storefront, ERP, WMS, payments)."""
     from omnigraph.demo import build_world, run_forever
 
-    world = build_world(seed=seed, orders=orders)
+    options = {"demo_seed": seed, "demo_orders": orders, "demo_host": host}
+    settings = Settings(**{k: v for k, v in options.items() if v is not None})
+    host = settings.demo_host
+    world = build_world(seed=settings.demo_seed, orders=settings.demo_orders)
     if truth is not None:
         import json
         from dataclasses import asdict

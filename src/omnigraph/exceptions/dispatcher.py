@@ -27,10 +27,11 @@ from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
+from omnigraph.settings import DispatchPolicy
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["CommandDispatcher", "DispatchPolicy", "DispatcherWakeup"]
+__all__ = ["CommandDispatcher", "DispatcherWakeup"]
 
 log = structlog.get_logger(__name__)
 HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
@@ -44,33 +45,6 @@ class DispatcherWakeup:
 
     def wake(self) -> None:
         self.event.set()
-
-
-class DispatchPolicy:
-    """How hard to try: attempts, backoff, lease and breaker settings."""
-
-    def __init__(
-        self,
-        *,
-        max_attempts: int = 8,
-        backoff_multiplier: float = 0.5,
-        backoff_max: float = 60.0,
-        lease_seconds: float = 30.0,
-        batch_size: int = 20,
-        breaker_threshold: int = 5,
-        breaker_ttl: float = 30.0,
-    ) -> None:
-        self.max_attempts = max_attempts
-        self.wait = tenacity.wait_random_exponential(multiplier=backoff_multiplier, max=backoff_max)
-        self.lease = timedelta(seconds=lease_seconds)
-        self.batch_size = batch_size
-        self.breaker_threshold = breaker_threshold
-        self.breaker_ttl = breaker_ttl
-
-    def delay_after(self, attempts: int) -> timedelta:
-        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        state.attempt_number = attempts
-        return timedelta(seconds=self.wait(state))
 
 
 class CommandDispatcher:
@@ -88,9 +62,12 @@ class CommandDispatcher:
         self.worker = worker
         self.policy = policy or DispatchPolicy()
         self.clock = clock
+        self.wait = tenacity.wait_random_exponential(
+            multiplier=self.policy.backoff_seconds, max=self.policy.backoff_max_seconds
+        )
         self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=self.policy.breaker_threshold,
-            default_ttl=self.policy.breaker_ttl,
+            default_threshold=self.policy.breaker.threshold,
+            default_ttl=self.policy.breaker.reset_seconds,
             # Only an owner that cannot answer counts against its circuit.
             exclude=[SourceContractViolation],
         )
@@ -143,7 +120,8 @@ class CommandDispatcher:
             .order_by(OutboxCommandRow.next_attempt_at)
             .limit(self.policy.batch_size)
         )
-        lease = {"claimed_by": self.worker, "claimed_until": now + self.policy.lease}
+        lease_until = now + timedelta(seconds=self.policy.lease_seconds)
+        lease = {"claimed_by": self.worker, "claimed_until": lease_until}
         async with self.sessions() as session:
             if session.get_bind().dialect.name == "postgresql":
                 async with session.begin():
@@ -193,7 +171,7 @@ class CommandDispatcher:
             await self._postpone(
                 command,
                 f"circuit open for {command.owner_source}: not calling it for now",
-                timedelta(seconds=self.policy.breaker_ttl),
+                timedelta(seconds=self.policy.breaker.reset_seconds),
                 count_attempt=False,
             )
         except UpstreamUnavailable as error:
@@ -248,7 +226,13 @@ class CommandDispatcher:
         if attempts >= self.policy.max_attempts:
             await self._give_up(command, f"gave up after {attempts} attempts: {error}", attempts)
             return
-        await self._postpone(command, error, self.policy.delay_after(attempts), attempts=attempts)
+        await self._postpone(command, error, self._delay_after(attempts), attempts=attempts)
+
+    def _delay_after(self, attempts: int) -> timedelta:
+        """Exponential backoff with full jitter (tenacity's), capped at the policy's maximum."""
+        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = attempts
+        return timedelta(seconds=self.wait(state))
 
     async def _postpone(
         self,

@@ -124,7 +124,7 @@ async def list_exceptions(
     ctx: RequestContext, *, first: int, after: str | None, filter: ExceptionQueryFilter
 ) -> tuple[list[tuple[ExceptionRow, str]], bool]:
     """Newest first; the cursor is the (detectedAt, id) of the last row seen."""
-    check_first(first, ctx.services.settings.max_page_size)
+    check_first(first, ctx.services.settings.limits.max_page_size)
     query = filter.apply(select(ExceptionRow))
     if after:
         payload = decode_cursor(after, EXCEPTION_CURSOR)

@@ -18,7 +18,7 @@ from omnigraph.core.errors import OmnigraphError
 from omnigraph.core.request_id import current_request_id
 from omnigraph.graph.error_codes import ErrorCodes, assign_code
 from omnigraph.graph.limits.errors import code_token_limit, strip_suggestions
-from omnigraph.graph.limits.query_limits import QueryLimits
+from omnigraph.graph.limits.query_limits import QueryLimits, limit_extensions
 from omnigraph.graph.matrix import apply_matrix
 from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext
 from omnigraph.graph.overrides.lean_resolvers import lighten
@@ -108,7 +108,7 @@ def assemble_schema(
         ErrorCodes,
         StaleIfError,
         lambda: ParserCache(maxsize=512),
-        *limits.extensions(),  # with validation, remembered per document text
+        *limit_extensions(limits),  # with validation, remembered per document text
     ]
     if trusted_documents is not None:
         if response_cache is not None and response_cache.seconds > 0:

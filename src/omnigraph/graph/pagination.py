@@ -95,7 +95,7 @@ async def scan_listing(
     first: int,
     after: ListingPosition | None,
     keep: Callable[[list[ItemT]], Awaitable[list[bool]]] | None = None,
-    max_pages: int = 20,
+    max_pages: int,
 ) -> ScanResult[ItemT]:
     """Collect up to ``first`` kept items after ``after``, reading sources in order.
 

@@ -310,7 +310,7 @@ async def list_orders(
     ctx: RequestContext, *, first: int, after: str | None, filter: OrderQueryFilter
 ) -> ScanResult[Sourced[StorefrontOrder]]:
     settings = ctx.services.settings
-    check_first(first, settings.max_page_size)
+    check_first(first, settings.limits.max_page_size)
     position = ListingPosition.decode(after, ORDER_CURSOR) if after else None
     storefronts = ctx.services.registry.storefronts
     upstream = filter.upstream()
@@ -339,7 +339,7 @@ async def list_orders(
         first=first,
         after=position,
         keep=keep,
-        max_pages=settings.max_filter_scan_pages,
+        max_pages=settings.limits.max_filter_scan_pages,
     )
 
 

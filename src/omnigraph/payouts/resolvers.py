@@ -145,7 +145,7 @@ class PayoutQueryFilter:
 async def list_payouts(
     ctx: RequestContext, *, first: int, after: str | None, filter: PayoutQueryFilter
 ) -> ScanResult[Sourced[Payout]]:
-    check_first(first, ctx.services.settings.max_page_size)
+    check_first(first, ctx.services.settings.limits.max_page_size)
     position = ListingPosition.decode(after, PAYOUT_CURSOR) if after else None
     sources = ctx.services.registry.payments
     params = filter.as_params()
@@ -166,7 +166,10 @@ async def list_payouts(
         return fetch
 
     return await scan_listing(
-        [fetcher(i) for i in range(len(sources))], first=first, after=position
+        [fetcher(i) for i in range(len(sources))],
+        first=first,
+        after=position,
+        max_pages=ctx.services.settings.limits.max_filter_scan_pages,
     )
 
 

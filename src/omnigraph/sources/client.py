@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.core.sources import SourceKind
-from omnigraph.sources.config import SourceConfig
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import (
     CacheKey,
@@ -61,7 +61,7 @@ class SourceClient:
         stale_if_error_seconds: float = 0,
         transport: httpx.AsyncBaseTransport | None = None,
         redis: Redis | None = None,
-        redis_key_prefix: str = "omnigraph",
+        redis_key_prefix: str,
         observers: Sequence[UpstreamObserver] = (),
     ) -> None:
         """``observers`` (metrics, tracing) are told of every request this client sends."""

@@ -8,9 +8,8 @@ import httpx
 from redis.asyncio import Redis
 
 from omnigraph.core.sources import SourceKind, SourceType
-from omnigraph.settings import Settings
+from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourcesConfig
 from omnigraph.sources.erp import ErpAdapter
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.payments import PaymentsAdapter

@@ -11,15 +11,16 @@ from graphql import get_introspection_query, parse
 
 from omnigraph.api.schema import build_schema
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.limits.cost import CostModel, operation_cost
+from omnigraph.graph.limits.cost import operation_cost
+from omnigraph.settings import QueryLimits
 from tests.security.conftest import serve
 
 SCHEMA = build_schema()._schema
-MODEL = CostModel(default_page_size=50, max_page_size=100, list_size=10)
+LIMITS = QueryLimits(default_page_size=50, max_page_size=100, cost_list_size=10)
 
 
 def cost(query: str, **variables: Any) -> int:
-    return operation_cost(SCHEMA, parse(query), variables=variables, model=MODEL)
+    return operation_cost(SCHEMA, parse(query), variables=variables, limits=LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_the_introspection_graphiql_sends_is_free() -> None:
 
 @pytest.fixture(scope="module")
 async def service(demo: DemoSystems, clean_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for _, client in serve(demo, clean_database, max_cost=500):
+    async for _, client in serve(demo, clean_database, limits=QueryLimits(max_cost=500)):
         yield client
 
 

@@ -12,6 +12,7 @@ from graphql import get_introspection_query
 
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.settings import QueryLimits
 from tests.conftest import Graph
 from tests.security.conftest import serve
 
@@ -22,11 +23,9 @@ async def tight(demo: DemoSystems, clean_database: str) -> AsyncIterator[httpx.A
     async for _, client in serve(
         demo,
         clean_database,
-        max_tokens=60,
-        max_depth=2,
-        max_aliases=2,
-        max_batch_operations=2,
-        max_body_bytes=2048,
+        limits=QueryLimits(
+            max_tokens=60, max_depth=2, max_aliases=2, max_batch_operations=2, max_body_bytes=2048
+        ),
     ):
         yield client
 
@@ -126,7 +125,7 @@ async def test_an_operation_past_the_execution_timeout_answers_timeout(
         demo,
         clean_database,
         transports={"wms": httpx.MockTransport(silent_wms)},
-        execution_timeout_seconds=0.2,
+        limits=QueryLimits(execution_timeout_seconds=0.2),
     ):
         response = await client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from omnigraph.sources.config import SourceConfig
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 
@@ -141,6 +141,7 @@ async def make_client(
             timeout_seconds=5,
             cache_ttl_seconds=cache_ttl,
             cache_max_entries=10_000,
+            redis_key_prefix="omnigraph-test",
             transport=httpx.MockTransport(shop.handler),
             sleep=fake_time.sleep,
             clock=fake_time.clock,

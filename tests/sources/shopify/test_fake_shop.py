@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.shopify import FakeShopify, shopify_options
 
 from omnigraph.demo import DemoWorld
-from omnigraph.sources.config import SourceConfig
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.storefront import OrderListFilter
@@ -45,6 +45,7 @@ async def adapter(
         timeout_seconds=5,
         cache_ttl_seconds=0,
         cache_max_entries=0,
+        redis_key_prefix="omnigraph-test",
         transport=httpx.ASGITransport(app=fake.app),
     )
     yield ShopifyStorefrontAdapter(client)

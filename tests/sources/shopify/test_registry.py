@@ -9,7 +9,6 @@ import pytest
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.settings import Settings
-from omnigraph.sources.config import load_sources_config
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
@@ -56,9 +55,11 @@ async def test_the_registry_picks_the_shopify_adapter_by_type(
     monkeypatch.setenv("SHOPIFY_TEST_TOKEN", "shpat_x")
     path = tmp_path / "sources.toml"
     path.write_text(SOURCES)
+    settings = Settings(config=path)
+    assert settings.sources_config is not None
     registry = SourceRegistry(
-        load_sources_config(path),
-        Settings(),
+        settings.sources_config,
+        settings,
         transports={"shop": httpx.MockTransport(shop.handler)},
     )
     try:
@@ -95,5 +96,5 @@ def test_a_wrong_shopify_entry_stops_loading_with_its_name(
     path = tmp_path / "sources.toml"
     path.write_text(SOURCES.replace(*change, 1))
     with pytest.raises(ConfigurationError) as raised:
-        load_sources_config(path)
+        Settings(config=path)
     assert message in str(raised.value)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import tenacity
 
-from omnigraph.sources.config import SourceConfig
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.stripe import StripeClient, StripePaymentsAdapter
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -59,6 +59,7 @@ async def stripe_client(stripe_env: None) -> AsyncIterator[Callable[..., StripeC
             timeout_seconds=2,
             cache_ttl_seconds=cache_ttl,
             cache_max_entries=1000,
+            redis_key_prefix="omnigraph-test",
             transport=transport,
             retry_wait=tenacity.wait_none(),
         )

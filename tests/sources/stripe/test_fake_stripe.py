@@ -11,8 +11,8 @@ from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, adapter_for
 
 from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.client import SourceClient
-from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.stripe import StripeClient
 
@@ -32,6 +32,7 @@ async def test_the_fake_serves_the_demo_payments_as_stripe_would(
             timeout_seconds=5,
             cache_ttl_seconds=0,
             cache_max_entries=0,
+            redis_key_prefix="omnigraph-test",
         )
     )
     try:

@@ -28,7 +28,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.runtime.services import Services
-from omnigraph.sources.config import SourcesConfig
+from omnigraph.settings import SourcesConfig
 from omnigraph.sources.stripe.webhooks import (
     WebhookRejected,
     parse_event,

@@ -7,9 +7,9 @@ Per caller (``rate``): a moving-window rate limit per API key.
 """
 
 from omnigraph.graph.limits.body_size import BodySizeLimit
-from omnigraph.graph.limits.cost import CostModel, CostVerdicts, QueryCostLimiter, operation_cost
+from omnigraph.graph.limits.cost import CostVerdicts, QueryCostLimiter, operation_cost
 from omnigraph.graph.limits.http_errors import CodedHTTPError, error_response
-from omnigraph.graph.limits.query_limits import QueryLimits
+from omnigraph.graph.limits.query_limits import QueryLimits, limit_extensions
 from omnigraph.graph.limits.rate import RateLimiter, rate_key
 from omnigraph.graph.overrides.validation_cache import ValidationVerdicts
 from omnigraph.graph.view import LimitedGraphQL
@@ -17,7 +17,6 @@ from omnigraph.graph.view import LimitedGraphQL
 __all__ = [
     "BodySizeLimit",
     "CodedHTTPError",
-    "CostModel",
     "CostVerdicts",
     "LimitedGraphQL",
     "QueryCostLimiter",
@@ -25,6 +24,7 @@ __all__ = [
     "RateLimiter",
     "ValidationVerdicts",
     "error_response",
+    "limit_extensions",
     "operation_cost",
     "rate_key",
 ]

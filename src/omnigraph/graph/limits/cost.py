@@ -17,7 +17,6 @@ So ``{ orders(first: 100) { edges { node { id lines { sku } } } } }`` costs
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
@@ -44,16 +43,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-__all__ = ["CostModel", "CostVerdicts", "QueryCostLimiter", "operation_cost"]
+from omnigraph.settings import QueryLimits
 
-
-@dataclass(frozen=True, slots=True)
-class CostModel:
-    """The numbers the cost model needs; ``omnigraph.settings`` supplies them."""
-
-    default_page_size: int = 50
-    max_page_size: int = 100
-    list_size: int = 10
+__all__ = ["CostVerdicts", "QueryCostLimiter", "operation_cost"]
 
 
 def operation_cost(
@@ -62,9 +54,10 @@ def operation_cost(
     *,
     operation_name: str | None = None,
     variables: Mapping[str, Any] | None = None,
-    model: CostModel = CostModel(),
+    limits: QueryLimits | None = None,
 ) -> int:
-    """The cost of the operation ``operation_name`` selects from a valid ``document``.
+    """The cost of the operation ``operation_name`` selects from a valid ``document``, with
+    the page sizes and list size of ``limits`` (by default, the settings' defaults).
 
     >>> from omnigraph.api.schema import build_schema
     >>> from graphql import parse
@@ -78,9 +71,8 @@ def operation_cost(
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    return _Counter(schema, document, operation, variables or {}, model).selections(
-        root, operation.selection_set, in_page=False
-    )
+    counter = _Counter(schema, document, operation, variables or {}, limits or QueryLimits())
+    return counter.selections(root, operation.selection_set, in_page=False)
 
 
 class _Counter:
@@ -90,10 +82,10 @@ class _Counter:
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
-        model: CostModel,
+        limits: QueryLimits,
     ) -> None:
         self.schema = schema
-        self.model = model
+        self.limits = limits
         self.variables = dict(variables)
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
@@ -142,7 +134,7 @@ class _Counter:
         if paged:
             size = self._first(node, definition.args["first"].default_value)
         elif is_list_type(get_nullable_type(definition.type)) and not in_page:
-            size = self.model.list_size
+            size = self.limits.cost_list_size
         else:
             size = 1
         inner = self.selections(get_named_type(definition.type), node.selection_set, in_page=paged)
@@ -159,8 +151,8 @@ class _Counter:
                 value = self.variables.get(argument.value.name.value, default)
         size = value if isinstance(value, int) and not isinstance(value, bool) else None
         if size is None:
-            size = self.model.default_page_size
-        return max(0, min(size, self.model.max_page_size))
+            size = self.limits.default_page_size
+        return max(0, min(size, self.limits.max_page_size))
 
 
 class CostVerdicts:
@@ -206,18 +198,15 @@ class CostVerdicts:
 
 
 class QueryCostLimiter(SchemaExtension):
-    """Refuse an operation whose cost exceeds ``max_cost`` before any resolver runs.
+    """Refuse an operation whose cost exceeds ``limits.max_cost`` before any resolver runs.
 
     The error is ``QUERY_TOO_COSTLY`` with ``cost`` and ``maxCost`` in its extensions, so a
     client can see by how much to shrink its ``first`` arguments. With ``verdicts`` the cost of
     an operation seen before is remembered, not counted again.
     """
 
-    def __init__(
-        self, *, max_cost: int, model: CostModel, verdicts: CostVerdicts | None = None
-    ) -> None:
-        self.max_cost = max_cost
-        self.model = model
+    def __init__(self, *, limits: QueryLimits, verdicts: CostVerdicts | None = None) -> None:
+        self.limits = limits
         self.verdicts = verdicts
 
     def on_execute(self) -> Iterator[None]:
@@ -225,8 +214,8 @@ class QueryCostLimiter(SchemaExtension):
         document = context.graphql_document
         if document is not None and context.result is None:
             cost = self._cost(context.query, document)
-            if cost > self.max_cost:
-                context.result = _refusal(cost, self.max_cost)
+            if cost > self.limits.max_cost:
+                context.result = _refusal(cost, self.limits.max_cost)
         yield
 
     def _cost(self, query: str | None, document: DocumentNode) -> int:
@@ -241,7 +230,7 @@ class QueryCostLimiter(SchemaExtension):
             document,
             operation_name=name,
             variables=variables,
-            model=self.model,
+            limits=self.limits,
         )
         if self.verdicts is not None and query is not None:
             self.verdicts.remember(query, name, variables, cost)

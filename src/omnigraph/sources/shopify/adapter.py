@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.settings import SHOPIFY_NODES_LIMIT
 from omnigraph.sources.client import JsonRecord
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
-from omnigraph.sources.shopify.options import NODES_LIMIT
 from omnigraph.sources.shopify.queries import (
     ORDER_LINE_ITEMS,
     ORDERS_BY_IDS,
@@ -54,7 +54,7 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
     def batch_size(self) -> int:
         """Orders per ``nodes(ids:)`` query: what the query cost allows, at most 250."""
         per_order = order_cost(self.options.max_line_items)
-        return max(1, min(NODES_LIMIT, self.options.max_query_cost // per_order))
+        return max(1, min(SHOPIFY_NODES_LIMIT, self.options.max_query_cost // per_order))
 
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
         records = await self.order_records(ids)
@@ -184,7 +184,7 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
     async def _returns(self, ids: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """Returns by GID, read in as few queries as their cost allows (none without any)."""
         found: dict[str, Mapping[str, Any]] = {}
-        size = max(1, min(NODES_LIMIT, self.options.max_query_cost // return_cost()))
+        size = max(1, min(SHOPIFY_NODES_LIMIT, self.options.max_query_cost // return_cost()))
         for chunk in _chunks(list(dict.fromkeys(ids)), size):
             data = await self.client.graphql(
                 RETURNS_BY_IDS, {"ids": chunk}, requested_cost=len(chunk) * return_cost()

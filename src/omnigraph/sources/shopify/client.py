@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import structlog
@@ -21,14 +21,16 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.settings import ShopifyOptions, SourceConfig
 from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
-from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.record_cache import CacheKey
-from omnigraph.sources.shopify.options import DEFAULT_API_VERSION, ShopifyOptions
 from omnigraph.sources.shopify.queries import SHOP
 
-__all__ = ["CostBucket", "ShopifyClient", "Sleep"]
+__all__ = ["DEFAULT_API_VERSION", "CostBucket", "ShopifyClient", "Sleep"]
+
+# Shopify supports each stable version for twelve months; pin a source's own with api_version.
+DEFAULT_API_VERSION: Final = "2026-10"
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -120,7 +122,7 @@ class ShopifyClient(SourceClient):
         stale_if_error_seconds: float = 0,
         transport: httpx.AsyncBaseTransport | None = None,
         redis: Redis | None = None,
-        redis_key_prefix: str = "omnigraph",
+        redis_key_prefix: str,
         observers: Sequence[UpstreamObserver] = (),
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
@@ -140,7 +142,7 @@ class ShopifyClient(SourceClient):
         )
         from omnigraph.sources.shopify.feed import ShopifyChangeFeed  # feed needs the client
 
-        self.options = ShopifyOptions.model_validate(config.options)
+        self.options: ShopifyOptions = config.shopify_options()
         self.api_version = config.api_version or DEFAULT_API_VERSION
         self.graphql_path = f"/admin/api/{self.api_version}/graphql.json"
         self.webhook_secret_env = config.webhook_secret_env

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from omnigraph.settings import ShopifyOptions
 from omnigraph.sources.client import JsonRecord
-from omnigraph.sources.shopify.options import ShopifyOptions
 
 __all__ = [
     "ShopifyMappingError",

@@ -24,8 +24,8 @@ import tenacity
 from redis.asyncio import Redis
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.settings import SourceConfig
 from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
-from omnigraph.sources.config import SourceConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.stripe.commands import StripeCall, stripe_call
@@ -118,7 +118,7 @@ class StripeClient(SourceClient):
         stale_if_error_seconds: float = 0,
         transport: httpx.AsyncBaseTransport | None = None,
         redis: Redis | None = None,
-        redis_key_prefix: str = "omnigraph",
+        redis_key_prefix: str,
         observers: Sequence[UpstreamObserver] = (),
         max_attempts: int = 4,
         retry_wait: tenacity.wait.WaitBaseT | None = None,
