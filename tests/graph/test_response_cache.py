@@ -271,7 +271,7 @@ KEY = ("a" * 64, "Lookup", b"{}", "api_key:k", ("support",), None)
 
 async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade() -> None:
     clock = Clock()
-    cache = ResponseCache(2.0, clock=clock)
+    cache = ResponseCache(2.0, max_entries=100, clock=clock)
     first = cache.lookup(KEY)
     assert first.refresh  # nothing kept: this request makes it
     waiting = cache.lookup(KEY)
@@ -297,7 +297,7 @@ async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade(
 
 
 async def test_an_answer_begun_before_a_change_is_not_kept() -> None:
-    cache = ResponseCache(2.0, clock=Clock())
+    cache = ResponseCache(2.0, max_entries=100, clock=Clock())
     assert cache.lookup(KEY).refresh
     waiting = cache.lookup(KEY)
     began = cache.generation

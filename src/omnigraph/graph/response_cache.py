@@ -77,7 +77,7 @@ class ResponseCache:
         self,
         seconds: float,
         *,
-        max_entries: int = 10_000,
+        max_entries: int,
         fields: Iterable[str] = DEFAULT_CACHEABLE_FIELDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -41,7 +41,7 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
         schema: BaseSchema,
         *,
         rate_limiter: RateLimiter | None = None,
-        execution_timeout: float = 30.0,
+        execution_timeout: float,
         **options: Any,
     ) -> None:
         super().__init__(schema, **options)

@@ -39,7 +39,7 @@ class BearerBackend(AuthenticationBackend):
         sessions: Callable[[], async_sessionmaker[AsyncSession]],
         *,
         require_token: bool,
-        cache_seconds: float = 5.0,
+        cache_seconds: float,
         jwt: JwtVerifier | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -21,13 +21,13 @@ __all__ = ["JwtVerifier"]
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JwtVerifier:
     secret: str | None = None
     jwks_url: str | None = None
     audience: str | None = None
     issuer: str | None = None
-    roles_claim: str = "roles"
+    roles_claim: str
     leeway_seconds: float = 30.0
     _jwks: jwt.PyJWKClient | None = field(init=False, default=None, repr=False)
 
