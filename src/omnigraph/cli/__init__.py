@@ -4,7 +4,9 @@
 - ``dispatch``, ``detect``, ``sync wms | payments | exceptions``, ``db upgrade``
   (:mod:`omnigraph.cli.jobs`);
 - ``keys create | list | revoke`` (:mod:`omnigraph.cli.keys`);
-- ``documents register | list``, the trusted documents (:mod:`omnigraph.cli.documents`).
+- ``documents register | list``, the trusted documents (:mod:`omnigraph.cli.documents`);
+- ``settings [--markdown]``, the settings in force or their reference
+  (:mod:`omnigraph.cli.settings`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import typer
 from omnigraph.cli import jobs, serve
 from omnigraph.cli.documents import documents_app
 from omnigraph.cli.keys import keys_app
+from omnigraph.cli.settings import show_settings
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.observability.logging import configure_logging
 from omnigraph.settings import Settings
@@ -39,6 +42,7 @@ app.add_typer(db_app, name="db")
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(documents_app, name="documents")
+app.command("settings")(show_settings)
 
 
 def main() -> None:
