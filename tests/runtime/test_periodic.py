@@ -9,17 +9,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
 from omnigraph.core.errors import UpstreamUnavailable
+from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.runtime.periodic import (
     PeriodicRunner,
     PeriodicTask,
     run_periodic,
     source_failure,
 )
+from tests.observability.scrape import parse, value
 
 EPOCH = 1_700_000_000.0
+RUNS = "omnigraph_periodic_runs_total"
+LAST_DURATION = "omnigraph_periodic_last_duration_seconds"
+LAST_SUCCESS = "omnigraph_periodic_last_success_timestamp_seconds"
 
 
 class FakeClock:
@@ -292,3 +298,30 @@ async def test_the_runner_runs_each_task_until_stopped() -> None:
     assert sorted(ran) == ["a", "b"]
     with pytest.raises(ValueError, match="must differ"):
         PeriodicRunner([PeriodicTask("a", step("a"), 1.0), PeriodicTask("a", step("a"), 1.0)])
+
+
+async def test_each_run_is_counted_by_outcome_and_timed_in_the_scrape() -> None:
+    metrics = ServiceMetrics()
+    clock = FakeClock()
+    down = UpstreamUnavailable("psp", "timed out")
+    steps = Steps(clock, runs=4, plan=[2.5, RuntimeError("boom"), down, 0.75])
+    task = PeriodicTask("reconcile", steps, interval=30.0, transient=source_failure)
+    before = parse(generate_latest(metrics.registry).decode())
+    assert value(before, RUNS, task="reconcile", outcome="ok") == 0
+    with capture_logs():
+        await run(task, steps.stop, clock, observer=metrics.periodic)
+    samples = parse(generate_latest(metrics.registry).decode())
+    assert value(samples, RUNS, task="reconcile", outcome="ok") == 2
+    assert value(samples, RUNS, task="reconcile", outcome="failed") == 1
+    assert value(samples, RUNS, task="reconcile", outcome="deferred") == 1
+    assert value(samples, LAST_DURATION, task="reconcile") == 0.75
+    # the second success ended at 100 + 2.5 + 3 waits of 30 + 0.75
+    assert value(samples, LAST_SUCCESS, task="reconcile") == EPOCH + 193.25
+    # a task is in the scrape from its start, before it first succeeds
+    idle = ServiceMetrics()
+    idle.periodic.attach("drift")
+    samples = parse(generate_latest(idle.registry).decode())
+    assert (LAST_SUCCESS, frozenset({("task", "drift")})) in samples
+    assert value(samples, LAST_SUCCESS, task="drift") == 0
+    assert value(samples, RUNS, task="drift", outcome="failed") == 0
+    assert (RUNS, frozenset({("task", "drift"), ("outcome", "failed")})) in samples

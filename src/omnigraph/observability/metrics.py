@@ -3,7 +3,9 @@ process, as in the tests, never share or collide).
 
 Counted as they happen: GraphQL operations by operation name and outcome, and their latency
 (:class:`GraphQLRequestMetrics`, a schema extension); upstream requests by source and outcome,
-and their latency (an :class:`~omnigraph.sources.observers.UpstreamObserver`). Read when
+and their latency (an :class:`~omnigraph.sources.observers.UpstreamObserver`); background task
+runs by task and outcome, their last duration and last success (a
+:class:`~omnigraph.runtime.periodic.PeriodicObserver`). Read when
 scraped: record-cache lookups by source (the clients keep plain counts), response-cache lookups
 and entries (when it is on), and from the database
 the outbox's depth by status and the age of its oldest pending command, and how long ago the
@@ -37,6 +39,7 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -54,6 +57,7 @@ from omnigraph.db.models import OutboxCommandRow, SourceCursorRow
 from omnigraph.exceptions.lifecycle import OutboxStatus
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.ledger import FEED as LEDGER_FEED
+from omnigraph.runtime.periodic import PERIODIC_OUTCOMES, PeriodicOutcome, PeriodicRecorder
 from omnigraph.runtime.services import Services
 from omnigraph.sources.observers import UPSTREAM_OUTCOMES, RequestRecorder, UpstreamOutcome
 
@@ -170,6 +174,29 @@ class _UpstreamMetrics:
         def record(outcome: UpstreamOutcome, seconds: float) -> None:
             counts[outcome].inc()
             latency.observe(seconds)
+
+        return record
+
+
+class _PeriodicMetrics:
+    """A periodic-task observer: runs by outcome, the last run's duration and the time of the
+    last success, bound once per task."""
+
+    def __init__(self, runs: Counter, seconds: Gauge, succeeded: Gauge) -> None:
+        self._runs = runs
+        self._seconds = seconds
+        self._succeeded = succeeded
+
+    def attach(self, task: str) -> PeriodicRecorder:
+        counts = {outcome: self._runs.labels(task, outcome) for outcome in PERIODIC_OUTCOMES}
+        seconds = self._seconds.labels(task)
+        succeeded = self._succeeded.labels(task)
+
+        def record(outcome: PeriodicOutcome, duration: float, ended: float) -> None:
+            counts[outcome].inc()
+            seconds.set(duration)
+            if outcome == "ok":
+                succeeded.set(ended)
 
         return record
 
@@ -291,6 +318,28 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.upstream = _UpstreamMetrics(upstream_requests, upstream_seconds)
+        self.periodic = _PeriodicMetrics(
+            Counter(
+                "omnigraph_periodic_runs",
+                "Runs of each background task by outcome: ok, deferred (a source did not"
+                " answer, the database was busy: retried next interval) or failed.",
+                ["task", "outcome"],
+                registry=self.registry,
+            ),
+            Gauge(
+                "omnigraph_periodic_last_duration_seconds",
+                "How long each background task's last run took, whatever its outcome.",
+                ["task"],
+                registry=self.registry,
+            ),
+            Gauge(
+                "omnigraph_periodic_last_success_timestamp_seconds",
+                "When each background task's last successful run ended (Unix time); 0 before"
+                " the first.",
+                ["task"],
+                registry=self.registry,
+            ),
+        )
         self.services: Services | None = None
         self.response_cache: ResponseCache | None = None
         self.snapshot = _DatabaseSnapshot()
