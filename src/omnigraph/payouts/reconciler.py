@@ -12,18 +12,14 @@ what they are about, so a re-run raises nothing twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import structlog
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import OmnigraphError
 from omnigraph.core.money import Money
 from omnigraph.db.models import (
     PaymentPayoutRow,
@@ -55,7 +51,6 @@ __all__ = [
     "transaction_chunks",
 ]
 
-log = structlog.get_logger(__name__)
 
 # ~5,000 transactions fill each batched call (500 ids) about ten times per source, and keep a
 # chunk's working set to tens of megabytes
@@ -203,17 +198,6 @@ class Reconciler:
         self.chunk_transactions = chunk_transactions
         self.clock = clock
         self.raise_exceptions = raise_exceptions
-
-    async def run(self, stop: asyncio.Event, *, interval_seconds: float = 30.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.reconcile_pending()
-            except OmnigraphError as error:
-                log.warning("reconciliation_sources_unavailable", error=error.message)
-            except Exception:
-                log.exception("reconciliation_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
     async def reconcile_pending(
         self, progress: Callable[[ReconcileProgress], None] | None = None

@@ -8,20 +8,17 @@ transaction: a crash re-reads the page. Every payout touched is marked for recon
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import OmnigraphError, SourceContractViolation
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
 from omnigraph.sources.parsing import parse_record
 from omnigraph.sources.payments import PaymentsAdapter
@@ -31,7 +28,6 @@ from omnigraph.sources.registry import SourceRegistry
 __all__ = ["FEED", "PaymentsReader", "PaymentsSyncProgress", "store_transactions"]
 
 FEED = "payments"
-log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -112,17 +108,6 @@ class PaymentsReader:
         self.registry = registry
         self.page_size = page_size
         self.clock = clock
-
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 5.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.sync_once()
-            except OmnigraphError as error:
-                log.warning("payments_feed_unavailable", error=error.message)
-            except Exception:
-                log.exception("payments_sync_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
 
     async def sync_once(
         self, progress: Callable[[PaymentsSyncProgress], None] | None = None
