@@ -26,18 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from redis.asyncio import Redis
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from omnigraph.db.models import ExceptionEventRow
+from omnigraph.runtime.periodic import PeriodicTask, run_periodic
 from omnigraph.runtime.pubsub import RedisChannel
 
 __all__ = ["ExceptionEvent", "ExceptionEventBus"]
-
-log = structlog.get_logger(__name__)
 
 _PENDING = "omnigraph_exception_events"  # Session.info key: events flushed, not yet committed
 _REMEMBERED = 10_000  # ids delivered lately, so an event arriving a second way is dropped
@@ -157,7 +155,8 @@ class ExceptionEventBus:
                     self._position = self._start = await self._latest_id()
                     self._delivered.clear()
                     self._stop = asyncio.Event()
-                    self._poller = asyncio.create_task(self._poll(self._stop))
+                    poll = PeriodicTask("exception_events", self._poll_once, self.poll_seconds)
+                    self._poller = asyncio.create_task(run_periodic(poll, self._stop))
                 self._queues.add(queue)
             try:
                 while True:
@@ -185,27 +184,21 @@ class ExceptionEventBus:
             latest = await session.scalar(select(func.max(ExceptionEventRow.id)))
             return int(latest or 0)
 
-    async def _poll(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async with self.sessions() as session:
-                    rows = list(
-                        await session.scalars(
-                            select(ExceptionEventRow)
-                            .where(ExceptionEventRow.id > self._position)
-                            .order_by(ExceptionEventRow.id)
-                            .limit(500)
-                        )
-                    )
-                for row in rows:
-                    self._position = row.id
-                    self._deliver(ExceptionEvent.from_row(row))
-                if rows:
-                    continue
-            except Exception:
-                log.exception("exception_event_poll_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+    async def _poll_once(self) -> bool:
+        """Deliver the events past the last one seen; True (read again at once) if any."""
+        async with self.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(ExceptionEventRow)
+                    .where(ExceptionEventRow.id > self._position)
+                    .order_by(ExceptionEventRow.id)
+                    .limit(500)
+                )
+            )
+        for row in rows:
+            self._position = row.id
+            self._deliver(ExceptionEvent.from_row(row))
+        return bool(rows)
 
 
 def _remember_flushed(session: Session, _flush_context: Any) -> None:
