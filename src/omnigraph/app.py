@@ -54,6 +54,7 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.payouts.webhook import stripe_webhook
 from omnigraph.payouts.worker import ReconciliationWorker
 from omnigraph.runtime.garbage_collection import tuned_collector
+from omnigraph.runtime.periodic import PeriodicObserver, PeriodicRunner, PeriodicTask
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
@@ -67,6 +68,9 @@ from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 __all__ = ["EXAMPLES", "create_app"]
 
 EXAMPLES = Path(__file__).with_name("examples")
+# Each wait between two runs of a background task is its interval give or take 10 %, so loops
+# started together (and replicas restarted together) spread out; the mean interval is the same.
+BACKGROUND_JITTER = 0.1
 log = structlog.get_logger(__name__)
 
 
@@ -145,12 +149,12 @@ def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
     )
 
 
-@contextlib.asynccontextmanager
-async def background_workers(services: Services) -> AsyncIterator[None]:
-    """The dispatcher and the report feed reader, as tasks of this process (when enabled)."""
+def background_tasks(services: Services) -> list[PeriodicTask]:
+    """The periodic work this process does, as its settings enable it: delivering resolution
+    commands, reading the WMS feeds (exception reports, the inventory ledger), the drift and
+    disagreement checks, payments reconciliation and the returns sweep."""
     settings = services.settings
-    stop = asyncio.Event()
-    tasks = []
+    tasks: list[PeriodicTask] = []
     if settings.dispatcher_enabled:
         dispatcher = CommandDispatcher(
             services.sessions,
@@ -158,15 +162,17 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             worker=f"{socket.gethostname()}:{os.getpid()}:serve",
             policy=settings.dispatch,
         )
-        tasks.append(
-            asyncio.create_task(dispatcher.run(stop, wakeup=services.get(DispatcherWakeup).event))
+        tasks += dispatcher.periodic(
+            wakeup=services.get(DispatcherWakeup).event, jitter=BACKGROUND_JITTER
         )
     if settings.report_feed_enabled:
         reader = SourceReportReader(
             services.sessions, services.registry, services.get(ExceptionCatalogue)
         )
         tasks.append(
-            asyncio.create_task(reader.run(stop, poll_seconds=settings.report_feed_poll_seconds))
+            reader.periodic(
+                poll_seconds=settings.report_feed_poll_seconds, jitter=BACKGROUND_JITTER
+            )
         )
     if settings.ledger_enabled:
         ledger = LedgerReader(
@@ -176,7 +182,7 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             on_change=services.get(AvailabilityBus).publish,
         )
         tasks.append(
-            asyncio.create_task(ledger.run(stop, poll_seconds=settings.ledger_poll_seconds))
+            ledger.periodic(poll_seconds=settings.ledger_poll_seconds, jitter=BACKGROUND_JITTER)
         )
     if settings.drift_enabled:
         drift = DriftMonitor(
@@ -188,8 +194,10 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             clock=services.now,
         )
         tasks.append(
-            asyncio.create_task(
-                drift.run(stop, interval_seconds=settings.drift_interval_seconds, services=services)
+            drift.periodic(
+                interval_seconds=settings.drift_interval_seconds,
+                services=services,
+                jitter=BACKGROUND_JITTER,
             )
         )
     if settings.detector_enabled:
@@ -200,19 +208,25 @@ async def background_workers(services: Services) -> AsyncIterator[None]:
             services.get(ExceptionCatalogue),
         )
         tasks.append(
-            asyncio.create_task(
-                detector.run(
-                    stop, interval_seconds=settings.detector_interval_seconds, clock=services.now
-                )
+            detector.periodic(
+                interval_seconds=settings.detector_interval_seconds,
+                clock=services.now,
+                jitter=BACKGROUND_JITTER,
             )
         )
     if settings.reconcile_enabled:
-        tasks.append(asyncio.create_task(reconciliation_worker(services).run(stop)))
-    try:
+        tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
+    return tasks
+
+
+@contextlib.asynccontextmanager
+async def background_workers(
+    services: Services, observer: PeriodicObserver | None = None
+) -> AsyncIterator[None]:
+    """:func:`background_tasks` running as tasks of this process while the block runs (each
+    step under way finishes when it ends), each run reported to ``observer``."""
+    async with PeriodicRunner(background_tasks(services), observer=observer):
         yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
@@ -343,7 +357,9 @@ def create_app(
             app.state.services = services
             if metrics is not None:
                 metrics.watch(services)
-            await stack.enter_async_context(background_workers(services))
+            await stack.enter_async_context(
+                background_workers(services, metrics.periodic if metrics is not None else None)
+            )
             # last: what start-up built is frozen out of the collector's way
             stack.enter_context(tuned_collector(settings.gc_young_threshold))
             yield

@@ -1,5 +1,5 @@
-"""The drift monitor's loop: a busy SQLite database defers a check with a warning (the next
-interval retries), any other failure is logged as the error it is; the loop goes on."""
+"""The drift monitor's periodic task: a busy SQLite database defers a check with a warning (the
+next interval retries), any other failure is logged as the error it is; the loop goes on."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
+from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.inventory.drift import DriftMonitor, DriftReport
+from omnigraph.runtime.periodic import run_periodic
 
 
 def monitor_failing_with(*errors: Exception) -> tuple[DriftMonitor, asyncio.Event]:
@@ -44,10 +46,11 @@ def locked() -> OperationalError:
 @pytest.mark.parametrize(
     ("error", "event", "level"),
     [
-        (locked(), "drift_check_deferred", "warning"),
+        (locked(), "periodic_task_deferred", "warning"),
+        (UpstreamUnavailable("wms", "the WMS did not answer"), "periodic_task_deferred", "warning"),
         (
             OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x")),
-            "drift_check_failed",
+            "periodic_task_failed",
             "error",
         ),
     ],
@@ -57,7 +60,11 @@ async def test_a_failed_check_is_logged_for_what_it_is_and_the_loop_goes_on(
 ) -> None:
     monitor, stop = monitor_failing_with(error)
     with capture_logs() as logs:
-        await asyncio.wait_for(monitor.run(stop, interval_seconds=0.01), timeout=5)
-    failures = [entry for entry in logs if entry["event"].startswith("drift_check")]
-    assert [(entry["event"], entry["log_level"]) for entry in failures] == [(event, level)]
+        task = monitor.periodic(interval_seconds=0.01)
+        await asyncio.wait_for(run_periodic(task, stop), timeout=5)
+    failures = [entry for entry in logs if entry["event"].startswith("periodic_task")]
+    assert [(entry["event"], entry["log_level"], entry["task"]) for entry in failures] == [
+        (event, level, "drift")
+    ]
+    assert ("exc_info" in failures[0]) == (level == "error")  # a deferral has no traceback
     assert stop.is_set()  # the next check ran

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +28,8 @@ PAGE = """query OrdersPage {
   orders(first: 5) { edges { node { id state totals { total { amount } } } } }
 }"""
 REQUESTS = "omnigraph_graphql_requests_total"
+PERIODIC = "omnigraph_periodic_runs_total"
+LEDGER_OK = {"task": "ledger", "outcome": "ok"}
 UPSTREAM = "omnigraph_upstream_requests_total"
 
 
@@ -212,6 +216,29 @@ async def test_ledger_lag_per_wms_after_the_feed_is_read(graph: Graph) -> None:
     assert 0 <= lag < 600
     assert value(samples, "omnigraph_ledger_last_sequence", source="wms") > 0
     assert set(series(samples, "omnigraph_ledger_lag_seconds")) == {frozenset({("source", "wms")})}
+
+
+async def test_background_task_runs_are_in_the_scrape(
+    demo: DemoSystems, clean_database: str
+) -> None:
+    """The service hands its metrics to the periodic tasks it starts (here only the ledger)."""
+    async for _, graph in running_app(
+        demo, clean_database, ledger_enabled=True, ledger_poll_seconds=0.05
+    ):
+        for _ in range(200):  # the first run starts with the service; it takes a moment
+            samples = await scrape(graph.client)
+            if value(samples, PERIODIC, **LEDGER_OK):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the ledger task did not run within 10 s")
+        assert value(samples, PERIODIC, task="ledger", outcome="failed") == 0
+        assert {dict(labels)["task"] for labels in series(samples, PERIODIC)} == {"ledger"}
+        succeeded = value(
+            samples, "omnigraph_periodic_last_success_timestamp_seconds", task="ledger"
+        )
+        assert abs(succeeded - time.time()) < 60
+        assert value(samples, "omnigraph_periodic_last_duration_seconds", task="ledger") > 0
 
 
 async def test_metrics_can_be_turned_off(demo: DemoSystems, clean_database: str) -> None:

@@ -78,6 +78,7 @@ def dispatch(
     import socket
 
     from omnigraph.exceptions.dispatcher import CommandDispatcher
+    from omnigraph.runtime.periodic import PeriodicRunner
 
     async def work(settings: Settings, sessions: Sessions, registry: SourceRegistry) -> None:
         dispatcher = CommandDispatcher(
@@ -94,7 +95,7 @@ def dispatch(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await dispatcher.run(stop)
+        await PeriodicRunner(dispatcher.periodic()).run(stop)
 
     against_sources(config, work)
 

@@ -11,7 +11,6 @@ after ``max_attempts`` a command is dead-lettered for an operator to replay.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.db.idempotency import forget_expired_keys
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
+from omnigraph.runtime.periodic import PeriodicTask
 from omnigraph.settings import DispatchPolicy
 from omnigraph.sources.client import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
@@ -72,32 +72,41 @@ class CommandDispatcher:
             exclude=[SourceContractViolation],
         )
 
-    async def run(
+    def periodic(
         self,
-        stop: asyncio.Event,
         *,
         wakeup: asyncio.Event | None = None,
         poll_seconds: float = 0.5,
-    ) -> None:
-        """Deliver until ``stop`` is set; when idle, wait ``poll_seconds`` or for ``wakeup``."""
-        wakeup = wakeup or asyncio.Event()
-        next_housekeeping = self.clock()
-        while not stop.is_set():
-            if self.clock() >= next_housekeeping:
-                next_housekeeping = self.clock() + HOUSEKEEPING_INTERVAL
-                with contextlib.suppress(Exception):
-                    await forget_expired_keys(self.sessions, self.clock())
-            try:
-                handled = await self.run_once()
-            except Exception:  # a bad round must not end the loop; the next one retries
-                log.exception("dispatch_round_failed", worker=self.worker)
-                handled = 0
-            if handled == 0:
-                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wakeup.wait())]
-                await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-                for waiting in waits:
-                    waiting.cancel()
-                wakeup.clear()
+        jitter: float = 0.0,
+    ) -> list[PeriodicTask]:
+        """The dispatcher as background tasks: ``dispatcher`` delivers batch after batch while
+        commands are due, and when idle waits ``poll_seconds`` or for ``wakeup`` (set when a
+        command is queued); ``idempotency_keys`` forgets expired keys every ten minutes."""
+        context = {"worker": self.worker}
+        return [
+            PeriodicTask(
+                "dispatcher",
+                self._dispatch,
+                poll_seconds,
+                jitter=jitter,
+                wakeup=wakeup,
+                context=context,
+            ),
+            PeriodicTask(
+                "idempotency_keys",
+                self._forget_expired_keys,
+                HOUSEKEEPING_INTERVAL.total_seconds(),
+                jitter=jitter,
+                context=context,
+            ),
+        ]
+
+    async def _dispatch(self) -> bool:
+        """One batch; True (go on at once) when it handled any."""
+        return await self.run_once() > 0
+
+    async def _forget_expired_keys(self) -> None:
+        await forget_expired_keys(self.sessions, self.clock())
 
     async def run_once(self) -> int:
         """Claim one batch of due commands and deliver them; return how many were handled."""

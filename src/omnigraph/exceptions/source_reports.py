@@ -3,18 +3,16 @@ damages and missed pickups), read with a persisted cursor and handed to intake."
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
@@ -42,16 +40,15 @@ class SourceReportReader:
         self.page_size = page_size
         self.skipped = 0
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 2.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.sync_once()
-            except OmnigraphError as error:
-                log.warning("report_feed_unavailable", error=error.message)
-            except Exception:
-                log.exception("report_feed_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+    def periodic(self, *, poll_seconds: float = 2.0, jitter: float = 0.0) -> PeriodicTask:
+        """The reader as a background task: every feed read to its end every ``poll_seconds``
+        (a feed that does not answer defers to the next poll)."""
+        return PeriodicTask(
+            "report_feed", self._step, poll_seconds, jitter=jitter, transient=source_failure
+        )
+
+    async def _step(self) -> None:
+        await self.sync_once()
 
     async def sync_once(self) -> int:
         """Read every WMS feed to its end; return how many new exceptions were recorded."""

@@ -7,8 +7,6 @@ raises nothing); a difference that heals is forgotten.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,12 +17,12 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import DriftWatchRow, InventoryPositionRow, PublishedAvailabilityRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.inventory.availability import Promise, read_availability
 from omnigraph.inventory.oversell import oversell_risks
+from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.sources.records import StockLevel
 from omnigraph.sources.registry import SourceRegistry
 
@@ -82,31 +80,21 @@ class DriftMonitor:
         self.grace = grace
         self.clock = clock
 
-    async def run(
-        self, stop: asyncio.Event, *, interval_seconds: float, services: Services | None = None
-    ) -> None:
-        while not stop.is_set():
-            try:
-                if services is not None:
-                    await self.check_oversell(services)
-                report = await self.check()
-                if report.drifting:
-                    log.warning(
-                        "inventory_drift", positions=len(report.drifting), raised=report.raised
-                    )
-            except OmnigraphError as error:
-                log.warning("drift_check_unavailable", error=error.message)
-            except OperationalError as error:
-                if not _busy(error):
-                    log.exception("drift_check_failed")
-                else:
-                    # SQLite has one writer: behind a long write (the reconciler's start-up
-                    # burst) the busy timeout can run out; the next check comes round anyway
-                    log.warning("drift_check_deferred", reason="database busy")
-            except Exception:
-                log.exception("drift_check_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+    def periodic(
+        self, *, interval_seconds: float, services: Services | None = None, jitter: float = 0.0
+    ) -> PeriodicTask:
+        """The monitor as a background task: every ``interval_seconds``, the oversell check
+        (given ``services``) and the drift check. A source that does not answer, or a busy
+        SQLite database, defers the check to the next interval with a warning."""
+
+        async def check() -> None:
+            if services is not None:
+                await self.check_oversell(services)
+            report = await self.check()
+            if report.drifting:
+                log.warning("inventory_drift", positions=len(report.drifting), raised=report.raised)
+
+        return PeriodicTask("drift", check, interval_seconds, jitter=jitter, transient=_deferred)
 
     async def check_oversell(self, services: Services) -> int:
         """Published figures above what the ledger allows now raise OVERSELL_RISK."""
@@ -221,3 +209,12 @@ class DriftMonitor:
 def _busy(error: OperationalError) -> bool:
     """SQLite's "database is locked": another writer held the lock past the busy timeout."""
     return "database is locked" in str(error.orig)
+
+
+def _deferred(error: Exception) -> str | None:
+    """Why a failed check only waits for the next interval; None when it really failed."""
+    if isinstance(error, OperationalError) and _busy(error):
+        # SQLite has one writer: behind a long write (the reconciler's start-up burst) the
+        # busy timeout can run out; the next check comes round anyway
+        return "database busy"
+    return source_failure(error)

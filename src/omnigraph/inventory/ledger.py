@@ -9,8 +9,6 @@ is one transaction: a crash mid-page re-reads the page and the ledger's key keep
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +18,6 @@ import structlog
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import (
     ExpectedReceiptRow,
     InventoryPositionRow,
@@ -29,6 +26,7 @@ from omnigraph.db.models import (
     SourceCursorRow,
 )
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
+from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
@@ -65,16 +63,15 @@ class LedgerReader:
         self.clock = clock
         self.on_change = on_change
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.sync_once()
-            except OmnigraphError as error:
-                log.warning("ledger_feed_unavailable", error=error.message)
-            except Exception:
-                log.exception("ledger_sync_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+    def periodic(self, *, poll_seconds: float = 1.0, jitter: float = 0.0) -> PeriodicTask:
+        """The reader as a background task: every feed read to its end every ``poll_seconds``
+        (a feed that does not answer defers to the next poll)."""
+        return PeriodicTask(
+            "ledger", self._step, poll_seconds, jitter=jitter, transient=source_failure
+        )
+
+    async def _step(self) -> None:
+        await self.sync_once()
 
     async def sync_once(
         self, progress: Callable[[SyncProgress], None] | None = None

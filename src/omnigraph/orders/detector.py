@@ -18,7 +18,6 @@ costs one call per source, whatever its size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
+from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
@@ -199,17 +199,19 @@ class DisagreementDetector:
         self.catalogue = catalogue
         self.page_size = page_size
 
-    async def run(
-        self, stop: asyncio.Event, *, interval_seconds: float, clock: Callable[[], datetime]
-    ) -> None:
-        while not stop.is_set():
-            try:
-                report = await self.scan(now=clock())
-                log.info("disagreements_scanned", **report.as_dict())
-            except Exception:
-                log.exception("disagreement_scan_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+    def periodic(
+        self, *, interval_seconds: float, clock: Callable[[], datetime], jitter: float = 0.0
+    ) -> PeriodicTask:
+        """The detector as a background task: a scan every ``interval_seconds`` (a source that
+        does not answer defers the scan to the next interval)."""
+
+        async def scan() -> None:
+            report = await self.scan(now=clock())
+            log.info("disagreements_scanned", **report.as_dict())
+
+        return PeriodicTask(
+            "detector", scan, interval_seconds, jitter=jitter, transient=source_failure
+        )
 
     async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
         """Every order of every storefront, a page at a time."""

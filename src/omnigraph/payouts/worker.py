@@ -1,23 +1,16 @@
-"""The reconciliation loop run inside ``serve``: sync payouts, reconcile what changed, and now
-and then sweep the returns for ones nobody refunded."""
+"""The reconciliation work run inside ``serve``: sync payouts and reconcile what changed, and now
+and then sweep the returns for ones nobody refunded; two periodic tasks that take turns."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from datetime import timedelta
 
-import structlog
-
-from omnigraph.core.errors import OmnigraphError
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.periodic import PeriodicTask, source_failure
 
 __all__ = ["ReconciliationWorker"]
-
-log = structlog.get_logger(__name__)
 
 
 class ReconciliationWorker:
@@ -33,21 +26,36 @@ class ReconciliationWorker:
         self.reader = reader
         self.reconciler = reconciler
         self.sweep = sweep
-        self.interval = timedelta(seconds=interval_seconds)
+        self.interval = interval_seconds
         self.sweep_interval = sweep_interval_seconds
+        # One at a time, as when both were one loop: they write reconciliation lines and
+        # exceptions, and SQLite has one writer.
+        self._turn = asyncio.Lock()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        last_sweep: float | None = None
-        while not stop.is_set():
-            try:
-                await self.reader.sync_once()
-                await self.reconciler.reconcile_pending()
-                if last_sweep is None or time.monotonic() - last_sweep >= self.sweep_interval:
-                    await self.sweep.sweep()
-                    last_sweep = time.monotonic()
-            except OmnigraphError as error:
-                log.warning("reconciliation_sources_unavailable", error=error.message)
-            except Exception:
-                log.exception("reconciliation_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval.total_seconds())
+    def periodic(self, *, jitter: float = 0.0) -> list[PeriodicTask]:
+        """``reconcile`` every ``interval_seconds`` and ``returns_sweep`` every
+        ``sweep_interval_seconds``, both at once on start; a source that does not answer defers
+        the run to the next interval."""
+        return [
+            PeriodicTask(
+                "reconcile", self.reconcile, self.interval, jitter=jitter, transient=source_failure
+            ),
+            PeriodicTask(
+                "returns_sweep",
+                self.sweep_returns,
+                self.sweep_interval,
+                jitter=jitter,
+                transient=source_failure,
+            ),
+        ]
+
+    async def reconcile(self) -> None:
+        """Read the payments feeds, then reconcile every payout they marked."""
+        async with self._turn:
+            await self.reader.sync_once()
+            await self.reconciler.reconcile_pending()
+
+    async def sweep_returns(self) -> None:
+        """Flag every return received past its grace that nobody refunded."""
+        async with self._turn:
+            await self.sweep.sweep()
