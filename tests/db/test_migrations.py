@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from omnigraph.cli import app
 from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
+from tests.conftest import SERVER_DATABASE_URL
 
 
 async def test_upgrade_creates_the_tables_and_is_repeatable(clean_database: str) -> None:
@@ -94,3 +101,44 @@ async def test_the_ledger_is_rekeyed_by_movement_id_keeping_its_history(
     finally:
         await engine.dispose()
     assert [tuple(k) for k in keys] == [("MOV-1", "e1"), ("MOV-1#e2", "e2"), ("e3", "e3")]
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own: a SQLite file, or a scratch database on the server."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    if SERVER_DATABASE_URL is None:
+        pytest.skip("no PostgreSQL server (set OMNIGRAPH_TEST_DATABASE_URL)")
+    name = f"omnigraph_migrate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(SERVER_DATABASE_URL).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(SERVER_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_replicas_starting_together_migrate_one_at_a_time(kind: str, tmp_path: Path) -> None:
+    """Four replicas migrating a fresh database at once all start: one applies the migrations,
+    the others wait for it and find them applied."""
+    async with fresh_database(kind, tmp_path) as url:
+        engines = [create_engine(url) for _ in range(4)]
+        try:
+            results = await asyncio.gather(
+                *(upgrade_database(engine) for engine in engines), return_exceptions=True
+            )
+            async with engines[0].connect() as connection:
+                version = (
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one()
+        finally:
+            for engine in engines:
+                await engine.dispose()
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert version == "0010"

@@ -1,13 +1,23 @@
-"""Async engine and session factory, plus migrations run from inside the running service."""
+"""Async engine and session factory, plus migrations run from inside the running service.
+
+Replicas started together each migrate at start-up; one lock makes them take turns (a
+PostgreSQL advisory lock held for the migration's transaction, a file lock beside a SQLite
+database), so the first applies the migrations and the others find them applied.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +35,8 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock's key for migrations: "omnigrap" in ASCII, a constant every replica shares
+MIGRATION_LOCK_KEY = 0x6F6D6E6967726170
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -60,15 +72,40 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations on ``engine`` (the same ones ``omnigraph db upgrade`` runs)."""
+    """Apply migrations on ``engine`` (the same ones ``omnigraph db upgrade`` runs), one
+    process at a time."""
 
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
+    async with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # held until this transaction ends: the next replica waits, then finds it applied
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(_upgrade)
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """A file lock beside a SQLite database (taken before any connection, so nobody waits on
+    the database itself); nothing elsewhere (PostgreSQL locks inside the transaction)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        yield
+        return
+    descriptor = os.open(f"{url.database}.migrations.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
