@@ -355,6 +355,10 @@ def feed_page(body: JsonObject, after: str | None) -> FeedPage:
     return FeedPage(after, events, next_cursor, has_more)
 
 
+def at(page: FeedPage) -> str:
+    return "on the first page" if page.after is None else f"after cursor {page.after!r}"
+
+
 def brief(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return text if len(text) <= 160 else text[:157] + "..."
@@ -381,7 +385,7 @@ def expect_error(
 ) -> JsonObject:
     """The error object of a refusal in `statuses` shaped `{"error": {"code", "message"}}`."""
     if response.status_code not in statuses:
-        wanted = "401" if statuses == range(401, 402) else f"{statuses[0]}..{statuses[-1]}"
+        wanted = str(statuses[0]) if len(statuses) == 1 else f"{statuses[0]}..{statuses[-1]}"
         raise Broken(f"{what} must be answered {wanted}; it was {response.status_code}")
     try:
         body = response.json()
@@ -644,8 +648,8 @@ def check_changes_order(shim: Shim) -> None:
         for earlier, later in itertools.pairwise(ints):
             if later <= earlier:
                 raise Broken(
-                    f"GET /changes must give events in increasing sequence order (after cursor "
-                    f"{page.after!r}: sequence {later} came after {earlier})"
+                    f"GET /changes must give events in increasing sequence order ({at(page)}: "
+                    f"sequence {later} came after {earlier})"
                 )
         for event, sequence in zip(page.events, ints, strict=True):
             if event.get("id") not in seen and highest is not None and sequence <= highest:
@@ -672,8 +676,8 @@ def check_changes_end(shim: Shim) -> str | None:
         if last.events:
             return f"the feed holds more than {MAX_FEED_PAGES * FEED_PAGE} events: end not reached"
         raise Broken(
-            f"GET /changes must say hasMore false on its last page (the page after cursor "
-            f"{last.after!r} held no events and said hasMore true)"
+            f"GET /changes must say hasMore false on its last page (the page {at(last)} held no "
+            "events and said hasMore true)"
         )
     if len(walk.pages) > 1 and not last.events:
         raise Broken(
@@ -921,6 +925,7 @@ def schema_checks(
             continue
         problems = []
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+            which = "valid" if mode is schemathesis.GenerationMode.POSITIVE else "invalid"
             call = functools.partial(
                 _call_case,
                 shim=shim,
@@ -931,9 +936,9 @@ def schema_checks(
             try:
                 config(given(case=operation.as_strategy(generation_mode=mode))(_run(call)))()
             except FailureGroup as group:
-                problems.append(_describe(group, mode.value))
+                problems.append(_describe(group, which))
             except Exception as error:  # the shim hung up, timed out, or answered garbage
-                problems.append(f"{mode.value} requests: {type(error).__name__}: {error}")
+                problems.append(f"{which} requests: {type(error).__name__}: {error}")
         if problems:
             results.append(CheckResult(name, Outcome.FAIL, "; ".join(problems)))
         else:
