@@ -85,7 +85,9 @@ async def test_a_broken_shim_fails_with_what_to_fix_and_exits_1(world: DemoWorld
     table = rows(result)
     outcome, fix = table["changes-order"]
     assert outcome == "FAIL"
-    assert fix.startswith("GET /changes must give events in increasing sequence order (after")
+    assert fix.startswith(
+        "GET /changes must give events in increasing sequence order (on the first"
+    )
     assert {name for name, (outcome, _) in table.items() if outcome != "pass"} == {"changes-order"}
     assert result.stdout.splitlines()[-1] == "13 passed, 1 failed, 0 skipped"
 

@@ -9,6 +9,7 @@ HTTP on loopback; the checks are synchronous, so they run in a thread beside the
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sys
 import tomllib
@@ -237,3 +238,10 @@ def test_the_wheel_carries_every_kinds_openapi_file(repo_root: Path) -> None:
     assert included == {f"docs/sources/{kind}.yaml": f"{packaged}/{kind}.yaml" for kind in KINDS}
     assert all((repo_root / source).is_file() for source in included)
     assert "schemathesis" in project["project"]["optional-dependencies"]["conformance"][0]
+
+
+def test_the_docs_explain_every_check(repo_root: Path) -> None:
+    readme = (repo_root / "docs" / "sources" / "README.md").read_text()
+    section = readme.split("## Checking a shim", 1)[1]
+    explained = re.findall(r"^\| `([a-z][a-z-]*)` \|", section, flags=re.MULTILINE)
+    assert explained == [check.name for check in CHECKS]

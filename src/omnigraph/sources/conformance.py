@@ -317,7 +317,8 @@ class Shim:
             for record in found[parent].values():
                 for inner in records_of(record.get(field_name)):
                     if isinstance(inner.get(id_field), str):
-                        keep(found[collection.path], {collection.id_field: inner[id_field]}, "id")
+                        record_id = {collection.id_field: inner[id_field]}
+                        keep(found[collection.path], record_id, collection.id_field)
         return {path: list(records.values()) for path, records in found.items()}
 
     def sample_ids(self, collection: Collection) -> list[str]:
@@ -415,7 +416,7 @@ def made_up(what: str = "id") -> str:
 @dataclass(frozen=True)
 class Check:
     name: str
-    rule: str  # what the contract asks, for the documentation and `--help`
+    rule: str  # what the contract asks, in one sentence (docs/sources/README.md says more)
     run: Callable[[Shim], str | None]  # raises Broken; returns why it was skipped, or None
     sends_commands: bool = False
 
