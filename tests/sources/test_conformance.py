@@ -128,6 +128,26 @@ async def test_the_command_checks_resync_one_of_the_shims_own_records(
     ]
 
 
+@pytest.mark.parametrize(
+    ("kind", "collection", "found_in"),
+    [("erp", "items", "sales order lines"), ("payments", "refunds", "charges")],
+)
+async def test_records_are_found_on_lists_the_feed_and_inside_other_records(
+    demo_with_token: DemoSystems, kind: str, collection: str, found_in: str
+) -> None:
+    with Shim(demo_with_token.urls[kind], kind, TOKEN) as shim:
+        samples = await asyncio.to_thread(lambda: shim.samples)
+    assert len(samples[collection]) == conformance.SAMPLES, found_in
+    assert all(samples.values())  # something of every collection, disputes included
+    # ids found inside other records are real: batch get serves every one
+    ids = [record[KINDS[kind].collection(collection).id_field] for record in samples[collection]]
+    async with httpx.AsyncClient(
+        base_url=demo_with_token.urls[kind], headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+        answer = (await client.post(f"/{collection}/batch", json={"ids": ids})).json()
+    assert answer["missing"] == []
+
+
 async def test_the_unbroken_shim_passes_everything(world: DemoWorld) -> None:
     """The broken shim's own plumbing breaks nothing: every failure below is its fault's."""
     async with serve(broken_shim(world, Fault.NONE)) as url:

@@ -294,8 +294,18 @@ class Shim:
     @functools.cached_property
     def samples(self) -> dict[str, list[JsonObject]]:
         """A few records per collection: first pages of lists, the latest snapshots on the feed,
-        ids found inside other records (a charge's refunds, a sales order's SKUs)."""
+        and ids found inside those records (a charge's refunds, a sales order line's SKU)."""
         found: dict[str, dict[str, JsonObject]] = {c.path: {} for c in self.kind.collections}
+
+        def seen(collection: Collection, record: JsonObject, *, replace: bool = False) -> None:
+            keep(found[collection.path], record, collection.id_field, replace=replace)
+            for inner in self.kind.collections:
+                if inner.nested_in is None or inner.nested_in[0] != collection.path:
+                    continue
+                _, field_name, id_field = inner.nested_in
+                for item in records_of(record.get(field_name)):
+                    keep(found[inner.path], {inner.id_field: item.get(id_field)}, inner.id_field)
+
         for collection in self.kind.collections:
             if collection.listed:
                 try:
@@ -303,22 +313,13 @@ class Shim:
                 except Broken:
                     continue
                 for record in records_of(body.get("data")):
-                    keep(found[collection.path], record, collection.id_field)
+                    seen(collection, record)
         by_type = {c.feed_type: c for c in self.kind.collections if c.feed_type}
         for event in self.feed.events:
             record_type, data = event.get("recordType"), event.get("data")
             owner = by_type.get(record_type) if isinstance(record_type, str) else None
             if owner is not None and isinstance(data, dict):
-                keep(found[owner.path], data, owner.id_field, replace=True)
-        for collection in self.kind.collections:
-            if collection.nested_in is None:
-                continue
-            parent, field_name, id_field = collection.nested_in
-            for record in found[parent].values():
-                for inner in records_of(record.get(field_name)):
-                    if isinstance(inner.get(id_field), str):
-                        record_id = {collection.id_field: inner[id_field]}
-                        keep(found[collection.path], record_id, collection.id_field)
+                seen(owner, data, replace=True)
         return {path: list(records.values()) for path, records in found.items()}
 
     def sample_ids(self, collection: Collection) -> list[str]:
