@@ -6,7 +6,8 @@
 - ``keys create | list | revoke`` (:mod:`omnigraph.cli.keys`);
 - ``documents register | list``, the trusted documents (:mod:`omnigraph.cli.documents`);
 - ``settings [--markdown]``, the settings in force or their reference
-  (:mod:`omnigraph.cli.settings`).
+  (:mod:`omnigraph.cli.settings`);
+- ``check-source``, whether a shim speaks the source contract (:mod:`omnigraph.cli.check_source`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import typer
 
 from omnigraph.cli import jobs, serve
+from omnigraph.cli.check_source import check_source
 from omnigraph.cli.documents import documents_app
 from omnigraph.cli.keys import keys_app
 from omnigraph.cli.settings import show_settings
@@ -43,6 +45,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(documents_app, name="documents")
 app.command("settings")(show_settings)
+app.command("check-source")(check_source)
 
 
 def main() -> None:
