@@ -102,6 +102,7 @@ class KindRule(BaseModel):
     owner: SourceKind
     owner_source: str | None = None
     severity: Severity = Severity.MEDIUM
+    raised: str = Field(description="Who raises it, and when: for the docs and the console.")
     resolutions: dict[str, ResolutionRule]
 
     @model_validator(mode="after")
