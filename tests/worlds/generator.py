@@ -93,6 +93,8 @@ class World:
     benign: Counter[str] = field(default_factory=Counter)
     # feed behaviour the servers act out (at-least-once delivery across pages)
     feed_overlap: int = 0
+    # the recipe each order followed, in order
+    recipes: list[str] = field(default_factory=list)
 
     def expect(self, kind: str, key: str, scenario: str) -> None:
         self.expected.append(Expected(kind, key, scenario))
@@ -170,6 +172,8 @@ SKUS: list[Callable[[int, random.Random], str]] = [
     lambda n, r: f"TEE/{['BLK', 'WHT', 'RED'][n % 3]}/{n:03d}",
     lambda n, r: f"sku_{_alnum(r, 8, string.ascii_lowercase + string.digits)}",
     lambda n, r: f"A-{n}-{_alnum(r, 3, string.ascii_uppercase)}",
+    lambda n, r: f"{1000 + n}.{n % 7}-XL",  # dots
+    lambda n, r: f"SHIRT[{['S', 'M', 'L'][n % 3]}]-{n}",  # brackets
 ]
 LOCATION_SETS = [
     (["WH01", "WH02"], ["ST-LDN-1", "ST-MAN-2"]),
@@ -230,6 +234,8 @@ class FoLine:
     damaged: int = 0
     returned: int = 0
     cancelled: int = 0
+    substituted: int = 0
+    substitute_for: str | None = None
 
 
 @dataclass
@@ -325,6 +331,9 @@ LONG_HISTORY = frozenset(
         "return_without_refund",
         "missing_credit_memo",
         "fx_refunded",
+        "return_in_two_parcels",
+        "refund_in_two_parts",
+        "wms_cancelled",
     }
 )
 
@@ -350,6 +359,8 @@ PLANTED_ORDER_RECIPES = (
     "duplicate_charge",
     "missing_credit_memo",
     "currency_mismatch",
+    "wms_cancelled",
+    "return_in_two_parcels",
 )
 BENIGN_RECIPES = (
     "erp_not_yet",
@@ -383,6 +394,9 @@ BENIGN_RECIPES = (
     "fx_settled",
     "fx_refunded",
     "dispute_won",
+    "repeated_sku_lines",
+    "substituted",
+    "refund_in_two_parts",
 )
 
 
@@ -396,6 +410,7 @@ class _Builder:
         self.ids = Ids(rng)
         self.sf_time, self.erp_time, self.wms_time = Stamps(rng), Stamps(rng), Stamps(rng)
         self.count = orders
+        self.benign_recipes = len(BENIGN_RECIPES)
         warehouses, stores = rng.choice(LOCATION_SETS)
         self.warehouses, self.stores = warehouses, stores
         sku_style = rng.choice(SKUS)
@@ -477,7 +492,15 @@ class _Builder:
             )
             for i, sku in enumerate(skus, 1)
         ]
-        if recipe in ("erp_line_split", "line_cancelled", "partial_shipment", "returned_refunded"):
+        if recipe in (
+            "erp_line_split",
+            "line_cancelled",
+            "partial_shipment",
+            "returned_refunded",
+            "return_in_two_parcels",
+            "refund_in_two_parts",
+            "substituted",
+        ):
             lines[0].quantity = max(lines[0].quantity, 2)
         subtotal = sum(x.quantity * x.price for x in lines)
         discount = to_grid(Decimal(subtotal) * rng.choice([0, 0, 0, Decimal("0.1")]), currency)
@@ -831,8 +854,8 @@ class _Builder:
                     "returned": x.returned,
                     "cancelled": x.cancelled,
                     "backordered": 0,
-                    "substituted": 0,
-                    "substituteFor": None,
+                    "substituted": x.substituted,
+                    "substituteFor": x.substitute_for,
                 }
                 for x in fo.lines
             ],
@@ -1027,7 +1050,11 @@ def _fulfil(
         raise AssertionError(f"{order.id}: fulfilled at {end}, before it was placed")
     loc = loc or (order.pickup_location or b.rng.choice(b.warehouses))
     stamps = [*b.steps(order.placed_at, end, 5), end]
-    items = items or [(x.sku, x.quantity) for x in order.lines]
+    if items is None:  # one line per SKU on the floor, however the storefront listed them
+        wanted: dict[str, int] = {}
+        for x in order.lines:
+            wanted[x.sku] = wanted.get(x.sku, 0) + x.quantity
+        items = list(wanted.items())
     fo = b.release(order, loc, items, stamps[0])
     if until in ("released",):
         fo.updated_at = end
@@ -1446,7 +1473,87 @@ def r_dispute_won(b: _Builder, order: Order) -> None:
     b.world.benign["disputed charge (won or open)"] += 1
 
 
+def r_repeated_sku_lines(b: _Builder, order: Order) -> None:
+    """The same SKU on two storefront lines at two prices (a second unit on promotion); the
+    ERP copies both lines."""
+    first = order.lines[0]
+    promo = to_grid(Decimal(first.price) / 2, order.currency) or first.price
+    order.lines.append(Line(f"{first.id}-b", first.sku, first.title, 1, promo))
+    _paid(b, order)
+    fo = _fulfil(b, order, until="shipped")
+    _storefront_heard(b, order, "fulfilled", fo.updated_at)
+    b.erp(order)
+    b.world.benign["the same SKU on two storefront lines at two prices"] += 1
+
+
+def r_substituted(b: _Builder, order: Order) -> None:
+    """The floor picked another SKU in place of one unit; the rest as ordered."""
+    _paid(b, order)
+    end = b.between(order.placed_at, b.now - timedelta(hours=2))
+    loc = b.rng.choice(b.warehouses)
+    fo = b.release(
+        order,
+        loc,
+        [(x.sku, x.quantity) for x in order.lines],
+        order.placed_at + (end - order.placed_at) / 4,
+    )
+    first = fo.lines[0]
+    other = next(sku for sku in b.skus if all(sku != x.sku for x in fo.lines))
+    at = order.placed_at + (end - order.placed_at) / 2
+    first.quantity -= 1
+    first.substituted += 1
+    b.move("deallocate", first.sku, loc, 1, at, fulfilmentOrderId=fo.id, orderRef=order.id)
+    fo.lines.append(FoLine(other, 1, substitute_for=first.sku))
+    b.move("allocate", other, loc, 1, at, fulfilmentOrderId=fo.id, orderRef=order.id)
+    b.pick(fo, at + timedelta(minutes=10))
+    b.pack(fo, at + timedelta(minutes=20))
+    b.ship(fo, end)
+    _storefront_heard(b, order, "fulfilled", fo.updated_at)
+    b.erp(order)
+    b.world.benign["a unit substituted by another SKU, then shipped"] += 1
+
+
+def r_refund_in_two_parts(b: _Builder, order: Order) -> None:
+    """A return of two units refunded in two refunds, one credit memo for the return."""
+    fo, charge = _delivered_paid(b, order, days_ago=(5, 8))
+    line = order.lines[0]
+    items = {line.sku: 2}
+    opened = fo.updated_at + timedelta(hours=5)
+    rma = b.open_return(order, items, opened, "received")
+    b.receive_return(fo, rma, items, opened + timedelta(hours=20))
+    for hours in (22, 26):
+        b.refund(order, charge, line.price, opened + timedelta(hours=hours), rma)
+    order.financial_status = "partially_refunded"
+    records = b.erp(order, status="closed", financial="partially_refunded")
+    b.credit_memo(records, 2 * line.price, order.currency, opened + timedelta(hours=27), rma)
+    b.world.benign["one return refunded in two refunds"] += 1
+
+
 # planted ------------------------------------------------------------------------------------
+
+
+def r_wms_cancelled(b: _Builder, order: Order) -> None:
+    """The WMS cancelled the order (no stock); the storefront still shows it open."""
+    _paid(b, order)
+    fo = _fulfil(b, order, until="released", end=b.ago(timedelta(days=1), timedelta(days=3)))
+    order.updated_at = fo.released_at
+    b.cancel(fo, fo.updated_at + timedelta(hours=2))
+    b.erp(order)
+    _state(b, order, "wms_cancelled")
+
+
+def r_return_in_two_parcels(b: _Builder, order: Order) -> None:
+    """A return the warehouse received in two parcels, weeks ago, and nobody refunded: one
+    exception for the return."""
+    fo, _ = _delivered_paid(b, order, days_ago=(8, 10))
+    line = order.lines[0]
+    received = b.ago(RETURN_GRACE + timedelta(days=2), RETURN_GRACE + timedelta(days=4))
+    rma = b.open_return(order, {line.sku: 2}, received - timedelta(days=1), "received")
+    b.receive_return(fo, rma, {line.sku: 1}, received)
+    b.receive_return(fo, rma, {line.sku: 1}, received + timedelta(hours=20))
+    b.erp(order, status="closed")
+    b.world.expect("RETURN_WITHOUT_REFUND", rma, "return_in_two_parcels")
+    b.world.expected_lines[f"return:{rma}"] = "RETURN_WITHOUT_REFUND"
 
 
 def _state(b: _Builder, order: Order, scenario: str, kind: str = "STATE_DISAGREEMENT") -> None:
@@ -1628,7 +1735,7 @@ def r_charge_amount(b: _Builder, order: Order) -> None:
 
 
 def r_refund_amount(b: _Builder, order: Order) -> None:
-    fo, charge = _delivered_paid(b, order)
+    fo, charge = _delivered_paid(b, order, days_ago=(5, 8))
     items = {order.lines[0].sku: 1}
     opened = fo.updated_at + timedelta(hours=10)
     rma = b.open_return(order, items, opened, "received")
@@ -1646,7 +1753,7 @@ def r_refund_amount(b: _Builder, order: Order) -> None:
 
 
 def r_refund_without_return(b: _Builder, order: Order) -> None:
-    fo, charge = _delivered_paid(b, order)
+    fo, charge = _delivered_paid(b, order, days_ago=(5, 8))
     items = {order.lines[0].sku: 1}
     opened = fo.updated_at + timedelta(hours=5)
     rma = b.open_return(order, items, opened, "requested")
@@ -1682,7 +1789,7 @@ def r_duplicate_charge(b: _Builder, order: Order) -> None:
 
 
 def r_missing_credit_memo(b: _Builder, order: Order) -> None:
-    fo, charge = _delivered_paid(b, order)
+    fo, charge = _delivered_paid(b, order, days_ago=(5, 8))
     items = {order.lines[0].sku: 1}
     opened = fo.updated_at + timedelta(hours=10)
     rma = b.open_return(order, items, opened, "received")
@@ -1985,9 +2092,14 @@ def _payouts(b: _Builder) -> None:
         txns.sort(key=lambda t: (t["created"], t["id"]))
         parts = min(len(txns), rng.randint(1, 3))
         cuts = sorted(rng.sample(range(1, len(txns)), parts - 1)) if parts > 1 else []
-        for i, j in zip([0, *cuts], [*cuts, len(txns)], strict=True):
-            if sum(t["net"] for t in txns[i:j]) > 0:
-                groups.append((currency, txns[i:j]))  # else left unsettled
+        swept = [txns[i:j] for i, j in zip([0, *cuts], [*cuts, len(txns)], strict=True)]
+        while len(swept) > 1:  # a payout pays out a positive balance: merge the others
+            bad = next((k for k, g in enumerate(swept) if sum(t["net"] for t in g) <= 0), None)
+            if bad is None:
+                break
+            low = bad - 1 if bad else 0
+            swept[low : low + 2] = [swept[low] + swept[low + 1]]
+        groups += [(currency, g) for g in swept if sum(t["net"] for t in g) > 0]
     varied = rng.randrange(len(groups))
     for n, (currency, group) in enumerate(groups):
         net = sum(t["net"] for t in group)
@@ -2105,9 +2217,10 @@ def _unknown_order_charge(b: _Builder) -> None:
 
 
 def _recipes(b: _Builder) -> list[str]:
-    """Every planted and benign recipe once, the rest at random, shuffled."""
+    """Every planted recipe once, ``benign`` of the benign ones, the rest at random,
+    shuffled."""
     rng = b.rng
-    chosen = list(PLANTED_ORDER_RECIPES) + list(BENIGN_RECIPES)
+    chosen = list(PLANTED_ORDER_RECIPES) + rng.sample(BENIGN_RECIPES, b.benign_recipes)
     common = [
         "shipped",
         "delivered",
@@ -2123,9 +2236,14 @@ def _recipes(b: _Builder) -> list[str]:
     return chosen
 
 
-def build_world(seed: int, orders: int = 56, *, validate: bool = True) -> World:
+def build_world(seed: int, orders: int = 38, *, benign: int = 14, validate: bool = True) -> World:
+    """World ``seed``: ``orders`` orders following every planted recipe and ``benign`` of the
+    benign ones (``len(BENIGN_RECIPES)`` for all)."""
     b = _Builder(seed, orders)
+    b.benign_recipes = benign
+    b.world.recipes = []
     for recipe in _recipes(b):
+        b.world.recipes.append(recipe)
         _apply(recipe, b)
     _unknown_order_charge(b)
     world = b.world
@@ -2195,6 +2313,10 @@ def build_world(seed: int, orders: int = 56, *, validate: bool = True) -> World:
         {k: v for k, v in c.items() if not k.startswith("_")} for c in b.charges.values()
     ]
     world.balance_transactions = sorted(b.txns, key=lambda t: t["id"])
+    swept = {f"txn:{t['id']}" for t in b.txns if t["payout"]}
+    unswept = [k for k in world.expected_lines if k.startswith("txn:") and k not in swept]
+    if unswept:
+        raise AssertionError(f"world {seed}: planted transactions no payout swept: {unswept}")
     if validate:
         validate_world(world)
     return world

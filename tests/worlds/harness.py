@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,11 +29,11 @@ from omnigraph.orders.detector import DisagreementDetector
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
-from omnigraph.sources.config import SourcesConfig
+from omnigraph.settings import SourcesConfig
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import make_settings
 
-from .generator import DRIFT_GRACE, RETURN_GRACE, World
+from .generator import DRIFT_GRACE, RETURN_GRACE, World, build_world
 from .servers import ContractServers
 
 NAMES = {"storefront": "gen-store", "erp": "gen-erp", "wms": "gen-wms", "payments": "gen-psp"}
@@ -57,6 +58,9 @@ async def migrated_template(path: Path) -> Path:
 def exception_key(row: ExceptionRow) -> str:
     """What an exception is about, in the ground truth's terms."""
     details: dict[str, Any] = row.details or {}
+    if row.kind == "PRICE_DISAGREEMENT" and "sku" in details:  # a line's price: which line
+        line = "" if details.get("lineNo") else " (no line number)"
+        return f"{row.order_ref}|lines[{details['sku']}].unitPrice{line}"
     if row.kind in ("STATE_DISAGREEMENT", "LATE_CANCELLATION", "PRICE_DISAGREEMENT"):
         return f"{row.order_ref}|{details.get('field')}"
     if row.kind == "INVENTORY_DRIFT":
@@ -90,14 +94,23 @@ class Outcome:
     requests: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-async def detect(world: World, servers: ContractServers, template: Path, workdir: Path) -> Outcome:
+def registry_for(servers: ContractServers, database_url: str) -> SourceRegistry:
+    """One registry for every world the servers serve (no record cache: each world is new)."""
+    return SourceRegistry(sources_config(servers.urls), make_settings(database_url))
+
+
+async def detect(
+    world: World,
+    servers: ContractServers,
+    registry: SourceRegistry,
+    template: Path,
+    workdir: Path,
+) -> Outcome:
     database = workdir / f"world-{world.seed}.sqlite3"
     shutil.copyfile(template, database)
-    url = f"sqlite+aiosqlite:///{database}"
-    engine = create_engine(url)
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
     sessions = create_session_factory(engine)
     servers.load(world)
-    registry = SourceRegistry(sources_config(servers.urls), make_settings(url))
     catalogue, rules = ExceptionCatalogue.load(), AuthorityRules.load()
     now = world.now
     moment = [now]
@@ -109,16 +122,16 @@ async def detect(world: World, servers: ContractServers, template: Path, workdir
     try:
         for _ in range(2):
             moment[0] = now
-            detector = DisagreementDetector(sessions, registry, rules, catalogue, page_size=17)
+            detector = DisagreementDetector(sessions, registry, rules, catalogue, page_size=15)
             await detector.scan(now=now)
-            await LedgerReader(sessions, registry, page_size=37, clock=clock).sync_once()
+            await LedgerReader(sessions, registry, page_size=120, clock=clock).sync_once()
             drift = DriftMonitor(sessions, registry, catalogue, grace=DRIFT_GRACE, clock=clock)
             await drift.check()
             moment[0] = now + DRIFT_GRACE + timedelta(minutes=1)
             await drift.check()
             moment[0] = now
-            await SourceReportReader(sessions, registry, catalogue, page_size=29).sync_once()
-            await PaymentsReader(sessions, registry, page_size=23, clock=clock).sync_once()
+            await SourceReportReader(sessions, registry, catalogue, page_size=150).sync_once()
+            await PaymentsReader(sessions, registry, page_size=40, clock=clock).sync_once()
             await Reconciler(sessions, registry, catalogue, clock=clock).reconcile_pending()
             await ReturnSweep(
                 sessions, registry, catalogue, grace=RETURN_GRACE, clock=clock
@@ -134,8 +147,8 @@ async def detect(world: World, servers: ContractServers, template: Path, workdir
                 )
             }
     finally:
-        await registry.aclose()
         await engine.dispose()
+        database.unlink(missing_ok=True)
     return Outcome(
         world=world,
         raised=[Raised(r.kind, exception_key(r), r.summary) for r in rows],
@@ -236,3 +249,19 @@ def report(outcomes: list[Outcome]) -> str:
     if problems:
         parts.append("problems:\n  " + "\n  ".join(problems))
     return "\n\n".join(parts)
+
+
+async def measure(seeds: Sequence[int], workdir: Path) -> tuple[list[Outcome], str]:
+    """Build, serve and detect every world of ``seeds``; the outcomes and their report."""
+    template = await migrated_template(workdir / "template.sqlite3")
+    outcomes = []
+    async with ContractServers() as servers:
+        registry = registry_for(servers, f"sqlite+aiosqlite:///{template}")
+        try:
+            for seed in seeds:
+                outcomes.append(
+                    await detect(build_world(seed), servers, registry, template, workdir)
+                )
+        finally:
+            await registry.aclose()
+    return outcomes, report(outcomes)
