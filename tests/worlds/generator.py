@@ -334,6 +334,7 @@ LONG_HISTORY = frozenset(
         "return_in_two_parcels",
         "refund_in_two_parts",
         "wms_cancelled",
+        "refund_without_return_not_paid_out",
     }
 )
 
@@ -1813,8 +1814,39 @@ def r_currency_mismatch(b: _Builder, order: Order) -> None:
     b.world.planted["currency_mismatch"] += 1
 
 
+# planted cases the service cannot find yet: money no payout has swept (the payments sync reads
+# payout events only, so a charge or refund is matched when a payout sweeps it, days later)
+PENDING_RECIPES = ("charge_amount_not_paid_out", "refund_without_return_not_paid_out")
+
+
+def r_charge_amount_not_paid_out(b: _Builder, order: Order) -> None:
+    """This morning's charge took more than the storefront captured; no payout swept it yet."""
+    order.placed_at = b.ago(timedelta(hours=3), timedelta(hours=18))
+    order.updated_at = order.placed_at
+    charge = _paid(b, order, charged=order.total + 100 * STEP[order.currency])
+    b.erp(order, status="open")
+    b.world.expect("AMOUNT_MISMATCH", charge["id"], "charge_amount_not_paid_out")
+
+
+def r_refund_without_return_not_paid_out(b: _Builder, order: Order) -> None:
+    """A refund for a return the warehouse never received, issued hours ago."""
+    _, charge = _delivered_paid(b, order, days_ago=(3, 5))
+    items = {order.lines[0].sku: 1}
+    opened = b.ago(timedelta(hours=8), timedelta(hours=20))
+    rma = b.open_return(order, items, opened, "requested")
+    value = b.refund_value(order, items)
+    txn = b.refund(order, charge, value, opened + timedelta(hours=2), rma)
+    order.financial_status = "partially_refunded"
+    records = b.erp(order, status="closed", financial="partially_refunded")
+    b.credit_memo(records, value, order.currency, opened + timedelta(hours=3), rma)
+    b.world.expect(
+        "REFUND_WITHOUT_RETURN", str(txn["source"]), "refund_without_return_not_paid_out"
+    )
+
+
 RECIPES: dict[str, Callable[[_Builder, Order], None]] = {
-    name: globals()[f"r_{name}"] for name in (*PLANTED_ORDER_RECIPES, *BENIGN_RECIPES)
+    name: globals()[f"r_{name}"]
+    for name in (*PLANTED_ORDER_RECIPES, *BENIGN_RECIPES, *PENDING_RECIPES)
 }
 
 
@@ -2236,13 +2268,16 @@ def _recipes(b: _Builder) -> list[str]:
     return chosen
 
 
-def build_world(seed: int, orders: int = 38, *, benign: int = 14, validate: bool = True) -> World:
+def build_world(
+    seed: int, orders: int = 38, *, benign: int = 14, pending: bool = False, validate: bool = True
+) -> World:
     """World ``seed``: ``orders`` orders following every planted recipe and ``benign`` of the
-    benign ones (``len(BENIGN_RECIPES)`` for all)."""
+    benign ones (``len(BENIGN_RECIPES)`` for all), and the cases the service cannot find yet
+    (``PENDING_RECIPES``) when ``pending``."""
     b = _Builder(seed, orders)
     b.benign_recipes = benign
     b.world.recipes = []
-    for recipe in _recipes(b):
+    for recipe in _recipes(b) + (list(PENDING_RECIPES) if pending else []):
         b.world.recipes.append(recipe)
         _apply(recipe, b)
     _unknown_order_charge(b)

@@ -251,17 +251,19 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n\n".join(parts)
 
 
-async def measure(seeds: Sequence[int], workdir: Path) -> tuple[list[Outcome], str]:
-    """Build, serve and detect every world of ``seeds``; the outcomes and their report."""
+async def measure(
+    seeds: Sequence[int], workdir: Path, *, pending: bool = False
+) -> tuple[list[Outcome], str]:
+    """Build, serve and detect every world of ``seeds`` (with the cases the service cannot
+    find yet when ``pending``); the outcomes and their report."""
     template = await migrated_template(workdir / "template.sqlite3")
     outcomes = []
     async with ContractServers() as servers:
         registry = registry_for(servers, f"sqlite+aiosqlite:///{template}")
         try:
             for seed in seeds:
-                outcomes.append(
-                    await detect(build_world(seed), servers, registry, template, workdir)
-                )
+                world = build_world(seed, pending=pending)
+                outcomes.append(await detect(world, servers, registry, template, workdir))
         finally:
             await registry.aclose()
     return outcomes, report(outcomes)
