@@ -398,6 +398,7 @@ BENIGN_RECIPES = (
     "repeated_sku_lines",
     "substituted",
     "refund_in_two_parts",
+    "erp_shipping_alone",
 )
 
 
@@ -513,7 +514,9 @@ class _Builder:
             currency=currency,
             customer={
                 "id": rng.choice([f"cus_{_alnum(rng, 8)}", str(rng.randrange(10**6, 10**7))]),
-                "name": rng.choice(["Ada Byron", "Grace Hopper", "Kenji Sato", "Noor Al-Sabah"]),
+                "name": rng.choice(
+                    ["Ada Byron", "Grace Hopper", "佐藤 健二", "نور الصباح", "Zoë Ørsted"]
+                ),
                 "email": rng.choice([None, "someone@example.com", "kunde@example.de"]),
             },
             pickup_location=rng.choice(self.stores) if pickup else None,
@@ -524,7 +527,7 @@ class _Builder:
             updated_at=placed,
             financial_status="invoiced" if wholesale else "paid",
         )
-        if recipe == "split_total" and not order.shipping:
+        if recipe in ("split_total", "erp_shipping_alone") and not order.shipping:
             order.shipping = {"JPY": 500, "KWD": 1500}.get(currency, 495)
         self.orders.append(order)
         return order
@@ -593,6 +596,7 @@ class _Builder:
         extra_shipping: int = 0,
         shipping_everywhere: bool = False,
         price_in_part: int | None = None,
+        shipping_alone: bool = False,
     ) -> list[Json]:
         """The ERP's sales orders for ``order``: ``parts`` of them (lines shared out, or one
         line's quantity split across two), discount and shipping allocated as the ERP likes,
@@ -633,6 +637,10 @@ class _Builder:
             shippings[0], shippings[-1] = first, shipping - first
         else:
             shippings[rng.randrange(parts)] = shipping
+        if shipping_alone:  # a sales order of its own for the shipping charge, with no lines
+            groups.append([])
+            discounts.append(0)
+            shippings = [0] * parts + [shipping]
         changed = updated_at or self.between(order.placed_at, min(self.now, order.updated_at))
         records = []
         for g, group in enumerate(groups):
@@ -1380,6 +1388,14 @@ def r_erp_split(b: _Builder, order: Order) -> None:
     _storefront_heard(b, order, "fulfilled", fo.updated_at)
     b.erp(order, parts=min(len(order.lines), b.rng.choice([2, 3])))
     b.world.benign["several ERP sales orders adding up (shipping and discount allocated)"] += 1
+
+
+def r_erp_shipping_alone(b: _Builder, order: Order) -> None:
+    _paid(b, order)
+    fo = _fulfil(b, order, until="shipped")
+    _storefront_heard(b, order, "fulfilled", fo.updated_at)
+    b.erp(order, shipping_alone=True)
+    b.world.benign["shipping on an ERP sales order of its own, with no lines"] += 1
 
 
 def r_erp_line_split(b: _Builder, order: Order) -> None:
@@ -2303,6 +2319,18 @@ def build_world(
         {"sku": sku, "locationId": loc, **buckets, "asOf": as_of}
         for (sku, loc), buckets in sorted(stock.items())
     ]
+    counted = b.rng.choice(world.stock)  # a stock row after a count: not a movement
+    world.wms_events.append(
+        {
+            "id": b.ids.event("wms"),
+            "sequence": world.wms_events[-1]["sequence"] + 1,
+            "type": "stock.counted",
+            "recordType": "stock",
+            "recordId": f"{counted['sku']}@{counted['locationId']}",
+            "occurredAt": as_of,
+            "data": counted,
+        }
+    )
     world.fulfilment_orders = [b.fo_record(fo) for fo in b.fos]
     world.orders = [b.storefront_record(order) for order in b.orders]
     world.storefront_events = [
