@@ -33,6 +33,9 @@ def test_defaults_follow_layered_truth() -> None:
     assert rules.owner_of("lines[SKU-0001].quantity") == "storefront"
     assert rules.owner_of("channel") == "storefront"
     assert rules.owner_of("payments") == "payments"
+    # a SKU is any string, brackets and dots included
+    assert rules.owner_of("lines[SHIRT[M].v2].unitPrice") == "erp"
+    assert rules.owner_of("lines[SHIRT[M].v2].shipped") == "wms"
 
 
 def test_rewritten_rules_change_the_served_claim(tmp_path: Path) -> None:

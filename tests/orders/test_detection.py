@@ -233,3 +233,15 @@ def test_a_state_case_tells_the_storefront_the_wms_state_or_says_why_it_cannot(
     else:
         payload = rule.resolutions["SYNC_FROM_WMS"].render(raised.details)
         assert payload == {"orderId": "SF-7", "fulfilmentStatus": told}
+
+
+def test_a_price_case_names_its_sku_whatever_characters_it_holds() -> None:
+    order = storefront("20.00", [("SHIRT[M]-1", 2, "10.00")])
+    sales = [erp("SO-1", "22.00", "0", [("SHIRT[M]-1", 2, "11.00")])]
+    later = AT + timedelta(days=1)
+    truth = OrderTruth(OrderEvidence(order, sales_orders=sales), AuthorityRules.load(), later)
+    ((fact, raised),) = cases(truth)
+    assert fact.field == "lines[SHIRT[M]-1].unitPrice"
+    assert (raised.details["sku"], raised.details["lineNo"]) == ("SHIRT[M]-1", 1)
+    offered = ExceptionCatalogue.load().rule(raised.kind).applicable(raised.details)
+    assert {"CONFIRM_ERP_PRICE", "ADJUST_ERP_PRICE"} <= set(offered)

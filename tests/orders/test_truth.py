@@ -328,3 +328,31 @@ def test_financial_status_is_compared_like_other_owned_fields(
     assert fact is not None
     assert fact.served.value == erp_says  # the ERP owns it
     assert fact.disputed is disputed
+
+
+def test_a_sku_on_two_lines_at_two_prices_agrees_with_an_erp_that_states_both() -> None:
+    """A second unit on promotion: the storefront lists the SKU twice, at two prices; an ERP
+    that copies both lines (in one sales order or across two) agrees on price and quantity."""
+    order = storefront("25.00", [("SKU-1", 2, "10.00"), ("SKU-1", 1, "5.00")])
+    later = AT + timedelta(days=1)  # past every grace
+    rules = AuthorityRules.load()
+    for sales in (
+        [erp("SO-1", "25.00", "0", [("SKU-1", 2, "10.00"), ("SKU-1", 1, "5.00")])],
+        [
+            erp("SO-1", "5.00", "0", [("SKU-1", 1, "5.00")]),
+            erp("SO-22", "20.00", "0", [("SKU-1", 2, "10.00")]),
+        ],
+    ):
+        truth = OrderTruth(OrderEvidence(order, sales_orders=sales), rules, later)
+        assert truth.disagreements() == []
+        quantity = truth.ordered_quantity("SKU-1")
+        assert quantity is not None
+        assert quantity.served.value == "3"
+        assert [f.field for f in truth.line_facts()] == [
+            "lines[SKU-1].quantity",
+            "lines[SKU-1].unitPrice",
+        ]
+    # the ERP priced the promotion unit in full: its total disagrees
+    full = [erp("SO-1", "30.00", "0", [("SKU-1", 3, "10.00")])]
+    truth = OrderTruth(OrderEvidence(order, sales_orders=full), rules, later)
+    assert {f.field for f in truth.disagreements()} == {"totals.total"}

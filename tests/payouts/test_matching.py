@@ -218,6 +218,38 @@ def test_a_charge_matches_its_capture_in_the_currency_minor_unit(
     assert line.status == MatchStatus(expected), line.reason
 
 
+@pytest.mark.parametrize(("captured", "expected"), [(2000, "MATCHED"), (2100, "AMOUNT_MISMATCH")])
+def test_a_partial_capture_is_matched_on_what_it_captured(captured: int, expected: str) -> None:
+    """25.00 authorized, 20.00 captured (the storefront's capture): the charge took 20.00."""
+    partial = charge("ch_1", "SF-1", 2500).model_copy(update={"amount_captured": captured})
+    (line,) = match_transactions(
+        [txn("t1", "charge", captured, "ch_1")], world(charges={"ch_1": partial})
+    )
+    assert line.status == MatchStatus(expected), line.reason
+    if expected == "AMOUNT_MISMATCH":
+        assert line.difference_minor == 100
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"), [("1000.00", "MATCHED"), ("900.00", "AMOUNT_MISMATCH")]
+)
+def test_a_refund_is_matched_in_its_charges_currency_whatever_it_settled_in(
+    recorded: str, expected: str
+) -> None:
+    """A yen charge settled in pounds: its 1000 yen refund moved 5.20 GBP off the balance."""
+    yen = charge("ch_1", "SF-1", 20000, currency="jpy")
+    capture = {**CAPTURE, "amount": "20000.00", "currency": "JPY"}
+    refund = {**REFUND_FOR_RETURN, "amount": recorded, "currency": "JPY"}
+    storefront = order("SF-1", capture, refund).model_copy(update={"currency": "JPY"})
+    settled = txn("t2", "refund", -520, "re_1").model_copy(update={"exchange_rate": 0.0052})
+    found = world(charges={"ch_1": yen}, orders={"SF-1": storefront}, refund_amounts={"re_1": 1000})
+    (line,) = match_transactions([settled], found)
+    assert line.status == MatchStatus(expected), line.reason
+    if expected == "AMOUNT_MISMATCH":
+        assert line.difference_minor == 100
+        assert "returned 1000;" in line.reason
+
+
 def test_the_payout_transaction_itself_is_left_to_the_equation() -> None:
     lines = match_transactions([txn("t9", "payout", -1950, "po_1")], world())
     assert lines == []

@@ -43,7 +43,7 @@ KNOWN_FIELDS = frozenset(
     }
 )
 _KINDS = {kind.value for kind in SourceKind}
-_LINE_INDEX = re.compile(r"\[[^\]]*\]")
+_LINE_INDEX = re.compile(r"\[.*\]")  # to the last bracket: a SKU may hold brackets
 
 
 class FieldAuthority(BaseModel):

@@ -134,7 +134,7 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
             details,
         )
     if _field_family(fact.field) == "lines.unitPrice" and sales:
-        sku = fact.field[len("lines[") : fact.field.index("]")]
+        sku = fact.field[len("lines[") : fact.field.rindex("]")]  # a SKU may hold "]"
         # the sales order that carries the line (an ERP may split an order across several)
         record, line = next(
             ((s.record, x) for s in sales for x in s.record.lines if x.sku == sku),

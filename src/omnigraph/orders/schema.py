@@ -60,7 +60,7 @@ __all__ = [
 
 OrderState = strawberry.enum(OrderStateValue, name="OrderState")
 Ctx = Info[RequestContext, None]
-_LINE_INDEX = re.compile(r"\[[^\]]*\]")
+_LINE_INDEX = re.compile(r"\[.*\]")  # to the last bracket: a SKU may hold brackets
 # The sets of systems fields ask about: one truth per order and set per request.
 _ERP = frozenset({Kind.ERP})
 _WMS = frozenset({Kind.WMS})

@@ -228,15 +228,19 @@ class OrderTruth:
         return self._decide("financialStatus", claims, financial_statuses_agree)
 
     def unit_price(self, sku: str) -> Fact | None:
-        claims = [self._sf(str(line.unit_price)) for line in self.order.lines if line.sku == sku][
-            :1
-        ]
+        """The price of a unit of ``sku``. A SKU may sit on several lines at several prices (a
+        second unit on promotion): an ERP that states the same prices for it agrees, and its
+        claim is made at the price of the storefront's first line for the SKU."""
+        stated = list(dict.fromkeys(x.unit_price for x in self.order.lines if x.sku == sku))
+        claims = [self._sf(str(stated[0]))] if stated else []
         for source, records in self.erp_orders:
             prices: dict[Decimal, list[tuple[SalesOrder, int]]] = {}
             for record in records:
                 for line in record.lines:
                     if line.sku == sku:
                         prices.setdefault(line.unit_price, []).append((record, line.line_no))
+            if len(stated) > 1 and set(prices) == set(stated):
+                prices = {stated[0]: [where for found in prices.values() for where in found]}
             for price, where in prices.items():  # one claim per price its records state
                 claims.append(
                     Claim(
@@ -250,8 +254,10 @@ class OrderTruth:
         return self._decide("lines.unitPrice", claims, _same_amount)
 
     def ordered_quantity(self, sku: str) -> Fact | None:
-        """Units asked for: the storefront captured them; the ERP's copy must say the same."""
-        claims = [self._sf(str(line.quantity)) for line in self.order.lines if line.sku == sku][:1]
+        """Units asked for: the storefront captured them (on however many lines); the ERP's copy
+        must say the same."""
+        lines = [line for line in self.order.lines if line.sku == sku]
+        claims = [self._sf(str(sum(line.quantity for line in lines)))] if lines else []
         for source, records in self.erp_orders:
             where = [(r, x) for r in records for x in r.lines if x.sku == sku]
             if where:  # a line split across sales orders: together they are the ERP's count
@@ -293,13 +299,13 @@ class OrderTruth:
 
     def line_facts(self) -> list[Fact]:
         facts = []
-        for line in self.order.lines:
+        for sku in dict.fromkeys(line.sku for line in self.order.lines):  # each SKU once
             for name, fact in (
-                ("quantity", self.ordered_quantity(line.sku)),
-                ("unitPrice", self.unit_price(line.sku)),
+                ("quantity", self.ordered_quantity(sku)),
+                ("unitPrice", self.unit_price(sku)),
             ):
                 if fact is not None:
-                    facts.append(fact.renamed(f"lines[{line.sku}].{name}"))
+                    facts.append(fact.renamed(f"lines[{sku}].{name}"))
         return facts
 
     def _single(self, name: str, claim: Claim) -> Fact:

@@ -65,6 +65,7 @@ async def fetch_counterparts(
         orders=orders,
         sales_orders=sales_orders,
         fulfilments=fulfilments,
+        refund_amounts={rid: r.amount for rid, r in refunds.items()},
     )
 
 

@@ -73,6 +73,9 @@ class Counterparts:
     orders: Mapping[str, StorefrontOrder]  # by order ref
     sales_orders: Mapping[str, Sequence[SalesOrder]]  # by order ref
     fulfilments: Mapping[str, Sequence[FulfilmentOrder]]  # by order ref
+    # refund id -> what it returned, in minor units of its charge's currency (the provider's
+    # refund object; its balance transaction is in the settlement currency)
+    refund_amounts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +174,15 @@ def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
             counterpart=capture.id,
             details={"chargeId": charge.id},
         )
-    difference = charge.amount - minor_units(capture.amount, charge.currency)
+    # what the charge took is what it captured: a partial capture takes less than the amount
+    # authorized
+    taken = charge.amount_captured if charge.captured else charge.amount
+    difference = taken - minor_units(capture.amount, charge.currency)
     if difference:
         return _line(
             txn,
             MatchStatus.AMOUNT_MISMATCH,
-            f"charge {charge.id} took {from_minor_units(charge.amount, charge.currency)};"
+            f"charge {charge.id} took {from_minor_units(taken, charge.currency)};"
             f" order {order.id}"
             f" captured {capture.amount}",
             order_ref=order.id,
@@ -232,12 +238,17 @@ def _match_refund(txn: SettledTransaction, found: Counterparts) -> LineResult:
             order_ref=order.id,
             details=details,
         )
-    difference = -txn.amount - minor_units(recorded.amount, txn.currency)
+    # compared in the charge's currency, as the storefront recorded it: the balance
+    # transaction is in the settlement currency, another one for a charge presented abroad
+    returned = found.refund_amounts.get(refund_id)
+    if returned is None:
+        returned = next((r.amount for r in charge.refunds if r.id == refund_id), -txn.amount)
+    difference = returned - minor_units(recorded.amount, charge.currency)
     if difference:
         return _line(
             txn,
             MatchStatus.AMOUNT_MISMATCH,
-            f"refund {refund_id} returned {from_minor_units(-txn.amount, txn.currency)};"
+            f"refund {refund_id} returned {from_minor_units(returned, charge.currency)};"
             f" order {order.id}"
             f" recorded {recorded.amount}",
             order_ref=order.id,

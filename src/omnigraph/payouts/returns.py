@@ -8,7 +8,7 @@ since it arrived (refunds lag receipts by design: someone inspects first).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,11 +23,16 @@ from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import LineResult, MatchStatus
 from omnigraph.payouts.reconciler import line_row
-from omnigraph.sources.records import ReturnReceipt, StorefrontOrder
+from omnigraph.sources.records import (
+    FulfilmentOrder,
+    ReturnReceipt,
+    ReturnReceiptLine,
+    StorefrontOrder,
+)
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
 
-__all__ = ["ReturnSweep", "refund_due"]
+__all__ = ["ReturnSweep", "refund_due", "unrefunded_returns"]
 
 RETURN_LINE_PREFIX = "return:"
 
@@ -45,6 +50,41 @@ def refund_due(order: StorefrontOrder, receipt: ReturnReceipt) -> Decimal:
     if subtotal > 0:
         gross = gross * (subtotal - order.totals.discount) / subtotal
     return rounded(gross, order.currency)
+
+
+def unrefunded_returns(
+    order: StorefrontOrder,
+    fulfilments: Sequence[FulfilmentOrder],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> list[ReturnReceipt]:
+    """The order's returns the warehouse received at least ``grace`` ago and nobody refunded,
+    one per return: parcels received under one RMA (by any fulfilment order) are one return,
+    their lines added up."""
+    refunded = {t.return_id for t in order.transactions if t.kind == "refund"}
+    parcels: dict[str, list[ReturnReceipt]] = {}
+    for fulfilment in fulfilments:
+        for receipt in fulfilment.return_receipts:
+            if receipt.rma_ref in refunded or now - receipt.received_at < grace:
+                continue
+            parcels.setdefault(receipt.rma_ref or receipt.id, []).append(receipt)
+    return [_one_return(receipts) for receipts in parcels.values()]
+
+
+def _one_return(receipts: list[ReturnReceipt]) -> ReturnReceipt:
+    if len(receipts) == 1:
+        return receipts[0]
+    quantities: dict[str, int] = {}
+    for receipt in receipts:
+        for line in receipt.lines:
+            quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    return receipts[0].model_copy(
+        update={
+            "received_at": max(r.received_at for r in receipts),
+            "lines": [ReturnReceiptLine(sku=sku, quantity=n) for sku, n in quantities.items()],
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +134,16 @@ class ReturnSweep:
         if not with_returns:
             return []
         refs = sorted(with_returns)
-        found: list[_Found] = []
+        fulfilments: dict[str, list[FulfilmentOrder]] = {}
         for wms in self.registry.warehouses:
             grouped = await wms.fulfilment_orders_by_order_ref(refs)
-            for ref, fulfilments in grouped.items():
-                order = with_returns[ref]
-                refunded = {t.return_id for t in order.transactions if t.kind == "refund"}
-                for fulfilment in fulfilments:
-                    for receipt in fulfilment.return_receipts:
-                        if receipt.rma_ref in refunded or now - receipt.received_at < self.grace:
-                            continue
-                        found.append(_Found(order, receipt, refund_due(order, receipt)))
+            for ref, records in grouped.items():
+                fulfilments.setdefault(ref, []).extend(records)
+        found: list[_Found] = []
+        for ref, records in fulfilments.items():
+            order = with_returns[ref]
+            for receipt in unrefunded_returns(order, records, now=now, grace=self.grace):
+                found.append(_Found(order, receipt, refund_due(order, receipt)))
         return found
 
     async def _record(self, found: list[_Found], now: datetime) -> None:

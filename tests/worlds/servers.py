@@ -1,0 +1,455 @@
+"""Contract servers for generated worlds: a storefront, an ERP, a WMS and a payments provider
+speaking the source contract (docs/sources/README.md and the OpenAPI files) over real HTTP.
+
+Written from the contract, not from omnigraph's demo systems. One set of four servers runs on
+loopback ports for a whole test; ``load`` swaps the world they serve. Where the contract leaves
+a choice, these servers take the one the demo does not: ``data`` of a batch comes back in
+reverse order, cursors are random tokens (a cursor not handed out is 400), and a WMS or
+payments feed may start each page after a cursor with a few events it already delivered
+(at-least-once delivery), ``nextCursor`` and ``hasMore`` as without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .generator import World
+
+Json = dict[str, Any]
+KINDS = ("storefront", "erp", "wms", "payments")
+BATCH_MAX = 500
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class _Tokens:
+    """Opaque cursors: random tokens handed out for a position; anything else is unknown."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.positions: dict[str, Any] = {}
+
+    def issue(self, position: Any) -> str:
+        token = f"{self.rng.getrandbits(64):016x}"
+        self.positions[token] = position
+        return token
+
+    def read(self, token: str) -> Any:
+        if token not in self.positions:
+            raise BadRequest("BAD_CURSOR", f"cursor {token!r} was not handed out")
+        return self.positions[token]
+
+
+class System:
+    """One source system of a kind, serving the loaded world's records of that kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.world: World | None = None
+        self.requests: Counter[str] = Counter()
+        self.commands: dict[str, tuple[str, Json, int]] = {}
+        self.tokens = _Tokens(random.Random(kind))
+        self.extra_events: list[Json] = []
+
+    def load(self, world: World) -> None:
+        self.world = world
+        self.requests.clear()
+        self.commands.clear()
+        self.tokens = _Tokens(random.Random(f"{self.kind}:{world.seed}"))
+        self.extra_events = []
+
+    @property
+    def w(self) -> World:
+        if self.world is None:
+            raise RuntimeError("no world loaded")
+        return self.world
+
+    # -- what each kind serves -------------------------------------------------------------
+
+    def collections(self) -> dict[str, tuple[list[Json], str]]:
+        """collection -> (records, id field) for batch gets."""
+        w = self.w
+        return {
+            "storefront": {"orders": (w.orders, "id")},
+            "erp": {"sales-orders": (w.sales_orders, "id"), "items": (w.items, "sku")},
+            "wms": {"fulfilment-orders": (w.fulfilment_orders, "id")},
+            "payments": {
+                "charges": (w.charges, "id"),
+                "refunds": (w.refunds, "id"),
+                "disputes": (w.disputes, "id"),
+                "payouts": (w.payouts, "id"),
+            },
+        }[self.kind]
+
+    def by_ref(self) -> dict[str, Callable[[Json], str | None]]:
+        return {
+            "storefront": {},
+            "erp": {"sales-orders": lambda r: r["orderRef"]},
+            "wms": {"fulfilment-orders": lambda r: r["orderRef"]},
+            "payments": {"charges": lambda r: r["metadata"].get("order_ref")},
+        }[self.kind]
+
+    def events(self) -> list[Json]:
+        w = self.w
+        base = {
+            "storefront": w.storefront_events,
+            "erp": w.erp_events,
+            "wms": w.wms_events,
+            "payments": w.payments_events,
+        }[self.kind]
+        return base + self.extra_events
+
+    def overlap(self) -> int:
+        return self.w.feed_overlap if self.kind in ("wms", "payments") else 0
+
+    # -- the routes ------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/changes", self.changes, methods=["GET"]),
+            Route("/commands", self.command, methods=["POST"]),
+            Route("/{collection}/batch", self.batch, methods=["POST"]),
+            Route("/{collection}/by-order-ref", self.by_order_ref, methods=["POST"]),
+        ]
+        if self.kind == "storefront":
+            routes.append(Route("/orders", self.list_orders, methods=["GET"]))
+        if self.kind == "wms":
+            routes += [
+                Route("/locations", self.list_locations, methods=["GET"]),
+                Route("/stock/query", self.stock_query, methods=["POST"]),
+            ]
+        if self.kind == "payments":
+            routes += [
+                Route("/payouts", self.list_payouts, methods=["GET"]),
+                Route("/balance-transactions/by-payout", self.txns_by_payout, methods=["POST"]),
+                Route("/balance-transactions", self.list_txns, methods=["GET"]),
+            ]
+        return Starlette(routes=routes, exception_handlers={BadRequest: self._bad_request})
+
+    async def _bad_request(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadRequest)
+        return _error(400, exc.code, exc.message)
+
+    def _count(self, request: Request) -> None:
+        route = request.scope.get("route")
+        self.requests[getattr(route, "path", request.url.path)] += 1
+
+    async def _body(self, request: Request) -> Json:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise BadRequest("BAD_JSON", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("BAD_JSON", "the body is not an object")
+        return body
+
+    async def _list_field(self, request: Request, name: str) -> list[str]:
+        body = await self._body(request)
+        values = body.get(name)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadRequest("MISSING_FIELD", f"{name} must be a list of strings")
+        if len(values) > BATCH_MAX:
+            raise BadRequest("TOO_MANY_IDS", f"at most {BATCH_MAX} {name} per call")
+        return values
+
+    @staticmethod
+    def _limit(request: Request, default: int, maximum: int) -> int:
+        raw = request.query_params.get("limit", str(default))
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise BadRequest("BAD_LIMIT", f"limit {raw!r} is not an integer") from None
+        if not 1 <= limit <= maximum:
+            raise BadRequest("BAD_LIMIT", f"limit must be 1..{maximum}")
+        return limit
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "kind": self.kind, "name": f"generated-{self.kind}"})
+
+    async def batch(self, request: Request) -> Response:
+        self._count(request)
+        collection = request.path_params["collection"]
+        known = self.collections()
+        if collection not in known:
+            return _error(404, "NOT_FOUND", f"no collection {collection}")
+        ids = await self._list_field(request, "ids")
+        records, id_field = known[collection]
+        index = {r[id_field]: r for r in records}
+        found = [index[i] for i in dict.fromkeys(ids) if i in index]
+        missing = [i for i in dict.fromkeys(ids) if i not in index]
+        return JSONResponse({"data": found[::-1], "missing": missing})
+
+    async def by_order_ref(self, request: Request) -> Response:
+        self._count(request)
+        collection = request.path_params["collection"]
+        refs_of = self.by_ref()
+        if collection not in refs_of:
+            return _error(404, "NOT_FOUND", f"no collection {collection}")
+        refs = set(await self._list_field(request, "orderRefs"))
+        records, _ = self.collections()[collection]
+        ref_of = refs_of[collection]
+        return JSONResponse({"data": [r for r in records if ref_of(r) in refs][::-1]})
+
+    def _page(self, request: Request, records: list[Json], signature: str) -> Response:
+        limit = self._limit(request, 50, 500)
+        cursor = request.query_params.get("cursor")
+        start = 0
+        if cursor:
+            position = self.tokens.read(cursor)
+            if position[0] != signature:
+                raise BadRequest("BAD_CURSOR", "the cursor belongs to another listing")
+            start = position[1]
+        page = records[start : start + limit]
+        more = start + limit < len(records)
+        next_cursor = self.tokens.issue((signature, start + limit)) if more else None
+        return JSONResponse({"data": page, "nextCursor": next_cursor})
+
+    async def list_orders(self, request: Request) -> Response:
+        self._count(request)
+        q = request.query_params
+        orders = list(self.w.orders)
+        if "channel" in q:
+            orders = [o for o in orders if o["channel"] == q["channel"]]
+        if "status" in q:
+            orders = [o for o in orders if o["status"] == q["status"]]
+        if "placedFrom" in q:
+            orders = [o for o in orders if _moment(o["placedAt"]) >= _moment(q["placedFrom"])]
+        if "placedTo" in q:
+            orders = [o for o in orders if _moment(o["placedAt"]) < _moment(q["placedTo"])]
+        if "sku" in q:
+            orders = [o for o in orders if any(x["sku"] == q["sku"] for x in o["lines"])]
+        # newest placedAt first, then by id
+        orders.sort(key=lambda o: o["id"])
+        orders.sort(key=lambda o: _moment(o["placedAt"]), reverse=True)
+        signature = "orders?" + "&".join(
+            f"{k}={v}" for k, v in sorted(q.items()) if k not in ("limit", "cursor")
+        )
+        return self._page(request, orders, signature)
+
+    async def list_locations(self, request: Request) -> Response:
+        self._count(request)
+        return self._page(request, sorted(self.w.locations, key=lambda x: x["id"]), "locations")
+
+    async def list_payouts(self, request: Request) -> Response:
+        self._count(request)
+        q = request.query_params
+        payouts = list(self.w.payouts)
+        if "status" in q:
+            payouts = [p for p in payouts if p["status"] == q["status"]]
+        if "arrivalFrom" in q:
+            payouts = [p for p in payouts if p["arrival_date"] >= int(q["arrivalFrom"])]
+        if "arrivalTo" in q:
+            payouts = [p for p in payouts if p["arrival_date"] < int(q["arrivalTo"])]
+        payouts.sort(key=lambda p: p["id"])
+        payouts.sort(key=lambda p: p["created"], reverse=True)
+        signature = "payouts?" + "&".join(
+            f"{k}={v}" for k, v in sorted(q.items()) if k not in ("limit", "cursor")
+        )
+        return self._page(request, payouts, signature)
+
+    async def stock_query(self, request: Request) -> Response:
+        self._count(request)
+        body = await self._body(request)
+        skus = body.get("skus")
+        locations = body.get("locationIds")
+        if not isinstance(skus, list) or len(skus) > BATCH_MAX:
+            raise BadRequest("MISSING_FIELD", f"skus must be a list of at most {BATCH_MAX}")
+        if locations is not None and (
+            not isinstance(locations, list) or len(locations) > BATCH_MAX
+        ):
+            raise BadRequest("MISSING_FIELD", "locationIds must be null or a list")
+        wanted = set(skus)
+        rows = [
+            r
+            for r in self.w.stock
+            if r["sku"] in wanted and (locations is None or r["locationId"] in locations)
+        ]
+        as_of = self.w.stock[0]["asOf"] if self.w.stock else "1970-01-01T00:00:00Z"
+        return JSONResponse({"data": rows, "asOf": as_of})
+
+    async def txns_by_payout(self, request: Request) -> Response:
+        self._count(request)
+        wanted = set(await self._list_field(request, "payoutIds"))
+        txns = [t for t in self.w.balance_transactions if t["payout"] in wanted]
+        return JSONResponse({"data": txns[::-1]})
+
+    async def list_txns(self, request: Request) -> Response:
+        self._count(request)
+        limit = self._limit(request, 100, 1000)
+        txns = sorted(self.w.balance_transactions, key=lambda t: t["id"])
+        payout = request.query_params.get("payout")
+        if payout:
+            txns = [t for t in txns if t["payout"] == payout]
+        after = request.query_params.get("starting_after")
+        start = 0
+        if after:
+            ids = [t["id"] for t in txns]
+            if after not in ids:
+                raise BadRequest("BAD_CURSOR", f"no balance transaction {after}")
+            start = ids.index(after) + 1
+        page = txns[start : start + limit]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "has_more": start + limit < len(txns),
+                "url": "/balance-transactions",
+            }
+        )
+
+    async def changes(self, request: Request) -> Response:
+        self._count(request)
+        limit = self._limit(request, 100, 500)
+        events = self.events()
+        after = request.query_params.get("after")
+        start = self.tokens.read(after)[1] if after else 0
+        page = events[start : start + limit]
+        end = start + len(page)
+        redelivered = events[max(0, start - self.overlap()) : start] if after else []
+        next_cursor = after if (after and not page) else self.tokens.issue(("changes", end))
+        return JSONResponse(
+            {"events": redelivered + page, "nextCursor": next_cursor, "hasMore": end < len(events)}
+        )
+
+    async def command(self, request: Request) -> Response:
+        self._count(request)
+        key = request.headers.get("Idempotency-Key", "")
+        if not 1 <= len(key) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in key):
+            raise BadRequest("MISSING_FIELD", "Idempotency-Key is required (1..255 visible chars)")
+        raw = (await request.body()).decode()
+        body = await self._body(request)
+        if key in self.commands:
+            first_raw, answer, _ = self.commands[key]
+            if json.loads(first_raw) != body:
+                return _error(422, "IDEMPOTENCY_KEY_REUSED", "the key was used with another body")
+            return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
+        kind, payload = body.get("type"), body.get("payload")
+        if not isinstance(kind, str) or not isinstance(payload, dict):
+            raise BadRequest("MISSING_FIELD", "type and payload are required")
+        status, detail = self._apply(kind, payload)
+        answer = {"commandId": str(uuid.uuid4()), "type": kind, "status": status, "detail": detail}
+        self.commands[key] = (raw, answer, 1)
+        return JSONResponse(answer, status_code=202)
+
+    def _apply(self, kind: str, payload: Json) -> tuple[str, str]:
+        """``record.resync`` puts a record on the feed again; other commands are refused."""
+        if kind != "record.resync":
+            return "rejected", f"{kind} is not carried out by this generated {self.kind}"
+        record_id = payload.get("recordId")
+        for collection, (records, id_field) in self.collections().items():
+            for record in records:
+                if record[id_field] == record_id:
+                    events = self.events()
+                    last = events[-1]["sequence"] if events else 0
+                    record_type = {
+                        "orders": "order",
+                        "sales-orders": "sales_order",
+                        "items": "item",
+                        "fulfilment-orders": "fulfilment_order",
+                        "charges": "charge",
+                        "payouts": "payout",
+                    }.get(collection)
+                    if record_type is None:
+                        return "rejected", f"{collection} are not put on the feed"
+                    self.extra_events.append(
+                        {
+                            "id": f"evt_resync_{len(self.extra_events) + 1}",
+                            "sequence": last + 1,
+                            "type": f"{record_type}.updated",
+                            "recordType": record_type,
+                            "recordId": record_id,
+                            "occurredAt": datetime.now().astimezone().isoformat(),
+                            "data": record,
+                        }
+                    )
+                    return "accepted", f"{record_id} put on the feed again"
+        return "rejected", f"no record {record_id}"
+
+
+class _Hosted(uvicorn.Server):
+    """Four servers share the test's loop: signals stay with the host."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ContractServers:
+    """A storefront, an ERP, a WMS and a payments provider on loopback ports."""
+
+    def __init__(self) -> None:
+        self.systems = {kind: System(kind) for kind in KINDS}
+        self.urls: dict[str, str] = {}
+        self._running: list[tuple[_Hosted, asyncio.Task[None]]] = []
+
+    def load(self, world: World) -> None:
+        for system in self.systems.values():
+            system.load(world)
+
+    def requests(self) -> dict[str, Counter[str]]:
+        return {kind: Counter(s.requests) for kind, s in self.systems.items()}
+
+    async def __aenter__(self) -> Self:
+        for kind, system in self.systems.items():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            config = uvicorn.Config(
+                system.app(),
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                ws="none",
+                timeout_graceful_shutdown=1,
+            )
+            server = _Hosted(config)
+            task = asyncio.create_task(server.serve(sockets=[sock]), name=f"worlds-{kind}")
+            self._running.append((server, task))
+            self.urls[kind] = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for server, _ in self._running:
+            server.should_exit = True
+        for _, task in self._running:
+            await task
+        self._running.clear()
