@@ -7,6 +7,8 @@
 - ``documents register | list``, the trusted documents (:mod:`omnigraph.cli.documents`);
 - ``settings [--markdown]``, the settings in force or their reference
   (:mod:`omnigraph.cli.settings`);
+- ``catalogue [--markdown]``, the exception kinds and what decides raising them
+  (:mod:`omnigraph.cli.catalogue`);
 - ``check-source``, whether a shim speaks the source contract (:mod:`omnigraph.cli.check_source`).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import typer
 
 from omnigraph.cli import jobs, serve
+from omnigraph.cli.catalogue import show_catalogue
 from omnigraph.cli.check_source import check_source
 from omnigraph.cli.documents import documents_app
 from omnigraph.cli.keys import keys_app
@@ -45,6 +48,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(documents_app, name="documents")
 app.command("settings")(show_settings)
+app.command("catalogue")(show_catalogue)
 app.command("check-source")(check_source)
 
 
