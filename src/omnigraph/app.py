@@ -28,6 +28,7 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
 from omnigraph.api.schema import build_schema
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
@@ -65,7 +66,7 @@ from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 
-__all__ = ["EXAMPLES", "create_app"]
+__all__ = ["EXAMPLES", "NO_SOURCES_IN_PRODUCTION", "create_app"]
 
 EXAMPLES = Path(__file__).with_name("examples")
 # Each wait between two runs of a background task is its interval give or take 10 %, so loops
@@ -139,6 +140,12 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             return json.loads(data)
+
+
+NO_SOURCES_IN_PRODUCTION = (
+    "production mode serves only configured sources: name them in the file OMNIGRAPH_CONFIG"
+    " points at, or set OMNIGRAPH_DEMO=true to serve the built-in demo systems"
+)
 
 
 def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
@@ -292,6 +299,8 @@ def create_app(
             if tracing is not None:
                 stack.callback(tracing.shutdown)  # last: flushes the spans of the shutdown too
             config = sources if sources is not None else settings.sources_config
+            if config is None and not settings.serves_demo:
+                raise ConfigurationError(NO_SOURCES_IN_PRODUCTION)
             if config is None:
                 from omnigraph.demo import DemoSystems, build_world
 

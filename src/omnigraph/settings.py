@@ -534,9 +534,15 @@ class SettingsFields(BaseModel):
         default="info", description="The least severe log lines written."
     )
 
+    demo: bool = Field(
+        default=False,
+        description="Serve the built-in demo systems when no sources are configured, in"
+        " production too (development serves them anyway: production refuses to start on"
+        " invented data unless this asks for it).",
+    )
     demo_seed: int = Field(default=7, description="Seed of the built-in demo business.")
     demo_orders: int = Field(
-        default=300, ge=10, le=20_000, description="Orders the built-in demo business holds."
+        default=300, ge=40, le=20_000, description="Orders the built-in demo business holds."
     )
     demo_host: str = Field(default="127.0.0.1", description="Address the demo systems bind.")
     demo_base_port: int = Field(
@@ -622,6 +628,11 @@ class Settings(SettingsFields, BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.mode == "production"
+
+    @property
+    def serves_demo(self) -> bool:
+        """Whether the built-in demo systems stand in for sources: never unasked in production."""
+        return not self.sources and (self.demo or not self.is_production)
 
     @property
     def sources_config(self) -> SourcesConfig | None:

@@ -4,17 +4,22 @@ unexpected errors masked with a request id that finds them in the logs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 import structlog
 from starlette.applications import Starlette
 from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
+from omnigraph.app import create_app
+from omnigraph.cli import app as cli
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize
+from tests.conftest import Graph, authorize, make_settings
 from tests.security.conftest import serve
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
@@ -121,3 +126,23 @@ async def test_graphiql_and_get_queries_are_off_in_production(
     query = await client.get("/graphql", params={"query": "{ __typename }"})
     assert query.status_code == 400
     assert query.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_production_never_serves_invented_data_unless_asked(
+    clean_database: str, tmp_path: Path
+) -> None:
+    """With no sources configured, development serves the demo systems; production refuses to
+    start, in the app and on the command line, unless OMNIGRAPH_DEMO asks for the demo."""
+    refused = create_app(make_settings(clean_database, mode="production"))
+    with pytest.raises(ConfigurationError, match="OMNIGRAPH_DEMO"):
+        async with refused.router.lifespan_context(refused):
+            pass
+    database = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    result = CliRunner().invoke(
+        cli, ["serve"], env={"OMNIGRAPH_MODE": "production", "OMNIGRAPH_DATABASE_URL": database}
+    )
+    assert result.exit_code == 2
+    assert "serves only configured sources" in result.output
+    asked = create_app(make_settings(clean_database, mode="production", demo=True, demo_orders=40))
+    async with asked.router.lifespan_context(asked):
+        assert asked.state.services.registry.storefronts  # the demo systems stand in

@@ -31,7 +31,11 @@ def serve(
     systems start too."""
     options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
     settings = Settings(**{k: v for k, v in options.items() if v})
-    from omnigraph.app import create_app
+    from omnigraph.app import NO_SOURCES_IN_PRODUCTION, create_app
+
+    if not settings.sources and not settings.serves_demo:
+        typer.echo(f"omnigraph: {NO_SOURCES_IN_PRODUCTION}", err=True)
+        raise typer.Exit(2)
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
     typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
