@@ -22,21 +22,17 @@ from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
 from omnigraph.graph.pagination import scan_listing
 from omnigraph.graph.types import SourceKind
-from omnigraph.inventory.availability import Promise as PromiseValue
 from omnigraph.inventory.availability import read_availability
 from omnigraph.inventory.schema import Promise
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.resolvers import ORDER_CURSOR
 from omnigraph.orders.schema import OrderState
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
-from omnigraph.orders.truth import OrderState as OrderStateValue
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
@@ -76,14 +72,14 @@ async def _charges(info: Ctx, ref: str) -> list[Sourced[Charge]]:
     return found
 
 
-async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[Kind]) -> OrderTruth:
+async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[SourceKind]) -> OrderTruth:
     ref = order.record.id
     evidence = OrderEvidence(storefront=order)
-    if Kind.ERP in kinds:
+    if SourceKind.ERP in kinds:
         evidence.sales_orders = await _sales_orders(info, ref)
-    if Kind.WMS in kinds:
+    if SourceKind.WMS in kinds:
         evidence.fulfilment_orders = await _fulfilment_orders(info, ref)
-    if Kind.PAYMENTS in kinds:
+    if SourceKind.PAYMENTS in kinds:
         evidence.charges = await _charges(info, ref)
     services = info.context.services
     return OrderTruth(evidence, services.get(AuthorityRules), services.now())
@@ -125,7 +121,7 @@ class Customer:
 @strawberry.type(name="ExternalRef")
 class ExternalRef:
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     ref: str
 
 
@@ -159,7 +155,7 @@ class Payment:
 class FieldProvenance:
     field: str
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     record_ref: str
     as_of: datetime
     authoritative: bool
@@ -182,7 +178,7 @@ class Disagreement:
 @strawberry.type(name="Exception")
 class ExceptionRecord:
     id: strawberry.ID
-    kind: ExceptionKind  # type: ignore[valid-type]
+    kind: ExceptionKind
     status: ExceptionStatus
     owner_source: str
     allowed_resolutions: list[str]
@@ -197,26 +193,28 @@ class OrderLine:
 
     @strawberry.field
     async def unit_price(self, info: Ctx) -> Money | None:
-        fact = (await _truth(info, self._order, {Kind.ERP})).unit_price(self.sku)
+        fact = (await _truth(info, self._order, {SourceKind.ERP})).unit_price(self.sku)
         if fact is None:
             return None
         return Money.of(Decimal(fact.served.value), self._order.record.currency)
 
     @strawberry.field
     async def picked(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).picked
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).picked
 
     @strawberry.field
     async def shipped(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).shipped
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).shipped
 
     @strawberry.field
     async def short(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).short
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).short
 
     @strawberry.field
     async def returned(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).returned
+        return (
+            (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).returned
+        )
 
 
 @strawberry.type(name="Order")
@@ -239,16 +237,16 @@ class Order:
         )
 
     @strawberry.field
-    async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
-        truth = await _truth(info, self._sourced, {Kind.WMS})
-        return OrderStateValue(truth.state.served.value)
+    async def state(self, info: Ctx) -> OrderState:
+        truth = await _truth(info, self._sourced, {SourceKind.WMS})
+        return OrderState(truth.state.served.value)
 
     @strawberry.field
     async def channel_state(self, info: Ctx) -> str | None:
         order = self._sourced.record
         if order.fulfilment_method not in ("pickup", "wholesale"):
             return None
-        truth = await _truth(info, self._sourced, {Kind.WMS, Kind.ERP})
+        truth = await _truth(info, self._sourced, {SourceKind.WMS, SourceKind.ERP})
         return channel_state(
             order,
             [f.record for f in truth.evidence.fulfilment_orders],
@@ -263,33 +261,35 @@ class Order:
 
     @strawberry.field
     async def external_refs(self, info: Ctx) -> list[ExternalRef]:
-        evidence = (await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})).evidence
+        evidence = (
+            await _truth(info, self._sourced, {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
+        ).evidence
         refs = [
             ExternalRef(
                 source=self._sourced.source,
-                source_kind=Kind.STOREFRONT,
+                source_kind=SourceKind.STOREFRONT,
                 ref=self._sourced.record.id,
             )
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.ERP, ref=s.record.id)
             for s in evidence.sales_orders
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.WMS, ref=s.record.id)
             for s in evidence.fulfilment_orders
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.PAYMENTS, ref=s.record.id)
             for s in evidence.charges
         ]
         return refs
 
     @strawberry.field
     async def totals(self, info: Ctx) -> OrderTotals:
-        truth = await _truth(info, self._sourced, {Kind.ERP})
+        truth = await _truth(info, self._sourced, {SourceKind.ERP})
         totals = self._sourced.record.totals
-        if truth.total.served.source_kind is Kind.ERP:
+        if truth.total.served.source_kind is SourceKind.ERP:
             totals = next(
                 s.record.totals
                 for s in truth.evidence.sales_orders
@@ -306,7 +306,7 @@ class Order:
 
     @strawberry.field
     async def financial_status(self, info: Ctx) -> str | None:
-        fact = (await _truth(info, self._sourced, {Kind.ERP})).financial_status
+        fact = (await _truth(info, self._sourced, {SourceKind.ERP})).financial_status
         return None if fact is None else fact.served.value.upper()
 
     @strawberry.field
@@ -344,7 +344,9 @@ class Order:
 
     @strawberry.field
     async def provenance(self, info: Ctx) -> list[FieldProvenance]:
-        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        truth = await _truth(
+            info, self._sourced, {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS}
+        )
         return [
             FieldProvenance(
                 field=f.field,
@@ -359,7 +361,7 @@ class Order:
 
     @strawberry.field
     async def disagreements(self, info: Ctx) -> list[Disagreement]:
-        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS})
+        truth = await _truth(info, self._sourced, {SourceKind.ERP, SourceKind.WMS})
         return [
             Disagreement(
                 field=f.field,
@@ -388,7 +390,7 @@ class Order:
             return [
                 ExceptionRecord(
                     id=strawberry.ID(encode_global_id("Exception", row.id)),
-                    kind=ExceptionKindValue(row.kind),
+                    kind=ExceptionKind(row.kind),
                     status=ExceptionStatus(row.status),
                     owner_source=row.owner_source,
                     allowed_resolutions=list(
@@ -430,13 +432,13 @@ class Query:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
     ) -> list[InventoryAvailability]:
         answers = await read_availability(
             info.context.services,
             skus=skus,
             channel=channel,
-            promise=PromiseValue(promise),
+            promise=promise,
             at=None,
             location_ids=None,
         )

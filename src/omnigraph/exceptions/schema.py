@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
@@ -14,12 +13,11 @@ from strawberry.types import Info
 
 from omnigraph.core.errors import InvalidId, InvalidInput
 from omnigraph.core.ids import decode_global_id, encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions import resolution as service
-from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.dispatcher import DispatcherWakeup
+from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.operations import AGE_BUCKETS, OperationsView, operations_view
 from omnigraph.exceptions.resolvers import (
@@ -34,7 +32,6 @@ from omnigraph.graph.pagination import page_info
 from omnigraph.graph.types import Connection, Edge, Node, SourceKind, UserError
 
 __all__ = [
-    "CommandStatus",
     "ExceptionEvent",
     "ExceptionKind",
     "ExceptionMutations",
@@ -58,16 +55,10 @@ def _wake_dispatcher(ctx: RequestContext) -> None:
         wakeup.wake()
 
 
-ExceptionKind = strawberry.enum(ExceptionKindValue, name="ExceptionKind")
-
-
-@strawberry.enum(name="ExceptionStatus")
-class ExceptionStatus(enum.Enum):
-    OPEN = "OPEN"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    RESOLUTION_PENDING = "RESOLUTION_PENDING"
-    RESOLVED = "RESOLVED"
-    RESOLUTION_FAILED = "RESOLUTION_FAILED"
+# The catalogue's and the lifecycle's enums are the GraphQL enums (registering returns the class).
+strawberry.enum(ExceptionKind, name="ExceptionKind")
+strawberry.enum(ExceptionStatus, name="ExceptionStatus")
+strawberry.enum(OutboxStatus, name="CommandStatus")
 
 
 @strawberry.type(description="One step in an exception's life: who moved it where, when and why.")
@@ -78,14 +69,6 @@ class ExceptionEvent:
     note: str | None
 
 
-@strawberry.enum(name="CommandStatus")
-class CommandStatus(enum.Enum):
-    PENDING = "PENDING"
-    DELIVERED = "DELIVERED"
-    REJECTED = "REJECTED"
-    DEAD = "DEAD"
-
-
 @strawberry.type(description="A command owed to (or answered by) the owning system.")
 class ResolutionCommand:
     id: strawberry.ID
@@ -94,7 +77,7 @@ class ResolutionCommand:
     command_type: str
     payload: JSON
     idempotency_key: str = strawberry.field(description="What the owner sees on every delivery.")
-    status: CommandStatus
+    status: OutboxStatus
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
@@ -111,7 +94,7 @@ class ResolutionCommand:
             command_type=row.command_type,
             payload=JSON(row.payload),
             idempotency_key=row.idempotency_key,
-            status=CommandStatus(row.status),
+            status=OutboxStatus(row.status),
             attempts=row.attempts,
             next_attempt_at=row.next_attempt_at,
             last_error=row.last_error,
@@ -126,11 +109,11 @@ class ResolutionCommand:
 )
 class ExceptionRecord(Node):
     id: strawberry.ID
-    kind: ExceptionKind  # type: ignore[valid-type]
+    kind: ExceptionKind
     status: ExceptionStatus
     severity: str
     owner_source: str = strawberry.field(description="The system where resolution must happen.")
-    owner_kind: SourceKind  # type: ignore[valid-type]
+    owner_kind: SourceKind
     subject: str = strawberry.field(description="The order, sku@location or payout it is about.")
     summary: str
     detected_at: datetime
@@ -146,11 +129,11 @@ class ExceptionRecord(Node):
     def from_row(cls, row: ExceptionRow) -> ExceptionRecord:
         return cls(
             id=strawberry.ID(encode_global_id("Exception", row.id)),
-            kind=ExceptionKindValue(row.kind),
+            kind=ExceptionKind(row.kind),
             status=ExceptionStatus(row.status),
             severity=row.severity,
             owner_source=row.owner_source,
-            owner_kind=Kind(row.owner_kind),
+            owner_kind=SourceKind(row.owner_kind),
             subject=row.subject,
             summary=row.summary,
             detected_at=row.detected_at,
@@ -175,7 +158,7 @@ class ExceptionRecord(Node):
         " case (one whose command needs a detail the case lacks is not offered)."
     )
     def allowed_resolutions(self, info: Ctx) -> list[str]:
-        rule = info.context.services.get(ExceptionCatalogue).rule(ExceptionKindValue(self.kind))
+        rule = info.context.services.get(ExceptionCatalogue).rule(self.kind)
         details = self.details if isinstance(self.details, dict) else {}
         return list(rule.applicable(details))
 
@@ -394,9 +377,9 @@ class ExceptionMutations:
 
 @strawberry.input
 class ExceptionFilter:
-    kinds: list[ExceptionKind] | None = None  # type: ignore[valid-type]
+    kinds: list[ExceptionKind] | None = None
     statuses: list[ExceptionStatus] | None = None
-    owner_kind: SourceKind | None = None  # type: ignore[valid-type]
+    owner_kind: SourceKind | None = None
     owner_source: str | None = None
     opened_before: datetime | None = None
 
@@ -441,9 +424,9 @@ class ExceptionQueries:
             first=first,
             after=after,
             filter=ExceptionQueryFilter(
-                kinds=[ExceptionKindValue(k).value for k in f.kinds] if f.kinds else None,
+                kinds=[k.value for k in f.kinds] if f.kinds else None,
                 statuses=[s.value for s in f.statuses] if f.statuses else None,
-                owner_kind=Kind(f.owner_kind) if f.owner_kind else None,
+                owner_kind=f.owner_kind,
                 owner_source=f.owner_source,
                 opened_before=f.opened_before,
             ),
@@ -461,12 +444,12 @@ class ExceptionSubscriptions:
     async def exception_events(
         self,
         info: Ctx,
-        owner_kind: SourceKind | None = None,  # type: ignore[valid-type]
-        kinds: list[ExceptionKind] | None = None,  # type: ignore[valid-type]
+        owner_kind: SourceKind | None = None,
+        kinds: list[ExceptionKind] | None = None,
     ) -> AsyncGenerator[ExceptionRecord, None]:
         services = info.context.services
-        wanted_owner = Kind(owner_kind).value if owner_kind else None
-        wanted_kinds = {ExceptionKindValue(k).value for k in kinds} if kinds else None
+        wanted_owner = owner_kind.value if owner_kind else None
+        wanted_kinds = {k.value for k in kinds} if kinds else None
         async for event in services.get(ExceptionEventBus).subscribe():
             async with services.sessions() as session:
                 row = await session.get(ExceptionRow, event.exception_id)

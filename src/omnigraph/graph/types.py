@@ -11,7 +11,7 @@ import strawberry
 from omnigraph.core import money
 from omnigraph.core.provenance import Claim as ClaimValue
 from omnigraph.core.provenance import Fact
-from omnigraph.core.sources import SourceKind as SourceKindValue
+from omnigraph.core.sources import SourceKind
 
 __all__ = [
     "Claim",
@@ -27,7 +27,9 @@ __all__ = [
     "UserError",
 ]
 
-SourceKind = strawberry.enum(SourceKindValue, name="SourceKind")
+# The domain enum itself is the GraphQL enum: registering it returns the same class, so fields
+# annotate with it and mypy sees a real type (the domain module stays free of strawberry).
+strawberry.enum(SourceKind, name="SourceKind")
 NodeT = TypeVar("NodeT")
 
 
@@ -58,7 +60,7 @@ class Money:
 class FieldProvenance:
     field: str = strawberry.field(description='Dotted path inside the object, e.g. "state".')
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     record_ref: str
     as_of: datetime = strawberry.field(description="When that system asserted it.")
     authoritative: bool = strawberry.field(
@@ -80,7 +82,7 @@ class FieldProvenance:
 @strawberry.type(description="What one system says a field's value is.")
 class Claim:
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     value: str
     as_of: datetime
     record_ref: str
@@ -116,7 +118,7 @@ class Disagreement:
 @strawberry.type(description="The id of an object in one source system.")
 class ExternalRef:
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     ref: str
 
 

@@ -15,8 +15,7 @@ from omnigraph.exceptions.resolution import Problem
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.types import Node, UserError
 from omnigraph.inventory import reservations as service
-from omnigraph.inventory.availability import Availability
-from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.inventory.availability import Availability, Promise
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.inventory.oversell import record_published
 from omnigraph.inventory.policy import AllocationPolicy, PolicyInvalid
@@ -39,7 +38,7 @@ __all__ = [
 Ctx = Info[RequestContext, None]
 
 
-Promise = strawberry.enum(PromiseValue, name="Promise")
+strawberry.enum(Promise, name="Promise")  # the availability rules' enum is the GraphQL enum
 
 
 @strawberry.type
@@ -62,7 +61,7 @@ class InventoryAvailability(Node):
     sku: str
     location_id: strawberry.ID
     channel: str
-    promise: Promise  # type: ignore[valid-type]
+    promise: Promise
     available_quantity: int = strawberry.field(
         description="What this channel may promise now for this promise type."
     )
@@ -108,7 +107,7 @@ class InventoryAvailability(Node):
 class AvailabilityTotal:
     sku: str
     channel: str
-    promise: Promise  # type: ignore[valid-type]
+    promise: Promise
     available_quantity: int
     on_hand: int
     locations: int = strawberry.field(description="Locations that contributed.")
@@ -116,7 +115,7 @@ class AvailabilityTotal:
 
     @classmethod
     def of_answers(
-        cls, skus: list[str], channel: str, promise: PromiseValue, answers: list[Availability]
+        cls, skus: list[str], channel: str, promise: Promise, answers: list[Availability]
     ) -> list[AvailabilityTotal]:
         totals = []
         for sku in dict.fromkeys(skus):
@@ -335,7 +334,7 @@ async def _availability(
     info: Ctx,
     skus: list[str],
     channel: str,
-    promise: PromiseValue,
+    promise: Promise,
     at: datetime | None,
     location_ids: list[strawberry.ID] | None,
 ) -> list[Availability]:
@@ -343,7 +342,7 @@ async def _availability(
         info.context,
         skus=skus,
         channel=channel,
-        promise=PromiseValue(promise),
+        promise=promise,
         at=at,
         location_ids=[str(i) for i in location_ids] if location_ids else None,
     )
@@ -361,7 +360,7 @@ class InventoryQueries:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
         publish: bool = False,
@@ -382,12 +381,12 @@ class InventoryQueries:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
     ) -> list[AvailabilityTotal]:
         answers = await _availability(info, skus, channel, promise, at, location_ids)
-        return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
+        return AvailabilityTotal.of_answers(skus, channel, promise, answers)
 
 
 @strawberry.type(name="Subscription")
@@ -401,7 +400,7 @@ class AvailabilitySubscriptions:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
     ) -> AsyncGenerator[InventoryAvailability, None]:
         services = info.context.services
         watched = set(skus)
@@ -410,7 +409,7 @@ class AvailabilitySubscriptions:
             info.context,
             skus=skus,
             channel=channel,
-            promise=PromiseValue(promise),
+            promise=promise,
             at=None,
             location_ids=None,
         ):
@@ -423,7 +422,7 @@ class AvailabilitySubscriptions:
                 info.context,
                 skus=touched,
                 channel=channel,
-                promise=PromiseValue(promise),
+                promise=promise,
                 at=None,
                 location_ids=None,
             ):

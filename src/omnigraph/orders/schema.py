@@ -7,6 +7,7 @@ import re
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import GenericAlias
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
@@ -14,7 +15,6 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import scan_connection
@@ -26,6 +26,7 @@ from omnigraph.graph.types import (
     FieldProvenance,
     Money,
     Node,
+    SourceKind,
 )
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
@@ -37,8 +38,7 @@ from omnigraph.orders.resolvers import (
     preload_truths,
     preloaded_truth,
 )
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
-from omnigraph.orders.truth import OrderState as OrderStateValue
+from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, channel_state
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 if TYPE_CHECKING:
@@ -58,15 +58,15 @@ __all__ = [
     "order_truths_selected",
 ]
 
-OrderState = strawberry.enum(OrderStateValue, name="OrderState")
+strawberry.enum(OrderState, name="OrderState")  # the truth's enum is the GraphQL enum
 Ctx = Info[RequestContext, None]
 _LINE_INDEX = re.compile(r"\[[^\]]*\]")
 # The sets of systems fields ask about: one truth per order and set per request.
-_ERP = frozenset({Kind.ERP})
-_WMS = frozenset({Kind.WMS})
-_PAYMENTS = frozenset({Kind.PAYMENTS})
-_ERP_WMS = frozenset({Kind.ERP, Kind.WMS})
-_ALL_SOURCES = frozenset({Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+_ERP = frozenset({SourceKind.ERP})
+_WMS = frozenset({SourceKind.WMS})
+_PAYMENTS = frozenset({SourceKind.PAYMENTS})
+_ERP_WMS = frozenset({SourceKind.ERP, SourceKind.WMS})
+_ALL_SOURCES = frozenset({SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
 
 
 # The truth each field answers from, made for a whole page before its fields run
@@ -112,13 +112,13 @@ def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
 
 def order_truths_selected(
     selections: Iterable[Selection], path: Sequence[str] = ()
-) -> set[frozenset[Kind]]:
+) -> set[frozenset[SourceKind]]:
     """The sets of systems whose truth the selected fields of an order (found at ``path``
     below ``selections``, e.g. ``("edges", "node")``) answer synchronously from."""
     if path:
         nested = [s for f in _fields(selections) if f.name == path[0] for s in f.selections]
         return order_truths_selected(nested, path[1:])
-    kinds: set[frozenset[Kind]] = set()
+    kinds: set[frozenset[SourceKind]] = set()
     for field in _fields(selections):
         if field.name == "lines":
             kinds.update(
@@ -129,37 +129,37 @@ def order_truths_selected(
     return kinds
 
 
-def _require(evidence: OrderEvidence, kind: Kind) -> None:
+def _require(evidence: OrderEvidence, kind: SourceKind) -> None:
     error = evidence.unavailable.get(kind)
     if error is not None:
         raise error
 
 
-def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[Kind]) -> None:
+def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[SourceKind]) -> None:
     for kind in kinds:
         error = evidence.unavailable.get(kind)
         if error is not None:
             info.context.report_degraded(error, info.path.as_list())
 
 
-def _state_of(info: Ctx, truth: OrderTruth) -> OrderStateValue:
-    _degrade(info, truth.evidence, {Kind.WMS})
-    return OrderStateValue(truth.state.served.value)
+def _state_of(info: Ctx, truth: OrderTruth) -> OrderState:
+    _degrade(info, truth.evidence, {SourceKind.WMS})
+    return OrderState(truth.state.served.value)
 
 
 def _currency_of(info: Ctx, truth: OrderTruth) -> str:
-    _degrade(info, truth.evidence, {Kind.ERP})
+    _degrade(info, truth.evidence, {SourceKind.ERP})
     return truth.currency.served.value
 
 
 def _financial_status_of(truth: OrderTruth) -> str | None:
-    _require(truth.evidence, Kind.ERP)
+    _require(truth.evidence, SourceKind.ERP)
     fact = truth.financial_status
     return None if fact is None else fact.served.value.upper()
 
 
 def _shipments_of(truth: OrderTruth) -> list[Shipment]:
-    _require(truth.evidence, Kind.WMS)
+    _require(truth.evidence, SourceKind.WMS)
     return [
         Shipment(
             id=strawberry.ID(shipment.id),
@@ -230,7 +230,7 @@ class OrderLine:
     _order: strawberry.Private[Sourced[StorefrontOrder]]
     _storefront_price: strawberry.Private[Money]
 
-    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+    async def _truth(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth:
         return await order_truth(info.context, self._order, kinds)
 
     @strawberry.field(
@@ -247,7 +247,7 @@ class OrderLine:
         return self._unit_price_of(await self._truth(info, _ERP))
 
     def _unit_price_of(self, truth: OrderTruth) -> Money | None:
-        _require(truth.evidence, Kind.ERP)
+        _require(truth.evidence, SourceKind.ERP)
         fact = truth.unit_price(self.sku)
         if fact is None:
             return None
@@ -258,13 +258,13 @@ class OrderLine:
         truth = preloaded_truth(info.context, self._order, _WMS)
         if truth is None:
             return self._quantity_awaited(info, name)
-        _require(truth.evidence, Kind.WMS)
+        _require(truth.evidence, SourceKind.WMS)
         quantity: int = getattr(truth.line_quantities(self.sku), name)
         return quantity
 
     async def _quantity_awaited(self, info: Ctx, name: str) -> int:
         truth = await self._truth(info, _WMS)
-        _require(truth.evidence, Kind.WMS)
+        _require(truth.evidence, SourceKind.WMS)
         quantity: int = getattr(truth.line_quantities(self.sku), name)
         return quantity
 
@@ -364,22 +364,22 @@ class OrderCore(Node):
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
         return await cls.by_id(info.context, id)
 
-    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
+    async def _truth(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth:
         return await order_truth(info.context, self._sourced, kinds)
 
-    def _preloaded(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth | None:
+    def _preloaded(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth | None:
         return preloaded_truth(info.context, self._sourced, kinds)
 
     @strawberry.field(
         description="Canonical core state: physical truth from the WMS.", graphql_type=OrderState
     )
-    def state(self, info: Ctx) -> OrderStateValue | Awaitable[OrderStateValue]:
+    def state(self, info: Ctx) -> OrderState | Awaitable[OrderState]:
         truth = self._preloaded(info, _WMS)
         if truth is None:
             return self._state(info)
         return _state_of(info, truth)
 
-    async def _state(self, info: Ctx) -> OrderStateValue:
+    async def _state(self, info: Ctx) -> OrderState:
         return _state_of(info, await self._truth(info, _WMS))
 
     @strawberry.field(
@@ -399,10 +399,12 @@ class OrderCore(Node):
             return self._channel_state(info, kinds)
         return self._channel_state_of(info, truth, kinds)
 
-    async def _channel_state(self, info: Ctx, kinds: frozenset[Kind]) -> str | None:
+    async def _channel_state(self, info: Ctx, kinds: frozenset[SourceKind]) -> str | None:
         return self._channel_state_of(info, await self._truth(info, kinds), kinds)
 
-    def _channel_state_of(self, info: Ctx, truth: OrderTruth, kinds: frozenset[Kind]) -> str | None:
+    def _channel_state_of(
+        self, info: Ctx, truth: OrderTruth, kinds: frozenset[SourceKind]
+    ) -> str | None:
         for kind in kinds:
             _require(truth.evidence, kind)
         evidence = truth.evidence
@@ -428,24 +430,24 @@ class OrderCore(Node):
 
     def _external_refs_of(self, info: Ctx, truth: OrderTruth) -> list[ExternalRef]:
         evidence = truth.evidence
-        _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        _degrade(info, evidence, {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
         refs = [
             ExternalRef(
                 source=evidence.storefront.source,
-                source_kind=Kind.STOREFRONT,
+                source_kind=SourceKind.STOREFRONT,
                 ref=self._sourced.record.id,
             )
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.ERP, ref=s.record.id)
             for s in evidence.sales_orders
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.WMS, ref=s.record.id)
             for s in evidence.fulfilment_orders
         ]
         refs += [
-            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
+            ExternalRef(source=s.source, source_kind=SourceKind.PAYMENTS, ref=s.record.id)
             for s in evidence.charges
         ]
         return refs
@@ -489,9 +491,9 @@ class OrderCore(Node):
         return self._totals_of(await self._truth(info, _ERP))
 
     def _totals_of(self, truth: OrderTruth) -> OrderTotals:
-        _require(truth.evidence, Kind.ERP)
+        _require(truth.evidence, SourceKind.ERP)
         totals = self._sourced.record.totals
-        if truth.total.served.source_kind is Kind.ERP:
+        if truth.total.served.source_kind is SourceKind.ERP:
             totals = truth.erp_totals(truth.total.served.source)
         currency = truth.currency.served.value
         return OrderTotals(
@@ -557,7 +559,7 @@ class OrderCore(Node):
         return self._payments_of(await self._truth(info, _PAYMENTS))
 
     def _payments_of(self, truth: OrderTruth) -> list[Payment]:
-        _require(truth.evidence, Kind.PAYMENTS)
+        _require(truth.evidence, SourceKind.PAYMENTS)
         return [
             Payment(
                 id=strawberry.ID(c.record.id),
@@ -638,7 +640,7 @@ class Order(OrderCore):
 @strawberry.input
 class OrderFilter:
     channel: str | None = None
-    states: list[OrderState] | None = None  # type: ignore[valid-type]
+    states: list[OrderState] | None = None
     has_disagreement: bool | None = None
     has_open_exception: bool | None = None
     placed_from: datetime | None = None
@@ -647,11 +649,11 @@ class OrderFilter:
 
 
 _TruthsKey = tuple[int, tuple[str, ...], tuple[str, ...]]
-_TRUTHS_BELOW: dict[_TruthsKey, tuple[object, frozenset[frozenset[Kind]]]] = {}
+_TRUTHS_BELOW: dict[_TruthsKey, tuple[object, frozenset[frozenset[SourceKind]]]] = {}
 _TRUTHS_BELOW_MAX = 512
 
 
-def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[Kind]]:
+def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[SourceKind]]:
     """The truths the query's selection below the current field (at ``path``) answers from.
 
     Worked out once per parsed document: it depends only on the document's nodes (a field
@@ -696,7 +698,8 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
 
         @strawberry.field(
             description="Orders, newest first per storefront. `first` is at most 100.",
-            graphql_type=Connection[order_type],  # type: ignore[valid-type]
+            # ``Connection[order_type]``, spelt so mypy takes a type argument chosen at run time
+            graphql_type=GenericAlias(Connection, (order_type,)),
         )
         async def orders(
             self,
@@ -712,7 +715,7 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
                 after=after,
                 filter=OrderQueryFilter(
                     channel=f.channel,
-                    states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
+                    states=frozenset(f.states) if f.states else None,
                     has_disagreement=f.has_disagreement,
                     has_open_exception=f.has_open_exception,
                     placed_from=f.placed_from,
