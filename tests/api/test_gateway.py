@@ -98,7 +98,7 @@ mutation Acknowledge($id: ID!) {
 
 
 def example_queries() -> dict[str, str]:
-    """The example operations a support agent, a storefront, reporting and finance use."""
+    """The examples a support agent, a storefront, reporting and finance use."""
     queries = {}
     for path in sorted(EXAMPLES.glob("*.graphql")):
         text = path.read_text()
@@ -283,7 +283,7 @@ async def federation(
 
 
 @pytest.mark.parametrize("name", sorted(example_queries()))
-async def test_example_operations_answer_the_same_through_the_gateway(
+async def test_examples_answer_the_same_through_the_gateway(
     federation: Federation, name: str
 ) -> None:
     through_gateway, single = await federation.both(example_queries()[name])

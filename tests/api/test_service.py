@@ -1,4 +1,4 @@
-"""The service surface: GraphiQL, example operations, caching, the checked-in SDL."""
+"""The service surface: GraphiQL, the examples, caching, the checked-in SDL."""
 
 from __future__ import annotations
 
