@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import select
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 ORDER_CURSOR = "orders"
+RecordT = TypeVar("RecordT")
 OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
 
 
@@ -186,36 +188,63 @@ async def order_by_source_ref(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One order's questions to its loaders, asked at once and answered later: the asks of a
+    whole resolver level (or page) go out in one batch per source before any is awaited, and
+    awaiting the loaders' futures in turn needs no task per source (a field of a hundred orders
+    would otherwise start three hundred)."""
+
+    order: Sourced[StorefrontOrder]
+    sales_orders: Awaitable[list[Sourced[SalesOrder]]] | None
+    fulfilment_orders: Awaitable[list[Sourced[FulfilmentOrder]]] | None
+    charges: Awaitable[list[Sourced[Charge]]] | None
+
+    @classmethod
+    def ask(
+        cls, ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
+    ) -> _Asked:
+        loaders, ref = ctx.loaders(OrderLoaders), order.record.id
+        return cls(
+            order,
+            loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None,
+            loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None,
+            loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None,
+        )
+
+    async def evidence(self) -> OrderEvidence:
+        """The answers; a source that could not be asked is noted, not raised."""
+        evidence = OrderEvidence(storefront=self.order)
+        missing = evidence.unavailable
+        evidence.sales_orders = await _answer(self.sales_orders, SourceKind.ERP, missing)
+        evidence.fulfilment_orders = await _answer(self.fulfilment_orders, SourceKind.WMS, missing)
+        evidence.charges = await _answer(self.charges, SourceKind.PAYMENTS, missing)
+        return evidence
+
+
+async def _answer(
+    asked: Awaitable[list[RecordT]] | None,
+    kind: SourceKind,
+    unavailable: dict[SourceKind, UpstreamUnavailable],
+) -> list[RecordT]:
+    if asked is None:
+        return []
+    try:
+        return await asked
+    except UpstreamUnavailable as error:
+        unavailable[kind] = error
+        return []
+
+
 async def load_evidence(
     ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
 ) -> OrderEvidence:
-    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised.
+    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised."""
+    return await _Asked.ask(ctx, order, kinds).evidence()
 
-    Every loader is asked before any answer is awaited, so the asks of one resolver level still
-    go out in one batch per source; awaiting the loaders' futures in turn needs no task per
-    source (a field of a hundred orders would otherwise start three hundred)."""
-    evidence = OrderEvidence(storefront=order)
-    ref = order.record.id
-    loaders = ctx.loaders(OrderLoaders)
-    sales_orders = loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None
-    fulfilment_orders = loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None
-    charges = loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None
-    if sales_orders is not None:
-        try:
-            evidence.sales_orders = await sales_orders
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.ERP] = error
-    if fulfilment_orders is not None:
-        try:
-            evidence.fulfilment_orders = await fulfilment_orders
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.WMS] = error
-    if charges is not None:
-        try:
-            evidence.charges = await charges
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.PAYMENTS] = error
-    return evidence
+
+def _truth_of(ctx: RequestContext, evidence: OrderEvidence) -> OrderTruth:
+    return OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
 
 
 async def order_truth(
@@ -230,9 +259,7 @@ async def order_truth(
     if truth is None:
         evidence = await load_evidence(ctx, order, kinds)
         # Asks that waited for the same evidence take the first one's truth.
-        truth = ctx.memo.setdefault(
-            key, OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
-        )
+        truth = ctx.memo.setdefault(key, _truth_of(ctx, evidence))
     return truth
 
 
@@ -259,51 +286,15 @@ async def preload_truths(
     if not orders or not kind_sets:
         return
     kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
-    loaders = ctx.loaders(OrderLoaders)
-    erp, wms, payments = (
-        SourceKind.ERP in kinds,
-        SourceKind.WMS in kinds,
-        SourceKind.PAYMENTS in kinds,
-    )
-    asked = [
-        (
-            order,
-            loaders.sales_orders.load(order.record.id) if erp else None,
-            loaders.fulfilment_orders.load(order.record.id) if wms else None,
-            loaders.charges.load(order.record.id) if payments else None,
-        )
-        for order in orders
-    ]
-    memo, rules, now = ctx.memo, ctx.services.get(AuthorityRules), ctx.services.now()
-    for order, sales_orders, fulfilment_orders, charges in asked:
-        found = OrderEvidence(storefront=order)
-        if sales_orders is not None:
-            try:
-                found.sales_orders = await sales_orders
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.ERP] = error
-        if fulfilment_orders is not None:
-            try:
-                found.fulfilment_orders = await fulfilment_orders
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.WMS] = error
-        if charges is not None:
-            try:
-                found.charges = await charges
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.PAYMENTS] = error
+    asked = [_Asked.ask(ctx, order, kinds) for order in orders]
+    memo = ctx.memo
+    for asks in asked:
+        found = await asks.evidence()
+        order = asks.order
         for kind_set in kind_sets:
             key = (order_truth, order.source, order.record.id, kind_set)
-            if key in memo:
-                continue
-            evidence = OrderEvidence(
-                storefront=order,
-                sales_orders=found.sales_orders if SourceKind.ERP in kind_set else [],
-                fulfilment_orders=found.fulfilment_orders if SourceKind.WMS in kind_set else [],
-                charges=found.charges if SourceKind.PAYMENTS in kind_set else [],
-                unavailable={k: e for k, e in found.unavailable.items() if k in kind_set},
-            )
-            memo[key] = OrderTruth(evidence, rules, now)
+            if key not in memo:
+                memo[key] = _truth_of(ctx, found.only(kind_set))
 
 
 async def list_orders(
@@ -363,7 +354,7 @@ def _evaluator(
             open_refs = await _orders_with_open_exceptions(ctx, orders)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
-            truth = OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
+            truth = _truth_of(ctx, evidence)
             ok = True
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states

@@ -7,7 +7,7 @@ served facts with provenance, and lists where systems disagree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -50,6 +50,16 @@ class OrderEvidence:
     fulfilment_orders: list[Sourced[FulfilmentOrder]] = field(default_factory=list)
     charges: list[Sourced[Charge]] = field(default_factory=list)
     unavailable: dict[SourceKind, UpstreamUnavailable] = field(default_factory=dict)
+
+    def only(self, kinds: Set[SourceKind]) -> OrderEvidence:
+        """What the systems of ``kinds`` said (the storefront's order always stands)."""
+        return OrderEvidence(
+            storefront=self.storefront,
+            sales_orders=self.sales_orders if SourceKind.ERP in kinds else [],
+            fulfilment_orders=self.fulfilment_orders if SourceKind.WMS in kinds else [],
+            charges=self.charges if SourceKind.PAYMENTS in kinds else [],
+            unavailable={k: e for k, e in self.unavailable.items() if k in kinds},
+        )
 
 
 @dataclass(frozen=True, slots=True)
