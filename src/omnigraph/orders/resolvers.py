@@ -17,6 +17,7 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import (
     ExceptionRow,
 )
+from omnigraph.exceptions.lifecycle import OPEN_STATUSES
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.loaders import SourceKey, fan_out_by_ref, gather_by_source
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
@@ -50,7 +51,6 @@ __all__ = [
 
 ORDER_CURSOR = "orders"
 RecordT = TypeVar("RecordT")
-OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
 
 
 class StorefrontOrdersByKeyLoader(DataLoader[SourceKey, Sourced[StorefrontOrder] | None]):
@@ -377,7 +377,7 @@ async def _orders_with_open_exceptions(
         rows = await session.execute(
             select(ExceptionRow.order_source, ExceptionRow.order_ref).where(
                 ExceptionRow.order_ref.in_(refs),
-                ExceptionRow.status.in_(OPEN_EXCEPTION_STATUSES),
+                ExceptionRow.status.in_([s.value for s in OPEN_STATUSES]),
             )
         )
         return {(source or "", ref or "") for source, ref in rows}
