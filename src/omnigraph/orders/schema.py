@@ -4,11 +4,11 @@ through the payments provider, each field served from the system that owns it.""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import GenericAlias
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -38,7 +38,13 @@ from omnigraph.orders.resolvers import (
     preload_truths,
     preloaded_truth,
 )
-from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, channel_state
+from omnigraph.orders.truth import (
+    LINE_QUANTITIES,
+    OrderEvidence,
+    OrderState,
+    OrderTruth,
+    channel_state,
+)
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 if TYPE_CHECKING:
@@ -60,6 +66,7 @@ __all__ = [
 
 strawberry.enum(OrderState, name="OrderState")  # the truth's enum is the GraphQL enum
 Ctx = Info[RequestContext, None]
+T = TypeVar("T")
 _LINE_INDEX = re.compile(r"\[[^\]]*\]")
 # The sets of systems fields ask about: one truth per order and set per request.
 _ERP = frozenset({SourceKind.ERP})
@@ -84,18 +91,7 @@ _ORDER_TRUTHS = {
     "externalRefs": _ALL_SOURCES,
     "provenance": _ALL_SOURCES,
 }
-_LINE_QUANTITIES = (
-    "allocated",
-    "cancelled",
-    "backordered",
-    "picked",
-    "packed",
-    "shipped",
-    "short",
-    "damaged",
-    "returned",
-)
-_LINE_TRUTHS = {"unitPrice": _ERP, "provenance": _ERP_WMS, **dict.fromkeys(_LINE_QUANTITIES, _WMS)}
+_LINE_TRUTHS = {"unitPrice": _ERP, "provenance": _ERP_WMS, **dict.fromkeys(LINE_QUANTITIES, _WMS)}
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
@@ -142,6 +138,29 @@ def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[SourceKind]) -> None
             info.context.report_degraded(error, info.path.as_list())
 
 
+def _answer(
+    info: Ctx,
+    order: Sourced[StorefrontOrder],
+    kinds: frozenset[SourceKind],
+    of: Callable[[OrderTruth], T],
+) -> T | Awaitable[T]:
+    """``of`` the order's truth from the systems of ``kinds``: at once (a plain call) when the
+    request has made that truth already, as ``preload_truths`` does for a page; else once made."""
+    truth = preloaded_truth(info.context, order, kinds)
+    if truth is None:
+        return _answer_later(info, order, kinds, of)
+    return of(truth)
+
+
+async def _answer_later(
+    info: Ctx,
+    order: Sourced[StorefrontOrder],
+    kinds: frozenset[SourceKind],
+    of: Callable[[OrderTruth], T],
+) -> T:
+    return of(await order_truth(info.context, order, kinds))
+
+
 def _state_of(info: Ctx, truth: OrderTruth) -> OrderState:
     _degrade(info, truth.evidence, {SourceKind.WMS})
     return OrderState(truth.state.served.value)
@@ -173,6 +192,40 @@ def _shipments_of(truth: OrderTruth) -> list[Shipment]:
         for f in truth.evidence.fulfilment_orders
         for shipment in f.record.shipments
     ]
+
+
+def _totals_of(truth: OrderTruth) -> OrderTotals:
+    _require(truth.evidence, SourceKind.ERP)
+    return order_totals(truth)
+
+
+def order_totals(truth: OrderTruth) -> OrderTotals:
+    """The totals served: the owning ERP sales order's, else the storefront's."""
+    totals = truth.order.totals
+    served = truth.total.served
+    if served.source_kind is SourceKind.ERP:
+        totals = truth.erp_totals(served.source)
+    currency = truth.currency.served.value
+    return OrderTotals(
+        subtotal=Money.of(totals.subtotal, currency),
+        discount=Money.of(totals.discount, currency),
+        shipping=Money.of(totals.shipping, currency),
+        tax=Money.of(totals.tax, currency),
+        total=Money.of(totals.total, currency),
+    )
+
+
+def external_refs(evidence: OrderEvidence) -> list[ExternalRef]:
+    """The order's id in each system that knows it: the storefront's, then every record's."""
+    refs = [_ref(SourceKind.STOREFRONT, evidence.storefront)]
+    refs += [_ref(SourceKind.ERP, s) for s in evidence.sales_orders]
+    refs += [_ref(SourceKind.WMS, s) for s in evidence.fulfilment_orders]
+    refs += [_ref(SourceKind.PAYMENTS, s) for s in evidence.charges]
+    return refs
+
+
+def _ref(kind: SourceKind, sourced: Sourced[Any]) -> ExternalRef:
+    return ExternalRef(source=sourced.source, source_kind=kind, ref=sourced.record.id)
 
 
 @strawberry.type(description="The customer as the storefront captured them.")
@@ -230,21 +283,12 @@ class OrderLine:
     _order: strawberry.Private[Sourced[StorefrontOrder]]
     _storefront_price: strawberry.Private[Money]
 
-    async def _truth(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth:
-        return await order_truth(info.context, self._order, kinds)
-
     @strawberry.field(
         description="Unit price: the ERP's, or the storefront's until the ERP has the order.",
         graphql_type=Money | None,
     )
     def unit_price(self, info: Ctx) -> Money | Awaitable[Money | None] | None:
-        truth = preloaded_truth(info.context, self._order, _ERP)
-        if truth is None:
-            return self._unit_price(info)
-        return self._unit_price_of(truth)
-
-    async def _unit_price(self, info: Ctx) -> Money | None:
-        return self._unit_price_of(await self._truth(info, _ERP))
+        return _answer(info, self._order, _ERP, self._unit_price_of)
 
     def _unit_price_of(self, truth: OrderTruth) -> Money | None:
         _require(truth.evidence, SourceKind.ERP)
@@ -255,18 +299,13 @@ class OrderLine:
 
     def _quantity(self, info: Ctx, name: str) -> int | Awaitable[int]:
         """One of the line's WMS quantities: synchronously when the truth is preloaded."""
-        truth = preloaded_truth(info.context, self._order, _WMS)
-        if truth is None:
-            return self._quantity_awaited(info, name)
-        _require(truth.evidence, SourceKind.WMS)
-        quantity: int = getattr(truth.line_quantities(self.sku), name)
-        return quantity
 
-    async def _quantity_awaited(self, info: Ctx, name: str) -> int:
-        truth = await self._truth(info, _WMS)
-        _require(truth.evidence, SourceKind.WMS)
-        quantity: int = getattr(truth.line_quantities(self.sku), name)
-        return quantity
+        def of(truth: OrderTruth) -> int:
+            _require(truth.evidence, SourceKind.WMS)
+            quantity: int = getattr(truth.line_quantities(self.sku), name)
+            return quantity
+
+        return _answer(info, self._order, _WMS, of)
 
     @strawberry.field(
         description="Units the WMS holds for this line (WMS).", graphql_type=int | None
@@ -292,7 +331,7 @@ class OrderLine:
         ' `field` filters, e.g. "unitPrice" or "shipped".'
     )
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
-        truth = await self._truth(info, _ERP_WMS)
+        truth = await order_truth(info.context, self._order, _ERP_WMS)
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         prefix = f"lines[{self.sku}]."
         return [
@@ -364,23 +403,16 @@ class OrderCore(Node):
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
         return await cls.by_id(info.context, id)
 
-    async def _truth(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth:
-        return await order_truth(info.context, self._sourced, kinds)
-
-    def _preloaded(self, info: Ctx, kinds: frozenset[SourceKind]) -> OrderTruth | None:
-        return preloaded_truth(info.context, self._sourced, kinds)
+    def _answer(
+        self, info: Ctx, kinds: frozenset[SourceKind], of: Callable[[OrderTruth], T]
+    ) -> T | Awaitable[T]:
+        return _answer(info, self._sourced, kinds, of)
 
     @strawberry.field(
         description="Canonical core state: physical truth from the WMS.", graphql_type=OrderState
     )
     def state(self, info: Ctx) -> OrderState | Awaitable[OrderState]:
-        truth = self._preloaded(info, _WMS)
-        if truth is None:
-            return self._state(info)
-        return _state_of(info, truth)
-
-    async def _state(self, info: Ctx) -> OrderState:
-        return _state_of(info, await self._truth(info, _WMS))
+        return self._answer(info, _WMS, lambda truth: _state_of(info, truth))
 
     @strawberry.field(
         description="Branch state where the channel has one. Store pickup: AWAITING_RELEASE,"
@@ -394,13 +426,7 @@ class OrderCore(Node):
         if method not in ("pickup", "wholesale"):
             return None
         kinds = _ERP_WMS if method == "wholesale" else _WMS
-        truth = self._preloaded(info, kinds)
-        if truth is None:
-            return self._channel_state(info, kinds)
-        return self._channel_state_of(info, truth, kinds)
-
-    async def _channel_state(self, info: Ctx, kinds: frozenset[SourceKind]) -> str | None:
-        return self._channel_state_of(info, await self._truth(info, kinds), kinds)
+        return self._answer(info, kinds, lambda truth: self._channel_state_of(info, truth, kinds))
 
     def _channel_state_of(
         self, info: Ctx, truth: OrderTruth, kinds: frozenset[SourceKind]
@@ -420,37 +446,11 @@ class OrderCore(Node):
         graphql_type=list[ExternalRef],
     )
     def external_refs(self, info: Ctx) -> list[ExternalRef] | Awaitable[list[ExternalRef]]:
-        truth = self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._external_refs(info)
-        return self._external_refs_of(info, truth)
+        def of(truth: OrderTruth) -> list[ExternalRef]:
+            _degrade(info, truth.evidence, set(_ALL_SOURCES))
+            return external_refs(truth.evidence)
 
-    async def _external_refs(self, info: Ctx) -> list[ExternalRef]:
-        return self._external_refs_of(info, await self._truth(info, _ALL_SOURCES))
-
-    def _external_refs_of(self, info: Ctx, truth: OrderTruth) -> list[ExternalRef]:
-        evidence = truth.evidence
-        _degrade(info, evidence, {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
-        refs = [
-            ExternalRef(
-                source=evidence.storefront.source,
-                source_kind=SourceKind.STOREFRONT,
-                ref=self._sourced.record.id,
-            )
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=SourceKind.ERP, ref=s.record.id)
-            for s in evidence.sales_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=SourceKind.WMS, ref=s.record.id)
-            for s in evidence.fulfilment_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=SourceKind.PAYMENTS, ref=s.record.id)
-            for s in evidence.charges
-        ]
-        return refs
+        return self._answer(info, _ALL_SOURCES, of)
 
     @strawberry.field(description="The customer as captured by the storefront.")
     def customer(self) -> Customer | None:
@@ -469,53 +469,21 @@ class OrderCore(Node):
         graphql_type=str,
     )
     def currency(self, info: Ctx) -> str | Awaitable[str]:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._currency(info)
-        return _currency_of(info, truth)
-
-    async def _currency(self, info: Ctx) -> str:
-        return _currency_of(info, await self._truth(info, _ERP))
+        return self._answer(info, _ERP, lambda truth: _currency_of(info, truth))
 
     @strawberry.field(
         description="Totals: the ERP's, or the storefront's until the ERP has the order.",
         graphql_type=OrderTotals | None,
     )
     def totals(self, info: Ctx) -> OrderTotals | Awaitable[OrderTotals]:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._totals(info)
-        return self._totals_of(truth)
-
-    async def _totals(self, info: Ctx) -> OrderTotals:
-        return self._totals_of(await self._truth(info, _ERP))
-
-    def _totals_of(self, truth: OrderTruth) -> OrderTotals:
-        _require(truth.evidence, SourceKind.ERP)
-        totals = self._sourced.record.totals
-        if truth.total.served.source_kind is SourceKind.ERP:
-            totals = truth.erp_totals(truth.total.served.source)
-        currency = truth.currency.served.value
-        return OrderTotals(
-            subtotal=Money.of(totals.subtotal, currency),
-            discount=Money.of(totals.discount, currency),
-            shipping=Money.of(totals.shipping, currency),
-            tax=Money.of(totals.tax, currency),
-            total=Money.of(totals.total, currency),
-        )
+        return self._answer(info, _ERP, _totals_of)
 
     @strawberry.field(
         description="Financial status as the ERP states it (storefront until then).",
         graphql_type=str | None,
     )
     def financial_status(self, info: Ctx) -> str | Awaitable[str | None] | None:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._financial_status(info)
-        return _financial_status_of(truth)
-
-    async def _financial_status(self, info: Ctx) -> str | None:
-        return _financial_status_of(await self._truth(info, _ERP))
+        return self._answer(info, _ERP, _financial_status_of)
 
     @strawberry.field(description="Lines as captured, with ERP prices and WMS quantities.")
     def lines(self) -> list[OrderLine]:
@@ -535,13 +503,7 @@ class OrderCore(Node):
         description="Parcels shipped, from the WMS.", graphql_type=list[Shipment] | None
     )
     def shipments(self, info: Ctx) -> list[Shipment] | Awaitable[list[Shipment]]:
-        truth = self._preloaded(info, _WMS)
-        if truth is None:
-            return self._shipments(info)
-        return _shipments_of(truth)
-
-    async def _shipments(self, info: Ctx) -> list[Shipment]:
-        return _shipments_of(await self._truth(info, _WMS))
+        return self._answer(info, _WMS, _shipments_of)
 
     @strawberry.field(
         description="Charges and refunds at the payments provider.",
@@ -550,13 +512,10 @@ class OrderCore(Node):
     def payments(self, info: Ctx) -> list[Payment] | Awaitable[list[Payment]]:
         # never preloaded for itself (a caller refused this field must not make the payments
         # provider be asked), but provenance's truth, when selected, holds the same charges
-        truth = self._preloaded(info, _PAYMENTS) or self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._payments(info)
-        return self._payments_of(truth)
-
-    async def _payments(self, info: Ctx) -> list[Payment]:
-        return self._payments_of(await self._truth(info, _PAYMENTS))
+        truth = preloaded_truth(info.context, self._sourced, _ALL_SOURCES)
+        if truth is not None:
+            return self._payments_of(truth)
+        return self._answer(info, _PAYMENTS, self._payments_of)
 
     def _payments_of(self, truth: OrderTruth) -> list[Payment]:
         _require(truth.evidence, SourceKind.PAYMENTS)
@@ -581,13 +540,7 @@ class OrderCore(Node):
     def provenance(
         self, info: Ctx, field: str | None = None
     ) -> list[FieldProvenance] | Awaitable[list[FieldProvenance]]:
-        truth = self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._provenance(info, field)
-        return self._provenance_of(info, truth, field)
-
-    async def _provenance(self, info: Ctx, field: str | None) -> list[FieldProvenance]:
-        return self._provenance_of(info, await self._truth(info, _ALL_SOURCES), field)
+        return self._answer(info, _ALL_SOURCES, lambda t: self._provenance_of(info, t, field))
 
     def _provenance_of(
         self, info: Ctx, truth: OrderTruth, field: str | None
@@ -607,13 +560,7 @@ class OrderCore(Node):
         graphql_type=list[Disagreement],
     )
     def disagreements(self, info: Ctx) -> list[Disagreement] | Awaitable[list[Disagreement]]:
-        truth = self._preloaded(info, _ERP_WMS)
-        if truth is None:
-            return self._disagreements(info)
-        return self._disagreements_of(info, truth)
-
-    async def _disagreements(self, info: Ctx) -> list[Disagreement]:
-        return self._disagreements_of(info, await self._truth(info, _ERP_WMS))
+        return self._answer(info, _ERP_WMS, lambda truth: self._disagreements_of(info, truth))
 
     def _disagreements_of(self, info: Ctx, truth: OrderTruth) -> list[Disagreement]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))

@@ -28,6 +28,7 @@ from omnigraph.sources.records import (
 )
 
 __all__ = [
+    "LINE_QUANTITIES",
     "PICKUP_HOLD",
     "LineQuantities",
     "OrderEvidence",
@@ -82,8 +83,11 @@ class LineQuantities:
     backordered: int = 0
 
 
+LINE_QUANTITIES = tuple(f.name for f in fields(LineQuantities))
 # The counts a fulfilment line and the served line share by name (``allocated`` is ``quantity``).
-_COUNTED = tuple(f.name for f in fields(LineQuantities) if f.name != "allocated")
+_COUNTED = tuple(name for name in LINE_QUANTITIES if name != "allocated")
+# The counts a line's provenance lists (as it always has: every one but ``backordered``).
+_PROVENANCE_COUNTS = tuple(name for name in _COUNTED if name != "backordered")
 
 
 class OrderTruth:
@@ -358,15 +362,7 @@ class OrderTruth:
                 facts.append(self._single("creditMemos", claim))
         for f in self.evidence.fulfilment_orders:
             for line in f.record.lines:
-                for name in (
-                    "picked",
-                    "packed",
-                    "shipped",
-                    "short",
-                    "damaged",
-                    "returned",
-                    "cancelled",
-                ):
+                for name in _PROVENANCE_COUNTS:
                     claim = Claim(
                         f.source,
                         SourceKind.WMS,
