@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from aiodataloader import DataLoader
 from sqlalchemy import select
 
 from omnigraph.core.errors import InvalidId, UpstreamUnavailable
@@ -19,7 +18,7 @@ from omnigraph.db.models import (
 )
 from omnigraph.exceptions.lifecycle import OPEN_STATUSES
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.loaders import SourceKey, fan_out_by_ref, gather_by_source
+from omnigraph.graph.loaders import BySourceLoader, FanOutLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
@@ -31,7 +30,6 @@ from omnigraph.sources.records import (
     Sourced,
     StorefrontOrder,
 )
-from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = [
@@ -53,80 +51,33 @@ ORDER_CURSOR = "orders"
 RecordT = TypeVar("RecordT")
 
 
-class StorefrontOrdersByKeyLoader(DataLoader[SourceKey, Sourced[StorefrontOrder] | None]):
-    """``(storefront source, order id)`` -> ``Sourced[StorefrontOrder]`` or ``None``."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, keys: Sequence[SourceKey]
-    ) -> list[Sourced[StorefrontOrder] | Exception | None]:
-        async def fetch(source: str, ids: list[str]) -> dict[str, Sourced[StorefrontOrder]]:
-            adapter = self.registry.storefront(source)
-            if adapter is None:
-                return {}
-            found = await adapter.orders_by_id(ids)
-            return {key: Sourced(source, order) for key, order in found.items()}
-
-        return await gather_by_source(keys, fetch)
-
-
-class SalesOrdersByOrderRefLoader(DataLoader[str, list[Sourced[SalesOrder]]]):
-    """Storefront order ref -> the ERP sales orders that carry it (from every ERP)."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, refs: Sequence[str]
-    ) -> list[list[Sourced[SalesOrder]] | Exception]:
-        return await fan_out_by_ref(
-            refs, self.registry.erps, lambda erp, chunk: erp.sales_orders_by_order_ref(chunk)
-        )
-
-
-class FulfilmentOrdersByOrderRefLoader(DataLoader[str, list[Sourced[FulfilmentOrder]]]):
-    """Storefront order ref -> the WMS fulfilment orders that carry it (from every WMS)."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, refs: Sequence[str]
-    ) -> list[list[Sourced[FulfilmentOrder]] | Exception]:
-        return await fan_out_by_ref(
-            refs,
-            self.registry.warehouses,
-            lambda wms, chunk: wms.fulfilment_orders_by_order_ref(chunk),
-        )
-
-
-class ChargesByOrderRefLoader(DataLoader[str, list[Sourced[Charge]]]):
-    """Storefront order ref -> the payment provider's charges for it."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(self, refs: Sequence[str]) -> list[list[Sourced[Charge]] | Exception]:  # type: ignore[override]  # per-key errors are documented
-        return await fan_out_by_ref(
-            refs, self.registry.payments, lambda psp, chunk: psp.charges_by_order_ref(chunk)
-        )
-
-
 class OrderLoaders:
     """One request's loaders of what each system says about orders."""
 
     def __init__(self, services: Services) -> None:
         registry = services.registry
-        self.storefront_orders = StorefrontOrdersByKeyLoader(registry)
-        self.sales_orders = SalesOrdersByOrderRefLoader(registry)
-        self.fulfilment_orders = FulfilmentOrdersByOrderRefLoader(registry)
-        self.charges = ChargesByOrderRefLoader(registry)
+
+        async def storefront_orders(
+            source: str, ids: list[str]
+        ) -> dict[str, Sourced[StorefrontOrder]]:
+            adapter = registry.storefront(source)
+            if adapter is None:
+                return {}
+            found = await adapter.orders_by_id(ids)
+            return {key: Sourced(source, order) for key, order in found.items()}
+
+        # ``(storefront source, order id)`` -> ``Sourced[StorefrontOrder]`` or ``None``
+        self.storefront_orders = BySourceLoader(storefront_orders)
+        # storefront order ref -> what every ERP, WMS, payments provider holds for it
+        self.sales_orders = FanOutLoader(
+            registry.erps, lambda erp, refs: erp.sales_orders_by_order_ref(refs)
+        )
+        self.fulfilment_orders = FanOutLoader(
+            registry.warehouses, lambda wms, refs: wms.fulfilment_orders_by_order_ref(refs)
+        )
+        self.charges = FanOutLoader(
+            registry.payments, lambda psp, refs: psp.charges_by_order_ref(refs)
+        )
 
 
 @dataclass(frozen=True, slots=True)
