@@ -29,7 +29,7 @@ from omnigraph.exceptions.resolvers import (
 )
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import page_info
-from omnigraph.graph.types import Connection, Edge, Node, SourceKind, UserError
+from omnigraph.graph.types import Connection, Edge, Entity, Node, SourceKind, UserError
 
 __all__ = [
     "ExceptionEvent",
@@ -107,7 +107,7 @@ class ResolutionCommand:
 @strawberry.federation.type(
     keys=["id"], name="Exception", description="An operational exception, owned by one system."
 )
-class ExceptionRecord(Node):
+class ExceptionRecord(Node, Entity):
     id: strawberry.ID
     kind: ExceptionKind
     status: ExceptionStatus
@@ -148,10 +148,6 @@ class ExceptionRecord(Node):
     async def by_id(cls, ctx: RequestContext, global_id: str) -> ExceptionRecord | None:
         row = await exception_by_id(ctx, global_id)
         return None if row is None else cls.from_row(row)
-
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
-        return await cls.by_id(info.context, id)
 
     @strawberry.field(
         description="Resolutions the catalogue allows for this kind that can apply to this"

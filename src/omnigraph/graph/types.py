@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 import strawberry
+from strawberry.types import Info
 
 from omnigraph.core import money
 from omnigraph.core.provenance import Claim as ClaimValue
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
+from omnigraph.graph.context import RequestContext
 
 __all__ = [
     "Claim",
     "Connection",
     "Disagreement",
     "Edge",
+    "Entity",
     "ExternalRef",
     "FieldProvenance",
     "Money",
@@ -36,6 +39,21 @@ NodeT = TypeVar("NodeT")
 @strawberry.interface(description="An object with a global id, fetchable through `node(id:)`.")
 class Node:
     id: strawberry.ID
+
+
+class Entity:
+    """A federation entity its subgraph finds by global id: ``by_id`` answers ``node(id:)``
+    and the gateway's references (``resolve_reference``) alike."""
+
+    @classmethod
+    async def by_id(cls, ctx: RequestContext, global_id: str) -> Self | None:
+        raise NotImplementedError
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[RequestContext, None], id: strawberry.ID
+    ) -> Self | None:
+        return await cls.by_id(info.context, id)
 
 
 @strawberry.federation.type(

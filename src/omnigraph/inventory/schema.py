@@ -13,7 +13,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ReservationRow
 from omnigraph.exceptions.resolution import Problem
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.types import Node, UserError
+from omnigraph.graph.types import Entity, Node, UserError
 from omnigraph.inventory import reservations as service
 from omnigraph.inventory.availability import Availability, Promise
 from omnigraph.inventory.live import AvailabilityBus
@@ -56,7 +56,7 @@ def _explanation(root: InventoryAvailability) -> list[str]:
 
 
 @strawberry.federation.type(keys=["id"], name="InventoryAvailability", description=__doc__)
-class InventoryAvailability(Node):
+class InventoryAvailability(Node, Entity):
     id: strawberry.ID
     sku: str
     location_id: strawberry.ID
@@ -97,10 +97,6 @@ class InventoryAvailability(Node):
     async def by_id(cls, ctx: RequestContext, global_id: str) -> InventoryAvailability | None:
         answer = await availability_by_id(ctx, global_id)
         return None if answer is None else cls.of(answer)
-
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> InventoryAvailability | None:
-        return await cls.by_id(info.context, id)
 
 
 @strawberry.type(description="What a channel may promise for one SKU across its locations.")

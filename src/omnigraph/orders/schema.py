@@ -22,6 +22,7 @@ from omnigraph.graph.permissions import hides_money_provenance
 from omnigraph.graph.types import (
     Connection,
     Disagreement,
+    Entity,
     ExternalRef,
     FieldProvenance,
     Money,
@@ -370,7 +371,7 @@ class OrderLine:
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
-class OrderCore(Node):
+class OrderCore(Node, Entity):
     """The order as the orders subgraph serves it (everything but its exceptions)."""
 
     id: strawberry.ID
@@ -398,10 +399,6 @@ class OrderCore(Node):
     async def by_id(cls, ctx: RequestContext, global_id: str) -> Self | None:
         found = await order_by_id(ctx, global_id)
         return None if found is None else cls.from_sourced(found)
-
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
-        return await cls.by_id(info.context, id)
 
     def _answer(
         self, info: Ctx, kinds: frozenset[SourceKind], of: Callable[[OrderTruth], T]

@@ -13,7 +13,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import scan_connection
-from omnigraph.graph.types import Connection, Money, Node
+from omnigraph.graph.types import Connection, Entity, Money, Node
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.payouts.report import PeriodSummary, summarise
 from omnigraph.payouts.resolvers import (
@@ -167,7 +167,7 @@ class PayoutReconciliation:
 
 
 @strawberry.federation.type(keys=["id"], name="Payout", description=__doc__)
-class Payout(Node):
+class Payout(Node, Entity):
     id: strawberry.ID
     source: str
     ref: str = strawberry.field(description="The provider's payout id.")
@@ -194,10 +194,6 @@ class Payout(Node):
     async def by_id(cls, ctx: RequestContext, global_id: str) -> Payout | None:
         found = await payout_by_id(ctx, global_id)
         return None if found is None else cls.from_record(found.source, found.record)
-
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Payout | None:
-        return await cls.by_id(info.context, id)
 
     @strawberry.field(description="The balance transactions this payout settles.")
     async def balance_transactions(self, info: Ctx) -> list[BalanceTransaction]:
