@@ -15,6 +15,7 @@ from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
+from tests.helpers import ten_sellable
 
 RESERVE = """
 mutation($input: ReserveInventoryInput!) {
@@ -33,19 +34,7 @@ async def last_ten(services: Services) -> str:
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
-        session.add(
-            InventoryPositionRow(
-                sku=SKU,
-                location_id="dc-north",
-                on_hand=20,
-                committed=5,
-                damaged=1,
-                quality_control=2,
-                incoming=0,
-                restricted_returns=0,
-                version=0,
-            )
-        )
+        session.add(ten_sellable(SKU))
     return SKU
 
 
