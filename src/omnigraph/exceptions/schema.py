@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
@@ -311,6 +311,22 @@ def _bad_id(error: InvalidId, *path: str) -> ExceptionPayload:
     )
 
 
+async def _step(
+    info: Ctx, id: strawberry.ID, note: str | None, step: Callable[..., Awaitable[service.Outcome]]
+) -> ExceptionPayload:
+    """One step of the lifecycle (``service.acknowledge``, ``service.retry_resolution``) on the
+    exception ``id`` names, taken by the caller with ``note``."""
+    try:
+        row_id = exception_key(id)
+    except InvalidId as error:
+        return _bad_id(error, "id")
+    ctx = info.context
+    outcome = await step(
+        ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
+    )
+    return ExceptionPayload.of(outcome)
+
+
 @strawberry.type(name="Mutation")
 class ExceptionMutations:
     @strawberry.mutation(
@@ -319,15 +335,7 @@ class ExceptionMutations:
     async def acknowledge_exception(
         self, info: Ctx, id: strawberry.ID, note: str | None = None
     ) -> ExceptionPayload:
-        try:
-            row_id = exception_key(id)
-        except InvalidId as error:
-            return _bad_id(error, "id")
-        ctx = info.context
-        outcome = await service.acknowledge(
-            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
-        )
-        return ExceptionPayload.of(outcome)
+        return await _step(info, id, note, service.acknowledge)
 
     @strawberry.mutation(
         description="Choose a resolution; the command is routed to the owning system."
@@ -359,16 +367,9 @@ class ExceptionMutations:
     async def retry_exception_resolution(
         self, info: Ctx, id: strawberry.ID, note: str | None = None
     ) -> ExceptionPayload:
-        try:
-            row_id = exception_key(id)
-        except InvalidId as error:
-            return _bad_id(error, "id")
-        ctx = info.context
-        outcome = await service.retry_resolution(
-            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
-        )
-        _wake_dispatcher(ctx)
-        return ExceptionPayload.of(outcome)
+        payload = await _step(info, id, note, service.retry_resolution)
+        _wake_dispatcher(info.context)
+        return payload
 
 
 @strawberry.input
