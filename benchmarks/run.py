@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -251,25 +252,17 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 )
                 services = Services(settings=settings, registry=registry, sessions=sessions)
                 context = RequestContext.for_request(services)
-                await availability(
+                read = functools.partial(
+                    availability,
                     context,
                     skus=skus,
                     channel="web",
                     promise=Promise.SHIP,
                     at=None,
                     location_ids=None,
-                )  # warm the locations cache
-                seconds, _ = await timed(
-                    lambda context=context: availability(  # type: ignore[misc]
-                        context,
-                        skus=skus,
-                        channel="web",
-                        promise=Promise.SHIP,
-                        at=None,
-                        location_ids=None,
-                    ),
-                    repeat,
                 )
+                await read()  # warm the locations cache
+                seconds, _ = await timed(read, repeat)
             finally:
                 await registry.aclose()
                 await engine.dispose()

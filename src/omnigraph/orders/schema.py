@@ -201,11 +201,8 @@ def _totals_of(truth: OrderTruth) -> OrderTotals:
 
 
 def order_totals(truth: OrderTruth) -> OrderTotals:
-    """The totals served: the owning ERP sales order's, else the storefront's."""
-    totals = truth.order.totals
-    served = truth.total.served
-    if served.source_kind is SourceKind.ERP:
-        totals = truth.erp_totals(served.source)
+    """The totals served, in the served currency."""
+    totals = truth.served_totals
     currency = truth.currency.served.value
     return OrderTotals(
         subtotal=Money.of(totals.subtotal, currency),

@@ -246,6 +246,15 @@ class OrderTruth:
         assert fact is not None
         return fact
 
+    @property
+    def served_totals(self) -> OrderTotals:
+        """The totals the served total comes from: the owning ERP's (its sales orders for the
+        order added up), or the storefront order's while it is the one believed."""
+        served = self.total.served
+        if served.source_kind is SourceKind.ERP:
+            return self.erp_totals(served.source)
+        return self.order.totals
+
     @cached_property
     def currency(self) -> Fact:
         claims = [self._sf(self.order.currency)]
