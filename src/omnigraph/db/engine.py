@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +62,19 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations on ``engine`` (the same ones ``omnigraph db upgrade`` runs)."""
-
-    def _upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    await _migrate(engine, command.upgrade, revision)
 
 
 async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
     """Undo migrations on ``engine`` down to ``revision`` (for tests of a migration's data)."""
+    await _migrate(engine, command.downgrade, revision)
 
-    def _downgrade(connection: Connection) -> None:
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
+    def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        step(config, revision)
 
     async with engine.begin() as connection:
-        await connection.run_sync(_downgrade)
+        await connection.run_sync(run)
