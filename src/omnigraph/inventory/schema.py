@@ -15,12 +15,12 @@ from omnigraph.exceptions.resolution import Problem
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.types import Entity, Node, UserError
 from omnigraph.inventory import reservations as service
-from omnigraph.inventory.availability import Availability, Promise
+from omnigraph.inventory.availability import Availability, Promise, read_availability
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.inventory.oversell import record_published
 from omnigraph.inventory.policy import AllocationPolicy, PolicyInvalid
 from omnigraph.inventory.policy_store import current_policy, policy_history, store_policy
-from omnigraph.inventory.resolvers import availability, availability_by_id
+from omnigraph.inventory.resolvers import availability_by_id
 
 __all__ = [
     "AvailabilityTotal",
@@ -331,11 +331,11 @@ async def _availability(
     skus: list[str],
     channel: str,
     promise: Promise,
-    at: datetime | None,
-    location_ids: list[strawberry.ID] | None,
+    at: datetime | None = None,
+    location_ids: list[strawberry.ID] | None = None,
 ) -> list[Availability]:
-    return await availability(
-        info.context,
+    return await read_availability(
+        info.context.services,
         skus=skus,
         channel=channel,
         promise=promise,
@@ -401,27 +401,13 @@ class AvailabilitySubscriptions:
         services = info.context.services
         watched = set(skus)
         last: dict[tuple[str, str], int] = {}
-        for answer in await availability(
-            info.context,
-            skus=skus,
-            channel=channel,
-            promise=promise,
-            at=None,
-            location_ids=None,
-        ):
+        for answer in await _availability(info, skus, channel, promise):
             last[(answer.sku, answer.location_id)] = answer.available
         async for changed in services.get(AvailabilityBus).subscribe():
             touched = sorted({sku for sku, _ in changed if sku in watched})
             if not touched:
                 continue
-            for answer in await availability(
-                info.context,
-                skus=touched,
-                channel=channel,
-                promise=promise,
-                at=None,
-                location_ids=None,
-            ):
+            for answer in await _availability(info, touched, channel, promise):
                 key = (answer.sku, answer.location_id)
                 if last.get(key) != answer.available:
                     last[key] = answer.available
