@@ -31,7 +31,7 @@ from omnigraph.demo.contract import (
     require_str,
     resync_command,
 )
-from omnigraph.demo.drafts import OPEN_FULFILMENT_STATUSES
+from omnigraph.demo.drafts import OPEN_FULFILMENT_STATUSES, fulfilment_line
 from omnigraph.demo.formats import iso
 from omnigraph.demo.movements import (
     DISPOSITIONS,
@@ -209,20 +209,13 @@ class Warehouse:
         self._take_off(order, line, units, "substituted")
         picked = 0 if status == "released" else units
         order["lines"].append(
-            {
-                "sku": item["sku"],
-                "quantity": units,
-                "picked": picked,
-                "packed": picked if status in _PACKED else 0,
-                "shipped": 0,
-                "short": 0,
-                "damaged": 0,
-                "returned": 0,
-                "cancelled": 0,
-                "backordered": 0,
-                "substituted": 0,
-                "substituteFor": line["sku"],
-            }
+            fulfilment_line(
+                item["sku"],
+                units,
+                substitute_for=line["sku"],
+                picked=picked,
+                packed=picked if status in _PACKED else 0,
+            )
         )
         added = order["lines"][-1]
         self._move("allocate", added["sku"], order["locationId"], units, **self._for(order))
