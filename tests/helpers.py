@@ -16,7 +16,26 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from tests.conftest import ANCHOR
 
-__all__ = ["free_port", "reconcile_payouts", "short_pick", "ten_sellable", "wms_short_pick"]
+__all__ = [
+    "LINE_KINDS",
+    "free_port",
+    "reconcile_payouts",
+    "short_pick",
+    "ten_sellable",
+    "web_reservation",
+    "wms_short_pick",
+]
+
+# planted kind (in the demo world) -> the reconciliation line status its record must get
+LINE_KINDS = {
+    "charge_without_order": "UNMATCHED",
+    "capture_amount_mismatch": "AMOUNT_MISMATCH",
+    "currency_mismatch": "CURRENCY_MISMATCH",
+    "duplicate_charge": "DUPLICATE",
+    "refund_without_return": "REFUND_WITHOUT_RETURN",
+    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
+    "return_without_refund": "RETURN_WITHOUT_REFUND",
+}
 
 
 def free_port() -> int:
@@ -86,6 +105,18 @@ def ten_sellable(sku: str, **fields: Any) -> InventoryPositionRow:
         version=0,
         **fields,
     )
+
+
+def web_reservation(sku: str, key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    """``reserveInventory``'s input: ``quantity`` of ``sku`` at dc-north for the web."""
+    return {
+        "sku": sku,
+        "locationId": "dc-north",
+        "channel": "web",
+        "quantity": quantity,
+        "idempotencyKey": key,
+        **extra,
+    }
 
 
 async def reconcile_payouts(services: Services) -> tuple[int, int]:

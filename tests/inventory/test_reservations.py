@@ -15,7 +15,7 @@ from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.helpers import ten_sellable
+from tests.helpers import ten_sellable, web_reservation
 
 RESERVE = """
 mutation($input: ReserveInventoryInput!) {
@@ -39,14 +39,7 @@ async def last_ten(services: Services) -> str:
 
 
 def reserve_input(key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
-    return {
-        "sku": SKU,
-        "locationId": "dc-north",
-        "channel": "web",
-        "quantity": quantity,
-        "idempotencyKey": key,
-        **extra,
-    }
+    return web_reservation(SKU, key, quantity, **extra)
 
 
 @pytest.mark.usefixtures("last_ten")

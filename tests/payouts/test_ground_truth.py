@@ -20,18 +20,7 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
 from tests.conftest import Graph
-from tests.helpers import reconcile_payouts
-
-# planted kind -> the line status the reconciler must give its record
-LINE_KINDS = {
-    "charge_without_order": "UNMATCHED",
-    "capture_amount_mismatch": "AMOUNT_MISMATCH",
-    "currency_mismatch": "CURRENCY_MISMATCH",
-    "duplicate_charge": "DUPLICATE",
-    "refund_without_return": "REFUND_WITHOUT_RETURN",
-    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
-    "return_without_refund": "RETURN_WITHOUT_REFUND",
-}
+from tests.helpers import LINE_KINDS, reconcile_payouts
 
 
 def line_key(kind: str, record_ref: str) -> str:

@@ -40,7 +40,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
 from tests.conftest import SERVER_DATABASE_URL
 from tests.exceptions.test_resolution import ACK, RESOLVE, resolve_input
-from tests.helpers import free_port, ten_sellable, wms_short_pick
+from tests.helpers import free_port, ten_sellable, web_reservation, wms_short_pick
 from tests.runtime.conftest import REDIS_URL, forget_keys, reachable_redis
 
 SERVER_URL = make_url(SERVER_DATABASE_URL or "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -307,16 +307,7 @@ async def test_a_reservation_on_one_replica_reaches_a_subscriber_on_the_other_an
     assert stock == available(await b.query(AVAILABILITY)) == 10
 
     storefront = await subscribe(b, AVAILABILITY_CHANGED)
-    first = await a.query(
-        RESERVE,
-        input={
-            "sku": SKU,
-            "locationId": "dc-north",
-            "channel": "web",
-            "quantity": 1,
-            "idempotencyKey": "replicas-first",
-        },
-    )
+    first = await a.query(RESERVE, input=web_reservation(SKU, "replicas-first"))
     assert first["reserveInventory"]["userErrors"] == []
     assert (await storefront.receive())["availabilityChanged"] == {
         "locationId": "dc-north",
@@ -326,16 +317,7 @@ async def test_a_reservation_on_one_replica_reaches_a_subscriber_on_the_other_an
     # 40 shoppers at once for the 9 units left, half through each replica.
     rush = await asyncio.gather(
         *(
-            (a if i % 2 else b).query(
-                RESERVE,
-                input={
-                    "sku": SKU,
-                    "locationId": "dc-north",
-                    "channel": "web",
-                    "quantity": 1,
-                    "idempotencyKey": f"replicas-rush-{i}",
-                },
-            )
+            (a if i % 2 else b).query(RESERVE, input=web_reservation(SKU, f"replicas-rush-{i}"))
             for i in range(40)
         )
     )

@@ -35,7 +35,7 @@ from starlette.applications import Starlette
 from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
-from tests.helpers import reconcile_payouts
+from tests.helpers import LINE_KINDS, reconcile_payouts
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.core.ids import decode_global_id, encode_global_id
@@ -60,17 +60,6 @@ ENV = {
     "OMNIGRAPH_TEST_MIXED_STRIPE_SECRET": STRIPE_SECRET,
 }
 SHOP_DOMAIN = "omni-retail.myshopify.com"
-
-# planted kind -> the reconciliation line status its record must get (as tests/reconcile checks)
-LINE_KINDS = {
-    "charge_without_order": "UNMATCHED",
-    "capture_amount_mismatch": "AMOUNT_MISMATCH",
-    "currency_mismatch": "CURRENCY_MISMATCH",
-    "duplicate_charge": "DUPLICATE",
-    "refund_without_return": "REFUND_WITHOUT_RETURN",
-    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
-    "return_without_refund": "RETURN_WITHOUT_REFUND",
-}
 
 # The mixed configuration's source names, and the demo configuration's for the same systems.
 SOURCE_NAMES = {"shop": "web-store", "erp": "erp", "wms": "wms", "stripe": "psp"}
