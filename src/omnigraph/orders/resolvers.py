@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from omnigraph.sources.records import (
     Sourced,
     StorefrontOrder,
 )
-from omnigraph.sources.storefront import OrderListFilter
+from omnigraph.sources.storefront import OrderListFilter, StorefrontAdapter
 
 __all__ = [
     "ORDER_CURSOR",
@@ -254,30 +255,22 @@ async def list_orders(
     settings = ctx.services.settings
     check_first(first, settings.limits.max_page_size)
     position = ListingPosition.decode(after, ORDER_CURSOR) if after else None
-    storefronts = ctx.services.registry.storefronts
     upstream = filter.upstream()
 
-    def fetcher(
-        index: int,
-    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[StorefrontOrder]], str | None]]]:
-        storefront = storefronts[index]
-
-        async def fetch(
-            page: str | None, limit: int
-        ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
-            result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
-            found = [Sourced(storefront.name, order) for order in result.orders]
-            for item in found:
-                ctx.loaders(OrderLoaders).storefront_orders.prime(
-                    (storefront.name, item.record.id), item
-                )
-            return found, result.next_cursor
-
-        return fetch
+    async def fetch(
+        storefront: StorefrontAdapter, page: str | None, limit: int
+    ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
+        result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
+        found = [Sourced(storefront.name, order) for order in result.orders]
+        for item in found:
+            ctx.loaders(OrderLoaders).storefront_orders.prime(
+                (storefront.name, item.record.id), item
+            )
+        return found, result.next_cursor
 
     keep = _evaluator(ctx, filter) if filter.needs_evaluation else None
     return await scan_listing(
-        [fetcher(i) for i in range(len(storefronts))],
+        [functools.partial(fetch, s) for s in ctx.services.registry.storefronts],
         first=first,
         after=position,
         keep=keep,

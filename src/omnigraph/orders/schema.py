@@ -271,6 +271,16 @@ class Payment:
     created_at: datetime
 
 
+def _line_quantity(name: str, description: str) -> Any:
+    """The ``OrderLine`` field of one of the line's WMS quantities (``name`` of its
+    ``LineQuantities``), synchronously when the truth is preloaded."""
+
+    def resolve(self: OrderLine, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, name)
+
+    return strawberry.field(resolver=resolve, description=description, graphql_type=int | None)
+
+
 @strawberry.type(
     description="One line: asked for at the storefront, priced by the ERP, moved by the WMS."
 )
@@ -305,24 +315,12 @@ class OrderLine:
 
         return _answer(info, self._order, _WMS, of)
 
-    @strawberry.field(
-        description="Units the WMS holds for this line (WMS).", graphql_type=int | None
+    allocated = _line_quantity("allocated", "Units the WMS holds for this line (WMS).")
+    cancelled = _line_quantity(
+        "cancelled", "Units cancelled on this line, e.g. after a short (WMS)."
     )
-    def allocated(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "allocated")
 
-    @strawberry.field(
-        description="Units cancelled on this line, e.g. after a short (WMS).",
-        graphql_type=int | None,
-    )
-    def cancelled(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "cancelled")
-
-    @strawberry.field(
-        description="Units waiting for the next receipt (WMS).", graphql_type=int | None
-    )
-    def backordered(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "backordered")
+    backordered = _line_quantity("backordered", "Units waiting for the next receipt (WMS).")
 
     @strawberry.field(
         description="Which system asserted each of this line's values, and when."
@@ -340,31 +338,12 @@ class OrderLine:
             and not hides_money_provenance(info, f.field)
         ]
 
-    @strawberry.field(description="Units picked (WMS).", graphql_type=int | None)
-    def picked(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "picked")
-
-    @strawberry.field(description="Units packed (WMS).", graphql_type=int | None)
-    def packed(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "packed")
-
-    @strawberry.field(description="Units shipped (WMS).", graphql_type=int | None)
-    def shipped(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "shipped")
-
-    @strawberry.field(
-        description="Units the WMS could not find when picking (WMS).", graphql_type=int | None
-    )
-    def short(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "short")
-
-    @strawberry.field(description="Units found damaged (WMS).", graphql_type=int | None)
-    def damaged(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "damaged")
-
-    @strawberry.field(description="Units received back as returns (WMS).", graphql_type=int | None)
-    def returned(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "returned")
+    picked = _line_quantity("picked", "Units picked (WMS).")
+    packed = _line_quantity("packed", "Units packed (WMS).")
+    shipped = _line_quantity("shipped", "Units shipped (WMS).")
+    short = _line_quantity("short", "Units the WMS could not find when picking (WMS).")
+    damaged = _line_quantity("damaged", "Units found damaged (WMS).")
+    returned = _line_quantity("returned", "Units received back as returns (WMS).")
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from omnigraph.graph.context import RequestContext
 from omnigraph.graph.loaders import BySourceLoader, RowLoader, RowsLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.runtime.services import Services
+from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import (
     BalanceTransaction,
     Payout,
@@ -103,26 +104,18 @@ async def list_payouts(
 ) -> ScanResult[Sourced[Payout]]:
     check_first(first, ctx.services.settings.limits.max_page_size)
     position = ListingPosition.decode(after, PAYOUT_CURSOR) if after else None
-    sources = ctx.services.registry.payments
     params = filter.as_params()
 
-    def fetcher(
-        index: int,
-    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[Payout]], str | None]]]:
-        adapter = sources[index]
-
-        async def fetch(page: str | None, limit: int) -> tuple[list[Sourced[Payout]], str | None]:
-            payouts, next_page = await adapter.list_payouts(
-                limit=limit, cursor=page, filters=params
-            )
-            for payout in payouts:
-                ctx.loaders(PayoutLoaders).payouts.prime((adapter.name, payout.id), payout)
-            return [Sourced(adapter.name, p) for p in payouts], next_page
-
-        return fetch
+    async def fetch(
+        adapter: PaymentsAdapter, page: str | None, limit: int
+    ) -> tuple[list[Sourced[Payout]], str | None]:
+        payouts, next_page = await adapter.list_payouts(limit=limit, cursor=page, filters=params)
+        for payout in payouts:
+            ctx.loaders(PayoutLoaders).payouts.prime((adapter.name, payout.id), payout)
+        return [Sourced(adapter.name, p) for p in payouts], next_page
 
     return await scan_listing(
-        [fetcher(i) for i in range(len(sources))],
+        [functools.partial(fetch, a) for a in ctx.services.registry.payments],
         first=first,
         after=position,
         max_pages=ctx.services.settings.limits.max_filter_scan_pages,
