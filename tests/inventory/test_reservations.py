@@ -62,8 +62,8 @@ async def test_500_concurrent_reservations_for_the_last_10_units(services: Servi
             for i in range(500)
         )
     )
-    won = [o for o in outcomes if o.reservation is not None]
-    lost = [o for o in outcomes if o.reservation is None]
+    won = [o for o in outcomes if o.row is not None]
+    lost = [o for o in outcomes if o.row is None]
     assert len(won) == 10
     assert len(lost) == 490
     assert {p.code for o in lost for p in o.problems} == {"INSUFFICIENT_AVAILABILITY"}
@@ -125,7 +125,7 @@ async def test_reserve_release_commit_and_expiry_through_graphql(
         idempotency_key="r-later",
         now=later,
     )
-    assert expired_freed.reservation is not None
+    assert expired_freed.row is not None
 
 
 @pytest.mark.usefixtures("last_ten")

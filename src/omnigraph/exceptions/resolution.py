@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,11 +32,13 @@ __all__ = [
     "Outcome",
     "Problem",
     "acknowledge",
+    "refused",
     "resolve",
     "retry_resolution",
 ]
 
 RESOLVE_SCOPE = "resolveException"
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,16 @@ class Problem:
 
 
 @dataclass(slots=True)
-class Outcome:
-    exception: ExceptionRow | None
+class Outcome(Generic[RowT]):
+    """What a mutation left: the row as it now stands, or the problems that stopped it (and
+    then it changed nothing)."""
+
+    row: RowT | None
     problems: list[Problem] = field(default_factory=list)
 
 
-def _refuse(code: str, message: str, *path: str) -> Outcome:
+def refused(code: str, message: str, *path: str) -> Outcome[Any]:
+    """An outcome that changed nothing, for ``code`` (about the input at ``path``)."""
     return Outcome(None, [Problem(code, message, tuple(path) or None)])
 
 
@@ -90,30 +97,30 @@ async def acknowledge(
     actor: str,
     note: str | None,
     now: datetime,
-) -> Outcome:
+) -> Outcome[ExceptionRow]:
     async with sessions() as session, session.begin():
         row = await _load(session, exception_id)
         if row is None:
-            return _refuse("NOT_FOUND", "no such exception", "id")
+            return refused("NOT_FOUND", "no such exception", "id")
         if not can_move(row.status, ExceptionStatus.ACKNOWLEDGED):
-            return _refuse(
+            return refused(
                 "INVALID_TRANSITION", f"a {row.status} exception cannot be acknowledged", "id"
             )
         if not await _move(
             session, row, ExceptionStatus.ACKNOWLEDGED, actor=actor, note=note, now=now
         ):
-            return _refuse("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
+            return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
     return Outcome(await _reload(sessions, exception_id))
 
 
 async def _replay(
     sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> Outcome | None:
+) -> Outcome[ExceptionRow] | None:
     stored = await recall(sessions, RESOLVE_SCOPE, key, fingerprint, now)
     if stored is None:
         return None
     if isinstance(stored, KeyReused):
-        return _refuse("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
+        return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
     return Outcome(await _reload(sessions, str(stored["exceptionId"])))
 
 
@@ -127,9 +134,9 @@ async def resolve(
     idempotency_key: str,
     actor: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome[ExceptionRow]:
     if not valid_key(idempotency_key):
-        return _refuse(
+        return refused(
             "INVALID_IDEMPOTENCY_KEY",
             "idempotencyKey must be 1 to 255 characters",
             "input",
@@ -143,11 +150,11 @@ async def resolve(
         async with sessions() as session, session.begin():
             row = await _load(session, exception_id)
             if row is None:
-                return _refuse("NOT_FOUND", "no such exception", "input", "id")
+                return refused("NOT_FOUND", "no such exception", "input", "id")
             rule = catalogue.rule(row.kind)
             chosen = rule.resolutions.get(resolution)
             if chosen is None:
-                return _refuse(
+                return refused(
                     "INVALID_RESOLUTION",
                     f"{row.kind} allows {', '.join(rule.resolutions)}; not {resolution!r}",
                     "input",
@@ -156,7 +163,7 @@ async def resolve(
             if not can_move(row.status, ExceptionStatus.RESOLUTION_PENDING) or (
                 row.status == ExceptionStatus.RESOLUTION_FAILED
             ):
-                return _refuse(
+                return refused(
                     "INVALID_TRANSITION",
                     f"a {row.status} exception cannot be resolved"
                     + (
@@ -170,7 +177,7 @@ async def resolve(
             try:
                 payload = chosen.render(row.details)
             except PayloadNotApplicable as error:
-                return _refuse("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
+                return refused("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
             attempt = row.version + 1
             if not await _move(
                 session,
@@ -182,7 +189,7 @@ async def resolve(
                 resolution=resolution,
                 last_error=None,
             ):
-                return _refuse(
+                return refused(
                     "CONCURRENT_RESOLUTION",
                     "another change to this exception was accepted first; reload it",
                     "input",
@@ -223,14 +230,14 @@ async def retry_resolution(
     actor: str,
     note: str | None,
     now: datetime,
-) -> Outcome:
+) -> Outcome[ExceptionRow]:
     """After a failure: replay a dead-lettered command, or reopen after the owner said no."""
     async with sessions() as session, session.begin():
         row = await _load(session, exception_id)
         if row is None:
-            return _refuse("NOT_FOUND", "no such exception", "id")
+            return refused("NOT_FOUND", "no such exception", "id")
         if row.status != ExceptionStatus.RESOLUTION_FAILED:
-            return _refuse(
+            return refused(
                 "INVALID_TRANSITION",
                 f"only a failed resolution can be retried, not {row.status}",
                 "id",
@@ -265,7 +272,7 @@ async def retry_resolution(
                 resolution=None,
             )
         if not moved:
-            return _refuse("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
+            return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
     return Outcome(await _reload(sessions, exception_id))
 
 

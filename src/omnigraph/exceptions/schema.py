@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
@@ -42,6 +42,7 @@ __all__ = [
     "ResolutionCommand",
     "ResolveExceptionInput",
     "order_exceptions",
+    "user_errors",
 ]
 
 
@@ -284,14 +285,20 @@ class ExceptionPayload:
     user_errors: list[UserError]
 
     @classmethod
-    def of(cls, outcome: service.Outcome) -> ExceptionPayload:
+    def of(cls, outcome: service.Outcome[ExceptionRow]) -> ExceptionPayload:
+        row = outcome.row
         return cls(
-            exception=ExceptionRecord.from_row(outcome.exception) if outcome.exception else None,
-            user_errors=[
-                UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
-                for p in outcome.problems
-            ],
+            exception=ExceptionRecord.from_row(row) if row else None,
+            user_errors=user_errors(outcome.problems),
         )
+
+
+def user_errors(problems: Iterable[service.Problem]) -> list[UserError]:
+    """A mutation's problems as the ``userErrors`` of its payload."""
+    return [
+        UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
+        for p in problems
+    ]
 
 
 @strawberry.input
@@ -312,7 +319,10 @@ def _bad_id(error: InvalidId, *path: str) -> ExceptionPayload:
 
 
 async def _step(
-    info: Ctx, id: strawberry.ID, note: str | None, step: Callable[..., Awaitable[service.Outcome]]
+    info: Ctx,
+    id: strawberry.ID,
+    note: str | None,
+    step: Callable[..., Awaitable[service.Outcome[ExceptionRow]]],
 ) -> ExceptionPayload:
     """One step of the lifecycle (``service.acknowledge``, ``service.retry_resolution``) on the
     exception ``id`` names, taken by the caller with ``note``."""

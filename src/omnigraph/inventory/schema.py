@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ReservationRow
-from omnigraph.exceptions.resolution import Problem
+from omnigraph.exceptions.resolution import Outcome
+from omnigraph.exceptions.schema import user_errors
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.types import Entity, Node, UserError
 from omnigraph.inventory import reservations as service
@@ -130,16 +131,9 @@ class AvailabilityTotal:
         return totals
 
 
-def _errors(problems: list[Problem]) -> list[UserError]:
-    return [
-        UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
-        for p in problems
-    ]
-
-
-def _announce(info: Ctx, outcome: service.ReservationOutcome) -> None:
+def _announce(info: Ctx, outcome: Outcome[ReservationRow]) -> None:
     """A reservation made or released changes what channels may promise: tell subscribers."""
-    row = outcome.reservation
+    row = outcome.row
     if row is not None and not outcome.problems:
         info.context.services.get(AvailabilityBus).publish([(row.sku, row.location_id)])
 
@@ -176,12 +170,12 @@ class ReservationPayload:
     user_errors: list[UserError]
 
     @classmethod
-    def of(cls, outcome: service.ReservationOutcome) -> ReservationPayload:
-        row = outcome.reservation
+    def of(cls, outcome: Outcome[ReservationRow]) -> ReservationPayload:
+        row = outcome.row
         return cls(
             reservation_id=strawberry.ID(row.id) if row else None,
             reservation=Reservation.from_row(row) if row else None,
-            user_errors=_errors(outcome.problems),
+            user_errors=user_errors(outcome.problems),
         )
 
 
