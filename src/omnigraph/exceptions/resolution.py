@@ -9,6 +9,7 @@ replays the first answer; with another input it is refused.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,7 @@ __all__ = [
     "Problem",
     "acknowledge",
     "refused",
+    "replayed",
     "resolve",
     "retry_resolution",
 ]
@@ -113,15 +115,32 @@ async def acknowledge(
     return Outcome(await _reload(sessions, exception_id))
 
 
-async def _replay(
-    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> Outcome[ExceptionRow] | None:
-    stored = await recall(sessions, RESOLVE_SCOPE, key, fingerprint, now)
+async def replayed(
+    sessions: async_sessionmaker[AsyncSession],
+    scope: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    load: Callable[[dict[str, Any]], Awaitable[RowT | None]],
+) -> Outcome[RowT] | None:
+    """The first answer again when the idempotency ``key`` was used in ``scope`` with the same
+    input (``load`` reads its row back from what was remembered), a refusal when it came with
+    other input, ``None`` when it is new."""
+    stored = await recall(sessions, scope, key, fingerprint, now)
     if stored is None:
         return None
     if isinstance(stored, KeyReused):
         return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
-    return Outcome(await _reload(sessions, str(stored["exceptionId"])))
+    return Outcome(await load(stored))
+
+
+async def _replay(
+    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
+) -> Outcome[ExceptionRow] | None:
+    async def load(stored: dict[str, Any]) -> ExceptionRow | None:
+        return await _reload(sessions, str(stored["exceptionId"]))
+
+    return await replayed(sessions, RESOLVE_SCOPE, key, fingerprint, now, load)
 
 
 async def resolve(

@@ -12,15 +12,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.idempotency import KeyReused, recall, remember, request_hash, valid_key
+from omnigraph.db.idempotency import remember, request_hash, valid_key
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
-from omnigraph.exceptions.resolution import Outcome, refused
+from omnigraph.exceptions.resolution import Outcome, refused, replayed
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [
@@ -316,14 +316,11 @@ async def _reserve_at(
 async def _replay(
     sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
 ) -> Outcome[ReservationRow] | None:
-    stored = await recall(sessions, SCOPE, key, fingerprint, now)
-    if stored is None:
-        return None
-    if isinstance(stored, KeyReused):
-        return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
-    async with sessions() as session:
-        row = await session.get(ReservationRow, str(stored["reservationId"]))
-    return Outcome(row)
+    async def load(stored: dict[str, Any]) -> ReservationRow | None:
+        async with sessions() as session:
+            return await session.get(ReservationRow, str(stored["reservationId"]))
+
+    return await replayed(sessions, SCOPE, key, fingerprint, now, load)
 
 
 async def _finish(
