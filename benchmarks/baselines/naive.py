@@ -376,7 +376,10 @@ class Query:
             result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
             return [Sourced(storefront.name, o) for o in result.orders], result.next_cursor
 
-        result = await scan_listing([fetch], first=first, after=None)
+        limits = info.context.services.settings.limits
+        result = await scan_listing(
+            [fetch], first=first, after=None, max_pages=limits.max_filter_scan_pages
+        )
         edges = [
             OrderEdge(cursor=position.encode(ORDER_CURSOR), node=Order.of(order))
             for order, position in result.items
