@@ -123,9 +123,17 @@ async def replayed(
     now: datetime,
     load: Callable[[dict[str, Any]], Awaitable[RowT | None]],
 ) -> Outcome[RowT] | None:
-    """The first answer again when the idempotency ``key`` was used in ``scope`` with the same
-    input (``load`` reads its row back from what was remembered), a refusal when it came with
-    other input, ``None`` when it is new."""
+    """The answer the idempotency ``key`` already has in ``scope``: a refusal when it is not a
+    key the contract allows or came before with other input, the first answer again when it
+    came with the same input (``load`` reads its row back from what was remembered), ``None``
+    when it is new."""
+    if not valid_key(key):
+        return refused(
+            "INVALID_IDEMPOTENCY_KEY",
+            "idempotencyKey must be 1 to 255 characters",
+            "input",
+            "idempotencyKey",
+        )
     stored = await recall(sessions, scope, key, fingerprint, now)
     if stored is None:
         return None
@@ -154,13 +162,6 @@ async def resolve(
     actor: str,
     now: datetime,
 ) -> Outcome[ExceptionRow]:
-    if not valid_key(idempotency_key):
-        return refused(
-            "INVALID_IDEMPOTENCY_KEY",
-            "idempotencyKey must be 1 to 255 characters",
-            "input",
-            "idempotencyKey",
-        )
     fingerprint = request_hash(exception_id, resolution, note)
     replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:

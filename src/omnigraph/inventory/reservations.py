@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.idempotency import remember, request_hash, valid_key
+from omnigraph.db.idempotency import remember, request_hash
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
 from omnigraph.exceptions.resolution import Outcome, refused, replayed
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
@@ -215,13 +215,6 @@ async def reserve(
     ttl = timedelta(seconds=ttl_seconds)
     if not timedelta(seconds=1) <= ttl <= MAX_TTL:
         return refused("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
-    if not valid_key(idempotency_key):
-        return refused(
-            "INVALID_IDEMPOTENCY_KEY",
-            "idempotencyKey must be 1 to 255 characters",
-            "input",
-            "idempotencyKey",
-        )
     fingerprint = request_hash(sku, location_id, channel, quantity, ttl_seconds)
     replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:
