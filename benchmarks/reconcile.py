@@ -105,7 +105,7 @@ def _number(record_id: str, prefix: str) -> int | None:
 class SyntheticBusiness:
     """``transactions`` balance transactions swept by ``payouts`` payouts, all derived from ids.
 
-    Operations 1..N (N = transactions - payouts) are spread evenly over the payouts; each payout
+    Activities 1..N (N = transactions - payouts) are spread evenly over the payouts; each payout
     also has its own ``payout`` transaction. By N: 1% screening fees, 0.2% adjustments, 5%
     refunds (half for returned goods), 0.1% disputes, the rest charges, each its own order.
     Planted: 0.1% of charges captured for a different amount in the storefront, 1 in 100
@@ -116,12 +116,12 @@ class SyntheticBusiness:
     payouts: int
 
     @property
-    def operations(self) -> int:
+    def activities(self) -> int:
         return self.transactions - self.payouts
 
     def first(self, payout: int) -> int:
-        """The first operation payout ``payout`` sweeps (payouts count from 1)."""
-        return (payout - 1) * self.operations // self.payouts + 1
+        """The first activity payout ``payout`` sweeps (payouts count from 1)."""
+        return (payout - 1) * self.activities // self.payouts + 1
 
     def swept(self, payout: int) -> range:
         return range(self.first(payout), self.first(payout + 1))
@@ -160,7 +160,7 @@ class SyntheticBusiness:
         return payout % 100 == 42
 
     def _valid(self, n: int | None, kind: str) -> bool:
-        return n is not None and 1 <= n <= self.operations and self.kind(n) == kind
+        return n is not None and 1 <= n <= self.activities and self.kind(n) == kind
 
     # -- payments ------------------------------------------------------------------------------
 

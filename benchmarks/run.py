@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -194,13 +195,11 @@ def synthetic_feed(total: int) -> Callable[[httpx.Request], httpx.Response]:
 async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     """Print, and answer, per ledger size: events, ingest seconds, the fetch-only baseline's
     seconds and the median ``availability`` latency for 1,000 SKUs."""
-    from omnigraph.graph.context import RequestContext
-    from omnigraph.inventory.availability import Promise
+    from omnigraph.inventory.availability import Promise, read_availability
     from omnigraph.inventory.ledger import LedgerReader
     from omnigraph.inventory.movements import parse_movement
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
-    from omnigraph.inventory.resolvers import availability
     from omnigraph.runtime.services import Services
 
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
@@ -250,26 +249,17 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     sessions, policy, actor="bench", note=None, now=datetime.now(UTC)
                 )
                 services = Services(settings=settings, registry=registry, sessions=sessions)
-                context = RequestContext.for_request(services)
-                await availability(
-                    context,
+                read = functools.partial(
+                    read_availability,
+                    services,
                     skus=skus,
                     channel="web",
                     promise=Promise.SHIP,
                     at=None,
                     location_ids=None,
-                )  # warm the locations cache
-                seconds, _ = await timed(
-                    lambda context=context: availability(  # type: ignore[misc]
-                        context,
-                        skus=skus,
-                        channel="web",
-                        promise=Promise.SHIP,
-                        at=None,
-                        location_ids=None,
-                    ),
-                    repeat,
                 )
+                await read()  # warm the locations cache
+                seconds, _ = await timed(read, repeat)
             finally:
                 await registry.aclose()
                 await engine.dispose()

@@ -62,7 +62,7 @@ RESPONSE_CACHE_SECONDS = "1"
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One row of the table: an example operation and its hand-written twin."""
+    """One row of the table: an example and its hand-written twin."""
 
     label: str
     document: str  # src/omnigraph/examples/<document>.graphql
@@ -231,7 +231,7 @@ async def _prepare(
     url: str, config: SourcesConfig
 ) -> tuple[dict[Role, str], list[str], dict[str, str]]:
     """Migrate, read the ledger and the exception reports, detect disagreements (as the
-    service's workers would), issue one API key per role, register the shipped operations as
+    service's workers would), issue one API key per role, register the shipped examples as
     trusted documents (``omnigraph documents register``); answer the keys, the refs of orders
     with exceptions and each operation's document hash."""
     engine = create_engine(url)

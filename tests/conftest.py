@@ -6,6 +6,7 @@ The database is SQLite in a temporary folder, or the server named by
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -139,6 +140,15 @@ class Sources:
                 kind: (await client.get(f"{url}/_stats")).json()["total"]
                 for kind, url in self.demo.urls.items()
             }
+
+    @contextlib.asynccontextmanager
+    async def down(self, kind: str) -> AsyncIterator[None]:
+        """The demo system of ``kind`` answers 503 to everything while inside."""
+        await self.outage(kind, True)
+        try:
+            yield
+        finally:
+            await self.outage(kind, False)
 
     async def outage(self, kind: str, down: bool) -> None:
         async with httpx.AsyncClient() as client:

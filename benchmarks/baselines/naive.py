@@ -4,16 +4,17 @@ The same types and answers as omnigraph for the three benchmark operations, over
 adapters, record caches, database and truth rules, but every resolver fetches what it needs
 itself: each order asks the ERP, the WMS and the payments provider on its own, each line field
 asks again, exceptions are one query per order. No parse or validation cache, no limits, no
-permissions, no masking: plain ``strawberry.Schema`` behind strawberry's ASGI app.
+permissions, no masking: a plain schema behind strawberry's ASGI app (its types, where the
+answers are built the same way, are omnigraph's own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -22,23 +23,19 @@ from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
 from omnigraph.graph.pagination import scan_listing
-from omnigraph.graph.types import SourceKind
-from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.graph.types import Disagreement, ExternalRef, FieldProvenance, Money, SourceKind
 from omnigraph.inventory.availability import read_availability
-from omnigraph.inventory.schema import Promise
+from omnigraph.inventory.schema import InventoryBucket, Promise
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.resolvers import ORDER_CURSOR
-from omnigraph.orders.schema import OrderState
+from omnigraph.orders.schema import OrderState, OrderTotals, external_refs, order_totals
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
-from omnigraph.orders.truth import OrderState as OrderStateValue
 from omnigraph.runtime.services import Services
-from omnigraph.sources.records import Charge, FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
+from omnigraph.sources.records import Charge, FulfilmentOrder, Sourced, StorefrontOrder
 from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = ["NaiveGraphQL", "naive_schema"]
@@ -50,59 +47,48 @@ class NaiveContext:
 
 
 Ctx = Info[NaiveContext, None]
+RecordT = TypeVar("RecordT")
 
 
-async def _sales_orders(info: Ctx, ref: str) -> list[Sourced[SalesOrder]]:
+async def _by_ref(
+    adapters: Sequence[Any],
+    ask: Callable[[Any, list[str]], Awaitable[dict[str, list[RecordT]]]],
+    ref: str,
+) -> list[Sourced[RecordT]]:
+    """What every source of one kind holds for order ``ref``, asked one source at a time."""
     found = []
-    for erp in info.context.services.registry.erps:
-        records = (await erp.sales_orders_by_order_ref([ref])).get(ref, [])
-        found += [Sourced(erp.name, record) for record in records]
+    for adapter in adapters:
+        records = (await ask(adapter, [ref])).get(ref, [])
+        found += [Sourced(adapter.name, record) for record in records]
     return found
 
 
 async def _fulfilment_orders(info: Ctx, ref: str) -> list[Sourced[FulfilmentOrder]]:
-    found = []
-    for wms in info.context.services.registry.warehouses:
-        records = (await wms.fulfilment_orders_by_order_ref([ref])).get(ref, [])
-        found += [Sourced(wms.name, record) for record in records]
-    return found
+    registry = info.context.services.registry
+    return await _by_ref(
+        registry.warehouses, lambda w, refs: w.fulfilment_orders_by_order_ref(refs), ref
+    )
 
 
 async def _charges(info: Ctx, ref: str) -> list[Sourced[Charge]]:
-    found = []
-    for psp in info.context.services.registry.payments:
-        records = (await psp.charges_by_order_ref([ref])).get(ref, [])
-        found += [Sourced(psp.name, record) for record in records]
-    return found
+    registry = info.context.services.registry
+    return await _by_ref(registry.payments, lambda p, refs: p.charges_by_order_ref(refs), ref)
 
 
-async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[Kind]) -> OrderTruth:
+async def _truth(info: Ctx, order: Sourced[StorefrontOrder], kinds: set[SourceKind]) -> OrderTruth:
     ref = order.record.id
     evidence = OrderEvidence(storefront=order)
-    if Kind.ERP in kinds:
-        evidence.sales_orders = await _sales_orders(info, ref)
-    if Kind.WMS in kinds:
+    if SourceKind.ERP in kinds:
+        registry = info.context.services.registry
+        evidence.sales_orders = await _by_ref(
+            registry.erps, lambda e, refs: e.sales_orders_by_order_ref(refs), ref
+        )
+    if SourceKind.WMS in kinds:
         evidence.fulfilment_orders = await _fulfilment_orders(info, ref)
-    if Kind.PAYMENTS in kinds:
+    if SourceKind.PAYMENTS in kinds:
         evidence.charges = await _charges(info, ref)
     services = info.context.services
     return OrderTruth(evidence, services.get(AuthorityRules), services.now())
-
-
-@strawberry.type(name="Money")
-class Money:
-    amount: Decimal
-    currency: str
-
-    @classmethod
-    def of(cls, amount: Decimal, currency: str) -> Money:
-        return cls(amount=amount.quantize(Decimal("0.01")), currency=currency.upper())
-
-
-@strawberry.type(name="InventoryBucket")
-class InventoryBucket:
-    name: str
-    quantity: int
 
 
 @strawberry.type(name="InventoryAvailability")
@@ -122,22 +108,6 @@ class Customer:
     email: str | None
 
 
-@strawberry.type(name="ExternalRef")
-class ExternalRef:
-    source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
-    ref: str
-
-
-@strawberry.type(name="OrderTotals")
-class OrderTotals:
-    subtotal: Money
-    discount: Money
-    shipping: Money
-    tax: Money
-    total: Money
-
-
 @strawberry.type(name="Shipment")
 class Shipment:
     id: strawberry.ID
@@ -155,34 +125,10 @@ class Payment:
     refunded: Money
 
 
-@strawberry.type(name="FieldProvenance")
-class FieldProvenance:
-    field: str
-    source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
-    record_ref: str
-    as_of: datetime
-    authoritative: bool
-
-
-@strawberry.type(name="Claim")
-class Claim:
-    source: str
-    value: str
-    as_of: datetime
-
-
-@strawberry.type(name="Disagreement")
-class Disagreement:
-    field: str
-    authoritative: Claim
-    others: list[Claim]
-
-
 @strawberry.type(name="Exception")
 class ExceptionRecord:
     id: strawberry.ID
-    kind: ExceptionKind  # type: ignore[valid-type]
+    kind: ExceptionKind
     status: ExceptionStatus
     owner_source: str
     allowed_resolutions: list[str]
@@ -197,26 +143,28 @@ class OrderLine:
 
     @strawberry.field
     async def unit_price(self, info: Ctx) -> Money | None:
-        fact = (await _truth(info, self._order, {Kind.ERP})).unit_price(self.sku)
+        fact = (await _truth(info, self._order, {SourceKind.ERP})).unit_price(self.sku)
         if fact is None:
             return None
         return Money.of(Decimal(fact.served.value), self._order.record.currency)
 
     @strawberry.field
     async def picked(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).picked
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).picked
 
     @strawberry.field
     async def shipped(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).shipped
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).shipped
 
     @strawberry.field
     async def short(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).short
+        return (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).short
 
     @strawberry.field
     async def returned(self, info: Ctx) -> int:
-        return (await _truth(info, self._order, {Kind.WMS})).line_quantities(self.sku).returned
+        return (
+            (await _truth(info, self._order, {SourceKind.WMS})).line_quantities(self.sku).returned
+        )
 
 
 @strawberry.type(name="Order")
@@ -239,16 +187,16 @@ class Order:
         )
 
     @strawberry.field
-    async def state(self, info: Ctx) -> OrderState:  # type: ignore[valid-type]
-        truth = await _truth(info, self._sourced, {Kind.WMS})
-        return OrderStateValue(truth.state.served.value)
+    async def state(self, info: Ctx) -> OrderState:
+        truth = await _truth(info, self._sourced, {SourceKind.WMS})
+        return OrderState(truth.state.served.value)
 
     @strawberry.field
     async def channel_state(self, info: Ctx) -> str | None:
         order = self._sourced.record
         if order.fulfilment_method not in ("pickup", "wholesale"):
             return None
-        truth = await _truth(info, self._sourced, {Kind.WMS, Kind.ERP})
+        truth = await _truth(info, self._sourced, {SourceKind.WMS, SourceKind.ERP})
         return channel_state(
             order,
             [f.record for f in truth.evidence.fulfilment_orders],
@@ -263,50 +211,16 @@ class Order:
 
     @strawberry.field
     async def external_refs(self, info: Ctx) -> list[ExternalRef]:
-        evidence = (await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})).evidence
-        refs = [
-            ExternalRef(
-                source=self._sourced.source,
-                source_kind=Kind.STOREFRONT,
-                ref=self._sourced.record.id,
-            )
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
-            for s in evidence.sales_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
-            for s in evidence.fulfilment_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
-            for s in evidence.charges
-        ]
-        return refs
+        kinds = {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS}
+        return external_refs((await _truth(info, self._sourced, kinds)).evidence)
 
     @strawberry.field
     async def totals(self, info: Ctx) -> OrderTotals:
-        truth = await _truth(info, self._sourced, {Kind.ERP})
-        totals = self._sourced.record.totals
-        if truth.total.served.source_kind is Kind.ERP:
-            totals = next(
-                s.record.totals
-                for s in truth.evidence.sales_orders
-                if s.record.id == truth.total.served.record_ref
-            )
-        currency = truth.currency.served.value
-        return OrderTotals(
-            subtotal=Money.of(totals.subtotal, currency),
-            discount=Money.of(totals.discount, currency),
-            shipping=Money.of(totals.shipping, currency),
-            tax=Money.of(totals.tax, currency),
-            total=Money.of(totals.total, currency),
-        )
+        return order_totals(await _truth(info, self._sourced, {SourceKind.ERP}))
 
     @strawberry.field
     async def financial_status(self, info: Ctx) -> str | None:
-        fact = (await _truth(info, self._sourced, {Kind.ERP})).financial_status
+        fact = (await _truth(info, self._sourced, {SourceKind.ERP})).financial_status
         return None if fact is None else fact.served.value.upper()
 
     @strawberry.field
@@ -336,42 +250,26 @@ class Order:
             Payment(
                 id=strawberry.ID(c.record.id),
                 status=c.record.status,
-                captured=Money.of(Decimal(c.record.amount_captured).scaleb(-2), c.record.currency),
-                refunded=Money.of(Decimal(c.record.amount_refunded).scaleb(-2), c.record.currency),
+                captured=Money.from_minor_units(c.record.amount_captured, c.record.currency),
+                refunded=Money.from_minor_units(c.record.amount_refunded, c.record.currency),
             )
             for c in await _charges(info, self._sourced.record.id)
         ]
 
     @strawberry.field
     async def provenance(self, info: Ctx) -> list[FieldProvenance]:
-        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+        truth = await _truth(
+            info, self._sourced, {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS}
+        )
         return [
-            FieldProvenance(
-                field=f.field,
-                source=f.served.source,
-                source_kind=f.served.source_kind,
-                record_ref=f.served.record_ref,
-                as_of=f.served.as_of,
-                authoritative=f.authoritative,
-            )
-            for f in truth.served_facts()
+            FieldProvenance.of(f.field, f.served, f.authoritative) for f in truth.served_facts()
         ]
 
     @strawberry.field
     async def disagreements(self, info: Ctx) -> list[Disagreement]:
-        truth = await _truth(info, self._sourced, {Kind.ERP, Kind.WMS})
-        return [
-            Disagreement(
-                field=f.field,
-                authoritative=Claim(
-                    source=f.served.source, value=f.served.value, as_of=f.served.as_of
-                ),
-                others=[
-                    Claim(source=c.source, value=c.value, as_of=c.as_of) for c in f.conflicting
-                ],
-            )
-            for f in truth.disagreements()
-        ]
+        truth = await _truth(info, self._sourced, {SourceKind.ERP, SourceKind.WMS})
+        now = info.context.services.now()
+        return [Disagreement.of(f, now) for f in truth.disagreements()]
 
     @strawberry.field
     async def exceptions(self, info: Ctx) -> list[ExceptionRecord]:
@@ -388,7 +286,7 @@ class Order:
             return [
                 ExceptionRecord(
                     id=strawberry.ID(encode_global_id("Exception", row.id)),
-                    kind=ExceptionKindValue(row.kind),
+                    kind=ExceptionKind(row.kind),
                     status=ExceptionStatus(row.status),
                     owner_source=row.owner_source,
                     allowed_resolutions=list(
@@ -430,13 +328,13 @@ class Query:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
     ) -> list[InventoryAvailability]:
         answers = await read_availability(
             info.context.services,
             skus=skus,
             channel=channel,
-            promise=PromiseValue(promise),
+            promise=promise,
             at=None,
             location_ids=None,
         )
@@ -478,7 +376,10 @@ class Query:
             result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
             return [Sourced(storefront.name, o) for o in result.orders], result.next_cursor
 
-        result = await scan_listing([fetch], first=first, after=None)
+        limits = info.context.services.settings.limits
+        result = await scan_listing(
+            [fetch], first=first, after=None, max_pages=limits.max_filter_scan_pages
+        )
         edges = [
             OrderEdge(cursor=position.encode(ORDER_CURSOR), node=Order.of(order))
             for order, position in result.items
@@ -491,7 +392,8 @@ class Query:
         )
 
 
-naive_schema = strawberry.Schema(query=Query)
+# federation's Schema only because the shared types (Money) are @shareable: no entities here
+naive_schema = strawberry.federation.Schema(query=Query)
 
 
 class NaiveGraphQL(GraphQL[NaiveContext, None]):

@@ -114,13 +114,7 @@ async def raw_order_lookup(request: Request) -> Response:
     truth = OrderTruth(evidence, services.get(AuthorityRules), now)
     order = found.record
     currency = truth.currency.served.value
-    totals = order.totals
-    if truth.total.served.source_kind is SourceKind.ERP:
-        totals = next(
-            s.record.totals
-            for s in evidence.sales_orders
-            if s.record.id == truth.total.served.record_ref
-        )
+    totals = truth.served_totals
     financial = truth.financial_status
     lines = []
     for line in order.lines:
@@ -252,13 +246,7 @@ async def raw_orders_page(request: Request) -> Response:
             raise error
         truth = OrderTruth(evidence, services.get(AuthorityRules), now)
         order = found.record
-        totals = order.totals
-        if truth.total.served.source_kind is SourceKind.ERP:
-            totals = next(
-                s.record.totals
-                for s in evidence.sales_orders
-                if s.record.id == truth.total.served.record_ref
-            )
+        totals = truth.served_totals
         edges.append(
             {
                 "node": {

@@ -29,6 +29,7 @@ from strawberry.extensions import SchemaExtension
 
 from omnigraph.api.schema import build_schema
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.http_errors import error_json
 from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
@@ -406,7 +407,7 @@ def create_app(
         name = request.path_params["name"]
         path = EXAMPLES / f"{name}.graphql"
         if not name.replace("-", "").isalnum() or not path.is_file():
-            return PlainTextResponse("no such example", status_code=404)
+            return error_json(404, "NOT_FOUND", f"no example {name!r}: GET /examples lists them")
         return PlainTextResponse(path.read_text(), media_type="application/graphql")
 
     async def examples(_request: Request) -> Response:

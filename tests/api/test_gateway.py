@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from tests.conftest import running_app
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FEDERATION = REPO / "federation"
@@ -98,7 +98,7 @@ mutation Acknowledge($id: ID!) {
 
 
 def example_queries() -> dict[str, str]:
-    """The example operations a support agent, a storefront, reporting and finance use."""
+    """The examples a support agent, a storefront, reporting and finance use."""
     queries = {}
     for path in sorted(EXAMPLES.glob("*.graphql")):
         text = path.read_text()
@@ -106,13 +106,6 @@ def example_queries() -> dict[str, str]:
         if all(op.operation is OperationType.QUERY for op in operations):
             queries[path.stem] = text
     return queries
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def sources_toml(demo: DemoSystems) -> str:
@@ -283,7 +276,7 @@ async def federation(
 
 
 @pytest.mark.parametrize("name", sorted(example_queries()))
-async def test_example_operations_answer_the_same_through_the_gateway(
+async def test_examples_answer_the_same_through_the_gateway(
     federation: Federation, name: str
 ) -> None:
     through_gateway, single = await federation.both(example_queries()[name])

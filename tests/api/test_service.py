@@ -1,4 +1,4 @@
-"""The service surface: GraphiQL, example operations, caching, the checked-in SDL."""
+"""The service surface: GraphiQL, the examples, caching, the checked-in SDL."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def test_graphiql_is_served_in_development(graph: Graph) -> None:
 
 
 @pytest.mark.usefixtures("ledger")
-async def test_every_example_operation_runs_without_errors(graph: Graph) -> None:
+async def test_every_example_runs_without_errors(graph: Graph) -> None:
     names = (await graph.client.get("/examples")).json()
     assert len(names) == len(list(EXAMPLES.glob("*.graphql"))) >= 4
     schema = build_schema()._schema
@@ -36,6 +36,12 @@ async def test_every_example_operation_runs_without_errors(graph: Graph) -> None
         body = await graph.query(text)
         assert "errors" not in body, (name, body.get("errors"))
         assert any(value for value in body["data"].values()), name
+
+
+async def test_an_unknown_example_is_a_coded_404(graph: Graph) -> None:
+    response = await graph.client.get("/examples/no-such-example")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_ttl_cache_spares_the_sources_a_second_time(

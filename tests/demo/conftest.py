@@ -9,6 +9,13 @@ import pytest
 from omnigraph.demo import DemoWorld, build_world
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+# where each system answers a batch of ids
+BATCH_PATHS = {
+    "storefront": "/orders/batch",
+    "erp": "/sales-orders/batch",
+    "wms": "/fulfilment-orders/batch",
+    "payments": "/payouts/batch",
+}
 
 
 @pytest.fixture(scope="session")

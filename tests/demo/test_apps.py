@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from omnigraph import demo as sim
 from omnigraph.demo import (
+    APP_FACTORIES,
     DemoSystems,
     DemoWorld,
     create_erp_app,
@@ -22,19 +23,7 @@ from omnigraph.demo import (
     create_wms_app,
     run_forever,
 )
-
-FACTORIES: dict[str, Callable[..., Starlette]] = {
-    "storefront": create_storefront_app,
-    "erp": create_erp_app,
-    "wms": create_wms_app,
-    "payments": create_payments_app,
-}
-BATCH_PATHS = {
-    "storefront": "/orders/batch",
-    "erp": "/sales-orders/batch",
-    "wms": "/fulfilment-orders/batch",
-    "payments": "/payouts/batch",
-}
+from tests.demo.conftest import BATCH_PATHS
 
 
 def client_for(app: Starlette, **kwargs: Any) -> httpx.AsyncClient:
@@ -118,7 +107,7 @@ async def test_batch_returns_found_records_and_names_the_missing(
 async def test_a_malformed_batch_is_a_coded_400(
     small_world: DemoWorld, kind: str, request_kwargs: dict[str, Any], code: str
 ) -> None:
-    async with client_for(FACTORIES[kind](small_world)) as client:
+    async with client_for(APP_FACTORIES[kind](small_world)) as client:
         response = await client.post(BATCH_PATHS[kind], **request_kwargs)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
@@ -139,7 +128,7 @@ async def test_by_order_ref_returns_every_record_carrying_the_refs(small_world: 
         ],
     }
     for (kind, path), ids in expected.items():
-        async with client_for(FACTORIES[kind](small_world)) as client:
+        async with client_for(APP_FACTORIES[kind](small_world)) as client:
             body = (await client.post(path, json={"orderRefs": refs})).raise_for_status().json()
             too_many = await client.post(path, json={"orderRefs": ["x"] * 501})
         assert sorted(record["id"] for record in body["data"]) == sorted(ids)
@@ -271,9 +260,9 @@ async def test_locations_and_stock(small_world: DemoWorld) -> None:
 # -- change feeds -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(APP_FACTORIES))
 async def test_change_feed_pages_by_cursor_to_the_end(small_world: DemoWorld, kind: str) -> None:
-    async with client_for(FACTORIES[kind](small_world)) as client:
+    async with client_for(APP_FACTORIES[kind](small_world)) as client:
         events: list[dict[str, Any]] = []
         after: str | None = None
         while True:

@@ -14,28 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from omnigraph.demo import (
+    APP_FACTORIES,
     DemoWorld,
-    create_erp_app,
-    create_payments_app,
-    create_storefront_app,
-    create_wms_app,
 )
+from tests.demo.conftest import BATCH_PATHS
 
-FACTORIES: dict[str, Callable[..., Starlette]] = {
-    "storefront": create_storefront_app,
-    "erp": create_erp_app,
-    "wms": create_wms_app,
-    "payments": create_payments_app,
-}
-BATCH = {
-    "storefront": "/orders/batch",
-    "erp": "/sales-orders/batch",
-    "wms": "/fulfilment-orders/batch",
-    "payments": "/payouts/batch",
-}
 Record = dict[str, Any]
 
 
@@ -73,7 +58,7 @@ class Owner:
         assert reason in answer["detail"], answer
 
     async def record(self, record_id: str, path: str | None = None) -> Record:
-        response = await self.client.post(path or BATCH[self.kind], json={"ids": [record_id]})
+        response = await self.client.post(path or BATCH_PATHS[self.kind], json={"ids": [record_id]})
         (record,) = response.raise_for_status().json()["data"]
         return dict(record)
 
@@ -96,7 +81,7 @@ class Owner:
 
 @asynccontextmanager
 async def owner(kind: str, world: DemoWorld) -> AsyncIterator[Owner]:
-    transport = httpx.ASGITransport(app=FACTORIES[kind](world))
+    transport = httpx.ASGITransport(app=APP_FACTORIES[kind](world))
     async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
         yield Owner(client, world, kind)
 
@@ -866,7 +851,7 @@ def test_every_command_a_system_takes_is_exercised(small_world: DemoWorld) -> No
     exercised: dict[str, set[str]] = {}
     for kind, command_type, _ in every_accepted_command(small_world):
         exercised.setdefault(kind, set()).add(command_type)
-    for kind, factory in FACTORIES.items():
+    for kind, factory in APP_FACTORIES.items():
         assert exercised[kind] == set(factory(small_world).state.commands.handlers), kind
 
 

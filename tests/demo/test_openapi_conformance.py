@@ -17,20 +17,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from omnigraph.demo import (
+    APP_FACTORIES,
     build_world,
-    create_erp_app,
-    create_payments_app,
-    create_storefront_app,
-    create_wms_app,
 )
 
-from .conftest import ANCHOR
+from .conftest import ANCHOR, BATCH_PATHS
 from .test_commands import every_accepted_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from starlette.applications import Starlette
 
     from omnigraph.demo import DemoWorld
 
@@ -39,21 +34,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "sources"
 TOKEN = "conformance-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WORLD = build_world(seed=7, orders=60, anchor=ANCHOR)
-FACTORIES: dict[str, Callable[..., Starlette]] = {
-    "storefront": create_storefront_app,
-    "erp": create_erp_app,
-    "wms": create_wms_app,
-    "payments": create_payments_app,
-}
 # schemathesis sends the token itself, so it can also check that requests without it fail.
 CONFIG = schemathesis.Config.from_dict({"auth": {"openapi": {"bearerAuth": {"bearer": TOKEN}}}})
 LISTS = {"storefront": "/orders", "wms": "/locations", "payments": "/payouts"}
-BATCH_PATHS = {
-    "storefront": "/orders/batch",
-    "erp": "/sales-orders/batch",
-    "wms": "/fulfilment-orders/batch",
-    "payments": "/payouts/batch",
-}
 
 
 def first_page_cursor(schema: Any, kind: str) -> str | None:
@@ -61,7 +44,7 @@ def first_page_cursor(schema: Any, kind: str) -> str | None:
     if kind not in LISTS:
         return None
     case = schema[LISTS[kind]]["GET"].Case(query={"limit": 1})
-    cursor = case.call(app=FACTORIES[kind](WORLD), headers=AUTH).json()["nextCursor"]
+    cursor = case.call(app=APP_FACTORIES[kind](WORLD), headers=AUTH).json()["nextCursor"]
     assert isinstance(cursor, str)
     return cursor
 
@@ -69,7 +52,7 @@ def first_page_cursor(schema: Any, kind: str) -> str | None:
 def conformance_test(kind: str) -> Callable[..., None]:
     schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
     # Route schemathesis' own follow-up requests (auth probes) in-process too.
-    schema.app = FACTORIES[kind](WORLD, token=TOKEN)
+    schema.app = APP_FACTORIES[kind](WORLD, token=TOKEN)
     cursor = first_page_cursor(schema, kind)
 
     @schema.parametrize()
@@ -91,7 +74,7 @@ def conformance_test(kind: str) -> Callable[..., None]:
             if "starting_after" in case.query:
                 case.query["starting_after"] = WORLD.balance_transactions[2]["id"]
         # A fresh system per case: commands change state, and keys must not collide.
-        case.call_and_validate(app=FACTORIES[kind](WORLD, token=TOKEN))
+        case.call_and_validate(app=APP_FACTORIES[kind](WORLD, token=TOKEN))
 
     return cast("Callable[..., None]", test)
 
@@ -102,14 +85,14 @@ test_wms_conforms = conformance_test("wms")
 test_payments_conforms = conformance_test("payments")
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(APP_FACTORIES))
 def test_contract_files_are_valid_openapi_3_0(kind: str) -> None:
     schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
     schema.validate()  # against the OpenAPI 3.0 meta-schema
     assert schema.raw_schema["openapi"] == "3.0.3"
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(APP_FACTORIES))
 def test_contract_files_document_exactly_the_routes_served(kind: str) -> None:
     schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
     documented = {
@@ -117,7 +100,7 @@ def test_contract_files_document_exactly_the_routes_served(kind: str) -> None:
         for path, item in schema.raw_schema["paths"].items()
         for method in item
     }
-    served = FACTORIES[kind](WORLD).state.controls.contract_routes
+    served = APP_FACTORIES[kind](WORLD).state.controls.contract_routes
     assert documented == served
 
 
@@ -194,10 +177,10 @@ def real_requests(world: DemoWorld, kind: str) -> list[tuple[str, str, dict[str,
     return common + specific[kind]
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(APP_FACTORIES))
 async def test_every_real_record_meets_its_schema(world: DemoWorld, kind: str) -> None:
     schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
-    transport = httpx.ASGITransport(app=FACTORIES[kind](world, token=TOKEN))
+    transport = httpx.ASGITransport(app=APP_FACTORIES[kind](world, token=TOKEN))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://sim", headers=AUTH
     ) as client:
@@ -207,13 +190,13 @@ async def test_every_real_record_meets_its_schema(world: DemoWorld, kind: str) -
             schema[path][method].validate_response(response)
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(APP_FACTORIES))
 async def test_what_commands_change_still_meets_its_schema(kind: str) -> None:
     """Each accepted command, on a system of its own, leaves records and events in shape."""
     schema = schemathesis.openapi.from_path(DOCS / f"{kind}.yaml", config=CONFIG)
     batch = BATCH_PATHS[kind]
     for command_type, payload in [(t, p) for k, t, p in every_accepted_command(WORLD) if k == kind]:
-        transport = httpx.ASGITransport(app=FACTORIES[kind](WORLD))
+        transport = httpx.ASGITransport(app=APP_FACTORIES[kind](WORLD))
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
             response = await client.post(
                 "/commands",

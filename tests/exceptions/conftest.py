@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,12 +13,13 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
 from tests.conftest import Graph, Sources, running_app
+from tests.helpers import wms_short_pick
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
 
@@ -78,27 +78,8 @@ def make_short_pick(
 ) -> Callable[..., Any]:
     async def make(**details: Any) -> tuple[ExceptionRow, str]:
         order, line = next(open_lines)
-        facts = {
-            "fulfilmentOrderId": order["id"],
-            "orderRef": order["orderRef"],
-            "locationId": order["locationId"],
-            "sku": line["sku"],
-            "quantity": 1,
-            **details,
-        }
-        report = ExceptionReport(
-            kind=ExceptionKind.SHORT_PICK,
-            dedupe_key=f"test:short:{next(_keys)}:{order['id']}:{line['sku']}",
-            subject=order["orderRef"],
-            subject_type="order",
-            summary=f"1 x {line['sku']} short on {order['id']}",
-            detected_at=datetime.now(UTC),
-            reported_by="wms",
-            owner_source="wms",
-            order_source="web-store",
-            order_ref=order["orderRef"],
-            details=facts,
-        )
+        key = f"test:short:{next(_keys)}:{order['id']}:{line['sku']}"
+        report = wms_short_pick(order, line, dedupe_key=key, **details)
         row, _ = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
         return row, encode_global_id("Exception", row.id)
 

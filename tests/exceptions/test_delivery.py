@@ -17,11 +17,8 @@ from tests.exceptions.test_resolution import RESOLVE, RETRY, SHOW, resolve_input
 
 @pytest.fixture
 async def wms_down(esources: Sources) -> AsyncIterator[None]:
-    await esources.outage("wms", True)
-    try:
+    async with esources.down("wms"):
         yield
-    finally:
-        await esources.outage("wms", False)
 
 
 async def deliver_until_settled(dispatcher: CommandDispatcher, rounds: int = 50) -> None:

@@ -27,11 +27,8 @@ query($id: ID!) {
 
 @pytest.fixture
 async def wms_down(sources: Sources) -> AsyncIterator[None]:
-    await sources.outage("wms", True)
-    try:
+    async with sources.down("wms"):
         yield
-    finally:
-        await sources.outage("wms", False)
 
 
 @pytest.mark.usefixtures("wms_down")
@@ -86,11 +83,8 @@ async def test_healthz_reports_each_source(graph: Graph, sources: Sources) -> No
         "wms": "ok",
         "psp": "ok",
     }
-    await sources.outage("erp", True)
-    try:
+    async with sources.down("erp"):
         response = await graph.client.get("/healthz")
-    finally:
-        await sources.outage("erp", False)
     assert response.status_code == 503
     report = response.json()
     assert report["status"] == "degraded"

@@ -18,13 +18,14 @@ from starlette.applications import Starlette
 from omnigraph.api.subgraphs import single_process_spec
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.graph.matrix import graphql_fields, load_matrix, object_types
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from tests.conftest import running_app
+from tests.helpers import short_pick
 
 # How to reach each restricted type; FIELD is replaced by the field under test.
 PATHS = {
@@ -102,19 +103,7 @@ async def ids(production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld)
     row, _ = await take_in(
         services.sessions,
         services.get(ExceptionCatalogue),
-        ExceptionReport(
-            kind=ExceptionKind.SHORT_PICK,
-            dedupe_key="matrix:short",
-            subject=order["id"],
-            subject_type="order",
-            summary="matrix probe",
-            detected_at=datetime.now(UTC),
-            reported_by="test",
-            owner_source="wms",
-            order_source="web-store",
-            order_ref=order["id"],
-            details={},
-        ),
+        short_pick(order["id"], dedupe_key="matrix:short", summary="matrix probe"),
     )
     return {
         "order": encode_global_id("Order", "web-store", order["id"]),

@@ -18,8 +18,8 @@ from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
@@ -28,6 +28,7 @@ from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import OperationDocument, register_documents
 from omnigraph.security.principal import Role
 from tests.conftest import Sources
+from tests.helpers import short_pick
 from tests.security.conftest import serve
 from tests.security.test_trusted_documents import persisted
 
@@ -197,19 +198,7 @@ async def test_any_change_heard_of_forgets_every_answer(caching: Caching, world:
     await take_in(
         caching.services.sessions,
         caching.services.get(ExceptionCatalogue),
-        ExceptionReport(
-            kind=ExceptionKind.SHORT_PICK,
-            dedupe_key=f"cache:{uuid.uuid4()}",
-            subject=ref,
-            subject_type="order",
-            summary="short at the pick face",
-            detected_at=datetime.now(UTC),
-            reported_by="test",
-            owner_source="wms",
-            order_source="web-store",
-            order_ref=ref,
-            details={},
-        ),
+        short_pick(ref, dedupe_key=f"cache:{uuid.uuid4()}"),
     )
     fresh, cost = await caching.ask(body, secret)
     assert not no_calls(cost)
@@ -226,11 +215,8 @@ async def test_an_answer_with_errors_is_not_kept(
 ) -> None:
     secret = await caching.key(Role.SUPPORT)
     body = lookup(some_ref(world, 7))
-    await sources.outage("wms", True)
-    try:
+    async with sources.down("wms"):
         degraded, _ = await caching.ask(body, secret)
-    finally:
-        await sources.outage("wms", False)
     assert {e["extensions"]["code"] for e in degraded["errors"]} == {"UPSTREAM_UNAVAILABLE"}
     whole, cost = await caching.ask(body, secret)
     assert "errors" not in whole, whole.get("errors")
@@ -349,19 +335,7 @@ async def test_a_change_on_another_replica_is_forgotten_within_a_poll(
         row, _ = await take_in(
             services.sessions,
             services.get(ExceptionCatalogue),
-            ExceptionReport(
-                kind=ExceptionKind.SHORT_PICK,
-                dedupe_key=f"replica:{uuid.uuid4()}",
-                subject=ref,
-                subject_type="order",
-                summary="short on the other replica",
-                detected_at=datetime.now(UTC),
-                reported_by="test",
-                owner_source="wms",
-                order_source="web-store",
-                order_ref=ref,
-                details={},
-            ),
+            short_pick(ref, dedupe_key=f"replica:{uuid.uuid4()}", summary="short on a replica"),
         )
     for _ in range(40):  # the exception bus polls the database every 0.25 s without Redis
         if caching.app.state.response_cache.generation > kept:

@@ -41,16 +41,18 @@ async def stale_service(
         yield pair
 
 
+@pytest.fixture
+def order_id(world: DemoWorld) -> str:
+    return encode_global_id("Order", "web-store", shipped_order(world)["id"])
+
+
 async def test_a_down_wms_is_served_from_its_last_good_copy_marked_stale_then_null(
-    stale_service: tuple[Starlette, Graph], sources: Sources, world: DemoWorld
+    stale_service: tuple[Starlette, Graph], sources: Sources, order_id: str
 ) -> None:
     graph = stale_service[1]
-    order = shipped_order(world)
-    order_id = encode_global_id("Order", "web-store", order["id"])
     fresh = await graph.query(QUERY, id=order_id)
     assert "stale" not in (fresh.get("extensions") or {})
-    await sources.outage("wms", True)
-    try:
+    async with sources.down("wms"):
         stale = await graph.query(QUERY, id=order_id)
         assert "errors" not in stale, stale["errors"]
         assert stale["data"]["order"]["shipments"] == fresh["data"]["order"]["shipments"]
@@ -63,22 +65,15 @@ async def test_a_down_wms_is_served_from_its_last_good_copy_marked_stale_then_nu
         assert expired["data"]["order"]["shipments"] is None
         assert {e["extensions"]["source"] for e in expired["errors"]} == {"wms"}
         assert "stale" not in (expired.get("extensions") or {})
-    finally:
-        await sources.outage("wms", False)
 
 
 async def test_money_is_never_served_stale(
-    stale_service: tuple[Starlette, Graph], sources: Sources, world: DemoWorld
+    stale_service: tuple[Starlette, Graph], sources: Sources, order_id: str
 ) -> None:
     graph = stale_service[1]
-    order = shipped_order(world)
-    order_id = encode_global_id("Order", "web-store", order["id"])
     await graph.query(QUERY, id=order_id)  # the ERP answered once
-    await sources.outage("erp", True)
-    try:
+    async with sources.down("erp"):
         body = await graph.query(QUERY, id=order_id)
-    finally:
-        await sources.outage("erp", False)
     assert "stale" not in (body.get("extensions") or {})
     # totals come from the storefront's claim, flagged as not the owner's, with the ERP's error
     assert body["data"]["order"]["provenance"] == [

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import delete, select
+from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.db.models import (
@@ -59,6 +60,14 @@ class ScriptedWms:
     redeliver: int = 0
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     stock: list[dict[str, Any]] = field(default_factory=list)
+
+    def serving(self, demo: DemoSystems, database_url: str, **settings: Any) -> Starlette:
+        """The service over ``demo``'s systems, with this WMS in place of the demo's."""
+        return create_app(
+            make_settings(database_url, **settings),
+            sources=demo_sources_config(demo.urls),
+            transports={"wms": httpx.MockTransport(self.handler)},
+        )
 
     def add(
         self,
@@ -131,11 +140,7 @@ async def scripted(
     exception_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[ScriptedWms, Services, Graph]]:
     wms = ScriptedWms()
-    app = create_app(
-        make_settings(clean_database, cache_ttl_seconds=0),
-        sources=demo_sources_config(exception_demo.urls),
-        transports={"wms": httpx.MockTransport(wms.handler)},
-    )
+    app = wms.serving(exception_demo, clean_database, cache_ttl_seconds=0)
     async with app.router.lifespan_context(app):
         services: Services = app.state.services
         await forget_inventory(services)

@@ -13,12 +13,10 @@ import pytest
 import uvicorn
 import websockets
 
-from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
-from tests.conftest import make_settings
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 
 SUBSCRIPTION = """subscription { availabilityChanged(skus: ["SKU-F"], channel: "web") {
@@ -30,11 +28,7 @@ async def live(
     exception_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[str, ScriptedWms, Services]]:
     wms = ScriptedWms()
-    app = create_app(
-        make_settings(clean_database),
-        sources=demo_sources_config(exception_demo.urls),
-        transports={"wms": httpx.MockTransport(wms.handler)},
-    )
+    app = wms.serving(exception_demo, clean_database)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

@@ -15,6 +15,7 @@ from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
+from tests.helpers import ten_sellable, web_reservation
 
 RESERVE = """
 mutation($input: ReserveInventoryInput!) {
@@ -33,31 +34,12 @@ async def last_ten(services: Services) -> str:
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
-        session.add(
-            InventoryPositionRow(
-                sku=SKU,
-                location_id="dc-north",
-                on_hand=20,
-                committed=5,
-                damaged=1,
-                quality_control=2,
-                incoming=0,
-                restricted_returns=0,
-                version=0,
-            )
-        )
+        session.add(ten_sellable(SKU))
     return SKU
 
 
 def reserve_input(key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
-    return {
-        "sku": SKU,
-        "locationId": "dc-north",
-        "channel": "web",
-        "quantity": quantity,
-        "idempotencyKey": key,
-        **extra,
-    }
+    return web_reservation(SKU, key, quantity, **extra)
 
 
 @pytest.mark.usefixtures("last_ten")
@@ -80,8 +62,8 @@ async def test_500_concurrent_reservations_for_the_last_10_units(services: Servi
             for i in range(500)
         )
     )
-    won = [o for o in outcomes if o.reservation is not None]
-    lost = [o for o in outcomes if o.reservation is None]
+    won = [o for o in outcomes if o.row is not None]
+    lost = [o for o in outcomes if o.row is None]
     assert len(won) == 10
     assert len(lost) == 490
     assert {p.code for o in lost for p in o.problems} == {"INSUFFICIENT_AVAILABILITY"}
@@ -143,7 +125,7 @@ async def test_reserve_release_commit_and_expiry_through_graphql(
         idempotency_key="r-later",
         now=later,
     )
-    assert expired_freed.reservation is not None
+    assert expired_freed.row is not None
 
 
 @pytest.mark.usefixtures("last_ten")

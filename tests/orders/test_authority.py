@@ -26,16 +26,16 @@ def rules_with(tmp_path: Path, old: str, new: str) -> AuthorityRules:
 
 def test_defaults_follow_layered_truth() -> None:
     rules = AuthorityRules.load()
-    assert rules.owner_of("state") == "wms"
-    assert rules.owner_of("totals.total") == "erp"
-    assert rules.owner_of("lines[SKU-0001].unitPrice") == "erp"
-    assert rules.owner_of("lines[SKU-0001].shipped") == "wms"
-    assert rules.owner_of("lines[SKU-0001].quantity") == "storefront"
-    assert rules.owner_of("channel") == "storefront"
-    assert rules.owner_of("payments") == "payments"
+    assert rules.for_field("state").owner == "wms"
+    assert rules.for_field("totals.total").owner == "erp"
+    assert rules.for_field("lines[SKU-0001].unitPrice").owner == "erp"
+    assert rules.for_field("lines[SKU-0001].shipped").owner == "wms"
+    assert rules.for_field("lines[SKU-0001].quantity").owner == "storefront"
+    assert rules.for_field("channel").owner == "storefront"
+    assert rules.for_field("payments").owner == "payments"
     # a SKU is any string, brackets and dots included
-    assert rules.owner_of("lines[SHIRT[M].v2].unitPrice") == "erp"
-    assert rules.owner_of("lines[SHIRT[M].v2].shipped") == "wms"
+    assert rules.for_field("lines[SHIRT[M].v2].unitPrice").owner == "erp"
+    assert rules.for_field("lines[SHIRT[M].v2].shipped").owner == "wms"
 
 
 def test_rewritten_rules_change_the_served_claim(tmp_path: Path) -> None:

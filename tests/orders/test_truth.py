@@ -13,7 +13,6 @@ from omnigraph.orders.truth import (
     OrderEvidence,
     OrderState,
     OrderTruth,
-    canonical_state,
     channel_state,
     states_consistent,
     storefront_fulfilment,
@@ -138,11 +137,15 @@ def wms_order(status: str, **fields: object) -> FulfilmentOrder:
         (("open", "unfulfilled"), ["cancelled"], OrderState.CANCELLED),
     ],
 )
-def test_canonical_state_table(
+def test_the_served_state_follows_the_documented_table(
     storefront: tuple[str, str], wms: list[str], expected: OrderState
 ) -> None:
-    order = storefront_order(*storefront)
-    assert canonical_state(order, [wms_order(s) for s in wms]) == expected
+    evidence = OrderEvidence(
+        storefront=Sourced("shop", storefront_order(*storefront)),
+        fulfilment_orders=[Sourced("wms", wms_order(s)) for s in wms],
+    )
+    truth = OrderTruth(evidence, AuthorityRules.load(), NOW)
+    assert truth.state.served.value == expected
 
 
 LATER = NOW + timedelta(days=5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,52 +16,21 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow, PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from omnigraph.payouts.reconciler import Reconciler
-from omnigraph.payouts.returns import ReturnSweep
-from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
-from tests.conftest import ANCHOR, Graph
-
-# planted kind -> the line status the reconciler must give its record
-LINE_KINDS = {
-    "charge_without_order": "UNMATCHED",
-    "capture_amount_mismatch": "AMOUNT_MISMATCH",
-    "currency_mismatch": "CURRENCY_MISMATCH",
-    "duplicate_charge": "DUPLICATE",
-    "refund_without_return": "REFUND_WITHOUT_RETURN",
-    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
-    "return_without_refund": "RETURN_WITHOUT_REFUND",
-}
+from tests.conftest import Graph
+from tests.helpers import LINE_KINDS, reconcile_payouts
 
 
 def line_key(kind: str, record_ref: str) -> str:
     return f"return:{record_ref}" if kind == "return_without_refund" else f"txn:{record_ref}"
 
 
-async def reconcile(services: Services) -> tuple[int, int]:
-    """Sync, reconcile and sweep as the service's worker does, on the world's clock."""
-    clock = lambda: ANCHOR  # noqa: E731  (the demo world's "now")
-    sync = await PaymentsReader(services.sessions, services.registry, clock=clock).sync_once()
-    done = await Reconciler(
-        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=clock
-    ).reconcile_pending()
-    await ReturnSweep(
-        services.sessions,
-        services.registry,
-        services.get(ExceptionCatalogue),
-        grace=timedelta(days=1),
-        clock=clock,
-    ).sweep()
-    return sync.transactions_stored, done.exceptions_raised
-
-
 @pytest.fixture(scope="module")
 async def reconciled(money_service: tuple[Starlette, Graph]) -> Services:
     services: Services = money_service[0].state.services
-    await reconcile(services)
+    await reconcile_payouts(services)
     return services
 
 
@@ -118,7 +86,7 @@ async def test_every_transaction_swept_by_a_payout_has_a_line(
 async def test_the_money_exceptions_are_raised_once_with_owners_from_the_catalogue(
     reconciled: Services, world: DemoWorld
 ) -> None:
-    stored_again, raised_again = await reconcile(reconciled)
+    stored_again, raised_again = await reconcile_payouts(reconciled)
     assert (stored_again, raised_again) == (0, 0)  # a re-run changes nothing twice
     async with reconciled.sessions() as session:
         rows = list(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,12 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.app import demo_sources_config
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
-from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.db.models import ReservationRow
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from tests.conftest import SERVER_DATABASE_URL
 from tests.exceptions.test_resolution import ACK, RESOLVE, resolve_input
+from tests.helpers import free_port, ten_sellable, web_reservation, wms_short_pick
 from tests.runtime.conftest import REDIS_URL, forget_keys, reachable_redis
 
 SERVER_URL = make_url(SERVER_DATABASE_URL or "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -97,13 +97,6 @@ async def replica_redis() -> AsyncIterator[tuple[Redis, str]]:
 async def replica_sources(world: DemoWorld) -> AsyncIterator[DemoSystems]:
     async with DemoSystems(world) as systems:
         yield systems
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -254,25 +247,7 @@ async def open_short_pick(sessions: async_sessionmaker[AsyncSession], world: Dem
         and o["lines"][0]["quantity"] - o["lines"][0]["shipped"] - o["lines"][0]["short"] >= 1
     )
     line = order["lines"][0]
-    report = ExceptionReport(
-        kind=ExceptionKind.SHORT_PICK,
-        dedupe_key=f"replicas:short:{order['id']}:{line['sku']}",
-        subject=order["orderRef"],
-        subject_type="order",
-        summary=f"1 x {line['sku']} short on {order['id']}",
-        detected_at=datetime.now(UTC),
-        reported_by="wms",
-        owner_source="wms",
-        order_source="web-store",
-        order_ref=order["orderRef"],
-        details={
-            "fulfilmentOrderId": order["id"],
-            "orderRef": order["orderRef"],
-            "locationId": order["locationId"],
-            "sku": line["sku"],
-            "quantity": 1,
-        },
-    )
+    report = wms_short_pick(order, line, dedupe_key=f"replicas:short:{order['id']}:{line['sku']}")
     row, _ = await take_in(sessions, ExceptionCatalogue.load(), report)
     return encode_global_id("Exception", row.id)
 
@@ -309,20 +284,8 @@ async def last_units(database: async_sessionmaker[AsyncSession]) -> None:
     """SKU-REPLICAS at dc-north: 10 units the web may sell (20 on hand, 5 committed, 1 damaged,
     2 in quality control, 2 of safety stock)."""
     async with database() as session, session.begin():
-        session.add(
-            InventoryPositionRow(
-                sku=SKU,
-                location_id="dc-north",
-                on_hand=20,
-                committed=5,
-                damaged=1,
-                quality_control=2,
-                incoming=0,
-                restricted_returns=0,
-                version=0,
-                last_event_at=datetime.now(UTC),  # as if the ledger had read the WMS
-            )
-        )
+        # as if the ledger had read the WMS
+        session.add(ten_sellable(SKU, last_event_at=datetime.now(UTC)))
 
 
 def available(data: dict[str, Any]) -> int:
@@ -344,16 +307,7 @@ async def test_a_reservation_on_one_replica_reaches_a_subscriber_on_the_other_an
     assert stock == available(await b.query(AVAILABILITY)) == 10
 
     storefront = await subscribe(b, AVAILABILITY_CHANGED)
-    first = await a.query(
-        RESERVE,
-        input={
-            "sku": SKU,
-            "locationId": "dc-north",
-            "channel": "web",
-            "quantity": 1,
-            "idempotencyKey": "replicas-first",
-        },
-    )
+    first = await a.query(RESERVE, input=web_reservation(SKU, "replicas-first"))
     assert first["reserveInventory"]["userErrors"] == []
     assert (await storefront.receive())["availabilityChanged"] == {
         "locationId": "dc-north",
@@ -363,16 +317,7 @@ async def test_a_reservation_on_one_replica_reaches_a_subscriber_on_the_other_an
     # 40 shoppers at once for the 9 units left, half through each replica.
     rush = await asyncio.gather(
         *(
-            (a if i % 2 else b).query(
-                RESERVE,
-                input={
-                    "sku": SKU,
-                    "locationId": "dc-north",
-                    "channel": "web",
-                    "quantity": 1,
-                    "idempotencyKey": f"replicas-rush-{i}",
-                },
-            )
+            (a if i % 2 else b).query(RESERVE, input=web_reservation(SKU, f"replicas-rush-{i}"))
             for i in range(40)
         )
     )

@@ -10,7 +10,6 @@ client gets carries a stable `extensions.code` and no internals.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
 from omnigraph.api.schema import build_schema
+from tests.helpers import free_port
 
 schemathesis.graphql.scalar(
     "DateTime",
@@ -48,12 +48,6 @@ schemathesis.graphql.scalar(
         lambda name: nodes.Object([])  # an empty representation: refused, never a crash
     ),
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _environment(tmp: Path, mode: str) -> dict[str, str]:
@@ -92,7 +86,7 @@ def _serve(tmp: Path, mode: str) -> Iterator[tuple[str, dict[str, str]]]:
             check=True,
         )
         headers["Authorization"] = f"Bearer {created.stdout.strip().splitlines()[0]}"
-    port = _free_port()
+    port = free_port()
     log = tmp / "serve.log"
     with log.open("w") as output:
         process = subprocess.Popen(

@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from starlette.applications import Starlette
 from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
+from tests.helpers import LINE_KINDS, reconcile_payouts
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.core.ids import decode_global_id, encode_global_id
@@ -45,9 +45,6 @@ from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
-from omnigraph.payouts.reconciler import Reconciler
-from omnigraph.payouts.returns import ReturnSweep
-from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.settings import QueryLimits, SourcesConfig
 from omnigraph.sources.stripe.webhooks import signature_header
@@ -63,17 +60,6 @@ ENV = {
     "OMNIGRAPH_TEST_MIXED_STRIPE_SECRET": STRIPE_SECRET,
 }
 SHOP_DOMAIN = "omni-retail.myshopify.com"
-
-# planted kind -> the reconciliation line status its record must get (as tests/reconcile checks)
-LINE_KINDS = {
-    "charge_without_order": "UNMATCHED",
-    "capture_amount_mismatch": "AMOUNT_MISMATCH",
-    "currency_mismatch": "CURRENCY_MISMATCH",
-    "duplicate_charge": "DUPLICATE",
-    "refund_without_return": "REFUND_WITHOUT_RETURN",
-    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
-    "return_without_refund": "RETURN_WITHOUT_REFUND",
-}
 
 # The mixed configuration's source names, and the demo configuration's for the same systems.
 SOURCE_NAMES = {"shop": "web-store", "erp": "erp", "wms": "wms", "stripe": "psp"}
@@ -284,7 +270,6 @@ async def serve(app: Starlette, storefront: str, payments: str) -> AsyncIterator
 
 async def settle(services: Services) -> None:
     """The background work of a running service, once, on the demo world's clock."""
-    clock = lambda: ANCHOR  # noqa: E731
     await SourceReportReader(
         services.sessions, services.registry, services.get(ExceptionCatalogue)
     ).sync_once()
@@ -295,17 +280,7 @@ async def settle(services: Services) -> None:
         services.get(AuthorityRules),
         services.get(ExceptionCatalogue),
     ).scan(now=ANCHOR)
-    await PaymentsReader(services.sessions, services.registry, clock=clock).sync_once()
-    await Reconciler(
-        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=clock
-    ).reconcile_pending()
-    await ReturnSweep(
-        services.sessions,
-        services.registry,
-        services.get(ExceptionCatalogue),
-        grace=timedelta(days=1),
-        clock=clock,
-    ).sweep()
+    await reconcile_payouts(services)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def register(
 
 
 @documents_app.command("list")
-def list_operations() -> None:
+def list_documents() -> None:
     """Every known document: hash, operation name, registered or learnt by APQ."""
     for row in with_database(store.list_documents):
         state = "registered" if row.trusted else "apq"

@@ -8,7 +8,8 @@ both; :func:`against_sources` is that frame, written once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -65,6 +66,17 @@ def against_sources(
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """A spinner line with the time elapsed; what it yields sets the line's text."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("events read: 0", total=None)
+        yield lambda text: bar.update(task, description=text)
 
 
 def dispatch(
@@ -131,23 +143,18 @@ def detect(
 
 def sync_wms(config: ConfigOption = None) -> None:
     """Backfill the inventory ledger from every WMS change feed, with progress."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from omnigraph.inventory.ledger import LedgerReader, SyncProgress
 
     async def work(
         _settings: Settings, sessions: Sessions, registry: SourceRegistry
     ) -> SyncProgress:
         reader = LedgerReader(sessions, registry)
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, transient=False) as bar:
-            task = bar.add_task("events read: 0", total=None)
+        with _progress() as say:
 
             def advance(progress: SyncProgress) -> None:
-                bar.update(
-                    task,
-                    description=f"events read: {progress.events_read}"
-                    f" (applied {progress.applied}, quarantined {progress.quarantined})",
+                say(
+                    f"events read: {progress.events_read}"
+                    f" (applied {progress.applied}, quarantined {progress.quarantined})"
                 )
 
             return await reader.sync_once(advance)
@@ -178,8 +185,6 @@ def sync_payments(
     ] = True,
 ) -> None:
     """Sync payouts and their balance transactions, then reconcile every payout that changed."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from omnigraph.exceptions.catalogue import ExceptionCatalogue
     from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler
     from omnigraph.payouts.returns import ReturnSweep
@@ -188,29 +193,22 @@ def sync_payments(
 
     async def work(settings: Settings, sessions: Sessions, registry: SourceRegistry) -> str:
         catalogue = ExceptionCatalogue.load(settings.exception_catalogue or None)
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, transient=False) as bar:
-            task = bar.add_task("events read: 0", total=None)
+        with _progress() as say:
 
             def synced(progress: PaymentsSyncProgress) -> None:
-                bar.update(
-                    task,
-                    description=f"events read: {progress.events_read} (payouts"
-                    f" {progress.payouts_seen}, transactions stored"
-                    f" {progress.transactions_stored})",
+                say(
+                    f"events read: {progress.events_read} (payouts {progress.payouts_seen},"
+                    f" transactions stored {progress.transactions_stored})"
                 )
 
             def reconciled(progress: ReconcileProgress) -> None:
-                bar.update(
-                    task,
-                    description=f"payouts reconciled: {progress.payouts} ({progress.lines} lines)",
-                )
+                say(f"payouts reconciled: {progress.payouts} ({progress.lines} lines)")
 
             sync = await PaymentsReader(sessions, registry).sync_once(synced)
             done = await Reconciler(sessions, registry, catalogue).reconcile_pending(reconciled)
             flagged: list[str] = []
             if returns:
-                bar.update(task, description="sweeping returns")
+                say("sweeping returns")
                 sweep = ReturnSweep(
                     sessions,
                     registry,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,19 +74,7 @@ def alembic_config(database_url: str | None = None) -> Config:
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations on ``engine`` (the same ones ``omnigraph db upgrade`` runs), one
     process at a time."""
-
-    def _upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with _migration_lock(engine), engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # held until this transaction ends: the next replica waits, then finds it applied
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-        await connection.run_sync(_upgrade)
+    await _migrate(engine, command.upgrade, revision)
 
 
 @contextlib.asynccontextmanager
@@ -110,11 +98,19 @@ async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
 
 async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
     """Undo migrations on ``engine`` down to ``revision`` (for tests of a migration's data)."""
+    await _migrate(engine, command.downgrade, revision)
 
-    def _downgrade(connection: Connection) -> None:
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
+    def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        step(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_downgrade)
+    async with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # held until this transaction ends: the next replica waits, then finds it applied
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+        await connection.run_sync(run)

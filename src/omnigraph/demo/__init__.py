@@ -9,7 +9,7 @@ four on loopback.
 
 from omnigraph.demo.erp import create_erp_app
 from omnigraph.demo.payments import create_payments_app
-from omnigraph.demo.runner import DEFAULT_PORTS, KINDS, DemoSystems, run_forever
+from omnigraph.demo.runner import APP_FACTORIES, DEFAULT_PORTS, KINDS, DemoSystems, run_forever
 from omnigraph.demo.storefront import create_storefront_app
 from omnigraph.demo.wms import create_wms_app
 from omnigraph.demo.world import (
@@ -26,6 +26,7 @@ from omnigraph.demo.world import (
 )
 
 __all__ = [
+    "APP_FACTORIES",
     "DEFAULT_PORTS",
     "DISPOSITIONS",
     "EXCEPTION_KINDS",

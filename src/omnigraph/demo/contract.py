@@ -372,6 +372,24 @@ def require_str(payload: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def resync_command(
+    feed: ChangeFeed, what: str, *records: tuple[str, str, Mapping[str, JsonRecord]]
+) -> CommandHandler:
+    """``record.resync``: put a record on the change feed again, unchanged. ``records`` are
+    ``(event type, record type, records by id)``, looked in in turn; ``what`` names them all
+    for the refusal ("no <what> <id>")."""
+
+    def resync(payload: dict[str, Any]) -> str:
+        record_id = require_str(payload, "recordId")
+        for event_type, record_type, by_id in records:
+            if record_id in by_id:
+                feed.append(event_type, record_type, record_id, by_id[record_id])
+                return f"{record_id} re-sent on the change feed"
+        raise CommandRejectedError(f"no {what} {record_id}")
+
+    return resync
+
+
 def require_positive_int(payload: Mapping[str, Any], name: str) -> int:
     """A positive integer field of a command payload (booleans are not numbers here)."""
     value = payload.get(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.catalogue import LOCATIONS, RETAIL_ACCOUNTS
 from omnigraph.demo.formats import money, round_money
@@ -31,6 +31,7 @@ __all__ = [
     "Incident",
     "OrderPlan",
     "draft_order",
+    "fulfilment_line",
 ]
 
 STAGES = (
@@ -55,6 +56,33 @@ TERMINAL_STAGES = frozenset(
 OPEN_FULFILMENT_STATUSES = frozenset(
     {"released", "picking", "picked", "packed", "partially_shipped", "ready_for_pickup"}
 )
+
+# What the WMS counts on each fulfilment line, all 0 on a new one.
+_LINE_COUNTS = (
+    "picked",
+    "packed",
+    "shipped",
+    "short",
+    "damaged",
+    "returned",
+    "cancelled",
+    "backordered",
+    "substituted",
+)
+
+
+def fulfilment_line(
+    sku: str, quantity: int, *, substitute_for: str | None = None, **counts: int
+) -> dict[str, Any]:
+    """A new fulfilment order line as the WMS serves it: every count 0 but ``counts``."""
+    return {
+        "sku": sku,
+        "quantity": quantity,
+        **dict.fromkeys(_LINE_COUNTS, 0),
+        **counts,
+        "substituteFor": substitute_for,
+    }
+
 
 # The last step each stage has reached.
 _LAST_STEP = {

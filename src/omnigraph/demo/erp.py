@@ -14,6 +14,7 @@ from omnigraph.demo.contract import (
     by_order_ref_route,
     require_positive_int,
     require_str,
+    resync_command,
     source_app,
     wall_clock,
 )
@@ -163,16 +164,6 @@ def create_erp_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
             f"total now {totals['total']}"
         )
 
-    def resync(payload: dict[str, Any]) -> str:
-        record_id = require_str(payload, "recordId")
-        if record_id in sales_orders:
-            feed.append("sales_order.updated", "sales_order", record_id, sales_orders[record_id])
-        elif record_id in items:
-            feed.append("item.updated", "item", record_id, items[record_id])
-        else:
-            raise CommandRejectedError(f"no sales order or item {record_id}")
-        return f"{record_id} re-sent on the change feed"
-
     return source_app(
         "erp",
         [
@@ -185,7 +176,12 @@ def create_erp_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
             "credit_memo.issue": issue_credit_memo,
             "price.confirm": confirm_price,
             "price.adjust": adjust_price,
-            "record.resync": resync,
+            "record.resync": resync_command(
+                feed,
+                "sales order or item",
+                ("sales_order.updated", "sales_order", sales_orders),
+                ("item.updated", "item", items),
+            ),
         },
         token=token,
     )

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.catalogue import CURRENCY
-from omnigraph.demo.drafts import VAT_FRACTION
+from omnigraph.demo.drafts import VAT_FRACTION, fulfilment_line
 from omnigraph.demo.formats import iso, minor_units, money
 from omnigraph.demo.incidents import (
     PICKUP_HOLD,
@@ -266,23 +266,7 @@ class OrderBook:
             "orderRef": order["id"],
             "locationId": draft.location_id,
             "status": "released",
-            "lines": [
-                {
-                    "sku": line.item.sku,
-                    "quantity": line.quantity,
-                    "picked": 0,
-                    "packed": 0,
-                    "shipped": 0,
-                    "short": 0,
-                    "damaged": 0,
-                    "returned": 0,
-                    "cancelled": 0,
-                    "backordered": 0,
-                    "substituted": 0,
-                    "substituteFor": None,
-                }
-                for line in draft.lines
-            ],
+            "lines": [fulfilment_line(line.item.sku, line.quantity) for line in draft.lines],
             "shipments": [],
             "returnReceipts": [],
             "pickupHoldUntil": None,

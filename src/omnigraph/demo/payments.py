@@ -27,6 +27,7 @@ from omnigraph.demo.contract import (
     read_object,
     require_positive_int,
     require_str,
+    resync_command,
     single_param,
     source_app,
     string_list,
@@ -220,16 +221,6 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
         feed.append("payout.updated", "payout", payout["id"], payout)
         return f"variance of {difference} on {payout['id']} booked as adjustment {txn['id']}"
 
-    def resync(payload: dict[str, Any]) -> str:
-        record_id = require_str(payload, "recordId")
-        if record_id in charges:
-            feed.append("charge.updated", "charge", record_id, charges[record_id])
-        elif record_id in payouts:
-            feed.append("payout.updated", "payout", record_id, payouts[record_id])
-        else:
-            raise CommandRejectedError(f"no charge or payout {record_id}")
-        return f"{record_id} re-sent on the change feed"
-
     return source_app(
         "payments",
         [
@@ -253,7 +244,12 @@ def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starle
             "refund.create": refund,
             "payout.investigate": investigate,
             "payout.accept_variance": accept_variance,
-            "record.resync": resync,
+            "record.resync": resync_command(
+                feed,
+                "charge or payout",
+                ("charge.updated", "charge", charges),
+                ("payout.updated", "payout", payouts),
+            ),
         },
         token=token,
     )

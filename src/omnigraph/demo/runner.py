@@ -31,11 +31,12 @@ if TYPE_CHECKING:
 
     from omnigraph.demo.world import DemoWorld
 
-__all__ = ["DEFAULT_PORTS", "KINDS", "DemoSystems", "run_forever"]
+__all__ = ["APP_FACTORIES", "DEFAULT_PORTS", "KINDS", "DemoSystems", "run_forever"]
 
 KINDS = ("storefront", "erp", "wms", "payments")
 DEFAULT_PORTS = {"storefront": 8101, "erp": 8102, "wms": 8103, "payments": 8104}
-_APP_FACTORIES: dict[str, Callable[..., Starlette]] = {
+# each system's app: ``factory(world, token=...)``
+APP_FACTORIES: dict[str, Callable[..., Starlette]] = {
     "storefront": create_storefront_app,
     "erp": create_erp_app,
     "wms": create_wms_app,
@@ -85,7 +86,7 @@ class DemoSystems:
         self.world = world
         self.host = host
         self.apps: dict[str, Starlette] = {
-            kind: factory(world, token=token) for kind, factory in _APP_FACTORIES.items()
+            kind: factory(world, token=token) for kind, factory in APP_FACTORIES.items()
         }
         self.urls: dict[str, str] = {}
         self._ports = {kind: (ports or {}).get(kind, 0) for kind in KINDS}

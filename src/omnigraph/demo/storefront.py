@@ -14,6 +14,7 @@ from omnigraph.demo.contract import (
     list_route,
     parse_timestamp,
     require_str,
+    resync_command,
     source_app,
     wall_clock,
 )
@@ -176,13 +177,6 @@ def create_storefront_app(world: DemoWorld, *, token: str | None = None) -> Star
         changed(order, "order.closed" if closes else "order.updated")
         return f"order {order['id']} fulfilment status {was} -> {status}"
 
-    def resync(payload: dict[str, Any]) -> str:
-        record_id = require_str(payload, "recordId")
-        if record_id not in orders:
-            raise CommandRejectedError(f"no storefront order {record_id}")
-        feed.append("order.updated", "order", record_id, orders[record_id])
-        return f"{record_id} re-sent on the change feed"
-
     return source_app(
         "storefront",
         [
@@ -202,7 +196,9 @@ def create_storefront_app(world: DemoWorld, *, token: str | None = None) -> Star
             "order.reinstate": reinstate,
             "return.open": open_return,
             "order.sync_fulfilment": sync_fulfilment,
-            "record.resync": resync,
+            "record.resync": resync_command(
+                feed, "storefront order", ("order.updated", "order", orders)
+            ),
         },
         token=token,
     )

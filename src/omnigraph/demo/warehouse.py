@@ -29,8 +29,9 @@ from omnigraph.demo.contract import (
     parse_timestamp,
     require_positive_int,
     require_str,
+    resync_command,
 )
-from omnigraph.demo.drafts import OPEN_FULFILMENT_STATUSES
+from omnigraph.demo.drafts import OPEN_FULFILMENT_STATUSES, fulfilment_line
 from omnigraph.demo.formats import iso
 from omnigraph.demo.movements import (
     DISPOSITIONS,
@@ -148,7 +149,12 @@ class Warehouse:
             "pickup.convert_to_ship": self.convert_to_ship,
             "compliance.release": self.release_compliance_hold,
             "inventory.cycle_count": self.cycle_count,
-            "record.resync": self.resync,
+            "record.resync": resync_command(
+                self._feed,
+                "fulfilment order or exception report",
+                ("fulfilment_order.updated", "fulfilment_order", self.fulfilments),
+                ("exception.reported", "exception_report", self.reports),
+            ),
         }
 
     # -- line commands ----------------------------------------------------------------------------
@@ -203,20 +209,13 @@ class Warehouse:
         self._take_off(order, line, units, "substituted")
         picked = 0 if status == "released" else units
         order["lines"].append(
-            {
-                "sku": item["sku"],
-                "quantity": units,
-                "picked": picked,
-                "packed": picked if status in _PACKED else 0,
-                "shipped": 0,
-                "short": 0,
-                "damaged": 0,
-                "returned": 0,
-                "cancelled": 0,
-                "backordered": 0,
-                "substituted": 0,
-                "substituteFor": line["sku"],
-            }
+            fulfilment_line(
+                item["sku"],
+                units,
+                substitute_for=line["sku"],
+                picked=picked,
+                packed=picked if status in _PACKED else 0,
+            )
         )
         added = order["lines"][-1]
         self._move("allocate", added["sku"], order["locationId"], units, **self._for(order))
@@ -396,19 +395,6 @@ class Warehouse:
             f"counted {sku} at {location}: onHand {row['onHand']} (was {was[0]}), "
             f"allocated {row['allocated']} (was {was[1]})"
         )
-
-    def resync(self, payload: dict[str, Any]) -> str:
-        """Put a fulfilment order or exception report on the change feed again, unchanged."""
-        record_id = require_str(payload, "recordId")
-        if record_id in self.fulfilments:
-            order = self.fulfilments[record_id]
-            self._feed.append("fulfilment_order.updated", "fulfilment_order", record_id, order)
-        elif record_id in self.reports:
-            report = self.reports[record_id]
-            self._feed.append("exception.reported", "exception_report", record_id, report)
-        else:
-            raise CommandRejectedError(f"no fulfilment order or exception report {record_id}")
-        return f"{record_id} re-sent on the change feed"
 
     # -- test switches (under /_control, not the contract) -----------------------------------------
 

@@ -9,8 +9,10 @@ replays the first answer; with another input it is refused.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,11 +33,14 @@ __all__ = [
     "Outcome",
     "Problem",
     "acknowledge",
+    "refused",
+    "replayed",
     "resolve",
     "retry_resolution",
 ]
 
 RESOLVE_SCOPE = "resolveException"
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +51,16 @@ class Problem:
 
 
 @dataclass(slots=True)
-class Outcome:
-    exception: ExceptionRow | None
+class Outcome(Generic[RowT]):
+    """What a mutation left: the row as it now stands, or the problems that stopped it (and
+    then it changed nothing)."""
+
+    row: RowT | None
     problems: list[Problem] = field(default_factory=list)
 
 
-def _refuse(code: str, message: str, *path: str) -> Outcome:
+def refused(code: str, message: str, *path: str) -> Outcome[Any]:
+    """An outcome that changed nothing, for ``code`` (about the input at ``path``)."""
     return Outcome(None, [Problem(code, message, tuple(path) or None)])
 
 
@@ -90,31 +99,56 @@ async def acknowledge(
     actor: str,
     note: str | None,
     now: datetime,
-) -> Outcome:
+) -> Outcome[ExceptionRow]:
     async with sessions() as session, session.begin():
         row = await _load(session, exception_id)
         if row is None:
-            return _refuse("NOT_FOUND", "no such exception", "id")
+            return refused("NOT_FOUND", "no such exception", "id")
         if not can_move(row.status, ExceptionStatus.ACKNOWLEDGED):
-            return _refuse(
+            return refused(
                 "INVALID_TRANSITION", f"a {row.status} exception cannot be acknowledged", "id"
             )
         if not await _move(
             session, row, ExceptionStatus.ACKNOWLEDGED, actor=actor, note=note, now=now
         ):
-            return _refuse("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
+            return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
     return Outcome(await _reload(sessions, exception_id))
+
+
+async def replayed(
+    sessions: async_sessionmaker[AsyncSession],
+    scope: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    load: Callable[[dict[str, Any]], Awaitable[RowT | None]],
+) -> Outcome[RowT] | None:
+    """The answer the idempotency ``key`` already has in ``scope``: a refusal when it is not a
+    key the contract allows or came before with other input, the first answer again when it
+    came with the same input (``load`` reads its row back from what was remembered), ``None``
+    when it is new."""
+    if not valid_key(key):
+        return refused(
+            "INVALID_IDEMPOTENCY_KEY",
+            "idempotencyKey must be 1 to 255 characters",
+            "input",
+            "idempotencyKey",
+        )
+    stored = await recall(sessions, scope, key, fingerprint, now)
+    if stored is None:
+        return None
+    if isinstance(stored, KeyReused):
+        return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
+    return Outcome(await load(stored))
 
 
 async def _replay(
     sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> Outcome | None:
-    stored = await recall(sessions, RESOLVE_SCOPE, key, fingerprint, now)
-    if stored is None:
-        return None
-    if isinstance(stored, KeyReused):
-        return _refuse("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
-    return Outcome(await _reload(sessions, str(stored["exceptionId"])))
+) -> Outcome[ExceptionRow] | None:
+    async def load(stored: dict[str, Any]) -> ExceptionRow | None:
+        return await _reload(sessions, str(stored["exceptionId"]))
+
+    return await replayed(sessions, RESOLVE_SCOPE, key, fingerprint, now, load)
 
 
 async def resolve(
@@ -127,14 +161,7 @@ async def resolve(
     idempotency_key: str,
     actor: str,
     now: datetime,
-) -> Outcome:
-    if not valid_key(idempotency_key):
-        return _refuse(
-            "INVALID_IDEMPOTENCY_KEY",
-            "idempotencyKey must be 1 to 255 characters",
-            "input",
-            "idempotencyKey",
-        )
+) -> Outcome[ExceptionRow]:
     fingerprint = request_hash(exception_id, resolution, note)
     replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:
@@ -143,11 +170,11 @@ async def resolve(
         async with sessions() as session, session.begin():
             row = await _load(session, exception_id)
             if row is None:
-                return _refuse("NOT_FOUND", "no such exception", "input", "id")
+                return refused("NOT_FOUND", "no such exception", "input", "id")
             rule = catalogue.rule(row.kind)
             chosen = rule.resolutions.get(resolution)
             if chosen is None:
-                return _refuse(
+                return refused(
                     "INVALID_RESOLUTION",
                     f"{row.kind} allows {', '.join(rule.resolutions)}; not {resolution!r}",
                     "input",
@@ -156,7 +183,7 @@ async def resolve(
             if not can_move(row.status, ExceptionStatus.RESOLUTION_PENDING) or (
                 row.status == ExceptionStatus.RESOLUTION_FAILED
             ):
-                return _refuse(
+                return refused(
                     "INVALID_TRANSITION",
                     f"a {row.status} exception cannot be resolved"
                     + (
@@ -170,7 +197,7 @@ async def resolve(
             try:
                 payload = chosen.render(row.details)
             except PayloadNotApplicable as error:
-                return _refuse("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
+                return refused("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
             attempt = row.version + 1
             if not await _move(
                 session,
@@ -182,7 +209,7 @@ async def resolve(
                 resolution=resolution,
                 last_error=None,
             ):
-                return _refuse(
+                return refused(
                     "CONCURRENT_RESOLUTION",
                     "another change to this exception was accepted first; reload it",
                     "input",
@@ -223,14 +250,14 @@ async def retry_resolution(
     actor: str,
     note: str | None,
     now: datetime,
-) -> Outcome:
+) -> Outcome[ExceptionRow]:
     """After a failure: replay a dead-lettered command, or reopen after the owner said no."""
     async with sessions() as session, session.begin():
         row = await _load(session, exception_id)
         if row is None:
-            return _refuse("NOT_FOUND", "no such exception", "id")
+            return refused("NOT_FOUND", "no such exception", "id")
         if row.status != ExceptionStatus.RESOLUTION_FAILED:
-            return _refuse(
+            return refused(
                 "INVALID_TRANSITION",
                 f"only a failed resolution can be retried, not {row.status}",
                 "id",
@@ -265,7 +292,7 @@ async def retry_resolution(
                 resolution=None,
             )
         if not moved:
-            return _refuse("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
+            return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
     return Outcome(await _reload(sessions, exception_id))
 
 

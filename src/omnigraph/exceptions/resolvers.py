@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from omnigraph.db.models import (
     OutboxCommandRow,
 )
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.loaders import DatabaseLoader, SourceKey
+from omnigraph.graph.loaders import RowLoader, RowsLoader, SourceKey
 from omnigraph.graph.pagination import check_first, decode_cursor, encode_cursor
 from omnigraph.runtime.services import Services
 
@@ -34,68 +33,54 @@ __all__ = [
 EXCEPTION_CURSOR = "exceptions"
 
 
-class ExceptionsByIdLoader(DatabaseLoader[str, ExceptionRow | None]):
-    async def batch_load_fn(self, ids: Sequence[str]) -> list[ExceptionRow | None]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(ExceptionRow).where(ExceptionRow.id.in_(ids)))
-            found = {row.id: row for row in rows}
-        return [found.get(i) for i in ids]
-
-
-class ExceptionsByOrderLoader(DatabaseLoader[SourceKey, list[ExceptionRow]]):
-    """``(storefront source, order ref)`` -> exceptions about that order, newest first."""
-
-    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[list[ExceptionRow]]:
-        refs = sorted({ref for _, ref in keys})
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(ExceptionRow)
-                .where(ExceptionRow.order_ref.in_(refs))
-                .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.id)
-            )
-            grouped: dict[SourceKey, list[ExceptionRow]] = defaultdict(list)
-            for row in rows:
-                grouped[(row.order_source or "", row.order_ref or "")].append(row)
-        return [grouped.get(key, []) for key in keys]
-
-
-class ExceptionHistoryLoader(DatabaseLoader[str, list[ExceptionEventRow]]):
-    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[ExceptionEventRow]]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(ExceptionEventRow)
-                .where(ExceptionEventRow.exception_id.in_(ids))
-                .order_by(ExceptionEventRow.id)
-            )
-            grouped: dict[str, list[ExceptionEventRow]] = defaultdict(list)
-            for row in rows:
-                grouped[row.exception_id].append(row)
-        return [grouped.get(i, []) for i in ids]
-
-
-class CommandsByExceptionLoader(DatabaseLoader[str, list[OutboxCommandRow]]):
-    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[OutboxCommandRow]]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(OutboxCommandRow)
-                .where(OutboxCommandRow.exception_id.in_(ids))
-                .order_by(OutboxCommandRow.created_at)
-            )
-            grouped: dict[str, list[OutboxCommandRow]] = defaultdict(list)
-            for row in rows:
-                grouped[row.exception_id].append(row)
-        return [grouped.get(i, []) for i in ids]
-
-
 class ExceptionLoaders:
     """One request's loaders of exceptions, their history and their commands."""
 
     def __init__(self, services: Services) -> None:
         sessions = services.sessions
-        self.by_id = ExceptionsByIdLoader(sessions)
-        self.by_order = ExceptionsByOrderLoader(sessions)
-        self.history = ExceptionHistoryLoader(sessions)
-        self.commands = CommandsByExceptionLoader(sessions)
+        self.by_id = RowLoader(
+            sessions, lambda ids: select(ExceptionRow).where(ExceptionRow.id.in_(ids)), _id
+        )
+        # ``(storefront source, order ref)`` -> exceptions about that order, newest first
+        self.by_order = RowsLoader(sessions, _about_orders, _order_key)
+        self.history = RowsLoader(
+            sessions,
+            lambda ids: (
+                select(ExceptionEventRow)
+                .where(ExceptionEventRow.exception_id.in_(ids))
+                .order_by(ExceptionEventRow.id)
+            ),
+            _exception_id,
+        )
+        self.commands = RowsLoader(
+            sessions,
+            lambda ids: (
+                select(OutboxCommandRow)
+                .where(OutboxCommandRow.exception_id.in_(ids))
+                .order_by(OutboxCommandRow.created_at)
+            ),
+            _exception_id,
+        )
+
+
+def _about_orders(keys: Sequence[SourceKey]) -> Select[ExceptionRow]:
+    return (
+        select(ExceptionRow)
+        .where(ExceptionRow.order_ref.in_(sorted({ref for _, ref in keys})))
+        .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.id)
+    )
+
+
+def _id(row: ExceptionRow) -> str:
+    return row.id
+
+
+def _order_key(row: ExceptionRow) -> SourceKey:
+    return (row.order_source or "", row.order_ref or "")
+
+
+def _exception_id(row: ExceptionEventRow | OutboxCommandRow) -> str:
+    return row.exception_id
 
 
 @dataclass(frozen=True, slots=True)

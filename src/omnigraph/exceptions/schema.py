@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
@@ -14,12 +13,11 @@ from strawberry.types import Info
 
 from omnigraph.core.errors import InvalidId, InvalidInput
 from omnigraph.core.ids import decode_global_id, encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions import resolution as service
-from omnigraph.exceptions.catalogue import ExceptionCatalogue
-from omnigraph.exceptions.catalogue import ExceptionKind as ExceptionKindValue
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.dispatcher import DispatcherWakeup
+from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.operations import AGE_BUCKETS, OperationsView, operations_view
 from omnigraph.exceptions.resolvers import (
@@ -31,10 +29,9 @@ from omnigraph.exceptions.resolvers import (
 )
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import page_info
-from omnigraph.graph.types import Connection, Edge, Node, SourceKind, UserError
+from omnigraph.graph.types import Connection, Edge, Entity, Node, SourceKind, UserError
 
 __all__ = [
-    "CommandStatus",
     "ExceptionEvent",
     "ExceptionKind",
     "ExceptionMutations",
@@ -45,6 +42,7 @@ __all__ = [
     "ResolutionCommand",
     "ResolveExceptionInput",
     "order_exceptions",
+    "user_errors",
 ]
 
 
@@ -58,16 +56,10 @@ def _wake_dispatcher(ctx: RequestContext) -> None:
         wakeup.wake()
 
 
-ExceptionKind = strawberry.enum(ExceptionKindValue, name="ExceptionKind")
-
-
-@strawberry.enum(name="ExceptionStatus")
-class ExceptionStatus(enum.Enum):
-    OPEN = "OPEN"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    RESOLUTION_PENDING = "RESOLUTION_PENDING"
-    RESOLVED = "RESOLVED"
-    RESOLUTION_FAILED = "RESOLUTION_FAILED"
+# The catalogue's and the lifecycle's enums are the GraphQL enums (registering returns the class).
+strawberry.enum(ExceptionKind, name="ExceptionKind")
+strawberry.enum(ExceptionStatus, name="ExceptionStatus")
+strawberry.enum(OutboxStatus, name="CommandStatus")
 
 
 @strawberry.type(description="One step in an exception's life: who moved it where, when and why.")
@@ -78,14 +70,6 @@ class ExceptionEvent:
     note: str | None
 
 
-@strawberry.enum(name="CommandStatus")
-class CommandStatus(enum.Enum):
-    PENDING = "PENDING"
-    DELIVERED = "DELIVERED"
-    REJECTED = "REJECTED"
-    DEAD = "DEAD"
-
-
 @strawberry.type(description="A command owed to (or answered by) the owning system.")
 class ResolutionCommand:
     id: strawberry.ID
@@ -94,7 +78,7 @@ class ResolutionCommand:
     command_type: str
     payload: JSON
     idempotency_key: str = strawberry.field(description="What the owner sees on every delivery.")
-    status: CommandStatus
+    status: OutboxStatus
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
@@ -111,7 +95,7 @@ class ResolutionCommand:
             command_type=row.command_type,
             payload=JSON(row.payload),
             idempotency_key=row.idempotency_key,
-            status=CommandStatus(row.status),
+            status=OutboxStatus(row.status),
             attempts=row.attempts,
             next_attempt_at=row.next_attempt_at,
             last_error=row.last_error,
@@ -124,13 +108,13 @@ class ResolutionCommand:
 @strawberry.federation.type(
     keys=["id"], name="Exception", description="An operational exception, owned by one system."
 )
-class ExceptionRecord(Node):
+class ExceptionRecord(Node, Entity):
     id: strawberry.ID
-    kind: ExceptionKind  # type: ignore[valid-type]
+    kind: ExceptionKind
     status: ExceptionStatus
     severity: str
     owner_source: str = strawberry.field(description="The system where resolution must happen.")
-    owner_kind: SourceKind  # type: ignore[valid-type]
+    owner_kind: SourceKind
     subject: str = strawberry.field(description="The order, sku@location or payout it is about.")
     summary: str
     detected_at: datetime
@@ -146,11 +130,11 @@ class ExceptionRecord(Node):
     def from_row(cls, row: ExceptionRow) -> ExceptionRecord:
         return cls(
             id=strawberry.ID(encode_global_id("Exception", row.id)),
-            kind=ExceptionKindValue(row.kind),
+            kind=ExceptionKind(row.kind),
             status=ExceptionStatus(row.status),
             severity=row.severity,
             owner_source=row.owner_source,
-            owner_kind=Kind(row.owner_kind),
+            owner_kind=SourceKind(row.owner_kind),
             subject=row.subject,
             summary=row.summary,
             detected_at=row.detected_at,
@@ -166,16 +150,12 @@ class ExceptionRecord(Node):
         row = await exception_by_id(ctx, global_id)
         return None if row is None else cls.from_row(row)
 
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> ExceptionRecord | None:
-        return await cls.by_id(info.context, id)
-
     @strawberry.field(
         description="Resolutions the catalogue allows for this kind that can apply to this"
         " case (one whose command needs a detail the case lacks is not offered)."
     )
     def allowed_resolutions(self, info: Ctx) -> list[str]:
-        rule = info.context.services.get(ExceptionCatalogue).rule(ExceptionKindValue(self.kind))
+        rule = info.context.services.get(ExceptionCatalogue).rule(self.kind)
         details = self.details if isinstance(self.details, dict) else {}
         return list(rule.applicable(details))
 
@@ -305,14 +285,20 @@ class ExceptionPayload:
     user_errors: list[UserError]
 
     @classmethod
-    def of(cls, outcome: service.Outcome) -> ExceptionPayload:
+    def of(cls, outcome: service.Outcome[ExceptionRow]) -> ExceptionPayload:
+        row = outcome.row
         return cls(
-            exception=ExceptionRecord.from_row(outcome.exception) if outcome.exception else None,
-            user_errors=[
-                UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
-                for p in outcome.problems
-            ],
+            exception=ExceptionRecord.from_row(row) if row else None,
+            user_errors=user_errors(outcome.problems),
         )
+
+
+def user_errors(problems: Iterable[service.Problem]) -> list[UserError]:
+    """A mutation's problems as the ``userErrors`` of its payload."""
+    return [
+        UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
+        for p in problems
+    ]
 
 
 @strawberry.input
@@ -332,6 +318,25 @@ def _bad_id(error: InvalidId, *path: str) -> ExceptionPayload:
     )
 
 
+async def _step(
+    info: Ctx,
+    id: strawberry.ID,
+    note: str | None,
+    step: Callable[..., Awaitable[service.Outcome[ExceptionRow]]],
+) -> ExceptionPayload:
+    """One step of the lifecycle (``service.acknowledge``, ``service.retry_resolution``) on the
+    exception ``id`` names, taken by the caller with ``note``."""
+    try:
+        row_id = exception_key(id)
+    except InvalidId as error:
+        return _bad_id(error, "id")
+    ctx = info.context
+    outcome = await step(
+        ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
+    )
+    return ExceptionPayload.of(outcome)
+
+
 @strawberry.type(name="Mutation")
 class ExceptionMutations:
     @strawberry.mutation(
@@ -340,15 +345,7 @@ class ExceptionMutations:
     async def acknowledge_exception(
         self, info: Ctx, id: strawberry.ID, note: str | None = None
     ) -> ExceptionPayload:
-        try:
-            row_id = exception_key(id)
-        except InvalidId as error:
-            return _bad_id(error, "id")
-        ctx = info.context
-        outcome = await service.acknowledge(
-            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
-        )
-        return ExceptionPayload.of(outcome)
+        return await _step(info, id, note, service.acknowledge)
 
     @strawberry.mutation(
         description="Choose a resolution; the command is routed to the owning system."
@@ -380,23 +377,16 @@ class ExceptionMutations:
     async def retry_exception_resolution(
         self, info: Ctx, id: strawberry.ID, note: str | None = None
     ) -> ExceptionPayload:
-        try:
-            row_id = exception_key(id)
-        except InvalidId as error:
-            return _bad_id(error, "id")
-        ctx = info.context
-        outcome = await service.retry_resolution(
-            ctx.services.sessions, row_id, actor=ctx.actor, note=note, now=ctx.services.now()
-        )
-        _wake_dispatcher(ctx)
-        return ExceptionPayload.of(outcome)
+        payload = await _step(info, id, note, service.retry_resolution)
+        _wake_dispatcher(info.context)
+        return payload
 
 
 @strawberry.input
 class ExceptionFilter:
-    kinds: list[ExceptionKind] | None = None  # type: ignore[valid-type]
+    kinds: list[ExceptionKind] | None = None
     statuses: list[ExceptionStatus] | None = None
-    owner_kind: SourceKind | None = None  # type: ignore[valid-type]
+    owner_kind: SourceKind | None = None
     owner_source: str | None = None
     opened_before: datetime | None = None
 
@@ -441,9 +431,9 @@ class ExceptionQueries:
             first=first,
             after=after,
             filter=ExceptionQueryFilter(
-                kinds=[ExceptionKindValue(k).value for k in f.kinds] if f.kinds else None,
+                kinds=[k.value for k in f.kinds] if f.kinds else None,
                 statuses=[s.value for s in f.statuses] if f.statuses else None,
-                owner_kind=Kind(f.owner_kind) if f.owner_kind else None,
+                owner_kind=f.owner_kind,
                 owner_source=f.owner_source,
                 opened_before=f.opened_before,
             ),
@@ -461,12 +451,12 @@ class ExceptionSubscriptions:
     async def exception_events(
         self,
         info: Ctx,
-        owner_kind: SourceKind | None = None,  # type: ignore[valid-type]
-        kinds: list[ExceptionKind] | None = None,  # type: ignore[valid-type]
+        owner_kind: SourceKind | None = None,
+        kinds: list[ExceptionKind] | None = None,
     ) -> AsyncGenerator[ExceptionRecord, None]:
         services = info.context.services
-        wanted_owner = Kind(owner_kind).value if owner_kind else None
-        wanted_kinds = {ExceptionKindValue(k).value for k in kinds} if kinds else None
+        wanted_owner = owner_kind.value if owner_kind else None
+        wanted_kinds = {k.value for k in kinds} if kinds else None
         async for event in services.get(ExceptionEventBus).subscribe():
             async with services.sessions() as session:
                 row = await session.get(ExceptionRow, event.exception_id)

@@ -3,6 +3,7 @@ damages and missed pickups), read with a persisted cursor and handed to intake."
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,22 +24,16 @@ FEED = "exception-reports"
 log = structlog.get_logger(__name__)
 
 
+@dataclass(eq=False)
 class SourceReportReader:
     """Follows each WMS change feed and takes its exception reports in, exactly once each."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        catalogue: ExceptionCatalogue,
-        *,
-        page_size: int = 200,
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.catalogue = catalogue
-        self.page_size = page_size
-        self.skipped = 0
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    catalogue: ExceptionCatalogue
+    _: KW_ONLY
+    page_size: int = 200
+    skipped: int = field(default=0, init=False)
 
     def periodic(self, *, poll_seconds: float = 2.0, jitter: float = 0.0) -> PeriodicTask:
         """The reader as a background task: every feed read to its end every ``poll_seconds``

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 import strawberry
+from strawberry.types import Info
 
 from omnigraph.core import money
 from omnigraph.core.provenance import Claim as ClaimValue
 from omnigraph.core.provenance import Fact
-from omnigraph.core.sources import SourceKind as SourceKindValue
+from omnigraph.core.sources import SourceKind
+from omnigraph.graph.context import RequestContext
 
 __all__ = [
     "Claim",
     "Connection",
     "Disagreement",
     "Edge",
+    "Entity",
     "ExternalRef",
     "FieldProvenance",
     "Money",
@@ -27,13 +30,30 @@ __all__ = [
     "UserError",
 ]
 
-SourceKind = strawberry.enum(SourceKindValue, name="SourceKind")
+# The domain enum itself is the GraphQL enum: registering it returns the same class, so fields
+# annotate with it and mypy sees a real type (the domain module stays free of strawberry).
+strawberry.enum(SourceKind, name="SourceKind")
 NodeT = TypeVar("NodeT")
 
 
 @strawberry.interface(description="An object with a global id, fetchable through `node(id:)`.")
 class Node:
     id: strawberry.ID
+
+
+class Entity:
+    """A federation entity its subgraph finds by global id: ``by_id`` answers ``node(id:)``
+    and the gateway's references (``resolve_reference``) alike."""
+
+    @classmethod
+    async def by_id(cls, ctx: RequestContext, global_id: str) -> Self | None:
+        raise NotImplementedError
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[RequestContext, None], id: strawberry.ID
+    ) -> Self | None:
+        return await cls.by_id(info.context, id)
 
 
 @strawberry.federation.type(
@@ -58,7 +78,7 @@ class Money:
 class FieldProvenance:
     field: str = strawberry.field(description='Dotted path inside the object, e.g. "state".')
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     record_ref: str
     as_of: datetime = strawberry.field(description="When that system asserted it.")
     authoritative: bool = strawberry.field(
@@ -80,7 +100,7 @@ class FieldProvenance:
 @strawberry.type(description="What one system says a field's value is.")
 class Claim:
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     value: str
     as_of: datetime
     record_ref: str
@@ -116,7 +136,7 @@ class Disagreement:
 @strawberry.type(description="The id of an object in one source system.")
 class ExternalRef:
     source: str
-    source_kind: SourceKind  # type: ignore[valid-type]
+    source_kind: SourceKind
     ref: str
 
 

@@ -8,7 +8,7 @@ raises nothing); a difference that heals is forgotten.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -62,23 +62,17 @@ def compare(
     return differences
 
 
+@dataclass(eq=False)
 class DriftMonitor:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        catalogue: ExceptionCatalogue,
-        *,
-        tolerance: int = 0,
-        grace: timedelta = timedelta(minutes=15),
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.catalogue = catalogue
-        self.tolerance = tolerance
-        self.grace = grace
-        self.clock = clock
+    """Compares the ledger with each WMS's stock snapshot; raises drift that outlasts ``grace``."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    catalogue: ExceptionCatalogue
+    _: KW_ONLY
+    tolerance: int = 0
+    grace: timedelta = timedelta(minutes=15)
+    clock: Callable[[], datetime]
 
     def periodic(
         self, *, interval_seconds: float, services: Services | None = None, jitter: float = 0.0

@@ -10,8 +10,8 @@ is one transaction: a crash mid-page re-reads the page and the ledger's key keep
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -27,6 +27,7 @@ from omnigraph.db.models import (
 )
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.runtime.services import utc_now
 from omnigraph.sources.client import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
@@ -47,21 +48,16 @@ class SyncProgress:
     changed: set[tuple[str, str]] = field(default_factory=set)
 
 
+@dataclass(eq=False)
 class LedgerReader:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        *,
-        page_size: int = 500,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_change: Callable[[set[tuple[str, str]]], Any] | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.page_size = page_size
-        self.clock = clock
-        self.on_change = on_change
+    """Follows each WMS change feed into the ledger, ``page_size`` events at a time."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    _: KW_ONLY
+    page_size: int = 500
+    clock: Callable[[], datetime] = utc_now
+    on_change: Callable[[set[tuple[str, str]]], Any] | None = None
 
     def periodic(self, *, poll_seconds: float = 1.0, jitter: float = 0.0) -> PeriodicTask:
         """The reader as a background task: every feed read to its end every ``poll_seconds``

@@ -10,22 +10,21 @@ on their own: every count filters on ``expires_at``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.idempotency import KeyReused, recall, remember, request_hash, valid_key
+from omnigraph.db.idempotency import remember, request_hash
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
-from omnigraph.exceptions.resolution import Problem
+from omnigraph.exceptions.resolution import Outcome, refused, replayed
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [
     "PositionFigures",
-    "ReservationOutcome",
     "ReservationStatus",
     "SellableRules",
     "commit_reservation",
@@ -69,16 +68,6 @@ class ReservationStatus:
     ACTIVE = "ACTIVE"
     RELEASED = "RELEASED"
     COMMITTED = "COMMITTED"
-
-
-@dataclass(slots=True)
-class ReservationOutcome:
-    reservation: ReservationRow | None
-    problems: list[Problem] = field(default_factory=list)
-
-
-def _refuse(code: str, message: str, *path: str) -> ReservationOutcome:
-    return ReservationOutcome(None, [Problem(code, message, tuple(path) or None)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,30 +205,23 @@ async def reserve(
     ttl_seconds: int,
     idempotency_key: str,
     now: datetime,
-) -> ReservationOutcome:
+) -> Outcome[ReservationRow]:
     if channel not in CHANNELS:
-        return _refuse("UNKNOWN_CHANNEL", f"unknown channel {channel!r}", "input", "channel")
+        return refused("UNKNOWN_CHANNEL", f"unknown channel {channel!r}", "input", "channel")
     if not 1 <= quantity <= MAX_QUANTITY:
-        return _refuse(
+        return refused(
             "INVALID_QUANTITY", f"quantity must be 1 to {MAX_QUANTITY}", "input", "quantity"
         )
     ttl = timedelta(seconds=ttl_seconds)
     if not timedelta(seconds=1) <= ttl <= MAX_TTL:
-        return _refuse("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
-    if not valid_key(idempotency_key):
-        return _refuse(
-            "INVALID_IDEMPOTENCY_KEY",
-            "idempotencyKey must be 1 to 255 characters",
-            "input",
-            "idempotencyKey",
-        )
+        return refused("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
     fingerprint = request_hash(sku, location_id, channel, quantity, ttl_seconds)
     replayed = await _replay(sessions, idempotency_key, fingerprint, now)
     if replayed is not None:
         return replayed
     if location_id is not None:
         if not policy.serves(channel, location_id):
-            return _refuse(
+            return refused(
                 "LOCATION_NOT_SERVING",
                 f"{location_id} does not serve {channel}",
                 "input",
@@ -269,8 +251,8 @@ async def reserve(
                 raise
             return replayed
         if made is not None:
-            return ReservationOutcome(made)
-    return _refuse(
+            return Outcome(made)
+    return refused(
         "INSUFFICIENT_AVAILABILITY",
         f"fewer than {quantity} x {sku} available for {channel}",
         "input",
@@ -326,42 +308,39 @@ async def _reserve_at(
 
 async def _replay(
     sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> ReservationOutcome | None:
-    stored = await recall(sessions, SCOPE, key, fingerprint, now)
-    if stored is None:
-        return None
-    if isinstance(stored, KeyReused):
-        return _refuse("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
-    async with sessions() as session:
-        row = await session.get(ReservationRow, str(stored["reservationId"]))
-    return ReservationOutcome(row)
+) -> Outcome[ReservationRow] | None:
+    async def load(stored: dict[str, Any]) -> ReservationRow | None:
+        async with sessions() as session:
+            return await session.get(ReservationRow, str(stored["reservationId"]))
+
+    return await replayed(sessions, SCOPE, key, fingerprint, now, load)
 
 
 async def _finish(
     sessions: async_sessionmaker[AsyncSession], reservation_id: str, target: str, now: datetime
-) -> ReservationOutcome:
+) -> Outcome[ReservationRow]:
     async with sessions() as session, session.begin():
         row = await session.get(ReservationRow, reservation_id)
         if row is None:
-            return _refuse("NOT_FOUND", "no such reservation", "id")
+            return refused("NOT_FOUND", "no such reservation", "id")
         if row.status != ReservationStatus.ACTIVE or row.expires_at <= now:
             state = "expired" if row.status == ReservationStatus.ACTIVE else row.status.lower()
-            return _refuse("INVALID_TRANSITION", f"the reservation is {state}", "id")
+            return refused("INVALID_TRANSITION", f"the reservation is {state}", "id")
         row.status = target
         row.updated_at = now
-    return ReservationOutcome(row)
+    return Outcome(row)
 
 
 async def release_reservation(
     sessions: async_sessionmaker[AsyncSession], reservation_id: str, now: datetime
-) -> ReservationOutcome:
+) -> Outcome[ReservationRow]:
     """Give the units back now instead of at expiry."""
     return await _finish(sessions, reservation_id, ReservationStatus.RELEASED, now)
 
 
 async def commit_reservation(
     sessions: async_sessionmaker[AsyncSession], reservation_id: str, now: datetime
-) -> ReservationOutcome:
+) -> Outcome[ReservationRow]:
     """The units became an order: they keep counting until the WMS allocates them (the TTL
     bridges the gap until the allocation reaches the ledger)."""
     return await _finish(sessions, reservation_id, ReservationStatus.COMMITTED, now)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from omnigraph.core.errors import InvalidId
 from omnigraph.core.ids import decode_global_id
 from omnigraph.graph.context import RequestContext
@@ -14,25 +11,7 @@ from omnigraph.inventory.availability import (
     read_availability,
 )
 
-__all__ = [
-    "availability",
-    "availability_by_id",
-    "availability_key",
-]
-
-
-async def availability(
-    ctx: RequestContext,
-    *,
-    skus: Sequence[str],
-    channel: str,
-    promise: Promise,
-    at: datetime | None,
-    location_ids: Sequence[str] | None,
-) -> list[Availability]:
-    return await read_availability(
-        ctx.services, skus=skus, channel=channel, promise=promise, at=at, location_ids=location_ids
-    )
+__all__ = ["availability_by_id", "availability_key"]
 
 
 def availability_key(global_id: str) -> tuple[str, str, str, Promise]:
@@ -49,7 +28,12 @@ def availability_key(global_id: str) -> tuple[str, str, str, Promise]:
 
 async def availability_by_id(ctx: RequestContext, global_id: str) -> Availability | None:
     sku, location_id, channel, promise = availability_key(global_id)
-    answers = await availability(
-        ctx, skus=[sku], channel=channel, promise=promise, at=None, location_ids=[location_id]
+    answers = await read_availability(
+        ctx.services,
+        skus=[sku],
+        channel=channel,
+        promise=promise,
+        at=None,
+        location_ids=[location_id],
     )
     return answers[0] if answers else None

@@ -11,17 +11,17 @@ from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ReservationRow
-from omnigraph.exceptions.resolution import Problem
+from omnigraph.exceptions.resolution import Outcome
+from omnigraph.exceptions.schema import user_errors
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.types import Node, UserError
+from omnigraph.graph.types import Entity, Node, UserError
 from omnigraph.inventory import reservations as service
-from omnigraph.inventory.availability import Availability
-from omnigraph.inventory.availability import Promise as PromiseValue
+from omnigraph.inventory.availability import Availability, Promise, read_availability
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.inventory.oversell import record_published
 from omnigraph.inventory.policy import AllocationPolicy, PolicyInvalid
 from omnigraph.inventory.policy_store import current_policy, policy_history, store_policy
-from omnigraph.inventory.resolvers import availability, availability_by_id
+from omnigraph.inventory.resolvers import availability_by_id
 
 __all__ = [
     "AvailabilityTotal",
@@ -39,7 +39,7 @@ __all__ = [
 Ctx = Info[RequestContext, None]
 
 
-Promise = strawberry.enum(PromiseValue, name="Promise")
+strawberry.enum(Promise, name="Promise")  # the availability rules' enum is the GraphQL enum
 
 
 @strawberry.type
@@ -57,12 +57,12 @@ def _explanation(root: InventoryAvailability) -> list[str]:
 
 
 @strawberry.federation.type(keys=["id"], name="InventoryAvailability", description=__doc__)
-class InventoryAvailability(Node):
+class InventoryAvailability(Node, Entity):
     id: strawberry.ID
     sku: str
     location_id: strawberry.ID
     channel: str
-    promise: Promise  # type: ignore[valid-type]
+    promise: Promise
     available_quantity: int = strawberry.field(
         description="What this channel may promise now for this promise type."
     )
@@ -99,16 +99,12 @@ class InventoryAvailability(Node):
         answer = await availability_by_id(ctx, global_id)
         return None if answer is None else cls.of(answer)
 
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> InventoryAvailability | None:
-        return await cls.by_id(info.context, id)
-
 
 @strawberry.type(description="What a channel may promise for one SKU across its locations.")
 class AvailabilityTotal:
     sku: str
     channel: str
-    promise: Promise  # type: ignore[valid-type]
+    promise: Promise
     available_quantity: int
     on_hand: int
     locations: int = strawberry.field(description="Locations that contributed.")
@@ -116,7 +112,7 @@ class AvailabilityTotal:
 
     @classmethod
     def of_answers(
-        cls, skus: list[str], channel: str, promise: PromiseValue, answers: list[Availability]
+        cls, skus: list[str], channel: str, promise: Promise, answers: list[Availability]
     ) -> list[AvailabilityTotal]:
         totals = []
         for sku in dict.fromkeys(skus):
@@ -135,16 +131,9 @@ class AvailabilityTotal:
         return totals
 
 
-def _errors(problems: list[Problem]) -> list[UserError]:
-    return [
-        UserError(code=p.code, message=p.message, field=list(p.field) if p.field else None)
-        for p in problems
-    ]
-
-
-def _announce(info: Ctx, outcome: service.ReservationOutcome) -> None:
+def _announce(info: Ctx, outcome: Outcome[ReservationRow]) -> None:
     """A reservation made or released changes what channels may promise: tell subscribers."""
-    row = outcome.reservation
+    row = outcome.row
     if row is not None and not outcome.problems:
         info.context.services.get(AvailabilityBus).publish([(row.sku, row.location_id)])
 
@@ -181,12 +170,12 @@ class ReservationPayload:
     user_errors: list[UserError]
 
     @classmethod
-    def of(cls, outcome: service.ReservationOutcome) -> ReservationPayload:
-        row = outcome.reservation
+    def of(cls, outcome: Outcome[ReservationRow]) -> ReservationPayload:
+        row = outcome.row
         return cls(
             reservation_id=strawberry.ID(row.id) if row else None,
             reservation=Reservation.from_row(row) if row else None,
-            user_errors=_errors(outcome.problems),
+            user_errors=user_errors(outcome.problems),
         )
 
 
@@ -335,15 +324,15 @@ async def _availability(
     info: Ctx,
     skus: list[str],
     channel: str,
-    promise: PromiseValue,
-    at: datetime | None,
-    location_ids: list[strawberry.ID] | None,
+    promise: Promise,
+    at: datetime | None = None,
+    location_ids: list[strawberry.ID] | None = None,
 ) -> list[Availability]:
-    return await availability(
-        info.context,
+    return await read_availability(
+        info.context.services,
         skus=skus,
         channel=channel,
-        promise=PromiseValue(promise),
+        promise=promise,
         at=at,
         location_ids=[str(i) for i in location_ids] if location_ids else None,
     )
@@ -361,7 +350,7 @@ class InventoryQueries:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
         publish: bool = False,
@@ -382,12 +371,12 @@ class InventoryQueries:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
         at: datetime | None = None,
         location_ids: list[strawberry.ID] | None = None,
     ) -> list[AvailabilityTotal]:
         answers = await _availability(info, skus, channel, promise, at, location_ids)
-        return AvailabilityTotal.of_answers(skus, channel, PromiseValue(promise), answers)
+        return AvailabilityTotal.of_answers(skus, channel, promise, answers)
 
 
 @strawberry.type(name="Subscription")
@@ -401,32 +390,18 @@ class AvailabilitySubscriptions:
         info: Ctx,
         skus: list[str],
         channel: str,
-        promise: Promise = PromiseValue.SHIP,  # type: ignore[valid-type]
+        promise: Promise = Promise.SHIP,
     ) -> AsyncGenerator[InventoryAvailability, None]:
         services = info.context.services
         watched = set(skus)
         last: dict[tuple[str, str], int] = {}
-        for answer in await availability(
-            info.context,
-            skus=skus,
-            channel=channel,
-            promise=PromiseValue(promise),
-            at=None,
-            location_ids=None,
-        ):
+        for answer in await _availability(info, skus, channel, promise):
             last[(answer.sku, answer.location_id)] = answer.available
         async for changed in services.get(AvailabilityBus).subscribe():
             touched = sorted({sku for sku, _ in changed if sku in watched})
             if not touched:
                 continue
-            for answer in await availability(
-                info.context,
-                skus=touched,
-                channel=channel,
-                promise=PromiseValue(promise),
-                at=None,
-                location_ids=None,
-            ):
+            for answer in await _availability(info, touched, channel, promise):
                 key = (answer.sku, answer.location_id)
                 if last.get(key) != answer.available:
                     last[key] = answer.available

@@ -95,9 +95,6 @@ class AuthorityRules:
             return self.fields["lines.execution"]
         return self.fields[name.split(".", 1)[0]]
 
-    def owner_of(self, path: str) -> str:
-        return self.for_field(path).owner
-
     def check_sources(self, configured: Mapping[str, SourceKind]) -> None:
         """Fail at start-up when a rule names a source that is not configured."""
         for field, rule in self.fields.items():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -183,21 +183,16 @@ def cases(truth: OrderTruth) -> list[tuple[Fact, Raise]]:
     ]
 
 
+@dataclass(eq=False)
 class DisagreementDetector:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        rules: AuthorityRules,
-        catalogue: ExceptionCatalogue,
-        *,
-        page_size: int = 200,
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.rules = rules
-        self.catalogue = catalogue
-        self.page_size = page_size
+    """Scans every storefront's orders a page at a time and raises what the systems dispute."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    rules: AuthorityRules
+    catalogue: ExceptionCatalogue
+    _: KW_ONLY
+    page_size: int = 200
 
     def periodic(
         self, *, interval_seconds: float, clock: Callable[[], datetime], jitter: float = 0.0

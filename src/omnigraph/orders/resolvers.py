@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from aiodataloader import DataLoader
 from sqlalchemy import select
 
 from omnigraph.core.errors import InvalidId, UpstreamUnavailable
@@ -16,8 +17,9 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import (
     ExceptionRow,
 )
+from omnigraph.exceptions.lifecycle import OPEN_STATUSES
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.loaders import SourceKey, fan_out_by_ref, gather_by_source
+from omnigraph.graph.loaders import BySourceLoader, FanOutLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
@@ -29,8 +31,7 @@ from omnigraph.sources.records import (
     Sourced,
     StorefrontOrder,
 )
-from omnigraph.sources.registry import SourceRegistry
-from omnigraph.sources.storefront import OrderListFilter
+from omnigraph.sources.storefront import OrderListFilter, StorefrontAdapter
 
 __all__ = [
     "ORDER_CURSOR",
@@ -48,72 +49,7 @@ __all__ = [
 ]
 
 ORDER_CURSOR = "orders"
-OPEN_EXCEPTION_STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED")
-
-
-class StorefrontOrdersByKeyLoader(DataLoader[SourceKey, Sourced[StorefrontOrder] | None]):
-    """``(storefront source, order id)`` -> ``Sourced[StorefrontOrder]`` or ``None``."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, keys: Sequence[SourceKey]
-    ) -> list[Sourced[StorefrontOrder] | Exception | None]:
-        async def fetch(source: str, ids: list[str]) -> dict[str, Sourced[StorefrontOrder]]:
-            adapter = self.registry.storefront(source)
-            if adapter is None:
-                return {}
-            found = await adapter.orders_by_id(ids)
-            return {key: Sourced(source, order) for key, order in found.items()}
-
-        return await gather_by_source(keys, fetch)
-
-
-class SalesOrdersByOrderRefLoader(DataLoader[str, list[Sourced[SalesOrder]]]):
-    """Storefront order ref -> the ERP sales orders that carry it (from every ERP)."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, refs: Sequence[str]
-    ) -> list[list[Sourced[SalesOrder]] | Exception]:
-        return await fan_out_by_ref(
-            refs, self.registry.erps, lambda erp, chunk: erp.sales_orders_by_order_ref(chunk)
-        )
-
-
-class FulfilmentOrdersByOrderRefLoader(DataLoader[str, list[Sourced[FulfilmentOrder]]]):
-    """Storefront order ref -> the WMS fulfilment orders that carry it (from every WMS)."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, refs: Sequence[str]
-    ) -> list[list[Sourced[FulfilmentOrder]] | Exception]:
-        return await fan_out_by_ref(
-            refs,
-            self.registry.warehouses,
-            lambda wms, chunk: wms.fulfilment_orders_by_order_ref(chunk),
-        )
-
-
-class ChargesByOrderRefLoader(DataLoader[str, list[Sourced[Charge]]]):
-    """Storefront order ref -> the payment provider's charges for it."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(self, refs: Sequence[str]) -> list[list[Sourced[Charge]] | Exception]:  # type: ignore[override]  # per-key errors are documented
-        return await fan_out_by_ref(
-            refs, self.registry.payments, lambda psp, chunk: psp.charges_by_order_ref(chunk)
-        )
+RecordT = TypeVar("RecordT")
 
 
 class OrderLoaders:
@@ -121,10 +57,28 @@ class OrderLoaders:
 
     def __init__(self, services: Services) -> None:
         registry = services.registry
-        self.storefront_orders = StorefrontOrdersByKeyLoader(registry)
-        self.sales_orders = SalesOrdersByOrderRefLoader(registry)
-        self.fulfilment_orders = FulfilmentOrdersByOrderRefLoader(registry)
-        self.charges = ChargesByOrderRefLoader(registry)
+
+        async def storefront_orders(
+            source: str, ids: list[str]
+        ) -> dict[str, Sourced[StorefrontOrder]]:
+            adapter = registry.storefront(source)
+            if adapter is None:
+                return {}
+            found = await adapter.orders_by_id(ids)
+            return {key: Sourced(source, order) for key, order in found.items()}
+
+        # ``(storefront source, order id)`` -> ``Sourced[StorefrontOrder]`` or ``None``
+        self.storefront_orders = BySourceLoader(storefront_orders)
+        # storefront order ref -> what every ERP, WMS, payments provider holds for it
+        self.sales_orders = FanOutLoader(
+            registry.erps, lambda erp, refs: erp.sales_orders_by_order_ref(refs)
+        )
+        self.fulfilment_orders = FanOutLoader(
+            registry.warehouses, lambda wms, refs: wms.fulfilment_orders_by_order_ref(refs)
+        )
+        self.charges = FanOutLoader(
+            registry.payments, lambda psp, refs: psp.charges_by_order_ref(refs)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,36 +140,63 @@ async def order_by_source_ref(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One order's questions to its loaders, asked at once and answered later: the asks of a
+    whole resolver level (or page) go out in one batch per source before any is awaited, and
+    awaiting the loaders' futures in turn needs no task per source (a field of a hundred orders
+    would otherwise start three hundred)."""
+
+    order: Sourced[StorefrontOrder]
+    sales_orders: Awaitable[list[Sourced[SalesOrder]]] | None
+    fulfilment_orders: Awaitable[list[Sourced[FulfilmentOrder]]] | None
+    charges: Awaitable[list[Sourced[Charge]]] | None
+
+    @classmethod
+    def ask(
+        cls, ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
+    ) -> _Asked:
+        loaders, ref = ctx.loaders(OrderLoaders), order.record.id
+        return cls(
+            order,
+            loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None,
+            loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None,
+            loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None,
+        )
+
+    async def evidence(self) -> OrderEvidence:
+        """The answers; a source that could not be asked is noted, not raised."""
+        evidence = OrderEvidence(storefront=self.order)
+        missing = evidence.unavailable
+        evidence.sales_orders = await _answer(self.sales_orders, SourceKind.ERP, missing)
+        evidence.fulfilment_orders = await _answer(self.fulfilment_orders, SourceKind.WMS, missing)
+        evidence.charges = await _answer(self.charges, SourceKind.PAYMENTS, missing)
+        return evidence
+
+
+async def _answer(
+    asked: Awaitable[list[RecordT]] | None,
+    kind: SourceKind,
+    unavailable: dict[SourceKind, UpstreamUnavailable],
+) -> list[RecordT]:
+    if asked is None:
+        return []
+    try:
+        return await asked
+    except UpstreamUnavailable as error:
+        unavailable[kind] = error
+        return []
+
+
 async def load_evidence(
     ctx: RequestContext, order: Sourced[StorefrontOrder], kinds: Set[SourceKind]
 ) -> OrderEvidence:
-    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised.
+    """What the systems of ``kinds`` say about ``order``; unreachable ones are noted, not raised."""
+    return await _Asked.ask(ctx, order, kinds).evidence()
 
-    Every loader is asked before any answer is awaited, so the asks of one resolver level still
-    go out in one batch per source; awaiting the loaders' futures in turn needs no task per
-    source (a field of a hundred orders would otherwise start three hundred)."""
-    evidence = OrderEvidence(storefront=order)
-    ref = order.record.id
-    loaders = ctx.loaders(OrderLoaders)
-    sales_orders = loaders.sales_orders.load(ref) if SourceKind.ERP in kinds else None
-    fulfilment_orders = loaders.fulfilment_orders.load(ref) if SourceKind.WMS in kinds else None
-    charges = loaders.charges.load(ref) if SourceKind.PAYMENTS in kinds else None
-    if sales_orders is not None:
-        try:
-            evidence.sales_orders = await sales_orders
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.ERP] = error
-    if fulfilment_orders is not None:
-        try:
-            evidence.fulfilment_orders = await fulfilment_orders
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.WMS] = error
-    if charges is not None:
-        try:
-            evidence.charges = await charges
-        except UpstreamUnavailable as error:
-            evidence.unavailable[SourceKind.PAYMENTS] = error
-    return evidence
+
+def _truth_of(ctx: RequestContext, evidence: OrderEvidence) -> OrderTruth:
+    return OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
 
 
 async def order_truth(
@@ -230,9 +211,7 @@ async def order_truth(
     if truth is None:
         evidence = await load_evidence(ctx, order, kinds)
         # Asks that waited for the same evidence take the first one's truth.
-        truth = ctx.memo.setdefault(
-            key, OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
-        )
+        truth = ctx.memo.setdefault(key, _truth_of(ctx, evidence))
     return truth
 
 
@@ -259,51 +238,15 @@ async def preload_truths(
     if not orders or not kind_sets:
         return
     kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
-    loaders = ctx.loaders(OrderLoaders)
-    erp, wms, payments = (
-        SourceKind.ERP in kinds,
-        SourceKind.WMS in kinds,
-        SourceKind.PAYMENTS in kinds,
-    )
-    asked = [
-        (
-            order,
-            loaders.sales_orders.load(order.record.id) if erp else None,
-            loaders.fulfilment_orders.load(order.record.id) if wms else None,
-            loaders.charges.load(order.record.id) if payments else None,
-        )
-        for order in orders
-    ]
-    memo, rules, now = ctx.memo, ctx.services.get(AuthorityRules), ctx.services.now()
-    for order, sales_orders, fulfilment_orders, charges in asked:
-        found = OrderEvidence(storefront=order)
-        if sales_orders is not None:
-            try:
-                found.sales_orders = await sales_orders
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.ERP] = error
-        if fulfilment_orders is not None:
-            try:
-                found.fulfilment_orders = await fulfilment_orders
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.WMS] = error
-        if charges is not None:
-            try:
-                found.charges = await charges
-            except UpstreamUnavailable as error:
-                found.unavailable[SourceKind.PAYMENTS] = error
+    asked = [_Asked.ask(ctx, order, kinds) for order in orders]
+    memo = ctx.memo
+    for asks in asked:
+        found = await asks.evidence()
+        order = asks.order
         for kind_set in kind_sets:
             key = (order_truth, order.source, order.record.id, kind_set)
-            if key in memo:
-                continue
-            evidence = OrderEvidence(
-                storefront=order,
-                sales_orders=found.sales_orders if SourceKind.ERP in kind_set else [],
-                fulfilment_orders=found.fulfilment_orders if SourceKind.WMS in kind_set else [],
-                charges=found.charges if SourceKind.PAYMENTS in kind_set else [],
-                unavailable={k: e for k, e in found.unavailable.items() if k in kind_set},
-            )
-            memo[key] = OrderTruth(evidence, rules, now)
+            if key not in memo:
+                memo[key] = _truth_of(ctx, found.only(kind_set))
 
 
 async def list_orders(
@@ -312,30 +255,22 @@ async def list_orders(
     settings = ctx.services.settings
     check_first(first, settings.limits.max_page_size)
     position = ListingPosition.decode(after, ORDER_CURSOR) if after else None
-    storefronts = ctx.services.registry.storefronts
     upstream = filter.upstream()
 
-    def fetcher(
-        index: int,
-    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[StorefrontOrder]], str | None]]]:
-        storefront = storefronts[index]
-
-        async def fetch(
-            page: str | None, limit: int
-        ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
-            result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
-            found = [Sourced(storefront.name, order) for order in result.orders]
-            for item in found:
-                ctx.loaders(OrderLoaders).storefront_orders.prime(
-                    (storefront.name, item.record.id), item
-                )
-            return found, result.next_cursor
-
-        return fetch
+    async def fetch(
+        storefront: StorefrontAdapter, page: str | None, limit: int
+    ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
+        result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
+        found = [Sourced(storefront.name, order) for order in result.orders]
+        for item in found:
+            ctx.loaders(OrderLoaders).storefront_orders.prime(
+                (storefront.name, item.record.id), item
+            )
+        return found, result.next_cursor
 
     keep = _evaluator(ctx, filter) if filter.needs_evaluation else None
     return await scan_listing(
-        [fetcher(i) for i in range(len(storefronts))],
+        [functools.partial(fetch, s) for s in ctx.services.registry.storefronts],
         first=first,
         after=position,
         keep=keep,
@@ -363,7 +298,7 @@ def _evaluator(
             open_refs = await _orders_with_open_exceptions(ctx, orders)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
-            truth = OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
+            truth = _truth_of(ctx, evidence)
             ok = True
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states
@@ -386,7 +321,7 @@ async def _orders_with_open_exceptions(
         rows = await session.execute(
             select(ExceptionRow.order_source, ExceptionRow.order_ref).where(
                 ExceptionRow.order_ref.in_(refs),
-                ExceptionRow.status.in_(OPEN_EXCEPTION_STATUSES),
+                ExceptionRow.status.in_([s.value for s in OPEN_STATUSES]),
             )
         )
         return {(source or "", ref or "") for source, ref in rows}

@@ -4,17 +4,17 @@ through the payments provider, each field served from the system that owns it.""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 
 import strawberry
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
-from omnigraph.core.sources import SourceKind as Kind
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import scan_connection
@@ -22,10 +22,12 @@ from omnigraph.graph.permissions import hides_money_provenance
 from omnigraph.graph.types import (
     Connection,
     Disagreement,
+    Entity,
     ExternalRef,
     FieldProvenance,
     Money,
     Node,
+    SourceKind,
 )
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
@@ -37,8 +39,13 @@ from omnigraph.orders.resolvers import (
     preload_truths,
     preloaded_truth,
 )
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
-from omnigraph.orders.truth import OrderState as OrderStateValue
+from omnigraph.orders.truth import (
+    LINE_QUANTITIES,
+    OrderEvidence,
+    OrderState,
+    OrderTruth,
+    channel_state,
+)
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 if TYPE_CHECKING:
@@ -58,15 +65,16 @@ __all__ = [
     "order_truths_selected",
 ]
 
-OrderState = strawberry.enum(OrderStateValue, name="OrderState")
+strawberry.enum(OrderState, name="OrderState")  # the truth's enum is the GraphQL enum
 Ctx = Info[RequestContext, None]
+T = TypeVar("T")
 _LINE_INDEX = re.compile(r"\[.*\]")  # to the last bracket: a SKU may hold brackets
 # The sets of systems fields ask about: one truth per order and set per request.
-_ERP = frozenset({Kind.ERP})
-_WMS = frozenset({Kind.WMS})
-_PAYMENTS = frozenset({Kind.PAYMENTS})
-_ERP_WMS = frozenset({Kind.ERP, Kind.WMS})
-_ALL_SOURCES = frozenset({Kind.ERP, Kind.WMS, Kind.PAYMENTS})
+_ERP = frozenset({SourceKind.ERP})
+_WMS = frozenset({SourceKind.WMS})
+_PAYMENTS = frozenset({SourceKind.PAYMENTS})
+_ERP_WMS = frozenset({SourceKind.ERP, SourceKind.WMS})
+_ALL_SOURCES = frozenset({SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
 
 
 # The truth each field answers from, made for a whole page before its fields run
@@ -84,18 +92,7 @@ _ORDER_TRUTHS = {
     "externalRefs": _ALL_SOURCES,
     "provenance": _ALL_SOURCES,
 }
-_LINE_QUANTITIES = (
-    "allocated",
-    "cancelled",
-    "backordered",
-    "picked",
-    "packed",
-    "shipped",
-    "short",
-    "damaged",
-    "returned",
-)
-_LINE_TRUTHS = {"unitPrice": _ERP, "provenance": _ERP_WMS, **dict.fromkeys(_LINE_QUANTITIES, _WMS)}
+_LINE_TRUTHS = {"unitPrice": _ERP, "provenance": _ERP_WMS, **dict.fromkeys(LINE_QUANTITIES, _WMS)}
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
@@ -112,13 +109,13 @@ def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
 
 def order_truths_selected(
     selections: Iterable[Selection], path: Sequence[str] = ()
-) -> set[frozenset[Kind]]:
+) -> set[frozenset[SourceKind]]:
     """The sets of systems whose truth the selected fields of an order (found at ``path``
     below ``selections``, e.g. ``("edges", "node")``) answer synchronously from."""
     if path:
         nested = [s for f in _fields(selections) if f.name == path[0] for s in f.selections]
         return order_truths_selected(nested, path[1:])
-    kinds: set[frozenset[Kind]] = set()
+    kinds: set[frozenset[SourceKind]] = set()
     for field in _fields(selections):
         if field.name == "lines":
             kinds.update(
@@ -129,37 +126,60 @@ def order_truths_selected(
     return kinds
 
 
-def _require(evidence: OrderEvidence, kind: Kind) -> None:
+def _require(evidence: OrderEvidence, kind: SourceKind) -> None:
     error = evidence.unavailable.get(kind)
     if error is not None:
         raise error
 
 
-def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[Kind]) -> None:
+def _degrade(info: Ctx, evidence: OrderEvidence, kinds: set[SourceKind]) -> None:
     for kind in kinds:
         error = evidence.unavailable.get(kind)
         if error is not None:
             info.context.report_degraded(error, info.path.as_list())
 
 
-def _state_of(info: Ctx, truth: OrderTruth) -> OrderStateValue:
-    _degrade(info, truth.evidence, {Kind.WMS})
-    return OrderStateValue(truth.state.served.value)
+def _answer(
+    info: Ctx,
+    order: Sourced[StorefrontOrder],
+    kinds: frozenset[SourceKind],
+    of: Callable[[OrderTruth], T],
+) -> T | Awaitable[T]:
+    """``of`` the order's truth from the systems of ``kinds``: at once (a plain call) when the
+    request has made that truth already, as ``preload_truths`` does for a page; else once made."""
+    truth = preloaded_truth(info.context, order, kinds)
+    if truth is None:
+        return _answer_later(info, order, kinds, of)
+    return of(truth)
+
+
+async def _answer_later(
+    info: Ctx,
+    order: Sourced[StorefrontOrder],
+    kinds: frozenset[SourceKind],
+    of: Callable[[OrderTruth], T],
+) -> T:
+    return of(await order_truth(info.context, order, kinds))
+
+
+def _state_of(info: Ctx, truth: OrderTruth) -> OrderState:
+    _degrade(info, truth.evidence, {SourceKind.WMS})
+    return OrderState(truth.state.served.value)
 
 
 def _currency_of(info: Ctx, truth: OrderTruth) -> str:
-    _degrade(info, truth.evidence, {Kind.ERP})
+    _degrade(info, truth.evidence, {SourceKind.ERP})
     return truth.currency.served.value
 
 
 def _financial_status_of(truth: OrderTruth) -> str | None:
-    _require(truth.evidence, Kind.ERP)
+    _require(truth.evidence, SourceKind.ERP)
     fact = truth.financial_status
     return None if fact is None else fact.served.value.upper()
 
 
 def _shipments_of(truth: OrderTruth) -> list[Shipment]:
-    _require(truth.evidence, Kind.WMS)
+    _require(truth.evidence, SourceKind.WMS)
     return [
         Shipment(
             id=strawberry.ID(shipment.id),
@@ -173,6 +193,37 @@ def _shipments_of(truth: OrderTruth) -> list[Shipment]:
         for f in truth.evidence.fulfilment_orders
         for shipment in f.record.shipments
     ]
+
+
+def _totals_of(truth: OrderTruth) -> OrderTotals:
+    _require(truth.evidence, SourceKind.ERP)
+    return order_totals(truth)
+
+
+def order_totals(truth: OrderTruth) -> OrderTotals:
+    """The totals served, in the served currency."""
+    totals = truth.served_totals
+    currency = truth.currency.served.value
+    return OrderTotals(
+        subtotal=Money.of(totals.subtotal, currency),
+        discount=Money.of(totals.discount, currency),
+        shipping=Money.of(totals.shipping, currency),
+        tax=Money.of(totals.tax, currency),
+        total=Money.of(totals.total, currency),
+    )
+
+
+def external_refs(evidence: OrderEvidence) -> list[ExternalRef]:
+    """The order's id in each system that knows it: the storefront's, then every record's."""
+    refs = [_ref(SourceKind.STOREFRONT, evidence.storefront)]
+    refs += [_ref(SourceKind.ERP, s) for s in evidence.sales_orders]
+    refs += [_ref(SourceKind.WMS, s) for s in evidence.fulfilment_orders]
+    refs += [_ref(SourceKind.PAYMENTS, s) for s in evidence.charges]
+    return refs
+
+
+def _ref(kind: SourceKind, sourced: Sourced[Any]) -> ExternalRef:
+    return ExternalRef(source=sourced.source, source_kind=kind, ref=sourced.record.id)
 
 
 @strawberry.type(description="The customer as the storefront captured them.")
@@ -220,6 +271,16 @@ class Payment:
     created_at: datetime
 
 
+def _line_quantity(name: str, description: str) -> Any:
+    """The ``OrderLine`` field of one of the line's WMS quantities (``name`` of its
+    ``LineQuantities``), synchronously when the truth is preloaded."""
+
+    def resolve(self: OrderLine, info: Ctx) -> int | Awaitable[int]:
+        return self._quantity(info, name)
+
+    return strawberry.field(resolver=resolve, description=description, graphql_type=int | None)
+
+
 @strawberry.type(
     description="One line: asked for at the storefront, priced by the ERP, moved by the WMS."
 )
@@ -230,24 +291,15 @@ class OrderLine:
     _order: strawberry.Private[Sourced[StorefrontOrder]]
     _storefront_price: strawberry.Private[Money]
 
-    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
-        return await order_truth(info.context, self._order, kinds)
-
     @strawberry.field(
         description="Unit price: the ERP's, or the storefront's until the ERP has the order.",
         graphql_type=Money | None,
     )
     def unit_price(self, info: Ctx) -> Money | Awaitable[Money | None] | None:
-        truth = preloaded_truth(info.context, self._order, _ERP)
-        if truth is None:
-            return self._unit_price(info)
-        return self._unit_price_of(truth)
-
-    async def _unit_price(self, info: Ctx) -> Money | None:
-        return self._unit_price_of(await self._truth(info, _ERP))
+        return _answer(info, self._order, _ERP, self._unit_price_of)
 
     def _unit_price_of(self, truth: OrderTruth) -> Money | None:
-        _require(truth.evidence, Kind.ERP)
+        _require(truth.evidence, SourceKind.ERP)
         fact = truth.unit_price(self.sku)
         if fact is None:
             return None
@@ -255,44 +307,27 @@ class OrderLine:
 
     def _quantity(self, info: Ctx, name: str) -> int | Awaitable[int]:
         """One of the line's WMS quantities: synchronously when the truth is preloaded."""
-        truth = preloaded_truth(info.context, self._order, _WMS)
-        if truth is None:
-            return self._quantity_awaited(info, name)
-        _require(truth.evidence, Kind.WMS)
-        quantity: int = getattr(truth.line_quantities(self.sku), name)
-        return quantity
 
-    async def _quantity_awaited(self, info: Ctx, name: str) -> int:
-        truth = await self._truth(info, _WMS)
-        _require(truth.evidence, Kind.WMS)
-        quantity: int = getattr(truth.line_quantities(self.sku), name)
-        return quantity
+        def of(truth: OrderTruth) -> int:
+            _require(truth.evidence, SourceKind.WMS)
+            quantity: int = getattr(truth.line_quantities(self.sku), name)
+            return quantity
 
-    @strawberry.field(
-        description="Units the WMS holds for this line (WMS).", graphql_type=int | None
+        return _answer(info, self._order, _WMS, of)
+
+    allocated = _line_quantity("allocated", "Units the WMS holds for this line (WMS).")
+    cancelled = _line_quantity(
+        "cancelled", "Units cancelled on this line, e.g. after a short (WMS)."
     )
-    def allocated(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "allocated")
 
-    @strawberry.field(
-        description="Units cancelled on this line, e.g. after a short (WMS).",
-        graphql_type=int | None,
-    )
-    def cancelled(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "cancelled")
-
-    @strawberry.field(
-        description="Units waiting for the next receipt (WMS).", graphql_type=int | None
-    )
-    def backordered(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "backordered")
+    backordered = _line_quantity("backordered", "Units waiting for the next receipt (WMS).")
 
     @strawberry.field(
         description="Which system asserted each of this line's values, and when."
         ' `field` filters, e.g. "unitPrice" or "shipped".'
     )
     async def provenance(self, info: Ctx, field: str | None = None) -> list[FieldProvenance]:
-        truth = await self._truth(info, _ERP_WMS)
+        truth = await order_truth(info.context, self._order, _ERP_WMS)
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         prefix = f"lines[{self.sku}]."
         return [
@@ -303,35 +338,16 @@ class OrderLine:
             and not hides_money_provenance(info, f.field)
         ]
 
-    @strawberry.field(description="Units picked (WMS).", graphql_type=int | None)
-    def picked(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "picked")
-
-    @strawberry.field(description="Units packed (WMS).", graphql_type=int | None)
-    def packed(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "packed")
-
-    @strawberry.field(description="Units shipped (WMS).", graphql_type=int | None)
-    def shipped(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "shipped")
-
-    @strawberry.field(
-        description="Units the WMS could not find when picking (WMS).", graphql_type=int | None
-    )
-    def short(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "short")
-
-    @strawberry.field(description="Units found damaged (WMS).", graphql_type=int | None)
-    def damaged(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "damaged")
-
-    @strawberry.field(description="Units received back as returns (WMS).", graphql_type=int | None)
-    def returned(self, info: Ctx) -> int | Awaitable[int]:
-        return self._quantity(info, "returned")
+    picked = _line_quantity("picked", "Units picked (WMS).")
+    packed = _line_quantity("packed", "Units packed (WMS).")
+    shipped = _line_quantity("shipped", "Units shipped (WMS).")
+    short = _line_quantity("short", "Units the WMS could not find when picking (WMS).")
+    damaged = _line_quantity("damaged", "Units found damaged (WMS).")
+    returned = _line_quantity("returned", "Units received back as returns (WMS).")
 
 
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
-class OrderCore(Node):
+class OrderCore(Node, Entity):
     """The order as the orders subgraph serves it (everything but its exceptions)."""
 
     id: strawberry.ID
@@ -360,27 +376,16 @@ class OrderCore(Node):
         found = await order_by_id(ctx, global_id)
         return None if found is None else cls.from_sourced(found)
 
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Self | None:
-        return await cls.by_id(info.context, id)
-
-    async def _truth(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth:
-        return await order_truth(info.context, self._sourced, kinds)
-
-    def _preloaded(self, info: Ctx, kinds: frozenset[Kind]) -> OrderTruth | None:
-        return preloaded_truth(info.context, self._sourced, kinds)
+    def _answer(
+        self, info: Ctx, kinds: frozenset[SourceKind], of: Callable[[OrderTruth], T]
+    ) -> T | Awaitable[T]:
+        return _answer(info, self._sourced, kinds, of)
 
     @strawberry.field(
         description="Canonical core state: physical truth from the WMS.", graphql_type=OrderState
     )
-    def state(self, info: Ctx) -> OrderStateValue | Awaitable[OrderStateValue]:
-        truth = self._preloaded(info, _WMS)
-        if truth is None:
-            return self._state(info)
-        return _state_of(info, truth)
-
-    async def _state(self, info: Ctx) -> OrderStateValue:
-        return _state_of(info, await self._truth(info, _WMS))
+    def state(self, info: Ctx) -> OrderState | Awaitable[OrderState]:
+        return self._answer(info, _WMS, lambda truth: _state_of(info, truth))
 
     @strawberry.field(
         description="Branch state where the channel has one. Store pickup: AWAITING_RELEASE,"
@@ -394,15 +399,11 @@ class OrderCore(Node):
         if method not in ("pickup", "wholesale"):
             return None
         kinds = _ERP_WMS if method == "wholesale" else _WMS
-        truth = self._preloaded(info, kinds)
-        if truth is None:
-            return self._channel_state(info, kinds)
-        return self._channel_state_of(info, truth, kinds)
+        return self._answer(info, kinds, lambda truth: self._channel_state_of(info, truth, kinds))
 
-    async def _channel_state(self, info: Ctx, kinds: frozenset[Kind]) -> str | None:
-        return self._channel_state_of(info, await self._truth(info, kinds), kinds)
-
-    def _channel_state_of(self, info: Ctx, truth: OrderTruth, kinds: frozenset[Kind]) -> str | None:
+    def _channel_state_of(
+        self, info: Ctx, truth: OrderTruth, kinds: frozenset[SourceKind]
+    ) -> str | None:
         for kind in kinds:
             _require(truth.evidence, kind)
         evidence = truth.evidence
@@ -418,37 +419,11 @@ class OrderCore(Node):
         graphql_type=list[ExternalRef],
     )
     def external_refs(self, info: Ctx) -> list[ExternalRef] | Awaitable[list[ExternalRef]]:
-        truth = self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._external_refs(info)
-        return self._external_refs_of(info, truth)
+        def of(truth: OrderTruth) -> list[ExternalRef]:
+            _degrade(info, truth.evidence, set(_ALL_SOURCES))
+            return external_refs(truth.evidence)
 
-    async def _external_refs(self, info: Ctx) -> list[ExternalRef]:
-        return self._external_refs_of(info, await self._truth(info, _ALL_SOURCES))
-
-    def _external_refs_of(self, info: Ctx, truth: OrderTruth) -> list[ExternalRef]:
-        evidence = truth.evidence
-        _degrade(info, evidence, {Kind.ERP, Kind.WMS, Kind.PAYMENTS})
-        refs = [
-            ExternalRef(
-                source=evidence.storefront.source,
-                source_kind=Kind.STOREFRONT,
-                ref=self._sourced.record.id,
-            )
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.ERP, ref=s.record.id)
-            for s in evidence.sales_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.WMS, ref=s.record.id)
-            for s in evidence.fulfilment_orders
-        ]
-        refs += [
-            ExternalRef(source=s.source, source_kind=Kind.PAYMENTS, ref=s.record.id)
-            for s in evidence.charges
-        ]
-        return refs
+        return self._answer(info, _ALL_SOURCES, of)
 
     @strawberry.field(description="The customer as captured by the storefront.")
     def customer(self) -> Customer | None:
@@ -467,53 +442,21 @@ class OrderCore(Node):
         graphql_type=str,
     )
     def currency(self, info: Ctx) -> str | Awaitable[str]:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._currency(info)
-        return _currency_of(info, truth)
-
-    async def _currency(self, info: Ctx) -> str:
-        return _currency_of(info, await self._truth(info, _ERP))
+        return self._answer(info, _ERP, lambda truth: _currency_of(info, truth))
 
     @strawberry.field(
         description="Totals: the ERP's, or the storefront's until the ERP has the order.",
         graphql_type=OrderTotals | None,
     )
     def totals(self, info: Ctx) -> OrderTotals | Awaitable[OrderTotals]:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._totals(info)
-        return self._totals_of(truth)
-
-    async def _totals(self, info: Ctx) -> OrderTotals:
-        return self._totals_of(await self._truth(info, _ERP))
-
-    def _totals_of(self, truth: OrderTruth) -> OrderTotals:
-        _require(truth.evidence, Kind.ERP)
-        totals = self._sourced.record.totals
-        if truth.total.served.source_kind is Kind.ERP:
-            totals = truth.erp_totals(truth.total.served.source)
-        currency = truth.currency.served.value
-        return OrderTotals(
-            subtotal=Money.of(totals.subtotal, currency),
-            discount=Money.of(totals.discount, currency),
-            shipping=Money.of(totals.shipping, currency),
-            tax=Money.of(totals.tax, currency),
-            total=Money.of(totals.total, currency),
-        )
+        return self._answer(info, _ERP, _totals_of)
 
     @strawberry.field(
         description="Financial status as the ERP states it (storefront until then).",
         graphql_type=str | None,
     )
     def financial_status(self, info: Ctx) -> str | Awaitable[str | None] | None:
-        truth = self._preloaded(info, _ERP)
-        if truth is None:
-            return self._financial_status(info)
-        return _financial_status_of(truth)
-
-    async def _financial_status(self, info: Ctx) -> str | None:
-        return _financial_status_of(await self._truth(info, _ERP))
+        return self._answer(info, _ERP, _financial_status_of)
 
     @strawberry.field(description="Lines as captured, with ERP prices and WMS quantities.")
     def lines(self) -> list[OrderLine]:
@@ -533,13 +476,7 @@ class OrderCore(Node):
         description="Parcels shipped, from the WMS.", graphql_type=list[Shipment] | None
     )
     def shipments(self, info: Ctx) -> list[Shipment] | Awaitable[list[Shipment]]:
-        truth = self._preloaded(info, _WMS)
-        if truth is None:
-            return self._shipments(info)
-        return _shipments_of(truth)
-
-    async def _shipments(self, info: Ctx) -> list[Shipment]:
-        return _shipments_of(await self._truth(info, _WMS))
+        return self._answer(info, _WMS, _shipments_of)
 
     @strawberry.field(
         description="Charges and refunds at the payments provider.",
@@ -548,16 +485,13 @@ class OrderCore(Node):
     def payments(self, info: Ctx) -> list[Payment] | Awaitable[list[Payment]]:
         # never preloaded for itself (a caller refused this field must not make the payments
         # provider be asked), but provenance's truth, when selected, holds the same charges
-        truth = self._preloaded(info, _PAYMENTS) or self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._payments(info)
-        return self._payments_of(truth)
-
-    async def _payments(self, info: Ctx) -> list[Payment]:
-        return self._payments_of(await self._truth(info, _PAYMENTS))
+        truth = preloaded_truth(info.context, self._sourced, _ALL_SOURCES)
+        if truth is not None:
+            return self._payments_of(truth)
+        return self._answer(info, _PAYMENTS, self._payments_of)
 
     def _payments_of(self, truth: OrderTruth) -> list[Payment]:
-        _require(truth.evidence, Kind.PAYMENTS)
+        _require(truth.evidence, SourceKind.PAYMENTS)
         return [
             Payment(
                 id=strawberry.ID(c.record.id),
@@ -579,13 +513,7 @@ class OrderCore(Node):
     def provenance(
         self, info: Ctx, field: str | None = None
     ) -> list[FieldProvenance] | Awaitable[list[FieldProvenance]]:
-        truth = self._preloaded(info, _ALL_SOURCES)
-        if truth is None:
-            return self._provenance(info, field)
-        return self._provenance_of(info, truth, field)
-
-    async def _provenance(self, info: Ctx, field: str | None) -> list[FieldProvenance]:
-        return self._provenance_of(info, await self._truth(info, _ALL_SOURCES), field)
+        return self._answer(info, _ALL_SOURCES, lambda t: self._provenance_of(info, t, field))
 
     def _provenance_of(
         self, info: Ctx, truth: OrderTruth, field: str | None
@@ -605,13 +533,7 @@ class OrderCore(Node):
         graphql_type=list[Disagreement],
     )
     def disagreements(self, info: Ctx) -> list[Disagreement] | Awaitable[list[Disagreement]]:
-        truth = self._preloaded(info, _ERP_WMS)
-        if truth is None:
-            return self._disagreements(info)
-        return self._disagreements_of(info, truth)
-
-    async def _disagreements(self, info: Ctx) -> list[Disagreement]:
-        return self._disagreements_of(info, await self._truth(info, _ERP_WMS))
+        return self._answer(info, _ERP_WMS, lambda truth: self._disagreements_of(info, truth))
 
     def _disagreements_of(self, info: Ctx, truth: OrderTruth) -> list[Disagreement]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
@@ -638,7 +560,7 @@ class Order(OrderCore):
 @strawberry.input
 class OrderFilter:
     channel: str | None = None
-    states: list[OrderState] | None = None  # type: ignore[valid-type]
+    states: list[OrderState] | None = None
     has_disagreement: bool | None = None
     has_open_exception: bool | None = None
     placed_from: datetime | None = None
@@ -647,11 +569,11 @@ class OrderFilter:
 
 
 _TruthsKey = tuple[int, tuple[str, ...], tuple[str, ...]]
-_TRUTHS_BELOW: dict[_TruthsKey, tuple[object, frozenset[frozenset[Kind]]]] = {}
+_TRUTHS_BELOW: dict[_TruthsKey, tuple[object, frozenset[frozenset[SourceKind]]]] = {}
 _TRUTHS_BELOW_MAX = 512
 
 
-def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[Kind]]:
+def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[SourceKind]]:
     """The truths the query's selection below the current field (at ``path``) answers from.
 
     Worked out once per parsed document: it depends only on the document's nodes (a field
@@ -696,7 +618,8 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
 
         @strawberry.field(
             description="Orders, newest first per storefront. `first` is at most 100.",
-            graphql_type=Connection[order_type],  # type: ignore[valid-type]
+            # ``Connection[order_type]``, spelt so mypy takes a type argument chosen at run time
+            graphql_type=GenericAlias(Connection, (order_type,)),
         )
         async def orders(
             self,
@@ -712,7 +635,7 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
                 after=after,
                 filter=OrderQueryFilter(
                     channel=f.channel,
-                    states=frozenset(OrderStateValue(s) for s in f.states) if f.states else None,
+                    states=frozenset(f.states) if f.states else None,
                     has_disagreement=f.has_disagreement,
                     has_open_exception=f.has_open_exception,
                     placed_from=f.placed_from,

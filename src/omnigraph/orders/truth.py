@@ -7,8 +7,8 @@ served facts with provenance, and lists where systems disagree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -28,12 +28,12 @@ from omnigraph.sources.records import (
 )
 
 __all__ = [
+    "LINE_QUANTITIES",
     "PICKUP_HOLD",
     "LineQuantities",
     "OrderEvidence",
     "OrderState",
     "OrderTruth",
-    "canonical_state",
     "channel_state",
     "states_consistent",
     "storefront_state",
@@ -51,9 +51,27 @@ class OrderEvidence:
     charges: list[Sourced[Charge]] = field(default_factory=list)
     unavailable: dict[SourceKind, UpstreamUnavailable] = field(default_factory=dict)
 
+    def only(self, kinds: Set[SourceKind]) -> OrderEvidence:
+        """What the systems of ``kinds`` said (the storefront's order always stands)."""
+        return OrderEvidence(
+            storefront=self.storefront,
+            sales_orders=self.sales_orders if SourceKind.ERP in kinds else [],
+            fulfilment_orders=self.fulfilment_orders if SourceKind.WMS in kinds else [],
+            charges=self.charges if SourceKind.PAYMENTS in kinds else [],
+            unavailable={k: e for k, e in self.unavailable.items() if k in kinds},
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LineQuantities:
+    """One order line's execution as the graph serves it: for one SKU, the sum over every
+    fulfilment order of the order (a split order has several, from one WMS or more).
+
+    Not a ``FulfilmentLine``, though the counts match: that is one WMS's record of one line of
+    one fulfilment order, read (and validated) from the wire, with the units it holds as
+    ``quantity``; this is the served total, whose ``allocated`` sums those ``quantity``s, and it
+    belongs to no single source (its provenance is each fulfilment order's own claims)."""
+
     allocated: int = 0
     picked: int = 0
     packed: int = 0
@@ -63,6 +81,13 @@ class LineQuantities:
     returned: int = 0
     cancelled: int = 0
     backordered: int = 0
+
+
+LINE_QUANTITIES = tuple(f.name for f in fields(LineQuantities))
+# The counts a fulfilment line and the served line share by name (``allocated`` is ``quantity``).
+_COUNTED = tuple(name for name in LINE_QUANTITIES if name != "allocated")
+# The counts a line's provenance lists (as it always has: every one but ``backordered``).
+_PROVENANCE_COUNTS = tuple(name for name in _COUNTED if name != "backordered")
 
 
 class OrderTruth:
@@ -95,6 +120,26 @@ class OrderTruth:
 
     @cached_property
     def state(self) -> Fact:
+        """The canonical core state under the default rules (tested as this table in
+        ``tests/orders/test_truth.py``):
+
+        | WMS (all fulfilment orders of the order) | storefront    | state                  |
+        | ---------------------------------------- | ------------- | ---------------------- |
+        | no record yet                            | cancelled     | CANCELLED              |
+        | no record yet                            | anything else | its coarse state       |
+        | released / picking                       | any           | RELEASED               |
+        | picked                                   | any           | PICKED                 |
+        | packed / ready_for_pickup                | any           | PACKED                 |
+        | some shipped (or later), some not        | any           | PARTIALLY_SHIPPED      |
+        | shipped                                  | any           | SHIPPED                |
+        | delivered / picked_up                    | any           | DELIVERED              |
+        | partially_returned                       | any           | PARTIALLY_RETURNED     |
+        | returned                                 | any           | RETURNED               |
+        | every one cancelled                      | any           | CANCELLED              |
+
+        Cancelled fulfilment orders beside live ones are ignored; several live ones take the
+        least advanced state. The authority rules decide (owner: WMS, fallback: storefront), so
+        a rules change can make another system the owner."""
         claims = [self._sf(storefront_state(self.order).value)]
         fulfilment = [s.record for s in self.evidence.fulfilment_orders]
         physical = wms_state(fulfilment)
@@ -201,6 +246,15 @@ class OrderTruth:
         assert fact is not None
         return fact
 
+    @property
+    def served_totals(self) -> OrderTotals:
+        """The totals the served total comes from: the owning ERP's (its sales orders for the
+        order added up), or the storefront order's while it is the one believed."""
+        served = self.total.served
+        if served.source_kind is SourceKind.ERP:
+            return self.erp_totals(served.source)
+        return self.order.totals
+
     @cached_property
     def currency(self) -> Fact:
         claims = [self._sf(self.order.currency)]
@@ -285,17 +339,8 @@ class OrderTruth:
             for line in s.record.lines
             if line.sku == sku
         ]
-        return LineQuantities(
-            allocated=sum(x.quantity for x in lines),
-            cancelled=sum(x.cancelled for x in lines),
-            backordered=sum(x.backordered for x in lines),
-            picked=sum(x.picked for x in lines),
-            packed=sum(x.packed for x in lines),
-            shipped=sum(x.shipped for x in lines),
-            short=sum(x.short for x in lines),
-            damaged=sum(x.damaged for x in lines),
-            returned=sum(x.returned for x in lines),
-        )
+        counted = {name: sum(getattr(x, name) for x in lines) for name in _COUNTED}
+        return LineQuantities(allocated=sum(x.quantity for x in lines), **counted)
 
     def line_facts(self) -> list[Fact]:
         facts = []
@@ -332,15 +377,7 @@ class OrderTruth:
                 facts.append(self._single("creditMemos", claim))
         for f in self.evidence.fulfilment_orders:
             for line in f.record.lines:
-                for name in (
-                    "picked",
-                    "packed",
-                    "shipped",
-                    "short",
-                    "damaged",
-                    "returned",
-                    "cancelled",
-                ):
+                for name in _PROVENANCE_COUNTS:
                     claim = Claim(
                         f.source,
                         SourceKind.WMS,
@@ -479,33 +516,6 @@ def states_consistent(served: str, other: str) -> bool:
 
 
 PICKUP_HOLD = timedelta(days=3)
-
-
-def canonical_state(
-    storefront: StorefrontOrder, fulfilment_orders: Sequence[FulfilmentOrder]
-) -> OrderState:
-    """The canonical core state, from the authoritative facts under the default rules.
-
-    | WMS (all fulfilment orders of the order) | storefront    | state                  |
-    | ---------------------------------------- | ------------- | ---------------------- |
-    | no record yet                            | cancelled     | CANCELLED              |
-    | no record yet                            | anything else | its coarse state       |
-    | released / picking                       | any           | RELEASED               |
-    | picked                                   | any           | PICKED                 |
-    | packed / ready_for_pickup                | any           | PACKED                 |
-    | some shipped (or later), some not        | any           | PARTIALLY_SHIPPED      |
-    | shipped                                  | any           | SHIPPED                |
-    | delivered / picked_up                    | any           | DELIVERED              |
-    | partially_returned                       | any           | PARTIALLY_RETURNED     |
-    | returned                                 | any           | RETURNED               |
-    | every one cancelled                      | any           | CANCELLED              |
-
-    Cancelled fulfilment orders beside live ones are ignored; several live ones take the least
-    advanced state. The graph serves this through the authority rules (owner: WMS, fallback:
-    storefront), so a rules change can make another system the owner.
-    """
-    physical = wms_state(fulfilment_orders)
-    return physical if physical is not None else storefront_state(storefront)
 
 
 def channel_state(

@@ -13,8 +13,8 @@ what they are about, so a re-run raises nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
@@ -37,6 +37,7 @@ from omnigraph.payouts.matching import (
     match_transactions,
 )
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
+from omnigraph.runtime.services import utc_now
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
@@ -181,23 +182,17 @@ def _money(minor: int, currency: str) -> str:
     return str(Money.from_minor(minor, currency))
 
 
+@dataclass(eq=False)
 class Reconciler:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        catalogue: ExceptionCatalogue,
-        *,
-        chunk_transactions: int = CHUNK_TRANSACTIONS,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        raise_exceptions: bool = True,
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.catalogue = catalogue
-        self.chunk_transactions = chunk_transactions
-        self.clock = clock
-        self.raise_exceptions = raise_exceptions
+    """Reconciles the payouts the sync marked, a chunk of transactions at a time."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    catalogue: ExceptionCatalogue
+    _: KW_ONLY
+    chunk_transactions: int = CHUNK_TRANSACTIONS
+    clock: Callable[[], datetime] = utc_now
+    raise_exceptions: bool = True
 
     async def reconcile_pending(
         self, progress: Callable[[ReconcileProgress], None] | None = None

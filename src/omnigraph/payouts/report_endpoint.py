@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from omnigraph.core.http_errors import error_json
 from omnigraph.payouts.report import csv_lines
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal, Role
@@ -21,10 +22,6 @@ __all__ = ["reconciliation_csv"]
 
 READERS = frozenset({Role.FINANCE, Role.REPORTING})
 MAX_PERIOD = timedelta(days=366)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
 
 
 def _moment(raw: str | None, name: str) -> datetime:
@@ -40,16 +37,16 @@ def _moment(raw: str | None, name: str) -> datetime:
 async def reconciliation_csv(request: Request) -> Response:
     user = request.scope.get("user")
     if not isinstance(user, Principal) or not user.has_any(READERS):
-        return _error(403, "FORBIDDEN", "this needs the finance or reporting role")
+        return error_json(403, "FORBIDDEN", "this needs the finance or reporting role")
     try:
         start = _moment(request.query_params.get("from"), "from")
         end = _moment(request.query_params.get("to"), "to")
     except ValueError as error:
-        return _error(400, "BAD_USER_INPUT", str(error))
+        return error_json(400, "BAD_USER_INPUT", str(error))
     if end <= start:
-        return _error(400, "BAD_USER_INPUT", "`to` must be after `from`")
+        return error_json(400, "BAD_USER_INPUT", "`to` must be after `from`")
     if end - start > MAX_PERIOD:
-        return _error(400, "BAD_USER_INPUT", "a period is at most 366 days; export in parts")
+        return error_json(400, "BAD_USER_INPUT", "a period is at most 366 days; export in parts")
     services: Services = request.app.state.services
     name = f"reconciliation_{start:%Y%m%d}_{end:%Y%m%d}.csv"
     return StreamingResponse(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiodataloader import DataLoader
 from sqlalchemy import select, tuple_
 
 from omnigraph.core.errors import InvalidId
@@ -17,15 +15,15 @@ from omnigraph.db.models import (
     ReconciliationLineRow,
 )
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.loaders import DatabaseLoader, SourceKey, gather_by_source
+from omnigraph.graph.loaders import BySourceLoader, RowLoader, RowsLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.runtime.services import Services
+from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import (
     BalanceTransaction,
     Payout,
     Sourced,
 )
-from omnigraph.sources.registry import SourceRegistry
 
 __all__ = [
     "PAYOUT_CURSOR",
@@ -39,66 +37,38 @@ __all__ = [
 PAYOUT_CURSOR = "payouts"
 
 
-class PayoutsByKeyLoader(DataLoader[SourceKey, Payout | None]):
-    """``(payments source, payout id)`` -> ``Payout`` or ``None``."""
+class PayoutLoaders:
+    """One request's loaders of payouts, their transactions and the reconciler's verdicts."""
 
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
+    def __init__(self, services: Services) -> None:
+        sessions = services.sessions
+        adapters = {p.name: p for p in services.registry.payments}
 
-    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[Payout | Exception | None]:  # type: ignore[override]  # per-key errors are documented
-        adapters = {p.name: p for p in self.registry.payments}
-
-        async def fetch(source: str, ids: list[str]) -> dict[str, Payout]:
+        async def payouts(source: str, ids: list[str]) -> dict[str, Payout]:
             adapter = adapters.get(source)
             return {} if adapter is None else await adapter.payouts_by_id(ids)
 
-        return await gather_by_source(keys, fetch)
-
-
-class BalanceTransactionsByPayoutLoader(DataLoader[SourceKey, list[BalanceTransaction] | None]):
-    """``(payments source, payout id)`` -> the balance transactions settled in that payout."""
-
-    def __init__(self, registry: SourceRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    async def batch_load_fn(  # type: ignore[override]  # per-key errors are documented
-        self, keys: Sequence[SourceKey]
-    ) -> list[list[BalanceTransaction] | Exception | None]:
-        adapters = {p.name: p for p in self.registry.payments}
-
-        async def fetch(source: str, ids: list[str]) -> dict[str, list[BalanceTransaction]]:
+        async def transactions(source: str, ids: list[str]) -> dict[str, list[BalanceTransaction]]:
             adapter = adapters.get(source)
             return {} if adapter is None else await adapter.balance_transactions_by_payout(ids)
 
-        return await gather_by_source(keys, fetch)
-
-
-class PayoutVerdictLoader(DatabaseLoader[SourceKey, PayoutReconciliationRow | None]):
-    """``(payments source, payout id)`` -> the reconciler's last verdict on that payout."""
-
-    async def batch_load_fn(
-        self, keys: Sequence[SourceKey]
-    ) -> list[PayoutReconciliationRow | None]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(PayoutReconciliationRow).where(
-                    tuple_(PayoutReconciliationRow.source, PayoutReconciliationRow.payout_id).in_(
-                        list(keys)
-                    )
+        # ``(payments source, payout id)`` -> the payout, and the balance transactions it settled
+        self.payouts = BySourceLoader(payouts)
+        self.balance_transactions = BySourceLoader(transactions)
+        # ``(payments source, payout id)`` -> the reconciler's last verdict on that payout
+        self.verdicts = RowLoader(
+            sessions,
+            lambda keys: select(PayoutReconciliationRow).where(
+                tuple_(PayoutReconciliationRow.source, PayoutReconciliationRow.payout_id).in_(
+                    list(keys)
                 )
-            )
-            found = {(row.source, row.payout_id): row for row in rows}
-        return [found.get(key) for key in keys]
-
-
-class UnmatchedLinesLoader(DatabaseLoader[SourceKey, list[ReconciliationLineRow]]):
-    """``(payments source, payout id)`` -> the lines behind it that did not match."""
-
-    async def batch_load_fn(self, keys: Sequence[SourceKey]) -> list[list[ReconciliationLineRow]]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
+            ),
+            lambda row: (row.source, row.payout_id),
+        )
+        # ``(payments source, payout id)`` -> the lines behind it that did not match
+        self.unmatched_lines = RowsLoader(
+            sessions,
+            lambda keys: (
                 select(ReconciliationLineRow)
                 .where(
                     tuple_(ReconciliationLineRow.source, ReconciliationLineRow.payout_id).in_(
@@ -107,22 +77,9 @@ class UnmatchedLinesLoader(DatabaseLoader[SourceKey, list[ReconciliationLineRow]
                     ReconciliationLineRow.status != "MATCHED",
                 )
                 .order_by(ReconciliationLineRow.key)
-            )
-            grouped: dict[SourceKey, list[ReconciliationLineRow]] = defaultdict(list)
-            for row in rows:
-                grouped[(row.source, row.payout_id or "")].append(row)
-        return [grouped.get(key, []) for key in keys]
-
-
-class PayoutLoaders:
-    """One request's loaders of payouts, their transactions and the reconciler's verdicts."""
-
-    def __init__(self, services: Services) -> None:
-        registry, sessions = services.registry, services.sessions
-        self.payouts = PayoutsByKeyLoader(registry)
-        self.balance_transactions = BalanceTransactionsByPayoutLoader(registry)
-        self.verdicts = PayoutVerdictLoader(sessions)
-        self.unmatched_lines = UnmatchedLinesLoader(sessions)
+            ),
+            lambda row: (row.source, row.payout_id or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,26 +104,18 @@ async def list_payouts(
 ) -> ScanResult[Sourced[Payout]]:
     check_first(first, ctx.services.settings.limits.max_page_size)
     position = ListingPosition.decode(after, PAYOUT_CURSOR) if after else None
-    sources = ctx.services.registry.payments
     params = filter.as_params()
 
-    def fetcher(
-        index: int,
-    ) -> Callable[[str | None, int], Awaitable[tuple[list[Sourced[Payout]], str | None]]]:
-        adapter = sources[index]
-
-        async def fetch(page: str | None, limit: int) -> tuple[list[Sourced[Payout]], str | None]:
-            payouts, next_page = await adapter.list_payouts(
-                limit=limit, cursor=page, filters=params
-            )
-            for payout in payouts:
-                ctx.loaders(PayoutLoaders).payouts.prime((adapter.name, payout.id), payout)
-            return [Sourced(adapter.name, p) for p in payouts], next_page
-
-        return fetch
+    async def fetch(
+        adapter: PaymentsAdapter, page: str | None, limit: int
+    ) -> tuple[list[Sourced[Payout]], str | None]:
+        payouts, next_page = await adapter.list_payouts(limit=limit, cursor=page, filters=params)
+        for payout in payouts:
+            ctx.loaders(PayoutLoaders).payouts.prime((adapter.name, payout.id), payout)
+        return [Sourced(adapter.name, p) for p in payouts], next_page
 
     return await scan_listing(
-        [fetcher(i) for i in range(len(sources))],
+        [functools.partial(fetch, a) for a in ctx.services.registry.payments],
         first=first,
         after=position,
         max_pages=ctx.services.settings.limits.max_filter_scan_pages,

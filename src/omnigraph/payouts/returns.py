@@ -9,8 +9,8 @@ since it arrived (refunds lag receipts by design: someone inspects first).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import KW_ONLY, dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete
@@ -23,6 +23,7 @@ from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import LineResult, MatchStatus
 from omnigraph.payouts.reconciler import line_row
+from omnigraph.runtime.services import utc_now
 from omnigraph.sources.records import (
     FulfilmentOrder,
     ReturnReceipt,
@@ -94,23 +95,17 @@ class _Found:
     amount: Decimal
 
 
+@dataclass(eq=False)
 class ReturnSweep:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        catalogue: ExceptionCatalogue,
-        *,
-        grace: timedelta = timedelta(days=2),
-        page_size: int = 100,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.catalogue = catalogue
-        self.grace = grace
-        self.page_size = page_size
-        self.clock = clock
+    """Flags received returns nobody refunded once ``grace`` has passed."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    catalogue: ExceptionCatalogue
+    _: KW_ONLY
+    grace: timedelta = timedelta(days=2)
+    page_size: int = 100
+    clock: Callable[[], datetime] = utc_now
 
     async def sweep(self) -> list[str]:
         """Flag every unrefunded return; return their storefront return ids."""

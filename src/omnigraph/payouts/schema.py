@@ -13,7 +13,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import scan_connection
-from omnigraph.graph.types import Connection, Money, Node
+from omnigraph.graph.types import Connection, Entity, Money, Node
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.payouts.report import PeriodSummary, summarise
 from omnigraph.payouts.resolvers import (
@@ -121,18 +121,9 @@ class PayoutReconciliation:
 
     @classmethod
     def stored(cls, row: PayoutReconciliationRow) -> PayoutReconciliation:
-        def money(minor: int) -> Money:
-            return Money.from_minor_units(minor, row.currency)
-
         return cls(
             status=row.status,
-            variance=money(row.variance_minor),
-            expected=money(row.expected_minor),
-            gross=money(row.gross_minor),
-            refunds=money(row.refunds_minor),
-            fees=money(row.fees_minor),
-            disputes=money(row.disputes_minor),
-            adjustments=money(row.adjustments_minor),
+            **_sums(row, row.currency),
             transaction_count=row.transaction_count,
             unmatched_count=row.unmatched_count,
             reconciled_at=row.reconciled_at,
@@ -142,10 +133,6 @@ class PayoutReconciliation:
     @classmethod
     def provisional(cls, balance: PayoutBalance, currency: str) -> PayoutReconciliation:
         """Before the reconciler has seen the payout: the sums only, never RECONCILED."""
-
-        def money(minor: int) -> Money:
-            return Money.from_minor_units(minor, currency)
-
         status = (
             balance.status
             if balance.status is ReconciliationStatus.VARIANCE
@@ -153,21 +140,26 @@ class PayoutReconciliation:
         )
         return cls(
             status=status.value,
-            variance=money(balance.variance_minor),
-            expected=money(balance.expected_minor),
-            gross=money(balance.gross_minor),
-            refunds=money(balance.refunds_minor),
-            fees=money(balance.fees_minor),
-            disputes=money(balance.disputes_minor),
-            adjustments=money(balance.adjustments_minor),
+            **_sums(balance, currency),
             transaction_count=balance.transaction_count,
             unmatched_count=0,
             reconciled_at=None,
+            _key=None,
         )
 
 
+_SUMS = ("variance", "expected", "gross", "refunds", "fees", "disputes", "adjustments")
+
+
+def _sums(sums: PayoutBalance | PayoutReconciliationRow, currency: str) -> dict[str, Money]:
+    """The payout equation's terms, each ``<term>_minor`` of a balance or a stored verdict."""
+    return {
+        term: Money.from_minor_units(getattr(sums, f"{term}_minor"), currency) for term in _SUMS
+    }
+
+
 @strawberry.federation.type(keys=["id"], name="Payout", description=__doc__)
-class Payout(Node):
+class Payout(Node, Entity):
     id: strawberry.ID
     source: str
     ref: str = strawberry.field(description="The provider's payout id.")
@@ -194,10 +186,6 @@ class Payout(Node):
     async def by_id(cls, ctx: RequestContext, global_id: str) -> Payout | None:
         found = await payout_by_id(ctx, global_id)
         return None if found is None else cls.from_record(found.source, found.record)
-
-    @classmethod
-    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Payout | None:
-        return await cls.by_id(info.context, id)
 
     @strawberry.field(description="The balance transactions this payout settles.")
     async def balance_transactions(self, info: Ctx) -> list[BalanceTransaction]:

@@ -9,8 +9,8 @@ transaction: a crash re-reads the page. Every payout touched is marked for recon
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import KW_ONLY, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, tuple_
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
+from omnigraph.runtime.services import utc_now
 from omnigraph.sources.parsing import parse_record
 from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import BalanceTransaction, Payout
@@ -95,19 +96,15 @@ async def store_transactions(
     return stored, len(transactions) - stored
 
 
+@dataclass(eq=False)
 class PaymentsReader:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        registry: SourceRegistry,
-        *,
-        page_size: int = 200,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.page_size = page_size
-        self.clock = clock
+    """Follows each payments feed, storing the payouts it names and what they swept."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    registry: SourceRegistry
+    _: KW_ONLY
+    page_size: int = 200
+    clock: Callable[[], datetime] = utc_now
 
     async def sync_once(
         self, progress: Callable[[PaymentsSyncProgress], None] | None = None

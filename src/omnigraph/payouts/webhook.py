@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.errors import ConfigurationError, OmnigraphError
+from omnigraph.core.http_errors import error_json
 from omnigraph.db.idempotency import KeyReused, recall, remember
 from omnigraph.db.models import PayoutReconciliationRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
@@ -55,10 +56,6 @@ MAX_WEBHOOK_BYTES = 512 * 1024
 WEBHOOK_SCOPE = "webhook:stripe"
 
 log = structlog.get_logger(__name__)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def _stripe_source(services: Services, name: str | None) -> StripePaymentsAdapter | None:
@@ -96,7 +93,7 @@ async def stripe_webhook(request: Request) -> Response:
     services: Services = request.app.state.services
     adapter = _stripe_source(services, request.path_params.get("source"))
     if adapter is None:
-        return _error(
+        return error_json(
             404,
             "NOT_FOUND",
             "no Stripe source takes webhooks here (set webhook_secret_env; with several Stripe"
@@ -107,10 +104,12 @@ async def stripe_webhook(request: Request) -> Response:
         secrets = config.webhook_secrets()
     except ConfigurationError as error:
         log.error("stripe_webhook_secret_missing", source=adapter.name, error=str(error))
-        return _error(503, "WEBHOOK_NOT_CONFIGURED", str(error))
+        return error_json(503, "WEBHOOK_NOT_CONFIGURED", str(error))
     body = await _read_body(request)
     if body is None:
-        return _error(413, "REQUEST_TOO_LARGE", f"webhook bodies are at most {MAX_WEBHOOK_BYTES}")
+        return error_json(
+            413, "REQUEST_TOO_LARGE", f"webhook bodies are at most {MAX_WEBHOOK_BYTES}"
+        )
     now = services.now()
     try:
         verify_signature(
@@ -119,12 +118,12 @@ async def stripe_webhook(request: Request) -> Response:
         event = parse_event(body)
     except WebhookRejected as rejected:
         log.warning("stripe_webhook_rejected", source=adapter.name, code=rejected.code)
-        return _error(400, rejected.code, rejected.message)
+        return error_json(400, rejected.code, rejected.message)
     if event.type not in PAYOUT_EVENT_TYPES:
         return JSONResponse({"received": True, "ignored": event.type})
     payout_id = event.object_id
     if event.object.get("object") != "payout" or payout_id is None:
-        return _error(400, "MALFORMED_EVENT", f"{event.type} does not carry a payout")
+        return error_json(400, "MALFORMED_EVENT", f"{event.type} does not carry a payout")
     key = f"{adapter.name}:{event.id}"
     fingerprint = hashlib.sha256(body).hexdigest()
     seen = await recall(services.sessions, WEBHOOK_SCOPE, key, fingerprint, now)
@@ -148,7 +147,7 @@ async def stripe_webhook(request: Request) -> Response:
         )
     except OmnigraphError as error:
         log.warning("stripe_webhook_deferred", source=adapter.name, error=error.message)
-        return _error(503, str(error.extensions["code"]), error.message)
+        return error_json(503, str(error.extensions["code"]), error.message)
     async with services.sessions() as session:
         verdict = await session.get(PayoutReconciliationRow, (adapter.name, payout_id))
     result = {

@@ -18,8 +18,9 @@ from starlette.authentication import (
     AuthenticationError,
 )
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from omnigraph.core.http_errors import error_json
 from omnigraph.security.api_keys import principal_for_key
 from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.security.principal import DEVELOPER, Principal
@@ -81,8 +82,9 @@ class BearerBackend(AuthenticationBackend):
 
 def unauthenticated(_conn: HTTPConnection, error: AuthenticationError) -> Response:
     """401 in the shape GraphQL clients already read errors from."""
-    return JSONResponse(
-        {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
+    return error_json(
+        401,
+        "UNAUTHENTICATED",
+        str(error),
         headers={"WWW-Authenticate": 'Bearer realm="omnigraph"'},
     )

@@ -1,4 +1,4 @@
-"""Operations to register, read from a file and checked against the schema.
+"""Trusted documents to register, read from a file and checked against the schema.
 
 Two kinds of file:
 
@@ -56,7 +56,7 @@ def read_operations(path: Path, schema: GraphQLSchema) -> list[OperationDocument
     if problems:
         raise ConfigurationError(f"{path}: " + "; ".join(problems))
     if not documents:
-        raise ConfigurationError(f"{path}: no operations in it")
+        raise ConfigurationError(f"{path}: no documents in it")
     return documents
 
 

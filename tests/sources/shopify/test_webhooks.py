@@ -166,7 +166,7 @@ async def test_an_unverified_delivery_is_401_and_takes_nothing_in(
     )
 
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == code
+    assert response.json()["errors"][0]["extensions"]["code"] == code
     await adapter.orders_by_id([ORDER])
     assert len(no_changes.calls) == calls  # the cached order still stands
     events, _, _ = await adapter.client.changes(None, 50)
@@ -215,7 +215,7 @@ async def test_a_signed_but_malformed_delivery_is_400_and_takes_nothing_in(
     )
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "MALFORMED_WEBHOOK"
+    assert response.json()["errors"][0]["extensions"]["code"] == "MALFORMED_WEBHOOK"
     events, _, _ = await adapter.client.changes(None, 50)
     assert events == []
 
@@ -244,4 +244,4 @@ async def test_webhooks_are_refused_where_no_shop_takes_them(
     body = json.dumps(UPDATED).encode()
     response = await http.post("/webhooks/shopify", content=body, headers=headers(body))
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == "NOT_CONFIGURED"
+    assert response.json()["errors"][0]["extensions"]["code"] == "NOT_CONFIGURED"

@@ -147,7 +147,7 @@ async def test_unsigned_or_badly_signed_events_are_rejected_and_nothing_is_read(
     response = await stripe_service.post(event, **tamper)
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == code
+    assert response.json()["errors"][0]["extensions"]["code"] == code
     assert sum(stripe_service.fake.calls.values()) == before  # Stripe was not even asked
     assert await stripe_service.payout_rows(payout_id) == (0, 0)
 
@@ -162,7 +162,7 @@ async def test_a_tampered_body_is_rejected(stripe_service: StripeService) -> Non
     response = await stripe_service.post(forged, **{"Stripe-Signature": header})
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "SIGNATURE_INVALID"
+    assert response.json()["errors"][0]["extensions"]["code"] == "SIGNATURE_INVALID"
     assert await stripe_service.payout_rows(stripe_service.world.payouts[1]["id"]) == (0, 0)
 
 
@@ -174,7 +174,7 @@ async def test_malformed_events_are_rejected(stripe_service: StripeService, body
     response = await stripe_service.post(body)
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "MALFORMED_EVENT"
+    assert response.json()["errors"][0]["extensions"]["code"] == "MALFORMED_EVENT"
 
 
 async def test_other_event_types_are_acknowledged_and_ignored(

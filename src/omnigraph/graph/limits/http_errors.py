@@ -8,6 +8,8 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
+from omnigraph.core.http_errors import error_json
+
 __all__ = ["CodedHTTPError", "error_response"]
 
 _CODES = {
@@ -44,8 +46,4 @@ def error_response(error: HTTPException) -> JSONResponse:
         code, headers, extensions = error.code, error.headers, error.extensions
     else:
         code, headers, extensions = _CODES.get(error.status_code, "BAD_REQUEST"), {}, {}
-    return JSONResponse(
-        {"errors": [{"message": error.reason, "extensions": {"code": code, **extensions}}]},
-        status_code=error.status_code,
-        headers=headers,
-    )
+    return error_json(error.status_code, code, error.reason, headers=headers, **extensions)

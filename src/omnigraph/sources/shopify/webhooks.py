@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.errors import ConfigurationError
+from omnigraph.core.http_errors import error_json
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.feed import order_event
 from omnigraph.sources.shopify.mapping import canonical_order_id
@@ -44,10 +45,6 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
         return False
     digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     return hmac.compare_digest(base64.b64encode(digest), header.strip().encode())
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def _shop_for(request: Request, clients: list[ShopifyClient]) -> ShopifyClient | None:
@@ -82,38 +79,40 @@ async def receive_shopify_webhook(request: Request) -> Response:
         if isinstance(c, ShopifyClient) and c.webhook_secret_env is not None
     ]
     if not clients:
-        return _error(404, "NOT_CONFIGURED", "no Shopify source takes webhooks")
+        return error_json(404, "NOT_CONFIGURED", "no Shopify source takes webhooks")
     length = request.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > MAX_WEBHOOK_BYTES:
-        return _error(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
+        return error_json(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
-        return _error(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
+        return error_json(413, "REQUEST_TOO_LARGE", f"at most {MAX_WEBHOOK_BYTES} bytes")
     client = _shop_for(request, clients)
     if client is None:
-        return _error(401, "UNKNOWN_SHOP", "X-Shopify-Shop-Domain names no configured shop")
+        return error_json(401, "UNKNOWN_SHOP", "X-Shopify-Shop-Domain names no configured shop")
     try:
         secrets = client.config.webhook_secrets()
     except ConfigurationError as error:
         log.error("shopify_webhook_secret_missing", source=client.name, error=str(error))
-        return _error(503, "NOT_CONFIGURED", "the webhook secret is not set")
+        return error_json(503, "NOT_CONFIGURED", "the webhook secret is not set")
     signature = request.headers.get("X-Shopify-Hmac-Sha256")
     if not any(signature_valid(secret, body, signature) for secret in secrets):
         log.warning("shopify_webhook_unverified", source=client.name, signed=bool(signature))
-        return _error(401, "INVALID_SIGNATURE", "X-Shopify-Hmac-Sha256 does not match the body")
+        return error_json(401, "INVALID_SIGNATURE", "X-Shopify-Hmac-Sha256 does not match the body")
     topic = request.headers.get("X-Shopify-Topic", "")
     webhook_id = request.headers.get("X-Shopify-Webhook-Id", "").strip()
     if not webhook_id or not topic:
-        return _error(400, "MALFORMED_WEBHOOK", "X-Shopify-Topic and X-Shopify-Webhook-Id needed")
+        return error_json(
+            400, "MALFORMED_WEBHOOK", "X-Shopify-Topic and X-Shopify-Webhook-Id needed"
+        )
     if topic not in TOPICS:
         return JSONResponse({"status": "ignored", "topic": topic})  # not retried by Shopify
     try:
         payload = json.loads(body)
     except ValueError:
-        return _error(400, "MALFORMED_WEBHOOK", "the body is not JSON")
+        return error_json(400, "MALFORMED_WEBHOOK", "the body is not JSON")
     change = _change(topic, payload, client)
     if change is None:
-        return _error(400, "MALFORMED_WEBHOOK", f"the body is not a {topic} payload")
+        return error_json(400, "MALFORMED_WEBHOOK", f"the body is not a {topic} payload")
     if not await client.feed.first_delivery(webhook_id):
         return JSONResponse({"status": "duplicate"})
     order_id, occurred_at = change

@@ -1,0 +1,134 @@
+"""What tests in several rooms make the same way: a short pick reported, a stock position
+seeded, the payouts reconciled as the service's worker would."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from omnigraph.db.models import InventoryPositionRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.exceptions.intake import ExceptionReport
+from omnigraph.payouts.reconciler import Reconciler
+from omnigraph.payouts.returns import ReturnSweep
+from omnigraph.payouts.sync import PaymentsReader
+from omnigraph.runtime.services import Services
+from tests.conftest import ANCHOR
+
+__all__ = [
+    "LINE_KINDS",
+    "free_port",
+    "reconcile_payouts",
+    "short_pick",
+    "ten_sellable",
+    "web_reservation",
+    "wms_short_pick",
+]
+
+# planted kind (in the demo world) -> the reconciliation line status its record must get
+LINE_KINDS = {
+    "charge_without_order": "UNMATCHED",
+    "capture_amount_mismatch": "AMOUNT_MISMATCH",
+    "currency_mismatch": "CURRENCY_MISMATCH",
+    "duplicate_charge": "DUPLICATE",
+    "refund_without_return": "REFUND_WITHOUT_RETURN",
+    "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
+    "return_without_refund": "RETURN_WITHOUT_REFUND",
+}
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def short_pick(
+    order_ref: str,
+    *,
+    dedupe_key: str,
+    summary: str = "short at the pick face",
+    reported_by: str = "test",
+    details: dict[str, Any] | None = None,
+) -> ExceptionReport:
+    """A short pick at the WMS about web-store order ``order_ref``."""
+    return ExceptionReport(
+        kind=ExceptionKind.SHORT_PICK,
+        dedupe_key=dedupe_key,
+        subject=order_ref,
+        subject_type="order",
+        summary=summary,
+        detected_at=datetime.now(UTC),
+        reported_by=reported_by,
+        owner_source="wms",
+        order_source="web-store",
+        order_ref=order_ref,
+        details=details or {},
+    )
+
+
+def wms_short_pick(
+    order: dict[str, Any], line: dict[str, Any], *, dedupe_key: str, **details: Any
+) -> ExceptionReport:
+    """The short pick the WMS reports for one unit of ``line`` of fulfilment order ``order``,
+    with the facts a resolution sends back to it."""
+    return short_pick(
+        order["orderRef"],
+        dedupe_key=dedupe_key,
+        summary=f"1 x {line['sku']} short on {order['id']}",
+        reported_by="wms",
+        details={
+            "fulfilmentOrderId": order["id"],
+            "orderRef": order["orderRef"],
+            "locationId": order["locationId"],
+            "sku": line["sku"],
+            "quantity": 1,
+            **details,
+        },
+    )
+
+
+def ten_sellable(sku: str, **fields: Any) -> InventoryPositionRow:
+    """``sku`` at dc-north with 10 units the web may sell: 20 on hand, 5 committed, 1 damaged,
+    2 in quality control, 2 of safety stock."""
+    return InventoryPositionRow(
+        sku=sku,
+        location_id="dc-north",
+        on_hand=20,
+        committed=5,
+        damaged=1,
+        quality_control=2,
+        incoming=0,
+        restricted_returns=0,
+        version=0,
+        **fields,
+    )
+
+
+def web_reservation(sku: str, key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    """``reserveInventory``'s input: ``quantity`` of ``sku`` at dc-north for the web."""
+    return {
+        "sku": sku,
+        "locationId": "dc-north",
+        "channel": "web",
+        "quantity": quantity,
+        "idempotencyKey": key,
+        **extra,
+    }
+
+
+async def reconcile_payouts(services: Services) -> tuple[int, int]:
+    """Sync, reconcile and sweep as the service's worker does, on the demo world's clock;
+    answer the transactions stored and the exceptions raised."""
+    clock = lambda: ANCHOR  # noqa: E731  (the demo world's "now")
+    catalogue = services.get(ExceptionCatalogue)
+    sync = await PaymentsReader(services.sessions, services.registry, clock=clock).sync_once()
+    done = await Reconciler(
+        services.sessions, services.registry, catalogue, clock=clock
+    ).reconcile_pending()
+    await ReturnSweep(
+        services.sessions, services.registry, catalogue, grace=timedelta(days=1), clock=clock
+    ).sweep()
+    return sync.transactions_stored, done.exceptions_raised
