@@ -54,6 +54,7 @@ def _environment(tmp: Path, mode: str) -> dict[str, str]:
     return {
         **os.environ,
         "OMNIGRAPH_MODE": mode,
+        "OMNIGRAPH_DEMO": "true",  # production serves the demo systems only when asked
         "OMNIGRAPH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'fuzz.sqlite3'}",
         "OMNIGRAPH_DEMO_ORDERS": "60",
         "OMNIGRAPH_RATE_LIMIT": "off",

@@ -19,21 +19,7 @@ _COLUMNS = (
 
 
 def upgrade() -> None:
-    op.create_table(
-        "inventory_ledger_by_movement",
-        sa.Column("source", sa.String(length=64), nullable=False),
-        sa.Column("movement_id", sa.String(length=256), nullable=False),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("sequence", sa.Integer(), nullable=False),
-        sa.Column("movement", sa.String(length=32), nullable=False),
-        sa.Column("sku", sa.String(length=64), nullable=False),
-        sa.Column("location_id", sa.String(length=64), nullable=False),
-        sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("source", "movement_id"),
-    )
+    _ledger_table("inventory_ledger_by_movement", key="movement_id")
     sqlite = op.get_bind().dialect.name == "sqlite"
     stated = "json_extract(data, '$.id')" if sqlite else "(data ->> 'id')"
     movement_id = f"COALESCE(CAST({stated} AS VARCHAR(128)), event_id)"
@@ -57,20 +43,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.create_table(
-        "inventory_ledger_by_event",
-        sa.Column("source", sa.String(length=64), nullable=False),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("sequence", sa.Integer(), nullable=False),
-        sa.Column("movement", sa.String(length=32), nullable=False),
-        sa.Column("sku", sa.String(length=64), nullable=False),
-        sa.Column("location_id", sa.String(length=64), nullable=False),
-        sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("source", "event_id"),
-    )
+    _ledger_table("inventory_ledger_by_event", key="event_id")
     op.execute(
         f"""
         INSERT INTO inventory_ledger_by_event (source, {_COLUMNS})
@@ -88,3 +61,23 @@ def downgrade() -> None:
     op.drop_table("inventory_ledger")
     op.rename_table("inventory_ledger_by_event", "inventory_ledger")
     op.create_index("ix_ledger_sku_location", "inventory_ledger", ["sku", "location_id"])
+
+
+def _ledger_table(name: str, *, key: str) -> None:
+    """The ledger's columns, keyed by source and ``key`` (a movement id or an event id)."""
+    movement_id = [sa.Column("movement_id", sa.String(length=256), nullable=False)]
+    op.create_table(
+        name,
+        sa.Column("source", sa.String(length=64), nullable=False),
+        *(movement_id if key == "movement_id" else []),
+        sa.Column("event_id", sa.String(length=128), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("movement", sa.String(length=32), nullable=False),
+        sa.Column("sku", sa.String(length=64), nullable=False),
+        sa.Column("location_id", sa.String(length=64), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("source", key),
+    )
