@@ -30,7 +30,10 @@ RUN useradd --create-home --uid 10001 omnigraph
 COPY --from=build /install /usr/local
 USER omnigraph
 WORKDIR /home/omnigraph
-ENV OMNIGRAPH_HOST=0.0.0.0 \
+# production by default: API keys required, no introspection, and no demo data unless
+# OMNIGRAPH_DEMO=true asks for it (mount a sources file and set OMNIGRAPH_CONFIG)
+ENV OMNIGRAPH_MODE=production \
+    OMNIGRAPH_HOST=0.0.0.0 \
     OMNIGRAPH_PORT=8000 \
     OMNIGRAPH_DATABASE_URL=sqlite+aiosqlite:////home/omnigraph/var/omnigraph.sqlite3
 EXPOSE 8000

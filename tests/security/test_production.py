@@ -146,3 +146,19 @@ async def test_production_never_serves_invented_data_unless_asked(
     asked = create_app(make_settings(clean_database, mode="production", demo=True, demo_orders=40))
     async with asked.router.lifespan_context(asked):
         assert asked.state.services.registry.storefronts  # the demo systems stand in
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20"])
+def test_development_mode_never_serves_beyond_this_machine(host: str, tmp_path: Path) -> None:
+    """Development mode authenticates nobody, so it binds loopback only; the image's default
+    is production."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'dev.sqlite3'}"
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--host", host],
+        env={"OMNIGRAPH_MODE": "development", "OMNIGRAPH_DATABASE_URL": database},
+    )
+    assert result.exit_code == 2
+    assert "serves loopback only" in result.output
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert "OMNIGRAPH_MODE=production" in dockerfile

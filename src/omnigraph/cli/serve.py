@@ -4,6 +4,7 @@ and ``export-schema`` (the SDL files under ``schema/``)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,14 @@ def serve(
 
     if not settings.sources and not settings.serves_demo:
         typer.echo(f"omnigraph: {NO_SOURCES_IN_PRODUCTION}", err=True)
+        raise typer.Exit(2)
+    if not settings.is_production and not _loopback(settings.host):
+        # development mode authenticates nobody: it is for one developer's machine
+        typer.echo(
+            f"omnigraph: development mode has no authentication and serves loopback only;"
+            f" to serve on {settings.host}, set OMNIGRAPH_MODE=production (API keys required)",
+            err=True,
+        )
         raise typer.Exit(2)
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
@@ -110,3 +119,13 @@ def _export(out: Path, check: bool) -> None:
         return
     for path in write_schema_files(out):
         typer.echo(f"wrote {path}")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
