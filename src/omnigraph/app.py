@@ -222,6 +222,13 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
                 jitter=BACKGROUND_JITTER,
             )
         )
+        tasks.append(
+            detector.following(
+                interval_seconds=settings.detector_follow_seconds,
+                clock=services.now,
+                jitter=BACKGROUND_JITTER,
+            )
+        )
     if settings.reconcile_enabled:
         tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
     return tasks

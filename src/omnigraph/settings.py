@@ -505,6 +505,12 @@ class SettingsFields(BaseModel):
     detector_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often every order is scanned for disagreements."
     )
+    detector_follow_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the storefront, ERP and WMS change feeds are read, so the orders"
+        " a change touched are checked for disagreements seconds after it.",
+    )
     reconcile_enabled: bool = Field(
         default=True,
         description="Sync payouts and reconcile them against orders and returns from here.",

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
-from omnigraph.db.models import ExceptionRow
+from omnigraph.db.models import ExceptionRow, SourceCursorRow
 from omnigraph.demo import DemoSystems, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.detector import DisagreementDetector, cases
+from omnigraph.orders.detector import CHANGES_FEED, DisagreementDetector, cases
 from omnigraph.orders.truth import OrderEvidence, OrderTruth
 from omnigraph.sources.records import Sourced
 from omnigraph.sources.registry import SourceRegistry
@@ -245,3 +245,53 @@ def test_a_price_case_names_its_sku_whatever_characters_it_holds() -> None:
     assert (raised.details["sku"], raised.details["lineNo"]) == ("SHIRT[M]-1", 1)
     offered = ExceptionCatalogue.load().rule(raised.kind).applicable(raised.details)
     assert {"CONFIRM_ERP_PRICE", "ADJUST_ERP_PRICE"} <= set(offered)
+
+
+async def test_a_change_on_a_feed_is_checked_seconds_later_without_a_full_scan(
+    clean_database: str,
+) -> None:
+    """The detector follows the change feeds: an ERP repricing a line of a clean order raises
+    its PRICE_DISAGREEMENT from the next read of the feeds, which checks that order alone."""
+    world = build_world(seed=11, orders=120, anchor=ANCHOR)
+    planted = {p.order_ref for p in world.planted if p.order_ref}
+    engine = create_engine(clean_database)
+    await upgrade_database(engine)
+    sessions = create_session_factory(engine)
+    await forget_disagreements(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(delete(SourceCursorRow).where(SourceCursorRow.feed == CHANGES_FEED))
+    async with DemoSystems(world) as demo:
+        registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
+        detector = DisagreementDetector(
+            sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load()
+        )
+        try:
+            now = datetime.now(UTC)
+            await detector.follow_changes(now=now)  # the feeds' history, read once
+            quiet = await detector.follow_changes(now=now)
+            erp = registry.erps[0]
+            clean = next(o["id"] for o in world.storefront_orders if o["id"] not in planted)
+            (sales_order,) = (await erp.sales_orders_by_order_ref([clean]))[clean][:1]
+            line = sales_order.lines[0]
+            receipt = await erp.client.command(
+                "price.adjust",
+                {
+                    "salesOrderId": sales_order.id,
+                    "lineNo": line.line_no,
+                    "unitPrice": str(line.unit_price + 7),
+                },
+                idempotency_key=f"test-follow-{sales_order.id}",
+            )
+            assert receipt.accepted, receipt
+            later = now + timedelta(hours=2)  # past the price's grace
+            followed = await detector.follow_changes(now=later)
+        finally:
+            await registry.aclose()
+    async with sessions() as session:
+        kinds = list(
+            await session.scalars(select(ExceptionRow.kind).where(ExceptionRow.order_ref == clean))
+        )
+    await engine.dispose()
+    assert quiet.orders == 0  # nothing changed: nothing checked
+    assert followed.orders == 1
+    assert kinds == ["PRICE_DISAGREEMENT"]

@@ -26,8 +26,10 @@ _THRESHOLDS = {
     "drift_interval_seconds": "INVENTORY_DRIFT: how often the ledger is compared with the WMS",
     "refund_grace_seconds": "RETURN_WITHOUT_REFUND: how long a received return may wait for its"
     " refund",
+    "detector_follow_seconds": "LATE_CANCELLATION, STATE_DISAGREEMENT, PRICE_DISAGREEMENT: how"
+    " often the change feeds are read, so an order a change touched is checked seconds after it",
     "detector_interval_seconds": "LATE_CANCELLATION, STATE_DISAGREEMENT, PRICE_DISAGREEMENT: how"
-    " often every order is scanned",
+    " often every order is scanned (the safety net behind the feeds)",
     "reconcile_interval_seconds": "PAYOUT_MISMATCH, AMOUNT_MISMATCH, REFUND_WITHOUT_RETURN: how"
     " often payouts are synced and reconciled",
     "returns_sweep_interval_seconds": "RETURN_WITHOUT_REFUND: how often received returns are swept",

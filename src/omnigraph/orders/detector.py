@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
+from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
@@ -75,6 +76,21 @@ class Raise:
     kind: ExceptionKind
     summary: str
     details: dict[str, Any]
+
+
+CHANGES_FEED = "disagreements"
+
+
+def _order_ref(event: dict[str, Any], record_type: str) -> str | None:
+    """The storefront order a change-feed event is about, when it is about one."""
+    if event.get("recordType") != record_type:
+        return None
+    if record_type == "order":
+        ref = event.get("recordId")
+    else:
+        data = event.get("data")
+        ref = data.get("orderRef") if isinstance(data, dict) else None
+    return str(ref) if ref else None
 
 
 def _field_family(name: str) -> str:
@@ -207,6 +223,73 @@ class DisagreementDetector:
         return PeriodicTask(
             "detector", scan, interval_seconds, jitter=jitter, transient=source_failure
         )
+
+    def following(
+        self, *, interval_seconds: float, clock: Callable[[], datetime], jitter: float = 0.0
+    ) -> PeriodicTask:
+        """The detector following the storefronts', ERPs' and WMSs' change feeds: the orders a
+        change touched are checked seconds after it; the full scan stays the safety net."""
+
+        async def follow() -> None:
+            report = await self.follow_changes(now=clock())
+            if report.orders:
+                log.info("disagreements_followed", **report.as_dict())
+
+        return PeriodicTask(
+            "detector_changes", follow, interval_seconds, jitter=jitter, transient=source_failure
+        )
+
+    async def follow_changes(self, *, now: datetime) -> DetectionReport:
+        """Check the orders whose records changed on any feed since the last look.
+
+        Each feed's cursor is kept (``source_cursors``, feed ``disagreements``) and moved only
+        once the orders its events named were checked, so a crash reads them again; raising is
+        idempotent, so reading twice raises nothing twice."""
+        report = DetectionReport()
+        refs: set[str] = set()
+        read_to: dict[str, str | None] = {}
+        feeds = [
+            *((adapter.client, "order") for adapter in self.registry.storefronts),
+            *((adapter.client, "sales_order") for adapter in self.registry.erps),
+            *((adapter.client, "fulfilment_order") for adapter in self.registry.warehouses),
+        ]
+        for client, record_type in feeds:
+            cursor = start = await self._feed_position(client.name)
+            while True:
+                events, cursor, more = await client.changes(cursor, self.page_size)
+                refs.update(ref for e in events if (ref := _order_ref(e, record_type)))
+                if not more or not events:
+                    break
+            if cursor != start:
+                read_to[client.name] = cursor
+        wanted = sorted(refs)
+        for storefront in self.registry.storefronts:
+            for offset in range(0, len(wanted), self.page_size):
+                found = await storefront.orders_by_id(wanted[offset : offset + self.page_size])
+                orders = [Sourced(storefront.name, order) for order in found.values()]
+                await self._check_page(orders, now, report, raise_exceptions=True)
+        await self._move_feed_positions(read_to, now)
+        return report
+
+    async def _feed_position(self, source: str) -> str | None:
+        async with self.sessions() as session:
+            row = await session.get(SourceCursorRow, (source, CHANGES_FEED))
+            return row.cursor if row else None
+
+    async def _move_feed_positions(self, read_to: dict[str, str | None], now: datetime) -> None:
+        if not read_to:
+            return
+        async with self.sessions() as session, session.begin():
+            for source, cursor in read_to.items():
+                row = await session.get(SourceCursorRow, (source, CHANGES_FEED))
+                if row is None:
+                    session.add(
+                        SourceCursorRow(
+                            source=source, feed=CHANGES_FEED, cursor=cursor, updated_at=now
+                        )
+                    )
+                else:
+                    row.cursor, row.updated_at = cursor, now
 
     async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
         """Every order of every storefront, a page at a time."""
