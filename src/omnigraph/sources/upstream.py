@@ -19,7 +19,6 @@ import structlog
 from redis.asyncio import Redis
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
-from omnigraph.core.sources import SourceKind
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import CacheKey, LocalRecordCache, RecordCache, RedisRecordCache
@@ -72,9 +71,7 @@ class Upstream:
     ) -> None:
         """``auth`` makes the headers that carry the source's token (when it has one);
         ``headers`` are sent on every request besides (an API version, say)."""
-        self.config = config
         self.name = config.name
-        self.kind: SourceKind = config.kind
         self.base_url = str(config.base_url).rstrip("/")
         self.redis = options.get("redis")
         self.redis_key_prefix = options["redis_key_prefix"]

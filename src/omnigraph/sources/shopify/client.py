@@ -134,8 +134,8 @@ class ShopifyClient:
         self.name = config.name
         self.kind: SourceKind = config.kind
         self.options: ShopifyOptions = config.shopify_options()
-        self.api_version = config.api_version or DEFAULT_API_VERSION
-        self.graphql_path = f"/admin/api/{self.api_version}/graphql.json"
+        version = config.api_version or DEFAULT_API_VERSION
+        self.graphql_path = f"/admin/api/{version}/graphql.json"
         self.sleep = sleep
         self.bucket = CostBucket(clock)
         self.max_attempts = max_attempts

@@ -119,8 +119,8 @@ class StripeClient:
     ) -> None:
         """``max_attempts`` and ``retry_wait`` (tenacity) govern retries of 429, 409 and 5xx
         answers and transport failures; a ``Retry-After`` header is honoured as a floor."""
-        self.api_version = config.api_version or DEFAULT_API_VERSION
-        self.upstream = Upstream(config, headers={"Stripe-Version": self.api_version}, **options)
+        version = config.api_version or DEFAULT_API_VERSION
+        self.upstream = Upstream(config, headers={"Stripe-Version": version}, **options)
         self.name = config.name
         self.kind: SourceKind = config.kind
         self.max_attempts = max_attempts
