@@ -181,8 +181,9 @@ def order_cost(line_items: int) -> int:
 
 @cache
 def return_cost() -> int:
-    """The requested cost of one return in :data:`RETURNS_BY_IDS`."""
-    return _selection_cost(_selection_set(RETURNS_BY_IDS))
+    """The requested cost of one return in :data:`RETURNS_BY_IDS`: the object, and what is
+    asked of it (``nodes(ids:)`` costs each id's object, as ``order_cost`` counts an order)."""
+    return 1 + _selection_cost(_selection_set(RETURNS_BY_IDS))
 
 
 # -- reading a document's selections (ours, as written above: fields, arguments, fragments) --
