@@ -13,7 +13,7 @@ the typed records of :mod:`omnigraph.sources.records`: :class:`StorefrontAdapter
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, Unpack, cast
@@ -216,18 +216,22 @@ class ContractClient:
         }
 
     async def by_order_ref(
-        self, collection: str, order_refs: Sequence[str], *, ref_of: Any = None
+        self,
+        collection: str,
+        order_refs: Sequence[str],
+        *,
+        ref_of: Callable[[JsonRecord], str | None] = lambda record: record.get("orderRef"),
     ) -> dict[str, list[JsonRecord]]:
-        """Records grouped by the storefront order ref they carry (zero, one or many each)."""
+        """Records grouped by the storefront order ref they carry (``ref_of``: zero, one or
+        many each)."""
         path = f"/{collection}/by-order-ref"
-        get_ref = ref_of or (lambda record: record.get("orderRef"))
 
         async def fetch(keys: list[CacheKey]) -> list[Any]:
             chunk = [key[2] for key in keys]
             payload = await self.post_json(path, {"orderRefs": chunk})
             fetched: dict[str, list[JsonRecord]] = {ref: [] for ref in chunk}
             for record in _data(self.name, payload, path):
-                ref = get_ref(record)
+                ref = ref_of(record)
                 if ref in fetched:
                     fetched[ref].append(record)
             return list(fetched.values())
