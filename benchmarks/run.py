@@ -62,8 +62,8 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
 from omnigraph.settings import Settings
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.registry import SourceRegistry
-from omnigraph.sources.storefront import OrderListFilter
 
 PAGE = 200
 
@@ -115,11 +115,13 @@ async def detection(orders: int, repeat: int) -> None:
             now = datetime.now(UTC)
             try:
                 base_seconds, _ = await timed(lambda: fetch_only(registry), repeat)
-                before = {n: c.calls for n, c in registry.clients.items()}
+                before = {n: c.upstream.calls for n, c in registry.clients.items()}
                 scan_seconds, report = await timed(
                     lambda: detector.scan(now=now, raise_exceptions=False), repeat
                 )
-                calls = sum(c.calls - before[n] for n, c in registry.clients.items()) / repeat
+                calls = (
+                    sum(c.upstream.calls - before[n] for n, c in registry.clients.items()) / repeat
+                )
                 raise_seconds, raised = await timed(lambda: detector.scan(now=now), 1)
             finally:
                 await registry.aclose()

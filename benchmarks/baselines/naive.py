@@ -35,8 +35,8 @@ from omnigraph.orders.resolvers import ORDER_CURSOR
 from omnigraph.orders.schema import OrderState, OrderTotals, external_refs, order_totals
 from omnigraph.orders.truth import OrderEvidence, OrderTruth, channel_state
 from omnigraph.runtime.services import Services
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.records import Charge, FulfilmentOrder, Sourced, StorefrontOrder
-from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = ["NaiveGraphQL", "naive_schema"]
 

@@ -16,7 +16,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.core.sources import SourceKind
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.settings import SourceConfig
-from omnigraph.sources.client import SourceClient
+from omnigraph.sources.contract import ContractClient
 from omnigraph.sources.stale import LastGood, stale_reads
 from tests.conftest import Graph, Sources, running_app
 from tests.orders.test_schema import shipped_order
@@ -106,7 +106,7 @@ async def test_background_reads_keep_no_copies() -> None:
         refs = json.loads(request.content)["orderRefs"]
         return httpx.Response(200, json={"data": [{"id": f"FO-{r}", "orderRef": r} for r in refs]})
 
-    client = SourceClient(
+    client = ContractClient(
         SourceConfig(name="wms", kind=SourceKind.WMS, base_url="http://wms.test"),
         timeout_seconds=1,
         cache_ttl_seconds=0,
@@ -127,4 +127,4 @@ async def test_background_reads_keep_no_copies() -> None:
         assert kept == {"SF-2": [{"id": "FO-SF-2", "orderRef": "SF-2"}]}
         assert [read.source for read in served] == ["wms"]
     finally:
-        await client.aclose()
+        await client.upstream.aclose()

@@ -20,7 +20,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.observability.metrics import MAX_OPERATION_NAMES, ServiceMetrics
 from omnigraph.runtime.services import Services
 from omnigraph.settings import SourceConfig
-from omnigraph.sources.client import SourceClient
+from omnigraph.sources.contract import ContractClient
 from tests.conftest import Graph, running_app
 from tests.observability.scrape import scrape, series, value
 
@@ -96,7 +96,7 @@ async def test_upstream_outcomes_are_counted_by_source() -> None:
             raise httpx.ConnectTimeout("slow", request=request) from None
 
     config = SourceConfig(name="wms-east", kind=SourceKind.WMS, base_url="http://wms.test")
-    client = SourceClient(
+    client = ContractClient(
         config,
         timeout_seconds=1,
         cache_ttl_seconds=0,
@@ -107,8 +107,8 @@ async def test_upstream_outcomes_are_counted_by_source() -> None:
     )
     for _ in range(4):
         with contextlib.suppress(UpstreamUnavailable, SourceContractViolation):
-            await client.request("GET", "/health")
-    await client.aclose()
+            await client.upstream.request("GET", "/health")
+    await client.upstream.aclose()
     counted = {
         (sample.labels["outcome"], sample.value)
         for family in metrics.registry.collect()

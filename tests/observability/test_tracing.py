@@ -105,7 +105,7 @@ def demo_url(span: ReadableSpan) -> str:
 def world_url(client: httpx.AsyncClient, kind: str) -> str:
     services = client._transport.app.state.services  # type: ignore[attr-defined]
     storefront = next(c for c in services.registry.clients.values() if c.kind.value == kind)
-    return str(storefront.base_url)
+    return storefront.upstream.base_url
 
 
 async def test_health_checks_and_scrapes_are_not_traced(

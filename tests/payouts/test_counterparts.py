@@ -25,7 +25,7 @@ async def test_the_erp_and_the_wms_are_asked_only_about_refunded_orders(
             for raw in world.balance_transactions
         ]
         found = await fetch_counterparts(registry, payments, transactions)
-        calls = {name: client.calls for name, client in registry.clients.items()}
+        calls = {name: client.upstream.calls for name, client in registry.clients.items()}
     finally:
         await registry.aclose()
     refunded = {found.charges[charge].order_ref for charge in found.refund_charges.values()}

@@ -17,7 +17,7 @@ from omnigraph.payouts.matching import Counterparts, SettledTransaction
 from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler, transaction_chunks
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, Graph
 
@@ -101,7 +101,7 @@ async def test_a_payout_the_sync_touched_meanwhile_is_reconciled_again(
 
     async def sync_meanwhile(
         registry: SourceRegistry,
-        payments: PaymentsAdapter,
+        payments: PaymentsSource,
         transactions: Sequence[SettledTransaction],
     ) -> Counterparts:
         payout_ids = {txn.payout for txn in transactions}

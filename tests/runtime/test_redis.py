@@ -31,7 +31,7 @@ from omnigraph.graph.limits.rate import RateLimiter
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.settings import Settings, SourceConfig
-from omnigraph.sources.client import SourceClient
+from omnigraph.sources.contract import ContractClient
 from tests.runtime.conftest import REDIS_URL
 
 T = TypeVar("T")
@@ -65,14 +65,14 @@ def storefront() -> Storefront:
 @pytest.fixture
 async def replicas(
     redis: Redis, prefix: str, storefront: Storefront
-) -> AsyncIterator[Callable[..., SourceClient]]:
+) -> AsyncIterator[Callable[..., ContractClient]]:
     """Source clients for one storefront, as two replicas would each build theirs."""
-    built: list[SourceClient] = []
+    built: list[ContractClient] = []
 
-    def build(client: Redis | None = redis, ttl: float = 30) -> SourceClient:
+    def build(client: Redis | None = redis, ttl: float = 30) -> ContractClient:
         source = SourceConfig(name="web-store", kind=SourceKind.STOREFRONT, base_url="http://sf")
         built.append(
-            SourceClient(
+            ContractClient(
                 source,
                 timeout_seconds=2,
                 cache_ttl_seconds=ttl,
@@ -86,11 +86,11 @@ async def replicas(
 
     yield build
     for client in built:
-        await client.aclose()
+        await client.upstream.aclose()
 
 
 async def test_a_record_one_replica_fetched_is_read_by_the_other(
-    replicas: Callable[..., SourceClient], storefront: Storefront, redis: Redis, prefix: str
+    replicas: Callable[..., ContractClient], storefront: Storefront, redis: Redis, prefix: str
 ) -> None:
     a, b = replicas(), replicas()
     first = await a.batch_get("orders", ["SF-1", "SF-2", "gone"])
@@ -117,16 +117,16 @@ async def test_a_record_one_replica_fetched_is_read_by_the_other(
 
 
 async def test_clearing_the_cache_clears_it_for_every_replica(
-    replicas: Callable[..., SourceClient], storefront: Storefront
+    replicas: Callable[..., ContractClient], storefront: Storefront
 ) -> None:
     a, b = replicas(), replicas()
     await a.batch_get("orders", ["SF-1"])
-    await b.clear_cache()
+    await b.upstream.clear_cache()
     await a.batch_get("orders", ["SF-1"])
     assert storefront.asked == [["SF-1"], ["SF-1"]]
 
 
-async def test_reference_data_is_shared_too(replicas: Callable[..., SourceClient]) -> None:
+async def test_reference_data_is_shared_too(replicas: Callable[..., ContractClient]) -> None:
     a, b = replicas(), replicas()
     fetches = 0
 
@@ -135,13 +135,13 @@ async def test_reference_data_is_shared_too(replicas: Callable[..., SourceClient
         fetches += 1
         return [{"id": "dc-north"}]
 
-    assert await a.cached(("locations",), fetch) == [{"id": "dc-north"}]
-    assert await b.cached(("locations",), fetch) == [{"id": "dc-north"}]
+    assert await a.upstream.cached(("locations",), fetch) == [{"id": "dc-north"}]
+    assert await b.upstream.cached(("locations",), fetch) == [{"id": "dc-north"}]
     assert fetches == 1
 
 
 async def test_a_redis_that_does_not_answer_is_a_cache_miss_not_an_error(
-    replicas: Callable[..., SourceClient], storefront: Storefront
+    replicas: Callable[..., ContractClient], storefront: Storefront
 ) -> None:
     nowhere = connect_redis("redis://127.0.0.1:9/0")  # the discard port: nothing listens
     try:

@@ -28,7 +28,7 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow, OutboxCommandRo
 from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
 from omnigraph.runtime.periodic import PeriodicTask
 from omnigraph.settings import DispatchPolicy
-from omnigraph.sources.client import CommandReceipt
+from omnigraph.sources.contract import CommandReceipt
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["CommandDispatcher", "DispatcherWakeup"]

@@ -14,7 +14,7 @@ from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.runtime.periodic import PeriodicTask, source_failure
-from omnigraph.sources.client import JsonRecord, SourceClient
+from omnigraph.sources.contract import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["REPORT_EVENT", "SourceReportReader"]

@@ -28,7 +28,7 @@ from omnigraph.db.models import (
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.runtime.services import utc_now
-from omnigraph.sources.client import JsonRecord, SourceClient
+from omnigraph.sources.contract import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["FEED", "LedgerReader", "SyncProgress"]

@@ -230,9 +230,10 @@ class _ScrapeTimeCollector(Collector):
                 labels=["source", "result"],
             )
             for name, client in services.registry.clients.items():
-                if client.caching:
-                    lookups.add_metric([name, "hit"], client.cache_hits)
-                    lookups.add_metric([name, "miss"], client.cache_misses)
+                upstream = client.upstream
+                if upstream.caching:
+                    lookups.add_metric([name, "hit"], upstream.cache_hits)
+                    lookups.add_metric([name, "miss"], upstream.cache_misses)
             yield lookups
         answers = self._metrics.response_cache
         if answers is not None and answers.seconds > 0:

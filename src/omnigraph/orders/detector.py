@@ -36,9 +36,9 @@ from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
 from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
-from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = ["DetectionReport", "DisagreementDetector", "cases", "exception_for"]
 
@@ -294,7 +294,7 @@ class DisagreementDetector:
     async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
         """Every order of every storefront, a page at a time."""
         report = DetectionReport()
-        calls_before = {name: c.calls for name, c in self.registry.clients.items()}
+        calls_before = {name: c.upstream.calls for name, c in self.registry.clients.items()}
         for storefront in self.registry.storefronts:
             cursor: str | None = None
             while True:
@@ -307,7 +307,7 @@ class DisagreementDetector:
                     break
                 cursor = page.next_cursor
         report.upstream_calls = {
-            name: c.calls - calls_before[name] for name, c in self.registry.clients.items()
+            name: c.upstream.calls - calls_before[name] for name, c in self.registry.clients.items()
         }
         return report
 

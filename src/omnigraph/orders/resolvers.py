@@ -24,6 +24,7 @@ from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first,
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
 from omnigraph.runtime.services import Services
+from omnigraph.sources.contract import OrderListFilter, StorefrontSource
 from omnigraph.sources.records import (
     Charge,
     FulfilmentOrder,
@@ -31,7 +32,6 @@ from omnigraph.sources.records import (
     Sourced,
     StorefrontOrder,
 )
-from omnigraph.sources.storefront import OrderListFilter, StorefrontAdapter
 
 __all__ = [
     "ORDER_CURSOR",
@@ -258,7 +258,7 @@ async def list_orders(
     upstream = filter.upstream()
 
     async def fetch(
-        storefront: StorefrontAdapter, page: str | None, limit: int
+        storefront: StorefrontSource, page: str | None, limit: int
     ) -> tuple[list[Sourced[StorefrontOrder]], str | None]:
         result = await storefront.list_orders(limit=limit, cursor=page, filter=upstream)
         found = [Sourced(storefront.name, order) for order in result.orders]

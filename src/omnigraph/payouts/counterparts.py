@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from omnigraph.payouts.categories import ReportingCategory, category_of
 from omnigraph.payouts.matching import Counterparts, SettledTransaction
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.records import (
     FulfilmentOrder,
     SalesOrder,
@@ -25,7 +25,7 @@ __all__ = ["fetch_counterparts", "orders_with_context"]
 
 
 async def fetch_counterparts(
-    registry: SourceRegistry, payments: PaymentsAdapter, transactions: Sequence[SettledTransaction]
+    registry: SourceRegistry, payments: PaymentsSource, transactions: Sequence[SettledTransaction]
 ) -> Counterparts:
     wanted: dict[ReportingCategory, set[str]] = {
         ReportingCategory.SALES: set(),

@@ -38,7 +38,7 @@ from omnigraph.payouts.matching import (
 )
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.runtime.services import utc_now
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
 
@@ -219,7 +219,7 @@ class Reconciler:
         return total
 
     async def reconcile_payouts(
-        self, payments: PaymentsAdapter, payout_ids: Sequence[str]
+        self, payments: PaymentsSource, payout_ids: Sequence[str]
     ) -> ReconcileProgress:
         """Reconcile these synced payouts now, marked or not (a webhook named them); the
         others wait for :meth:`reconcile_pending`."""
@@ -241,7 +241,7 @@ class Reconciler:
 
     async def _reconcile_rows(
         self,
-        payments: PaymentsAdapter,
+        payments: PaymentsSource,
         payouts: Sequence[PaymentPayoutRow],
         total: ReconcileProgress,
         progress: Callable[[ReconcileProgress], None] | None,
@@ -264,7 +264,7 @@ class Reconciler:
 
     async def _reconcile_chunk(
         self,
-        payments: PaymentsAdapter,
+        payments: PaymentsSource,
         payouts: Sequence[PaymentPayoutRow],
         total: ReconcileProgress,
     ) -> None:

@@ -18,7 +18,7 @@ from omnigraph.graph.context import RequestContext
 from omnigraph.graph.loaders import BySourceLoader, RowLoader, RowsLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.runtime.services import Services
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.records import (
     BalanceTransaction,
     Payout,
@@ -107,7 +107,7 @@ async def list_payouts(
     params = filter.as_params()
 
     async def fetch(
-        adapter: PaymentsAdapter, page: str | None, limit: int
+        adapter: PaymentsSource, page: str | None, limit: int
     ) -> tuple[list[Sourced[Payout]], str | None]:
         payouts, next_page = await adapter.list_payouts(limit=limit, cursor=page, filters=params)
         for payout in payouts:

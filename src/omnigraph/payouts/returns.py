@@ -24,6 +24,7 @@ from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import LineResult, MatchStatus
 from omnigraph.payouts.reconciler import line_row
 from omnigraph.runtime.services import utc_now
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.records import (
     FulfilmentOrder,
     ReturnReceipt,
@@ -31,7 +32,6 @@ from omnigraph.sources.records import (
     StorefrontOrder,
 )
 from omnigraph.sources.registry import SourceRegistry
-from omnigraph.sources.storefront import OrderListFilter
 
 __all__ = ["ReturnSweep", "refund_due", "unrefunded_returns"]
 

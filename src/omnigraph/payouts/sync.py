@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
 from omnigraph.runtime.services import utc_now
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.parsing import parse_record
-from omnigraph.sources.payments import PaymentsAdapter
 from omnigraph.sources.records import BalanceTransaction, Payout
 from omnigraph.sources.registry import SourceRegistry
 
@@ -116,7 +116,7 @@ class PaymentsReader:
         return total
 
     async def sync_payouts(
-        self, payments: PaymentsAdapter, payout_ids: Sequence[str]
+        self, payments: PaymentsSource, payout_ids: Sequence[str]
     ) -> PaymentsSyncProgress:
         """Fetch these payouts and what they swept now, outside the feed (a webhook said they
         changed). The feed's cursor stays: its own pass reads them again, changing nothing."""
@@ -129,7 +129,7 @@ class PaymentsReader:
 
     async def _follow(
         self,
-        payments: PaymentsAdapter,
+        payments: PaymentsSource,
         total: PaymentsSyncProgress,
         progress: Callable[[PaymentsSyncProgress], None] | None,
     ) -> None:

@@ -41,7 +41,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.stripe import StripePaymentsAdapter
 from omnigraph.sources.stripe.webhooks import (
     PAYOUT_EVENT_TYPES,
@@ -83,7 +83,7 @@ async def _read_body(request: Request) -> bytes | None:
 
 
 async def reconcile_payouts(
-    reconciler: Reconciler, payments: PaymentsAdapter, payout_ids: Sequence[str]
+    reconciler: Reconciler, payments: PaymentsSource, payout_ids: Sequence[str]
 ) -> ReconcileProgress:
     """Reconcile these synced payouts now, marked or not; the others wait for the loop."""
     return await reconciler.reconcile_payouts(payments, payout_ids)

@@ -22,7 +22,6 @@ __all__ = [
     "CreditMemo",
     "Customer",
     "Dispute",
-    "ErpItem",
     "ErpLine",
     "FulfilmentLine",
     "FulfilmentOrder",
@@ -173,14 +172,6 @@ class SalesOrder(_CamelRecord):
     credit_memos: list[CreditMemo] = Field(default_factory=list)
     requested_ship_date: date | None = None
     updated_at: datetime
-
-
-class ErpItem(_CamelRecord):
-    sku: str
-    name: str
-    category: str | None = None
-    list_price: Decimal
-    currency: str
 
 
 class FulfilmentLine(_CamelRecord):
@@ -354,11 +345,6 @@ class Payout(_SnakeRecord):
     @property
     def created_at(self) -> datetime:
         return _from_unix(self.created)
-
-    @property
-    def arrival_day(self) -> date | None:
-        arrival = self.arrival_at
-        return None if arrival is None else arrival.date()
 
 
 class BalanceTransaction(_SnakeRecord):

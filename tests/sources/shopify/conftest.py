@@ -151,7 +151,7 @@ async def make_client(
 
     yield make
     for client in made:
-        await client.aclose()
+        await client.upstream.aclose()
 
 
 @pytest.fixture

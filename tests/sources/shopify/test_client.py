@@ -8,11 +8,19 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, parse
+from tests.fakes.shopify import _requested_cost
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
-from omnigraph.sources.shopify.queries import order_cost
+from omnigraph.sources.shopify.queries import (
+    ORDERS_BY_IDS,
+    RETURNS_BY_IDS,
+    order_cost,
+    order_document,
+    return_cost,
+)
 
 from .conftest import FakeShop, FakeTime, fixture, synthetic_orders
 
@@ -21,6 +29,23 @@ RICH = "SF-5012345678901"
 
 def ids(count: int) -> list[str]:
     return [f"SF-{4000 + n}" for n in range(count)]
+
+
+@pytest.mark.parametrize("line_items", [1, 20, 100, 250])
+def test_the_costs_the_client_counts_are_the_costs_graphql_core_counts(line_items: int) -> None:
+    """The client reads its documents without graphql-core (no adapter imports a GraphQL
+    library); the fake shop parses them with it: one order, and one return, cost the same."""
+
+    def cost(document: str, count: int) -> int:
+        parsed = parse(document)
+        operation = parsed.definitions[0]
+        assert isinstance(operation, OperationDefinitionNode)
+        return _requested_cost(parsed, operation, {"ids": ["gid"] * count})
+
+    orders = order_document(ORDERS_BY_IDS, line_items)
+    assert cost(orders, 3) - cost(orders, 2) == order_cost(line_items)
+    # a return is an object too: 16 of them at 62 points would ask 1,008, over Shopify's limit
+    assert cost(RETURNS_BY_IDS, 3) - cost(RETURNS_BY_IDS, 2) == return_cost()
 
 
 async def test_a_batch_is_one_nodes_query_per_what_the_cost_allows(

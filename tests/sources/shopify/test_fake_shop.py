@@ -13,9 +13,9 @@ from tests.fakes.shopify import FakeShopify, shopify_options
 
 from omnigraph.demo import DemoWorld
 from omnigraph.settings import SourceConfig
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
-from omnigraph.sources.storefront import OrderListFilter
 
 TOKEN = "shpat_fake_shop_0123"
 
@@ -49,7 +49,7 @@ async def adapter(
         transport=httpx.ASGITransport(app=fake.app),
     )
     yield ShopifyStorefrontAdapter(client)
-    await client.aclose()
+    await client.upstream.aclose()
 
 
 # Where Shopify's model cannot say what the demo storefront says (docs/sources/shopify.md).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
-from omnigraph.sources.storefront import OrderListFilter
 
 from .conftest import Call, FakeShop, fixture
 

@@ -9,10 +9,10 @@ import pytest
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.settings import Settings
+from omnigraph.sources.contract import StorefrontAdapter
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
-from omnigraph.sources.storefront import StorefrontAdapter
 
 from .conftest import FakeShop
 

@@ -68,7 +68,7 @@ async def stripe_client(stripe_env: None) -> AsyncIterator[Callable[..., StripeC
 
     yield make
     for client in made:
-        await client.aclose()
+        await client.upstream.aclose()
 
 
 def adapter_for(client: StripeClient) -> StripePaymentsAdapter:

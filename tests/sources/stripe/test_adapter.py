@@ -95,7 +95,7 @@ async def test_charges_by_id_one_get_each_missing_ones_left_out(stripe_client: M
     client = stripe_client(stripe)
     found = await adapter_for(client).charges_by_id(["ch_3PfAbcLkdIwHu7ix0Charge1", "ch_missing"])
 
-    assert client.calls == 2
+    assert client.upstream.calls == 2
     assert list(found) == ["ch_3PfAbcLkdIwHu7ix0Charge1"]
     charge = found["ch_3PfAbcLkdIwHu7ix0Charge1"]
     assert (charge.amount, charge.amount_refunded, charge.currency) == (10000, 500, "gbp")
@@ -130,7 +130,7 @@ async def test_charges_by_order_ref_search_ten_refs_a_query(stripe_client: MakeC
     client = stripe_client(stripe)
     found = await adapter_for(client).charges_by_order_ref(refs)
 
-    assert client.calls == 3  # 26 refs, at most 10 clauses a query (Stripe's limit)
+    assert client.upstream.calls == 3  # 26 refs, at most 10 clauses a query (Stripe's limit)
     assert all(len(q.split(" OR ")) <= 10 for q in queries)
     assert "metadata['order_ref']:'O\\'Brien-1'" in queries[-1]  # quotes escaped
     assert set(found) == set(refs)
@@ -148,7 +148,7 @@ async def test_rate_limit_is_retried_then_succeeds(stripe_client: MakeClient) ->
     client = stripe_client(lambda request: answers.pop(0))
     found = await adapter_for(client).charges_by_id(["ch_3PfAbcLkdIwHu7ix0Charge1"])
 
-    assert client.calls == 3
+    assert client.upstream.calls == 3
     assert found["ch_3PfAbcLkdIwHu7ix0Charge1"].amount == 10000
 
 
@@ -157,7 +157,7 @@ async def test_rate_limit_that_persists_is_upstream_unavailable(stripe_client: M
 
     with pytest.raises(UpstreamUnavailable, match="429"):
         await adapter_for(client).payouts_by_id([PAYOUT])
-    assert client.calls == 4  # max_attempts
+    assert client.upstream.calls == 4  # max_attempts
 
 
 async def test_server_error_retried_auth_error_not(stripe_client: MakeClient) -> None:
@@ -169,7 +169,7 @@ async def test_server_error_retried_auth_error_not(stripe_client: MakeClient) ->
 
     client = stripe_client(stripe)
     assert (await adapter_for(client).payouts_by_id([PAYOUT]))[PAYOUT].status == "paid"
-    assert client.calls == 2
+    assert client.upstream.calls == 2
 
     refused = stripe_client(
         lambda request: _json(
@@ -179,7 +179,7 @@ async def test_server_error_retried_auth_error_not(stripe_client: MakeClient) ->
     )
     with pytest.raises(UpstreamUnavailable, match="401"):
         await adapter_for(refused).payouts_by_id([PAYOUT])
-    assert refused.calls == 1
+    assert refused.upstream.calls == 1
 
 
 async def test_a_list_that_is_not_a_list_object_is_a_contract_violation(

@@ -98,7 +98,7 @@ async def test_a_refund_stripe_refuses_is_a_rejected_command(stripe_client: Make
     assert not receipt.accepted
     assert "greater than unrefunded amount" in receipt.detail
     assert "amount_too_large" in receipt.detail
-    assert client.calls == 1  # a refusal is an answer, not retried
+    assert client.upstream.calls == 1  # a refusal is an answer, not retried
 
 
 async def test_a_key_reused_for_another_refund_is_a_contract_violation(
@@ -128,7 +128,7 @@ async def test_commands_stripe_cannot_do_are_refused_without_a_call(
 
     assert not receipt.accepted
     assert reason in receipt.detail
-    assert client.calls == 0
+    assert client.upstream.calls == 0
 
 
 async def test_investigation_is_marked_on_the_payout(

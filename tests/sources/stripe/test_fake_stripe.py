@@ -12,8 +12,7 @@ from tests.sources.stripe.conftest import SECRET_KEY, adapter_for
 
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.settings import SourceConfig
-from omnigraph.sources.client import SourceClient
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.contract import ContractClient, PaymentsAdapter
 from omnigraph.sources.stripe import StripeClient
 
 MakeClient = Callable[..., StripeClient]
@@ -25,7 +24,7 @@ async def test_the_fake_serves_the_demo_payments_as_stripe_would(
     fake = FakeStripe(world, secret_key=SECRET_KEY)
     stripe = adapter_for(stripe_client(httpx.ASGITransport(app=fake.app)))
     contract = PaymentsAdapter(
-        SourceClient(
+        ContractClient(
             SourceConfig.model_validate(
                 {"name": "psp", "kind": "payments", "base_url": demo.urls["payments"]}
             ),
@@ -73,7 +72,7 @@ async def test_the_fake_serves_the_demo_payments_as_stripe_would(
         assert [p.id for p in first + rest] == [p.id for p in expected_first] + [p.id for p in rest]
         assert len(first) + len(rest) == len(world.payouts)
     finally:
-        await contract.client.aclose()
+        await contract.client.upstream.aclose()
 
 
 async def test_the_payments_feed_backfills_then_follows_events(

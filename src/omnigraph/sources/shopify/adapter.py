@@ -1,5 +1,5 @@
-"""Shopify as a storefront adapter: the same calls as :class:`StorefrontAdapter`, answered from
-the Admin GraphQL API and mapped to the contract's orders (:mod:`.mapping`).
+"""Shopify as a storefront: the calls of :class:`~omnigraph.sources.contract.StorefrontSource`,
+answered from the Admin GraphQL API and mapped to the contract's orders (:mod:`.mapping`).
 
 Orders by id are read with one ``nodes(ids:)`` query per batch, as many orders as Shopify's
 1,000-point query cost allows (never more than 250), after the record cache; an order's returns
@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.settings import SHOPIFY_NODES_LIMIT
-from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.contract import JsonRecord, OrderListFilter, StorefrontPage
 from omnigraph.sources.parsing import parse_record, parse_records
+from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
@@ -27,7 +28,6 @@ from omnigraph.sources.shopify.queries import (
     order_document,
     return_cost,
 )
-from omnigraph.sources.storefront import OrderListFilter, StorefrontAdapter, StorefrontPage
 
 __all__ = ["ShopifyStorefrontAdapter"]
 
@@ -40,14 +40,12 @@ def _chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:
         yield list(items[start : start + size])
 
 
-class ShopifyStorefrontAdapter(StorefrontAdapter):
+class ShopifyStorefrontAdapter:
     """Orders of one Shopify shop, as the storefront contract's records."""
 
-    client: ShopifyClient
-
     def __init__(self, client: ShopifyClient) -> None:
-        super().__init__(client)
         self.client = client
+        self.name = client.name
         self.options = client.options
 
     @property
@@ -62,38 +60,19 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
 
     async def order_records(self, ids: Sequence[str]) -> dict[str, JsonRecord]:
         """Contract-shaped records by canonical order id; unknown ids are left out."""
-        unique = list(dict.fromkeys(ids))
-        found: dict[str, JsonRecord] = {}
-        hits = await self.client.cache_get([("orders", "id", order_id) for order_id in unique])
-        wanted: list[tuple[str, str]] = []
-        for order_id, cached in zip(unique, hits, strict=True):
-            gid = order_gid(order_id, self.options)
-            if cached is None and gid is not None:
-                wanted.append((order_id, gid))
-            elif cached:
-                found[order_id] = cached
-        for chunk in _chunks(wanted, self.batch_size):
-            keys = [("orders", "id", order_id) for order_id, _ in chunk]
-            try:
-                records = await self._fetch([gid for _, gid in chunk])
-            except UpstreamUnavailable as error:
-                served = self.client.last_good.serve(keys, error)
-                for (order_id, _), record in zip(chunk, served, strict=True):
-                    if record:
-                        found[order_id] = record
-                continue
-            answers = [
-                (key, records.get(order_id) or {})
-                for (order_id, _), key in zip(chunk, keys, strict=True)
-            ]
-            await self.client.cache_put(answers)
-            keeping = self.client.last_good.keeping  # only a GraphQL query may be served stale
-            for (order_id, _), (key, record) in zip(chunk, answers, strict=True):
-                if keeping:
-                    self.client.last_good.keep(key, record)
-                if record:
-                    found[order_id] = record
-        return found
+        gids = {
+            order_id: gid
+            for order_id in dict.fromkeys(ids)
+            if (gid := order_gid(order_id, self.options)) is not None
+        }
+
+        async def fetch(keys: list[CacheKey]) -> list[Any]:
+            records = await self._fetch([gids[key[2]] for key in keys])
+            return [records.get(key[2]) or {} for key in keys]
+
+        keys = [("orders", "id", order_id) for order_id in gids]
+        records = await self.client.upstream.read(keys, fetch, chunk=self.batch_size)
+        return {order_id: record for order_id, record in zip(gids, records, strict=True) if record}
 
     async def list_orders(
         self, *, limit: int, cursor: str | None, filter: OrderListFilter
@@ -131,7 +110,7 @@ class ShopifyStorefrontAdapter(StorefrontAdapter):
             records = await self._records(connection["nodes"])
             page_info = connection.get("pageInfo") or {}
             cursor = page_info.get("endCursor") if page_info.get("hasNextPage") else None
-            await self.client.cache_put([(("orders", "id", r["id"]), r) for r in records])
+            await self.client.upstream.cache_put([(("orders", "id", r["id"]), r) for r in records])
             if filter.channel:
                 records = [r for r in records if r["channel"] == filter.channel]
             found += records

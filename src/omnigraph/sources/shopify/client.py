@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 import httpx
 import structlog
-from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.sources import SourceKind
 from omnigraph.settings import ShopifyOptions, SourceConfig
-from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
-from omnigraph.sources.observers import UpstreamObserver
-from omnigraph.sources.record_cache import CacheKey
+from omnigraph.sources.contract import CommandReceipt, FeedPage, JsonRecord
 from omnigraph.sources.shopify.queries import SHOP
+from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
 __all__ = ["DEFAULT_API_VERSION", "CostBucket", "ShopifyClient", "Sleep"]
 
@@ -109,50 +108,34 @@ def _retry_after(headers: httpx.Headers) -> float:
         return 1.0
 
 
-class ShopifyClient(SourceClient):
-    """One shop: its Admin GraphQL endpoint, its cost bucket, its record cache and feed."""
+def _access_token(token: str) -> dict[str, str]:
+    """Shopify reads the Admin API access token from its own header."""
+    return {"X-Shopify-Access-Token": token}
+
+
+class ShopifyClient:
+    """One shop: its Admin GraphQL endpoint and cost bucket, its change feed, over its
+    :class:`Upstream`."""
 
     def __init__(
         self,
         config: SourceConfig,
         *,
-        timeout_seconds: float,
-        cache_ttl_seconds: float,
-        cache_max_entries: int,
-        stale_if_error_seconds: float = 0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        redis: Redis | None = None,
-        redis_key_prefix: str,
-        observers: Sequence[UpstreamObserver] = (),
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         max_attempts: int = 5,
+        **options: Unpack[UpstreamOptions],
     ) -> None:
         """``sleep`` and ``clock`` are injected so tests can throttle without waiting."""
-        super().__init__(
-            config,
-            timeout_seconds=timeout_seconds,
-            cache_ttl_seconds=cache_ttl_seconds,
-            cache_max_entries=cache_max_entries,
-            stale_if_error_seconds=stale_if_error_seconds,
-            transport=transport,
-            redis=redis,
-            redis_key_prefix=redis_key_prefix,
-            observers=observers,
-        )
         from omnigraph.sources.shopify.feed import ShopifyChangeFeed  # feed needs the client
 
-        self.options: ShopifyOptions = config.shopify_options()
-        self.api_version = config.api_version or DEFAULT_API_VERSION
-        self.graphql_path = f"/admin/api/{self.api_version}/graphql.json"
-        self.webhook_secret_env = config.webhook_secret_env
+        self.upstream = Upstream(config, auth=_access_token, **options)
         self.config = config
-        self.redis = redis
-        self.redis_key_prefix = redis_key_prefix
-        token = config.token()
-        self._http.headers.pop("Authorization", None)  # Shopify reads its own header
-        if token:
-            self._http.headers["X-Shopify-Access-Token"] = token
+        self.name = config.name
+        self.kind: SourceKind = config.kind
+        self.options: ShopifyOptions = config.shopify_options()
+        version = config.api_version or DEFAULT_API_VERSION
+        self.graphql_path = f"/admin/api/{version}/graphql.json"
         self.sleep = sleep
         self.bucket = CostBucket(clock)
         self.max_attempts = max_attempts
@@ -161,7 +144,7 @@ class ShopifyClient(SourceClient):
 
     @property
     def shop_domain(self) -> str:
-        return self.options.shop_domain or (httpx.URL(self.base_url).host or "")
+        return self.options.shop_domain or (httpx.URL(self.upstream.base_url).host or "")
 
     async def graphql(
         self, document: str, variables: Mapping[str, Any], *, requested_cost: float
@@ -191,7 +174,7 @@ class ShopifyClient(SourceClient):
     async def _send(
         self, document: str, variables: Mapping[str, Any], requested_cost: float
     ) -> JsonRecord:
-        response = await self.request(
+        response = await self.upstream.request(
             "POST",
             self.graphql_path,
             json={"query": document, "variables": dict(variables)},
@@ -200,7 +183,7 @@ class ShopifyClient(SourceClient):
         if response.status_code == 429:
             self.throttled += 1
             raise _RetryLater(_retry_after(response.headers), "HTTP 429")
-        body = self._decode(response, self.graphql_path)
+        body = self.upstream.decode(response, self.graphql_path)
         if not isinstance(body, dict):
             raise SourceContractViolation(self.name, "the GraphQL answer is not an object")
         self.bucket.observe(body.get("extensions"))
@@ -227,15 +210,9 @@ class ShopifyClient(SourceClient):
 
     async def health(self) -> dict[str, Any]:
         """Reachability for ``/healthz``: the shop answers a one-point query."""
-        try:
-            await self.graphql(SHOP, {}, requested_cost=1)
-        except (UpstreamUnavailable, SourceContractViolation) as error:
-            return {"status": "unavailable", "detail": error.message}
-        return {"status": "ok"}
+        return await self.upstream.health(self.graphql(SHOP, {}, requested_cost=1))
 
-    async def changes(
-        self, after: str | None, limit: int = 200
-    ) -> tuple[list[JsonRecord], str | None, bool]:
+    async def changes(self, after: str | None, limit: int = 200) -> FeedPage:
         """The storefront change feed: webhook deliveries first, then orders Shopify says
         changed since the cursor (``updated_at`` search), as contract events."""
         return await self.feed.page(after, limit)
@@ -247,9 +224,3 @@ class ShopifyClient(SourceClient):
         from omnigraph.sources.shopify.commands import run_command
 
         return await run_command(self, command_type, payload, idempotency_key)
-
-    async def cache_get(self, keys: Sequence[CacheKey]) -> list[Any]:
-        return await self._cache_get_many(keys)
-
-    async def cache_put(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
-        await self._cache_put_many(items)

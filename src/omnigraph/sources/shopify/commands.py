@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from omnigraph.sources.client import CommandReceipt
+from omnigraph.sources.contract import CommandReceipt
 from omnigraph.sources.shopify.feed import order_event
 from omnigraph.sources.shopify.mapping import canonical_order_id, legacy_id, order_gid
 from omnigraph.sources.shopify.queries import (
@@ -78,7 +78,8 @@ async def run_command(
         return _rejected(f"{order_id!r} is not an order of this Shopify shop")
     receipt = await handler(client, gid, payload, idempotency_key)
     if receipt.accepted and not receipt.replayed:
-        await client.forget([("orders", "id", str(order_id))])  # the next read sees the effect
+        # the next read sees the effect
+        await client.upstream.forget([("orders", "id", str(order_id))])
     return receipt
 
 

@@ -23,7 +23,7 @@ from cachetools import TTLCache
 from redis.exceptions import RedisError
 
 from omnigraph.core.errors import SourceContractViolation
-from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.contract import FeedPage, JsonRecord
 from omnigraph.sources.shopify.mapping import canonical_order_id, legacy_id
 
 if TYPE_CHECKING:
@@ -79,11 +79,12 @@ class ShopifyChangeFeed:
     async def first_delivery(self, webhook_id: str) -> bool:
         """Whether this is the first time the webhook ``webhook_id`` arrived (Redis: at any
         replica); Shopify delivers at least once."""
-        redis = self.client.redis
-        if redis is not None:
-            key = f"{self.client.redis_key_prefix}:shopify-webhooks:{self.client.name}:{webhook_id}"
+        upstream = self.client.upstream
+        if upstream.redis is not None:
+            prefix = upstream.redis_key_prefix
+            key = f"{prefix}:shopify-webhooks:{self.client.name}:{webhook_id}"
             try:
-                return bool(await redis.set(key, "1", nx=True, ex=SEEN_SECONDS))
+                return bool(await upstream.redis.set(key, "1", nx=True, ex=SEEN_SECONDS))
             except (RedisError, OSError):
                 pass  # fall back to this replica's memory
         if webhook_id in self._seen:
@@ -93,13 +94,11 @@ class ShopifyChangeFeed:
 
     async def push(self, event: JsonRecord) -> None:
         """A change Shopify told us of: forget the cached order, put the event on the feed."""
-        await self.client.forget([("orders", "id", str(event["recordId"]))])
+        await self.client.upstream.forget([("orders", "id", str(event["recordId"]))])
         self._position += 1
         self._inbox.append((self._position, event))
 
-    async def page(
-        self, after: str | None, limit: int
-    ) -> tuple[list[JsonRecord], str | None, bool]:
+    async def page(self, after: str | None, limit: int) -> FeedPage:
         cursor = _decode(self.client.name, after)
         if cursor["e"] != self._epoch:
             cursor.update(e=self._epoch, w=0)
@@ -122,7 +121,7 @@ class ShopifyChangeFeed:
             legacy = str(node.get("legacyResourceId") or legacy_id(str(node.get("id", ""))))
             order_id = canonical_order_id(legacy, self.client.options)
             events.append(order_event("order.updated", order_id, str(node["updatedAt"]), {}))
-        await self.client.forget([("orders", "id", str(e["recordId"])) for e in events])
+        await self.client.upstream.forget([("orders", "id", str(e["recordId"])) for e in events])
         page_info = orders.get("pageInfo") or {}
         more = bool(page_info.get("hasNextPage"))
         if more:

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from omnigraph.settings import ShopifyOptions
-from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.contract import JsonRecord
 
 __all__ = [
     "ShopifyMappingError",

@@ -7,17 +7,9 @@ batch holds as many orders as the cost allows, never more than the 250 ``nodes(i
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import cache
-
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    IntValueNode,
-    SelectionSetNode,
-    parse,
-)
 
 __all__ = [
     "CANCEL_ORDER",
@@ -184,59 +176,107 @@ def order_document(document: str, line_items: int) -> str:
 @cache
 def order_cost(line_items: int) -> int:
     """The requested cost of one order in :data:`ORDER_FRAGMENT`, as Shopify computes it."""
-    document = parse(order_document(ORDER_FRAGMENT, line_items))
-    fragment = document.definitions[0]
-    assert isinstance(fragment, FragmentDefinitionNode)
-    return 1 + _selection_cost(fragment.selection_set)
+    return 1 + _selection_cost(_selection_set(order_document(ORDER_FRAGMENT, line_items)))
 
 
 @cache
 def return_cost() -> int:
-    """The requested cost of one return in :data:`RETURNS_BY_IDS`."""
-    document = parse(RETURNS_BY_IDS)
-    return _selection_cost(document.definitions[0].selection_set)  # type: ignore[attr-defined]
+    """The requested cost of one return in :data:`RETURNS_BY_IDS`: the object, and what is
+    asked of it (``nodes(ids:)`` costs each id's object, as ``order_cost`` counts an order)."""
+    return 1 + _selection_cost(_selection_set(RETURNS_BY_IDS))
 
 
-def _selection_cost(selection_set: SelectionSetNode | None) -> int:
-    if selection_set is None:
-        return 0
+# -- reading a document's selections (ours, as written above: fields, arguments, fragments) --
+
+_OPENING = frozenset("([{")
+_CLOSING = frozenset(")]}")
+_TOKEN = re.compile(r'\.\.\.|"(?:\\.|[^"\\])*"|[$]?[_A-Za-z][_0-9A-Za-z]*|-?\d+(?:\.\d+)?|[^\s,]')
+
+
+@dataclass
+class _Selection:
+    """A field (``name``, its ``first`` argument, its own selections: None for a scalar), or
+    an inline fragment or fragment spread (``name`` empty)."""
+
+    name: str
+    first: int | None = None
+    selections: list[_Selection] | None = None
+
+
+def _selection_set(document: str) -> list[_Selection]:
+    """The selections of the document's first definition (an operation or a fragment)."""
+    tokens: list[str] = _TOKEN.findall(re.sub(r"#[^\n]*", "", document))
+    depth = 0
+    for position, token in enumerate(tokens):
+        depth += (token == "(") - (token == ")")
+        if token == "{" and depth == 0:
+            selections, _ = _read_selections(tokens, position)
+            return selections
+    raise ValueError("a document without a selection set")
+
+
+def _read_selections(tokens: list[str], position: int) -> tuple[list[_Selection], int]:
+    """The selections of the set opening at ``tokens[position]`` ("{"), and where it ends."""
+    selections: list[_Selection] = []
+    position += 1
+    while tokens[position] != "}":
+        if tokens[position] == "...":
+            position += 1
+            if tokens[position] == "on":  # an inline fragment: ... on Type { .. }
+                inner, position = _read_selections(tokens, position + 2)
+                selections.append(_Selection("", selections=inner))
+            else:  # a fragment spread: its cost is not counted here
+                selections.append(_Selection(""))
+                position += 1
+            continue
+        name = tokens[position]
+        position += 1
+        if tokens[position] == ":":  # an alias: the field's name follows
+            name = tokens[position + 1]
+            position += 2
+        selection = _Selection(name)
+        if tokens[position] == "(":
+            depth = 0
+            while True:
+                token = tokens[position]
+                depth += (token in _OPENING) - (token in _CLOSING)
+                if depth == 1 and token == "first" and tokens[position + 1] == ":":
+                    value = tokens[position + 2]
+                    selection.first = int(value) if value.lstrip("-").isdigit() else None
+                position += 1
+                if depth == 0:
+                    break
+        if tokens[position] == "{":
+            selection.selections, position = _read_selections(tokens, position)
+        selections.append(selection)
+    return selections, position + 1
+
+
+def _selection_cost(selections: list[_Selection] | None) -> int:
     total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
+    for selection in selections or ():
+        if selection.name:
             total += _field_cost(selection)
-        elif isinstance(selection, InlineFragmentNode | FragmentSpreadNode):
+        else:
             # an interface or union costs its most expensive possibility; one type here
-            total += _selection_cost(getattr(selection, "selection_set", None))
+            total += _selection_cost(selection.selections)
     return total
 
 
-def _field_cost(field: FieldNode) -> int:
-    if field.selection_set is None:
+def _field_cost(field: _Selection) -> int:
+    if field.selections is None:
         return 0  # a scalar or an enum
-    first = next(
-        (
-            int(arg.value.value)
-            for arg in field.arguments or ()
-            if arg.name.value == "first" and isinstance(arg.value, IntValueNode)
-        ),
-        None,
-    )
-    if first is None:
-        if field.name.value in ("nodes", "edges", "pageInfo"):
+    if field.first is None:
+        if field.name in ("nodes", "edges", "pageInfo"):
             # inside a connection: the items are counted by the connection's ``first``
-            return _selection_cost(field.selection_set) if field.name.value != "pageInfo" else 0
-        return 1 + _selection_cost(field.selection_set)
-    return 2 + first * _node_cost(field)
+            return _selection_cost(field.selections) if field.name != "pageInfo" else 0
+        return 1 + _selection_cost(field.selections)
+    return 2 + field.first * _node_cost(field)
 
 
-def _node_cost(connection: FieldNode) -> int:
+def _node_cost(connection: _Selection) -> int:
     """The cost of one item of a connection (``nodes { .. }``) or of a list field."""
-    assert connection.selection_set is not None
-    items = [
-        s
-        for s in connection.selection_set.selections
-        if isinstance(s, FieldNode) and s.name.value in ("nodes", "edges")
-    ]
+    items = [s for s in connection.selections or () if s.name in ("nodes", "edges")]
     if items:
-        return 1 + _selection_cost(items[0].selection_set)
-    return 1 + _selection_cost(connection.selection_set)
+        return 1 + _selection_cost(items[0].selections)
+    return 1 + _selection_cost(connection.selections)

@@ -76,7 +76,7 @@ async def receive_shopify_webhook(request: Request) -> Response:
     clients = [
         c
         for c in registry.clients.values()
-        if isinstance(c, ShopifyClient) and c.webhook_secret_env is not None
+        if isinstance(c, ShopifyClient) and c.config.webhook_secret_env is not None
     ]
     if not clients:
         return error_json(404, "NOT_CONFIGURED", "no Shopify source takes webhooks")

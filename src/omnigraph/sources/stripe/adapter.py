@@ -1,6 +1,6 @@
-"""The payments adapter for a Stripe account: the same records and methods as
-:class:`~omnigraph.sources.payments.PaymentsAdapter`, so resolvers, the payments sync and the
-reconciler work unchanged.
+"""The payments adapter for a Stripe account: the records and methods of
+:class:`~omnigraph.sources.contract.PaymentsSource`, as the contract's adapter answers them, so
+resolvers, the payments sync and the reconciler work unchanged.
 
 Upstream calls (Stripe has no batch read):
 
@@ -22,9 +22,9 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.contract import JsonRecord
 from omnigraph.sources.parsing import parse_record, parse_records
-from omnigraph.sources.payments import PaymentsAdapter
+from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import BalanceTransaction, Charge, Dispute, Payout, Refund
 from omnigraph.sources.stripe.client import PAGE_LIMIT, Params, StripeClient
 from omnigraph.sources.stripe.mapping import (
@@ -59,43 +59,40 @@ def order_ref_query(refs: Sequence[str]) -> str:
     return " OR ".join(f"metadata['order_ref']:{_quoted(ref)}" for ref in refs)
 
 
-class StripePaymentsAdapter(PaymentsAdapter):
+class StripePaymentsAdapter:
     def __init__(self, client: StripeClient) -> None:
-        super().__init__(client)
-        self.stripe = client
+        self.client = client
+        self.name = client.name
 
     async def charges_by_order_ref(self, order_refs: Sequence[str]) -> dict[str, list[Charge]]:
+
+        async def fetch(keys: list[CacheKey]) -> list[Any]:
+            refs = [key[2] for key in keys]
+            chunks = [
+                refs[start : start + SEARCH_CLAUSES]
+                for start in range(0, len(refs), SEARCH_CLAUSES)
+            ]
+            pages = await asyncio.gather(
+                *(
+                    self.client.search("/v1/charges/search", order_ref_query(chunk), _SEARCH_EXPAND)
+                    for chunk in chunks
+                )
+            )
+            fetched: dict[str, list[JsonRecord]] = {ref: [] for ref in refs}
+            for page in pages:
+                for raw in page:
+                    charge = charge_record(raw)
+                    ref = charge["metadata"].get("order_ref")
+                    if ref in fetched:
+                        fetched[ref].append(charge)
+            for charges in fetched.values():
+                charges.sort(key=lambda charge: (charge["created"] or 0, charge["id"] or ""))
+            return list(fetched.values())
+
         unique = list(dict.fromkeys(order_refs))
         keys = [("charges", "ref", ref) for ref in unique]
-        grouped: dict[str, list[JsonRecord]] = {}
-        wanted: list[str] = []
-        for ref, cached in zip(unique, await self.stripe.cached_many(keys), strict=True):
-            if cached is None:
-                wanted.append(ref)
-            else:
-                grouped[ref] = cached
-        chunks = [
-            wanted[start : start + SEARCH_CLAUSES]
-            for start in range(0, len(wanted), SEARCH_CLAUSES)
-        ]
-        pages = await asyncio.gather(
-            *(
-                self.stripe.search("/v1/charges/search", order_ref_query(chunk), _SEARCH_EXPAND)
-                for chunk in chunks
-            )
-        )
-        fetched: dict[str, list[JsonRecord]] = {ref: [] for ref in wanted}
-        for page in pages:
-            for raw in page:
-                charge = charge_record(raw)
-                ref = charge["metadata"].get("order_ref")
-                if ref in fetched:
-                    fetched[ref].append(charge)
-        for charges in fetched.values():
-            charges.sort(key=lambda charge: (charge["created"] or 0, charge["id"] or ""))
-        await self.stripe.cache_many([(("charges", "ref", r), v) for r, v in fetched.items()])
-        grouped |= fetched
-        return {ref: parse_records(self.name, Charge, raws) for ref, raws in grouped.items()}
+        grouped = zip(unique, await self.client.upstream.read(keys, fetch), strict=True)
+        return {ref: parse_records(self.name, Charge, raws) for ref, raws in grouped}
 
     async def _by_id(
         self,
@@ -104,7 +101,7 @@ class StripePaymentsAdapter(PaymentsAdapter):
         mapping: Callable[[Any], JsonRecord],
         params: Params = (),
     ) -> dict[str, JsonRecord]:
-        found = await self.stripe.retrieve_many(collection, ids, params)
+        found = await self.client.retrieve_many(collection, ids, params)
         return {key: mapping(raw) for key, raw in found.items()}
 
     async def charges_by_id(self, ids: Sequence[str]) -> dict[str, Charge]:
@@ -129,7 +126,7 @@ class StripePaymentsAdapter(PaymentsAdapter):
         """Newest first, as Stripe lists them; the cursor is the last payout's id."""
         params: list[tuple[str, str | int]] = [("limit", max(1, min(limit, PAGE_LIMIT)))]
         params += [(_PAYOUT_FILTERS[k], v) for k, v in filters.items() if k in _PAYOUT_FILTERS]
-        raws, more = await self.stripe.list_objects("/v1/payouts", params, starting_after=cursor)
+        raws, more = await self.client.list_objects("/v1/payouts", params, starting_after=cursor)
         payouts = parse_records(self.name, Payout, [payout_record(raw) for raw in raws])
         return payouts, (payouts[-1].id if more and payouts else None)
 
@@ -139,7 +136,7 @@ class StripePaymentsAdapter(PaymentsAdapter):
         unique = list(dict.fromkeys(payout_ids))
         pages = await asyncio.gather(
             *(
-                self.stripe.list_all(
+                self.client.list_all(
                     "/v1/balance_transactions",
                     [("payout", payout_id), ("expand[]", "data.source")],
                 )
@@ -159,5 +156,5 @@ class StripePaymentsAdapter(PaymentsAdapter):
                 if isinstance(source, dict) and source.get("object") in _SOURCE_COLLECTIONS:
                     expanded.setdefault(_SOURCE_COLLECTIONS[source["object"]], []).append(source)
         for collection, records in expanded.items():
-            await self.stripe.keep(collection, records)
+            await self.client.keep(collection, records)
         return grouped

@@ -4,32 +4,32 @@ source: the secret key as Bearer auth, a pinned ``Stripe-Version``, list paginat
 ``Idempotency-Key``, retries with tenacity, and Stripe's errors translated into
 :mod:`omnigraph.core.errors`.
 
-It is a :class:`~omnigraph.sources.client.SourceClient`, so health checks, metrics, tracing,
-the record cache and the outbox dispatcher (``command``) treat it like any other source; the
-contract's own routes (``batch_get``, ``by_order_ref``, ``/changes``) are not used for it.
+Like every source's client it has an :class:`~omnigraph.sources.upstream.Upstream` (the pooled
+HTTP client, metrics and tracing, the record cache) and answers the change feed, commands and
+health (:class:`~omnigraph.sources.contract.SourceClient`), so the payments sync, the outbox
+dispatcher and ``/healthz`` treat it like any other source.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Unpack, cast
 from urllib.parse import urlencode
 
 import httpx
 import structlog
 import tenacity
-from redis.asyncio import Redis
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.sources import SourceKind
 from omnigraph.settings import SourceConfig
-from omnigraph.sources.client import CommandReceipt, JsonRecord, SourceClient
-from omnigraph.sources.observers import UpstreamObserver
+from omnigraph.sources.contract import CommandReceipt, FeedPage, JsonRecord
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.stripe.commands import StripeCall, stripe_call
 from omnigraph.sources.stripe.mapping import payout_event
+from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -105,40 +105,24 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class StripeClient(SourceClient):
+class StripeClient:
     """One Stripe account's API, pooled, as configured by a ``type: stripe`` source."""
 
     def __init__(
         self,
         config: SourceConfig,
         *,
-        timeout_seconds: float,
-        cache_ttl_seconds: float,
-        cache_max_entries: int,
-        stale_if_error_seconds: float = 0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        redis: Redis | None = None,
-        redis_key_prefix: str,
-        observers: Sequence[UpstreamObserver] = (),
         max_attempts: int = 4,
         retry_wait: tenacity.wait.WaitBaseT | None = None,
         concurrency: int = 8,
+        **options: Unpack[UpstreamOptions],
     ) -> None:
         """``max_attempts`` and ``retry_wait`` (tenacity) govern retries of 429, 409 and 5xx
         answers and transport failures; a ``Retry-After`` header is honoured as a floor."""
-        super().__init__(
-            config,
-            timeout_seconds=timeout_seconds,
-            cache_ttl_seconds=cache_ttl_seconds,
-            cache_max_entries=cache_max_entries,
-            stale_if_error_seconds=stale_if_error_seconds,
-            transport=transport,
-            redis=redis,
-            redis_key_prefix=redis_key_prefix,
-            observers=observers,
-        )
-        self.api_version = config.api_version or DEFAULT_API_VERSION
-        self._http.headers["Stripe-Version"] = self.api_version
+        version = config.api_version or DEFAULT_API_VERSION
+        self.upstream = Upstream(config, headers={"Stripe-Version": version}, **options)
+        self.name = config.name
+        self.kind: SourceKind = config.kind
         self.max_attempts = max_attempts
         self.retry_wait = retry_wait or tenacity.wait_random_exponential(multiplier=0.5, max=8)
         self._limit = asyncio.Semaphore(min(concurrency, config.max_connections))
@@ -191,28 +175,20 @@ class StripeClient(SourceClient):
             content = urlencode([(k, str(v)) for k, v in form])
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        self.calls += 1
-        started = time.perf_counter()
         async with self._limit:
             try:
-                response = await self._http.request(
+                response = await self.upstream.send(
                     method, path, params=list(params), content=content, headers=headers
                 )
-            except httpx.TimeoutException:
-                self._record("timeout", started)
-                raise _Retry(UpstreamUnavailable(self.name, f"timed out on {path}")) from None
-            except httpx.TransportError as error:
-                self._record("transport_error", started)
-                raise _Retry(UpstreamUnavailable(self.name, type(error).__name__)) from None
+            except UpstreamUnavailable as error:  # no answer at all: worth another attempt
+                raise _Retry(error) from None
         status = response.status_code
         if response.is_success:
-            self._record("ok", started)
             return _Answer(
                 status,
-                self._decode(response, path),
+                self.upstream.decode(response, path),
                 response.headers.get("Idempotent-Replayed") == "true",
             )
-        self._record("server_error" if status >= 500 else "client_error", started)
         error_type, code, message = _error_of(response)
         detail = f"HTTP {status} on {method} {path}: {error_type} {message}".strip()
         if status in (409, 429) or status >= 500:
@@ -293,47 +269,29 @@ class StripeClient(SourceClient):
     ) -> dict[str, JsonRecord]:
         """Objects by id (Stripe has no batch read): one ``GET /v1/{collection}/{id}`` per id
         not in the record cache, several at once."""
+
+        async def fetch(keys: list[CacheKey]) -> list[Any]:
+            found = await asyncio.gather(
+                *(self.get_object(f"/v1/{collection}/{key[2]}", params) for key in keys)
+            )
+            return [record or {} for record in found]  # {}: Stripe's own "no such object"
+
         unique = [i for i in dict.fromkeys(ids) if i]
         keys = [(collection, "id", record_id) for record_id in unique]
-        found: dict[str, JsonRecord] = {}
-        wanted: list[str] = []
-        for record_id, cached in zip(unique, await self._cache_get_many(keys), strict=True):
-            if cached is None:
-                wanted.append(record_id)
-            elif cached:  # an empty record is Stripe's own "no such object"
-                found[record_id] = cached
-        fetched = await asyncio.gather(
-            *(self.get_object(f"/v1/{collection}/{record_id}", params) for record_id in wanted)
-        )
-        await self._cache_put_many(
-            [
-                ((collection, "id", i), record or {})
-                for i, record in zip(wanted, fetched, strict=True)
-            ]
-        )
-        for record_id, record in zip(wanted, fetched, strict=True):
-            if record:
-                found[record_id] = record
-        return found
-
-    async def cached_many(self, keys: Sequence[CacheKey]) -> list[Any]:
-        """What the record cache holds for ``keys`` (``None`` where it holds nothing)."""
-        return await self._cache_get_many(keys)
-
-    async def cache_many(self, items: Sequence[tuple[CacheKey, Any]]) -> None:
-        await self._cache_put_many(items)
+        records = await self.upstream.read(keys, fetch)
+        return {
+            record_id: record for record_id, record in zip(unique, records, strict=True) if record
+        }
 
     async def keep(self, collection: str, records: Sequence[JsonRecord]) -> None:
         """Cache objects Stripe sent expanded elsewhere, so a later read by id needs no call."""
-        await self._cache_put_many(
+        await self.upstream.cache_put(
             [((collection, "id", str(r["id"])), r) for r in records if isinstance(r.get("id"), str)]
         )
 
     # -- the payments feed -------------------------------------------------------------------
 
-    async def changes(
-        self, after: str | None, limit: int = 200
-    ) -> tuple[list[JsonRecord], str | None, bool]:
+    async def changes(self, after: str | None, limit: int = 200) -> FeedPage:
         """The payments feed the sync follows, made of Stripe's payouts and ``payout.*`` events.
 
         Stripe keeps events 30 days, so a reader starting afresh first notes the newest payout
@@ -361,9 +319,7 @@ class StripeClient(SourceClient):
                 return await self.changes(None, limit)
         raise SourceContractViolation(self.name, f"feed cursor {after!r} is not a Stripe cursor")
 
-    async def _backfill(
-        self, anchor: str, last: str | None, page: int
-    ) -> tuple[list[JsonRecord], str | None, bool]:
+    async def _backfill(self, anchor: str, last: str | None, page: int) -> FeedPage:
         payouts, more = await self.list_objects(
             "/v1/payouts", [("limit", page)], starting_after=last
         )
@@ -376,7 +332,7 @@ class StripeClient(SourceClient):
         # done listing: follow the events after the anchor (the next call usually finds none)
         return events, f"events:{anchor}", bool(events)
 
-    async def _follow(self, anchor: str, page: int) -> tuple[list[JsonRecord], str | None, bool]:
+    async def _follow(self, anchor: str, page: int) -> FeedPage:
         params: list[tuple[str, str | int]] = [("type", PAYOUT_EVENTS), ("limit", page)]
         if anchor:
             # `ending_before` gives the page just newer than the anchor, newest first
@@ -436,11 +392,7 @@ class StripeClient(SourceClient):
 
     async def health(self) -> dict[str, Any]:
         """Reachability for ``/healthz`` (``GET /v1/balance``); never raises."""
-        try:
-            await self.send("GET", "/v1/balance")
-        except (UpstreamUnavailable, SourceContractViolation) as error:
-            return {"status": "unavailable", "detail": error.message}
-        return {"status": "ok"}
+        return await self.upstream.health(self.send("GET", "/v1/balance"))
 
 
 def _object_of(event: Mapping[str, Any]) -> Any:

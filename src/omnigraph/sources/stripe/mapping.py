@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from omnigraph.sources.client import JsonRecord
+from omnigraph.sources.contract import JsonRecord
 
 __all__ = [
     "balance_transaction_record",
