@@ -137,6 +137,11 @@ class StorefrontSource(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def client(self) -> SourceClient:
+        """Its client, whose change feed the disagreement detector follows."""
+        ...
+
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]: ...
 
     async def list_orders(
