@@ -443,6 +443,7 @@ def create_app(
             *([tracing.graphql_extension] if tracing else []),
         ],
     )
+    app.state.graphql = graphql
     app.state.response_cache = graphql.response_cache
     if metrics is not None:
         metrics.response_cache = graphql.response_cache
