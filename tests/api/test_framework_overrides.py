@@ -2,7 +2,8 @@
 
 ``omnigraph.graph.overrides`` buys time by reaching into strawberry's and graphql-core's
 internals; off (``OMNIGRAPH_FRAMEWORK_OVERRIDES=false``) the graph runs on their ordinary paths.
-Two services over the same demo systems and database, one each way, are asked the same
+Two services over the same demo systems and a database of their own (the mutation's
+reservation must not change what other tests see), one each way, are asked the same
 representative requests: the reporting page, the support lookup, availability, exceptions, a
 mutation, a batch, and the refusals of each limit. Every answer (status and body) must be the
 same byte for byte. The whole suite runs with them off as well:
@@ -19,10 +20,10 @@ from starlette.applications import Starlette
 
 from omnigraph.app import EXAMPLES
 from omnigraph.demo import DemoSystems
+from omnigraph.graph.context import Services
 from omnigraph.graph.overrides import LeafExecutionContext, ReleasedContexts
+from omnigraph.inventory.ledger import LedgerReader
 from tests.conftest import Graph, running_app
-
-pytestmark = pytest.mark.usefixtures("ledger")
 
 
 def example(name: str) -> str:
@@ -90,12 +91,15 @@ REQUESTS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 async def services(
-    demo: DemoSystems, clean_database: str
+    demo: DemoSystems, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[tuple[Starlette, Graph], tuple[Starlette, Graph]]]:
     """The service with the overrides on, and with them off: same sources, same database."""
-    on = running_app(demo, clean_database, framework_overrides=True)
-    off = running_app(demo, clean_database, framework_overrides=False)
+    database = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('overrides') / 'db.sqlite3'}"
+    on = running_app(demo, database, framework_overrides=True)
+    off = running_app(demo, database, framework_overrides=False)
     pair = (await anext(on), await anext(off))
+    services: Services = pair[0][0].state.services
+    await LedgerReader(services.sessions, services.registry).sync_once()
     yield pair
     for started in (off, on):
         with pytest.raises(StopAsyncIteration):
