@@ -69,7 +69,8 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
     def parse_json(self, data: str | bytes) -> Any:
         """strawberry's, refusing a batch (a JSON array) with a code before strawberry reads
         it: strawberry refuses one too large or turned off in plain text, and fails on an item
-        that is not an object."""
+        that is not an object. (An array given as a GET request's ``variables``, which
+        strawberry refuses too, is refused here as a batch would be.)"""
         decoded = super().parse_json(data)
         if isinstance(decoded, list):
             self.check_batch(decoded)
