@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 
 from omnigraph.app import EXAMPLES
 from omnigraph.demo import DemoSystems
-from omnigraph.graph.context import Services
 from omnigraph.graph.overrides import LeafExecutionContext, ReleasedContexts
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.runtime.services import Services
 from tests.conftest import Graph, running_app
 
 
