@@ -54,11 +54,11 @@ Not here, because they use only public API and need no switch:
 - the coded refusal of a batch that is too large, turned off or malformed (``LimitedGraphQL``
   checks the decoded body in ``parse_json``; it was an override of strawberry's private
   ``_validate_batch_request``, which bought no time);
-- the hot order fields that answer synchronously from a preloaded truth and return an awaitable
-  otherwise (``omnigraph.orders.schema``, optimisations 6 and 11): graphql-core documents that a
-  resolver may return a value or an awaitable, and ``graphql_type=`` is strawberry's documented
-  way to declare the field's type; the suite passes with the overrides off, through
-  strawberry's own resolver wrapper.
+- the order fields that answer at once from a preloaded truth and with an awaitable otherwise
+  (``_answer`` in ``omnigraph.orders.schema``, optimisations 6 and 11; once a sync, an async and
+  a plain method per field): graphql-core documents that a resolver may return a value or an
+  awaitable, and ``graphql_type=`` is strawberry's documented way to declare the field's type;
+  the suite passes with the overrides off, through strawberry's own resolver wrapper.
 """
 
 from __future__ import annotations
