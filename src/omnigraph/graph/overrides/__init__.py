@@ -18,18 +18,18 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 - ``leaf_execution.LeafExecutionContext`` (graphql-core's ``execute_fields``,
   ``complete_object_value``, ``collect_subfields``): plain leaf fields read with one
   ``getattr`` and ``serialize``, and objects selecting only such leaves built in one loop.
-  Calls: lookup 14,841 -> 10,308, reporting page 118,020 -> 98,588. Optimisation 8: lookup
+  Calls: lookup 14,934 -> 10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup
   6.90 -> 6.20 CPU ms, reporting page 27.7 -> 25.7.
 - ``lean_resolvers.lighten`` (strawberry's ``Info(_raw_info=...)``, the schema converter's
   ``_exception_handler_specs``): resolvers taking only ``self`` and ``info``, without argument
-  or extension, called straight instead of through strawberry's wrapper. Calls: lookup 10,593
-  -> 10,308, reporting page 108,391 -> 98,588. Optimisation 12: lookup 6.7 -> 6.4 CPU ms,
+  or extension, called straight instead of through strawberry's wrapper. Calls: lookup 10,686
+  -> 10,396, reporting page 113,054 -> 103,208. Optimisation 12: lookup 6.7 -> 6.4 CPU ms,
   reporting page 29.6 -> 27.1.
 - ``validation_cache.ValidationVerdicts`` (``schema._schema``, strawberry's
   ``validate_document``): a document's validation verdict remembered per query text and rule
   set, instead of validated on every request (strawberry's own ``ValidationCache`` keys by the
   parsed document, whose hash walks the whole tree: it costs about what validating does).
-  Calls: lookup 32,362 -> 10,308, reporting page 109,769 -> 98,588. Optimisation 1 (with the
+  Calls: lookup 32,590 -> 10,396, reporting page 114,522 -> 103,208. Optimisation 1 (with the
   rules built once and the cost verdicts, both public API and not switched): lookup 16.8-19.1
   -> 8.8-10.2 CPU ms (wrk 36.3 -> 60.6 req/s), availability 20.8-23.8 -> 16.5-17.7.
 - ``context_release.ReleasedContexts`` (a view mixin, relying on when strawberry's view has
@@ -41,8 +41,8 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 
 All four together (``benchmarks/overrides.py``, CPU ms a request, medians of 5 rounds on a
 machine loaded by other work, load average 6-7): lookup 12.4 off -> 5.2 on, reporting page
-62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,159 -> 10,303,
-reporting page 139,065 -> 98,620.
+62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,387 -> 10,397,
+reporting page 143,653 -> 103,154.
 
 ``graphql_schema`` is no override but the one read of strawberry's private ``_schema`` (the
 graphql-core schema a strawberry schema wraps, which strawberry's own ``ValidationCache`` and
