@@ -39,6 +39,7 @@ from omnigraph.db.engine import create_engine, create_session_factory, upgrade_d
 from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
@@ -267,7 +268,7 @@ async def _prepare(
                     .order_by(ExceptionRow.order_ref)
                 )
             )
-        schema = build_schema()._schema
+        schema = graphql_schema(build_schema())
         documents = {
             op.document: read_operations(EXAMPLES / f"{op.document}.graphql", schema)[0]
             for op in OPERATIONS

@@ -2,6 +2,9 @@
 
 The database is SQLite in a temporary folder, or the server named by
 ``OMNIGRAPH_TEST_DATABASE_URL`` (``.ci/run`` sets it when PostgreSQL answers on 127.0.0.1:5432).
+``OMNIGRAPH_FRAMEWORK_OVERRIDES=false`` runs the services under test on strawberry's and
+graphql-core's ordinary paths (``omnigraph.graph.overrides``); tests of an override's own effect
+skip then (``needs_overrides``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from starlette.applications import Starlette
 
@@ -27,6 +31,15 @@ from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from omnigraph.settings import Settings
+
+# as Settings reads it: "false", "0", "off" or "no" turns the overrides off
+FRAMEWORK_OVERRIDES = TypeAdapter(bool).validate_python(
+    os.environ.get("OMNIGRAPH_FRAMEWORK_OVERRIDES", "true")
+)
+needs_overrides = pytest.mark.skipif(
+    not FRAMEWORK_OVERRIDES,
+    reason="measures an override's own effect; OMNIGRAPH_FRAMEWORK_OVERRIDES is off",
+)
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
 SEED = 7
@@ -83,6 +96,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "ledger_enabled": False,
         "drift_enabled": False,
         "reconcile_enabled": False,
+        "framework_overrides": FRAMEWORK_OVERRIDES,
         **overrides,
     }
     return Settings(**values)

@@ -39,6 +39,7 @@ from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.rate import RateLimiter
+from omnigraph.graph.overrides import ReleasedContexts
 from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
 from omnigraph.graph.trusted_documents import TrustedDocuments
 from omnigraph.graph.view import LimitedGraphQL
@@ -102,6 +103,7 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
                 trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
                 response_cache=self.response_cache,
                 observers=observers,
+                framework_overrides=settings.framework_overrides,
             ),
             graphql_ide=None if production else "graphiql",
             allow_queries_via_get=not production,
@@ -122,9 +124,6 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         services: Services = self._app.state.services
         return RequestContext.for_request(services, request, response)
 
-    def release_context(self, context: RequestContext) -> None:
-        context.release()
-
     def encode_json(self, data: object) -> str:
         """orjson, several times faster than ``json.dumps`` on a page of orders; a text, as
         WebSocket frames must be. Anything orjson refuses (an integer past 64 bits) is
@@ -141,6 +140,11 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             return json.loads(data)
+
+
+class ReleasingGraphQL(ReleasedContexts, OmnigraphGraphQL):
+    """The same app, releasing each HTTP operation's context once its result is made (one of
+    the framework overrides: served while ``settings.framework_overrides`` is on)."""
 
 
 NO_SOURCES_IN_PRODUCTION = (
@@ -430,7 +434,8 @@ def create_app(
     if tracing is not None:
         middleware.append(tracing.asgi_middleware())  # inside: its spans carry the request id
     app = Starlette(lifespan=lifespan, middleware=middleware)
-    graphql = OmnigraphGraphQL(
+    view = ReleasingGraphQL if settings.framework_overrides else OmnigraphGraphQL
+    graphql = view(
         app,
         settings,
         observers=[
@@ -438,6 +443,7 @@ def create_app(
             *([tracing.graphql_extension] if tracing else []),
         ],
     )
+    app.state.graphql = graphql
     app.state.response_cache = graphql.response_cache
     if metrics is not None:
         metrics.response_cache = graphql.response_cache

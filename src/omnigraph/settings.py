@@ -470,6 +470,13 @@ class SettingsFields(BaseModel):
         " service runs (Python's default, 700, spends most of a large page's CPU collecting);"
         " start-up's heap is frozen too. 0 leaves the collector as Python sets it.",
     )
+    framework_overrides: bool = Field(
+        default=True,
+        description="The measured overrides of strawberry and graphql-core internals"
+        " (omnigraph.graph.overrides: the short leaf path, direct resolvers, validation"
+        " verdicts per query text, each request's context released once its answer is made)."
+        " Off, the graph runs on the frameworks' ordinary paths, with the same answers.",
+    )
 
     dispatcher_enabled: bool = Field(
         default=True, description="Deliver resolution commands from this process."

@@ -11,6 +11,7 @@ from omnigraph.api.export import stale_schema_files
 from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.demo import DemoSystems
+from omnigraph.graph.overrides import graphql_schema
 from tests.conftest import Graph, Sources, running_app
 
 
@@ -24,7 +25,7 @@ async def test_graphiql_is_served_in_development(graph: Graph) -> None:
 async def test_every_example_runs_without_errors(graph: Graph) -> None:
     names = (await graph.client.get("/examples")).json()
     assert len(names) == len(list(EXAMPLES.glob("*.graphql"))) >= 4
-    schema = build_schema()._schema
+    schema = graphql_schema(build_schema())
     for name in names:
         text = (await graph.client.get(f"/examples/{name}")).text
         document = parse(text)

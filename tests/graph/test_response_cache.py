@@ -20,6 +20,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
@@ -34,7 +35,7 @@ from tests.security.test_trusted_documents import persisted
 
 
 def registered(name: str) -> OperationDocument:
-    (document,) = read_operations(EXAMPLES / f"{name}.graphql", build_schema()._schema)
+    (document,) = read_operations(EXAMPLES / f"{name}.graphql", graphql_schema(build_schema()))
     return document
 
 

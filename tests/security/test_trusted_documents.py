@@ -19,6 +19,7 @@ from omnigraph.api.schema import build_schema
 from omnigraph.app import EXAMPLES
 from omnigraph.cli import app as cli
 from omnigraph.demo import DemoSystems
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.runtime.services import Services
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import document_hash, register_documents
@@ -114,7 +115,9 @@ async def test_allowlist_mode_runs_only_registered_operations(
 ) -> None:
     app, client = allowlist
     services: Services = app.state.services
-    (lookup,) = read_operations(EXAMPLES / "support-order-lookup.graphql", build_schema()._schema)
+    (lookup,) = read_operations(
+        EXAMPLES / "support-order-lookup.graphql", graphql_schema(build_schema())
+    )
     await register_documents(services.sessions, [lookup], now=datetime.now(UTC))
 
     by_hash = await post(client, persisted(lookup.sha256))
@@ -143,7 +146,7 @@ async def test_allowlist_mode_ignores_what_apq_learnt_until_an_operator_register
     assert only_code(await post(client, persisted(sha256))) == "PERSISTED_QUERY_NOT_ALLOWED"
     ((_, outcome),) = await register_documents(
         services.sessions,
-        read_operations(_manifest(tmp_path, {sha256: query}), build_schema()._schema),
+        read_operations(_manifest(tmp_path, {sha256: query}), graphql_schema(build_schema())),
         now=datetime.now(UTC),
     )
     assert outcome == "trusted now"

@@ -25,8 +25,11 @@ def build_schema(
     trusted_documents: TrustedDocuments | None = None,
     response_cache: ResponseCache | None = None,
     observers: Sequence[Callable[[], SchemaExtension]] = (),
+    framework_overrides: bool = True,
 ) -> Schema:
-    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...)."""
+    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...);
+    with ``framework_overrides`` off, on the frameworks' ordinary paths only
+    (``omnigraph.graph.overrides``)."""
     spec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
     return assemble_schema(
         spec,
@@ -35,4 +38,5 @@ def build_schema(
         trusted_documents=trusted_documents,
         response_cache=response_cache,
         observers=observers,
+        framework_overrides=framework_overrides,
     )

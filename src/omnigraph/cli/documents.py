@@ -30,10 +30,11 @@ def register(
 ) -> None:
     """Register operations as trusted; print each one's hash, the id clients send."""
     from omnigraph.api.schema import build_schema
+    from omnigraph.graph.overrides import graphql_schema
     from omnigraph.security.document_manifest import read_operations
 
     try:
-        documents = read_operations(file, build_schema()._schema)
+        documents = read_operations(file, graphql_schema(build_schema()))
     except ConfigurationError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None

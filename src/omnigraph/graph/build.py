@@ -20,8 +20,7 @@ from omnigraph.graph.error_codes import ErrorCodes, assign_code
 from omnigraph.graph.limits.errors import code_token_limit, strip_suggestions
 from omnigraph.graph.limits.query_limits import QueryLimits, limit_extensions
 from omnigraph.graph.matrix import apply_matrix
-from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext
-from omnigraph.graph.overrides.lean_resolvers import lighten
+from omnigraph.graph.overrides import LeafExecutionContext, ValidationVerdicts, lighten
 from omnigraph.graph.response_cache import CachedResponses, ResponseCache
 from omnigraph.graph.stale import StaleIfError
 from omnigraph.graph.trusted_documents import TrustedDocuments
@@ -95,6 +94,7 @@ def assemble_schema(
     trusted_documents: TrustedDocuments | None = None,
     response_cache: ResponseCache | None = None,
     observers: Sequence[Callable[[], SchemaExtension]] = (),
+    framework_overrides: bool = True,
 ) -> Schema:
     """The schema of ``spec`` with the extensions every deployment needs.
 
@@ -102,13 +102,18 @@ def assemble_schema(
     queries (or the allow-list); with them, ``response_cache`` serves trusted documents' answers
     again for a moment. Production also turns introspection and field suggestions off.
     ``observers`` (metrics, tracing) watch each operation from outside everything else.
+    ``framework_overrides`` off runs on strawberry's and graphql-core's ordinary paths only
+    (``omnigraph.graph.overrides`` lists what it turns off and what each buys).
     """
     limits = limits or QueryLimits()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         ErrorCodes,
         StaleIfError,
         lambda: ParserCache(maxsize=512),
-        *limit_extensions(limits),  # with validation, remembered per document text
+        # with validation remembered per document text, when the overrides are on
+        *limit_extensions(
+            limits, validation=ValidationVerdicts().extension if framework_overrides else None
+        ),
     ]
     if trusted_documents is not None:
         if response_cache is not None and response_cache.seconds > 0:
@@ -130,7 +135,7 @@ def assemble_schema(
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
-        execution_context_class=LeafExecutionContext,
+        execution_context_class=LeafExecutionContext if framework_overrides else None,
         config=StrawberryConfig(
             auto_camel_case=True,
             disable_field_suggestions=production,
@@ -141,5 +146,6 @@ def assemble_schema(
             ),
         ),
     )
-    lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
+    if framework_overrides:
+        lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
     return schema

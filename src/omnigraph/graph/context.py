@@ -67,7 +67,8 @@ class RequestContext:
         record, truth and future this one keeps, would otherwise wait for the cyclic garbage
         collector: about 7,600 objects a reporting page, a quarter of its CPU time under load
         (docs/PERFORMANCE.md, optimisation 9). Emptied here, reference counting frees them at
-        once.
+        once. The view calls it while the framework overrides are on
+        (``omnigraph.graph.overrides.ReleasedContexts``).
         """
         self.memo.clear()
         for loaders in self._loaders.values():

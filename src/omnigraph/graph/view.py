@@ -5,6 +5,9 @@
 - each operation spends one unit of the caller's rate limit before any GraphQL work;
 - each operation runs for at most ``execution_timeout`` seconds, then answers ``TIMEOUT``;
 - every HTTP-level refusal is JSON with an ``extensions.code``, not strawberry's plain text.
+
+Only strawberry's public view methods are overridden here; what overrides its internals (the
+release of each operation's context) is a mixin in ``omnigraph.graph.overrides``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http import GraphQLRequestData
 from strawberry.http.typevars import Context, RootValue
 from strawberry.schema.base import BaseSchema
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
@@ -60,25 +63,35 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
         await response(scope, receive, send)
 
     def release_context(self, context: Context) -> None:
-        """Forget what one operation's context holds, once its result is made; nothing here."""
+        """Forget what one operation's context holds, once its result is made; nothing here
+        (``omnigraph.graph.overrides.ReleasedContexts`` empties it)."""
 
-    def _validate_batch_request(
-        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
-    ) -> None:
+    def parse_json(self, data: str | bytes) -> Any:
+        """strawberry's, refusing a batch (a JSON array) with a code before strawberry reads
+        it: strawberry refuses one too large or turned off in plain text, and fails on an item
+        that is not an object. (An array given as a GET request's ``variables``, which
+        strawberry refuses too, is refused here as a batch would be.)"""
+        decoded = super().parse_json(data)
+        if isinstance(decoded, list):
+            self.check_batch(decoded)
+        return decoded
+
+    def check_batch(self, batch: list[Any]) -> None:
+        """``BATCHING_DISABLED``, ``TOO_MANY_OPERATIONS`` (with ``maxOperations``) or
+        ``BAD_REQUEST`` for an item that is not an object; strawberry's checks follow."""
         batching = self.schema.config.batching_config
         if batching is None:
             raise CodedHTTPError(400, "BATCHING_DISABLED", "batched requests are turned off")
         limit = batching["max_operations"]
-        if len(request_data) > limit:
+        if len(batch) > limit:
             raise CodedHTTPError(
                 400,
                 "TOO_MANY_OPERATIONS",
-                f"a batch may carry at most {limit} operations, this one has {len(request_data)}",
+                f"a batch may carry at most {limit} operations, this one has {len(batch)}",
                 maxOperations=limit,
             )
-        if not all(isinstance(item, dict) for item in request_data):
+        if not all(isinstance(item, dict) for item in batch):
             raise CodedHTTPError(400, "BAD_REQUEST", "each operation of a batch is an object")
-        super()._validate_batch_request(request_data, protocol)
 
     async def execute_operation(
         self,

@@ -12,10 +12,11 @@ from graphql import get_introspection_query, parse
 from omnigraph.api.schema import build_schema
 from omnigraph.demo import DemoSystems
 from omnigraph.graph.limits.cost import operation_cost
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.settings import QueryLimits
 from tests.security.conftest import serve
 
-SCHEMA = build_schema()._schema
+SCHEMA = graphql_schema(build_schema())
 LIMITS = QueryLimits(default_page_size=50, max_page_size=100, cost_list_size=10)
 
 

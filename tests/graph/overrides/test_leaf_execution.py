@@ -15,9 +15,9 @@ from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from omnigraph.api.schema import build_schema
-from omnigraph.graph.overrides import leaf_execution
+from omnigraph.graph.overrides import graphql_schema, leaf_execution
 from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, LeafRead, leaf_reads
-from tests.conftest import Graph
+from tests.conftest import Graph, needs_overrides
 
 
 @strawberry.enum
@@ -161,7 +161,7 @@ def test_a_field_middleware_still_sees_every_field() -> None:
 
 def test_only_plain_leaves_take_the_short_path() -> None:
     _, fast = schemas()
-    reads = leaf_reads(fast._schema)
+    reads = leaf_reads(graphql_schema(fast))
     assert set(reads["Item"]) == {
         "sku",
         "quantity",
@@ -177,11 +177,17 @@ def test_only_plain_leaves_take_the_short_path() -> None:
 def test_the_service_schema_executes_with_it() -> None:
     schema = build_schema(production=True)
     assert schema.execution_context_class is LeafExecutionContext
-    reads = leaf_reads(schema._schema)
+    reads = leaf_reads(graphql_schema(schema))
     assert {"sku", "quantity", "title"} <= set(reads["OrderLine"])
     assert "shipped" not in reads["OrderLine"]  # a resolver, answered from the order's truth
 
 
+def test_without_the_overrides_the_service_executes_as_strawberry_does() -> None:
+    schema = build_schema(production=True, framework_overrides=False)
+    assert schema.execution_context_class is not LeafExecutionContext
+
+
+@needs_overrides
 async def test_the_service_answers_its_plain_leaves_on_the_short_path(
     graph: Graph, monkeypatch: pytest.MonkeyPatch
 ) -> None:

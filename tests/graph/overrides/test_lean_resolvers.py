@@ -12,6 +12,7 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from omnigraph.api.schema import build_schema
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.graph.overrides.lean_resolvers import lighten
 
 
@@ -80,10 +81,11 @@ def answer(schema: strawberry.Schema, query: str = QUERY) -> dict[str, Any]:
 
 def lightened(schema: strawberry.Schema) -> set[str]:
     changed = [field for field, _ in lighten(schema)]
+    types = graphql_schema(schema).type_map
     return {
         f"{type_name}.{name}"
         for type_name in ("Query", "Parcel")
-        for name, field in schema._schema.type_map[type_name].fields.items()  # type: ignore[union-attr]
+        for name, field in types[type_name].fields.items()  # type: ignore[union-attr]
         if any(field is c for c in changed)
     }
 
@@ -129,10 +131,18 @@ def test_guarded_fields_keep_their_guard() -> None:
 @pytest.mark.parametrize("production", [False, True])
 def test_the_service_schema_is_lightened_except_where_guarded(production: bool) -> None:
     schema = build_schema(production=production)
-    order = schema._schema.type_map["Order"].fields
-    line = schema._schema.type_map["OrderLine"].fields
+    order = graphql_schema(schema).type_map["Order"].fields
+    line = graphql_schema(schema).type_map["OrderLine"].fields
     direct = {"resolve", "resolve_plain"}
     assert order["state"].resolve.__name__ in direct  # type: ignore[union-attr]
     assert line["shipped"].resolve.__name__ in direct  # type: ignore[union-attr]
     assert order["payments"].resolve.__name__ not in direct  # type: ignore[union-attr]  # guarded
     assert order["provenance"].resolve.__name__ not in direct  # type: ignore[union-attr]  # argument
+
+
+def test_without_the_overrides_every_resolver_keeps_strawberrys_wrapper() -> None:
+    schema = build_schema(framework_overrides=False)
+    direct = {"resolve", "resolve_plain"}
+    for named in graphql_schema(schema).type_map.values():
+        for field in getattr(named, "fields", {}).values():
+            assert getattr(getattr(field, "resolve", None), "__name__", None) not in direct

@@ -56,3 +56,23 @@ async def test_schemas_with_other_limits_keep_their_own_verdicts(validations: li
     assert (await strict.execute(deep)).errors
     result = await lenient.execute(deep)
     assert not any("depth" in error.message for error in result.errors or [])
+
+
+async def test_without_the_overrides_strawberry_validates_every_time(
+    validations: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ordinary: list[str] = []
+    validate = strawberry_schema.validate_document
+
+    def counting(schema: Any, document: Any, rules: Any) -> Any:
+        ordinary.append(document.loc.source.body)
+        return validate(schema, document, rules)
+
+    monkeypatch.setattr(strawberry_schema, "validate_document", counting)
+    schema = build_schema(limits=QueryLimits(max_depth=2), framework_overrides=False)
+    deep = '{ orderByRef(source: "web-store", ref: "x") { lines { provenance { source } } } }'
+    for _ in range(2):
+        (depth,) = (await schema.execute(deep)).errors or []
+        assert "exceeds maximum operation depth of 2" in depth.message
+    assert validations == []  # the verdicts per text are not asked
+    assert ordinary == [deep, deep]

@@ -43,6 +43,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.settings import QueryLimits
 
 __all__ = ["CostVerdicts", "QueryCostLimiter", "operation_cost"]
@@ -61,7 +62,8 @@ def operation_cost(
 
     >>> from omnigraph.api.schema import build_schema
     >>> from graphql import parse
-    >>> schema = build_schema()._schema
+    >>> from omnigraph.graph.overrides import graphql_schema
+    >>> schema = graphql_schema(build_schema())
     >>> operation_cost(schema, parse("{ orders(first: 2) { edges { node { id } } } }"))
     7
     """
@@ -226,7 +228,7 @@ class QueryCostLimiter(SchemaExtension):
             if known is not None:
                 return known
         cost = operation_cost(
-            context.schema._schema,
+            graphql_schema(context.schema),
             document,
             operation_name=name,
             variables=variables,

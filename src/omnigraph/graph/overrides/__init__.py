@@ -1,0 +1,97 @@
+"""Every place omnigraph reaches into strawberry's or graphql-core's internals, in one folder.
+
+Each override below stays because a measurement showed it pays (docs/PERFORMANCE.md,
+Optimisations: the row's number, its method and commit); each answers exactly what the
+framework's ordinary path answers, which ``tests/graph/overrides`` checks side by side. One
+setting switches them all off, ``OMNIGRAPH_FRAMEWORK_OVERRIDES=false``
+(``Settings.framework_overrides``): the graph then runs on strawberry's and graphql-core's
+ordinary paths only, with the same answers (``tests/api/test_framework_overrides.py`` compares
+them byte for byte; ``OMNIGRAPH_FRAMEWORK_OVERRIDES=false pytest`` runs the whole suite so).
+Off is the way to try a strawberry or graphql-core release these overrides were not written
+for.
+
+The overrides, what each changes, and what it buys. "Calls" are Python function calls a
+request where the other overrides are on, without it -> with it (``benchmarks/overrides.py
+--calls``, deterministic: support lookup, reporting page of 100 orders); CPU ms are the figures
+docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
+
+- ``leaf_execution.LeafExecutionContext`` (graphql-core's ``execute_fields``,
+  ``complete_object_value``, ``collect_subfields``): plain leaf fields read with one
+  ``getattr`` and ``serialize``, and objects selecting only such leaves built in one loop.
+  Calls: lookup 14,934 -> 10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup
+  6.90 -> 6.20 CPU ms, reporting page 27.7 -> 25.7.
+- ``lean_resolvers.lighten`` (strawberry's ``Info(_raw_info=...)``, the schema converter's
+  ``_exception_handler_specs``): resolvers taking only ``self`` and ``info``, without argument
+  or extension, called straight instead of through strawberry's wrapper. Calls: lookup 10,686
+  -> 10,396, reporting page 113,054 -> 103,208. Optimisation 12: lookup 6.7 -> 6.4 CPU ms,
+  reporting page 29.6 -> 27.1.
+- ``validation_cache.ValidationVerdicts`` (``schema._schema``, strawberry's
+  ``validate_document``): a document's validation verdict remembered per query text and rule
+  set, instead of validated on every request (strawberry's own ``ValidationCache`` keys by the
+  parsed document, whose hash walks the whole tree: it costs about what validating does).
+  Calls: lookup 32,590 -> 10,396, reporting page 114,522 -> 103,208. Optimisation 1 (with the
+  rules built once and the cost verdicts, both public API and not switched): lookup 16.8-19.1
+  -> 8.8-10.2 CPU ms (wrk 36.3 -> 60.6 req/s), availability 20.8-23.8 -> 16.5-17.7.
+- ``context_release.ReleasedContexts`` (a view mixin, relying on when strawberry's view has
+  made an HTTP operation's result, ``execute_single``): each HTTP operation's request context
+  emptied once its result is made, so reference counting, not the cyclic collector, frees its
+  truths, records and futures. It saves collector time, not calls. Optimisation 9: reporting
+  page 36.9 -> 28.6 CPU ms, of which collection 10.6 -> 0.2; unreachable objects a page 7,641
+  -> 249.
+
+All four together (``benchmarks/overrides.py``, CPU ms a request, medians of 5 rounds on a
+machine loaded by other work, load average 6-7): lookup 12.4 off -> 5.2 on, reporting page
+62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,387 -> 10,397,
+reporting page 143,653 -> 103,154.
+
+``graphql_schema`` is no override but the one read of strawberry's private ``_schema`` (the
+graphql-core schema a strawberry schema wraps, which strawberry's own ``ValidationCache`` and
+printer read too; strawberry has no public accessor): the cost limit and the document tools
+need it whether the overrides are on or off.
+
+Not here, because they use only public API and need no switch:
+
+- the coded refusal of a batch that is too large, turned off or malformed (``LimitedGraphQL``
+  checks the decoded body in ``parse_json``; it was an override of strawberry's private
+  ``_validate_batch_request``, which bought no time);
+- the order fields that answer at once from a preloaded truth and with an awaitable otherwise
+  (``_answer`` in ``omnigraph.orders.schema``, optimisations 6 and 11; once a sync, an async and
+  a plain method per field): graphql-core documents that a resolver may return a value or an
+  awaitable, and ``graphql_type=`` is strawberry's documented way to declare the field's type;
+  the suite passes with the overrides off, through strawberry's own resolver wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from omnigraph.graph.overrides.context_release import ReleasedContexts
+from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext
+from omnigraph.graph.overrides.lean_resolvers import lighten
+from omnigraph.graph.overrides.validation_cache import ValidationVerdicts
+
+if TYPE_CHECKING:
+    from graphql import GraphQLSchema
+    from strawberry.schema.base import BaseSchema
+
+__all__ = [
+    "LeafExecutionContext",
+    "ReleasedContexts",
+    "ValidationVerdicts",
+    "graphql_schema",
+    "lighten",
+]
+
+
+def graphql_schema(schema: BaseSchema) -> GraphQLSchema:
+    """The graphql-core schema ``schema`` (a ``strawberry.Schema``) executes with.
+
+    >>> import strawberry
+    >>> @strawberry.type
+    ... class Query:
+    ...     hello: str = "hi"
+    >>> graphql_schema(strawberry.Schema(Query)).query_type.name
+    'Query'
+    """
+    core: GraphQLSchema = schema._schema  # type: ignore[attr-defined]
+    return core

@@ -1,6 +1,6 @@
 """A finished request leaves its truths, records and futures to reference counting, not to the
 cyclic garbage collector, whose pauses were a quarter of a reporting page's CPU under load
-(docs/PERFORMANCE.md, optimisation 9)."""
+(docs/PERFORMANCE.md, optimisation 9): ``omnigraph.graph.overrides.ReleasedContexts``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from omnigraph.orders.truth import OrderTruth
 from omnigraph.sources.records import Sourced
-from tests.conftest import Graph
+from tests.conftest import Graph, needs_overrides
 
 PAGE = """{ orders(first: 20) { edges { node { id state totals { total { amount } }
   lines { sku shipped } provenance { field source } } } } }"""
@@ -31,6 +31,7 @@ def alive(kind: type) -> int:
     return sum(isinstance(thing, kind) for thing in gc.get_objects())
 
 
+@needs_overrides
 @pytest.mark.usefixtures("collector_off")
 async def test_a_finished_request_leaves_no_truth_for_the_collector(graph: Graph) -> None:
     body = await graph.query(PAGE)
