@@ -322,6 +322,7 @@ def test_money_that_moved_wrongly_is_an_owned_exception(
     )
     assert report.kind is ExceptionKind.AMOUNT_MISMATCH
     assert (report.order_ref, report.owner_source) == ("SF-1", "psp")
+    assert report.details["currency"] == "GBP"  # the charge's, which the difference is in
     rule = ExceptionCatalogue.load().rule(report.kind)
     assert rule.owner.value == "payments"
     assert set(rule.applicable(report.details)) == offered

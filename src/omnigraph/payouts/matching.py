@@ -188,7 +188,8 @@ def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
             order_ref=order.id,
             counterpart=capture.id,
             difference_minor=difference,
-            details={"chargeId": charge.id},
+            # the difference is in the charge's currency, not the settlement's
+            details={"chargeId": charge.id, "currency": charge.currency.upper()},
         )
     return _line(
         txn,

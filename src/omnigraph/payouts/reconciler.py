@@ -419,7 +419,7 @@ def amount_mismatches(
         details: dict[str, Any] = dict(line.details) | {
             "txnId": line.txn_id or "",
             "orderRef": line.order_ref or "",
-            "currency": line.currency,
+            "currency": line.details.get("currency") or line.currency,
             "differenceMinor": str(line.difference_minor),
             "recordId": charge or line.details.get("refundId") or line.txn_id or "",
         }
