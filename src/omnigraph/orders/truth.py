@@ -19,6 +19,7 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.orders.authority import AuthorityRules, decide
 from omnigraph.sources.records import (
     Charge,
+    ErpLine,
     FulfilmentLine,
     FulfilmentOrder,
     OrderTotals,
@@ -185,6 +186,19 @@ class OrderTruth:
         )
 
     @staticmethod
+    def _erp_line_claim(
+        source: str, where: Sequence[tuple[SalesOrder, ErpLine]], value: str
+    ) -> Claim:
+        """One ERP's claim about a line from the sales order lines that carry it, each named."""
+        return Claim(
+            source,
+            SourceKind.ERP,
+            ",".join(f"{record.id}#{line.line_no}" for record, line in where),
+            max(record.updated_at for record, _ in where),
+            value,
+        )
+
+    @staticmethod
     def _erp(source: str, records: Sequence[SalesOrder], value: str) -> Claim:
         """One ERP's claim from all its sales orders: every record named, as of the newest."""
         return Claim(
@@ -288,23 +302,13 @@ class OrderTruth:
         stated = list(dict.fromkeys(x.unit_price for x in self.order.lines if x.sku == sku))
         claims = [self._sf(str(stated[0]))] if stated else []
         for source, records in self.erp_orders:
-            prices: dict[Decimal, list[tuple[SalesOrder, int]]] = {}
-            for record in records:
-                for line in record.lines:
-                    if line.sku == sku:
-                        prices.setdefault(line.unit_price, []).append((record, line.line_no))
+            prices: dict[Decimal, list[tuple[SalesOrder, ErpLine]]] = {}
+            for record, line in _erp_lines(records, sku):
+                prices.setdefault(line.unit_price, []).append((record, line))
             if len(stated) > 1 and set(prices) == set(stated):
                 prices = {stated[0]: [where for found in prices.values() for where in found]}
-            for price, where in prices.items():  # one claim per price its records state
-                claims.append(
-                    Claim(
-                        source,
-                        SourceKind.ERP,
-                        ",".join(f"{record.id}#{line_no}" for record, line_no in where),
-                        max(record.updated_at for record, _ in where),
-                        str(price),
-                    )
-                )
+            # one claim per price its records state
+            claims += [self._erp_line_claim(source, where, str(p)) for p, where in prices.items()]
         return self._decide("lines.unitPrice", claims, _same_amount)
 
     def ordered_quantity(self, sku: str) -> Fact | None:
@@ -313,17 +317,10 @@ class OrderTruth:
         lines = [line for line in self.order.lines if line.sku == sku]
         claims = [self._sf(str(sum(line.quantity for line in lines)))] if lines else []
         for source, records in self.erp_orders:
-            where = [(r, x) for r in records for x in r.lines if x.sku == sku]
+            where = _erp_lines(records, sku)
             if where:  # a line split across sales orders: together they are the ERP's count
-                claims.append(
-                    Claim(
-                        source,
-                        SourceKind.ERP,
-                        ",".join(f"{r.id}#{x.line_no}" for r, x in where),
-                        max(r.updated_at for r, _ in where),
-                        str(sum(x.quantity for _, x in where)),
-                    )
-                )
+                count = str(sum(line.quantity for _, line in where))
+                claims.append(self._erp_line_claim(source, where, count))
         return self._decide("lines.quantity", claims)
 
     def line_quantities(self, sku: str) -> LineQuantities:
@@ -616,3 +613,8 @@ _UNPAID = frozenset({"pending", "authorized", "invoiced"})
 def financial_statuses_agree(served: str, other: str) -> bool:
     """Whether two systems' financial statuses say the same about the money."""
     return served == other or (served in _UNPAID and other in _UNPAID)
+
+
+def _erp_lines(records: Sequence[SalesOrder], sku: str) -> list[tuple[SalesOrder, ErpLine]]:
+    """The lines of ``sku`` across an ERP's sales orders, with the record each sits on."""
+    return [(record, line) for record in records for line in record.lines if line.sku == sku]
