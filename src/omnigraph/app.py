@@ -23,8 +23,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute, request_response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
 from omnigraph.api.schema import build_schema
@@ -36,6 +36,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatcherWakeup
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.exceptions.source_reports import SourceReportReader
+from omnigraph.graph import ide
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.rate import RateLimiter
@@ -123,6 +124,10 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         services: Services = self._app.state.services
         return RequestContext.for_request(services, request, response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """strawberry's GraphiQL page, its scripts and styles served by this service."""
+        return HTMLResponse(ide.offline_page(self.graphql_ide_html))
 
     def encode_json(self, data: object) -> str:
         """orjson, several times faster than ``json.dumps`` on a page of orders; a text, as
@@ -487,6 +492,9 @@ def create_app(
             Route("/examples/{name}", example, methods=["GET"]),
         ]
     )
+    if not settings.is_production:
+        # GraphiQL's scripts and styles: the IDE works inside a network without the internet
+        app.router.routes.append(Mount(ide.ASSETS_PATH, ide.assets()))
     if metrics is not None:
         # unauthenticated, for a scraper: keep /metrics off the public network (README)
         app.router.routes.append(Route("/metrics", prometheus_metrics, methods=["GET"]))
