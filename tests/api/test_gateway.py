@@ -10,6 +10,7 @@ through the gateway to every subgraph.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -355,3 +356,33 @@ async def test_without_a_key_the_gateway_passes_the_refusal_on(federation: Feder
     body = response.json()
     assert not (body.get("data") or {}).get("orders")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+ENGINES_ADMITTING = """
+const semver = require("semver");
+const lock = require("./package-lock.json");
+const declared = require("./package.json").engines.node;
+const refusing = Object.entries(lock.packages)
+  .filter(([, entry]) => entry.engines && entry.engines.node)
+  .filter(([, entry]) => !semver.satisfies(process.version, entry.engines.node)
+    || !semver.satisfies(semver.minVersion(declared), entry.engines.node))
+  .map(([name, entry]) => `${name} needs node ${entry.engines.node}`);
+console.log(JSON.stringify({ node: process.version, declared, refusing }));
+"""
+
+
+def test_every_locked_package_runs_on_the_node_we_declare_and_test_with() -> None:
+    """The lockfile, ``package.json``'s ``engines``, the README and the gateway image agree:
+    no package needs a newer Node.js than the one declared (and installed here)."""
+    checked = subprocess.run(
+        ["node", "-e", ENGINES_ADMITTING],
+        cwd=FEDERATION,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(checked.stdout)
+    assert found["refusing"] == []
+    major, minor, _ = found["declared"].removeprefix(">=").split(".")
+    assert f"Node.js >= {major}.{minor}" in (REPO / "README.md").read_text()
+    assert f"FROM node:{major}-slim" in (REPO / "Dockerfile").read_text()
