@@ -61,7 +61,7 @@ from omnigraph.runtime.periodic import PeriodicObserver, PeriodicRunner, Periodi
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
-from omnigraph.security.document_store import PersistedDocuments
+from omnigraph.security.document_store import LearningLimits, PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.observers import UpstreamObserver
@@ -88,7 +88,14 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         observers: Sequence[Callable[[], SchemaExtension]] = (),
     ) -> None:
         production = settings.is_production
-        documents = PersistedDocuments(lambda: app.state.services.sessions)
+        self.documents = documents = PersistedDocuments(
+            lambda: app.state.services.sessions,
+            limits=LearningLimits(
+                max_document_bytes=settings.apq_max_document_bytes,
+                max_documents_per_owner=settings.apq_max_documents_per_key,
+                unused=timedelta(days=settings.apq_unused_days),
+            ),
+        )
         rate = settings.effective_rate_limit
         self.response_cache = ResponseCache(
             settings.response_cache_seconds,
@@ -100,7 +107,9 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
                 production=production,
                 subgraph=settings.subgraph,
                 limits=settings.limits,
-                trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
+                trusted_documents=TrustedDocuments(
+                    settings.trusted_documents, documents, clock=lambda: app.state.services.now()
+                ),
                 response_cache=self.response_cache,
                 observers=observers,
                 framework_overrides=settings.framework_overrides,
@@ -164,7 +173,8 @@ def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
 def background_tasks(services: Services) -> list[PeriodicTask]:
     """The periodic work this process does, as its settings enable it: delivering resolution
     commands, reading the WMS feeds (exception reports, the inventory ledger), the drift and
-    disagreement checks, payments reconciliation and the returns sweep."""
+    disagreement checks, payments reconciliation and the returns sweep; and forgetting the
+    documents automatic persisted queries learnt that nobody asked for lately."""
     settings = services.settings
     tasks: list[PeriodicTask] = []
     if settings.dispatcher_enabled:
@@ -235,6 +245,10 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         )
     if settings.reconcile_enabled:
         tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
+    documents = services.find(PersistedDocuments)
+    if documents is not None:
+        # what automatic persisted queries learnt and nobody asked for since is forgotten
+        tasks.append(documents.expiry(services.now, jitter=BACKGROUND_JITTER))
     return tasks
 
 
@@ -373,6 +387,7 @@ def create_app(
                 exception_events,
                 availability_events,
                 DispatcherWakeup(),
+                graphql.documents,
             ):
                 services.provide(part)
             app.state.services = services
