@@ -39,6 +39,7 @@ from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.rate import RateLimiter
+from omnigraph.graph.live_sockets import SocketGuard
 from omnigraph.graph.overrides import ReleasedContexts
 from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
 from omnigraph.graph.trusted_documents import TrustedDocuments
@@ -173,8 +174,9 @@ def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
 def background_tasks(services: Services) -> list[PeriodicTask]:
     """The periodic work this process does, as its settings enable it: delivering resolution
     commands, reading the WMS feeds (exception reports, the inventory ledger), the drift and
-    disagreement checks, payments reconciliation and the returns sweep; and forgetting the
-    documents automatic persisted queries learnt that nobody asked for lately."""
+    disagreement checks, payments reconciliation and the returns sweep; and, on every replica,
+    closing open WebSockets whose key was revoked and forgetting the documents automatic
+    persisted queries learnt that nobody asked for lately."""
     settings = services.settings
     tasks: list[PeriodicTask] = []
     if settings.dispatcher_enabled:
@@ -245,6 +247,10 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         )
     if settings.reconcile_enabled:
         tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
+    sockets = services.find(SocketGuard)
+    if sockets is not None:
+        # each replica re-checks the keys of its own open WebSockets
+        tasks.append(sockets.periodic(jitter=BACKGROUND_JITTER))
     documents = services.find(PersistedDocuments)
     if documents is not None:
         # what automatic persisted queries learnt and nobody asked for since is forgotten
@@ -388,6 +394,7 @@ def create_app(
                 availability_events,
                 DispatcherWakeup(),
                 graphql.documents,
+                sockets,
             ):
                 services.provide(part)
             app.state.services = services
@@ -466,6 +473,7 @@ def create_app(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
         cache_seconds=settings.auth_cache_seconds,
+        clock=lambda: app.state.services.now().timestamp(),
         jwt=JwtVerifier(
             secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
             jwks_url=settings.jwt_jwks_url,
@@ -473,6 +481,12 @@ def create_app(
             issuer=settings.jwt_issuer,
             roles_claim=settings.jwt_roles_claim,
         ),
+    )
+    # an open WebSocket's key is checked again while it lives: a revoked one is closed
+    graphql.socket_guard = sockets = SocketGuard(
+        backend,
+        clock=lambda: app.state.services.now().timestamp(),
+        recheck_seconds=settings.auth_cache_seconds,
     )
     guarded = AuthenticationMiddleware(
         BodySizeLimit(graphql, max_bytes=settings.limits.max_body_bytes),

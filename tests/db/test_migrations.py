@@ -22,8 +22,7 @@ from tests.conftest import SERVER_DATABASE_URL
 
 # the newest revision: the number of the last file under migrations/versions
 HEAD = max(
-    p.name[:4]
-    for p in (Path(db.__file__).parent / "migrations" / "versions").glob("[0-9]*_*.py")
+    p.name[:4] for p in (Path(db.__file__).parent / "migrations" / "versions").glob("[0-9]*_*.py")
 )
 
 
