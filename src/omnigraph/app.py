@@ -40,6 +40,7 @@ from omnigraph.graph import ide
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.rate import RateLimiter
+from omnigraph.graph.live_sockets import SocketGuard
 from omnigraph.graph.overrides import ReleasedContexts
 from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
 from omnigraph.graph.trusted_documents import TrustedDocuments
@@ -62,7 +63,7 @@ from omnigraph.runtime.periodic import PeriodicObserver, PeriodicRunner, Periodi
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
-from omnigraph.security.document_store import PersistedDocuments
+from omnigraph.security.document_store import LearningLimits, PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.observers import UpstreamObserver
@@ -89,7 +90,14 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
         observers: Sequence[Callable[[], SchemaExtension]] = (),
     ) -> None:
         production = settings.is_production
-        documents = PersistedDocuments(lambda: app.state.services.sessions)
+        self.documents = documents = PersistedDocuments(
+            lambda: app.state.services.sessions,
+            limits=LearningLimits(
+                max_document_bytes=settings.apq_max_document_bytes,
+                max_documents_per_owner=settings.apq_max_documents_per_key,
+                unused=timedelta(days=settings.apq_unused_days),
+            ),
+        )
         rate = settings.effective_rate_limit
         self.response_cache = ResponseCache(
             settings.response_cache_seconds,
@@ -101,7 +109,9 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
                 production=production,
                 subgraph=settings.subgraph,
                 limits=settings.limits,
-                trusted_documents=TrustedDocuments(settings.trusted_documents, documents),
+                trusted_documents=TrustedDocuments(
+                    settings.trusted_documents, documents, clock=lambda: app.state.services.now()
+                ),
                 response_cache=self.response_cache,
                 observers=observers,
                 framework_overrides=settings.framework_overrides,
@@ -169,7 +179,9 @@ def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
 def background_tasks(services: Services) -> list[PeriodicTask]:
     """The periodic work this process does, as its settings enable it: delivering resolution
     commands, reading the WMS feeds (exception reports, the inventory ledger), the drift and
-    disagreement checks, payments reconciliation and the returns sweep."""
+    disagreement checks, payments reconciliation and the returns sweep; and, on every replica,
+    closing open WebSockets whose key was revoked and forgetting the documents automatic
+    persisted queries learnt that nobody asked for lately."""
     settings = services.settings
     tasks: list[PeriodicTask] = []
     if settings.dispatcher_enabled:
@@ -240,6 +252,14 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         )
     if settings.reconcile_enabled:
         tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
+    sockets = services.find(SocketGuard)
+    if sockets is not None:
+        # each replica re-checks the keys of its own open WebSockets
+        tasks.append(sockets.periodic(jitter=BACKGROUND_JITTER))
+    documents = services.find(PersistedDocuments)
+    if documents is not None:
+        # what automatic persisted queries learnt and nobody asked for since is forgotten
+        tasks.append(documents.expiry(services.now, jitter=BACKGROUND_JITTER))
     return tasks
 
 
@@ -378,6 +398,8 @@ def create_app(
                 exception_events,
                 availability_events,
                 DispatcherWakeup(),
+                graphql.documents,
+                sockets,
             ):
                 services.provide(part)
             app.state.services = services
@@ -456,6 +478,7 @@ def create_app(
         lambda: app.state.services.sessions,
         require_token=settings.is_production,
         cache_seconds=settings.auth_cache_seconds,
+        clock=lambda: app.state.services.now().timestamp(),
         jwt=JwtVerifier(
             secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
             jwks_url=settings.jwt_jwks_url,
@@ -463,6 +486,12 @@ def create_app(
             issuer=settings.jwt_issuer,
             roles_claim=settings.jwt_roles_claim,
         ),
+    )
+    # an open WebSocket's key is checked again while it lives: a revoked one is closed
+    graphql.socket_guard = sockets = SocketGuard(
+        backend,
+        clock=lambda: app.state.services.now().timestamp(),
+        recheck_seconds=settings.auth_cache_seconds,
     )
     guarded = AuthenticationMiddleware(
         BodySizeLimit(graphql, max_bytes=settings.limits.max_body_bytes),

@@ -420,6 +420,25 @@ class SettingsFields(BaseModel):
         description="off; apq: automatic persisted queries; allowlist: only registered"
         " operations run.",
     )
+    apq_max_document_bytes: int = Field(
+        default=32_768,
+        ge=1024,
+        description="Largest document automatic persisted queries learn (UTF-8 bytes); a larger"
+        " one sent with its hash is refused with PERSISTED_QUERY_TOO_LARGE (a document at the"
+        " token limit as clients print it is 14-18 KB). Registered documents are not capped.",
+    )
+    apq_max_documents_per_key: int = Field(
+        default=500,
+        ge=1,
+        description="Documents automatic persisted queries keep per API key (or token"
+        " subject); learning one more forgets that key's least recently used.",
+    )
+    apq_unused_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="A document learnt by automatic persisted queries and not asked for this"
+        " many days is forgotten (checked hourly); registered documents are kept.",
+    )
     response_cache_seconds: float = Field(
         default=0.0,
         ge=0,

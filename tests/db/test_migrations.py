@@ -15,9 +15,15 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from omnigraph import db
 from omnigraph.cli import app
 from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
 from tests.conftest import SERVER_DATABASE_URL
+
+# the newest revision: the number of the last file under migrations/versions
+HEAD = max(
+    p.name[:4] for p in (Path(db.__file__).parent / "migrations" / "versions").glob("[0-9]*_*.py")
+)
 
 
 async def test_upgrade_creates_the_tables_and_is_repeatable(clean_database: str) -> None:
@@ -141,4 +147,36 @@ async def test_replicas_starting_together_migrate_one_at_a_time(kind: str, tmp_p
             for engine in engines:
                 await engine.dispose()
     assert [r for r in results if isinstance(r, BaseException)] == []
-    assert version == "0010"
+    assert version == HEAD
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_documents_kept_before_0011_were_last_used_when_learnt(
+    kind: str, tmp_path: Path
+) -> None:
+    """So a document learnt before owners and last use were recorded still expires."""
+    learnt = datetime(2026, 11, 1, tzinfo=UTC)
+    async with fresh_database(kind, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            await upgrade_database(engine, "0010")
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO persisted_documents (sha256, document, trusted, created_at)"
+                        " VALUES (:sha, '{ __typename }', false, :at)"
+                    ),
+                    {"sha": "a" * 64, "at": learnt},
+                )
+            await upgrade_database(engine)
+            async with engine.connect() as connection:
+                owner, last_used = (
+                    await connection.execute(
+                        text("SELECT owner, last_used_at FROM persisted_documents")
+                    )
+                ).one()
+        finally:
+            await engine.dispose()
+    assert owner is None
+    last = last_used if isinstance(last_used, datetime) else datetime.fromisoformat(last_used)
+    assert last.replace(tzinfo=last.tzinfo or UTC) == learnt

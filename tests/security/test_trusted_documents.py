@@ -6,23 +6,30 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from omnigraph.api.schema import build_schema
-from omnigraph.app import EXAMPLES
+from omnigraph.app import EXAMPLES, background_tasks
 from omnigraph.cli import app as cli
+from omnigraph.db.models import PersistedDocumentRow
 from omnigraph.demo import DemoSystems
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.runtime.services import Services
+from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
-from omnigraph.security.document_store import document_hash, register_documents
+from omnigraph.security.document_store import (
+    OperationDocument,
+    document_hash,
+    register_documents,
+)
 from omnigraph.security.principal import Role
 from tests.conftest import Graph, authorize
 from tests.security.conftest import serve
@@ -209,3 +216,156 @@ def test_documents_cli_refuses_what_would_not_run(
     result = CliRunner().invoke(cli, ["documents", "register", str(path)])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+# -- what automatic persisted queries may keep ---------------------------------------------------
+
+SMALL_CAP = 3
+SMALL_DOCUMENT = 2048
+# the learning below happens in 2001, long before anything the rest of the session stores, so
+# expiring "unused since then" forgets only this module's documents
+LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def bounded(
+    demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    async for app, client in serve(
+        demo,
+        clean_database,
+        mode="production",
+        apq_max_documents_per_key=SMALL_CAP,
+        apq_max_document_bytes=SMALL_DOCUMENT,
+        apq_unused_days=30,
+    ):
+        yield app, client
+
+
+class Clock:
+    """The services' clock, moved by hand."""
+
+    def __init__(self, services: Services, at: datetime) -> None:
+        self.at = at
+        services.clock = lambda: self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+async def _key(app: Starlette, name: str) -> dict[str, str]:
+    services: Services = app.state.services
+    issued = await api_keys.create_key(
+        services.sessions,
+        name=f"{name}-{uuid.uuid4().hex[:8]}",
+        roles=frozenset({Role.STOREFRONT}),
+        channel="web",
+        now=datetime.now(UTC),
+    )
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+async def _ask(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _kept(app: Starlette, *hashes: str) -> set[str]:
+    services: Services = app.state.services
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(PersistedDocumentRow.sha256).where(PersistedDocumentRow.sha256.in_(hashes))
+        )
+        return set(rows)
+
+
+async def test_a_document_over_the_size_cap_is_refused_and_nothing_is_kept(
+    bounded: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    # any key stored up to 1 MB a request (50 requests grew the database by 49 MB)
+    app, client = bounded
+    headers = await _key(app, "apq-size")
+    query = unique("{ __typename }") + "\n#" + "x" * SMALL_DOCUMENT
+    sha256 = document_hash(query)
+    refused = await _ask(client, headers, persisted(sha256, query))
+    assert only_code(refused) == "PERSISTED_QUERY_TOO_LARGE"
+    assert refused["errors"][0]["extensions"]["maxBytes"] == SMALL_DOCUMENT
+    assert only_code(await _ask(client, headers, persisted(sha256))) == (
+        "PERSISTED_QUERY_NOT_FOUND"
+    )
+    assert await _kept(app, sha256) == set()
+    # sent without the hash it runs, and nothing is kept either
+    assert await _ask(client, headers, {"query": query}) == {"data": {"__typename": "Query"}}
+    # one under the cap is learnt as before
+    small = unique("{ __typename }")
+    assert "errors" not in await _ask(client, headers, persisted(document_hash(small), small))
+    assert await _kept(app, document_hash(small)) == {document_hash(small)}
+
+
+async def test_each_key_keeps_its_cap_of_learnt_documents_forgetting_the_least_recently_used(
+    bounded: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    app, client = bounded
+    clock = Clock(app.state.services, LONG_AGO)
+    mine, theirs = await _key(app, "apq-cap"), await _key(app, "apq-other")
+    other = unique("query Theirs { __typename }")
+    assert "errors" not in await _ask(client, theirs, persisted(document_hash(other), other))
+    taught = []
+    for n in range(SMALL_CAP):
+        clock.advance(hours=2)
+        query = unique(f"query Mine{n} {{ __typename }}")
+        taught.append(document_hash(query))
+        assert "errors" not in await _ask(client, mine, persisted(taught[-1], query))
+    clock.advance(hours=2)
+    assert "errors" not in await _ask(client, mine, persisted(taught[0]))  # the first, used again
+    for n in range(20):  # more than the cap: the key's least recently used go first
+        clock.advance(hours=2)
+        query = unique(f"query More{n} {{ __typename }}")
+        taught.append(document_hash(query))
+        assert "errors" not in await _ask(client, mine, persisted(taught[-1], query))
+        if n == 0:
+            # taught[1] was the least recently used: forgotten; taught[0] was used later
+            assert await _kept(app, *taught) == {taught[0], taught[2], taught[3]}
+            gone = await _ask(client, mine, persisted(taught[1]))
+            assert only_code(gone) == "PERSISTED_QUERY_NOT_FOUND"
+    assert await _kept(app, *taught) == set(taught[-SMALL_CAP:])
+    # another key's documents are its own: untouched
+    assert await _kept(app, document_hash(other)) == {document_hash(other)}
+    assert await _ask(client, theirs, persisted(document_hash(other))) == {
+        "data": {"__typename": "Query"}
+    }
+
+
+async def test_learnt_documents_unused_for_the_window_are_forgotten_registered_ones_kept(
+    bounded: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    app, client = bounded
+    services: Services = app.state.services
+    clock = Clock(services, LONG_AGO - timedelta(days=400))
+    headers = await _key(app, "apq-expiry")
+    used, unused = unique("query Used { __typename }"), unique("query Unused { __typename }")
+    for query in (used, unused):
+        assert "errors" not in await _ask(client, headers, persisted(document_hash(query), query))
+    registered = unique("query Registered { __typename }")
+    await register_documents(
+        services.sessions,
+        [OperationDocument(document_hash(registered), registered, "Registered")],
+        now=clock.at,
+    )
+    hashes = [document_hash(q) for q in (used, unused, registered)]
+    (expiry,) = [t for t in background_tasks(services) if t.name == "persisted_documents_expiry"]
+
+    clock.advance(days=29)
+    assert "errors" not in await _ask(client, headers, persisted(hashes[0]))  # used again
+    await expiry.step()
+    assert await _kept(app, *hashes) == set(hashes)  # nothing unused for 30 days yet
+    clock.advance(days=2)  # 31 days after learning; `used` was asked for 2 days ago
+    await expiry.step()
+    assert await _kept(app, *hashes) == {hashes[0], hashes[2]}
+    assert only_code(await _ask(client, headers, persisted(hashes[1]))) == (
+        "PERSISTED_QUERY_NOT_FOUND"
+    )
+    clock.advance(days=365)  # the registered document belongs to the operator: never expires
+    await expiry.step()
+    assert await _kept(app, *hashes) == {hashes[2]}

@@ -16,6 +16,7 @@ from omnigraph.core.errors import InvalidId
 from omnigraph.core.ids import decode_global_id
 from omnigraph.exceptions.schema import ExceptionRecord
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.matrix import may_read_type
 from omnigraph.graph.types import Node
 from omnigraph.inventory.schema import InventoryAvailability
 from omnigraph.orders.schema import OrderCore
@@ -42,6 +43,8 @@ async def resolve_node(
     resolver = resolvers.get(type_name)
     if resolver is None:
         raise InvalidId(f"{global_id!r} names unknown type {type_name!r}", id=global_id)
+    if not may_read_type(ctx, type_name):
+        return None
     return await resolver(ctx, global_id)
 
 

@@ -2,19 +2,22 @@
 
 The orders subgraph answers ``node(id:)`` for every type; for payouts, exceptions and
 availability it returns a reference and the gateway fetches the rest from the owning subgraph.
-The exceptions subgraph extends ``Order`` with ``exceptions`` the same way.
+The exceptions subgraph extends ``Order`` with ``exceptions`` the same way. A reference to a
+type the caller may not read is ``null``, as ``node(id:)`` answers it in every subgraph.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
+from strawberry.types import Info
 
 from omnigraph.api.nodes import NodeResolver
 from omnigraph.exceptions.resolvers import exception_key
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.matrix import may_read_type
 from omnigraph.graph.types import Node
 from omnigraph.inventory.resolvers import availability_key
 from omnigraph.payouts.resolvers import payout_key
@@ -31,18 +34,30 @@ __all__ = [
 ]
 
 
+class _Reference:
+    """What ``_entities`` answers for a reference: the id, or ``null`` for a type the caller
+    may not read (as for an object that does not exist)."""
+
+    @classmethod
+    def resolve_reference(cls, info: Info[RequestContext, None], id: strawberry.ID) -> Self | None:
+        definition: Any = getattr(cls, "__strawberry_definition__", None)
+        if definition is not None and not may_read_type(info.context, definition.name):
+            return None
+        return cls(id=id)  # type: ignore[call-arg]
+
+
 @strawberry.federation.type(keys=["id"], name="Payout")
-class PayoutReference(Node):
+class PayoutReference(_Reference, Node):
     id: strawberry.ID
 
 
 @strawberry.federation.type(keys=["id"], name="Exception")
-class ExceptionReference(Node):
+class ExceptionReference(_Reference, Node):
     id: strawberry.ID
 
 
 @strawberry.federation.type(keys=["id"], name="InventoryAvailability")
-class InventoryAvailabilityReference(Node):
+class InventoryAvailabilityReference(_Reference, Node):
     id: strawberry.ID
 
 

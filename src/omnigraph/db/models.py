@@ -430,6 +430,10 @@ class PersistedDocumentRow(Base):
     """
 
     __tablename__ = "persisted_documents"
+    __table_args__ = (
+        Index("ix_persisted_documents_owner_last_used", "owner", "last_used_at"),
+        Index("ix_persisted_documents_last_used", "last_used_at"),
+    )
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     document: Mapped[str] = mapped_column(Text)
@@ -437,3 +441,7 @@ class PersistedDocumentRow(Base):
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     registered_at: Mapped[datetime | None]
+    # who taught it by APQ (a key's or token's identity), and when it was last asked for: a
+    # learnt document counts against its owner's cap and is forgotten once long unused
+    owner: Mapped[str | None] = mapped_column(String(160))
+    last_used_at: Mapped[datetime | None]

@@ -99,6 +99,11 @@ class ExceptionEventBus:
         self._delivered: OrderedDict[int, None] = OrderedDict()
         self._listeners: list[Callable[[ExceptionEvent], None]] = []
 
+    @property
+    def subscribers(self) -> int:
+        """How many subscribers listen in this process now."""
+        return len(self._queues)
+
     def listen(self, listener: Callable[[ExceptionEvent], None]) -> None:
         """Call ``listener`` with every event committed here or relayed by another replica,
         subscribers or not (a cache that must forget what an event changes)."""

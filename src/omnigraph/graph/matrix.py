@@ -4,10 +4,20 @@ The matrix is data so that the answer to "who can see customer emails?" is one f
 reads, not a search through resolvers. At schema build time every object type reachable from
 the roots is walked and each restricted field gets a ``PermissionExtension``; unrestricted
 fields stay "basic" in strawberry's sense and cost nothing per resolve.
+
+What a role may not read it may not learn of either:
+
+- a type closed to the caller (``[types]``) answers ``node(id:)`` and ``_entities`` exactly as
+  an id that does not exist does (:func:`may_read_type`): ``null``, no error, and nothing is
+  looked up, so neither the answer nor its time tells whether the object exists;
+- a filter (a field of an input a query or subscription takes) is guarded by the field it
+  filters on (``[inputs]``): setting it without that field's roles is ``FORBIDDEN``, whatever
+  the data, so ``orders(filter: {hasOpenException: true})`` cannot probe exceptions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -21,17 +31,21 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 from strawberry.types.private import is_private
+from strawberry.types.unset import UNSET
 
 from omnigraph.core.data_files import load_toml
-from omnigraph.graph.permissions import RequireRole, principal_of
-from omnigraph.security.principal import Role
+from omnigraph.graph.permissions import RequireRole, principal_in, principal_of
+from omnigraph.security.principal import Principal, Role
 
 __all__ = [
     "MATRIX_PATH",
+    "FilterGuard",
     "Matrix",
     "apply_matrix",
+    "filter_inputs",
     "graphql_fields",
     "load_matrix",
+    "may_read_type",
     "object_types",
 ]
 
@@ -43,6 +57,8 @@ class Matrix:
     types: Mapping[str, frozenset[Role]]
     fields: Mapping[str, frozenset[Role]]
     own_channel: frozenset[str]
+    # "Input.field" -> "Type.field": the output field an input field filters on
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def roles_for(self, type_name: str, field_name: str) -> frozenset[Role] | None:
         """The roles allowed, or None when any authenticated caller may resolve it."""
@@ -53,6 +69,20 @@ class Matrix:
         if field is None:
             return whole
         return field if whole is None else field & whole
+
+    def may_read_type(self, principal: Principal | None, type_name: str) -> bool:
+        """Whether ``principal`` may read objects of ``type_name`` at all."""
+        roles = self.types.get(type_name)
+        return roles is None or (principal is not None and principal.has_any(roles))
+
+    def input_roles(self, input_name: str, field_name: str) -> frozenset[Role] | None:
+        """The roles setting ``input_name.field_name`` needs: those of the field it filters
+        on, or None when any authenticated caller may."""
+        target = self.inputs.get(f"{input_name}.{field_name}")
+        if target is None:
+            return None
+        type_name, _, name = target.partition(".")
+        return self.roles_for(type_name, name)
 
 
 class _OwnChannelTable(BaseModel):
@@ -67,6 +97,7 @@ class _MatrixFile(BaseModel):
     types: dict[str, frozenset[Role]] = Field(default_factory=dict)
     fields: dict[str, frozenset[Role]] = Field(default_factory=dict)
     own_channel: _OwnChannelTable = Field(default_factory=_OwnChannelTable)
+    inputs: dict[str, str] = Field(default_factory=dict)
 
 
 @cache
@@ -74,8 +105,17 @@ def load_matrix(path: Path = MATRIX_PATH) -> Matrix:
     """The matrix in ``path``; a role or table it does not know fails with its place."""
     document = load_toml(path, _MatrixFile, what="permission matrix")
     return Matrix(
-        types=document.types, fields=document.fields, own_channel=document.own_channel.fields
+        types=document.types,
+        fields=document.fields,
+        own_channel=document.own_channel.fields,
+        inputs=document.inputs,
     )
+
+
+def may_read_type(context: object, type_name: str, matrix: Matrix | None = None) -> bool:
+    """Whether the caller of ``context`` (a request's context) may read ``type_name``: when
+    not, ``node(id:)`` and ``_entities`` answer as for an id that does not exist."""
+    return (matrix or load_matrix()).may_read_type(principal_in(context), type_name)
 
 
 class OwnChannelOrRole(RequireRole):
@@ -94,6 +134,64 @@ class OwnChannelOrRole(RequireRole):
             and principal.channel is not None
             and getattr(source, "sales_channel", None) == principal.channel
         )
+
+
+class FilterGuard(RequireRole):
+    """Refuses a field when one of its arguments sets an input field the caller may not filter
+    on (``[inputs]`` of the matrix); an argument left out or null is no filter and passes.
+
+    ``path`` is the argument's Python name, then the attributes down to the input field.
+    """
+
+    def __init__(self, path: tuple[str, ...], label: str, roles: frozenset[Role]) -> None:
+        super().__init__(*roles)
+        self.path = path
+        names = " or ".join(sorted(role.value for role in roles)) or Role.ADMIN.value
+        self.message = f"filtering on `{label}` needs the {names} role"
+
+    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        argument, *attributes = self.path
+        if not _is_set(kwargs.get(argument), attributes):
+            return True
+        return super().has_permission(source, info, **kwargs)
+
+
+def _is_set(value: Any, attributes: list[str]) -> bool:
+    if value is None or value is UNSET:
+        return False
+    if isinstance(value, list | tuple):
+        return any(_is_set(item, attributes) for item in value)
+    if not attributes:
+        return True
+    return _is_set(getattr(value, attributes[0], None), attributes[1:])
+
+
+def filter_inputs(
+    field: StrawberryField,
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Each input-object field reachable from ``field``'s arguments: its path (the argument's
+    Python name, then Python attribute names) and its name as ``Input.field``."""
+    for argument in field.arguments:
+        seen: set[str] = set()
+        stack: list[tuple[tuple[str, ...], Any]] = [((argument.python_name,), argument.type)]
+        while stack:
+            path, annotation = stack.pop()
+            for definition in _unwrap_input(annotation):
+                if definition.name in seen:
+                    continue
+                seen.add(definition.name)
+                for graphql_name, inner in graphql_fields(definition):
+                    inner_path = (*path, inner.python_name)
+                    yield inner_path, f"{definition.name}.{graphql_name}"
+                    stack.append((inner_path, inner.type))
+
+
+def _unwrap_input(annotation: Any) -> Iterator[StrawberryObjectDefinition]:
+    while hasattr(annotation, "of_type"):
+        annotation = annotation.of_type
+    definition = getattr(annotation, "__strawberry_definition__", None)
+    if isinstance(definition, StrawberryObjectDefinition) and definition.is_input:
+        yield definition
 
 
 def _unwrap(annotation: Any) -> Iterator[type]:
@@ -129,19 +227,32 @@ def object_types(
     return found
 
 
-def _guard(field: StrawberryField, permission: BasePermission) -> None:
-    if any(getattr(e, "matrix_guard", False) for e in field.extensions):
+def _guard(
+    field: StrawberryField, permissions: list[BasePermission], kind: str = "matrix_guard"
+) -> None:
+    """Attach ``permissions`` once: ``matrix_guard`` for the field's own roles,
+    ``matrix_filter_guard`` for its filters."""
+    if any(getattr(e, kind, False) for e in field.extensions):
         return  # one schema per subgraph shares these types: guard each field once
-    extension = PermissionExtension(permissions=[permission], use_directives=False)
-    extension.matrix_guard = True  # type: ignore[attr-defined]
+    extension = PermissionExtension(permissions=permissions, use_directives=False)
+    setattr(extension, kind, True)
     field.extensions.append(extension)
 
 
 def apply_matrix(roots: Iterable[type | None], matrix: Matrix | None = None) -> None:
-    """Attach the matrix's permissions to every reachable field it restricts."""
+    """Attach the matrix's permissions to every reachable field it restricts, and a
+    :class:`FilterGuard` to every field taking a filter on something restricted."""
     matrix = matrix or load_matrix()
     for name, (_, definition) in object_types(roots).items():
         for graphql_name, field in graphql_fields(definition):
+            filters: list[BasePermission] = []
+            for path, label in filter_inputs(field):
+                input_name, _, input_field = label.partition(".")
+                needed = matrix.input_roles(input_name, input_field)
+                if needed is not None:
+                    filters.append(FilterGuard(path, label, needed))
+            if filters:
+                _guard(field, filters, "matrix_filter_guard")
             roles = matrix.roles_for(name, graphql_name)
             if roles is None:
                 continue
@@ -149,7 +260,7 @@ def apply_matrix(roots: Iterable[type | None], matrix: Matrix | None = None) -> 
             permission = (
                 OwnChannelOrRole(*roles) if dotted in matrix.own_channel else RequireRole(*roles)
             )
-            _guard(field, permission)
+            _guard(field, [permission])
 
 
 _NAMES = NameConverter(auto_camel_case=True)

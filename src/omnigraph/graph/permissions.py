@@ -9,7 +9,13 @@ from strawberry.types import Info
 
 from omnigraph.security.principal import Principal, Role
 
-__all__ = ["MONEY_FIELDS", "RequireRole", "hides_money_provenance", "principal_of"]
+__all__ = [
+    "MONEY_FIELDS",
+    "RequireRole",
+    "hides_money_provenance",
+    "principal_in",
+    "principal_of",
+]
 
 # Canonical fields whose provenance tells how money moved (authority.toml names them).
 MONEY_FIELDS = frozenset(
@@ -19,7 +25,12 @@ _SEES_MONEY = frozenset({Role.SUPPORT, Role.FINANCE, Role.REPORTING})
 
 
 def principal_of(info: Info[Any, Any]) -> Principal | None:
-    request = getattr(info.context, "request", None)
+    return principal_in(info.context)
+
+
+def principal_in(context: object) -> Principal | None:
+    """The principal a request's context acts as (None outside a request)."""
+    request = getattr(context, "request", None)
     scope = getattr(request, "scope", None)
     user = scope.get("user") if isinstance(scope, dict) else None
     return user if isinstance(user, Principal) else None

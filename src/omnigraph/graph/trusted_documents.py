@@ -6,7 +6,10 @@ A client sends ``extensions.persistedQuery = {"version": 1, "sha256Hash": "<hex>
   ``PERSISTED_QUERY_NOT_FOUND`` (message ``PersistedQueryNotFound``, which Apollo's clients
   answer by sending the query in full);
 - with the ``query``: the hash must be the SHA-256 of that text (else
-  ``PERSISTED_QUERY_HASH_MISMATCH``); in ``apq`` mode the document is remembered once it has run.
+  ``PERSISTED_QUERY_HASH_MISMATCH``); in ``apq`` mode the document is remembered once it has run,
+  as the caller's (a key keeps a bounded number: ``omnigraph.security.document_store``), and a
+  document longer than ``max_document_bytes`` is refused before it is parsed
+  (``PERSISTED_QUERY_TOO_LARGE`` with ``maxBytes``: send it without the hash, or register it).
 
 In ``allowlist`` mode only documents an operator registered run, asked for by hash or in full;
 anything else is ``PERSISTED_QUERY_NOT_ALLOWED``, before it is even parsed. In ``off`` mode a
@@ -23,6 +26,7 @@ from typing import Any, Literal
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from omnigraph.graph.permissions import principal_in
 from omnigraph.security.document_store import PersistedDocuments, document_hash
 
 __all__ = ["PersistedQueries", "TrustedDocuments", "TrustedDocumentsMode"]
@@ -72,7 +76,9 @@ class PersistedQueries(SchemaExtension):
         if context.query is None and requested is not None:
             if mode == "off":
                 raise _refusal("PERSISTED_QUERY_NOT_SUPPORTED", "PersistedQueryNotSupported")
-            known = await store.find(requested, trusted=mode == "allowlist")
+            known = await store.find(
+                requested, trusted=mode == "allowlist", now=self.trusted.clock()
+            )
             if known is None:
                 raise _refusal("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
             if mode == "allowlist" and not known.trusted:
@@ -90,6 +96,14 @@ class PersistedQueries(SchemaExtension):
                 if known is None or not known.trusted:
                     raise _not_allowed()
             elif requested is not None:
+                size = len(context.query.encode("utf-8", "surrogatepass"))
+                limit = store.limits.max_document_bytes
+                if size > limit:
+                    raise GraphQLError(
+                        f"a document learnt by hash may be at most {limit} bytes, this one has"
+                        f" {size}: send it without persistedQuery, or register it",
+                        extensions={"code": "PERSISTED_QUERY_TOO_LARGE", "maxBytes": limit},
+                    )
                 self._learn = actual
         yield
 
@@ -100,8 +114,13 @@ class PersistedQueries(SchemaExtension):
         result = context.result
         if self._learn is None or context.query is None or getattr(result, "data", None) is None:
             return
+        principal = principal_in(context.context)
         await self.trusted.store.remember(
-            self._learn, context.query, context.operation_name, now=self.trusted.clock()
+            self._learn,
+            context.query,
+            context.operation_name,
+            now=self.trusted.clock(),
+            owner=(principal.identity if principal is not None else "anonymous")[:160],
         )
 
 

@@ -14,6 +14,7 @@ from omnigraph.core.provenance import Claim as ClaimValue
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
 from omnigraph.graph.context import RequestContext
+from omnigraph.graph.matrix import may_read_type
 
 __all__ = [
     "Claim",
@@ -43,7 +44,8 @@ class Node:
 
 class Entity:
     """A federation entity its subgraph finds by global id: ``by_id`` answers ``node(id:)``
-    and the gateway's references (``resolve_reference``) alike."""
+    and the gateway's references (``resolve_reference``) alike. A reference to a type the
+    caller may not read is answered as one to an object that does not exist (``null``)."""
 
     @classmethod
     async def by_id(cls, ctx: RequestContext, global_id: str) -> Self | None:
@@ -53,6 +55,9 @@ class Entity:
     async def resolve_reference(
         cls, info: Info[RequestContext, None], id: strawberry.ID
     ) -> Self | None:
+        definition = getattr(cls, "__strawberry_definition__", None)
+        if definition is not None and not may_read_type(info.context, definition.name):
+            return None
         return await cls.by_id(info.context, id)
 
 

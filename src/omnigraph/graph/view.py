@@ -4,7 +4,9 @@
   (strawberry's ``batching_config``), each run with its own context;
 - each operation spends one unit of the caller's rate limit before any GraphQL work;
 - each operation runs for at most ``execution_timeout`` seconds, then answers ``TIMEOUT``;
-- every HTTP-level refusal is JSON with an ``extensions.code``, not strawberry's plain text.
+- every HTTP-level refusal is JSON with an ``extensions.code``, not strawberry's plain text;
+- a WebSocket's principal is checked again while it lives (``socket_guard``:
+  ``omnigraph.graph.live_sockets``), so a revoked key's subscriptions end.
 
 Only strawberry's public view methods are overridden here; what overrides its internals (the
 release of each operation's context) is a mixin in ``omnigraph.graph.overrides``.
@@ -30,6 +32,7 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from omnigraph.core.request_id import current_request_id
 from omnigraph.graph.limits.http_errors import CodedHTTPError, error_response
 from omnigraph.graph.limits.rate import RateLimiter, rate_key
+from omnigraph.graph.live_sockets import GuardedWebSocketAdapter, SocketGuard
 
 __all__ = ["LimitedGraphQL"]
 
@@ -38,6 +41,9 @@ log = structlog.get_logger(__name__)
 
 class LimitedGraphQL(GraphQL[Context, RootValue]):
     """``strawberry.asgi.GraphQL`` with a rate limiter, an execution timeout and coded errors."""
+
+    websocket_adapter_class = GuardedWebSocketAdapter
+    socket_guard: SocketGuard | None = None
 
     def __init__(
         self,

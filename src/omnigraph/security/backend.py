@@ -25,14 +25,26 @@ from omnigraph.security.api_keys import principal_for_key
 from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.security.principal import DEVELOPER, Principal
 
-__all__ = ["BearerBackend", "unauthenticated"]
+__all__ = ["BearerBackend", "bearer_token", "unauthenticated"]
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None when there is none."""
+    header = conn.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 class BearerBackend(AuthenticationBackend):
     """Resolve ``Authorization: Bearer <api key or JWT>`` to a :class:`Principal`.
 
     Resolved keys are remembered for ``cache_seconds`` so a busy client costs one lookup per
-    window; a revoked key therefore stops working within that window, not instantly.
+    window; a revoked key therefore stops working within that window, not instantly. ``clock``
+    reads seconds (the service passes its injected clock, so tests move time by hand).
     """
 
     def __init__(
@@ -60,15 +72,17 @@ class BearerBackend(AuthenticationBackend):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("expected 'Authorization: Bearer <token>'")
-        principal = await self._lookup(token.strip())
+        principal = await self.resolve(token.strip())
         if principal is None:
             raise AuthenticationError("the token is not a live API key")
         return AuthCredentials(sorted(principal.roles)), principal
 
-    async def _lookup(self, token: str) -> Principal | None:
+    async def resolve(self, token: str, *, fresh: bool = False) -> Principal | None:
+        """The principal of ``token`` now, or None when it is not live (unknown, revoked,
+        expired): remembered for the cache window, or read again when ``fresh``."""
         now = self._clock()
         cached = self._cache.get(token)
-        if cached is not None and now - cached[0] < self._cache_seconds:
+        if not fresh and cached is not None and 0 <= now - cached[0] < self._cache_seconds:
             return cached[1]
         if token.startswith("og_") or self._jwt is None or not self._jwt.enabled:
             principal = await principal_for_key(self._sessions(), token)

@@ -59,11 +59,15 @@ class JwtVerifier:
         if not roles or not isinstance(subject, str) or not subject:
             return None
         channel = claims.get("channel")
+        expiry = claims.get("exp")
         return Principal(
             subject=subject[:120],
             roles=roles,
             channel=channel if isinstance(channel, str) else None,
             via="jwt",
+            valid_until=float(expiry) + self.leeway_seconds
+            if isinstance(expiry, int | float)
+            else None,
         )
 
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:

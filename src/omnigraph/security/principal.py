@@ -30,6 +30,8 @@ class Principal(BaseUser):
     roles: frozenset[Role]
     channel: str | None = None
     via: str = "api_key"
+    # a JWT's expiry (seconds since the epoch, with the verifier's leeway); None: no expiry
+    valid_until: float | None = None
 
     @property
     def is_authenticated(self) -> bool:

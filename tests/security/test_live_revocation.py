@@ -1,0 +1,254 @@
+"""A revoked key's open WebSocket stops: no more events, no new subscription, then closed.
+
+The service runs on a loopback socket and is spoken to as a client would, in both protocols
+strawberry serves (graphql-transport-ws and the older graphql-ws). Time is the services'
+injected clock, moved by hand: the key cache window (``OMNIGRAPH_AUTH_CACHE_SECONDS``, 5 s here)
+passes without anyone waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection
+
+from omnigraph.app import background_tasks, create_app, demo_sources_config
+from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
+from omnigraph.exceptions.live import ExceptionEventBus
+from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE
+from omnigraph.runtime.services import Services
+from omnigraph.security import api_keys
+from omnigraph.security.principal import Role
+from tests.conftest import make_settings
+from tests.helpers import short_pick
+
+WINDOW = 5.0  # OMNIGRAPH_AUTH_CACHE_SECONDS of the service under test
+SECRET = "live-revocation-secret-with-enough-entropy-0123"
+SUBSCRIPTION = "subscription { exceptionEvents { id status } }"
+PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
+START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
+RESULT = {"graphql-transport-ws": "next", "graphql-ws": "data"}
+
+
+class Clock:
+    """The services' clock, moved by hand (it starts at the real time: JWTs are checked
+    against the real time when a socket opens)."""
+
+    def __init__(self, services: Services) -> None:
+        self.at = datetime.now(UTC)
+        services.clock = lambda: self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class Live:
+    app: Starlette
+    url: str
+    clock: Clock
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+
+@pytest.fixture(scope="module")
+async def live(demo: DemoSystems, clean_database: str) -> AsyncIterator[Live]:
+    app = create_app(
+        make_settings(
+            clean_database, mode="production", auth_cache_seconds=WINDOW, jwt_secret=SECRET
+        ),
+        sources=demo_sources_config(demo.urls),
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    try:
+        yield Live(
+            app, f"ws://127.0.0.1:{sock.getsockname()[1]}/graphql", Clock(app.state.services)
+        )
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture(autouse=True)
+def now(live: Live) -> None:
+    """Each test starts at the real time."""
+    live.clock.at = datetime.now(UTC)
+
+
+async def issue(live: Live, name: str) -> tuple[str, str]:
+    """A support key: (its secret, its prefix)."""
+    issued = await api_keys.create_key(
+        live.services.sessions,
+        name=f"{name}-{uuid.uuid4().hex[:6]}",
+        roles=frozenset({Role.SUPPORT}),
+        channel=None,
+        now=datetime.now(UTC),
+    )
+    return issued.secret, issued.row.prefix
+
+
+async def revoke(live: Live, prefix: str) -> None:
+    assert await api_keys.revoke_key(live.services.sessions, prefix, now=datetime.now(UTC))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (a bounded number of turns) for something the service does in the background."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the service never got there")
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message
+
+
+async def open_subscription(live: Live, token: str, protocol: str) -> ClientConnection:
+    """A socket with ``token``, acknowledged, its subscription listening."""
+    bus = live.services.get(ExceptionEventBus)
+    before = bus.subscribers
+    ws = await opened(live, token, protocol)
+    await subscribe(ws, protocol)
+    await until(lambda: bus.subscribers == before + 1)
+    return ws
+
+
+async def opened(live: Live, token: str, protocol: str) -> ClientConnection:
+    ws = await websockets.connect(
+        live.url, subprotocols=[protocol], additional_headers={"Authorization": f"Bearer {token}"}
+    )
+    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    assert (await receive(ws))["type"] == "connection_ack"
+    return ws
+
+
+async def subscribe(ws: ClientConnection, protocol: str) -> None:
+    payload = {"query": SUBSCRIPTION}
+    await ws.send(json.dumps({"id": "events", "type": START[protocol], "payload": payload}))
+
+
+async def raise_exception(live: Live, world: DemoWorld) -> str:
+    """A new exception: one event for every subscriber."""
+    order = world.storefront_orders[0]["id"]
+    row, _ = await take_in(
+        live.services.sessions,
+        live.services.get(ExceptionCatalogue),
+        short_pick(order, dedupe_key=f"live-revocation:{uuid.uuid4()}"),
+    )
+    return row.id
+
+
+async def close_code(ws: ClientConnection) -> tuple[int | None, list[dict[str, Any]]]:
+    """How the server closed ``ws``, and what it sent before; a socket left open fails."""
+    messages = []
+    try:
+        while True:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    except websockets.ConnectionClosed as closed:
+        return (closed.rcvd.code if closed.rcvd else None), messages
+    except TimeoutError:
+        raise AssertionError(f"the socket was left open; it sent {messages}") from None
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_revoked_keys_subscription_gets_no_more_events_and_is_closed(
+    live: Live, world: DemoWorld, protocol: str
+) -> None:
+    # a revoked key's open socket kept receiving exception events
+    token, prefix = await issue(live, "live-events")
+    ws = await open_subscription(live, token, protocol)
+    await raise_exception(live, world)
+    event = await receive(ws)
+    assert event["type"] == RESULT[protocol], event
+    assert event["payload"]["data"]["exceptionEvents"]["status"] == "OPEN"
+
+    await revoke(live, prefix)
+    live.clock.advance(WINDOW + 0.1)  # the key cache window has passed: HTTP refuses it now
+    await raise_exception(live, world)
+    code, sent = await close_code(ws)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert [m for m in sent if m.get("type") == RESULT[protocol]] == [], sent
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_an_idle_subscription_of_a_revoked_key_is_closed_within_the_window(
+    live: Live, protocol: str
+) -> None:
+    revoked, prefix = await issue(live, "live-idle")
+    kept, _ = await issue(live, "live-kept")
+    doomed = await open_subscription(live, revoked, protocol)
+    other = await open_subscription(live, kept, protocol)
+    (recheck,) = [t for t in background_tasks(live.services) if t.name == "websocket_recheck"]
+    assert recheck.interval == WINDOW  # every replica re-reads its sockets' keys this often
+
+    await revoke(live, prefix)
+    await recheck.step()  # the next re-check, however soon after the revocation
+    code, sent = await close_code(doomed)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert sent == []
+    assert other.close_code is None  # a live key's socket stays open
+    await other.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_revoked_key_cannot_start_a_subscription_on_an_open_socket(
+    live: Live, world: DemoWorld, protocol: str
+) -> None:
+    token, prefix = await issue(live, "live-start")
+    ws = await opened(live, token, protocol)
+    await revoke(live, prefix)
+    live.clock.advance(WINDOW + 0.1)
+    await subscribe(ws, protocol)
+    await raise_exception(live, world)  # were it listening, this would reach it
+    code, sent = await close_code(ws)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert sent == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_jwt_subscription_ends_when_the_token_expires(
+    live: Live, world: DemoWorld, protocol: str
+) -> None:
+    expiry = int(time.time()) + 60
+    token = jwt.encode(
+        {"sub": f"live-{uuid.uuid4().hex[:6]}", "roles": ["support"], "exp": expiry},
+        SECRET,
+        algorithm="HS256",
+    )
+    ws = await open_subscription(live, token, protocol)
+    (recheck,) = [t for t in background_tasks(live.services) if t.name == "websocket_recheck"]
+    live.clock.at = datetime.fromtimestamp(expiry, UTC)  # expired, but within the leeway
+    await recheck.step()
+    await raise_exception(live, world)
+    assert (await receive(ws))["type"] == RESULT[protocol]
+    live.clock.at = datetime.fromtimestamp(expiry + 31, UTC)  # past the 30 s leeway
+    await recheck.step()
+    code, sent = await close_code(ws)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert sent == []
