@@ -135,12 +135,15 @@ async def test_bad_reservations_are_user_errors(egraph: Graph) -> None:
         (reserve_input("b-2", ttlSeconds=0), "INVALID_TTL"),
         ({**reserve_input("b-3"), "channel": "teleport"}, "UNKNOWN_CHANNEL"),
         ({**reserve_input("b-4"), "channel": "store-pickup"}, "LOCATION_NOT_SERVING"),
-        ({**reserve_input("b-5"), "sku": "SKU-NOWHERE"}, "INSUFFICIENT_AVAILABILITY"),
+        ({**reserve_input("b-5"), "sku": "SKU-NOWHERE"}, "UNKNOWN_SKU"),
+        (reserve_input("b-6", quantity=11), "INSUFFICIENT_AVAILABILITY"),
     ]
     for given, code in cases:
         payload = (await egraph.query(RESERVE, input=given))["data"]["reserveInventory"]
         assert [e["code"] for e in payload["userErrors"]] == [code], given
         assert payload["reservationId"] is None
+        if code == "UNKNOWN_SKU":
+            assert "'SKU-NOWHERE' is not a SKU" in payload["userErrors"][0]["message"]
 
 
 async def test_policy_changes_take_effect_at_once_and_keep_history(
@@ -167,6 +170,14 @@ async def test_policy_changes_take_effect_at_once_and_keep_history(
         "updateAllocationPolicy"
     ]
     assert [e["code"] for e in stale["userErrors"]] == ["STALE_POLICY_VERSION"]
+    assert f"now version {version}" in stale["userErrors"][0]["message"]
+    ahead = (await egraph.query(update, p=document, v=version + 5))["data"][
+        "updateAllocationPolicy"
+    ]
+    assert [e["code"] for e in ahead["userErrors"]] == ["STALE_POLICY_VERSION"]
+    assert ahead["userErrors"][0]["message"] == (
+        f"expectedVersion {version + 5} is ahead of the current version {version}; pass {version}"
+    )
     invalid = dict(document, priority={"order": ["web", "teleport"]})
     refused = (await egraph.query(update, p=invalid, v=version))["data"]["updateAllocationPolicy"]
     assert refused["userErrors"][0]["code"] == "INVALID_POLICY"

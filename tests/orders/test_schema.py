@@ -208,6 +208,10 @@ async def test_order_by_ref_finds_the_order_from_any_system(graph: Graph, world:
         assert body["data"]["orderByRef"] == {"id": order_id(order["id"]), "name": order["name"]}
     body = await graph.query(query, s="erp", r="SO-NOPE")
     assert body == {"data": {"orderByRef": None}}
+    body = await graph.query(query, s="shopify-eu", r=order["id"])
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "UNKNOWN_SOURCE"
+    assert error["message"] == "unknown source 'shopify-eu'; known: erp, psp, web-store, wms"
 
 
 async def test_node_resolves_orders_and_unknown_ids_are_null(
@@ -251,6 +255,15 @@ async def test_bad_input_gets_a_coded_error_not_a_500(
     body = await graph.query(query, **variables)
     assert body.get("data") in (None, {"order": None}, {"node": None})
     assert [e["extensions"]["code"] for e in body["errors"]] == [code]
+
+
+async def test_a_wrong_kind_of_id_is_named_with_its_article(graph: Graph) -> None:
+    payout = encode_global_id("Payout", "psp", "po_1")
+    body = await graph.query("query($id: ID!) { order(id: $id) { id } }", id=payout)
+    assert body["errors"][0]["message"] == f"{payout!r} is a Payout id, expected an Order id"
+    order = encode_global_id("Order", "web-store", "SF-1")
+    body = await graph.query("query($id: ID!) { exception(id: $id) { id } }", id=order)
+    assert body["errors"][0]["message"] == f"{order!r} is an Order id, expected an Exception id"
 
 
 async def test_channel_branches_follow_the_systems_records(graph: Graph, world: DemoWorld) -> None:

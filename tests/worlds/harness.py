@@ -83,6 +83,9 @@ class Raised:
     kind: str
     key: str
     summary: str
+    subject: str = ""
+    subject_type: str = ""
+    order: str | None = None  # "source:ref" of the order it is about, when it names one
 
 
 @dataclass
@@ -151,7 +154,17 @@ async def detect(
         database.unlink(missing_ok=True)
     return Outcome(
         world=world,
-        raised=[Raised(r.kind, exception_key(r), r.summary) for r in rows],
+        raised=[
+            Raised(
+                r.kind,
+                exception_key(r),
+                r.summary,
+                r.subject,
+                r.subject_type,
+                f"{r.order_source}:{r.order_ref}" if r.order_source and r.order_ref else None,
+            )
+            for r in rows
+        ],
         lines=lines,
         new_on_second_pass=counts[1] - counts[0],
         requests=servers.requests(),

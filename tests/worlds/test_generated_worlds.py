@@ -96,6 +96,16 @@ async def test_money_not_yet_paid_out_is_matched_when_it_moves(
     assert all(t.recall == t.precision == 1 for t in kinds.values()), text
 
 
+def test_an_exception_about_an_order_names_it_one_way(
+    measured: tuple[list[Outcome], str],
+) -> None:
+    """Whoever raised it (the detector, a source's report, the return sweep), an exception
+    about an order has the subject ``storefront:order-ref``."""
+    about_orders = [r for o in measured[0] for r in o.raised if r.subject_type == "order"]
+    assert {r.kind for r in about_orders} >= {"STATE_DISAGREEMENT", "SHORT_PICK"}
+    assert [r for r in about_orders if r.subject != r.order] == []
+
+
 def test_a_second_pass_raises_nothing_new(measured: tuple[list[Outcome], str]) -> None:
     outcomes, _ = measured
     assert {o.world.seed: o.new_on_second_pass for o in outcomes} == dict.fromkeys(SEEDS, 0)

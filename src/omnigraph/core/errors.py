@@ -37,6 +37,12 @@ class InvalidInput(OmnigraphError):
     code = "BAD_USER_INPUT"
 
 
+class UnknownSource(InvalidInput):
+    """A source name no configured system has; the message lists the known ones."""
+
+    code = "UNKNOWN_SOURCE"
+
+
 class InvalidId(InvalidInput):
     code = "INVALID_ID"
 

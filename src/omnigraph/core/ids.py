@@ -34,6 +34,11 @@ def decode_global_id(global_id: str, *, expected_type: str | None = None) -> tup
         raise InvalidId(f"{global_id!r} is not an omnigraph id", id=global_id)
     if expected_type is not None and type_name != expected_type:
         raise InvalidId(
-            f"{global_id!r} is a {type_name} id, expected a {expected_type} id", id=global_id
+            f"{global_id!r} is {_a(type_name)} id, expected {_a(expected_type)} id", id=global_id
         )
     return type_name, parts
+
+
+def _a(name: str) -> str:
+    """``name`` with its indefinite article, as the id messages say it: "an Order", "a Payout"."""
+    return f"{'an' if name[:1].upper() in 'AEIOU' else 'a'} {name}"

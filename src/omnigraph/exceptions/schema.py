@@ -115,7 +115,12 @@ class ExceptionRecord(Node, Entity):
     severity: str
     owner_source: str = strawberry.field(description="The system where resolution must happen.")
     owner_kind: SourceKind
-    subject: str = strawberry.field(description="The order, sku@location or payout it is about.")
+    subject: str = strawberry.field(
+        description="What it is about, one spelling per kind of subject: an order as"
+        " `source:ref` (the storefront and its order number, e.g. `web-store:SF-100163`),"
+        " stock as `sku@location`, money as `source:id` (the payments provider and its"
+        " payout, charge or refund id)."
+    )
     summary: str
     detected_at: datetime
     resolution: str | None = strawberry.field(description="The resolution chosen, if any.")

@@ -78,7 +78,11 @@ class SourceReportReader:
             return 0
         order_ref = data.get("orderRef")
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
-        subject = str(order_ref) if order_ref else f"{data.get('sku')}@{data.get('locationId')}"
+        subject = (
+            f"{storefront}:{order_ref}"
+            if order_ref and storefront
+            else str(order_ref or f"{data.get('sku')}@{data.get('locationId')}")
+        )
         report = ExceptionReport(
             kind=kind,
             dedupe_key=f"{source}:report:{report_id}",

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.idempotency import remember, request_hash
-from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
 from omnigraph.exceptions.resolution import Outcome, refused, replayed
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
@@ -194,6 +194,18 @@ async def live_reserved(session: AsyncSession, sku: str, location_id: str, now: 
     return int(total or 0)
 
 
+async def _known_sku(sessions: async_sessionmaker[AsyncSession], sku: str) -> bool:
+    """Whether the ledger has ever held ``sku`` at any location, or a receipt expects it."""
+    async with sessions() as session:
+        held = await session.scalar(
+            select(InventoryPositionRow.sku).where(InventoryPositionRow.sku == sku).limit(1)
+        )
+        expected = held or await session.scalar(
+            select(ExpectedReceiptRow.sku).where(ExpectedReceiptRow.sku == sku).limit(1)
+        )
+    return expected is not None
+
+
 async def reserve(
     sessions: async_sessionmaker[AsyncSession],
     policy: AllocationPolicy,
@@ -252,6 +264,10 @@ async def reserve(
             return replayed
         if made is not None:
             return Outcome(made)
+    if not await _known_sku(sessions, sku):
+        return refused(
+            "UNKNOWN_SKU", f"{sku!r} is not a SKU any warehouse holds or expects", "input", "sku"
+        )
     return refused(
         "INSUFFICIENT_AVAILABILITY",
         f"fewer than {quantity} x {sku} available for {channel}",

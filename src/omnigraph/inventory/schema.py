@@ -298,13 +298,22 @@ class InventoryMutations:
             expected_version=expected_version,
         )
         if version is None:
+            latest = await policy_history(services.sessions, limit=1)
+            current = latest[0].version if latest else 0
+            ahead = expected_version is not None and expected_version > current
             return AllocationPolicyPayload(
                 policy=None,
                 user_errors=[
                     UserError(
                         code="STALE_POLICY_VERSION",
                         field=["expectedVersion"],
-                        message="the policy changed meanwhile; reload it and try again",
+                        message=(
+                            f"expectedVersion {expected_version} is ahead of the current"
+                            f" version {current}; pass {current}"
+                            if ahead
+                            else f"the policy changed meanwhile (now version {current});"
+                            " reload it and try again"
+                        ),
                     )
                 ],
             )

@@ -374,7 +374,7 @@ class DisagreementDetector:
         report = ExceptionReport(
             kind=found.kind,
             dedupe_key=f"disagreement:{order.source}:{order.record.id}:{fact.field}",
-            subject=order.record.id,
+            subject=f"{order.source}:{order.record.id}",
             subject_type="order",
             summary=found.summary,
             detected_at=now,

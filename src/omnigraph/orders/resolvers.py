@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
-from omnigraph.core.errors import InvalidId, UpstreamUnavailable
+from omnigraph.core.errors import InvalidId, UnknownSource, UpstreamUnavailable
 from omnigraph.core.ids import decode_global_id
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import (
@@ -116,6 +116,11 @@ async def order_by_source_ref(
     WMS's fulfilment order or the payment provider's charge."""
     registry = ctx.services.registry
     kind = registry.kind_of(source)
+    if kind is None:
+        raise UnknownSource(
+            f"unknown source {source!r}; known: {', '.join(sorted(registry.clients))}",
+            argument="source",
+        )
     if kind is SourceKind.STOREFRONT:
         return await order_by_key(ctx, source, ref)
     order_ref: str | None = None
