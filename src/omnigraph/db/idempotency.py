@@ -37,7 +37,7 @@ import structlog
 from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import IdempotencyKeyRow
@@ -248,7 +248,7 @@ class KeyClaims:
         try:
             async with _lock_wait(session, dialect, waited):
                 result = await session.execute(statement)
-        except OperationalError as error:
+        except DBAPIError as error:
             if _gave_up_waiting(error):
                 raise KeyBusy(f"{scope}:{key}") from None
             raise
@@ -340,7 +340,7 @@ async def _lock_wait(session: AsyncSession, dialect: str, milliseconds: int) -> 
         yield
 
 
-def _gave_up_waiting(error: OperationalError) -> bool:
+def _gave_up_waiting(error: DBAPIError) -> bool:
     """A lock wait that ran out: PostgreSQL's ``lock_not_available``, SQLite's locked database."""
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return code == "55P03" or "database is locked" in str(error.orig)
