@@ -378,7 +378,6 @@ def create_app(
             key_claims = KeyClaims(
                 sessions,
                 lease=timedelta(seconds=settings.limits.execution_timeout_seconds),
-                clock=services.now,
             )
             for part in (
                 rules,

@@ -11,12 +11,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from omnigraph.cli import app
-from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
+from omnigraph.db.engine import (
+    alembic_config,
+    create_engine,
+    downgrade_database,
+    upgrade_database,
+)
 from tests.conftest import SERVER_DATABASE_URL
 
 
@@ -141,4 +147,4 @@ async def test_replicas_starting_together_migrate_one_at_a_time(kind: str, tmp_p
             for engine in engines:
                 await engine.dispose()
     assert [r for r in results if isinstance(r, BaseException)] == []
-    assert version == "0010"
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from omnigraph.db.idempotency import KeyClaims
 from omnigraph.db.models import (
+    ExceptionEventRow,
+    ExceptionRow,
     IdempotencyKeyRow,
     InventoryPositionRow,
     OutboxCommandRow,
@@ -36,6 +39,33 @@ mutation($input: ReserveInventoryInput!) {
 }
 """
 SKU = "SKU-ONCE-RACE"
+
+
+@pytest.fixture
+async def short_pick(
+    services: Services, make_short_pick: Callable[..., Any]
+) -> AsyncIterator[Callable[..., Any]]:
+    """``make_short_pick``, and afterwards the exceptions it made, their history and commands
+    and this module's reservations are deleted: a dispatcher in a later module must not deliver
+    them, nor a count see them (the database is shared)."""
+    made: list[str] = []
+
+    async def make(**details: Any) -> tuple[ExceptionRow, str]:
+        row, global_id = await make_short_pick(**details)
+        made.append(row.id)
+        return row, global_id
+
+    yield make
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            delete(OutboxCommandRow).where(OutboxCommandRow.exception_id.in_(made))
+        )
+        await session.execute(
+            delete(ExceptionEventRow).where(ExceptionEventRow.exception_id.in_(made))
+        )
+        await session.execute(delete(ExceptionRow).where(ExceptionRow.id.in_(made)))
+        await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
+        await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
 
 
 async def race(graph: Graph, query: str, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,9 +91,9 @@ async def commands_of(services: Services, exception_id: str) -> int:
 
 
 async def test_concurrent_resolves_with_one_key_all_get_the_first_answer_and_one_command(
-    egraph: Graph, services: Services, make_short_pick: Callable[..., Any]
+    egraph: Graph, services: Services, short_pick: Callable[..., Any]
 ) -> None:
-    row, exception_id = await make_short_pick()
+    row, exception_id = await short_pick()
     given = resolve_input(exception_id, "BACKORDER", f"race-resolve-{row.id}")
 
     answers = await race(egraph, RESOLVE, [given] * CALLS)
@@ -78,9 +108,9 @@ async def test_concurrent_resolves_with_one_key_all_get_the_first_answer_and_one
 
 
 async def test_a_key_in_flight_with_other_input_is_refused_and_only_one_input_applies(
-    egraph: Graph, services: Services, make_short_pick: Callable[..., Any]
+    egraph: Graph, services: Services, short_pick: Callable[..., Any]
 ) -> None:
-    row, exception_id = await make_short_pick()
+    row, exception_id = await short_pick()
     key = f"race-reuse-{row.id}"
     backorder = resolve_input(exception_id, "BACKORDER", key)
     cancel = resolve_input(exception_id, "CANCEL_LINE", key)
@@ -106,9 +136,9 @@ async def test_a_key_in_flight_with_other_input_is_refused_and_only_one_input_ap
 
 
 async def test_concurrent_refusals_with_one_key_all_say_why_and_keep_no_key(
-    egraph: Graph, services: Services, make_short_pick: Callable[..., Any]
+    egraph: Graph, services: Services, short_pick: Callable[..., Any]
 ) -> None:
-    row, exception_id = await make_short_pick()
+    row, exception_id = await short_pick()
     key = f"race-refused-{row.id}"
 
     answers = await race(egraph, RESOLVE, [resolve_input(exception_id, "TELEPORT", key)] * 10)
@@ -123,6 +153,7 @@ async def test_concurrent_refusals_with_one_key_all_say_why_and_keep_no_key(
     assert fixed["data"]["resolveException"]["userErrors"] == []
 
 
+@pytest.mark.usefixtures("short_pick")
 async def test_concurrent_reservations_with_one_key_all_get_the_first_answer_and_one_hold(
     egraph: Graph, services: Services
 ) -> None:
@@ -144,11 +175,11 @@ async def test_concurrent_reservations_with_one_key_all_get_the_first_answer_and
 
 
 async def test_a_key_held_past_the_wait_is_in_flight_then_free_once_its_holder_gives_up(
-    services: Services, make_short_pick: Callable[..., Any]
+    services: Services, short_pick: Callable[..., Any]
 ) -> None:
     """A holder that keeps the key (a replica stuck inside its transaction) gets the others a
     retryable refusal after the wait, not a hang; once it rolls back the key is free."""
-    row, _ = await make_short_pick()
+    row, _ = await short_pick()
     key = f"race-stuck-{row.id}"
     now = datetime.now(UTC)
     keys = KeyClaims(services.sessions, wait_seconds=0.2)

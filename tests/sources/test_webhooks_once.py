@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 from starlette.applications import Starlette
 from tests.conftest import make_settings
 from tests.fakes.shopify import FakeShopify, shopify_options
@@ -334,6 +335,13 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(once
         within = await running.stripe(recent)
         calls_within = once.stripe_calls - before
         after = await running.stripe(abandoned)
+        async with services.sessions() as session, session.begin():  # the one left in flight
+            await session.execute(
+                delete(IdempotencyKeyRow).where(
+                    IdempotencyKeyRow.scope == STRIPE_SCOPE,
+                    IdempotencyKeyRow.key == f"{STRIPE}:{recent['id']}",
+                )
+            )
 
     assert within.json() == {"received": True, "duplicate": True}
     assert calls_within == 0

@@ -28,9 +28,9 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -95,6 +95,10 @@ class Claim:
 
 class ClaimLost(Exception):
     """The claim outlived its lease and another request took the key over."""
+
+
+class KeyBusy(Exception):
+    """The request holding the key did not finish within the wait."""
 
 
 def valid_key(key: str) -> bool:
@@ -174,10 +178,6 @@ async def _claim_once(
         return InFlight()
 
 
-class KeyBusy(Exception):
-    """The request holding the key did not finish within the wait."""
-
-
 class KeyClaims:
     """Claims on idempotency keys and webhook deliveries. ``create_app`` provides one per
     process; its ``lease`` and ``wait_seconds`` follow the execution timeout."""
@@ -188,7 +188,6 @@ class KeyClaims:
         *,
         lease: timedelta = DEFAULT_LEASE,
         wait_seconds: float | None = None,
-        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``lease``: the longest a holder may run (the execution timeout); ``wait_seconds``:
         how long a request waits for another holding its key (default: 80% of the lease, so
@@ -196,7 +195,6 @@ class KeyClaims:
         self.sessions = sessions
         self.lease = lease
         self.wait_seconds = lease.total_seconds() * 0.8 if wait_seconds is None else wait_seconds
-        self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- a mutation's key, taken in the transaction that makes the change --------------------
 

@@ -9,12 +9,11 @@ on their own: every count filters on ``expires_at``."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -220,6 +219,10 @@ async def reserve(
     claims = keys or KeyClaims(sessions)
     fingerprint = request_hash(sku, location_id, channel, quantity, ttl_seconds)
 
+    async def take(session: AsyncSession, reservation_id: str) -> bool:
+        answer = {"reservationId": reservation_id}
+        return await claims.take(session, SCOPE, idempotency_key, fingerprint, answer, now)
+
     async def work() -> Outcome[ReservationRow] | None:
         if location_id is not None:
             if not policy.serves(channel, location_id):
@@ -241,12 +244,10 @@ async def reserve(
                 channel=channel,
                 quantity=quantity,
                 ttl=ttl,
-                take=functools.partial(
-                    claims.take, scope=SCOPE, key=idempotency_key, fingerprint=fingerprint, now=now
-                ),
+                take=take,
                 now=now,
             )
-            if made is _TAKEN:
+            if made == "taken":
                 return None
             if isinstance(made, ReservationRow):
                 return Outcome(made)
@@ -264,14 +265,6 @@ async def reserve(
     return await once(claims, SCOPE, idempotency_key, fingerprint, now, work, load)
 
 
-class _Taken:
-    """Another request with the key reserved first."""
-
-
-_TAKEN = _Taken()
-Take = Callable[..., Awaitable[bool]]
-
-
 async def _reserve_at(
     sessions: async_sessionmaker[AsyncSession],
     policy: AllocationPolicy,
@@ -281,16 +274,17 @@ async def _reserve_at(
     channel: str,
     quantity: int,
     ttl: timedelta,
-    take: Take,
+    take: Callable[[AsyncSession, str], Awaitable[bool]],
     now: datetime,
-) -> ReservationRow | _Taken | None:
-    """A reservation at ``location_id`` if it has the units; the key is taken first thing in
-    the same transaction (``take(session, response=...)``), so it lands with the reservation."""
+) -> ReservationRow | Literal["taken"] | None:
+    """A reservation at ``location_id`` if it has the units; ``"taken"`` if another request
+    with the key reserved first. The key is taken first thing in the transaction, so it lands
+    with the reservation or not at all."""
     reservation_id = str(uuid.uuid4())
     async with sessions() as session, session.begin():
-        if not await take(session, response={"reservationId": reservation_id}):
+        if not await take(session, reservation_id):
             await session.rollback()
-            return _TAKEN
+            return "taken"
         locked = await session.execute(
             update(InventoryPositionRow)
             .where(InventoryPositionRow.sku == sku, InventoryPositionRow.location_id == location_id)

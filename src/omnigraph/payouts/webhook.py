@@ -130,7 +130,7 @@ async def stripe_webhook(request: Request) -> Response:
     if event.object.get("object") != "payout" or payout_id is None:
         return error_json(400, "MALFORMED_EVENT", f"{event.type} does not carry a payout")
     key = f"{adapter.name}:{event.id}"
-    claims = services.find(KeyClaims) or KeyClaims(services.sessions, clock=services.now)
+    claims = services.find(KeyClaims) or KeyClaims(services.sessions)
     claim = await claims.claim(WEBHOOK_SCOPE, key, hashlib.sha256(body).hexdigest(), now)
     if not isinstance(claim, Claim):
         # the same event id again (Stripe re-delivers, and its envelope's counters may differ),

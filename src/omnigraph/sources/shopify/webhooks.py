@@ -132,7 +132,7 @@ async def receive_shopify_webhook(request: Request) -> Response:
     if change is None:
         return error_json(400, "MALFORMED_WEBHOOK", f"the body is not a {topic} payload")
     services = request.app.state.services
-    claims = services.find(KeyClaims) or KeyClaims(services.sessions, clock=services.now)
+    claims = services.find(KeyClaims) or KeyClaims(services.sessions)
     digest = hashlib.sha256(body).hexdigest()
     claim = await claims.claim(
         WEBHOOK_SCOPE, f"{client.name}:{digest}", digest, services.now(), ttl=SEEN_FOR
