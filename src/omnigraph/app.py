@@ -32,6 +32,7 @@ from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.http_errors import error_json
 from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+from omnigraph.db.idempotency import KeyClaims
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatcherWakeup
 from omnigraph.exceptions.live import ExceptionEventBus
@@ -392,6 +393,12 @@ def create_app(
                 )
                 stack.push_async_callback(_cancelled, watcher)
             services = Services(settings=settings, registry=registry, sessions=sessions)
+            # a request holds an idempotency key (or a webhook delivery) at most as long as
+            # one operation may run; a claim older than that was left by a process that died
+            key_claims = KeyClaims(
+                sessions,
+                lease=timedelta(seconds=settings.limits.execution_timeout_seconds),
+            )
             for part in (
                 rules,
                 catalogue,
@@ -400,6 +407,7 @@ def create_app(
                 DispatcherWakeup(),
                 graphql.documents,
                 sockets,
+                key_claims,
             ):
                 services.provide(part)
             app.state.services = services

@@ -11,19 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from omnigraph import db
 from omnigraph.cli import app
-from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
-from tests.conftest import SERVER_DATABASE_URL
-
-# the newest revision: the number of the last file under migrations/versions
-HEAD = max(
-    p.name[:4] for p in (Path(db.__file__).parent / "migrations" / "versions").glob("[0-9]*_*.py")
+from omnigraph.db.engine import (
+    alembic_config,
+    create_engine,
+    downgrade_database,
+    upgrade_database,
 )
+from tests.conftest import SERVER_DATABASE_URL
 
 
 async def test_upgrade_creates_the_tables_and_is_repeatable(clean_database: str) -> None:
@@ -147,7 +148,7 @@ async def test_replicas_starting_together_migrate_one_at_a_time(kind: str, tmp_p
             for engine in engines:
                 await engine.dispose()
     assert [r for r in results if isinstance(r, BaseException)] == []
-    assert version == HEAD
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

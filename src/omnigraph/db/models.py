@@ -178,7 +178,9 @@ class OutboxCommandRow(Base):
 
 
 class IdempotencyKeyRow(Base):
-    """The first result of a mutation under a client's key, replayed for the same input."""
+    """The first result of a mutation under a client's key, replayed for the same input; or a
+    webhook delivery taken in. While ``claim_token`` is set the request that claimed the key
+    (at ``created_at``) is still running and ``response`` is empty."""
 
     __tablename__ = "idempotency_keys"
 
@@ -188,6 +190,7 @@ class IdempotencyKeyRow(Base):
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class LedgerEntryRow(Base):

@@ -2,8 +2,10 @@
 
 Resolving writes the status change, its history entry and the outbox command in one database
 transaction, guarded by the exception's ``version`` so that of two agents resolving at once
-exactly one wins. Keys follow Stripe's idempotency semantics: the same key with the same input
-replays the first answer; with another input it is refused.
+exactly one wins. Keys follow Stripe's idempotency semantics (``omnigraph.db.idempotency``):
+the key is claimed before anything is read, so of any number of concurrent calls with one key
+exactly one does the work and the others wait for it and replay its answer; the same key with
+another input is refused.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.idempotency import (
+    Answered,
+    KeyBusy,
+    KeyClaims,
     KeyReused,
-    recall,
-    remember,
     request_hash,
     valid_key,
 )
@@ -33,8 +35,8 @@ __all__ = [
     "Outcome",
     "Problem",
     "acknowledge",
+    "once",
     "refused",
-    "replayed",
     "resolve",
     "retry_resolution",
 ]
@@ -115,18 +117,20 @@ async def acknowledge(
     return Outcome(await _reload(sessions, exception_id))
 
 
-async def replayed(
-    sessions: async_sessionmaker[AsyncSession],
+async def once(
+    keys: KeyClaims,
     scope: str,
     key: str,
     fingerprint: str,
     now: datetime,
+    work: Callable[[], Awaitable[Outcome[RowT] | None]],
     load: Callable[[dict[str, Any]], Awaitable[RowT | None]],
-) -> Outcome[RowT] | None:
-    """The answer the idempotency ``key`` already has in ``scope``: a refusal when it is not a
-    key the contract allows or came before with other input, the first answer again when it
-    came with the same input (``load`` reads its row back from what was remembered), ``None``
-    when it is new."""
+) -> Outcome[RowT]:
+    """``work`` once under the idempotency ``key`` in ``scope``, or the first answer again
+    (``load`` reads its row back from what was stored). ``work`` takes the key
+    (``keys.take``) first thing in the transaction that makes its change and answers ``None``
+    when another request had taken it. A refusal when the key is not one the contract allows,
+    came before with other input, or is held longer than the wait."""
     if not valid_key(key):
         return refused(
             "INVALID_IDEMPOTENCY_KEY",
@@ -134,21 +138,25 @@ async def replayed(
             "input",
             "idempotencyKey",
         )
-    stored = await recall(sessions, scope, key, fingerprint, now)
-    if stored is None:
-        return None
-    if isinstance(stored, KeyReused):
-        return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
-    return Outcome(await load(stored))
-
-
-async def _replay(
-    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> Outcome[ExceptionRow] | None:
-    async def load(stored: dict[str, Any]) -> ExceptionRow | None:
-        return await _reload(sessions, str(stored["exceptionId"]))
-
-    return await replayed(sessions, RESOLVE_SCOPE, key, fingerprint, now, load)
+    for _ in range(3):
+        stored = await keys.recall(scope, key, fingerprint, now)
+        if isinstance(stored, KeyReused):
+            return refused("IDEMPOTENCY_KEY_REUSED", stored.message, "input", "idempotencyKey")
+        if isinstance(stored, Answered):
+            return Outcome(await load(stored.response))
+        try:
+            outcome = await work()
+        except KeyBusy:
+            break
+        if outcome is not None:
+            return outcome
+        # another request took the key first (this one waited for it): answer as it did
+    return refused(
+        "IDEMPOTENCY_IN_FLIGHT",
+        "a request with this idempotency key is still being processed; retry it shortly",
+        "input",
+        "idempotencyKey",
+    )
 
 
 async def resolve(
@@ -161,86 +169,106 @@ async def resolve(
     idempotency_key: str,
     actor: str,
     now: datetime,
+    keys: KeyClaims | None = None,
 ) -> Outcome[ExceptionRow]:
+    claims = keys or KeyClaims(sessions)
+
     fingerprint = request_hash(exception_id, resolution, note)
-    replayed = await _replay(sessions, idempotency_key, fingerprint, now)
-    if replayed is not None:
-        return replayed
-    try:
+    answer = {"exceptionId": exception_id}
+
+    async def work() -> Outcome[ExceptionRow] | None:
         async with sessions() as session, session.begin():
-            row = await _load(session, exception_id)
-            if row is None:
-                return refused("NOT_FOUND", "no such exception", "input", "id")
-            rule = catalogue.rule(row.kind)
-            chosen = rule.resolutions.get(resolution)
-            if chosen is None:
-                return refused(
-                    "INVALID_RESOLUTION",
-                    f"{row.kind} allows {', '.join(rule.resolutions)}; not {resolution!r}",
-                    "input",
-                    "resolution",
-                )
-            if not can_move(row.status, ExceptionStatus.RESOLUTION_PENDING) or (
-                row.status == ExceptionStatus.RESOLUTION_FAILED
+            if not await claims.take(
+                session, RESOLVE_SCOPE, idempotency_key, fingerprint, answer, now
             ):
-                return refused(
-                    "INVALID_TRANSITION",
-                    f"a {row.status} exception cannot be resolved"
-                    + (
-                        "; retry it first"
-                        if row.status == ExceptionStatus.RESOLUTION_FAILED
-                        else ""
-                    ),
-                    "input",
-                    "id",
-                )
-            try:
-                payload = chosen.render(row.details)
-            except PayloadNotApplicable as error:
-                return refused("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
-            attempt = row.version + 1
-            if not await _move(
-                session,
-                row,
-                ExceptionStatus.RESOLUTION_PENDING,
-                actor=actor,
-                note=f"{resolution}: {note}" if note else resolution,
-                now=now,
-                resolution=resolution,
-                last_error=None,
-            ):
-                return refused(
-                    "CONCURRENT_RESOLUTION",
-                    "another change to this exception was accepted first; reload it",
-                    "input",
-                    "id",
-                )
-            session.add(
-                OutboxCommandRow(
-                    id=str(uuid.uuid4()),
-                    exception_id=row.id,
-                    resolution=resolution,
-                    owner_source=row.owner_source,
-                    command_type=chosen.command,
-                    payload=payload,
-                    idempotency_key=f"omnigraph:{row.id}:{attempt}",
-                    status=OutboxStatus.PENDING.value,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
+                await session.rollback()
+                return None
+            problem = await _resolve_in(
+                session, catalogue, exception_id, resolution, note, actor=actor, now=now
             )
-            remember(
-                session, RESOLVE_SCOPE, idempotency_key, fingerprint, {"exceptionId": row.id}, now
-            )
-    except IntegrityError:
-        # The same key arrived twice at once: the other request won; answer as it did.
-        replayed = await _replay(sessions, idempotency_key, fingerprint, now)
-        if replayed is None:
-            raise
-        return replayed
-    return Outcome(await _reload(sessions, exception_id))
+            if problem is not None:  # nothing changed: the key is not kept either
+                await session.rollback()
+                return problem
+        return Outcome(await _reload(sessions, exception_id))
+
+    async def load(stored: dict[str, Any]) -> ExceptionRow | None:
+        return await _reload(sessions, str(stored["exceptionId"]))
+
+    return await once(claims, RESOLVE_SCOPE, idempotency_key, fingerprint, now, work, load)
+
+
+async def _resolve_in(
+    session: AsyncSession,
+    catalogue: ExceptionCatalogue,
+    exception_id: str,
+    resolution: str,
+    note: str | None,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome[ExceptionRow] | None:
+    """Check the resolution and write the status change, its history entry and the outbox
+    command in ``session``'s transaction; the refusal, or ``None`` once written."""
+    row = await _load(session, exception_id)
+    if row is None:
+        return refused("NOT_FOUND", "no such exception", "input", "id")
+    rule = catalogue.rule(row.kind)
+    chosen = rule.resolutions.get(resolution)
+    if chosen is None:
+        return refused(
+            "INVALID_RESOLUTION",
+            f"{row.kind} allows {', '.join(rule.resolutions)}; not {resolution!r}",
+            "input",
+            "resolution",
+        )
+    if not can_move(row.status, ExceptionStatus.RESOLUTION_PENDING) or (
+        row.status == ExceptionStatus.RESOLUTION_FAILED
+    ):
+        return refused(
+            "INVALID_TRANSITION",
+            f"a {row.status} exception cannot be resolved"
+            + ("; retry it first" if row.status == ExceptionStatus.RESOLUTION_FAILED else ""),
+            "input",
+            "id",
+        )
+    try:
+        payload = chosen.render(row.details)
+    except PayloadNotApplicable as error:
+        return refused("RESOLUTION_NOT_APPLICABLE", str(error), "input", "resolution")
+    attempt = row.version + 1
+    if not await _move(
+        session,
+        row,
+        ExceptionStatus.RESOLUTION_PENDING,
+        actor=actor,
+        note=f"{resolution}: {note}" if note else resolution,
+        now=now,
+        resolution=resolution,
+        last_error=None,
+    ):
+        return refused(
+            "CONCURRENT_RESOLUTION",
+            "another change to this exception was accepted first; reload it",
+            "input",
+            "id",
+        )
+    session.add(
+        OutboxCommandRow(
+            id=str(uuid.uuid4()),
+            exception_id=row.id,
+            resolution=resolution,
+            owner_source=row.owner_source,
+            command_type=chosen.command,
+            payload=payload,
+            idempotency_key=f"omnigraph:{row.id}:{attempt}",
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return None
 
 
 async def retry_resolution(

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from omnigraph.core.errors import InvalidId, InvalidInput
 from omnigraph.core.ids import decode_global_id, encode_global_id
+from omnigraph.db.idempotency import KeyClaims
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions import resolution as service
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
@@ -371,6 +372,7 @@ class ExceptionMutations:
             idempotency_key=input.idempotency_key,
             actor=ctx.actor,
             now=ctx.services.now(),
+            keys=ctx.services.find(KeyClaims),
         )
         _wake_dispatcher(ctx)
         return ExceptionPayload.of(outcome)

@@ -1,26 +1,26 @@
 """Reservations: units promised to a channel for a while, never more than the ledger allows.
 
-Each attempt locks the position it draws from (its first statement updates the position row:
-a row lock on PostgreSQL, the write lock on SQLite), then counts what is sellable, live
+Each attempt takes its idempotency key (``omnigraph.db.idempotency``: a repeat waits for the
+first and replays its answer), then locks the position it draws from (it updates the position
+row: a row lock on PostgreSQL, the write lock on SQLite), then counts what is sellable, live
 reservations included, and only then inserts. Concurrent attempts queue on that lock, so the
 last units go to exactly as many reservations as they cover. Expired reservations stop counting
-on their own: every count filters on ``expires_at``.
-"""
+on their own: every count filters on ``expires_at``."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.idempotency import remember, request_hash
+from omnigraph.db.idempotency import KeyClaims, request_hash
 from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
-from omnigraph.exceptions.resolution import Outcome, refused, replayed
+from omnigraph.exceptions.resolution import Outcome, once, refused
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 
 __all__ = [
@@ -217,6 +217,7 @@ async def reserve(
     ttl_seconds: int,
     idempotency_key: str,
     now: datetime,
+    keys: KeyClaims | None = None,
 ) -> Outcome[ReservationRow]:
     if channel not in CHANNELS:
         return refused("UNKNOWN_CHANNEL", f"unknown channel {channel!r}", "input", "channel")
@@ -227,23 +228,26 @@ async def reserve(
     ttl = timedelta(seconds=ttl_seconds)
     if not timedelta(seconds=1) <= ttl <= MAX_TTL:
         return refused("INVALID_TTL", "ttlSeconds must be 1 to 86400", "input", "ttlSeconds")
+    claims = keys or KeyClaims(sessions)
     fingerprint = request_hash(sku, location_id, channel, quantity, ttl_seconds)
-    replayed = await _replay(sessions, idempotency_key, fingerprint, now)
-    if replayed is not None:
-        return replayed
-    if location_id is not None:
-        if not policy.serves(channel, location_id):
-            return refused(
-                "LOCATION_NOT_SERVING",
-                f"{location_id} does not serve {channel}",
-                "input",
-                "locationId",
-            )
-        candidates = [location_id]
-    else:
-        candidates = list(policy.locations.get(channel, []))
-    for candidate in candidates:
-        try:
+
+    async def take(session: AsyncSession, reservation_id: str) -> bool:
+        answer = {"reservationId": reservation_id}
+        return await claims.take(session, SCOPE, idempotency_key, fingerprint, answer, now)
+
+    async def work() -> Outcome[ReservationRow] | None:
+        if location_id is not None:
+            if not policy.serves(channel, location_id):
+                return refused(
+                    "LOCATION_NOT_SERVING",
+                    f"{location_id} does not serve {channel}",
+                    "input",
+                    "locationId",
+                )
+            candidates = [location_id]
+        else:
+            candidates = list(policy.locations.get(channel, []))
+        for candidate in candidates:
             made = await _reserve_at(
                 sessions,
                 policy,
@@ -252,28 +256,32 @@ async def reserve(
                 channel=channel,
                 quantity=quantity,
                 ttl=ttl,
-                key=idempotency_key,
-                fingerprint=fingerprint,
+                take=take,
                 now=now,
             )
-        except IntegrityError:
-            # The same key arrived twice at once; the other request won: answer as it did.
-            replayed = await _replay(sessions, idempotency_key, fingerprint, now)
-            if replayed is None:
-                raise
-            return replayed
-        if made is not None:
-            return Outcome(made)
-    if not await _known_sku(sessions, sku):
+            if made == "taken":
+                return None
+            if isinstance(made, ReservationRow):
+                return Outcome(made)
+        if not await _known_sku(sessions, sku):
+            return refused(
+                "UNKNOWN_SKU",
+                f"{sku!r} is not a SKU any warehouse holds or expects",
+                "input",
+                "sku",
+            )
         return refused(
-            "UNKNOWN_SKU", f"{sku!r} is not a SKU any warehouse holds or expects", "input", "sku"
+            "INSUFFICIENT_AVAILABILITY",
+            f"fewer than {quantity} x {sku} available for {channel}",
+            "input",
+            "quantity",
         )
-    return refused(
-        "INSUFFICIENT_AVAILABILITY",
-        f"fewer than {quantity} x {sku} available for {channel}",
-        "input",
-        "quantity",
-    )
+
+    async def load(stored: dict[str, Any]) -> ReservationRow | None:
+        async with sessions() as session:
+            return await session.get(ReservationRow, str(stored["reservationId"]))
+
+    return await once(claims, SCOPE, idempotency_key, fingerprint, now, work, load)
 
 
 async def _reserve_at(
@@ -285,17 +293,24 @@ async def _reserve_at(
     channel: str,
     quantity: int,
     ttl: timedelta,
-    key: str,
-    fingerprint: str,
+    take: Callable[[AsyncSession, str], Awaitable[bool]],
     now: datetime,
-) -> ReservationRow | None:
+) -> ReservationRow | Literal["taken"] | None:
+    """A reservation at ``location_id`` if it has the units; ``"taken"`` if another request
+    with the key reserved first. The key is taken first thing in the transaction, so it lands
+    with the reservation or not at all."""
+    reservation_id = str(uuid.uuid4())
     async with sessions() as session, session.begin():
+        if not await take(session, reservation_id):
+            await session.rollback()
+            return "taken"
         locked = await session.execute(
             update(InventoryPositionRow)
             .where(InventoryPositionRow.sku == sku, InventoryPositionRow.location_id == location_id)
             .values(version=InventoryPositionRow.version + 1)
         )
         if locked.rowcount != 1:  # type: ignore[attr-defined]
+            await session.rollback()
             return None
         position = await session.get(
             InventoryPositionRow, (sku, location_id), populate_existing=True
@@ -307,7 +322,7 @@ async def _reserve_at(
             await session.rollback()
             return None
         row = ReservationRow(
-            id=str(uuid.uuid4()),
+            id=reservation_id,
             sku=sku,
             location_id=location_id,
             channel=channel,
@@ -318,18 +333,7 @@ async def _reserve_at(
             updated_at=now,
         )
         session.add(row)
-        remember(session, SCOPE, key, fingerprint, {"reservationId": row.id}, now)
     return row
-
-
-async def _replay(
-    sessions: async_sessionmaker[AsyncSession], key: str, fingerprint: str, now: datetime
-) -> Outcome[ReservationRow] | None:
-    async def load(stored: dict[str, Any]) -> ReservationRow | None:
-        async with sessions() as session:
-            return await session.get(ReservationRow, str(stored["reservationId"]))
-
-    return await replayed(sessions, SCOPE, key, fingerprint, now, load)
 
 
 async def _finish(

@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.db.idempotency import KeyClaims
 from omnigraph.db.models import ReservationRow
 from omnigraph.exceptions.resolution import Outcome
 from omnigraph.exceptions.schema import user_errors
@@ -250,6 +251,7 @@ class InventoryMutations:
             ttl_seconds=input.ttl_seconds,
             idempotency_key=input.idempotency_key,
             now=services.now(),
+            keys=services.find(KeyClaims),
         )
         _announce(info, outcome)
         return ReservationPayload.of(outcome)

@@ -5,37 +5,42 @@ A request is checked before anything is read: its ``Stripe-Signature`` must matc
 under the source's signing secret (``webhook_secret_env``) within 300 seconds. Then
 ``payout.paid`` and ``payout.reconciliation_completed`` fetch that payout and the balance
 transactions it swept from Stripe, store them as the payments sync does, and reconcile that
-payout alone. Each event id is processed once (kept 24 hours, as idempotency keys are; a later
-re-delivery re-runs an idempotent sync and reconciliation).
+payout alone. Each event id (inside the signed body) is processed once, however many copies
+arrive at once on however many replicas: the delivery is claimed in the database before
+anything is read (``omnigraph.db.idempotency``), a copy that finds it claimed is a duplicate,
+and a delivery whose processing fails gives its claim back, so Stripe's retry is processed.
+Claims are kept 24 hours, as idempotency keys are (a later re-delivery re-runs an idempotent
+sync and reconciliation); processing is bounded by the execution timeout.
 
 | answer | when |
 | --- | --- |
 | 200 ``{"received": true, "payout", "status"}`` | reconciled (``status`` is the verdict) |
-| 200 ``{"received": true, "duplicate": true}`` | an event already processed |
+| 200 ``{"received": true, "duplicate": true}`` | an event already processed, or being |
+| | processed by another delivery of it |
 | 200 ``{"received": true, "ignored": "<type>"}`` | an event type omnigraph does not act on |
 | 400 ``SIGNATURE_MISSING``, ``SIGNATURE_MALFORMED``, | not a genuine, fresh Stripe request |
 | ``SIGNATURE_INVALID``, ``TIMESTAMP_OUT_OF_TOLERANCE`` | (Stripe's docs ask for 400) |
 | 400 ``MALFORMED_EVENT`` | signed, but not a Stripe event about a payout |
 | 404 ``NOT_FOUND`` | no Stripe source with a webhook secret by that name |
 | 413 ``REQUEST_TOO_LARGE`` | a body over 512 KiB |
-| 503 ``UPSTREAM_UNAVAILABLE`` | Stripe or a counterpart could not be read: nothing is |
-| | recorded, and Stripe's retry is processed |
+| 503 ``UPSTREAM_UNAVAILABLE``, ``TIMEOUT`` | Stripe or a counterpart could not be read (in |
+| | time): nothing is recorded, and Stripe's retry is processed |
 | 503 ``WEBHOOK_NOT_CONFIGURED`` | the secret's environment variable is unset |
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.errors import ConfigurationError, OmnigraphError
 from omnigraph.core.http_errors import error_json
-from omnigraph.db.idempotency import KeyReused, recall, remember
+from omnigraph.db.idempotency import Answered, Claim, ClaimLost, KeyClaims
 from omnigraph.db.models import PayoutReconciliationRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.payouts.reconciler import ReconcileProgress, Reconciler
@@ -125,41 +130,47 @@ async def stripe_webhook(request: Request) -> Response:
     if event.object.get("object") != "payout" or payout_id is None:
         return error_json(400, "MALFORMED_EVENT", f"{event.type} does not carry a payout")
     key = f"{adapter.name}:{event.id}"
-    fingerprint = hashlib.sha256(body).hexdigest()
-    seen = await recall(services.sessions, WEBHOOK_SCOPE, key, fingerprint, now)
-    if seen is not None:
-        # the same event id again (Stripe re-delivers; a changed body would be a new event)
-        previous = seen if not isinstance(seen, KeyReused) else {}
+    claims = services.find(KeyClaims) or KeyClaims(services.sessions)
+    claim = await claims.claim(WEBHOOK_SCOPE, key, hashlib.sha256(body).hexdigest(), now)
+    if not isinstance(claim, Claim):
+        # the same event id again (Stripe re-delivers, and its envelope's counters may differ),
+        # answered or still being processed by the copy that claimed it
+        previous = claim.response if isinstance(claim, Answered) else {}
         return JSONResponse({**previous, "received": True, "duplicate": True})
-    try:
-        await PaymentsReader(services.sessions, services.registry, clock=services.now).sync_payouts(
-            adapter, [payout_id]
-        )
-        await reconcile_payouts(
-            Reconciler(
-                services.sessions,
-                services.registry,
-                services.get(ExceptionCatalogue),
-                clock=services.now,
-            ),
-            adapter,
-            [payout_id],
-        )
-    except OmnigraphError as error:
-        log.warning("stripe_webhook_deferred", source=adapter.name, error=error.message)
-        return error_json(503, str(error.extensions["code"]), error.message)
-    async with services.sessions() as session:
-        verdict = await session.get(PayoutReconciliationRow, (adapter.name, payout_id))
-    result = {
-        "received": True,
-        "event": event.id,
-        "payout": payout_id,
-        "status": verdict.status if verdict is not None else None,
-    }
-    try:
-        async with services.sessions() as session, session.begin():
-            remember(session, WEBHOOK_SCOPE, key, fingerprint, result, now)
-    except IntegrityError:
-        pass  # a concurrent delivery of the same event recorded it first
+    async with claims.holding(claim):
+        try:
+            async with asyncio.timeout(claims.lease.total_seconds()):
+                await PaymentsReader(
+                    services.sessions, services.registry, clock=services.now
+                ).sync_payouts(adapter, [payout_id])
+                await reconcile_payouts(
+                    Reconciler(
+                        services.sessions,
+                        services.registry,
+                        services.get(ExceptionCatalogue),
+                        clock=services.now,
+                    ),
+                    adapter,
+                    [payout_id],
+                )
+        except OmnigraphError as error:  # the claim is given back: Stripe's retry is processed
+            log.warning("stripe_webhook_deferred", source=adapter.name, error=error.message)
+            return error_json(503, str(error.extensions["code"]), error.message)
+        except TimeoutError:
+            log.warning("stripe_webhook_deferred", source=adapter.name, error="timeout")
+            return error_json(503, "TIMEOUT", "the payout could not be reconciled in time")
+        async with services.sessions() as session:
+            verdict = await session.get(PayoutReconciliationRow, (adapter.name, payout_id))
+        result = {
+            "received": True,
+            "event": event.id,
+            "payout": payout_id,
+            "status": verdict.status if verdict is not None else None,
+        }
+        try:
+            async with services.sessions() as session, session.begin():
+                await claims.finish(session, claim, result)
+        except ClaimLost:
+            pass  # it outlived its lease and a retry took it over: that one answers Stripe too
     log.info("stripe_webhook_reconciled", source=adapter.name, event_id=event.id, payout=payout_id)
     return JSONResponse(result)

@@ -8,15 +8,24 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
+from omnigraph.db.models import IdempotencyKeyRow
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
-from omnigraph.sources.shopify.webhooks import receive_shopify_webhook, signature_valid
+from omnigraph.sources.shopify.webhooks import (
+    WEBHOOK_SCOPE,
+    receive_shopify_webhook,
+    signature_valid,
+)
 
 from .conftest import SECRET, FakeShop
 
@@ -53,11 +62,35 @@ def headers(
     return sent
 
 
+@pytest.fixture(scope="module")
+async def sessions(clean_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The deliveries taken in are claimed in the database (the session's, migrated)."""
+    engine = create_engine(clean_database)
+    await upgrade_database(engine)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
-async def http(adapter: ShopifyStorefrontAdapter) -> AsyncIterator[httpx.AsyncClient]:
+async def http(
+    adapter: ShopifyStorefrontAdapter, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    # each test starts with a shop that has taken nothing in (only this shop's claims go)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(IdempotencyKeyRow).where(
+                IdempotencyKeyRow.scope == WEBHOOK_SCOPE,
+                IdempotencyKeyRow.key.startswith(f"{adapter.client.name}:"),
+            )
+        )
     app = Starlette(routes=[Route("/webhooks/shopify", receive_shopify_webhook, methods=["POST"])])
     app.state.services = SimpleNamespace(
-        registry=SimpleNamespace(clients={adapter.client.name: adapter.client})
+        registry=SimpleNamespace(clients={adapter.client.name: adapter.client}),
+        sessions=sessions,
+        now=lambda: datetime.now(UTC),
+        find=lambda kind: None,
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://omnigraph"

@@ -19,9 +19,6 @@ from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cachetools import TTLCache
-from redis.exceptions import RedisError
-
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.sources.contract import FeedPage, JsonRecord
 from omnigraph.sources.shopify.mapping import canonical_order_id, legacy_id
@@ -32,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["ShopifyChangeFeed"]
 
 INBOX_SIZE = 10_000  # webhook events kept for readers; older ones are found again by polling
-SEEN_SECONDS = 2 * 86_400  # Shopify retries a failed delivery for up to 48 hours
 
 CHANGED_ORDERS = """
 query OmnigraphChangedOrders($first: Int!, $after: String, $query: String) {
@@ -74,23 +70,6 @@ class ShopifyChangeFeed:
         # the inbox lives in this process: a cursor from another process (or before a restart)
         # has read none of it
         self._epoch = secrets.token_hex(4)
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=SEEN_SECONDS)
-
-    async def first_delivery(self, webhook_id: str) -> bool:
-        """Whether this is the first time the webhook ``webhook_id`` arrived (Redis: at any
-        replica); Shopify delivers at least once."""
-        upstream = self.client.upstream
-        if upstream.redis is not None:
-            prefix = upstream.redis_key_prefix
-            key = f"{prefix}:shopify-webhooks:{self.client.name}:{webhook_id}"
-            try:
-                return bool(await upstream.redis.set(key, "1", nx=True, ex=SEEN_SECONDS))
-            except (RedisError, OSError):
-                pass  # fall back to this replica's memory
-        if webhook_id in self._seen:
-            return False
-        self._seen[webhook_id] = True
-        return True
 
     async def push(self, event: JsonRecord) -> None:
         """A change Shopify told us of: forget the cached order, put the event on the feed."""

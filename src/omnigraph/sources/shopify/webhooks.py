@@ -4,9 +4,16 @@ A delivery is believed only when ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SH
 body under the app's client secret (``webhook_secret_env``; several, comma-separated, while one
 is rotated), compared in constant time. ``orders/create``, ``orders/updated`` and
 ``refunds/create`` then drop the order's cached record and put an event on the shop's change
-feed (:class:`~.feed.ShopifyChangeFeed`); a delivery seen before (``X-Shopify-Webhook-Id``) is
-acknowledged and ignored. Nothing is taken in from a delivery that is unsigned, wrongly signed
-(401) or malformed (400). Answers: ``{"status": ..}`` or ``{"error": {"code", "message"}}``.
+feed (:class:`~.feed.ShopifyChangeFeed`).
+
+A body is taken in once. The signature covers the body and nothing else (the webhook id and the
+topic are unsigned headers anyone replaying a captured body may change), so a delivery is known
+by the SHA-256 of its signed body, per shop, claimed in the database before it is taken in
+(``omnigraph.db.idempotency``): a body seen before, on any replica and across restarts, is
+acknowledged ``{"status": "duplicate"}`` for 48 hours (Shopify's retry window). A body Shopify
+sends again for a new change differs (its ``updated_at``). Nothing is taken in from a delivery
+that is unsigned, wrongly signed (401) or malformed (400). Answers: ``{"status": ..}`` or
+``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -23,11 +31,19 @@ from starlette.responses import JSONResponse, Response
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.http_errors import error_json
+from omnigraph.db.idempotency import Claim, ClaimLost, KeyClaims
 from omnigraph.sources.shopify.client import ShopifyClient
 from omnigraph.sources.shopify.feed import order_event
 from omnigraph.sources.shopify.mapping import canonical_order_id
 
-__all__ = ["MAX_WEBHOOK_BYTES", "TOPICS", "receive_shopify_webhook", "signature_valid"]
+__all__ = [
+    "MAX_WEBHOOK_BYTES",
+    "SEEN_FOR",
+    "TOPICS",
+    "WEBHOOK_SCOPE",
+    "receive_shopify_webhook",
+    "signature_valid",
+]
 
 # topic -> the feed event it becomes
 TOPICS = {
@@ -36,6 +52,8 @@ TOPICS = {
     "refunds/create": "order.updated",
 }
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
+WEBHOOK_SCOPE = "webhook:shopify"
+SEEN_FOR = timedelta(hours=48)  # Shopify retries a failed delivery for up to 48 hours
 log = structlog.get_logger(__name__)
 
 
@@ -113,12 +131,24 @@ async def receive_shopify_webhook(request: Request) -> Response:
     change = _change(topic, payload, client)
     if change is None:
         return error_json(400, "MALFORMED_WEBHOOK", f"the body is not a {topic} payload")
-    if not await client.feed.first_delivery(webhook_id):
+    services = request.app.state.services
+    claims = services.find(KeyClaims) or KeyClaims(services.sessions)
+    digest = hashlib.sha256(body).hexdigest()
+    claim = await claims.claim(
+        WEBHOOK_SCOPE, f"{client.name}:{digest}", digest, services.now(), ttl=SEEN_FOR
+    )
+    if not isinstance(claim, Claim):
         return JSONResponse({"status": "duplicate"})
     order_id, occurred_at = change
     event = order_event(
         TOPICS[topic], order_id, occurred_at, {"topic": topic, "webhookId": webhook_id}
     )
-    await client.feed.push(event)
+    async with claims.holding(claim):  # given back if taking it in fails: Shopify retries
+        await client.feed.push(event)
+        try:
+            async with services.sessions() as session, session.begin():
+                await claims.finish(session, claim, {"event": event["id"]})
+        except ClaimLost:
+            pass  # it outlived its lease and a retry took it over
     log.info("shopify_webhook", source=client.name, topic=topic, order=order_id)
     return JSONResponse({"status": "accepted", "event": event["id"]})
