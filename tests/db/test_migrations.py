@@ -16,7 +16,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from omnigraph import db
 from omnigraph.cli import app
 from omnigraph.db.engine import (
     alembic_config,
