@@ -80,6 +80,7 @@ __all__ = [
     "catch_up",
     "check_configuration",
     "create_app",
+    "demo_ports",
     "demo_sources_config",
     "service_clock",
 ]
@@ -368,6 +369,7 @@ def reconciliation_worker(services: Services) -> ReconciliationWorker:
 
 
 def demo_ports(settings: Settings) -> dict[str, int] | None:
+    """The demo systems' fixed ports (from OMNIGRAPH_DEMO_BASE_PORT), or None: ephemeral."""
     base = settings.demo_base_port
     kinds = ("storefront", "erp", "wms", "payments")
     return {kind: base + i for i, kind in enumerate(kinds)} if base else None
