@@ -3,10 +3,17 @@ seeded, the payouts reconciled as the service's worker would."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+from starlette.applications import Starlette
+
+from omnigraph.app import catch_up, create_app
 from omnigraph.db.models import InventoryPositionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport
@@ -14,12 +21,14 @@ from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
-from tests.conftest import ANCHOR
+from omnigraph.settings import Settings
+from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES
 
 __all__ = [
     "LINE_KINDS",
     "free_port",
     "reconcile_payouts",
+    "served_demo",
     "short_pick",
     "ten_sellable",
     "web_reservation",
@@ -43,6 +52,44 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+BACKGROUND = (
+    "dispatcher_enabled",
+    "report_feed_enabled",
+    "ledger_enabled",
+    "drift_enabled",
+    "detector_enabled",
+    "reconcile_enabled",
+)
+# the built-in demo as documented, whatever the environment of the run says
+DEMO = ("demo_seed", "demo_orders", "demo_as_of", "demo_base_port")
+
+
+@contextlib.asynccontextmanager
+async def served_demo(
+    folder: Path, *, clock: Callable[[], datetime] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """``omnigraph serve`` on the built-in demo (a fresh SQLite database in ``folder``) once its
+    first background rounds are done (:func:`omnigraph.app.catch_up`), and a client speaking
+    to it as GraphiQL and curl would; ``overrides`` are settings (``demo_orders=60``)."""
+    values: dict[str, Any] = {
+        "config": None,
+        "sources": [],
+        "database_url": f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
+        "framework_overrides": FRAMEWORK_OVERRIDES,
+        **dict.fromkeys(BACKGROUND, False),  # caught up below, step by step
+        **{name: Settings.model_fields[name].default for name in DEMO},
+        **overrides,
+    }
+    app = create_app(Settings(**values), clock=clock)
+    async with app.router.lifespan_context(app):
+        await catch_up(app.state.services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1:8000"
+        ) as client:
+            yield app, client
 
 
 def short_pick(

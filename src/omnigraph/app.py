@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from starlette.routing import Mount, Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
 from omnigraph.api.schema import build_schema
+from omnigraph.core.clock import StartedClock
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.http_errors import error_json
 from omnigraph.core.request_id import RequestIdMiddleware
+from omnigraph.core.sources import SourceKind
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.idempotency import KeyClaims
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
@@ -62,7 +65,7 @@ from omnigraph.payouts.worker import ReconciliationWorker
 from omnigraph.runtime.garbage_collection import tuned_collector
 from omnigraph.runtime.periodic import PeriodicObserver, PeriodicRunner, PeriodicTask
 from omnigraph.runtime.pubsub import connect_redis
-from omnigraph.runtime.services import Services
+from omnigraph.runtime.services import Services, utc_now
 from omnigraph.security.backend import BearerBackend, unauthenticated
 from omnigraph.security.document_store import LearningLimits, PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
@@ -71,7 +74,17 @@ from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
 from omnigraph.sources.shopify.webhooks import receive_shopify_webhook
 
-__all__ = ["EXAMPLES", "NO_SOURCES_IN_PRODUCTION", "create_app"]
+__all__ = [
+    "DEMO_SOURCE_NAMES",
+    "EXAMPLES",
+    "NO_SOURCES_IN_PRODUCTION",
+    "catch_up",
+    "check_configuration",
+    "create_app",
+    "demo_ports",
+    "demo_sources_config",
+    "service_clock",
+]
 
 EXAMPLES = Path(__file__).with_name("examples")
 # Each wait between two runs of a background task is its interval give or take 10 %, so loops
@@ -169,12 +182,64 @@ NO_SOURCES_IN_PRODUCTION = (
 )
 
 
+# each demo system's source name, by kind
+DEMO_SOURCE_NAMES = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
+
+
 def demo_sources_config(urls: Mapping[str, str]) -> SourcesConfig:
     """The configuration that points at the built-in demo systems."""
-    names = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
+    names = DEMO_SOURCE_NAMES
     return SourcesConfig.model_validate(
         {"sources": [{"name": names[k], "kind": k, "base_url": url} for k, url in urls.items()]}
     )
+
+
+def check_configuration(settings: Settings, sources: SourcesConfig | None = None) -> None:
+    """What start-up would refuse, found before anything starts (no database touched, no port
+    bound): sources in production, the authority rules and the exception catalogue and the
+    sources they name. Raises :class:`ConfigurationError` with the message alone."""
+    config = sources if sources is not None else settings.sources_config
+    if config is None and not settings.serves_demo:
+        raise ConfigurationError(NO_SOURCES_IN_PRODUCTION)
+    configured = (
+        {s.name: s.kind for s in config.sources}
+        if config is not None
+        else {name: SourceKind(kind) for kind, name in DEMO_SOURCE_NAMES.items()}
+    )
+    ExceptionCatalogue.load(settings.exception_catalogue or None).check_sources(configured)
+    AuthorityRules.load(settings.authority_rules).check_sources(configured)
+
+
+def service_clock(settings: Settings, *, built_in_demo: bool) -> Callable[[], datetime]:
+    """The process's clock: started at ``settings.demo_as_of`` (then running with real time)
+    while the built-in demo systems stand in, or when it is set (the sources file
+    ``omnigraph demo --write`` writes for its systems sets it); else the wall clock."""
+    if built_in_demo or "demo_as_of" in settings.model_fields_set:
+        return StartedClock(settings.demo_as_of)
+    return utc_now
+
+
+async def catch_up(services: Services) -> None:
+    """Run every background task once, to its end, one after another: where a freshly
+    started ``serve`` is after its first rounds (the ledger and the feeds read, the orders
+    scanned, the payouts reconciled, due commands delivered). Whatever the settings enable:
+    for one-shot commands and tests that want that state without waiting."""
+    every = services.settings.model_copy(
+        update={
+            name: True
+            for name in (
+                "dispatcher_enabled",
+                "report_feed_enabled",
+                "ledger_enabled",
+                "drift_enabled",
+                "detector_enabled",
+                "reconcile_enabled",
+            )
+        }
+    )
+    for task in background_tasks(dataclasses.replace(services, settings=every)):
+        while await task.step():
+            pass
 
 
 def background_tasks(services: Services) -> list[PeriodicTask]:
@@ -191,6 +256,7 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
             services.registry,
             worker=f"{socket.gethostname()}:{os.getpid()}:serve",
             policy=settings.dispatch,
+            clock=services.now,
         )
         tasks += dispatcher.periodic(
             wakeup=services.get(DispatcherWakeup).event, jitter=BACKGROUND_JITTER
@@ -304,6 +370,7 @@ def reconciliation_worker(services: Services) -> ReconciliationWorker:
 
 
 def demo_ports(settings: Settings) -> dict[str, int] | None:
+    """The demo systems' fixed ports (from OMNIGRAPH_DEMO_BASE_PORT), or None: ephemeral."""
     base = settings.demo_base_port
     kinds = ("storefront", "erp", "wms", "payments")
     return {kind: base + i for i, kind in enumerate(kinds)} if base else None
@@ -315,11 +382,15 @@ def create_app(
     sources: SourcesConfig | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     tracer_provider: TracerProvider | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The service. ``sources`` overrides ``settings.sources``; with neither, demo systems start.
+    """The service. ``sources`` overrides ``settings.sources``; with neither, demo systems start
+    (their world as of ``settings.demo_as_of``).
 
-    Spans go to ``tracer_provider`` when given, else where the ``OTEL_*`` variables say (by
-    default nowhere: tracing is off)."""
+    ``clock`` is the process's time; by default the wall clock, or one started at the demo's
+    instant while the built-in demo systems stand in or ``demo_as_of`` is set
+    (:func:`service_clock`); the demo systems share it. Spans go to ``tracer_provider`` when
+    given, else where the ``OTEL_*`` variables say (by default nowhere: tracing is off)."""
     settings = settings or Settings()
     metrics = ServiceMetrics() if settings.metrics_enabled else None
     tracing = (
@@ -339,14 +410,20 @@ def create_app(
             config = sources if sources is not None else settings.sources_config
             if config is None and not settings.serves_demo:
                 raise ConfigurationError(NO_SOURCES_IN_PRODUCTION)
+            now = clock or service_clock(settings, built_in_demo=config is None)
             if config is None:
                 from omnigraph.demo import DemoSystems, build_world
 
                 world = await asyncio.to_thread(
-                    build_world, seed=settings.demo_seed, orders=settings.demo_orders
+                    build_world,
+                    seed=settings.demo_seed,
+                    orders=settings.demo_orders,
+                    anchor=settings.demo_as_of,
                 )
                 demo = await stack.enter_async_context(
-                    DemoSystems(world, host=settings.demo_host, ports=demo_ports(settings))
+                    DemoSystems(
+                        world, host=settings.demo_host, ports=demo_ports(settings), clock=now
+                    )
                 )
                 config = demo_sources_config(demo.urls)
                 log.info("demo_sources_started", **demo.urls)
@@ -392,7 +469,7 @@ def create_app(
                     forget_on_changes(graphql.response_cache, exception_events, availability_events)
                 )
                 stack.push_async_callback(_cancelled, watcher)
-            services = Services(settings=settings, registry=registry, sessions=sessions)
+            services = Services(settings=settings, registry=registry, sessions=sessions, clock=now)
             # a request holds an idempotency key (or a webhook delivery) at most as long as
             # one operation may run; a claim older than that was left by a process that died
             key_claims = KeyClaims(

@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -40,6 +41,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from omnigraph.core.clock import DEMO_ANCHOR, parse_instant
 from omnigraph.core.data_files import read_toml, validate_document
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.sources import SourceKind, SourceType
@@ -580,6 +582,13 @@ class SettingsFields(BaseModel):
     demo_base_port: int = Field(
         default=0, ge=0, description="First of four loopback ports for the demo; 0 = ephemeral."
     )
+    demo_as_of: datetime = Field(
+        default=DEMO_ANCHOR,
+        description="The demo business's now: its records end here, so the same instant gives"
+        " the same answers on any day, and the service's clock starts here (running on with"
+        " real time) while it serves the demo systems (built in, or from a file naming it, as"
+        " `omnigraph demo --write` does). ISO 8601 (no offset: UTC), a date, `now` or `today`.",
+    )
 
     @field_validator("sources")
     @classmethod
@@ -587,6 +596,13 @@ class SettingsFields(BaseModel):
         if sources:
             _check_sources(sources)
         return sources
+
+    @field_validator("demo_as_of", mode="before")
+    @classmethod
+    def _an_instant(cls, value: object) -> object:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=DEMO_ANCHOR.tzinfo)
+        return parse_instant(value) if isinstance(value, str) else value
 
     @field_validator("rate_limit")
     @classmethod

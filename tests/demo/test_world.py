@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from omnigraph.core.clock import DEMO_ANCHOR
 from omnigraph.demo import (
     EXCEPTION_KINDS,
     MOVEMENTS,
@@ -105,12 +106,13 @@ def test_another_seed_builds_another_world() -> None:
     assert first.erp_items != other.erp_items
 
 
-def test_anchor_defaults_to_midnight_utc_today() -> None:
+def test_anchor_defaults_to_the_fixed_demo_instant() -> None:
+    """The same on any day (OMNIGRAPH_DEMO_AS_OF moves it: tests/demo/test_reproducible.py)."""
     world = build_world(orders=60)
-    now = datetime.now(UTC)
-    assert world.anchor.tzinfo is not None
-    assert (world.anchor.hour, world.anchor.minute, world.anchor.second) == (0, 0, 0)
-    assert timedelta(0) <= now - world.anchor < timedelta(days=1, minutes=1)
+    assert world.anchor == DEMO_ANCHOR
+    assert json.dumps(world.as_json()) == json.dumps(
+        build_world(orders=60, anchor=DEMO_ANCHOR).as_json()
+    )
 
 
 def test_a_world_too_small_for_its_plants_is_refused() -> None:

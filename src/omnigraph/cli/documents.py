@@ -48,6 +48,9 @@ def register(
 @documents_app.command("list")
 def list_documents() -> None:
     """Every known document: hash, operation name, registered or learnt by APQ."""
-    for row in with_database(store.list_documents):
+    rows = with_database(store.list_documents)
+    for row in rows:
         state = "registered" if row.trusted else "apq"
         typer.echo(f"{row.sha256}  {row.operation_name or '-'}  {state}")
+    if not rows:
+        typer.echo("no documents: register operations with `omnigraph documents register FILE`")

@@ -46,6 +46,8 @@ def list_keys() -> None:
         state = "revoked " + row.revoked_at.isoformat() if row.revoked_at else "live"
         channel = f" channel={row.channel}" if row.channel else ""
         typer.echo(f"{row.prefix}  {row.name}  {','.join(row.roles)}{channel}  {state}")
+    if not rows:
+        typer.echo("no API keys: create one with `omnigraph keys create --name NAME --role ROLE`")
 
 
 @keys_app.command("revoke")

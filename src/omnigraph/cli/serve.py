@@ -1,19 +1,21 @@
-"""Serving: ``serve`` (the graph, or one subgraph), ``demo`` (the demo source systems alone)
-and ``export-schema`` (the SDL files under ``schema/``)."""
+"""Serving: ``serve`` (the graph, or one subgraph) and ``export-schema`` (the SDL files under
+``schema/``); ``demo`` is in :mod:`omnigraph.cli.demo`."""
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from omnigraph.cli.demo import AsOfOption
 from omnigraph.settings import Settings, SubgraphName
 
-__all__ = ["demo", "export_schema", "serve"]
+__all__ = ["bind", "export_schema", "serve"]
 
 
 def serve(
@@ -27,16 +29,17 @@ def serve(
         SubgraphName | None,
         typer.Option(help="Serve only this federation subgraph (OMNIGRAPH_SUBGRAPH)."),
     ] = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Serve the graph, or one subgraph of it; with no sources configured, the demo source
     systems start too."""
     options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
+    options["demo_as_of"] = as_of
     settings = Settings(**{k: v for k, v in options.items() if v})
-    from omnigraph.app import NO_SOURCES_IN_PRODUCTION, create_app
+    from omnigraph.app import check_configuration, create_app, demo_ports
 
-    if not settings.sources and not settings.serves_demo:
-        typer.echo(f"omnigraph: {NO_SOURCES_IN_PRODUCTION}", err=True)
-        raise typer.Exit(2)
+    # everything that would stop start-up is found before anything is started or said
+    check_configuration(settings)
     if not settings.is_production and not _loopback(settings.host):
         # development mode authenticates nobody: it is for one developer's machine
         typer.echo(
@@ -45,52 +48,42 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    listening = bind(settings.host, settings.port, "--port or OMNIGRAPH_PORT")
+    ports = demo_ports(settings) if settings.serves_demo else None
+    for kind, demo_port in (ports or {}).items():  # taken here, before the database is touched
+        bind(settings.demo_host, demo_port, f"the demo's {kind}: OMNIGRAPH_DEMO_BASE_PORT").close()
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
     typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # uvicorn's lines go through configure_logging's handler too
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            log_level=settings.log_level,
+            log_config=None,  # uvicorn's lines go through configure_logging's handler too
+        )
     )
+    server.run(sockets=[listening])
 
 
-def demo(
-    seed: Annotated[
-        int | None, typer.Option(help="Seed for the demo business (OMNIGRAPH_DEMO_SEED).")
-    ] = None,
-    orders: Annotated[
-        int | None, typer.Option(help="How many orders to seed (OMNIGRAPH_DEMO_ORDERS).")
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(help="Loopback address to bind (OMNIGRAPH_DEMO_HOST).")
-    ] = None,
-    base_port: Annotated[
-        int, typer.Option(help="Storefront port; ERP, WMS and payments take the next three.")
-    ] = 8101,
-    truth: Annotated[
-        Path | None, typer.Option(help="Write the planted disagreements (ground truth) here.")
-    ] = None,
-) -> None:
-    """Run only the four demo source systems (storefront, ERP, WMS, payments)."""
-    from omnigraph.demo import build_world, run_forever
-
-    options = {"demo_seed": seed, "demo_orders": orders, "demo_host": host}
-    settings = Settings(**{k: v for k, v in options.items() if v is not None})
-    host = settings.demo_host
-    world = build_world(seed=settings.demo_seed, orders=settings.demo_orders)
-    if truth is not None:
-        import json
-        from dataclasses import asdict
-
-        truth.write_text(json.dumps([asdict(p) for p in world.planted], indent=2))
-    kinds = ("storefront", "erp", "wms", "payments")
-    ports = {kind: base_port + i for i, kind in enumerate(kinds)}
-    for kind, port in ports.items():
-        typer.echo(f"{kind:<11} http://{host}:{port}")
-    asyncio.run(run_forever(world, host=host, ports=ports))
+def bind(host: str, port: int, choose: str) -> socket.socket:
+    """A listening socket on ``host:port``; exit 2 with what to do when it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        reason = "it is in use" if error.errno == errno.EADDRINUSE else error.strerror or str(error)
+        typer.echo(
+            f"omnigraph: cannot listen on {host}:{port}: {reason} (another omnigraph serve?);"
+            f" choose another port ({choose})",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def export_schema(

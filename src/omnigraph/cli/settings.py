@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,6 +91,8 @@ def _default(value: Any) -> str:
         value = sorted(value)
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, datetime):
+        value = value.isoformat().replace("+00:00", "Z")
     if isinstance(value, str):
         return f"`{value}`" if value else '`""`'
     if value == [] or value == {}:

@@ -285,13 +285,13 @@ class ChangeFeed:
         self.kind = kind
         # Recorded events never change (a re-send is a new event), so they can be shared.
         self._events = list(events)
-        self._now = now or (lambda: datetime.now(UTC))
+        self.now = now or (lambda: datetime.now(UTC))
         self._skip = 0
         self._redeliver = 0
 
     def moment(self) -> str:
         """When an event appended now occurs: the clock, but never before the last event."""
-        moment = self._now().astimezone(UTC).replace(microsecond=0).isoformat()
+        moment = self.now().astimezone(UTC).replace(microsecond=0).isoformat()
         if self._events:
             moment = max(moment, self._events[-1]["occurredAt"])
         return moment
@@ -398,12 +398,16 @@ def require_positive_int(payload: Mapping[str, Any], name: str) -> int:
     return value
 
 
-def wall_clock(anchor: datetime) -> Callable[[], datetime]:
-    """Now in whole seconds, but never before `anchor`: a command cannot act before the world
-    it changes (a world anchored in the future would otherwise see effects before causes)."""
+def wall_clock(
+    anchor: datetime, clock: Callable[[], datetime] | None = None
+) -> Callable[[], datetime]:
+    """Now on `clock` (default: the wall clock) in whole seconds, but never before `anchor`: a
+    command cannot act before the world it changes (a world anchored in the future would
+    otherwise see effects before causes)."""
 
     def now() -> datetime:
-        return max(datetime.now(UTC), anchor).replace(microsecond=0)
+        moment = clock() if clock is not None else datetime.now(UTC)
+        return max(moment, anchor).replace(microsecond=0)
 
     return now
 
@@ -450,6 +454,7 @@ class CommandDesk:
     kind: str
     handlers: Mapping[str, CommandHandler]
     controls: SourceControls
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _seen: dict[str, _Delivered] = field(default_factory=dict)
 
     def route(self) -> Route:
@@ -490,7 +495,7 @@ class CommandDesk:
                 command_type=command_type,
                 payload=copy.deepcopy(payload),
                 fingerprint=fingerprint,
-                received_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
+                received_at=self.now().astimezone(UTC).replace(microsecond=0).isoformat(),
             )
         elif delivered.fingerprint != fingerprint:
             raise ContractError(
@@ -694,7 +699,7 @@ def source_app(
         return JSONResponse({"status": "ok", "kind": kind, "name": kind})
 
     controls = SourceControls(kind=kind, token=token)
-    desk = CommandDesk(kind, commands, controls)
+    desk = CommandDesk(kind, commands, controls, now=feed.now)
     contract = [Route("/health", health, methods=["GET"]), *routes, feed.route(), desk.route()]
     controls.contract_routes = frozenset(
         f"{method} {route.path}"

@@ -22,7 +22,8 @@ from omnigraph.demo.drafts import VAT_FRACTION
 from omnigraph.demo.formats import iso, money
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
 
     from starlette.applications import Starlette
 
@@ -49,9 +50,15 @@ def _credited(order: JsonRecord) -> Decimal:
     return sum((Decimal(memo["amount"]) for memo in order["creditMemos"]), Decimal(0))
 
 
-def create_erp_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
-    """The ERP system over its own copy of the world's sales orders, items and change feed."""
-    now = wall_clock(world.anchor)
+def create_erp_app(
+    world: DemoWorld,
+    *,
+    token: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The ERP system over its own copy of the world's sales orders, items and change feed.
+    `clock` is its time (default: the wall clock), never before the world's anchor."""
+    now = wall_clock(world.anchor, clock)
     sales_orders = {order["id"]: order for order in copy.deepcopy(world.erp_sales_orders)}
     items = {item["sku"]: item for item in copy.deepcopy(world.erp_items)}
     feed = ChangeFeed("erp", world.events["erp"], now)

@@ -36,7 +36,8 @@ from omnigraph.demo.contract import (
 from omnigraph.demo.formats import unix
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
 
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -84,9 +85,15 @@ def _txn_order(txn: JsonRecord) -> tuple[int, str]:
     return len(txn["id"]), txn["id"]
 
 
-def create_payments_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
-    """The payments system over its own copy of the world's money movements."""
-    now = wall_clock(world.anchor)
+def create_payments_app(
+    world: DemoWorld,
+    *,
+    token: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The payments system over its own copy of the world's money movements. `clock` is
+    its time (default: the wall clock), never before the world's anchor."""
+    now = wall_clock(world.anchor, clock)
     charges = {charge["id"]: charge for charge in copy.deepcopy(world.charges)}
     payouts = {payout["id"]: payout for payout in copy.deepcopy(world.payouts)}
     transactions = copy.deepcopy(world.balance_transactions)

@@ -25,6 +25,7 @@ from omnigraph.demo.wms import create_wms_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
+    from datetime import datetime
     from types import TracebackType
 
     from starlette.applications import Starlette
@@ -35,7 +36,7 @@ __all__ = ["APP_FACTORIES", "DEFAULT_PORTS", "KINDS", "DemoSystems", "run_foreve
 
 KINDS = ("storefront", "erp", "wms", "payments")
 DEFAULT_PORTS = {"storefront": 8101, "erp": 8102, "wms": 8103, "payments": 8104}
-# each system's app: ``factory(world, token=...)``
+# each system's app: ``factory(world, token=..., clock=...)``
 APP_FACTORIES: dict[str, Callable[..., Starlette]] = {
     "storefront": create_storefront_app,
     "erp": create_erp_app,
@@ -69,7 +70,8 @@ class DemoSystems:
     """The storefront, ERP, WMS and payments demo systems, serving `world` over HTTP.
 
     `ports` pins a port per kind; kinds left out get an ephemeral port. `urls` holds each
-    running system's base URL (kept across `stop`/`start`, which reuse the port).
+    running system's base URL (kept across `stop`/`start`, which reuse the port). `clock` is
+    the systems' time (default: the wall clock), never before the world's anchor.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class DemoSystems:
         ports: Mapping[str, int] | None = None,
         *,
         token: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         unknown = set(ports or {}) - set(KINDS)
         if unknown:
@@ -86,7 +89,8 @@ class DemoSystems:
         self.world = world
         self.host = host
         self.apps: dict[str, Starlette] = {
-            kind: factory(world, token=token) for kind, factory in APP_FACTORIES.items()
+            kind: factory(world, token=token, clock=clock)
+            for kind, factory in APP_FACTORIES.items()
         }
         self.urls: dict[str, str] = {}
         self._ports = {kind: (ports or {}).get(kind, 0) for kind in KINDS}
@@ -158,6 +162,7 @@ async def run_forever(
     host: str = "127.0.0.1",
     ports: Mapping[str, int] | None = None,
     token: str | None = None,
+    clock: Callable[[], datetime] | None = None,
     ready: Callable[[Mapping[str, str]], None] | None = None,
 ) -> None:
     """Serve the demo systems until cancelled (Ctrl-C under `asyncio.run`).
@@ -165,7 +170,7 @@ async def run_forever(
     `ports` defaults to DEFAULT_PORTS; `ready` is told each system's URL once all four answer.
     """
     ports = DEFAULT_PORTS if ports is None else ports
-    async with DemoSystems(world, host, ports, token=token) as systems:
+    async with DemoSystems(world, host, ports, token=token, clock=clock) as systems:
         if ready is not None:
             ready(dict(systems.urls))
         await asyncio.Event().wait()

@@ -21,6 +21,8 @@ from omnigraph.demo.contract import (
 from omnigraph.demo.formats import iso
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.applications import Starlette
 
     from omnigraph.demo.contract import JsonRecord
@@ -75,9 +77,15 @@ _FROM_WAREHOUSE = {
 _CLOSES = frozenset({"delivered", "picked_up"})
 
 
-def create_storefront_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
-    """The storefront system over its own copy of the world's orders and change feed."""
-    now = wall_clock(world.anchor)
+def create_storefront_app(
+    world: DemoWorld,
+    *,
+    token: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The storefront system over its own copy of the world's orders and change feed. `clock` is
+    its time (default: the wall clock), never before the world's anchor."""
+    now = wall_clock(world.anchor, clock)
     orders = {order["id"]: order for order in copy.deepcopy(world.storefront_orders)}
     feed = ChangeFeed("storefront", world.events["storefront"], now)
     return_numbers = [

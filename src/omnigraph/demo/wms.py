@@ -31,7 +31,8 @@ from omnigraph.demo.contract import (
 from omnigraph.demo.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
 
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -46,9 +47,15 @@ FEED_FAULTS = ("gap", "malformed", "redeliver")
 REDELIVERED = 3  # events a redelivering page sends again
 
 
-def create_wms_app(world: DemoWorld, *, token: str | None = None) -> Starlette:
-    """The WMS over its own copy of the world's fulfilment orders, locations and stock."""
-    now = wall_clock(world.anchor)
+def create_wms_app(
+    world: DemoWorld,
+    *,
+    token: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The WMS over its own copy of the world's fulfilment orders, locations and stock. `clock` is
+    its time (default: the wall clock), never before the world's anchor."""
+    now = wall_clock(world.anchor, clock)
     feed = ChangeFeed("wms", world.events["wms"], now)
     warehouse = Warehouse(world, feed, now)
     fulfilments = warehouse.fulfilments

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from omnigraph.core.clock import DEMO_ANCHOR
 from omnigraph.demo.catalogue import LOCATIONS, build_catalogue
 from omnigraph.demo.drafts import (
     OPEN_FULFILMENT_STATUSES,
@@ -210,12 +211,13 @@ class DemoWorld:
 def build_world(seed: int = 7, orders: int = 300, anchor: datetime | None = None) -> DemoWorld:
     """Build the demo retailer's world: `orders` orders placed over the 45 days before `anchor`.
 
-    `anchor` (default: today 00:00 UTC) is "now" for the world; every timestamp is before it.
+    `anchor` (default: `DEMO_ANCHOR`, a fixed instant, so the world is the same on any day) is
+    "now" for the world; every timestamp is before it.
     """
     if orders < MIN_ORDERS:
         raise ValueError(f"orders must be at least {MIN_ORDERS} to show every stage and plant")
     if anchor is None:
-        anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        anchor = DEMO_ANCHOR
     if anchor.tzinfo is None:
         raise ValueError("anchor must be timezone-aware")
     anchor = anchor.astimezone(UTC).replace(microsecond=0)

@@ -11,6 +11,7 @@ after ``max_attempts`` a command is dead-lettered for an operator to replay.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,8 @@ class CommandDispatcher:
         self.wait = tenacity.wait_random_exponential(
             multiplier=self.policy.backoff_seconds, max=self.policy.backoff_max_seconds
         )
+        # what became of each delivery this dispatcher made: delivered, rejected, retry, dead
+        self.outcomes: Counter[str] = Counter()
         self.breakers = AsyncCircuitBreakerFactory(
             default_threshold=self.policy.breaker.threshold,
             default_ttl=self.policy.breaker.reset_seconds,
@@ -193,6 +196,7 @@ class CommandDispatcher:
     async def _answered(self, command: OutboxCommandRow, receipt: CommandReceipt) -> None:
         now = self.clock()
         status = OutboxStatus.DELIVERED if receipt.accepted else OutboxStatus.REJECTED
+        self.outcomes[status.value.lower()] += 1
         target = ExceptionStatus.RESOLVED if receipt.accepted else ExceptionStatus.RESOLUTION_FAILED
         async with self.sessions() as session, session.begin():
             await session.execute(
@@ -252,6 +256,7 @@ class CommandDispatcher:
         attempts: int | None = None,
         count_attempt: bool = True,
     ) -> None:
+        self.outcomes["retry"] += 1
         now = self.clock()
         async with self.sessions() as session, session.begin():
             await session.execute(
@@ -276,6 +281,7 @@ class CommandDispatcher:
     async def _give_up(
         self, command: OutboxCommandRow, error: str, attempts: int | None = None
     ) -> None:
+        self.outcomes["dead"] += 1
         now = self.clock()
         async with self.sessions() as session, session.begin():
             await session.execute(

@@ -22,7 +22,16 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 
-__all__ = ["ExceptionReport", "take_in", "take_in_occurrence"]
+__all__ = ["ExceptionReport", "exception_id", "take_in", "take_in_occurrence"]
+
+# Exception ids are named by the problem (its dedupe key), so the same problem gets the same id
+# in every database: the demo's exceptions, and the examples that act on them, reproduce.
+_IDS = uuid.UUID("0f6e7c1a-52a5-4f0e-9d7b-6f6d6e696772")
+
+
+def exception_id(dedupe_key: str) -> str:
+    """The id of the exception recording the problem ``dedupe_key`` names."""
+    return str(uuid.uuid5(_IDS, dedupe_key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +62,7 @@ async def take_in(
         return existing, False
     rule = catalogue.rule(report.kind)
     row = ExceptionRow(
-        id=str(uuid.uuid4()),
+        id=exception_id(report.dedupe_key),
         kind=report.kind.value,
         status=ExceptionStatus.OPEN.value,
         severity=rule.severity.value,

@@ -254,7 +254,8 @@ async def _resolve_in(
         )
     session.add(
         OutboxCommandRow(
-            id=str(uuid.uuid4()),
+            # named by its idempotency key, as the exception is by its problem
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"omnigraph:{row.id}:{attempt}")),
             exception_id=row.id,
             resolution=resolution,
             owner_source=row.owner_source,

@@ -17,11 +17,24 @@ from omnigraph.runtime.periodic import PeriodicTask, source_failure
 from omnigraph.sources.contract import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
-__all__ = ["REPORT_EVENT", "SourceReportReader"]
+__all__ = ["REPORT_EVENT", "ReportSyncProgress", "SourceReportReader"]
 
 REPORT_EVENT = "exception.reported"
 FEED = "exception-reports"
 log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class ReportSyncProgress:
+    """What a read of the feeds did; every event read is counted once: ``events_read ==
+    new + known + malformed + other_events``. ``known`` are reports already recorded (a
+    re-sent report, or one read before); ``other_events`` are not exception reports."""
+
+    events_read: int = 0
+    new: int = 0
+    known: int = 0
+    malformed: int = 0
+    other_events: int = 0
 
 
 @dataclass(eq=False)
@@ -47,26 +60,39 @@ class SourceReportReader:
 
     async def sync_once(self) -> int:
         """Read every WMS feed to its end; return how many new exceptions were recorded."""
-        created = 0
-        for wms in self.registry.warehouses:
-            created += await self._follow(wms.client)
-        return created
+        return (await self.sync()).new
 
-    async def _follow(self, client: SourceClient) -> int:
-        created = 0
+    async def sync(self) -> ReportSyncProgress:
+        """Read every WMS feed to its end; say what became of each event."""
+        total = ReportSyncProgress()
+        for wms in self.registry.warehouses:
+            await self._follow(wms.client, total)
+        return total
+
+    async def _follow(self, client: SourceClient, total: ReportSyncProgress) -> None:
         cursor = await self._cursor(client.name)
         while True:
             events, next_cursor, more = await client.changes(cursor, self.page_size)
+            total.events_read += len(events)
             for event in events:
-                if event.get("type") == REPORT_EVENT:
-                    created += await self._take(client.name, event)
+                if event.get("type") != REPORT_EVENT:
+                    total.other_events += 1
+                    continue
+                outcome = await self._take(client.name, event)
+                if outcome is None:
+                    total.malformed += 1
+                elif outcome:
+                    total.new += 1
+                else:
+                    total.known += 1
             if next_cursor != cursor:
                 await self._save_cursor(client.name, next_cursor)
                 cursor = next_cursor
             if not more or not events:
-                return created
+                return
 
-    async def _take(self, source: str, event: JsonRecord) -> int:
+    async def _take(self, source: str, event: JsonRecord) -> bool | None:
+        """Whether the report is new (False: recorded already); None when malformed."""
         data: dict[str, Any] = event.get("data") or {}
         try:
             kind = ExceptionKind(data["kind"])
@@ -75,7 +101,7 @@ class SourceReportReader:
         except (KeyError, ValueError) as error:
             self.skipped += 1
             log.warning("report_malformed", source=source, event=event.get("id"), error=repr(error))
-            return 0
+            return None
         order_ref = data.get("orderRef")
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
         subject = (
@@ -97,7 +123,7 @@ class SourceReportReader:
             details={k: v for k, v in data.items() if k not in ("kind", "detail")},
         )
         _, new = await take_in(self.sessions, self.catalogue, report)
-        return int(new)
+        return new
 
     async def _cursor(self, source: str) -> str | None:
         async with self.sessions() as session:

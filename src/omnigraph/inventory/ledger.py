@@ -40,10 +40,17 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class SyncProgress:
+    """What a read of the feeds did. Every event read is counted once: ``events_read ==
+    applied + duplicates + quarantined + other_events``. ``duplicates`` are movements the
+    ledger already holds (or malformed events already quarantined); ``other_events`` are the
+    feed's events about something other than stock (orders, exception reports). ``gaps``
+    counts holes in the feed's sequence (events that never arrived, so never read)."""
+
     events_read: int = 0
     applied: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    other_events: int = 0
     gaps: int = 0
     changed: set[tuple[str, str]] = field(default_factory=set)
 
@@ -90,7 +97,6 @@ class LedgerReader:
             cursor, last_sequence = await self._position(client.name)
             events, next_cursor, more = await client.changes(cursor, self.page_size)
             await self._apply_page(client.name, events, cursor, next_cursor, last_sequence, total)
-            total.events_read += len(events)
             if progress is not None:
                 progress(total)
             if not more or not events:
@@ -123,6 +129,7 @@ class LedgerReader:
             if position is None:
                 position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
                 session.add(position)
+            total.events_read += len(events)
             highest = last_sequence
             for event in events:
                 sequence = event.get("sequence")
@@ -142,11 +149,14 @@ class LedgerReader:
                         total.gaps += 1
                     highest = sequence if highest is None else max(highest, sequence)
                 if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+                    total.other_events += 1
                     continue
                 try:
                     movements.append(parse_movement(event))
                 except MalformedMovement as error:
-                    if not await self._already_quarantined(session, source, event):
+                    if await self._already_quarantined(session, source, event):
+                        total.duplicates += 1
+                    else:
                         session.add(
                             QuarantinedEventRow(
                                 source=source,

@@ -25,11 +25,14 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import Processor
 
-__all__ = ["LogFormat", "configure_logging"]
+__all__ = ["LogFormat", "configure_logging", "show_library_lines"]
 
 LogFormat = Literal["json", "console"]
 # A line per request sent: the upstream metrics and spans say it better.
 QUIET_LOGGERS = ("httpx", "httpcore")
+# What every command would say at info (alembic's "Context impl SQLiteImpl.", each migration
+# applied): warnings only, unless asked for (--verbose, or OMNIGRAPH_LOG_LEVEL=debug).
+VERBOSE_LOGGERS = ("alembic",)
 
 
 def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
@@ -48,9 +51,14 @@ def drop_color_message(_logger: Any, _method: str, event: MutableMapping[str, An
 
 
 def configure_logging(
-    log_format: LogFormat, *, level: str | int = "INFO", stream: TextIO | None = None
+    log_format: LogFormat,
+    *,
+    level: str | int = "INFO",
+    stream: TextIO | None = None,
+    verbose: bool = False,
 ) -> None:
-    """Send every log line of the process to ``stream`` (stderr) in ``log_format``."""
+    """Send every log line of the process to ``stream`` (stderr) in ``log_format``;
+    ``verbose`` also lets the libraries' info lines through (database migrations)."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -96,8 +104,19 @@ def configure_logging(
         logging.getLogger(name).setLevel(
             logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
         )
+    if verbose or root.level <= logging.DEBUG:
+        show_library_lines()
+    else:
+        for name in VERBOSE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     # uvicorn's loggers keep their own handlers unless told otherwise: send them to ours
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+
+
+def show_library_lines() -> None:
+    """Let the libraries' info lines through at the level in force (``--verbose``)."""
+    for name in VERBOSE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)

@@ -33,7 +33,14 @@ FEED = "payments"
 
 @dataclass(slots=True)
 class PaymentsSyncProgress:
+    """What a read of the feeds did. Every event read is counted once: ``events_read ==
+    payout_events + other_events``; a payout's events name it (``payouts_seen`` counts the
+    payouts they named, once a page), other events (charges, refunds, disputes) are read
+    through the transactions the payouts swept."""
+
     events_read: int = 0
+    payout_events: int = 0
+    other_events: int = 0
     payouts_seen: int = 0
     transactions_stored: int = 0
     transactions_unchanged: int = 0
@@ -139,15 +146,19 @@ class PaymentsReader:
                 cursor = position.cursor if position else None
             events, next_cursor, more = await payments.client.changes(cursor, self.page_size)
             payouts: dict[str, Payout] = {}
+            payout_events = 0
             for event in events:
                 if event.get("recordType") == "payout" and isinstance(event.get("data"), dict):
                     payout = parse_record(payments.name, Payout, event["data"])
                     payouts[payout.id] = payout  # the feed is ordered: the last word wins
+                    payout_events += 1
             swept = (
                 await payments.balance_transactions_by_payout(sorted(payouts)) if payouts else {}
             )
-            await self._store_page(payments.name, cursor, next_cursor, payouts, swept, total)
-            total.events_read += len(events)
+            if await self._store_page(payments.name, cursor, next_cursor, payouts, swept, total):
+                total.events_read += len(events)
+                total.payout_events += payout_events
+                total.other_events += len(events) - payout_events
             if progress is not None:
                 progress(total)
             if not more or not events:
@@ -161,20 +172,22 @@ class PaymentsReader:
         payouts: dict[str, Payout],
         swept: dict[str, list[BalanceTransaction]],
         total: PaymentsSyncProgress,
-    ) -> None:
+    ) -> bool:
+        """Store one page; False when another reader had moved the cursor meanwhile."""
         now = self.clock()
         async with self.sessions() as session, session.begin():
             position = await session.get(
                 SourceCursorRow, (source, FEED), with_for_update=True, populate_existing=True
             )
             if position is not None and position.cursor != cursor:
-                return  # another reader moved on meanwhile: re-read from its position
+                return False  # another reader moved on meanwhile: re-read from its position
             if position is None:
                 position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
                 session.add(position)
             await self._store_payouts(session, source, payouts, swept, total, now)
             position.cursor = next_cursor
             position.updated_at = now
+        return True
 
     async def _store_payouts(
         self,
