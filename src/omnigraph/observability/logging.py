@@ -48,9 +48,17 @@ def drop_color_message(_logger: Any, _method: str, event: MutableMapping[str, An
 
 
 def configure_logging(
-    log_format: LogFormat, *, level: str | int = "INFO", stream: TextIO | None = None
+    log_format: LogFormat,
+    *,
+    level: str | int = "INFO",
+    stream: TextIO | None = None,
+    show_locals: bool = False,
 ) -> None:
-    """Send every log line of the process to ``stream`` (stderr) in ``log_format``."""
+    """Send every log line of the process to ``stream`` (stderr) in ``log_format``.
+
+    A traceback carries each frame's local variables only with ``show_locals`` (the command
+    line turns it on in development): they hold what a request carried (tokens, customer
+    data), which production logs must not."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -76,11 +84,17 @@ def configure_logging(
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer()
+        else structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=show_locals)
+        )
     )
     finishing: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if log_format == "json":
-        finishing.append(structlog.processors.dict_tracebacks)
+        finishing.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=show_locals)
+            )
+        )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
