@@ -21,6 +21,7 @@ import structlog
 from opentelemetry.trace import TracerProvider
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from strawberry.extensions import SchemaExtension
 from omnigraph.api.schema import build_schema
 from omnigraph.core.clock import StartedClock
 from omnigraph.core.errors import ConfigurationError
-from omnigraph.core.http_errors import error_json
+from omnigraph.core.http_errors import error_json, http_exception_json, internal_error_json
 from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -163,12 +164,13 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             return json.dumps(data, separators=(",", ":"))
 
     def decode_json(self, data: str | bytes) -> object:
-        """orjson; what it refuses (``NaN``, integers past 64 bits) is read by ``json.loads``,
-        so a request means what it meant before."""
+        """orjson; what it refuses (``NaN``, integers past 64 bits) is read by the view's strict
+        ``json.loads`` (UTF-8, no lone surrogate, not too deep), so a request means what it
+        meant before and a malformed one is refused alike."""
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
-            return json.loads(data)
+            return super().decode_json(data)
 
 
 class ReleasingGraphQL(ReleasedContexts, OmnigraphGraphQL):
@@ -545,7 +547,12 @@ def create_app(
     middleware = [Middleware(RequestIdMiddleware)]
     if tracing is not None:
         middleware.append(tracing.asgi_middleware())  # inside: its spans carry the request id
-    app = Starlette(lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        lifespan=lifespan,
+        middleware=middleware,
+        # no route, a method a route does not take, an error nothing handled: coded JSON too
+        exception_handlers={HTTPException: http_exception_json, Exception: internal_error_json},
+    )
     view = ReleasingGraphQL if settings.framework_overrides else OmnigraphGraphQL
     graphql = view(
         app,
@@ -585,7 +592,8 @@ def create_app(
     )
     app.router.routes.extend(
         [
-            Route("/graphql", guarded, methods=["GET", "POST"]),
+            # every method reaches the view, which refuses all but GET and POST with a coded 405
+            Route("/graphql", guarded),
             WebSocketRoute("/graphql", guarded),
             Route(
                 "/reports/reconciliation.csv",

@@ -108,7 +108,11 @@ def main() -> None:
         settings = Settings()
     except ConfigurationError:  # the command reading the settings reports them
         settings = Settings.model_construct()
-    configure_logging(settings.effective_log_format, level=settings.log_level)
+    configure_logging(
+        settings.effective_log_format,
+        level=settings.log_level,
+        show_locals=not settings.is_production,  # frame locals hold request data
+    )
     try:
         app()
     except ConfigurationError as error:  # a bad setting or data file: its message is enough

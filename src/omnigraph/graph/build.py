@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import structlog
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation import Schema
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult, Info
+from strawberry.types.graphql import OperationType
 
 from omnigraph.core.errors import OmnigraphError
 from omnigraph.core.request_id import current_request_id
+from omnigraph.graph.entities import EntityShape, check_representations, entity_shapes
 from omnigraph.graph.error_codes import ErrorCodes, assign_code
 from omnigraph.graph.limits.errors import code_token_limit, strip_suggestions
 from omnigraph.graph.limits.query_limits import QueryLimits, limit_extensions
 from omnigraph.graph.matrix import apply_matrix
 from omnigraph.graph.overrides import LeafExecutionContext, ValidationVerdicts, lighten
 from omnigraph.graph.response_cache import CachedResponses, ResponseCache
+from omnigraph.graph.scalars import SCALAR_OVERRIDES
 from omnigraph.graph.stale import StaleIfError
 from omnigraph.graph.trusted_documents import TrustedDocuments
 
@@ -40,20 +45,23 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
-def _is_expected(original: Exception | None) -> bool:
-    """Ours (coded) or raised on purpose with a code, such as a permission refusal."""
-    if original is None or isinstance(original, OmnigraphError):
-        return True
-    return isinstance(original, GraphQLError) and bool((original.extensions or {}).get("code"))
-
-
 def _is_unexpected(error: GraphQLError) -> bool:
-    """Mask only what a client cannot act on; coded errors and validation errors pass."""
-    return not _is_expected(error.original_error)
+    """Mask only what a client cannot act on: what :func:`assign_code` found no code for but
+    ``INTERNAL_SERVER_ERROR`` (coded, validation and input errors pass)."""
+    code = (error.extensions or {}).get("code")
+    if code is None:  # not seen by process_errors yet
+        assign_code(error)
+        code = (error.extensions or {}).get("code")
+    return code == "INTERNAL_SERVER_ERROR" and not isinstance(error.original_error, OmnigraphError)
 
 
 class OmnigraphSchema(Schema):
-    """Logs expected, coded errors as one line and unexpected ones with their traceback."""
+    """Logs expected, coded errors as one line and unexpected ones with their traceback; in
+    production (``masking`` set) masks what is unexpected in every result ``execute`` returns,
+    also when a step before execution raised (strawberry then answers outside its extensions,
+    so the masking extension never sees the error)."""
+
+    masking: MaskUnexpectedErrors | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -63,16 +71,63 @@ class OmnigraphSchema(Schema):
             if self.config.disable_field_suggestions:
                 strip_suggestions(error)
             assign_code(error)
-            original = error.original_error
-            if _is_expected(original):
+            if _is_unexpected(error):
+                log.error(
+                    "graphql_unexpected_error", path=error.path, exc_info=error.original_error
+                )
+            else:
                 log.info(
                     "graphql_error",
                     message=error.message,
                     path=error.path,
                     code=(error.extensions or {}).get("code"),
                 )
-            else:
-                log.error("graphql_unexpected_error", path=error.path, exc_info=original)
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        result = await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed_operation_types,
+            operation_extensions=operation_extensions,
+        )
+        if self.masking is not None and result.errors:
+            masking = self.masking
+            result.errors = [
+                masking.anonymise_error(error) if _is_unexpected(error) else error
+                for error in result.errors
+            ]
+        return result
+
+    @functools.cached_property
+    def entity_shapes(self) -> dict[str, EntityShape]:
+        """What a representation of each entity type carries, read off the schema once."""
+        return entity_shapes(self)
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """strawberry's, each malformed representation answered with ``BAD_USER_INPUT`` at its
+        index instead of failing the whole list or raising inside strawberry
+        (:mod:`omnigraph.graph.entities`)."""
+        checked = check_representations(self.entity_shapes, representations)
+        valid = [item for item in checked if not isinstance(item, Exception)]
+        resolved = iter(super().entities_resolver(info, cast(list[FederationAny], valid)))
+        return [
+            cast(FederationAny, item) if isinstance(item, Exception) else next(resolved)
+            for item in checked
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +190,8 @@ def assemble_schema(
         types=spec.types,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
+        # one DateTime everywhere one is taken: with a UTC offset, or refused as the client's
+        scalar_overrides=SCALAR_OVERRIDES,
         execution_context_class=LeafExecutionContext if framework_overrides else None,
         config=StrawberryConfig(
             auto_camel_case=True,
@@ -146,6 +203,8 @@ def assemble_schema(
             ),
         ),
     )
+    if production:
+        schema.masking = MaskUnexpectedErrors(should_mask_error=_is_unexpected)
     if framework_overrides:
         lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
     return schema

@@ -56,9 +56,14 @@ def configure_logging(
     level: str | int = "INFO",
     stream: TextIO | None = None,
     verbose: bool = False,
+    show_locals: bool = False,
 ) -> None:
     """Send every log line of the process to ``stream`` (stderr) in ``log_format``;
-    ``verbose`` also lets the libraries' info lines through (database migrations)."""
+    ``verbose`` also lets the libraries' info lines through (database migrations).
+
+    A traceback carries each frame's local variables only with ``show_locals`` (the command
+    line turns it on in development): they hold what a request carried (tokens, customer
+    data), which production logs must not."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -84,11 +89,17 @@ def configure_logging(
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer()
+        else structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=show_locals)
+        )
     )
     finishing: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if log_format == "json":
-        finishing.append(structlog.processors.dict_tracebacks)
+        finishing.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=show_locals)
+            )
+        )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, Unpack, cast
 
 from pydantic import BaseModel
 
-from omnigraph.core.errors import SourceContractViolation
+from omnigraph.core.errors import InvalidInput, SourceContractViolation
 from omnigraph.core.sources import SourceKind
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.parsing import parse_record, parse_records
@@ -41,6 +41,7 @@ from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
 __all__ = [
     "BATCH_LIMIT",
+    "MAX_FILTER_LENGTH",
     "CommandReceipt",
     "ContractClient",
     "ErpAdapter",
@@ -103,14 +104,40 @@ class SourceClient(Protocol):
 # -- what the rooms ask --------------------------------------------------------------------
 
 
+# the longest text filter sent to a source: they travel in its URL's query string (or its
+# search syntax), where a long one is refused, or breaks the request, before the source reads it
+MAX_FILTER_LENGTH = 256
+# the contract's sales channels (docs/sources/storefront.yaml, Channel)
+CHANNELS = ("web", "marketplace", "store-pickup", "wholesale")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderListFilter:
-    """The filters the storefront itself can apply while listing."""
+    """The filters the storefront itself can apply while listing. A text filter longer than
+    :data:`MAX_FILTER_LENGTH` (``maxLength``) or a channel the contract does not name
+    (``allowed``) is the client's mistake, ``BAD_USER_INPUT`` with the ``field``, refused
+    before any source is asked (a storefront would refuse it, which reads as its fault)."""
 
     channel: str | None = None
     placed_from: datetime | None = None
     placed_to: datetime | None = None
     sku: str | None = None
+
+    def __post_init__(self) -> None:
+        for field, value in (("channel", self.channel), ("sku", self.sku)):
+            if value is not None and len(value) > MAX_FILTER_LENGTH:
+                raise InvalidInput(
+                    f"the {field} filter is {len(value)} characters long, at most"
+                    f" {MAX_FILTER_LENGTH}",
+                    field=field,
+                    maxLength=MAX_FILTER_LENGTH,
+                )
+        if self.channel is not None and self.channel not in CHANNELS:
+            raise InvalidInput(
+                f"no channel {self.channel!r}: one of {', '.join(CHANNELS)}",
+                field="channel",
+                allowed=list(CHANNELS),
+            )
 
     def as_params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {}

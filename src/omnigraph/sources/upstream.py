@@ -18,13 +18,17 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import InvalidInput, SourceContractViolation, UpstreamUnavailable
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import CacheKey, LocalRecordCache, RecordCache, RedisRecordCache
 from omnigraph.sources.stale import LastGood
 
-__all__ = ["Auth", "Query", "Upstream", "UpstreamOptions", "bearer"]
+__all__ = ["MAX_URL_LENGTH", "Auth", "Query", "Upstream", "UpstreamOptions", "bearer"]
+
+# the longest URL sent to a source: common servers and proxies refuse longer request lines
+# (8 KiB by default in nginx, uvicorn's h11 and most load balancers)
+MAX_URL_LENGTH = 8192
 
 Auth = Callable[[str], Mapping[str, str]]
 Query = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
@@ -135,12 +139,18 @@ class Upstream:
         """Send one request, counted, timed and told to the observers, and return the answer
         whatever its status (``accept_statuses`` are recorded as ``ok`` too); raise
         :class:`UpstreamUnavailable` when there is no answer at all (timeout, transport)."""
+        try:
+            request = self._http.build_request(
+                method, path, params=params, json=json, content=content, headers=headers
+            )
+        except httpx.InvalidURL:  # httpx's own cap on a URL component (64 KiB)
+            raise self._too_long() from None
+        if len(str(request.url)) > MAX_URL_LENGTH:
+            raise self._too_long()
         self.calls += 1
         started = time.perf_counter()
         try:
-            response = await self._http.request(
-                method, path, params=params, json=json, content=content, headers=headers
-            )
+            response = await self._http.send(request)
         except httpx.TimeoutException:
             self._record("timeout", started)
             raise UpstreamUnavailable(self.name, f"timed out on {path}") from None
@@ -153,6 +163,16 @@ class Upstream:
         else:
             self._record("server_error" if status >= 500 else "client_error", started)
         return response
+
+    def _too_long(self) -> InvalidInput:
+        """Only a client's value (an id, a filter) makes a URL this long: its mistake, refused
+        before the source is asked."""
+        return InvalidInput(
+            f"a value of the request is too long for source {self.name!r}: its URL would be"
+            f" longer than {MAX_URL_LENGTH} characters",
+            source=self.name,
+            maxUrlLength=MAX_URL_LENGTH,
+        )
 
     async def request(
         self,

@@ -8,18 +8,9 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
-from omnigraph.core.http_errors import error_json
+from omnigraph.core.http_errors import STATUS_CODES, error_json
 
 __all__ = ["CodedHTTPError", "error_response"]
-
-_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "REQUEST_TOO_LARGE",
-    429: "RATE_LIMITED",
-}
 
 
 class CodedHTTPError(HTTPException):
@@ -40,10 +31,13 @@ class CodedHTTPError(HTTPException):
         self.extensions = extensions
 
 
-def error_response(error: HTTPException) -> JSONResponse:
-    """``{"errors": [{"message", "extensions": {"code", ...}}]}`` with the error's status."""
+def error_response(error: HTTPException, *, media_type: str | None = None) -> JSONResponse:
+    """``{"errors": [{"message", "extensions": {"code", ...}}]}`` with the error's status, as
+    ``media_type`` (``application/json`` unless told)."""
     if isinstance(error, CodedHTTPError):
         code, headers, extensions = error.code, error.headers, error.extensions
     else:
-        code, headers, extensions = _CODES.get(error.status_code, "BAD_REQUEST"), {}, {}
-    return error_json(error.status_code, code, error.reason, headers=headers, **extensions)
+        code, headers, extensions = STATUS_CODES.get(error.status_code, "BAD_REQUEST"), {}, {}
+    return error_json(
+        error.status_code, code, error.reason, headers=headers, media_type=media_type, **extensions
+    )
