@@ -37,6 +37,7 @@ from omnigraph.core.request_id import RequestIdMiddleware
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.idempotency import KeyClaims
+from omnigraph.db.leases import LeaseStore, process_holder
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.dispatcher import CommandDispatcher, DispatcherWakeup
 from omnigraph.exceptions.live import ExceptionEventBus
@@ -64,7 +65,7 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.payouts.webhook import stripe_webhook
 from omnigraph.payouts.worker import ReconciliationWorker
 from omnigraph.runtime.garbage_collection import tuned_collector
-from omnigraph.runtime.periodic import PeriodicObserver, PeriodicRunner, PeriodicTask
+from omnigraph.runtime.periodic import Leases, PeriodicObserver, PeriodicRunner, PeriodicTask
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services, utc_now
 from omnigraph.security.backend import BearerBackend, unauthenticated
@@ -334,11 +335,25 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
 
 @contextlib.asynccontextmanager
 async def background_workers(
-    services: Services, observer: PeriodicObserver | None = None
+    services: Services,
+    observer: PeriodicObserver | None = None,
+    *,
+    leases: Leases | None = None,
 ) -> AsyncIterator[None]:
     """:func:`background_tasks` running as tasks of this process while the block runs (each
-    step under way finishes when it ends), each run reported to ``observer``."""
-    async with PeriodicRunner(background_tasks(services), observer=observer):
+    step under way finishes when it ends), each run reported to ``observer``. Every replica
+    runs them with the same settings: the singleton tasks run only while this process holds
+    their lease (``leases``, by default one in this process's database under a name of its
+    own), the others (the dispatcher) in every replica."""
+    if leases is None:
+        leases = LeaseStore(services.sessions, process_holder("serve"), services.now)
+    runner = PeriodicRunner(
+        background_tasks(services),
+        observer=observer,
+        leases=leases,
+        lease_seconds=services.settings.lease_seconds,
+    )
+    async with runner:
         yield
 
 

@@ -499,6 +499,13 @@ class SettingsFields(BaseModel):
         " Off, the graph runs on the frameworks' ordinary paths, with the same answers.",
     )
 
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        description="How long a replica holds a singleton background task (feeds, ledger,"
+        " drift, detection, reconciliation) without renewing it (it renews every third);"
+        " another replica takes the task over this long after its holder dies.",
+    )
     dispatcher_enabled: bool = Field(
         default=True, description="Deliver resolution commands from this process."
     )

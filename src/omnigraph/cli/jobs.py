@@ -103,6 +103,7 @@ def dispatch(
     import signal
     import socket
 
+    from omnigraph.db.leases import LeaseStore, process_holder
     from omnigraph.exceptions.dispatcher import CommandDispatcher
     from omnigraph.runtime.periodic import PeriodicRunner
 
@@ -123,7 +124,12 @@ def dispatch(
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            await PeriodicRunner(dispatcher.periodic()).run(stop)
+            # the expired-key sweep is a singleton: shared with the replicas' by its lease
+            leases = LeaseStore(job.sessions, process_holder("dispatch"), job.now)
+            runner = PeriodicRunner(
+                dispatcher.periodic(), leases=leases, lease_seconds=job.settings.lease_seconds
+            )
+            await runner.run(stop)
         return dispatched(dispatcher.outcomes)
 
     typer.echo(against_sources(config, work, as_of))

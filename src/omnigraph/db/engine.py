@@ -17,6 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -31,6 +32,7 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "downgrade_database",
+    "migration_head",
     "upgrade_database",
 ]
 
@@ -69,6 +71,13 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url:
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+def migration_head() -> str:
+    """The revision the migrations end at: what ``alembic_version`` holds once they all ran."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations have one head"
+    return head
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "ExpectedReceiptRow",
     "IdempotencyKeyRow",
     "InventoryPositionRow",
+    "LeaseRow",
     "LedgerEntryRow",
     "OutboxCommandRow",
     "PaymentPayoutRow",
@@ -448,3 +449,16 @@ class PersistedDocumentRow(Base):
     # learnt document counts against its owner's cap and is forgotten once long unused
     owner: Mapped[str | None] = mapped_column(String(160))
     last_used_at: Mapped[datetime | None]
+
+
+class LeaseRow(Base):
+    """Which process runs a singleton background task, until when (omnigraph.db.leases).
+
+    One row per task name; a holder renews ``expires_at`` while it lives, and any process may
+    take a row whose ``expires_at`` has passed (compare-and-set on the row)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

@@ -84,7 +84,10 @@ class CommandDispatcher:
     ) -> list[PeriodicTask]:
         """The dispatcher as background tasks: ``dispatcher`` delivers batch after batch while
         commands are due, and when idle waits ``poll_seconds`` or for ``wakeup`` (set when a
-        command is queued); ``idempotency_keys`` forgets expired keys every ten minutes."""
+        command is queued); ``idempotency_keys`` forgets expired keys every ten minutes.
+
+        Every replica delivers (each claims its batch, so no command goes out twice at once);
+        the sweep of expired keys is a singleton, run by one replica at a time."""
         context = {"worker": self.worker}
         return [
             PeriodicTask(
@@ -101,6 +104,7 @@ class CommandDispatcher:
                 HOUSEKEEPING_INTERVAL.total_seconds(),
                 jitter=jitter,
                 context=context,
+                singleton=True,  # one replica's sweep is enough
             ),
         ]
 

@@ -52,7 +52,12 @@ class SourceReportReader:
         """The reader as a background task: every feed read to its end every ``poll_seconds``
         (a feed that does not answer defers to the next poll)."""
         return PeriodicTask(
-            "report_feed", self._step, poll_seconds, jitter=jitter, transient=source_failure
+            "report_feed",
+            self._step,
+            poll_seconds,
+            jitter=jitter,
+            transient=source_failure,
+            singleton=True,  # one reader per feed cursor
         )
 
     async def _step(self) -> None:

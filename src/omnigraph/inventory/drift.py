@@ -88,7 +88,14 @@ class DriftMonitor:
             if report.drifting:
                 log.warning("inventory_drift", positions=len(report.drifting), raised=report.raised)
 
-        return PeriodicTask("drift", check, interval_seconds, jitter=jitter, transient=_deferred)
+        return PeriodicTask(
+            "drift",
+            check,
+            interval_seconds,
+            jitter=jitter,
+            transient=_deferred,
+            singleton=True,  # one comparison with each WMS per interval, not one per replica
+        )
 
     async def check_oversell(self, services: Services) -> int:
         """Published figures above what the ledger allows now raise OVERSELL_RISK."""

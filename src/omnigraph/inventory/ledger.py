@@ -70,7 +70,12 @@ class LedgerReader:
         """The reader as a background task: every feed read to its end every ``poll_seconds``
         (a feed that does not answer defers to the next poll)."""
         return PeriodicTask(
-            "ledger", self._step, poll_seconds, jitter=jitter, transient=source_failure
+            "ledger",
+            self._step,
+            poll_seconds,
+            jitter=jitter,
+            transient=source_failure,
+            singleton=True,  # one reader per feed cursor
         )
 
     async def _step(self) -> None:

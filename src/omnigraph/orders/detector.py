@@ -221,7 +221,12 @@ class DisagreementDetector:
             log.info("disagreements_scanned", **report.as_dict())
 
         return PeriodicTask(
-            "detector", scan, interval_seconds, jitter=jitter, transient=source_failure
+            "detector",
+            scan,
+            interval_seconds,
+            jitter=jitter,
+            transient=source_failure,
+            singleton=True,  # a full scan by every replica would ask the sources N times
         )
 
     def following(
@@ -236,7 +241,12 @@ class DisagreementDetector:
                 log.info("disagreements_followed", **report.as_dict())
 
         return PeriodicTask(
-            "detector_changes", follow, interval_seconds, jitter=jitter, transient=source_failure
+            "detector_changes",
+            follow,
+            interval_seconds,
+            jitter=jitter,
+            transient=source_failure,
+            singleton=True,  # one reader per feed cursor
         )
 
     async def follow_changes(self, *, now: datetime) -> DetectionReport:

@@ -38,7 +38,12 @@ class ReconciliationWorker:
         the run to the next interval."""
         return [
             PeriodicTask(
-                "reconcile", self.reconcile, self.interval, jitter=jitter, transient=source_failure
+                "reconcile",
+                self.reconcile,
+                self.interval,
+                jitter=jitter,
+                transient=source_failure,
+                singleton=True,  # one reader of the payments feeds
             ),
             PeriodicTask(
                 "returns_sweep",
@@ -46,6 +51,7 @@ class ReconciliationWorker:
                 self.sweep_interval,
                 jitter=jitter,
                 transient=source_failure,
+                singleton=True,
             ),
         ]
 

@@ -13,6 +13,16 @@ declares ``transient`` (a source system that did not answer, a busy database) is
 without a traceback (``periodic_task_deferred``, with the reason). Stopping never interrupts a
 step: the loop ends as soon as the step under way returns, or at once while it waits.
 
+A task marked ``singleton`` must run in one process at a time however many replicas run it
+(a feed reader, a scan): given :class:`Leases` shared by the replicas, the runner runs such a task
+only while this process holds the task's lease. It asks for the lease before a run (a standby
+process asks at each of its intervals and skips the run while another holds it), renews every
+lease it holds each third of ``lease_seconds`` while it runs (long steps and long intervals
+included), stops running a task two thirds of a lease after its last renewal (the last third is
+the clock skew tolerated between replicas), and releases its leases when it stops, so another
+process takes over at its next interval; a process that dies without releasing is taken over
+``lease_seconds`` after its last renewal. Without leases every task runs here.
+
 Each run is reported to an optional :class:`PeriodicObserver` (the service's metrics count runs
 by outcome and keep the last duration and the time of the last success). Time comes from a
 :class:`Clock`, so tests drive the loops without sleeping.
@@ -31,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -43,9 +54,11 @@ import structlog
 from omnigraph.core.errors import OmnigraphError
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "PERIODIC_OUTCOMES",
     "SYSTEM_CLOCK",
     "Clock",
+    "Leases",
     "PeriodicObserver",
     "PeriodicOutcome",
     "PeriodicRecorder",
@@ -57,6 +70,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+# How long a singleton task's lease lasts unless renewed (settings.lease_seconds)
+DEFAULT_LEASE_SECONDS: Final = 30.0
 
 PeriodicOutcome = Literal["ok", "deferred", "failed"]
 # ok: the step returned; deferred: it raised what its task calls transient; failed: anything else
@@ -91,6 +107,21 @@ class Clock(Protocol):
         ...
 
 
+class Leases(Protocol):
+    """Leases shared by every replica (:class:`omnigraph.db.leases.LeaseStore`): at most one
+    holder has each name at a time."""
+
+    holder: str
+
+    async def acquire(self, name: str, seconds: float) -> bool:
+        """Take or renew ``name`` for ``seconds``; True when this holder has it now."""
+        ...
+
+    async def release(self, name: str) -> None:
+        """Give ``name`` up now if this holder has it."""
+        ...
+
+
 class SystemClock:
     """The real time: :func:`time.monotonic`, :func:`time.time` and :func:`asyncio.sleep`."""
 
@@ -121,7 +152,8 @@ class PeriodicTask:
     ``None`` or ``False`` waits for the next interval. ``transient`` says which failures are
     only a deferral: it returns the reason to log as a warning, or None for a real failure.
     ``wakeup``, when set, ends the wait early (and is cleared). ``context`` goes into the
-    failure logs (never into metric labels).
+    failure logs (never into metric labels). ``singleton`` tasks run in one process at a time
+    when the runner is given :class:`Leases` (the lease is named after the task).
     """
 
     name: str
@@ -131,6 +163,7 @@ class PeriodicTask:
     wakeup: asyncio.Event | None = None
     transient: Callable[[Exception], str | None] | None = None
     context: Mapping[str, object] = field(default_factory=dict)
+    singleton: bool = False
 
     def __post_init__(self) -> None:
         if not self.interval > 0:
@@ -150,10 +183,15 @@ async def run_periodic(
     observer: PeriodicObserver | None = None,
     clock: Clock = SYSTEM_CLOCK,
     draw: Callable[[], float] = random.random,
+    gate: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
-    """Run ``task`` now and after every interval until ``stop`` is set."""
+    """Run ``task`` now and after every interval until ``stop`` is set; with a ``gate``, only
+    the runs it allows (the others are skipped, not reported: the loop waits its interval)."""
     record = observer.attach(task.name) if observer is not None else None
     while not stop.is_set():
+        if gate is not None and not await gate():
+            await _wait(clock, task.delay(draw()), stop, task.wakeup)
+            continue
         more = await _run_once(task, record, clock)
         if more or stop.is_set():
             continue
@@ -196,11 +234,61 @@ async def _wait(
         wakeup.clear()
 
 
+class _HeldLeases:
+    """The leases of one runner's singleton tasks: which this process holds, and until when it
+    may act on each without asking again (monotonic time)."""
+
+    def __init__(self, store: Leases, seconds: float, clock: Clock) -> None:
+        if not seconds > 0:
+            raise ValueError(f"a lease must last a positive time, not {seconds}")
+        self.store = store
+        self.seconds = seconds
+        self.clock = clock
+        self.valid_until: dict[str, float] = {}
+
+    async def hold(self, name: str) -> bool:
+        """Whether this process may run ``name`` now: held and renewed lately, or taken now."""
+        if self.clock.monotonic() < self.valid_until.get(name, float("-inf")):
+            return True
+        return await self._take(name)
+
+    async def renew(self) -> None:
+        for name in list(self.valid_until):
+            await self._take(name)
+
+    async def release(self) -> None:
+        for name in list(self.valid_until):
+            del self.valid_until[name]
+            try:
+                await self.store.release(name)
+            except Exception as error:  # it lapses by itself: only later than it could have
+                log.warning("lease_release_failed", task=name, reason=repr(error))
+            else:
+                log.info("lease_released", task=name, holder=self.store.holder)
+
+    async def _take(self, name: str) -> bool:
+        asked = self.clock.monotonic()
+        try:
+            held = await self.store.acquire(name, self.seconds)
+        except Exception as error:  # the database did not answer: not ours until it does
+            log.warning("lease_unavailable", task=name, reason=repr(error))
+            held = False
+        if held:
+            if name not in self.valid_until:
+                log.info("lease_acquired", task=name, holder=self.store.holder)
+            # a third of the lease short of its row's expiry: the clock skew tolerated
+            self.valid_until[name] = asked + self.seconds * 2 / 3
+        elif self.valid_until.pop(name, None) is not None:
+            log.warning("lease_lost", task=name, holder=self.store.holder)
+        return held
+
+
 class PeriodicRunner:
     """Runs :class:`PeriodicTask` loops as asyncio tasks of this process.
 
     ``start()`` then ``await stop()``, or ``async with runner:``, or ``await runner.run(stop)``
-    to run them until an event of the caller's (a signal handler's) is set.
+    to run them until an event of the caller's (a signal handler's) is set. Given ``leases``,
+    each singleton task runs only while this process holds its lease (see the module).
     """
 
     def __init__(
@@ -210,6 +298,8 @@ class PeriodicRunner:
         observer: PeriodicObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
         draw: Callable[[], float] = random.random,
+        leases: Leases | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.tasks: Sequence[PeriodicTask] = tuple(tasks)
         names = [task.name for task in self.tasks]
@@ -218,6 +308,10 @@ class PeriodicRunner:
         self.observer = observer
         self.clock = clock
         self.draw = draw
+        singletons = any(task.singleton for task in self.tasks)
+        self.leases = (
+            _HeldLeases(leases, lease_seconds, clock) if leases is not None and singletons else None
+        )
         self._stop = asyncio.Event()
         self._running: list[asyncio.Task[None]] = []
 
@@ -230,16 +324,38 @@ class PeriodicRunner:
             asyncio.create_task(self._loop(task, self._stop), name=f"periodic:{task.name}")
             for task in self.tasks
         ]
+        if self.leases is not None:
+            keeper = asyncio.create_task(self._keep(self._stop), name="periodic:leases")
+            self._running.append(keeper)
 
     async def stop(self) -> None:
-        """Stop every loop: each ends when its step under way returns, or at once if waiting."""
+        """Stop every loop: each ends when its step under way returns, or at once if waiting;
+        then the leases this process holds are released."""
         self._stop.set()
         running, self._running = self._running, []
         await asyncio.gather(*running, return_exceptions=True)
+        if self.leases is not None:
+            await self.leases.release()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run every loop until ``stop`` is set, then return when they all have ended."""
-        await asyncio.gather(*(self._loop(task, stop) for task in self.tasks))
+        """Run every loop until ``stop`` is set, then return when they all have ended (and
+        the leases this process holds are released)."""
+        loops = [self._loop(task, stop) for task in self.tasks]
+        if self.leases is not None:
+            loops.append(self._keep(stop))
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            if self.leases is not None:
+                await self.leases.release()
+
+    async def _keep(self, stop: asyncio.Event) -> None:
+        """Renew the leases this process holds every third of a lease until stopped."""
+        assert self.leases is not None
+        while not stop.is_set():
+            await _wait(self.clock, self.leases.seconds / 3, stop, None)
+            if not stop.is_set():
+                await self.leases.renew()
 
     async def __aenter__(self) -> Self:
         self.start()
@@ -254,4 +370,12 @@ class PeriodicRunner:
         await self.stop()
 
     def _loop(self, task: PeriodicTask, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
-        return run_periodic(task, stop, observer=self.observer, clock=self.clock, draw=self.draw)
+        leases = self.leases if task.singleton else None
+        return run_periodic(
+            task,
+            stop,
+            observer=self.observer,
+            clock=self.clock,
+            draw=self.draw,
+            gate=functools.partial(leases.hold, task.name) if leases is not None else None,
+        )
