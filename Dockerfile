@@ -38,5 +38,5 @@ ENV OMNIGRAPH_MODE=production \
     OMNIGRAPH_DATABASE_URL=sqlite+aiosqlite:////home/omnigraph/var/omnigraph.sqlite3
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=4).status == 200 else 1)"
 CMD ["omnigraph", "serve"]

@@ -1,6 +1,6 @@
-"""``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/healthz``,
-``/metrics`` and ``/examples``; when no sources are configured, the built-in demo systems start
-alongside."""
+"""``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/livez``,
+``/readyz`` and ``/healthz`` (omnigraph.observability.health), ``/metrics`` and ``/examples``;
+when no sources are configured, the built-in demo systems start alongside."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ from omnigraph.graph.view import LimitedGraphQL
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
+from omnigraph.observability.health import Health
 from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
 from omnigraph.orders.authority import AuthorityRules
@@ -351,7 +352,7 @@ async def background_workers(
         background_tasks(services),
         observer=observer,
         leases=leases,
-        lease_seconds=services.settings.lease_seconds,
+        lease_seconds=services.settings.task_lease_seconds,
     )
     async with runner:
         yield
@@ -505,6 +506,14 @@ def create_app(
             ):
                 services.provide(part)
             app.state.services = services
+            health = Health(
+                sessions,
+                registry,
+                source_status_seconds=settings.source_status_seconds,
+                now=services.now,
+            )
+            stack.push_async_callback(health.aclose)
+            app.state.health = health
             if metrics is not None:
                 metrics.watch(services)
             await stack.enter_async_context(
@@ -528,19 +537,30 @@ def create_app(
 
         return handle
 
+    async def livez(_request: Request) -> Response:
+        """The process answers (no I/O: a slow database or a down source is not a reason to
+        restart it)."""
+        return JSONResponse({"status": "live"})
+
+    async def readyz(request: Request) -> Response:
+        """This process can serve: its database answers and holds its migrations; 503 else."""
+        health: Health = request.app.state.health
+        readiness = await health.ready()
+        return JSONResponse(readiness.as_json(), status_code=200 if readiness.ready else 503)
+
     async def healthz(request: Request) -> Response:
-        services: Services = request.app.state.services
-        checks = await asyncio.gather(
-            *(client.health() for client in services.registry.clients.values())
-        )
-        report = {
-            name: {"kind": client.kind.value, **check}
-            for (name, client), check in zip(services.registry.clients.items(), checks, strict=True)
-        }
-        healthy = all(check["status"] == "ok" for check in checks)
+        """Readiness (its status code too) and each source's last probe: ``degraded`` while a
+        source is down, which the graph serves around, so still 200."""
+        health: Health = request.app.state.health
+        readiness, sources = await asyncio.gather(health.ready(), health.source_status())
+        status = "ok" if all(s["status"] == "ok" for s in sources.values()) else "degraded"
         return JSONResponse(
-            {"status": "ok" if healthy else "degraded", "sources": report},
-            status_code=200 if healthy else 503,
+            {
+                "status": status if readiness.ready else "unready",
+                "ready": readiness.as_json(),
+                "sources": sources,
+            },
+            status_code=200 if readiness.ready else 503,
         )
 
     async def example(request: Request) -> Response:
@@ -619,6 +639,8 @@ def create_app(
                 ),
                 methods=["GET"],
             ),
+            Route("/livez", livez, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             # signed by Shopify (X-Shopify-Hmac-Sha256), not by an API key: verified there
             Route("/webhooks/shopify", changing(receive_shopify_webhook), methods=["POST"]),

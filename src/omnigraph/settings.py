@@ -499,7 +499,7 @@ class SettingsFields(BaseModel):
         " Off, the graph runs on the frameworks' ordinary paths, with the same answers.",
     )
 
-    lease_seconds: float = Field(
+    task_lease_seconds: float = Field(
         default=30.0,
         ge=3,
         description="How long a replica holds a singleton background task (feeds, ledger,"
@@ -565,6 +565,12 @@ class SettingsFields(BaseModel):
         default=True,
         description="Serve Prometheus metrics on /metrics (unauthenticated: keep that path off"
         " the public network).",
+    )
+    source_status_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often at most each source is probed for /healthz, however many"
+        " requests ask; a request in between is answered from the last probe.",
     )
     log_format: Literal["json", "console"] | None = Field(
         default=None,

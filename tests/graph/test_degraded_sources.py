@@ -74,24 +74,6 @@ async def test_a_stopped_source_mid_session_degrades_then_recovers(
     assert body["data"]["order"]["payments"]
 
 
-async def test_healthz_reports_each_source(graph: Graph, sources: Sources) -> None:
-    response = await graph.client.get("/healthz")
-    assert response.status_code == 200
-    assert {name: s["status"] for name, s in response.json()["sources"].items()} == {
-        "web-store": "ok",
-        "erp": "ok",
-        "wms": "ok",
-        "psp": "ok",
-    }
-    async with sources.down("erp"):
-        response = await graph.client.get("/healthz")
-    assert response.status_code == 503
-    report = response.json()
-    assert report["status"] == "degraded"
-    assert report["sources"]["erp"]["status"] == "unavailable"
-    assert report["sources"]["wms"]["status"] == "ok"
-
-
 PAGE = """
 {
   orders(first: 100) {

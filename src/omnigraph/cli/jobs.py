@@ -127,7 +127,7 @@ def dispatch(
             # the expired-key sweep is a singleton: shared with the replicas' by its lease
             leases = LeaseStore(job.sessions, process_holder("dispatch"), job.now)
             runner = PeriodicRunner(
-                dispatcher.periodic(), leases=leases, lease_seconds=job.settings.lease_seconds
+                dispatcher.periodic(), leases=leases, lease_seconds=job.settings.task_lease_seconds
             )
             await runner.run(stop)
         return dispatched(dispatcher.outcomes)

@@ -33,6 +33,7 @@ __all__ = [
     "create_session_factory",
     "downgrade_database",
     "migration_head",
+    "migration_revisions",
     "upgrade_database",
 ]
 
@@ -78,6 +79,12 @@ def migration_head() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the migrations have one head"
     return head
+
+
+def migration_revisions() -> frozenset[str]:
+    """Every revision the migrations know (a database at another was migrated by newer code)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:

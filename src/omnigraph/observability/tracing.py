@@ -49,9 +49,17 @@ __all__ = ["DEFAULT_SERVICE_NAME", "Tracing", "tracing_requested"]
 DEFAULT_SERVICE_NAME: Final = "omnigraph"
 EXPORTERS: Final = ("otlp", "console")
 # Scrapes and health checks are not worth a trace each.
-UNTRACED_PATHS: Final = r"/healthz$,/metrics$"
+UNTRACED_PATHS: Final = r"/livez$,/readyz$,/healthz$,/metrics$"
 _ROUTES: Final = frozenset(
-    {"/graphql", "/healthz", "/metrics", "/examples", "/reports/reconciliation.csv"}
+    {
+        "/graphql",
+        "/livez",
+        "/readyz",
+        "/healthz",
+        "/metrics",
+        "/examples",
+        "/reports/reconciliation.csv",
+    }
 )
 
 

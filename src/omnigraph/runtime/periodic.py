@@ -71,7 +71,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-# How long a singleton task's lease lasts unless renewed (settings.lease_seconds)
+# How long a singleton task's lease lasts unless renewed (settings.task_lease_seconds)
 DEFAULT_LEASE_SECONDS: Final = 30.0
 
 PeriodicOutcome = Literal["ok", "deferred", "failed"]
