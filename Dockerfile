@@ -37,6 +37,8 @@ ENV OMNIGRAPH_MODE=production \
     OMNIGRAPH_PORT=8000 \
     OMNIGRAPH_DATABASE_URL=sqlite+aiosqlite:////home/omnigraph/var/omnigraph.sqlite3
 EXPOSE 8000
+# liveness only (no I/O): a down database or source is no reason to restart the process;
+# a load balancer asks /readyz, and /healthz reports each source
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=4).status == 200 else 1)"
 CMD ["omnigraph", "serve"]
