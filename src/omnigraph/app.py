@@ -345,7 +345,7 @@ async def background_workers(
     step under way finishes when it ends), each run reported to ``observer``. Every replica
     runs them with the same settings: the singleton tasks run only while this process holds
     their lease (``leases``, by default one in this process's database under a name of its
-    own), the others (the dispatcher) in every replica."""
+    own), the others (the dispatcher, each replica's own checks) in every replica."""
     if leases is None:
         leases = LeaseStore(services.sessions, process_holder("serve"), services.now)
     runner = PeriodicRunner(

@@ -268,4 +268,8 @@ def test_the_background_tasks_that_must_run_once_are_singletons(app: Starlette) 
         "detector_changes": True,
         "reconcile": True,
         "returns_sweep": True,
+        # each replica's own sockets; and an idempotent sweep that also clears this
+        # replica's memory of what it deletes
+        "websocket_recheck": False,
+        "persisted_documents_expiry": False,
     }
