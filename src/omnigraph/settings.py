@@ -104,6 +104,18 @@ class QueryLimits(Section):
     max_tokens: int = Field(
         default=2_000, ge=50, description="Most lexical tokens a document may have."
     )
+    max_nodes: int = Field(
+        default=5_000,
+        ge=1,
+        description="Most fields one document may select, a fragment's counted each time it is"
+        " spread (`TOO_MANY_NODES`).",
+    )
+    max_representations: int = Field(
+        default=1_000,
+        ge=1,
+        description="Most entity references one federation `_entities` field may be given"
+        " (`TOO_MANY_REPRESENTATIONS`); each counts in the cost.",
+    )
     max_cost: int = Field(
         default=20_000,
         ge=1,
