@@ -9,7 +9,9 @@ For each attack it prints the document's size, the HTTP status, the error code (
 the seconds the attack took, and the seconds a ``{ __typename }`` sent 0.1 s after it took.
 
 - ``fanout N``: fragments ``F1..FN``, each spreading the previous one twice (2^N expansions);
-- ``entities N``: federation ``_entities`` given N references to one payout.
+- ``entities N``: federation ``_entities`` given N references to one payout;
+- ``repeated``: documents of about 2,000 tokens (the default cap) that repeat one field, the
+  worst the field-merging validation rule meets.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ def entities(payout_id: str, references: int) -> dict[str, Any]:
     return {"query": query, "variables": {"reps": reps}}
 
 
+REPEATED = {
+    "repeated typename": "{" + " __typename" * 1990 + " }",
+    "repeated alias": "{" + " a: __typename" * 660 + " }",
+    "repeated orders": "{" + " orders(first: 1) { pageInfo { hasNextPage } }" * 100 + " }",
+}
+
+
 def outcome(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -66,14 +75,14 @@ async def attack(client: httpx.AsyncClient, url: str, name: str, body: dict[str,
     heavy_seconds, response = await heavy
     size = len(httpx.Request("POST", url, json=body).content)
     print(
-        f"{name:<16} {size:>9} B  HTTP {response.status_code}  {outcome(response):<26}"
+        f"{name:<18} {size:>9} B  HTTP {response.status_code}  {outcome(response):<26}"
         f" {heavy_seconds:8.3f} s   light request {light_seconds:7.3f} s"
         f"   answer {len(response.content):>10} B",
         flush=True,
     )
 
 
-async def main(url: str, levels: list[int], references: list[int]) -> None:
+async def main(url: str, levels: list[int], references: list[int], repeated: bool) -> None:
     async with httpx.AsyncClient(timeout=None) as client:
         page = (
             await client.post(
@@ -85,6 +94,9 @@ async def main(url: str, levels: list[int], references: list[int]) -> None:
             await attack(client, url, f"fanout {n}", fanout(n))
         for count in references:
             await attack(client, url, f"entities {count}", entities(payout_id, count))
+        if repeated:
+            for name, query in REPEATED.items():
+                await attack(client, url, name, {"query": query})
 
 
 def numbers(text: str) -> list[int]:
@@ -96,5 +108,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", default="http://127.0.0.1:8765/graphql")
     parser.add_argument("--levels", type=numbers, default=[18, 20, 22])
     parser.add_argument("--references", type=numbers, default=[1000, 12000])
+    parser.add_argument("--repeated", action="store_true", help="also the repeated fields")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.levels, args.references))
+    asyncio.run(main(args.url, args.levels, args.references, args.repeated))

@@ -110,6 +110,13 @@ class QueryLimits(Section):
         description="Most fields one document may select, a fragment's counted each time it is"
         " spread (`TOO_MANY_NODES`).",
     )
+    validation_budget: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="Work graphql-core may spend comparing fields that share a response name in"
+        " one document (its `MAX_COMPLEXITY_BUDGET`, 500,000 there) before it stops with"
+        " `Validation aborted.`",
+    )
     max_representations: int = Field(
         default=1_000,
         ge=1,

@@ -3,7 +3,9 @@
 - a batched request (a JSON array) may carry at most ``max_operations`` operations
   (strawberry's ``batching_config``), each run with its own context;
 - each operation spends one unit of the caller's rate limit before any GraphQL work;
-- each operation runs for at most ``execution_timeout`` seconds, then answers ``TIMEOUT``;
+- each operation, from its parsing to its result, runs for at most ``execution_timeout``
+  seconds, then answers ``TIMEOUT`` (``omnigraph.graph.limits.deadline``: an operation whose
+  deadline passed while it was parsed and validated is not executed);
 - every HTTP-level refusal is JSON with an ``extensions.code``, not strawberry's plain text: a
   body that is not a JSON object (or a batch of them), not UTF-8, nested too deeply or holding a
   lone surrogate is ``400 BAD_REQUEST``, a method other than GET and POST is
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -37,7 +40,7 @@ from strawberry.http.typevars import Context, RootValue
 from strawberry.schema.base import BaseSchema
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
-from omnigraph.core.request_id import current_request_id
+from omnigraph.graph.limits.deadline import deadline, timeout_error
 from omnigraph.graph.limits.http_errors import CodedHTTPError, error_response
 from omnigraph.graph.limits.rate import RateLimiter, rate_key
 from omnigraph.graph.live_sockets import GuardedWebSocketAdapter, SocketGuard
@@ -99,11 +102,13 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
         *,
         rate_limiter: RateLimiter | None = None,
         execution_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
         **options: Any,
     ) -> None:
         super().__init__(schema, **options)
         self.rate_limiter = rate_limiter
         self.execution_timeout = execution_timeout
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -289,19 +294,20 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
         root_value: RootValue | None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        deadline = asyncio.timeout(self.execution_timeout)
+        cancel = asyncio.timeout(self.execution_timeout)
         try:
-            async with deadline:
-                return await super().execute_single(
-                    request=request,
-                    request_adapter=request_adapter,
-                    sub_response=sub_response,
-                    context=context,
-                    root_value=root_value,
-                    request_data=request_data,
-                )
+            with deadline(self.execution_timeout, self.clock):
+                async with cancel:
+                    return await super().execute_single(
+                        request=request,
+                        request_adapter=request_adapter,
+                        sub_response=sub_response,
+                        context=context,
+                        root_value=root_value,
+                        request_data=request_data,
+                    )
         except TimeoutError:
-            if not deadline.expired():
+            if not cancel.expired():
                 raise
         finally:
             # a query or mutation over HTTP is done with its context once its result is made
@@ -312,12 +318,4 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
             operation=request_data.operation_name,
             seconds=self.execution_timeout,
         )
-        error = GraphQLError(
-            f"the operation did not finish within {self.execution_timeout:g} s",
-            extensions={
-                "code": "TIMEOUT",
-                "timeoutSeconds": self.execution_timeout,
-                "requestId": current_request_id(),
-            },
-        )
-        return ExecutionResult(data=None, errors=[error])
+        return ExecutionResult(data=None, errors=[timeout_error(self.execution_timeout)])
