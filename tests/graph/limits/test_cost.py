@@ -10,10 +10,12 @@ import pytest
 from graphql import get_introspection_query, parse
 
 from omnigraph.api.schema import build_schema
-from omnigraph.demo import DemoSystems
+from omnigraph.core.ids import encode_global_id
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.graph.limits.cost import operation_cost
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.settings import QueryLimits
+from tests.graph.limits.budget import call_budget
 from tests.security.conftest import serve
 
 SCHEMA = graphql_schema(build_schema())
@@ -59,6 +61,30 @@ def test_first_from_a_variable_or_its_default() -> None:
     assert cost(query) == 1 + 5 * 3
 
 
+ENTITIES = (
+    "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Payout { id status } } }"
+)
+
+
+def references(count: int, payout_id: str = "UGF5b3V0OnBzcDpwb18w") -> list[dict[str, str]]:
+    return [{"__typename": "Payout", "id": payout_id}] * count
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 1000, 12_000])
+def test_entities_cost_each_reference_they_are_given(count: int) -> None:
+    # `_entities`, then per reference its selection: id and status
+    assert cost(ENTITIES, reps=references(count)) == 1 + count * 2
+
+
+def test_references_written_in_the_document_count_too() -> None:
+    inline = (
+        '{ _entities(representations: [{__typename: "Payout", id: "a"},'
+        ' {__typename: "Payout", id: "b"}, {__typename: "Payout", id: "c"}]) {'
+        " ... on Payout { id } } }"
+    )
+    assert cost(inline) == 1 + 3 * 1
+
+
 def test_the_introspection_graphiql_sends_is_free() -> None:
     assert cost(get_introspection_query()) == 0
 
@@ -84,6 +110,48 @@ async def test_an_operation_over_the_cost_limit_is_refused_with_its_cost(
     body = (await service.post("/graphql", json={"query": cheap})).json()
     assert "errors" not in body
     assert len(body["data"]["orders"]["edges"]) == 100
+
+
+async def test_entities_given_too_many_references_are_refused_before_any_is_resolved(
+    service: httpx.AsyncClient, world: DemoWorld
+) -> None:
+    """12,000 references took 16 s and 18 MB while every other request waited (issue 18)."""
+    payout = next(p for p in world.payouts if p["status"] == "paid")
+    payout_id = encode_global_id("Payout", "psp", payout["id"])
+    for count in (12_000, 1_001):  # the default cap is 1,000
+        with call_budget(1_000_000):
+            sent = {"query": ENTITIES, "variables": {"reps": references(count, payout_id)}}
+            response = await service.post("/graphql", json=sent)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["data"] is None
+        assert [e["extensions"] for e in body["errors"]] == [
+            {
+                "code": "TOO_MANY_REPRESENTATIONS",
+                "representations": count,
+                "maxRepresentations": 1_000,
+            }
+        ]
+
+
+async def test_entities_cost_grows_with_their_references(
+    service: httpx.AsyncClient, world: DemoWorld
+) -> None:
+    """The same document, first with 3 references (cost 7, answered), then 300 (cost 601,
+    over the 500 allowed): the remembered cost follows the number of references."""
+    payout = next(p for p in world.payouts if p["status"] == "paid")
+    payout_id = encode_global_id("Payout", "psp", payout["id"])
+    few = {"query": ENTITIES, "variables": {"reps": references(3, payout_id)}}
+    body = (await service.post("/graphql", json=few)).json()
+    assert "errors" not in body
+    assert body["data"]["_entities"] == [{"id": payout_id, "status": payout["status"]}] * 3
+
+    many = {"query": ENTITIES, "variables": {"reps": references(300, payout_id)}}
+    body = (await service.post("/graphql", json=many)).json()
+    assert body["data"] is None
+    assert [e["extensions"] for e in body["errors"]] == [
+        {"code": "QUERY_TOO_COSTLY", "cost": 1 + 300 * 2, "maxCost": 500}
+    ]
 
 
 async def test_a_remembered_cost_follows_the_variables(service: httpx.AsyncClient) -> None:
