@@ -4,15 +4,13 @@ The view (``LimitedGraphQL.execute_single``) starts the deadline before the oper
 parsed and cancels what is still awaited when it passes. Parsing, validation and the cost
 count are CPU work without an ``await``, which no cancellation can interrupt; they are bounded
 (``omnigraph.graph.limits.shape``, the validation budget), and once they are done, before
-anything runs, ``DeadlineCheck`` gives the event loop a turn (other requests' ready work goes
-first) and answers ``TIMEOUT`` when the deadline has passed meanwhile, so an operation never
-starts executing, nor a mutation writing, past its deadline.
+anything runs, ``DeadlineCheck`` answers ``TIMEOUT`` when the deadline has passed meanwhile, so
+an operation never starts executing, nor a mutation writing, past its deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -65,21 +63,19 @@ def timeout_error(seconds: float) -> GraphQLError:
 
 
 class DeadlineCheck(SchemaExtension):
-    """After parsing and validation, before the cost count and execution: a turn of the event
-    loop, then ``TIMEOUT`` if the operation's deadline has passed (nothing without one: a
-    subscription, an operation run outside the view)."""
+    """After parsing and validation, before the cost count and execution: ``TIMEOUT`` if the
+    operation's deadline has passed (nothing without one: a subscription, an operation run
+    outside the view). Synchronous, as strawberry's ``execute_sync`` (``introspect``) needs."""
 
-    async def on_execute(self) -> AsyncIterator[None]:
+    def on_execute(self) -> Iterator[None]:
         started = _current.get()
         context = self.execution_context
-        if started is not None and context.result is None:
-            await asyncio.sleep(0)
-            if started.passed():
-                log.warning(
-                    "graphql_timeout",
-                    operation=context.operation_name,
-                    seconds=started.seconds,
-                    stage="before execution",
-                )
-                context.result = ExecutionResult(data=None, errors=[timeout_error(started.seconds)])
+        if started is not None and context.result is None and started.passed():
+            log.warning(
+                "graphql_timeout",
+                operation=context.operation_name,
+                seconds=started.seconds,
+                stage="before execution",
+            )
+            context.result = ExecutionResult(data=None, errors=[timeout_error(started.seconds)])
         yield
