@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from omnigraph.app import catch_up, create_app
+from omnigraph.app import BACKGROUND_SWITCHES, catch_up, create_app
 from omnigraph.db.models import InventoryPositionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport
@@ -54,14 +54,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-BACKGROUND = (
-    "dispatcher_enabled",
-    "report_feed_enabled",
-    "ledger_enabled",
-    "drift_enabled",
-    "detector_enabled",
-    "reconcile_enabled",
-)
 # the built-in demo as documented, whatever the environment of the run says
 DEMO = ("demo_seed", "demo_orders", "demo_as_of", "demo_base_port")
 
@@ -78,7 +70,7 @@ async def served_demo(
         "sources": [],
         "database_url": f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
         "framework_overrides": FRAMEWORK_OVERRIDES,
-        **dict.fromkeys(BACKGROUND, False),  # caught up below, step by step
+        **dict.fromkeys(BACKGROUND_SWITCHES, False),  # caught up below, step by step
         **{name: Settings.model_fields[name].default for name in DEMO},
         **overrides,
     }

@@ -223,24 +223,23 @@ def service_clock(settings: Settings, *, built_in_demo: bool) -> Callable[[], da
     return utc_now
 
 
+# the settings that turn on the background work (each off in one-shot commands and some tests)
+BACKGROUND_SWITCHES = (
+    "dispatcher_enabled",
+    "report_feed_enabled",
+    "ledger_enabled",
+    "drift_enabled",
+    "detector_enabled",
+    "reconcile_enabled",
+)
+
+
 async def catch_up(services: Services) -> None:
     """Run every background task once, to its end, one after another: where a freshly
     started ``serve`` is after its first rounds (the ledger and the feeds read, the orders
     scanned, the payouts reconciled, due commands delivered). Whatever the settings enable:
     for one-shot commands and tests that want that state without waiting."""
-    every = services.settings.model_copy(
-        update={
-            name: True
-            for name in (
-                "dispatcher_enabled",
-                "report_feed_enabled",
-                "ledger_enabled",
-                "drift_enabled",
-                "detector_enabled",
-                "reconcile_enabled",
-            )
-        }
-    )
+    every = services.settings.model_copy(update=dict.fromkeys(BACKGROUND_SWITCHES, True))
     for task in background_tasks(dataclasses.replace(services, settings=every)):
         while await task.step():
             pass
