@@ -654,6 +654,6 @@ def create_app(
         # GraphiQL's scripts and styles: the IDE works inside a network without the internet
         app.router.routes.append(Mount(ide.ASSETS_PATH, ide.assets()))
     if metrics is not None:
-        # unauthenticated, for a scraper: keep /metrics off the public network (README)
+        # unauthenticated, for a scraper: keep /metrics off the public network (docs/operations.md)
         app.router.routes.append(Route("/metrics", prometheus_metrics, methods=["GET"]))
     return app

@@ -1,6 +1,6 @@
 """What an operation costs, counted from the document before it runs, and the limit on it.
 
-The cost model (also in docs/SECURITY.md and the README):
+The cost model (also in docs/SECURITY.md):
 
 - every selected field costs 1; introspection fields (``__typename``, ``__schema``) cost 0;
 - a field that takes ``first`` (a connection or paged list) multiplies the cost of its
