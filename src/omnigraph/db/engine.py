@@ -1,5 +1,8 @@
 """Async engine and session factory, plus migrations run from inside the running service.
 
+On SQLite (WAL, ``busy_timeout`` 5 s) write transactions take turns through one queue per
+engine and begin ``IMMEDIATE``; reads run beside them (``omnigraph.db.writer``).
+
 Replicas started together each migrate at start-up; one lock makes them take turns (a
 PostgreSQL advisory lock held for the migration's transaction, a file lock beside a SQLite
 database), so the first applies the migrations and the others find them applied.
@@ -27,6 +30,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from omnigraph.db.writer import QueuedSession, queue_writes
+
 __all__ = [
     "alembic_config",
     "create_engine",
@@ -43,13 +48,15 @@ MIGRATION_LOCK_KEY = 0x6F6D6E6967726170
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An engine for ``database_url``; SQLite files get their folder created and WAL turned on."""
+    """An engine for ``database_url``; SQLite files get their folder created, WAL turned on and
+    their write transactions queued (one at a time, ``BEGIN IMMEDIATE``)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        queue_writes(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
@@ -63,7 +70,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose ``begin()`` is a write transaction: queued on SQLite, and committed to
+    the end once the commit has started (:class:`omnigraph.db.writer.QueuedSession`)."""
+    return async_sessionmaker(engine, class_=QueuedSession, expire_on_commit=False)
 
 
 def alembic_config(database_url: str | None = None) -> Config:

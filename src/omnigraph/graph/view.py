@@ -5,7 +5,9 @@
 - each operation spends one unit of the caller's rate limit before any GraphQL work;
 - each operation, from its parsing to its result, runs for at most ``execution_timeout``
   seconds, then answers ``TIMEOUT`` (``omnigraph.graph.limits.deadline``: an operation whose
-  deadline passed while it was parsed and validated is not executed);
+  deadline passed while it was parsed and validated is not executed), saying whether it had
+  applied a change (``applied``): a write transaction cut off before its commit is rolled back,
+  one whose commit had started finishes first (``omnigraph.db.writer``);
 - every HTTP-level refusal is JSON with an ``extensions.code``, not strawberry's plain text: a
   body that is not a JSON object (or a batch of them), not UTF-8, nested too deeply or holding a
   lone surrogate is ``400 BAD_REQUEST``, a method other than GET and POST is
@@ -40,6 +42,7 @@ from strawberry.http.typevars import Context, RootValue
 from strawberry.schema.base import BaseSchema
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
+from omnigraph.db.writer import tracking_writes
 from omnigraph.graph.limits.deadline import deadline, timeout_error
 from omnigraph.graph.limits.http_errors import CodedHTTPError, error_response
 from omnigraph.graph.limits.rate import RateLimiter, rate_key
@@ -296,7 +299,7 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
     ) -> ExecutionResult:
         cancel = asyncio.timeout(self.execution_timeout)
         try:
-            with deadline(self.execution_timeout, self.clock):
+            with tracking_writes() as writes, deadline(self.execution_timeout, self.clock):
                 async with cancel:
                     return await super().execute_single(
                         request=request,
@@ -317,5 +320,8 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
             "graphql_timeout",
             operation=request_data.operation_name,
             seconds=self.execution_timeout,
+            applied=writes.applied,
         )
-        return ExecutionResult(data=None, errors=[timeout_error(self.execution_timeout)])
+        return ExecutionResult(
+            data=None, errors=[timeout_error(self.execution_timeout, applied=writes.applied)]
+        )

@@ -50,13 +50,17 @@ def deadline(seconds: float, clock: Callable[[], float]) -> Iterator[Deadline]:
         _current.reset(token)
 
 
-def timeout_error(seconds: float) -> GraphQLError:
-    """``TIMEOUT`` with ``timeoutSeconds`` and the ``requestId`` of the log line."""
+def timeout_error(seconds: float, *, applied: bool = False) -> GraphQLError:
+    """``TIMEOUT`` with ``timeoutSeconds``, whether the operation had saved a change
+    (``applied``: ``omnigraph.db.writer.tracking_writes``) and the ``requestId`` of the log
+    line."""
+    saved = "what it changed was saved" if applied else "nothing it changed was saved"
     return GraphQLError(
-        f"the operation did not finish within {seconds:g} s",
+        f"the operation did not finish within {seconds:g} s; {saved}",
         extensions={
             "code": "TIMEOUT",
             "timeoutSeconds": seconds,
+            "applied": applied,
             "requestId": current_request_id(),
         },
     )
