@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a SQLite connection waits for the write lock held by another connection: another
+# process on the same file (this process's writers take turns in its queue and never wait here)
+SQLITE_BUSY_TIMEOUT_MS = 5_000
 # pg_advisory_xact_lock's key for migrations: "omnigrap" in ASCII, a constant every replica shares
 MIGRATION_LOCK_KEY = 0x6F6D6E6967726170
 
@@ -65,14 +68,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     cursor.close()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose ``begin()`` is a write transaction: queued on SQLite, and committed to
     the end once the commit has started (:class:`omnigraph.db.writer.QueuedSession`)."""
-    return async_sessionmaker(engine, class_=QueuedSession, expire_on_commit=False)
+    return async_sessionmaker(
+        engine,
+        class_=QueuedSession,
+        # named, so that a part that hooks the sessions (the exception event bus) subclasses it
+        sync_session_class=QueuedSession.sync_session_class,
+        expire_on_commit=False,
+    )
 
 
 def alembic_config(database_url: str | None = None) -> Config:
