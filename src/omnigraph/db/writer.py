@@ -13,9 +13,9 @@ busy handler. Reads do not queue: they run beside the writer, as WAL allows.
 
 PostgreSQL needs no queue (row locks do that work) and keeps its behaviour; the rest is shared:
 
-- **The commit finishes.** Once a write transaction's commit has started, a cancellation (the
-  operation's execution timeout) waits for it to end and is raised afterwards, so a write is
-  never left half-known: it is applied or it is not.
+- **The commit finishes.** Once a write transaction's commit (or its rollback after an error)
+  has started, a cancellation (the operation's execution timeout) waits for it to end and is
+  raised afterwards, so a write is never left half-known: it is applied or it is not.
 - **An operation knows what it changed.** :func:`tracking_writes` starts a record for one
   GraphQL operation; every write transaction that commits a change during it counts there, so
   an operation cut off by its timeout can say whether it applied anything (``applied``).
@@ -55,12 +55,6 @@ class WriteQueue:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
-
-    @property
-    def waiting(self) -> int:
-        """Write transactions waiting for their turn (for tests and metrics)."""
-        waiters = getattr(self._lock, "_waiters", None)
-        return len(waiters) if waiters else 0
 
     async def acquire(self) -> None:
         me = asyncio.current_task()
@@ -182,29 +176,27 @@ class QueuedTransaction(AsyncSessionTransaction):
             await self.rollback()
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if type_ is not None:
-            await self._release_after(super().__aexit__(type_, value, traceback))
-            return
-        # commit: once started it finishes, whatever cancels the task meanwhile
-        commit = asyncio.ensure_future(super().__aexit__(None, None, None))
+        # the commit (or the rollback after an error), once started, finishes before this
+        # transaction gives its turn back, whatever cancels the task meanwhile
+        ending = asyncio.ensure_future(super().__aexit__(type_, value, traceback))
         cancelled = False
         try:
-            while not commit.done():
+            while not ending.done():
                 try:
-                    await asyncio.shield(commit)
+                    await asyncio.shield(ending)
                 except asyncio.CancelledError:
-                    if commit.cancelled():
+                    if ending.cancelled():
                         raise
                     cancelled = True
                 except Exception:  # the commit's own failure, raised below
                     pass
         finally:
-            if commit.done():
+            if ending.done():
                 self._release()
             else:  # pragma: no cover - only when the loop itself is torn down
-                commit.add_done_callback(lambda _: self._release())
-        failure = commit.exception()
-        if failure is None and self.session.info.get(_WROTE):
+                ending.add_done_callback(lambda _: self._release())
+        failure = ending.exception()
+        if type_ is None and failure is None and self.session.info.get(_WROTE):
             writes = _operation.get()
             if writes is not None:
                 writes.committed += 1

@@ -215,7 +215,8 @@ def _busy(error: OperationalError) -> bool:
 def _deferred(error: Exception) -> str | None:
     """Why a failed check only waits for the next interval; None when it really failed."""
     if isinstance(error, OperationalError) and _busy(error):
-        # SQLite has one writer: behind a long write (the reconciler's start-up burst) the
-        # busy timeout can run out; the next check comes round anyway
+        # SQLite has one writer: this process's writers take turns, but behind a long write by
+        # another process on the same file the busy timeout can run out; the next check comes
+        # round anyway
         return "database busy"
     return source_failure(error)
