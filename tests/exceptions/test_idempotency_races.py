@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
+from omnigraph.db.engine import create_engine, create_session_factory
 from omnigraph.db.idempotency import KeyClaims
 from omnigraph.db.models import (
     ExceptionEventRow,
@@ -175,10 +176,12 @@ async def test_concurrent_reservations_with_one_key_all_get_the_first_answer_and
 
 
 async def test_a_key_held_past_the_wait_is_in_flight_then_free_once_its_holder_gives_up(
-    services: Services, short_pick: Callable[..., Any]
+    services: Services, short_pick: Callable[..., Any], clean_database: str
 ) -> None:
     """A holder that keeps the key (a replica stuck inside its transaction) gets the others a
-    retryable refusal after the wait, not a hang; once it rolls back the key is free."""
+    retryable refusal after the wait, not a hang; once it rolls back the key is free. (The
+    replica has an engine of its own: on SQLite the writers of one engine take turns, so a
+    holder there would be waited for in its queue, up to the execution timeout.)"""
     row, _ = await short_pick()
     key = f"race-stuck-{row.id}"
     now = datetime.now(UTC)
@@ -193,13 +196,16 @@ async def test_a_key_held_past_the_wait_is_in_flight_then_free_once_its_holder_g
         "keys": keys,
     }
     catalogue = services.get(ExceptionCatalogue)
-    async with services.sessions() as stuck:
-        await stuck.begin()
-        assert await keys.take(stuck, "resolveException", key, "another", {}, now)
+    replica = create_engine(clean_database)
+    try:
+        async with create_session_factory(replica)() as stuck, stuck.begin():
+            assert await keys.take(stuck, "resolveException", key, "another", {}, now)
 
-        waited = await service.resolve(services.sessions, catalogue, **resolve)
+            waited = await service.resolve(services.sessions, catalogue, **resolve)
 
-        await stuck.rollback()
+            await stuck.rollback()
+    finally:
+        await replica.dispose()
     assert waited.row is None
     assert [(p.code, p.field) for p in waited.problems] == [
         ("IDEMPOTENCY_IN_FLIGHT", ("input", "idempotencyKey"))

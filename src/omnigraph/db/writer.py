@@ -6,10 +6,13 @@ locked" once ``busy_timeout`` runs out; under a few dozen concurrent writers som
 So on SQLite every write transaction (``async with session.begin():``, the only way omnigraph
 writes) first queues on this process's :class:`WriteQueue` (an ``asyncio.Lock``: first come,
 first served, without holding a pooled connection while it waits), then opens the database
-transaction with ``BEGIN IMMEDIATE``, taking SQLite's write lock before its first read, so it
-never has to upgrade a read snapshot into a write (which SQLite refuses at once, busy handler or
-not). Another process on the same file (a command run beside the service) still waits in the
-busy handler. Reads do not queue: they run beside the writer, as WAL allows.
+transaction with ``BEGIN IMMEDIATE`` just before its first statement, taking SQLite's write
+lock before its first read, so it never has to upgrade a read snapshot into a write (which
+SQLite refuses at once, busy handler or not). Another process on the same file (a command run
+beside the service, subgraph processes sharing one file) still waits in that BEGIN, in the busy
+handler: for ``busy_timeout``, or for what a PRAGMA run first in the transaction set (an
+idempotency key's wait, ``omnigraph.db.idempotency``). Reads do not queue: they run beside the
+writer, as WAL allows.
 
 PostgreSQL needs no queue (row locks do that work) and keeps its behaviour; the rest is shared:
 
@@ -29,9 +32,9 @@ import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, TextClause, event
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
@@ -78,15 +81,34 @@ def queue_writes(engine: Engine) -> WriteQueue:
     queue = _queues.get(engine)
     if queue is None:
         queue = _queues[engine] = WriteQueue()
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin_pending)
+        event.listen(engine, "before_cursor_execute", _begin_immediate)
+        event.listen(engine, "commit", _ended)
+        event.listen(engine, "rollback", _ended)
     return queue
 
 
-def _begin_immediate(connection: Connection) -> None:
-    """A queued write transaction takes SQLite's write lock before it reads anything (other
-    transactions keep the driver's own deferred begin)."""
+# connections of queued write transactions whose BEGIN IMMEDIATE is still to come
+_pending: WeakSet[Connection] = WeakSet()
+
+
+def _begin_pending(connection: Connection) -> None:
     if connection.get_execution_options().get(IMMEDIATE):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _pending.add(connection)
+
+
+def _begin_immediate(connection: Connection, cursor: Any, statement: str, *_: Any) -> None:
+    """A queued write transaction takes SQLite's write lock before its first statement (a
+    PRAGMA aside: ``busy_timeout`` may be set first, for how long this BEGIN waits for another
+    process), so it never has to turn a read into a write. Other transactions keep the
+    driver's own deferred begin."""
+    if connection in _pending and statement.lstrip()[:6].upper() != "PRAGMA":
+        _pending.discard(connection)
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def _ended(connection: Connection) -> None:
+    _pending.discard(connection)
 
 
 @dataclass(slots=True)
@@ -126,10 +148,19 @@ def _flushed(session: Session, _flush: UOWTransaction) -> None:
     session.info[_WROTE] = True
 
 
+# raw SQL that changes nothing
+_READS = frozenset({"SELECT", "PRAGMA", "SET", "SHOW"})
+
+
 @event.listens_for(_TrackedSession, "do_orm_execute")
 def _executed(state: ORMExecuteState) -> None:
-    if not state.is_select:  # an INSERT, UPDATE or DELETE statement (or raw SQL)
-        state.session.info[_WROTE] = True
+    if state.is_select:
+        return
+    if isinstance(state.statement, TextClause):
+        words = state.statement.text.split(None, 1)
+        if words and words[0].upper() in _READS:
+            return
+    state.session.info[_WROTE] = True  # an INSERT, UPDATE or DELETE
 
 
 class QueuedSession(AsyncSession):
@@ -162,9 +193,8 @@ class QueuedTransaction(AsyncSessionTransaction):
             await super().start(is_ctxmanager)
             self.session.info[_WROTE] = False
             if self.queue is not None:
-                # the connection now, so BEGIN IMMEDIATE runs while this transaction holds
-                # the turn (a reader's pooled connection is the same kind: the option is this
-                # connection's only)
+                # the connection now, marked so that its transaction begins IMMEDIATE (the
+                # mark is this checkout's only: the pooled connection serves readers too)
                 await self.session.connection(execution_options={IMMEDIATE: True})
         except BaseException:
             await self._release_after(self._rollback_if_started())

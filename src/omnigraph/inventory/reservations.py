@@ -4,9 +4,9 @@ Each attempt takes its idempotency key (``omnigraph.db.idempotency``: a repeat w
 first and replays its answer), then locks the position it draws from (it updates the position
 row: a row lock on PostgreSQL; on SQLite its transaction already holds the one writer's turn),
 then counts what is sellable, live reservations included, and only then inserts. Concurrent
-attempts queue on that lock, so the
-last units go to exactly as many reservations as they cover. Expired reservations stop counting
-on their own: every count filters on ``expires_at``."""
+attempts queue on that lock, so the last units go to exactly as many reservations as they
+cover. Expired reservations stop counting on their own: every count filters on
+``expires_at``."""
 
 from __future__ import annotations
 
