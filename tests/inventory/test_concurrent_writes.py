@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,11 @@ mutation($input: ReserveInventoryInput!) {
     reservationId reservation { quantity status }
     userErrors { code }
   }
+}
+"""
+RELEASE = """
+mutation($id: ID!) {
+  releaseReservation(id: $id) { reservationId reservation { status } userErrors { code } }
 }
 """
 AVAILABILITY = """
@@ -128,25 +133,31 @@ async def stored(services: Services) -> dict[str, int]:
         return {row_id: quantity for row_id, quantity in rows}
 
 
-async def test_64_concurrent_writers_all_get_answers_and_the_ledger_holds_exactly_theirs(
-    busy_app: tuple[Starlette, Graph],
-) -> None:
-    app, graph = busy_app
-    wanted = {f"rush-{i}": i % 3 + 1 for i in range(WRITERS)}  # 127 units asked for, 60 there
-    writers = {
-        key: asyncio.create_task(graph.query(RESERVE, input=reservation(key, q)))
-        for key, q in wanted.items()
-    }
-    _, unanswered = await asyncio.wait(writers.values(), timeout=CAP_SECONDS)
-    for writer in unanswered:
-        writer.cancel()
-    answers = {key: writer.result() for key, writer in writers.items() if writer not in unanswered}
+async def all_at_once(writers: dict[str, Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    """Each writer's answer, all sent at once; every one must come (within the safety cap)
+    and none may be an error."""
+    tasks = {key: asyncio.create_task(writer) for key, writer in writers.items()}
+    _, unanswered = await asyncio.wait(tasks.values(), timeout=CAP_SECONDS)
+    for task in unanswered:
+        task.cancel()
+    answers = {key: task.result() for key, task in tasks.items() if task not in unanswered}
     errors = collections.Counter(
         error.get("extensions", {}).get("code")
         for body in answers.values()
         for error in body.get("errors", [])
     )
     assert (len(unanswered), errors) == (0, {}), "every writer answered, none with an error"
+    return answers
+
+
+async def test_64_concurrent_reservations_all_get_answers_and_the_ledger_holds_exactly_theirs(
+    busy_app: tuple[Starlette, Graph],
+) -> None:
+    app, graph = busy_app
+    wanted = {f"rush-{i}": i % 3 + 1 for i in range(WRITERS)}  # 127 units asked for, 60 there
+    answers = await all_at_once(
+        {key: graph.query(RESERVE, input=reservation(key, q)) for key, q in wanted.items()}
+    )
     made = {
         key: body["data"]["reserveInventory"]
         for key, body in answers.items()
@@ -169,6 +180,49 @@ async def test_64_concurrent_writers_all_get_answers_and_the_ledger_holds_exactl
     # and nothing a refused writer asked for was left: what remains is less than each asked
     assert refused
     assert all(wanted[key] > SELLABLE - sold for key in refused)
+
+
+async def test_64_concurrent_writers_of_two_kinds_all_get_answers_and_the_ledger_agrees(
+    busy_app: tuple[Starlette, Graph],
+) -> None:
+    """32 releases of held reservations and 32 new reservations, all at once: a release has
+    no idempotency key to wait on, so before the queue it waited in SQLite's busy handler."""
+    app, graph = busy_app
+    held = []
+    for i in range(WRITERS // 2):
+        body = await graph.query(RESERVE, input=reservation(f"held-{i}", 1))
+        held.append(body["data"]["reserveInventory"]["reservationId"])
+    wanted = {f"rush-{i}": i % 3 + 1 for i in range(WRITERS // 2)}
+    answers = await all_at_once(
+        {f"release-{i}": graph.query(RELEASE, id=held_id) for i, held_id in enumerate(held)}
+        | {key: graph.query(RESERVE, input=reservation(key, q)) for key, q in wanted.items()}
+    )
+    released = [answers[f"release-{i}"]["data"]["releaseReservation"] for i in range(len(held))]
+    assert [
+        (r["reservationId"], r["reservation"]["status"], r["userErrors"]) for r in released
+    ] == [(held_id, "RELEASED", []) for held_id in held]
+    made = {
+        key: answers[key]["data"]["reserveInventory"]
+        for key in wanted
+        if answers[key]["data"]["reserveInventory"]["reservationId"]
+    }
+    assert {
+        tuple(e["code"] for e in answers[key]["data"]["reserveInventory"]["userErrors"])
+        for key in wanted
+        if key not in made
+    } <= {("INSUFFICIENT_AVAILABILITY",)}
+    # the ledger: exactly the new reservations answered are held, and the released are not
+    ledger = await stored(app.state.services)
+    assert ledger == {
+        answer["reservationId"]: answer["reservation"]["quantity"] for answer in made.values()
+    }
+    assert all(answer["reservation"]["quantity"] == wanted[key] for key, answer in made.items())
+    assert sum(ledger.values()) <= SELLABLE
+    async with app.state.services.sessions() as session:
+        statuses = set(
+            await session.scalars(select(ReservationRow.status).where(ReservationRow.id.in_(held)))
+        )
+    assert statuses == {"RELEASED"}
 
 
 async def test_reads_do_not_wait_for_the_writer(busy_app: tuple[Starlette, Graph]) -> None:
