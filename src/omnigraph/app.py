@@ -1,5 +1,6 @@
 """``create_app(settings) -> Starlette``: ``/graphql`` (with GraphiQL in development), ``/livez``,
-``/readyz`` and ``/healthz`` (omnigraph.observability.health), ``/metrics`` and ``/examples``;
+``/readyz`` and ``/healthz`` (omnigraph.observability.health), ``/metrics``, ``/examples`` and the
+operations console at ``/console`` (omnigraph.console);
 when no sources are configured, the built-in demo systems start alongside."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route, WebSocketRoute, request_response
 from strawberry.extensions import SchemaExtension
 
+from omnigraph import console
 from omnigraph.api.schema import build_schema
 from omnigraph.core.clock import StartedClock
 from omnigraph.core.errors import ConfigurationError
@@ -648,6 +650,8 @@ def create_app(
             Route("/webhooks/stripe/{source}", changing(stripe_webhook), methods=["POST"]),
             Route("/examples", examples, methods=["GET"]),
             Route("/examples/{name}", example, methods=["GET"]),
+            # the operations console: pages without data, which ask /graphql with the user's key
+            *console.routes(lambda request: sorted(request.app.state.services.registry.clients)),
         ]
     )
     if not settings.is_production:

@@ -1,0 +1,511 @@
+// The omnigraph console: every figure comes from /graphql, asked with the key the user signed
+// in with (kept in this tab's sessionStorage, sent as a Bearer token). No framework, no build.
+"use strict";
+
+const KEY = "omnigraph.console.key";
+const SIGNED_IN = "omnigraph.console.signedIn"; // set by the form, with or without a key
+const $ = (id) => document.getElementById(id);
+
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "—" : String(text);
+  if (className) td.className = className;
+  row.appendChild(td);
+  return td;
+}
+
+function say(text) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+class GraphQLError extends Error {
+  constructor(errors) {
+    super(errors.map((e) => e.message).join("; "));
+    this.codes = errors.map((e) => (e.extensions || {}).code);
+  }
+}
+
+async function gql(query, variables) {
+  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch("/graphql", {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ query, variables: variables || {} }),
+  });
+  let body;
+  try {
+    body = await response.json();
+  } catch (error) {
+    throw new GraphQLError([{ message: `HTTP ${response.status}`, extensions: { code: "HTTP" } }]);
+  }
+  if (body.errors && body.errors.length) throw new GraphQLError(body.errors);
+  if (!response.ok) throw new GraphQLError([{ message: `HTTP ${response.status}` }]);
+  return body.data;
+}
+
+// A v4 UUID: crypto.randomUUID where the page is a secure context, else from getRandomValues.
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function age(seconds) {
+  if (seconds < 3600) return `${Math.max(0, Math.floor(seconds / 60))} min`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86400)} d ${Math.floor((seconds % 86400) / 3600)} h`;
+}
+
+// ---- sign-in ---------------------------------------------------------------------------
+
+// What the console needs: reading exceptions (support, finance, reporting; admin).
+const PROBE = "query ConsoleProbe { exceptionOperations { asOf } }";
+
+async function signIn() {
+  say("");
+  if (!sessionStorage.getItem(SIGNED_IN)) {
+    $("sign-in").hidden = false;
+    $("api-key").focus();
+    return null;
+  }
+  try {
+    const data = await gql(PROBE);
+    $("sign-in").hidden = true;
+    $("main").hidden = false;
+    $("who").hidden = false;
+    $("who-text").textContent = sessionStorage.getItem(KEY) ? "Signed in with a key" : "Local developer";
+    return data.exceptionOperations.asOf;
+  } catch (error) {
+    $("main").hidden = true;
+    $("who").hidden = !sessionStorage.getItem(KEY);
+    const codes = error.codes || [];
+    if (codes.includes("FORBIDDEN")) {
+      $("sign-in").hidden = true;
+      $("who-text").textContent = "Signed in";
+      say("This key's roles give no access to the console (it needs support, finance or reporting). Sign out and use another key.");
+    } else {
+      $("sign-in").hidden = false;
+      sessionStorage.removeItem(SIGNED_IN);
+      say(`Sign-in refused: ${error.message}`);
+      $("api-key").focus();
+    }
+    return null;
+  }
+}
+
+function setUpSignIn(start) {
+  $("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = $("api-key").value.trim();
+    if (key) sessionStorage.setItem(KEY, key);
+    else sessionStorage.removeItem(KEY);
+    sessionStorage.setItem(SIGNED_IN, "1");
+    $("api-key").value = "";
+    const now = await signIn();
+    if (now) start(now);
+  });
+  $("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(SIGNED_IN);
+    location.reload();
+  });
+}
+
+// ---- the exception queue ---------------------------------------------------------------
+
+const EXCEPTION_FIELDS = `id kind status ownerSource ownerKind subject summary detectedAt
+  resolution resolvedAt lastError allowedResolutions
+  commands { id resolution status attempts lastError ownerAnswer deliveredAt idempotencyKey }`;
+const QUEUE = `query ConsoleQueue($filter: ExceptionFilter) {
+  exceptionOperations { asOf }
+  exceptions(first: 100, filter: $filter) { edges { node { ${EXCEPTION_FIELDS} } } }
+}`;
+const AGE_SECONDS = { "1h": 3600, "4h": 14400, "24h": 86400, "72h": 259200 };
+const NOT_RESOLVED = ["OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED"];
+
+const queue = { rows: [], asOf: null, attempt: null, watching: null };
+
+function queueFilter() {
+  const filter = {};
+  const kind = $("f-kind").value;
+  const owner = $("f-owner").value;
+  const status = $("f-status").value;
+  const ageValue = $("f-age").value;
+  if (kind) filter.kinds = [kind];
+  if (owner) filter.ownerKind = owner;
+  if (status === "OPEN_ANY") filter.statuses = NOT_RESOLVED;
+  else if (status) filter.statuses = [status];
+  if (ageValue && queue.asOf) {
+    const before = new Date(Date.parse(queue.asOf) - AGE_SECONDS[ageValue] * 1000);
+    filter.openedBefore = before.toISOString();
+  }
+  return filter;
+}
+
+async function loadQueue() {
+  try {
+    const data = await gql(QUEUE, { filter: queueFilter() });
+    queue.asOf = data.exceptionOperations.asOf;
+    queue.rows = data.exceptions.edges.map((e) => e.node);
+    drawQueue();
+  } catch (error) {
+    say(`The queue could not be read: ${error.message}`);
+  }
+}
+
+function drawQueue() {
+  const now = Date.parse(queue.asOf);
+  const rows = queue.rows.slice();
+  const oldest = $("f-sort").value === "oldest";
+  rows.sort((a, b) => (Date.parse(a.detectedAt) - Date.parse(b.detectedAt)) * (oldest ? 1 : -1));
+  const body = document.querySelector("#queue tbody");
+  body.replaceChildren();
+  for (const x of rows) {
+    const row = document.createElement("tr");
+    row.dataset.id = x.id;
+    const pick = document.createElement("input");
+    pick.type = "checkbox";
+    pick.className = "pick";
+    pick.value = x.id;
+    pick.setAttribute("aria-label", `Select ${x.kind} ${x.subject}`);
+    const first = document.createElement("td");
+    first.appendChild(pick);
+    row.appendChild(first);
+    cell(row, x.kind, "kind");
+    cell(row, `${x.ownerSource} (${x.ownerKind})`, "owner");
+    cell(row, x.subject, "subject");
+    cell(row, x.summary);
+    const ageCell = cell(row, age((now - Date.parse(x.detectedAt)) / 1000), "age");
+    ageCell.title = x.detectedAt;
+    cell(row, x.status, `status status-${x.status}`);
+    const actions = document.createElement("td");
+    if (x.status !== "RESOLVED") {
+      const open = document.createElement("button");
+      open.type = "button";
+      open.textContent = "Resolve…";
+      open.setAttribute("aria-label", `Resolve ${x.kind} ${x.subject}`);
+      open.addEventListener("click", () => openResolve(x));
+      actions.appendChild(open);
+    }
+    row.appendChild(actions);
+    body.appendChild(row);
+  }
+  $("queue-count").textContent = `${rows.length} exception${rows.length === 1 ? "" : "s"} shown`;
+}
+
+async function acknowledgeSelected() {
+  const ids = Array.from(document.querySelectorAll("#queue .pick:checked"), (box) => box.value);
+  if (!ids.length) {
+    say("Select one or more exceptions to acknowledge.");
+    return;
+  }
+  // one request: each acknowledgement an alias, each answered on its own
+  const fields = ids.map((_, i) =>
+    `a${i}: acknowledgeException(id: $id${i}) { exception { id status } userErrors { code message } }`);
+  const vars = ids.map((_, i) => `$id${i}: ID!`).join(", ");
+  const variables = Object.fromEntries(ids.map((id, i) => [`id${i}`, id]));
+  try {
+    const data = await gql(`mutation ConsoleAcknowledge(${vars}) { ${fields.join(" ")} }`, variables);
+    const refused = Object.values(data).flatMap((p) => p.userErrors.map((e) => e.message));
+    say(refused.length ? `Not acknowledged: ${refused.join("; ")}` : "");
+    $("queue-count").textContent = `${ids.length - refused.length} acknowledged`;
+  } catch (error) {
+    say(`Acknowledging failed: ${error.message}`);
+  }
+  await loadQueue();
+}
+
+function openResolve(x) {
+  queue.attempt = null;
+  const panel = $("resolve-panel");
+  panel.hidden = false;
+  panel.dataset.id = x.id;
+  $("resolve-summary").textContent = `${x.kind} · ${x.subject} · ${x.summary}`;
+  const select = $("resolution");
+  select.replaceChildren();
+  for (const name of x.allowedResolutions) {
+    const option = document.createElement("option");
+    option.value = option.textContent = name;
+    select.appendChild(option);
+  }
+  $("resolve-submit").disabled = !x.allowedResolutions.length || x.status === "RESOLUTION_PENDING";
+  $("resolve-retry").hidden = true;
+  drawProgress(x);
+  select.focus();
+}
+
+const RESOLVE = `mutation ConsoleResolve($input: ResolveExceptionInput!) {
+  resolveException(input: $input) { exception { ${EXCEPTION_FIELDS} } userErrors { code message } }
+}`;
+
+// One attempt, one idempotency key: a double click sends nothing more (the button is disabled
+// while it is in flight), and "retry" sends the same attempt again, which the service applies once.
+async function sendAttempt() {
+  const attempt = queue.attempt;
+  $("resolve-submit").disabled = true;
+  $("resolve-retry").hidden = true;
+  $("progress").textContent = "Sending…";
+  try {
+    const data = await gql(RESOLVE, { input: attempt.input });
+    const payload = data.resolveException;
+    if (payload.userErrors.length) {
+      $("progress").textContent = `Refused: ${payload.userErrors.map((e) => e.message).join("; ")}`;
+      queue.attempt = null;
+      $("resolve-submit").disabled = false;
+      return;
+    }
+    drawProgress(payload.exception);
+    watch(payload.exception.id);
+  } catch (error) {
+    $("progress").textContent = `Not sent (${error.message}): retry sends the same attempt.`;
+    $("resolve-retry").hidden = false;
+    $("resolve-retry").focus();
+  }
+}
+
+function drawProgress(x) {
+  const last = x.commands.length ? x.commands[x.commands.length - 1] : null;
+  const command = last
+    ? ` · command ${last.status} after ${last.attempts} attempt${last.attempts === 1 ? "" : "s"}` +
+      (last.lastError ? ` (${last.lastError})` : "")
+    : "";
+  $("progress").textContent = `${x.status}${x.resolution ? ` (${x.resolution})` : ""}${command}`;
+  $("progress").dataset.status = x.status;
+  const list = $("commands");
+  list.replaceChildren();
+  for (const c of x.commands) {
+    const item = document.createElement("li");
+    item.textContent = `${c.resolution} → ${c.status}, attempts ${c.attempts}` +
+      (c.ownerAnswer ? `, owner: ${c.ownerAnswer}` : "") + ` · key ${c.idempotencyKey}`;
+    list.appendChild(item);
+  }
+}
+
+const ONE = `query ConsoleException($id: ID!) { exception(id: $id) { ${EXCEPTION_FIELDS} } }`;
+
+// The command's progress to the owner, polled (a browser cannot put a Bearer token on a
+// WebSocket handshake, so the exceptionEvents subscription is not used here yet).
+function watch(id) {
+  if (queue.watching) clearInterval(queue.watching);
+  let turns = 0;
+  queue.watching = setInterval(async () => {
+    turns += 1;
+    try {
+      const data = await gql(ONE, { id });
+      if ($("resolve-panel").dataset.id === id) drawProgress(data.exception);
+      if (["RESOLVED", "RESOLUTION_FAILED"].includes(data.exception.status) || turns > 300) {
+        clearInterval(queue.watching);
+        queue.watching = null;
+        loadQueue();
+      }
+    } catch (error) {
+      // a missed turn is retried on the next
+    }
+  }, 1000);
+}
+
+function startQueue() {
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadQueue();
+  });
+  $("f-sort").addEventListener("change", drawQueue);
+  $("select-all").addEventListener("change", (event) => {
+    for (const box of document.querySelectorAll("#queue .pick")) box.checked = event.target.checked;
+  });
+  $("ack-selected").addEventListener("click", acknowledgeSelected);
+  $("resolve-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (queue.attempt) return; // this attempt is in flight or sent: retry reuses it
+    queue.attempt = {
+      input: {
+        id: $("resolve-panel").dataset.id,
+        resolution: $("resolution").value,
+        note: $("resolve-note").value || null,
+        idempotencyKey: newKey(),
+      },
+    };
+    sendAttempt();
+  });
+  $("resolve-retry").addEventListener("click", sendAttempt);
+  $("resolve-close").addEventListener("click", () => {
+    $("resolve-panel").hidden = true;
+    queue.attempt = null;
+  });
+  return loadQueue;
+}
+
+// ---- order truth -----------------------------------------------------------------------
+
+const CLAIM = "source sourceKind value asOf recordRef";
+const ORDER = `query ConsoleOrder($source: String!, $ref: String!) {
+  orderByRef(source: $source, ref: $ref) {
+    id name channel fulfilmentMethod placedAt state channelState currency financialStatus
+    externalRefs { source sourceKind ref }
+    customer { name }
+    totals { subtotal { amount currency } discount { amount currency } shipping { amount currency }
+      tax { amount currency } total { amount currency } }
+    provenance { field source sourceKind recordRef asOf authoritative }
+    disagreements { field detectedAt authoritative { ${CLAIM} } others { ${CLAIM} } }
+    lines { sku title quantity unitPrice { amount currency } allocated cancelled backordered
+      picked shipped short }
+    shipments { id carrier trackingNumber shippedAt deliveredAt lines { sku quantity } }
+    payments { id source status amount { amount currency } captured { amount currency }
+      refunded { amount currency } createdAt }
+    exceptions { id kind status ownerSource summary detectedAt }
+  }
+}`;
+
+function served(order, field) {
+  let value = order;
+  for (const part of field.split(".")) {
+    if (value === null || value === undefined) return null;
+    value = value[part];
+  }
+  if (value && typeof value === "object" && "amount" in value) return `${value.amount} ${value.currency}`;
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return value;
+}
+
+async function loadOrder(source, ref) {
+  say("");
+  let data;
+  try {
+    data = await gql(ORDER, { source, ref });
+  } catch (error) {
+    say(`The order could not be read: ${error.message}`);
+    return;
+  }
+  const order = data.orderByRef;
+  if (!order) {
+    $("order").hidden = true;
+    say(`No order ${ref} at ${source}.`);
+    return;
+  }
+  $("order").hidden = false;
+  $("order-title").textContent = `${order.name || order.id} · ${order.channel} · ${order.state}`;
+  $("order-refs").textContent = order.externalRefs.map((r) => `${r.source} (${r.sourceKind}): ${r.ref}`).join(" · ");
+
+  const byField = new Map();
+  for (const p of order.provenance) {
+    if (!byField.has(p.field)) byField.set(p.field, { owner: null, others: [] });
+    const entry = byField.get(p.field);
+    if (p.authoritative) entry.owner = p;
+    else entry.others.push(p);
+  }
+  const disagreements = new Map(order.disagreements.map((d) => [d.field, d]));
+  const body = document.querySelector("#fields tbody");
+  body.replaceChildren();
+  for (const [field, entry] of byField) {
+    const row = document.createElement("tr");
+    const conflict = disagreements.get(field);
+    if (conflict) row.className = "disagrees";
+    row.dataset.field = field;
+    const head = document.createElement("th");
+    head.scope = "row";
+    head.textContent = field;
+    row.appendChild(head);
+    cell(row, conflict ? conflict.authoritative.value : served(order, field));
+    cell(row, entry.owner ? `${entry.owner.source} (${entry.owner.sourceKind})` : "—");
+    cell(row, entry.owner ? entry.owner.asOf : null);
+    const claims = [];
+    if (conflict) {
+      for (const c of conflict.others) claims.push(`DISAGREES: ${c.source} says ${c.value} (as of ${c.asOf})`);
+    }
+    const disagreeing = new Set(conflict ? conflict.others.map((c) => c.source) : []);
+    for (const o of entry.others) {
+      if (!disagreeing.has(o.source)) claims.push(`${o.source} agrees (as of ${o.asOf})`);
+    }
+    cell(row, claims.length ? claims.join("; ") : "no other system", conflict ? "claims conflict" : "claims");
+    body.appendChild(row);
+  }
+  // a disagreement about a field the provenance does not list (a line's, say) is shown too
+  for (const [field, d] of disagreements) {
+    if (byField.has(field)) continue;
+    const row = document.createElement("tr");
+    row.className = "disagrees";
+    row.dataset.field = field;
+    const head = document.createElement("th");
+    head.scope = "row";
+    head.textContent = field;
+    row.appendChild(head);
+    cell(row, d.authoritative.value);
+    cell(row, `${d.authoritative.source} (${d.authoritative.sourceKind})`);
+    cell(row, d.authoritative.asOf);
+    cell(row, d.others.map((c) => `DISAGREES: ${c.source} says ${c.value} (as of ${c.asOf})`).join("; "), "claims conflict");
+    body.appendChild(row);
+  }
+
+  const lines = document.querySelector("#lines tbody");
+  lines.replaceChildren();
+  for (const l of order.lines) {
+    const row = document.createElement("tr");
+    for (const v of [l.sku, l.title, l.quantity, l.unitPrice ? `${l.unitPrice.amount} ${l.unitPrice.currency}` : null,
+      l.allocated, l.cancelled, l.backordered, l.picked, l.shipped, l.short]) cell(row, v);
+    lines.appendChild(row);
+  }
+  const list = (id, items, text) => {
+    const ul = $(id);
+    ul.replaceChildren();
+    for (const item of items || []) {
+      const li = document.createElement("li");
+      li.textContent = text(item);
+      ul.appendChild(li);
+    }
+    if (!ul.children.length) {
+      const li = document.createElement("li");
+      li.textContent = "none";
+      ul.appendChild(li);
+    }
+  };
+  list("shipments", order.shipments, (s) =>
+    `${s.carrier} ${s.trackingNumber || ""} shipped ${s.shippedAt}${s.deliveredAt ? `, delivered ${s.deliveredAt}` : ""}: ` +
+    s.lines.map((l) => `${l.quantity} × ${l.sku}`).join(", "));
+  list("payments", order.payments, (p) =>
+    `${p.source} ${p.id}: ${p.status}, ${p.amount.amount} ${p.amount.currency} (captured ${p.captured.amount}, refunded ${p.refunded.amount})`);
+  const exceptions = document.querySelector("#order-exceptions tbody");
+  exceptions.replaceChildren();
+  for (const x of order.exceptions) {
+    const row = document.createElement("tr");
+    for (const v of [x.kind, x.ownerSource, x.status, x.summary, x.detectedAt]) cell(row, v);
+    exceptions.appendChild(row);
+  }
+  if (!order.exceptions.length) {
+    const row = document.createElement("tr");
+    const td = cell(row, "none");
+    td.colSpan = 5;
+    exceptions.appendChild(row);
+  }
+}
+
+function startOrder() {
+  const params = new URLSearchParams(location.search);
+  if (params.get("source")) $("o-source").value = params.get("source");
+  if (params.get("ref")) $("o-ref").value = params.get("ref");
+  $("order-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const source = $("o-source").value;
+    const ref = $("o-ref").value.trim();
+    history.replaceState(null, "", `?source=${encodeURIComponent(source)}&ref=${encodeURIComponent(ref)}`);
+    loadOrder(source, ref);
+  });
+  return () => {
+    if ($("o-ref").value) loadOrder($("o-source").value, $("o-ref").value.trim());
+  };
+}
+
+// ---- start -----------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const page = document.body.dataset.page;
+  const load = page === "queue" ? startQueue() : startOrder();
+  setUpSignIn(load);
+  if (await signIn()) load();
+});

@@ -1,0 +1,281 @@
+"""The console in a real browser (headless Chromium through Selenium and the system's
+chromium-driver) against the demo world, as ``omnigraph serve`` serves it after its first
+background rounds, on a loopback socket.
+
+Each figure the browser shows is compared with the GraphQL answer for the same question (the
+independent reference). The browser's waits are bounded polls for what the page does after a
+request, not timed assertions. Screenshots go to ``OMNIGRAPH_CONSOLE_SCREENSHOTS`` when it is set
+(docs/console.md's images are made so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from omnigraph.app import catch_up
+from omnigraph.runtime.services import Services
+from omnigraph.security import api_keys
+from omnigraph.security.principal import Role
+from tests.helpers import served_demo
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
+SCREENSHOTS = os.environ.get("OMNIGRAPH_CONSOLE_SCREENSHOTS")
+T = TypeVar("T")
+
+if CHROMIUM and CHROMEDRIVER:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+
+@dataclass
+class Console:
+    app: Starlette
+    url: str
+    client: httpx.AsyncClient
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def key(self, *roles: Role) -> str:
+        issued = await api_keys.create_key(
+            self.services.sessions,
+            name=f"console-{'-'.join(roles)}",
+            roles=frozenset(roles),
+            channel=None,
+            now=datetime.now(UTC),
+        )
+        return issued.secret
+
+
+@pytest.fixture(scope="module")
+async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Console]:
+    async with served_demo(tmp_path_factory.mktemp("console")) as (app, client):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+        try:
+            yield Console(app, f"http://127.0.0.1:{sock.getsockname()[1]}", client)
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1400,1000")
+    browser = webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+async def run(step: Callable[..., T], *args: Any) -> T:
+    """A blocking browser step, off the event loop (which serves the app and the demo)."""
+    return await asyncio.to_thread(step, *args)
+
+
+def until(driver: WebDriver, condition: Callable[[WebDriver], Any]) -> Any:
+    return WebDriverWait(driver, 20, poll_frequency=0.1).until(condition)
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    text: str = driver.find_element(By.ID, element_id).text
+    return text
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def sign_in(driver: WebDriver, url: str, key: str) -> None:
+    driver.get(url)
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(url)
+    until(driver, lambda d: d.find_element(By.ID, "sign-in").is_displayed())
+    field = driver.find_element(By.ID, "api-key")
+    field.send_keys(key)
+    field.send_keys(Keys.ENTER)  # the keyboard alone signs in
+
+
+def queue_rows(driver: WebDriver) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = driver.execute_script(
+        """return Array.from(document.querySelectorAll('#queue tbody tr'), r => ({
+             id: r.dataset.id, kind: r.querySelector('.kind').textContent,
+             owner: r.querySelector('.owner').textContent,
+             status: r.querySelector('.status').textContent}))"""
+    )
+    return rows
+
+
+OPEN_SHORT_PICKS = """query($filter: ExceptionFilter) {
+  exceptions(first: 100, filter: $filter) { edges { node { id kind ownerKind status
+    allowedResolutions } } } }"""
+
+
+async def test_a_storefront_key_sees_no_console(console: Console, driver: WebDriver) -> None:
+    key = await console.key(Role.STOREFRONT)
+    await run(sign_in, driver, f"{console.url}/console", key)
+
+    def refused(d: WebDriver) -> str:
+        until(d, lambda d: d.find_element(By.ID, "message").is_displayed())
+        assert not d.find_element(By.ID, "main").is_displayed()
+        shot(d, "storefront-key")
+        return text_of(d, "message")
+
+    assert "no access to the console" in await run(refused, driver)
+
+
+async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
+    console: Console, driver: WebDriver
+) -> None:
+    key = await console.key(Role.SUPPORT)
+    await run(sign_in, driver, f"{console.url}/console", key)
+    await run(until, driver, lambda d: d.find_element(By.ID, "queue-count").text)
+    await run(shot, driver, "queue")
+
+    # the filters: WMS-owned, not resolved; the same question asked of /graphql
+    not_resolved = ["OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED"]
+    expected = await console.graphql(
+        OPEN_SHORT_PICKS, filter={"ownerKind": "WMS", "statuses": not_resolved}
+    )
+    wms = [e["node"] for e in expected["exceptions"]["edges"]]
+    assert wms, "the demo world has open WMS exceptions"
+
+    def filter_by_owner(d: WebDriver) -> list[dict[str, str]]:
+        Select(d.find_element(By.ID, "f-owner")).select_by_value("WMS")
+        d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        until(d, lambda d: all("(WMS)" in r["owner"] for r in queue_rows(d)))
+        return queue_rows(d)
+
+    shown = await run(filter_by_owner, driver)
+    assert sorted(r["id"] for r in shown) == sorted(e["id"] for e in wms)
+
+    target = next(e for e in wms if e["allowedResolutions"] and e["status"] == "OPEN")
+
+    def resolve(d: WebDriver) -> str:
+        d.find_element(By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"] button').click()
+        until(d, lambda d: d.find_element(By.ID, "resolve-panel").is_displayed())
+        Select(d.find_element(By.ID, "resolution")).select_by_value(target["allowedResolutions"][0])
+        submit = d.find_element(By.ID, "resolve-submit")
+        submit.click()
+        d.execute_script("arguments[0].click()", submit)  # a double click sends one attempt
+        until(
+            d,
+            lambda d: (
+                d.find_element(By.ID, "progress").get_attribute("data-status")
+                not in {"OPEN", "ACKNOWLEDGED"}
+            ),
+        )
+        return str(d.find_element(By.ID, "progress").get_attribute("data-status"))
+
+    assert await run(resolve, driver) == "RESOLUTION_PENDING"
+    await catch_up(console.services)  # the dispatcher delivers the command to the WMS
+
+    def reached_owner(d: WebDriver) -> str:
+        until(
+            d,
+            lambda d: d.find_element(By.ID, "progress").get_attribute("data-status") == "RESOLVED",
+        )
+        shot(d, "resolved")
+        return text_of(d, "progress")
+
+    assert "DELIVERED" in await run(reached_owner, driver)
+    answer = await console.graphql(
+        "query($id: ID!) { exception(id: $id) { status commands { status } } }", id=target["id"]
+    )
+    assert answer["exception"]["status"] == "RESOLVED"
+    assert [c["status"] for c in answer["exception"]["commands"]] == ["DELIVERED"]
+
+
+DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
+  externalRefs { source sourceKind ref } disagreements { field others { source value } } } } } }"""
+
+
+async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
+    console: Console, driver: WebDriver
+) -> None:
+    expected = (await console.graphql(DISAGREEING))["orders"]["edges"][0]["node"]
+    wms = next(r for r in expected["externalRefs"] if r["sourceKind"] == "WMS")
+    disagreement = expected["disagreements"][0]
+    key = await console.key(Role.SUPPORT)
+    await run(sign_in, driver, f"{console.url}/console/order", key)
+
+    def open_order(d: WebDriver) -> tuple[str, str]:
+        until(d, lambda d: d.find_element(By.ID, "main").is_displayed())
+        Select(d.find_element(By.ID, "o-source")).select_by_value(wms["source"])
+        ref = d.find_element(By.ID, "o-ref")
+        ref.send_keys(wms["ref"])
+        ref.send_keys(Keys.ENTER)
+        row = until(
+            d,
+            lambda d: d.find_element(
+                By.CSS_SELECTOR, f'#fields tr.disagrees[data-field="{disagreement["field"]}"]'
+            ),
+        )
+        shot(d, "order")
+        return row.text, str(row.find_element(By.CSS_SELECTOR, "td.conflict").text)
+
+    row, claims = await run(open_order, driver)
+    for other in disagreement["others"]:
+        assert f"{other['source']} says {other['value']}" in claims, row
+
+
+async def test_every_control_has_a_label(console: Console, driver: WebDriver) -> None:
+    key = await console.key(Role.SUPPORT)
+
+    def unlabelled(d: WebDriver, path: str) -> list[str]:
+        sign_in(d, f"{console.url}{path}", key)
+        until(d, lambda d: d.find_element(By.ID, "main").is_displayed())
+        found: list[str] = d.execute_script(
+            """return Array.from(document.querySelectorAll('input, select, button'))
+                 .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                              && !e.textContent.trim())
+                 .map(e => e.outerHTML)"""
+        )
+        return found
+
+    for path in ("/console", "/console/order"):
+        assert await run(unlabelled, driver, path) == []
