@@ -230,6 +230,40 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
     assert [c["status"] for c in answer["exception"]["commands"]] == ["DELIVERED"]
 
 
+async def test_acknowledge_many_by_keyboard(console: Console, driver: WebDriver) -> None:
+    opened = await console.graphql(OPEN_SHORT_PICKS, filter={"statuses": ["OPEN"]})
+    kinds = [e["node"]["kind"] for e in opened["exceptions"]["edges"]]
+    kind = max(set(kinds), key=kinds.count)  # the kind with the most open exceptions
+    expected = await console.graphql(
+        OPEN_SHORT_PICKS, filter={"statuses": ["OPEN"], "kinds": [kind]}
+    )
+    ids = sorted(e["node"]["id"] for e in expected["exceptions"]["edges"])
+    assert len(ids) >= 2
+    key = await console.key(Role.SUPPORT)
+    await run(sign_in, driver, f"{console.url}/console", key)
+
+    def acknowledge(d: WebDriver) -> list[dict[str, str]]:
+        until(d, lambda d: d.find_element(By.ID, "queue-count").text)
+        Select(d.find_element(By.ID, "f-kind")).select_by_value(kind)
+        Select(d.find_element(By.ID, "f-status")).select_by_value("OPEN")
+        d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").send_keys(Keys.ENTER)
+        until(d, lambda d: sorted(r["id"] for r in queue_rows(d)) == ids)
+        shot(d, "queue-filtered")
+        d.find_element(By.ID, "select-all").send_keys(Keys.SPACE)
+        d.find_element(By.ID, "ack-selected").send_keys(Keys.ENTER)
+        until(d, lambda d: not queue_rows(d))  # none is OPEN any more
+        Select(d.find_element(By.ID, "f-status")).select_by_value("ACKNOWLEDGED")
+        d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").send_keys(Keys.ENTER)
+        until(d, lambda d: queue_rows(d))
+        return queue_rows(d)
+
+    shown = await run(acknowledge, driver)
+    assert sorted(r["id"] for r in shown) == ids
+    answer = await console.graphql(OPEN_SHORT_PICKS, filter={"kinds": [kind]})
+    statuses = {e["node"]["id"]: e["node"]["status"] for e in answer["exceptions"]["edges"]}
+    assert {statuses[i] for i in ids} == {"ACKNOWLEDGED"}
+
+
 DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
   externalRefs { source sourceKind ref } disagreements { field others { source value } } } } } }"""
 
