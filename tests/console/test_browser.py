@@ -16,7 +16,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -297,6 +297,45 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
         assert f"{other['source']} says {other['value']}" in claims, row
 
 
+async def test_a_dashboard_figure_is_the_graphql_answer(
+    console: Console, driver: WebDriver
+) -> None:
+    key = await console.key(Role.REPORTING)
+    await run(sign_in, driver, f"{console.url}/console/dashboard", key)
+
+    def figures(d: WebDriver) -> dict[str, str]:
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#c-kind .bar-row"))
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#c-payouts .bar-row"))
+        shot(d, "dashboard")
+        shown: dict[str, str] = d.execute_script(
+            """const f = {};
+               for (const r of document.querySelectorAll('#c-kind .bar-row'))
+                 f['kind:' + r.dataset.key] = r.querySelector('.bar-value').textContent;
+               for (const r of document.querySelectorAll('#c-payouts .bar-row'))
+                 f['payouts:' + r.dataset.key] = r.querySelector('.bar-value').textContent;
+               f.query = document.getElementById('q-exceptions').textContent;
+               return f"""
+        )
+        return shown
+
+    shown = await run(figures, driver)
+    # the query under the chart is the one to send; its answer is what the chart shows
+    answer = await console.graphql(shown.pop("query"))
+    ops = answer["exceptionOperations"]
+    summary = await console.graphql(
+        """query($from: DateTime!, $to: DateTime!) { reconciliationSummary(from: $from, to: $to)
+           { payouts { status count } } }""",
+        to=ops["asOf"],
+        **{"from": (datetime.fromisoformat(ops["asOf"]) - timedelta(days=30)).isoformat()},
+    )
+    expected = {f"kind:{c['key']}": str(c["count"]) for c in ops["openByKind"]} | {
+        f"payouts:{p['status']}": str(p["count"])
+        for p in summary["reconciliationSummary"]["payouts"]
+    }
+    assert shown == expected
+    assert any(k.startswith("payouts:") for k in expected)
+
+
 async def test_every_control_has_a_label(console: Console, driver: WebDriver) -> None:
     key = await console.key(Role.SUPPORT)
 
@@ -311,5 +350,5 @@ async def test_every_control_has_a_label(console: Console, driver: WebDriver) ->
         )
         return found
 
-    for path in ("/console", "/console/order"):
+    for path in ("/console", "/console/order", "/console/dashboard"):
         assert await run(unlabelled, driver, path) == []

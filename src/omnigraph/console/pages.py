@@ -23,6 +23,7 @@ _HERE: Final = Path(__file__).parent
 PAGES: Final = (
     ("", "queue.html", "Exception queue"),
     ("/order", "order.html", "Order truth"),
+    ("/dashboard", "dashboard.html", "Dashboard"),
 )
 # nothing from outside omnigraph: scripts, styles, images and requests all stay on this origin
 CONTENT_SECURITY_POLICY: Final = (

@@ -501,11 +501,145 @@ function startOrder() {
   };
 }
 
+// ---- dashboard -----------------------------------------------------------------------
+
+const OPERATIONS = `query ConsoleDashboard {
+  exceptionOperations {
+    asOf resolvedFrom resolvedTo resolved failed
+    resolutionTime { count p50Seconds p90Seconds }
+    openByKind { key count }
+    openByAge { key count }
+    open { kind ownerSource count }
+  }
+}`;
+const PAYOUTS = `query ConsolePayouts($from: DateTime!, $to: DateTime!) {
+  reconciliationSummary(from: $from, to: $to) {
+    payouts { status count amount { amount currency } variance { amount currency } }
+  }
+}`;
+
+function bars(id, items) {
+  const box = $(id);
+  box.replaceChildren();
+  const top = Math.max(1, ...items.map((i) => i.count));
+  for (const item of items) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.key = item.key;
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = item.key;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.width = `${(100 * item.count) / top}%`;
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = String(item.count);
+    row.append(label, bar, value);
+    box.appendChild(row);
+  }
+  if (!items.length) box.textContent = "none";
+}
+
+function numbers(id, rows) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren();
+  for (const values of rows) {
+    const row = document.createElement("tr");
+    for (const v of values) cell(row, v);
+    body.appendChild(row);
+  }
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  return seconds < 3600 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`;
+}
+
+async function loadDashboard() {
+  $("q-exceptions").textContent = OPERATIONS;
+  $("q-payouts").textContent = PAYOUTS;
+  let ops;
+  try {
+    ops = (await gql(OPERATIONS)).exceptionOperations;
+  } catch (error) {
+    say(`The dashboard could not be read: ${error.message}`);
+    return;
+  }
+  $("d-asof").textContent = ops.asOf;
+  bars("c-kind", ops.openByKind);
+  numbers("n-kind", ops.openByKind.map((c) => [c.key, c.count]));
+  bars("c-age", ops.openByAge);
+  numbers("n-age", ops.openByAge.map((c) => [c.key, c.count]));
+
+  const owners = [...new Set(ops.open.map((g) => g.ownerSource))].sort();
+  const kinds = [...new Set(ops.open.map((g) => g.kind))].sort();
+  const count = new Map();
+  for (const g of ops.open) {
+    const k = `${g.kind}|${g.ownerSource}`;
+    count.set(k, (count.get(k) || 0) + g.count);
+  }
+  const head = document.querySelector("#c-matrix thead");
+  head.replaceChildren();
+  const headRow = document.createElement("tr");
+  for (const h of ["Kind", ...owners]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = h;
+    headRow.appendChild(th);
+  }
+  head.appendChild(headRow);
+  const body = document.querySelector("#c-matrix tbody");
+  body.replaceChildren();
+  for (const kind of kinds) {
+    const row = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = kind;
+    row.appendChild(th);
+    for (const owner of owners) {
+      const n = count.get(`${kind}|${owner}`) || 0;
+      const td = cell(row, n || "", n ? "hot" : "");
+      td.dataset.kind = kind;
+      td.dataset.owner = owner;
+    }
+    body.appendChild(row);
+  }
+
+  const figures = $("c-time");
+  figures.replaceChildren();
+  for (const [term, value] of [
+    ["Resolved", ops.resolved],
+    ["Failed", ops.failed],
+    ["Median time to resolve", duration(ops.resolutionTime.p50Seconds)],
+    ["90th percentile", duration(ops.resolutionTime.p90Seconds)],
+  ]) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    figures.append(dt, dd);
+  }
+
+  const to = new Date(Date.parse(ops.asOf));
+  const from = new Date(to.getTime() - 30 * 86400 * 1000);
+  try {
+    const summary = (await gql(PAYOUTS, { from: from.toISOString(), to: to.toISOString() })).reconciliationSummary;
+    bars("c-payouts", summary.payouts.map((p) => ({ key: p.status, count: p.count })));
+    numbers("n-payouts", summary.payouts.map((p) => [p.status, p.count,
+      `${p.amount.amount} ${p.amount.currency}`, `${p.variance.amount} ${p.variance.currency}`]));
+  } catch (error) {
+    $("c-payouts").textContent = (error.codes || []).includes("FORBIDDEN")
+      ? "This key's roles may not see payouts (finance or reporting may)."
+      : `Payouts could not be read: ${error.message}`;
+  }
+}
+
 // ---- start -----------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;
-  const load = page === "queue" ? startQueue() : startOrder();
+  const load = page === "queue" ? startQueue() : page === "order" ? startOrder() : loadDashboard;
   setUpSignIn(load);
   if (await signIn()) load();
 });
