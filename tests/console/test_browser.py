@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -336,6 +337,49 @@ async def test_a_dashboard_figure_is_the_graphql_answer(
     assert any(k.startswith("payouts:") for k in expected)
 
 
+ALL_DISAGREEING = """{ orders(first: 100, filter: {hasDisagreement: true}) { edges { node {
+  name disagreements { field authoritative { source } others { source } } } }
+  pageInfo { hasNextPage } } }"""
+
+
+async def test_the_system_map_counts_disagreements_and_lists_the_cases(
+    console: Console, driver: WebDriver
+) -> None:
+    answer = (await console.graphql(ALL_DISAGREEING))["orders"]
+    assert not answer["pageInfo"]["hasNextPage"]
+    expected: dict[str, set[str]] = {}
+    for edge in answer["edges"]:
+        for d in edge["node"]["disagreements"]:
+            field = re.sub(r"\[[^\]]*\]", "", d["field"])
+            for other in d["others"]:
+                key = f"{d['authoritative']['source']} → {other['source']}|{field}"
+                expected.setdefault(key, set()).add(edge["node"]["name"])
+    assert expected
+    key = await console.key(Role.SUPPORT)
+    await run(sign_in, driver, f"{console.url}/console/map", key)
+
+    def cells(d: WebDriver) -> tuple[dict[str, str], list[str]]:
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#map td button"))
+        shown: dict[str, str] = d.execute_script(
+            """return Object.fromEntries(Array.from(document.querySelectorAll('#map td button'),
+                 b => [b.dataset.pair + '|' + b.dataset.field, b.textContent]))"""
+        )
+        first = d.find_element(By.CSS_SELECTOR, "#map td button")
+        first.send_keys(Keys.ENTER)
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#case-list a"))
+        shot(d, "map")
+        listed = [a.text for a in d.find_elements(By.CSS_SELECTOR, "#case-list a")]
+        return shown, [
+            str(first.get_attribute("data-pair")),
+            str(first.get_attribute("data-field")),
+            *listed,
+        ]
+
+    shown, (pair, field, *listed) = await run(cells, driver)
+    assert shown == {k: str(len(v)) for k, v in expected.items()}
+    assert sorted(listed) == sorted(expected[f"{pair}|{field}"])
+
+
 async def test_every_control_has_a_label(console: Console, driver: WebDriver) -> None:
     key = await console.key(Role.SUPPORT)
 
@@ -350,5 +394,5 @@ async def test_every_control_has_a_label(console: Console, driver: WebDriver) ->
         )
         return found
 
-    for path in ("/console", "/console/order", "/console/dashboard"):
+    for path in ("/console", "/console/order", "/console/dashboard", "/console/map"):
         assert await run(unlabelled, driver, path) == []

@@ -14,7 +14,7 @@ from omnigraph.demo import DemoSystems
 from tests.conftest import Graph, running_app
 
 CONSOLE = Path(__file__).resolve().parents[2] / "src" / "omnigraph" / "console"
-PAGES = ["/console", "/console/order", "/console/dashboard"]
+PAGES = ["/console", "/console/order", "/console/dashboard", "/console/map"]
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ PAGES: Final = (
     ("", "queue.html", "Exception queue"),
     ("/order", "order.html", "Order truth"),
     ("/dashboard", "dashboard.html", "Dashboard"),
+    ("/map", "map.html", "System map"),
 )
 # nothing from outside omnigraph: scripts, styles, images and requests all stay on this origin
 CONTENT_SECURITY_POLICY: Final = (

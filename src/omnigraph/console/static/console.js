@@ -635,11 +635,112 @@ async function loadDashboard() {
   }
 }
 
+// ---- system map ----------------------------------------------------------------------
+
+const DISAGREEING = `query ConsoleMap($after: String) {
+  orders(first: 100, after: $after, filter: { hasDisagreement: true }) {
+    edges { node { name externalRefs { source ref }
+      disagreements { field authoritative { source } others { source } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+const OWNERS = "query ConsoleOwners { exceptionOperations { openByOwner { key count } } }";
+
+async function loadMap() {
+  $("q-map").textContent = `${DISAGREEING}\n\n${OWNERS}`;
+  const cases = new Map(); // "owner → other|field" -> orders
+  let after = null;
+  let truncated = false;
+  try {
+    for (let page = 0; ; page += 1) {
+      const data = (await gql(DISAGREEING, { after })).orders;
+      for (const { node } of data.edges) {
+        for (const d of node.disagreements) {
+          const field = d.field.replace(/\[[^\]]*\]/g, "");
+          for (const other of d.others) {
+            const key = `${d.authoritative.source} → ${other.source}|${field}`;
+            if (!cases.has(key)) cases.set(key, new Map());
+            cases.get(key).set(node.name, node);
+          }
+        }
+      }
+      if (!data.pageInfo.hasNextPage) break;
+      if (page >= 9) {
+        truncated = true;
+        break;
+      }
+      after = data.pageInfo.endCursor;
+    }
+    bars("owners", (await gql(OWNERS)).exceptionOperations.openByOwner);
+  } catch (error) {
+    say(`The map could not be read: ${error.message}`);
+    return;
+  }
+  const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
+  const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
+  const head = document.querySelector("#map thead");
+  const headRow = document.createElement("tr");
+  for (const h of ["Owner → other system", ...fields]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = h;
+    headRow.appendChild(th);
+  }
+  head.replaceChildren(headRow);
+  const body = document.querySelector("#map tbody");
+  body.replaceChildren();
+  for (const pair of pairs) {
+    const row = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = pair;
+    row.appendChild(th);
+    for (const field of fields) {
+      const orders = cases.get(`${pair}|${field}`);
+      const td = document.createElement("td");
+      if (orders) {
+        td.className = "hot";
+        const open = document.createElement("button");
+        open.type = "button";
+        open.textContent = String(orders.size);
+        open.dataset.pair = pair;
+        open.dataset.field = field;
+        open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
+        open.addEventListener("click", () => showCases(pair, field, orders));
+        td.appendChild(open);
+      }
+      row.appendChild(td);
+    }
+    body.appendChild(row);
+  }
+  $("map-note").textContent = truncated
+    ? "Only the first 1,000 orders with a disagreement are counted."
+    : `${[...cases.values()].reduce((n, m) => n + m.size, 0)} disagreements in all.`;
+}
+
+function showCases(pair, field, orders) {
+  $("cases").hidden = false;
+  $("cases-title").textContent = `${pair}: ${field}`;
+  const list = $("case-list");
+  list.replaceChildren();
+  for (const order of orders.values()) {
+    const ref = order.externalRefs[0];
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `/console/order?source=${encodeURIComponent(ref.source)}&ref=${encodeURIComponent(ref.ref)}`;
+    link.textContent = `${order.name || ref.ref}`;
+    item.appendChild(link);
+    list.appendChild(item);
+  }
+  list.querySelector("a")?.focus();
+}
+
 // ---- start -----------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;
-  const load = page === "queue" ? startQueue() : page === "order" ? startOrder() : loadDashboard;
+  const pages = { queue: startQueue, order: startOrder, dashboard: () => loadDashboard, map: () => loadMap };
+  const load = pages[page]();
   setUpSignIn(load);
   if (await signIn()) load();
 });
