@@ -266,7 +266,8 @@ async def test_acknowledge_many_by_keyboard(console: Console, driver: WebDriver)
 
 
 DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
-  externalRefs { source sourceKind ref } disagreements { field others { source value } } } } } }"""
+  placedAt externalRefs { source sourceKind ref } disagreements { field others { source value } }
+  exceptions { history { at status } } } } } }"""
 
 
 async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
@@ -291,9 +292,18 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
             ),
         )
         shot(d, "order")
-        return row.text, str(row.find_element(By.CSS_SELECTOR, "td.conflict").text)
+        timeline: list[str] = d.execute_script(
+            """return Array.from(document.querySelectorAll('#timeline tbody tr'),
+                 r => r.cells[0].textContent + ' ' + r.cells[2].textContent)"""
+        )
+        return row.text, str(row.find_element(By.CSS_SELECTOR, "td.conflict").text), timeline
 
-    row, claims = await run(open_order, driver)
+    row, claims, timeline = await run(open_order, driver)
+    assert timeline[0] == f"{expected['placedAt']} order placed"
+    steps = [(h["at"], h["status"]) for x in expected["exceptions"] for h in x["history"]]
+    assert steps  # a disagreement raised an exception about this order
+    for at, status in steps:
+        assert any(line.startswith(at) and status in line for line in timeline), (at, status)
     for other in disagreement["others"]:
         assert f"{other['source']} says {other['value']}" in claims, row
 

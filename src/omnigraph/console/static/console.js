@@ -359,7 +359,8 @@ const ORDER = `query ConsoleOrder($source: String!, $ref: String!) {
     shipments { id carrier trackingNumber shippedAt deliveredAt lines { sku quantity } }
     payments { id source status amount { amount currency } captured { amount currency }
       refunded { amount currency } createdAt }
-    exceptions { id kind status ownerSource summary detectedAt }
+    exceptions { id kind status ownerSource summary detectedAt
+      history { at status actor note } }
   }
 }`;
 
@@ -482,6 +483,37 @@ async function loadOrder(source, ref) {
     const td = cell(row, "none");
     td.colSpan = 5;
     exceptions.appendChild(row);
+  }
+  drawTimeline(order);
+}
+
+function drawTimeline(order) {
+  const events = [];
+  const storefront = order.externalRefs.find((r) => r.sourceKind === "STOREFRONT");
+  events.push([order.placedAt, storefront ? storefront.source : "storefront", "order placed"]);
+  const latest = new Map(); // each system's newest record of the order
+  for (const p of order.provenance) {
+    const seen = latest.get(p.source);
+    if (!seen || Date.parse(p.asOf) > Date.parse(seen.asOf)) latest.set(p.source, p);
+  }
+  for (const p of latest.values()) events.push([p.asOf, p.source, `latest record ${p.recordRef}`]);
+  for (const s of order.shipments || []) {
+    events.push([s.shippedAt, s.carrier, `shipment ${s.id} shipped`]);
+    if (s.deliveredAt) events.push([s.deliveredAt, s.carrier, `shipment ${s.id} delivered`]);
+  }
+  for (const p of order.payments || []) events.push([p.createdAt, p.source, `payment ${p.id} ${p.status}`]);
+  for (const x of order.exceptions) {
+    for (const h of x.history) {
+      events.push([h.at, h.actor, `${x.kind} ${h.status}${h.note ? `: ${h.note}` : ""}`]);
+    }
+  }
+  events.sort((a, b) => Date.parse(a[0]) - Date.parse(b[0]));
+  const body = document.querySelector("#timeline tbody");
+  body.replaceChildren();
+  for (const [at, who, what] of events) {
+    const row = document.createElement("tr");
+    for (const v of [at, who, what]) cell(row, v);
+    body.appendChild(row);
   }
 }
 
