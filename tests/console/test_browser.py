@@ -265,6 +265,65 @@ async def test_acknowledge_many_by_keyboard(console: Console, driver: WebDriver)
     assert {statuses[i] for i in ids} == {"ACKNOWLEDGED"}
 
 
+# the page's resolve requests, recorded; the first is lost on the way (as on a dropped network)
+LOSE_THE_FIRST_RESOLVE = """
+window.sentKeys = [];
+const original = window.fetch;
+window.fetch = (url, options) => {
+  const body = options && options.body ? JSON.parse(options.body) : {};
+  if ((body.query || '').includes('ConsoleResolve')) {
+    window.sentKeys.push(body.variables.input.idempotencyKey);
+    if (window.sentKeys.length === 1) return Promise.reject(new TypeError('network down'));
+  }
+  return original(url, options);
+};
+"""
+
+
+async def test_a_double_click_sends_one_attempt_and_a_retry_resends_its_key(
+    console: Console, driver: WebDriver
+) -> None:
+    opened = await console.graphql(OPEN_SHORT_PICKS, filter={"statuses": ["OPEN"]})
+    target = next(
+        e["node"] for e in opened["exceptions"]["edges"] if e["node"]["allowedResolutions"]
+    )
+    key = await console.key(Role.SUPPORT)
+    await run(sign_in, driver, f"{console.url}/console", key)
+    row = f'#queue tr[data-id="{target["id"]}"]'
+
+    def retry_shown(d: WebDriver) -> Any:
+        button = d.find_element(By.ID, "resolve-retry")
+        return button if button.is_displayed() else None
+
+    def resolve_twice_then_retry(d: WebDriver) -> list[str]:
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, row))
+        d.execute_script(LOSE_THE_FIRST_RESOLVE)
+        d.find_element(By.CSS_SELECTOR, f"{row} button").click()
+        submit = d.find_element(By.ID, "resolve-submit")
+        submit.click()
+        d.execute_script("arguments[0].click()", submit)  # the second click of a double click
+        until(d, retry_shown).send_keys(Keys.ENTER)
+        until(
+            d,
+            lambda d: (
+                d.find_element(By.ID, "progress").get_attribute("data-status")
+                == "RESOLUTION_PENDING"
+            ),
+        )
+        keys: list[str] = d.execute_script("return window.sentKeys")
+        return keys
+
+    keys = await run(resolve_twice_then_retry, driver)
+    assert len(keys) == 2  # the lost attempt and its retry: the double click added nothing
+    assert keys[0] == keys[1]
+    answer = await console.graphql(
+        "query($id: ID!) { exception(id: $id) { status commands { idempotencyKey } } }",
+        id=target["id"],
+    )
+    assert answer["exception"]["status"] == "RESOLUTION_PENDING"
+    assert len(answer["exception"]["commands"]) == 1
+
+
 DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
   placedAt externalRefs { source sourceKind ref } disagreements { field others { source value } }
   exceptions { history { at status } } } } } }"""
