@@ -2,7 +2,7 @@
 page runs (the queue's, the order's), 20 times each, in process (no network), after the demo's
 first background rounds. Prints the median and the slowest.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/console_pages.py
+    PYTHONPATH=src:. .venv/bin/python benchmarks/console_pages.py
 """
 
 from __future__ import annotations
