@@ -41,6 +41,11 @@ COMMIT = """mutation Commit($id: ID!) {
   commitReservation(id: $id) { reservationId userErrors { code } } }"""
 RELEASE = """mutation Release($id: ID!) {
   releaseReservation(id: $id) { reservationId userErrors { code } } }"""
+OPEN_EXCEPTIONS = """query Open($statuses: [ExceptionStatus!]) {
+  exceptions(first: 100, filter: {statuses: $statuses}) {
+    edges { node { id allowedResolutions } } } }"""
+RESOLVE = """mutation Resolve($input: ResolveExceptionInput!) {
+  resolveException(input: $input) { exception { status } userErrors { code } } }"""
 LIVE = ("ACTIVE", "COMMITTED")
 TICK = 0.1
 CONCURRENCY = 32
@@ -95,6 +100,7 @@ class Rehearsal:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: list[str] = []  # reservations left ACTIVE, for late cancellations
         self._probing: set[str] = set()
+        self._resolved: set[str] = set()
         self._probe_cycle: itertools.cycle[str] | None = None
         self._control = httpx.AsyncClient(timeout=10)
 
@@ -237,6 +243,7 @@ class Rehearsal:
             "movement": phase.wms_movements_per_second,
             "return": phase.returns_per_second,
             "cancel": phase.late_cancellations_per_second,
+            "resolve": phase.resolutions_per_second,
         }
         owed = dict.fromkeys(rates, 0.0)
         began = self.monotonic()
@@ -250,12 +257,12 @@ class Rehearsal:
             now = self.monotonic()
             if now - last_report >= 1:
                 last_report = now
-                self.figures.tick(self.phase, now, len(self._probing))
+                self.figures.tick(self.phase, now, len(self._probing), await self._backlog())
                 if self.progress is not None:
                     self.progress(phase.name, min(1.0, elapsed / phase.seconds), self.figures)
             await self.sleep(TICK)
         await self.switch("wms", "/_control/latency", {"seconds": 0})
-        self.figures.tick(self.phase, self.monotonic(), len(self._probing))
+        self.figures.tick(self.phase, self.monotonic(), len(self._probing), await self._backlog())
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def bounded() -> None:
@@ -296,10 +303,44 @@ class Rehearsal:
                 }
             )
             self.figures.count(self.phase, "returns received" if moved else "returns refused")
+        elif kind == "resolve":
+            await self._resolve()
         elif kind == "cancel" and self._pending:
             made = self._pending.pop(self.rng.randrange(len(self._pending)))
             await self.graphql("releaseReservation", RELEASE, id=made)
             self.figures.count(self.phase, "late cancellations")
+
+    async def _open(self, *statuses: str) -> list[dict[str, Any]]:
+        data = await self.graphql("exceptions", OPEN_EXCEPTIONS, statuses=list(statuses))
+        edges = ((data or {}).get("exceptions") or {}).get("edges") or []
+        return [edge["node"] for edge in edges]
+
+    async def _resolve(self) -> None:
+        """An agent resolves one open exception, and the click arrives twice (same key)."""
+        candidates = [
+            node
+            for node in await self._open("OPEN", "ACKNOWLEDGED")
+            if node["allowedResolutions"] and node["id"] not in self._resolved
+        ]
+        if not candidates:
+            return
+        node = self.rng.choice(candidates)
+        self._resolved.add(node["id"])
+        payload = {
+            "id": node["id"],
+            "resolution": node["allowedResolutions"][0],
+            "note": "rehearsal",
+            "idempotencyKey": f"rehearse-{self._run}-{next(self._keys)}",
+        }
+        await asyncio.gather(
+            self.graphql("resolveException", RESOLVE, input=payload),
+            self.graphql("resolveException", RESOLVE, input=payload),
+        )
+        self.figures.count(self.phase, "exceptions resolved")
+
+    async def _backlog(self) -> int:
+        """Resolutions still waiting on their owner (capped at a page of 100)."""
+        return len(await self._open("RESOLUTION_PENDING"))
 
     async def _probe(self) -> None:
         """Move one unit into a probe SKU at the WMS and time until availability shows it."""
@@ -357,11 +398,17 @@ class Rehearsal:
             self.figures.count(self.phase, "race attempts", race.attempts)
 
     async def _drain(self) -> None:
-        """Wait (bounded) for the in-flight work: probes still waiting for the ledger."""
-        deadline = self.monotonic() + PROBE_TIMEOUT + self._longest_outage()
-        while self._tasks and self.monotonic() < deadline:
-            await self.sleep(PROBE_POLL)
-            self.figures.tick(self.phase, self.monotonic(), len(self._probing))
+        """Wait (bounded) for the in-flight work: probes still waiting for the ledger, and
+        resolutions whose commands the owners have not acknowledged yet; how long that takes
+        is the backlog's drain time."""
+        began = self.monotonic()
+        deadline = began + PROBE_TIMEOUT + self._longest_outage()
+        backlog = await self._backlog()
+        while (self._tasks or backlog) and self.monotonic() < deadline:
+            await self.sleep(1)
+            backlog = await self._backlog()
+            self.figures.tick(self.phase, self.monotonic(), len(self._probing), backlog)
+        self.figures.drained(round(self.monotonic() - began, 1), backlog)
 
     async def _settle(self, stock: _Stock) -> None:
         """The invariants, from independent sources: the reservations the service stored for

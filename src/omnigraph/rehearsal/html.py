@@ -38,6 +38,7 @@ def html_report(body: dict[str, Any]) -> str:
         ("GraphQL p99 (ms)", "p99Ms", "#d97706"),
         ("GraphQL errors", "errors", "#dc2626"),
         ("WMS movements waiting for availability", "movementsWaiting", "#059669"),
+        ("Resolutions waiting on their owner (backlog)", "resolutionsPending", "#7c3aed"),
     ]
     verdicts = "".join(
         f"<tr><td>{escape(v['name'])}</td><td>{escape(str(v['value']))}</td>"

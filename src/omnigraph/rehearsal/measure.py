@@ -51,6 +51,7 @@ class Figures:
     oversells: dict[str, dict[str, int]] = field(default_factory=dict)
     commands: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    drain: dict[str, Any] = field(default_factory=dict)
     _seen: int = 0
 
     def graphql(self, sample: Sample) -> None:
@@ -65,7 +66,10 @@ class Figures:
     def phase_started(self, name: str, at: float) -> None:
         self.phases[name] = round(at - self.started, 1)
 
-    def tick(self, phase: str, at: float, probes_waiting: int) -> None:
+    def drained(self, seconds: float, left: int) -> None:
+        self.drain = {"seconds": seconds, "resolutionsLeft": left}
+
+    def tick(self, phase: str, at: float, probes_waiting: int, backlog: int = 0) -> None:
         """One point of the charts: the requests since the last point, their p99 and errors."""
         window = self.samples[self._seen :]
         self._seen = len(self.samples)
@@ -78,6 +82,7 @@ class Figures:
                 "errors": sum(1 for s in window if s.error),
                 "stale": sum(1 for s in window if s.stale_ages),
                 "movementsWaiting": probes_waiting,
+                "resolutionsPending": backlog,
             }
         )
 
@@ -160,6 +165,8 @@ def report(scenario: Scenario, figures: Figures) -> dict[str, Any]:
         "counts": dict(sorted(total.items())),
         "commands": commands,
         "races": figures.oversells,
+        "drain": figures.drain,
+        "resolutionBacklogMax": max((p["resolutionsPending"] for p in figures.timeline), default=0),
         "disagreementToException": None,  # not measured yet: see docs/rehearsal.md
     }
     seconds = (figures.finished or figures.started) - figures.started
@@ -188,6 +195,7 @@ def verdicts(scenario: Scenario, body: dict[str, Any]) -> list[dict[str, Any]]:
         "graphql_error_rate": round(graphql["errors"] / requests, 4),
         "movement_to_availability_p99_ms": overall["movementToAvailability"]["p99Ms"],
         "unreflected_movements": overall["movementToAvailability"]["unreflected"],
+        "backlog_drain_seconds": (overall["drain"] or {}).get("seconds"),
         "stale_answer_age_max_seconds": graphql["staleAgeMaxSeconds"],
     }
     found = []

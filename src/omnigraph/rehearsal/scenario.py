@@ -76,6 +76,9 @@ class Phase(_Strict):
     wms_ack_delay_seconds: float = Field(default=0, ge=0, le=30)
     returns_per_second: float = Field(default=0, ge=0, le=50)
     late_cancellations_per_second: float = Field(default=0, ge=0, le=50)
+    # agents resolving open exceptions (each resolution sent twice at once, a double click):
+    # the commands it sends to the owning systems must be applied once each
+    resolutions_per_second: float = Field(default=0, ge=0, le=20)
     race: Race | None = None
     outages: list[Outage] = Field(default_factory=list)
 
@@ -98,6 +101,7 @@ class Thresholds(_Strict):
     graphql_error_rate: float | None = Field(default=None, ge=0, le=1)
     movement_to_availability_p99_ms: float | None = Field(default=None, gt=0)
     unreflected_movements: int | None = Field(default=None, ge=0)
+    backlog_drain_seconds: float | None = Field(default=None, ge=0)
     stale_answer_age_max_seconds: float | None = Field(default=None, ge=0)
 
 
