@@ -5,6 +5,8 @@ print a summary, write the JSON (and HTML) report, exit 1 when a threshold fails
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -37,7 +39,7 @@ async def run_rehearsal(
     """Start the service in this process (with the demo systems when no sources are
     configured, on a fresh SQLite database of its own), catch it up, drive ``scenario`` at it
     and answer the report."""
-    from omnigraph.app import create_app
+    from omnigraph.app import BACKGROUND_SWITCHES, background_workers, catch_up, create_app
     from omnigraph.rehearsal.measure import report
 
     with tempfile.TemporaryDirectory(prefix="omnigraph-rehearsal-") as folder:
@@ -48,9 +50,15 @@ async def run_rehearsal(
                     "demo_base_port": 0,  # ephemeral: never in the way of a running demo
                 }
             )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            services = app.state.services
+        # started without its background work, caught up step by step (the ledger has read
+        # every WMS event, due commands are delivered), then the background work runs as
+        # `serve` runs it: a survey of the stock before then would measure a ledger half read
+        quiet = settings.model_copy(update=dict.fromkeys(BACKGROUND_SWITCHES, False))
+        app = create_app(quiet)
+        async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
+            await catch_up(app.state.services)
+            services = dataclasses.replace(app.state.services, settings=settings)
+            await stack.enter_async_context(background_workers(services))
             systems = getattr(app.state, "demo_urls", None) or {
                 source.kind: str(source.base_url) for source in services.registry.config.sources
             }
@@ -115,6 +123,12 @@ def rehearse(
         typer.echo(f"omnigraph: {WRITES}", err=True)
         raise typer.Exit(2)
     console = Console(stderr=True)
+    if console.is_terminal:
+        # the progress display owns the terminal: the service's own lines only when they are
+        # errors (its warnings during an outage are the outage the rehearsal asked for)
+        from omnigraph.observability.logging import configure_logging
+
+        configure_logging(settings.effective_log_format, level="ERROR")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -7,7 +7,9 @@ take over HTTP is the oversell check, which compares the reservations the servic
 what the ledger allowed, read from the service's database.
 
 Per phase it runs, at the scenario's rates: orders per channel (a reservation, then half of
-them committed and half left to be cancelled late), availability reads, WMS movements with a
+them committed and half left to be cancelled late), availability reads (a quarter of them
+customers reading their orders through to the sources), agents resolving open exceptions (each
+click sent twice), WMS movements with a
 probe that times how long until availability reflects each one, returned units, late
 cancellations, and one race of reservations for scarce SKUs.
 """
@@ -46,6 +48,7 @@ OPEN_EXCEPTIONS = """query Open($statuses: [ExceptionStatus!]) {
     edges { node { id allowedResolutions } } } }"""
 RESOLVE = """mutation Resolve($input: ResolveExceptionInput!) {
   resolveException(input: $input) { exception { status } userErrors { code } } }"""
+ORDERS = """query Orders { orders(first: 5) { edges { node { name state } } } }"""
 LIVE = ("ACTIVE", "COMMITTED")
 TICK = 0.1
 CONCURRENCY = 32
@@ -284,6 +287,10 @@ class Rehearsal:
                     await self.graphql("commitReservation", COMMIT, id=made)
                 else:
                     self._pending.append(made)
+        elif kind == "read" and self.rng.random() < 0.25:
+            # a customer looking at their orders: read through to the sources, so an outage
+            # shows as errors or as stale answers with their age
+            await self.graphql("orders", ORDERS)
         elif kind == "read":
             picked = self.rng.sample(stock.plentiful, min(5, len(stock.plentiful)))
             await self.available(picked, self.rng.choice(("web", "marketplace")))
