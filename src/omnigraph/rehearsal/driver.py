@@ -111,7 +111,7 @@ class Rehearsal:
 
     async def graphql(self, name: str, query: str, **variables: Any) -> dict[str, Any] | None:
         began = self.monotonic()
-        error, stale_ages = False, []
+        error, stale_ages, code = False, [], None
         data: dict[str, Any] | None = None
         try:
             answer = await self.target.graph.post(
@@ -121,14 +121,19 @@ class Rehearsal:
             )
             body = answer.json()
             error = answer.status_code != 200 or bool(body.get("errors"))
+            for problem in body.get("errors") or []:
+                code = str(((problem or {}).get("extensions") or {}).get("code") or "UNCODED")
+                break
+            else:
+                code = None if not error else f"HTTP_{answer.status_code}"
             data = body.get("data")
             for read in (body.get("extensions") or {}).get("stale") or []:
                 if isinstance(read, dict):
                     stale_ages.append(float(read.get("ageSeconds") or 0))
-        except (httpx.HTTPError, ValueError):
-            error = True
+        except (httpx.HTTPError, ValueError) as failure:
+            error, code = True, type(failure).__name__
         self.figures.graphql(
-            Sample(self.phase, name, (self.monotonic() - began) * 1000, error, stale_ages)
+            Sample(self.phase, name, (self.monotonic() - began) * 1000, error, stale_ages, code)
         )
         return data
 

@@ -34,6 +34,7 @@ class Sample:
     ms: float
     error: bool
     stale_ages: list[float]
+    code: str | None = None  # the first error's extensions.code
 
 
 @dataclass
@@ -118,6 +119,7 @@ def _graphql(samples: list[Sample]) -> dict[str, Any]:
             name: {
                 "requests": len(group),
                 "errors": sum(1 for s in group if s.error),
+                "errorCodes": dict(Counter(s.code for s in group if s.code).most_common()),
                 "p50Ms": percentile([s.ms for s in group], 50),
                 "p99Ms": percentile([s.ms for s in group], 99),
             }
