@@ -446,6 +446,7 @@ def create_app(
                 )
                 config = demo_sources_config(demo.urls)
                 log.info("demo_sources_started", **demo.urls)
+                app.state.demo_urls = dict(demo.urls)  # for `omnigraph rehearse`
             engine = create_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
             if tracing is not None:

@@ -39,6 +39,7 @@ ARGUMENTS: dict[str, list[str]] = {
     "settings": [],
     "catalogue": [],
     "check-source": ["--kind", "storefront", "http://127.0.0.1:9"],
+    "rehearse": ["--minutes", "0.1"],
 }
 
 

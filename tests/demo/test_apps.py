@@ -479,6 +479,21 @@ async def test_outage_switch_answers_503_until_lifted(storefront: httpx.AsyncCli
     }
 
 
+async def test_an_outage_by_window_ends_on_its_own(storefront: httpx.AsyncClient) -> None:
+    window = await storefront.post("/_control/outage", json={"down": True, "seconds": 0.2})
+    assert window.json() == {"down": True, "seconds": 0.2}
+    assert (await storefront.get("/health")).status_code == 503
+    await until(lambda: storefront.get("/health"), lambda body: body.get("status") == "ok")
+    assert (await storefront.get("/_stats")).json()["requests"]["GET /health"] >= 2
+    for bad in (
+        {"down": True, "seconds": 0},
+        {"down": False, "seconds": 5},
+        {"down": True, "seconds": "1"},
+    ):
+        answer = await storefront.post("/_control/outage", json=bad)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (400, "BAD_REQUEST")
+
+
 async def test_latency_switch_delays_contract_routes_until_turned_off(
     storefront: httpx.AsyncClient,
 ) -> None:

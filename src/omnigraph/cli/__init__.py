@@ -10,7 +10,8 @@
   (:mod:`omnigraph.cli.settings`);
 - ``catalogue [--markdown]``, the exception kinds and what decides raising them
   (:mod:`omnigraph.cli.catalogue`);
-- ``check-source``, whether a shim speaks the source contract (:mod:`omnigraph.cli.check_source`).
+- ``check-source``, whether a shim speaks the source contract (:mod:`omnigraph.cli.check_source`);
+- ``rehearse``, a peak-season rehearsal from a scenario file (:mod:`omnigraph.cli.rehearse`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from omnigraph.cli.catalogue import show_catalogue
 from omnigraph.cli.check_source import check_source
 from omnigraph.cli.documents import documents_app
 from omnigraph.cli.keys import keys_app
+from omnigraph.cli.rehearse import rehearse
 from omnigraph.cli.settings import show_settings
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.observability.logging import configure_logging, show_library_lines
@@ -71,6 +73,7 @@ app.add_typer(documents_app, name="documents")
 app.command("settings")(show_settings)
 app.command("catalogue")(show_catalogue)
 app.command("check-source")(check_source)
+app.command("rehearse")(rehearse)
 
 
 def refusing_bad_configuration(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,8 +3,10 @@
 docs/sources/README.md is the contract; each `create_<kind>_app` only says which collections it
 serves and which commands it understands, and this module answers every request the same way in
 all four systems. The test-only switches (`/_stats`, `/_control/outage`, `/_control/latency`,
-`/_control/fail-next`, `/_commands`) live here; a system may add its own under `/_control`, and
-its change feed can skip a sequence number or redeliver events on a switch's say-so.
+`/_control/fail-next`, `/_commands`) live here (an outage may be given a window:
+`{"down": true, "seconds": 60}` comes back on its own); a system may add its own under
+`/_control`, and its change feed can skip a sequence number or redeliver events on a
+switch's say-so.
 """
 
 from __future__ import annotations
@@ -537,6 +539,7 @@ _FAILURE_CODES = {
     504: "GATEWAY_TIMEOUT",
 }
 MAX_LATENCY = 30.0
+MAX_OUTAGE = 3600.0
 
 
 @dataclass
@@ -551,6 +554,12 @@ class SourceControls:
     fail_next: int = 0
     fail_status: int = 503
     requests: Counter[str] = field(default_factory=Counter)
+    recovery: asyncio.TimerHandle | None = None
+
+    def recover(self) -> None:
+        """The end of an outage window: the system answers again."""
+        self.down = False
+        self.recovery = None
 
     def stats(self) -> JsonRecord:
         """Counts per contract route; `/health` is listed but left out of the total."""
@@ -627,11 +636,34 @@ def _control_routes(controls: SourceControls, desk: CommandDesk) -> list[Route]:
         return JSONResponse(controls.stats())
 
     async def outage(request: Request) -> Response:
-        down = (await read_object(request)).get("down")
+        body = await read_object(request)
+        down, seconds = body.get("down"), body.get("seconds")
         if not isinstance(down, bool):
             raise ContractError(400, "BAD_REQUEST", "`down` must be true or false")
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_OUTAGE
+            or not down
+        ):
+            raise ContractError(
+                400,
+                "BAD_REQUEST",
+                f"`seconds` (an outage window) must be a number from 0 to {MAX_OUTAGE:g}"
+                " with `down` true",
+            )
+        if controls.recovery is not None:
+            controls.recovery.cancel()
+            controls.recovery = None
         controls.down = down
-        return JSONResponse({"down": down})
+        if seconds is not None:
+            # an outage by window: the system comes back on its own after `seconds`
+            controls.recovery = asyncio.get_running_loop().call_later(
+                float(seconds), controls.recover
+            )
+        return JSONResponse(
+            {"down": down} if seconds is None else {"down": down, "seconds": seconds}
+        )
 
     async def latency(request: Request) -> Response:
         seconds = (await read_object(request)).get("seconds")

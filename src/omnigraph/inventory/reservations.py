@@ -10,6 +10,7 @@ cover. Expired reservations stop counting on their own: every count filters on
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 SCOPE = "reserveInventory"
+# Test-only: False takes reservations without locking their position first (counting in one
+# transaction, inserting in another), the race `omnigraph rehearse` must catch as oversells.
+# Never set outside tests.
+LOCK_POSITIONS = True
 MAX_QUANTITY = 10_000
 MAX_TTL = timedelta(days=1)
 
@@ -301,6 +306,10 @@ async def _reserve_at(
     with the key reserved first. The key is taken first thing in the transaction, so it lands
     with the reservation or not at all."""
     reservation_id = str(uuid.uuid4())
+    if not LOCK_POSITIONS:
+        return await _reserve_unlocked(
+            sessions, policy, sku, location_id, channel, quantity, ttl, take, now, reservation_id
+        )
     async with sessions() as session, session.begin():
         if not await take(session, reservation_id):
             await session.rollback()
@@ -322,6 +331,47 @@ async def _reserve_at(
         if available < quantity:
             await session.rollback()
             return None
+        row = ReservationRow(
+            id=reservation_id,
+            sku=sku,
+            location_id=location_id,
+            channel=channel,
+            quantity=quantity,
+            status=ReservationStatus.ACTIVE,
+            expires_at=now + ttl,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+    return row
+
+
+async def _reserve_unlocked(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AllocationPolicy,
+    sku: str,
+    location_id: str,
+    channel: str,
+    quantity: int,
+    ttl: timedelta,
+    take: Callable[[AsyncSession, str], Awaitable[bool]],
+    now: datetime,
+    reservation_id: str,
+) -> ReservationRow | Literal["taken"] | None:
+    """The broken way (LOCK_POSITIONS off, tests only): count, let others run, then insert."""
+    async with sessions() as session:
+        position = await session.get(InventoryPositionRow, (sku, location_id))
+        if position is None:
+            return None
+        reserved = await live_reserved(session, sku, location_id, now)
+        available, _ = sellable_units(position, reserved, policy, channel)
+    await asyncio.sleep(0.01)
+    if available < quantity:
+        return None
+    async with sessions() as session, session.begin():
+        if not await take(session, reservation_id):
+            await session.rollback()
+            return "taken"
         row = ReservationRow(
             id=reservation_id,
             sku=sku,

@@ -1,0 +1,2 @@
+"""``omnigraph rehearse``: a peak-season rehearsal of the whole integration, from a scenario
+file (phases of load, outages, delayed acknowledgements), measured against thresholds."""

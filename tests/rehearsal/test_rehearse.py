@@ -1,0 +1,110 @@
+"""A short rehearsal on the built-in demo keeps its promises (no unit reserved beyond what the
+ledger allowed, no command applied twice, every WMS movement reaches availability), and one with
+reservations taken without their lock is caught: oversells, and exit status 1.
+
+Bounded by count (a few seconds of load at fixed rates), never by timing: no latency is
+asserted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from omnigraph.cli import app as cli
+from omnigraph.cli.rehearse import run_rehearsal
+from omnigraph.inventory import reservations
+from omnigraph.rehearsal.html import html_report
+from omnigraph.rehearsal.scenario import load_scenario
+from omnigraph.settings import Settings
+from tests.conftest import FRAMEWORK_OVERRIDES
+
+SHORT = """
+name = "short"
+description = "a few seconds of everything at once"
+[[phases]]
+name = "rush"
+seconds = 3
+orders_per_second = { web = 3, marketplace = 1, store-pickup = 1 }
+availability_reads_per_second = 4
+wms_movements_per_second = 1
+wms_ack_delay_seconds = 0.2
+returns_per_second = 1
+late_cancellations_per_second = 1
+resolutions_per_second = 2
+race = { attempts = 30, skus = 1 }
+outages = [{ system = "erp", start_seconds = 1, seconds = 1 }]
+[thresholds]
+oversells = 0
+double_applications = 0
+unreflected_movements = 0
+"""
+
+
+@pytest.fixture
+def short(tmp_path: Path) -> Path:
+    path = tmp_path / "short.toml"
+    path.write_text(SHORT)
+    return path
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in demo, small, whatever the environment of the run says."""
+    for name in list(os.environ):
+        if name.startswith("OMNIGRAPH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OMNIGRAPH_DEMO_ORDERS", "60")
+    monkeypatch.setenv("OMNIGRAPH_FRAMEWORK_OVERRIDES", str(FRAMEWORK_OVERRIDES).lower())
+
+
+async def test_a_short_rehearsal_reserves_no_more_than_the_ledger_allowed_and_applies_nothing_twice(
+    short: Path, demo_env: None
+) -> None:
+    # a generous cap as a safety net only: the run itself is bounded by its phases
+    body = await asyncio.wait_for(run_rehearsal(load_scenario(short), Settings()), 300)
+    overall = body["overall"]
+    assert overall["oversells"] == 0
+    assert overall["doubleApplications"] == 0
+    # the race: never more winners than units the ledger allowed before it (fewer only when
+    # an attempt failed outright, which the GraphQL errors count)
+    [race] = overall["races"].values()
+    assert 1 <= race["reserved"] <= race["allowed"], overall
+    assert overall["counts"]["race winners"] == race["reserved"]
+    if race["reserved"] < race["allowed"]:
+        assert overall["graphql"]["operations"]["reserveInventory"]["errors"] > 0, overall
+    assert overall["counts"]["race attempts"] == 30
+    moved = overall["movementToAvailability"]
+    assert moved["moved"] >= 1
+    assert moved["reflected"] == moved["moved"], overall
+    # agents resolved exceptions with double clicks: the owners received the commands, and
+    # their own logs say none was applied twice
+    assert overall["counts"]["exceptions resolved"] >= 1
+    assert sum(tally["commands"] for tally in overall["commands"].values()) >= 1, overall
+    assert body["passed"], body["thresholds"]
+    assert body["phases"][0]["name"] == "rush"
+    page = html_report(body)
+    assert "<svg" in page
+    assert "http" not in page.split("<body>")[1]  # nothing fetched: no CDN
+
+
+def test_reservations_without_their_lock_fail_the_rehearsal(
+    short: Path, demo_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reservations, "LOCK_POSITIONS", False)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["rehearse", "--scenario", str(short), "--report", str(report)]
+    )
+    assert result.exit_code == 1, result.exception
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    body: dict[str, Any] = json.loads(report.read_text())
+    assert body["overall"]["oversells"] > 0
+    failed = [v["name"] for v in body["thresholds"] if not v["passed"]]
+    assert failed == ["oversells"]
+    assert report.with_suffix(".html").exists()
