@@ -18,6 +18,7 @@ from omnigraph.api.references import (
     PayoutReference,
     reference_resolvers,
 )
+from omnigraph.bulk.schema import BulkMutations, BulkQueries, BulkSubscriptions
 from omnigraph.exceptions.schema import (
     ExceptionMutations,
     ExceptionQueries,
@@ -39,6 +40,8 @@ __all__ = ["SUBGRAPHS", "single_process_spec"]
 
 
 def single_process_spec() -> SubgraphSpec:
+    """Every room's parts, bulk exports among them (single process only: an export pages
+    through the whole graph, which no one subgraph serves)."""
     query = merge_types(
         "Query",
         (
@@ -48,13 +51,17 @@ def single_process_spec() -> SubgraphSpec:
             PolicyQueries,
             PayoutQueries,
             ExceptionQueries,
+            BulkQueries,
         ),
     )
     return SubgraphSpec(
         query,
         [Order, Payout, ExceptionRecord, InventoryAvailability],
-        merge_types("Mutation", (ExceptionMutations, InventoryMutations)),
-        merge_types("Subscription", (ExceptionSubscriptions, AvailabilitySubscriptions)),
+        merge_types("Mutation", (ExceptionMutations, InventoryMutations, BulkMutations)),
+        merge_types(
+            "Subscription",
+            (ExceptionSubscriptions, AvailabilitySubscriptions, BulkSubscriptions),
+        ),
     )
 
 
