@@ -3,8 +3,14 @@ PostgreSQL; the file holds exactly what paging the same query directly returns."
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 
 from omnigraph.security.principal import Role
@@ -72,3 +78,78 @@ async def test_an_export_runs_to_a_jsonl_file_holding_what_the_listing_holds(bul
     assert response.headers["content-type"].startswith("application/jsonl")
     rows = [orjson.loads(line) for line in response.content.splitlines()]
     assert rows == expected
+
+
+async def test_csv_is_a_zip_of_one_file_per_level(bulk: Bulk) -> None:
+    token = await bulk.key(Role.REPORTING)
+    operation = (await bulk.start(token, ORDERS_EXPORT, "CSV"))["bulkOperation"]
+    await bulk.run()
+    done = await bulk.status(token, operation["id"])
+    response = await bulk.download(token, done["url"])
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["orders.csv", "orders.lines.csv"]
+        orders = list(csv.DictReader(io.TextIOWrapper(archive.open("orders.csv"), "utf-8")))
+        lines = list(csv.DictReader(io.TextIOWrapper(archive.open("orders.lines.csv"), "utf-8")))
+    nodes = await listing(bulk, token)
+    assert orders == [
+        {
+            "id": n["id"],
+            "name": n["name"] or "",
+            "channel": n["channel"],
+            "placedAt": n["placedAt"],
+            "totals.total.amount": n["totals"]["total"]["amount"],
+            "totals.total.currency": n["totals"]["total"]["currency"],
+        }
+        for n in nodes
+    ]
+    assert lines == [
+        {
+            "sku": line["sku"],
+            "quantity": str(line["quantity"]),
+            "unitPrice.amount": line["unitPrice"]["amount"],
+            "unitPrice.currency": line["unitPrice"]["currency"],
+            "__parentId": n["id"],
+        }
+        for n in nodes
+        for line in n["lines"]
+    ]
+
+
+async def test_duckdb_sums_the_parquet_export_to_the_listings_totals(
+    bulk: Bulk, tmp_path: Path
+) -> None:
+    token = await bulk.key(Role.REPORTING)
+    operation = (await bulk.start(token, ORDERS_EXPORT, "PARQUET"))["bulkOperation"]
+    await bulk.run()
+    done = await bulk.status(token, operation["id"])
+    response = await bulk.download(token, done["url"])
+    assert response.headers["content-type"] == "application/vnd.apache.parquet"
+    path = tmp_path / "orders.parquet"
+    path.write_bytes(response.content)
+
+    expected: dict[tuple[str, str], Decimal] = {}
+    nodes = await listing(bulk, token)
+    for node in nodes:
+        total = node["totals"]["total"]
+        key = (node["channel"], total["currency"])
+        expected[key] = expected.get(key, Decimal(0)) + Decimal(total["amount"])
+    with duckdb.connect() as db:
+        sums = db.execute(
+            "SELECT channel, totals.total.currency, sum(totals.total.amount)"
+            " FROM read_parquet(?) GROUP BY ALL",
+            [str(path)],
+        ).fetchall()
+        types = dict(
+            db.execute(
+                "SELECT column_name, column_type FROM (DESCRIBE SELECT placedAt,"
+                " totals.total.amount AS amount FROM read_parquet(?))",
+                [str(path)],
+            ).fetchall()
+        )
+        lines = db.execute(
+            "SELECT count(*) FROM (SELECT unnest(lines) FROM read_parquet(?))", [str(path)]
+        ).fetchone()
+    assert {(channel, currency): amount for channel, currency, amount in sums} == expected
+    assert types == {"placedAt": "TIMESTAMP WITH TIME ZONE", "amount": "DECIMAL(38,9)"}
+    assert lines == (sum(len(n["lines"]) for n in nodes),)
