@@ -153,3 +153,39 @@ async def test_duckdb_sums_the_parquet_export_to_the_listings_totals(
     assert {(channel, currency): amount for channel, currency, amount in sums} == expected
     assert types == {"placedAt": "TIMESTAMP WITH TIME ZONE", "amount": "DECIMAL(38,9)"}
     assert lines == (sum(len(n["lines"]) for n in nodes),)
+
+
+NESTED = "id lines { sku provenance { field source } }"
+
+
+async def test_lists_below_a_row_without_an_id_name_it_by_its_place(bulk: Bulk) -> None:
+    """An order line has no id: its rows carry ``__id`` (the order's id, the list and the
+    line's index), which its provenance rows name as their parent."""
+    token = await bulk.key(Role.REPORTING)
+    export = f"{{ orders {{ edges {{ node {{ {NESTED} }} }} }} }}"
+    operation = (await bulk.start(token, export))["bulkOperation"]
+    await bulk.run()
+    done = await bulk.status(token, operation["id"])
+    rows = [
+        orjson.loads(line)
+        for line in (await bulk.download(token, done["url"])).content.splitlines()
+    ]
+
+    expected: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = f"""query($after: String) {{ orders(first: {PAGE_SIZE_CAP}, after: $after) {{
+          edges {{ node {{ {NESTED} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+        body = (await bulk.query(token, page, after=after))["data"]["orders"]
+        for edge in body["edges"]:
+            order = edge["node"]
+            expected.append({"id": order["id"]})
+            for index, line in enumerate(order["lines"]):
+                place = f"{order['id']}/lines/{index}"
+                expected.append({"__id": place, "sku": line["sku"], "__parentId": order["id"]})
+                expected += [{**p, "__parentId": place} for p in line["provenance"]]
+        if not body["pageInfo"]["hasNextPage"]:
+            break
+        after = body["pageInfo"]["endCursor"]
+    assert rows == expected
+    assert int(done["objectCount"]) == len(expected)
