@@ -5,11 +5,17 @@ directly is refused."""
 from __future__ import annotations
 
 import pytest
+from graphql import parse
 
-from omnigraph.bulk.operations import bulk_operation_key
+from omnigraph.api.schema import build_schema
+from omnigraph.bulk.operations import Problem, bulk_operation_key
+from omnigraph.bulk.resolvers import analyse
 from omnigraph.db.models import BulkOperationRow
+from omnigraph.graph.limits.cost import operation_cost
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
+from omnigraph.settings import QueryLimits
 from tests.bulk.conftest import PAGE_SIZE_CAP, Bulk
 from tests.bulk.test_exports import ORDERS_EXPORT
 
@@ -115,3 +121,24 @@ async def test_an_export_whose_key_is_revoked_fails(bulk: Bulk) -> None:
     assert row is not None
     assert (row.status, row.error_code, row.file_name) == ("FAILED", "ACCESS_REVOKED", None)
     assert row.root_object_count == PAGE_SIZE_CAP  # the page before the revocation
+
+
+def test_the_cost_limit_applies_to_each_page_not_to_the_export() -> None:
+    """The page size is the largest ``first`` whose page the cost limit allows: an export of
+    any size runs in pages that each pass it; a row too costly for any page is refused."""
+    schema = graphql_schema(build_schema())
+    query = "{ orders { edges { node { id lines { sku quantity } } } } }"
+    limits = QueryLimits(max_cost=500)
+    analysis = analyse(schema, query, limits)
+    assert not isinstance(analysis, Problem)
+    size = analysis.plan.page_size
+    page = parse(analysis.plan.document)
+
+    def cost(first: int) -> int:
+        return operation_cost(schema, page, variables={"bulkFirst": first}, limits=limits)
+
+    assert 1 < size < limits.max_page_size
+    assert cost(size) <= limits.max_cost < cost(size + 1)
+    refused = analyse(schema, query, QueryLimits(max_cost=20))
+    assert isinstance(refused, Problem)
+    assert refused.code == "QUERY_TOO_COSTLY"
