@@ -95,6 +95,8 @@ __all__ = [
 ]
 
 EXAMPLES = Path(__file__).with_name("examples")
+# the federation subgraph that serves bulk exports (omnigraph.api.subgraphs), and runs them
+BULK_SUBGRAPH = "orders"
 # Each wait between two runs of a background task is its interval give or take 10 %, so loops
 # started together (and replicas restarted together) spread out; the mean interval is the same.
 BACKGROUND_JITTER = 0.1
@@ -561,7 +563,7 @@ def create_app(
                 BulkFiles(settings.bulk.directory),
             ):
                 services.provide(part)
-            if settings.subgraph is None:
+            if settings.subgraph in (None, BULK_SUBGRAPH):
                 # exports run each page through the whole graph, as the caller
                 services.provide(SchemaPages(services, lambda: bulk_schema(settings)))
             app.state.services = services

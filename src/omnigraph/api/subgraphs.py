@@ -40,8 +40,6 @@ __all__ = ["SUBGRAPHS", "single_process_spec"]
 
 
 def single_process_spec() -> SubgraphSpec:
-    """Every room's parts, bulk exports among them (single process only: an export pages
-    through the whole graph, which no one subgraph serves)."""
     query = merge_types(
         "Query",
         (
@@ -66,11 +64,16 @@ def single_process_spec() -> SubgraphSpec:
 
 
 def _orders() -> SubgraphSpec:
+    """The orders, and bulk exports: reporting tools' whole data sets (an export's pages run
+    through the whole graph in this subgraph's process, which knows every source)."""
     resolvers = {**full_node_resolvers(OrderCore), **reference_resolvers()}
     resolvers["Order"] = full_node_resolvers(OrderCore)["Order"]
-    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore)))
+    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore), BulkQueries))
     return SubgraphSpec(
-        query, [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference]
+        query,
+        [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference],
+        merge_types("Mutation", (BulkMutations,)),
+        merge_types("Subscription", (BulkSubscriptions,)),
     )
 
 

@@ -3,9 +3,9 @@
 It starts the export (``runBulkQuery``), shows its progress (rows written, and the download's
 bytes) with a progress bar, and writes the file to ``--out`` once it is complete (under a
 temporary name first: an interrupted run leaves no half file under the name asked for). With
-``--url`` (``OMNIGRAPH_URL``) it asks that service, with ``--token`` (``OMNIGRAPH_TOKEN``) as its
-key; without, the service runs inside the command for the export's duration, on the
-configured database and sources, or the built-in demo systems, as ``serve`` would.
+``--url`` it asks that service, with ``--token`` as its key; without, the service runs inside
+the command for the export's duration, on the configured database and sources, or the
+built-in demo systems, as ``serve`` would.
 """
 
 from __future__ import annotations
@@ -54,14 +54,9 @@ def export(
     format: Annotated[Format, typer.Option(help="jsonl, csv (a zip) or parquet.")] = Format.jsonl,
     url: Annotated[
         str | None,
-        typer.Option(
-            envvar="OMNIGRAPH_URL",
-            help="The service to ask (http://host:8000); none: run one inside this command.",
-        ),
+        typer.Option(help="The service to ask (http://host:8000); none: run one inside this."),
     ] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="OMNIGRAPH_TOKEN", help="The API key to export as.")
-    ] = None,
+    token: Annotated[str | None, typer.Option(help="The API key to export as.")] = None,
     poll: Annotated[float, typer.Option(help="Seconds between two looks at the export.")] = 0.5,
     config: ConfigOption = None,
     as_of: AsOfOption = None,
