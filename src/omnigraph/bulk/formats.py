@@ -41,7 +41,7 @@ __all__ = [
 
 FORMATS = ("JSONL", "CSV", "PARQUET")
 DECIMAL_PRECISION, DECIMAL_SCALE = 38, 9
-ROW_GROUP_ROWS = 2_000  # root rows per Parquet row group: a few MB in memory at most
+ROW_GROUP_ROWS = 1_000  # root rows per Parquet row group: memory bounded whatever the size
 
 
 class FormatUnavailable(Exception):
