@@ -124,6 +124,8 @@ class BulkRunner:
     def periodic(
         self, name: str, *, wakeup: asyncio.Event | None = None, jitter: float = 0.0
     ) -> PeriodicTask:
+        """Not a singleton: every replica's runners claim exports one by one (a claim per
+        export, compare-and-set), so exports run side by side across replicas."""
         return PeriodicTask(
             name,
             self.step,
@@ -362,4 +364,10 @@ class BulkCleanup:
         return len(due) >= 100
 
     def periodic(self, *, interval_seconds: float, jitter: float = 0.0) -> PeriodicTask:
-        return PeriodicTask("bulk_cleanup", self.step, interval_seconds, jitter=jitter)
+        return PeriodicTask(
+            "bulk_cleanup",
+            self.step,
+            interval_seconds,
+            jitter=jitter,
+            singleton=True,  # one replica's sweep is enough (a second deletes nothing more)
+        )
