@@ -163,13 +163,19 @@ async def bulk(
             yield Bulk(app, client, clock, folder)
 
 
-@pytest.fixture(autouse=True)
-async def no_export_left_running(bulk: Bulk) -> AsyncIterator[None]:
-    """Each test's exports end with it: the next test's runners find only their own."""
-    yield
+async def _end_every_export(bulk: Bulk) -> None:
     async with bulk.services.sessions() as session, session.begin():
         await session.execute(
             update(BulkOperationRow)
             .where(BulkOperationRow.status.in_(ACTIVE))
             .values(status="CANCELED", claim_token=None, claimed_until=None)
         )
+
+
+@pytest.fixture(autouse=True)
+async def no_export_left_running(bulk: Bulk) -> AsyncIterator[None]:
+    """Each test's runners find only its own exports: any other test of the session left
+    under way (the shared database) is ended before, and this test's after."""
+    await _end_every_export(bulk)
+    yield
+    await _end_every_export(bulk)
