@@ -35,6 +35,11 @@ does nothing with the answers. The ratio is what truth-keeping costs on top of f
 The demo systems run in the same process, as they do for ``omnigraph serve`` without sources;
 both sides pay for them alike.
 
+``bulk`` (issue 21): bulk exports of ``--orders`` orders with lines, state, totals and
+provenance, per format (``--formats``), against a client paging ``orders(first: 100)`` through
+the same process in the same run: rows/s, upstream calls per 1,000 orders, peak memory growth.
+See ``benchmarks/bulk.py``.
+
 ``reconcile``: payments sync and payout reconciliation of ``--transactions`` balance
 transactions across ``--payouts`` payouts (issue 6: 1,000,000 across 5,000), each phase in its own
 process for its peak memory, against fetch-and-parse and one-``GROUP BY`` baselines. See
@@ -343,7 +348,7 @@ def main() -> None:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        help="http, detection, ledger, reconcile (default: detection and ledger)",
+        help="http, detection, ledger, reconcile, bulk (default: detection and ledger)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="http: seconds per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="http: warm-up seconds")
@@ -370,6 +375,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="reconcile: under cProfile, print the top functions"
     )
+    parser.add_argument(
+        "--formats", default="jsonl,csv,parquet", help="bulk: the export formats measured"
+    )
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "http":
@@ -392,8 +400,14 @@ def main() -> None:
             from reconcile import reconcile_benchmark  # benchmarks/reconcile.py
 
             reconcile_benchmark(args.transactions, args.payouts, profile=args.profile)
+        elif name == "bulk":
+            from bulk import bulk_benchmark  # benchmarks/bulk.py
+
+            bulk_benchmark(args.orders, args.formats.split(","))
         else:
-            parser.error(f"unknown benchmark {name!r}; known: http, detection, ledger, reconcile")
+            parser.error(
+                f"unknown benchmark {name!r}; known: http, detection, ledger, reconcile, bulk"
+            )
 
 
 if __name__ == "__main__":

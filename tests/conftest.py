@@ -96,6 +96,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "ledger_enabled": False,
         "drift_enabled": False,
         "reconcile_enabled": False,
+        # tests of bulk exports drive their runners themselves, on their own file folder
+        "bulk": {"enabled": False},
         "framework_overrides": FRAMEWORK_OVERRIDES,
         **overrides,
     }

@@ -71,6 +71,8 @@ async def served_demo(
         "database_url": f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
         "framework_overrides": FRAMEWORK_OVERRIDES,
         **dict.fromkeys(BACKGROUND_SWITCHES, False),  # caught up below, step by step
+        # bulk exports run by catch_up too, their files in the folder
+        "bulk": {"enabled": False, "directory": str(folder / "bulk")},
         **{name: Settings.model_fields[name].default for name in DEMO},
         **overrides,
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "omnigraph"
-DOMAINS = ("orders", "inventory", "payouts", "exceptions")
+DOMAINS = ("orders", "inventory", "payouts", "exceptions", "bulk")
 # the GraphQL parts of a domain room: everything else in it is rules, reads and background work
 DOMAIN_GRAPHQL = ("schema.py", "resolvers.py")
 

@@ -32,6 +32,11 @@ from strawberry.extensions import SchemaExtension
 
 from omnigraph import console
 from omnigraph.api.schema import build_schema
+from omnigraph.bulk.download import bulk_file
+from omnigraph.bulk.events import BulkEvents, BulkWakeup
+from omnigraph.bulk.resolvers import SchemaPages
+from omnigraph.bulk.runner import BulkCleanup, BulkRunner
+from omnigraph.bulk.store import BulkFiles
 from omnigraph.core.clock import StartedClock
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.http_errors import error_json, http_exception_json, internal_error_json
@@ -92,6 +97,8 @@ __all__ = [
 ]
 
 EXAMPLES = Path(__file__).with_name("examples")
+# the federation subgraph that serves bulk exports (omnigraph.api.subgraphs), and runs them
+BULK_SUBGRAPH = "orders"
 # Each wait between two runs of a background task is its interval give or take 10 %, so loops
 # started together (and replicas restarted together) spread out; the mean interval is the same.
 BACKGROUND_JITTER = 0.1
@@ -241,7 +248,10 @@ async def catch_up(services: Services) -> None:
     started ``serve`` is after its first rounds (the ledger and the feeds read, the orders
     scanned, the payouts reconciled, due commands delivered). Whatever the settings enable:
     for one-shot commands and tests that want that state without waiting."""
-    every = services.settings.model_copy(update=dict.fromkeys(BACKGROUND_SWITCHES, True))
+    every = services.settings.model_copy(
+        update=dict.fromkeys(BACKGROUND_SWITCHES, True)
+        | {"bulk": services.settings.bulk.model_copy(update={"enabled": True})}
+    )
     for task in background_tasks(dataclasses.replace(services, settings=every)):
         while await task.step():
             pass
@@ -324,6 +334,9 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         )
     if settings.reconcile_enabled:
         tasks += reconciliation_worker(services).periodic(jitter=BACKGROUND_JITTER)
+    pages = services.find(SchemaPages)
+    if settings.bulk.enabled and pages is not None:
+        tasks += bulk_tasks(services, pages)
     sockets = services.find(SocketGuard)
     if sockets is not None:
         # each replica re-checks the keys of its own open WebSockets
@@ -332,6 +345,37 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
     if documents is not None:
         # what automatic persisted queries learnt and nobody asked for since is forgotten
         tasks.append(documents.expiry(services.now, jitter=BACKGROUND_JITTER))
+    return tasks
+
+
+def bulk_tasks(services: Services, pages: SchemaPages) -> list[PeriodicTask]:
+    """The runners of bulk exports (``bulk.workers`` of them) and the cleanup of their files."""
+    policy = services.settings.bulk
+    files = services.get(BulkFiles)
+    events = services.find(BulkEvents)
+    wakeup = services.find(BulkWakeup)
+    tasks = []
+    for number in range(1, policy.workers + 1):
+        runner = BulkRunner(
+            services.sessions,
+            files,
+            pages,
+            worker=f"{socket.gethostname()}:{os.getpid()}:bulk:{number}",
+            policy=policy,
+            clock=services.now,
+            on_change=events.publish if events is not None else None,
+        )
+        tasks.append(
+            runner.periodic(
+                "bulk_runner" if number == 1 else f"bulk_runner_{number}",
+                wakeup=wakeup.event if wakeup is not None else None,
+                jitter=BACKGROUND_JITTER,
+            )
+        )
+    cleanup = BulkCleanup(services.sessions, files, clock=services.now)
+    tasks.append(
+        cleanup.periodic(interval_seconds=policy.cleanup_interval_seconds, jitter=BACKGROUND_JITTER)
+    )
     return tasks
 
 
@@ -385,6 +429,16 @@ def reconciliation_worker(services: Services) -> ReconciliationWorker:
         ),
         interval_seconds=settings.reconcile_interval_seconds,
         sweep_interval_seconds=settings.returns_sweep_interval_seconds,
+    )
+
+
+def bulk_schema(settings: Settings) -> Any:
+    """The schema export pages run through: the single-process graph with the same limits and
+    production masking as ``/graphql``'s, without trusted documents (checked at the start)."""
+    return build_schema(
+        production=settings.is_production,
+        limits=settings.limits,
+        framework_overrides=settings.framework_overrides,
     )
 
 
@@ -480,6 +534,8 @@ def create_app(
             stack.push_async_callback(exception_events.aclose)
             availability_events = AvailabilityBus(redis, channel=f"{events}:availability")
             stack.push_async_callback(availability_events.aclose)
+            bulk_events = BulkEvents(redis, channel=f"{events}:bulk")
+            stack.push_async_callback(bulk_events.aclose)
             # a kept answer is forgotten as soon as this process hears of a change, and, while
             # the cache is on, when another replica's change reaches this one
             exception_events.listen(graphql.response_cache.invalidate)
@@ -505,8 +561,14 @@ def create_app(
                 graphql.documents,
                 sockets,
                 key_claims,
+                bulk_events,
+                BulkWakeup(),
+                BulkFiles(settings.bulk.directory),
             ):
                 services.provide(part)
+            if settings.subgraph in (None, BULK_SUBGRAPH):
+                # exports run each page through the whole graph, as the caller
+                services.provide(SchemaPages(services, lambda: bulk_schema(settings)))
             app.state.services = services
             health = Health(
                 sessions,
@@ -643,6 +705,13 @@ def create_app(
             ),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route(
+                "/bulk/{id}/file",
+                AuthenticationMiddleware(
+                    request_response(bulk_file), backend=backend, on_error=unauthenticated
+                ),
+                methods=["GET"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             # signed by Shopify (X-Shopify-Hmac-Sha256), not by an API key: verified there
             Route("/webhooks/shopify", changing(receive_shopify_webhook), methods=["POST"]),

@@ -53,6 +53,7 @@ __all__ = [
     "SHOPIFY_MAX_QUERY_COST",
     "SHOPIFY_NODES_LIMIT",
     "BreakerPolicy",
+    "BulkPolicy",
     "DispatchPolicy",
     "QueryLimits",
     "Section",
@@ -194,6 +195,64 @@ class DispatchPolicy(Section):
     )
     batch_size: int = Field(default=20, ge=1, le=500, description="Commands claimed at once.")
     breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+
+
+class BulkPolicy(Section):
+    """Bulk exports (``runBulkQuery``): where their files live, how many run per key, how long
+    a finished file is kept, and the claim that lets any replica run or resume one."""
+
+    flat_env_prefix: ClassVar[str] = "BULK_"
+
+    enabled: bool = Field(
+        default=True, description="Run bulk exports from this process (any number may)."
+    )
+    directory: Path = Field(
+        default=Path("./var/bulk"),
+        description="Where export files are written and served from: a volume every replica"
+        " shares (the state is in the database, so any replica answers and downloads).",
+    )
+    max_running_per_key: int = Field(
+        default=2,
+        ge=1,
+        description="Exports one API key (or token subject) may have created or running at"
+        " once; one more is refused with BULK_LIMIT_REACHED.",
+    )
+    retention_seconds: float = Field(
+        default=604_800.0,
+        gt=0,
+        description="How long a finished export's file may be downloaded; then it is deleted"
+        " (checked every `cleanup_interval_seconds`).",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=16, description="Exports this process runs at the same time."
+    )
+    claim_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a running export is its runner's without news; renewed every"
+        " page. A runner that died is replaced once its claim lapses, resuming from the last"
+        " page written.",
+    )
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle runner looks for an export to run."
+    )
+    pages_per_step: int = Field(
+        default=20,
+        ge=1,
+        description="Pages a runner writes before it lets a stopping process end (the claim"
+        " is kept; the next pages follow at once).",
+    )
+    max_page_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Tries of one page whose source did not answer before the export fails.",
+    )
+    retry_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before a page whose source did not answer is retried."
+    )
+    cleanup_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often expired and abandoned export files are deleted."
+    )
 
 
 class ShopifyOptions(BaseModel):
@@ -529,6 +588,7 @@ class SettingsFields(BaseModel):
         default=True, description="Deliver resolution commands from this process."
     )
     dispatch: DispatchPolicy = Field(default_factory=DispatchPolicy)
+    bulk: BulkPolicy = Field(default_factory=BulkPolicy)
     report_feed_enabled: bool = Field(
         default=True, description="Follow source feeds for exception reports from this process."
     )

@@ -25,6 +25,7 @@ ARGUMENTS: dict[str, list[str]] = {
     "serve": [],
     "demo": [],
     "export-schema": ["--check"],
+    "export": ["shop.graphql", "--out", "shop.jsonl"],
     "dispatch": ["--once"],
     "detect": [],
     "sync wms": [],

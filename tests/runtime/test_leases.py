@@ -255,6 +255,7 @@ def test_the_background_tasks_that_must_run_once_are_singletons(app: Starlette) 
             drift_enabled=True,
             detector_enabled=True,
             reconcile_enabled=True,
+            bulk={"enabled": True},
         ),
     )
     kinds = {task.name: task.singleton for task in background_tasks(everything)}
@@ -272,4 +273,7 @@ def test_the_background_tasks_that_must_run_once_are_singletons(app: Starlette) 
         # replica's memory of what it deletes
         "websocket_recheck": False,
         "persisted_documents_expiry": False,
+        # each runner claims its export: every replica may run exports
+        "bulk_runner": False,
+        "bulk_cleanup": True,
     }

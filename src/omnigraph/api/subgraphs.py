@@ -18,6 +18,7 @@ from omnigraph.api.references import (
     PayoutReference,
     reference_resolvers,
 )
+from omnigraph.bulk.schema import BulkMutations, BulkQueries, BulkSubscriptions
 from omnigraph.exceptions.schema import (
     ExceptionMutations,
     ExceptionQueries,
@@ -48,22 +49,31 @@ def single_process_spec() -> SubgraphSpec:
             PolicyQueries,
             PayoutQueries,
             ExceptionQueries,
+            BulkQueries,
         ),
     )
     return SubgraphSpec(
         query,
         [Order, Payout, ExceptionRecord, InventoryAvailability],
-        merge_types("Mutation", (ExceptionMutations, InventoryMutations)),
-        merge_types("Subscription", (ExceptionSubscriptions, AvailabilitySubscriptions)),
+        merge_types("Mutation", (ExceptionMutations, InventoryMutations, BulkMutations)),
+        merge_types(
+            "Subscription",
+            (ExceptionSubscriptions, AvailabilitySubscriptions, BulkSubscriptions),
+        ),
     )
 
 
 def _orders() -> SubgraphSpec:
+    """The orders, and bulk exports: reporting tools' whole data sets (an export's pages run
+    through the whole graph in this subgraph's process, which knows every source)."""
     resolvers = {**full_node_resolvers(OrderCore), **reference_resolvers()}
     resolvers["Order"] = full_node_resolvers(OrderCore)["Order"]
-    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore)))
+    query = merge_types("Query", (node_query(resolvers), order_queries(OrderCore), BulkQueries))
     return SubgraphSpec(
-        query, [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference]
+        query,
+        [OrderCore, PayoutReference, ExceptionReference, InventoryAvailabilityReference],
+        merge_types("Mutation", (BulkMutations,)),
+        merge_types("Subscription", (BulkSubscriptions,)),
     )
 
 

@@ -2,6 +2,7 @@
 
 - ``serve``, ``export-schema`` (:mod:`omnigraph.cli.serve`), ``demo``
   (:mod:`omnigraph.cli.demo`);
+- ``export QUERY_FILE``, one bulk export to a file (:mod:`omnigraph.cli.export`);
 - ``dispatch``, ``detect``, ``sync wms | payments | exceptions``, ``db upgrade``
   (:mod:`omnigraph.cli.jobs`);
 - ``keys create | list | revoke`` (:mod:`omnigraph.cli.keys`);
@@ -26,6 +27,7 @@ from omnigraph.cli import demo, jobs, serve
 from omnigraph.cli.catalogue import show_catalogue
 from omnigraph.cli.check_source import check_source
 from omnigraph.cli.documents import documents_app
+from omnigraph.cli.export import export
 from omnigraph.cli.keys import keys_app
 from omnigraph.cli.rehearse import rehearse
 from omnigraph.cli.settings import show_settings
@@ -55,6 +57,7 @@ def options(
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command("export-schema")(serve.export_schema)
+app.command("export")(export)
 app.command()(jobs.dispatch)
 app.command()(jobs.detect)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -27,6 +28,7 @@ __all__ = [
     "AllocationPolicyRow",
     "ApiKeyRow",
     "Base",
+    "BulkOperationRow",
     "DriftWatchRow",
     "ExceptionEventRow",
     "ExceptionRow",
@@ -462,3 +464,50 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+class BulkOperationRow(Base):
+    """One bulk export: the query, whose it is, where its run stands and its file.
+
+    A runner holds the export while ``claim_token`` is its own and ``claimed_until`` is ahead
+    (renewed every page); ``checkpoint`` is what the last page written left: the cursor to go
+    on from, and the spool's segments with the bytes of each that count."""
+
+    __tablename__ = "bulk_operations"
+    __table_args__ = (
+        UniqueConstraint("owner", "idempotency_key", name="uq_bulk_operations_owner_key"),
+        Index("ix_bulk_operations_owner_created", "owner", "created_at"),
+        Index("ix_bulk_operations_status_claim", "status", "claimed_until"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(160))
+    # the caller as it started the export: subject, roles, channel, how it authenticated
+    principal: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    # the page document, its page size and the shape of its rows (omnigraph.bulk.plan)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    object_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    root_object_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    page_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(160))
+    claimed_until: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(String(128))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    # files of this export may still be on the volume: the cleanup looks here
+    files_pending: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

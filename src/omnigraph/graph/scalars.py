@@ -10,12 +10,12 @@ input field of type ``DateTime`` at once. Answers are written as before (``isofo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from graphql import GraphQLError
 
-__all__ = ["DATETIME", "SCALAR_OVERRIDES", "parse_datetime"]
+__all__ = ["DATETIME", "SCALAR_OVERRIDES", "UNSIGNED_INT64", "UnsignedInt64", "parse_datetime"]
 
 DATETIME_DESCRIPTION = (
     "A moment in ISO 8601 with its UTC offset: 2026-11-20T10:00:00Z or"
@@ -64,5 +64,16 @@ DATETIME = strawberry.scalar(
     serialize=_serialize,
     parse_value=parse_datetime,
 )
-# for the schema's ``scalar_overrides``: every ``datetime`` annotation is this scalar
-SCALAR_OVERRIDES: dict[object, Any] = {datetime: DATETIME}
+# A count or size past GraphQL's 32-bit Int (a bulk export's rows and bytes), as Shopify
+# writes one: a string of decimal digits, which no JSON parser rounds.
+UnsignedInt64 = NewType("UnsignedInt64", int)
+UNSIGNED_INT64 = strawberry.scalar(
+    name="UnsignedInt64",
+    description="A count or a size in bytes up to 2^64 - 1, written as a string of decimal"
+    " digits (a JSON number loses precision past 2^53).",
+    serialize=str,
+    parse_value=int,
+)
+# for the schema's ``scalar_overrides``: every ``datetime`` annotation is this scalar, and every
+# ``UnsignedInt64`` that one
+SCALAR_OVERRIDES: dict[object, Any] = {datetime: DATETIME, UnsignedInt64: UNSIGNED_INT64}

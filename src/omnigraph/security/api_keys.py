@@ -95,4 +95,5 @@ async def principal_for_key(
         subject=row.name,
         roles=frozenset(Role(role) for role in row.roles),
         channel=row.channel,
+        key=row.prefix,
     )

@@ -32,6 +32,8 @@ class Principal(BaseUser):
     via: str = "api_key"
     # a JWT's expiry (seconds since the epoch, with the verifier's leeway); None: no expiry
     valid_until: float | None = None
+    # an API key's public prefix (names may repeat; the prefix is the key's own)
+    key: str | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -44,6 +46,12 @@ class Principal(BaseUser):
     @property
     def identity(self) -> str:
         return f"{self.via}:{self.subject}"
+
+    @property
+    def owner(self) -> str:
+        """Whose the things this caller makes are (a bulk export): the API key itself, by its
+        prefix (two keys may share a name), else the identity."""
+        return f"api_key:{self.key}" if self.key else self.identity
 
     def has_any(self, roles: frozenset[Role]) -> bool:
         return Role.ADMIN in self.roles or not roles.isdisjoint(self.roles)

@@ -1,0 +1,534 @@
+"""The GraphQL side of bulk exports: the query read once when an export starts, and each page
+run through the schema as the caller who started it.
+
+**Reading the query** (:func:`analyse`). A bulk query is one query whose root is one of the
+connections a whole data set is paged through (``orders``, ``payouts``, ``exceptions``),
+selecting ``edges { node { ... } }``, without ``first`` or ``after`` (the export pages itself)
+and without variables. It is validated as the same query asked directly would be; then the
+paging is written into it (``first: $bulkFirst, after: $bulkAfter`` on the root field and its
+``pageInfo`` under an alias), its page size is the largest ``first`` whose cost the limits
+allow (so limits on depth and cost apply to each page, not to the export), and the shape of
+its rows is read off it (``omnigraph.bulk.plan``).
+
+**Permissions** are those of the query asked directly: every field the query selects is
+checked against the permission matrix for the caller when the export starts (a reporting key
+cannot export a field it cannot read: ``FORBIDDEN`` before anything runs), the first page is
+tried with ``first: 0`` so the root field's and the filters' own checks run, and every page
+runs through the schema with the caller's principal, re-read for an API key before each page
+(a revoked key's export fails with ``ACCESS_REVOKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    BooleanValueNode,
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    NamedTypeNode,
+    NameNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableDefinitionNode,
+    VariableNode,
+    get_named_type,
+    is_leaf_type,
+    parse,
+    print_ast,
+    validate,
+)
+from sqlalchemy import select
+from strawberry import Schema
+
+from omnigraph.bulk.operations import Problem
+from omnigraph.bulk.plan import (
+    AFTER_VARIABLE,
+    FIRST_VARIABLE,
+    PAGE_INFO_KEY,
+    Column,
+    Plan,
+    Shape,
+)
+from omnigraph.bulk.runner import AccessEnded, PageAnswer, PageError
+from omnigraph.db.models import ApiKeyRow, BulkOperationRow
+from omnigraph.graph.context import RequestContext
+from omnigraph.graph.limits.cost import operation_cost
+from omnigraph.graph.matrix import Matrix, load_matrix
+from omnigraph.runtime.services import Services
+from omnigraph.security.principal import Principal, Role
+from omnigraph.settings import QueryLimits
+
+__all__ = [
+    "BULK_ROOTS",
+    "PAGE_OPERATION",
+    "BulkCaller",
+    "SchemaPages",
+    "analyse",
+    "forbidden_fields",
+    "principal_json",
+]
+
+BULK_ROOTS = ("orders", "payouts", "exceptions")
+PAGE_OPERATION = "BulkPage"
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(code, message, ("input", "query"))
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    plan: Plan
+    # every (type, field) the query selects, to check against the permission matrix
+    fields: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+
+def analyse(schema: GraphQLSchema, query: str, limits: QueryLimits) -> Analysis | Problem:
+    """The plan of a bulk query, or why it cannot run as one (a coded problem)."""
+    try:
+        return _Analyser(schema, limits).run(query)
+    except _Refused as refused:
+        return refused.problem
+
+
+class _Analyser:
+    def __init__(self, schema: GraphQLSchema, limits: QueryLimits) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.fragments: dict[str, FragmentDefinitionNode] = {}
+        self.used: set[tuple[str, str]] = set()
+
+    def run(self, query: str) -> Analysis:
+        try:
+            document = parse(query, max_tokens=self.limits.max_tokens)
+        except GraphQLError as error:
+            raise _Refused("BULK_QUERY_INVALID", error.message) from None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) != 1:
+            raise _Refused("BULK_QUERY_INVALID", "a bulk query holds exactly one operation")
+        operation = operations[0]
+        if operation.operation is not OperationType.QUERY:
+            raise _Refused(
+                "BULK_QUERY_INVALID",
+                f"a bulk export runs a query, not a {operation.operation.value}",
+            )
+        if operation.variable_definitions:
+            raise _Refused(
+                "BULK_QUERY_INVALID",
+                "a bulk query takes no variables: write their values into the query",
+            )
+        errors = validate(self.schema, document)
+        if errors:
+            raise _Refused("BULK_QUERY_INVALID", "; ".join(e.message for e in errors[:3]))
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        root = self._root(operation)
+        query_type = self.schema.query_type
+        assert query_type is not None
+        self.used.add((query_type.name, root.name.value))
+        connection = get_named_type(query_type.fields[root.name.value].type)
+        assert isinstance(connection, GraphQLObjectType)
+        root_key = (root.alias or root.name).value
+        assert root.selection_set is not None  # validated: a connection has fields
+        edges_key, edges_type, edges_sets = self._one(
+            connection, [root.selection_set], "edges", root_key
+        )
+        node_key, node_type, node_sets = self._one(
+            edges_type, edges_sets, "node", f"{root_key}.{edges_key}"
+        )
+        shape = self._shape(node_type, node_sets, f"{root_key}.{edges_key}.{node_key}")
+        document_text = print_ast(_paged(document, operation, root))
+        plan = Plan(
+            document=document_text,
+            root_name=root.name.value,
+            root_key=root_key,
+            edges_key=edges_key,
+            node_key=node_key,
+            page_size=self._page_size(document_text),
+            shape=shape,
+        )
+        return Analysis(plan, frozenset(self.used))
+
+    def _root(self, operation: OperationDefinitionNode) -> FieldNode:
+        selections = [
+            s
+            for s in operation.selection_set.selections
+            if not (isinstance(s, FieldNode) and s.name.value == "__typename")
+        ]
+        if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+            raise _Refused(
+                "BULK_ROOT_NOT_A_CONNECTION",
+                "a bulk query selects one root field, one of " + ", ".join(BULK_ROOTS),
+            )
+        root = selections[0]
+        if root.name.value not in BULK_ROOTS:
+            raise _Refused(
+                "BULK_ROOT_NOT_A_CONNECTION",
+                f"`{root.name.value}` is not a connection a bulk query pages through: its root"
+                " is one of " + ", ".join(BULK_ROOTS),
+            )
+        paging = sorted({a.name.value for a in root.arguments or ()} & {"first", "after"})
+        if paging:
+            raise _Refused(
+                "BULK_PAGING_ARGUMENT",
+                f"leave out {' and '.join(paging)}: a bulk export pages through the whole"
+                " connection itself",
+            )
+        return root
+
+    def _one(
+        self,
+        parent: GraphQLNamedType,
+        selection_sets: Sequence[SelectionSetNode],
+        name: str,
+        where: str,
+    ) -> tuple[str, GraphQLObjectType, list[SelectionSetNode]]:
+        found = [
+            (key, selected)
+            for key, selected in self._collect(parent, selection_sets).items()
+            if selected.name == name
+        ]
+        if len(found) != 1:
+            raise _Refused(
+                "BULK_QUERY_INVALID",
+                f"select `{name}` once under `{where}`: a bulk query reads"
+                " `edges { node { ... } }`",
+            )
+        key, selected = found[0]
+        self.used.add((selected.owner.name, name))
+        inner = get_named_type(selected.owner.fields[name].type)
+        assert isinstance(inner, GraphQLObjectType)
+        return key, inner, selected.selection_sets
+
+    def _shape(
+        self, parent: GraphQLNamedType, selection_sets: Sequence[SelectionSetNode], where: str
+    ) -> Shape:
+        columns: list[Column] = []
+        id_key: str | None = None
+        for key, selected in self._collect(parent, selection_sets).items():
+            if selected.name == "__typename":
+                columns.append(Column(key, "scalar", "String"))
+                continue
+            self.used.add((selected.owner.name, selected.name))
+            definition = selected.owner.fields[selected.name]
+            depth, named = _unwrap(definition.type)
+            if is_leaf_type(named):
+                type_name = named.name if isinstance(named, GraphQLScalarType) else "String"
+                if depth > 1:  # a list of lists: kept as JSON text
+                    columns.append(Column(key, "scalar", "JSON"))
+                else:
+                    columns.append(Column(key, "scalar", type_name, list=depth == 1))
+                if selected.name == "id" and depth == 0 and id_key is None:
+                    id_key = key
+                continue
+            if depth > 1:
+                raise _Refused(
+                    "BULK_QUERY_INVALID", f"`{where}.{key}` is a list of lists of objects"
+                )
+            inner = self._shape(named, selected.selection_sets, f"{where}.{key}")
+            columns.append(Column(key, "level" if depth == 1 else "object", shape=inner))
+        shape = Shape(tuple(columns), id_key)
+        if not shape.has_levels() or id_key is not None:
+            return shape
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) and "id" in parent.fields:
+            raise _Refused(
+                "BULK_PARENT_ID_REQUIRED",
+                f"select `id` on `{where}`: the rows of the lists below it name their parent"
+                " by it (`__parentId`)",
+            )
+        return Shape(tuple(columns), None, synthetic_id=True)
+
+    def _collect(
+        self, parent: GraphQLNamedType, selection_sets: Iterable[SelectionSetNode]
+    ) -> dict[str, _Selected]:
+        """The fields of ``selection_sets`` by response key, through fragments, with the type
+        that declares each; a field under ``@skip(if: true)``/``@include(if: false)`` left out."""
+        found: dict[str, _Selected] = {}
+
+        def visit(on_type: GraphQLNamedType, selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not _included(selection.directives or ()):
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
+                    assert isinstance(on_type, GraphQLObjectType | GraphQLInterfaceType) or (
+                        selection.name.value == "__typename"
+                    )
+                    entry = found.get(key)
+                    if entry is None:
+                        entry = found[key] = _Selected(selection.name.value, on_type)  # type: ignore[arg-type]
+                    if selection.selection_set is not None:
+                        entry.selection_sets.append(selection.selection_set)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    inner = self.schema.get_type(condition.name.value) if condition else on_type
+                    visit(inner or on_type, selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = self.fragments[selection.name.value]
+                    inner = self.schema.get_type(fragment.type_condition.name.value)
+                    visit(inner or on_type, fragment.selection_set)
+
+        for selection_set in selection_sets:
+            visit(parent, selection_set)
+        return found
+
+    def _page_size(self, document_text: str) -> int:
+        """The largest ``first`` (to the page-size cap) whose page the cost limit allows."""
+        document = parse(document_text)
+
+        def cost(first: int) -> int:
+            return operation_cost(
+                self.schema, document, variables={FIRST_VARIABLE: first}, limits=self.limits
+            )
+
+        if cost(1) > self.limits.max_cost:
+            raise _Refused(
+                "QUERY_TOO_COSTLY",
+                f"one row of this export costs {cost(1)}, more than the {self.limits.max_cost}"
+                " a page may: select fewer nested lists",
+            )
+        low, high = 1, self.limits.max_page_size
+        while low < high:
+            middle = (low + high + 1) // 2
+            if cost(middle) <= self.limits.max_cost:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+
+@dataclass(slots=True)
+class _Selected:
+    name: str
+    owner: GraphQLObjectType
+    selection_sets: list[SelectionSetNode] = field(default_factory=list)
+
+
+def _unwrap(type_: Any) -> tuple[int, GraphQLNamedType]:
+    depth = 0
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        if isinstance(type_, GraphQLList):
+            depth += 1
+        type_ = type_.of_type
+    return depth, type_
+
+
+def _included(directives: Iterable[DirectiveNode]) -> bool:
+    for directive in directives:
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        for argument in directive.arguments or ():
+            literal = argument.value
+            if (
+                argument.name.value == "if"
+                and isinstance(literal, BooleanValueNode)
+                and literal.value == (name == "skip")
+            ):
+                return False
+    return True
+
+
+def _name(value: str) -> NameNode:
+    return NameNode(value=value)
+
+
+def _field(name: str, alias: str | None = None, *selections: FieldNode) -> FieldNode:
+    return FieldNode(
+        alias=_name(alias) if alias else None,
+        name=_name(name),
+        arguments=(),
+        directives=(),
+        selection_set=SelectionSetNode(selections=selections) if selections else None,
+    )
+
+
+def _paged(
+    document: DocumentNode, operation: OperationDefinitionNode, root: FieldNode
+) -> DocumentNode:
+    """The query with the paging written in (see the module)."""
+
+    def variable(name: str) -> VariableNode:
+        return VariableNode(name=_name(name))
+
+    arguments = (
+        *(root.arguments or ()),
+        ArgumentNode(name=_name("first"), value=variable(FIRST_VARIABLE)),
+        ArgumentNode(name=_name("after"), value=variable(AFTER_VARIABLE)),
+    )
+    page_info = _field("pageInfo", PAGE_INFO_KEY, _field("hasNextPage"), _field("endCursor"))
+    assert root.selection_set is not None
+    paged_root = FieldNode(
+        alias=root.alias,
+        name=root.name,
+        arguments=arguments,
+        directives=root.directives,
+        selection_set=SelectionSetNode(selections=(*root.selection_set.selections, page_info)),
+    )
+    paged = OperationDefinitionNode(
+        operation=OperationType.QUERY,
+        name=_name(PAGE_OPERATION),
+        variable_definitions=(
+            VariableDefinitionNode(
+                variable=variable(FIRST_VARIABLE),
+                type=NonNullTypeNode(type=NamedTypeNode(name=_name("Int"))),
+                directives=(),
+            ),
+            VariableDefinitionNode(
+                variable=variable(AFTER_VARIABLE),
+                type=NamedTypeNode(name=_name("String")),
+                directives=(),
+            ),
+        ),
+        directives=operation.directives,
+        selection_set=SelectionSetNode(selections=(paged_root,)),
+    )
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    return DocumentNode(definitions=(paged, *fragments))
+
+
+def forbidden_fields(
+    fields: Iterable[tuple[str, str]], principal: Principal | None, matrix: Matrix | None = None
+) -> list[str]:
+    """The ``Type.field`` the query selects that ``principal`` may not read, as the matrix
+    says (a field a storefront key may read on its own channel's records is checked on each
+    row as the pages run)."""
+    matrix = matrix or load_matrix()
+    refused = []
+    for type_name, field_name in sorted(fields):
+        roles = matrix.roles_for(type_name, field_name)
+        if roles is None or f"{type_name}.{field_name}" in matrix.own_channel:
+            continue
+        if principal is None or not principal.has_any(roles):
+            refused.append(f"{type_name}.{field_name}")
+    return refused
+
+
+# -- running pages as the caller -------------------------------------------------------------
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    """What an export keeps of its caller, to act as it on every page."""
+    return {
+        "subject": principal.subject,
+        "roles": sorted(role.value for role in principal.roles),
+        "channel": principal.channel,
+        "via": principal.via,
+        "key": principal.key,
+        "validUntil": principal.valid_until,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCaller:
+    """What the schema's guards read of a request (``scope["user"]``), for a page the
+    runner asks as the export's caller."""
+
+    principal: Principal
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return {"type": "bulk", "user": self.principal}
+
+
+class SchemaPages:
+    """Runs export pages through a schema (made on first use: the single-process graph with
+    the limits and the production masking, without trusted documents, which the export's
+    start checked) as the caller who started each export."""
+
+    def __init__(self, services: Services, schema: Callable[[], Schema]) -> None:
+        self.services = services
+        self._make_schema = schema
+        self._schema: Schema | None = None
+
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            self._schema = self._make_schema()
+        return self._schema
+
+    async def principal(self, operation: BulkOperationRow) -> Principal:
+        """The export's caller as it stands now: a key's roles read again (a revoked key,
+        or an expired token, ends the export)."""
+        kept = operation.principal
+        roles = frozenset(Role(role) for role in kept.get("roles", ()))
+        channel = kept.get("channel")
+        key = kept.get("key")
+        if key:
+            async with self.services.sessions() as session:
+                row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.prefix == key))
+            if row is None or row.revoked_at is not None:
+                raise AccessEnded(
+                    "ACCESS_REVOKED", "the API key that started this export was revoked"
+                )
+            roles = frozenset(Role(role) for role in row.roles)
+            channel = row.channel
+        valid_until = kept.get("validUntil")
+        now = self.services.now()
+        if valid_until is not None and now.timestamp() > float(valid_until):
+            expired = datetime.fromtimestamp(float(valid_until), UTC).isoformat()
+            raise AccessEnded(
+                "ACCESS_EXPIRED", f"the token that started this export expired at {expired}"
+            )
+        return Principal(
+            subject=str(kept.get("subject", "")),
+            roles=roles,
+            channel=channel,
+            via=str(kept.get("via", "api_key")),
+            valid_until=valid_until,
+            key=key,
+        )
+
+    async def run_page(self, operation: BulkOperationRow, variables: dict[str, Any]) -> PageAnswer:
+        principal = await self.principal(operation)
+        return await self.run_as(principal, str(operation.plan["document"]), variables)
+
+    async def run_as(
+        self, principal: Principal, document: str, variables: dict[str, Any]
+    ) -> PageAnswer:
+        """One page of ``document`` as ``principal``, within the execution timeout."""
+        context = RequestContext.for_request(self.services, BulkCaller(principal))
+        timeout = self.services.settings.limits.execution_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                result = await self.schema.execute(
+                    document,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=PAGE_OPERATION,
+                )
+        except TimeoutError:
+            return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
+        finally:
+            context.release()
+        errors = [
+            PageError(
+                str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")), error.message
+            )
+            for error in result.errors or ()
+        ]
+        return PageAnswer(result.data, errors)
