@@ -348,6 +348,20 @@ class SourceConfig(BaseModel):
     webhook_secret_env: str | None = Field(
         default=None, description="Env var holding the provider's webhook signing secret(s)."
     )
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="type shopify: the app's client id, to obtain expiring access tokens "
+        "(client credentials, or refresh_token_env) instead of a fixed token_env.",
+    )
+    client_secret_env: str | None = Field(
+        default=None, description="type shopify: env var holding the app's client secret."
+    )
+    refresh_token_env: str | None = Field(
+        default=None,
+        description="type shopify: env var holding an expiring offline token's refresh token.",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Settings of the type (type shopify: docs/sources/shopify.md).",
@@ -360,6 +374,22 @@ class SourceConfig(BaseModel):
         if not value:
             raise ConfigurationError(
                 f"source {self.name!r}: environment variable {self.token_env} is not set"
+            )
+        return value
+
+    def client_secret(self) -> str:
+        return self._required_env(self.client_secret_env, "client_secret_env")
+
+    def refresh_token(self) -> str:
+        return self._required_env(self.refresh_token_env, "refresh_token_env")
+
+    def _required_env(self, variable: str | None, key: str) -> str:
+        if variable is None:
+            raise ConfigurationError(f"source {self.name!r}: {key} is not configured")
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigurationError(
+                f"source {self.name!r}: environment variable {variable} is not set"
             )
         return value
 
@@ -385,16 +415,30 @@ class SourceConfig(BaseModel):
         if self.type is SourceType.SHOPIFY:
             if self.kind is not SourceKind.STOREFRONT:
                 raise ValueError(f"type shopify is a storefront source, not {self.kind.value}")
-            if self.token_env is None:
-                raise ValueError("type shopify needs token_env (the Admin API access token)")
+            if self.client_id is not None and self.client_secret_env is None:
+                raise ValueError("client_id needs client_secret_env (the app's client secret)")
+            if self.token_env is None and self.client_id is None:
+                raise ValueError(
+                    "type shopify needs token_env (a fixed Admin API access token), or client_id"
+                    " and client_secret_env (expiring tokens)"
+                )
+            if self.token_env is not None and self.client_id is not None:
+                raise ValueError("type shopify takes token_env or client_id, not both")
+            if self.refresh_token_env is not None and self.client_id is None:
+                raise ValueError("refresh_token_env needs client_id and client_secret_env")
             try:
                 self.shopify_options()
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"options.{where}: {first['msg']}") from None
-        elif self.options and self.type is SourceType.CONTRACT:
-            raise ValueError("options are only read for provider types (shopify)")
+        else:
+            if self.options and self.type is SourceType.CONTRACT:
+                raise ValueError("options are only read for provider types (shopify)")
+            if self.client_id or self.client_secret_env or self.refresh_token_env:
+                raise ValueError(
+                    "client_id, client_secret_env and refresh_token_env are for type shopify"
+                )
         return self
 
 

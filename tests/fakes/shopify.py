@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from graphql import (
     DocumentNode,
@@ -381,10 +382,27 @@ class FakeShopify:
         bucket_size: float = 20_000,
         restore_rate: float = 1_000,
         clock: Callable[[], float] = time.monotonic,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_ttl: float = 86_399,
+        refresh_token: str | None = None,
     ) -> None:
         """The bucket defaults to Shopify Plus's (20,000 points, 1,000 a second), so a test
-        does not wait; make it small to see the client hold back."""
+        does not wait; make it small to see the client hold back.
+
+        With ``client_id`` and ``client_secret`` the shop also answers
+        ``POST /admin/oauth/access_token`` as Shopify documents it: ``grant_type=
+        client_credentials`` gives a token lasting ``token_ttl`` seconds (on ``clock``);
+        ``grant_type=refresh_token`` with the current ``refresh_token`` gives one and a new
+        refresh token (the old one stops working). Expired or revoked tokens answer 401."""
         self.access_token = access_token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.refresh_token = refresh_token
+        self.issued: dict[str, float] = {}  # token -> when it expires (on clock)
+        self.grants: list[str] = []  # grant types asked, in order
+        self.refused = 0  # GraphQL requests answered 401
         self.api_version = api_version
         self.location_ids = dict(location_ids)
         self.now = wall_clock(world.anchor)
@@ -408,7 +426,8 @@ class FakeShopify:
         self._throttle = 0
         self.app = Starlette(
             routes=[
-                Route(f"/admin/api/{api_version}/graphql.json", self._endpoint, methods=["POST"])
+                Route(f"/admin/api/{api_version}/graphql.json", self._endpoint, methods=["POST"]),
+                Route("/admin/oauth/access_token", self._token_endpoint, methods=["POST"]),
             ]
         )
 
@@ -418,16 +437,52 @@ class FakeShopify:
         """The next ``count`` queries answer ``THROTTLED`` without running."""
         self._throttle += count
 
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working (a rotated secret, an uninstall)."""
+        self.issued.clear()
+
     def order(self, order_id: str) -> JsonRecord:
         """The fake's copy of a demo order (``"SF-100001"``), as the demo storefront holds it."""
         return self.orders[_number(order_id)]
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    async def _endpoint(self, request: Request) -> Response:
-        if self.access_token is not None and (
-            request.headers.get("X-Shopify-Access-Token") != self.access_token
+    async def _token_endpoint(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        grant = form.get("grant_type", "")
+        self.grants.append(grant)
+        if (
+            self.client_id is None
+            or form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
         ):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+                status_code=401,
+            )
+        answer: JsonRecord = {"scope": "read_orders,read_returns"}
+        if grant == "refresh_token":
+            if self.refresh_token is None or form.get("refresh_token") != self.refresh_token:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            self.refresh_token = "shprt_" + secrets.token_hex(8)
+            answer |= {"refresh_token": self.refresh_token, "refresh_token_expires_in": 7_776_000}
+        elif grant != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        token = "shpat_" + secrets.token_hex(8)
+        self.issued[token] = self.clock() + self.token_ttl
+        return JSONResponse(answer | {"access_token": token, "expires_in": int(self.token_ttl)})
+
+    def _authorized(self, token: str | None) -> bool:
+        if self.access_token is None and self.client_id is None:
+            return True
+        if token is not None and token == self.access_token:
+            return True
+        expires = self.issued.get(token or "")
+        return expires is not None and self.clock() < expires
+
+    async def _endpoint(self, request: Request) -> Response:
+        if not self._authorized(request.headers.get("X-Shopify-Access-Token")):
+            self.refused += 1
             return JSONResponse(
                 {
                     "errors": "[API] Invalid API key or access token (unrecognized login or"

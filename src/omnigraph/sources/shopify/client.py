@@ -1,6 +1,7 @@
 """HTTP to one Shopify shop's Admin GraphQL API, within its calculated-cost rate limit.
 
-Every query is sent to ``/admin/api/<version>/graphql.json`` with ``X-Shopify-Access-Token``.
+Every query is sent to ``/admin/api/<version>/graphql.json`` with ``X-Shopify-Access-Token``
+(fixed, or obtained and renewed before it expires and once on a 401: :mod:`.access`).
 Shopify's leaky bucket is read from each answer (``extensions.cost.throttleStatus``); before a
 query the client waits until the bucket holds its requested cost, and a ``THROTTLED`` answer or
 an HTTP 429 is retried (tenacity) after the bucket refills or ``Retry-After`` passes. A throttled
@@ -23,6 +24,7 @@ from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.core.sources import SourceKind
 from omnigraph.settings import ShopifyOptions, SourceConfig
 from omnigraph.sources.contract import CommandReceipt, FeedPage, JsonRecord
+from omnigraph.sources.shopify.access import ShopifyAccess
 from omnigraph.sources.shopify.queries import SHOP
 from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
@@ -113,6 +115,11 @@ def _access_token(token: str) -> dict[str, str]:
     return {"X-Shopify-Access-Token": token}
 
 
+def _per_request(_token: str) -> dict[str, str]:
+    """The token is put on each request (:class:`ShopifyAccess`), not on the pool."""
+    return {}
+
+
 class ShopifyClient:
     """One shop: its Admin GraphQL endpoint and cost bucket, its change feed, over its
     :class:`Upstream`."""
@@ -129,7 +136,7 @@ class ShopifyClient:
         """``sleep`` and ``clock`` are injected so tests can throttle without waiting."""
         from omnigraph.sources.shopify.feed import ShopifyChangeFeed  # feed needs the client
 
-        self.upstream = Upstream(config, auth=_access_token, **options)
+        self.upstream = Upstream(config, auth=_per_request, **options)
         self.config = config
         self.name = config.name
         self.kind: SourceKind = config.kind
@@ -138,6 +145,7 @@ class ShopifyClient:
         self.graphql_path = f"/admin/api/{version}/graphql.json"
         self.sleep = sleep
         self.bucket = CostBucket(clock)
+        self.access = ShopifyAccess(config, self.upstream, clock)
         self.max_attempts = max_attempts
         self.throttled = 0  # answers that said THROTTLED or 429, for tests and logs
         self.feed = ShopifyChangeFeed(self)
@@ -174,12 +182,30 @@ class ShopifyClient:
     async def _send(
         self, document: str, variables: Mapping[str, Any], requested_cost: float
     ) -> JsonRecord:
+        payload = {"query": document, "variables": dict(variables)}
+        token = await self.access.token()
         response = await self.upstream.request(
             "POST",
             self.graphql_path,
-            json={"query": document, "variables": dict(variables)},
-            accept_statuses=(429,),
+            json=payload,
+            headers=_access_token(token),
+            accept_statuses=(429, 401),
         )
+        if response.status_code == 401 and self.access.renewable:
+            # expired early or revoked: one new token, one more try
+            log.info("shopify_token_rejected", source=self.name)
+            token = await self.access.renew(token)
+            response = await self.upstream.request(
+                "POST",
+                self.graphql_path,
+                json=payload,
+                headers=_access_token(token),
+                accept_statuses=(429, 401),
+            )
+        if response.status_code == 401:
+            raise UpstreamUnavailable(
+                self.name, f"HTTP 401 on {self.graphql_path}: Shopify refused the access token"
+            )
         if response.status_code == 429:
             self.throttled += 1
             raise _RetryLater(_retry_after(response.headers), "HTTP 429")
