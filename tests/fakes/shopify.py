@@ -386,6 +386,7 @@ class FakeShopify:
         client_secret: str | None = None,
         token_ttl: float = 86_399,
         refresh_token: str | None = None,
+        denied_scopes: Sequence[str] = (),
     ) -> None:
         """The bucket defaults to Shopify Plus's (20,000 points, 1,000 a second), so a test
         does not wait; make it small to see the client hold back.
@@ -396,6 +397,8 @@ class FakeShopify:
         ``grant_type=refresh_token`` with the current ``refresh_token`` gives one and a new
         refresh token (the old one stops working). Expired or revoked tokens answer 401."""
         self.access_token = access_token
+        # scopes the app was not granted: their fields answer ACCESS_DENIED beside the data
+        self.denied_scopes = set(denied_scopes)
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -632,14 +635,16 @@ class FakeShopify:
             "email": customer["email"] if customer else None,
             "note": self.notes.get(number),
             "tags": list(self.tags.get(number, [])),
-            "customer": (
+            "customer": self._guarded(
+                "read_customers",
+                "customer",
                 {
                     "id": _gid("Customer", _number(customer["id"])),
                     "legacyResourceId": str(_number(customer["id"])),
                     "displayName": customer["name"],
                 }
                 if customer
-                else None
+                else None,
             ),
             "subtotalPriceSet": _money(totals["subtotal"], currency),
             "totalDiscountsSet": _money(totals["discount"], currency),
@@ -658,6 +663,25 @@ class FakeShopify:
                 [self._fulfillment_order(order)], first, after
             ),
         }
+
+    def _guarded(self, scope: str, field: str, value: Any) -> Any:
+        """``value``, or, without ``scope``, a resolver answering Shopify's field-level
+        ``ACCESS_DENIED`` (the field is null, the rest of the data arrives)."""
+        if scope not in self.denied_scopes:
+            return value
+
+        def denied(_info: Any) -> Any:
+            access = f"`{scope}` access scope."
+            raise GraphQLError(
+                f"Access denied for {field} field. Required access: {access}",
+                extensions={
+                    "code": "ACCESS_DENIED",
+                    "documentation": "https://shopify.dev/api/usage/access-scopes",
+                    "requiredAccess": access,
+                },
+            )
+
+        return denied
 
     def _line_item(self, order: JsonRecord, position: int) -> JsonRecord:
         line = order["lines"][position]
@@ -746,11 +770,15 @@ class FakeShopify:
             },
             "assignedLocation": {
                 "name": location or "Warehouse",
-                "location": {
-                    "id": _gid("Location", number),
-                    "legacyResourceId": number,
-                    "name": location or "Warehouse",
-                },
+                "location": self._guarded(
+                    "read_locations",
+                    "location",
+                    {
+                        "id": _gid("Location", number),
+                        "legacyResourceId": number,
+                        "name": location or "Warehouse",
+                    },
+                ),
             },
         }
 

@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 MAX_WAIT_SECONDS = 60.0  # never sleep longer than this on one answer's word
 THROTTLED = "THROTTLED"
+ACCESS_DENIED = "ACCESS_DENIED"
 
 
 class _RetryLater(Exception):
@@ -103,6 +104,24 @@ def _requested_cost(extensions: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _nulled_field(data: Any, path: list[Any]) -> bool:
+    """Whether ``path`` leads, through objects and lists that are there, to a field of an
+    object that is null (not to a list item or a root field that vanished)."""
+    node = data
+    for position, step in enumerate(path):
+        if isinstance(step, int):
+            if not isinstance(node, list) or not 0 <= step < len(node) or node[step] is None:
+                return False  # a whole item is gone: the record itself was denied
+            node = node[step]
+        else:
+            if not isinstance(node, dict) or step not in node:
+                return False
+            if node[step] is None:
+                return position > 0  # a root field that is null: the record was denied
+            node = node[step]
+    return False  # the field has a value: the error is not about it
+
+
 def _retry_after(headers: httpx.Headers) -> float:
     try:
         return float(headers.get("Retry-After", "1"))
@@ -148,6 +167,8 @@ class ShopifyClient:
         self.access = ShopifyAccess(config, self.upstream, clock)
         self.max_attempts = max_attempts
         self.throttled = 0  # answers that said THROTTLED or 429, for tests and logs
+        # fields Shopify denied (a scope not granted), by path, with its message: reported once
+        self.denied: dict[str, str] = {}
         self.feed = ShopifyChangeFeed(self)
 
     @property
@@ -214,6 +235,9 @@ class ShopifyClient:
             raise SourceContractViolation(self.name, "the GraphQL answer is not an object")
         self.bucket.observe(body.get("extensions"))
         errors = body.get("errors")
+        data = body.get("data")
+        if errors and isinstance(data, dict) and self._partial(errors, data):
+            return data  # fields the app may not read are null; everything else is here
         if errors:
             first = errors[0] if isinstance(errors, list) and errors else {}
             codes = {
@@ -229,10 +253,33 @@ class ShopifyClient:
             message = first.get("message") if isinstance(first, dict) else str(errors)
             code = next((c for c in codes if c), "GRAPHQL_ERROR")
             raise SourceContractViolation(self.name, f"{code}: {message}")
-        data = body.get("data")
         if not isinstance(data, dict):
             raise SourceContractViolation(self.name, "the GraphQL answer has no data")
         return data
+
+    def _partial(self, errors: Any, data: dict[str, Any]) -> bool:
+        """Whether ``errors`` only deny fields that are null in ``data`` (a scope the app was
+        not granted): then the data stands, and each denied field is reported once. A denial
+        that reached a whole record (an item of a list, a root field) is not partial."""
+        if not isinstance(errors, list):
+            return False
+        denied: list[tuple[list[str | int], str]] = []
+        for error in errors:
+            if not isinstance(error, dict):
+                return False
+            code = (error.get("extensions") or {}).get("code")
+            path = error.get("path")
+            if code != ACCESS_DENIED or not isinstance(path, list) or len(path) < 2:
+                return False
+            if not _nulled_field(data, path):
+                return False
+            denied.append((path, str(error.get("message") or "")))
+        for path, message in denied:
+            where = ".".join("[]" if isinstance(step, int) else str(step) for step in path)
+            if where not in self.denied:
+                self.denied[where] = message
+                log.warning("shopify_access_denied", source=self.name, path=where, detail=message)
+        return True
 
     async def health(self) -> dict[str, Any]:
         """Reachability for ``/healthz``: the shop answers a one-point query."""
