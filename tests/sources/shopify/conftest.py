@@ -17,6 +17,7 @@ import pytest
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
+from omnigraph.sources.shopify.queries import order_cost
 
 FIXTURES = Path(__file__).with_name("fixtures")
 TOKEN = "shpat_test_0123456789abcdef"
@@ -82,7 +83,18 @@ def orders_by_ids(call: Call) -> dict[str, Any]:
     recorded = {n["id"]: n for n in fixture("orders_by_ids.json")["data"]["nodes"] if n}
     answer = fixture("orders_by_ids.json")
     answer["data"]["nodes"] = [recorded.get(gid) for gid in call.variables["ids"]]
+    answer["extensions"] = counted(call, len(call.variables["ids"]))
     return answer
+
+
+def counted(call: Call, orders: int) -> dict[str, Any]:
+    """The recording's extensions, with the requested cost Shopify counts for ``orders`` orders
+    asked with the line items the document asks for (the recording asked 3 orders of 20)."""
+    extensions: dict[str, Any] = fixture("orders_by_ids.json")["extensions"]
+    asked = re.search(r"lineItems\(first: (\d+)\)", json.loads(call.request.content)["query"])
+    line_items = int(asked.group(1)) if asked else 20
+    extensions["cost"]["requestedQueryCost"] = orders * order_cost(line_items)
+    return extensions
 
 
 def synthetic_orders(call: Call) -> dict[str, Any]:
@@ -93,7 +105,7 @@ def synthetic_orders(call: Call) -> dict[str, Any]:
         node = copy.deepcopy(template)
         node["id"], node["legacyResourceId"] = gid, gid.rsplit("/", 1)[-1]
         nodes.append(node)
-    return {"data": {"nodes": nodes}, "extensions": fixture("orders_by_ids.json")["extensions"]}
+    return {"data": {"nodes": nodes}, "extensions": counted(call, len(nodes))}
 
 
 @pytest.fixture

@@ -137,6 +137,7 @@ async def test_a_low_bucket_is_waited_for_before_sending(
         "restoreRate": 50.0,
     }
     low["data"]["nodes"] = [low["data"]["nodes"][1]]  # the pickup order, without returns
+    low["extensions"]["cost"]["requestedQueryCost"] = order_cost(20)  # one order asked
     shop.script.append(low)
     await adapter.orders_by_id(["SF-5012345678902"])  # leaves 40 points
     shop.log.clear()

@@ -4,6 +4,10 @@ answered from the Admin GraphQL API and mapped to the contract's orders (:mod:`.
 Orders by id are read with one ``nodes(ids:)`` query per batch, as many orders as Shopify's
 1,000-point query cost allows (never more than 250), after the record cache; an order's returns
 are read in one more query for the whole batch, only when some order has any.
+
+A batch is sized from the cost of one order or return as :mod:`.queries` counts it, raised to
+what Shopify counts (the ``requestedQueryCost`` of each answer) when Shopify counts more; a batch
+Shopify refuses with ``MAX_COST_EXCEEDED`` is split and read in smaller batches.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import structlog
+
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.settings import SHOPIFY_NODES_LIMIT
 from omnigraph.sources.contract import JsonRecord, OrderListFilter, StorefrontPage
 from omnigraph.sources.parsing import parse_record, parse_records
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import StorefrontOrder
-from omnigraph.sources.shopify.client import ShopifyClient
+from omnigraph.sources.shopify.client import QueryTooCostly, ShopifyClient
 from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
 from omnigraph.sources.shopify.queries import (
     ORDER_LINE_ITEMS,
@@ -32,6 +38,7 @@ from omnigraph.sources.shopify.queries import (
 __all__ = ["ShopifyStorefrontAdapter"]
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 LINE_ITEMS_PAGE_COST = 1 + 2 + 250 * 3  # ORDER_LINE_ITEMS: the order, then 250 priced lines
 
 
@@ -47,12 +54,31 @@ class ShopifyStorefrontAdapter:
         self.client = client
         self.name = client.name
         self.options = client.options
+        # the requested cost of one order and of one return: as counted from the documents,
+        # raised to what Shopify counts when it counts more
+        self.order_cost = float(order_cost(self.options.max_line_items))
+        self.return_cost = float(return_cost())
 
     @property
     def batch_size(self) -> int:
         """Orders per ``nodes(ids:)`` query: what the query cost allows, at most 250."""
-        per_order = order_cost(self.options.max_line_items)
-        return max(1, min(SHOPIFY_NODES_LIMIT, self.options.max_query_cost // per_order))
+        return self._fits(self.order_cost)
+
+    def _fits(self, per_item: float) -> int:
+        return max(1, min(SHOPIFY_NODES_LIMIT, int(self.options.max_query_cost // per_item)))
+
+    def _counted(self, what: str, counted: float | None, items: int, overhead: int = 0) -> None:
+        """Learn from Shopify's count of a query of ``items`` orders or returns."""
+        if counted is None or items < 1:
+            return
+        per_item = (counted - overhead) / items
+        current = self.order_cost if what == "order" else self.return_cost
+        if per_item > current:
+            log.info("shopify_cost_raised", source=self.name, what=what, cost=per_item)
+            if what == "order":
+                self.order_cost = per_item
+            else:
+                self.return_cost = per_item
 
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
         records = await self.order_records(ids)
@@ -91,19 +117,28 @@ class ShopifyStorefrontAdapter:
             terms.append(f"sku:'{filter.sku}'")
         document = order_document(ORDERS_PAGE, self.options.max_line_items)
         found: list[JsonRecord] = []
+        cap = SHOPIFY_NODES_LIMIT  # lowered when Shopify refuses a page as too costly
         while True:
-            first = max(1, min(limit - len(found), self.batch_size))
-            data = await self.client.graphql(
-                document,
-                {
-                    "first": first,
-                    "after": cursor,
-                    "query": " AND ".join(terms) or None,
-                    "sortKey": "PROCESSED_AT",
-                    "reverse": True,
-                },
-                requested_cost=2 + first * order_cost(self.options.max_line_items),
-            )
+            first = max(1, min(limit - len(found), self._fits(self.order_cost + 2), cap))
+            try:
+                data, counted = await self.client.query(
+                    document,
+                    {
+                        "first": first,
+                        "after": cursor,
+                        "query": " AND ".join(terms) or None,
+                        "sortKey": "PROCESSED_AT",
+                        "reverse": True,
+                    },
+                    requested_cost=2 + first * self.order_cost,
+                )
+            except QueryTooCostly as refused:
+                if first == 1:
+                    raise
+                self._counted("order", refused.cost, first, overhead=2)
+                cap = first // 2
+                continue
+            self._counted("order", counted, first, overhead=2)
             connection = data.get("orders")
             if not isinstance(connection, dict) or not isinstance(connection.get("nodes"), list):
                 raise SourceContractViolation(self.name, "orders answered without nodes")
@@ -118,13 +153,29 @@ class ShopifyStorefrontAdapter:
                 return StorefrontPage(parse_records(self.name, StorefrontOrder, found), cursor)
 
     async def _fetch(self, gids: list[str]) -> dict[str, JsonRecord]:
-        """One ``nodes(ids:)`` query (and the returns of what it found), mapped, by order id."""
+        """One ``nodes(ids:)`` query (and the returns of what it found), mapped, by order id;
+        split in smaller queries when Shopify refuses it as too costly."""
         line_items = self.options.max_line_items
-        data = await self.client.graphql(
-            order_document(ORDERS_BY_IDS, line_items),
-            {"ids": gids},
-            requested_cost=len(gids) * order_cost(line_items),
-        )
+        if len(gids) > self.batch_size:  # Shopify counted more than us since it was cut
+            found: dict[str, JsonRecord] = {}
+            for chunk in _chunks(gids, self.batch_size):
+                found |= await self._fetch(chunk)
+            return found
+        try:
+            data, counted = await self.client.query(
+                order_document(ORDERS_BY_IDS, line_items),
+                {"ids": gids},
+                requested_cost=len(gids) * self.order_cost,
+            )
+        except QueryTooCostly as refused:
+            if len(gids) == 1:
+                raise
+            self._counted("order", refused.cost, len(gids))
+            found = {}
+            for chunk in _chunks(gids, min(self.batch_size, len(gids) // 2)):
+                found |= await self._fetch(chunk)
+            return found
+        self._counted("order", counted, len(gids))
         nodes = data.get("nodes")
         if not isinstance(nodes, list):
             raise SourceContractViolation(self.name, "nodes(ids:) answered without a list")
@@ -163,12 +214,26 @@ class ShopifyStorefrontAdapter:
     async def _returns(self, ids: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """Returns by GID, read in as few queries as their cost allows (none without any)."""
         found: dict[str, Mapping[str, Any]] = {}
-        size = max(1, min(SHOPIFY_NODES_LIMIT, self.options.max_query_cost // return_cost()))
-        for chunk in _chunks(list(dict.fromkeys(ids)), size):
-            data = await self.client.graphql(
-                RETURNS_BY_IDS, {"ids": chunk}, requested_cost=len(chunk) * return_cost()
-            )
-            for node in data.get("nodes") or ():
-                if isinstance(node, dict) and node.get("id"):
-                    found[str(node["id"])] = node
+        for chunk in _chunks(list(dict.fromkeys(ids)), self._fits(self.return_cost)):
+            found |= await self._read_returns(chunk)
         return found
+
+    async def _read_returns(self, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+        try:
+            data, counted = await self.client.query(
+                RETURNS_BY_IDS, {"ids": ids}, requested_cost=len(ids) * self.return_cost
+            )
+        except QueryTooCostly as refused:
+            if len(ids) == 1:
+                raise
+            self._counted("return", refused.cost, len(ids))
+            found: dict[str, Mapping[str, Any]] = {}
+            for chunk in _chunks(ids, min(self._fits(self.return_cost), len(ids) // 2)):
+                found |= await self._read_returns(chunk)
+            return found
+        self._counted("return", counted, len(ids))
+        return {
+            str(node["id"]): node
+            for node in data.get("nodes") or ()
+            if isinstance(node, dict) and node.get("id")
+        }

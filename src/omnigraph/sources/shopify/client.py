@@ -28,7 +28,7 @@ from omnigraph.sources.shopify.access import ShopifyAccess
 from omnigraph.sources.shopify.queries import SHOP
 from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
-__all__ = ["DEFAULT_API_VERSION", "CostBucket", "ShopifyClient", "Sleep"]
+__all__ = ["DEFAULT_API_VERSION", "CostBucket", "QueryTooCostly", "ShopifyClient", "Sleep"]
 
 # Shopify supports each stable version for twelve months; pin a source's own with api_version.
 DEFAULT_API_VERSION: Final = "2026-10"
@@ -40,6 +40,16 @@ log = structlog.get_logger(__name__)
 MAX_WAIT_SECONDS = 60.0  # never sleep longer than this on one answer's word
 THROTTLED = "THROTTLED"
 ACCESS_DENIED = "ACCESS_DENIED"
+MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"
+
+
+class QueryTooCostly(SourceContractViolation):
+    """Shopify refused to run a query whose requested cost is over its single-query limit
+    (``MAX_COST_EXCEEDED``); ``cost`` is Shopify's count of it, when it said."""
+
+    def __init__(self, source: str, message: str, cost: float | None) -> None:
+        super().__init__(source, f"{MAX_COST_EXCEEDED}: {message}")
+        self.cost = cost
 
 
 class _RetryLater(Exception):
@@ -179,6 +189,14 @@ class ShopifyClient:
         self, document: str, variables: Mapping[str, Any], *, requested_cost: float
     ) -> JsonRecord:
         """``data`` of one query or mutation, waiting for the bucket and retrying throttles."""
+        data, _ = await self.query(document, variables, requested_cost=requested_cost)
+        return data
+
+    async def query(
+        self, document: str, variables: Mapping[str, Any], *, requested_cost: float
+    ) -> tuple[JsonRecord, float | None]:
+        """:meth:`graphql`, with the requested cost Shopify counted for it (``None`` when its
+        answer did not say); raises :class:`QueryTooCostly` for a query over the limit."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=_wait,
@@ -202,7 +220,7 @@ class ShopifyClient:
 
     async def _send(
         self, document: str, variables: Mapping[str, Any], requested_cost: float
-    ) -> JsonRecord:
+    ) -> tuple[JsonRecord, float | None]:
         payload = {"query": document, "variables": dict(variables)}
         token = await self.access.token()
         response = await self.upstream.request(
@@ -236,8 +254,9 @@ class ShopifyClient:
         self.bucket.observe(body.get("extensions"))
         errors = body.get("errors")
         data = body.get("data")
+        counted = _requested_cost(body.get("extensions"))
         if errors and isinstance(data, dict) and self._partial(errors, data):
-            return data  # fields the app may not read are null; everything else is here
+            return data, counted  # fields the app may not read are null; the rest is here
         if errors:
             first = errors[0] if isinstance(errors, list) and errors else {}
             codes = {
@@ -251,11 +270,27 @@ class ShopifyClient:
                 cost = _requested_cost(body.get("extensions")) or requested_cost
                 raise _RetryLater(self.bucket.seconds_until(cost) or 1.0, THROTTLED)
             message = first.get("message") if isinstance(first, dict) else str(errors)
+            if MAX_COST_EXCEEDED in codes:
+                refused = next(
+                    (
+                        e
+                        for e in errors
+                        if isinstance(e, dict)
+                        and (e.get("extensions") or {}).get("code") == MAX_COST_EXCEEDED
+                    ),
+                    {},
+                )
+                said = (refused.get("extensions") or {}).get("cost")
+                raise QueryTooCostly(
+                    self.name,
+                    str(refused.get("message") or message),
+                    float(said) if isinstance(said, int | float) else counted,
+                )
             code = next((c for c in codes if c), "GRAPHQL_ERROR")
             raise SourceContractViolation(self.name, f"{code}: {message}")
         if not isinstance(data, dict):
             raise SourceContractViolation(self.name, "the GraphQL answer has no data")
-        return data
+        return data, counted
 
     def _partial(self, errors: Any, data: dict[str, Any]) -> bool:
         """Whether ``errors`` only deny fields that are null in ``data`` (a scope the app was
