@@ -387,6 +387,7 @@ class FakeShopify:
         token_ttl: float = 86_399,
         refresh_token: str | None = None,
         denied_scopes: Sequence[str] = (),
+        extra_fulfillment_orders: int = 0,
     ) -> None:
         """The bucket defaults to Shopify Plus's (20,000 points, 1,000 a second), so a test
         does not wait; make it small to see the client hold back.
@@ -399,6 +400,8 @@ class FakeShopify:
         self.access_token = access_token
         # scopes the app was not granted: their fields answer ACCESS_DENIED beside the data
         self.denied_scopes = set(denied_scopes)
+        # shipped fulfillment orders put before each order's own (a split shipment)
+        self.extra_fulfillment_orders = extra_fulfillment_orders
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -660,7 +663,15 @@ class FakeShopify:
                 [self._return(order, entry) for entry in order["returns"]], first, after
             ),
             "fulfillmentOrders": lambda _info, first=None, after=None: _connection(
-                [self._fulfillment_order(order)], first, after
+                [
+                    *(
+                        self._fulfillment_order(order, shipped=n + 1)
+                        for n in range(self.extra_fulfillment_orders)
+                    ),
+                    self._fulfillment_order(order),
+                ],
+                first,
+                after,
             ),
         }
 
@@ -758,12 +769,12 @@ class FakeShopify:
             ),
         }
 
-    def _fulfillment_order(self, order: JsonRecord) -> JsonRecord:
-        pickup = order["fulfilmentMethod"] == "pickup"
+    def _fulfillment_order(self, order: JsonRecord, shipped: int = 0) -> JsonRecord:
+        pickup = order["fulfilmentMethod"] == "pickup" and not shipped
         location = order["pickupLocationId"] if pickup else None
         number = self.location_ids.get(location or "", "60001")
         return {
-            "id": _gid("FulfillmentOrder", _number(order["id"])),
+            "id": _gid("FulfillmentOrder", _number(order["id"]) * 100 + shipped),
             "deliveryMethod": {
                 "id": _gid("DeliveryMethod", _number(order["id"])),
                 "methodType": "PICK_UP" if pickup else "SHIPPING",

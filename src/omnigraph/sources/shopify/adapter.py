@@ -26,10 +26,20 @@ from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.shopify.client import QueryTooCostly, ShopifyClient
 from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
 from omnigraph.sources.shopify.queries import (
+    ALL_REFUNDS,
+    ALL_TRANSACTIONS,
+    ORDER_FULFILLMENT_ORDERS,
     ORDER_LINE_ITEMS,
+    ORDER_REFUNDS,
+    ORDER_RETURNS,
+    ORDER_TRANSACTIONS,
     ORDERS_BY_IDS,
     ORDERS_PAGE,
+    REFUND_TRANSACTIONS,
+    REFUNDS_FIRST,
     RETURNS_BY_IDS,
+    TRANSACTIONS_FIRST,
+    document_cost,
     order_cost,
     order_document,
     return_cost,
@@ -184,7 +194,7 @@ class ShopifyStorefrontAdapter:
 
     async def _records(self, orders: list[dict[str, Any]]) -> list[JsonRecord]:
         for order in orders:
-            await self._read_remaining_lines(order)
+            await self._complete(order)
         returns = await self._returns(
             [
                 ref["id"]
@@ -197,19 +207,63 @@ class ShopifyStorefrontAdapter:
         except ShopifyMappingError as error:
             raise SourceContractViolation(self.name, str(error)) from None
 
-    async def _read_remaining_lines(self, order: dict[str, Any]) -> None:
-        """An order with more line items than a batch reads: the rest, 250 at a time."""
-        lines = order.get("lineItems") or {}
-        page = lines.get("pageInfo") or {}
+    async def _complete(self, order: dict[str, Any]) -> None:
+        """What a batch read of an order only in part, read after it: line items, returns,
+        fulfillment orders and a refund's transactions page by page; transactions and refunds
+        (plain lists, no cursor) whole, when the batch read as many as it asked for."""
+        await self._rest_of(order, "lineItems", ORDER_LINE_ITEMS, LINE_ITEMS_PAGE_COST)
+        await self._rest_of(order, "returns", ORDER_RETURNS, document_cost(ORDER_RETURNS))
+        await self._rest_of(
+            order,
+            "fulfillmentOrders",
+            ORDER_FULFILLMENT_ORDERS,
+            document_cost(ORDER_FULFILLMENT_ORDERS),
+        )
+        if len(order.get("transactions") or ()) >= TRANSACTIONS_FIRST:
+            order["transactions"] = await self._whole(
+                order, "transactions", ORDER_TRANSACTIONS, ALL_TRANSACTIONS
+            )
+        if len(order.get("refunds") or ()) >= REFUNDS_FIRST:
+            order["refunds"] = await self._whole(order, "refunds", ORDER_REFUNDS, ALL_REFUNDS)
+        for refund in order.get("refunds") or ():
+            if isinstance(refund, dict) and refund.get("id"):
+                await self._rest_of(
+                    refund,
+                    "transactions",
+                    REFUND_TRANSACTIONS,
+                    document_cost(REFUND_TRANSACTIONS),
+                )
+
+    async def _rest_of(self, owner: dict[str, Any], field: str, document: str, cost: float) -> None:
+        """The pages of ``owner``'s connection ``field`` after the one it holds."""
+        connection = owner.get(field)
+        if not isinstance(connection, dict):
+            return  # null: denied (partial data) or absent
+        page = connection.get("pageInfo") or {}
         while page.get("hasNextPage"):
             data = await self.client.graphql(
-                ORDER_LINE_ITEMS,
-                {"id": order["id"], "after": page.get("endCursor")},
-                requested_cost=LINE_ITEMS_PAGE_COST,
+                document, {"id": owner["id"], "after": page.get("endCursor")}, requested_cost=cost
             )
-            more = (data.get("node") or {}).get("lineItems") or {}
-            lines.setdefault("nodes", []).extend(more.get("nodes") or [])
+            more = (data.get("node") or {}).get(field) or {}
+            connection.setdefault("nodes", []).extend(more.get("nodes") or [])
             page = more.get("pageInfo") or {}
+
+    async def _whole(
+        self, order: dict[str, Any], field: str, document: str, at_most: int
+    ) -> list[Any]:
+        """An order's list ``field`` read again with up to ``at_most`` items."""
+        data = await self.client.graphql(
+            document, {"id": order["id"]}, requested_cost=document_cost(document)
+        )
+        items = (data.get("node") or {}).get(field)
+        if not isinstance(items, list):
+            return list(order.get(field) or ())
+        if len(items) >= at_most:
+            # Shopify's lists have no cursor: past this many, say so instead of guessing
+            log.warning(
+                "shopify_list_truncated", source=self.name, order=order.get("id"), field=field
+            )
+        return items
 
     async def _returns(self, ids: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """Returns by GID, read in as few queries as their cost allows (none without any)."""

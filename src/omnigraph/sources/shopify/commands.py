@@ -23,6 +23,7 @@ from omnigraph.sources.shopify.queries import (
     CREATE_RETURN,
     ORDER_NOTE_AND_TAGS,
     RETURNABLE_FULFILLMENTS,
+    document_cost,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ __all__ = ["CANCEL_REASONS", "SUPPORTED", "UNSUPPORTED", "run_command"]
 
 CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"})
 MUTATION_COST = 20  # a mutation is 10 points, plus what its answer selects
-RETURNABLE_COST = 2 + 5 * (1 + 2 + 50 * 2) + 20  # RETURNABLE_FULFILLMENTS, with the order
+RETURNABLE_COST = document_cost(RETURNABLE_FULFILLMENTS)
 ORDER_STATE = """
 query OmnigraphOrderState($id: ID!) {
   order(id: $id) { id legacyResourceId updatedAt cancelledAt note tags }

@@ -12,21 +12,52 @@ from dataclasses import dataclass
 from functools import cache
 
 __all__ = [
+    "ALL_REFUNDS",
+    "ALL_TRANSACTIONS",
     "CANCEL_ORDER",
     "CREATE_RETURN",
     "ORDERS_BY_IDS",
     "ORDERS_PAGE",
+    "ORDER_FULFILLMENT_ORDERS",
     "ORDER_LINE_ITEMS",
     "ORDER_NOTE_AND_TAGS",
+    "ORDER_REFUNDS",
+    "ORDER_RETURNS",
+    "ORDER_TRANSACTIONS",
+    "REFUNDS_FIRST",
+    "REFUND_TRANSACTIONS",
     "RETURNABLE_FULFILLMENTS",
     "RETURNS_BY_IDS",
     "SHOP",
+    "TRANSACTIONS_FIRST",
+    "document_cost",
     "order_cost",
     "order_document",
     "return_cost",
 ]
 
 _MONEY = "shopMoney { amount currencyCode }"
+
+# How many of an order's transactions, refunds, returns and fulfillment orders a batch reads
+# with it; an order with more has the rest read after it (``transactions`` and ``refunds`` are
+# plain lists: read again whole; the others are connections: paged).
+TRANSACTIONS_FIRST = 10
+REFUNDS_FIRST = 5
+REFUND_TRANSACTIONS_FIRST = 3
+RETURNS_FIRST = 5
+FULFILLMENT_ORDERS_FIRST = 3
+ALL_TRANSACTIONS = 250  # an order's transactions read whole: at most this many
+ALL_REFUNDS = 60  # an order's refunds read whole, each with up to 10 of its transactions
+
+_TRANSACTION = f"id kind status authorizationCode processedAt createdAt amountSet {{ {_MONEY} }}"
+_REFUND_TRANSACTIONS = "nodes { id } pageInfo { hasNextPage endCursor }"
+_REFUND = (
+    f"id return {{ name }} transactions(first: {REFUND_TRANSACTIONS_FIRST}) "
+    f"{{ {_REFUND_TRANSACTIONS} }}"
+)
+_FULFILLMENT_ORDER = (
+    "deliveryMethod { methodType } assignedLocation { location { legacyResourceId } }"
+)
 
 ORDER_FRAGMENT = f"""
 fragment OmnigraphOrder on Order {{
@@ -55,17 +86,12 @@ fragment OmnigraphOrder on Order {{
     nodes {{ id sku name quantity originalUnitPriceSet {{ {_MONEY} }} }}
     pageInfo {{ hasNextPage endCursor }}
   }}
-  transactions(first: 10) {{
-    id kind status authorizationCode processedAt createdAt
-    amountSet {{ {_MONEY} }}
-  }}
-  refunds(first: 5) {{ return {{ name }} transactions(first: 3) {{ nodes {{ id }} }} }}
-  returns(first: 5) {{ nodes {{ id }} }}
-  fulfillmentOrders(first: 3) {{
-    nodes {{
-      deliveryMethod {{ methodType }}
-      assignedLocation {{ location {{ legacyResourceId }} }}
-    }}
+  transactions(first: {TRANSACTIONS_FIRST}) {{ {_TRANSACTION} }}
+  refunds(first: {REFUNDS_FIRST}) {{ {_REFUND} }}
+  returns(first: {RETURNS_FIRST}) {{ nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }}
+  fulfillmentOrders(first: {FULFILLMENT_ORDERS_FIRST}) {{
+    nodes {{ {_FULFILLMENT_ORDER} }}
+    pageInfo {{ hasNextPage endCursor }}
   }}
 }}
 """
@@ -124,6 +150,59 @@ query OmnigraphOrderLineItems($id: ID!, $after: String) {{
 }}
 """
 
+# An order's transactions or refunds read whole, when a batch read as many as it asks for.
+ORDER_TRANSACTIONS = f"""
+query OmnigraphOrderTransactions($id: ID!) {{
+  node(id: $id) {{
+    ... on Order {{ transactions(first: {ALL_TRANSACTIONS}) {{ {_TRANSACTION} }} }}
+  }}
+}}
+"""
+
+ORDER_REFUNDS = f"""
+query OmnigraphOrderRefunds($id: ID!) {{
+  node(id: $id) {{
+    ... on Order {{
+      refunds(first: {ALL_REFUNDS}) {{
+        id return {{ name }} transactions(first: 10) {{ {_REFUND_TRANSACTIONS} }}
+      }}
+    }}
+  }}
+}}
+"""
+
+# The rest of a refund's transactions, an order's returns or its fulfillment orders.
+REFUND_TRANSACTIONS = f"""
+query OmnigraphRefundTransactions($id: ID!, $after: String) {{
+  node(id: $id) {{
+    ... on Refund {{ transactions(first: 250, after: $after) {{ {_REFUND_TRANSACTIONS} }} }}
+  }}
+}}
+"""
+
+ORDER_RETURNS = """
+query OmnigraphOrderReturns($id: ID!, $after: String) {
+  node(id: $id) {
+    ... on Order {
+      returns(first: 250, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } }
+    }
+  }
+}
+"""
+
+ORDER_FULFILLMENT_ORDERS = f"""
+query OmnigraphOrderFulfillmentOrders($id: ID!, $after: String) {{
+  node(id: $id) {{
+    ... on Order {{
+      fulfillmentOrders(first: 50, after: $after) {{
+        nodes {{ {_FULFILLMENT_ORDER} }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }}
+  }}
+}}
+"""
+
 SHOP = "query OmnigraphShop { shop { name } }"
 
 CANCEL_ORDER = """
@@ -147,7 +226,9 @@ mutation OmnigraphOrderUpdate($input: OrderInput!) {
 
 RETURNABLE_FULFILLMENTS = """
 query OmnigraphReturnable($orderId: ID!) {
-  order(id: $orderId) { id note tags cancelledAt returns(first: 5) { nodes { name status } } }
+  order(id: $orderId) {
+    id note tags cancelledAt returns(first: 50) { nodes { name status } }
+  }
   returnableFulfillments(orderId: $orderId, first: 5) {
     nodes {
       returnableFulfillmentLineItems(first: 50) {
@@ -177,6 +258,11 @@ def order_document(document: str, line_items: int) -> str:
 def order_cost(line_items: int) -> int:
     """The requested cost of one order in :data:`ORDER_FRAGMENT`, as Shopify computes it."""
     return 1 + _selection_cost(_selection_set(order_document(ORDER_FRAGMENT, line_items)))
+
+
+def document_cost(document: str) -> int:
+    """The requested cost of a query of ours for one object (``node(id:)``, ``order(id:)``)."""
+    return _selection_cost(_selection_set(document))
 
 
 @cache
