@@ -15,8 +15,8 @@ does, and :meth:`FakeShopify.throttle_next` makes the next queries answer ``THRO
 
 Ids line up with the demo's other systems: order ``SF-100001`` is ``gid://shopify/Order/100001``
 (``order_id_prefix = "SF-"``), a return is named as the demo names it (``RMA-000001``, the
-``rmaRef`` the demo WMS uses), a transaction's ``authorizationCode`` is the demo processor's
-charge or refund id. Example::
+``rmaRef`` the demo WMS uses), a transaction's ``receiptJson`` is the demo processor's charge or
+refund object (``authorizationCode``, deprecated since 2026-01, is null). Example::
 
     fake = FakeShopify(world, access_token="shpat_fake")
     transport = httpx.ASGITransport(app=fake.app)   # or serve fake.app with uvicorn
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -33,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -115,6 +117,7 @@ SCHEMA_SDL: Final = '''
 """The subset of Shopify's Admin GraphQL API (2026-10) that omnigraph reads and writes."""
 scalar DateTime
 scalar Decimal
+scalar JSON
 scalar UnsignedInt64
 scalar URL
 
@@ -169,7 +172,9 @@ type OrderTransaction implements Node {
   id: ID!
   kind: OrderTransactionKind!
   status: OrderTransactionStatus!
-  authorizationCode: String
+  authorizationCode: String @deprecated(reason: "Use `paymentId` instead.")
+  paymentId: String
+  receiptJson: JSON
   processedAt: DateTime
   createdAt: DateTime!
   amountSet: MoneyBag!
@@ -356,6 +361,25 @@ def _offset(cursor: str | None) -> int:
 
 def _cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _receipt(txn: JsonRecord) -> JsonRecord:
+    """What a Stripe gateway puts in a transaction's receipt: the charge or refund object."""
+    ref = str(txn["gatewayRef"])
+    minor = int(Decimal(str(txn["amount"])) * 100)
+    currency = str(txn["currency"]).lower()
+    if ref.startswith("re_"):
+        return {"id": ref, "object": "refund", "amount": minor, "currency": currency}
+    if ref.startswith("ch_"):
+        return {
+            "id": ref,
+            "object": "charge",
+            "amount": minor,
+            "currency": currency,
+            "captured": True,
+            "status": "succeeded",
+        }
+    return {"reference": ref}  # another gateway's receipt: nothing Stripe-shaped
 
 
 def _connection(items: Sequence[Any], first: int | None, after: str | None) -> JsonRecord:
@@ -716,7 +740,11 @@ class FakeShopify:
             "id": _gid("OrderTransaction", _number(txn["id"])),
             "kind": "SALE" if txn["kind"] == "capture" else "REFUND",
             "status": "SUCCESS",
-            "authorizationCode": txn["gatewayRef"],
+            # Shopify's own payment id; the processor's id is in the gateway's receipt (a
+            # Stripe charge or refund object), authorizationCode is deprecated and left null
+            "authorizationCode": None,
+            "paymentId": "p" + hashlib.sha256(txn["id"].encode()).hexdigest()[:24],
+            "receiptJson": json.dumps(_receipt(txn), separators=(",", ":")),
             "processedAt": txn["processedAt"],
             "createdAt": txn["processedAt"],
             "amountSet": _money(txn["amount"], txn["currency"]),

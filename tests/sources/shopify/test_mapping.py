@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
+from omnigraph.sources.shopify.mapping import gateway_ref
 
 from .conftest import TOKEN, FakeShop
 
@@ -134,3 +137,56 @@ async def test_unknown_and_foreign_ids_are_missing_without_asking_for_them(
         "gid://shopify/Order/5012345678902",
         "gid://shopify/Order/5012345678999",
     ]
+
+
+# -- the reconciliation key without authorizationCode (deprecated since 2026-01) -------------
+
+
+def _sale(**fields: object) -> dict[str, object]:
+    return {
+        "id": "gid://shopify/OrderTransaction/6100000001",
+        "kind": "SALE",
+        "status": "SUCCESS",
+        "processedAt": "2026-11-18T09:15:00Z",
+        "createdAt": "2026-11-18T09:15:00Z",
+        "amountSet": {"shopMoney": {"amount": "90.00", "currencyCode": "GBP"}},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("receipt", "kind", "expected"),
+    [
+        ('{"id":"ch_3QaZ","object":"charge","payment_intent":"pi_3QaZ"}', "capture", "ch_3QaZ"),
+        (
+            '{"id":"pi_3QaZ","object":"payment_intent","latest_charge":"ch_3QaZ"}',
+            "capture",
+            "ch_3QaZ",
+        ),
+        (
+            {"id": "pi_3QaZ", "charges": {"object": "list", "data": [{"id": "ch_3QaZ"}]}},
+            "capture",
+            "ch_3QaZ",
+        ),
+        (
+            {"id": "pi_3QaZ", "latest_charge": {"id": "py_3QaZ", "object": "charge"}},
+            "capture",
+            "py_3QaZ",
+        ),
+        ('{"id":"re_3QdE","object":"refund","charge":"ch_3QaZ"}', "refund", "re_3QdE"),
+        ('{"payment_id":"nVsti"}', "capture", "rZ8bLq2m"),  # another gateway: Shopify's id
+        ("not json", "capture", "rZ8bLq2m"),
+    ],
+)
+def test_the_processor_id_comes_from_the_receipt_not_authorization_code(
+    receipt: object, kind: str, expected: str
+) -> None:
+    txn = _sale(receiptJson=receipt, paymentId="rZ8bLq2m")
+    assert "authorizationCode" not in txn
+    assert gateway_ref(txn, kind) == expected
+
+
+def test_without_receipt_or_payment_id_the_transaction_names_itself() -> None:
+    assert gateway_ref(_sale(receiptJson=None, paymentId=None), "capture") == (
+        "gid://shopify/OrderTransaction/6100000001"
+    )

@@ -8,7 +8,8 @@ choice where the two models differ is in docs/sources/shopify.md; money stays ex
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,6 +19,7 @@ from omnigraph.sources.contract import JsonRecord
 __all__ = [
     "ShopifyMappingError",
     "canonical_order_id",
+    "gateway_ref",
     "legacy_id",
     "order_gid",
     "order_record",
@@ -43,6 +45,12 @@ RETURN_STATUS = {"OPEN": "open", "REQUESTED": "requested", "CLOSED": "received"}
 # OrderTransaction.kind -> the contract's transaction kind (authorizations and voids move no
 # money; a SALE is an authorization and a capture at once).
 TRANSACTION_KIND = {"SALE": "capture", "CAPTURE": "capture", "REFUND": "refund"}
+# The processor's own ids a receipt may carry, by the contract's transaction kind: Stripe's
+# charge (``ch_``, ``py_`` for other payment methods) and refund (``re_``, ``pyr_``) ids.
+PROCESSOR_ID_PREFIXES = {"capture": ("ch_", "py_"), "refund": ("re_", "pyr_")}
+# Where a Stripe receipt names them, best first: the object itself, the charge or refund it is
+# about, a PaymentIntent's latest charge, the first of an expanded list.
+_RECEIPT_KEYS = ("id", "charge", "latest_charge", "refund", "charges", "refunds")
 
 
 class ShopifyMappingError(ValueError):
@@ -207,6 +215,45 @@ def _returns(node: Mapping[str, Any], returns: Mapping[str, Mapping[str, Any]]) 
     return mapped
 
 
+def gateway_ref(txn: Mapping[str, Any], kind: str) -> str:
+    """The id reconciliation matches a transaction to the processor by: the processor's charge
+    or refund id in the transaction's receipt (``receiptJson``), else Shopify's ``paymentId``,
+    else the transaction's GID (which matches nothing, so it is reported unmatched rather than
+    guessed). ``authorizationCode`` is not read: it is deprecated since 2026-01, and its
+    replacement ``paymentId`` is Shopify's id, not the processor's."""
+    for value in _receipt_ids(_receipt(txn.get("receiptJson"))):
+        if value.startswith(PROCESSOR_ID_PREFIXES.get(kind, ())):
+            return value
+    payment_id = txn.get("paymentId")
+    return str(payment_id) if payment_id else str(txn["id"])
+
+
+def _receipt(raw: Any) -> Any:
+    """``receiptJson`` as Shopify sends it (a JSON document in a string), decoded."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+    return raw
+
+
+def _receipt_ids(receipt: Any, depth: int = 0) -> Iterator[str]:
+    """The string ids a gateway's receipt holds under the keys a Stripe receipt uses."""
+    if depth > 3 or not isinstance(receipt, dict):
+        return
+    for key in _RECEIPT_KEYS:
+        value = receipt.get(key)
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            if isinstance(value.get("data"), list):  # a list object: its items
+                for item in value["data"]:
+                    yield from _receipt_ids(item, depth + 1)
+            else:  # an expanded object
+                yield from _receipt_ids(value, depth + 1)
+
+
 def _transactions(node: Mapping[str, Any]) -> list[JsonRecord]:
     # A refund transaction names the return it paid for through its refund.
     return_of: dict[str, str] = {}
@@ -227,9 +274,7 @@ def _transactions(node: Mapping[str, Any]) -> list[JsonRecord]:
                 "kind": kind,
                 "amount": str(Decimal(str(money["amount"]))),
                 "currency": money["currencyCode"],
-                # authorizationCode is the processor's reference (a card processor's charge or
-                # refund id); without one, the Shopify transaction names itself.
-                "gatewayRef": txn.get("authorizationCode") or txn["id"],
+                "gatewayRef": gateway_ref(txn, kind),
                 "processedAt": txn.get("processedAt") or txn["createdAt"],
                 "returnId": return_of.get(txn["id"]) if kind == "refund" else None,
             }

@@ -49,7 +49,9 @@ FULFILLMENT_ORDERS_FIRST = 3
 ALL_TRANSACTIONS = 250  # an order's transactions read whole: at most this many
 ALL_REFUNDS = 60  # an order's refunds read whole, each with up to 10 of its transactions
 
-_TRANSACTION = f"id kind status authorizationCode processedAt createdAt amountSet {{ {_MONEY} }}"
+_TRANSACTION = (
+    f"id kind status paymentId receiptJson processedAt createdAt amountSet {{ {_MONEY} }}"
+)
 _REFUND_TRANSACTIONS = "nodes { id } pageInfo { hasNextPage endCursor }"
 _REFUND = (
     f"id return {{ name }} transactions(first: {REFUND_TRANSACTIONS_FIRST}) "
