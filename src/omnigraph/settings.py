@@ -294,6 +294,13 @@ class ShopifyOptions(BaseModel):
         "on webhooks; default: the host of base_url.",
     )
     max_query_cost: int = Field(default=SHOPIFY_MAX_QUERY_COST, ge=50, le=SHOPIFY_MAX_QUERY_COST)
+    feed_overlap_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="The change feed's updated_at search reaches back this far before the last "
+        "change it saw (second resolution, index lag); changes already seen are left out.",
+    )
 
 
 class SourceConfig(BaseModel):

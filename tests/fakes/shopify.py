@@ -108,7 +108,12 @@ _RETURN_STATUS: Final = {"open": "OPEN", "requested": "REQUESTED", "received": "
 _CANCEL_REASONS: Final = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF")
 _FULFILLED: Final = frozenset({"partial", "fulfilled", "picked_up"})
 _GID: Final = re.compile(r"gid://shopify/(\w+)/(\d+)")
-_TERM: Final = re.compile(r"""(\w+):(>=|<=|>|<)?(?:'([^']*)'|"([^"]*)"|(\S+))""")
+# field:[comparator]value, the value bare or quoted (single or double), a backslash escaping
+# the next character inside quotes, as Shopify's search syntax has it
+_TERM: Final = re.compile(
+    r"""(\w+):(>=|<=|>|<)?(?:'((?:\\.|[^'\\])*)'|"((?:\\.|[^"\\])*)"|([^\s'"]+))"""
+)
+_AND: Final = re.compile(r"\s+AND\s+")
 
 MAX_QUERY_COST: Final = 1000
 MUTATION_COST: Final = 10
@@ -985,12 +990,21 @@ def _search(query: str | None) -> Callable[[JsonRecord], bool]:
     """Shopify's order search, for the terms omnigraph writes: ``updated_at``,
     ``processed_at``, ``created_at`` with a comparison, and ``sku``, joined by ``AND``."""
     tests: list[Callable[[JsonRecord], bool]] = []
-    for part in re.split(r"\s+AND\s+", query.strip()) if query and query.strip() else []:
-        term = _TERM.fullmatch(part.strip())
+    text = (query or "").strip()
+    position = 0
+    while position < len(text):
+        term = _TERM.match(text, position)
         if term is None:
-            raise GraphQLError(f"omnigraph's fake cannot search for {part!r}")
+            raise GraphQLError(f"omnigraph's fake cannot search for {text[position:]!r}")
+        part = term.group(0)
+        position = term.end()
+        if position < len(text):
+            joint = _AND.match(text, position)
+            if joint is None:
+                raise GraphQLError(f"omnigraph's fake cannot search for {text[position:]!r}")
+            position = joint.end()
         name, operator, *values = term.groups()
-        value = next(v for v in values if v is not None)
+        value = re.sub(r"\\(.)", r"\1", next(v for v in values if v is not None))
         if name == "sku" and operator is None:
             tests.append(_has_sku(value))
             continue

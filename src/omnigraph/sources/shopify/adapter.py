@@ -43,6 +43,7 @@ from omnigraph.sources.shopify.queries import (
     order_cost,
     order_document,
     return_cost,
+    search_value,
 )
 
 __all__ = ["ShopifyStorefrontAdapter"]
@@ -119,12 +120,12 @@ class ShopifyStorefrontAdapter:
         filter is applied after mapping, reading on until the page is full or none are left."""
         terms = []
         if filter.placed_from:
-            terms.append(f"processed_at:>='{filter.placed_from.isoformat()}'")
+            terms.append(f"processed_at:>={search_value(filter.placed_from.isoformat())}")
         if filter.placed_to:
             # the contract's window is half-open: placedFrom <= placedAt < placedTo
-            terms.append(f"processed_at:<'{filter.placed_to.isoformat()}'")
+            terms.append(f"processed_at:<{search_value(filter.placed_to.isoformat())}")
         if filter.sku:
-            terms.append(f"sku:'{filter.sku}'")
+            terms.append(f"sku:{search_value(filter.sku)}")
         document = order_document(ORDERS_PAGE, self.options.max_line_items)
         found: list[JsonRecord] = []
         cap = SHOPIFY_NODES_LIMIT  # lowered when Shopify refuses a page as too costly

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import secrets
 from collections import deque
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.sources.contract import FeedPage, JsonRecord
 from omnigraph.sources.shopify.mapping import canonical_order_id, legacy_id
+from omnigraph.sources.shopify.queries import search_value
 
 if TYPE_CHECKING:
     from omnigraph.sources.shopify.client import ShopifyClient
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ShopifyChangeFeed"]
 
 INBOX_SIZE = 10_000  # webhook events kept for readers; older ones are found again by polling
+MAX_SEEN = 5_000  # changes remembered in the cursor for the overlap window (12 hex chars each)
 
 CHANGED_ORDERS = """
 query OmnigraphChangedOrders($first: Int!, $after: String, $query: String) {
@@ -85,7 +88,10 @@ class ShopifyChangeFeed:
         if pushed:
             cursor["w"] = pushed[-1][0]
             return [e for _, e in pushed], _encode(cursor), True
-        search = f"updated_at:>'{cursor['u']}'" if cursor["u"] else None
+        overlap = self.client.options.feed_overlap_seconds
+        search = (
+            f"updated_at:>={search_value(_shifted(cursor['u'], -overlap))}" if cursor["u"] else None
+        )
         first = max(1, min(limit, 250))
         data = await self.client.graphql(
             CHANGED_ORDERS,
@@ -96,10 +102,19 @@ class ShopifyChangeFeed:
         if not isinstance(orders, dict) or not isinstance(orders.get("nodes"), list):
             raise SourceContractViolation(self.client.name, "orders search answered no nodes")
         events = []
+        seen: dict[str, int] = cursor["s"]
         for node in orders["nodes"]:
             legacy = str(node.get("legacyResourceId") or legacy_id(str(node.get("id", ""))))
             order_id = canonical_order_id(legacy, self.client.options)
-            events.append(order_event("order.updated", order_id, str(node["updatedAt"]), {}))
+            updated = str(node["updatedAt"])
+            if cursor["n"] is None or _sequence(updated) > _sequence(cursor["n"]):
+                cursor["n"] = updated  # the newest change this search has seen
+            event = order_event("order.updated", order_id, updated, {})
+            key = _seen_key(str(event["id"]))
+            if key in seen:
+                continue  # read in an earlier window: the overlap finds it again
+            seen[key] = int(event["sequence"])
+            events.append(event)
         await self.client.upstream.forget([("orders", "id", str(e["recordId"])) for e in events])
         page_info = orders.get("pageInfo") or {}
         more = bool(page_info.get("hasNextPage"))
@@ -107,9 +122,27 @@ class ShopifyChangeFeed:
             cursor["c"] = page_info.get("endCursor")
         else:
             cursor["c"] = None
-            if events:
-                cursor["u"] = max(str(e["occurredAt"]) for e in events)
+            if cursor["n"]:
+                cursor["u"] = cursor["n"]
+            # keep what the next window can find again, and no more
+            floor = _sequence(cursor["u"] or "") - int(overlap * 1000)
+            cursor["s"] = dict(sorted((k, v) for k, v in seen.items() if v >= floor)[-MAX_SEEN:])
         return events, _encode(cursor), more
+
+
+def _seen_key(event_id: str) -> str:
+    return hashlib.sha256(event_id.encode()).hexdigest()[:12]
+
+
+def _shifted(moment: str, seconds: float) -> str:
+    """``moment`` (ISO 8601) moved by ``seconds``, in UTC."""
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return moment
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return (parsed + timedelta(seconds=seconds)).astimezone(UTC).isoformat()
 
 
 def _encode(cursor: dict[str, Any]) -> str:
@@ -118,11 +151,21 @@ def _encode(cursor: dict[str, Any]) -> str:
 
 def _decode(source: str, after: str | None) -> dict[str, Any]:
     if not after:
-        return {"e": None, "w": 0, "u": None, "c": None}
+        return {"e": None, "w": 0, "u": None, "c": None, "n": None, "s": {}}
     try:
         cursor = json.loads(base64.urlsafe_b64decode(after.encode()))
         if not isinstance(cursor, dict) or not isinstance(cursor.get("w"), int):
             raise ValueError(after)
-        return {"e": cursor.get("e"), "w": cursor["w"], "u": cursor.get("u"), "c": cursor.get("c")}
+        seen = cursor.get("s") or {}
+        if not isinstance(seen, dict):
+            raise ValueError(after)
+        return {
+            "e": cursor.get("e"),
+            "w": cursor["w"],
+            "u": cursor.get("u"),
+            "c": cursor.get("c"),
+            "n": cursor.get("n"),
+            "s": {str(k): int(v) for k, v in seen.items()},
+        }
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise SourceContractViolation(source, f"not a Shopify feed cursor: {after!r}") from None

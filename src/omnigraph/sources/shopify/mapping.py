@@ -151,9 +151,10 @@ def _order_record(
         "lines": lines,
         "totals": {
             "subtotal": f"{subtotal:.2f}",
-            "discount": _amount(node["totalDiscountsSet"]),
+            # nullable in Shopify's schema: an order without discounts or tax may say nothing
+            "discount": _amount_or_zero(node.get("totalDiscountsSet")),
             "shipping": _amount(node["totalShippingPriceSet"]),
-            "tax": _amount(node["totalTaxSet"]),
+            "tax": _amount_or_zero(node.get("totalTaxSet")),
             "total": _amount(node["totalPriceSet"]),
         },
         "returns": _returns(node, returns),
@@ -166,6 +167,13 @@ def _order_record(
 def _amount(money_bag: Mapping[str, Any]) -> str:
     """The shop-currency amount of a ``MoneyBag``, as the exact decimal string Shopify sent."""
     return str(Decimal(str(money_bag["shopMoney"]["amount"])))
+
+
+def _amount_or_zero(money_bag: Mapping[str, Any] | None) -> str:
+    """A nullable ``MoneyBag``'s amount; null (or no shop amount) is none: ``0.00``."""
+    if not money_bag or not (money_bag.get("shopMoney") or {}).get("amount"):
+        return "0.00"
+    return _amount(money_bag)
 
 
 def _pickup_location(node: Mapping[str, Any]) -> str | None:

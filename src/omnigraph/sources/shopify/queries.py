@@ -34,6 +34,7 @@ __all__ = [
     "order_cost",
     "order_document",
     "return_cost",
+    "search_value",
 ]
 
 _MONEY = "shopMoney { amount currencyCode }"
@@ -249,6 +250,13 @@ mutation OmnigraphReturnCreate($input: ReturnInput!) {
   }
 }
 """
+
+
+def search_value(value: str) -> str:
+    """``value`` as one quoted value of Shopify's search syntax: in double quotes, a backslash
+    or a double quote in it escaped with a backslash, so nothing in it is read as syntax (a
+    quote, ``OR``, another ``field:`` term)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def order_document(document: str, line_items: int) -> str:
