@@ -78,6 +78,8 @@ class FakeStripe:
         self.charges: dict[str, JsonRecord] = {c["id"]: c for c in copy.deepcopy(world.charges)}
         self.payouts: dict[str, JsonRecord] = {p["id"]: p for p in copy.deepcopy(world.payouts)}
         self.transactions: list[JsonRecord] = copy.deepcopy(world.balance_transactions)
+        # payouts whose transactions Stripe is still linking (reconciliation_status in_progress)
+        self.reconciling: set[str] = set()
         self.events: list[JsonRecord] = [  # oldest first, as recorded
             self._event(f"evt_{e['sequence']:06d}", e["type"], _unix(e["occurredAt"]), e)
             for e in world.events["payments"]
@@ -87,6 +89,7 @@ class FakeStripe:
         self.idempotency_keys: dict[str, tuple[str, int, JsonRecord]] = {}
         self.deliveries: Counter[str] = Counter()
         self._failures: list[tuple[int, str, dict[str, str]]] = []
+        self._fail_after_apply = False
         self.app = Starlette(routes=self._routes())
 
     # -- switches for tests ------------------------------------------------------------------
@@ -101,6 +104,15 @@ class FakeStripe:
     ) -> None:
         """The next ``count`` requests answer ``status`` with a Stripe error, doing nothing."""
         self._failures.extend([(status, error_type, headers or {})] * count)
+
+    def forget_idempotency_keys(self) -> None:
+        """Stripe prunes keys once they are at least 24 hours old: a repeat is applied again."""
+        self.idempotency_keys.clear()
+
+    def fail_after_applying_next(self) -> None:
+        """The next idempotent POST is applied, then answered with a 500 (an error inside
+        Stripe after the change), which Stripe then replays for that key."""
+        self._fail_after_apply = True
 
     def emit(self, event_type: str, payout_id: str, created: int) -> JsonRecord:
         """Record a payout event now (what a webhook would carry), as the fake's feed shows."""
@@ -151,7 +163,10 @@ class FakeStripe:
             "balance_transaction": own,
             "livemode": False,
             "type": "bank_account",
-            "reconciliation_status": "completed" if payout["status"] == "paid" else "in_progress",
+            # Stripe links a payout's transactions soon after creating it; a test can hold one
+            "reconciliation_status": (
+                "in_progress" if payout["id"] in self.reconciling else "completed"
+            ),
         }
 
     def _refund(self, refund: JsonRecord, charge: JsonRecord) -> JsonRecord:
@@ -251,6 +266,7 @@ class FakeStripe:
             Route("/v1/charges/{id}", self._wrap(self._get_charge), methods=get),
             Route("/v1/refunds/{id}", self._wrap(self._get_refund), methods=get),
             Route("/v1/refunds", self._wrap(self._create_refund), methods=post),
+            Route("/v1/refunds", self._wrap(self._list_refunds), methods=get),
             Route("/v1/disputes/{id}", self._wrap(self._get_dispute), methods=get),
             Route("/v1/payouts", self._wrap(self._list_payouts), methods=get),
             Route("/v1/payouts/{id}", self._wrap(self._get_payout), methods=get),
@@ -362,6 +378,22 @@ class FakeStripe:
             raise _missing("refund", request.path_params["id"])
         return refund
 
+    async def _list_refunds(self, request: Request) -> JsonRecord:
+        """``GET /v1/refunds`` with ``charge`` (or ``payment_intent``, which the demo's charges
+        do not carry: nothing matches), newest first."""
+        charge_id = request.query_params.get("charge")
+        found = [
+            (refund, charge)
+            for charge in self.charges.values()
+            if charge_id is None or charge["id"] == charge_id
+            for refund in charge["refunds"]
+        ]
+        if request.query_params.get("payment_intent") is not None:
+            found = []
+        served = {r["id"]: self._refund(r, c) for r, c in found}
+        records = sorted(served.values(), key=_newest_first)
+        return self._page(request, records, "/v1/refunds", lambda r: r)
+
     async def _get_dispute(self, request: Request) -> JsonRecord:
         dispute = self._find_dispute(request.path_params["id"])
         if dispute is None:
@@ -433,6 +465,8 @@ class FakeStripe:
             if payout_id not in self.payouts:
                 raise _missing("payout", payout_id)
             txns = [t for t in txns if t["payout"] == payout_id]
+            if payout_id in self.reconciling:  # not every transaction is linked yet
+                txns = txns[: len(txns) // 2]
         expand = self._expand(request)
         return self._page(
             request, txns, "/v1/balance_transactions", lambda t: self._transaction(t, expand)
@@ -479,6 +513,12 @@ class FakeStripe:
             status, body = 200, apply(form)
         except _StripeError as error:
             status, body = error.status, error.body
+        if self._fail_after_apply:
+            self._fail_after_apply = False
+            status, body = (
+                500,
+                {"error": {"type": "api_error", "message": "An unknown error occurred"}},
+            )
         if key is not None:
             self.idempotency_keys[key] = (fingerprint, status, body)
         return JSONResponse(body, status_code=status)

@@ -702,3 +702,46 @@ async def test_a_stripe_payout_paid_webhook_reconciles_the_payout_in_the_graph(
     assert after["reconciliation"]["status"] == response.json()["status"] == "RECONCILED"
     assert after["reconciliation"]["variance"]["amount"] == "0.00"
     assert after["reconciliation"]["reconciledAt"] is not None
+
+
+async def _post_event(pair: Pair, event_type: str, payout_id: str) -> Any:
+    event = pair.stripe.emit(
+        event_type, payout_id, max(e["created"] for e in pair.stripe.events) + 1
+    )
+    body = json.dumps(event).encode()
+    return await pair.mixed.graph.client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={
+            "Stripe-Signature": signature_header(body, STRIPE_SECRET, timestamp=int(time.time()))
+        },
+    )
+
+
+async def test_a_payout_is_reconciled_only_once_stripe_has_linked_its_transactions(
+    pair: Pair,
+) -> None:
+    """payout.paid can arrive before Stripe lists all of the payout's balance transactions
+    (reconciliation_status in_progress): it is deferred, not reconciled into a false variance,
+    and payout.reconciliation_completed reconciles it."""
+    payout_id = [p["id"] for p in pair.world.payouts if p["status"] != "paid"][-1]
+    global_id = encode_global_id("Payout", "stripe", payout_id)
+    before = (await pair.mixed.query(PAYOUT, id=global_id))["payout"]["reconciliation"]
+    pair.stripe.reconciling.add(payout_id)
+    pair.stripe.payouts[payout_id]["status"] = "paid"
+
+    early = await _post_event(pair, "payout.paid", payout_id)
+
+    assert early.status_code == 200, early.text
+    assert early.json()["deferred"] is True
+    assert (await pair.mixed.query(PAYOUT, id=global_id))["payout"]["reconciliation"] == before
+
+    pair.stripe.reconciling.discard(payout_id)  # every transaction is listable now
+    done = await _post_event(pair, "payout.reconciliation_completed", payout_id)
+
+    assert done.status_code == 200, done.text
+    assert "deferred" not in done.json()
+    after = (await pair.mixed.query(PAYOUT, id=global_id))["payout"]["reconciliation"]
+    assert after["status"] == done.json()["status"] != "VARIANCE"  # every transaction counted
+    assert after["variance"]["amount"] == "0.00"
+    assert after["reconciledAt"] != before["reconciledAt"]

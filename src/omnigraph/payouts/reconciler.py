@@ -17,6 +17,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import structlog
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,9 +39,11 @@ from omnigraph.payouts.matching import (
 )
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.runtime.services import utc_now
-from omnigraph.sources.contract import PaymentsSource
+from omnigraph.sources.contract import PaymentsSource, PayoutSettlement
 from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "CHUNK_TRANSACTIONS",
@@ -66,6 +69,8 @@ class ReconcileProgress:
     lines: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     exceptions_raised: int = 0
+    # payouts left marked because the provider is still linking their transactions
+    deferred: list[str] = field(default_factory=list)
 
 
 class StoredTransaction(NamedTuple):
@@ -200,6 +205,7 @@ class Reconciler:
         """Reconcile every payout the sync marked, a chunk at a time."""
         total = ReconcileProgress()
         for payments in self.registry.payments:
+            deferred: list[str] = []  # left marked for the next pass, not asked again in this
             while True:
                 async with self.sessions() as session:
                     pending = list(
@@ -208,6 +214,7 @@ class Reconciler:
                             .where(
                                 PaymentPayoutRow.source == payments.name,
                                 PaymentPayoutRow.needs_reconciliation.is_(True),
+                                PaymentPayoutRow.payout_id.not_in(deferred),
                             )
                             .order_by(PaymentPayoutRow.created_at, PaymentPayoutRow.payout_id)
                             .limit(PENDING_PAGE)
@@ -215,7 +222,9 @@ class Reconciler:
                     )
                 if not pending:
                     break
+                before = len(total.deferred)
                 await self._reconcile_rows(payments, pending, total, progress)
+                deferred += total.deferred[before:]
         return total
 
     async def reconcile_payouts(
@@ -246,7 +255,12 @@ class Reconciler:
         total: ReconcileProgress,
         progress: Callable[[ReconcileProgress], None] | None,
     ) -> None:
-        """Cut ``payouts`` into chunks by the transactions they swept, and reconcile each."""
+        """Cut ``payouts`` into chunks by the transactions they swept, and reconcile each;
+        a payout the provider is still linking transactions to waits, marked (no verdict yet:
+        a payout reconciled before its transactions can all be listed shows false variances)."""
+        payouts = await self._settled(payments, payouts, total)
+        if not payouts:
+            return
         async with self.sessions() as session:
             counted = await session.execute(
                 select(PaymentTransactionRow.payout_id, func.count())
@@ -261,6 +275,28 @@ class Reconciler:
             await self._reconcile_chunk(payments, chunk, total)
             if progress is not None:
                 progress(total)
+
+    async def _settled(
+        self,
+        payments: PaymentsSource,
+        payouts: Sequence[PaymentPayoutRow],
+        total: ReconcileProgress,
+    ) -> list[PaymentPayoutRow]:
+        """The payouts whose transactions the provider has all linked (every one, for a source
+        that does not say)."""
+        if not isinstance(payments, PayoutSettlement):
+            return list(payouts)
+        statuses = await payments.reconciliation_statuses([p.payout_id for p in payouts])
+        ready = []
+        for row in payouts:
+            if statuses.get(row.payout_id) == "in_progress":
+                total.deferred.append(row.payout_id)
+                log.info(
+                    "payout_reconciliation_deferred", source=payments.name, payout=row.payout_id
+                )
+            else:
+                ready.append(row)
+        return ready
 
     async def _reconcile_chunk(
         self,

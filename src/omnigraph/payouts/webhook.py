@@ -15,6 +15,8 @@ sync and reconciliation); processing is bounded by the execution timeout.
 | answer | when |
 | --- | --- |
 | 200 ``{"received": true, "payout", "status"}`` | reconciled (``status`` is the verdict) |
+| 200 ``{... "deferred": true}`` | Stripe's ``reconciliation_status`` is still |
+| | ``in_progress``: reconciled once it is ``completed`` |
 | 200 ``{"received": true, "duplicate": true}`` | an event already processed, or being |
 | | processed by another delivery of it |
 | 200 ``{"received": true, "ignored": "<type>"}`` | an event type omnigraph does not act on |
@@ -143,7 +145,7 @@ async def stripe_webhook(request: Request) -> Response:
                 await PaymentsReader(
                     services.sessions, services.registry, clock=services.now
                 ).sync_payouts(adapter, [payout_id])
-                await reconcile_payouts(
+                progress = await reconcile_payouts(
                     Reconciler(
                         services.sessions,
                         services.registry,
@@ -161,12 +163,16 @@ async def stripe_webhook(request: Request) -> Response:
             return error_json(503, "TIMEOUT", "the payout could not be reconciled in time")
         async with services.sessions() as session:
             verdict = await session.get(PayoutReconciliationRow, (adapter.name, payout_id))
-        result = {
+        result: dict[str, object] = {
             "received": True,
             "event": event.id,
             "payout": payout_id,
             "status": verdict.status if verdict is not None else None,
         }
+        if payout_id in progress.deferred:
+            # Stripe is still linking its transactions: reconciled on payout.reconciliation_
+            # completed, or by the reconciliation loop, not now (no false variance)
+            result["deferred"] = True
         try:
             async with services.sessions() as session, session.begin():
                 await claims.finish(session, claim, result)

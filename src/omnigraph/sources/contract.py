@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, Unpack, cast
+from typing import Any, Protocol, TypeVar, Unpack, cast, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -174,6 +174,17 @@ class StorefrontSource(Protocol):
     async def list_orders(
         self, *, limit: int, cursor: str | None, filter: OrderListFilter
     ) -> StorefrontPage: ...
+
+
+@runtime_checkable
+class PayoutSettlement(Protocol):
+    """A payments source whose payouts may be reconciled only once the provider says all their
+    transactions are listable (Stripe's ``reconciliation_status``)."""
+
+    async def reconciliation_statuses(self, payout_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each payout's status as the provider says it now (never cached): ``completed``,
+        ``in_progress`` or ``not_applicable``; ``None`` for one it does not know."""
+        ...
 
 
 class PaymentsSource(Protocol):

@@ -120,6 +120,21 @@ class StripePaymentsAdapter:
         found = await self._by_id("payouts", ids, payout_record)
         return {key: parse_record(self.name, Payout, raw) for key, raw in found.items()}
 
+    async def reconciliation_statuses(self, payout_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each payout's ``reconciliation_status`` as Stripe says it now (``GET
+        /v1/payouts/{id}``, never from the cache): ``completed`` once every balance transaction
+        it swept can be listed, ``in_progress`` until then, ``not_applicable`` for manual
+        payouts."""
+        unique = list(dict.fromkeys(payout_ids))
+        found = await asyncio.gather(
+            *(self.client.get_object(f"/v1/payouts/{payout_id}") for payout_id in unique)
+        )
+        statuses: dict[str, str | None] = {}
+        for payout_id, payout in zip(unique, found, strict=True):
+            status = (payout or {}).get("reconciliation_status")
+            statuses[payout_id] = status if isinstance(status, str) else None
+        return statuses
+
     async def list_payouts(
         self, *, limit: int, cursor: str | None, filters: Mapping[str, str | int]
     ) -> tuple[list[Payout], str | None]:

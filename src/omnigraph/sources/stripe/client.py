@@ -27,13 +27,14 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import CommandReceipt, FeedPage, JsonRecord
 from omnigraph.sources.record_cache import CacheKey
-from omnigraph.sources.stripe.commands import StripeCall, stripe_call
+from omnigraph.sources.stripe.commands import KEY_METADATA, StripeCall, stripe_call
 from omnigraph.sources.stripe.mapping import payout_event
 from omnigraph.sources.upstream import Upstream, UpstreamOptions
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "PAGE_LIMIT",
+    "OutcomeUnknown",
     "Params",
     "StripeClient",
     "StripeRefused",
@@ -63,6 +64,11 @@ class StripeRefused(SourceContractViolation):
         self.error_type = error_type
         self.error_code = code
         self.detail = detail
+
+
+class OutcomeUnknown(UpstreamUnavailable):
+    """Stripe replayed a server error for this idempotency key: the first request failed
+    inside Stripe, and whether it took effect is not known from the answer."""
 
 
 class _Retry(Exception):
@@ -191,6 +197,10 @@ class StripeClient:
             )
         error_type, code, message = _error_of(response)
         detail = f"HTTP {status} on {method} {path}: {error_type} {message}".strip()
+        if status >= 500 and response.headers.get("Idempotent-Replayed") == "true":
+            # the same answer would come back for this key for 24 hours: find out instead
+            log.warning("stripe_replayed_server_error", source=self.name, path=path)
+            raise OutcomeUnknown(self.name, f"{detail} (replayed for this idempotency key)")
         if status in (409, 429) or status >= 500:
             log.warning("stripe_retryable", source=self.name, path=path, status=status, code=code)
             unavailable = UpstreamUnavailable(self.name, detail)
@@ -365,11 +375,45 @@ class StripeClient:
             return CommandReceipt(accepted=False, detail=call, command_id="", replayed=False)
         return await self._perform(call, idempotency_key)
 
+    async def _made(self, call: StripeCall, idempotency_key: str) -> JsonRecord | None:
+        """The object this call made already, found by the key in its metadata, or None."""
+        if call.existing is None:
+            return None
+        path, filters = call.existing
+        for found in await self.list_all(path, filters):
+            metadata = found.get("metadata")
+            if isinstance(metadata, dict) and metadata.get(KEY_METADATA) == idempotency_key:
+                return found
+        return None
+
+    def _replayed(self, call: StripeCall, made: JsonRecord, why: str) -> CommandReceipt:
+        accepted, detail = call.outcome(made)
+        return CommandReceipt(
+            accepted=accepted,
+            detail=f"{detail} ({why})",
+            command_id=str(made.get("id") or ""),
+            replayed=True,
+        )
+
     async def _perform(self, call: StripeCall, idempotency_key: str) -> CommandReceipt:
+        # Stripe keeps an idempotency key at least 24 hours, not for ever: a command retried
+        # later (an operator replaying a dead letter) finds what it made by its metadata
+        made = await self._made(call, idempotency_key)
+        if made is not None:
+            return self._replayed(call, made, "found by its key in Stripe's metadata")
         try:
             answer = await self.send(
                 "POST", call.path, form=call.form, idempotency_key=idempotency_key
             )
+        except OutcomeUnknown as unknown:
+            made = await self._made(call, idempotency_key)
+            if made is not None:
+                return self._replayed(call, made, "found after Stripe replayed a server error")
+            raise UpstreamUnavailable(
+                self.name,
+                f"{unknown.message}; nothing carries the key yet, so the command is retried"
+                " later and looks again first",
+            ) from None
         except StripeRefused as refused:
             if refused.error_type == "idempotency_error":
                 raise  # the key was used for another request: a bug, never retried

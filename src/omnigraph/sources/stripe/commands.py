@@ -13,18 +13,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StripeCall", "stripe_call"]
+__all__ = ["KEY_METADATA", "StripeCall", "stripe_call"]
+
+KEY_METADATA = "omnigraph_idempotency_key"  # the metadata key a created object carries
 
 _ACCEPTED_REFUND = frozenset({"succeeded", "pending", "requires_action"})
 
 
 @dataclass(frozen=True, slots=True)
 class StripeCall:
-    """A form-encoded ``POST`` and how to read Stripe's answer: (accepted, detail)."""
+    """A form-encoded ``POST`` and how to read Stripe's answer: (accepted, detail).
+
+    ``existing`` (a list path and its filters) is where the object this call makes is found
+    when it was made already: an object there whose ``metadata[omnigraph_idempotency_key]`` is
+    the command's key. It is looked at before the call (Stripe may forget an idempotency key
+    after 24 hours) and when Stripe replays a server error for the key (the outcome unknown)."""
 
     path: str
     form: list[tuple[str, str | int]]
     outcome: Callable[[Mapping[str, Any]], tuple[bool, str]]
+    existing: tuple[str, list[tuple[str, str | int]]] | None = None
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str | None:
@@ -64,9 +72,10 @@ def _refund(payload: Mapping[str, Any], idempotency_key: str) -> StripeCall | st
             (field, target),
             ("amount", amount),
             ("metadata[omnigraph_command]", "refund.create"),
-            ("metadata[omnigraph_idempotency_key]", idempotency_key),
+            (f"metadata[{KEY_METADATA}]", idempotency_key),
         ],
         outcome,
+        existing=("/v1/refunds", [(field, target)]),
     )
 
 
