@@ -162,6 +162,7 @@ type Shop { name: String! myshopifyDomain: String! }
 type Customer implements Node { id: ID! legacyResourceId: UnsignedInt64! displayName: String! }
 type ChannelDefinition { id: ID! handle: String! channelName: String! }
 type ChannelInformation { id: ID! channelDefinition: ChannelDefinition }
+type OrderAttribution { handle: String! displayName: String! icon: String }
 type Location implements Node { id: ID! legacyResourceId: UnsignedInt64! name: String! }
 
 type LineItem implements Node {
@@ -213,7 +214,7 @@ type Return implements Node {
 type ReturnConnection { nodes: [Return!]! pageInfo: PageInfo! }
 
 type DeliveryMethod { id: ID! methodType: DeliveryMethodType! }
-type FulfillmentOrderAssignedLocation { name: String location: Location }
+type FulfillmentOrderAssignedLocation { name: String! location: Location }
 type FulfillmentOrder implements Node {
   id: ID!
   deliveryMethod: DeliveryMethod
@@ -245,6 +246,7 @@ type Order implements Node {
   cancelReason: OrderCancelReason
   sourceName: String
   channelInformation: ChannelInformation
+  attribution: OrderAttribution
   currencyCode: CurrencyCode!
   displayFinancialStatus: OrderDisplayFinancialStatus
   displayFulfillmentStatus: OrderDisplayFulfillmentStatus!
@@ -653,6 +655,11 @@ class FakeShopify:
             "cancelledAt": order["cancelledAt"],
             "cancelReason": _cancel_reason(order["cancelReason"]),
             "sourceName": source_name,
+            "attribution": {
+                "handle": handle,
+                "displayName": handle.replace("_", " ").title(),
+                "icon": None,
+            },
             "channelInformation": {
                 "id": _gid("ChannelInformation", number),
                 "channelDefinition": {

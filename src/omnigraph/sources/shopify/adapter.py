@@ -126,7 +126,7 @@ class ShopifyStorefrontAdapter:
             terms.append(f"processed_at:<{search_value(filter.placed_to.isoformat())}")
         if filter.sku:
             terms.append(f"sku:{search_value(filter.sku)}")
-        document = order_document(ORDERS_PAGE, self.options.max_line_items)
+        document = order_document(ORDERS_PAGE, self.options.max_line_items, self.client.api_version)
         found: list[JsonRecord] = []
         cap = SHOPIFY_NODES_LIMIT  # lowered when Shopify refuses a page as too costly
         while True:
@@ -174,7 +174,7 @@ class ShopifyStorefrontAdapter:
             return found
         try:
             data, counted = await self.client.query(
-                order_document(ORDERS_BY_IDS, line_items),
+                order_document(ORDERS_BY_IDS, line_items, self.client.api_version),
                 {"ids": gids},
                 requested_cost=len(gids) * self.order_cost,
             )

@@ -171,6 +171,7 @@ class ShopifyClient:
         self.kind: SourceKind = config.kind
         self.options: ShopifyOptions = config.shopify_options()
         version = config.api_version or DEFAULT_API_VERSION
+        self.api_version = version
         self.graphql_path = f"/admin/api/{version}/graphql.json"
         self.sleep = sleep
         self.bucket = CostBucket(clock)

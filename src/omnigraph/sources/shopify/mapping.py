@@ -187,8 +187,11 @@ def _pickup_location(node: Mapping[str, Any]) -> str | None:
 
 
 def _channel(node: Mapping[str, Any], pickup: bool, options: ShopifyOptions) -> str:
-    information = node.get("channelInformation") or {}
-    handle = (information.get("channelDefinition") or {}).get("handle")
+    # attribution (2026-07 on), else channelInformation (the older versions' documents)
+    handle = (node.get("attribution") or {}).get("handle")
+    if handle is None and "channelInformation" in node:
+        information = node.get("channelInformation") or {}
+        handle = (information.get("channelDefinition") or {}).get("handle")
     for key in (handle, node.get("sourceName")):
         if key is not None and str(key) in options.channel_map:
             return options.channel_map[str(key)]

@@ -74,7 +74,7 @@ fragment OmnigraphOrder on Order {{
   cancelledAt
   cancelReason
   sourceName
-  channelInformation {{ channelDefinition {{ handle }} }}
+  __CHANNEL__
   currencyCode
   displayFinancialStatus
   displayFulfillmentStatus
@@ -259,9 +259,17 @@ def search_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def order_document(document: str, line_items: int) -> str:
-    """``document`` asking for ``line_items`` line items per order."""
-    return document.replace("__LINE_ITEMS__", str(line_items))
+# An order's channel: ``attribution`` from 2026-07; before, ``channelInformation`` (deprecated
+# since 2025-10 with nothing to replace it until then).
+ATTRIBUTION_SINCE = "2026-07"
+_ATTRIBUTION = "attribution { handle }"
+_CHANNEL_INFORMATION = "channelInformation { channelDefinition { handle } }"
+
+
+def order_document(document: str, line_items: int, api_version: str = "2026-10") -> str:
+    """``document`` asking for ``line_items`` line items per order, in ``api_version``."""
+    channel = _ATTRIBUTION if api_version >= ATTRIBUTION_SINCE else _CHANNEL_INFORMATION
+    return document.replace("__LINE_ITEMS__", str(line_items)).replace("__CHANNEL__", channel)
 
 
 @cache
