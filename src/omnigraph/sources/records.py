@@ -281,7 +281,7 @@ class ChargeRefund(_SnakeRecord):
     id: str
     amount: int
     created: int
-    status: str
+    status: str | None = None  # Stripe's is nullable
 
     @property
     def created_at(self) -> datetime:
@@ -302,7 +302,7 @@ class Refund(_SnakeRecord):
     id: str
     amount: int
     created: int
-    status: str
+    status: str | None = None  # Stripe's is nullable
     charge: str | None = None
 
 

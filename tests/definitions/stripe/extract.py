@@ -40,6 +40,15 @@ OBJECTS = {
     "_search_result_object.py": ("SearchResultObject", "search_result"),
 }
 LISTS = ("list", "search_result")
+# The SDK's list and search result classes are written by hand, not generated, and leave out
+# what its own pagination reads from the dict: the fields as Stripe's API reference documents
+# them (a search result's ``next_page`` is null on the last page; both carry ``url``).
+DOCUMENTED = {
+    "search_result": {
+        "next_page": {"type": "Optional[str]", "nullable": True, "from": "API reference"},
+        "url": {"type": "str", "nullable": False, "from": "API reference"},
+    },
+}
 # fields every API object has, which the SDK keeps on StripeObject rather than per class
 COMMON = {"id": {"type": "str", "nullable": False}, "object": {"type": "str", "nullable": False}}
 
@@ -154,6 +163,7 @@ def main(root: Path) -> dict[str, Any]:
         endpoints.update(_endpoints((package / filename).read_text(), service))
     objects = {
         object_name: _object((package / filename).read_text(), class_name, object_name not in LISTS)
+        | DOCUMENTED.get(object_name, {})
         for filename, (class_name, object_name) in OBJECTS.items()
     }
     return {
