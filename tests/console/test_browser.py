@@ -4,7 +4,7 @@ background rounds, on a loopback socket.
 
 Each figure the browser shows is compared with the GraphQL answer for the same question (the
 independent reference). The browser's waits are bounded polls for what the page does after a
-request, not timed assertions. Screenshots go to ``OMNIGRAPH_CONSOLE_SCREENSHOTS`` when it is set
+request, not timed assertions. Screenshots go to ``OMNIGRAPH_TEST_CONSOLE_SCREENSHOTS`` when it is set
 (docs/console.md's images are made so).
 """
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
-SCREENSHOTS = os.environ.get("OMNIGRAPH_CONSOLE_SCREENSHOTS")
+SCREENSHOTS = os.environ.get("OMNIGRAPH_TEST_CONSOLE_SCREENSHOTS")
 T = TypeVar("T")
 
 if CHROMIUM and CHROMEDRIVER:
