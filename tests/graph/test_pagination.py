@@ -69,3 +69,66 @@ def test_bad_cursors_and_page_sizes_are_coded() -> None:
         check_first(101, 100)
     with pytest.raises(PageSizeOutOfRange):
         check_first(-1, 100)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 12), min_size=1, max_size=3),
+    first=st.integers(1, 6),
+    page_size=st.integers(1, 7),
+    keep_every=st.integers(1, 3),
+)
+async def test_has_next_is_true_exactly_while_an_item_remains(
+    sizes: list[int], first: int, page_size: int, keep_every: int
+) -> None:
+    """Whatever the upstream page size, the filter and the number of sources: a page is full
+    unless it is the last, and it says there is more exactly when a kept item remains (also
+    when the last page is exactly full); resuming at its cursor gives the next items."""
+    offset, sources, everything = 0, [], []
+    for size in sizes:
+        items = list(range(offset, offset + size))
+        offset += size
+        everything += [i for i in items if i % keep_every == 0]
+        sources.append(paged(items, page_size))
+
+    async def kept(items: list[int]) -> list[bool]:
+        return [i % keep_every == 0 for i in items]
+
+    seen: list[int] = []
+    after = None
+    for _ in range(100):
+        result = await scan_listing(sources, first=first, after=after, keep=kept, max_pages=100)
+        page = [item for item, _ in result.items]
+        assert page == everything[len(seen) : len(seen) + first]
+        seen += page
+        assert result.has_next == (len(seen) < len(everything))
+        if not result.has_next:
+            break
+        assert result.resume_at == result.items[-1][1]
+        after = result.resume_at
+    assert seen == everything
+
+
+async def test_a_scan_cut_short_resumes_where_it_stopped() -> None:
+    """``max_pages`` bounds the upstream pages one request reads; a page cut short says there
+    is more and where to resume, and resuming misses nothing."""
+
+    async def none(items: list[int]) -> list[bool]:
+        return [False] * len(items)
+
+    async def odd(items: list[int]) -> list[bool]:
+        return [i % 2 == 1 for i in items]
+
+    source = paged(list(range(20)), 4)
+    cut = await scan_listing([source], first=3, after=None, keep=none, max_pages=2)
+    assert (cut.items, cut.has_next) == ([], True)
+    assert cut.resume_at == ListingPosition(0, "8", 0)
+    partial = await scan_listing([source], first=5, after=None, keep=odd, max_pages=2)
+    assert [item for item, _ in partial.items] == [1, 3, 5, 7]
+    assert partial.has_next
+    rest = await scan_listing([source], first=5, after=partial.resume_at, keep=odd, max_pages=9)
+    assert [item for item, _ in rest.items] == [9, 11, 13, 15, 17]
+    assert rest.has_next
+    end = await scan_listing([source], first=5, after=rest.resume_at, keep=odd, max_pages=9)
+    assert ([item for item, _ in end.items], end.has_next) == ([19], False)
+    empty = await scan_listing([source], first=0, after=None, keep=odd, max_pages=9)
+    assert (empty.items, empty.has_next, empty.resume_at) == ([], False, None)

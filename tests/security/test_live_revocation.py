@@ -268,12 +268,19 @@ async def test_production_refuses_a_websocket_without_a_live_key(
     bus = live.services.get(ExceptionEventBus)
     before = bus.subscribers
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(
-            live.url, subprotocols=[protocol], additional_headers=headers
-        ) as ws:  # were it accepted, it would be acknowledged and would hear the next event
-            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-            await subscribe(ws, protocol)
-            await raise_exception(live, world)
-            raise AssertionError(f"an anonymous socket was served: {await receive(ws)}")
+        await first_event(live, world, protocol, headers)
     assert refused.value.response.status_code == 403
     assert bus.subscribers == before
+
+
+async def first_event(
+    live: Live, world: DemoWorld, protocol: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """What a socket opened with ``headers`` hears after subscribing, if it is accepted."""
+    async with websockets.connect(
+        live.url, subprotocols=[protocol], additional_headers=headers
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await subscribe(ws, protocol)
+        await raise_exception(live, world)
+        return await receive(ws)
