@@ -359,3 +359,22 @@ def test_a_sku_on_two_lines_at_two_prices_agrees_with_an_erp_that_states_both() 
     full = [erp("SO-1", "30.00", "0", [("SKU-1", 3, "10.00")])]
     truth = OrderTruth(OrderEvidence(order, sales_orders=full), rules, later)
     assert {f.field for f in truth.disagreements()} == {"totals.total"}
+
+
+@pytest.mark.parametrize(
+    ("waited", "expected"),
+    [
+        (timedelta(days=2, hours=23, minutes=59), "READY_FOR_PICKUP"),
+        (timedelta(days=3), "READY_FOR_PICKUP"),  # the last moment of the hold
+        (timedelta(days=3, seconds=1), "MISSED_PICKUP"),
+        (timedelta(days=4), "MISSED_PICKUP"),
+    ],
+)
+def test_a_store_that_names_no_hold_keeps_a_pickup_three_days(
+    waited: timedelta, expected: str
+) -> None:
+    """The default hold, as the customer and the store see it in ``Order.channelState``: a
+    parcel ready for pickup (at NOW) with no ``pickupHoldUntil`` waits exactly three days."""
+    ready = [wms_order("ready_for_pickup")]  # its updatedAt: NOW, the moment it became ready
+    order = storefront_order(method="pickup")
+    assert channel_state(order, ready, [], NOW + waited) == expected
