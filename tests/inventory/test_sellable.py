@@ -44,11 +44,11 @@ def by_the_document(
     document: dict[str, Any], channel: str, figures: tuple[int, ...], reserved: int
 ) -> int:
     """The number as the allocation policy's rules are stated, read off the policy document
-    itself (none of the policy's methods, none of the counting code): on hand less committed, damaged and
-    quality control; returns awaiting inspection (they sit in quality control) back when no
-    inspection is required; grade-B returns out unless the channel takes them; less the
-    location's safety stock and the reservations; less each ring fence of a channel ranked
-    above this one (its units, or its percent of what is left, whichever is more)."""
+    itself (none of the policy's methods, none of the counting code): on hand less committed,
+    damaged and quality control; returns awaiting inspection (they sit in quality control)
+    back when no inspection is required; grade-B returns out unless the channel takes them;
+    less the location's safety stock and the reservations; less each ring fence of a channel
+    ranked above this one (its units, or its percent of what is left, whichever is more)."""
     on_hand, committed, damaged, qc, _incoming, restricted, inspection = figures
     units = on_hand - committed - damaged - qc
     if not document["restock"]["inspection_required"]:
