@@ -63,31 +63,44 @@ def test_split_fulfilment_gives_one_state(statuses: list[str], expected: OrderSt
     assert wms_state(orders) == expected
 
 
+LEFT = "every unit has left the building"
+PART = "part of the order has left the building"
+BUSY = "the storefront has nothing to catch up with until the units leave"
+NOTHING = (
+    "the WMS cancelled every fulfilment order: cancel the order in the storefront, or have the"
+    " WMS release it again; no fulfilment status makes them agree"
+)
+
+
 @pytest.mark.parametrize(
-    ("statuses", "told"),
+    ("statuses", "told", "reason"),
     [
-        (["shipped"], "fulfilled"),
-        (["shipped", "delivered"], "fulfilled"),
-        (["delivered", "delivered"], "delivered"),  # closes the storefront order
-        (["picked_up"], "picked_up"),  # a pickup is never told "fulfilled"
-        (["ready_for_pickup"], "ready_for_pickup"),
-        (["shipped", "picking"], "partial"),
-        (["partially_shipped"], "partial"),
-        (["shipped", "cancelled"], "fulfilled"),
-        (["returned"], "fulfilled"),
-        (["picking"], None),  # nothing to catch up with yet
-        (["packed", "ready_for_pickup"], None),
-        (["cancelled"], None),  # no fulfilment status makes them agree
-        ([], None),
+        (["shipped"], "fulfilled", LEFT),
+        (["shipped", "delivered"], "fulfilled", LEFT),
+        (["delivered", "delivered"], "delivered", "every unit was delivered"),  # closes it
+        (["picked_up"], "picked_up", "every unit was picked up"),  # never told "fulfilled"
+        (["ready_for_pickup"], "ready_for_pickup", "the order waits at the store"),
+        (["shipped", "picking"], "partial", PART),
+        (["partially_shipped"], "partial", PART),
+        (["shipped", "ready_for_pickup"], "partial", PART),
+        (["shipped", "cancelled"], "fulfilled", LEFT),
+        (["returned"], "fulfilled", LEFT),
+        (["picking"], None, f"the WMS is still working on it (picking): {BUSY}"),
+        (
+            ["packed", "ready_for_pickup", "packed"],
+            None,
+            f"the WMS is still working on it (packed, ready_for_pickup): {BUSY}",
+        ),
+        (["cancelled"], None, NOTHING),  # no fulfilment status makes them agree
+        ([], None, "the WMS has no fulfilment order for it yet"),
     ],
 )
 def test_the_storefront_is_told_what_the_wms_reports_in_its_words(
-    statuses: list[str], told: str | None
+    statuses: list[str], told: str | None, reason: str
 ) -> None:
+    """The status a disagreement's fix would set, and the reason an agent reads with it."""
     orders = [fulfilment(s, f"WO-{i}") for i, s in enumerate(statuses)]
-    status, reason = storefront_fulfilment(orders)
-    assert status == told
-    assert reason
+    assert storefront_fulfilment(orders) == (told, reason)
 
 
 def test_storefront_unfulfilled_agrees_with_picking_but_not_with_shipped() -> None:
