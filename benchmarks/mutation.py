@@ -45,10 +45,7 @@ class Package:
 
 
 PACKAGES: dict[str, Package] = {
-    "pagination": Package(
-        ("omnigraph/graph/pagination.py",),
-        ("tests/graph/test_pagination.py", "tests/graph/test_connections.py"),
-    ),
+    "pagination": Package(("omnigraph/graph/pagination.py",), ("tests/graph/test_pagination.py",)),
     "limits": Package(
         ("omnigraph/graph/limits/cost.py", "omnigraph/graph/limits/query_limits.py"),
         ("tests/graph/limits/test_cost.py", "tests/graph/limits/test_limits.py"),
@@ -71,7 +68,11 @@ PACKAGES: dict[str, Package] = {
     ),
     "inventory": Package(
         ("omnigraph/inventory/policy.py", "omnigraph/inventory/availability.py"),
-        ("tests/inventory/test_sellable.py", "tests/inventory/test_priority.py"),
+        (
+            "tests/inventory/test_sellable.py",
+            "tests/inventory/test_priority.py",
+            "tests/inventory/test_schema.py",
+        ),
     ),
 }
 
