@@ -60,7 +60,7 @@ PACKAGES: dict[str, Package] = {
     ),
     "payouts": Package(
         ("omnigraph/payouts/matching.py", "omnigraph/payouts/payout_equation.py"),
-        ("tests/payouts/test_matching.py", "tests/payouts/test_reconciler.py"),
+        ("tests/payouts/test_matching.py",),
     ),
     "exceptions": Package(
         ("omnigraph/exceptions/lifecycle.py", "omnigraph/exceptions/resolution.py"),
@@ -68,11 +68,7 @@ PACKAGES: dict[str, Package] = {
     ),
     "inventory": Package(
         ("omnigraph/inventory/policy.py", "omnigraph/inventory/availability.py"),
-        (
-            "tests/inventory/test_sellable.py",
-            "tests/inventory/test_priority.py",
-            "tests/inventory/test_schema.py",
-        ),
+        ("tests/inventory/test_sellable.py", "tests/inventory/test_availability_rules.py"),
     ),
 }
 
