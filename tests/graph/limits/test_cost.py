@@ -249,11 +249,13 @@ async def test_a_repeated_operation_is_costed_once(
 ) -> None:
     walks: list[str | None] = []
 
-    def counted(*args: Any, **kwargs: Any) -> int:
-        walks.append(kwargs.get("operation_name"))
-        return operation_cost(*args, **kwargs)
+    count_operation = cost_module.count_operation
 
-    monkeypatch.setattr(cost_module, "operation_cost", counted)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(kwargs.get("operation_name"))
+        return count_operation(*args, **kwargs)
+
+    monkeypatch.setattr(cost_module, "count_operation", counted)
     query = "query Once($n: Int) { orders(first: $n) { edges { node { id } } } }"
     for n in (3, 3, 4, 3):
         sent = {"query": query, "variables": {"n": n}, "operationName": "Once"}
