@@ -331,3 +331,210 @@ def test_money_that_moved_wrongly_is_an_owned_exception(
             "charge": "ch_1",
             "amount": "150",
         }
+
+
+# What an agent reads on each case's line (the reconciliation CSV, the payout's lines): the
+# reason, the order, the counterpart record, the difference and the ids behind it.
+LINES: dict[str, tuple[str, str | None, str | None, int | None, dict[str, str]]] = {
+    "charge matches its capture": (
+        "capture TX-1 of order SF-1",
+        "SF-1",
+        "TX-1",
+        None,
+        {"chargeId": "ch_1"},
+    ),
+    "charge for an order the storefront lacks": (
+        "charge ch_9 names order SF-404, which the storefront does not have",
+        "SF-404",
+        None,
+        None,
+        {"chargeId": "ch_9"},
+    ),
+    "second charge for an order captured once": (
+        "order SF-1 was captured once, by ch_1; charge ch_2 charged it again",
+        "SF-1",
+        "ch_1",
+        2000,
+        {"chargeId": "ch_2"},
+    ),
+    "charge in another currency": (
+        "charge ch_1 is in EUR; order SF-1 captured 20.00 GBP",
+        "SF-1",
+        "TX-1",
+        None,
+        {"chargeId": "ch_1"},
+    ),
+    "charge amount differs from the capture": (
+        "charge ch_1 took 21.50; order SF-1 captured 20.00",
+        "SF-1",
+        "TX-1",
+        150,
+        {"chargeId": "ch_1", "currency": "GBP"},
+    ),
+    "refund for a received return with a credit memo": (
+        "refund TX-2 of order SF-1, credit memo CM-1",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+            "receiptId": "RR-RMA-1",
+            "creditMemoId": "CM-1",
+        },
+    ),
+    "refund for a return the warehouse never received": (
+        "refund re_1 is for return RMA-1 of order SF-1, which the warehouse never received",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+        },
+    ),
+    "refund with no credit memo": (
+        "refund re_1 of order SF-1 has no ERP credit memo",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+            "receiptId": "RR-RMA-1",
+        },
+    ),
+    "refund the storefront never recorded": (
+        "order SF-1 records no refund re_1",
+        "SF-1",
+        None,
+        None,
+        {"chargeId": "ch_1", "refundId": "re_1"},
+    ),
+    "cancellation refund matched to its memo by amount": (
+        "refund TX-2 of order SF-1, credit memo CM-2",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "creditMemoId": "CM-2",
+        },
+    ),
+    "dispute on a known charge": (
+        "dispute dp_1 on charge ch_1",
+        "SF-1",
+        "ch_1",
+        None,
+        {"chargeId": "ch_1", "disputeId": "dp_1"},
+    ),
+    "provider fee": ("provider account activity", None, None, None, {}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_line_says_why_and_names_what_it_was_matched_against(case: str) -> None:
+    transaction, found, _ = CASES[case]
+    (line,) = match_transactions([transaction], found)
+    reason, order_ref, counterpart, difference, details = LINES[case]
+    assert (line.reason, line.order_ref, line.counterpart) == (reason, order_ref, counterpart)
+    assert (line.difference_minor, line.details) == (difference, details)
+    assert (line.key, line.txn_id, line.payout_id, line.type) == (
+        f"txn:{transaction.id}",
+        transaction.id,
+        "po_1",
+        transaction.type,
+    )
+    assert (line.currency, line.amount_minor, line.fee_minor, line.net_minor) == (
+        "GBP",
+        transaction.amount,
+        transaction.fee,
+        transaction.amount - transaction.fee,
+    )
+    assert line.matched is (line.status is MatchStatus.MATCHED)
+
+
+MORE = {
+    "a charge the provider does not know": (
+        txn("t1", "charge", 2000, "ch_x"),
+        world(),
+        ("UNMATCHED", "the provider has no charge ch_x", None, None),
+    ),
+    "an order that records no capture at all": (
+        txn("t1", "charge", 2000, "ch_1"),
+        world(orders={"SF-1": order("SF-1")}),
+        ("UNMATCHED", "order SF-1 records no capture for charge ch_1", "SF-1", None),
+    ),
+    "a refund of no known charge": (
+        txn("t2", "refund", -2000, "re_x"),
+        world(),
+        ("UNMATCHED", "no charge is known for refund re_x", None, None),
+    ),
+    "a refund for an order the storefront lacks": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(charges={"ch_1": charge("ch_1", "SF-404", 2000)}),
+        (
+            "UNMATCHED",
+            "refund re_1 is for order SF-404, which the storefront does not have",
+            "SF-404",
+            None,
+        ),
+    ),
+    "a refund of another amount than recorded": (
+        txn("t2", "refund", -1500, "re_1"),
+        world(),
+        ("AMOUNT_MISMATCH", "refund re_1 returned 15.00; order SF-1 recorded 20.00", "SF-1", -500),
+    ),
+    "a cancellation refund whose memo is for another amount": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(
+            orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
+            sales_orders={"SF-1": [sales_order("SF-1", {"id": "CM-3", "amount": "19.00"})]},
+        ),
+        ("MISSING_CREDIT_MEMO", "refund re_1 of order SF-1 has no ERP credit memo", "SF-1", None),
+    ),
+    "a memo for another return": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(
+            sales_orders={"SF-1": [sales_order("SF-1", {**MEMO_FOR_RETURN, "returnRef": "RMA-9"})]}
+        ),
+        ("MISSING_CREDIT_MEMO", "refund re_1 of order SF-1 has no ERP credit memo", "SF-1", None),
+    ),
+    "a dispute of no known charge": (
+        txn("t3", "dispute", -2000, "dp_x"),
+        world(),
+        ("UNMATCHED", "no charge is known for dispute dp_x", None, None),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MORE)
+def test_what_cannot_be_matched_says_what_is_missing(case: str) -> None:
+    transaction, found, (status, reason, order_ref, difference) = MORE[case]
+    (line,) = match_transactions([transaction], found)
+    assert (line.status, line.reason) == (MatchStatus(status), reason)
+    assert (line.order_ref, line.difference_minor) == (order_ref, difference)
+
+
+def test_every_transaction_but_the_payouts_own_gets_a_line_in_order() -> None:
+    lines = match_transactions(SETTLED, world())
+    assert [line.txn_id for line in lines] == ["a", "b", "c", "d", "e"]
+    assert [line.category.value for line in lines] == [
+        "sales",
+        "refunds",
+        "fees",
+        "adjustments",
+        "disputes",
+    ]
