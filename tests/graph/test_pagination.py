@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from omnigraph.graph.pagination import (
     check_first,
     decode_cursor,
     encode_cursor,
+    page_info,
     scan_connection,
     scan_listing,
 )
+from omnigraph.graph.types import Edge
 
 
 def paged(items: list[int], page_size: int):  # type: ignore[no-untyped-def]
@@ -225,6 +228,7 @@ def test_a_listing_cursor_with_an_impossible_position_is_coded(payload: dict[str
     with pytest.raises(InvalidCursor) as refused:
         ListingPosition.decode(cursor, "orders")
     assert refused.value.message == f"{cursor!r} is not a valid cursor"
+    assert refused.value.extensions == {"code": "INVALID_CURSOR", "cursor": cursor}
 
 
 async def test_a_connection_carries_each_items_cursor_and_where_to_resume() -> None:
@@ -252,3 +256,22 @@ async def test_a_connection_carries_each_items_cursor_and_where_to_resume() -> N
     assert empty.page_info.end_cursor == ListingPosition(0, "4", 0).encode("orders")
     done = scan_connection(ScanResult([], False, None), "orders", str)
     assert (done.page_info.has_next_page, done.page_info.end_cursor) == (False, None)
+
+
+@pytest.mark.parametrize("ref", ["a", "ab", "abc", "abcd"])
+def test_a_cursor_carries_no_padding_and_reads_back(ref: str) -> None:
+    """Every length of payload: the cursor is the unpadded URL-safe form, and decodes."""
+    cursor = encode_cursor("exceptions", {"id": ref})
+    raw = json.dumps({"id": ref, "k": "exceptions"}, separators=(",", ":"))
+    assert cursor == base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    assert "=" not in cursor
+    assert decode_cursor(cursor, "exceptions") == {"id": ref}
+
+
+def test_a_page_ends_at_its_last_edge_or_else_where_to_resume() -> None:
+    edges = [Edge(cursor="c1", node=1), Edge(cursor="c2", node=2)]
+    info = page_info(edges, True, None)
+    assert (info.has_next_page, info.start_cursor, info.end_cursor) == (True, "c1", "c2")
+    assert page_info(edges, False, "elsewhere").end_cursor == "c2"
+    empty = page_info([], True, "resume-here")
+    assert (empty.start_cursor, empty.end_cursor) == (None, "resume-here")
