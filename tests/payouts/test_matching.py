@@ -9,12 +9,18 @@ from typing import Any
 import pytest
 
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import Counterparts, MatchStatus, match_transactions
-from omnigraph.payouts.payout_equation import ReconciliationStatus, balance_payout
+from omnigraph.payouts.payout_equation import (
+    ReconciliationStatus,
+    balance_payout,
+    category_totals,
+)
 from omnigraph.payouts.reconciler import amount_mismatches
 from omnigraph.sources.records import (
     BalanceTransaction,
     Charge,
+    ChargeRefund,
     FulfilmentOrder,
     Payout,
     SalesOrder,
@@ -538,3 +544,81 @@ def test_every_transaction_but_the_payouts_own_gets_a_line_in_order() -> None:
         "adjustments",
         "disputes",
     ]
+
+
+def test_a_refund_with_no_sales_order_or_fulfilment_on_file_is_still_judged() -> None:
+    """The ERP and the WMS have nothing for the order yet: the return is not received."""
+    (line,) = match_transactions(
+        [txn("t2", "refund", -2000, "re_1")], world(sales_orders={}, fulfilments={})
+    )
+    assert line.status is MatchStatus.REFUND_WITHOUT_RETURN
+    assert line.details == {
+        "chargeId": "ch_1",
+        "refundId": "re_1",
+        "amount": "20.00",
+        "returnId": "RMA-1",
+    }
+    cancelled = world(
+        orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
+        sales_orders={},
+        fulfilments={},
+    )
+    (line,) = match_transactions([txn("t2", "refund", -2000, "re_1")], cancelled)
+    assert (line.status, line.counterpart) == (MatchStatus.MISSING_CREDIT_MEMO, "TX-2")
+    assert "salesOrderId" not in line.details
+
+
+def test_a_refund_is_read_from_its_charges_refunds_by_id() -> None:
+    """The charge lists two refunds; this one returned 20.00, the other 5.00."""
+    refunded = charge("ch_1", "SF-1", 2000).model_copy(
+        update={
+            "refunds": [
+                ChargeRefund(id="re_0", amount=500, created=T0, status="succeeded"),
+                ChargeRefund(id="re_1", amount=2000, created=T0, status="succeeded"),
+            ]
+        }
+    )
+    settled = txn("t2", "refund", -1000, "re_1")  # settled in another currency: not the amount
+    (line,) = match_transactions([settled], world(charges={"ch_1": refunded}))
+    assert line.status is MatchStatus.MATCHED, line.reason
+
+
+def test_lines_that_cannot_be_matched_keep_the_ids_behind_them() -> None:
+    lost = world(charges={"ch_9": charge("ch_9", "SF-404", 2000)})
+    (line,) = match_transactions([txn("t1", "charge", 2000, "ch_9")], lost)
+    assert line.details == {"chargeId": "ch_9"}
+    (line,) = match_transactions(
+        [txn("t1", "charge", 2000, "ch_1")], world(orders={"SF-1": order("SF-1")})
+    )
+    assert (line.details, line.counterpart) == ({"chargeId": "ch_1"}, None)
+    lost = world(charges={"ch_1": charge("ch_1", "SF-404", 2000)})
+    (line,) = match_transactions([txn("t2", "refund", -2000, "re_1")], lost)
+    assert line.details == {"chargeId": "ch_1", "refundId": "re_1"}
+    (line,) = match_transactions([txn("t2", "refund", -1500, "re_1")], world())
+    assert (line.counterpart, line.details) == ("TX-2", {"chargeId": "ch_1", "refundId": "re_1"})
+
+
+def test_a_dispute_line_names_its_kind_in_words() -> None:
+    settled = txn("t3", "dispute_reversal", 2000, "dp_1")
+    (line,) = match_transactions([settled], world())
+    assert line.reason == "dispute reversal dp_1 on charge ch_1"
+
+
+def test_the_payout_transaction_among_others_is_skipped_not_the_rest() -> None:
+    lines = match_transactions([SETTLED[-1], *SETTLED[:-1]], world())
+    assert [line.txn_id for line in lines] == ["a", "b", "c", "d", "e"]
+
+
+def test_category_totals_add_every_transaction_and_count_fees_apart() -> None:
+    totals = category_totals(
+        [
+            txn("a", "charge", 2000, "ch_1", 50),
+            txn("b", "charge", 1000, "ch_2", 30),
+            txn("c", "refund", -500, "re_1", 0),
+            txn("d", "stripe_fee", -333, None, 0),
+            txn("e", "stripe_fee", -100, None, 7),  # a fee with a fee of its own
+        ]
+    )
+    assert totals[ReportingCategory.SALES] == 3000
+    assert totals[ReportingCategory.REFUNDS] == -500
+    assert totals[ReportingCategory.FEES] == 50 + 30 + 333 + 100 + 7
