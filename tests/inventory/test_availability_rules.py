@@ -6,12 +6,13 @@ given as the read would find them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from omnigraph.db.models import ExpectedReceiptRow
 from omnigraph.inventory.availability import Position, Promise, availability_for, past_cutoff
-from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
+from omnigraph.inventory.policy import CHANNELS, AllocationPolicy, PolicyInvalid
 from omnigraph.sources.records import Location
 
 POLICY = AllocationPolicy.parse(
@@ -34,11 +35,11 @@ LOCATIONS = [
 ]
 SEEN = datetime(2026, 11, 19, tzinfo=UTC)
 POSITIONS = [
+    Position("SKU-1", "far", 50, 0, 0, 0, 0, 0, 0, SEEN),  # serves nobody
+    Position("SKU-2", "dc", 9, 0, 0, 0, 0, 0, 0, None),  # nothing in the ledger yet
     Position("SKU-1", "dc", 20, 5, 1, 2, 4, 0, 0, SEEN),  # 20 - 5 - 1 - 2 - 2 safety = 10
     Position("SKU-1", "store-a", 6, 1, 0, 0, 0, 0, 0, SEEN),  # 5
     Position("SKU-1", "store-b", 3, 0, 0, 0, 0, 0, 0, SEEN),  # 3
-    Position("SKU-1", "far", 50, 0, 0, 0, 0, 0, 0, SEEN),  # serves nobody
-    Position("SKU-2", "dc", 9, 0, 0, 0, 0, 0, 0, None),  # nothing in the ledger yet
 ]
 MORNING = datetime(2026, 11, 20, 9, tzinfo=UTC)  # 09:00 in London, 04:00 in New York
 
@@ -81,7 +82,7 @@ def test_each_location_that_serves_the_channel_answers_what_it_may_promise() -> 
 
 def test_the_buckets_a_client_reads_add_up_to_the_number() -> None:
     (dc,) = availability_for(
-        POSITIONS[:1], {("SKU-1", "dc"): 3}, [], LOCATIONS, POLICY,
+        POSITIONS[2:3], {("SKU-1", "dc"): 3}, [], LOCATIONS, POLICY,
         channel="web", promise=Promise.SHIP, at=MORNING,
     )  # fmt: skip
     assert dc.buckets == {
@@ -96,6 +97,7 @@ def test_the_buckets_a_client_reads_add_up_to_the_number() -> None:
         "available": 7,
     }
     assert (dc.on_hand, dc.as_of, dc.reserved, dc.arriving) == (20, SEEN, 3, 0)
+    assert (dc.sku, dc.location_id, dc.channel, dc.promise) == ("SKU-1", "dc", "web", Promise.SHIP)
 
 
 def test_same_day_pickup_is_for_stores_until_their_cut_off_in_their_own_time() -> None:
@@ -144,11 +146,12 @@ def test_a_scheduled_wholesale_promise_counts_what_arrives_by_then() -> None:
         receipt("PO-3", 7, MORNING + timedelta(minutes=1)),  # later: not yet
         receipt("PO-4", 0, None),  # nothing left open
         receipt("TR-1", 2, None),  # in transit, no date: counted
+        receipt("TR-2", 1, None),  # a single unit counts too
         receipt("PO-5", 8, None, sku="SKU-9"),  # another SKU
     ]
     wholesale = answers("wholesale", Promise.SCHEDULED_WHOLESALE, expected=expected)
-    assert wholesale["dc"][0] == 10 + 5 + 4 + 2
-    assert wholesale["dc"][1][-1] == "+ incoming by 2026-11-20 11"
+    assert wholesale["dc"][0] == 10 + 5 + 4 + 2 + 1
+    assert wholesale["dc"][1][-1] == "+ incoming by 2026-11-20 12"
     # the same receipts promise nothing to an order that ships now
     assert answers("wholesale", Promise.SHIP, expected=expected)["dc"][0] == 10
     assert answers("wholesale", Promise.SCHEDULED_WHOLESALE)["dc"][1][-1] == "- safetyStock 2"
@@ -170,3 +173,74 @@ def test_a_cut_off_is_the_locations_own_time(
     cutoff: str | None, zone: str, at: datetime, past: bool
 ) -> None:
     assert past_cutoff(cutoff, zone, at) is past
+
+
+def test_returns_count_as_the_channels_restock_rules_say() -> None:
+    """Grade-B returns only for the channels that take them; returns awaiting inspection (in
+    quality control) only where no inspection is required."""
+    policy = AllocationPolicy.parse(
+        {
+            "locations": {"web": ["dc"], "marketplace": ["dc"]},
+            "priority": {"order": list(CHANNELS)},
+            "restock": {"inspection_required": False, "grade_b_channels": ["marketplace"]},
+        }
+    )
+    position = Position("SKU-1", "dc", 30, 0, 0, 6, 0, 4, 5, SEEN)
+    found = {
+        channel: availability_for(
+            [position], {}, [], LOCATIONS, policy, channel=channel, promise=Promise.SHIP, at=MORNING
+        )[0]
+        for channel in ("web", "marketplace")
+    }
+    # 30 - 6 in QC + 5 of them awaiting inspection (no inspection needed) = 29; web: - 4 grade B
+    assert (found["web"].available, found["marketplace"].available) == (25, 29)
+    assert "- grade B returns 4 (not for web)" in found["web"].explanation
+    assert "+ returns awaiting inspection 5 (restock without inspection)" in (
+        found["marketplace"].explanation
+    )
+
+
+def test_a_document_that_is_not_a_policy_says_where_and_why() -> None:
+    base: dict[str, Any] = {"locations": {"web": ["dc"]}, "priority": {"order": ["web"]}}
+    cases = {
+        "priority: Field required": {"locations": {}},
+        "safety_stock.1.quantity: Input should be greater than or equal to 0": {
+            **base,
+            "safety_stock": [{"quantity": 1}, {"quantity": -1}],
+        },
+        "(document): Value error, unknown channel 'teleport'; known: web, marketplace,"
+        " store-pickup, wholesale": {**base, "locations": {"teleport": ["dc"]}},
+    }
+    for message, document in cases.items():
+        with pytest.raises(PolicyInvalid) as refused:
+            AllocationPolicy.parse(document)
+        assert str(refused.value) == message
+
+
+def test_a_policy_may_name_only_known_locations() -> None:
+    document = {
+        "locations": {"web": ["dc", "ghost-1"]},
+        "priority": {"order": ["web"]},
+        "cutoffs": {"ghost-2": "10:00"},
+        "safety_stock": [{"location": "ghost-3", "quantity": 1}, {"quantity": 1}],
+    }
+    with pytest.raises(PolicyInvalid) as refused:
+        AllocationPolicy.parse(document, known_locations={"dc"})
+    assert str(refused.value) == "unknown location ghost-1, ghost-2, ghost-3"
+    known = {"dc", "ghost-1", "ghost-2", "ghost-3"}
+    assert AllocationPolicy.parse(document, known_locations=known).serves("web", "ghost-1")
+
+
+def test_who_serves_what_and_who_ranks_where() -> None:
+    assert POLICY.serves("web", "store-a")
+    assert not POLICY.serves("web", "store-b")
+    assert not POLICY.serves("marketplace", "dc")  # a channel the policy gives no location
+    partial = AllocationPolicy.parse(
+        {"locations": {"web": ["dc"]}, "priority": {"order": ["web", "store-pickup"]}}
+    )
+    assert [partial.rank(c) for c in ("web", "store-pickup", "marketplace", "wholesale")] == [
+        0,
+        1,
+        2,
+        2,
+    ]
