@@ -55,12 +55,12 @@ PACKAGES: dict[str, Package] = {
         (
             "tests/graph/test_permission_rules.py",
             # the matrix's own checks; its HTTP probes (every field, every role) take minutes
-            # a mutant, so they are left out here
+            # a mutant, so they are left out here, and so is the check that reads the guards
+            # off each field (mutmut's wrappers are not the permission classes it looks for)
             *(
                 f"tests/graph/test_matrix.py::{name}"
                 for name in (
                     "test_the_matrix_names_only_real_types_and_fields",
-                    "test_every_restricted_field_carries_a_permission",
                     "test_every_filter_names_the_field_it_filters_on",
                     "test_every_filter_on_something_restricted_carries_its_guard",
                 )
@@ -156,6 +156,7 @@ class Score:
     survived: int = 0
     no_tests: int = 0
     skipped: int = 0
+    not_run: int = 0
     survivors: list[str] | None = None
 
     @property
@@ -180,7 +181,9 @@ def score(here: Path) -> Score:
             elif code in NO_TESTS:
                 result.no_tests += 1
                 result.survivors.append(f"{mutant} (no test reaches it)")
-            else:  # 0: the tests passed; None: not run (interrupted)
+            elif code is None:  # mutmut stopped before it (interrupted, or its setup failed)
+                result.not_run += 1
+            else:  # 0: the tests passed
                 result.survived += 1
                 result.survivors.append(mutant)
     return result
@@ -226,6 +229,12 @@ def main() -> None:
             here = run(name, PACKAGES[name], max_children=args.max_children, keep=args.keep)
         result = score(here)
         rows.append((name, result))
+        if result.not_run:
+            print(
+                f"== {name}: {result.not_run} mutants were not run; mutmut stopped early"
+                f" (see {here.relative_to(ROOT)}/mutmut.log)",
+                flush=True,
+            )
         print(
             f"== {name}: {result.percent:.1f}% killed ({result.killed} of {result.total};"
             f" {result.survived} survived, {result.no_tests} reached by no test)",
