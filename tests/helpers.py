@@ -3,6 +3,7 @@ seeded, the payouts reconciled as the service's worker would."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ __all__ = [
     "served_demo",
     "short_pick",
     "ten_sellable",
+    "until",
     "web_reservation",
     "wms_short_pick",
 ]
@@ -45,6 +47,16 @@ LINE_KINDS = {
     "refund_without_credit_memo": "MISSING_CREDIT_MEMO",
     "return_without_refund": "RETURN_WITHOUT_REFUND",
 }
+
+
+async def until(condition: Callable[[], bool], turns: int = 500) -> None:
+    """Wait for something the service does in the background (a subscription starting to
+    listen): a bounded number of event-loop turns, never a fixed time."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the service never got there")
 
 
 def free_port() -> int:

@@ -4,8 +4,8 @@ background rounds, on a loopback socket.
 
 Each figure the browser shows is compared with the GraphQL answer for the same question (the
 independent reference). The browser's waits are bounded polls for what the page does after a
-request, not timed assertions. Screenshots go to ``OMNIGRAPH_TEST_CONSOLE_SCREENSHOTS`` when it is set
-(docs/console.md's images are made so).
+request, not timed assertions. Screenshots go to ``OMNIGRAPH_TEST_CONSOLE_SCREENSHOTS`` when it
+is set (docs/console.md's images are made so).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -88,13 +89,14 @@ def make_short_pick(
 
 @pytest.fixture
 def dispatcher(services: Services) -> Callable[..., CommandDispatcher]:
-    def build(**policy: Any) -> CommandDispatcher:
+    def build(clock: Callable[[], datetime] | None = None, **policy: Any) -> CommandDispatcher:
         values = {"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, **policy}
         return CommandDispatcher(
             services.sessions,
             services.registry,
             worker="test",
             policy=DispatchPolicy.model_validate(values),
+            **({"clock": clock} if clock is not None else {}),
         )
 
     return build

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import purgatory.domain.model
 import pytest
 
 from omnigraph.demo import DemoSystems
@@ -21,10 +23,38 @@ async def wms_down(esources: Sources) -> AsyncIterator[None]:
         yield
 
 
-async def deliver_until_settled(dispatcher: CommandDispatcher, rounds: int = 50) -> None:
+class Clock:
+    """The dispatcher's clock and its circuit breakers' (purgatory reads ``time.time()``),
+    moved by hand: a backoff or a breaker's reset time passes without anyone waiting."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = datetime.now(UTC)
+        monkeypatch.setattr(
+            purgatory.domain.model, "time", SimpleNamespace(time=lambda: self.at.timestamp())
+        )
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+    def catch_up(self) -> None:
+        """To the real time (the service stamped the command with it), never back."""
+        self.at = max(self.at, datetime.now(UTC))
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+async def deliver_until_settled(
+    dispatcher: CommandDispatcher, clock: Clock, rounds: int = 50
+) -> None:
     for _ in range(rounds):
         await dispatcher.run_once()
-        await asyncio.sleep(0.06)  # past the (tiny) test backoff
+        clock.advance(0.06)  # past the (tiny) test backoff
 
 
 async def test_owner_down_waits_with_the_last_error_then_delivers_once(
@@ -33,31 +63,35 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     exception_demo: DemoSystems,
     make_short_pick: Callable[..., Any],
     dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
 ) -> None:
     _, exception_id = await make_short_pick()
     await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-down"))
-    # the breaker must stay open across the checks below even on a loaded machine
-    worker = dispatcher(max_attempts=50, breaker={"threshold": 3, "reset_seconds": 1.5})
+    clock.catch_up()
+    worker = dispatcher(clock, max_attempts=50, breaker={"threshold": 3, "reset_seconds": 60})
     await esources.outage("wms", True)
     try:
         for _ in range(3):
             await worker.run_once()
-            await asyncio.sleep(0.06)
+            clock.advance(0.06)
         waiting = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
         assert waiting["status"] == "RESOLUTION_PENDING"
         assert "HTTP 503" in waiting["lastError"]
         assert waiting["commands"][0]["attempts"] == 3
         # the breaker is open now: the owner is left alone, and the exception says why
         await esources.reset()
-        await asyncio.sleep(0.06)
+        clock.advance(0.06)
         await worker.run_once()
         assert (await esources.totals())["wms"] == 0
         opened = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
         assert "circuit open" in opened["lastError"]
     finally:
         await esources.outage("wms", False)
-    await asyncio.sleep(1.6)  # the breaker half-opens after its reset time
-    await deliver_until_settled(worker, rounds=10)
+    clock.advance(59)
+    await deliver_until_settled(worker, clock, rounds=3)  # still open: nothing is sent
+    assert (await esources.totals())["wms"] == 0
+    clock.advance(1)  # the breaker half-opens after its reset time (60 s)
+    await deliver_until_settled(worker, clock, rounds=10)
     settled = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
     assert settled["status"] == "RESOLVED"
     assert settled["lastError"] is None
@@ -72,11 +106,13 @@ async def test_dead_letter_after_max_attempts_and_operator_replay(
     esources: Sources,
     make_short_pick: Callable[..., Any],
     dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
 ) -> None:
     _, exception_id = await make_short_pick()
     await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-dead"))
-    worker = dispatcher(max_attempts=2, breaker={"threshold": 100})
-    await deliver_until_settled(worker, rounds=4)
+    clock.catch_up()
+    worker = dispatcher(clock, max_attempts=2, breaker={"threshold": 100})
+    await deliver_until_settled(worker, clock, rounds=4)
     dead = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
     assert dead["status"] == "RESOLUTION_FAILED"
     assert dead["commands"][0]["status"] == "DEAD"
@@ -86,8 +122,9 @@ async def test_dead_letter_after_max_attempts_and_operator_replay(
 
     await esources.outage("wms", False)
     replay = (await egraph.query(RETRY, id=exception_id))["data"]["retryExceptionResolution"]
+    clock.catch_up()
     assert replay == {"exception": {"status": "RESOLUTION_PENDING"}, "userErrors": []}
-    await deliver_until_settled(worker, rounds=2)
+    await deliver_until_settled(worker, clock, rounds=2)
     done = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
     assert done["status"] == "RESOLVED"
     assert [h["status"] for h in done["history"]][-3:] == [

@@ -14,8 +14,10 @@ import websockets
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems
+from omnigraph.exceptions.live import ExceptionEventBus
 from tests.conftest import Graph, make_settings
 from tests.exceptions.test_resolution import ACK
+from tests.helpers import until
 
 SUBSCRIPTION = """
 subscription($owner: SourceKind, $kinds: [ExceptionKind!]) {
@@ -25,7 +27,9 @@ subscription($owner: SourceKind, $kinds: [ExceptionKind!]) {
 
 
 @pytest.fixture
-async def live_url(exception_demo: DemoSystems, clean_database: str) -> AsyncIterator[str]:
+async def live(
+    exception_demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[str, ExceptionEventBus]]:
     app = create_app(
         make_settings(clean_database), sources=demo_sources_config(exception_demo.urls)
     )
@@ -37,7 +41,7 @@ async def live_url(exception_demo: DemoSystems, clean_database: str) -> AsyncIte
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
     try:
-        yield f"ws://127.0.0.1:{port}/graphql"
+        yield f"ws://127.0.0.1:{port}/graphql", app.state.services.get(ExceptionEventBus)
     finally:
         server.should_exit = True
         await task
@@ -50,8 +54,10 @@ async def next_message(ws: Any, within: float = 5.0) -> dict[str, Any]:
 
 
 async def test_support_tool_sees_changes_live_filtered_by_owner_and_kind(
-    live_url: str, egraph: Graph, make_short_pick: Callable[..., Any]
+    live: tuple[str, ExceptionEventBus], egraph: Graph, make_short_pick: Callable[..., Any]
 ) -> None:
+    live_url, bus = live
+    before = bus.subscribers
     async with websockets.connect(live_url, subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert (await next_message(ws))["type"] == "connection_ack"
@@ -76,7 +82,7 @@ async def test_support_tool_sees_changes_live_filtered_by_owner_and_kind(
                 }
             )
         )
-        await asyncio.sleep(0.3)  # let both subscriptions start listening
+        await until(lambda: bus.subscribers == before + 2)  # both listen now
         _, exception_id = await make_short_pick()
         await egraph.query(ACK, id=exception_id)
 

@@ -17,6 +17,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
+from tests.helpers import until
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 
 SUBSCRIPTION = """subscription { availabilityChanged(skus: ["SKU-F"], channel: "web") {
@@ -63,10 +64,12 @@ async def test_ledger_events_and_reservations_reach_subscribers(
     ) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert (await receive(ws))["type"] == "connection_ack"
+        bus = services.get(AvailabilityBus)
+        before = bus.subscribers
         await ws.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
         )
-        await asyncio.sleep(0.3)
+        await until(lambda: bus.subscribers == before + 1)  # it listens now
         wms.add("receipt", "SKU-F", "store-london", 5)
         await reader.sync_once()
         first = await receive(ws)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from omnigraph.db.models import InventoryPositionRow
 from omnigraph.demo import DemoWorld
-from omnigraph.inventory.policy import load_default_policy
+from omnigraph.inventory.policy import DEFAULT_POLICY_PATH, load_default_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, Sources
 
@@ -83,8 +84,29 @@ async def test_same_day_pickup_uses_stores_and_honours_cutoff(
         QUERY, skus=["SKU-0001"], channel="store-pickup", promise="SAME_DAY_PICKUP", at=morning
     )
     answers = body["data"]["availability"]
-    assert answers
-    assert {a["locationId"] for a in answers} <= stores
+    # before the stores' 17:00 cut-off: each store that serves pickups answers what its stock
+    # leaves (the WMS snapshot, less the safety stock the policy file keeps back at a store)
+    document = tomllib.loads(DEFAULT_POLICY_PATH.read_text())
+    serving = set(document["locations"]["store-pickup"]) & stores
+    kept = {
+        store: sum(
+            rule["quantity"]
+            for rule in document.get("safety_stock", [])
+            if rule.get("location", store) == store
+            and rule.get("channel", "store-pickup") == "store-pickup"
+        )
+        for store in serving
+    }
+    expected = {
+        r["locationId"]: max(
+            0,
+            r["onHand"] - r["allocated"] - r["damaged"] - r["qualityHold"] - kept[r["locationId"]],
+        )
+        for r in world.wms_stock
+        if r["sku"] == "SKU-0001" and r["locationId"] in serving
+    }
+    assert {a["locationId"]: a["availableQuantity"] for a in answers} == expected
+    assert any(expected.values())  # the morning promise is not vacuous: some store can give
     late = (
         await graph.query(
             QUERY, skus=["SKU-0001"], channel="store-pickup", promise="SAME_DAY_PICKUP", at=night

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.core.sources import SourceKind
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import (
+    LineQuantities,
     OrderEvidence,
     OrderState,
     OrderTruth,
@@ -18,7 +21,13 @@ from omnigraph.orders.truth import (
     storefront_fulfilment,
     wms_state,
 )
-from omnigraph.sources.records import FulfilmentOrder, SalesOrder, Sourced, StorefrontOrder
+from omnigraph.sources.records import (
+    Charge,
+    FulfilmentOrder,
+    SalesOrder,
+    Sourced,
+    StorefrontOrder,
+)
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -54,31 +63,44 @@ def test_split_fulfilment_gives_one_state(statuses: list[str], expected: OrderSt
     assert wms_state(orders) == expected
 
 
+LEFT = "every unit has left the building"
+PART = "part of the order has left the building"
+BUSY = "the storefront has nothing to catch up with until the units leave"
+NOTHING = (
+    "the WMS cancelled every fulfilment order: cancel the order in the storefront, or have the"
+    " WMS release it again; no fulfilment status makes them agree"
+)
+
+
 @pytest.mark.parametrize(
-    ("statuses", "told"),
+    ("statuses", "told", "reason"),
     [
-        (["shipped"], "fulfilled"),
-        (["shipped", "delivered"], "fulfilled"),
-        (["delivered", "delivered"], "delivered"),  # closes the storefront order
-        (["picked_up"], "picked_up"),  # a pickup is never told "fulfilled"
-        (["ready_for_pickup"], "ready_for_pickup"),
-        (["shipped", "picking"], "partial"),
-        (["partially_shipped"], "partial"),
-        (["shipped", "cancelled"], "fulfilled"),
-        (["returned"], "fulfilled"),
-        (["picking"], None),  # nothing to catch up with yet
-        (["packed", "ready_for_pickup"], None),
-        (["cancelled"], None),  # no fulfilment status makes them agree
-        ([], None),
+        (["shipped"], "fulfilled", LEFT),
+        (["shipped", "delivered"], "fulfilled", LEFT),
+        (["delivered", "delivered"], "delivered", "every unit was delivered"),  # closes it
+        (["picked_up"], "picked_up", "every unit was picked up"),  # never told "fulfilled"
+        (["ready_for_pickup"], "ready_for_pickup", "the order waits at the store"),
+        (["shipped", "picking"], "partial", PART),
+        (["partially_shipped"], "partial", PART),
+        (["shipped", "ready_for_pickup"], "partial", PART),
+        (["shipped", "cancelled"], "fulfilled", LEFT),
+        (["returned"], "fulfilled", LEFT),
+        (["picking"], None, f"the WMS is still working on it (picking): {BUSY}"),
+        (
+            ["packed", "ready_for_pickup", "packed"],
+            None,
+            f"the WMS is still working on it (packed, ready_for_pickup): {BUSY}",
+        ),
+        (["cancelled"], None, NOTHING),  # no fulfilment status makes them agree
+        ([], None, "the WMS has no fulfilment order for it yet"),
     ],
 )
 def test_the_storefront_is_told_what_the_wms_reports_in_its_words(
-    statuses: list[str], told: str | None
+    statuses: list[str], told: str | None, reason: str
 ) -> None:
+    """The status a disagreement's fix would set, and the reason an agent reads with it."""
     orders = [fulfilment(s, f"WO-{i}") for i, s in enumerate(statuses)]
-    status, reason = storefront_fulfilment(orders)
-    assert status == told
-    assert reason
+    assert storefront_fulfilment(orders) == (told, reason)
 
 
 def test_storefront_unfulfilled_agrees_with_picking_but_not_with_shipped() -> None:
@@ -359,3 +381,167 @@ def test_a_sku_on_two_lines_at_two_prices_agrees_with_an_erp_that_states_both() 
     full = [erp("SO-1", "30.00", "0", [("SKU-1", 3, "10.00")])]
     truth = OrderTruth(OrderEvidence(order, sales_orders=full), rules, later)
     assert {f.field for f in truth.disagreements()} == {"totals.total"}
+
+
+@pytest.mark.parametrize(
+    ("waited", "expected"),
+    [
+        (timedelta(days=2, hours=23, minutes=59), "READY_FOR_PICKUP"),
+        (timedelta(days=3), "READY_FOR_PICKUP"),  # the last moment of the hold
+        (timedelta(days=3, seconds=1), "MISSED_PICKUP"),
+        (timedelta(days=4), "MISSED_PICKUP"),
+    ],
+)
+def test_a_store_that_names_no_hold_keeps_a_pickup_three_days(
+    waited: timedelta, expected: str
+) -> None:
+    """The default hold, as the customer and the store see it in ``Order.channelState``: a
+    parcel ready for pickup (at NOW) with no ``pickupHoldUntil`` waits exactly three days."""
+    ready = [wms_order("ready_for_pickup")]  # its updatedAt: NOW, the moment it became ready
+    order = storefront_order(method="pickup")
+    assert channel_state(order, ready, [], NOW + waited) == expected
+
+
+def whole_order() -> OrderEvidence:
+    """One order as all four systems saw it, each record stamped at its own moment."""
+    order = StorefrontOrder.model_validate(
+        {
+            "id": "SF-9",
+            "channel": "web",
+            "customer": {"id": "CUS-7", "name": "Ada"},
+            "fulfilmentMethod": "ship",
+            "currency": "GBP",
+            "status": "open",
+            "fulfilmentStatus": "partial",
+            "placedAt": NOW.isoformat(),
+            "updatedAt": (NOW + timedelta(hours=1)).isoformat(),
+            "lines": [{"id": "1", "sku": "SKU-A", "quantity": 3, "unitPrice": "10.00"}],
+            "totals": {"subtotal": "30.00", "total": "30.00"},
+        }
+    )
+    sales = SalesOrder.model_validate(
+        {
+            "id": "SO-9",
+            "orderRef": "SF-9",
+            "currency": "GBP",
+            "terms": "NET30",
+            "status": "open",
+            "financialStatus": "invoiced",
+            "lines": [],
+            "totals": {"subtotal": "30.00", "total": "30.00"},
+            "creditMemos": [
+                {"id": "CM-1", "amount": "5.00", "issuedAt": (NOW + timedelta(hours=2)).isoformat()}
+            ],
+            "updatedAt": (NOW + timedelta(hours=3)).isoformat(),
+        }
+    )
+
+    def wms(ref: str, hours: int, line: dict[str, int], shipments: list[dict[str, Any]]) -> Any:
+        return FulfilmentOrder.model_validate(
+            {
+                "id": ref,
+                "orderRef": "SF-9",
+                "locationId": "dc-north",
+                "status": "partially_shipped",
+                "lines": [{"sku": "SKU-A", **line}, {"sku": "SKU-Z", "quantity": 9, "picked": 9}],
+                "shipments": shipments,
+                "updatedAt": (NOW + timedelta(hours=hours)).isoformat(),
+            }
+        )
+
+    shipment = {
+        "id": "SH-1",
+        "carrier": "DPD",
+        "shippedAt": (NOW + timedelta(hours=4)).isoformat(),
+        "lines": [{"sku": "SKU-A", "quantity": 1}],
+    }
+    first = wms(
+        "WO-1",
+        5,
+        {"quantity": 2, "picked": 2, "packed": 2, "shipped": 1, "short": 0, "damaged": 1},
+        [shipment],
+    )
+    second = wms("WO-2", 6, {"quantity": 1, "short": 1, "cancelled": 1, "backordered": 1}, [])
+    charge = Charge.model_validate(
+        {
+            "id": "ch_9",
+            "amount": 3000,
+            "currency": "gbp",
+            "captured": True,
+            "status": "succeeded",
+            "created": int((NOW + timedelta(hours=7)).timestamp()),
+        }
+    )
+    return OrderEvidence(
+        storefront=Sourced("shop", order),
+        sales_orders=[Sourced("erp1", sales)],
+        fulfilment_orders=[Sourced("wms1", first), Sourced("wms2", second)],
+        charges=[Sourced("psp", charge)],
+    )
+
+
+def test_every_served_value_names_its_system_record_and_moment() -> None:
+    """``Order.provenance``: for each value served beyond the contested ones, who said it, in
+    which record, as of when, and whether that system owns the field (authority.toml)."""
+    truth = OrderTruth(whole_order(), AuthorityRules.load(), NOW + timedelta(days=1))
+    contested = {fact.field for fact in truth.contested_facts()}
+    served = [
+        (f.field, c.source, c.source_kind, c.record_ref, c.as_of, c.value, f.authoritative)
+        for f in truth.served_facts()
+        if f.field not in contested
+        for c in (f.served,)
+    ]
+    shop, erp, wms, psp = (
+        SourceKind.STOREFRONT,
+        SourceKind.ERP,
+        SourceKind.WMS,
+        SourceKind.PAYMENTS,
+    )
+    hour = [NOW + timedelta(hours=n) for n in range(8)]
+
+    def lines(source: str, ref: str, at: datetime, **counts: int) -> list[tuple[Any, ...]]:
+        names = ("picked", "packed", "shipped", "short", "damaged", "returned", "cancelled")
+        return [
+            (f"lines[SKU-{sku}].{n}", source, wms, ref, at, str(c.get(n, 0)), True)
+            for sku, c in (("A", counts), ("Z", {"picked": 9}))
+            for n in names
+        ]
+
+    assert served == [
+        ("channel", "shop", shop, "SF-9", hour[1], "web", True),
+        ("placedAt", "shop", shop, "SF-9", hour[1], NOW.isoformat(), True),
+        ("fulfilmentMethod", "shop", shop, "SF-9", hour[1], "ship", True),
+        ("customer", "shop", shop, "SF-9", hour[1], "CUS-7", True),
+        ("terms", "erp1", erp, "SO-9", hour[3], "NET30", True),
+        ("creditMemos", "erp1", erp, "CM-1", hour[2], "5.00", True),
+        *lines("wms1", "WO-1", hour[5], picked=2, packed=2, shipped=1, damaged=1),
+        ("shipments", "wms1", wms, "SH-1", hour[4], "DPD", True),
+        *lines("wms2", "WO-2", hour[6], short=1, cancelled=1),
+        ("payments", "psp", psp, "ch_9", hour[7], "succeeded", True),
+    ]
+
+
+def test_a_lines_execution_adds_up_every_fulfilment_order_of_its_sku() -> None:
+    truth = OrderTruth(whole_order(), AuthorityRules.load(), NOW)
+    assert truth.line_quantities("SKU-A") == LineQuantities(
+        allocated=3, picked=2, packed=2, shipped=1, short=1, damaged=1, cancelled=1, backordered=1
+    )
+    assert truth.line_quantities("SKU-Z") == LineQuantities(allocated=18, picked=18)
+    assert truth.line_quantities("SKU-NONE") == LineQuantities()
+
+
+def test_only_the_asked_systems_evidence_is_kept() -> None:
+    evidence = whole_order()
+    evidence.unavailable = {
+        SourceKind.ERP: UpstreamUnavailable("erp1", "HTTP 503"),
+        SourceKind.WMS: UpstreamUnavailable("wms1", "HTTP 503"),
+    }
+    erp = evidence.only({SourceKind.ERP})
+    assert erp.storefront is evidence.storefront
+    assert (erp.sales_orders, erp.fulfilment_orders, erp.charges) == (evidence.sales_orders, [], [])
+    assert list(erp.unavailable) == [SourceKind.ERP]
+    wms_and_money = evidence.only({SourceKind.WMS, SourceKind.PAYMENTS})
+    assert wms_and_money.sales_orders == []
+    assert wms_and_money.fulfilment_orders == evidence.fulfilment_orders
+    assert wms_and_money.charges == evidence.charges
+    assert list(wms_and_money.unavailable) == [SourceKind.WMS]

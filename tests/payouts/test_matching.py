@@ -9,12 +9,18 @@ from typing import Any
 import pytest
 
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
+from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import Counterparts, MatchStatus, match_transactions
-from omnigraph.payouts.payout_equation import ReconciliationStatus, balance_payout
+from omnigraph.payouts.payout_equation import (
+    ReconciliationStatus,
+    balance_payout,
+    category_totals,
+)
 from omnigraph.payouts.reconciler import amount_mismatches
 from omnigraph.sources.records import (
     BalanceTransaction,
     Charge,
+    ChargeRefund,
     FulfilmentOrder,
     Payout,
     SalesOrder,
@@ -331,3 +337,288 @@ def test_money_that_moved_wrongly_is_an_owned_exception(
             "charge": "ch_1",
             "amount": "150",
         }
+
+
+# What an agent reads on each case's line (the reconciliation CSV, the payout's lines): the
+# reason, the order, the counterpart record, the difference and the ids behind it.
+LINES: dict[str, tuple[str, str | None, str | None, int | None, dict[str, str]]] = {
+    "charge matches its capture": (
+        "capture TX-1 of order SF-1",
+        "SF-1",
+        "TX-1",
+        None,
+        {"chargeId": "ch_1"},
+    ),
+    "charge for an order the storefront lacks": (
+        "charge ch_9 names order SF-404, which the storefront does not have",
+        "SF-404",
+        None,
+        None,
+        {"chargeId": "ch_9"},
+    ),
+    "second charge for an order captured once": (
+        "order SF-1 was captured once, by ch_1; charge ch_2 charged it again",
+        "SF-1",
+        "ch_1",
+        2000,
+        {"chargeId": "ch_2"},
+    ),
+    "charge in another currency": (
+        "charge ch_1 is in EUR; order SF-1 captured 20.00 GBP",
+        "SF-1",
+        "TX-1",
+        None,
+        {"chargeId": "ch_1"},
+    ),
+    "charge amount differs from the capture": (
+        "charge ch_1 took 21.50; order SF-1 captured 20.00",
+        "SF-1",
+        "TX-1",
+        150,
+        {"chargeId": "ch_1", "currency": "GBP"},
+    ),
+    "refund for a received return with a credit memo": (
+        "refund TX-2 of order SF-1, credit memo CM-1",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+            "receiptId": "RR-RMA-1",
+            "creditMemoId": "CM-1",
+        },
+    ),
+    "refund for a return the warehouse never received": (
+        "refund re_1 is for return RMA-1 of order SF-1, which the warehouse never received",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+        },
+    ),
+    "refund with no credit memo": (
+        "refund re_1 of order SF-1 has no ERP credit memo",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "returnId": "RMA-1",
+            "receiptId": "RR-RMA-1",
+        },
+    ),
+    "refund the storefront never recorded": (
+        "order SF-1 records no refund re_1",
+        "SF-1",
+        None,
+        None,
+        {"chargeId": "ch_1", "refundId": "re_1"},
+    ),
+    "cancellation refund matched to its memo by amount": (
+        "refund TX-2 of order SF-1, credit memo CM-2",
+        "SF-1",
+        "TX-2",
+        None,
+        {
+            "chargeId": "ch_1",
+            "refundId": "re_1",
+            "salesOrderId": "SO-SF-1",
+            "amount": "20.00",
+            "creditMemoId": "CM-2",
+        },
+    ),
+    "dispute on a known charge": (
+        "dispute dp_1 on charge ch_1",
+        "SF-1",
+        "ch_1",
+        None,
+        {"chargeId": "ch_1", "disputeId": "dp_1"},
+    ),
+    "provider fee": ("provider account activity", None, None, None, {}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_line_says_why_and_names_what_it_was_matched_against(case: str) -> None:
+    transaction, found, _ = CASES[case]
+    (line,) = match_transactions([transaction], found)
+    reason, order_ref, counterpart, difference, details = LINES[case]
+    assert (line.reason, line.order_ref, line.counterpart) == (reason, order_ref, counterpart)
+    assert (line.difference_minor, line.details) == (difference, details)
+    assert (line.key, line.txn_id, line.payout_id, line.type) == (
+        f"txn:{transaction.id}",
+        transaction.id,
+        "po_1",
+        transaction.type,
+    )
+    assert (line.currency, line.amount_minor, line.fee_minor, line.net_minor) == (
+        "GBP",
+        transaction.amount,
+        transaction.fee,
+        transaction.amount - transaction.fee,
+    )
+    assert line.matched is (line.status is MatchStatus.MATCHED)
+
+
+MORE = {
+    "a charge the provider does not know": (
+        txn("t1", "charge", 2000, "ch_x"),
+        world(),
+        ("UNMATCHED", "the provider has no charge ch_x", None, None),
+    ),
+    "an order that records no capture at all": (
+        txn("t1", "charge", 2000, "ch_1"),
+        world(orders={"SF-1": order("SF-1")}),
+        ("UNMATCHED", "order SF-1 records no capture for charge ch_1", "SF-1", None),
+    ),
+    "a refund of no known charge": (
+        txn("t2", "refund", -2000, "re_x"),
+        world(),
+        ("UNMATCHED", "no charge is known for refund re_x", None, None),
+    ),
+    "a refund for an order the storefront lacks": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(charges={"ch_1": charge("ch_1", "SF-404", 2000)}),
+        (
+            "UNMATCHED",
+            "refund re_1 is for order SF-404, which the storefront does not have",
+            "SF-404",
+            None,
+        ),
+    ),
+    "a refund of another amount than recorded": (
+        txn("t2", "refund", -1500, "re_1"),
+        world(),
+        ("AMOUNT_MISMATCH", "refund re_1 returned 15.00; order SF-1 recorded 20.00", "SF-1", -500),
+    ),
+    "a cancellation refund whose memo is for another amount": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(
+            orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
+            sales_orders={"SF-1": [sales_order("SF-1", {"id": "CM-3", "amount": "19.00"})]},
+        ),
+        ("MISSING_CREDIT_MEMO", "refund re_1 of order SF-1 has no ERP credit memo", "SF-1", None),
+    ),
+    "a memo for another return": (
+        txn("t2", "refund", -2000, "re_1"),
+        world(
+            sales_orders={"SF-1": [sales_order("SF-1", {**MEMO_FOR_RETURN, "returnRef": "RMA-9"})]}
+        ),
+        ("MISSING_CREDIT_MEMO", "refund re_1 of order SF-1 has no ERP credit memo", "SF-1", None),
+    ),
+    "a dispute of no known charge": (
+        txn("t3", "dispute", -2000, "dp_x"),
+        world(),
+        ("UNMATCHED", "no charge is known for dispute dp_x", None, None),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MORE)
+def test_what_cannot_be_matched_says_what_is_missing(case: str) -> None:
+    transaction, found, (status, reason, order_ref, difference) = MORE[case]
+    (line,) = match_transactions([transaction], found)
+    assert (line.status, line.reason) == (MatchStatus(status), reason)
+    assert (line.order_ref, line.difference_minor) == (order_ref, difference)
+
+
+def test_every_transaction_but_the_payouts_own_gets_a_line_in_order() -> None:
+    lines = match_transactions(SETTLED, world())
+    assert [line.txn_id for line in lines] == ["a", "b", "c", "d", "e"]
+    assert [line.category.value for line in lines] == [
+        "sales",
+        "refunds",
+        "fees",
+        "adjustments",
+        "disputes",
+    ]
+
+
+def test_a_refund_with_no_sales_order_or_fulfilment_on_file_is_still_judged() -> None:
+    """The ERP and the WMS have nothing for the order yet: the return is not received."""
+    (line,) = match_transactions(
+        [txn("t2", "refund", -2000, "re_1")], world(sales_orders={}, fulfilments={})
+    )
+    assert line.status is MatchStatus.REFUND_WITHOUT_RETURN
+    assert line.details == {
+        "chargeId": "ch_1",
+        "refundId": "re_1",
+        "amount": "20.00",
+        "returnId": "RMA-1",
+    }
+    cancelled = world(
+        orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
+        sales_orders={},
+        fulfilments={},
+    )
+    (line,) = match_transactions([txn("t2", "refund", -2000, "re_1")], cancelled)
+    assert (line.status, line.counterpart) == (MatchStatus.MISSING_CREDIT_MEMO, "TX-2")
+    assert "salesOrderId" not in line.details
+
+
+def test_a_refund_is_read_from_its_charges_refunds_by_id() -> None:
+    """The charge lists two refunds; this one returned 20.00, the other 5.00."""
+    refunded = charge("ch_1", "SF-1", 2000).model_copy(
+        update={
+            "refunds": [
+                ChargeRefund(id="re_0", amount=500, created=T0, status="succeeded"),
+                ChargeRefund(id="re_1", amount=2000, created=T0, status="succeeded"),
+            ]
+        }
+    )
+    settled = txn("t2", "refund", -1000, "re_1")  # settled in another currency: not the amount
+    (line,) = match_transactions([settled], world(charges={"ch_1": refunded}))
+    assert line.status is MatchStatus.MATCHED, line.reason
+
+
+def test_lines_that_cannot_be_matched_keep_the_ids_behind_them() -> None:
+    lost = world(charges={"ch_9": charge("ch_9", "SF-404", 2000)})
+    (line,) = match_transactions([txn("t1", "charge", 2000, "ch_9")], lost)
+    assert line.details == {"chargeId": "ch_9"}
+    (line,) = match_transactions(
+        [txn("t1", "charge", 2000, "ch_1")], world(orders={"SF-1": order("SF-1")})
+    )
+    assert (line.details, line.counterpart) == ({"chargeId": "ch_1"}, None)
+    lost = world(charges={"ch_1": charge("ch_1", "SF-404", 2000)})
+    (line,) = match_transactions([txn("t2", "refund", -2000, "re_1")], lost)
+    assert line.details == {"chargeId": "ch_1", "refundId": "re_1"}
+    (line,) = match_transactions([txn("t2", "refund", -1500, "re_1")], world())
+    assert (line.counterpart, line.details) == ("TX-2", {"chargeId": "ch_1", "refundId": "re_1"})
+
+
+def test_a_dispute_line_names_its_kind_in_words() -> None:
+    settled = txn("t3", "dispute_reversal", 2000, "dp_1")
+    (line,) = match_transactions([settled], world())
+    assert line.reason == "dispute reversal dp_1 on charge ch_1"
+
+
+def test_the_payout_transaction_among_others_is_skipped_not_the_rest() -> None:
+    lines = match_transactions([SETTLED[-1], *SETTLED[:-1]], world())
+    assert [line.txn_id for line in lines] == ["a", "b", "c", "d", "e"]
+
+
+def test_category_totals_add_every_transaction_and_count_fees_apart() -> None:
+    totals = category_totals(
+        [
+            txn("a", "charge", 2000, "ch_1", 50),
+            txn("b", "charge", 1000, "ch_2", 30),
+            txn("c", "refund", -500, "re_1", 0),
+            txn("d", "stripe_fee", -333, None, 0),
+            txn("e", "stripe_fee", -100, None, 7),  # a fee with a fee of its own
+        ]
+    )
+    assert totals[ReportingCategory.SALES] == 3000
+    assert totals[ReportingCategory.REFUNDS] == -500
+    assert totals[ReportingCategory.FEES] == 50 + 30 + 333 + 100 + 7

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from omnigraph.app import reconciliation_worker
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.payouts.returns import refund_due, unrefunded_returns
+from omnigraph.runtime.services import Services
 from omnigraph.sources.records import FulfilmentOrder, StorefrontOrder
+from tests.conftest import Graph, running_app
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 GRACE = timedelta(days=2)
@@ -89,3 +94,48 @@ def test_refunded_returns_and_parcels_inside_the_grace_are_not_due() -> None:
     (due,) = unrefunded_returns(order(), fulfilments, now=NOW, grace=GRACE)
     assert due.id == "RR-1"
     assert refund_due(order(), due) == Decimal("10.00")
+
+
+RETURNS_DUE = """{ exceptions(first: 20, filter: {kinds: [RETURN_WITHOUT_REFUND]}) {
+  edges { node { summary } } } }"""
+
+
+async def test_a_received_return_waits_two_days_for_its_refund_by_default(
+    demo: DemoSystems, world: DemoWorld, tmp_path: Path
+) -> None:
+    """The service as configured by default (OMNIGRAPH_REFUND_GRACE_SECONDS unset) flags a
+    return nobody refunded two days after the warehouse received it, not before: what an agent
+    sees in ``exceptions``. The demo world planted two such returns; their receipt times are
+    read off its warehouse records."""
+    planted = {p.record_ref for p in world.planted_of("return_without_refund")}
+    received = {
+        receipt["rmaRef"]: datetime.fromisoformat(receipt["receivedAt"])
+        for fo in world.wms_fulfilment_orders
+        for receipt in fo.get("returnReceipts", [])
+        if receipt["rmaRef"] in planted
+    }
+    assert len(received) == 2
+    first, last = sorted(received, key=received.__getitem__)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'grace.sqlite3'}"
+    async for app, graph in running_app(demo, database):
+        services: Services = app.state.services
+        assert "refund_grace_seconds" not in services.settings.model_fields_set
+        at = received[first] + timedelta(days=2, seconds=-1)
+        assert await flagged_at(services, graph, at, planted) == set()
+        at = received[first] + timedelta(days=2)
+        assert await flagged_at(services, graph, at, planted) == {first}
+        at = received[last] + timedelta(days=2, seconds=-1)
+        assert await flagged_at(services, graph, at, planted) == {first}
+        at = received[last] + timedelta(days=2)
+        assert await flagged_at(services, graph, at, planted) == {first, last}
+
+
+async def flagged_at(
+    services: Services, graph: Graph, moment: datetime, returns: set[str]
+) -> set[str]:
+    """Which of ``returns`` ``exceptions`` lists after the service's sweep ran at ``moment``."""
+    services.clock = lambda: moment
+    await reconciliation_worker(services).sweep_returns()
+    body = await graph.query(RETURNS_DUE)
+    summaries = [e["node"]["summary"] for e in body["data"]["exceptions"]["edges"]]
+    return {rma for rma in returns if any(f"return {rma} " in s for s in summaries)}

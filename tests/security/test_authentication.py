@@ -13,12 +13,17 @@ from starlette.requests import HTTPConnection
 from typer.testing import CliRunner
 
 from omnigraph.cli import app as cli
-from omnigraph.demo import DemoSystems
+from omnigraph.core.ids import encode_global_id
+from omnigraph.db.models import ExceptionRow
+from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.backend import BearerBackend
 from omnigraph.security.principal import Principal, Role
 from tests.conftest import running_app
+from tests.helpers import short_pick
 
 POLICY = "{ allocationPolicy { version document } }"
 UPDATE = """mutation($p: JSON!) { updateAllocationPolicy(policy: $p, note: "auth test") {
@@ -91,19 +96,52 @@ async def test_policy_changes_need_the_admin_role(
     assert allowed["data"]["updateAllocationPolicy"]["userErrors"] == []
 
 
+ACKNOWLEDGE = """mutation($id: ID!) { acknowledgeException(id: $id) {
+  exception { status history { status actor } } userErrors { code } } }"""
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.STOREFRONT, False),
+        (Role.REPORTING, False),
+        (Role.SUPPORT, True),
+        (Role.FINANCE, True),
+        (Role.ADMIN, True),
+    ],
+)
 async def test_exception_work_needs_support_or_finance(
-    production: tuple[Starlette, httpx.AsyncClient],
+    production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld, role: Role, allowed: bool
 ) -> None:
+    """Both sides, on an exception that exists: support, finance (and admin) acknowledge it
+    and the history names the key; storefront and reporting get FORBIDDEN and it stays OPEN."""
     app, client = production
-    storefront = await issue(app, Role.STOREFRONT)
-    acknowledge = (
-        'mutation { acknowledgeException(id: "RXhjZXB0aW9uOm9tbmlncmFwaDox") { exception { id } } }'
+    services: Services = app.state.services
+    row, _ = await take_in(
+        services.sessions,
+        services.get(ExceptionCatalogue),
+        short_pick(world.storefront_orders[0]["id"], dedupe_key=f"auth:acknowledge:{role}"),
     )
-    refused = (await post(client, storefront, {"query": acknowledge})).json()
-    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    for role in (Role.SUPPORT, Role.FINANCE, Role.ADMIN):
-        answer = (await post(client, await issue(app, role), {"query": acknowledge})).json()
-        assert "errors" not in answer, (role, answer)
+    name = f"ack-{role}"
+    token = await issue(app, role, name=name)
+    variables = {"id": encode_global_id("Exception", row.id)}
+    body = (await post(client, token, {"query": ACKNOWLEDGE, "variables": variables})).json()
+    async with services.sessions() as session:
+        status = (await session.get(ExceptionRow, row.id, populate_existing=True)).status
+    if allowed:
+        assert "errors" not in body, body
+        answer = body["data"]["acknowledgeException"]
+        assert answer["userErrors"] == []
+        assert answer["exception"]["status"] == "ACKNOWLEDGED"
+        assert answer["exception"]["history"][-1] == {
+            "status": "ACKNOWLEDGED",
+            "actor": f"api_key:{name}",
+        }
+        assert status == "ACKNOWLEDGED"
+    else:
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert status == "OPEN"
 
 
 async def test_a_revoked_key_stops_working(

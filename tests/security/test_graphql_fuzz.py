@@ -136,10 +136,50 @@ FUZZ = settings(
 )
 
 
-def _answer(case: schemathesis.Case[Any], url: str, headers: dict[str, str]) -> httpx.Response:
+# Every code a client may be answered with (docs/SECURITY.md, docs/ARCHITECTURE.md): the
+# GraphQL-over-HTTP ones and omnigraph's own. INTERNAL_SERVER_ERROR is not among them: a crash,
+# masked or not, fails the test.
+CLIENT_CODES = frozenset(
+    {
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_REQUEST",
+        "BAD_USER_INPUT",
+        "UNKNOWN_SOURCE",
+        "UNKNOWN_SKU",
+        "INVALID_ID",
+        "INVALID_CURSOR",
+        "PAGE_SIZE_OUT_OF_RANGE",
+        "NOT_FOUND",
+        "FORBIDDEN",
+        "UNAUTHENTICATED",
+        "QUERY_TOO_COSTLY",
+        "TOO_MANY_TOKENS",
+        "TOO_MANY_OPERATIONS",
+        "REQUEST_TOO_LARGE",
+        "RATE_LIMITED",
+        "TIMEOUT",
+        "UPSTREAM_UNAVAILABLE",
+        "UPSTREAM_CONTRACT_VIOLATION",
+    }
+)
+
+
+def _answer(case: schemathesis.Case[Any], url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The answer to a generated operation: a GraphQL response (HTTP 200 with ``data``) or a
+    coded refusal (a 4xx with ``errors``), every error with a code a client is told about."""
     response = case.call(base_url=f"{url}/graphql", headers=headers)
-    assert response.status_code < 500, (case.body, response.text[:500])
-    return response
+    body: dict[str, Any] = response.json()
+    errors = body.get("errors") or []
+    codes = [(error.get("extensions") or {}).get("code") for error in errors]
+    assert "INTERNAL_SERVER_ERROR" not in codes, (case.body, errors)
+    assert set(codes) <= CLIENT_CODES, (case.body, errors)
+    if response.status_code == 200:
+        assert "data" in body, (case.body, body)
+    else:
+        assert response.status_code in (400, 401, 403, 404, 413, 429), (case.body, body)
+        assert codes, (case.body, body)
+    return body
 
 
 @SCHEMA.parametrize()
@@ -155,12 +195,8 @@ def test_generated_operations_never_get_a_server_error(
 def test_production_keeps_every_error_coded_and_free_of_internals(
     case: schemathesis.Case[Any], production: tuple[str, dict[str, str]]
 ) -> None:
-    response = _answer(case, *production)
-    body = response.json()
+    body = _answer(case, *production)
     for error in body.get("errors") or []:
-        code = (error.get("extensions") or {}).get("code")
-        assert isinstance(code, str), error
-        assert code.isupper(), error
         assert "Traceback" not in error["message"], error
-        if code == "INTERNAL_SERVER_ERROR":
-            assert error["message"] == "Unexpected error.", error
+        assert "omnigraph/" not in error["message"], error
+        assert ".py" not in error["message"], error

@@ -252,3 +252,35 @@ async def test_a_jwt_subscription_ends_when_the_token_expires(
     code, sent = await close_code(ws)
     assert code == FORBIDDEN_CLOSE_CODE
     assert sent == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer og_not-a-live-key"}, {"Authorization": "Basic dXNlcjpwdw=="}],
+    ids=["no-key", "unknown-key", "not-bearer"],
+)
+async def test_production_refuses_a_websocket_without_a_live_key(
+    live: Live, world: DemoWorld, protocol: str, headers: dict[str, str]
+) -> None:
+    """Production mode: a socket without a live key is refused at the handshake (HTTP 403),
+    in both protocols; it is never acknowledged, so it can subscribe to nothing."""
+    bus = live.services.get(ExceptionEventBus)
+    before = bus.subscribers
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await first_event(live, world, protocol, headers)
+    assert refused.value.response.status_code == 403
+    assert bus.subscribers == before
+
+
+async def first_event(
+    live: Live, world: DemoWorld, protocol: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """What a socket opened with ``headers`` hears after subscribing, if it is accepted."""
+    async with websockets.connect(
+        live.url, subprotocols=[protocol], additional_headers=headers
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await subscribe(ws, protocol)
+        await raise_exception(live, world)
+        return await receive(ws)

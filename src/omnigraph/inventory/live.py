@@ -29,6 +29,11 @@ class AvailabilityBus:
         self._channel = RedisChannel(redis, channel, self._relayed) if redis is not None else None
         self._listeners: list[Callable[[frozenset[tuple[str, str]]], None]] = []
 
+    @property
+    def subscribers(self) -> int:
+        """How many subscribers listen in this process now."""
+        return len(self._queues)
+
     def listen(self, listener: Callable[[frozenset[tuple[str, str]]], None]) -> None:
         """Call ``listener`` with every change published here or relayed by another replica,
         subscribers or not."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -55,13 +55,23 @@ def stale_reads() -> Iterator[list[StaleRead]]:
 
 
 class LastGood:
-    """The last good copy of each record a source answered, kept for ``window_seconds``."""
+    """The last good copy of each record a source answered, kept for ``window_seconds``.
 
-    def __init__(self, source: str, *, window_seconds: float, max_entries: int) -> None:
+    Ages are read from ``clock`` (seconds, monotonic; tests replace it to move time by hand)."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        window_seconds: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.source = source
         self.window_seconds = window_seconds
+        self.clock = clock
         self._copies: TTLCache[tuple[str, ...], tuple[float, Any]] | None = (
-            TTLCache(maxsize=max_entries, ttl=window_seconds)
+            TTLCache(maxsize=max_entries, ttl=window_seconds, timer=lambda: self.clock())
             if window_seconds > 0 and max_entries
             else None
         )
@@ -74,7 +84,7 @@ class LastGood:
 
     def keep(self, key: tuple[str, ...], value: Any) -> None:
         if self._copies is not None:
-            self._copies[key] = (time.monotonic(), value)
+            self._copies[key] = (self.clock(), value)
 
     def serve(self, keys: Sequence[tuple[str, ...]], error: UpstreamUnavailable) -> list[Any]:
         """The copies for ``keys``, or ``error`` again when stale answers are not allowed here
@@ -85,7 +95,7 @@ class LastGood:
         copies = [self._copies.get(key) for key in keys]
         if any(copy is None for copy in copies):
             raise error
-        now = time.monotonic()
+        now = self.clock()
         oldest = max(now - copy[0] for copy in copies if copy is not None)
         served.append(StaleRead(self.source, oldest, error.message))
         return [copy[1] for copy in copies if copy is not None]

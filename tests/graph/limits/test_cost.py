@@ -12,7 +12,8 @@ from graphql import get_introspection_query, parse
 from omnigraph.api.schema import build_schema
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
-from omnigraph.graph.limits.cost import operation_cost
+from omnigraph.graph.limits import cost as cost_module
+from omnigraph.graph.limits.cost import CostVerdicts, operation_cost
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.settings import QueryLimits
 from tests.graph.limits.budget import call_budget
@@ -170,3 +171,94 @@ async def test_a_remembered_cost_follows_the_variables(service: httpx.AsyncClien
         body = (await service.post("/graphql", json=sent)).json()
         costs = [e["extensions"].get("cost") for e in body.get("errors") or []]
         assert costs == ([] if cost is None else [cost]), (variables, body)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # an inline fragment on a type counts its fields on that type
+        ('{ node(id: "x") { ... on Order { id name lines { sku } } } }', 1 + 2 + 1 + 10),
+        # one without a type condition counts them on the enclosing type
+        ("{ orders(first: 2) { edges { node { ... { id name } } } } }", 1 + 2 * 4),
+        # a named fragment on another type than the field's (an interface's implementation)
+        ('{ node(id: "x") { ...order } } fragment order on Order { id lines { sku } }', 1 + 1 + 11),
+        # a root list without `first` is the assumed list size
+        ('{ availability(skus: ["A"], channel: "web") { sku } }', 1 + 10 * 1),
+    ],
+)
+def test_fragments_and_root_lists_count_like_their_fields(query: str, expected: int) -> None:
+    assert cost(query) == expected
+
+
+def test_the_named_operation_of_a_document_is_the_one_costed() -> None:
+    document = parse(
+        'query Cheap { orderByRef(source: "s", ref: "r") { id } }'
+        " query Dear { orders(first: 2) { edges { node { id } } } }"
+    )
+    assert operation_cost(SCHEMA, document, operation_name="Cheap", limits=LIMITS) == 2
+    assert operation_cost(SCHEMA, document, operation_name="Dear", limits=LIMITS) == 7
+    assert operation_cost(SCHEMA, document, operation_name="Neither", limits=LIMITS) == 0
+
+
+def test_without_limits_the_settings_defaults_apply() -> None:
+    defaults = QueryLimits()
+    query = parse("{ orders { edges { node { id lines { sku } } } } }")
+    expected = 1 + defaults.default_page_size * (3 + defaults.cost_list_size + 1)
+    assert operation_cost(SCHEMA, query) == expected
+
+
+def test_a_verdict_is_remembered_for_its_document_name_and_page_sizes() -> None:
+    verdicts = CostVerdicts(maxsize=8)
+    verdicts.remember("{ a }", "A", {"n": 5, "skus": ["X"]}, 42)
+    assert verdicts.lookup("{ a }", "A", {"n": 5, "skus": ["Y"]}) == 42  # not a page size
+    assert verdicts.lookup("{ a }", "A", {"n": 6, "skus": ["X"]}) is None
+    assert verdicts.lookup("{ a }", "A", {"n": True, "skus": ["X"]}) is None  # not an integer
+    assert verdicts.lookup("{ a }", "B", {"n": 5, "skus": ["X"]}) is None
+    assert verdicts.lookup("{ b }", "A", {"n": 5, "skus": ["X"]}) is None
+    verdicts.remember("{ a }", None, {"flag": True}, 7)
+    assert verdicts.lookup("{ a }", None, {"flag": False}) == 7
+    assert verdicts.lookup("{ a }", None, {}) is None  # absent is not sent
+
+
+async def test_an_operation_at_the_limit_is_served_and_one_over_is_told_by_how_much(
+    service: httpx.AsyncClient,
+) -> None:
+    at_limit = (
+        "{ a: orders(first: 100) { edges { node { id } } }"  # 1 + 100 * 3 = 301
+        " b: orders(first: 65) { edges { node { id } } }"  # 1 + 65 * 3 = 196
+        ' orderByRef(source: "web-store", ref: "SF-100001") { id name } }'  # 3
+    )
+    body = (await service.post("/graphql", json={"query": at_limit})).json()
+    assert "errors" not in body, body
+    over = at_limit.replace("{ id name }", "{ id name state }")
+    body = (await service.post("/graphql", json={"query": over})).json()
+    assert body == {
+        "data": None,
+        "errors": [
+            {
+                "message": "this operation costs 501, more than the 500 allowed: ask for smaller"
+                " pages (`first`) or fewer nested lists",
+                "extensions": {"code": "QUERY_TOO_COSTLY", "cost": 501, "maxCost": 500},
+            }
+        ],
+    }
+
+
+async def test_a_repeated_operation_is_costed_once(
+    service: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walks: list[str | None] = []
+
+    count_operation = cost_module.count_operation
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(kwargs.get("operation_name"))
+        return count_operation(*args, **kwargs)
+
+    monkeypatch.setattr(cost_module, "count_operation", counted)
+    query = "query Once($n: Int) { orders(first: $n) { edges { node { id } } } }"
+    for n in (3, 3, 4, 3):
+        sent = {"query": query, "variables": {"n": n}, "operationName": "Once"}
+        body = (await service.post("/graphql", json=sent)).json()
+        assert len(body["data"]["orders"]["edges"]) == n
+    assert walks == ["Once", "Once"]  # n=3 once, n=4 once

@@ -12,8 +12,13 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from omnigraph.api.schema import build_schema
+from omnigraph.core.ids import encode_global_id
+from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.graph.overrides.lean_resolvers import lighten
+from omnigraph.security.principal import Role
+from tests.conftest import authorize
+from tests.security.conftest import serve
 
 
 class Never(BasePermission):
@@ -128,16 +133,39 @@ def test_guarded_fields_keep_their_guard() -> None:
     assert ("parcel 3 has no scale", ("parcels", 0, "broken")) in paths
 
 
-@pytest.mark.parametrize("production", [False, True])
-def test_the_service_schema_is_lightened_except_where_guarded(production: bool) -> None:
-    schema = build_schema(production=production)
-    order = graphql_schema(schema).type_map["Order"].fields
-    line = graphql_schema(schema).type_map["OrderLine"].fields
-    direct = {"resolve", "resolve_plain"}
-    assert order["state"].resolve.__name__ in direct  # type: ignore[union-attr]
-    assert line["shipped"].resolve.__name__ in direct  # type: ignore[union-attr]
-    assert order["payments"].resolve.__name__ not in direct  # type: ignore[union-attr]  # guarded
-    assert order["provenance"].resolve.__name__ not in direct  # type: ignore[union-attr]  # argument
+ORDER = """query($id: ID!) { order(id: $id) {
+  name state channelState lines { sku quantity shipped short }
+  payments { id status } provenance(field: "state") { source sourceKind authoritative }
+} }"""
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT, Role.STOREFRONT])
+async def test_the_lightened_service_answers_as_strawberry_does(
+    demo: DemoSystems, clean_database: str, world: DemoWorld, role: Role
+) -> None:
+    """The service with its resolvers lightened and without: the same answer, field for field,
+    to a caller who may read an order's payments (support) and to one who may not (a
+    storefront key: ``payments`` is guarded, and stays refused), in production mode."""
+    order = next(o for o in world.storefront_orders if o["channel"] == "web")
+    variables = {"id": encode_global_id("Order", "web-store", order["id"])}
+    answers = []
+    for overrides in (True, False):
+        async for app, client in serve(
+            demo, clean_database, mode="production", framework_overrides=overrides
+        ):
+            await authorize(app, client, role)
+            response = await client.post("/graphql", json={"query": ORDER, "variables": variables})
+            answers.append(response.json())
+    lightened, ordinary = answers
+    assert lightened == ordinary
+    assert lightened["data"]["order"]["name"] == order["name"]
+    codes = [e["extensions"]["code"] for e in lightened.get("errors", [])]
+    if role is Role.SUPPORT:
+        assert codes == []
+        assert lightened["data"]["order"]["payments"] is not None
+    else:
+        assert codes == ["FORBIDDEN"]
+        assert lightened["data"]["order"]["payments"] is None
 
 
 def test_without_the_overrides_every_resolver_keeps_strawberrys_wrapper() -> None:
