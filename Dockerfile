@@ -9,17 +9,24 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir --prefix=/install .
 
-# Hive Gateway: composes schema/*.graphql with each subgraph's URL (ORDERS_URL, INVENTORY_URL,
-# PAYOUTS_URL, EXCEPTIONS_URL) and serves the supergraph on port 4000 (federation/gateway.sh).
+# The four subgraphs' SDL, written from this release's code: what the gateway composes
+FROM python:3.11-slim AS subgraphs
+COPY --from=build /install /usr/local
+RUN omnigraph export-schema --subgraphs --out /schema
+
+# Hive Gateway: composes the subgraphs' SDL (/schema) with each subgraph's URL (ORDERS_URL,
+# INVENTORY_URL, PAYOUTS_URL, EXCEPTIONS_URL) and serves the supergraph on port 4000
+# (federation/gateway.sh).
 FROM node:20-slim AS gateway
 WORKDIR /gateway
 COPY federation/package.json federation/package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY federation/compose.mjs federation/gateway.config.mjs federation/gateway.sh ./
-COPY schema /schema
+COPY --from=subgraphs /schema /schema
 USER node
 ENV HOST=0.0.0.0 \
-    PORT=4000
+    PORT=4000 \
+    SCHEMA_DIR=/schema
 EXPOSE 4000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:4000/readiness').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"

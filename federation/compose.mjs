@@ -1,7 +1,8 @@
 // Compose subgraph SDL files into a supergraph with the Guild's federation composition.
 // usage: node compose.mjs OUT [--url name=URL ...] name=path.graphql [name=path.graphql ...]
 // Each subgraph is reached at its --url (recorded in @join__graph(url:), where a gateway reads
-// it); without one, at http://NAME.invalid/graphql, a placeholder for the checked-in supergraph.
+// it); without one, at http://NAME.invalid/graphql, a placeholder (`omnigraph export-schema`
+// composes only to learn that the subgraphs compose).
 // Prints composition errors and exits 1 when the subgraphs do not compose.
 import { readFileSync, writeFileSync } from "node:fs";
 import { parse } from "graphql";

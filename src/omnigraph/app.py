@@ -54,7 +54,7 @@ from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.body_size import BodySizeLimit
 from omnigraph.graph.limits.rate import RateLimiter
 from omnigraph.graph.live_sockets import SocketGuard
-from omnigraph.graph.overrides import ReleasedContexts
+from omnigraph.graph.overrides import ReleasedContexts, overrides_in_force
 from omnigraph.graph.response_cache import ResponseCache, forget_on_changes
 from omnigraph.graph.trusted_documents import TrustedDocuments
 from omnigraph.graph.view import LimitedGraphQL
@@ -465,6 +465,9 @@ def create_app(
     (:func:`service_clock`); the demo systems share it. Spans go to ``tracer_provider`` when
     given, else where the ``OTEL_*`` variables say (by default nowhere: tracing is off)."""
     settings = settings or Settings()
+    if settings.framework_overrides and not overrides_in_force(requested=True):
+        # the installed frameworks lack an internal the overrides reach (logged): run without
+        settings = settings.model_copy(update={"framework_overrides": False})
     metrics = ServiceMetrics() if settings.metrics_enabled else None
     tracing = (
         Tracing(tracer_provider) if tracer_provider is not None else Tracing.from_environment()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from graphql import GraphQLSchema, build_ast_schema, parse
 from graphql.type import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
@@ -28,16 +26,20 @@ def api_shape(schema: GraphQLSchema) -> dict[str, set[str]]:
     return shape
 
 
-def test_supergraph_serves_the_same_api_as_the_single_process(repo_root: Path) -> None:
-    supergraph = build_ast_schema(
-        parse((repo_root / "schema" / "supergraph.graphql").read_text()), assume_valid_sdl=True
-    )
+@pytest.fixture(scope="module")
+def supergraph() -> str:
+    """The four subgraphs as they are in the code, composed."""
+    return compose_supergraph(subgraph_files())
+
+
+def test_supergraph_serves_the_same_api_as_the_single_process(supergraph: str) -> None:
+    composed = build_ast_schema(parse(supergraph), assume_valid_sdl=True)
     single = graphql_schema(build_schema())
-    assert api_shape(supergraph) == api_shape(single)
+    assert api_shape(composed) == api_shape(single)
 
 
-def test_order_exceptions_come_from_the_exceptions_subgraph(repo_root: Path) -> None:
-    text = (repo_root / "schema" / "supergraph.graphql").read_text()
+def test_order_exceptions_come_from_the_exceptions_subgraph(supergraph: str) -> None:
+    text = supergraph
     order = text[text.index("type Order implements Node") :]
     order = order[: order.index("\n}\n")]
     exceptions_line = next(line for line in order.splitlines() if "exceptions:" in line)

@@ -257,7 +257,8 @@ async def federation(
             env = {
                 **subgraph_env,
                 **{f"{name.upper()}_URL": f"{url}/graphql" for name, url in urls.items()},
-                "SCHEMA_DIR": str(REPO / "schema"),
+                # no SCHEMA_DIR: the script writes the subgraphs' SDL from the code under test
+                "OMNIGRAPH": f"{sys.executable} -m omnigraph",
                 "SUPERGRAPH": str(folder / "supergraph.graphql"),
                 "HOST": "127.0.0.1",
                 "PORT": str(port),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
@@ -20,9 +21,9 @@ from omnigraph.cli import app
 from omnigraph.db.engine import (
     alembic_config,
     create_engine,
-    downgrade_database,
     upgrade_database,
 )
+from omnigraph.db.models import Base
 from tests.conftest import SERVER_DATABASE_URL
 
 
@@ -59,54 +60,6 @@ def test_export_schema_check_fails_on_stale_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export-schema", "--check", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "stale" in result.output
-
-
-async def test_the_ledger_is_rekeyed_by_movement_id_keeping_its_history(
-    clean_database: str,
-) -> None:
-    """Entries taken in by event id keep their history under their movement id; a movement an
-    earlier redelivery recorded twice keeps its later copy under a key of its own."""
-    engine = create_engine(clean_database)
-    row = (
-        "INSERT INTO inventory_ledger (source, event_id, sequence, movement, sku, location_id,"
-        " quantity, occurred_at, ingested_at, data) VALUES (:source, :event, :sequence,"
-        " 'receipt', 'SKU-MIG', 'dc-north', 1, :at, :at, :data)"
-    )
-    at = datetime(2026, 12, 1, tzinfo=UTC)
-    try:
-        await upgrade_database(engine)
-        await downgrade_database(engine, "0009")
-        async with engine.begin() as connection:
-            for event, sequence, movement in [
-                ("e1", 1, "MOV-1"),
-                ("e2", 2, "MOV-1"),
-                ("e3", 3, None),
-            ]:
-                data = {"id": movement} if movement else {}
-                await connection.execute(
-                    text(row),
-                    {
-                        "source": "wms-mig",
-                        "event": event,
-                        "sequence": sequence,
-                        "at": at,
-                        "data": json.dumps(data),
-                    },
-                )
-        await upgrade_database(engine)
-        async with engine.begin() as connection:
-            keys = (
-                await connection.execute(
-                    text(
-                        "SELECT movement_id, event_id FROM inventory_ledger"
-                        " WHERE source = 'wms-mig' ORDER BY sequence"
-                    )
-                )
-            ).all()
-            await connection.execute(text("DELETE FROM inventory_ledger WHERE source = 'wms-mig'"))
-    finally:
-        await engine.dispose()
-    assert [tuple(k) for k in keys] == [("MOV-1", "e1"), ("MOV-1#e2", "e2"), ("e3", "e3")]
 
 
 @asynccontextmanager
@@ -151,32 +104,39 @@ async def test_replicas_starting_together_migrate_one_at_a_time(kind: str, tmp_p
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-async def test_documents_kept_before_0011_were_last_used_when_learnt(
-    kind: str, tmp_path: Path
-) -> None:
-    """So a document learnt before owners and last use were recorded still expires."""
-    learnt = datetime(2026, 11, 1, tzinfo=UTC)
+async def test_the_migrated_store_is_what_the_models_describe(kind: str, tmp_path: Path) -> None:
+    """Every table, column, type, default, key and index the code maps, as the migrations
+    build them on an empty database: nothing missing, nothing more, nothing different."""
     async with fresh_database(kind, tmp_path) as url:
         engine = create_engine(url)
         try:
-            await upgrade_database(engine, "0010")
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO persisted_documents (sha256, document, trusted, created_at)"
-                        " VALUES (:sha, '{ __typename }', false, :at)"
-                    ),
-                    {"sha": "a" * 64, "at": learnt},
-                )
             await upgrade_database(engine)
             async with engine.connect() as connection:
-                owner, last_used = (
-                    await connection.execute(
-                        text("SELECT owner, last_used_at FROM persisted_documents")
-                    )
-                ).one()
+                differences = await connection.run_sync(
+                    lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+                )
         finally:
             await engine.dispose()
-    assert owner is None
-    last = last_used if isinstance(last_used, datetime) else datetime.fromisoformat(last_used)
-    assert last.replace(tzinfo=last.tzinfo or UTC) == learnt
+    assert differences == []
+
+
+def test_a_database_from_before_the_baseline_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A database a step-by-step migration left below the baseline is not touched: the
+    command says which revision it is at and what to run first."""
+    database = tmp_path / "old.sqlite3"
+    url = f"sqlite+aiosqlite:///{database}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"], env={"OMNIGRAPH_DATABASE_URL": url}).exit_code == 0
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0013'")
+    result = runner.invoke(app, ["db", "upgrade"], env={"OMNIGRAPH_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert result.output == (
+        "omnigraph: the database is at migration 0013, from before the baseline 0014 these"
+        " migrations start at: upgrade it with the previous omnigraph release first"
+        " (docs/operations.md, Upgrades and migrations)\n"
+    )
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0013",)
+        ]

@@ -20,6 +20,7 @@ import pytest
 from starlette.applications import Starlette
 from strawberry.types.field import StrawberryField
 
+from omnigraph.api.export import subgraph_files
 from omnigraph.api.schema import build_schema
 from omnigraph.api.subgraphs import single_process_spec
 from omnigraph.core.ids import decode_global_id, encode_global_id
@@ -422,7 +423,7 @@ async def test_each_subgraph_answers_a_closed_type_as_a_missing_id(
 ) -> None:
     matrix = load_matrix()
     storefront = _principal(Role.STOREFRONT)
-    sdl = (SCHEMA_DIR / f"{subgraph}.graphql").read_text()
+    sdl = subgraph_files()[subgraph]
     async for _, graph in running_app(demo, clean_database, mode="production", subgraph=subgraph):
         for type_name, global_id in _existing(ids).items():
             if matrix.may_read_type(storefront, type_name):

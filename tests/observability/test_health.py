@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,17 @@ async def test_a_database_behind_the_migrations_makes_the_replica_unready(
         assert (await graph.client.get("/readyz")).status_code == 200
     finally:
         await engine.dispose()
+
+
+async def test_a_database_left_before_the_migrations_baseline_makes_the_replica_unready(
+    own_database: tuple[Starlette, Graph, Path], clock: Clock
+) -> None:
+    """At a revision the baseline replaced, which the previous release has to bring to the
+    baseline first (not one newer code wrote, which this code would serve)."""
+    _, graph, path = own_database
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0013'")
+    clock.advance(1)
+    ready = await graph.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unready", "database": "ok", "migrations": "behind"}

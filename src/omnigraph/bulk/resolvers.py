@@ -463,13 +463,13 @@ class SchemaPages:
     def __init__(self, services: Services, schema: Callable[[], Schema]) -> None:
         self.services = services
         self._make_schema = schema
-        self._schema: Schema | None = None
+        self._bulk_schema: Schema | None = None
 
     @property
     def schema(self) -> Schema:
-        if self._schema is None:
-            self._schema = self._make_schema()
-        return self._schema
+        if self._bulk_schema is None:
+            self._bulk_schema = self._make_schema()
+        return self._bulk_schema
 
     async def principal(self, operation: BulkOperationRow) -> Principal:
         """The export's caller as it stands now: a key's roles read again (a revoked key,

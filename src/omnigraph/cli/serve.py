@@ -87,14 +87,30 @@ def bind(host: str, port: int, choose: str) -> socket.socket:
 
 
 def export_schema(
-    out: Annotated[Path, typer.Option(help="Folder for the SDL files.")] = Path("schema"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the SDL files (schema/; required with --subgraphs)."),
+    ] = None,
     check: Annotated[bool, typer.Option(help="Fail if the files differ; write nothing.")] = False,
+    subgraphs: Annotated[
+        bool,
+        typer.Option(
+            help="Write the four federation subgraphs' SDL instead, what the gateway composes."
+        ),
+    ] = False,
 ) -> None:
-    """Write the SDL of each subgraph, the single-process graph and the composed supergraph."""
-    from omnigraph.api.export import CompositionError
+    """Write (or check) the whole API's SDL, composing the federation subgraphs on the way;
+    with --subgraphs, write each subgraph's SDL."""
+    from omnigraph.api.export import CompositionError, write_subgraph_files
 
+    if subgraphs:
+        if out is None or check:
+            raise typer.BadParameter("--subgraphs writes into the folder --out names")
+        for path in write_subgraph_files(out):
+            typer.echo(f"wrote {path}")
+        return
     try:
-        _export(out, check)
+        _export(out or Path("schema"), check)
     except CompositionError as error:
         typer.echo(f"composition failed:\n{error}", err=True)
         raise typer.Exit(1) from None

@@ -6,6 +6,9 @@ engine and begin ``IMMEDIATE``; reads run beside them (``omnigraph.db.writer``).
 Replicas started together each migrate at start-up; one lock makes them take turns (a
 PostgreSQL advisory lock held for the migration's transaction, a file lock beside a SQLite
 database), so the first applies the migrations and the others find them applied.
+
+The migrations start at one baseline revision, 0014, which builds the whole store; a database
+left at a revision the baseline replaced is refused with what to do (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
@@ -30,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.db.writer import QueuedSession, queue_writes
 
 __all__ = [
@@ -48,6 +53,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 # pg_advisory_xact_lock's key for migrations: "omnigrap" in ASCII, a constant every replica shares
 MIGRATION_LOCK_KEY = 0x6F6D6E6967726170
+# The step-by-step revisions the baseline (migrations/versions/0014_baseline.py) replaced: a
+# database at one of them was migrated by an earlier release, which brings it to 0014 first
+SQUASHED_REVISIONS = frozenset(f"{step:04d}" for step in range(1, 14))
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -100,9 +108,10 @@ def migration_head() -> str:
 
 
 def migration_revisions() -> frozenset[str]:
-    """Every revision the migrations know (a database at another was migrated by newer code)."""
+    """Every revision the migrations know, those the baseline replaced included (a database
+    at another was migrated by newer code)."""
     script = ScriptDirectory.from_config(alembic_config())
-    return frozenset(revision.revision for revision in script.walk_revisions())
+    return SQUASHED_REVISIONS | {revision.revision for revision in script.walk_revisions()}
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
@@ -137,6 +146,13 @@ async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
 
 async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
     def run(connection: Connection) -> None:
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current in SQUASHED_REVISIONS:
+            raise ConfigurationError(
+                f"the database is at migration {current}, from before the baseline 0014 these"
+                " migrations start at: upgrade it with the previous omnigraph release first"
+                " (docs/operations.md, Upgrades and migrations)"
+            )
         config = alembic_config()
         config.attributes["connection"] = connection
         step(config, revision)

@@ -8,7 +8,8 @@ setting switches them all off, ``OMNIGRAPH_FRAMEWORK_OVERRIDES=false``
 ordinary paths only, with the same answers (``tests/api/test_framework_overrides.py`` compares
 them byte for byte; ``OMNIGRAPH_FRAMEWORK_OVERRIDES=false pytest`` runs the whole suite so).
 Off is the way to try a strawberry or graphql-core release these overrides were not written
-for.
+for; and where the installed release lacks a method or private name they reach, start-up turns
+them off by itself with a logged warning (``support.overrides_in_force``).
 
 The overrides, what each changes, and what it buys. "Calls" are Python function calls a
 request where the other overrides are on, without it -> with it (``benchmarks/overrides.py
@@ -68,6 +69,7 @@ from typing import TYPE_CHECKING
 from omnigraph.graph.overrides.context_release import ReleasedContexts
 from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext
 from omnigraph.graph.overrides.lean_resolvers import lighten
+from omnigraph.graph.overrides.support import overrides_in_force
 from omnigraph.graph.overrides.validation_cache import ValidationVerdicts
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ __all__ = [
     "ValidationVerdicts",
     "graphql_schema",
     "lighten",
+    "overrides_in_force",
 ]
 
 
