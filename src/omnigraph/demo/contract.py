@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Receive, Scope, Send
 
+    from omnigraph.demo.world import DemoWorld
+
 __all__ = [
     "MAX_IDS",
     "ChangeFeed",
@@ -45,7 +47,11 @@ __all__ = [
     "ContractError",
     "JsonRecord",
     "ListFilter",
+    "NumberSeries",
+    "SourceAppFactory",
     "SourceControls",
+    "SourceParts",
+    "SourceSystem",
     "batch_route",
     "by_order_ref_route",
     "error_response",
@@ -414,6 +420,20 @@ def wall_clock(
     return now
 
 
+class NumberSeries:
+    """A system's numbering of one kind of document (`CM-000001`, `RMA-000001`): the next number
+    follows the highest the world already holds."""
+
+    def __init__(self, prefix: str, taken: Iterable[str]) -> None:
+        self._prefix = prefix
+        self._last = max((int(number.removeprefix(prefix)) for number in taken), default=0)
+
+    def next(self) -> str:
+        """Take the next number of the series."""
+        self._last += 1
+        return f"{self._prefix}{self._last:06d}"
+
+
 @dataclass
 class _Delivered:
     """What the desk knows about one Idempotency-Key: counted on receipt, answered once."""
@@ -748,3 +768,58 @@ def source_app(
     app.state.commands = desk
     app.state.feed = feed
     return app
+
+
+@dataclass(frozen=True)
+class SourceSystem:
+    """One demo system while its app is assembled: its kind, its time (never before the world's
+    anchor, see `wall_clock`) and its change feed."""
+
+    kind: str
+    now: Callable[[], datetime]
+    feed: ChangeFeed
+
+
+@dataclass(frozen=True)
+class SourceParts:
+    """What one system serves beyond what every system shares: its collection routes, the
+    commands it understands, its own switches under `/_control`, and what it keeps on
+    `app.state` for tests."""
+
+    routes: Sequence[Route]
+    commands: Mapping[str, CommandHandler]
+    switches: Sequence[Route] = ()
+    state: Mapping[str, object] = field(default_factory=dict)
+
+
+class SourceAppFactory:
+    """`factory(world, token=..., clock=...)`: one demo system's app over its own copy of the
+    world's records. `build` says what the system serves (see `SourceParts`); `clock` is its time
+    (default: the wall clock), and a `token` makes every contract route ask for it."""
+
+    def __init__(self, kind: str, build: Callable[[DemoWorld, SourceSystem], SourceParts]) -> None:
+        self.kind = kind
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    def __call__(
+        self,
+        world: DemoWorld,
+        *,
+        token: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Starlette:
+        now = wall_clock(world.anchor, clock)
+        system = SourceSystem(self.kind, now, ChangeFeed(self.kind, world.events[self.kind], now))
+        parts = self._build(world, system)
+        app = source_app(
+            self.kind,
+            parts.routes,
+            feed=system.feed,
+            commands=parts.commands,
+            token=token,
+            switches=parts.switches,
+        )
+        for name, value in parts.state.items():
+            setattr(app.state, name, value)
+        return app
