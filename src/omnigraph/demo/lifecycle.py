@@ -279,17 +279,15 @@ class OrderBook:
         self.wms_changed(fulfilment, released)
         self.floor.allocate(fulfilment, released)
         if draft.plan.planted == "missing_in_erp":
-            self.planted.append(
-                Planted(
-                    kind="missing_in_erp",
-                    order_ref=order["id"],
-                    record_ref=order["id"],
-                    field="salesOrder",
-                    detail=(
-                        f"storefront order {order['id']} was released to the warehouse as "
-                        f"{fulfilment['id']} but the ERP has no sales order for it"
-                    ),
-                )
+            self._plant(
+                "missing_in_erp",
+                order,
+                record_ref=order["id"],
+                field_name="salesOrder",
+                detail=(
+                    f"storefront order {order['id']} was released to the warehouse as "
+                    f"{fulfilment['id']} but the ERP has no sales order for it"
+                ),
             )
         return fulfilment
 
@@ -416,33 +414,29 @@ class OrderBook:
                 self.storefront_changed(order, draft.lagged(step), "order.updated")
         if draft.plan.planted == "late_sync":
             shipment = fulfilment["shipments"][0]
-            self.planted.append(
-                Planted(
-                    kind="late_sync",
-                    order_ref=order["id"],
-                    record_ref=order["id"],
-                    field="fulfilmentStatus",
-                    detail=(
-                        f"WMS shipped {fulfilment['id']} ({shipment['id']}) at "
-                        f"{shipment['shippedAt']}; the storefront still says unfulfilled, last "
-                        f"updated {order['updatedAt']}"
-                    ),
-                )
+            self._plant(
+                "late_sync",
+                order,
+                record_ref=order["id"],
+                field_name="fulfilmentStatus",
+                detail=(
+                    f"WMS shipped {fulfilment['id']} ({shipment['id']}) at "
+                    f"{shipment['shippedAt']}; the storefront still says unfulfilled, last "
+                    f"updated {order['updatedAt']}"
+                ),
             )
         if draft.plan.planted == "cancelled_but_shipped":
-            self.planted.append(
-                Planted(
-                    kind="cancelled_but_shipped",
-                    order_ref=order["id"],
-                    record_ref=fulfilment["id"],
-                    field="status",
-                    detail=(
-                        f"storefront cancelled {order['id']} at {order['cancelledAt']}; the "
-                        f"cancellation never reached the WMS, which shipped "
-                        f"{fulfilment['shipments'][0]['id']} at "
-                        f"{fulfilment['shipments'][0]['shippedAt']}"
-                    ),
-                )
+            self._plant(
+                "cancelled_but_shipped",
+                order,
+                record_ref=fulfilment["id"],
+                field_name="status",
+                detail=(
+                    f"storefront cancelled {order['id']} at {order['cancelledAt']}; the "
+                    f"cancellation never reached the WMS, which shipped "
+                    f"{fulfilment['shipments'][0]['id']} at "
+                    f"{fulfilment['shipments'][0]['shippedAt']}"
+                ),
             )
         if draft.reached("delivered"):
             delivered = draft.at("delivered")
@@ -682,17 +676,15 @@ class OrderBook:
         else:
             totals = draft.totals(shipping=draft.shipping + Decimal("1.00"))
             why = "the ERP charged shipping from an out-of-date rate card"
-        self.planted.append(
-            Planted(
-                kind="total_mismatch",
-                order_ref=order["id"],
-                record_ref=sales_order_id,
-                field="totals.total",
-                detail=(
-                    f"ERP {sales_order_id} total {totals['total']} vs storefront "
-                    f"{order['totals']['total']}: {why}"
-                ),
-            )
+        self._plant(
+            "total_mismatch",
+            order,
+            record_ref=sales_order_id,
+            field_name="totals.total",
+            detail=(
+                f"ERP {sales_order_id} total {totals['total']} vs storefront "
+                f"{order['totals']['total']}: {why}"
+            ),
         )
         return totals
 
@@ -709,19 +701,23 @@ class OrderBook:
             (Decimal("2.00"), Decimal("5.00"), Decimal("10.00"))
         )
         lines[index]["unitPrice"] = money(erp_price)
-        self.planted.append(
-            Planted(
-                kind="price_mismatch",
-                order_ref=order["id"],
-                record_ref=sales_order_id,
-                field=f"lines[{index}].unitPrice",
-                detail=(
-                    f"ERP {sales_order_id} line {index + 1} ({line.item.sku}) unitPrice "
-                    f"{money(erp_price)} vs storefront {money(line.unit_price)}: the ERP "
-                    "price list missed the storefront's price change"
-                ),
-            )
+        self._plant(
+            "price_mismatch",
+            order,
+            record_ref=sales_order_id,
+            field_name=f"lines[{index}].unitPrice",
+            detail=(
+                f"ERP {sales_order_id} line {index + 1} ({line.item.sku}) unitPrice "
+                f"{money(erp_price)} vs storefront {money(line.unit_price)}: the ERP "
+                "price list missed the storefront's price change"
+            ),
         )
+
+    def _plant(
+        self, kind: str, order: dict[str, Any], *, record_ref: str, field_name: str, detail: str
+    ) -> None:
+        """Note a disagreement planted on storefront order `order`."""
+        self.planted.append(Planted(kind, order["id"], record_ref, field_name, detail))
 
     # -- feed plumbing ----------------------------------------------------------------------------
 
