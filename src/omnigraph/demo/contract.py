@@ -47,7 +47,6 @@ __all__ = [
     "ContractError",
     "JsonRecord",
     "ListFilter",
-    "NumberSeries",
     "SourceAppFactory",
     "SourceControls",
     "SourceParts",
@@ -418,20 +417,6 @@ def wall_clock(
         return max(moment, anchor).replace(microsecond=0)
 
     return now
-
-
-class NumberSeries:
-    """A system's numbering of one kind of document (`CM-000001`, `RMA-000001`): the next number
-    follows the highest the world already holds."""
-
-    def __init__(self, prefix: str, taken: Iterable[str]) -> None:
-        self._prefix = prefix
-        self._last = max((int(number.removeprefix(prefix)) for number in taken), default=0)
-
-    def next(self) -> str:
-        """Take the next number of the series."""
-        self._last += 1
-        return f"{self._prefix}{self._last:06d}"
 
 
 @dataclass

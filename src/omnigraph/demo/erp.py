@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.contract import (
     CommandRejectedError,
-    NumberSeries,
     SourceAppFactory,
     SourceParts,
     batch_route,
@@ -19,7 +18,7 @@ from omnigraph.demo.contract import (
     resync_command,
 )
 from omnigraph.demo.drafts import VAT_FRACTION
-from omnigraph.demo.formats import iso, money
+from omnigraph.demo.formats import NumberSeries, iso, money
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.catalogue import CURRENCY
 from omnigraph.demo.drafts import VAT_FRACTION, fulfilment_line
-from omnigraph.demo.formats import iso, minor_units, money
+from omnigraph.demo.formats import NumberSeries, iso, minor_units, money
 from omnigraph.demo.incidents import (
     PICKUP_HOLD,
     PendingReport,
@@ -91,10 +91,10 @@ class OrderBook:
     reports: list[PendingReport] = field(default_factory=list)
     floor: FloorLog = field(default_factory=FloorLog)
     _shipment_count: int = 0
-    _memo_count: int = 0
-    _return_count: int = 0
-    _receipt_count: int = 0
-    _transaction_count: int = 0
+    _memos: NumberSeries = field(default_factory=lambda: NumberSeries("CM-"))
+    _returns: NumberSeries = field(default_factory=lambda: NumberSeries("RMA-"))
+    _receipts: NumberSeries = field(default_factory=lambda: NumberSeries("RR-"))
+    _transactions: NumberSeries = field(default_factory=lambda: NumberSeries("TX-"))
     # Each return receipt line with its inventory movement, graded with the stock history.
     _graded: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
@@ -380,11 +380,7 @@ class OrderBook:
             fulfilment["status"] = "picked_up"
             self.wms_changed(fulfilment, collected)
             order["fulfilmentStatus"] = "picked_up"
-            order["status"] = "closed"
-            self.storefront_changed(order, draft.lagged("collected"), "order.closed")
-            if sales_order is not None:
-                sales_order["status"] = "closed"
-                self.erp_changed(sales_order, draft.lagged("collected"), "sales_order.closed")
+            self._close(draft, order, sales_order, "collected")
 
     def _delivery(
         self,
@@ -444,11 +440,22 @@ class OrderBook:
                 shipment["deliveredAt"] = iso(delivered)
             fulfilment["status"] = "delivered"
             self.wms_changed(fulfilment, delivered)
-            order["status"] = "closed"
-            self.storefront_changed(order, draft.lagged("delivered"), "order.closed")
-            if sales_order is not None:
-                sales_order["status"] = "closed"
-                self.erp_changed(sales_order, draft.lagged("delivered"), "sales_order.closed")
+            self._close(draft, order, sales_order, "delivered")
+
+    def _close(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        step: str,
+    ) -> None:
+        """The customer has the goods (`step`): the storefront and the ERP close the order as
+        each hears of it."""
+        order["status"] = "closed"
+        self.storefront_changed(order, draft.lagged(step), "order.closed")
+        if sales_order is not None:
+            sales_order["status"] = "closed"
+            self.erp_changed(sales_order, draft.lagged(step), "sales_order.closed")
 
     def _shipment(
         self, draft: DraftOrder, lines: list[dict[str, Any]], moment: datetime
@@ -546,9 +553,8 @@ class OrderBook:
         status: str,
     ) -> dict[str, Any]:
         """The storefront's return of the lines at `indexes`, every unit of each."""
-        self._return_count += 1
         rma: dict[str, Any] = {
-            "id": f"RMA-{self._return_count:06d}",
+            "id": self._returns.next(),
             "status": status,
             "reason": "customer return",
             "openedAt": iso(opened),
@@ -569,9 +575,8 @@ class OrderBook:
         """The WMS takes the lines at `indexes` back in against return `rma_ref`. Each line is
         graded as its inventory movement is (the stock history decides how; see
         `grade_returns`)."""
-        self._receipt_count += 1
         receipt: dict[str, Any] = {
-            "id": f"RR-{self._receipt_count:06d}",
+            "id": self._receipts.next(),
             "rmaRef": rma_ref,
             "receivedAt": iso(received),
             "lines": [],
@@ -616,10 +621,9 @@ class OrderBook:
         return_id: str | None = None,
     ) -> None:
         """A storefront order transaction: money the processor moved for the order."""
-        self._transaction_count += 1
         order["transactions"].append(
             {
-                "id": f"TX-{self._transaction_count:06d}",
+                "id": self._transactions.next(),
                 "kind": kind,
                 "amount": money(amount),
                 "currency": order["currency"],
@@ -638,10 +642,9 @@ class OrderBook:
         return_ref: str | None = None,
     ) -> None:
         """The ERP credits the customer `amount`, for return `return_ref` if it names one."""
-        self._memo_count += 1
         sales_order["creditMemos"].append(
             {
-                "id": f"CM-{self._memo_count:06d}",
+                "id": self._memos.next(),
                 "amount": money(amount),
                 "reason": reason,
                 "issuedAt": iso(moment),

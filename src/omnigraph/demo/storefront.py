@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from omnigraph.demo.contract import (
     CommandRejectedError,
     ListFilter,
-    NumberSeries,
     SourceAppFactory,
     SourceParts,
     batch_route,
@@ -18,7 +17,7 @@ from omnigraph.demo.contract import (
     require_str,
     resync_command,
 )
-from omnigraph.demo.formats import iso
+from omnigraph.demo.formats import NumberSeries, iso
 
 if TYPE_CHECKING:
     from omnigraph.demo.contract import JsonRecord, SourceSystem
