@@ -59,6 +59,7 @@ __all__ = [
     "positive_int",
     "read_object",
     "require_positive_int",
+    "require_record",
     "require_str",
     "single_param",
     "source_app",
@@ -377,6 +378,18 @@ def require_str(payload: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise CommandRejectedError(f"payload.{name} must be a non-empty string")
     return value
+
+
+def require_record(
+    payload: Mapping[str, Any], name: str, records: Mapping[str, JsonRecord], what: str
+) -> JsonRecord:
+    """The record a command payload names by its id in field `name` (else the command is
+    rejected: "no <what> <id>")."""
+    record_id = require_str(payload, name)
+    record = records.get(record_id)
+    if record is None:
+        raise CommandRejectedError(f"no {what} {record_id}")
+    return record
 
 
 def resync_command(

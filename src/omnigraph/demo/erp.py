@@ -14,6 +14,7 @@ from omnigraph.demo.contract import (
     batch_route,
     by_order_ref_route,
     require_positive_int,
+    require_record,
     require_str,
     resync_command,
 )
@@ -60,11 +61,7 @@ def _erp(world: DemoWorld, erp: SourceSystem) -> SourceParts:
         return [order for order in sales_orders.values() if order["orderRef"] in wanted]
 
     def sales_order_of(payload: dict[str, Any]) -> JsonRecord:
-        sales_order_id = require_str(payload, "salesOrderId")
-        order = sales_orders.get(sales_order_id)
-        if order is None:
-            raise CommandRejectedError(f"no sales order {sales_order_id}")
-        return order
+        return require_record(payload, "salesOrderId", sales_orders, "sales order")
 
     def line_of(order: JsonRecord, payload: dict[str, Any]) -> JsonRecord:
         line_no = require_positive_int(payload, "lineNo")

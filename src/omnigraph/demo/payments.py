@@ -27,6 +27,7 @@ from omnigraph.demo.contract import (
     positive_int,
     read_object,
     require_positive_int,
+    require_record,
     require_str,
     resync_command,
     single_param,
@@ -159,11 +160,7 @@ def _payments(world: DemoWorld, payments: SourceSystem) -> SourceParts:
         return txn
 
     def payout_of(payload: dict[str, Any]) -> JsonRecord:
-        payout_id = require_str(payload, "payoutId")
-        payout = payouts.get(payout_id)
-        if payout is None:
-            raise CommandRejectedError(f"no payout {payout_id}")
-        return payout
+        return require_record(payload, "payoutId", payouts, "payout")
 
     def variance(payout: JsonRecord) -> int:
         """What the payout paid beyond (or short of) the net of the transactions it swept."""

@@ -14,6 +14,7 @@ from omnigraph.demo.contract import (
     batch_route,
     list_route,
     parse_timestamp,
+    require_record,
     require_str,
     resync_command,
 )
@@ -81,11 +82,7 @@ def _storefront(world: DemoWorld, storefront: SourceSystem) -> SourceParts:
     )
 
     def order_of(payload: dict[str, Any]) -> JsonRecord:
-        order_id = require_str(payload, "orderId")
-        order = orders.get(order_id)
-        if order is None:
-            raise CommandRejectedError(f"no storefront order {order_id}")
-        return order
+        return require_record(payload, "orderId", orders, "storefront order")
 
     def changed(order: JsonRecord, event_type: str = "order.updated") -> None:
         order["updatedAt"] = iso(now())
