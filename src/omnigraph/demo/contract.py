@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Receive, Scope, Send
 
+    from omnigraph.demo.world import DemoWorld
+
 __all__ = [
     "MAX_IDS",
     "ChangeFeed",
@@ -45,7 +47,10 @@ __all__ = [
     "ContractError",
     "JsonRecord",
     "ListFilter",
+    "SourceAppFactory",
     "SourceControls",
+    "SourceParts",
+    "SourceSystem",
     "batch_route",
     "by_order_ref_route",
     "error_response",
@@ -54,6 +59,7 @@ __all__ = [
     "positive_int",
     "read_object",
     "require_positive_int",
+    "require_record",
     "require_str",
     "single_param",
     "source_app",
@@ -372,6 +378,18 @@ def require_str(payload: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise CommandRejectedError(f"payload.{name} must be a non-empty string")
     return value
+
+
+def require_record(
+    payload: Mapping[str, Any], name: str, records: Mapping[str, JsonRecord], what: str
+) -> JsonRecord:
+    """The record a command payload names by its id in field `name` (else the command is
+    rejected: "no <what> <id>")."""
+    record_id = require_str(payload, name)
+    record = records.get(record_id)
+    if record is None:
+        raise CommandRejectedError(f"no {what} {record_id}")
+    return record
 
 
 def resync_command(
@@ -748,3 +766,58 @@ def source_app(
     app.state.commands = desk
     app.state.feed = feed
     return app
+
+
+@dataclass(frozen=True)
+class SourceSystem:
+    """One demo system while its app is assembled: its kind, its time (never before the world's
+    anchor, see `wall_clock`) and its change feed."""
+
+    kind: str
+    now: Callable[[], datetime]
+    feed: ChangeFeed
+
+
+@dataclass(frozen=True)
+class SourceParts:
+    """What one system serves beyond what every system shares: its collection routes, the
+    commands it understands, its own switches under `/_control`, and what it keeps on
+    `app.state` for tests."""
+
+    routes: Sequence[Route]
+    commands: Mapping[str, CommandHandler]
+    switches: Sequence[Route] = ()
+    state: Mapping[str, object] = field(default_factory=dict)
+
+
+class SourceAppFactory:
+    """`factory(world, token=..., clock=...)`: one demo system's app over its own copy of the
+    world's records. `build` says what the system serves (see `SourceParts`); `clock` is its time
+    (default: the wall clock), and a `token` makes every contract route ask for it."""
+
+    def __init__(self, kind: str, build: Callable[[DemoWorld, SourceSystem], SourceParts]) -> None:
+        self.kind = kind
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    def __call__(
+        self,
+        world: DemoWorld,
+        *,
+        token: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Starlette:
+        now = wall_clock(world.anchor, clock)
+        system = SourceSystem(self.kind, now, ChangeFeed(self.kind, world.events[self.kind], now))
+        parts = self._build(world, system)
+        app = source_app(
+            self.kind,
+            parts.routes,
+            feed=system.feed,
+            commands=parts.commands,
+            token=token,
+            switches=parts.switches,
+        )
+        for name, value in parts.state.items():
+            setattr(app.state, name, value)
+        return app

@@ -8,26 +8,23 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.contract import (
-    ChangeFeed,
     CommandRejectedError,
+    SourceAppFactory,
+    SourceParts,
     batch_route,
     by_order_ref_route,
     require_positive_int,
+    require_record,
     require_str,
     resync_command,
-    source_app,
-    wall_clock,
 )
 from omnigraph.demo.drafts import VAT_FRACTION
-from omnigraph.demo.formats import iso, money
+from omnigraph.demo.formats import NumberSeries, iso, money
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from datetime import datetime
+    from collections.abc import Sequence
 
-    from starlette.applications import Starlette
-
-    from omnigraph.demo.contract import JsonRecord
+    from omnigraph.demo.contract import JsonRecord, SourceSystem
     from omnigraph.demo.world import DemoWorld
 
 __all__ = ["create_erp_app"]
@@ -50,35 +47,21 @@ def _credited(order: JsonRecord) -> Decimal:
     return sum((Decimal(memo["amount"]) for memo in order["creditMemos"]), Decimal(0))
 
 
-def create_erp_app(
-    world: DemoWorld,
-    *,
-    token: str | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Starlette:
-    """The ERP system over its own copy of the world's sales orders, items and change feed.
-    `clock` is its time (default: the wall clock), never before the world's anchor."""
-    now = wall_clock(world.anchor, clock)
+def _erp(world: DemoWorld, erp: SourceSystem) -> SourceParts:
+    """The ERP system over its own copy of the world's sales orders, items and change feed."""
+    now, feed = erp.now, erp.feed
     sales_orders = {order["id"]: order for order in copy.deepcopy(world.erp_sales_orders)}
     items = {item["sku"]: item for item in copy.deepcopy(world.erp_items)}
-    feed = ChangeFeed("erp", world.events["erp"], now)
-    memo_numbers = [
-        int(memo["id"].removeprefix("CM-"))
-        for order in sales_orders.values()
-        for memo in order["creditMemos"]
-    ]
-    next_memo = [max(memo_numbers, default=0) + 1]
+    memos = NumberSeries(
+        "CM-", (memo["id"] for order in sales_orders.values() for memo in order["creditMemos"])
+    )
 
     def by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
         wanted = set(refs)
         return [order for order in sales_orders.values() if order["orderRef"] in wanted]
 
     def sales_order_of(payload: dict[str, Any]) -> JsonRecord:
-        sales_order_id = require_str(payload, "salesOrderId")
-        order = sales_orders.get(sales_order_id)
-        if order is None:
-            raise CommandRejectedError(f"no sales order {sales_order_id}")
-        return order
+        return require_record(payload, "salesOrderId", sales_orders, "sales order")
 
     def line_of(order: JsonRecord, payload: dict[str, Any]) -> JsonRecord:
         line_no = require_positive_int(payload, "lineNo")
@@ -88,6 +71,11 @@ def create_erp_app(
         if line is None:
             raise CommandRejectedError(f"{order['id']} has no line {line_no}")
         return line
+
+    def priced_line(payload: dict[str, Any]) -> tuple[JsonRecord, JsonRecord, Decimal]:
+        """The sales order and line a price command names, and the unit price it says."""
+        order = sales_order_of(payload)
+        return order, line_of(order, payload), _amount(payload, "unitPrice")
 
     def changed(order: JsonRecord, event_type: str) -> None:
         order["updatedAt"] = iso(now())
@@ -111,13 +99,12 @@ def create_erp_app(
                 f"{order['id']} has {money(total - credited)} left to credit, not {money(amount)}"
             )
         memo = {
-            "id": f"CM-{next_memo[0]:06d}",
+            "id": memos.next(),
             "amount": money(amount),
             "reason": reason,
             "issuedAt": iso(now()),
             "returnRef": return_ref,
         }
-        next_memo[0] += 1
         order["creditMemos"].append(memo)
         if order["terms"] == "prepaid":
             whole = credited + amount == total
@@ -127,9 +114,7 @@ def create_erp_app(
 
     def confirm_price(payload: dict[str, Any]) -> str:
         """The ERP's price stands: the line is marked confirmed at the price it already has."""
-        order = sales_order_of(payload)
-        line = line_of(order, payload)
-        price = _amount(payload, "unitPrice")
+        order, line, price = priced_line(payload)
         if Decimal(line["unitPrice"]) != price:
             raise CommandRejectedError(
                 f"{order['id']} line {line['lineNo']} is priced {line['unitPrice']}, not "
@@ -141,9 +126,7 @@ def create_erp_app(
 
     def adjust_price(payload: dict[str, Any]) -> str:
         """Reprice a line (say, to what the customer saw) and recompute the order's totals."""
-        order = sales_order_of(payload)
-        line = line_of(order, payload)
-        price = _amount(payload, "unitPrice")
+        order, line, price = priced_line(payload)
         if order["status"] == "cancelled":
             raise CommandRejectedError(f"{order['id']} is cancelled")
         if Decimal(line["unitPrice"]) == price:
@@ -171,14 +154,12 @@ def create_erp_app(
             f"total now {totals['total']}"
         )
 
-    return source_app(
-        "erp",
-        [
+    return SourceParts(
+        routes=[
             batch_route("sales-orders", sales_orders.get),
             by_order_ref_route("sales-orders", by_order_ref),
             batch_route("items", items.get),
         ],
-        feed=feed,
         commands={
             "credit_memo.issue": issue_credit_memo,
             "price.confirm": confirm_price,
@@ -190,5 +171,7 @@ def create_erp_app(
                 ("item.updated", "item", items),
             ),
         },
-        token=token,
     )
+
+
+create_erp_app = SourceAppFactory("erp", _erp)

@@ -1,4 +1,4 @@
-"""How the demo sources spell time and money on the wire.
+"""How the demo sources spell time, money and document numbers on the wire.
 
 Storefront, ERP and WMS speak ISO 8601 and decimal strings; payments speaks integer minor units
 and Unix seconds, as the card processors do. Every conversion goes through here so the four
@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
-__all__ = ["PENNY", "iso", "minor_units", "money", "round_money", "unix"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["PENNY", "NumberSeries", "iso", "minor_units", "money", "round_money", "unix"]
 
 PENNY = Decimal("0.01")
 
@@ -38,3 +42,17 @@ def iso(moment: datetime) -> str:
 def unix(moment: datetime) -> int:
     """Whole Unix seconds."""
     return int(moment.timestamp())
+
+
+class NumberSeries:
+    """A system's numbering of one kind of document (`CM-000001`, `RMA-000001`): the next number
+    follows the highest of `taken`, the numbers the system already holds."""
+
+    def __init__(self, prefix: str, taken: Iterable[str] = ()) -> None:
+        self._prefix = prefix
+        self._last = max((int(number.removeprefix(prefix)) for number in taken), default=0)
+
+    def next(self) -> str:
+        """Take the next number of the series."""
+        self._last += 1
+        return f"{self._prefix}{self._last:06d}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.catalogue import CURRENCY
 from omnigraph.demo.drafts import VAT_FRACTION, fulfilment_line
-from omnigraph.demo.formats import iso, minor_units, money
+from omnigraph.demo.formats import NumberSeries, iso, minor_units, money
 from omnigraph.demo.incidents import (
     PICKUP_HOLD,
     PendingReport,
@@ -91,10 +91,10 @@ class OrderBook:
     reports: list[PendingReport] = field(default_factory=list)
     floor: FloorLog = field(default_factory=FloorLog)
     _shipment_count: int = 0
-    _memo_count: int = 0
-    _return_count: int = 0
-    _receipt_count: int = 0
-    _transaction_count: int = 0
+    _memos: NumberSeries = field(default_factory=lambda: NumberSeries("CM-"))
+    _returns: NumberSeries = field(default_factory=lambda: NumberSeries("RMA-"))
+    _receipts: NumberSeries = field(default_factory=lambda: NumberSeries("RR-"))
+    _transactions: NumberSeries = field(default_factory=lambda: NumberSeries("TX-"))
     # Each return receipt line with its inventory movement, graded with the stock history.
     _graded: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
@@ -279,17 +279,15 @@ class OrderBook:
         self.wms_changed(fulfilment, released)
         self.floor.allocate(fulfilment, released)
         if draft.plan.planted == "missing_in_erp":
-            self.planted.append(
-                Planted(
-                    kind="missing_in_erp",
-                    order_ref=order["id"],
-                    record_ref=order["id"],
-                    field="salesOrder",
-                    detail=(
-                        f"storefront order {order['id']} was released to the warehouse as "
-                        f"{fulfilment['id']} but the ERP has no sales order for it"
-                    ),
-                )
+            self._plant(
+                "missing_in_erp",
+                order,
+                record_ref=order["id"],
+                field_name="salesOrder",
+                detail=(
+                    f"storefront order {order['id']} was released to the warehouse as "
+                    f"{fulfilment['id']} but the ERP has no sales order for it"
+                ),
             )
         return fulfilment
 
@@ -382,11 +380,7 @@ class OrderBook:
             fulfilment["status"] = "picked_up"
             self.wms_changed(fulfilment, collected)
             order["fulfilmentStatus"] = "picked_up"
-            order["status"] = "closed"
-            self.storefront_changed(order, draft.lagged("collected"), "order.closed")
-            if sales_order is not None:
-                sales_order["status"] = "closed"
-                self.erp_changed(sales_order, draft.lagged("collected"), "sales_order.closed")
+            self._close(draft, order, sales_order, "collected")
 
     def _delivery(
         self,
@@ -416,33 +410,29 @@ class OrderBook:
                 self.storefront_changed(order, draft.lagged(step), "order.updated")
         if draft.plan.planted == "late_sync":
             shipment = fulfilment["shipments"][0]
-            self.planted.append(
-                Planted(
-                    kind="late_sync",
-                    order_ref=order["id"],
-                    record_ref=order["id"],
-                    field="fulfilmentStatus",
-                    detail=(
-                        f"WMS shipped {fulfilment['id']} ({shipment['id']}) at "
-                        f"{shipment['shippedAt']}; the storefront still says unfulfilled, last "
-                        f"updated {order['updatedAt']}"
-                    ),
-                )
+            self._plant(
+                "late_sync",
+                order,
+                record_ref=order["id"],
+                field_name="fulfilmentStatus",
+                detail=(
+                    f"WMS shipped {fulfilment['id']} ({shipment['id']}) at "
+                    f"{shipment['shippedAt']}; the storefront still says unfulfilled, last "
+                    f"updated {order['updatedAt']}"
+                ),
             )
         if draft.plan.planted == "cancelled_but_shipped":
-            self.planted.append(
-                Planted(
-                    kind="cancelled_but_shipped",
-                    order_ref=order["id"],
-                    record_ref=fulfilment["id"],
-                    field="status",
-                    detail=(
-                        f"storefront cancelled {order['id']} at {order['cancelledAt']}; the "
-                        f"cancellation never reached the WMS, which shipped "
-                        f"{fulfilment['shipments'][0]['id']} at "
-                        f"{fulfilment['shipments'][0]['shippedAt']}"
-                    ),
-                )
+            self._plant(
+                "cancelled_but_shipped",
+                order,
+                record_ref=fulfilment["id"],
+                field_name="status",
+                detail=(
+                    f"storefront cancelled {order['id']} at {order['cancelledAt']}; the "
+                    f"cancellation never reached the WMS, which shipped "
+                    f"{fulfilment['shipments'][0]['id']} at "
+                    f"{fulfilment['shipments'][0]['shippedAt']}"
+                ),
             )
         if draft.reached("delivered"):
             delivered = draft.at("delivered")
@@ -450,11 +440,22 @@ class OrderBook:
                 shipment["deliveredAt"] = iso(delivered)
             fulfilment["status"] = "delivered"
             self.wms_changed(fulfilment, delivered)
-            order["status"] = "closed"
-            self.storefront_changed(order, draft.lagged("delivered"), "order.closed")
-            if sales_order is not None:
-                sales_order["status"] = "closed"
-                self.erp_changed(sales_order, draft.lagged("delivered"), "sales_order.closed")
+            self._close(draft, order, sales_order, "delivered")
+
+    def _close(
+        self,
+        draft: DraftOrder,
+        order: dict[str, Any],
+        sales_order: dict[str, Any] | None,
+        step: str,
+    ) -> None:
+        """The customer has the goods (`step`): the storefront and the ERP close the order as
+        each hears of it."""
+        order["status"] = "closed"
+        self.storefront_changed(order, draft.lagged(step), "order.closed")
+        if sales_order is not None:
+            sales_order["status"] = "closed"
+            self.erp_changed(sales_order, draft.lagged(step), "sales_order.closed")
 
     def _shipment(
         self, draft: DraftOrder, lines: list[dict[str, Any]], moment: datetime
@@ -552,9 +553,8 @@ class OrderBook:
         status: str,
     ) -> dict[str, Any]:
         """The storefront's return of the lines at `indexes`, every unit of each."""
-        self._return_count += 1
         rma: dict[str, Any] = {
-            "id": f"RMA-{self._return_count:06d}",
+            "id": self._returns.next(),
             "status": status,
             "reason": "customer return",
             "openedAt": iso(opened),
@@ -575,9 +575,8 @@ class OrderBook:
         """The WMS takes the lines at `indexes` back in against return `rma_ref`. Each line is
         graded as its inventory movement is (the stock history decides how; see
         `grade_returns`)."""
-        self._receipt_count += 1
         receipt: dict[str, Any] = {
-            "id": f"RR-{self._receipt_count:06d}",
+            "id": self._receipts.next(),
             "rmaRef": rma_ref,
             "receivedAt": iso(received),
             "lines": [],
@@ -622,10 +621,9 @@ class OrderBook:
         return_id: str | None = None,
     ) -> None:
         """A storefront order transaction: money the processor moved for the order."""
-        self._transaction_count += 1
         order["transactions"].append(
             {
-                "id": f"TX-{self._transaction_count:06d}",
+                "id": self._transactions.next(),
                 "kind": kind,
                 "amount": money(amount),
                 "currency": order["currency"],
@@ -644,10 +642,9 @@ class OrderBook:
         return_ref: str | None = None,
     ) -> None:
         """The ERP credits the customer `amount`, for return `return_ref` if it names one."""
-        self._memo_count += 1
         sales_order["creditMemos"].append(
             {
-                "id": f"CM-{self._memo_count:06d}",
+                "id": self._memos.next(),
                 "amount": money(amount),
                 "reason": reason,
                 "issuedAt": iso(moment),
@@ -682,17 +679,15 @@ class OrderBook:
         else:
             totals = draft.totals(shipping=draft.shipping + Decimal("1.00"))
             why = "the ERP charged shipping from an out-of-date rate card"
-        self.planted.append(
-            Planted(
-                kind="total_mismatch",
-                order_ref=order["id"],
-                record_ref=sales_order_id,
-                field="totals.total",
-                detail=(
-                    f"ERP {sales_order_id} total {totals['total']} vs storefront "
-                    f"{order['totals']['total']}: {why}"
-                ),
-            )
+        self._plant(
+            "total_mismatch",
+            order,
+            record_ref=sales_order_id,
+            field_name="totals.total",
+            detail=(
+                f"ERP {sales_order_id} total {totals['total']} vs storefront "
+                f"{order['totals']['total']}: {why}"
+            ),
         )
         return totals
 
@@ -709,19 +704,23 @@ class OrderBook:
             (Decimal("2.00"), Decimal("5.00"), Decimal("10.00"))
         )
         lines[index]["unitPrice"] = money(erp_price)
-        self.planted.append(
-            Planted(
-                kind="price_mismatch",
-                order_ref=order["id"],
-                record_ref=sales_order_id,
-                field=f"lines[{index}].unitPrice",
-                detail=(
-                    f"ERP {sales_order_id} line {index + 1} ({line.item.sku}) unitPrice "
-                    f"{money(erp_price)} vs storefront {money(line.unit_price)}: the ERP "
-                    "price list missed the storefront's price change"
-                ),
-            )
+        self._plant(
+            "price_mismatch",
+            order,
+            record_ref=sales_order_id,
+            field_name=f"lines[{index}].unitPrice",
+            detail=(
+                f"ERP {sales_order_id} line {index + 1} ({line.item.sku}) unitPrice "
+                f"{money(erp_price)} vs storefront {money(line.unit_price)}: the ERP "
+                "price list missed the storefront's price change"
+            ),
         )
+
+    def _plant(
+        self, kind: str, order: dict[str, Any], *, record_ref: str, field_name: str, detail: str
+    ) -> None:
+        """Note a disagreement planted on storefront order `order`."""
+        self.planted.append(Planted(kind, order["id"], record_ref, field_name, detail))
 
     # -- feed plumbing ----------------------------------------------------------------------------
 

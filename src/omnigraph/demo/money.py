@@ -237,12 +237,7 @@ class _Writer:
         self.book.credit_memo(sales_order, draft.total, "return", refunded_at, rma["id"])
         sales_order["financialStatus"] = "refunded"
         self.book.erp_changed(sales_order, refunded_at, "credit_memo.issued")
-        refund = self.book.refund(
-            order, self._charge_of(order), draft.total, refunded_at + _STEP, rma["id"]
-        )
-        order["financialStatus"] = "refunded"
-        self.book.storefront_changed(order, refunded_at + 2 * _STEP, "order.updated")
-        txn = self._refund_txn(refund["id"])
+        refund, txn = self._refund_in_full(order, draft, rma, refunded_at)
         return Planted(
             kind="refund_without_return",
             order_ref=order["id"],
@@ -257,10 +252,7 @@ class _Writer:
     def return_without_refund(self, index: int) -> Planted:
         """The warehouse took the goods back; nobody refunded the customer."""
         order, _, fulfilment, draft = self._order(index)
-        received = self._received(draft)
-        lines = range(len(fulfilment["lines"]))
-        rma = self.book.open_return(order, fulfilment, lines, received - 2 * _DAY, "received")
-        receipt = self.book.receive_return(fulfilment, rma["id"], lines, received)
+        rma, receipt, received = self._received_in_full(order, fulfilment, draft)
         heard = received + timedelta(seconds=draft.sync_lag)
         self.book.storefront_changed(order, heard, "order.updated")
         return Planted(
@@ -277,20 +269,12 @@ class _Writer:
     def refund_without_credit_memo(self, index: int) -> Planted:
         """A return received and refunded, but the ERP never raised its credit memo."""
         order, sales_order, fulfilment, draft = self._order(index)
-        received = self._received(draft)
-        lines = range(len(fulfilment["lines"]))
-        rma = self.book.open_return(order, fulfilment, lines, received - 2 * _DAY, "received")
-        self.book.receive_return(fulfilment, rma["id"], lines, received)
+        rma, _, received = self._received_in_full(order, fulfilment, draft)
         refunded_at = received + timedelta(seconds=draft.sync_lag)
-        refund = self.book.refund(
-            order, self._charge_of(order), draft.total, refunded_at + _STEP, rma["id"]
-        )
-        order["financialStatus"] = "refunded"
-        self.book.storefront_changed(order, refunded_at + 2 * _STEP, "order.updated")
+        refund, txn = self._refund_in_full(order, draft, rma, refunded_at)
         # The ERP hears the order was refunded, as it hears every payment status...
         sales_order["financialStatus"] = "refunded"
         self.book.erp_changed(sales_order, refunded_at + 3 * _STEP, "sales_order.updated")
-        txn = self._refund_txn(refund["id"])
         return Planted(
             kind="refund_without_credit_memo",
             order_ref=order["id"],
@@ -313,12 +297,35 @@ class _Writer:
             self.story[index],
         )
 
-    def _received(self, draft: DraftOrder) -> datetime:
+    def _received_in_full(
+        self, order: dict[str, Any], fulfilment: dict[str, Any], draft: DraftOrder
+    ) -> tuple[dict[str, Any], dict[str, Any], datetime]:
+        """Every line comes back: the storefront's return, opened two days before the warehouse
+        receives it (three to five days after the customer got the goods), its return receipt,
+        and when it was received."""
         handed_over = _handed_over(draft)
-        return self._between(handed_over + 3 * _DAY, handed_over + 5 * _DAY)
+        received = self._between(handed_over + 3 * _DAY, handed_over + 5 * _DAY)
+        lines = range(len(fulfilment["lines"]))
+        rma = self.book.open_return(order, fulfilment, lines, received - 2 * _DAY, "received")
+        receipt = self.book.receive_return(fulfilment, rma["id"], lines, received)
+        return rma, receipt, received
 
-    def _refund_txn(self, refund_id: str) -> str:
-        return str(next(t["id"] for t in self.ledger.transactions if t["source"] == refund_id))
+    def _refund_in_full(
+        self,
+        order: dict[str, Any],
+        draft: DraftOrder,
+        rma: dict[str, Any],
+        refunded_at: datetime,
+    ) -> tuple[dict[str, Any], str]:
+        """The processor refunds the whole order for return `rma` a step after `refunded_at`,
+        and the storefront records it a step later: the refund and its balance transaction."""
+        refund = self.book.refund(
+            order, self._charge_of(order), draft.total, refunded_at + _STEP, rma["id"]
+        )
+        order["financialStatus"] = "refunded"
+        self.book.storefront_changed(order, refunded_at + 2 * _STEP, "order.updated")
+        txn = next(t["id"] for t in self.ledger.transactions if t["source"] == refund["id"])
+        return refund, str(txn)
 
     # -- disputes -----------------------------------------------------------------------------
 

@@ -16,34 +16,32 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnigraph.demo.contract import (
-    ChangeFeed,
     CommandRejectedError,
     ContractError,
     ListFilter,
+    SourceAppFactory,
+    SourceParts,
     batch_route,
     by_order_ref_route,
     list_route,
     positive_int,
     read_object,
     require_positive_int,
+    require_record,
     require_str,
     resync_command,
     single_param,
-    source_app,
     string_list,
-    wall_clock,
 )
 from omnigraph.demo.formats import unix
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from datetime import datetime
+    from collections.abc import Sequence
 
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from omnigraph.demo.contract import JsonRecord
+    from omnigraph.demo.contract import JsonRecord, SourceSystem
     from omnigraph.demo.world import DemoWorld
 
 __all__ = ["MAX_TRANSACTIONS_PAGE", "PAYOUT_STATUSES", "create_payments_app"]
@@ -85,19 +83,12 @@ def _txn_order(txn: JsonRecord) -> tuple[int, str]:
     return len(txn["id"]), txn["id"]
 
 
-def create_payments_app(
-    world: DemoWorld,
-    *,
-    token: str | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Starlette:
-    """The payments system over its own copy of the world's money movements. `clock` is
-    its time (default: the wall clock), never before the world's anchor."""
-    now = wall_clock(world.anchor, clock)
+def _payments(world: DemoWorld, payments: SourceSystem) -> SourceParts:
+    """The payments system over its own copy of the world's money movements."""
+    now, feed = payments.now, payments.feed
     charges = {charge["id"]: charge for charge in copy.deepcopy(world.charges)}
     payouts = {payout["id"]: payout for payout in copy.deepcopy(world.payouts)}
     transactions = copy.deepcopy(world.balance_transactions)
-    feed = ChangeFeed("payments", world.events["payments"], now)
     refund_count = [sum(len(charge["refunds"]) for charge in charges.values())]
 
     def charges_by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
@@ -169,11 +160,7 @@ def create_payments_app(
         return txn
 
     def payout_of(payload: dict[str, Any]) -> JsonRecord:
-        payout_id = require_str(payload, "payoutId")
-        payout = payouts.get(payout_id)
-        if payout is None:
-            raise CommandRejectedError(f"no payout {payout_id}")
-        return payout
+        return require_record(payload, "payoutId", payouts, "payout")
 
     def variance(payout: JsonRecord) -> int:
         """What the payout paid beyond (or short of) the net of the transactions it swept."""
@@ -228,9 +215,8 @@ def create_payments_app(
         feed.append("payout.updated", "payout", payout["id"], payout)
         return f"variance of {difference} on {payout['id']} booked as adjustment {txn['id']}"
 
-    return source_app(
-        "payments",
-        [
+    return SourceParts(
+        routes=[
             by_order_ref_route("charges", charges_by_order_ref),
             batch_route("charges", charges.get),
             batch_route("refunds", refund_by_id),
@@ -246,7 +232,6 @@ def create_payments_app(
             Route("/balance-transactions/by-payout", transactions_by_payout, methods=["POST"]),
             Route(_TRANSACTIONS_URL, list_transactions, methods=["GET"]),
         ],
-        feed=feed,
         commands={
             "refund.create": refund,
             "payout.investigate": investigate,
@@ -258,5 +243,7 @@ def create_payments_app(
                 ("payout.updated", "payout", payouts),
             ),
         },
-        token=token,
     )
+
+
+create_payments_app = SourceAppFactory("payments", _payments)

@@ -7,25 +7,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.contract import (
-    ChangeFeed,
     CommandRejectedError,
     ListFilter,
+    SourceAppFactory,
+    SourceParts,
     batch_route,
     list_route,
     parse_timestamp,
+    require_record,
     require_str,
     resync_command,
-    source_app,
-    wall_clock,
 )
-from omnigraph.demo.formats import iso
+from omnigraph.demo.formats import NumberSeries, iso
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from starlette.applications import Starlette
-
-    from omnigraph.demo.contract import JsonRecord
+    from omnigraph.demo.contract import JsonRecord, SourceSystem
     from omnigraph.demo.world import DemoWorld
 
 __all__ = ["CHANNELS", "FULFILMENT_STATUSES", "ORDER_STATUSES", "create_storefront_app"]
@@ -77,30 +73,16 @@ _FROM_WAREHOUSE = {
 _CLOSES = frozenset({"delivered", "picked_up"})
 
 
-def create_storefront_app(
-    world: DemoWorld,
-    *,
-    token: str | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Starlette:
-    """The storefront system over its own copy of the world's orders and change feed. `clock` is
-    its time (default: the wall clock), never before the world's anchor."""
-    now = wall_clock(world.anchor, clock)
+def _storefront(world: DemoWorld, storefront: SourceSystem) -> SourceParts:
+    """The storefront system over its own copy of the world's orders and change feed."""
+    now, feed = storefront.now, storefront.feed
     orders = {order["id"]: order for order in copy.deepcopy(world.storefront_orders)}
-    feed = ChangeFeed("storefront", world.events["storefront"], now)
-    return_numbers = [
-        int(entry["id"].removeprefix("RMA-"))
-        for order in orders.values()
-        for entry in order["returns"]
-    ]
-    next_return = [max(return_numbers, default=0) + 1]
+    returns = NumberSeries(
+        "RMA-", (entry["id"] for order in orders.values() for entry in order["returns"])
+    )
 
     def order_of(payload: dict[str, Any]) -> JsonRecord:
-        order_id = require_str(payload, "orderId")
-        order = orders.get(order_id)
-        if order is None:
-            raise CommandRejectedError(f"no storefront order {order_id}")
-        return order
+        return require_record(payload, "orderId", orders, "storefront order")
 
     def changed(order: JsonRecord, event_type: str = "order.updated") -> None:
         order["updatedAt"] = iso(now())
@@ -146,7 +128,7 @@ def create_storefront_app(
                 f"order {order['id']} already has return {pending['id']} open"
             )
         entry = {
-            "id": f"RMA-{next_return[0]:06d}",
+            "id": returns.next(),
             "status": "open",
             "reason": reason,
             "openedAt": iso(now()),
@@ -154,7 +136,6 @@ def create_storefront_app(
                 {"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]
             ],
         }
-        next_return[0] += 1
         order["returns"].append(entry)
         changed(order)
         return f"return {entry['id']} opened for order {order['id']}"
@@ -185,9 +166,8 @@ def create_storefront_app(
         changed(order, "order.closed" if closes else "order.updated")
         return f"order {order['id']} fulfilment status {was} -> {status}"
 
-    return source_app(
-        "storefront",
-        [
+    return SourceParts(
+        routes=[
             batch_route("orders", orders.get),
             list_route(
                 "orders",
@@ -197,7 +177,6 @@ def create_storefront_app(
                 filters=_FILTERS,
             ),
         ],
-        feed=feed,
         commands={
             "order.cancel": cancel,
             "customer.notify": notify,
@@ -208,5 +187,7 @@ def create_storefront_app(
                 feed, "storefront order", ("order.updated", "order", orders)
             ),
         },
-        token=token,
     )
+
+
+create_storefront_app = SourceAppFactory("storefront", _storefront)

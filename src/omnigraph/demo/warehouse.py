@@ -28,6 +28,7 @@ from omnigraph.demo.contract import (
     ContractError,
     parse_timestamp,
     require_positive_int,
+    require_record,
     require_str,
     resync_command,
 )
@@ -492,11 +493,7 @@ class Warehouse:
     # -- checks -----------------------------------------------------------------------------------
 
     def _order(self, payload: dict[str, Any]) -> JsonRecord:
-        order_id = require_str(payload, "fulfilmentOrderId")
-        order = self.fulfilments.get(order_id)
-        if order is None:
-            raise CommandRejectedError(f"no fulfilment order {order_id}")
-        return order
+        return require_record(payload, "fulfilmentOrderId", self.fulfilments, "fulfilment order")
 
     def _line_command(self, payload: dict[str, Any]) -> tuple[JsonRecord, JsonRecord, int]:
         """The order, its line for `payload.sku` and `payload.quantity`, for a command on one

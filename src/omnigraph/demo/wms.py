@@ -18,27 +18,24 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnigraph.demo.contract import (
-    ChangeFeed,
     ContractError,
+    SourceAppFactory,
+    SourceParts,
     batch_route,
     by_order_ref_route,
     list_route,
     read_object,
-    source_app,
     string_list,
-    wall_clock,
 )
 from omnigraph.demo.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from datetime import datetime
+    from collections.abc import Sequence
 
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from omnigraph.demo.contract import JsonRecord
+    from omnigraph.demo.contract import JsonRecord, SourceSystem
     from omnigraph.demo.world import DemoWorld
 
 __all__ = ["FEED_FAULTS", "REDELIVERED", "create_wms_app"]
@@ -47,17 +44,10 @@ FEED_FAULTS = ("gap", "malformed", "redeliver")
 REDELIVERED = 3  # events a redelivering page sends again
 
 
-def create_wms_app(
-    world: DemoWorld,
-    *,
-    token: str | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Starlette:
-    """The WMS over its own copy of the world's fulfilment orders, locations and stock. `clock` is
-    its time (default: the wall clock), never before the world's anchor."""
-    now = wall_clock(world.anchor, clock)
-    feed = ChangeFeed("wms", world.events["wms"], now)
-    warehouse = Warehouse(world, feed, now)
+def _wms(world: DemoWorld, wms: SourceSystem) -> SourceParts:
+    """The WMS over its own copy of the world's fulfilment orders, locations and stock."""
+    feed = wms.feed
+    warehouse = Warehouse(world, feed, wms.now)
     fulfilments = warehouse.fulfilments
     locations = copy.deepcopy(world.wms_locations)
     as_of = world.anchor.isoformat()
@@ -96,21 +86,20 @@ def create_wms_app(
         body = await read_object(request)
         return JSONResponse({"data": warehouse.append_movements(body.get("movements"))})
 
-    app = source_app(
-        "wms",
-        [
+    return SourceParts(
+        routes=[
             batch_route("fulfilment-orders", fulfilments.get),
             by_order_ref_route("fulfilment-orders", by_order_ref),
             list_route("locations", lambda: locations, sort_key=lambda loc: (loc["id"],)),
             Route("/stock/query", stock_query, methods=["POST"]),
         ],
-        feed=feed,
         commands=warehouse.commands(),
-        token=token,
         switches=[
             Route("/_control/feed-fault", feed_fault, methods=["POST"]),
             Route("/_control/movements", move_stock, methods=["POST"]),
         ],
+        state={"warehouse": warehouse},
     )
-    app.state.warehouse = warehouse
-    return app
+
+
+create_wms_app = SourceAppFactory("wms", _wms)

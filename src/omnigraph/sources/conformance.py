@@ -108,6 +108,21 @@ class Kind:
     def collection(self, path: str) -> Collection:
         return next(c for c in self.collections if c.path == path)
 
+    def serving(self, route: str) -> list[Collection]:
+        """The collections with a `route` ("by-order-ref" or "list"); where none has it, the
+        check of that route is skipped."""
+        serves = _ROUTES[route]
+        found = [c for c in self.collections if serves(c)]
+        if not found:
+            raise Skipped(f"the {self.name} kind has no {route} route")
+        return found
+
+
+_ROUTES: Mapping[str, Callable[[Collection], bool]] = {
+    "by-order-ref": lambda collection: collection.by_order_ref,
+    "list": lambda collection: collection.listed,
+}
+
 
 KINDS: Mapping[str, Kind] = {
     "storefront": Kind(
@@ -177,6 +192,10 @@ class CheckResult:
 
 class Broken(Exception):
     """Raised inside a check: the shim broke a rule; the message says what to fix."""
+
+
+class Skipped(Exception):
+    """Raised inside a check that does not apply to the shim; the message says why."""
 
 
 class SchemathesisMissing(RuntimeError):
@@ -418,7 +437,8 @@ def made_up(what: str = "id") -> str:
 class Check:
     name: str
     rule: str  # what the contract asks, in one sentence (docs/sources/README.md says more)
-    run: Callable[[Shim], str | None]  # raises Broken; returns why it was skipped, or None
+    # raises Broken; returns (or raises Skipped saying) why it was skipped, or None
+    run: Callable[[Shim], str | None]
     sends_commands: bool = False
 
     def __call__(self, shim: Shim) -> CheckResult:
@@ -426,6 +446,8 @@ class Check:
             skipped = self.run(shim)
         except Broken as broken:
             return CheckResult(self.name, Outcome.FAIL, str(broken))
+        except Skipped as why:
+            skipped = str(why)
         if skipped is not None:
             return CheckResult(self.name, Outcome.SKIP, skipped)
         return CheckResult(self.name, Outcome.PASS)
@@ -518,11 +540,7 @@ def check_batch_limit(shim: Shim) -> None:
     "and no others, each carrying its order ref; an unknown ref matches nothing.",
 )
 def check_by_order_ref(shim: Shim) -> str | None:
-    if not any(c.by_order_ref for c in shim.kind.collections):
-        return f"the {shim.kind.name} kind has no by-order-ref route"
-    for collection in shim.kind.collections:
-        if not collection.by_order_ref:
-            continue
+    for collection in shim.kind.serving("by-order-ref"):
         path = f"/{collection.path}/by-order-ref"
         field_name = ".".join(collection.order_ref)
         known = next(
@@ -565,9 +583,7 @@ def check_by_order_ref(shim: Shim) -> str | None:
     "and the page after a cursor repeats nothing of the page before.",
 )
 def check_list_pages(shim: Shim) -> str | None:
-    listed = [c for c in shim.kind.collections if c.listed]
-    if not listed:
-        return f"the {shim.kind.name} kind has no list route"
+    listed = shim.kind.serving("list")
     short = []
     for collection in listed:
         path = f"/{collection.path}"
@@ -602,11 +618,7 @@ def check_list_pages(shim: Shim) -> str | None:
     "Following nextCursor through a list ends with a page whose nextCursor is null.",
 )
 def check_list_end(shim: Shim) -> str | None:
-    if not any(c.listed for c in shim.kind.collections):
-        return f"the {shim.kind.name} kind has no list route"
-    for collection in shim.kind.collections:
-        if not collection.listed:
-            continue
+    for collection in shim.kind.serving("list"):
         path, cursor, seen = f"/{collection.path}", None, set()
         for _ in range(MAX_LIST_PAGES):
             params: dict[str, str | int] = {"limit": LIST_PAGE}

@@ -223,25 +223,22 @@ class ShopifyClient:
         self, document: str, variables: Mapping[str, Any], requested_cost: float
     ) -> tuple[JsonRecord, float | None]:
         payload = {"query": document, "variables": dict(variables)}
-        token = await self.access.token()
-        response = await self.upstream.request(
-            "POST",
-            self.graphql_path,
-            json=payload,
-            headers=_access_token(token),
-            accept_statuses=(429, 401),
-        )
-        if response.status_code == 401 and self.access.renewable:
-            # expired early or revoked: one new token, one more try
-            log.info("shopify_token_rejected", source=self.name)
-            token = await self.access.renew(token)
-            response = await self.upstream.request(
+
+        async def post(token: str) -> httpx.Response:
+            return await self.upstream.request(
                 "POST",
                 self.graphql_path,
                 json=payload,
                 headers=_access_token(token),
                 accept_statuses=(429, 401),
             )
+
+        token = await self.access.token()
+        response = await post(token)
+        if response.status_code == 401 and self.access.renewable:
+            # expired early or revoked: one new token, one more try
+            log.info("shopify_token_rejected", source=self.name)
+            response = await post(await self.access.renew(token))
         if response.status_code == 401:
             raise UpstreamUnavailable(
                 self.name, f"HTTP 401 on {self.graphql_path}: Shopify refused the access token"

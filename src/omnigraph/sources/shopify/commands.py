@@ -51,6 +51,10 @@ UNSUPPORTED = {
 Handler = Callable[["ShopifyClient", str, dict[str, Any], str], Awaitable[CommandReceipt]]
 
 
+class _Refused(Exception):
+    """Raised by a handler that cannot do the command: answered ``rejected`` with the reason."""
+
+
 def _rejected(detail: str) -> CommandReceipt:
     return CommandReceipt(accepted=False, detail=detail, command_id="", replayed=False)
 
@@ -77,25 +81,29 @@ async def run_command(
     gid = order_gid(str(order_id), client.options) if isinstance(order_id, str) else None
     if gid is None:
         return _rejected(f"{order_id!r} is not an order of this Shopify shop")
-    receipt = await handler(client, gid, payload, idempotency_key)
+    try:
+        receipt = await handler(client, gid, payload, idempotency_key)
+    except _Refused as refused:
+        return _rejected(str(refused))
     if receipt.accepted and not receipt.replayed:
         # the next read sees the effect
         await client.upstream.forget([("orders", "id", str(order_id))])
     return receipt
 
 
-async def _state(client: ShopifyClient, gid: str) -> dict[str, Any] | None:
+async def _state(client: ShopifyClient, gid: str) -> dict[str, Any]:
+    """The order as Shopify holds it now; a command on an order it does not hold is refused."""
     data = await client.graphql(ORDER_STATE, {"id": gid}, requested_cost=ORDER_STATE_COST)
     order = data.get("order")
-    return order if isinstance(order, dict) else None
+    if not isinstance(order, dict):
+        raise _Refused(f"Shopify has no order {legacy_id(gid)}")
+    return order
 
 
 async def _cancel(
     client: ShopifyClient, gid: str, payload: dict[str, Any], key: str
 ) -> CommandReceipt:
     order = await _state(client, gid)
-    if order is None:
-        return _rejected(f"Shopify has no order {legacy_id(gid)}")
     if order.get("cancelledAt"):
         return _accepted(f"already cancelled at {order['cancelledAt']}", replayed=True)
     reason = str(payload.get("reason") or "")
@@ -124,8 +132,6 @@ async def _notify(
     client: ShopifyClient, gid: str, payload: dict[str, Any], key: str
 ) -> CommandReceipt:
     order = await _state(client, gid)
-    if order is None:
-        return _rejected(f"Shopify has no order {legacy_id(gid)}")
     marker = "omnigraph-" + hashlib.sha256(key.encode()).hexdigest()[:12]
     tags = [str(t) for t in order.get("tags") or ()]
     detail = (
@@ -198,8 +204,6 @@ async def _resync(
     client: ShopifyClient, gid: str, payload: dict[str, Any], key: str
 ) -> CommandReceipt:
     order = await _state(client, gid)
-    if order is None:
-        return _rejected(f"Shopify has no order {legacy_id(gid)}")
     order_id = canonical_order_id(
         str(order.get("legacyResourceId") or legacy_id(gid)), client.options
     )

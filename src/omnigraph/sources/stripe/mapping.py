@@ -49,6 +49,12 @@ def _object(raw: Any) -> JsonRecord:
     return raw if isinstance(raw, dict) else {}
 
 
+def _copied(raw: Any, *names: str) -> JsonRecord:
+    """The fields the contract names as Stripe does, as Stripe sent them."""
+    stripe_object = _object(raw)
+    return {name: stripe_object.get(name) for name in names}
+
+
 def transaction_type(raw: JsonRecord) -> str:
     """The contract's type for a balance transaction, from its ``reporting_category``.
 
@@ -83,13 +89,7 @@ def balance_transaction_record(raw: Any, payout_id: str | None) -> JsonRecord:
 
 
 def _refund_line(raw: Any) -> JsonRecord:
-    refund = _object(raw)
-    return {
-        "id": refund.get("id"),
-        "amount": refund.get("amount"),
-        "created": refund.get("created"),
-        "status": refund.get("status"),
-    }
+    return _copied(raw, "id", "amount", "created", "status")
 
 
 def charge_record(raw: Any) -> JsonRecord:
@@ -128,27 +128,12 @@ def refund_record(raw: Any) -> JsonRecord:
 
 
 def dispute_record(raw: Any) -> JsonRecord:
-    dispute = _object(raw)
-    return {
-        "id": dispute.get("id"),
-        "amount": dispute.get("amount"),
-        "status": dispute.get("status"),
-        "created": dispute.get("created"),
-        "charge": id_of(dispute.get("charge")),
-    }
+    charge = id_of(_object(raw).get("charge"))
+    return _copied(raw, "id", "amount", "status", "created") | {"charge": charge}
 
 
 def payout_record(raw: Any) -> JsonRecord:
-    payout = _object(raw)
-    return {
-        "id": payout.get("id"),
-        "amount": payout.get("amount"),
-        "currency": payout.get("currency"),
-        "arrival_date": payout.get("arrival_date"),
-        "created": payout.get("created"),
-        "status": payout.get("status"),
-        "method": payout.get("method"),
-    }
+    return _copied(raw, "id", "amount", "currency", "arrival_date", "created", "status", "method")
 
 
 def payout_event(event_id: str, event_type: str, created: Any, payout: Any) -> JsonRecord:
