@@ -32,7 +32,7 @@ import uvicorn
 import websockets
 from sqlalchemy import func, select
 
-from omnigraph.app import create_app, demo_sources_config
+from omnigraph.app import BACKGROUND_SWITCHES, create_app, demo_sources_config
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PersistedDocumentRow
 from omnigraph.demo import DemoSystems, build_world
@@ -52,12 +52,7 @@ async def main() -> None:
             database_url=f"sqlite+aiosqlite:///{database}",
             mode="production",
             auth_cache_seconds=0,
-            report_feed_enabled=False,
-            dispatcher_enabled=False,
-            detector_enabled=False,
-            ledger_enabled=False,
-            drift_enabled=False,
-            reconcile_enabled=False,
+            **dict.fromkeys(BACKGROUND_SWITCHES, False),
             rate_limit="off",
         )
         async with DemoSystems(world) as demo:
