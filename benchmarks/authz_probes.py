@@ -1,9 +1,10 @@
 """Probes of issue 18, points 8, 9 and 12, as an attacker with one API key would run them.
 
-Loopback only, bounded counts, a temporary SQLite database; runs against any checkout (point
-``PYTHONPATH`` at its ``src``) so the figures before and after a change come from one command::
+Loopback only, bounded counts, a temporary SQLite database; runs against another checkout
+(point ``PYTHONPATH`` at its ``src``, then at this tree for ``tests.helpers``) so the figures
+before and after a change come from one command::
 
-    PYTHONPATH=src python benchmarks/authz_probes.py
+    PYTHONPATH=src:. python benchmarks/authz_probes.py
 
 - revocation: a support key subscribes to ``exceptionEvents`` over graphql-transport-ws, the
   key is revoked (``OMNIGRAPH_AUTH_CACHE_SECONDS=0``), three exceptions are raised: how many
@@ -31,13 +32,14 @@ import httpx
 import uvicorn
 import websockets
 from sqlalchemy import func, select
+from tests.helpers import short_pick
 
-from omnigraph.app import create_app, demo_sources_config
+from omnigraph.app import BACKGROUND_SWITCHES, create_app, demo_sources_config
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import PersistedDocumentRow
 from omnigraph.demo import DemoSystems, build_world
-from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
@@ -52,12 +54,7 @@ async def main() -> None:
             database_url=f"sqlite+aiosqlite:///{database}",
             mode="production",
             auth_cache_seconds=0,
-            report_feed_enabled=False,
-            dispatcher_enabled=False,
-            detector_enabled=False,
-            ledger_enabled=False,
-            drift_enabled=False,
-            reconcile_enabled=False,
+            **dict.fromkeys(BACKGROUND_SWITCHES, False),
             rate_limit="off",
         )
         async with DemoSystems(world) as demo:
@@ -93,18 +90,8 @@ async def key(services: Services, role: Role) -> tuple[str, str]:
 
 
 async def raise_exception(services: Services, order_ref: str) -> str:
-    report = ExceptionReport(
-        kind=ExceptionKind.SHORT_PICK,
-        dedupe_key=f"probe:{uuid.uuid4()}",
-        subject=order_ref,
-        subject_type="order",
-        summary="probe",
-        detected_at=datetime.now(UTC),
-        reported_by="probe",
-        owner_source="wms",
-        order_source="web-store",
-        order_ref=order_ref,
-        details={},
+    report = short_pick(
+        order_ref, dedupe_key=f"probe:{uuid.uuid4()}", summary="probe", reported_by="probe"
     )
     row, _ = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
     return row.id

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from omnigraph.app import create_app, demo_sources_config
+from omnigraph.app import BACKGROUND_SWITCHES, create_app, demo_sources_config
 from omnigraph.demo import DemoSystems, build_world
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
@@ -264,12 +264,7 @@ async def run_mode(demo: DemoSystems, database_url: str, mode: str) -> tuple[int
         Settings(
             database_url=database_url,
             mode=mode,
-            report_feed_enabled=False,
-            dispatcher_enabled=False,
-            detector_enabled=False,
-            ledger_enabled=False,
-            drift_enabled=False,
-            reconcile_enabled=False,
+            **dict.fromkeys(BACKGROUND_SWITCHES, False),
         ),
         sources=demo_sources_config(demo.urls),
     )

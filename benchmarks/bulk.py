@@ -24,16 +24,18 @@ RSS during the row (``ru_maxrss``; the bulk rows run first, so each growth is it
 from __future__ import annotations
 
 import asyncio
+import functools
 import resource
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from omnigraph.app import create_app, demo_sources_config
+from omnigraph.app import BACKGROUND_SWITCHES, create_app, demo_sources_config
 from omnigraph.bulk.events import BulkEvents
 from omnigraph.bulk.resolvers import SchemaPages
 from omnigraph.bulk.runner import BulkRunner
@@ -94,7 +96,7 @@ async def _graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> d
     return data
 
 
-async def _paging(client: httpx.AsyncClient) -> tuple[int, int]:
+async def _paging(client: httpx.AsyncClient) -> tuple[int, int, None]:
     orders = rows = 0
     after = None
     while True:
@@ -104,7 +106,7 @@ async def _paging(client: httpx.AsyncClient) -> tuple[int, int]:
             orders += 1
             rows += 1 + len(node["lines"]) + len(node["provenance"])
         if not page["pageInfo"]["hasNextPage"]:
-            return orders, rows
+            return orders, rows, None
         after = page["pageInfo"]["endCursor"]
 
 
@@ -138,18 +140,27 @@ async def _bulk(client: httpx.AsyncClient, services: Services, format: str) -> t
     return int(done["rootObjectCount"]), int(done["objectCount"]), size
 
 
+async def _row(
+    name: str, demo: DemoSystems, measure: Callable[[], Awaitable[tuple[int, int, int | None]]]
+) -> Row:
+    """One row: ``measure`` (answering orders, rows and the file's size) timed, with the
+    upstream calls it made and the growth of the process's peak RSS meanwhile."""
+    await _reset(demo)
+    before = _peak_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    orders, rows, size = await measure()
+    seconds = time.process_time() - cpu
+    wall = time.perf_counter() - started
+    return Row(name, seconds, wall, orders, rows, await _calls(demo), _peak_mb() - before, size)
+
+
 async def _measure(demo: DemoSystems, orders: int, formats: list[str]) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}",
             cache_ttl_seconds=0,
             stale_if_error_seconds=0,
-            dispatcher_enabled=False,
-            report_feed_enabled=False,
-            ledger_enabled=False,
-            drift_enabled=False,
-            detector_enabled=False,
-            reconcile_enabled=False,
+            **dict.fromkeys(BACKGROUND_SWITCHES, False),
             metrics_enabled=False,
             bulk={
                 "enabled": False,  # stepped here
@@ -172,40 +183,10 @@ async def _measure(demo: DemoSystems, orders: int, formats: list[str]) -> list[R
                 await _graphql(client, PAGE, after=None)  # warm: schema, caches, pools
                 _ = services.get(SchemaPages).schema  # the schema export pages run through
                 for format in formats:
-                    await _reset(demo)
-                    before = _peak_mb()
-                    started, cpu = time.perf_counter(), time.process_time()
-                    counted, rows, size = await _bulk(client, services, format.upper())
-                    seconds = time.process_time() - cpu
-                    results.append(
-                        Row(
-                            f"bulk {format}",
-                            seconds,
-                            time.perf_counter() - started,
-                            counted,
-                            rows,
-                            await _calls(demo),
-                            _peak_mb() - before,
-                            size,
-                        )
-                    )
-                await _reset(demo)
-                before = _peak_mb()
-                started, cpu = time.perf_counter(), time.process_time()
-                counted, rows = await _paging(client)
-                seconds = time.process_time() - cpu
-                results.insert(
-                    0,
-                    Row(
-                        "paging orders(first: 100)",
-                        seconds,
-                        time.perf_counter() - started,
-                        counted,
-                        rows,
-                        await _calls(demo),
-                        _peak_mb() - before,
-                    ),
-                )
+                    measure = functools.partial(_bulk, client, services, format.upper())
+                    results.append(await _row(f"bulk {format}", demo, measure))
+                paging = await _row("paging orders(first: 100)", demo, lambda: _paging(client))
+                results.insert(0, paging)
         assert all(r.orders == orders for r in results), [(r.name, r.orders) for r in results]
         return results
 

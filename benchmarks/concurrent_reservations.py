@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import stop, wait_until_up
 from sqlalchemy import delete, func, select
 
 from omnigraph.db.engine import create_engine, create_session_factory
@@ -50,17 +52,11 @@ mutation($input: ReserveInventoryInput!) {
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def serving(database_url: str, execution_timeout: float) -> Iterator[str]:
-    port = free_port()
+    with socket.socket() as probe:  # a loopback port nothing listens on now
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     env = {
         **os.environ,
         "OMNIGRAPH_DATABASE_URL": database_url,
@@ -73,27 +69,10 @@ def serving(database_url: str, execution_timeout: float) -> Iterator[str]:
     process = subprocess.Popen([omnigraph, "serve"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"omnigraph serve exited with {process.returncode}")
-            try:
-                answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=5)
-                if answer.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("omnigraph serve did not answer within 120 s")
-            time.sleep(0.5)
+        wait_until_up(f"{url}/readyz", process, 120)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 30)
 
 
 async def seed(database_url: str, units: int) -> None:
@@ -108,17 +87,12 @@ async def seed(database_url: str, units: int) -> None:
             await session.execute(
                 delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{SKU}:%"))
             )
+            # every other bucket starts empty, as the columns' defaults make it
             session.add(
                 InventoryPositionRow(
                     sku=SKU,
                     location_id="dc-north",
                     on_hand=units + 1_000,  # safety stock and ring-fences stay far away
-                    committed=0,
-                    damaged=0,
-                    quality_control=0,
-                    incoming=0,
-                    restricted_returns=0,
-                    version=0,
                 )
             )
     finally:

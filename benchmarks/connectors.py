@@ -61,8 +61,15 @@ class Clock:
         return self.now
 
 
-def shop_client(fake: FakeShopify, clock: Clock | None = None, **config: Any) -> ShopifyClient:
-    os.environ["BENCH_SHOP_TOKEN"] = TOKEN
+def shop_client(
+    upstream: FakeShopify | httpx.AsyncBaseTransport,
+    clock: Clock | None = None,
+    token: str = TOKEN,
+    **config: Any,
+) -> ShopifyClient:
+    """A client of the shop ``upstream`` (a fake, or a transport answering for one) holding
+    ``token`` in ``BENCH_SHOP_TOKEN``; ``config`` overrides the source's settings."""
+    os.environ["BENCH_SHOP_TOKEN"] = token
     os.environ["BENCH_SHOP_SECRET"] = "secret"
     source = SourceConfig.model_validate(
         {
@@ -75,7 +82,9 @@ def shop_client(fake: FakeShopify, clock: Clock | None = None, **config: Any) ->
         }
     )
     extra = {"clock": clock} if clock is not None else {}
-    return ShopifyClient(source, transport=httpx.ASGITransport(app=fake.app), **UPSTREAM, **extra)
+    if isinstance(upstream, FakeShopify):
+        upstream = httpx.ASGITransport(app=upstream.app)
+    return ShopifyClient(source, transport=upstream, **UPSTREAM, **extra)
 
 
 async def point(name: str, measure: Callable[[], Awaitable[str]]) -> None:
@@ -104,22 +113,8 @@ async def tokens(world: DemoWorld) -> str:
                     "client_secret": "secret",
                 },
             )
-            os.environ["BENCH_SHOP_TOKEN"] = grant.json()["access_token"]
             fake.access_token = None
-            client = ShopifyClient(
-                SourceConfig.model_validate(
-                    {
-                        "name": "shop",
-                        "kind": "storefront",
-                        "type": "shopify",
-                        "base_url": "https://omni-retail.myshopify.com",
-                        "token_env": "BENCH_SHOP_TOKEN",
-                        "options": shopify_options(),
-                    }
-                ),
-                transport=httpx.ASGITransport(app=fake.app),
-                **UPSTREAM,
-            )
+            client = shop_client(fake, token=grant.json()["access_token"])
         else:
             try:
                 client = shop_client(
@@ -204,21 +199,7 @@ async def cost(world: DemoWorld) -> str:
         "returns": {"nodes": [], "pageInfo": {"hasNextPage": False}},
         "fulfillmentOrders": {"nodes": [], "pageInfo": {"hasNextPage": False}},
     }
-    os.environ["BENCH_SHOP_TOKEN"] = TOKEN
-    client = ShopifyClient(
-        SourceConfig.model_validate(
-            {
-                "name": "shop",
-                "kind": "storefront",
-                "type": "shopify",
-                "base_url": "https://omni-retail.myshopify.com",
-                "token_env": "BENCH_SHOP_TOKEN",
-                "options": shopify_options(),
-            }
-        ),
-        transport=httpx.MockTransport(answer),
-        **UPSTREAM,
-    )
+    client = shop_client(httpx.MockTransport(answer))
     wanted = [f"SF-{900000 + n}" for n in range(60)]
     try:
         found = await ShopifyStorefrontAdapter(client).orders_by_id(wanted)
@@ -285,21 +266,7 @@ async def feed_and_sku(world: DemoWorld) -> str:
             200, json={"data": {"orders": {"nodes": nodes, "pageInfo": {"hasNextPage": False}}}}
         )
 
-    os.environ["BENCH_SHOP_TOKEN"] = TOKEN
-    client = ShopifyClient(
-        SourceConfig.model_validate(
-            {
-                "name": "shop",
-                "kind": "storefront",
-                "type": "shopify",
-                "base_url": "https://omni-retail.myshopify.com",
-                "token_env": "BENCH_SHOP_TOKEN",
-                "options": {"order_id_prefix": "SF-"},
-            }
-        ),
-        transport=httpx.MockTransport(answer),
-        **UPSTREAM,
-    )
+    client = shop_client(httpx.MockTransport(answer), options={"order_id_prefix": "SF-"})
     _, cursor, _ = await client.changes(None, 50)
     index.append((8, "2026-11-21T10:00:00Z"))
     late, _, _ = await client.changes(cursor, 50)

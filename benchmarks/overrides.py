@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from omnigraph.app import EXAMPLES, create_app, demo_sources_config
+from omnigraph.app import BACKGROUND_SWITCHES, EXAMPLES, create_app, demo_sources_config
 from omnigraph.graph.overrides import LeafExecutionContext, ValidationVerdicts, lighten
 from omnigraph.graph.overrides.context_release import release
 from omnigraph.settings import Settings
@@ -91,12 +91,7 @@ async def service(
     settings = Settings(
         database_url=database,
         cache_ttl_seconds=300,
-        dispatcher_enabled=False,
-        report_feed_enabled=False,
-        ledger_enabled=False,
-        drift_enabled=False,
-        detector_enabled=False,
-        reconcile_enabled=False,
+        **dict.fromkeys(BACKGROUND_SWITCHES, False),
         metrics_enabled=False,
         rate_limit="off",
         framework_overrides=variant is None,

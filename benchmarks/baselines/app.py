@@ -32,7 +32,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from omnigraph.app import create_app
 from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
-from omnigraph.security.jwt_tokens import JwtVerifier
 from omnigraph.settings import Settings
 
 if __package__ in (None, ""):  # run as a script: make ``baselines`` importable
@@ -78,18 +77,8 @@ def create_benchmark_app(settings: Settings | None = None) -> InFlight:
         found: Services = app.state.services
         return found
 
-    backend = BearerBackend(
-        lambda: services().sessions,
-        require_token=settings.is_production,
-        cache_seconds=settings.auth_cache_seconds,
-        jwt=JwtVerifier(
-            secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-            jwks_url=settings.jwt_jwks_url,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            roles_claim=settings.jwt_roles_claim,
-        ),
-    )
+    # the authentication ``/graphql`` has (the one its open sockets are checked again with)
+    backend: BearerBackend = app.state.graphql.socket_guard.backend
 
     def guarded(endpoint: object) -> AuthenticationMiddleware:
         return AuthenticationMiddleware(endpoint, backend=backend, on_error=unauthenticated)  # type: ignore[arg-type]

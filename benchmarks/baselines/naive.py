@@ -27,7 +27,16 @@ from omnigraph.db.models import ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.schema import ExceptionKind, ExceptionStatus
 from omnigraph.graph.pagination import scan_listing
-from omnigraph.graph.types import Disagreement, ExternalRef, FieldProvenance, Money, SourceKind
+from omnigraph.graph.types import (
+    Connection,
+    Disagreement,
+    Edge,
+    ExternalRef,
+    FieldProvenance,
+    Money,
+    PageInfo,
+    SourceKind,
+)
 from omnigraph.inventory.availability import read_availability
 from omnigraph.inventory.schema import InventoryBucket, Promise
 from omnigraph.orders.authority import AuthorityRules
@@ -297,24 +306,6 @@ class Order:
             ]
 
 
-@strawberry.type(name="PageInfo")
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type(name="OrderEdge")
-class OrderEdge:
-    cursor: str
-    node: Order
-
-
-@strawberry.type(name="OrderConnection")
-class OrderConnection:
-    edges: list[OrderEdge]
-    page_info: PageInfo
-
-
 @strawberry.input(name="OrderFilter")
 class OrderFilter:
     channel: str | None = None
@@ -366,7 +357,7 @@ class Query:
         first: int = 50,
         after: str | None = None,
         filter: OrderFilter | None = None,
-    ) -> OrderConnection:
+    ) -> Connection[Order]:
         upstream = OrderListFilter(channel=filter.channel if filter else None)
         storefront = info.context.services.registry.storefronts[0]
 
@@ -381,10 +372,10 @@ class Query:
             [fetch], first=first, after=None, max_pages=limits.max_filter_scan_pages
         )
         edges = [
-            OrderEdge(cursor=position.encode(ORDER_CURSOR), node=Order.of(order))
+            Edge(cursor=position.encode(ORDER_CURSOR), node=Order.of(order))
             for order, position in result.items
         ]
-        return OrderConnection(
+        return Connection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=result.has_next, end_cursor=edges[-1].cursor if edges else None
