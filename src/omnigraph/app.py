@@ -61,6 +61,7 @@ from omnigraph.graph.view import LimitedGraphQL
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
+from omnigraph.inventory.locations import KnownLocations
 from omnigraph.observability.health import Health
 from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
@@ -567,6 +568,7 @@ def create_app(
                 bulk_events,
                 BulkWakeup(),
                 BulkFiles(settings.bulk.directory),
+                KnownLocations(sessions, clock=services.now),
             ):
                 services.provide(part)
             if settings.subgraph in (None, BULK_SUBGRAPH):

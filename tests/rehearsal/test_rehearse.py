@@ -1,6 +1,8 @@
 """A short rehearsal on the built-in demo keeps its promises (no unit reserved beyond what the
-ledger allowed, no command applied twice, every WMS movement reaches availability), and one with
-reservations taken without their lock is caught: oversells, and exit status 1.
+ledger allowed, no command applied twice, every WMS movement reaches availability, no order for
+a published figure refused, every planted disagreement raised, availability answering through a
+WMS outage), and one with reservations taken without their lock is caught: oversells, and exit
+status 1.
 
 Bounded by count (a few seconds of load at fixed rates), never by timing: no latency is
 asserted."""
@@ -37,12 +39,19 @@ wms_ack_delay_seconds = 0.2
 returns_per_second = 1
 late_cancellations_per_second = 1
 resolutions_per_second = 2
+promises_per_second = 3
+disagreements_per_second = 1
 race = { attempts = 30, skus = 1 }
-outages = [{ system = "erp", start_seconds = 1, seconds = 1 }]
+outages = [
+  { system = "erp", start_seconds = 1, seconds = 1 },
+  { system = "wms", start_seconds = 0.5, seconds = 2 },
+]
 [thresholds]
 oversells = 0
 double_applications = 0
 unreflected_movements = 0
+broken_promises = 0
+undetected_disagreements = 0
 """
 
 
@@ -60,6 +69,8 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("OMNIGRAPH_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("OMNIGRAPH_DEMO_ORDERS", "60")
+    # no record cache: the WMS's outage reaches every read that asks it something
+    monkeypatch.setenv("OMNIGRAPH_CACHE_TTL_SECONDS", "0")
     monkeypatch.setenv("OMNIGRAPH_FRAMEWORK_OVERRIDES", str(FRAMEWORK_OVERRIDES).lower())
 
 
@@ -86,6 +97,21 @@ async def test_a_short_rehearsal_reserves_no_more_than_the_ledger_allowed_and_ap
     # their own logs say none was applied twice
     assert overall["counts"]["exceptions resolved"] >= 1
     assert sum(tally["commands"] for tally in overall["commands"].values()) >= 1, overall
+    # shoppers shown a figure ordered no more than it, before its cut-off: none refused
+    promises = overall["promises"]
+    assert promises["made"] >= 1, promises
+    assert promises["kept"] == promises["made"], promises
+    assert promises["broken"] == 0
+    # every cancellation planted in the storefront after release was raised as an exception
+    detected = overall["disagreementToException"]
+    assert detected["planted"] >= 1, detected
+    assert detected["raised"] == detected["planted"], detected
+    assert detected["undetected"] == 0
+    assert 0 < detected["p50Ms"] <= detected["p99Ms"]
+    # through the WMS outage availability kept answering (from the ledger), marked stale
+    assert overall["counts"]["outage wms (s)"] == 2
+    assert overall["graphql"]["operations"]["availability"]["errors"] == 0, overall["graphql"]
+    assert overall["graphql"]["staleAnswers"] >= 1
     assert body["passed"], body["thresholds"]
     assert body["phases"][0]["name"] == "rush"
     page = html_report(body)

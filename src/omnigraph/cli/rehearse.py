@@ -72,12 +72,13 @@ async def run_rehearsal(
 
 
 def _summary(console: Console, body: dict[str, Any]) -> None:
-    table = Table(title=f"rehearsal {body['scenario']}: {body['seconds']} s")
+    rows = [*body["phases"], {"name": "overall", **body["overall"]}]
+    load = Table(title=f"rehearsal {body['scenario']}: {body['seconds']} s")
     for column in ("phase", "requests", "errors", "p50 ms", "p99 ms", "move→avail p99 ms"):
-        table.add_column(column, justify="right" if column != "phase" else "left")
-    for phase in [*body["phases"], {"name": "overall", **body["overall"]}]:
+        load.add_column(column, justify="right" if column != "phase" else "left")
+    for phase in rows:
         graphql, moved = phase["graphql"], phase["movementToAvailability"]
-        table.add_row(
+        load.add_row(
             phase["name"],
             str(graphql["requests"]),
             str(graphql["errors"]),
@@ -85,7 +86,22 @@ def _summary(console: Console, body: dict[str, Any]) -> None:
             str(graphql["p99Ms"]),
             str(moved["p99Ms"]),
         )
-    console.print(table)
+    console.print(load)
+    promises = Table(title="promises broken, disagreements raised (time to exception)")
+    for column in ("phase", "promised", "broken", "planted", "raised", "p50 ms", "p99 ms"):
+        promises.add_column(column, justify="right" if column != "phase" else "left")
+    for phase in rows:
+        made, detected = phase["promises"], phase["disagreementToException"]
+        promises.add_row(
+            phase["name"],
+            str(made["made"]),
+            str(made["broken"]),
+            str(detected["planted"]),
+            str(detected["raised"]),
+            str(detected["p50Ms"]),
+            str(detected["p99Ms"]),
+        )
+    console.print(promises)
     for verdict in body["thresholds"]:
         mark = "[green]pass[/green]" if verdict["passed"] else "[red]FAIL[/red]"
         console.print(f"  {mark} {verdict['name']}: {verdict['value']} (limit {verdict['limit']})")

@@ -48,6 +48,7 @@ __all__ = [
     "ReservationRow",
     "SourceCursorRow",
     "UtcDateTime",
+    "WarehouseLocationsRow",
 ]
 
 
@@ -323,6 +324,18 @@ class PublishedAvailabilityRow(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime]
+
+
+class WarehouseLocationsRow(Base):
+    """The locations a WMS last listed, and when it last confirmed them: availability is
+    counted over them while that WMS cannot be reached (omnigraph.inventory.locations)."""
+
+    __tablename__ = "warehouse_locations"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the WMS's location records as it sent them (the contract's JSON)
+    locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    confirmed_at: Mapped[datetime]
 
 
 class ApiKeyRow(Base):

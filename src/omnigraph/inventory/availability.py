@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from omnigraph.core.errors import InvalidInput
 from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
+from omnigraph.inventory.locations import KnownLocations
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 from omnigraph.inventory.policy_store import policy_in_force
 from omnigraph.inventory.reservations import PositionFigures, ReservationStatus, SellableRules
@@ -219,7 +220,8 @@ async def read_availability(
     at: datetime | None,
     location_ids: Sequence[str] | None,
 ) -> list[Availability]:
-    """What ``channel`` may promise for ``skus``: the WMS's locations, then one session for
+    """What ``channel`` may promise for ``skus``: the WMS's locations (its last known list
+    while it is down, :mod:`omnigraph.inventory.locations`), then one session for
     the policy in force, the positions, the live reservations and the expected receipts."""
     if channel not in CHANNELS:
         raise InvalidInput(
@@ -231,9 +233,10 @@ async def read_availability(
     unique = list(dict.fromkeys(skus))
     now = services.now()
     sessions = services.sessions
-    location_lists = await asyncio.gather(
-        *(wms.locations() for wms in services.registry.warehouses)
-    )
+    # each WMS's locations, or the ones it last listed while it cannot answer (marked stale):
+    # the figures are the ledger's, so a WMS outage does not stop availability
+    known = services.get(KnownLocations)
+    location_lists = await asyncio.gather(*(known.of(wms) for wms in services.registry.warehouses))
     locations: list[Location] = [loc for group in location_lists for loc in group]
     # one session for the policy's version check and the figures (opened after the WMS has
     # answered, so no connection waits on an upstream)

@@ -11,7 +11,9 @@ them committed and half left to be cancelled late), availability reads (a quarte
 customers reading their orders through to the sources), agents resolving open exceptions (each
 click sent twice), WMS movements with a
 probe that times how long until availability reflects each one, returned units, late
-cancellations, and one race of reservations for scarce SKUs.
+cancellations, one race of reservations for scarce SKUs, promises (a figure published to a
+shopper, then an order for no more than it before its cut-off: refused, it is broken) and
+disagreements planted in the storefront, each timed until its exception is raised.
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.core.errors import InvalidId
+from omnigraph.core.ids import decode_global_id
 from omnigraph.db.models import InventoryPositionRow, ReservationRow
 from omnigraph.rehearsal.measure import Figures, Sample
 from omnigraph.rehearsal.scenario import Phase, Scenario
 
 __all__ = ["Progress", "Rehearsal", "Target"]
 
-AVAILABILITY = """query Availability($skus: [String!]!, $channel: String!, $at: [ID!]) {
-  availability(skus: $skus, channel: $channel, locationIds: $at) {
+AVAILABILITY = """query Availability(
+    $skus: [String!]!, $channel: String!, $at: [ID!], $publish: Boolean! = false) {
+  availability(skus: $skus, channel: $channel, locationIds: $at, publish: $publish) {
     sku locationId availableQuantity } }"""
 RESERVE = """mutation Reserve($input: ReserveInventoryInput!) {
   reserveInventory(input: $input) { reservationId userErrors { code } } }"""
@@ -49,11 +54,28 @@ OPEN_EXCEPTIONS = """query Open($statuses: [ExceptionStatus!]) {
 RESOLVE = """mutation Resolve($input: ResolveExceptionInput!) {
   resolveException(input: $input) { exception { status } userErrors { code } } }"""
 ORDERS = """query Orders { orders(first: 5) { edges { node { name state } } } }"""
+# orders the WMS has released and the storefront still holds open, with nothing in dispute:
+# cancelling one in the storefront now is a disagreement the detector must raise
+RELEASED_ORDERS = """query Released($after: String) {
+  orders(first: 100, after: $after, filter: {
+      states: [RELEASED, PICKED, PACKED, PARTIALLY_SHIPPED, SHIPPED],
+      hasDisagreement: false, hasOpenException: false}) {
+    edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
+# what a cancellation in the storefront after release raises (orders.detector)
+CANCELLATION_KINDS = ["LATE_CANCELLATION", "STATE_DISAGREEMENT"]
+RAISED = """query Raised($kinds: [ExceptionKind!], $after: String) {
+  exceptions(first: 100, after: $after, filter: {kinds: $kinds}) {
+    edges { node { subject } } pageInfo { hasNextPage endCursor } } }"""
 LIVE = ("ACTIVE", "COMMITTED")
+# the idempotency keys of the disagreements the driver plants (not omnigraph's commands)
+PLANTED_KEY = "rehearse-plant-"
 TICK = 0.1
 CONCURRENCY = 32
 PROBE_POLL = 0.1
 PROBE_TIMEOUT = 30.0
+DETECTION_POLL = 0.25
+DETECTION_TIMEOUT = 60.0
+PROMISE_MAX_UNITS = 3
 READY_TIMEOUT = 120.0
 
 Progress = Callable[[str, float, Figures], None]
@@ -76,6 +98,11 @@ class _Stock:
     scarce: dict[str, int]  # sku -> units the web could still promise before the race
     probes: list[str]
     plentiful: list[str]
+    # SKUs nothing but the promises draws on, so only omnigraph stands between a published
+    # figure and the order that relies on it
+    promised: list[str] = field(default_factory=list)
+    # storefront orders (source, id) released by the WMS, open at the storefront, in no dispute
+    releasable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Rehearsal:
@@ -105,6 +132,11 @@ class Rehearsal:
         self._probing: set[str] = set()
         self._resolved: set[str] = set()
         self._probe_cycle: itertools.cycle[str] | None = None
+        self._promise_cycle: itertools.cycle[str] | None = None
+        self._promising: set[str] = set()
+        # planted disagreements waiting for their exception: subject -> (phase, planted at)
+        self._planted: dict[str, tuple[str, float]] = {}
+        self._watching = False
         self._control = httpx.AsyncClient(timeout=10)
 
     # -- talking to the service ---------------------------------------------------------------
@@ -137,9 +169,16 @@ class Rehearsal:
         )
         return data
 
-    async def available(self, skus: list[str], channel: str = "web") -> dict[str, int]:
+    async def available(
+        self, skus: list[str], channel: str = "web", *, publish: bool = False
+    ) -> dict[str, int]:
         data = await self.graphql(
-            "availability", AVAILABILITY, skus=skus, channel=channel, at=[self.location]
+            "availability",
+            AVAILABILITY,
+            skus=skus,
+            channel=channel,
+            at=[self.location],
+            publish=publish,
         )
         found: dict[str, int] = {}
         for row in (data or {}).get("availability") or []:
@@ -149,6 +188,14 @@ class Rehearsal:
     async def reserve(
         self, sku: str, channel: str, location: str | None, quantity: int = 1
     ) -> str | None:
+        made, _ = await self.reserve_or_refusal(sku, channel, location, quantity)
+        return made
+
+    async def reserve_or_refusal(
+        self, sku: str, channel: str, location: str | None, quantity: int = 1
+    ) -> tuple[str | None, str | None]:
+        """The reservation made, or why not: its userError's code (None when it failed with
+        an error instead, which the GraphQL figures count)."""
         payload = {
             "sku": sku,
             "channel": channel,
@@ -160,9 +207,11 @@ class Rehearsal:
             payload["locationId"] = location
         data = await self.graphql("reserveInventory", RESERVE, input=payload)
         made = (data or {}).get("reserveInventory") or {}
-        if made.get("userErrors"):
+        refused = made.get("userErrors") or []
+        if refused:
             self.figures.count(self.phase, "reservations refused")
-        return made.get("reservationId")
+            return None, str(refused[0].get("code") or "UNCODED")
+        return made.get("reservationId"), None
 
     @property
     def location(self) -> str:
@@ -183,6 +232,25 @@ class Rehearsal:
     async def move(self, movement: dict[str, Any]) -> bool:
         return await self.switch("wms", "/_control/movements", {"movements": [movement]})
 
+    async def cancel_in_storefront(self, order_id: str) -> bool:
+        """A customer cancels in the storefront (its contract's ``order.cancel``), whatever the
+        warehouse has done: whether the storefront accepted it."""
+        url = self.target.systems.get("storefront")
+        if url is None:
+            return False
+        try:
+            answer = await self._control.post(
+                f"{url}/commands",
+                json={
+                    "type": "order.cancel",
+                    "payload": {"orderId": order_id, "reason": "rehearsal: cancelled late"},
+                },
+                headers={"Idempotency-Key": f"{PLANTED_KEY}{self._run}-{next(self._keys)}"},
+            )
+        except httpx.HTTPError:
+            return False
+        return answer.is_success and answer.json().get("status") == "accepted"
+
     # -- the run ------------------------------------------------------------------------------
 
     async def run(self) -> Figures:
@@ -192,6 +260,9 @@ class Rehearsal:
                 await self._phase(phase, stock)
             self.phase = "drain"
             await self._drain()
+            for planted_in, _ in self._planted.values():  # still waiting when the drain ended
+                self.figures.count(planted_in, "disagreements undetected")
+            self._planted.clear()
             await self._settle(stock)
         finally:
             for task in self._tasks:
@@ -232,9 +303,49 @@ class Rehearsal:
         rest = [sku for sku in ordered if sku not in scarce and units[sku] >= 1]
         probes = rest[: max(1, len(rest) // 4)]
         plentiful = [sku for sku in rest[len(probes) :] if units[sku] >= 20] or rest
+        promised: list[str] = []
+        if any(p.promises_per_second for p in self.scenario.phases) and len(plentiful) > 1:
+            # the best stocked, so that a promise is rarely too small to make
+            promised = plentiful[-max(1, len(plentiful) // 6) :]
+            plentiful = plentiful[: -len(promised)]
         self.figures.scarce = dict(scarce)
         self._probe_cycle = itertools.cycle(probes)
-        return _Stock(scarce, probes, plentiful)
+        self._promise_cycle = itertools.cycle(promised) if promised else None
+        releasable = []
+        if any(p.disagreements_per_second for p in self.scenario.phases):
+            releasable = await self._releasable()
+            self.rng.shuffle(releasable)
+        self.figures.samples.clear()  # nor is finding the orders to plant disagreements on
+        return _Stock(scarce, probes, plentiful, promised, releasable)
+
+    async def _releasable(self) -> list[tuple[str, str]]:
+        """Storefront orders the WMS has released, with no disagreement and no exception, ever
+        (an exception raised before would be found again, not raised anew)."""
+        disputed: set[str] = set()
+        after = None
+        while True:
+            data = await self.graphql("exceptions", RAISED, kinds=CANCELLATION_KINDS, after=after)
+            page = (data or {}).get("exceptions") or {}
+            disputed.update(edge["node"]["subject"] for edge in page.get("edges") or [])
+            after = (page.get("pageInfo") or {}).get("endCursor")
+            if not (page.get("pageInfo") or {}).get("hasNextPage") or after is None:
+                break
+        found: list[tuple[str, str]] = []
+        after = None
+        while True:
+            data = await self.graphql("orders", RELEASED_ORDERS, after=after)
+            page = (data or {}).get("orders") or {}
+            for edge in page.get("edges") or []:
+                try:
+                    _, parts = decode_global_id(edge["node"]["id"], expected_type="Order")
+                except InvalidId:
+                    continue
+                if len(parts) == 2 and ":".join(parts) not in disputed:
+                    found.append((parts[0], parts[1]))
+            after = (page.get("pageInfo") or {}).get("endCursor")
+            if not (page.get("pageInfo") or {}).get("hasNextPage") or after is None:
+                break
+        return found
 
     async def _phase(self, phase: Phase, stock: _Stock) -> None:
         self.phase = phase.name
@@ -252,6 +363,8 @@ class Rehearsal:
             "return": phase.returns_per_second,
             "cancel": phase.late_cancellations_per_second,
             "resolve": phase.resolutions_per_second,
+            "promise": phase.promises_per_second,
+            "disagree": phase.disagreements_per_second,
         }
         owed = dict.fromkeys(rates, 0.0)
         began = self.monotonic()
@@ -265,12 +378,20 @@ class Rehearsal:
             now = self.monotonic()
             if now - last_report >= 1:
                 last_report = now
-                self.figures.tick(self.phase, now, len(self._probing), await self._backlog())
+                self.figures.tick(
+                    self.phase, now, len(self._probing), await self._backlog(), len(self._planted)
+                )
                 if self.progress is not None:
                     self.progress(phase.name, min(1.0, elapsed / phase.seconds), self.figures)
             await self.sleep(TICK)
         await self.switch("wms", "/_control/latency", {"seconds": 0})
-        self.figures.tick(self.phase, self.monotonic(), len(self._probing), await self._backlog())
+        self.figures.tick(
+            self.phase,
+            self.monotonic(),
+            len(self._probing),
+            await self._backlog(),
+            len(self._planted),
+        )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def bounded() -> None:
@@ -317,6 +438,10 @@ class Rehearsal:
             self.figures.count(self.phase, "returns received" if moved else "returns refused")
         elif kind == "resolve":
             await self._resolve()
+        elif kind == "promise":
+            await self._promise()
+        elif kind == "disagree":
+            await self._disagree(stock)
         elif kind == "cancel" and self._pending:
             made = self._pending.pop(self.rng.randrange(len(self._pending)))
             await self.graphql("releaseReservation", RELEASE, id=made)
@@ -381,6 +506,81 @@ class Rehearsal:
         finally:
             self._probing.discard(sku)
 
+    async def _promise(self) -> None:
+        """A shopper is shown what the channel may promise of a SKU here (published: the
+        figure is recorded as told to the channel), thinks, and orders no more than it before
+        the promise's cut-off. Nothing else draws on these SKUs: a refusal is a broken promise.
+        The storefront then shows the figure left (published again)."""
+        if self._promise_cycle is None:
+            return
+        sku = next(self._promise_cycle)
+        if sku in self._promising:
+            return
+        self._promising.add(sku)
+        phase = self.phase
+        channel = self.rng.choice(("web", "marketplace"))
+        try:
+            shown = (await self.available([sku], channel, publish=True)).get(sku, 0)
+            if shown < 1:
+                self.figures.count(phase, "promises not made")
+                return
+            published = self.monotonic()
+            await self.sleep(self.rng.uniform(0, self.scenario.promise_seconds / 2))
+            if self.monotonic() - published >= self.scenario.promise_seconds:
+                self.figures.count(phase, "promises lapsed")
+                return
+            self.figures.count(phase, "promises made")
+            quantity = self.rng.randint(1, min(shown, PROMISE_MAX_UNITS))
+            made, refusal = await self.reserve_or_refusal(sku, channel, self.location, quantity)
+            if made is not None:
+                self.figures.count(phase, "promises kept")
+                self._pending.append(made)  # the late cancellations give the units back
+            elif refusal is not None:
+                self.figures.count(phase, "promises broken")
+                self.figures.count(phase, f"promises broken {refusal}")
+            else:
+                self.figures.count(phase, "promises failed")
+            await self.available([sku], channel, publish=True)
+        finally:
+            self._promising.discard(sku)
+
+    async def _disagree(self, stock: _Stock) -> None:
+        """Plant a disagreement: a customer cancels in the storefront an order the WMS has
+        released. The detector must raise it as an exception; a watcher times how long."""
+        if not stock.releasable:
+            self.figures.count(self.phase, "disagreements not planted")
+            return
+        source, order_id = stock.releasable.pop()
+        if not await self.cancel_in_storefront(order_id):
+            self.figures.count(self.phase, "disagreements refused")
+            return
+        self.figures.count(self.phase, "disagreements planted")
+        self._planted[f"{source}:{order_id}"] = (self.phase, self.monotonic())
+        if not self._watching:
+            self._watching = True
+            self._spawn(self._watch_exceptions())
+
+    async def _watch_exceptions(self) -> None:
+        """Poll the newest exceptions until every planted disagreement has one (or has waited
+        past the timeout): the first sight of each is its time to exception."""
+        try:
+            while self._planted:
+                await self.sleep(DETECTION_POLL)
+                data = await self.graphql("exceptions", RAISED, kinds=CANCELLATION_KINDS)
+                page = (data or {}).get("exceptions") or {}
+                now = self.monotonic()
+                for edge in page.get("edges") or []:
+                    planted = self._planted.pop(edge["node"]["subject"], None)
+                    if planted is not None:
+                        self.figures.detected(planted[0], (now - planted[1]) * 1000)
+                limit = DETECTION_TIMEOUT + self._longest_outage()
+                for subject, (phase, at) in list(self._planted.items()):
+                    if now - at > limit:
+                        del self._planted[subject]
+                        self.figures.count(phase, "disagreements undetected")
+        finally:
+            self._watching = False
+
     def _longest_outage(self) -> float:
         return max(
             (o.seconds for p in self.scenario.phases for o in p.outages if o.system == "wms"),
@@ -414,12 +614,14 @@ class Rehearsal:
         resolutions whose commands the owners have not acknowledged yet; how long that takes
         is the backlog's drain time."""
         began = self.monotonic()
-        deadline = began + PROBE_TIMEOUT + self._longest_outage()
+        deadline = began + max(PROBE_TIMEOUT, DETECTION_TIMEOUT) + self._longest_outage()
         backlog = await self._backlog()
         while (self._tasks or backlog) and self.monotonic() < deadline:
             await self.sleep(1)
             backlog = await self._backlog()
-            self.figures.tick(self.phase, self.monotonic(), len(self._probing), backlog)
+            self.figures.tick(
+                self.phase, self.monotonic(), len(self._probing), backlog, len(self._planted)
+            )
         self.figures.drained(round(self.monotonic() - began, 1), backlog)
 
     async def _settle(self, stock: _Stock) -> None:
@@ -454,4 +656,5 @@ class Rehearsal:
             if answer.status_code != 200:
                 continue
             for entry in answer.json().get("data", []):
-                self.figures.command(kind, entry)
+                if not str(entry.get("idempotencyKey") or "").startswith(PLANTED_KEY):
+                    self.figures.command(kind, entry)

@@ -39,6 +39,7 @@ def html_report(body: dict[str, Any]) -> str:
         ("GraphQL errors", "errors", "#dc2626"),
         ("WMS movements waiting for availability", "movementsWaiting", "#059669"),
         ("Resolutions waiting on their owner (backlog)", "resolutionsPending", "#7c3aed"),
+        ("Planted disagreements waiting for their exception", "disagreementsWaiting", "#db2777"),
     ]
     verdicts = "".join(
         f"<tr><td>{escape(v['name'])}</td><td>{escape(str(v['value']))}</td>"
@@ -49,7 +50,10 @@ def html_report(body: dict[str, Any]) -> str:
         f"<tr><td>{escape(p['name'])}</td><td>{p['graphql']['requests']}</td>"
         f"<td>{p['graphql']['errors']}</td><td>{p['graphql']['p50Ms']}</td>"
         f"<td>{p['graphql']['p99Ms']}</td><td>{p['movementToAvailability']['p50Ms']}</td>"
-        f"<td>{p['movementToAvailability']['p99Ms']}</td></tr>"
+        f"<td>{p['movementToAvailability']['p99Ms']}</td>"
+        f"<td>{p['promises']['broken']} of {p['promises']['made']}</td>"
+        f"<td>{p['disagreementToException']['p50Ms']}</td>"
+        f"<td>{p['disagreementToException']['p99Ms']}</td></tr>"
         for p in body["phases"]
     )
     drawn = "".join(
@@ -72,5 +76,6 @@ def html_report(body: dict[str, Any]) -> str:
         f"<th>verdict</th></tr>{verdicts}</table>"
         "<h2>Phases</h2><table><tr><th>phase</th><th>requests</th><th>errors</th>"
         "<th>p50 ms</th><th>p99 ms</th><th>movement→availability p50 ms</th><th>p99 ms</th>"
+        "<th>promises broken</th><th>disagreement→exception p50 ms</th><th>p99 ms</th>"
         f"</tr>{phases}</table><h2>Over time</h2>{drawn}</body></html>\n"
     )

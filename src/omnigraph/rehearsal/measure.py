@@ -46,6 +46,8 @@ class Figures:
     samples: list[Sample] = field(default_factory=list)
     counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     reflections: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # ms from a disagreement planted in a source to its exception, by the phase it was planted in
+    detections: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     phases: dict[str, float] = field(default_factory=dict)
     scarce: dict[str, int] = field(default_factory=dict)
     raced: set[str] = field(default_factory=set)
@@ -64,13 +66,18 @@ class Figures:
     def reflected(self, phase: str, ms: float) -> None:
         self.reflections[phase].append(ms)
 
+    def detected(self, phase: str, ms: float) -> None:
+        self.detections[phase].append(ms)
+
     def phase_started(self, name: str, at: float) -> None:
         self.phases[name] = round(at - self.started, 1)
 
     def drained(self, seconds: float, left: int) -> None:
         self.drain = {"seconds": seconds, "resolutionsLeft": left}
 
-    def tick(self, phase: str, at: float, probes_waiting: int, backlog: int = 0) -> None:
+    def tick(
+        self, phase: str, at: float, probes_waiting: int, backlog: int = 0, planted: int = 0
+    ) -> None:
         """One point of the charts: the requests since the last point, their p99 and errors."""
         window = self.samples[self._seen :]
         self._seen = len(self.samples)
@@ -84,6 +91,7 @@ class Figures:
                 "stale": sum(1 for s in window if s.stale_ages),
                 "movementsWaiting": probes_waiting,
                 "resolutionsPending": backlog,
+                "disagreementsWaiting": planted,
             }
         )
 
@@ -138,6 +146,33 @@ def _movements(reflections: list[float], counts: Counter[str]) -> dict[str, Any]
     }
 
 
+def _promises(counts: Counter[str]) -> dict[str, Any]:
+    prefix = "promises broken "
+    return {
+        "made": counts["promises made"],
+        "kept": counts["promises kept"],
+        "broken": counts["promises broken"],
+        "brokenCodes": {
+            what.removeprefix(prefix): n
+            for what, n in sorted(counts.items())
+            if what.startswith(prefix)
+        },
+        "failed": counts["promises failed"],
+        "lapsed": counts["promises lapsed"],
+        "notMade": counts["promises not made"],
+    }
+
+
+def _detections(detections: list[float], counts: Counter[str]) -> dict[str, Any]:
+    return {
+        "planted": counts["disagreements planted"],
+        "raised": len(detections),
+        "undetected": counts["disagreements undetected"],
+        "p50Ms": percentile(detections, 50),
+        "p99Ms": percentile(detections, 99),
+    }
+
+
 def report(scenario: Scenario, figures: Figures) -> dict[str, Any]:
     """The run as a JSON-able report: per phase and overall, with each threshold's verdict."""
     phases = []
@@ -146,7 +181,13 @@ def report(scenario: Scenario, figures: Figures) -> dict[str, Any]:
         counts = figures.counts.get(name, Counter())
         total.update(counts)
         samples = [s for s in figures.samples if s.phase == name]
-        if name == "drain" and not samples and not counts and not figures.reflections.get(name):
+        if (
+            name == "drain"
+            and not samples
+            and not counts
+            and not figures.reflections.get(name)
+            and not figures.detections.get(name)
+        ):
             continue
         phases.append(
             {
@@ -154,22 +195,26 @@ def report(scenario: Scenario, figures: Figures) -> dict[str, Any]:
                 "startedAtSecond": figures.phases.get(name),
                 "graphql": _graphql(samples),
                 "movementToAvailability": _movements(figures.reflections.get(name, []), counts),
+                "promises": _promises(counts),
+                "disagreementToException": _detections(figures.detections.get(name, []), counts),
                 "counts": dict(sorted(counts.items())),
             }
         )
     reflections = [ms for group in figures.reflections.values() for ms in group]
+    detections = [ms for group in figures.detections.values() for ms in group]
     commands = {kind: dict(sorted(tally.items())) for kind, tally in figures.commands.items()}
     overall = {
         "oversells": sum(row["oversold"] for row in figures.oversells.values()),
         "doubleApplications": sum(t["appliedTwice"] for t in figures.commands.values()),
         "graphql": _graphql(figures.samples),
         "movementToAvailability": _movements(reflections, total),
+        "promises": _promises(total),
+        "disagreementToException": _detections(detections, total),
         "counts": dict(sorted(total.items())),
         "commands": commands,
         "races": figures.oversells,
         "drain": figures.drain,
         "resolutionBacklogMax": max((p["resolutionsPending"] for p in figures.timeline), default=0),
-        "disagreementToException": None,  # not measured yet: see docs/rehearsal.md
     }
     seconds = (figures.finished or figures.started) - figures.started
     body: dict[str, Any] = {
@@ -199,6 +244,9 @@ def verdicts(scenario: Scenario, body: dict[str, Any]) -> list[dict[str, Any]]:
         "unreflected_movements": overall["movementToAvailability"]["unreflected"],
         "backlog_drain_seconds": (overall["drain"] or {}).get("seconds"),
         "stale_answer_age_max_seconds": graphql["staleAgeMaxSeconds"],
+        "broken_promises": overall["promises"]["broken"],
+        "disagreement_to_exception_p99_ms": overall["disagreementToException"]["p99Ms"],
+        "undetected_disagreements": overall["disagreementToException"]["undetected"],
     }
     found = []
     for name, limit in scenario.thresholds.model_dump().items():

@@ -79,6 +79,12 @@ class Phase(_Strict):
     # agents resolving open exceptions (each resolution sent twice at once, a double click):
     # the commands it sends to the owning systems must be applied once each
     resolutions_per_second: float = Field(default=0, ge=0, le=20)
+    # shoppers shown a figure (availability with publish: true) who then order no more than it,
+    # before the promise's cut-off: an order refused is a broken promise
+    promises_per_second: float = Field(default=0, ge=0, le=50)
+    # disagreements planted in the storefront (an order cancelled there after the WMS released
+    # it), each timed until its exception is raised
+    disagreements_per_second: float = Field(default=0, ge=0, le=5)
     race: Race | None = None
     outages: list[Outage] = Field(default_factory=list)
 
@@ -103,6 +109,9 @@ class Thresholds(_Strict):
     unreflected_movements: int | None = Field(default=None, ge=0)
     backlog_drain_seconds: float | None = Field(default=None, ge=0)
     stale_answer_age_max_seconds: float | None = Field(default=None, ge=0)
+    broken_promises: int | None = Field(default=None, ge=0)
+    disagreement_to_exception_p99_ms: float | None = Field(default=None, gt=0)
+    undetected_disagreements: int | None = Field(default=None, ge=0)
 
 
 class Scenario(_Strict):
@@ -112,6 +121,9 @@ class Scenario(_Strict):
     sku_pattern: str = "SKU-{:04d}"
     sku_count: int = Field(default=120, ge=10, le=500)
     location: str = "dc-north"
+    # a promise's cut-off: how long after a figure is published an order for no more than it
+    # must still be accepted (the shoppers order within the first half of it)
+    promise_seconds: float = Field(default=30, gt=0, le=3600)
     phases: list[Phase] = Field(min_length=1, max_length=20)
     thresholds: Thresholds = Field(default_factory=Thresholds)
 

@@ -23,7 +23,7 @@ from cachetools import TTLCache
 
 from omnigraph.core.errors import UpstreamUnavailable
 
-__all__ = ["LastGood", "StaleRead", "stale_reads"]
+__all__ = ["LastGood", "StaleRead", "served_stale", "stale_reads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,17 @@ def stale_reads() -> Iterator[list[StaleRead]]:
         yield served
     finally:
         _reads.reset(token)
+
+
+def served_stale(read: StaleRead) -> bool:
+    """Say that ``read`` was answered from an old copy, where a scope is open (the response
+    then carries it); whether one was. For reference data kept elsewhere than :class:`LastGood`
+    (a WMS's locations, omnigraph.inventory.locations)."""
+    served = _reads.get()
+    if served is None:
+        return False
+    served.append(read)
+    return True
 
 
 class LastGood:
