@@ -461,7 +461,12 @@ async def test_a_published_figure_above_the_ledger_raises_oversell_risk(
         "locationId": "store-london",
         "channel": "web",
         "published": 6,
+        "stillSellable": 6,  # the web reserved nothing since
         "allowed": 2,
+        "unavailable": {
+            "fulfilmentOrderId": "a risk comes before any order: no line is oversold yet",
+            "quantity": "a risk comes before any order: no line is oversold yet",
+        },
     }
     assert row.owner_kind == "wms"
     # a query that does not publish records nothing new
@@ -469,6 +474,55 @@ async def test_a_published_figure_above_the_ledger_raises_oversell_risk(
     async with services.sessions() as session:
         figures = list(await session.scalars(select(PublishedAvailabilityRow.quantity)))
     assert figures == [6]
+
+
+async def test_a_channel_selling_what_it_was_shown_is_no_oversell_risk(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """The web shows 6 and sells 2 of them through reservations: the ledger now allows 4, which
+    is what the web may still sell, so no risk; 3 found damaged afterwards leave 1 against the
+    web's 4 still on sale, a risk whose only outcome the WMS can act on is a cycle count."""
+    wms, services, graph = scripted
+    wms.add("receipt", "SKU-OS", "store-london", 6)
+    reader = LedgerReader(services.sessions, services.registry)
+    await reader.sync_once()
+    query = """{ availability(skus: ["SKU-OS"], channel: "web", publish: true) {
+                 locationId availableQuantity } }"""
+    shown = (await graph.query(query))["data"]["availability"]
+    assert shown == [{"locationId": "store-london", "availableQuantity": 6}]
+    reserve = """mutation($input: ReserveInventoryInput!) { reserveInventory(input: $input) {
+                   reservation { quantity status } userErrors { code } } }"""
+    for key, quantity in (("sale-1", 1), ("sale-2", 1)):
+        answer = await graph.query(
+            reserve,
+            input={
+                "sku": "SKU-OS",
+                "locationId": "store-london",
+                "channel": "web",
+                "quantity": quantity,
+                "idempotencyKey": key,
+            },
+        )
+        assert answer["data"]["reserveInventory"]["userErrors"] == []
+    monitor = DriftMonitor(
+        services.sessions, services.registry, services.get(ExceptionCatalogue), clock=services.now
+    )
+    assert await monitor.check_oversell(services) == 0  # its own sales are not a risk
+    wms.add("damage", "SKU-OS", "store-london", 3)
+    await reader.sync_once()
+    assert await monitor.check_oversell(services) == 1
+    found = await graph.query(
+        """{ exceptions(first: 5, filter: {kinds: [OVERSELL_RISK]}) { edges { node {
+             subject allowedResolutions details } } } }"""
+    )
+    (node,) = [
+        edge["node"]
+        for edge in found["data"]["exceptions"]["edges"]
+        if edge["node"]["subject"] == "SKU-OS@store-london"
+    ]
+    assert node["allowedResolutions"] == ["CYCLE_COUNT"]
+    details = node["details"]
+    assert (details["published"], details["stillSellable"], details["allowed"]) == (6, 4, 1)
 
 
 async def test_inspection_required_decides_when_returns_held_for_inspection_sell(
