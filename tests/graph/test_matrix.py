@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,8 @@ from omnigraph.graph.matrix import (
     object_types,
 )
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import running_app
+from tests.conftest import issue_key, running_app
 from tests.helpers import short_pick
 
 # How to reach each restricted type; FIELD is replaced by the field under test.
@@ -94,15 +92,13 @@ async def production(
 
 @pytest.fixture(scope="module")
 async def tokens(production: tuple[Starlette, httpx.AsyncClient]) -> dict[Role, str]:
-    services: Services = production[0].state.services
     issued = {}
     for role in Role:
-        key = await api_keys.create_key(
-            services.sessions,
+        key = await issue_key(
+            production[0],
+            role,
             name=f"matrix-{role.value}",
-            roles=frozenset({role}),
             channel="web" if role is Role.STOREFRONT else None,
-            now=datetime.now(UTC),
         )
         issued[role] = key.secret
     return issued

@@ -24,11 +24,10 @@ from omnigraph.graph.overrides import graphql_schema
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import OperationDocument, register_documents
 from omnigraph.security.principal import Role
-from tests.conftest import Sources
+from tests.conftest import Sources, issue_key
 from tests.helpers import short_pick
 from tests.security.conftest import serve
 from tests.security.test_trusted_documents import persisted
@@ -58,13 +57,7 @@ class Caching:
         return found
 
     async def key(self, *roles: Role) -> str:
-        issued = await api_keys.create_key(
-            self.services.sessions,
-            name=f"cache-test-{uuid.uuid4()}",
-            roles=frozenset(roles),
-            channel=None,
-            now=datetime.now(UTC),
-        )
+        issued = await issue_key(self.app, *roles, name=f"cache-test-{uuid.uuid4()}")
         return issued.secret
 
     async def ask(self, body: dict[str, Any], secret: str) -> tuple[dict[str, Any], dict[str, int]]:

@@ -22,7 +22,7 @@ from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.backend import BearerBackend
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import running_app
+from tests.conftest import issue_key, running_app
 from tests.helpers import short_pick
 
 POLICY = "{ allocationPolicy { version document } }"
@@ -41,10 +41,7 @@ async def production(
 
 
 async def issue(app: Starlette, *roles: Role, name: str = "tester") -> str:
-    services: Services = app.state.services
-    issued = await api_keys.create_key(
-        services.sessions, name=name, roles=frozenset(roles), channel=None, now=datetime.now(UTC)
-    )
+    issued = await issue_key(app, *roles, name=name)
     return issued.secret
 
 

@@ -23,7 +23,6 @@ from omnigraph.db.models import PersistedDocumentRow
 from omnigraph.demo import DemoSystems
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import (
     OperationDocument,
@@ -31,7 +30,7 @@ from omnigraph.security.document_store import (
     register_documents,
 )
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize
+from tests.conftest import Graph, authorize, issue_key
 from tests.security.conftest import serve
 
 
@@ -254,13 +253,8 @@ class Clock:
 
 
 async def _key(app: Starlette, name: str) -> dict[str, str]:
-    services: Services = app.state.services
-    issued = await api_keys.create_key(
-        services.sessions,
-        name=f"{name}-{uuid.uuid4().hex[:8]}",
-        roles=frozenset({Role.STOREFRONT}),
-        channel="web",
-        now=datetime.now(UTC),
+    issued = await issue_key(
+        app, Role.STOREFRONT, name=f"{name}-{uuid.uuid4().hex[:8]}", channel="web"
     )
     return {"Authorization": f"Bearer {issued.secret}"}
 
