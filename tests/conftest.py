@@ -117,11 +117,17 @@ class Graph:
         return body
 
 
+def services_of(app: Starlette) -> Services:
+    """The services of a running ``app`` (typed: Starlette's state is not)."""
+    services: Services = app.state.services
+    return services
+
+
 async def issue_key(
     app: Starlette, *roles: Role, name: str | None = None, channel: str | None = None
 ) -> api_keys.IssuedKey:
     """A fresh API key of the service under test with ``roles`` (and ``channel``), issued now."""
-    services: Services = app.state.services
+    services = services_of(app)
     return await api_keys.create_key(
         services.sessions,
         name=name or f"test-{'-'.join(roles) or 'none'}",
@@ -236,6 +242,6 @@ def repo_root() -> Path:
 async def ledger(app: Starlette) -> Services:
     """The inventory ledger read from the demo WMS's feed (idempotent: a later call reads only
     what is new)."""
-    services: Services = app.state.services
+    services = services_of(app)
     await LedgerReader(services.sessions, services.registry).sync_once()
     return services

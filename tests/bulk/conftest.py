@@ -25,7 +25,7 @@ from omnigraph.db.models import BulkOperationRow
 from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
-from tests.conftest import issue_key, make_settings, serving
+from tests.conftest import issue_key, make_settings, services_of, serving
 
 PAGE_SIZE_CAP = 25  # 160 demo orders: seven pages
 CLAIM_SECONDS = 60.0
@@ -63,8 +63,7 @@ class Bulk:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def key(self, *roles: Role, channel: str | None = None) -> str:
         issued = await issue_key(

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from omnigraph.app import catch_up
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
-from tests.conftest import issue_key
+from tests.conftest import issue_key, services_of
 from tests.helpers import on_loopback, served_demo
 
 CHROMIUM = shutil.which("chromium")
@@ -57,8 +57,7 @@ class Console:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables})

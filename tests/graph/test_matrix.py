@@ -33,9 +33,8 @@ from omnigraph.graph.matrix import (
     load_matrix,
     object_types,
 )
-from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import issue_key, running_app
+from tests.conftest import issue_key, running_app, services_of
 from tests.helpers import short_pick
 
 # How to reach each restricted type; FIELD is replaced by the field under test.
@@ -106,7 +105,7 @@ async def tokens(production: tuple[Starlette, httpx.AsyncClient]) -> dict[Role, 
 
 @pytest.fixture(scope="module")
 async def ids(production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld) -> dict[str, Any]:
-    services: Services = production[0].state.services
+    services = services_of(production[0])
     order = next(o for o in world.storefront_orders if o["channel"] == "web" and o["customer"])
     payout = next(p for p in world.payouts if p["status"] == "paid")
     row, _ = await take_in(

@@ -31,7 +31,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
 from omnigraph.runtime.services import Services
-from tests.conftest import Graph, make_settings, serving
+from tests.conftest import Graph, make_settings, services_of, serving
 
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 LOCATIONS = [
@@ -142,7 +142,7 @@ async def scripted(
     wms = ScriptedWms()
     app = wms.serving(exception_demo, clean_database, cache_ttl_seconds=0)
     async with serving(app) as client:
-        services: Services = app.state.services
+        services = services_of(app)
         await forget_inventory(services)
         try:
             yield wms, services, Graph(client)

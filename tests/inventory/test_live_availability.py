@@ -15,6 +15,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
+from tests.conftest import services_of
 from tests.helpers import on_loopback, until
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 
@@ -29,7 +30,7 @@ async def live(
     wms = ScriptedWms()
     app = wms.serving(exception_demo, clean_database)
     async with on_loopback(app, lifespan="on") as port:
-        services: Services = app.state.services
+        services = services_of(app)
         await forget_inventory(services)
         try:
             yield f"127.0.0.1:{port}", wms, services

@@ -16,9 +16,8 @@ from starlette.applications import Starlette
 from omnigraph.db.models import ReconciliationLineRow
 from omnigraph.demo import DemoSystems
 from omnigraph.payouts.report import CSV_COLUMNS
-from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
-from tests.conftest import issue_key
+from tests.conftest import issue_key, services_of
 from tests.helpers import reconcile_payouts
 from tests.security.conftest import serve
 
@@ -75,7 +74,7 @@ async def test_finance_reporting_and_admin_get_every_line_of_the_period(
     assert response.headers["content-type"].startswith("text/csv")
     header, *rows = list(csv.reader(io.StringIO(response.text)))
     assert tuple(header) == CSV_COLUMNS
-    services: Services = app.state.services
+    services = services_of(app)
     async with services.sessions() as session:
         stored = await session.scalar(
             select(func.count())

@@ -32,7 +32,7 @@ from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
-from tests.conftest import issue_key, make_settings
+from tests.conftest import issue_key, make_settings, services_of
 from tests.helpers import on_loopback, short_pick, until
 
 WINDOW = 5.0  # OMNIGRAPH_AUTH_CACHE_SECONDS of the service under test
@@ -63,8 +63,7 @@ class Live:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
 
 @pytest.fixture(scope="module")

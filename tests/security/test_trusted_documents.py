@@ -30,7 +30,7 @@ from omnigraph.security.document_store import (
     register_documents,
 )
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize, issue_key
+from tests.conftest import Graph, authorize, issue_key, services_of
 from tests.security.conftest import serve
 
 
@@ -120,7 +120,7 @@ async def test_allowlist_mode_runs_only_registered_operations(
     allowlist: tuple[Starlette, httpx.AsyncClient],
 ) -> None:
     app, client = allowlist
-    services: Services = app.state.services
+    services = services_of(app)
     (lookup,) = read_operations(
         EXAMPLES / "support-order-lookup.graphql", graphql_schema(build_schema())
     )
@@ -145,7 +145,7 @@ async def test_allowlist_mode_ignores_what_apq_learnt_until_an_operator_register
     allowlist: tuple[Starlette, httpx.AsyncClient], graph: Graph, tmp_path: Path
 ) -> None:
     app, client = allowlist
-    services: Services = app.state.services
+    services = services_of(app)
     query = unique("query Learnt { __typename }")
     sha256 = document_hash(query)
     assert "errors" not in await post(graph.client, persisted(sha256, query))  # APQ learnt it
@@ -266,7 +266,7 @@ async def _ask(client: httpx.AsyncClient, headers: dict[str, str], body: dict[st
 
 
 async def _kept(app: Starlette, *hashes: str) -> set[str]:
-    services: Services = app.state.services
+    services = services_of(app)
     async with services.sessions() as session:
         rows = await session.scalars(
             select(PersistedDocumentRow.sha256).where(PersistedDocumentRow.sha256.in_(hashes))
@@ -335,7 +335,7 @@ async def test_learnt_documents_unused_for_the_window_are_forgotten_registered_o
     bounded: tuple[Starlette, httpx.AsyncClient],
 ) -> None:
     app, client = bounded
-    services: Services = app.state.services
+    services = services_of(app)
     clock = Clock(services, LONG_AGO - timedelta(days=400))
     headers = await _key(app, "apq-expiry")
     used, unused = unique("query Used { __typename }"), unique("query Unused { __typename }")

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import delete
 from starlette.applications import Starlette
-from tests.conftest import make_settings, serving
+from tests.conftest import make_settings, services_of, serving
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
 
@@ -89,8 +89,7 @@ class Running:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def shopify(
         self, body: bytes, webhook_id: str, topic: str = "orders/updated"

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
-from tests.conftest import make_settings, serving
+from tests.conftest import make_settings, services_of, serving
 from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, recorded
 
@@ -50,8 +50,7 @@ class StripeService:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def post(
         self, event: Any, *, secret: str = WEBHOOK_SECRET, at: float | None = None, **headers: str
