@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -30,6 +32,7 @@ from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 __all__ = [
     "LINE_KINDS",
     "free_port",
+    "logging_put_back",
     "on_loopback",
     "reconcile_payouts",
     "served_demo",
@@ -109,6 +112,24 @@ async def on_loopback(app: ASGIApp, **config: Any) -> AsyncIterator[int]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@contextlib.contextmanager
+def logging_put_back() -> Iterator[None]:
+    """Whatever the block does to the process's logging (``configure_logging``) is undone after
+    it: structlog's configuration and the root logger's handlers and level."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
 
 
 # the built-in demo as documented, whatever the environment of the run says
