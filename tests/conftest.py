@@ -117,16 +117,29 @@ class Graph:
         return body
 
 
-async def authorize(app: Starlette, client: httpx.AsyncClient, *roles: Role) -> str:
-    """Give ``client`` a fresh API key with ``roles`` (production mode needs one)."""
+def services_of(app: Starlette) -> Services:
+    """The services of a running ``app`` (typed: Starlette's state is not)."""
     services: Services = app.state.services
-    issued = await api_keys.create_key(
+    return services
+
+
+async def issue_key(
+    app: Starlette, *roles: Role, name: str | None = None, channel: str | None = None
+) -> api_keys.IssuedKey:
+    """A fresh API key of the service under test with ``roles`` (and ``channel``), issued now."""
+    services = services_of(app)
+    return await api_keys.create_key(
         services.sessions,
-        name=f"test-{'-'.join(roles) or 'none'}",
+        name=name or f"test-{'-'.join(roles) or 'none'}",
         roles=frozenset(roles),
-        channel=None,
+        channel=channel,
         now=datetime.now(UTC),
     )
+
+
+async def authorize(app: Starlette, client: httpx.AsyncClient, *roles: Role) -> str:
+    """Give ``client`` a fresh API key with ``roles`` (production mode needs one)."""
+    issued = await issue_key(app, *roles)
     client.headers["Authorization"] = f"Bearer {issued.secret}"
     return issued.secret
 
@@ -179,16 +192,29 @@ def sources(demo: DemoSystems) -> Sources:
     return Sources(demo)
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    app: Starlette, *, base_url: str = "http://omnigraph", **transport: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` started (its lifespan) and a client speaking to it in process; ``transport`` are
+    ``httpx.ASGITransport`` options (the client's address, ``raise_app_exceptions``)."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, **transport), base_url=base_url
+        ) as client,
+    ):
+        yield client
+
+
 async def running_app(
     demo: DemoSystems, database_url: str, **overrides: Any
 ) -> AsyncIterator[tuple[Starlette, Graph]]:
     app = create_app(
         make_settings(database_url, **overrides), sources=demo_sources_config(demo.urls)
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield app, Graph(client)
+    async with serving(app) as client:
+        yield app, Graph(client)
 
 
 @pytest.fixture(scope="session")
@@ -216,6 +242,6 @@ def repo_root() -> Path:
 async def ledger(app: Starlette) -> Services:
     """The inventory ledger read from the demo WMS's feed (idempotent: a later call reads only
     what is new)."""
-    services: Services = app.state.services
+    services = services_of(app)
     await LedgerReader(services.sessions, services.registry).sync_once()
     return services

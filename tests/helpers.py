@@ -1,18 +1,22 @@
-"""What tests in several rooms make the same way: a short pick reported, a stock position
-seeded, the payouts reconciled as the service's worker would."""
+"""What tests in several rooms make the same way: a service on a loopback port, a short pick
+reported, a stock position seeded, the payouts reconciled as the service's worker would."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
+import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from omnigraph.app import BACKGROUND_SWITCHES, catch_up, create_app
 from omnigraph.db.models import InventoryPositionRow
@@ -23,11 +27,13 @@ from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.settings import Settings
-from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES
+from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 
 __all__ = [
     "LINE_KINDS",
     "free_port",
+    "logging_put_back",
+    "on_loopback",
     "reconcile_payouts",
     "served_demo",
     "short_pick",
@@ -66,6 +72,66 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class _LoopbackServer(uvicorn.Server):
+    """Leaves signals to the test process, which may host several servers in one loop, and says
+    when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(app: ASGIApp, **config: Any) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on a free loopback port for the block; yields the port.
+    ``config`` are ``uvicorn.Config`` options (``lifespan="on"`` to start the app with it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = _LoopbackServer(
+        uvicorn.Config(app, **{"lifespan": "off", "log_level": "warning", **config})
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    listening = asyncio.create_task(server.listening.wait())
+    try:
+        await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
+        if not listening.done():
+            await task  # re-raises why it could not start
+            raise RuntimeError("the server stopped while starting")
+        yield int(sock.getsockname()[1])
+    finally:
+        listening.cancel()
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@contextlib.contextmanager
+def logging_put_back() -> Iterator[None]:
+    """Whatever the block does to the process's logging (``configure_logging``) is undone after
+    it: structlog's configuration and the root logger's handlers and level."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
 # the built-in demo as documented, whatever the environment of the run says
 DEMO = ("demo_seed", "demo_orders", "demo_as_of", "demo_base_port")
 
@@ -89,13 +155,9 @@ async def served_demo(
         **overrides,
     }
     app = create_app(Settings(**values), clock=clock)
-    async with app.router.lifespan_context(app):
+    async with serving(app, base_url="http://127.0.0.1:8000") as client:
         await catch_up(app.state.services)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://127.0.0.1:8000"
-        ) as client:
-            yield app, client
+        yield app, client
 
 
 def short_pick(

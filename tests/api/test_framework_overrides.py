@@ -22,8 +22,7 @@ from omnigraph.app import EXAMPLES
 from omnigraph.demo import DemoSystems
 from omnigraph.graph.overrides import LeafExecutionContext, ReleasedContexts
 from omnigraph.inventory.ledger import LedgerReader
-from omnigraph.runtime.services import Services
-from tests.conftest import Graph, running_app
+from tests.conftest import Graph, running_app, services_of
 
 
 def example(name: str) -> str:
@@ -98,7 +97,7 @@ async def services(
     on = running_app(demo, database, framework_overrides=True)
     off = running_app(demo, database, framework_overrides=False)
     pair = (await anext(on), await anext(off))
-    services: Services = pair[0][0].state.services
+    services = services_of(pair[0][0])
     await LedgerReader(services.sessions, services.registry).sync_once()
     yield pair
     for started in (off, on):

@@ -34,9 +34,8 @@ from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
-from tests.conftest import running_app
+from tests.conftest import issue_key, running_app, services_of
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,15 +230,9 @@ async def federation(
     database_url = subgraph_env["OMNIGRAPH_DATABASE_URL"]
     processes: list[Process] = []
     async for app, graph in running_app(gateway_demo, database_url, mode="production"):
-        services: Services = app.state.services
+        services = services_of(app)
         await populate(services)
-        key = await api_keys.create_key(
-            services.sessions,
-            name="gateway-test",
-            roles=frozenset({Role.ADMIN}),
-            channel=None,
-            now=datetime.now(UTC),
-        )
+        key = await issue_key(app, Role.ADMIN, name="gateway-test")
         single = graph.client
         single.headers["Authorization"] = f"Bearer {key.secret}"
         try:

@@ -24,9 +24,8 @@ from omnigraph.bulk.store import BulkFiles
 from omnigraph.db.models import BulkOperationRow
 from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
-from tests.conftest import make_settings
+from tests.conftest import issue_key, make_settings, services_of, serving
 
 PAGE_SIZE_CAP = 25  # 160 demo orders: seven pages
 CLAIM_SECONDS = 60.0
@@ -64,16 +63,11 @@ class Bulk:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def key(self, *roles: Role, channel: str | None = None) -> str:
-        issued = await api_keys.create_key(
-            self.services.sessions,
-            name=f"bulk-test-{next(_names)}",
-            roles=frozenset(roles),
-            channel=channel,
-            now=datetime.now(UTC),
+        issued = await issue_key(
+            self.app, *roles, name=f"bulk-test-{next(_names)}", channel=channel
         )
         return issued.secret
 
@@ -157,10 +151,8 @@ async def bulk(
         },
     )
     app = create_app(settings, sources=demo_sources_config(demo.urls), clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield Bulk(app, client, clock, folder)
+    async with serving(app) as client:
+        yield Bulk(app, client, clock, folder)
 
 
 async def _end_every_export(bulk: Bulk) -> None:

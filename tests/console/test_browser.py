@@ -14,23 +14,21 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from omnigraph.app import catch_up
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
-from tests.helpers import served_demo
+from tests.conftest import issue_key, services_of
+from tests.helpers import on_loopback, served_demo
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -59,8 +57,7 @@ class Console:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables})
@@ -70,31 +67,17 @@ class Console:
         return data
 
     async def key(self, *roles: Role) -> str:
-        issued = await api_keys.create_key(
-            self.services.sessions,
-            name=f"console-{'-'.join(roles)}",
-            roles=frozenset(roles),
-            channel=None,
-            now=datetime.now(UTC),
-        )
+        issued = await issue_key(self.app, *roles, name=f"console-{'-'.join(roles)}")
         return issued.secret
 
 
 @pytest.fixture(scope="module")
 async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Console]:
-    async with served_demo(tmp_path_factory.mktemp("console")) as (app, client):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.02)
-        try:
-            yield Console(app, f"http://127.0.0.1:{sock.getsockname()[1]}", client)
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+    async with (
+        served_demo(tmp_path_factory.mktemp("console")) as (app, client),
+        on_loopback(app) as port,  # started above: its lifespan stays off here
+    ):
+        yield Console(app, f"http://127.0.0.1:{port}", client)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
-from tests.conftest import Graph, Sources, running_app
+from tests.conftest import Graph, Sources, running_app, services_of
 from tests.helpers import wms_short_pick
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
@@ -46,9 +46,7 @@ def egraph(exception_service: tuple[Starlette, Graph]) -> Graph:
 
 @pytest.fixture
 def services(exception_service: tuple[Starlette, Graph]) -> Services:
-    app = exception_service[0]
-    result: Services = app.state.services
-    return result
+    return services_of(exception_service[0])
 
 
 @pytest.fixture(scope="module")

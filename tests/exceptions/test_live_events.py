@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
 from omnigraph.app import create_app, demo_sources_config
@@ -17,7 +15,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.live import ExceptionEventBus
 from tests.conftest import Graph, make_settings
 from tests.exceptions.test_resolution import ACK
-from tests.helpers import until
+from tests.helpers import on_loopback, until
 
 SUBSCRIPTION = """
 subscription($owner: SourceKind, $kinds: [ExceptionKind!]) {
@@ -33,19 +31,8 @@ async def live(
     app = create_app(
         make_settings(clean_database), sources=demo_sources_config(exception_demo.urls)
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    try:
+    async with on_loopback(app, lifespan="on") as port:
         yield f"ws://127.0.0.1:{port}/graphql", app.state.services.get(ExceptionEventBus)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def next_message(ws: Any, within: float = 5.0) -> dict[str, Any]:

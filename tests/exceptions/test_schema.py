@@ -10,14 +10,13 @@ from starlette.applications import Starlette
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.demo import DemoWorld
-from omnigraph.runtime.services import Services
-from tests.conftest import Graph
+from tests.conftest import Graph, services_of
 
 AT = datetime(2026, 11, 19, 12, tzinfo=UTC)
 
 
 async def seed_exceptions(app: Starlette, order_ref: str) -> None:
-    services: Services = app.state.services
+    services = services_of(app)
     async with services.sessions() as session, session.begin():
         for i, (kind, status, owner) in enumerate(
             [("SHORT_PICK", "OPEN", "wms"), ("PAYOUT_MISMATCH", "RESOLVED", "payments")]

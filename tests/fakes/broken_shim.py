@@ -15,25 +15,23 @@ commands. :func:`serve` runs a shim over real HTTP on loopback, as a retailer's 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import itertools
 import json
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from omnigraph.demo import DemoWorld, create_payments_app
+from tests.helpers import on_loopback
 
 __all__ = ["TOKEN", "Fault", "broken_shim", "serve"]
 
@@ -148,40 +146,8 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-class _Server(uvicorn.Server):
-    """Leaves signals to the test process, which hosts several servers in one loop, and says
-    when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-
 @contextlib.asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve `app` on a free loopback port for the block; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, ws="none")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    listening = asyncio.create_task(server.listening.wait())
-    try:
-        await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            await task  # re-raises why it could not start
-            raise RuntimeError("the shim stopped while starting")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        listening.cancel()
-        server.should_exit = True
-        await task
-        sock.close()
+    async with on_loopback(app, access_log=False, ws="none") as port:
+        yield f"http://127.0.0.1:{port}"

@@ -19,8 +19,7 @@ from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import exception_id, take_in
-from omnigraph.runtime.services import Services
-from tests.conftest import Graph
+from tests.conftest import Graph, services_of
 from tests.helpers import short_pick
 
 ORDERS = """query($first: Int!, $after: String, $filter: OrderFilter) {
@@ -72,7 +71,7 @@ def assert_paged(pages: list[tuple[list[str], bool]], expected: set[str], first:
 async def one_pass(service: tuple[Starlette, Graph], world: DemoWorld) -> set[str]:
     """ONE_PASS exceptions stamped with the same ``detected_at``, written in an order that is
     not the order of their ids (as a detector's pass writes them); their global ids."""
-    services: Services = service[0].state.services
+    services = services_of(service[0])
     order = world.storefront_orders[0]["id"]
     keys = [f"connections:one-pass:{n}" for n in range(ONE_PASS)]
     random.Random(25).shuffle(keys)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,8 @@ from omnigraph.graph.matrix import (
     load_matrix,
     object_types,
 )
-from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import running_app
+from tests.conftest import issue_key, running_app, services_of
 from tests.helpers import short_pick
 
 # How to reach each restricted type; FIELD is replaced by the field under test.
@@ -94,15 +91,13 @@ async def production(
 
 @pytest.fixture(scope="module")
 async def tokens(production: tuple[Starlette, httpx.AsyncClient]) -> dict[Role, str]:
-    services: Services = production[0].state.services
     issued = {}
     for role in Role:
-        key = await api_keys.create_key(
-            services.sessions,
+        key = await issue_key(
+            production[0],
+            role,
             name=f"matrix-{role.value}",
-            roles=frozenset({role}),
             channel="web" if role is Role.STOREFRONT else None,
-            now=datetime.now(UTC),
         )
         issued[role] = key.secret
     return issued
@@ -110,7 +105,7 @@ async def tokens(production: tuple[Starlette, httpx.AsyncClient]) -> dict[Role, 
 
 @pytest.fixture(scope="module")
 async def ids(production: tuple[Starlette, httpx.AsyncClient], world: DemoWorld) -> dict[str, Any]:
-    services: Services = production[0].state.services
+    services = services_of(production[0])
     order = next(o for o in world.storefront_orders if o["channel"] == "web" and o["customer"])
     payout = next(p for p in world.payouts if p["status"] == "paid")
     row, _ = await take_in(

@@ -12,7 +12,7 @@ from omnigraph.app import create_app, demo_sources_config
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize, make_settings
+from tests.conftest import Graph, authorize, make_settings, serving
 from tests.orders.test_schema import shipped_order
 
 QUERY = """
@@ -40,10 +40,8 @@ async def app_with_wms(
         sources=demo_sources_config(demo.urls),
         transports={"wms": handler},
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield Graph(client)
+    async with serving(app) as client:
+        yield Graph(client)
 
 
 @pytest.mark.parametrize(

@@ -24,11 +24,10 @@ from omnigraph.graph.overrides import graphql_schema
 from omnigraph.graph.response_cache import ResponseCache
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import OperationDocument, register_documents
 from omnigraph.security.principal import Role
-from tests.conftest import Sources
+from tests.conftest import Sources, issue_key, services_of
 from tests.helpers import short_pick
 from tests.security.conftest import serve
 from tests.security.test_trusted_documents import persisted
@@ -54,17 +53,10 @@ class Caching:
 
     @property
     def services(self) -> Services:
-        found: Services = self.app.state.services
-        return found
+        return services_of(self.app)
 
     async def key(self, *roles: Role) -> str:
-        issued = await api_keys.create_key(
-            self.services.sessions,
-            name=f"cache-test-{uuid.uuid4()}",
-            roles=frozenset(roles),
-            channel=None,
-            now=datetime.now(UTC),
-        )
+        issued = await issue_key(self.app, *roles, name=f"cache-test-{uuid.uuid4()}")
         return issued.secret
 
     async def ask(self, body: dict[str, Any], secret: str) -> tuple[dict[str, Any], dict[str, int]]:
@@ -85,7 +77,7 @@ async def caching(
     async for app, client in serve(
         demo, clean_database, mode="production", response_cache_seconds=60
     ):
-        services: Services = app.state.services
+        services = services_of(app)
         await register_documents(services.sessions, [LOOKUP, PAGE], now=datetime.now(UTC))
         yield Caching(app, client, sources)
 
@@ -236,7 +228,7 @@ async def test_off_unless_the_operator_turns_it_on(
     demo: DemoSystems, clean_database: str, sources: Sources, world: DemoWorld
 ) -> None:
     async for app, client in serve(demo, clean_database, mode="production"):
-        services: Services = app.state.services
+        services = services_of(app)
         await register_documents(services.sessions, [LOOKUP], now=datetime.now(UTC))
         off = Caching(app, client, sources)
         secret = await off.key(Role.SUPPORT)
@@ -331,7 +323,7 @@ async def test_a_change_on_another_replica_is_forgotten_within_a_poll(
     kept = caching.app.state.response_cache.generation
     # another replica of the same database (no Redis) takes in an exception about the order
     async for other, _ in serve(demo, clean_database, mode="production"):
-        services: Services = other.state.services
+        services = services_of(other)
         ref = some_ref(world, 11)
         row, _ = await take_in(
             services.sessions,

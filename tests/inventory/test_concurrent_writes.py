@@ -26,7 +26,7 @@ from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, Reserva
 from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
 from omnigraph.settings import QueryLimits
-from tests.conftest import Graph, running_app
+from tests.conftest import Graph, running_app, services_of
 
 SKU = "SKU-CONCURRENT-WRITES"
 SELLABLE = 60  # web units at dc-north: on hand less the policy's 2 of safety stock
@@ -85,7 +85,7 @@ async def busy_app(
     """The service, with a fresh position of 60 sellable web units at dc-north."""
     limits = QueryLimits(execution_timeout_seconds=EXECUTION_TIMEOUT)
     async for app, graph in running_app(demo, clean_database, limits=limits):
-        services: Services = app.state.services
+        services = services_of(app)
         async with services.sessions() as session, session.begin():
             await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
             await session.execute(
@@ -229,7 +229,7 @@ async def test_reads_do_not_wait_for_the_writer(busy_app: tuple[Starlette, Graph
     """While a write transaction holds the writer, availability is read and answered; a
     reservation waits for its turn and then goes through."""
     app, graph = busy_app
-    services: Services = app.state.services
+    services = services_of(app)
     async with asyncio.timeout(CAP_SECONDS):
         async with services.sessions() as session, session.begin():
             await session.execute(
@@ -297,7 +297,7 @@ async def test_a_reservation_cut_off_by_the_timeout_says_whether_it_applied(
     applied: bool,
 ) -> None:
     app, graph = busy_app
-    services: Services = app.state.services
+    services = services_of(app)
     cut_off_at(moment)
     async with asyncio.timeout(CAP_SECONDS):
         body = await graph.query(RESERVE, input=reservation("cut", 2))

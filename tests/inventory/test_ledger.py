@@ -31,7 +31,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
 from omnigraph.runtime.services import Services
-from tests.conftest import Graph, make_settings
+from tests.conftest import Graph, make_settings, services_of, serving
 
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 LOCATIONS = [
@@ -141,15 +141,11 @@ async def scripted(
 ) -> AsyncIterator[tuple[ScriptedWms, Services, Graph]]:
     wms = ScriptedWms()
     app = wms.serving(exception_demo, clean_database, cache_ttl_seconds=0)
-    async with app.router.lifespan_context(app):
-        services: Services = app.state.services
+    async with serving(app) as client:
+        services = services_of(app)
         await forget_inventory(services)
-        transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://omnigraph"
-            ) as client:
-                yield wms, services, Graph(client)
+            yield wms, services, Graph(client)
         finally:
             await forget_inventory(services)
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.runtime.services import Services
-from tests.helpers import until
+from tests.conftest import services_of
+from tests.helpers import on_loopback, until
 from tests.inventory.test_ledger import ScriptedWms, forget_inventory
 
 SUBSCRIPTION = """subscription { availabilityChanged(skus: ["SKU-F"], channel: "web") {
@@ -30,21 +29,13 @@ async def live(
 ) -> AsyncIterator[tuple[str, ScriptedWms, Services]]:
     wms = ScriptedWms()
     app = wms.serving(exception_demo, clean_database)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    services: Services = app.state.services
-    await forget_inventory(services)
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}", wms, services
-    finally:
+    async with on_loopback(app, lifespan="on") as port:
+        services = services_of(app)
         await forget_inventory(services)
-        server.should_exit = True
-        await task
-        sock.close()
+        try:
+            yield f"127.0.0.1:{port}", wms, services
+        finally:
+            await forget_inventory(services)
 
 
 async def receive(ws: Any) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from starlette.applications import Starlette
 from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
 from omnigraph.demo import DemoSystems
 from omnigraph.observability.health import Health
-from omnigraph.runtime.services import Services
-from tests.conftest import Graph, Sources, running_app
+from tests.conftest import Graph, Sources, running_app, services_of
 
 WINDOW = 30.0  # OMNIGRAPH_SOURCE_STATUS_SECONDS in these tests
 
@@ -147,7 +146,7 @@ async def test_a_broken_database_makes_the_replica_unready_but_still_live(
     # the database file is gone (a lost volume): every new connection fails
     os.rename(path, path.with_suffix(".moved"))
     path.mkdir()
-    services: Services = app.state.services
+    services = services_of(app)
     await services.sessions.kw["bind"].dispose()
     clock.advance(1)
     ready = await graph.client.get("/readyz")

@@ -10,31 +10,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
 from omnigraph.core.ids import encode_global_id
 from omnigraph.observability.logging import configure_logging
 from omnigraph.settings import Settings
 from tests.conftest import Graph
+from tests.helpers import logging_put_back
 
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """The process's logging sent to a buffer as JSON lines, and put back afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("json", level="INFO", stream=stream)
-    try:
+    with logging_put_back():
+        stream = io.StringIO()
+        configure_logging("json", level="INFO", stream=stream)
         yield stream
-    finally:
-        structlog.configure(**saved)
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:

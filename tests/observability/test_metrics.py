@@ -18,10 +18,9 @@ from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.demo import DemoSystems
 from omnigraph.observability.metrics import MAX_OPERATION_NAMES, ServiceMetrics
-from omnigraph.runtime.services import Services
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import ContractClient
-from tests.conftest import Graph, running_app
+from tests.conftest import Graph, running_app, services_of
 from tests.observability.scrape import scrape, series, value
 
 PAGE = """query OrdersPage {
@@ -151,7 +150,7 @@ async def test_no_cache_series_while_the_cache_is_off(graph: Graph) -> None:
 async def test_outbox_depth_and_age_of_the_oldest_pending_command(
     app: Starlette, graph: Graph
 ) -> None:
-    services: Services = app.state.services
+    services = services_of(app)
     now = datetime.now(UTC)
     before = await scrape(graph.client)
     exception_id = str(uuid.uuid4())

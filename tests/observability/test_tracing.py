@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.observability.tracing import Tracing, tracing_requested
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 QUERY = """
 query OrderWithExceptions($source: String!, $ref: String!) {
@@ -37,10 +37,8 @@ async def traced(
         sources=demo_sources_config(demo.urls),
         tracer_provider=provider,
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield client, exporter
+    async with serving(app) as client:
+        yield client, exporter
     provider.shutdown()
 
 

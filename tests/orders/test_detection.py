@@ -3,9 +3,11 @@ exception (recall 100%), and nothing else is (no false positives), for two seeds
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.models import ExceptionRow, SourceCursorRow
-from omnigraph.demo import DemoSystems, build_world
+from omnigraph.demo import DemoSystems, DemoWorld, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import CHANGES_FEED, DisagreementDetector, cases
@@ -59,6 +61,29 @@ async def leave_no_disagreements(clean_database: str) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def detecting(
+    world: DemoWorld, database_url: str, **options: Any
+) -> AsyncIterator[DisagreementDetector]:
+    """A detector over ``world``'s demo systems, on the test database with no disagreement left
+    in it from before; ``options`` are the detector's (``page_size``)."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade_database(engine)
+        sessions = create_session_factory(engine)
+        await forget_disagreements(sessions)
+        async with DemoSystems(world) as demo:
+            registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(database_url))
+            try:
+                yield DisagreementDetector(
+                    sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load(), **options
+                )
+            finally:
+                await registry.aclose()
+    finally:
+        await engine.dispose()
+
+
 def family(field: str) -> str:
     return "lines." + field.rsplit(".", 1)[1] if field.startswith("lines[") else field
 
@@ -76,28 +101,16 @@ async def test_detection_recall_and_precision_over_a_seeded_business(
             expected_kinds.setdefault(planted.order_ref, set()).add(PLANTED_EXCEPTION[planted.kind])
     assert {p.kind for p in world.planted} >= set(PLANTED_FIELDS)
 
-    engine = create_engine(clean_database)
-    await upgrade_database(engine)
-    sessions = create_session_factory(engine)
-    await forget_disagreements(sessions)
-    async with DemoSystems(world) as demo:
-        registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
-        detector = DisagreementDetector(
-            sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load(), page_size=250
-        )
-        try:
-            now = datetime.now(UTC)
-            report = await detector.scan(now=now)
-            again = await detector.scan(now=now)
-        finally:
-            await registry.aclose()
-    async with sessions() as session:
-        raised = list(
-            await session.scalars(
-                select(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
+    async with detecting(world, clean_database, page_size=250) as detector:
+        now = datetime.now(UTC)
+        report = await detector.scan(now=now)
+        again = await detector.scan(now=now)
+        async with detector.sessions() as session:
+            raised = list(
+                await session.scalars(
+                    select(ExceptionRow).where(ExceptionRow.dedupe_key.like("disagreement:%"))
+                )
             )
-        )
-    await engine.dispose()
 
     found = {ref: {family(f) for f in fields} for ref, fields in report.disputed_orders.items()}
     assert found == expected  # recall 100%, and no order flagged that was not planted
@@ -120,43 +133,32 @@ async def test_a_disagreement_that_comes_back_after_its_resolution_is_a_new_exce
     """Resolved, then seen again in records that changed after the resolution: a new
     occurrence. Seen again in the same records (the fix has not reached them yet): nothing."""
     world = build_world(seed=7, orders=300, anchor=ANCHOR)
-    engine = create_engine(clean_database)
-    await upgrade_database(engine)
-    sessions = create_session_factory(engine)
-    await forget_disagreements(sessions)
-    async with DemoSystems(world) as demo:
-        registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
-        detector = DisagreementDetector(
-            sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load()
-        )
-        try:
-            now = datetime.now(UTC)
-            first = await detector.scan(now=now)
-            async with sessions() as session, session.begin():
-                row = await session.scalar(
-                    select(ExceptionRow)
-                    .where(ExceptionRow.dedupe_key.like("disagreement:%"))
-                    .order_by(ExceptionRow.dedupe_key)
-                    .limit(1)
-                )
-                assert row is not None
-                key = row.dedupe_key
-                row.status, row.resolved_at = "RESOLVED", now  # after every record's change
-            unchanged = await detector.scan(now=now)
-            async with sessions() as session, session.begin():
-                again = await session.scalar(select(ExceptionRow).where(ExceptionRow.id == row.id))
-                assert again is not None
-                again.resolved_at = ANCHOR - timedelta(days=400)  # before the records changed
-            came_back = await detector.scan(now=now)
-        finally:
-            await registry.aclose()
-    async with sessions() as session:
-        keys = sorted(
-            await session.scalars(
-                select(ExceptionRow.dedupe_key).where(ExceptionRow.dedupe_key.startswith(key))
+    async with detecting(world, clean_database) as detector:
+        sessions = detector.sessions
+        now = datetime.now(UTC)
+        first = await detector.scan(now=now)
+        async with sessions() as session, session.begin():
+            row = await session.scalar(
+                select(ExceptionRow)
+                .where(ExceptionRow.dedupe_key.like("disagreement:%"))
+                .order_by(ExceptionRow.dedupe_key)
+                .limit(1)
             )
-        )
-    await engine.dispose()
+            assert row is not None
+            key = row.dedupe_key
+            row.status, row.resolved_at = "RESOLVED", now  # after every record's change
+        unchanged = await detector.scan(now=now)
+        async with sessions() as session, session.begin():
+            again = await session.scalar(select(ExceptionRow).where(ExceptionRow.id == row.id))
+            assert again is not None
+            again.resolved_at = ANCHOR - timedelta(days=400)  # before the records changed
+        came_back = await detector.scan(now=now)
+        async with sessions() as session:
+            keys = sorted(
+                await session.scalars(
+                    select(ExceptionRow.dedupe_key).where(ExceptionRow.dedupe_key.startswith(key))
+                )
+            )
     assert sum(first.raised.values()) > 0
     assert sum(unchanged.raised.values()) == 0
     assert sum(came_back.raised.values()) == 1
@@ -254,50 +256,40 @@ async def test_a_change_on_a_feed_is_checked_seconds_later_without_a_full_scan(
     its PRICE_DISAGREEMENT from the next read of the feeds, which checks that order alone."""
     world = build_world(seed=11, orders=120, anchor=ANCHOR)
     planted = {p.order_ref for p in world.planted if p.order_ref}
-    engine = create_engine(clean_database)
-    await upgrade_database(engine)
-    sessions = create_session_factory(engine)
-    await forget_disagreements(sessions)
-    async with sessions() as session, session.begin():
-        await session.execute(delete(SourceCursorRow).where(SourceCursorRow.feed == CHANGES_FEED))
-    async with DemoSystems(world) as demo:
-        registry = SourceRegistry(demo_sources_config(demo.urls), make_settings(clean_database))
-        detector = DisagreementDetector(
-            sessions, registry, AuthorityRules.load(), ExceptionCatalogue.load()
-        )
-        try:
-            now = datetime.now(UTC)
-            await detector.follow_changes(now=now)  # the feeds' history, read once
-            quiet = await detector.follow_changes(now=now)
-            erp = registry.erps[0]
-            clean = next(o["id"] for o in world.storefront_orders if o["id"] not in planted)
-            (sales_order,) = (await erp.sales_orders_by_order_ref([clean]))[clean][:1]
-            line = sales_order.lines[0]
-            receipt = await erp.client.command(
-                "price.adjust",
-                {
-                    "salesOrderId": sales_order.id,
-                    "lineNo": line.line_no,
-                    "unitPrice": str(line.unit_price + 7),
-                },
-                idempotency_key=f"test-follow-{sales_order.id}",
+    async with detecting(world, clean_database) as detector:
+        async with detector.sessions() as session, session.begin():
+            await session.execute(
+                delete(SourceCursorRow).where(SourceCursorRow.feed == CHANGES_FEED)
             )
-            assert receipt.accepted, receipt
-            later = now + timedelta(hours=2)  # past the price's grace
-            followed = await detector.follow_changes(now=later)
-        finally:
-            await registry.aclose()
-    async with sessions() as session:
-        kinds = list(
-            await session.scalars(
-                select(ExceptionRow.kind).where(
-                    ExceptionRow.order_ref == clean,
-                    # other modules' exceptions share the database (and order refs)
-                    ExceptionRow.dedupe_key.like("disagreement:%"),
+        now = datetime.now(UTC)
+        await detector.follow_changes(now=now)  # the feeds' history, read once
+        quiet = await detector.follow_changes(now=now)
+        erp = detector.registry.erps[0]
+        clean = next(o["id"] for o in world.storefront_orders if o["id"] not in planted)
+        (sales_order,) = (await erp.sales_orders_by_order_ref([clean]))[clean][:1]
+        line = sales_order.lines[0]
+        receipt = await erp.client.command(
+            "price.adjust",
+            {
+                "salesOrderId": sales_order.id,
+                "lineNo": line.line_no,
+                "unitPrice": str(line.unit_price + 7),
+            },
+            idempotency_key=f"test-follow-{sales_order.id}",
+        )
+        assert receipt.accepted, receipt
+        later = now + timedelta(hours=2)  # past the price's grace
+        followed = await detector.follow_changes(now=later)
+        async with detector.sessions() as session:
+            kinds = list(
+                await session.scalars(
+                    select(ExceptionRow.kind).where(
+                        ExceptionRow.order_ref == clean,
+                        # other modules' exceptions share the database (and order refs)
+                        ExceptionRow.dedupe_key.like("disagreement:%"),
+                    )
                 )
             )
-        )
-    await engine.dispose()
     assert quiet.orders == 0  # nothing changed: nothing checked
     assert followed.orders == 1
     assert kinds == ["PRICE_DISAGREEMENT"]

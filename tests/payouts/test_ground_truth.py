@@ -19,7 +19,7 @@ from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
-from tests.conftest import Graph
+from tests.conftest import Graph, services_of
 from tests.helpers import LINE_KINDS, reconcile_payouts
 
 
@@ -29,7 +29,7 @@ def line_key(kind: str, record_ref: str) -> str:
 
 @pytest.fixture(scope="module")
 async def reconciled(money_service: tuple[Starlette, Graph]) -> Services:
-    services: Services = money_service[0].state.services
+    services = services_of(money_service[0])
     await reconcile_payouts(services)
     return services
 

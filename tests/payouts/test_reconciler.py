@@ -19,7 +19,7 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.registry import SourceRegistry
-from tests.conftest import ANCHOR, Graph
+from tests.conftest import ANCHOR, Graph, services_of
 
 
 def payouts(*ids: str) -> list[PaymentPayoutRow]:
@@ -39,7 +39,7 @@ def test_chunks_are_cut_by_transactions_and_a_large_payout_goes_alone() -> None:
 
 @pytest.fixture
 async def services(money_service: tuple[Starlette, Graph]) -> Services:
-    services: Services = money_service[0].state.services
+    services = services_of(money_service[0])
     await PaymentsReader(services.sessions, services.registry, clock=lambda: ANCHOR).sync_once()
     async with services.sessions() as session, session.begin():
         await session.execute(update(PaymentPayoutRow).values(needs_reconciliation=True))

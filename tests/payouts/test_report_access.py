@@ -16,9 +16,8 @@ from starlette.applications import Starlette
 from omnigraph.db.models import ReconciliationLineRow
 from omnigraph.demo import DemoSystems
 from omnigraph.payouts.report import CSV_COLUMNS
-from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
+from tests.conftest import issue_key, services_of
 from tests.helpers import reconcile_payouts
 from tests.security.conftest import serve
 
@@ -36,13 +35,8 @@ async def production(
 
 
 async def key_for(app: Starlette, role: Role) -> dict[str, str]:
-    services: Services = app.state.services
-    issued = await api_keys.create_key(
-        services.sessions,
-        name=f"report-{role}",
-        roles=frozenset({role}),
-        channel="web" if role is Role.STOREFRONT else None,
-        now=datetime.now(UTC),
+    issued = await issue_key(
+        app, role, name=f"report-{role}", channel="web" if role is Role.STOREFRONT else None
     )
     return {"Authorization": f"Bearer {issued.secret}"}
 
@@ -80,7 +74,7 @@ async def test_finance_reporting_and_admin_get_every_line_of_the_period(
     assert response.headers["content-type"].startswith("text/csv")
     header, *rows = list(csv.reader(io.StringIO(response.text)))
     assert tuple(header) == CSV_COLUMNS
-    services: Services = app.state.services
+    services = services_of(app)
     async with services.sessions() as session:
         stored = await session.scalar(
             select(func.count())

@@ -13,7 +13,7 @@ from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.payouts.returns import refund_due, unrefunded_returns
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import FulfilmentOrder, StorefrontOrder
-from tests.conftest import Graph, running_app
+from tests.conftest import Graph, running_app, services_of
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 GRACE = timedelta(days=2)
@@ -118,7 +118,7 @@ async def test_a_received_return_waits_two_days_for_its_refund_by_default(
     first, last = sorted(received, key=received.__getitem__)
     database = f"sqlite+aiosqlite:///{tmp_path / 'grace.sqlite3'}"
     async for app, graph in running_app(demo, database):
-        services: Services = app.state.services
+        services = services_of(app)
         assert "refund_grace_seconds" not in services.settings.model_fields_set
         at = received[first] + timedelta(days=2, seconds=-1)
         assert await flagged_at(services, graph, at, planted) == set()

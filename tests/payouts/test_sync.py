@@ -12,7 +12,7 @@ from omnigraph.db.models import PaymentTransactionRow
 from omnigraph.payouts.sync import store_transactions
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import BalanceTransaction
-from tests.conftest import Graph
+from tests.conftest import Graph, services_of
 
 SOURCE = "psp-store-test"  # a source no configured adapter reads: the demo's books stay as they are
 T0 = 1_763_600_000
@@ -35,7 +35,7 @@ def txn(n: int, amount: int = 1000) -> BalanceTransaction:
 
 @pytest.fixture
 async def services(money_service: tuple[Starlette, Graph]) -> AsyncIterator[Services]:
-    services: Services = money_service[0].state.services
+    services = services_of(money_service[0])
     yield services
     async with services.sessions() as session, session.begin():
         await session.execute(

@@ -23,8 +23,7 @@ from omnigraph.app import background_tasks
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.db.leases import LeaseStore
 from omnigraph.runtime.periodic import PeriodicRunner, PeriodicTask
-from omnigraph.runtime.services import Services
-from tests.conftest import make_settings
+from tests.conftest import make_settings, services_of
 
 EPOCH = 1_800_000_000.0
 LEASE = 30.0  # seconds; renewed every 10
@@ -244,7 +243,7 @@ async def test_a_lapsed_lease_goes_to_exactly_one_of_the_replicas_asking_at_once
 
 
 def test_the_background_tasks_that_must_run_once_are_singletons(app: Starlette) -> None:
-    services: Services = app.state.services
+    services = services_of(app)
     everything = dataclasses.replace(
         services,
         settings=make_settings(

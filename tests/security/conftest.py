@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 
 async def serve(
@@ -27,7 +27,5 @@ async def serve(
         sources=demo_sources_config(demo.urls),
         transports=transports,
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=client)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as http:
-            yield app, http
+    async with serving(app, client=client) as http:
+        yield app, http

@@ -18,11 +18,10 @@ from omnigraph.db.models import ExceptionRow
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
-from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.backend import BearerBackend
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import running_app
+from tests.conftest import issue_key, running_app, services_of
 from tests.helpers import short_pick
 
 POLICY = "{ allocationPolicy { version document } }"
@@ -41,10 +40,7 @@ async def production(
 
 
 async def issue(app: Starlette, *roles: Role, name: str = "tester") -> str:
-    services: Services = app.state.services
-    issued = await api_keys.create_key(
-        services.sessions, name=name, roles=frozenset(roles), channel=None, now=datetime.now(UTC)
-    )
+    issued = await issue_key(app, *roles, name=name)
     return issued.secret
 
 
@@ -116,7 +112,7 @@ async def test_exception_work_needs_support_or_finance(
     """Both sides, on an exception that exists: support, finance (and admin) acknowledge it
     and the history names the key; storefront and reporting get FORBIDDEN and it stays OPEN."""
     app, client = production
-    services: Services = app.state.services
+    services = services_of(app)
     row, _ = await take_in(
         services.sessions,
         services.get(ExceptionCatalogue),
@@ -151,7 +147,7 @@ async def test_a_revoked_key_stops_working(
     token = await issue(app, Role.REPORTING, name="to-revoke")
     assert (await post(client, token, {"query": "{ __typename }"})).status_code == 200
     prefix = token.split("_")[1]
-    services: Services = app.state.services
+    services = services_of(app)
     assert await api_keys.revoke_key(services.sessions, prefix, now=datetime.now(UTC))
     assert (await post(client, token, {"query": "{ __typename }"})).status_code == 401
 
@@ -162,7 +158,7 @@ async def test_a_revoked_key_stops_working_once_the_cache_window_passes(
     # the service remembers a resolved key for OMNIGRAPH_AUTH_CACHE_SECONDS (5 s by default):
     # a revocation is honoured within that window, never later
     app, _ = production
-    services: Services = app.state.services
+    services = services_of(app)
     clock = [1_000.0]
     backend = BearerBackend(
         lambda: services.sessions, require_token=True, cache_seconds=5.0, clock=lambda: clock[0]

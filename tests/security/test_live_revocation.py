@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 import websockets
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
@@ -34,8 +32,8 @@ from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
-from tests.conftest import make_settings
-from tests.helpers import short_pick
+from tests.conftest import issue_key, make_settings, services_of
+from tests.helpers import on_loopback, short_pick, until
 
 WINDOW = 5.0  # OMNIGRAPH_AUTH_CACHE_SECONDS of the service under test
 SECRET = "live-revocation-secret-with-enough-entropy-0123"
@@ -65,8 +63,7 @@ class Live:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
 
 @pytest.fixture(scope="module")
@@ -77,20 +74,8 @@ async def live(demo: DemoSystems, clean_database: str) -> AsyncIterator[Live]:
         ),
         sources=demo_sources_config(demo.urls),
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    try:
-        yield Live(
-            app, f"ws://127.0.0.1:{sock.getsockname()[1]}/graphql", Clock(app.state.services)
-        )
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with on_loopback(app, lifespan="on") as port:
+        yield Live(app, f"ws://127.0.0.1:{port}/graphql", Clock(app.state.services))
 
 
 @pytest.fixture(autouse=True)
@@ -101,27 +86,12 @@ def now(live: Live) -> None:
 
 async def issue(live: Live, name: str) -> tuple[str, str]:
     """A support key: (its secret, its prefix)."""
-    issued = await api_keys.create_key(
-        live.services.sessions,
-        name=f"{name}-{uuid.uuid4().hex[:6]}",
-        roles=frozenset({Role.SUPPORT}),
-        channel=None,
-        now=datetime.now(UTC),
-    )
+    issued = await issue_key(live.app, Role.SUPPORT, name=f"{name}-{uuid.uuid4().hex[:6]}")
     return issued.secret, issued.row.prefix
 
 
 async def revoke(live: Live, prefix: str) -> None:
     assert await api_keys.revoke_key(live.services.sessions, prefix, now=datetime.now(UTC))
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (a bounded number of turns) for something the service does in the background."""
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the service never got there")
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:

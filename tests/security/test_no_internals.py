@@ -25,6 +25,7 @@ from omnigraph.graph.build import SubgraphSpec, assemble_schema
 from omnigraph.observability.logging import LogFormat, configure_logging
 from omnigraph.security.principal import Role
 from tests.conftest import authorize
+from tests.helpers import logging_put_back
 from tests.security.conftest import serve
 
 SECRET = "sk_live_do_not_log_me"
@@ -116,24 +117,14 @@ async def test_an_error_raised_before_execution_is_masked_in_production(
 def log_to() -> Iterator[Any]:
     """``log_to(format, **options)``: the process's logging sent to a buffer (returned), and
     put back afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
 
     def configure(log_format: LogFormat, **options: Any) -> io.StringIO:
         stream = io.StringIO()
         configure_logging(log_format, stream=stream, **options)
         return stream
 
-    try:
+    with logging_put_back():
         yield configure
-    finally:
-        structlog.configure(**saved)
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
 
 
 def fail_with_a_secret_in_a_local() -> None:

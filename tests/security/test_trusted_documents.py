@@ -23,7 +23,6 @@ from omnigraph.db.models import PersistedDocumentRow
 from omnigraph.demo import DemoSystems
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.runtime.services import Services
-from omnigraph.security import api_keys
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import (
     OperationDocument,
@@ -31,7 +30,7 @@ from omnigraph.security.document_store import (
     register_documents,
 )
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize
+from tests.conftest import Graph, authorize, issue_key, services_of
 from tests.security.conftest import serve
 
 
@@ -121,7 +120,7 @@ async def test_allowlist_mode_runs_only_registered_operations(
     allowlist: tuple[Starlette, httpx.AsyncClient],
 ) -> None:
     app, client = allowlist
-    services: Services = app.state.services
+    services = services_of(app)
     (lookup,) = read_operations(
         EXAMPLES / "support-order-lookup.graphql", graphql_schema(build_schema())
     )
@@ -146,7 +145,7 @@ async def test_allowlist_mode_ignores_what_apq_learnt_until_an_operator_register
     allowlist: tuple[Starlette, httpx.AsyncClient], graph: Graph, tmp_path: Path
 ) -> None:
     app, client = allowlist
-    services: Services = app.state.services
+    services = services_of(app)
     query = unique("query Learnt { __typename }")
     sha256 = document_hash(query)
     assert "errors" not in await post(graph.client, persisted(sha256, query))  # APQ learnt it
@@ -254,13 +253,8 @@ class Clock:
 
 
 async def _key(app: Starlette, name: str) -> dict[str, str]:
-    services: Services = app.state.services
-    issued = await api_keys.create_key(
-        services.sessions,
-        name=f"{name}-{uuid.uuid4().hex[:8]}",
-        roles=frozenset({Role.STOREFRONT}),
-        channel="web",
-        now=datetime.now(UTC),
+    issued = await issue_key(
+        app, Role.STOREFRONT, name=f"{name}-{uuid.uuid4().hex[:8]}", channel="web"
     )
     return {"Authorization": f"Bearer {issued.secret}"}
 
@@ -272,7 +266,7 @@ async def _ask(client: httpx.AsyncClient, headers: dict[str, str], body: dict[st
 
 
 async def _kept(app: Starlette, *hashes: str) -> set[str]:
-    services: Services = app.state.services
+    services = services_of(app)
     async with services.sessions() as session:
         rows = await session.scalars(
             select(PersistedDocumentRow.sha256).where(PersistedDocumentRow.sha256.in_(hashes))
@@ -341,7 +335,7 @@ async def test_learnt_documents_unused_for_the_window_are_forgotten_registered_o
     bounded: tuple[Starlette, httpx.AsyncClient],
 ) -> None:
     app, client = bounded
-    services: Services = app.state.services
+    services = services_of(app)
     clock = Clock(services, LONG_AGO - timedelta(days=400))
     headers = await _key(app, "apq-expiry")
     used, unused = unique("query Used { __typename }"), unique("query Unused { __typename }")

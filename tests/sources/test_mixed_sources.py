@@ -32,7 +32,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
-from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings
+from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings, services_of, serving
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
 from tests.helpers import LINE_KINDS, reconcile_payouts
@@ -176,8 +176,7 @@ class Service:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def query(self, document: str, **variables: Any) -> dict[str, Any]:
         body = await self.graph.query(document, **variables)
@@ -262,10 +261,8 @@ async def databases(database_url: str, tmp_path: Path, count: int) -> AsyncItera
 
 @contextlib.asynccontextmanager
 async def serve(app: Starlette, storefront: str, payments: str) -> AsyncIterator[Service]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield Service(app, Graph(client), storefront, payments)
+    async with serving(app) as client:
+        yield Service(app, Graph(client), storefront, payments)
 
 
 async def settle(services: Services) -> None:

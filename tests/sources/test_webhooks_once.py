@@ -28,7 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import delete
 from starlette.applications import Starlette
-from tests.conftest import make_settings
+from tests.conftest import make_settings, services_of, serving
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
 
@@ -89,8 +89,7 @@ class Running:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def shopify(
         self, body: bytes, webhook_id: str, topic: str = "orders/updated"
@@ -143,11 +142,9 @@ class Once:
                 STRIPE: httpx.ASGITransport(app=self.stripe.app),
             },
         )
-        async with app.router.lifespan_context(app):
-            # a crash is an HTTP 500 to count, as a client over the network would see it
-            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as http:
-                yield Running(app, http)
+        # a crash is an HTTP 500 to count, as a client over the network would see it
+        async with serving(app, raise_app_exceptions=False) as http:
+            yield Running(app, http)
 
     def order_change(self) -> tuple[str, bytes]:
         """A new order's ``orders/updated`` body, as Shopify signs it, and the order's id."""

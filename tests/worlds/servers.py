@@ -11,23 +11,22 @@ payments feed may start each page after a cursor with a few events it already de
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import random
-import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.helpers import on_loopback
 
 from .generator import World
 
@@ -396,21 +395,13 @@ class System:
         return "rejected", f"no record {record_id}"
 
 
-class _Hosted(uvicorn.Server):
-    """Four servers share the test's loop: signals stay with the host."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class ContractServers:
     """A storefront, an ERP, a WMS and a payments provider on loopback ports."""
 
     def __init__(self) -> None:
         self.systems = {kind: System(kind) for kind in KINDS}
         self.urls: dict[str, str] = {}
-        self._running: list[tuple[_Hosted, asyncio.Task[None]]] = []
+        self._running = contextlib.AsyncExitStack()
 
     def load(self, world: World) -> None:
         for system in self.systems.values():
@@ -420,26 +411,15 @@ class ContractServers:
         return {kind: Counter(s.requests) for kind, s in self.systems.items()}
 
     async def __aenter__(self) -> Self:
-        for kind, system in self.systems.items():
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
-            config = uvicorn.Config(
-                system.app(),
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                ws="none",
-                timeout_graceful_shutdown=1,
-            )
-            server = _Hosted(config)
-            task = asyncio.create_task(server.serve(sockets=[sock]), name=f"worlds-{kind}")
-            self._running.append((server, task))
-            self.urls[kind] = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
+        async with contextlib.AsyncExitStack() as starting:
+            for kind, system in self.systems.items():
+                port = await starting.enter_async_context(
+                    on_loopback(
+                        system.app(), access_log=False, ws="none", timeout_graceful_shutdown=1
+                    )
+                )
+                self.urls[kind] = f"http://127.0.0.1:{port}"
+            self._running = starting.pop_all()  # all four listen: they stop on exit
         return self
 
     async def __aexit__(
@@ -448,8 +428,4 @@ class ContractServers:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        for server, _ in self._running:
-            server.should_exit = True
-        for _, task in self._running:
-            await task
-        self._running.clear()
+        await self._running.aclose()

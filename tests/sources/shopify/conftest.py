@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.fakes.shopify import FakeShopify, shopify_options
 
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
@@ -169,3 +171,49 @@ async def make_client(
 @pytest.fixture
 def adapter(make_client: Callable[..., ShopifyClient]) -> ShopifyStorefrontAdapter:
     return ShopifyStorefrontAdapter(make_client())
+
+
+@pytest.fixture
+async def client_over_fake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Callable[..., ShopifyClient]]:
+    """Uncached clients of a ``FakeShopify`` (``tests.fakes.shopify``) served in process, closed
+    after the test. ``token`` is an Admin API token, given through the environment as a real
+    shop's would be; other credentials come as source settings."""
+    made: list[ShopifyClient] = []
+
+    def build(
+        fake: FakeShopify,
+        *,
+        token: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **settings: Any,
+    ) -> ShopifyClient:
+        if token is not None:
+            monkeypatch.setenv("OMNIGRAPH_TEST_FAKE_SHOP_TOKEN", token)
+            settings["token_env"] = "OMNIGRAPH_TEST_FAKE_SHOP_TOKEN"
+        config = SourceConfig.model_validate(
+            {
+                "name": "shop",
+                "kind": "storefront",
+                "type": "shopify",
+                "base_url": "https://omni-retail.myshopify.com",
+                "options": shopify_options(),
+                **settings,
+            }
+        )
+        client = ShopifyClient(
+            config,
+            timeout_seconds=5,
+            cache_ttl_seconds=0,
+            cache_max_entries=0,
+            redis_key_prefix="omnigraph-test",
+            transport=httpx.ASGITransport(app=fake.app),
+            clock=clock,
+        )
+        made.append(client)
+        return client
+
+    yield build
+    for client in made:
+        await client.upstream.aclose()

@@ -4,13 +4,12 @@ shop's ``/admin/oauth/access_token`` (shaped as Shopify documents it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
-from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.shopify import FakeShopify
 
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.demo import DemoWorld
@@ -51,41 +50,25 @@ def fake(world: DemoWorld, clock: Clock) -> FakeShopify:
 
 
 @pytest.fixture
-async def make(
-    fake: FakeShopify, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Callable[..., ShopifyClient]]:
+def make(
+    fake: FakeShopify,
+    clock: Clock,
+    client_over_fake: Callable[..., ShopifyClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., ShopifyClient]:
     monkeypatch.setenv("OMNIGRAPH_TEST_SHOP_SECRET", SECRET)
     monkeypatch.setenv("OMNIGRAPH_TEST_SHOP_REFRESH", "shprt_first")
-    made: list[ShopifyClient] = []
 
     def build(**extra: Any) -> ShopifyClient:
-        config = SourceConfig.model_validate(
-            {
-                "name": "shop",
-                "kind": "storefront",
-                "type": "shopify",
-                "base_url": "https://omni-retail.myshopify.com",
-                "client_id": CLIENT_ID,
-                "client_secret_env": "OMNIGRAPH_TEST_SHOP_SECRET",
-                "options": shopify_options(),
-                **extra,
-            }
-        )
-        client = ShopifyClient(
-            config,
-            timeout_seconds=5,
-            cache_ttl_seconds=0,
-            cache_max_entries=0,
-            redis_key_prefix="omnigraph-test",
-            transport=httpx.ASGITransport(app=fake.app),
+        return client_over_fake(
+            fake,
             clock=clock,
+            client_id=CLIENT_ID,
+            client_secret_env="OMNIGRAPH_TEST_SHOP_SECRET",
+            **extra,
         )
-        made.append(client)
-        return client
 
-    yield build
-    for client in made:
-        await client.upstream.aclose()
+    return build
 
 
 ORDER = "SF-100001"

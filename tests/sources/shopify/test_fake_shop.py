@@ -4,15 +4,14 @@ storefront's orders, which is what lets a mixed configuration be compared with t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
 import pytest
-from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.shopify import FakeShopify
 
 from omnigraph.demo import DemoWorld
-from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
@@ -26,30 +25,10 @@ async def fake(world: DemoWorld) -> FakeShopify:
 
 
 @pytest.fixture
-async def adapter(
-    fake: FakeShopify, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ShopifyStorefrontAdapter]:
-    monkeypatch.setenv("OMNIGRAPH_TEST_FAKE_SHOP_TOKEN", TOKEN)
-    config = SourceConfig.model_validate(
-        {
-            "name": "shop",
-            "kind": "storefront",
-            "type": "shopify",
-            "base_url": "https://omni-retail.myshopify.com",
-            "token_env": "OMNIGRAPH_TEST_FAKE_SHOP_TOKEN",
-            "options": shopify_options(),
-        }
-    )
-    client = ShopifyClient(
-        config,
-        timeout_seconds=5,
-        cache_ttl_seconds=0,
-        cache_max_entries=0,
-        redis_key_prefix="omnigraph-test",
-        transport=httpx.ASGITransport(app=fake.app),
-    )
-    yield ShopifyStorefrontAdapter(client)
-    await client.upstream.aclose()
+def adapter(
+    fake: FakeShopify, client_over_fake: Callable[..., ShopifyClient]
+) -> ShopifyStorefrontAdapter:
+    return ShopifyStorefrontAdapter(client_over_fake(fake, token=TOKEN))
 
 
 # Where Shopify's model cannot say what the demo storefront says (docs/sources/shopify.md).

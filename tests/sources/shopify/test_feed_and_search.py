@@ -4,15 +4,13 @@ Shopify's schema) is no tax or discount, not a failed read."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.shopify import FakeShopify
 
 from omnigraph.demo import DemoWorld
-from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
@@ -77,31 +75,11 @@ def test_a_null_total_tax_or_discount_is_zero_not_a_failed_read() -> None:
 
 
 @pytest.fixture
-async def fake_adapter(
-    world: DemoWorld, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[FakeShopify, ShopifyStorefrontAdapter]]:
+def fake_adapter(
+    world: DemoWorld, client_over_fake: Callable[..., ShopifyClient]
+) -> tuple[FakeShopify, ShopifyStorefrontAdapter]:
     fake = FakeShopify(world, access_token=TOKEN, bucket_size=10**6, restore_rate=10**5)
-    monkeypatch.setenv("OMNIGRAPH_TEST_FEED_TOKEN", TOKEN)
-    config = SourceConfig.model_validate(
-        {
-            "name": "shop",
-            "kind": "storefront",
-            "type": "shopify",
-            "base_url": "https://omni-retail.myshopify.com",
-            "token_env": "OMNIGRAPH_TEST_FEED_TOKEN",
-            "options": shopify_options(),
-        }
-    )
-    client = ShopifyClient(
-        config,
-        timeout_seconds=5,
-        cache_ttl_seconds=0,
-        cache_max_entries=0,
-        redis_key_prefix="omnigraph-test",
-        transport=httpx.ASGITransport(app=fake.app),
-    )
-    yield fake, ShopifyStorefrontAdapter(client)
-    await client.upstream.aclose()
+    return fake, ShopifyStorefrontAdapter(client_over_fake(fake, token=TOKEN))
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,13 @@ again whole), so reconciliation and pickups see all of them."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.shopify import FakeShopify
 
 from omnigraph.demo import DemoWorld
-from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 
@@ -35,30 +33,10 @@ def fake(world: DemoWorld) -> FakeShopify:
 
 
 @pytest.fixture
-async def adapter(
-    fake: FakeShopify, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ShopifyStorefrontAdapter]:
-    monkeypatch.setenv("OMNIGRAPH_TEST_NESTED_TOKEN", TOKEN)
-    config = SourceConfig.model_validate(
-        {
-            "name": "shop",
-            "kind": "storefront",
-            "type": "shopify",
-            "base_url": "https://omni-retail.myshopify.com",
-            "token_env": "OMNIGRAPH_TEST_NESTED_TOKEN",
-            "options": shopify_options(),
-        }
-    )
-    client = ShopifyClient(
-        config,
-        timeout_seconds=5,
-        cache_ttl_seconds=0,
-        cache_max_entries=0,
-        redis_key_prefix="omnigraph-test",
-        transport=httpx.ASGITransport(app=fake.app),
-    )
-    yield ShopifyStorefrontAdapter(client)
-    await client.upstream.aclose()
+def adapter(
+    fake: FakeShopify, client_over_fake: Callable[..., ShopifyClient]
+) -> ShopifyStorefrontAdapter:
+    return ShopifyStorefrontAdapter(client_over_fake(fake, token=TOKEN))
 
 
 def _busy_order(fake: FakeShopify, world: DemoWorld) -> dict[str, Any]:

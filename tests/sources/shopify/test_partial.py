@@ -4,15 +4,13 @@ fields are null, and each denied path is reported once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
-import httpx
 import pytest
-from tests.fakes.shopify import FakeShopify, shopify_options
+from tests.fakes.shopify import FakeShopify
 
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.demo import DemoWorld
-from omnigraph.settings import SourceConfig
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 from omnigraph.sources.shopify.client import ShopifyClient
 
@@ -21,36 +19,10 @@ from .conftest import FakeShop
 TOKEN = "shpat_partial_0123"
 
 
-async def _adapter(
-    fake: FakeShopify, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ShopifyStorefrontAdapter]:
-    monkeypatch.setenv("OMNIGRAPH_TEST_PARTIAL_TOKEN", TOKEN)
-    config = SourceConfig.model_validate(
-        {
-            "name": "shop",
-            "kind": "storefront",
-            "type": "shopify",
-            "base_url": "https://omni-retail.myshopify.com",
-            "token_env": "OMNIGRAPH_TEST_PARTIAL_TOKEN",
-            "options": shopify_options(),
-        }
-    )
-    client = ShopifyClient(
-        config,
-        timeout_seconds=5,
-        cache_ttl_seconds=0,
-        cache_max_entries=0,
-        redis_key_prefix="omnigraph-test",
-        transport=httpx.ASGITransport(app=fake.app),
-    )
-    yield ShopifyStorefrontAdapter(client)
-    await client.upstream.aclose()
-
-
 @pytest.fixture
-async def adapter(
-    world: DemoWorld, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ShopifyStorefrontAdapter]:
+def adapter(
+    world: DemoWorld, client_over_fake: Callable[..., ShopifyClient]
+) -> ShopifyStorefrontAdapter:
     fake = FakeShopify(
         world,
         access_token=TOKEN,
@@ -58,8 +30,7 @@ async def adapter(
         restore_rate=10**5,
         denied_scopes=("read_locations", "read_customers"),
     )
-    async for made in _adapter(fake, monkeypatch):
-        yield made
+    return ShopifyStorefrontAdapter(client_over_fake(fake, token=TOKEN))
 
 
 def _pickups(world: DemoWorld) -> list[str]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
-from tests.conftest import make_settings
+from tests.conftest import make_settings, services_of, serving
 from tests.fakes.stripe import FakeStripe
 from tests.sources.stripe.conftest import SECRET_KEY, recorded
 
@@ -50,8 +50,7 @@ class StripeService:
 
     @property
     def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+        return services_of(self.app)
 
     async def post(
         self, event: Any, *, secret: str = WEBHOOK_SECRET, at: float | None = None, **headers: str
@@ -117,10 +116,8 @@ async def stripe_service(
         transports={"stripe": httpx.ASGITransport(app=fake.app)},
     )
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as http:
-                yield StripeService(app, http, fake, world)
+        async with serving(app) as http:
+            yield StripeService(app, http, fake, world)
     finally:
         del os.environ[KEY_ENV], os.environ[SECRET_ENV]
 
