@@ -263,16 +263,13 @@ class CommandDispatcher:
         self.outcomes["retry"] += 1
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxCommandRow)
-                .where(OutboxCommandRow.id == command.id)
-                .values(
-                    attempts=attempts if count_attempt and attempts else command.attempts,
-                    next_attempt_at=now + delay,
-                    claimed_until=None,
-                    last_error=error,
-                    updated_at=now,
-                )
+            await _unclaim(
+                session,
+                command,
+                error,
+                now,
+                attempts=attempts if count_attempt and attempts else command.attempts,
+                next_attempt_at=now + delay,
             )
             # The exception stays RESOLUTION_PENDING and shows why it is still waiting.
             await session.execute(
@@ -288,16 +285,13 @@ class CommandDispatcher:
         self.outcomes["dead"] += 1
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxCommandRow)
-                .where(OutboxCommandRow.id == command.id)
-                .values(
-                    status=OutboxStatus.DEAD.value,
-                    attempts=attempts or command.attempts + 1,
-                    claimed_until=None,
-                    last_error=error,
-                    updated_at=now,
-                )
+            await _unclaim(
+                session,
+                command,
+                error,
+                now,
+                status=OutboxStatus.DEAD.value,
+                attempts=attempts or command.attempts + 1,
             )
             await self._move_exception(
                 session,
@@ -343,3 +337,19 @@ class CommandDispatcher:
                     note=note,
                 )
             )
+
+
+async def _unclaim(
+    session: AsyncSession,
+    command: OutboxCommandRow,
+    error: str,
+    now: datetime,
+    **changes: object,
+) -> None:
+    """Let go of a command whose delivery failed with ``error``, with ``changes`` (when to
+    try again, or dead)."""
+    await session.execute(
+        update(OutboxCommandRow)
+        .where(OutboxCommandRow.id == command.id)
+        .values(claimed_until=None, last_error=error, updated_at=now, **changes)
+    )

@@ -331,17 +331,7 @@ async def _reserve_at(
         if available < quantity:
             await session.rollback()
             return None
-        row = ReservationRow(
-            id=reservation_id,
-            sku=sku,
-            location_id=location_id,
-            channel=channel,
-            quantity=quantity,
-            status=ReservationStatus.ACTIVE,
-            expires_at=now + ttl,
-            created_at=now,
-            updated_at=now,
-        )
+        row = _active_reservation(reservation_id, sku, location_id, channel, quantity, ttl, now)
         session.add(row)
     return row
 
@@ -372,19 +362,32 @@ async def _reserve_unlocked(
         if not await take(session, reservation_id):
             await session.rollback()
             return "taken"
-        row = ReservationRow(
-            id=reservation_id,
-            sku=sku,
-            location_id=location_id,
-            channel=channel,
-            quantity=quantity,
-            status=ReservationStatus.ACTIVE,
-            expires_at=now + ttl,
-            created_at=now,
-            updated_at=now,
-        )
+        row = _active_reservation(reservation_id, sku, location_id, channel, quantity, ttl, now)
         session.add(row)
     return row
+
+
+def _active_reservation(
+    reservation_id: str,
+    sku: str,
+    location_id: str,
+    channel: str,
+    quantity: int,
+    ttl: timedelta,
+    now: datetime,
+) -> ReservationRow:
+    """The row of a reservation made ``now``, holding its units for ``ttl``."""
+    return ReservationRow(
+        id=reservation_id,
+        sku=sku,
+        location_id=location_id,
+        channel=channel,
+        quantity=quantity,
+        status=ReservationStatus.ACTIVE,
+        expires_at=now + ttl,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def _finish(
