@@ -14,6 +14,20 @@ function cell(row, text, className) {
   return td;
 }
 
+function heading(row, text, scope) {
+  const th = document.createElement("th");
+  th.scope = scope;
+  th.textContent = text;
+  row.appendChild(th);
+  return th;
+}
+
+function headings(head, labels) {
+  const row = document.createElement("tr");
+  for (const label of labels) heading(row, label, "col");
+  head.replaceChildren(row);
+}
+
 function say(text) {
   const box = $("message");
   box.textContent = text;
@@ -409,10 +423,7 @@ async function loadOrder(source, ref) {
     const conflict = disagreements.get(field);
     if (conflict) row.className = "disagrees";
     row.dataset.field = field;
-    const head = document.createElement("th");
-    head.scope = "row";
-    head.textContent = field;
-    row.appendChild(head);
+    heading(row, field, "row");
     cell(row, conflict ? conflict.authoritative.value : served(order, field));
     cell(row, entry.owner ? `${entry.owner.source} (${entry.owner.sourceKind})` : "—");
     cell(row, entry.owner ? entry.owner.asOf : null);
@@ -433,10 +444,7 @@ async function loadOrder(source, ref) {
     const row = document.createElement("tr");
     row.className = "disagrees";
     row.dataset.field = field;
-    const head = document.createElement("th");
-    head.scope = "row";
-    head.textContent = field;
-    row.appendChild(head);
+    heading(row, field, "row");
     cell(row, d.authoritative.value);
     cell(row, `${d.authoritative.source} (${d.authoritative.sourceKind})`);
     cell(row, d.authoritative.asOf);
@@ -611,24 +619,12 @@ async function loadDashboard() {
     const k = `${g.kind}|${g.ownerSource}`;
     count.set(k, (count.get(k) || 0) + g.count);
   }
-  const head = document.querySelector("#c-matrix thead");
-  head.replaceChildren();
-  const headRow = document.createElement("tr");
-  for (const h of ["Kind", ...owners]) {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.textContent = h;
-    headRow.appendChild(th);
-  }
-  head.appendChild(headRow);
+  headings(document.querySelector("#c-matrix thead"), ["Kind", ...owners]);
   const body = document.querySelector("#c-matrix tbody");
   body.replaceChildren();
   for (const kind of kinds) {
     const row = document.createElement("tr");
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = kind;
-    row.appendChild(th);
+    heading(row, kind, "row");
     for (const owner of owners) {
       const n = count.get(`${kind}|${owner}`) || 0;
       const td = cell(row, n || "", n ? "hot" : "");
@@ -710,23 +706,12 @@ async function loadMap() {
   }
   const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
   const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
-  const head = document.querySelector("#map thead");
-  const headRow = document.createElement("tr");
-  for (const h of ["Owner → other system", ...fields]) {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.textContent = h;
-    headRow.appendChild(th);
-  }
-  head.replaceChildren(headRow);
+  headings(document.querySelector("#map thead"), ["Owner → other system", ...fields]);
   const body = document.querySelector("#map tbody");
   body.replaceChildren();
   for (const pair of pairs) {
     const row = document.createElement("tr");
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = pair;
-    row.appendChild(th);
+    heading(row, pair, "row");
     for (const field of fields) {
       const orders = cases.get(`${pair}|${field}`);
       const td = document.createElement("td");
