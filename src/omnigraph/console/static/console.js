@@ -22,10 +22,20 @@ function heading(row, text, scope) {
   return th;
 }
 
-function headings(head, labels) {
-  const row = document.createElement("tr");
-  for (const label of labels) heading(row, label, "col");
-  head.replaceChildren(row);
+// The table `selector` names, a row per `rows` entry and a column per `columns` entry under a
+// header row (`corner` above the rows' names); `fill(row, rowName, column)` adds each cell.
+function crossTable(selector, corner, rows, columns, fill) {
+  const top = document.createElement("tr");
+  for (const label of [corner, ...columns]) heading(top, label, "col");
+  document.querySelector(`${selector} thead`).replaceChildren(top);
+  const body = document.querySelector(`${selector} tbody`);
+  body.replaceChildren();
+  for (const name of rows) {
+    const row = document.createElement("tr");
+    heading(row, name, "row");
+    for (const column of columns) fill(row, name, column);
+    body.appendChild(row);
+  }
 }
 
 function say(text) {
@@ -619,20 +629,12 @@ async function loadDashboard() {
     const k = `${g.kind}|${g.ownerSource}`;
     count.set(k, (count.get(k) || 0) + g.count);
   }
-  headings(document.querySelector("#c-matrix thead"), ["Kind", ...owners]);
-  const body = document.querySelector("#c-matrix tbody");
-  body.replaceChildren();
-  for (const kind of kinds) {
-    const row = document.createElement("tr");
-    heading(row, kind, "row");
-    for (const owner of owners) {
-      const n = count.get(`${kind}|${owner}`) || 0;
-      const td = cell(row, n || "", n ? "hot" : "");
-      td.dataset.kind = kind;
-      td.dataset.owner = owner;
-    }
-    body.appendChild(row);
-  }
+  crossTable("#c-matrix", "Kind", kinds, owners, (row, kind, owner) => {
+    const n = count.get(`${kind}|${owner}`) || 0;
+    const td = cell(row, n || "", n ? "hot" : "");
+    td.dataset.kind = kind;
+    td.dataset.owner = owner;
+  });
 
   const figures = $("c-time");
   figures.replaceChildren();
@@ -706,30 +708,22 @@ async function loadMap() {
   }
   const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
   const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
-  headings(document.querySelector("#map thead"), ["Owner → other system", ...fields]);
-  const body = document.querySelector("#map tbody");
-  body.replaceChildren();
-  for (const pair of pairs) {
-    const row = document.createElement("tr");
-    heading(row, pair, "row");
-    for (const field of fields) {
-      const orders = cases.get(`${pair}|${field}`);
-      const td = document.createElement("td");
-      if (orders) {
-        td.className = "hot";
-        const open = document.createElement("button");
-        open.type = "button";
-        open.textContent = String(orders.size);
-        open.dataset.pair = pair;
-        open.dataset.field = field;
-        open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
-        open.addEventListener("click", () => showCases(pair, field, orders));
-        td.appendChild(open);
-      }
-      row.appendChild(td);
+  crossTable("#map", "Owner → other system", pairs, fields, (row, pair, field) => {
+    const orders = cases.get(`${pair}|${field}`);
+    const td = document.createElement("td");
+    if (orders) {
+      td.className = "hot";
+      const open = document.createElement("button");
+      open.type = "button";
+      open.textContent = String(orders.size);
+      open.dataset.pair = pair;
+      open.dataset.field = field;
+      open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
+      open.addEventListener("click", () => showCases(pair, field, orders));
+      td.appendChild(open);
     }
-    body.appendChild(row);
-  }
+    row.appendChild(td);
+  });
   $("map-note").textContent = truncated
     ? "Only the first 1,000 orders with a disagreement are counted."
     : `${[...cases.values()].reduce((n, m) => n + m.size, 0)} disagreements in all.`;
