@@ -271,18 +271,7 @@ class LedgerReader:
         key = (movement.sku, movement.location_id)
         row = positions.get(key)
         if row is None:
-            row = InventoryPositionRow(
-                sku=movement.sku,
-                location_id=movement.location_id,
-                on_hand=0,
-                committed=0,
-                damaged=0,
-                quality_control=0,
-                incoming=0,
-                restricted_returns=0,
-                returns_inspection=0,
-                version=0,
-            )
+            row = InventoryPositionRow.empty(movement.sku, movement.location_id)
             positions[key] = row
             session.add(row)
         for bucket, change in movement.deltas().items():
