@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
 
-from omnigraph.runtime.pubsub import RedisChannel
+from omnigraph.runtime.pubsub import RedisChannel, Subscribers
 
 __all__ = ["BulkEvents", "BulkWakeup"]
 
@@ -30,37 +29,22 @@ class BulkWakeup:
 
 class BulkEvents:
     def __init__(self, redis: Redis | None = None, *, channel: str = "omnigraph:events:bulk"):
-        self._queues: set[asyncio.Queue[str]] = set()
         self._channel = RedisChannel(redis, channel, self._relayed) if redis is not None else None
+        self._subscribers: Subscribers[str] = Subscribers(self._channel, backlog=1000)
 
     def publish(self, operation: str) -> None:
-        self._deliver(operation)
+        self._subscribers.deliver(operation)
         if self._channel is not None:
             self._channel.send({"operation": operation})
 
     def _relayed(self, payload: dict[str, Any]) -> None:
         operation = payload.get("operation")
         if isinstance(operation, str):
-            self._deliver(operation)
+            self._subscribers.deliver(operation)
 
-    def _deliver(self, operation: str) -> None:
-        for queue in list(self._queues):
-            if queue.full():  # a subscriber that stopped reading loses its oldest notice
-                queue.get_nowait()
-            queue.put_nowait(operation)
-
-    @contextlib.asynccontextmanager
-    async def listening(self) -> AsyncIterator[asyncio.Queue[str]]:
+    def listening(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[str]]:
         """A queue of the ids of exports that moved, for as long as the block runs."""
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
-        async with contextlib.AsyncExitStack() as stack:
-            if self._channel is not None:
-                await stack.enter_async_context(self._channel.listening())
-            self._queues.add(queue)
-            try:
-                yield queue
-            finally:
-                self._queues.discard(queue)
+        return self._subscribers.listening()
 
     async def aclose(self) -> None:
         if self._channel is not None:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,12 @@ __all__ = [
 ]
 
 Sessions = async_sessionmaker[AsyncSession]
+# an export no runner holds
+_UNCLAIMED: Final[dict[str, None]] = {
+    "claim_token": None,
+    "claimed_by": None,
+    "claimed_until": None,
+}
 
 
 class BulkStatus(enum.StrEnum):
@@ -227,9 +233,7 @@ async def cancel_operation(
                 status=BulkStatus.CANCELED.value,
                 completed_at=now,
                 updated_at=now,
-                claim_token=None,
-                claimed_by=None,
-                claimed_until=None,
+                **_UNCLAIMED,
             )
             .execution_options(synchronize_session=False)
         )
@@ -338,6 +342,12 @@ async def update_held(sessions: Sessions, held: Held, **values: Any) -> bool:
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+async def release_held(sessions: Sessions, held: Held, now: datetime, **values: Any) -> bool:
+    """Write ``values`` and give the claim up (another runner may take the export), if the
+    claim is still ``held``'s; whether it was."""
+    return await update_held(sessions, held, **values, **_UNCLAIMED, updated_at=now)
 
 
 async def files_to_delete(sessions: Sessions, now: datetime, limit: int = 100) -> list[str]:

@@ -235,15 +235,12 @@ class BulkRunner:
                 f"{errors[0].message} (the page was tried {attempts} times)",
             )
         now = self.clock()
-        await operations.update_held(
+        await operations.release_held(
             self.sessions,
             held,
+            now,
             page_attempts=attempts,
             retry_at=now + timedelta(seconds=self.policy.retry_seconds),
-            claim_token=None,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
         )
         log.warning(
             "bulk_page_deferred", operation=held.operation, attempt=attempts, code=errors[0].code
@@ -252,17 +249,14 @@ class BulkRunner:
 
     async def _fail(self, held: Held, code: str, message: str) -> _Next:
         now = self.clock()
-        if await operations.update_held(
+        if await operations.release_held(
             self.sessions,
             held,
+            now,
             status=BulkStatus.FAILED.value,
             error_code=code[:64],
             error_message=message,
             completed_at=now,
-            claim_token=None,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
         ):
             log.warning("bulk_operation_failed", operation=held.operation, code=code)
             self._changed(held.operation)
@@ -294,18 +288,15 @@ class BulkRunner:
             self.files.remove(partial.name)
             return await self._fail(held, "BULK_FORMAT_FAILED", f"making the file: {error}")
         now = self.clock()
-        completed = await operations.update_held(
+        completed = await operations.release_held(
             self.sessions,
             held,
+            now,
             status=BulkStatus.COMPLETED.value,
             file_name=name,
             file_size=size,
             completed_at=now,
             expires_at=now + timedelta(seconds=self.policy.retention_seconds),
-            claim_token=None,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
         )
         if not completed:  # cancelled meanwhile, or taken over: this file is nobody's
             self.files.remove(name)

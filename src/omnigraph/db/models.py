@@ -239,6 +239,23 @@ class InventoryPositionRow(Base):
     last_event_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
 
+    @classmethod
+    def empty(cls, sku: str, location_id: str) -> InventoryPositionRow:
+        """A position holding nothing yet, its buckets zero before it is first written (column
+        defaults apply only then, and the ledger adds to the buckets before)."""
+        return cls(
+            sku=sku,
+            location_id=location_id,
+            on_hand=0,
+            committed=0,
+            damaged=0,
+            quality_control=0,
+            incoming=0,
+            restricted_returns=0,
+            returns_inspection=0,
+            version=0,
+        )
+
 
 class QuarantinedEventRow(Base):
     """A feed event that could not be applied (malformed), or a gap in the feed's sequence."""

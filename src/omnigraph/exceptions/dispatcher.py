@@ -11,8 +11,9 @@ after ``max_attempts`` a command is dead-lettered for an operator to replay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -260,20 +261,11 @@ class CommandDispatcher:
         attempts: int | None = None,
         count_attempt: bool = True,
     ) -> None:
-        self.outcomes["retry"] += 1
         now = self.clock()
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxCommandRow)
-                .where(OutboxCommandRow.id == command.id)
-                .values(
-                    attempts=attempts if count_attempt and attempts else command.attempts,
-                    next_attempt_at=now + delay,
-                    claimed_until=None,
-                    last_error=error,
-                    updated_at=now,
-                )
-            )
+        tries = attempts if count_attempt and attempts else command.attempts
+        async with self._letting_go(
+            command, error, now, "retry", attempts=tries, next_attempt_at=now + delay
+        ) as session:
             # The exception stays RESOLUTION_PENDING and shows why it is still waiting.
             await session.execute(
                 update(ExceptionRow)
@@ -285,20 +277,11 @@ class CommandDispatcher:
     async def _give_up(
         self, command: OutboxCommandRow, error: str, attempts: int | None = None
     ) -> None:
-        self.outcomes["dead"] += 1
         now = self.clock()
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxCommandRow)
-                .where(OutboxCommandRow.id == command.id)
-                .values(
-                    status=OutboxStatus.DEAD.value,
-                    attempts=attempts or command.attempts + 1,
-                    claimed_until=None,
-                    last_error=error,
-                    updated_at=now,
-                )
-            )
+        tries = attempts or command.attempts + 1
+        async with self._letting_go(
+            command, error, now, "dead", status=OutboxStatus.DEAD.value, attempts=tries
+        ) as session:
             await self._move_exception(
                 session,
                 command,
@@ -308,6 +291,27 @@ class CommandDispatcher:
                 last_error=error,
             )
         log.error("command_dead_lettered", owner=command.owner_source, error=error)
+
+    @contextlib.asynccontextmanager
+    async def _letting_go(
+        self,
+        command: OutboxCommandRow,
+        error: str,
+        now: datetime,
+        outcome: str,
+        **changes: object,
+    ) -> AsyncIterator[AsyncSession]:
+        """A transaction that lets go of a command whose delivery failed with ``error``, with
+        ``changes`` (when to try again, or dead), counted as ``outcome``; the block writes what
+        the exception shows of it."""
+        self.outcomes[outcome] += 1
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.id == command.id)
+                .values(claimed_until=None, last_error=error, updated_at=now, **changes)
+            )
+            yield session
 
     async def _move_exception(
         self,

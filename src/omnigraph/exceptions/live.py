@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from omnigraph.db.models import ExceptionEventRow
 from omnigraph.runtime.periodic import PeriodicTask, run_periodic
-from omnigraph.runtime.pubsub import RedisChannel
+from omnigraph.runtime.pubsub import RedisChannel, Subscribers
 
 __all__ = ["ExceptionEvent", "ExceptionEventBus"]
 
@@ -90,7 +90,7 @@ class ExceptionEventBus:
         self.sessions = sessions
         self.poll_seconds = poll_seconds or (1.0 if redis is not None else 0.25)
         self._channel = RedisChannel(redis, channel, self._relayed) if redis is not None else None
-        self._queues: set[asyncio.Queue[ExceptionEvent]] = set()
+        self._subscribers: Subscribers[ExceptionEvent] = Subscribers(self._channel, backlog=1000)
         self._poller: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._starting = asyncio.Lock()
@@ -102,7 +102,7 @@ class ExceptionEventBus:
     @property
     def subscribers(self) -> int:
         """How many subscribers listen in this process now."""
-        return len(self._queues)
+        return len(self._subscribers)
 
     def listen(self, listener: Callable[[ExceptionEvent], None]) -> None:
         """Call ``listener`` with every event committed here or relayed by another replica,
@@ -138,20 +138,19 @@ class ExceptionEventBus:
             self._deliver(relayed)
 
     def _deliver(self, delivered: ExceptionEvent) -> None:
-        if not self._queues or delivered.id in self._delivered:
+        if not self._subscribers or delivered.id in self._delivered:
             return
         self._delivered[delivered.id] = None
         if len(self._delivered) > _REMEMBERED:
             self._delivered.popitem(last=False)
-        for queue in list(self._queues):
-            if queue.full():  # a subscriber that stopped reading loses its oldest
-                queue.get_nowait()
-            queue.put_nowait(delivered)
+        self._subscribers.deliver(delivered)
 
     async def subscribe(self) -> AsyncIterator[ExceptionEvent]:
         """Every exception event from now on, in the order they reach this process, until the
         subscriber leaves."""
-        queue: asyncio.Queue[ExceptionEvent] = asyncio.Queue(maxsize=1000)
+        # not Subscribers.listening: the first subscriber starts the poller before it hears
+        # anything, so that nothing it hears is delivered twice
+        queue: asyncio.Queue[ExceptionEvent] = asyncio.Queue(maxsize=self._subscribers.backlog)
         async with contextlib.AsyncExitStack() as stack:
             if self._channel is not None:
                 await stack.enter_async_context(self._channel.listening())
@@ -162,13 +161,13 @@ class ExceptionEventBus:
                     self._stop = asyncio.Event()
                     poll = PeriodicTask("exception_events", self._poll_once, self.poll_seconds)
                     self._poller = asyncio.create_task(run_periodic(poll, self._stop))
-                self._queues.add(queue)
+                self._subscribers.queues.add(queue)
             try:
                 while True:
                     yield await queue.get()
             finally:
-                self._queues.discard(queue)
-                if not self._queues:
+                self._subscribers.queues.discard(queue)
+                if not self._subscribers:
                     await self._stop_polling()
 
     async def _stop_polling(self) -> None:

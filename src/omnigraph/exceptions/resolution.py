@@ -102,17 +102,35 @@ async def acknowledge(
     note: str | None,
     now: datetime,
 ) -> Outcome[ExceptionRow]:
+
+    def refusal(row: ExceptionRow) -> str | None:
+        if can_move(row.status, ExceptionStatus.ACKNOWLEDGED):
+            return None
+        return f"a {row.status} exception cannot be acknowledged"
+
+    async def move(session: AsyncSession, row: ExceptionRow) -> bool:
+        target = ExceptionStatus.ACKNOWLEDGED
+        return await _move(session, row, target, actor=actor, note=note, now=now)
+
+    return await _change(sessions, exception_id, refusal, move)
+
+
+async def _change(
+    sessions: async_sessionmaker[AsyncSession],
+    exception_id: str,
+    refusal: Callable[[ExceptionRow], str | None],
+    move: Callable[[AsyncSession, ExceptionRow], Awaitable[bool]],
+) -> Outcome[ExceptionRow]:
+    """``move`` the exception in one transaction unless its status refuses the change
+    (``refusal`` says why) or another change came first; the exception as it then stands."""
     async with sessions() as session, session.begin():
         row = await _load(session, exception_id)
         if row is None:
             return refused("NOT_FOUND", "no such exception", "id")
-        if not can_move(row.status, ExceptionStatus.ACKNOWLEDGED):
-            return refused(
-                "INVALID_TRANSITION", f"a {row.status} exception cannot be acknowledged", "id"
-            )
-        if not await _move(
-            session, row, ExceptionStatus.ACKNOWLEDGED, actor=actor, note=note, now=now
-        ):
+        reason = refusal(row)
+        if reason is not None:
+            return refused("INVALID_TRANSITION", reason, "id")
+        if not await move(session, row):
             return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
     return Outcome(await _reload(sessions, exception_id))
 
@@ -281,37 +299,21 @@ async def retry_resolution(
     now: datetime,
 ) -> Outcome[ExceptionRow]:
     """After a failure: replay a dead-lettered command, or reopen after the owner said no."""
-    async with sessions() as session, session.begin():
-        row = await _load(session, exception_id)
-        if row is None:
-            return refused("NOT_FOUND", "no such exception", "id")
-        if row.status != ExceptionStatus.RESOLUTION_FAILED:
-            return refused(
-                "INVALID_TRANSITION",
-                f"only a failed resolution can be retried, not {row.status}",
-                "id",
-            )
+
+    def refusal(row: ExceptionRow) -> str | None:
+        if row.status == ExceptionStatus.RESOLUTION_FAILED:
+            return None
+        return f"only a failed resolution can be retried, not {row.status}"
+
+    async def move(session: AsyncSession, row: ExceptionRow) -> bool:
         command = await session.scalar(
             select(OutboxCommandRow)
             .where(OutboxCommandRow.exception_id == row.id)
             .order_by(OutboxCommandRow.created_at.desc())
             .limit(1)
         )
-        if command is not None and command.status == OutboxStatus.DEAD:
-            moved = await _move(
-                session,
-                row,
-                ExceptionStatus.RESOLUTION_PENDING,
-                actor=actor,
-                note=note or f"replaying {command.command_type}",
-                now=now,
-            )
-            command.status = OutboxStatus.PENDING.value
-            command.attempts = 0
-            command.next_attempt_at = now
-            command.updated_at = now
-        else:
-            moved = await _move(
+        if command is None or command.status != OutboxStatus.DEAD:
+            return await _move(
                 session,
                 row,
                 ExceptionStatus.OPEN,
@@ -320,9 +322,21 @@ async def retry_resolution(
                 now=now,
                 resolution=None,
             )
-        if not moved:
-            return refused("CONCURRENT_UPDATE", "the exception changed meanwhile; reload", "id")
-    return Outcome(await _reload(sessions, exception_id))
+        moved = await _move(
+            session,
+            row,
+            ExceptionStatus.RESOLUTION_PENDING,
+            actor=actor,
+            note=note or f"replaying {command.command_type}",
+            now=now,
+        )
+        command.status = OutboxStatus.PENDING.value
+        command.attempts = 0
+        command.next_attempt_at = now
+        command.updated_at = now
+        return moved
+
+    return await _change(sessions, exception_id, refusal, move)
 
 
 async def _reload(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
-from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.sources.contract import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
 
@@ -51,14 +51,7 @@ class SourceReportReader:
     def periodic(self, *, poll_seconds: float = 2.0, jitter: float = 0.0) -> PeriodicTask:
         """The reader as a background task: every feed read to its end every ``poll_seconds``
         (a feed that does not answer defers to the next poll)."""
-        return PeriodicTask(
-            "report_feed",
-            self._step,
-            poll_seconds,
-            jitter=jitter,
-            transient=source_failure,
-            singleton=True,  # one reader per feed cursor
-        )
+        return source_task("report_feed", self._step, poll_seconds, jitter=jitter)
 
     async def _step(self) -> None:
         await self.sync_once()

@@ -38,8 +38,8 @@ from graphql import ExecutionResult, FieldNode, get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from omnigraph.graph.permissions import principal_in
 from omnigraph.security.document_store import PersistedDocuments
-from omnigraph.security.principal import Principal
 from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
 
 __all__ = ["CachedResponses", "Lookup", "ResponseCache", "forget_on_changes"]
@@ -178,7 +178,7 @@ class CachedResponses(SchemaExtension):
         """The key of a cacheable request, or ``None`` when it must execute."""
         context = self.execution_context
         requested = _persisted_hash(context.operation_extensions)
-        principal = _principal(context.context)
+        principal = principal_in(context.context)
         if requested is None or principal is None or context.graphql_document is None:
             return None
         operation = get_operation_ast(context.graphql_document, context.operation_name)
@@ -217,13 +217,6 @@ def _persisted_hash(extensions: dict[str, Any] | None) -> str | None:
     persisted = (extensions or {}).get("persistedQuery")
     sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
     return sha256.lower() if isinstance(sha256, str) and len(sha256) == 64 else None
-
-
-def _principal(context: Any) -> Principal | None:
-    request = getattr(context, "request", None)
-    scope = getattr(request, "scope", None)
-    user = scope.get("user") if isinstance(scope, dict) else None
-    return user if isinstance(user, Principal) else None
 
 
 class _Events(Protocol):

@@ -26,7 +26,7 @@ from omnigraph.db.models import (
     SourceCursorRow,
 )
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
-from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import JsonRecord, SourceClient
 from omnigraph.sources.registry import SourceRegistry
@@ -69,14 +69,7 @@ class LedgerReader:
     def periodic(self, *, poll_seconds: float = 1.0, jitter: float = 0.0) -> PeriodicTask:
         """The reader as a background task: every feed read to its end every ``poll_seconds``
         (a feed that does not answer defers to the next poll)."""
-        return PeriodicTask(
-            "ledger",
-            self._step,
-            poll_seconds,
-            jitter=jitter,
-            transient=source_failure,
-            singleton=True,  # one reader per feed cursor
-        )
+        return source_task("ledger", self._step, poll_seconds, jitter=jitter)
 
     async def _step(self) -> None:
         await self.sync_once()
@@ -278,18 +271,7 @@ class LedgerReader:
         key = (movement.sku, movement.location_id)
         row = positions.get(key)
         if row is None:
-            row = InventoryPositionRow(
-                sku=movement.sku,
-                location_id=movement.location_id,
-                on_hand=0,
-                committed=0,
-                damaged=0,
-                quality_control=0,
-                incoming=0,
-                restricted_returns=0,
-                returns_inspection=0,
-                version=0,
-            )
+            row = InventoryPositionRow.empty(movement.sku, movement.location_id)
             positions[key] = row
             session.add(row)
         for bucket, change in movement.deltas().items():

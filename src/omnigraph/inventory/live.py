@@ -9,14 +9,12 @@ reservation made through another.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 
-from omnigraph.runtime.pubsub import RedisChannel
+from omnigraph.runtime.pubsub import RedisChannel, Subscribers
 
 __all__ = ["AvailabilityBus"]
 
@@ -25,14 +23,16 @@ class AvailabilityBus:
     def __init__(
         self, redis: Redis | None = None, *, channel: str = "omnigraph:events:availability"
     ) -> None:
-        self._queues: set[asyncio.Queue[frozenset[tuple[str, str]]]] = set()
         self._channel = RedisChannel(redis, channel, self._relayed) if redis is not None else None
+        self._subscribers: Subscribers[frozenset[tuple[str, str]]] = Subscribers(
+            self._channel, backlog=100
+        )
         self._listeners: list[Callable[[frozenset[tuple[str, str]]], None]] = []
 
     @property
     def subscribers(self) -> int:
         """How many subscribers listen in this process now."""
-        return len(self._queues)
+        return len(self._subscribers)
 
     def listen(self, listener: Callable[[frozenset[tuple[str, str]]], None]) -> None:
         """Call ``listener`` with every change published here or relayed by another replica,
@@ -55,22 +55,12 @@ class AvailabilityBus:
     def _deliver(self, keys: frozenset[tuple[str, str]]) -> None:
         for listener in self._listeners:
             listener(keys)
-        for queue in list(self._queues):
-            if queue.full():  # a subscriber that stopped reading loses its oldest notice
-                queue.get_nowait()
-            queue.put_nowait(keys)
+        self._subscribers.deliver(keys)
 
     async def subscribe(self) -> AsyncIterator[frozenset[tuple[str, str]]]:
-        queue: asyncio.Queue[frozenset[tuple[str, str]]] = asyncio.Queue(maxsize=100)
-        async with contextlib.AsyncExitStack() as stack:
-            if self._channel is not None:
-                await stack.enter_async_context(self._channel.listening())
-            self._queues.add(queue)
-            try:
-                while True:
-                    yield await queue.get()
-            finally:
-                self._queues.discard(queue)
+        async with self._subscribers.listening() as queue:
+            while True:
+                yield await queue.get()
 
     async def aclose(self) -> None:
         if self._channel is not None:

@@ -305,13 +305,21 @@ async def _reserve_at(
     """A reservation at ``location_id`` if it has the units; ``"taken"`` if another request
     with the key reserved first. The key is taken first thing in the transaction, so it lands
     with the reservation or not at all."""
-    reservation_id = str(uuid.uuid4())
+    row = ReservationRow(
+        id=str(uuid.uuid4()),
+        sku=sku,
+        location_id=location_id,
+        channel=channel,
+        quantity=quantity,
+        status=ReservationStatus.ACTIVE,
+        expires_at=now + ttl,
+        created_at=now,
+        updated_at=now,
+    )
     if not LOCK_POSITIONS:
-        return await _reserve_unlocked(
-            sessions, policy, sku, location_id, channel, quantity, ttl, take, now, reservation_id
-        )
+        return await _reserve_unlocked(sessions, policy, row, take, now)
     async with sessions() as session, session.begin():
-        if not await take(session, reservation_id):
+        if not await take(session, row.id):
             await session.rollback()
             return "taken"
         locked = await session.execute(
@@ -331,17 +339,6 @@ async def _reserve_at(
         if available < quantity:
             await session.rollback()
             return None
-        row = ReservationRow(
-            id=reservation_id,
-            sku=sku,
-            location_id=location_id,
-            channel=channel,
-            quantity=quantity,
-            status=ReservationStatus.ACTIVE,
-            expires_at=now + ttl,
-            created_at=now,
-            updated_at=now,
-        )
         session.add(row)
     return row
 
@@ -349,40 +346,25 @@ async def _reserve_at(
 async def _reserve_unlocked(
     sessions: async_sessionmaker[AsyncSession],
     policy: AllocationPolicy,
-    sku: str,
-    location_id: str,
-    channel: str,
-    quantity: int,
-    ttl: timedelta,
+    row: ReservationRow,
     take: Callable[[AsyncSession, str], Awaitable[bool]],
     now: datetime,
-    reservation_id: str,
 ) -> ReservationRow | Literal["taken"] | None:
-    """The broken way (LOCK_POSITIONS off, tests only): count, let others run, then insert."""
+    """The broken way (LOCK_POSITIONS off, tests only): count, let others run, then insert
+    ``row``."""
     async with sessions() as session:
-        position = await session.get(InventoryPositionRow, (sku, location_id))
+        position = await session.get(InventoryPositionRow, (row.sku, row.location_id))
         if position is None:
             return None
-        reserved = await live_reserved(session, sku, location_id, now)
-        available, _ = sellable_units(position, reserved, policy, channel)
+        reserved = await live_reserved(session, row.sku, row.location_id, now)
+        available, _ = sellable_units(position, reserved, policy, row.channel)
     await asyncio.sleep(0.01)
-    if available < quantity:
+    if available < row.quantity:
         return None
     async with sessions() as session, session.begin():
-        if not await take(session, reservation_id):
+        if not await take(session, row.id):
             await session.rollback()
             return "taken"
-        row = ReservationRow(
-            id=reservation_id,
-            sku=sku,
-            location_id=location_id,
-            channel=channel,
-            quantity=quantity,
-            status=ReservationStatus.ACTIVE,
-            expires_at=now + ttl,
-            created_at=now,
-            updated_at=now,
-        )
         session.add(row)
     return row
 

@@ -35,7 +35,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
-from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.records import Sourced, StorefrontOrder
 from omnigraph.sources.registry import SourceRegistry
@@ -220,14 +220,7 @@ class DisagreementDetector:
             report = await self.scan(now=clock())
             log.info("disagreements_scanned", **report.as_dict())
 
-        return PeriodicTask(
-            "detector",
-            scan,
-            interval_seconds,
-            jitter=jitter,
-            transient=source_failure,
-            singleton=True,  # a full scan by every replica would ask the sources N times
-        )
+        return source_task("detector", scan, interval_seconds, jitter=jitter)
 
     def following(
         self, *, interval_seconds: float, clock: Callable[[], datetime], jitter: float = 0.0
@@ -240,14 +233,7 @@ class DisagreementDetector:
             if report.orders:
                 log.info("disagreements_followed", **report.as_dict())
 
-        return PeriodicTask(
-            "detector_changes",
-            follow,
-            interval_seconds,
-            jitter=jitter,
-            transient=source_failure,
-            singleton=True,  # one reader per feed cursor
-        )
+        return source_task("detector_changes", follow, interval_seconds, jitter=jitter)
 
     async def follow_changes(self, *, now: datetime) -> DetectionReport:
         """Check the orders whose records changed on any feed since the last look.

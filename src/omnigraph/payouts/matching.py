@@ -14,6 +14,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 from omnigraph.core.money import from_minor_units, minor_units
@@ -164,14 +165,13 @@ def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
             order_ref=order.id,
             details={"chargeId": charge.id},
         )
+    # every verdict from here names the order and the capture it recorded
+    verdict = partial(_line, txn, order_ref=order.id, counterpart=capture.id)
     if capture.currency.upper() != charge.currency.upper():
-        return _line(
-            txn,
+        return verdict(
             MatchStatus.CURRENCY_MISMATCH,
             f"charge {charge.id} is in {charge.currency.upper()}; order {order.id} captured"
             f" {capture.amount} {capture.currency.upper()}",
-            order_ref=order.id,
-            counterpart=capture.id,
             details={"chargeId": charge.id},
         )
     # what the charge took is what it captured: a partial capture takes less than the amount
@@ -179,24 +179,18 @@ def _match_charge(txn: SettledTransaction, found: Counterparts) -> LineResult:
     taken = charge.amount_captured if charge.captured else charge.amount
     difference = taken - minor_units(capture.amount, charge.currency)
     if difference:
-        return _line(
-            txn,
+        return verdict(
             MatchStatus.AMOUNT_MISMATCH,
             f"charge {charge.id} took {from_minor_units(taken, charge.currency)};"
             f" order {order.id}"
             f" captured {capture.amount}",
-            order_ref=order.id,
-            counterpart=capture.id,
             difference_minor=difference,
             # the difference is in the charge's currency, not the settlement's
             details={"chargeId": charge.id, "currency": charge.currency.upper()},
         )
-    return _line(
-        txn,
+    return verdict(
         MatchStatus.MATCHED,
         f"capture {capture.id} of order {order.id}",
-        order_ref=order.id,
-        counterpart=capture.id,
         details={"chargeId": charge.id},
     )
 
@@ -245,17 +239,15 @@ def _match_refund(txn: SettledTransaction, found: Counterparts) -> LineResult:
     if returned is None:
         returned = next((r.amount for r in charge.refunds if r.id == refund_id), -txn.amount)
     difference = returned - minor_units(recorded.amount, charge.currency)
+    # every verdict from here names the order and the refund it recorded
+    verdict = partial(_line, txn, order_ref=order.id, counterpart=recorded.id, details=details)
     if difference:
-        return _line(
-            txn,
+        return verdict(
             MatchStatus.AMOUNT_MISMATCH,
             f"refund {refund_id} returned {from_minor_units(returned, charge.currency)};"
             f" order {order.id}"
             f" recorded {recorded.amount}",
-            order_ref=order.id,
-            counterpart=recorded.id,
             difference_minor=difference,
-            details=details,
         )
     sales_order, memo = _credit_memo_for(
         found.sales_orders.get(order.id, ()), recorded.return_id, recorded.amount
@@ -272,33 +264,20 @@ def _match_refund(txn: SettledTransaction, found: Counterparts) -> LineResult:
             if receipt.rma_ref == recorded.return_id
         ]
         if not receipts:
-            return _line(
-                txn,
+            return verdict(
                 MatchStatus.REFUND_WITHOUT_RETURN,
                 f"refund {refund_id} is for return {recorded.return_id} of order {order.id},"
                 " which the warehouse never received",
-                order_ref=order.id,
-                counterpart=recorded.id,
-                details=details,
             )
         details["receiptId"] = receipts[0]
     if memo is None:
-        return _line(
-            txn,
+        return verdict(
             MatchStatus.MISSING_CREDIT_MEMO,
             f"refund {refund_id} of order {order.id} has no ERP credit memo",
-            order_ref=order.id,
-            counterpart=recorded.id,
-            details=details,
         )
     details["creditMemoId"] = memo
-    return _line(
-        txn,
-        MatchStatus.MATCHED,
-        f"refund {recorded.id} of order {order.id}, credit memo {memo}",
-        order_ref=order.id,
-        counterpart=recorded.id,
-        details=details,
+    return verdict(
+        MatchStatus.MATCHED, f"refund {recorded.id} of order {order.id}, credit memo {memo}"
     )
 
 

@@ -8,7 +8,7 @@ import asyncio
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
-from omnigraph.runtime.periodic import PeriodicTask, source_failure
+from omnigraph.runtime.periodic import PeriodicTask, source_task
 
 __all__ = ["ReconciliationWorker"]
 
@@ -37,22 +37,8 @@ class ReconciliationWorker:
         ``sweep_interval_seconds``, both at once on start; a source that does not answer defers
         the run to the next interval."""
         return [
-            PeriodicTask(
-                "reconcile",
-                self.reconcile,
-                self.interval,
-                jitter=jitter,
-                transient=source_failure,
-                singleton=True,  # one reader of the payments feeds
-            ),
-            PeriodicTask(
-                "returns_sweep",
-                self.sweep_returns,
-                self.sweep_interval,
-                jitter=jitter,
-                transient=source_failure,
-                singleton=True,
-            ),
+            source_task("reconcile", self.reconcile, self.interval, jitter=jitter),
+            source_task("returns_sweep", self.sweep_returns, self.sweep_interval, jitter=jitter),
         ]
 
     async def reconcile(self) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "SystemClock",
     "run_periodic",
     "source_failure",
+    "source_task",
 ]
 
 log = structlog.get_logger(__name__)
@@ -174,6 +175,17 @@ class PeriodicTask:
     def delay(self, draw: float) -> float:
         """The wait after a run, for ``draw`` uniform in [0, 1)."""
         return self.interval * (1 + self.jitter * (2 * draw - 1))
+
+
+def source_task(
+    name: str, step: Callable[[], Awaitable[bool | None]], interval: float, *, jitter: float = 0.0
+) -> PeriodicTask:
+    """A task that reads the source systems: a singleton (one reader per feed cursor, and a
+    scan by every replica would ask the sources once per replica), deferred, not failed, when
+    a source does not answer."""
+    return PeriodicTask(
+        name, step, interval, jitter=jitter, transient=source_failure, singleton=True
+    )
 
 
 async def run_periodic(

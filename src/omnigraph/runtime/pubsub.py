@@ -5,6 +5,7 @@ caller (messages queue and go out in order from one task) and never fails it (a 
 is logged and the message dropped: these are notifications, and each bus keeps a fallback).
 Receiving uses one connection per channel, open only while something in this process listens,
 and skips the messages this process sent itself (its own listeners heard them at once).
+:class:`Subscribers` hands what a bus hears to this process's subscribers.
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-__all__ = ["RedisChannel", "connect_redis"]
+__all__ = ["RedisChannel", "Subscribers", "connect_redis"]
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 10_000
 READY_WAIT_SECONDS = 2.0
 RETRY_SECONDS = 1.0
+NewsT = TypeVar("NewsT")
 
 
 def connect_redis(url: str) -> Redis:
@@ -158,3 +160,41 @@ class RedisChannel:
         if sender is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sender), READY_WAIT_SECONDS)
+
+
+class Subscribers(Generic[NewsT]):
+    """This process's subscribers to one bus, a bounded queue each; the bus's ``channel``
+    (when there is one) listens while any of them does::
+
+        subscribers: Subscribers[str] = Subscribers(None, backlog=100)
+        async with subscribers.listening() as queue:
+            subscribers.deliver("moved")
+            assert await queue.get() == "moved"
+    """
+
+    def __init__(self, channel: RedisChannel | None, *, backlog: int) -> None:
+        self.channel = channel
+        self.backlog = backlog
+        self.queues: set[asyncio.Queue[NewsT]] = set()
+
+    def __len__(self) -> int:
+        return len(self.queues)
+
+    def deliver(self, news: NewsT) -> None:
+        for queue in list(self.queues):
+            if queue.full():  # a subscriber that stopped reading loses its oldest notice
+                queue.get_nowait()
+            queue.put_nowait(news)
+
+    @contextlib.asynccontextmanager
+    async def listening(self) -> AsyncIterator[asyncio.Queue[NewsT]]:
+        """A queue of the news delivered for as long as the block runs."""
+        queue: asyncio.Queue[NewsT] = asyncio.Queue(maxsize=self.backlog)
+        async with contextlib.AsyncExitStack() as stack:
+            if self.channel is not None:
+                await stack.enter_async_context(self.channel.listening())
+            self.queues.add(queue)
+            try:
+                yield queue
+            finally:
+                self.queues.discard(queue)

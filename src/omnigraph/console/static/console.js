@@ -14,6 +14,30 @@ function cell(row, text, className) {
   return td;
 }
 
+function heading(row, text, scope) {
+  const th = document.createElement("th");
+  th.scope = scope;
+  th.textContent = text;
+  row.appendChild(th);
+  return th;
+}
+
+// The table `selector` names, a row per `rows` entry and a column per `columns` entry under a
+// header row (`corner` above the rows' names); `fill(row, rowName, column)` adds each cell.
+function crossTable(selector, corner, rows, columns, fill) {
+  const top = document.createElement("tr");
+  for (const label of [corner, ...columns]) heading(top, label, "col");
+  document.querySelector(`${selector} thead`).replaceChildren(top);
+  const body = document.querySelector(`${selector} tbody`);
+  body.replaceChildren();
+  for (const name of rows) {
+    const row = document.createElement("tr");
+    heading(row, name, "row");
+    for (const column of columns) fill(row, name, column);
+    body.appendChild(row);
+  }
+}
+
 function say(text) {
   const box = $("message");
   box.textContent = text;
@@ -409,10 +433,7 @@ async function loadOrder(source, ref) {
     const conflict = disagreements.get(field);
     if (conflict) row.className = "disagrees";
     row.dataset.field = field;
-    const head = document.createElement("th");
-    head.scope = "row";
-    head.textContent = field;
-    row.appendChild(head);
+    heading(row, field, "row");
     cell(row, conflict ? conflict.authoritative.value : served(order, field));
     cell(row, entry.owner ? `${entry.owner.source} (${entry.owner.sourceKind})` : "—");
     cell(row, entry.owner ? entry.owner.asOf : null);
@@ -433,10 +454,7 @@ async function loadOrder(source, ref) {
     const row = document.createElement("tr");
     row.className = "disagrees";
     row.dataset.field = field;
-    const head = document.createElement("th");
-    head.scope = "row";
-    head.textContent = field;
-    row.appendChild(head);
+    heading(row, field, "row");
     cell(row, d.authoritative.value);
     cell(row, `${d.authoritative.source} (${d.authoritative.sourceKind})`);
     cell(row, d.authoritative.asOf);
@@ -611,32 +629,12 @@ async function loadDashboard() {
     const k = `${g.kind}|${g.ownerSource}`;
     count.set(k, (count.get(k) || 0) + g.count);
   }
-  const head = document.querySelector("#c-matrix thead");
-  head.replaceChildren();
-  const headRow = document.createElement("tr");
-  for (const h of ["Kind", ...owners]) {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.textContent = h;
-    headRow.appendChild(th);
-  }
-  head.appendChild(headRow);
-  const body = document.querySelector("#c-matrix tbody");
-  body.replaceChildren();
-  for (const kind of kinds) {
-    const row = document.createElement("tr");
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = kind;
-    row.appendChild(th);
-    for (const owner of owners) {
-      const n = count.get(`${kind}|${owner}`) || 0;
-      const td = cell(row, n || "", n ? "hot" : "");
-      td.dataset.kind = kind;
-      td.dataset.owner = owner;
-    }
-    body.appendChild(row);
-  }
+  crossTable("#c-matrix", "Kind", kinds, owners, (row, kind, owner) => {
+    const n = count.get(`${kind}|${owner}`) || 0;
+    const td = cell(row, n || "", n ? "hot" : "");
+    td.dataset.kind = kind;
+    td.dataset.owner = owner;
+  });
 
   const figures = $("c-time");
   figures.replaceChildren();
@@ -710,41 +708,22 @@ async function loadMap() {
   }
   const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
   const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
-  const head = document.querySelector("#map thead");
-  const headRow = document.createElement("tr");
-  for (const h of ["Owner → other system", ...fields]) {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.textContent = h;
-    headRow.appendChild(th);
-  }
-  head.replaceChildren(headRow);
-  const body = document.querySelector("#map tbody");
-  body.replaceChildren();
-  for (const pair of pairs) {
-    const row = document.createElement("tr");
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = pair;
-    row.appendChild(th);
-    for (const field of fields) {
-      const orders = cases.get(`${pair}|${field}`);
-      const td = document.createElement("td");
-      if (orders) {
-        td.className = "hot";
-        const open = document.createElement("button");
-        open.type = "button";
-        open.textContent = String(orders.size);
-        open.dataset.pair = pair;
-        open.dataset.field = field;
-        open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
-        open.addEventListener("click", () => showCases(pair, field, orders));
-        td.appendChild(open);
-      }
-      row.appendChild(td);
+  crossTable("#map", "Owner → other system", pairs, fields, (row, pair, field) => {
+    const orders = cases.get(`${pair}|${field}`);
+    const td = document.createElement("td");
+    if (orders) {
+      td.className = "hot";
+      const open = document.createElement("button");
+      open.type = "button";
+      open.textContent = String(orders.size);
+      open.dataset.pair = pair;
+      open.dataset.field = field;
+      open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
+      open.addEventListener("click", () => showCases(pair, field, orders));
+      td.appendChild(open);
     }
-    body.appendChild(row);
-  }
+    row.appendChild(td);
+  });
   $("map-note").textContent = truncated
     ? "Only the first 1,000 orders with a disagreement are counted."
     : `${[...cases.values()].reduce((n, m) => n + m.size, 0)} disagreements in all.`;
