@@ -82,7 +82,9 @@ async def test_every_demo_system_passes_every_check(
         max_examples=3,
         timeout=SLOW_MACHINE,
     )
-    assert [r for r in results if not r.passed] == []
+    assert [r for r in results if not r.passed] == [], "\n".join(
+        f"{r.name}: {r.fix}" for r in results if not r.passed
+    )
     schema_rows = [f"schema {operation}" for operation in documented_operations(kind)]
     assert [r.name for r in results] == schema_rows + SEMANTIC
     skipped = {r.name for r in results if r.outcome is Outcome.SKIP}
@@ -208,7 +210,9 @@ async def test_the_schema_checks_catch_a_record_off_its_schema(world: DemoWorld)
         results = await asyncio.to_thread(
             run_checks, url, "payments", token=TOKEN, max_examples=3, timeout=SLOW_MACHINE
         )
-    assert failed(results) == {"schema GET /payouts"}
+    assert failed(results) == {"schema GET /payouts"}, "\n".join(
+        f"{r.name}: {r.fix}" for r in results if not r.passed
+    )
     (broken,) = [r for r in results if not r.passed]
     assert "Response violates schema" in broken.fix
     assert "curl -X GET" in broken.fix  # how to reproduce it
