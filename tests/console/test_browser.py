@@ -25,10 +25,12 @@ import pytest
 from starlette.applications import Starlette
 
 from omnigraph.app import catch_up
+from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
 from tests.conftest import issue_key, services_of
 from tests.helpers import on_loopback, served_demo
+from tests.helpers import until as until_async
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -178,8 +180,12 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
     assert sorted(r["id"] for r in shown) == sorted(e["id"] for e in wms)
 
     target = next(e for e in wms if e["allowedResolutions"] and e["status"] == "OPEN")
+    bus = console.services.get(ExceptionEventBus)
 
     def resolve(d: WebDriver) -> str:
+        # the page's requests from here on, and a mark a reload would lose
+        d.execute_script(RECORD_REQUESTS)
+        until(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "open")
         d.find_element(By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"] button').click()
         until(d, lambda d: d.find_element(By.ID, "resolve-panel").is_displayed())
         Select(d.find_element(By.ID, "resolution")).select_by_value(target["allowedResolutions"][0])
@@ -196,22 +202,47 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
         return str(d.find_element(By.ID, "progress").get_attribute("data-status"))
 
     assert await run(resolve, driver) == "RESOLUTION_PENDING"
+    assert "PENDING" in await run(text_of, driver, "progress")
+    await until_async(lambda: bus.subscribers >= 1)  # the page's subscription listens
     await catch_up(console.services)  # the dispatcher delivers the command to the WMS
 
-    def reached_owner(d: WebDriver) -> str:
+    def reached_owner(d: WebDriver) -> tuple[str, str, list[str], bool]:
         until(
             d,
             lambda d: d.find_element(By.ID, "progress").get_attribute("data-status") == "RESOLVED",
         )
+        row_status = d.find_element(
+            By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"] .status'
+        ).text
         shot(d, "resolved")
-        return text_of(d, "progress")
+        sent: list[str] = d.execute_script("return window.sentOperations")
+        kept: bool = d.execute_script("return window.notReloaded === true")
+        return text_of(d, "progress"), row_status, sent, kept
 
-    assert "DELIVERED" in await run(reached_owner, driver)
+    progress, row_status, sent, kept = await run(reached_owner, driver)
+    assert "DELIVERED" in progress
+    assert row_status == "RESOLVED"  # the queue's row too, live
+    assert kept  # without a reload
+    assert sent == ["ConsoleResolve"]  # nothing polled: the change came by the subscription
     answer = await console.graphql(
         "query($id: ID!) { exception(id: $id) { status commands { status } } }", id=target["id"]
     )
     assert answer["exception"]["status"] == "RESOLVED"
     assert [c["status"] for c in answer["exception"]["commands"]] == ["DELIVERED"]
+
+
+# what the page asks /graphql from here on (operation names), and a mark a reload would lose
+RECORD_REQUESTS = r"""
+window.notReloaded = true;
+window.sentOperations = [];
+const originalFetch = window.fetch;
+window.fetch = (url, options) => {
+  const body = options && options.body ? JSON.parse(options.body) : {};
+  const name = /(?:query|mutation)\s+(\w+)/.exec(body.query || '');
+  window.sentOperations.push(name ? name[1] : '?');
+  return originalFetch(url, options);
+};
+"""
 
 
 async def test_acknowledge_many_by_keyboard(console: Console, driver: WebDriver) -> None:

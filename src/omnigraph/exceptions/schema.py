@@ -473,6 +473,11 @@ class ExceptionSubscriptions:
                 continue
             if wanted_kinds and row.kind not in wanted_kinds:
                 continue
+            # a socket keeps one context for its life: what its loaders read of this exception
+            # at an earlier event (its commands, its history) is stale at this one
+            loaders = info.context.loaders(ExceptionLoaders)
+            loaders.commands.clear(row.id)
+            loaders.history.clear(row.id)
             # The exception as this change left it (later changes arrive as their own events).
             yield dataclasses.replace(
                 ExceptionRecord.from_row(row), status=ExceptionStatus(event.status)

@@ -154,7 +154,7 @@ const QUEUE = `query ConsoleQueue($filter: ExceptionFilter) {
 const AGE_SECONDS = { "1h": 3600, "4h": 14400, "24h": 86400, "72h": 259200 };
 const NOT_RESOLVED = ["OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED"];
 
-const queue = { rows: [], asOf: null, attempt: null, watching: null };
+const queue = { rows: [], asOf: null, attempt: null, watching: null, following: null };
 
 function queueFilter() {
   const filter = {};
@@ -248,6 +248,7 @@ async function acknowledgeSelected() {
 
 function openResolve(x) {
   queue.attempt = null;
+  queue.following = null;
   const panel = $("resolve-panel");
   panel.hidden = false;
   panel.dataset.id = x.id;
@@ -285,7 +286,7 @@ async function sendAttempt() {
       $("resolve-submit").disabled = false;
       return;
     }
-    drawProgress(payload.exception);
+    changed(payload.exception);
     watch(payload.exception.id);
   } catch (error) {
     $("progress").textContent = `Not sent (${error.message}): retry sends the same attempt.`;
@@ -313,21 +314,80 @@ function drawProgress(x) {
 }
 
 const ONE = `query ConsoleException($id: ID!) { exception(id: $id) { ${EXCEPTION_FIELDS} } }`;
+const EVENTS = `subscription ConsoleEvents { exceptionEvents { ${EXCEPTION_FIELDS} } }`;
 
-// The command's progress to the owner, polled (a browser cannot put a Bearer token on a
-// WebSocket handshake, so the exceptionEvents subscription is not used here yet).
+// Live changes of every exception, from the exceptionEvents subscription over graphql-transport-ws.
+// A browser cannot put a header on a WebSocket handshake: the key goes in connection_init's
+// payload instead, and the service signs the socket in with it as it would a request.
+const live = { socket: null, state: "closed" };
+
+function liveState(state, text) {
+  live.state = state;
+  document.body.dataset.live = state;
+  $("live-status").textContent = text;
+}
+
+function goLive() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+  const socket = new WebSocket(url, "graphql-transport-ws");
+  live.socket = socket;
+  liveState("connecting", "Live updates: connecting…");
+  socket.addEventListener("open", () => {
+    const key = sessionStorage.getItem(KEY);
+    socket.send(JSON.stringify({ type: "connection_init", payload: key ? { authorization: `Bearer ${key}` } : {} }));
+  });
+  socket.addEventListener("message", (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type === "connection_ack") {
+      socket.send(JSON.stringify({ id: "events", type: "subscribe", payload: { query: EVENTS } }));
+      liveState("open", "Live updates: on");
+    } else if (event.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+    } else if (event.type === "next" && event.payload.data) {
+      changed(event.payload.data.exceptionEvents);
+    } else if (event.type === "error") {
+      socket.close();
+    }
+  });
+  socket.addEventListener("close", (closed) => {
+    if (live.socket !== socket) return;
+    live.socket = null;
+    // the progress of a resolution being watched is then asked for once a second instead
+    liveState("closed", `Live updates: off (${closed.code}${closed.reason ? ` ${closed.reason}` : ""}); progress is polled`);
+    if (queue.following) watch(queue.following);
+  });
+}
+
+// One exception changed: its row and, when it is the one being resolved, the progress panel.
+function changed(x) {
+  const index = queue.rows.findIndex((row) => row.id === x.id);
+  if (index >= 0) {
+    queue.rows[index] = x;
+    const status = document.querySelector(`#queue tr[data-id="${x.id}"] .status`);
+    if (status) {
+      status.textContent = x.status;
+      status.className = `status status-${x.status}`;
+    }
+  }
+  if ($("resolve-panel").dataset.id === x.id && !$("resolve-panel").hidden) drawProgress(x);
+}
+
+// The command's progress to the owner: from the live events while the socket is open, else
+// polled once a second.
 function watch(id) {
+  queue.following = id;
   if (queue.watching) clearInterval(queue.watching);
+  queue.watching = null;
+  if (live.state === "open") return;
   let turns = 0;
   queue.watching = setInterval(async () => {
     turns += 1;
     try {
       const data = await gql(ONE, { id });
-      if ($("resolve-panel").dataset.id === id) drawProgress(data.exception);
+      changed(data.exception);
       if (["RESOLVED", "RESOLUTION_FAILED"].includes(data.exception.status) || turns > 300) {
         clearInterval(queue.watching);
         queue.watching = null;
-        loadQueue();
       }
     } catch (error) {
       // a missed turn is retried on the next
@@ -363,7 +423,10 @@ function startQueue() {
     $("resolve-panel").hidden = true;
     queue.attempt = null;
   });
-  return loadQueue;
+  return () => {
+    goLive();
+    return loadQueue();
+  };
 }
 
 // ---- order truth -----------------------------------------------------------------------
