@@ -11,6 +11,8 @@ is set (docs/console.md's images are made so).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import os
 import re
 import shutil
@@ -22,14 +24,23 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from omnigraph.app import catch_up
+from omnigraph.db.models import (
+    ExceptionEventRow,
+    ExceptionRow,
+    PaymentPayoutRow,
+    PayoutReconciliationRow,
+)
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
 from tests.conftest import issue_key, services_of
-from tests.helpers import on_loopback, served_demo
+from tests.helpers import on_loopback, served_demo, short_pick
 from tests.helpers import until as until_async
 
 CHROMIUM = shutil.which("chromium")
@@ -418,6 +429,149 @@ async def test_a_dashboard_figure_is_the_graphql_answer(
     }
     assert shown == expected
     assert any(k.startswith("payouts:") for k in expected)
+
+
+SYSTEM_ACTORS = re.compile(r"omnigraph:.*|reconciler")
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+async def resolved_by_the_systems_alone(console: Console) -> None:
+    """An exception the WMS reported and then cleared itself: every step a system's (omnigraph
+    has no such path yet; the history is written as one would be)."""
+    services = console.services
+    now = services.now()
+    report = dataclasses.replace(
+        short_pick("SF-100001", dedupe_key=f"console-alone:{now.isoformat()}", reported_by="wms"),
+        detected_at=now - timedelta(hours=3),
+    )
+    row, _ = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ExceptionRow)
+            .where(ExceptionRow.id == row.id)
+            .values(status="RESOLVED", resolved_at=now - timedelta(hours=1), updated_at=now)
+        )
+        session.add(
+            ExceptionEventRow(
+                exception_id=row.id, at=now - timedelta(hours=1), status="RESOLVED", actor="wms"
+            )
+        )
+
+
+async def test_the_dashboards_resolution_and_payout_figures_are_the_historys(
+    console: Console, driver: WebDriver
+) -> None:
+    # two resolutions by a person (through the API), one by the systems alone
+    opened = await console.graphql(OPEN_SHORT_PICKS, filter={"statuses": ["OPEN"]})
+    for edge in [e for e in opened["exceptions"]["edges"] if e["node"]["allowedResolutions"]][:2]:
+        node = edge["node"]
+        await console.graphql(
+            """mutation($input: ResolveExceptionInput!) { resolveException(input: $input) {
+               userErrors { code } } }""",
+            input={
+                "id": node["id"],
+                "resolution": node["allowedResolutions"][0],
+                "idempotencyKey": f"dashboard-{node['id']}",
+            },
+        )
+    await catch_up(console.services)
+    await resolved_by_the_systems_alone(console)
+    key = await console.key(Role.REPORTING)
+    await run(sign_in, driver, f"{console.url}/console/dashboard", key)
+
+    def table(d: WebDriver, element_id: str) -> list[list[str]]:
+        rows: list[list[str]] = d.execute_script(
+            """return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'),
+                 r => Array.from(r.cells, c => c.textContent))""",
+            element_id,
+        )
+        return rows
+
+    def numbers(d: WebDriver) -> tuple[str, list[list[str]], list[list[str]], list[list[str]]]:
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#c-manual .bar-row"))
+        until(d, lambda d: table(d, "n-arrival"))
+        for summary in d.find_elements(By.CSS_SELECTOR, "#n-days, #n-manual"):
+            summary.find_element(By.XPATH, "..").find_element(By.TAG_NAME, "summary").click()
+        shot(d, "dashboard")
+        return (
+            text_of(d, "d-asof"),
+            table(d, "n-days"),
+            table(d, "n-manual"),
+            table(d, "n-arrival"),
+        )
+
+    as_of, days, manual, arrival = await run(numbers, driver)
+    now = datetime.fromisoformat(as_of)
+
+    # the independent reference: the exception history and the payouts, read from the database
+    systems = set(console.services.registry.clients)
+    async with console.services.sessions() as session:
+        resolved = list(
+            await session.execute(
+                select(
+                    ExceptionRow.id,
+                    ExceptionRow.kind,
+                    ExceptionRow.detected_at,
+                    ExceptionRow.resolved_at,
+                ).where(
+                    ExceptionRow.status == "RESOLVED",
+                    ExceptionRow.resolved_at >= now - timedelta(days=7),
+                )
+            )
+        )
+        actors: dict[str, set[str]] = {}
+        for exception_id, actor in await session.execute(
+            select(ExceptionEventRow.exception_id, ExceptionEventRow.actor)
+        ):
+            actors.setdefault(exception_id, set()).add(actor)
+        waits = [
+            max(0.0, (reconciled - arrival_at).total_seconds())
+            for arrival_at, reconciled in await session.execute(
+                select(PaymentPayoutRow.arrival_at, PayoutReconciliationRow.reconciled_at)
+                .join(
+                    PayoutReconciliationRow,
+                    (PayoutReconciliationRow.source == PaymentPayoutRow.source)
+                    & (PayoutReconciliationRow.payout_id == PaymentPayoutRow.payout_id),
+                )
+                .where(
+                    PayoutReconciliationRow.status == "RECONCILED",
+                    PayoutReconciliationRow.payout_created_at >= now - timedelta(days=30),
+                    PayoutReconciliationRow.payout_created_at < now,
+                    PaymentPayoutRow.arrival_at.is_not(None),
+                )
+            )
+        ]
+    times: dict[tuple[str, str], list[float]] = {}
+    per_day: dict[str, list[int]] = {}
+    for exception_id, kind, detected_at, resolved_at in resolved:
+        day = resolved_at.date().isoformat()
+        times.setdefault((day, kind), []).append((resolved_at - detected_at).total_seconds())
+        person = any(
+            a not in systems and not SYSTEM_ACTORS.fullmatch(a) for a in actors[exception_id]
+        )
+        per_day.setdefault(day, [0, 0])[0 if person else 1] += 1
+    assert any(v[0] for v in per_day.values())  # some needed a person
+    assert any(v[1] for v in per_day.values())  # one the systems made alone
+
+    assert [(r[0], r[1], int(r[2]), float(r[3]), float(r[4])) for r in days] == [
+        (d, k, len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.9))
+        for (d, k), v in sorted(times.items())
+    ]
+    assert [(r[0], int(r[1]), int(r[2])) for r in manual] == [
+        (d, v[0], v[1]) for d, v in sorted(per_day.items())
+    ]
+    assert waits
+    (shown,) = arrival
+    assert (int(shown[0]), float(shown[1]), float(shown[2]), float(shown[3])) == (
+        len(waits),
+        nearest_rank(waits, 0.5),
+        nearest_rank(waits, 0.9),
+        max(waits),
+    )
 
 
 ALL_DISAGREEING = """{ orders(first: 100, filter: {hasDisagreement: true}) { edges { node {

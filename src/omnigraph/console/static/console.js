@@ -620,6 +620,8 @@ const OPERATIONS = `query ConsoleDashboard {
   exceptionOperations {
     asOf resolvedFrom resolvedTo resolved failed
     resolutionTime { count p50Seconds p90Seconds }
+    resolutionTimesByDay { day kind count p50Seconds p90Seconds }
+    interventionsByDay { day manual ownerAlone }
     openByKind { key count }
     openByAge { key count }
     open { kind ownerSource count }
@@ -628,6 +630,7 @@ const OPERATIONS = `query ConsoleDashboard {
 const PAYOUTS = `query ConsolePayouts($from: DateTime!, $to: DateTime!) {
   reconciliationSummary(from: $from, to: $to) {
     payouts { status count amount { amount currency } variance { amount currency } }
+    arrivalToReconciliation { count p50Seconds p90Seconds maxSeconds }
   }
 }`;
 
@@ -666,7 +669,82 @@ function numbers(id, rows) {
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 60) return `${Math.round(seconds)} s`;
   return seconds < 3600 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function figureList(id, items) {
+  const figures = $(id);
+  figures.replaceChildren();
+  for (const [term, value] of items) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    figures.append(dt, dd);
+  }
+}
+
+// One bar per day and kind: the median, with the 90th percentile as a lighter bar behind it.
+function drawResolutionDays(days) {
+  const box = $("c-days");
+  box.replaceChildren();
+  const top = Math.max(1, ...days.map((d) => d.p90Seconds || 0));
+  for (const d of days) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.key = `${d.day}|${d.kind}`;
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = `${d.day} ${d.kind}`;
+    const track = document.createElement("span");
+    track.className = "track";
+    const p90 = document.createElement("span");
+    p90.className = "bar bar-p90";
+    p90.style.width = `${(100 * (d.p90Seconds || 0)) / top}%`;
+    const p50 = document.createElement("span");
+    p50.className = "bar";
+    p50.style.width = `${(100 * (d.p50Seconds || 0)) / top}%`;
+    track.append(p90, p50);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = `${duration(d.p50Seconds)} / ${duration(d.p90Seconds)}`;
+    row.append(label, track, value);
+    box.appendChild(row);
+  }
+  if (!days.length) box.textContent = "No resolutions in the period.";
+  numbers("n-days", days.map((d) => [d.day, d.kind, d.count, d.p50Seconds, d.p90Seconds]));
+}
+
+// Per day: resolutions that needed a person, and those the systems made alone, stacked.
+function drawInterventions(days) {
+  const box = $("c-manual");
+  box.replaceChildren();
+  const top = Math.max(1, ...days.map((d) => d.manual + d.ownerAlone));
+  for (const d of days) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.key = d.day;
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = d.day;
+    const track = document.createElement("span");
+    track.className = "stack";
+    const manual = document.createElement("span");
+    manual.className = "bar bar-manual";
+    manual.style.width = `${(100 * d.manual) / top}%`;
+    const alone = document.createElement("span");
+    alone.className = "bar bar-alone";
+    alone.style.width = `${(100 * d.ownerAlone) / top}%`;
+    track.append(manual, alone);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = `${d.manual} / ${d.ownerAlone}`;
+    row.append(label, track, value);
+    box.appendChild(row);
+  }
+  if (!days.length) box.textContent = "No resolutions in the period.";
+  numbers("n-manual", days.map((d) => [d.day, d.manual, d.ownerAlone]));
 }
 
 async function loadDashboard() {
@@ -699,20 +777,15 @@ async function loadDashboard() {
     td.dataset.owner = owner;
   });
 
-  const figures = $("c-time");
-  figures.replaceChildren();
-  for (const [term, value] of [
+  figureList("c-time", [
     ["Resolved", ops.resolved],
     ["Failed", ops.failed],
     ["Median time to resolve", duration(ops.resolutionTime.p50Seconds)],
     ["90th percentile", duration(ops.resolutionTime.p90Seconds)],
-  ]) {
-    const dt = document.createElement("dt");
-    dt.textContent = term;
-    const dd = document.createElement("dd");
-    dd.textContent = String(value);
-    figures.append(dt, dd);
-  }
+  ]);
+
+  drawResolutionDays(ops.resolutionTimesByDay);
+  drawInterventions(ops.interventionsByDay);
 
   const to = new Date(Date.parse(ops.asOf));
   const from = new Date(to.getTime() - 30 * 86400 * 1000);
@@ -721,6 +794,14 @@ async function loadDashboard() {
     bars("c-payouts", summary.payouts.map((p) => ({ key: p.status, count: p.count })));
     numbers("n-payouts", summary.payouts.map((p) => [p.status, p.count,
       `${p.amount.amount} ${p.amount.currency}`, `${p.variance.amount} ${p.variance.currency}`]));
+    const waits = summary.arrivalToReconciliation;
+    figureList("c-arrival", [
+      ["Reconciled payouts", waits.count],
+      ["Median arrival to reconciliation", duration(waits.p50Seconds)],
+      ["90th percentile", duration(waits.p90Seconds)],
+      ["Longest", duration(waits.maxSeconds)],
+    ]);
+    numbers("n-arrival", [[waits.count, waits.p50Seconds, waits.p90Seconds, waits.maxSeconds]]);
   } catch (error) {
     $("c-payouts").textContent = (error.codes || []).includes("FORBIDDEN")
       ? "This key's roles may not see payouts (finance or reporting may)."
