@@ -575,31 +575,43 @@ async def test_the_dashboards_resolution_and_payout_figures_are_the_historys(
 
 
 ALL_DISAGREEING = """{ orders(first: 100, filter: {hasDisagreement: true}) { edges { node {
-  name disagreements { field authoritative { source } others { source } } } }
+  name disagreements { field authoritative { source } others { source } }
+  exceptions { id status details } } }
   pageInfo { hasNextPage } } }"""
 
 
-async def test_the_system_map_counts_disagreements_and_lists_the_cases(
+async def test_the_system_map_counts_disagreements_and_exceptions_per_pair_and_lists_the_cases(
     console: Console, driver: WebDriver
 ) -> None:
     answer = (await console.graphql(ALL_DISAGREEING))["orders"]
     assert not answer["pageInfo"]["hasNextPage"]
-    expected: dict[str, set[str]] = {}
+    # (owner → other system, canonical field) -> the orders, and the open exceptions about them
+    orders: dict[str, set[str]] = {}
+    exceptions: dict[str, set[str]] = {}
     for edge in answer["edges"]:
-        for d in edge["node"]["disagreements"]:
+        node = edge["node"]
+        for d in node["disagreements"]:
             field = re.sub(r"\[[^\]]*\]", "", d["field"])
+            about = {
+                x["id"]
+                for x in node["exceptions"]
+                if x["status"] != "RESOLVED" and (x["details"] or {}).get("field") == d["field"]
+            }
             for other in d["others"]:
                 key = f"{d['authoritative']['source']} → {other['source']}|{field}"
-                expected.setdefault(key, set()).add(edge["node"]["name"])
-    assert expected
+                orders.setdefault(key, set()).add(node["name"])
+                exceptions.setdefault(key, set()).update(about)
+    assert orders
+    assert any(exceptions.values())
     key = await console.key(Role.SUPPORT)
     await run(sign_in, driver, f"{console.url}/console/map", key)
 
-    def cells(d: WebDriver) -> tuple[dict[str, str], list[str]]:
+    def cells(d: WebDriver) -> tuple[dict[str, tuple[str, str]], list[str]]:
         until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#map td button"))
-        shown: dict[str, str] = d.execute_script(
+        shown: dict[str, tuple[str, str]] = d.execute_script(
             """return Object.fromEntries(Array.from(document.querySelectorAll('#map td button'),
-                 b => [b.dataset.pair + '|' + b.dataset.field, b.textContent]))"""
+                 b => [b.dataset.pair + '|' + b.dataset.field,
+                       [b.dataset.disagreements, b.dataset.exceptions]]))"""
         )
         first = d.find_element(By.CSS_SELECTOR, "#map td button")
         first.send_keys(Keys.ENTER)
@@ -613,8 +625,10 @@ async def test_the_system_map_counts_disagreements_and_lists_the_cases(
         ]
 
     shown, (pair, field, *listed) = await run(cells, driver)
-    assert shown == {k: str(len(v)) for k, v in expected.items()}
-    assert sorted(listed) == sorted(expected[f"{pair}|{field}"])
+    assert {k: tuple(v) for k, v in shown.items()} == {
+        k: (str(len(v)), str(len(exceptions[k]))) for k, v in orders.items()
+    }
+    assert sorted(listed) == sorted(orders[f"{pair}|{field}"])
 
 
 async def test_every_control_has_a_label(console: Console, driver: WebDriver) -> None:

@@ -812,34 +812,44 @@ async function loadDashboard() {
 // ---- system map ----------------------------------------------------------------------
 
 const DISAGREEING = `query ConsoleMap($after: String) {
-  orders(first: 100, after: $after, filter: { hasDisagreement: true }) {
+  orders(first: 50, after: $after, filter: { hasDisagreement: true }) {
     edges { node { name externalRefs { source ref }
-      disagreements { field authoritative { source } others { source } } } }
+      disagreements { field authoritative { source } others { source } }
+      exceptions { id kind status ownerSource details } } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
 const OWNERS = "query ConsoleOwners { exceptionOperations { openByOwner { key count } } }";
 
+// A canonical field: a line's fields counted together (lines[SKU-1].unitPrice -> lines.unitPrice).
+const canonical = (field) => field.replace(/\[[^\]]*\]/g, "");
+
+// Each cell (owner → other system, canonical field): the orders they disagree about now, and the
+// open exceptions raised about those disagreements (an exception about an order and a field).
 async function loadMap() {
   $("q-map").textContent = `${DISAGREEING}\n\n${OWNERS}`;
-  const cases = new Map(); // "owner → other|field" -> orders
+  const cells = new Map(); // "owner → other|field" -> { orders: Map(name -> case), exceptions: Set }
   let after = null;
   let truncated = false;
   try {
     for (let page = 0; ; page += 1) {
       const data = (await gql(DISAGREEING, { after })).orders;
       for (const { node } of data.edges) {
+        const open = node.exceptions.filter((x) => x.status !== "RESOLVED");
         for (const d of node.disagreements) {
-          const field = d.field.replace(/\[[^\]]*\]/g, "");
+          const field = canonical(d.field);
+          const about = open.filter((x) => x.details && x.details.field === d.field);
           for (const other of d.others) {
             const key = `${d.authoritative.source} → ${other.source}|${field}`;
-            if (!cases.has(key)) cases.set(key, new Map());
-            cases.get(key).set(node.name, node);
+            if (!cells.has(key)) cells.set(key, { orders: new Map(), exceptions: new Set() });
+            const entry = cells.get(key);
+            entry.orders.set(node.name, { order: node, field: d.field, exceptions: about });
+            for (const x of about) entry.exceptions.add(x.id);
           }
         }
       }
       if (!data.pageInfo.hasNextPage) break;
-      if (page >= 9) {
+      if (page >= 19) {
         truncated = true;
         break;
       }
@@ -850,41 +860,50 @@ async function loadMap() {
     say(`The map could not be read: ${error.message}`);
     return;
   }
-  const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
-  const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
+  const pairs = [...new Set([...cells.keys()].map((k) => k.split("|")[0]))].sort();
+  const fields = [...new Set([...cells.keys()].map((k) => k.split("|")[1]))].sort();
   crossTable("#map", "Owner → other system", pairs, fields, (row, pair, field) => {
-    const orders = cases.get(`${pair}|${field}`);
+    const entry = cells.get(`${pair}|${field}`);
     const td = document.createElement("td");
-    if (orders) {
+    if (entry) {
       td.className = "hot";
       const open = document.createElement("button");
       open.type = "button";
-      open.textContent = String(orders.size);
       open.dataset.pair = pair;
       open.dataset.field = field;
-      open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
-      open.addEventListener("click", () => showCases(pair, field, orders));
+      open.dataset.disagreements = String(entry.orders.size);
+      open.dataset.exceptions = String(entry.exceptions.size);
+      open.textContent = `${entry.orders.size} · ${entry.exceptions.size} open`;
+      open.setAttribute("aria-label",
+        `${pair}, ${field}: ${entry.orders.size} orders disagree, ${entry.exceptions.size} open exceptions`);
+      open.addEventListener("click", () => showCases(pair, field, entry));
       td.appendChild(open);
     }
     row.appendChild(td);
   });
+  const total = [...cells.values()].reduce((n, e) => n + e.orders.size, 0);
   $("map-note").textContent = truncated
     ? "Only the first 1,000 orders with a disagreement are counted."
-    : `${[...cases.values()].reduce((n, m) => n + m.size, 0)} disagreements in all.`;
+    : `${total} disagreements in all. Each cell: orders the two systems disagree about · open exceptions raised about them.`;
 }
 
-function showCases(pair, field, orders) {
+function showCases(pair, field, entry) {
   $("cases").hidden = false;
   $("cases-title").textContent = `${pair}: ${field}`;
   const list = $("case-list");
   list.replaceChildren();
-  for (const order of orders.values()) {
+  for (const { order, field: exact, exceptions } of entry.orders.values()) {
     const ref = order.externalRefs[0];
     const item = document.createElement("li");
     const link = document.createElement("a");
     link.href = `/console/order?source=${encodeURIComponent(ref.source)}&ref=${encodeURIComponent(ref.ref)}`;
     link.textContent = `${order.name || ref.ref}`;
     item.appendChild(link);
+    const about = exceptions.map((x) => `${x.kind} (${x.status}, owner ${x.ownerSource})`).join(", ");
+    const note = document.createElement("span");
+    note.className = "case-note";
+    note.textContent = ` ${exact}${about ? `: ${about}` : ": no open exception"}`;
+    item.appendChild(note);
     list.appendChild(item);
   }
   list.querySelector("a")?.focus();
