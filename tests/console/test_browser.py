@@ -351,7 +351,31 @@ async def test_a_double_click_sends_one_attempt_and_a_retry_resends_its_key(
 
 DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
   placedAt externalRefs { source sourceKind ref } disagreements { field others { source value } }
-  exceptions { history { at status } } } } } }"""
+  exceptions { history { at status } }
+  changes { source eventType recordId occurredAt } } } } }"""
+
+
+async def feed_events_about(console: Console, order_ref: str) -> set[tuple[str, str, str]]:
+    """Every storefront, ERP and WMS change-feed event about ``order_ref``, read from the
+    systems themselves: (system, event type, when)."""
+    registry = console.services.registry
+    found: set[tuple[str, str, str]] = set()
+    for adapter in (*registry.storefronts, *registry.erps, *registry.warehouses):
+        cursor = None
+        while True:
+            events, cursor, more = await adapter.client.changes(cursor, 500)
+            for e in events:
+                data = e.get("data") or {}
+                about = e["recordId"] if e["recordType"] == "order" else data.get("orderRef")
+                if about == order_ref and e["recordType"] in {
+                    "order",
+                    "sales_order",
+                    "fulfilment_order",
+                }:
+                    found.add((adapter.name, e["type"], e["occurredAt"]))
+            if not more or not events:
+                break
+    return found
 
 
 async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
@@ -384,6 +408,18 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
 
     row, claims, timeline = await run(open_order, driver)
     assert timeline[0] == f"{expected['placedAt']} order placed"
+    # what each system's feed recorded: the systems' own feeds, GraphQL, and the page agree
+    storefront = next(r for r in expected["externalRefs"] if r["sourceKind"] == "STOREFRONT")
+    recorded = {(c["source"], c["eventType"], c["occurredAt"]) for c in expected["changes"]}
+    fed = await feed_events_about(console, storefront["ref"])
+    assert {(s, t, datetime.fromisoformat(at)) for s, t, at in recorded} == {
+        (s, t, datetime.fromisoformat(at)) for s, t, at in fed
+    }
+    assert {source for source, _, _ in recorded} >= {storefront["source"], wms["source"]}
+    for c in expected["changes"]:
+        assert any(
+            line.startswith(c["occurredAt"]) and c["eventType"] in line for line in timeline
+        ), c
     steps = [(h["at"], h["status"]) for x in expected["exceptions"] for h in x["history"]]
     assert steps  # a disagreement raised an exception about this order
     for at, status in steps:

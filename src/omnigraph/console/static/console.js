@@ -448,6 +448,7 @@ const ORDER = `query ConsoleOrder($source: String!, $ref: String!) {
       refunded { amount currency } createdAt }
     exceptions { id kind status ownerSource summary detectedAt
       history { at status actor note } }
+    changes { source eventType recordType recordId occurredAt }
   }
 }`;
 
@@ -568,12 +569,20 @@ async function loadOrder(source, ref) {
   drawTimeline(order);
 }
 
+// What each system recorded and when: its change feed's events about the order (and its newest
+// record, where its feed said nothing yet), shipments, payments and every exception step.
 function drawTimeline(order) {
   const events = [];
   const storefront = order.externalRefs.find((r) => r.sourceKind === "STOREFRONT");
   events.push([order.placedAt, storefront ? storefront.source : "storefront", "order placed"]);
-  const latest = new Map(); // each system's newest record of the order
+  const fed = new Set();
+  for (const c of order.changes) {
+    fed.add(c.source);
+    events.push([c.occurredAt, c.source, `${c.eventType} (${c.recordType} ${c.recordId})`]);
+  }
+  const latest = new Map(); // each other system's newest record of the order
   for (const p of order.provenance) {
+    if (fed.has(p.source)) continue;
     const seen = latest.get(p.source);
     if (!seen || Date.parse(p.asOf) > Date.parse(seen.asOf)) latest.set(p.source, p);
   }
