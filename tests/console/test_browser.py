@@ -217,14 +217,16 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
     await until_async(lambda: bus.subscribers >= 1)  # the page's subscription listens
     await catch_up(console.services)  # the dispatcher delivers the command to the WMS
 
-    def reached_owner(d: WebDriver) -> tuple[str, str, list[str], bool]:
+    def reached_owner(d: WebDriver) -> tuple[str, tuple[str, bool], list[str], bool]:
         until(
             d,
             lambda d: d.find_element(By.ID, "progress").get_attribute("data-status") == "RESOLVED",
         )
-        row_status = d.find_element(
-            By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"] .status'
-        ).text
+        row = d.find_element(By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"]')
+        row_status = (
+            row.find_element(By.CSS_SELECTOR, ".status").text,
+            bool(row.find_elements(By.TAG_NAME, "button")),
+        )
         shot(d, "resolved")
         sent: list[str] = d.execute_script("return window.sentOperations")
         kept: bool = d.execute_script("return window.notReloaded === true")
@@ -232,7 +234,7 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
 
     progress, row_status, sent, kept = await run(reached_owner, driver)
     assert "DELIVERED" in progress
-    assert row_status == "RESOLVED"  # the queue's row too, live
+    assert row_status == ("RESOLVED", False)  # the queue's row too, live: nothing to resolve
     assert kept  # without a reload
     assert sent == ["ConsoleResolve"]  # nothing polled: the change came by the subscription
     answer = await console.graphql(
@@ -400,6 +402,8 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
             ),
         )
         shot(d, "order")
+        d.execute_script("document.getElementById('timeline-title').scrollIntoView()")
+        shot(d, "order-timeline")
         timeline: list[str] = d.execute_script(
             """return Array.from(document.querySelectorAll('#timeline tbody tr'),
                  r => r.cells[0].textContent + ' ' + r.cells[2].textContent)"""

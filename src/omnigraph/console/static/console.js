@@ -367,6 +367,8 @@ function changed(x) {
     if (status) {
       status.textContent = x.status;
       status.className = `status status-${x.status}`;
+      // a resolved exception has nothing left to resolve
+      if (x.status === "RESOLVED") status.parentElement.querySelector("button")?.remove();
     }
   }
   if ($("resolve-panel").dataset.id === x.id && !$("resolve-panel").hidden) drawProgress(x);
