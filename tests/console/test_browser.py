@@ -11,6 +11,8 @@ is set (docs/console.md's images are made so).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import os
 import re
 import shutil
@@ -22,13 +24,24 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from omnigraph.app import catch_up
+from omnigraph.db.models import (
+    ExceptionEventRow,
+    ExceptionRow,
+    PaymentPayoutRow,
+    PayoutReconciliationRow,
+)
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
+from omnigraph.exceptions.live import ExceptionEventBus
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
 from tests.conftest import issue_key, services_of
-from tests.helpers import on_loopback, served_demo
+from tests.helpers import on_loopback, served_demo, short_pick
+from tests.helpers import until as until_async
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -178,8 +191,12 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
     assert sorted(r["id"] for r in shown) == sorted(e["id"] for e in wms)
 
     target = next(e for e in wms if e["allowedResolutions"] and e["status"] == "OPEN")
+    bus = console.services.get(ExceptionEventBus)
 
     def resolve(d: WebDriver) -> str:
+        # the page's requests from here on, and a mark a reload would lose
+        d.execute_script(RECORD_REQUESTS)
+        until(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "open")
         d.find_element(By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"] button').click()
         until(d, lambda d: d.find_element(By.ID, "resolve-panel").is_displayed())
         Select(d.find_element(By.ID, "resolution")).select_by_value(target["allowedResolutions"][0])
@@ -196,22 +213,49 @@ async def test_filter_the_queue_and_resolve_an_exception_to_the_owner(
         return str(d.find_element(By.ID, "progress").get_attribute("data-status"))
 
     assert await run(resolve, driver) == "RESOLUTION_PENDING"
+    assert "PENDING" in await run(text_of, driver, "progress")
+    await until_async(lambda: bus.subscribers >= 1)  # the page's subscription listens
     await catch_up(console.services)  # the dispatcher delivers the command to the WMS
 
-    def reached_owner(d: WebDriver) -> str:
+    def reached_owner(d: WebDriver) -> tuple[str, tuple[str, bool], list[str], bool]:
         until(
             d,
             lambda d: d.find_element(By.ID, "progress").get_attribute("data-status") == "RESOLVED",
         )
+        row = d.find_element(By.CSS_SELECTOR, f'#queue tr[data-id="{target["id"]}"]')
+        row_status = (
+            row.find_element(By.CSS_SELECTOR, ".status").text,
+            bool(row.find_elements(By.TAG_NAME, "button")),
+        )
         shot(d, "resolved")
-        return text_of(d, "progress")
+        sent: list[str] = d.execute_script("return window.sentOperations")
+        kept: bool = d.execute_script("return window.notReloaded === true")
+        return text_of(d, "progress"), row_status, sent, kept
 
-    assert "DELIVERED" in await run(reached_owner, driver)
+    progress, row_status, sent, kept = await run(reached_owner, driver)
+    assert "DELIVERED" in progress
+    assert row_status == ("RESOLVED", False)  # the queue's row too, live: nothing to resolve
+    assert kept  # without a reload
+    assert sent == ["ConsoleResolve"]  # nothing polled: the change came by the subscription
     answer = await console.graphql(
         "query($id: ID!) { exception(id: $id) { status commands { status } } }", id=target["id"]
     )
     assert answer["exception"]["status"] == "RESOLVED"
     assert [c["status"] for c in answer["exception"]["commands"]] == ["DELIVERED"]
+
+
+# what the page asks /graphql from here on (operation names), and a mark a reload would lose
+RECORD_REQUESTS = r"""
+window.notReloaded = true;
+window.sentOperations = [];
+const originalFetch = window.fetch;
+window.fetch = (url, options) => {
+  const body = options && options.body ? JSON.parse(options.body) : {};
+  const name = /(?:query|mutation)\s+(\w+)/.exec(body.query || '');
+  window.sentOperations.push(name ? name[1] : '?');
+  return originalFetch(url, options);
+};
+"""
 
 
 async def test_acknowledge_many_by_keyboard(console: Console, driver: WebDriver) -> None:
@@ -309,7 +353,31 @@ async def test_a_double_click_sends_one_attempt_and_a_retry_resends_its_key(
 
 DISAGREEING = """{ orders(first: 1, filter: {hasDisagreement: true}) { edges { node {
   placedAt externalRefs { source sourceKind ref } disagreements { field others { source value } }
-  exceptions { history { at status } } } } } }"""
+  exceptions { history { at status } }
+  changes { source eventType recordId occurredAt } } } } }"""
+
+
+async def feed_events_about(console: Console, order_ref: str) -> set[tuple[str, str, str]]:
+    """Every storefront, ERP and WMS change-feed event about ``order_ref``, read from the
+    systems themselves: (system, event type, when)."""
+    registry = console.services.registry
+    found: set[tuple[str, str, str]] = set()
+    for adapter in (*registry.storefronts, *registry.erps, *registry.warehouses):
+        cursor = None
+        while True:
+            events, cursor, more = await adapter.client.changes(cursor, 500)
+            for e in events:
+                data = e.get("data") or {}
+                about = e["recordId"] if e["recordType"] == "order" else data.get("orderRef")
+                if about == order_ref and e["recordType"] in {
+                    "order",
+                    "sales_order",
+                    "fulfilment_order",
+                }:
+                    found.add((adapter.name, e["type"], e["occurredAt"]))
+            if not more or not events:
+                break
+    return found
 
 
 async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
@@ -334,6 +402,8 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
             ),
         )
         shot(d, "order")
+        d.execute_script("document.getElementById('timeline-title').scrollIntoView()")
+        shot(d, "order-timeline")
         timeline: list[str] = d.execute_script(
             """return Array.from(document.querySelectorAll('#timeline tbody tr'),
                  r => r.cells[0].textContent + ' ' + r.cells[2].textContent)"""
@@ -342,6 +412,18 @@ async def test_open_an_order_by_its_wms_ref_and_find_a_disagreement(
 
     row, claims, timeline = await run(open_order, driver)
     assert timeline[0] == f"{expected['placedAt']} order placed"
+    # what each system's feed recorded: the systems' own feeds, GraphQL, and the page agree
+    storefront = next(r for r in expected["externalRefs"] if r["sourceKind"] == "STOREFRONT")
+    recorded = {(c["source"], c["eventType"], c["occurredAt"]) for c in expected["changes"]}
+    fed = await feed_events_about(console, storefront["ref"])
+    assert {(s, t, datetime.fromisoformat(at)) for s, t, at in recorded} == {
+        (s, t, datetime.fromisoformat(at)) for s, t, at in fed
+    }
+    assert {source for source, _, _ in recorded} >= {storefront["source"], wms["source"]}
+    for c in expected["changes"]:
+        assert any(
+            line.startswith(c["occurredAt"]) and c["eventType"] in line for line in timeline
+        ), c
     steps = [(h["at"], h["status"]) for x in expected["exceptions"] for h in x["history"]]
     assert steps  # a disagreement raised an exception about this order
     for at, status in steps:
@@ -389,32 +471,187 @@ async def test_a_dashboard_figure_is_the_graphql_answer(
     assert any(k.startswith("payouts:") for k in expected)
 
 
+SYSTEM_ACTORS = re.compile(r"omnigraph:.*|reconciler")
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+async def resolved_by_the_systems_alone(console: Console) -> None:
+    """An exception the WMS reported and then cleared itself: every step a system's (omnigraph
+    has no such path yet; the history is written as one would be)."""
+    services = console.services
+    now = services.now()
+    report = dataclasses.replace(
+        short_pick("SF-100001", dedupe_key=f"console-alone:{now.isoformat()}", reported_by="wms"),
+        detected_at=now - timedelta(hours=3),
+    )
+    row, _ = await take_in(services.sessions, services.get(ExceptionCatalogue), report)
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ExceptionRow)
+            .where(ExceptionRow.id == row.id)
+            .values(status="RESOLVED", resolved_at=now - timedelta(hours=1), updated_at=now)
+        )
+        session.add(
+            ExceptionEventRow(
+                exception_id=row.id, at=now - timedelta(hours=1), status="RESOLVED", actor="wms"
+            )
+        )
+
+
+async def test_the_dashboards_resolution_and_payout_figures_are_the_historys(
+    console: Console, driver: WebDriver
+) -> None:
+    # two resolutions by a person (through the API), one by the systems alone
+    opened = await console.graphql(OPEN_SHORT_PICKS, filter={"statuses": ["OPEN"]})
+    for edge in [e for e in opened["exceptions"]["edges"] if e["node"]["allowedResolutions"]][:2]:
+        node = edge["node"]
+        await console.graphql(
+            """mutation($input: ResolveExceptionInput!) { resolveException(input: $input) {
+               userErrors { code } } }""",
+            input={
+                "id": node["id"],
+                "resolution": node["allowedResolutions"][0],
+                "idempotencyKey": f"dashboard-{node['id']}",
+            },
+        )
+    await catch_up(console.services)
+    await resolved_by_the_systems_alone(console)
+    key = await console.key(Role.REPORTING)
+    await run(sign_in, driver, f"{console.url}/console/dashboard", key)
+
+    def table(d: WebDriver, element_id: str) -> list[list[str]]:
+        rows: list[list[str]] = d.execute_script(
+            """return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'),
+                 r => Array.from(r.cells, c => c.textContent))""",
+            element_id,
+        )
+        return rows
+
+    def numbers(d: WebDriver) -> tuple[str, list[list[str]], list[list[str]], list[list[str]]]:
+        until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#c-manual .bar-row"))
+        until(d, lambda d: table(d, "n-arrival"))
+        for summary in d.find_elements(By.CSS_SELECTOR, "#n-days, #n-manual"):
+            summary.find_element(By.XPATH, "..").find_element(By.TAG_NAME, "summary").click()
+        shot(d, "dashboard")
+        return (
+            text_of(d, "d-asof"),
+            table(d, "n-days"),
+            table(d, "n-manual"),
+            table(d, "n-arrival"),
+        )
+
+    as_of, days, manual, arrival = await run(numbers, driver)
+    now = datetime.fromisoformat(as_of)
+
+    # the independent reference: the exception history and the payouts, read from the database
+    systems = set(console.services.registry.clients)
+    async with console.services.sessions() as session:
+        resolved = list(
+            await session.execute(
+                select(
+                    ExceptionRow.id,
+                    ExceptionRow.kind,
+                    ExceptionRow.detected_at,
+                    ExceptionRow.resolved_at,
+                ).where(
+                    ExceptionRow.status == "RESOLVED",
+                    ExceptionRow.resolved_at >= now - timedelta(days=7),
+                )
+            )
+        )
+        actors: dict[str, set[str]] = {}
+        for exception_id, actor in await session.execute(
+            select(ExceptionEventRow.exception_id, ExceptionEventRow.actor)
+        ):
+            actors.setdefault(exception_id, set()).add(actor)
+        waits = [
+            max(0.0, (reconciled - arrival_at).total_seconds())
+            for arrival_at, reconciled in await session.execute(
+                select(PaymentPayoutRow.arrival_at, PayoutReconciliationRow.reconciled_at)
+                .join(
+                    PayoutReconciliationRow,
+                    (PayoutReconciliationRow.source == PaymentPayoutRow.source)
+                    & (PayoutReconciliationRow.payout_id == PaymentPayoutRow.payout_id),
+                )
+                .where(
+                    PayoutReconciliationRow.status == "RECONCILED",
+                    PayoutReconciliationRow.payout_created_at >= now - timedelta(days=30),
+                    PayoutReconciliationRow.payout_created_at < now,
+                    PaymentPayoutRow.arrival_at.is_not(None),
+                )
+            )
+        ]
+    times: dict[tuple[str, str], list[float]] = {}
+    per_day: dict[str, list[int]] = {}
+    for exception_id, kind, detected_at, resolved_at in resolved:
+        day = resolved_at.date().isoformat()
+        times.setdefault((day, kind), []).append((resolved_at - detected_at).total_seconds())
+        person = any(
+            a not in systems and not SYSTEM_ACTORS.fullmatch(a) for a in actors[exception_id]
+        )
+        per_day.setdefault(day, [0, 0])[0 if person else 1] += 1
+    assert any(v[0] for v in per_day.values())  # some needed a person
+    assert any(v[1] for v in per_day.values())  # one the systems made alone
+
+    assert [(r[0], r[1], int(r[2]), float(r[3]), float(r[4])) for r in days] == [
+        (d, k, len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.9))
+        for (d, k), v in sorted(times.items())
+    ]
+    assert [(r[0], int(r[1]), int(r[2])) for r in manual] == [
+        (d, v[0], v[1]) for d, v in sorted(per_day.items())
+    ]
+    assert waits
+    (shown,) = arrival
+    assert (int(shown[0]), float(shown[1]), float(shown[2]), float(shown[3])) == (
+        len(waits),
+        nearest_rank(waits, 0.5),
+        nearest_rank(waits, 0.9),
+        max(waits),
+    )
+
+
 ALL_DISAGREEING = """{ orders(first: 100, filter: {hasDisagreement: true}) { edges { node {
-  name disagreements { field authoritative { source } others { source } } } }
+  name disagreements { field authoritative { source } others { source } }
+  exceptions { id status details } } }
   pageInfo { hasNextPage } } }"""
 
 
-async def test_the_system_map_counts_disagreements_and_lists_the_cases(
+async def test_the_system_map_counts_disagreements_and_exceptions_per_pair_and_lists_the_cases(
     console: Console, driver: WebDriver
 ) -> None:
     answer = (await console.graphql(ALL_DISAGREEING))["orders"]
     assert not answer["pageInfo"]["hasNextPage"]
-    expected: dict[str, set[str]] = {}
+    # (owner → other system, canonical field) -> the orders, and the open exceptions about them
+    orders: dict[str, set[str]] = {}
+    exceptions: dict[str, set[str]] = {}
     for edge in answer["edges"]:
-        for d in edge["node"]["disagreements"]:
+        node = edge["node"]
+        for d in node["disagreements"]:
             field = re.sub(r"\[[^\]]*\]", "", d["field"])
+            about = {
+                x["id"]
+                for x in node["exceptions"]
+                if x["status"] != "RESOLVED" and (x["details"] or {}).get("field") == d["field"]
+            }
             for other in d["others"]:
                 key = f"{d['authoritative']['source']} → {other['source']}|{field}"
-                expected.setdefault(key, set()).add(edge["node"]["name"])
-    assert expected
+                orders.setdefault(key, set()).add(node["name"])
+                exceptions.setdefault(key, set()).update(about)
+    assert orders
+    assert any(exceptions.values())
     key = await console.key(Role.SUPPORT)
     await run(sign_in, driver, f"{console.url}/console/map", key)
 
-    def cells(d: WebDriver) -> tuple[dict[str, str], list[str]]:
+    def cells(d: WebDriver) -> tuple[dict[str, tuple[str, str]], list[str]]:
         until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#map td button"))
-        shown: dict[str, str] = d.execute_script(
+        shown: dict[str, tuple[str, str]] = d.execute_script(
             """return Object.fromEntries(Array.from(document.querySelectorAll('#map td button'),
-                 b => [b.dataset.pair + '|' + b.dataset.field, b.textContent]))"""
+                 b => [b.dataset.pair + '|' + b.dataset.field,
+                       [b.dataset.disagreements, b.dataset.exceptions]]))"""
         )
         first = d.find_element(By.CSS_SELECTOR, "#map td button")
         first.send_keys(Keys.ENTER)
@@ -428,8 +665,10 @@ async def test_the_system_map_counts_disagreements_and_lists_the_cases(
         ]
 
     shown, (pair, field, *listed) = await run(cells, driver)
-    assert shown == {k: str(len(v)) for k, v in expected.items()}
-    assert sorted(listed) == sorted(expected[f"{pair}|{field}"])
+    assert {k: tuple(v) for k, v in shown.items()} == {
+        k: (str(len(v)), str(len(exceptions[k]))) for k, v in orders.items()
+    }
+    assert sorted(listed) == sorted(orders[f"{pair}|{field}"])
 
 
 async def test_every_control_has_a_label(console: Console, driver: WebDriver) -> None:

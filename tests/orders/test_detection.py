@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
-from omnigraph.db.models import ExceptionRow, SourceCursorRow
+from omnigraph.db.models import ExceptionRow, OrderChangeRow, SourceCursorRow
 from omnigraph.demo import DemoSystems, DemoWorld, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, PayloadNotApplicable
 from omnigraph.orders.authority import AuthorityRules
@@ -293,3 +293,47 @@ async def test_a_change_on_a_feed_is_checked_seconds_later_without_a_full_scan(
     assert quiet.orders == 0  # nothing changed: nothing checked
     assert followed.orders == 1
     assert kinds == ["PRICE_DISAGREEMENT"]
+
+
+async def test_the_feeds_events_about_an_order_are_kept_once_for_its_timeline(
+    clean_database: str,
+) -> None:
+    """Following the feeds keeps each storefront, ERP and WMS event about an order (for its
+    timeline), the same ones the systems' feeds hold, once however often they are read."""
+    world = build_world(seed=11, orders=60, anchor=ANCHOR)
+    order = world.storefront_orders[0]["id"]
+    no_cursor = delete(SourceCursorRow).where(SourceCursorRow.feed == CHANGES_FEED)
+    async with detecting(world, clean_database) as detector:
+        async with detector.sessions() as session, session.begin():
+            await session.execute(no_cursor)
+            await session.execute(delete(OrderChangeRow))
+        now = datetime.now(UTC)
+        await detector.follow_changes(now=now)
+        # the feeds read again from their start (a lost cursor): nothing is kept twice
+        async with detector.sessions() as session, session.begin():
+            await session.execute(no_cursor)
+        await detector.follow_changes(now=now)
+        registry = detector.registry
+        expected: set[tuple[str, str, str, datetime]] = set()
+        for adapter in (*registry.storefronts, *registry.erps, *registry.warehouses):
+            cursor = None
+            while True:
+                events, cursor, more = await adapter.client.changes(cursor, 500)
+                for e in events:
+                    data = e.get("data") or {}
+                    ref = e["recordId"] if e["recordType"] == "order" else data.get("orderRef")
+                    if ref == order and e["recordType"] != "inventory_movement":
+                        at = datetime.fromisoformat(e["occurredAt"])
+                        expected.add((adapter.name, e["id"], e["type"], at))
+                if not more or not events:
+                    break
+        async with detector.sessions() as session:
+            kept = [
+                (r.source, r.event_id, r.event_type, r.occurred_at)
+                for r in await session.scalars(
+                    select(OrderChangeRow).where(OrderChangeRow.order_ref == order)
+                )
+            ]
+    assert len(kept) == len(set(kept))
+    assert set(kept) == expected
+    assert {source for source, *_ in kept} >= {"web-store", "erp", "wms"}

@@ -1,4 +1,6 @@
-"""A revoked key's open WebSocket stops: no more events, no new subscription, then closed.
+"""A WebSocket signs in by its handshake's header or its ``connection_init`` payload (as a
+browser must), and a revoked key's open socket stops: no more events, no new subscription, then
+closed.
 
 The service runs on a loopback socket and is spoken to as a client would, in both protocols
 strawberry serves (graphql-transport-ws and the older graphql-ws). Time is the services'
@@ -24,11 +26,12 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
 
 from omnigraph.app import background_tasks, create_app, demo_sources_config
+from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
 from omnigraph.exceptions.live import ExceptionEventBus
-from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE
+from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE, UNAUTHORIZED_CLOSE_CODE
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
@@ -84,9 +87,9 @@ def now(live: Live) -> None:
     live.clock.at = datetime.now(UTC)
 
 
-async def issue(live: Live, name: str) -> tuple[str, str]:
-    """A support key: (its secret, its prefix)."""
-    issued = await issue_key(live.app, Role.SUPPORT, name=f"{name}-{uuid.uuid4().hex[:6]}")
+async def issue(live: Live, name: str, role: Role = Role.SUPPORT) -> tuple[str, str]:
+    """A key (support unless told): (its secret, its prefix)."""
+    issued = await issue_key(live.app, role, name=f"{name}-{uuid.uuid4().hex[:6]}")
     return issued.secret, issued.row.prefix
 
 
@@ -99,21 +102,30 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
     return message
 
 
-async def open_subscription(live: Live, token: str, protocol: str) -> ClientConnection:
-    """A socket with ``token``, acknowledged, its subscription listening."""
+async def open_subscription(
+    live: Live, token: str, protocol: str, *, in_payload: bool = False
+) -> ClientConnection:
+    """A socket with ``token`` (in the handshake's header, or in ``connection_init``'s
+    payload), acknowledged, its subscription listening."""
     bus = live.services.get(ExceptionEventBus)
     before = bus.subscribers
-    ws = await opened(live, token, protocol)
+    ws = await opened(live, token, protocol, in_payload=in_payload)
     await subscribe(ws, protocol)
     await until(lambda: bus.subscribers == before + 1)
     return ws
 
 
-async def opened(live: Live, token: str, protocol: str) -> ClientConnection:
+async def opened(
+    live: Live, token: str, protocol: str, *, in_payload: bool = False
+) -> ClientConnection:
+    credential = f"Bearer {token}"
     ws = await websockets.connect(
-        live.url, subprotocols=[protocol], additional_headers={"Authorization": f"Bearer {token}"}
+        live.url,
+        subprotocols=[protocol],
+        additional_headers={} if in_payload else {"Authorization": credential},
     )
-    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    payload = {"authorization": credential} if in_payload else {}
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
     assert (await receive(ws))["type"] == "connection_ack"
     return ws
 
@@ -227,30 +239,121 @@ async def test_a_jwt_subscription_ends_when_the_token_expires(
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer og_not-a-live-key"}, {"Authorization": "Basic dXNlcjpwdw=="}],
-    ids=["no-key", "unknown-key", "not-bearer"],
+    [{"Authorization": "Bearer og_not-a-live-key"}, {"Authorization": "Basic dXNlcjpwdw=="}],
+    ids=["unknown-key", "not-bearer"],
 )
-async def test_production_refuses_a_websocket_without_a_live_key(
+async def test_production_refuses_a_websocket_with_a_wrong_header(
     live: Live, world: DemoWorld, protocol: str, headers: dict[str, str]
 ) -> None:
-    """Production mode: a socket without a live key is refused at the handshake (HTTP 403),
-    in both protocols; it is never acknowledged, so it can subscribe to nothing."""
+    """Production mode: a socket whose handshake carries a wrong credential is refused there
+    (HTTP 403), in both protocols; it is never acknowledged, so it can subscribe to nothing."""
     bus = live.services.get(ExceptionEventBus)
     before = bus.subscribers
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await first_event(live, world, protocol, headers)
+        await first_event(live, world, protocol, headers, {})
     assert refused.value.response.status_code == 403
     assert bus.subscribers == before
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({}, UNAUTHORIZED_CLOSE_CODE),
+        ({"authorization": ""}, FORBIDDEN_CLOSE_CODE),
+        ({"authorization": "Bearer og_not-a-live-key"}, FORBIDDEN_CLOSE_CODE),
+        ({"authorization": "Basic dXNlcjpwdw=="}, FORBIDDEN_CLOSE_CODE),
+    ],
+    ids=["no-key", "empty", "unknown-key", "not-bearer"],
+)
+async def test_production_closes_a_websocket_without_a_live_key_at_connection_init(
+    live: Live, world: DemoWorld, protocol: str, payload: dict[str, str], code: int
+) -> None:
+    """Production mode: a socket opened without a header must sign in with its
+    ``connection_init``; without a token it is closed with 4401, with a wrong one 4403, never
+    acknowledged, so it hears nothing."""
+    bus = live.services.get(ExceptionEventBus)
+    before = bus.subscribers
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await first_event(live, world, protocol, {}, payload)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert bus.subscribers == before
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_token_in_connection_init_signs_a_socket_in_with_its_roles(
+    live: Live, world: DemoWorld, protocol: str
+) -> None:
+    """A browser cannot set the handshake's header: the token in ``connection_init``'s payload
+    signs the socket in as the same key would over HTTP, with the same roles."""
+    token, _ = await issue(live, "payload-support")
+    ws = await open_subscription(live, token, protocol, in_payload=True)
+    exception_id = await raise_exception(live, world)
+    event = await receive(ws)
+    assert event["type"] == RESULT[protocol], event
+    shown = event["payload"]["data"]["exceptionEvents"]
+    assert shown == {"id": encode_global_id("Exception", exception_id), "status": "OPEN"}
+    await ws.close()
+
+    storefront, _ = await issue(live, "payload-storefront", Role.STOREFRONT)
+    ws = await opened(live, storefront, protocol, in_payload=True)
+    await subscribe(ws, protocol)
+    refused = await receive(ws)
+    assert refused["type"] == "error", refused  # as over HTTP: the role may not subscribe
+    errors = refused["payload"] if isinstance(refused["payload"], list) else [refused["payload"]]
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    await ws.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_revoked_key_signed_in_by_connection_init_is_closed(
+    live: Live, protocol: str
+) -> None:
+    token, prefix = await issue(live, "payload-revoked")
+    ws = await open_subscription(live, token, protocol, in_payload=True)
+    (recheck,) = [t for t in background_tasks(live.services) if t.name == "websocket_recheck"]
+    await revoke(live, prefix)
+    await recheck.step()
+    code, sent = await close_code(ws)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert sent == []
+
+
+async def test_a_connection_init_token_that_is_not_the_handshakes_is_refused(
+    live: Live,
+) -> None:
+    header, _ = await issue(live, "header-key")
+    other, _ = await issue(live, "other-key")
+    ws = await websockets.connect(
+        live.url,
+        subprotocols=["graphql-transport-ws"],
+        additional_headers={"Authorization": f"Bearer {header}"},
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {other}"}})
+    )
+    code, sent = await close_code(ws)
+    assert code == FORBIDDEN_CLOSE_CODE
+    assert sent == []
+
+
 async def first_event(
-    live: Live, world: DemoWorld, protocol: str, headers: dict[str, str]
+    live: Live,
+    world: DemoWorld,
+    protocol: str,
+    headers: dict[str, str],
+    payload: dict[str, str],
 ) -> dict[str, Any]:
-    """What a socket opened with ``headers`` hears after subscribing, if it is accepted."""
+    """What a socket opened with ``headers`` and signed in with ``payload`` hears after
+    subscribing, if it is accepted."""
     async with websockets.connect(
         live.url, subprotocols=[protocol], additional_headers=headers
     ) as ws:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         await subscribe(ws, protocol)
         await raise_exception(live, world)
-        return await receive(ws)
+        while True:
+            message = await receive(ws)
+            if message.get("type") not in {"connection_ack", "ka"}:
+                return message

@@ -37,6 +37,7 @@ __all__ = [
     "InventoryPositionRow",
     "LeaseRow",
     "LedgerEntryRow",
+    "OrderChangeRow",
     "OutboxCommandRow",
     "PaymentPayoutRow",
     "PaymentTransactionRow",
@@ -147,6 +148,23 @@ class SourceCursorRow(Base):
     cursor: Mapped[str | None] = mapped_column(String(255))
     last_sequence: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class OrderChangeRow(Base):
+    """One change-feed event about an order, as a storefront, ERP or WMS recorded it: kept so an
+    order's timeline says what each system recorded and when. A re-sent event is kept once."""
+
+    __tablename__ = "order_changes"
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_order_changes_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(128))
+    order_ref: Mapped[str] = mapped_column(String(128), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
 
 
 class OutboxCommandRow(Base):

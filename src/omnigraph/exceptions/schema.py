@@ -20,7 +20,13 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.dispatcher import DispatcherWakeup
 from omnigraph.exceptions.lifecycle import ExceptionStatus, OutboxStatus
 from omnigraph.exceptions.live import ExceptionEventBus
-from omnigraph.exceptions.operations import AGE_BUCKETS, OperationsView, operations_view
+from omnigraph.exceptions.operations import (
+    AGE_BUCKETS,
+    OperationsView,
+    ResolutionDays,
+    operations_view,
+    resolution_days,
+)
 from omnigraph.exceptions.resolvers import (
     ExceptionLoaders,
     ExceptionQueryFilter,
@@ -206,6 +212,29 @@ class ResolutionTimeStats:
     mean_seconds: float | None
 
 
+@strawberry.type(
+    description="Exceptions of one kind resolved on one day (UTC): detection-to-resolution"
+    " times, nearest rank."
+)
+class DailyResolutionTimes:
+    day: str = strawberry.field(description="The UTC day, YYYY-MM-DD.")
+    kind: str
+    count: int
+    p50_seconds: float | None
+    p90_seconds: float | None
+
+
+@strawberry.type(
+    description="Resolutions of one day (UTC): those that needed a person (a step of the"
+    " exception's history taken by an API key, a JWT subject or the local developer) and those"
+    " the systems made alone (every step by a configured system or omnigraph itself)."
+)
+class DailyInterventions:
+    day: str = strawberry.field(description="The UTC day, YYYY-MM-DD.")
+    manual: int
+    owner_alone: int
+
+
 @strawberry.type(description="Whether manual drag is shrinking: what is open, how fast it closes.")
 class ExceptionOperations:
     as_of: datetime
@@ -245,6 +274,47 @@ class ExceptionOperations:
                 mean_seconds=view.resolution_times.mean_seconds,
             ),
         )
+
+    async def _days(self, info: Ctx) -> ResolutionDays:
+        """The period's resolutions per day, read once per request for both fields."""
+        key = ("resolution_days", self.resolved_from, self.resolved_to)
+        found = info.context.memo.get(key)
+        if found is None:
+            services = info.context.services
+            found = info.context.memo[key] = await resolution_days(
+                services.sessions,
+                resolved_from=self.resolved_from,
+                resolved_to=self.resolved_to,
+                systems=frozenset(services.registry.clients),
+            )
+        days: ResolutionDays = found
+        return days
+
+    @strawberry.field(
+        description="Detection-to-resolution times per day (UTC) and kind over the period,"
+        " oldest first."
+    )
+    async def resolution_times_by_day(self, info: Ctx) -> list[DailyResolutionTimes]:
+        return [
+            DailyResolutionTimes(
+                day=d.day.isoformat(),
+                kind=d.kind,
+                count=d.times.count,
+                p50_seconds=d.times.p50_seconds,
+                p90_seconds=d.times.p90_seconds,
+            )
+            for d in (await self._days(info)).by_kind
+        ]
+
+    @strawberry.field(
+        description="Resolutions per day (UTC) over the period that needed a person, against"
+        " those the systems made alone, oldest first."
+    )
+    async def interventions_by_day(self, info: Ctx) -> list[DailyInterventions]:
+        return [
+            DailyInterventions(day=d.day.isoformat(), manual=d.manual, owner_alone=d.owner_alone)
+            for d in (await self._days(info)).interventions
+        ]
 
     @strawberry.field(description="Open exceptions per kind.")
     def open_by_kind(self) -> list[ExceptionCount]:
@@ -473,6 +543,11 @@ class ExceptionSubscriptions:
                 continue
             if wanted_kinds and row.kind not in wanted_kinds:
                 continue
+            # a socket keeps one context for its life: what its loaders read of this exception
+            # at an earlier event (its commands, its history) is stale at this one
+            loaders = info.context.loaders(ExceptionLoaders)
+            loaders.commands.clear(row.id)
+            loaders.history.clear(row.id)
             # The exception as this change left it (later changes arrive as their own events).
             yield dataclasses.replace(
                 ExceptionRecord.from_row(row), status=ExceptionStatus(event.status)

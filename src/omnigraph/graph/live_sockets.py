@@ -1,6 +1,16 @@
-"""Subscriptions over WebSocket stop when their credential does.
+"""Subscriptions over WebSocket: signed in at the handshake or by ``connection_init``, and
+stopped when their credential is.
 
-A WebSocket is authenticated once, at the handshake; a subscription may then live for hours.
+A WebSocket is authenticated once: by the handshake's ``Authorization: Bearer`` header, or, as a
+browser cannot set that header, by its ``connection_init`` message's payload
+(``{"authorization": "Bearer <api key or JWT>"}``), resolved exactly as the header would be, to
+the same roles and field permissions. In production a socket with neither is closed with 4401
+(``Unauthorized``) at its ``connection_init``, before it is acknowledged, and one whose payload
+token is not live with 4403 (``Forbidden``); a wrong header is still refused at the handshake.
+In development a payload token replaces the local developer, and a wrong one is refused too. A
+payload token that differs from the handshake's header is refused (4403).
+
+A subscription may then live for hours.
 So the principal of every open socket is checked again, with the same key lookup HTTP uses:
 
 - before each event is sent (``next`` in graphql-transport-ws, ``data`` in graphql-ws) and
@@ -26,19 +36,27 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Final
 
 import structlog
+from starlette.authentication import AuthCredentials
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.async_base_view import AsyncBaseHTTPView
 
 from omnigraph.runtime.periodic import PeriodicTask
-from omnigraph.security.backend import BearerBackend, bearer_token
-from omnigraph.security.principal import Principal
+from omnigraph.security.backend import BearerBackend, bearer_token, token_of
+from omnigraph.security.principal import AWAITING_CONNECTION_INIT, Principal
 
-__all__ = ["FORBIDDEN_CLOSE_CODE", "GuardedWebSocketAdapter", "SocketGuard", "WatchedSocket"]
+__all__ = [
+    "FORBIDDEN_CLOSE_CODE",
+    "UNAUTHORIZED_CLOSE_CODE",
+    "GuardedWebSocketAdapter",
+    "SocketGuard",
+    "WatchedSocket",
+]
 
 log = structlog.get_logger(__name__)
 
 FORBIDDEN_CLOSE_CODE: Final = 4403
+UNAUTHORIZED_CLOSE_CODE: Final = 4401
 # messages that start an operation, and those that carry its results, in both protocols
 _STARTS: Final = frozenset({"subscribe", "start"})
 _RESULTS: Final = frozenset({"next", "data"})
@@ -92,6 +110,37 @@ class SocketGuard:
         if not isinstance(user, Principal) or token is None:
             return None
         return WatchedSocket(websocket, token, user)
+
+    async def sign_in(
+        self, websocket: WebSocket, payload: object, watched: WatchedSocket | None
+    ) -> tuple[WatchedSocket | None, tuple[int, str] | None]:
+        """Sign ``websocket`` in from its ``connection_init`` payload: the socket's watch (new
+        when the payload brought the token), or the close code and reason refusing it."""
+        found = _credential(payload)
+        if found is None:
+            if websocket.scope.get("user") is AWAITING_CONNECTION_INIT:
+                # a close frame's reason holds at most 123 bytes
+                return None, (
+                    UNAUTHORIZED_CLOSE_CODE,
+                    'Unauthorized: send {"authorization": "Bearer <token>"} in connection_init',
+                )
+            return watched, None
+        token = token_of(found)
+        if token is None:
+            return None, (FORBIDDEN_CLOSE_CODE, "Forbidden: expected 'Bearer <token>'")
+        if watched is not None:
+            if token != watched.token:
+                return None, (
+                    FORBIDDEN_CLOSE_CODE,
+                    "Forbidden: connection_init's token is not the handshake's",
+                )
+            return watched, None
+        principal = await self.backend.resolve(token)
+        if principal is None:
+            return None, (FORBIDDEN_CLOSE_CODE, "Forbidden: the token is not a live API key")
+        websocket.scope["user"] = principal
+        websocket.scope["auth"] = AuthCredentials(sorted(principal.roles))
+        return WatchedSocket(websocket, token, principal), None
 
     def opened(self, socket: WatchedSocket) -> None:
         self._open.add(socket)
@@ -163,21 +212,43 @@ class GuardedWebSocketAdapter(ASGIWebSocketAdapter):
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
     ) -> AsyncGenerator[object, None]:
-        guard, socket = self._guard, self._socket
-        if guard is None or socket is None:
+        guard = self._guard
+        if guard is None:
             async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
                 yield message
             return
-        guard.opened(socket)
+        if self._socket is not None:
+            guard.opened(self._socket)
         try:
             async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
-                if _kind(message) in _STARTS and not await guard.allowed(socket):
+                kind = _kind(message)
+                if kind == "connection_init" and not await self._sign_in(guard, message):
                     return
-                if socket.closed:
-                    return
+                socket = self._socket
+                if socket is not None:
+                    if kind in _STARTS and not await guard.allowed(socket):
+                        return
+                    if socket.closed:
+                        return
                 yield message
         finally:
-            guard.ended(socket)
+            if self._socket is not None:
+                guard.ended(self._socket)
+
+    async def _sign_in(self, guard: SocketGuard, message: object) -> bool:
+        """Whether the socket may go on after ``message`` (its ``connection_init``)."""
+        payload = message.get("payload") if isinstance(message, Mapping) else None
+        socket, refusal = await guard.sign_in(self.ws, payload, self._socket)
+        if refusal is not None:
+            code, reason = refusal
+            log.info("websocket_refused", code=code, reason=reason)
+            with contextlib.suppress(RuntimeError, OSError):
+                await super().close(code, reason)
+            return False
+        if socket is not None and socket is not self._socket:
+            self._socket = socket
+            guard.opened(socket)
+        return True
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         guard, socket = self._guard, self._socket
@@ -192,6 +263,16 @@ class GuardedWebSocketAdapter(ASGIWebSocketAdapter):
         if self._socket is not None and self._socket.closed:
             return
         await super().close(code, reason)
+
+
+def _credential(payload: object) -> str | None:
+    """The credential a ``connection_init`` payload carries (``authorization``, any case)."""
+    if not isinstance(payload, Mapping):
+        return None
+    for key, value in payload.items():
+        if isinstance(key, str) and key.lower() == "authorization":
+            return value if isinstance(value, str) else ""
+    return None
 
 
 def _kind(message: object) -> object:

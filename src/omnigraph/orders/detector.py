@@ -34,6 +34,7 @@ from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.changes import keep_order_changes, order_change
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.sources.contract import OrderListFilter
@@ -253,7 +254,17 @@ class DisagreementDetector:
             cursor = start = await self._feed_position(client.name)
             while True:
                 events, cursor, more = await client.changes(cursor, self.page_size)
-                refs.update(ref for e in events if (ref := _order_ref(e, record_type)))
+                about = [(e, ref) for e in events if (ref := _order_ref(e, record_type))]
+                refs.update(ref for _, ref in about)
+                # kept for the orders' timelines before the cursor moves past them
+                await keep_order_changes(
+                    self.sessions,
+                    (
+                        row
+                        for e, ref in about
+                        if (row := order_change(client.name, e, ref)) is not None
+                    ),
+                )
                 if not more or not events:
                     break
             if cursor != start:

@@ -16,10 +16,11 @@ from omnigraph.core.ids import decode_global_id
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import (
     ExceptionRow,
+    OrderChangeRow,
 )
 from omnigraph.exceptions.lifecycle import OPEN_STATUSES
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.loaders import BySourceLoader, FanOutLoader, SourceKey
+from omnigraph.graph.loaders import BySourceLoader, FanOutLoader, RowsLoader, SourceKey
 from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
@@ -78,6 +79,16 @@ class OrderLoaders:
         )
         self.charges = FanOutLoader(
             registry.payments, lambda psp, refs: psp.charges_by_order_ref(refs)
+        )
+        # storefront order ref -> the change-feed events about it, oldest first
+        self.changes = RowsLoader(
+            services.sessions,
+            lambda refs: (
+                select(OrderChangeRow)
+                .where(OrderChangeRow.order_ref.in_(refs))
+                .order_by(OrderChangeRow.occurred_at, OrderChangeRow.id)
+            ),
+            lambda row: row.order_ref,
         )
 
 

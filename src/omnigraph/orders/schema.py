@@ -31,6 +31,7 @@ from omnigraph.graph.types import (
 )
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
+    OrderLoaders,
     OrderQueryFilter,
     list_orders,
     order_by_id,
@@ -346,6 +347,15 @@ class OrderLine:
     returned = _line_quantity("returned", "Units received back as returns (WMS).")
 
 
+@strawberry.type(description="One change-feed event about an order, as a system recorded it.")
+class OrderChange:
+    source: str = strawberry.field(description="The system whose feed said it.")
+    event_type: str = strawberry.field(description='As the system names it: "order.updated".')
+    record_type: str = strawberry.field(description='"order", "sales_order", "fulfilment_order".')
+    record_id: str = strawberry.field(description="The record in that system.")
+    occurred_at: datetime
+
+
 @strawberry.federation.type(keys=["id"], name="Order", description=__doc__)
 class OrderCore(Node, Entity):
     """The order as the orders subgraph serves it (everything but its exceptions)."""
@@ -470,6 +480,23 @@ class OrderCore(Node, Entity):
                 _storefront_price=Money.of(line.unit_price, order.currency),
             )
             for line in order.lines
+        ]
+
+    @strawberry.field(
+        description="What each storefront, ERP and WMS recorded about this order and when, from"
+        " their change feeds as omnigraph has read them, oldest first."
+    )
+    async def changes(self, info: Ctx) -> list[OrderChange]:
+        rows = await info.context.loaders(OrderLoaders).changes.load(self._sourced.record.id)
+        return [
+            OrderChange(
+                source=row.source,
+                event_type=row.event_type,
+                record_type=row.record_type,
+                record_id=row.record_id,
+                occurred_at=row.occurred_at,
+            )
+            for row in rows
         ]
 
     @strawberry.field(

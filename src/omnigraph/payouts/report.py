@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.money import from_minor_units
-from omnigraph.db.models import PayoutReconciliationRow, ReconciliationLineRow
+from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow, ReconciliationLineRow
 
 __all__ = ["CSV_COLUMNS", "PeriodSummary", "csv_lines", "summarise"]
 
@@ -45,12 +46,27 @@ class LineCount:
 
 
 @dataclass(frozen=True, slots=True)
+class ArrivalToReconciliation:
+    """Seconds from each reconciled payout's arrival to its reconciliation, smallest first (a
+    payout reconciled before it arrived counts 0)."""
+
+    seconds: list[float]
+
+    def percentile(self, fraction: float) -> float | None:
+        """Nearest rank: a time that really occurred."""
+        if not self.seconds:
+            return None
+        return self.seconds[max(1, math.ceil(fraction * len(self.seconds))) - 1]
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodSummary:
     start: datetime
     end: datetime
     payouts: list[StatusCount]
     totals: list[CategoryTotal]
     unmatched: list[LineCount]
+    arrival_to_reconciliation: ArrivalToReconciliation
 
 
 async def summarise(
@@ -108,7 +124,21 @@ async def summarise(
             .order_by(line.status)
         )
         counts = [LineCount(status, count) for status, count in unmatched]
-    return PeriodSummary(start, end, payouts, totals, counts)
+        payout = PaymentPayoutRow
+        arrived = await session.execute(
+            select(payout.arrival_at, verdict.reconciled_at)
+            .join(
+                payout,
+                (payout.source == verdict.source) & (payout.payout_id == verdict.payout_id),
+            )
+            .where(*in_period, verdict.status == "RECONCILED", payout.arrival_at.is_not(None))
+        )
+        waits = sorted(
+            max(0.0, (reconciled - arrival).total_seconds())
+            for arrival, reconciled in arrived
+            if arrival is not None
+        )
+    return PeriodSummary(start, end, payouts, totals, counts, ArrivalToReconciliation(waits))
 
 
 CSV_COLUMNS = (

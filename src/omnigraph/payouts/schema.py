@@ -253,6 +253,17 @@ class UnmatchedCount:
 
 
 @strawberry.type(
+    description="Time from a reconciled payout's arrival at the bank to its reconciliation,"
+    " over the payouts of the period (nearest rank; one reconciled before it arrived counts 0)."
+)
+class ArrivalToReconciliationStats:
+    count: int
+    p50_seconds: float | None
+    p90_seconds: float | None
+    max_seconds: float | None
+
+
+@strawberry.type(
     description="The reconciliation of [from, to): payouts by the day they were created,"
     " unmatched lines by the day their transaction or return receipt occurred."
 )
@@ -262,9 +273,11 @@ class ReconciliationSummary:
     payouts: list[PayoutStatusCount]
     totals: list[CategoryTotal]
     unmatched: list[UnmatchedCount]
+    arrival_to_reconciliation: ArrivalToReconciliationStats
 
     @classmethod
     def of(cls, summary: PeriodSummary) -> ReconciliationSummary:
+        waits = summary.arrival_to_reconciliation
         return cls(
             start=summary.start,
             end=summary.end,
@@ -285,6 +298,12 @@ class ReconciliationSummary:
                 for item in summary.totals
             ],
             unmatched=[UnmatchedCount(status=i.status, count=i.count) for i in summary.unmatched],
+            arrival_to_reconciliation=ArrivalToReconciliationStats(
+                count=len(waits.seconds),
+                p50_seconds=waits.percentile(0.5),
+                p90_seconds=waits.percentile(0.9),
+                max_seconds=waits.seconds[-1] if waits.seconds else None,
+            ),
         )
 
 

@@ -4,6 +4,11 @@ Runs before the GraphQL app sees the body, so in production a request without a 
 costs no parsing or validation work. Development mode lets a request without a token act as
 the local developer (every role); a token that is present but wrong is refused in every mode,
 so a misconfigured client finds out before it reaches production.
+
+A WebSocket may instead bring its token in its ``connection_init`` message (a browser cannot set
+a header on the handshake): one opened without a header in production is let through with no
+role (:data:`AWAITING_CONNECTION_INIT`), and the socket adapter (``omnigraph.graph.live_sockets``)
+signs it in from that message or closes it.
 """
 
 from __future__ import annotations
@@ -23,17 +28,21 @@ from starlette.responses import Response
 from omnigraph.core.http_errors import error_json
 from omnigraph.security.api_keys import principal_for_key
 from omnigraph.security.jwt_tokens import JwtVerifier
-from omnigraph.security.principal import DEVELOPER, Principal
+from omnigraph.security.principal import AWAITING_CONNECTION_INIT, DEVELOPER, Principal
 
-__all__ = ["BearerBackend", "bearer_token", "unauthenticated"]
+__all__ = ["BearerBackend", "bearer_token", "token_of", "unauthenticated"]
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
     """The token of ``Authorization: Bearer <token>``, or None when there is none."""
-    header = conn.headers.get("authorization")
-    if not header:
+    return token_of(conn.headers.get("authorization"))
+
+
+def token_of(credential: str | None) -> str | None:
+    """The token of a ``Bearer <token>`` credential, or None when it is not one."""
+    if not credential:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = credential.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
@@ -66,6 +75,8 @@ class BearerBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
         header = conn.headers.get("authorization")
         if not header:
+            if self._require_token and conn.scope["type"] == "websocket":
+                return AuthCredentials([]), AWAITING_CONNECTION_INIT
             if self._require_token:
                 raise AuthenticationError("a bearer token is required")
             return AuthCredentials(sorted(DEVELOPER.roles)), DEVELOPER

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from starlette.authentication import BaseUser
 
-__all__ = ["DEVELOPER", "Principal", "Role"]
+__all__ = ["AWAITING_CONNECTION_INIT", "DEVELOPER", "Principal", "Role"]
 
 
 class Role(enum.StrEnum):
@@ -59,3 +59,7 @@ class Principal(BaseUser):
 
 # Development mode without a token: every role, so GraphiQL works with no set-up.
 DEVELOPER = Principal("developer", frozenset(Role), via="development")
+
+# A WebSocket opened without a token in production: no role until its ``connection_init``
+# carries one (a browser cannot put a header on the handshake); omnigraph.graph.live_sockets.
+AWAITING_CONNECTION_INIT = Principal("websocket", frozenset(), via="awaiting-connection-init")

@@ -154,7 +154,7 @@ const QUEUE = `query ConsoleQueue($filter: ExceptionFilter) {
 const AGE_SECONDS = { "1h": 3600, "4h": 14400, "24h": 86400, "72h": 259200 };
 const NOT_RESOLVED = ["OPEN", "ACKNOWLEDGED", "RESOLUTION_PENDING", "RESOLUTION_FAILED"];
 
-const queue = { rows: [], asOf: null, attempt: null, watching: null };
+const queue = { rows: [], asOf: null, attempt: null, watching: null, following: null };
 
 function queueFilter() {
   const filter = {};
@@ -248,6 +248,7 @@ async function acknowledgeSelected() {
 
 function openResolve(x) {
   queue.attempt = null;
+  queue.following = null;
   const panel = $("resolve-panel");
   panel.hidden = false;
   panel.dataset.id = x.id;
@@ -285,7 +286,7 @@ async function sendAttempt() {
       $("resolve-submit").disabled = false;
       return;
     }
-    drawProgress(payload.exception);
+    changed(payload.exception);
     watch(payload.exception.id);
   } catch (error) {
     $("progress").textContent = `Not sent (${error.message}): retry sends the same attempt.`;
@@ -313,21 +314,82 @@ function drawProgress(x) {
 }
 
 const ONE = `query ConsoleException($id: ID!) { exception(id: $id) { ${EXCEPTION_FIELDS} } }`;
+const EVENTS = `subscription ConsoleEvents { exceptionEvents { ${EXCEPTION_FIELDS} } }`;
 
-// The command's progress to the owner, polled (a browser cannot put a Bearer token on a
-// WebSocket handshake, so the exceptionEvents subscription is not used here yet).
+// Live changes of every exception, from the exceptionEvents subscription over graphql-transport-ws.
+// A browser cannot put a header on a WebSocket handshake: the key goes in connection_init's
+// payload instead, and the service signs the socket in with it as it would a request.
+const live = { socket: null, state: "closed" };
+
+function liveState(state, text) {
+  live.state = state;
+  document.body.dataset.live = state;
+  $("live-status").textContent = text;
+}
+
+function goLive() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+  const socket = new WebSocket(url, "graphql-transport-ws");
+  live.socket = socket;
+  liveState("connecting", "Live updates: connecting…");
+  socket.addEventListener("open", () => {
+    const key = sessionStorage.getItem(KEY);
+    socket.send(JSON.stringify({ type: "connection_init", payload: key ? { authorization: `Bearer ${key}` } : {} }));
+  });
+  socket.addEventListener("message", (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type === "connection_ack") {
+      socket.send(JSON.stringify({ id: "events", type: "subscribe", payload: { query: EVENTS } }));
+      liveState("open", "Live updates: on");
+    } else if (event.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+    } else if (event.type === "next" && event.payload.data) {
+      changed(event.payload.data.exceptionEvents);
+    } else if (event.type === "error") {
+      socket.close();
+    }
+  });
+  socket.addEventListener("close", (closed) => {
+    if (live.socket !== socket) return;
+    live.socket = null;
+    // the progress of a resolution being watched is then asked for once a second instead
+    liveState("closed", `Live updates: off (${closed.code}${closed.reason ? ` ${closed.reason}` : ""}); progress is polled`);
+    if (queue.following) watch(queue.following);
+  });
+}
+
+// One exception changed: its row and, when it is the one being resolved, the progress panel.
+function changed(x) {
+  const index = queue.rows.findIndex((row) => row.id === x.id);
+  if (index >= 0) {
+    queue.rows[index] = x;
+    const status = document.querySelector(`#queue tr[data-id="${x.id}"] .status`);
+    if (status) {
+      status.textContent = x.status;
+      status.className = `status status-${x.status}`;
+      // a resolved exception has nothing left to resolve
+      if (x.status === "RESOLVED") status.parentElement.querySelector("button")?.remove();
+    }
+  }
+  if ($("resolve-panel").dataset.id === x.id && !$("resolve-panel").hidden) drawProgress(x);
+}
+
+// The command's progress to the owner: from the live events while the socket is open, else
+// polled once a second.
 function watch(id) {
+  queue.following = id;
   if (queue.watching) clearInterval(queue.watching);
+  queue.watching = null;
+  if (live.state === "open") return;
   let turns = 0;
   queue.watching = setInterval(async () => {
     turns += 1;
     try {
       const data = await gql(ONE, { id });
-      if ($("resolve-panel").dataset.id === id) drawProgress(data.exception);
+      changed(data.exception);
       if (["RESOLVED", "RESOLUTION_FAILED"].includes(data.exception.status) || turns > 300) {
         clearInterval(queue.watching);
         queue.watching = null;
-        loadQueue();
       }
     } catch (error) {
       // a missed turn is retried on the next
@@ -363,7 +425,10 @@ function startQueue() {
     $("resolve-panel").hidden = true;
     queue.attempt = null;
   });
-  return loadQueue;
+  return () => {
+    goLive();
+    return loadQueue();
+  };
 }
 
 // ---- order truth -----------------------------------------------------------------------
@@ -385,6 +450,7 @@ const ORDER = `query ConsoleOrder($source: String!, $ref: String!) {
       refunded { amount currency } createdAt }
     exceptions { id kind status ownerSource summary detectedAt
       history { at status actor note } }
+    changes { source eventType recordType recordId occurredAt }
   }
 }`;
 
@@ -505,12 +571,20 @@ async function loadOrder(source, ref) {
   drawTimeline(order);
 }
 
+// What each system recorded and when: its change feed's events about the order (and its newest
+// record, where its feed said nothing yet), shipments, payments and every exception step.
 function drawTimeline(order) {
   const events = [];
   const storefront = order.externalRefs.find((r) => r.sourceKind === "STOREFRONT");
   events.push([order.placedAt, storefront ? storefront.source : "storefront", "order placed"]);
-  const latest = new Map(); // each system's newest record of the order
+  const fed = new Set();
+  for (const c of order.changes) {
+    fed.add(c.source);
+    events.push([c.occurredAt, c.source, `${c.eventType} (${c.recordType} ${c.recordId})`]);
+  }
+  const latest = new Map(); // each other system's newest record of the order
   for (const p of order.provenance) {
+    if (fed.has(p.source)) continue;
     const seen = latest.get(p.source);
     if (!seen || Date.parse(p.asOf) > Date.parse(seen.asOf)) latest.set(p.source, p);
   }
@@ -557,6 +631,8 @@ const OPERATIONS = `query ConsoleDashboard {
   exceptionOperations {
     asOf resolvedFrom resolvedTo resolved failed
     resolutionTime { count p50Seconds p90Seconds }
+    resolutionTimesByDay { day kind count p50Seconds p90Seconds }
+    interventionsByDay { day manual ownerAlone }
     openByKind { key count }
     openByAge { key count }
     open { kind ownerSource count }
@@ -565,6 +641,7 @@ const OPERATIONS = `query ConsoleDashboard {
 const PAYOUTS = `query ConsolePayouts($from: DateTime!, $to: DateTime!) {
   reconciliationSummary(from: $from, to: $to) {
     payouts { status count amount { amount currency } variance { amount currency } }
+    arrivalToReconciliation { count p50Seconds p90Seconds maxSeconds }
   }
 }`;
 
@@ -603,7 +680,82 @@ function numbers(id, rows) {
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 60) return `${Math.round(seconds)} s`;
   return seconds < 3600 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function figureList(id, items) {
+  const figures = $(id);
+  figures.replaceChildren();
+  for (const [term, value] of items) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    figures.append(dt, dd);
+  }
+}
+
+// One bar per day and kind: the median, with the 90th percentile as a lighter bar behind it.
+function drawResolutionDays(days) {
+  const box = $("c-days");
+  box.replaceChildren();
+  const top = Math.max(1, ...days.map((d) => d.p90Seconds || 0));
+  for (const d of days) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.key = `${d.day}|${d.kind}`;
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = `${d.day} ${d.kind}`;
+    const track = document.createElement("span");
+    track.className = "track";
+    const p90 = document.createElement("span");
+    p90.className = "bar bar-p90";
+    p90.style.width = `${(100 * (d.p90Seconds || 0)) / top}%`;
+    const p50 = document.createElement("span");
+    p50.className = "bar";
+    p50.style.width = `${(100 * (d.p50Seconds || 0)) / top}%`;
+    track.append(p90, p50);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = `${duration(d.p50Seconds)} / ${duration(d.p90Seconds)}`;
+    row.append(label, track, value);
+    box.appendChild(row);
+  }
+  if (!days.length) box.textContent = "No resolutions in the period.";
+  numbers("n-days", days.map((d) => [d.day, d.kind, d.count, d.p50Seconds, d.p90Seconds]));
+}
+
+// Per day: resolutions that needed a person, and those the systems made alone, stacked.
+function drawInterventions(days) {
+  const box = $("c-manual");
+  box.replaceChildren();
+  const top = Math.max(1, ...days.map((d) => d.manual + d.ownerAlone));
+  for (const d of days) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.key = d.day;
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = d.day;
+    const track = document.createElement("span");
+    track.className = "stack";
+    const manual = document.createElement("span");
+    manual.className = "bar bar-manual";
+    manual.style.width = `${(100 * d.manual) / top}%`;
+    const alone = document.createElement("span");
+    alone.className = "bar bar-alone";
+    alone.style.width = `${(100 * d.ownerAlone) / top}%`;
+    track.append(manual, alone);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = `${d.manual} / ${d.ownerAlone}`;
+    row.append(label, track, value);
+    box.appendChild(row);
+  }
+  if (!days.length) box.textContent = "No resolutions in the period.";
+  numbers("n-manual", days.map((d) => [d.day, d.manual, d.ownerAlone]));
 }
 
 async function loadDashboard() {
@@ -636,20 +788,15 @@ async function loadDashboard() {
     td.dataset.owner = owner;
   });
 
-  const figures = $("c-time");
-  figures.replaceChildren();
-  for (const [term, value] of [
+  figureList("c-time", [
     ["Resolved", ops.resolved],
     ["Failed", ops.failed],
     ["Median time to resolve", duration(ops.resolutionTime.p50Seconds)],
     ["90th percentile", duration(ops.resolutionTime.p90Seconds)],
-  ]) {
-    const dt = document.createElement("dt");
-    dt.textContent = term;
-    const dd = document.createElement("dd");
-    dd.textContent = String(value);
-    figures.append(dt, dd);
-  }
+  ]);
+
+  drawResolutionDays(ops.resolutionTimesByDay);
+  drawInterventions(ops.interventionsByDay);
 
   const to = new Date(Date.parse(ops.asOf));
   const from = new Date(to.getTime() - 30 * 86400 * 1000);
@@ -658,6 +805,14 @@ async function loadDashboard() {
     bars("c-payouts", summary.payouts.map((p) => ({ key: p.status, count: p.count })));
     numbers("n-payouts", summary.payouts.map((p) => [p.status, p.count,
       `${p.amount.amount} ${p.amount.currency}`, `${p.variance.amount} ${p.variance.currency}`]));
+    const waits = summary.arrivalToReconciliation;
+    figureList("c-arrival", [
+      ["Reconciled payouts", waits.count],
+      ["Median arrival to reconciliation", duration(waits.p50Seconds)],
+      ["90th percentile", duration(waits.p90Seconds)],
+      ["Longest", duration(waits.maxSeconds)],
+    ]);
+    numbers("n-arrival", [[waits.count, waits.p50Seconds, waits.p90Seconds, waits.maxSeconds]]);
   } catch (error) {
     $("c-payouts").textContent = (error.codes || []).includes("FORBIDDEN")
       ? "This key's roles may not see payouts (finance or reporting may)."
@@ -668,34 +823,44 @@ async function loadDashboard() {
 // ---- system map ----------------------------------------------------------------------
 
 const DISAGREEING = `query ConsoleMap($after: String) {
-  orders(first: 100, after: $after, filter: { hasDisagreement: true }) {
+  orders(first: 50, after: $after, filter: { hasDisagreement: true }) {
     edges { node { name externalRefs { source ref }
-      disagreements { field authoritative { source } others { source } } } }
+      disagreements { field authoritative { source } others { source } }
+      exceptions { id kind status ownerSource details } } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
 const OWNERS = "query ConsoleOwners { exceptionOperations { openByOwner { key count } } }";
 
+// A canonical field: a line's fields counted together (lines[SKU-1].unitPrice -> lines.unitPrice).
+const canonical = (field) => field.replace(/\[[^\]]*\]/g, "");
+
+// Each cell (owner → other system, canonical field): the orders they disagree about now, and the
+// open exceptions raised about those disagreements (an exception about an order and a field).
 async function loadMap() {
   $("q-map").textContent = `${DISAGREEING}\n\n${OWNERS}`;
-  const cases = new Map(); // "owner → other|field" -> orders
+  const cells = new Map(); // "owner → other|field" -> { orders: Map(name -> case), exceptions: Set }
   let after = null;
   let truncated = false;
   try {
     for (let page = 0; ; page += 1) {
       const data = (await gql(DISAGREEING, { after })).orders;
       for (const { node } of data.edges) {
+        const open = node.exceptions.filter((x) => x.status !== "RESOLVED");
         for (const d of node.disagreements) {
-          const field = d.field.replace(/\[[^\]]*\]/g, "");
+          const field = canonical(d.field);
+          const about = open.filter((x) => x.details && x.details.field === d.field);
           for (const other of d.others) {
             const key = `${d.authoritative.source} → ${other.source}|${field}`;
-            if (!cases.has(key)) cases.set(key, new Map());
-            cases.get(key).set(node.name, node);
+            if (!cells.has(key)) cells.set(key, { orders: new Map(), exceptions: new Set() });
+            const entry = cells.get(key);
+            entry.orders.set(node.name, { order: node, field: d.field, exceptions: about });
+            for (const x of about) entry.exceptions.add(x.id);
           }
         }
       }
       if (!data.pageInfo.hasNextPage) break;
-      if (page >= 9) {
+      if (page >= 19) {
         truncated = true;
         break;
       }
@@ -706,41 +871,50 @@ async function loadMap() {
     say(`The map could not be read: ${error.message}`);
     return;
   }
-  const pairs = [...new Set([...cases.keys()].map((k) => k.split("|")[0]))].sort();
-  const fields = [...new Set([...cases.keys()].map((k) => k.split("|")[1]))].sort();
+  const pairs = [...new Set([...cells.keys()].map((k) => k.split("|")[0]))].sort();
+  const fields = [...new Set([...cells.keys()].map((k) => k.split("|")[1]))].sort();
   crossTable("#map", "Owner → other system", pairs, fields, (row, pair, field) => {
-    const orders = cases.get(`${pair}|${field}`);
+    const entry = cells.get(`${pair}|${field}`);
     const td = document.createElement("td");
-    if (orders) {
+    if (entry) {
       td.className = "hot";
       const open = document.createElement("button");
       open.type = "button";
-      open.textContent = String(orders.size);
       open.dataset.pair = pair;
       open.dataset.field = field;
-      open.setAttribute("aria-label", `${orders.size} orders: ${pair}, ${field}`);
-      open.addEventListener("click", () => showCases(pair, field, orders));
+      open.dataset.disagreements = String(entry.orders.size);
+      open.dataset.exceptions = String(entry.exceptions.size);
+      open.textContent = `${entry.orders.size} · ${entry.exceptions.size} open`;
+      open.setAttribute("aria-label",
+        `${pair}, ${field}: ${entry.orders.size} orders disagree, ${entry.exceptions.size} open exceptions`);
+      open.addEventListener("click", () => showCases(pair, field, entry));
       td.appendChild(open);
     }
     row.appendChild(td);
   });
+  const total = [...cells.values()].reduce((n, e) => n + e.orders.size, 0);
   $("map-note").textContent = truncated
     ? "Only the first 1,000 orders with a disagreement are counted."
-    : `${[...cases.values()].reduce((n, m) => n + m.size, 0)} disagreements in all.`;
+    : `${total} disagreements in all. Each cell: orders the two systems disagree about · open exceptions raised about them.`;
 }
 
-function showCases(pair, field, orders) {
+function showCases(pair, field, entry) {
   $("cases").hidden = false;
   $("cases-title").textContent = `${pair}: ${field}`;
   const list = $("case-list");
   list.replaceChildren();
-  for (const order of orders.values()) {
+  for (const { order, field: exact, exceptions } of entry.orders.values()) {
     const ref = order.externalRefs[0];
     const item = document.createElement("li");
     const link = document.createElement("a");
     link.href = `/console/order?source=${encodeURIComponent(ref.source)}&ref=${encodeURIComponent(ref.ref)}`;
     link.textContent = `${order.name || ref.ref}`;
     item.appendChild(link);
+    const about = exceptions.map((x) => `${x.kind} (${x.status}, owner ${x.ownerSource})`).join(", ");
+    const note = document.createElement("span");
+    note.className = "case-note";
+    note.textContent = ` ${exact}${about ? `: ${about}` : ": no open exception"}`;
+    item.appendChild(note);
     list.appendChild(item);
   }
   list.querySelector("a")?.focus();
