@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [http] [detection] [ledger] [reconcile] [--orders 5000]
         [--repeat 3] [--duration 10] [--warmup 2] [--connections 16] [--scale small|full|none]
-        [--rows availability,lookup,reporting]
+        [--rows availability,lookup,reporting] [--workers 2] [--json cells.json]
 
 ``http`` (issue 9): the service under load, in production mode, from another process. It starts
 the demo source systems (``omnigraph demo``) and the service with two baselines mounted beside
@@ -23,6 +23,13 @@ carries the scale figures of ``ledger`` and ``reconcile`` at ``--scale small`` (
 events; 10,000 transactions across 50 payouts), ``full`` (the issues' sizes: 500,000 and
 1,000,000 events; 1,000,000 transactions across 5,000 payouts) or ``none``. The table is
 Markdown, ready for docs/PERFORMANCE.md. ``--rows lookup,reporting`` measures only those rows.
+Every row has a fifth variant, the **serving limit**: omnigraph's answer, kept as bytes and
+served by a minimal starlette route of the same process, under the same wrk settings, so each
+figure shows its share of what uvicorn and starlette alone reach. ``--workers N`` measures
+omnigraph (and its response cache) again as ``omnigraph serve --workers N``; ``--json FILE``
+writes one object per cell (``operation``, ``variant``: omnigraph, cached, raw, naive or limit,
+``workers``, ``rps``, ``p50_ms``, ``p99_ms``). It also prints the lag from a WMS movement to
+availability showing it (``--lag-probes`` movements, p50 and p99).
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
@@ -51,12 +58,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -295,7 +304,7 @@ def _row(
     what: str, by: str, throughput: str = "", vs: str = "", p50: str = "", calls: str = ""
 ) -> list[str]:
     """A row of the ``http`` table (columns as ``service_load.print_table`` prints them)."""
-    return [what, by, throughput, vs, p50, "", "", calls, "", ""]
+    return [what, by, throughput, vs, "", p50, "", "", calls, "", ""]
 
 
 def scale_rows(scale: str, repeat: int) -> list[list[str]]:
@@ -363,6 +372,21 @@ def main() -> None:
         default="small",
         help="http: ledger and reconcile figures in the same table (full: the issues' sizes)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="http: also serve omnigraph as `omnigraph serve --workers N` (N > 1)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="http: write one object per cell to this file"
+    )
+    parser.add_argument(
+        "--lag-probes",
+        type=int,
+        default=20,
+        help="http: WMS movements timed until availability shows them",
+    )
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument(
         "--ledger-sizes",
@@ -381,7 +405,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "http":
-            from service_load import http_benchmark, print_table  # benchmarks/service_load.py
+            # benchmarks/service_load.py
+            from service_load import cells_json, http_benchmark, print_table
 
             measured = http_benchmark(
                 duration=args.duration,
@@ -389,8 +414,13 @@ def main() -> None:
                 connections=args.connections,
                 orders=args.demo_orders,
                 only=args.rows,
+                workers=args.workers,
+                lag_probes=args.lag_probes,
             )
             print_table(measured, scale_rows(args.scale, args.repeat))
+            if args.json is not None and measured is not None:
+                args.json.write_text(json.dumps(cells_json(measured), indent=1) + "\n")
+                print(f"wrote {args.json}")
         elif name == "detection":
             asyncio.run(detection(args.orders, args.repeat))
         elif name == "ledger":
