@@ -221,7 +221,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
     print(
         f"{'ledger events':>14}{'ingest s':>10}{'events/s':>11}{'fetch-only x':>14}"
-        f"{'availability(1000 SKUs) ms':>28}"
+        f"{'availability(1000 SKUs) ms':>28}{'ingest CPU s':>14}"
     )
     skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
     figures = []
@@ -254,9 +254,10 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     if not more:
                         break
                 fetch_seconds = time.perf_counter() - started
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 await LedgerReader(sessions, registry, page_size=1000).sync_once()
                 ingest_seconds = time.perf_counter() - started
+                ingest_cpu = time.process_time() - cpu
                 locations = [f"loc-{i:02d}" for i in range(LEDGER_LOCATIONS)]
                 policy = AllocationPolicy.parse(
                     {"locations": {"web": locations}, "priority": {"order": ["web"]}}
@@ -281,7 +282,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 await engine.dispose()
         print(
             f"{size:>14,}{ingest_seconds:>10.1f}{size / ingest_seconds:>11,.0f}"
-            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}"
+            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}{ingest_cpu:>14.1f}"
         )
         figures.append(
             {
