@@ -47,6 +47,10 @@ provenance, per format (``--formats``), against a client paging ``orders(first: 
 the same process in the same run: rows/s, upstream calls per 1,000 orders, peak memory growth.
 See ``benchmarks/bulk.py``.
 
+``profile OPERATION``: CPU ms a request and the top frames (pyinstrument) of one operation
+in-process (availability, lookup, reporting, or ``fixed``: the per-request path every operation
+pays), ``--cached`` asked by the trusted hash. See ``benchmarks/hot_path.py``.
+
 ``reconcile``: payments sync and payout reconciliation of ``--transactions`` balance
 transactions across ``--payouts`` payouts (issue 6: 1,000,000 across 5,000), each phase in its own
 process for its peak memory, against fetch-and-parse and one-``GROUP BY`` baselines. See
@@ -61,6 +65,7 @@ import functools
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -354,6 +359,11 @@ def scale_rows(scale: str, repeat: int) -> list[list[str]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["profile"]:  # its own arguments: benchmarks/hot_path.py
+        from hot_path import main as profile_main
+
+        profile_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "benchmarks",

@@ -1,7 +1,11 @@
 """Where one operation's time goes: CPU milliseconds a request, then its top frames.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/profile.py availability|lookup|reporting|fixed
+    PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
         [--cached] [--requests 300] [--concurrency 16] [--top 30] [--tree]
+
+(also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
+shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
+this folder.)
 
 One process holds the demo source systems, the service (``create_app`` with its lifespan, in
 production mode, the ``http`` benchmark's settings: rate limit raised out of the way, response
@@ -123,7 +127,7 @@ def _lookup(refs: list[str]) -> dict[str, Any]:
     return {"source": "web-store", "ref": refs[0]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("operation", choices=["availability", "lookup", "reporting", "fixed"])
     parser.add_argument("--cached", action="store_true", help="ask by the trusted hash")
@@ -131,7 +135,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=30, help="functions shown")
     parser.add_argument("--tree", action="store_true", help="the call tree instead")
-    asyncio.run(profile(parser.parse_args()))
+    asyncio.run(profile(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":
