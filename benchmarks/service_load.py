@@ -698,7 +698,10 @@ def ledger_lag(
         return first["locationId"], first["onHand"]
 
     lags = []
+    rng = random.Random(20)
     for _ in range(probes):
+        # at a random moment of the ledger's poll, not just after the last one reflected
+        time.sleep(rng.uniform(0, 1))
         location, before = on_hand()
         movement = {"movement": "adjustment", "sku": SKUS[0], "locationId": location}
         response = client.post(
