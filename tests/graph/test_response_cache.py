@@ -302,20 +302,30 @@ async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade(
     cache.made(KEY, {"order": 1}, cache.generation)
     assert await waiting.making == {"order": 1}
 
+    # the view sends the same answers as bytes before parsing (fresh_answer), by the same rules
     clock.now = 1.9
     assert cache.lookup(KEY).data == {"order": 1}  # fresh
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":1}}'
     clock.now = 2.5
+    assert cache.fresh_answer(KEY) is None  # expired, and nobody remaking it: go execute
     remaking = cache.lookup(KEY)
     assert remaking.refresh  # expired: the next request makes it again
     assert remaking.data is None
     meanwhile = cache.lookup(KEY)
     assert meanwhile.data == {"order": 1}  # the others are served the expiring answer
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":1}}'
     cache.made(KEY, {"order": 2}, cache.generation)
     assert cache.lookup(KEY).data == {"order": 2}
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":2}}'
 
     clock.now = 6.6  # past twice its seconds: never served, even while remade
+    assert cache.fresh_answer(KEY) is None
     assert cache.lookup(KEY).refresh
     assert cache.lookup(KEY).data is None
+    assert cache.fresh_answer(KEY) is None
+    cache.made(KEY, {"order": 3}, cache.generation)
+    cache.invalidate()
+    assert cache.fresh_answer(KEY) is None  # a change forgets the bytes too
 
 
 async def test_an_answer_begun_before_a_change_is_not_kept() -> None:

@@ -156,15 +156,14 @@ class ResponseCache:
         return _key(requested, name, encoded, principal)
 
     def fresh_answer(self, key: ResponseKey) -> bytes | None:
-        """The bytes of ``key``'s answer while it is fresh, or ``None`` (the request executes,
-        or waits for or is served an expiring answer, by :meth:`lookup`)."""
+        """The bytes of ``key``'s answer while :meth:`lookup` would serve it (fresh, or
+        expiring while another request remakes it), or ``None``: the request goes the
+        ordinary way, where it becomes the one remaking the answer or waits for it."""
         stored = self._entries.get(key)
-        if (
-            stored is None
-            or stored.body is None
-            or stored.generation != self.generation
-            or self.clock() - stored.made_at >= self.seconds
-        ):
+        if stored is None or stored.body is None or stored.generation != self.generation:
+            return None
+        age = self.clock() - stored.made_at
+        if age >= self.seconds and not (age < 2 * self.seconds and key in self._making):
             return None
         self.hits += 1
         return stored.body
