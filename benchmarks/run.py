@@ -310,7 +310,7 @@ def _row(
     what: str, by: str, throughput: str = "", vs: str = "", p50: str = "", calls: str = ""
 ) -> list[str]:
     """A row of the ``http`` table (columns as ``service_load.print_table`` prints them)."""
-    return [what, by, throughput, vs, "", p50, "", "", calls, "", ""]
+    return [what, by, throughput, vs, "", "", p50, "", "", calls, "", ""]
 
 
 def scale_rows(scale: str, repeat: int) -> list[list[str]]:

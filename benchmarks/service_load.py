@@ -169,6 +169,7 @@ class Cell:
     failure: str | None = None  # the first failed answer, as wrk saw it
     calls: dict[str, int] = field(default_factory=dict)
     cold: dict[str, int] = field(default_factory=dict)
+    cpu_ms: float = 0.0  # the service process's CPU per request served (its background work too)
     variant: str = ""  # set on the cells of ``--workers`` processes: the variant they repeat
     workers: int = 1
 
@@ -592,10 +593,11 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
         )
     print()
     print(
-        "| operation | served by | throughput | vs raw | of the serving limit | p50 ms | p99 ms |"
-        " p99/p50 | upstream calls/request under load | one request, caches empty | ideal |"
+        "| operation | served by | throughput | vs raw | of the serving limit | service CPU ms"
+        " a request | p50 ms | p99 ms | p99/p50 | upstream calls/request under load | one"
+        " request, caches empty | ideal |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for op in ops:
         assert measured is not None
         raw = results[op.label]["raw starlette"].rps
@@ -615,7 +617,8 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
             )
             print(
                 f"| {label} | {variant} | {_rate(cell.rps)} req/s{note} |"
-                f" {cell.rps / raw if raw else 0:.2f} | {_share(cell.rps, limit)} |{latency}"
+                f" {cell.rps / raw if raw else 0:.2f} | {_share(cell.rps, limit)} |"
+                f" {f'{cell.cpu_ms:.2f}' if cell.cpu_ms else ''} |{latency}"
                 f" {cell.calls_per_request:.3f} ({_per_source(calls, 3)}) |"
                 f" {_cold(cell)} |"
                 f" {sum(op.ideal.values())} ({_per_source(op.ideal)}) |"
@@ -656,6 +659,7 @@ def _run_cell(
     urls: Mapping[str, str],
     settle: bool,
     options: dict[str, Any],
+    pid: int | None = None,
 ) -> None:
     """Warm up, then measure one cell with wrk. ``settle``: wait for the server to finish
     every request (``/baseline/_inflight``) and count those it served; otherwise (a server
@@ -667,9 +671,12 @@ def _run_cell(
     if not settle:
         time.sleep(1)
     before = _stats(client, urls)
+    cpu = _cpu_seconds(pid)
     result = wrk(script, server, seconds=options["duration"], **options["wrk"])
     if settle:
         cell.served = _settle(client).get(path, 0) - served
+        if pid is not None and cell.served:
+            cell.cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / cell.served
     else:
         time.sleep(1)
         cell.served = result["requests"]
@@ -681,6 +688,17 @@ def _run_cell(
     cell.p99_ms = result["p99_us"] / 1000
     cell.failed = result["failed"] + result["socket_errors"]
     cell.failure = result["sample"]
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``), 0 without."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ledger_lag(
@@ -819,6 +837,7 @@ def http_benchmark(
                                 urls=urls,
                                 settle=True,
                                 options=options,
+                                pid=service.pid,
                             )
                             _report(op, variant, cell)
                     lags = ledger_lag(client, urls["wms"], keys[Role.STOREFRONT], lag_probes)
