@@ -218,6 +218,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     seconds and the median ``availability`` latency for 1,000 SKUs."""
     from omnigraph.inventory.availability import Promise, read_availability
     from omnigraph.inventory.ledger import LedgerReader
+    from omnigraph.inventory.locations import KnownLocations
     from omnigraph.inventory.movements import parse_movement
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
@@ -271,6 +272,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     sessions, policy, actor="bench", note=None, now=datetime.now(UTC)
                 )
                 services = Services(settings=settings, registry=registry, sessions=sessions)
+                services.provide(KnownLocations(sessions, clock=services.now))
                 read = functools.partial(
                     read_availability,
                     services,
