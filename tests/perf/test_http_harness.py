@@ -54,5 +54,5 @@ def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
     out = finished.stdout
     assert "| serving limit |" in out
     assert "of the serving limit" in out
-    assert "ledger event -> availability lag over 2 WMS movements: p50" in out
+    assert "ledger event -> availability lag over 2 WMS movements on the idle service: p50" in out
     assert "(the 5 answers are identical)" in out
