@@ -221,8 +221,13 @@ def _tail(log: Path) -> str:
 def _process(
     argv: list[str], env: Mapping[str, str], log: Path, cwd: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
+    environment = {**os.environ, **env}
+    if environment.get("PYTHONPATH"):  # the children run elsewhere: the same code, not ../src
+        environment["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in environment["PYTHONPATH"].split(os.pathsep) if p
+        )
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out, cwd=cwd)
+        process = subprocess.Popen(argv, env=environment, stdout=out, stderr=out, cwd=cwd)
     try:
         yield process
     finally:
