@@ -43,6 +43,7 @@ from strawberry.types.graphql import OperationType
 
 from omnigraph.graph.permissions import principal_in
 from omnigraph.security.document_store import PersistedDocuments
+from omnigraph.security.principal import Principal
 from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
 
 __all__ = ["CachedResponses", "Lookup", "ResponseCache", "forget_on_changes"]
