@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [http] [detection] [ledger] [reconcile] [--orders 5000]
         [--repeat 3] [--duration 10] [--warmup 2] [--connections 16] [--scale small|full|none]
-        [--rows availability,lookup,reporting]
+        [--rows availability,lookup,reporting] [--workers 2] [--json cells.json]
 
 ``http`` (issue 9): the service under load, in production mode, from another process. It starts
 the demo source systems (``omnigraph demo``) and the service with two baselines mounted beside
@@ -23,6 +23,13 @@ carries the scale figures of ``ledger`` and ``reconcile`` at ``--scale small`` (
 events; 10,000 transactions across 50 payouts), ``full`` (the issues' sizes: 500,000 and
 1,000,000 events; 1,000,000 transactions across 5,000 payouts) or ``none``. The table is
 Markdown, ready for docs/PERFORMANCE.md. ``--rows lookup,reporting`` measures only those rows.
+Every row has a fifth variant, the **serving limit**: omnigraph's answer, kept as bytes and
+served by a minimal starlette route of the same process, under the same wrk settings, so each
+figure shows its share of what uvicorn and starlette alone reach. ``--workers N`` measures
+omnigraph (and its response cache) again as ``omnigraph serve --workers N``; ``--json FILE``
+writes one object per cell (``operation``, ``variant``: omnigraph, cached, raw, naive or limit,
+``workers``, ``rps``, ``p50_ms``, ``p99_ms``). It also prints the lag from a WMS movement to
+availability showing it (``--lag-probes`` movements, p50 and p99).
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
@@ -40,6 +47,10 @@ provenance, per format (``--formats``), against a client paging ``orders(first: 
 the same process in the same run: rows/s, upstream calls per 1,000 orders, peak memory growth.
 See ``benchmarks/bulk.py``.
 
+``profile OPERATION``: CPU ms a request and the top frames (pyinstrument) of one operation
+in-process (availability, lookup, reporting, or ``fixed``: the per-request path every operation
+pays), ``--cached`` asked by the trusted hash. See ``benchmarks/hot_path.py``.
+
 ``reconcile``: payments sync and payout reconciliation of ``--transactions`` balance
 transactions across ``--payouts`` payouts (issue 6: 1,000,000 across 5,000), each phase in its own
 process for its peak memory, against fetch-and-parse and one-``GROUP BY`` baselines. See
@@ -51,12 +62,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -204,6 +218,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     seconds and the median ``availability`` latency for 1,000 SKUs."""
     from omnigraph.inventory.availability import Promise, read_availability
     from omnigraph.inventory.ledger import LedgerReader
+    from omnigraph.inventory.locations import KnownLocations
     from omnigraph.inventory.movements import parse_movement
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
@@ -212,7 +227,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
     print(
         f"{'ledger events':>14}{'ingest s':>10}{'events/s':>11}{'fetch-only x':>14}"
-        f"{'availability(1000 SKUs) ms':>28}"
+        f"{'availability(1000 SKUs) ms':>28}{'ingest CPU s':>14}"
     )
     skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
     figures = []
@@ -245,9 +260,10 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     if not more:
                         break
                 fetch_seconds = time.perf_counter() - started
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 await LedgerReader(sessions, registry, page_size=1000).sync_once()
                 ingest_seconds = time.perf_counter() - started
+                ingest_cpu = time.process_time() - cpu
                 locations = [f"loc-{i:02d}" for i in range(LEDGER_LOCATIONS)]
                 policy = AllocationPolicy.parse(
                     {"locations": {"web": locations}, "priority": {"order": ["web"]}}
@@ -256,6 +272,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     sessions, policy, actor="bench", note=None, now=datetime.now(UTC)
                 )
                 services = Services(settings=settings, registry=registry, sessions=sessions)
+                services.provide(KnownLocations(sessions, clock=services.now))
                 read = functools.partial(
                     read_availability,
                     services,
@@ -272,7 +289,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 await engine.dispose()
         print(
             f"{size:>14,}{ingest_seconds:>10.1f}{size / ingest_seconds:>11,.0f}"
-            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}"
+            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}{ingest_cpu:>14.1f}"
         )
         figures.append(
             {
@@ -295,7 +312,7 @@ def _row(
     what: str, by: str, throughput: str = "", vs: str = "", p50: str = "", calls: str = ""
 ) -> list[str]:
     """A row of the ``http`` table (columns as ``service_load.print_table`` prints them)."""
-    return [what, by, throughput, vs, p50, "", "", calls, "", ""]
+    return [what, by, throughput, vs, "", "", p50, "", "", calls, "", ""]
 
 
 def scale_rows(scale: str, repeat: int) -> list[list[str]]:
@@ -344,6 +361,11 @@ def scale_rows(scale: str, repeat: int) -> list[list[str]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["profile"]:  # its own arguments: benchmarks/hot_path.py
+        from hot_path import main as profile_main
+
+        profile_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "benchmarks",
@@ -363,6 +385,21 @@ def main() -> None:
         default="small",
         help="http: ledger and reconcile figures in the same table (full: the issues' sizes)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="http: also serve omnigraph as `omnigraph serve --workers N` (N > 1)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="http: write one object per cell to this file"
+    )
+    parser.add_argument(
+        "--lag-probes",
+        type=int,
+        default=20,
+        help="http: WMS movements timed until availability shows them",
+    )
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument(
         "--ledger-sizes",
@@ -381,7 +418,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "http":
-            from service_load import http_benchmark, print_table  # benchmarks/service_load.py
+            # benchmarks/service_load.py
+            from service_load import cells_json, http_benchmark, print_table
 
             measured = http_benchmark(
                 duration=args.duration,
@@ -389,8 +427,13 @@ def main() -> None:
                 connections=args.connections,
                 orders=args.demo_orders,
                 only=args.rows,
+                workers=args.workers,
+                lag_probes=args.lag_probes,
             )
             print_table(measured, scale_rows(args.scale, args.repeat))
+            if args.json is not None and measured is not None:
+                args.json.write_text(json.dumps(cells_json(measured), indent=1) + "\n")
+                print(f"wrote {args.json}")
         elif name == "detection":
             asyncio.run(detection(args.orders, args.repeat))
         elif name == "ledger":

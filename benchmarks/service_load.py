@@ -57,7 +57,16 @@ KINDS = ("storefront", "erp", "wms", "payments")
 NAMES = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
 RATE_LIMIT = "1000000/second"
 CACHED = "omnigraph, response cache 1 s"
-VARIANTS = ("omnigraph", CACHED, "naive strawberry", "raw starlette")
+LIMIT = "serving limit"
+VARIANTS = ("omnigraph", CACHED, "naive strawberry", "raw starlette", LIMIT)
+# each variant's name in the ``--json`` output
+VARIANT_KEYS = {
+    "omnigraph": "omnigraph",
+    CACHED: "cached",
+    "naive strawberry": "naive",
+    "raw starlette": "raw",
+    LIMIT: "limit",
+}
 RESPONSE_CACHE_SECONDS = "1"
 
 
@@ -66,6 +75,7 @@ class Operation:
     """One row of the table: an example and its hand-written twin."""
 
     label: str
+    key: str  # its name in the ``--json`` output: availability, lookup, reporting
     document: str  # src/omnigraph/examples/<document>.graphql
     variables: dict[str, Any]
     role: Role
@@ -105,6 +115,7 @@ def operations(lookup_ref: str) -> list[Operation]:
     return [
         Operation(
             "Storefront availability check (20 SKUs)",
+            "availability",
             "storefront-availability",
             {"skus": SKUS, "channel": "store-pickup"},
             Role.STOREFRONT,
@@ -117,6 +128,7 @@ def operations(lookup_ref: str) -> list[Operation]:
         ),
         Operation(
             "Support order lookup",
+            "lookup",
             "support-order-lookup",
             {"source": "web-store", "ref": lookup_ref},
             Role.SUPPORT,
@@ -128,6 +140,7 @@ def operations(lookup_ref: str) -> list[Operation]:
         ),
         Operation(
             "Reporting page (orders(first: 100))",
+            "reporting",
             "reporting-orders-page",
             {},
             Role.REPORTING,
@@ -156,6 +169,9 @@ class Cell:
     failure: str | None = None  # the first failed answer, as wrk saw it
     calls: dict[str, int] = field(default_factory=dict)
     cold: dict[str, int] = field(default_factory=dict)
+    cpu_ms: float = 0.0  # the service process's CPU per request served (its background work too)
+    variant: str = ""  # set on the cells of ``--workers`` processes: the variant they repeat
+    workers: int = 1
 
     @property
     def rps(self) -> float:
@@ -205,8 +221,13 @@ def _tail(log: Path) -> str:
 def _process(
     argv: list[str], env: Mapping[str, str], log: Path, cwd: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
+    environment = {**os.environ, **env}
+    if environment.get("PYTHONPATH"):  # the children run elsewhere: the same code, not ../src
+        environment["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in environment["PYTHONPATH"].split(os.pathsep) if p
+        )
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out, cwd=cwd)
+        process = subprocess.Popen(argv, env=environment, stdout=out, stderr=out, cwd=cwd)
     try:
         yield process
     finally:
@@ -329,6 +350,7 @@ def _requests(op: Operation) -> dict[str, tuple[str, dict[str, Any]]]:
         CACHED: ("/graphql", op.persisted_body()) if op.cacheable else ("", {}),
         "naive strawberry": ("/baseline/naive/graphql", op.graphql_body()),
         "raw starlette": (op.raw_path, op.raw_body),
+        LIMIT: (f"/baseline/limit/{op.key}", {}),
     }
     return {variant: requests[variant] for variant in op.variants()}
 
@@ -356,10 +378,15 @@ def _summary(op: Operation, data: dict[str, Any]) -> str:
 
 
 def verify(client: httpx.Client, op: Operation, key: str) -> str:
-    """The same data from all three, or stop: the comparison is only honest if they agree."""
+    """The same data from every variant, or stop: the comparison is only honest if they agree.
+    The serving limit is given omnigraph's answer, byte for byte, to serve."""
     answers = {}
+    headers = {"Authorization": f"Bearer {key}"}
     for variant, (path, body) in _requests(op).items():
-        response = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        if variant == LIMIT:
+            omnigraph = client.post("/graphql", json=op.graphql_body(), headers=headers)
+            client.put(path, content=omnigraph.content, headers=headers).raise_for_status()
+        response = client.post(path, json=body, headers=headers)
         payload = response.json()
         if response.status_code != 200 or payload.get("errors") or not payload.get("data"):
             raise SystemExit(
@@ -505,12 +532,46 @@ def _per_source(counts: Mapping[str, float], digits: int = 0) -> str:
     return ", ".join(shown) or "0"
 
 
+def _cold(cell: Cell) -> str:
+    if cell.workers > 1:  # served without the benchmark's routes: not counted cold
+        return ""
+    return f"{sum(cell.cold.values())} ({_per_source(cell.cold)})"
+
+
+def _share(rps: float, limit: float) -> str:
+    return f"{100 * rps / limit:.1f}%" if limit else ""
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
+
+
 @dataclass(slots=True)
 class Measured:
     ops: list[Operation]
     results: dict[str, dict[str, Cell]]
     summaries: dict[str, str]
     settings: dict[str, Any]
+    lag_ms: list[float] = field(default_factory=list)
+
+
+def cells_json(measured: Measured) -> list[dict[str, Any]]:
+    """One object per cell, as ``--json`` writes them."""
+    cells = []
+    for op in measured.ops:
+        for name, cell in measured.results[op.label].items():
+            cells.append(
+                {
+                    "operation": op.key,
+                    "variant": VARIANT_KEYS[cell.variant or name],
+                    "workers": cell.workers,
+                    "rps": round(cell.rps, 1),
+                    "p50_ms": round(cell.p50_ms, 2),
+                    "p99_ms": round(cell.p99_ms, 2),
+                }
+            )
+    return cells
 
 
 def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
@@ -528,7 +589,8 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
         print(
             f"wrk: {settings['connections']} connections, {settings['threads']} threads,"
             f" {settings['warmup']:.0f} s warm-up then {settings['duration']:.0f} s per cell;"
-            " service: one uvicorn process, OMNIGRAPH_MODE=production, default settings"
+            " service: one uvicorn process (the '... workers' rows: `omnigraph serve --workers"
+            f" {settings['workers']}`), OMNIGRAPH_MODE=production, default settings"
             " (record cache TTL 5 s, background workers on), rate limit raised out of the way,"
             f" OMNIGRAPH_RESPONSE_CACHE_SECONDS={RESPONSE_CACHE_SECONDS} (only the"
             f" '{CACHED}' rows ask by a trusted document's hash; the 'omnigraph' rows send the"
@@ -536,14 +598,16 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
         )
     print()
     print(
-        "| operation | served by | throughput | vs raw | p50 ms | p99 ms | p99/p50 |"
-        " upstream calls/request under load | one request, caches empty | ideal |"
+        "| operation | served by | throughput | vs raw | of the serving limit | service CPU ms"
+        " a request | p50 ms | p99 ms | p99/p50 | upstream calls/request under load | one"
+        " request, caches empty | ideal |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for op in ops:
         assert measured is not None
         raw = results[op.label]["raw starlette"].rps
-        for variant in op.variants():
+        limit = results[op.label][LIMIT].rps
+        for variant in results[op.label]:
             cell = results[op.label][variant]
             label = op.label if variant == "omnigraph" else ""
             notes = [f"{cell.failed} failed"] if cell.failed else []
@@ -558,24 +622,126 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
             )
             print(
                 f"| {label} | {variant} | {_rate(cell.rps)} req/s{note} |"
-                f" {cell.rps / raw if raw else 0:.2f} |{latency}"
+                f" {cell.rps / raw if raw else 0:.2f} | {_share(cell.rps, limit)} |"
+                f" {f'{cell.cpu_ms:.2f}' if cell.cpu_ms else ''} |{latency}"
                 f" {cell.calls_per_request:.3f} ({_per_source(calls, 3)}) |"
-                f" {sum(cell.cold.values())} ({_per_source(cell.cold)}) |"
+                f" {_cold(cell)} |"
                 f" {sum(op.ideal.values())} ({_per_source(op.ideal)}) |"
             )
     for row in scale_rows:
         print("| " + " | ".join(row) + " |")
     print()
+    if measured is not None and measured.lag_ms:
+        lags = measured.lag_ms
+        print(
+            f"- ledger event -> availability lag over {len(lags)} WMS movements on the idle"
+            f" service: p50 {_percentile(lags, 50):.0f} ms, p99 {_percentile(lags, 99):.0f} ms,"
+            f" max {max(lags):.0f} ms (movement accepted by the WMS until the executed"
+            " availability query shows it; inf: not shown within 10 s)"
+        )
     for op in ops:
         assert measured is not None
         count = len(op.variants())
         print(f"- {op.label}: {measured.summaries[op.label]} (the {count} answers are identical)")
-        for variant in op.variants():
+        for variant in results[op.label]:
             if results[op.label][variant].failure:
                 print(f"  - first failure, {variant}: {results[op.label][variant].failure}")
 
 
 # -- the benchmark -----------------------------------------------------------------------------
+
+
+def _run_cell(
+    cell: Cell,
+    op: Operation,
+    path: str,
+    body: dict[str, Any],
+    *,
+    key: str,
+    tmp: Path,
+    server: str,
+    client: httpx.Client,
+    urls: Mapping[str, str],
+    settle: bool,
+    options: dict[str, Any],
+    pid: int | None = None,
+) -> None:
+    """Warm up, then measure one cell with wrk. ``settle``: wait for the server to finish
+    every request (``/baseline/_inflight``) and count those it served; otherwise (a server
+    without the benchmark's routes) count what wrk read."""
+    script = tmp / "post.lua"
+    script.write_text(LUA.format(path=path, key=key, body=json.dumps(body)))
+    wrk(script, server, seconds=options["warmup"], **options["wrk"])
+    served = _settle(client).get(path, 0) if settle else 0
+    if not settle:
+        time.sleep(1)
+    before = _stats(client, urls)
+    cpu = _cpu_seconds(pid)
+    result = wrk(script, server, seconds=options["duration"], **options["wrk"])
+    if settle:
+        cell.served = _settle(client).get(path, 0) - served
+        if pid is not None and cell.served:
+            cell.cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / cell.served
+    else:
+        time.sleep(1)
+        cell.served = result["requests"]
+    cell.calls = _calls(op, before, _stats(client, urls))
+    cell.attempted = result["requests"]
+    cell.requests = result["requests"] - result["failed"]
+    cell.seconds = result["duration_us"] / 1e6
+    cell.p50_ms = result["p50_us"] / 1000
+    cell.p99_ms = result["p99_us"] / 1000
+    cell.failed = result["failed"] + result["socket_errors"]
+    cell.failure = result["sample"]
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``), 0 without."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ledger_lag(
+    client: httpx.Client, wms_url: str, key: str, probes: int, *, timeout: float = 10.0
+) -> list[float]:
+    """Milliseconds from a WMS movement accepted by the WMS until the availability query
+    (executed, never a kept answer) shows it, for ``probes`` movements of one unit in turn, on
+    the idle service (before the load cells); a movement not shown within ``timeout`` counts
+    as ``inf``."""
+    op = OPERATIONS[0]
+    body = {"query": op.text(), "variables": {"skus": SKUS[:1], "channel": "store-pickup"}}
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def on_hand() -> tuple[str, int]:
+        rows = client.post("/graphql", json=body, headers=headers).json()["data"]["availability"]
+        first = min(rows, key=lambda row: row["locationId"])
+        return first["locationId"], first["onHand"]
+
+    lags = []
+    rng = random.Random(20)
+    for _ in range(probes):
+        # at a random moment of the ledger's poll, not just after the last one reflected
+        time.sleep(rng.uniform(0, 1))
+        location, before = on_hand()
+        movement = {"movement": "adjustment", "sku": SKUS[0], "locationId": location}
+        response = client.post(
+            f"{wms_url}/_control/movements", json={"movements": [{**movement, "quantity": 1}]}
+        )
+        response.raise_for_status()
+        moved = time.monotonic()
+        while time.monotonic() - moved < timeout:
+            if on_hand()[1] > before:
+                lags.append((time.monotonic() - moved) * 1000)
+                break
+            time.sleep(0.02)
+        else:
+            lags.append(float("inf"))
+    return lags
 
 
 def http_benchmark(
@@ -585,9 +751,12 @@ def http_benchmark(
     connections: int,
     orders: int,
     only: str | None = None,
+    workers: int = 1,
+    lag_probes: int = 20,
 ) -> Measured | None:
     """Measure every operation (or those whose label contains a word of ``only``, e.g.
-    "lookup,reporting") served three ways; ``None`` when wrk is missing."""
+    "lookup,reporting") served every way, the serving limit included; with ``workers`` over
+    1, omnigraph again as ``omnigraph serve --workers N``. ``None`` when wrk is missing."""
     if shutil.which("wrk") is None:
         print(
             "http benchmark skipped: wrk is not installed. Install it from the OS packages"
@@ -595,9 +764,14 @@ def http_benchmark(
         )
         return None
     threads = max(1, min(os.cpu_count() or 1, connections))
+    options = {
+        "warmup": warmup,
+        "duration": duration,
+        "wrk": {"connections": connections, "threads": threads},
+    }
     with tempfile.TemporaryDirectory(prefix="omnigraph-bench-") as folder:
         tmp = Path(folder)
-        base = _free_ports(5)
+        base = _free_ports(6)
         urls = {kind: f"http://127.0.0.1:{base + i}" for i, kind in enumerate(KINDS)}
         service_url = f"http://127.0.0.1:{base + 4}"
         demo_argv = [
@@ -644,6 +818,7 @@ def http_benchmark(
                     summaries = {op.label: verify(client, op, keys[op.role]) for op in ops}
                     for op in ops:
                         print(f"verified {op.label}: {summaries[op.label]}")
+                    lags = ledger_lag(client, urls["wms"], keys[Role.STOREFRONT], lag_probes)
                     # cold counts first, one request at a time on an idle server
                     results: dict[str, dict[str, Cell]] = {
                         op.label: {
@@ -654,37 +829,82 @@ def http_benchmark(
                     }
                     for op in ops:
                         # the naive baseline last: its stampedes must not slow the others
-                        order = ("raw starlette", "omnigraph", CACHED, "naive strawberry")
+                        order = ("raw starlette", LIMIT, "omnigraph", CACHED, "naive strawberry")
                         for variant in (v for v in order if v in op.variants()):
                             cell = results[op.label][variant]
                             path, body = _requests(op)[variant]
-                            script = tmp / "post.lua"
-                            script.write_text(
-                                LUA.format(path=path, key=keys[op.role], body=json.dumps(body))
+                            _run_cell(
+                                cell,
+                                op,
+                                path,
+                                body,
+                                key=keys[op.role],
+                                tmp=tmp,
+                                server=service_url,
+                                client=client,
+                                urls=urls,
+                                settle=True,
+                                options=options,
+                                pid=service.pid,
                             )
-                            options = {"connections": connections, "threads": threads}
-                            wrk(script, service_url, seconds=warmup, **options)
-                            served = _settle(client).get(path, 0)
-                            before = _stats(client, urls)
-                            result = wrk(script, service_url, seconds=duration, **options)
-                            cell.served = _settle(client).get(path, 0) - served
-                            cell.calls = _calls(op, before, _stats(client, urls))
-                            cell.attempted = result["requests"]
-                            cell.requests = result["requests"] - result["failed"]
-                            cell.seconds = result["duration_us"] / 1e6
-                            cell.p50_ms = result["p50_us"] / 1000
-                            cell.p99_ms = result["p99_us"] / 1000
-                            cell.failed = result["failed"] + result["socket_errors"]
-                            cell.failure = result["sample"]
-                            print(
-                                f"  {op.label} / {variant}: {cell.rps:,.0f} req/s,"
-                                f" p50 {cell.p50_ms:.1f} ms, p99 {cell.p99_ms:.1f} ms",
-                                flush=True,
-                            )
+                            _report(op, variant, cell)
+            if workers > 1:
+                _measure_workers(ops, results, keys, tmp, env, base + 5, workers, urls, options)
     settings = {
         "connections": connections,
         "threads": threads,
         "warmup": warmup,
         "duration": duration,
+        "workers": workers,
     }
-    return Measured(ops, results, summaries, settings)
+    return Measured(ops, results, summaries, settings, lags)
+
+
+def _report(op: Operation, variant: str, cell: Cell) -> None:
+    print(
+        f"  {op.label} / {variant}: {cell.rps:,.0f} req/s,"
+        f" p50 {cell.p50_ms:.1f} ms, p99 {cell.p99_ms:.1f} ms",
+        flush=True,
+    )
+
+
+def _measure_workers(
+    ops: list[Operation],
+    results: dict[str, dict[str, Cell]],
+    keys: Mapping[Role, str],
+    tmp: Path,
+    env: Mapping[str, str],
+    port: int,
+    workers: int,
+    urls: Mapping[str, str],
+    options: dict[str, Any],
+) -> None:
+    """The omnigraph variants again, served by ``omnigraph serve --workers N`` (processes
+    sharing the database) once the single process has stopped."""
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "omnigraph", "serve", "--workers", str(workers)]
+    log = tmp / "workers.log"
+    with _process(argv, {**env, "OMNIGRAPH_PORT": str(port)}, log, tmp) as served:
+        _wait_until_up(f"{url}/healthz", served, log, 60)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for op in ops:
+                for variant in ("omnigraph", CACHED):
+                    if variant not in op.variants():
+                        continue
+                    path, body = _requests(op)[variant]
+                    name = f"{variant}, {workers} workers"
+                    cell = results[op.label][name] = Cell(variant=variant, workers=workers)
+                    _run_cell(
+                        cell,
+                        op,
+                        path,
+                        body,
+                        key=keys[op.role],
+                        tmp=tmp,
+                        server=url,
+                        client=client,
+                        urls=urls,
+                        settle=False,
+                        options=options,
+                    )
+                    _report(op, name, cell)

@@ -10,7 +10,11 @@ variable applies, production mode included) plus, behind the same bearer-key aut
   cache) this process holds, so one request can be counted cold;
 - ``GET /baseline/_inflight``: how many HTTP requests the process is still serving (a client
   that went away does not stop its request), so a benchmark can wait for an idle server, and
-  how many it has finished per path.
+  how many it has finished per path;
+- ``PUT /baseline/limit/{name}`` (authenticated) keeps the bytes of an answer, and
+  ``POST /baseline/limit/{name}`` serves them as they are from a bare starlette app in front of
+  the service (none of its middleware, no authentication, no work): the serving limit, what
+  uvicorn and starlette alone reach with the same answer in the same process.
 
 The shipped app never has these routes. Serve with
 ``uvicorn --app-dir benchmarks --factory baselines.app:create_benchmark_app``, or run this module
@@ -23,6 +27,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,20 +48,29 @@ from baselines.raw import raw_availability, raw_order_lookup, raw_orders_page
 __all__ = ["InFlight", "create_benchmark_app"]
 
 INFLIGHT_PATH = "/baseline/_inflight"
+LIMIT_PATH = "/baseline/limit/"
 
 
 class InFlight:
     """Counts the HTTP requests being served and those finished per path, and answers both
-    on ``INFLIGHT_PATH``."""
+    on ``INFLIGHT_PATH``; ``POST {LIMIT_PATH}{name}`` goes to ``limit`` (a bare app)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limit: ASGIApp | None = None) -> None:
         self.app = app
+        self.limit = limit
         self.serving = 0
         self.served: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+        elif (
+            self.limit is not None
+            and scope["method"] == "POST"
+            and scope["path"].startswith(LIMIT_PATH)
+        ):
+            await self.limit(scope, receive, send)
+            self.served[scope["path"]] += 1
         elif scope["path"] == INFLIGHT_PATH:
             answer = {"serving": self.serving, "served": dict(self.served)}
             await JSONResponse(answer)(scope, receive, send)
@@ -88,8 +102,22 @@ def create_benchmark_app(settings: Settings | None = None) -> InFlight:
         app.state.response_cache.invalidate()
         return JSONResponse({"cleared": True})
 
+    answers: dict[str, bytes] = {}
+
+    async def keep_limit_answer(request: Request) -> Response:
+        answers[request.path_params["name"]] = await request.body()
+        return JSONResponse({"kept": True})
+
+    async def limit_answer(request: Request) -> Response:
+        return Response(answers[request.path_params["name"]], media_type="application/json")
+
     app.router.routes.extend(
         [
+            Route(
+                "/baseline/limit/{name}",
+                guarded(request_response(keep_limit_answer)),
+                methods=["PUT"],
+            ),
             Route(
                 "/baseline/raw/availability",
                 guarded(request_response(raw_availability)),
@@ -111,7 +139,8 @@ def create_benchmark_app(settings: Settings | None = None) -> InFlight:
             ),
         ]
     )
-    return InFlight(app)
+    limit = Starlette(routes=[Route(LIMIT_PATH + "{name}", limit_answer, methods=["POST"])])
+    return InFlight(app, limit)
 
 
 def main() -> None:

@@ -299,7 +299,9 @@ class Order:
                     status=ExceptionStatus(row.status),
                     owner_source=row.owner_source,
                     allowed_resolutions=list(
-                        services.get(ExceptionCatalogue).rule(row.kind).resolutions
+                        services.get(ExceptionCatalogue)
+                        .rule(row.kind)
+                        .applicable(row.details or {})
                     ),
                 )
                 for row in rows

@@ -219,7 +219,7 @@ async def raw_order_lookup(request: Request) -> Response:
                 "kind": row.kind,
                 "status": row.status,
                 "ownerSource": row.owner_source,
-                "allowedResolutions": list(catalogue.rule(row.kind).resolutions),
+                "allowedResolutions": list(catalogue.rule(row.kind).applicable(row.details or {})),
             }
             for row in exception_rows
         ],

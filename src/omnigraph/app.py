@@ -80,6 +80,7 @@ from omnigraph.runtime.services import Services, utc_now
 from omnigraph.security.backend import BearerBackend, unauthenticated
 from omnigraph.security.document_store import LearningLimits, PersistedDocuments
 from omnigraph.security.jwt_tokens import JwtVerifier
+from omnigraph.security.principal import Principal
 from omnigraph.settings import Settings, SourcesConfig
 from omnigraph.sources.observers import UpstreamObserver
 from omnigraph.sources.registry import SourceRegistry
@@ -157,6 +158,20 @@ class OmnigraphGraphQL(LimitedGraphQL[RequestContext, None]):
             execution_timeout=settings.limits.execution_timeout_seconds,
         )
         self._app = app
+
+    async def kept_answer(self, request: Request) -> bytes | None:
+        """A fresh kept answer to a trusted document, sent before any GraphQL work: found by
+        the body's hash, operation and variables and the authenticated caller."""
+        cache = self.response_cache
+        if cache.seconds <= 0 or not len(cache):
+            return None
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None  # the ordinary path refuses it with its code
+        user = request.scope.get("user")
+        key = cache.request_key(body, user if isinstance(user, Principal) else None)
+        return cache.fresh_answer(key) if key is not None else None
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         services: Services = self._app.state.services

@@ -650,7 +650,10 @@ class SettingsFields(BaseModel):
         default=True, description="Follow the WMS feeds into the inventory ledger from here."
     )
     ledger_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the WMS feeds are read into the ledger."
+        default=0.5,
+        gt=0,
+        description="How often the WMS feeds are read into the ledger (a movement shows in"
+        " availability within a second).",
     )
     drift_enabled: bool = Field(
         default=True, description="Compare the ledger with the WMS snapshot from here."

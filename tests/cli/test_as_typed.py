@@ -155,3 +155,17 @@ def test_as_typed_quiet_by_default_and_the_message_alone(tmp_path: Path) -> None
         "omnigraph: settings are invalid: mode (OMNIGRAPH_MODE): Input should be 'development'"
         " or 'production'"
     ]
+
+
+def test_serve_with_workers_needs_configured_sources(database: Path) -> None:
+    """The built-in demo systems live inside one process: several workers would each start
+    them on the same ports, so ``--workers`` over 1 is refused before anything starts."""
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "GraphiQL" not in result.output
+    assert result.stderr.splitlines() == [
+        "omnigraph: --workers needs configured sources: the built-in demo systems live inside"
+        " one process; run `omnigraph demo` and point OMNIGRAPH_CONFIG at its sources, or serve"
+        " one worker"
+    ]
+    assert not database.exists()

@@ -15,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from omnigraph.api.schema import build_schema
-from omnigraph.app import EXAMPLES
+from omnigraph.app import EXAMPLES, OmnigraphGraphQL
 from omnigraph.core.ids import encode_global_id
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
@@ -107,6 +107,49 @@ async def test_a_trusted_lookup_is_served_again_without_asking_any_source(
     again, cost = await caching.ask(body, secret)
     assert again == first
     assert no_calls(cost)
+
+
+async def test_a_fresh_answer_is_sent_as_first_sent_without_parsing_or_executing(
+    caching: Caching, world: DemoWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh kept answer goes out from the view before the request is parsed: the same bytes
+    and media type as the executed answer, whether the request names its operation or not,
+    in either JSON media type, and nothing of GraphQL runs for it."""
+    secret = await caching.key(Role.SUPPORT)
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = lookup(some_ref(world, 6))
+    executed = await caching.client.post("/graphql", json=body, headers=headers)
+    assert "errors" not in executed.json()
+
+    async def never(*_: object, **__: object) -> None:
+        raise AssertionError("a fresh kept answer was parsed or executed")
+
+    monkeypatch.setattr(OmnigraphGraphQL, "run", never)
+    named = {**body, "operationName": "SupportOrderLookup"}
+    for again in (body, named):
+        await caching.sources.reset()
+        kept = await caching.client.post("/graphql", json=again, headers=headers)
+        assert kept.status_code == 200
+        assert kept.content == executed.content
+        assert kept.headers["content-type"] == executed.headers["content-type"]
+        assert no_calls(await caching.sources.totals())
+    graphql_response = {**headers, "Accept": "application/graphql-response+json"}
+    kept = await caching.client.post("/graphql", json=body, headers=graphql_response)
+    assert kept.content == executed.content
+    assert kept.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
+
+
+async def test_a_kept_answer_never_reaches_a_caller_without_its_roles(
+    caching: Caching, world: DemoWorld
+) -> None:
+    support, finance = await caching.key(Role.SUPPORT), await caching.key(Role.FINANCE)
+    body = lookup(some_ref(world, 7))
+    for _ in range(2):  # kept, and served fresh to the support key
+        mine, _ = await caching.ask(body, support)
+    assert mine["data"]["orderByRef"]["customer"]["email"]
+    for _ in range(2):  # the finance key executes its own, and is served that
+        theirs, _ = await caching.ask(body, finance)
+        assert theirs["data"]["orderByRef"]["customer"]["email"] is None
 
 
 async def test_metrics_count_hits_and_misses(caching: Caching, world: DemoWorld) -> None:
@@ -259,20 +302,30 @@ async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade(
     cache.made(KEY, {"order": 1}, cache.generation)
     assert await waiting.making == {"order": 1}
 
+    # the view sends the same answers as bytes before parsing (fresh_answer), by the same rules
     clock.now = 1.9
     assert cache.lookup(KEY).data == {"order": 1}  # fresh
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":1}}'
     clock.now = 2.5
+    assert cache.fresh_answer(KEY) is None  # expired, and nobody remaking it: go execute
     remaking = cache.lookup(KEY)
     assert remaking.refresh  # expired: the next request makes it again
     assert remaking.data is None
     meanwhile = cache.lookup(KEY)
     assert meanwhile.data == {"order": 1}  # the others are served the expiring answer
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":1}}'
     cache.made(KEY, {"order": 2}, cache.generation)
     assert cache.lookup(KEY).data == {"order": 2}
+    assert cache.fresh_answer(KEY) == b'{"data":{"order":2}}'
 
     clock.now = 6.6  # past twice its seconds: never served, even while remade
+    assert cache.fresh_answer(KEY) is None
     assert cache.lookup(KEY).refresh
     assert cache.lookup(KEY).data is None
+    assert cache.fresh_answer(KEY) is None
+    cache.made(KEY, {"order": 3}, cache.generation)
+    cache.invalidate()
+    assert cache.fresh_answer(KEY) is None  # a change forgets the bytes too
 
 
 async def test_an_answer_begun_before_a_change_is_not_kept() -> None:

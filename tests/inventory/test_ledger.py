@@ -243,6 +243,26 @@ async def test_a_movement_is_applied_once_by_its_id_whatever_event_carries_it(
     assert (row.on_hand, row.committed) == (11, 4)
 
 
+async def test_a_new_movement_twice_in_one_page_is_one_ledger_entry(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """The page's entries are written together: a movement the ledger has never seen, sent
+    twice in the same page, is still applied once and counted once as a duplicate."""
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-D", "dc-north", 5)
+    wms.resend(len(wms.events) - 1)
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.duplicates) == (1, 1)
+    assert (await position(services, "SKU-D", "dc-north")).on_hand == 5
+    async with services.sessions() as session:
+        entries = list(
+            await session.scalars(
+                select(LedgerEntryRow.movement_id).where(LedgerEntryRow.sku == "SKU-D")
+            )
+        )
+    assert len(entries) == 1
+
+
 async def test_an_event_id_used_again_for_another_movement_still_moves_stock(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:

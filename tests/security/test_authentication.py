@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -178,6 +179,44 @@ async def test_a_revoked_key_stops_working_once_the_cache_window_passes(
     assert await authenticate() is not None  # still inside the window
     clock[0] += 0.2
     assert await authenticate() is None
+
+
+async def test_requests_arriving_together_with_a_key_look_it_up_once(
+    production: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    """16 requests starting together on a key not yet remembered cost one database lookup,
+    and each is the key's principal; a revoked key is looked up again after the window."""
+    app, _ = production
+    services: Services = app.state.services
+    clock = [1_000.0]
+    lookups = []
+
+    def sessions() -> object:
+        lookups.append(clock[0])
+        return services.sessions
+
+    backend = BearerBackend(
+        sessions,  # type: ignore[arg-type]
+        require_token=True,
+        cache_seconds=5.0,
+        clock=lambda: clock[0],
+    )
+    token = await issue(app, Role.REPORTING, name="single-flight")
+    scope = {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]}
+
+    async def authenticate() -> Principal | None:
+        try:
+            return (await backend.authenticate(HTTPConnection(scope)))[1]
+        except AuthenticationError:
+            return None
+
+    found = await asyncio.gather(*(authenticate() for _ in range(16)))
+    assert lookups == [1_000.0]
+    assert {p.roles if p else None for p in found} == {frozenset({Role.REPORTING})}
+    assert await api_keys.revoke_key(services.sessions, token.split("_")[1], now=datetime.now(UTC))
+    clock[0] += 5.1
+    assert await asyncio.gather(*(authenticate() for _ in range(16))) == [None] * 16
+    assert lookups == [1_000.0, 1_005.1]
 
 
 def test_keys_cli_creates_lists_and_revokes(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -15,7 +17,15 @@ import uvicorn
 from omnigraph.cli.demo import AsOfOption
 from omnigraph.settings import Settings, SubgraphName
 
-__all__ = ["bind", "export_schema", "serve"]
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["bind", "export_schema", "serve", "worker_app"]
+
+WORKERS_NEED_SOURCES = (
+    "--workers needs configured sources: the built-in demo systems live inside one process;"
+    " run `omnigraph demo` and point OMNIGRAPH_CONFIG at its sources, or serve one worker"
+)
 
 
 def serve(
@@ -30,12 +40,22 @@ def serve(
         typer.Option(help="Serve only this federation subgraph (OMNIGRAPH_SUBGRAPH)."),
     ] = None,
     as_of: AsOfOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes on the one port, sharing only the database and Redis.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the graph, or one subgraph of it; with no sources configured, the demo source
     systems start too."""
     options = {"host": host, "port": port, "config": config, "subgraph": subgraph}
     options["demo_as_of"] = as_of
     settings = Settings(**{k: v for k, v in options.items() if v})
+    if workers > 1 and settings.serves_demo:
+        typer.echo(f"omnigraph: {WORKERS_NEED_SOURCES}", err=True)
+        raise typer.Exit(2)
     from omnigraph.app import check_configuration, create_app, demo_ports
 
     # everything that would stop start-up is found before anything is started or said
@@ -55,6 +75,9 @@ def serve(
 
     served = f"the {settings.subgraph} subgraph" if settings.subgraph else "GraphiQL"
     typer.echo(f"omnigraph: {served} at http://{settings.host}:{settings.port}/graphql")
+    if workers > 1:
+        _serve_workers(options, workers, settings, listening)
+        return
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -63,6 +86,44 @@ def serve(
         )
     )
     server.run(sockets=[listening])
+
+
+def _serve_workers(
+    options: Mapping[str, object], workers: int, settings: Settings, listening: socket.socket
+) -> None:
+    """uvicorn's supervisor: ``workers`` processes accepting on the one socket, each building
+    the app from the environment (the command's options passed on as ``OMNIGRAPH_*``), each
+    with its own caches and background loops. Start-up migrations take turns under the
+    database's migration lock, and the singleton background tasks hold leases, so the
+    processes share the database and Redis and nothing else."""
+    from uvicorn.supervisors import Multiprocess
+
+    for name, value in options.items():
+        if value:
+            os.environ[f"OMNIGRAPH_{name.upper()}"] = str(value)
+    config = uvicorn.Config(
+        "omnigraph.cli.serve:worker_app",
+        factory=True,
+        workers=workers,
+        log_level=settings.log_level,
+        log_config=None,
+    )
+    Multiprocess(config, sockets=[listening]).run()
+
+
+def worker_app() -> Starlette:
+    """The app of one ``serve --workers`` process: its settings from the environment, its
+    logging set up as the command's."""
+    from omnigraph.app import create_app
+    from omnigraph.observability.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(
+        settings.effective_log_format,
+        level=settings.log_level,
+        show_locals=not settings.is_production,
+    )
+    return create_app(settings)
 
 
 def bind(host: str, port: int, choose: str) -> socket.socket:

@@ -18,6 +18,9 @@ it. Only where that is safe:
   an exception event committed here, an availability change, an accepted webhook; and another
   replica's exception events within one poll of the events table (availability changes and
   mutations of another replica through Redis when there is one, else when entries expire);
+- a fresh answer is sent by the view as the bytes it was first sent as, before the request is
+  parsed or executed (:meth:`ResponseCache.fresh_answer`), once the body's key (the hash, the
+  operation name, the variables) and the caller are known; the rate limit is still spent;
 - an answer is fresh for the TTL; once expired, one request makes the next while those arriving
   meanwhile still get the expiring one (never more than one more TTL), and requests that find
   nothing wait for the request already making it instead of all executing at once. So an
@@ -34,12 +37,13 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 from cachetools import LRUCache, TTLCache
-from graphql import ExecutionResult, FieldNode, get_operation_ast
+from graphql import ExecutionResult, FieldNode, OperationDefinitionNode, get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from omnigraph.graph.permissions import principal_in
 from omnigraph.security.document_store import PersistedDocuments
+from omnigraph.security.principal import Principal
 from omnigraph.settings import DEFAULT_CACHEABLE_FIELDS
 
 __all__ = ["CachedResponses", "Lookup", "ResponseCache", "forget_on_changes"]
@@ -52,6 +56,7 @@ class _Stored:
     data: dict[str, Any]
     generation: int
     made_at: float
+    body: bytes | None  # the answer as the view encodes it, ``{"data": ...}``
 
 
 class Lookup(NamedTuple):
@@ -89,6 +94,9 @@ class ResponseCache:
         # hashes found not to be trusted, so an APQ client's learnt document costs no read
         # per request; a document registered while the process runs is cached within a minute
         self.untrusted: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=60.0, timer=clock)
+        # each trusted document's first operation's name: the operation a request naming none
+        # asks for (a document's text never changes under its hash)
+        self.first_operations: LRUCache[str, str | None] = LRUCache(maxsize=4096)
         self.generation = 0
         self.hits = 0
         self.misses = 0
@@ -117,10 +125,49 @@ class ResponseCache:
         had errors) unless something changed since it began, and hand it to those waiting."""
         kept = data if generation == self.generation else None
         if kept is not None:
-            self._entries[key] = _Stored(kept, generation, self.clock())
+            try:
+                body: bytes | None = orjson.dumps({"data": kept})
+            except TypeError:  # the view encodes it another way: always executed
+                body = None
+            self._entries[key] = _Stored(kept, generation, self.clock(), body)
         making = self._making.pop(key, None)
         if making is not None and not making.done():
             making.set_result(kept)
+
+    def request_key(self, body: object, principal: Principal | None) -> ResponseKey | None:
+        """The key of a request read off its decoded JSON body and its caller, without parsing
+        a document: only a request naming a trusted document by hash with no text, whose
+        operation is known here (a request naming none asks for the document's first)."""
+        if not isinstance(body, dict) or principal is None or body.get("query") is not None:
+            return None
+        requested = _persisted_hash(body.get("extensions"))
+        name, variables = body.get("operationName"), body.get("variables")
+        if requested is None or not isinstance(name, str | None):
+            return None
+        if name is None:
+            if requested not in self.first_operations:
+                return None
+            name = self.first_operations[requested]
+        if not isinstance(variables, dict | None):
+            return None
+        try:
+            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return _key(requested, name, encoded, principal)
+
+    def fresh_answer(self, key: ResponseKey) -> bytes | None:
+        """The bytes of ``key``'s answer while :meth:`lookup` would serve it (fresh, or
+        expiring while another request remakes it), or ``None``: the request goes the
+        ordinary way, where it becomes the one remaking the answer or waits for it."""
+        stored = self._entries.get(key)
+        if stored is None or stored.body is None or stored.generation != self.generation:
+            return None
+        age = self.clock() - stored.made_at
+        if age >= self.seconds and not (age < 2 * self.seconds and key in self._making):
+            return None
+        self.hits += 1
+        return stored.body
 
     def invalidate(self, *_: Any) -> None:
         """Something changed: no kept answer is served again (any arguments are ignored, so
@@ -194,14 +241,18 @@ class CachedResponses(SchemaExtension):
         if known is None or not known.trusted:
             self.cache.untrusted[requested] = True
             return None
-        return (
-            requested,
-            context.operation_name,
-            variables,
-            principal.identity,
-            tuple(sorted(principal.roles)),
-            principal.channel,
-        )
+        definitions = context.graphql_document.definitions
+        first = next((d for d in definitions if isinstance(d, OperationDefinitionNode)), None)
+        if first is not None:
+            self.cache.first_operations[requested] = first.name.value if first.name else None
+        return _key(requested, context.operation_name, variables, principal)
+
+
+def _key(requested: str, name: str | None, variables: bytes, principal: Principal) -> ResponseKey:
+    """Everything that could change an answer: the document, the operation, the variables and
+    the caller (identity, roles, channel: no one sees an answer shaped by another's rights)."""
+    roles = tuple(sorted(principal.roles))
+    return (requested, name, variables, principal.identity, roles, principal.channel)
 
 
 def _cacheable_roots(selections: Iterable[Any], extension: CachedResponses) -> bool:

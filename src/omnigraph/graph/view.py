@@ -132,7 +132,15 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
                     accepted=[GRAPHQL_RESPONSE_JSON, JSON],
                 )
             request.state.media_type = media_type or JSON
-            response = await self.run(request)
+            kept = await self.kept_answer(request) if request.method == "POST" else None
+            if kept is not None:
+                if self.rate_limiter is not None:
+                    await self.rate_limiter.spend(rate_key(request), 1)
+                response = Response(kept, media_type=JSON)
+                if media_type == GRAPHQL_RESPONSE_JSON:
+                    response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+            else:
+                response = await self.run(request)
         except HTTPException as error:
             if error.status_code == 405 and not isinstance(error, CodedHTTPError):
                 error = CodedHTTPError(
@@ -143,6 +151,11 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
                 )
             response = error_response(error, media_type=media_type)
         await response(scope, receive, send)
+
+    async def kept_answer(self, request: Request) -> bytes | None:
+        """The bytes of an answer to send without parsing or executing anything (a subclass's
+        response cache), or ``None``; the rate limit is spent for it all the same."""
+        return None
 
     def is_request_allowed(self, request: Any) -> bool:
         # HEAD too is refused (strawberry answers only GET and POST): with a coded 405

@@ -17,7 +17,7 @@ from datetime import datetime, time
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from omnigraph.core.errors import InvalidInput
 from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
@@ -209,6 +209,28 @@ MAX_SKUS = 1000
 _POSITIONS = InventoryPositionRow.__table__
 # what availability reads of a position, in Position's order (not the version or last event id)
 _FIGURES = [_POSITIONS.c[name] for name in Position._fields]
+# The reads of every request, built once: each is a statement SQLAlchemy has compiled before
+# (its cache key computed from the same object), the SKUs and locations bound as expanding
+# lists. Plain tuples of the columns availability reads, only where the channel may sell and a
+# ledger entry was reflected: a read for 1,000 SKUs may touch 50,000 positions.
+_POSITIONS_READ = (
+    select(*_FIGURES)
+    .where(
+        _POSITIONS.c.sku.in_(bindparam("skus", expanding=True)),
+        _POSITIONS.c.location_id.in_(bindparam("locations", expanding=True)),
+        _POSITIONS.c.last_event_at.is_not(None),
+    )
+    .order_by(_POSITIONS.c.sku, _POSITIONS.c.location_id)
+)
+_RESERVED_READ = (
+    select(ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity))
+    .where(
+        ReservationRow.sku.in_(bindparam("skus", expanding=True)),
+        ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
+        ReservationRow.expires_at > bindparam("now"),
+    )
+    .group_by(ReservationRow.sku, ReservationRow.location_id)
+)
 
 
 async def read_availability(
@@ -245,30 +267,9 @@ async def read_availability(
         serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
         if location_ids:
             serving = [loc for loc in serving if loc in location_ids]
-        # plain tuples of the columns availability reads, only where the channel may sell and a
-        # ledger entry was reflected: a read for 1,000 SKUs may touch 50,000 positions
-        columns = _POSITIONS.c
-        rows = await session.execute(
-            select(*_FIGURES)
-            .where(
-                columns.sku.in_(unique),
-                columns.location_id.in_(serving),
-                columns.last_event_at.is_not(None),
-            )
-            .order_by(columns.sku, columns.location_id)
-        )
+        rows = await session.execute(_POSITIONS_READ, {"skus": unique, "locations": serving})
         positions = [Position._make(row) for row in rows]
-        reserved_rows = await session.execute(
-            select(
-                ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity)
-            )
-            .where(
-                ReservationRow.sku.in_(unique),
-                ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
-                ReservationRow.expires_at > now,
-            )
-            .group_by(ReservationRow.sku, ReservationRow.location_id)
-        )
+        reserved_rows = await session.execute(_RESERVED_READ, {"skus": unique, "now": now})
         reserved = {(sku, loc): int(total) for sku, loc, total in reserved_rows}
         expected: list[ExpectedReceiptRow] = []
         if promise is Promise.SCHEDULED_WHOLESALE:

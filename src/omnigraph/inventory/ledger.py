@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import (
@@ -231,25 +231,33 @@ class LedgerReader:
             else {}
         )
         for movement in fresh:
-            session.add(
-                LedgerEntryRow(
-                    source=source,
-                    movement_id=movement.movement_id,
-                    event_id=movement.event_id,
-                    sequence=movement.sequence,
-                    movement=movement.movement,
-                    sku=movement.sku,
-                    location_id=movement.location_id,
-                    quantity=movement.quantity,
-                    occurred_at=movement.occurred_at,
-                    ingested_at=now,
-                    data=movement.data,
-                )
-            )
             self._move(positions, session, movement)
             self._track_expected(expected, session, movement)
             total.applied += 1
             total.changed.add((movement.sku, movement.location_id))
+        if not fresh:
+            return
+        # the page's entries in one multi-row INSERT (the ledger is append-only: no entry is
+        # read back into this session), each movement id once, as filtered above
+        await session.execute(
+            insert(LedgerEntryRow),
+            [
+                {
+                    "source": source,
+                    "movement_id": movement.movement_id,
+                    "event_id": movement.event_id,
+                    "sequence": movement.sequence,
+                    "movement": movement.movement,
+                    "sku": movement.sku,
+                    "location_id": movement.location_id,
+                    "quantity": movement.quantity,
+                    "occurred_at": movement.occurred_at,
+                    "ingested_at": now,
+                    "data": movement.data,
+                }
+                for movement in fresh
+            ],
+        )
 
     async def _already_quarantined(
         self, session: AsyncSession, source: str, event: JsonRecord

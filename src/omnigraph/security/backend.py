@@ -13,6 +13,7 @@ signs it in from that message or closes it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -52,8 +53,11 @@ class BearerBackend(AuthenticationBackend):
     """Resolve ``Authorization: Bearer <api key or JWT>`` to a :class:`Principal`.
 
     Resolved keys are remembered for ``cache_seconds`` so a busy client costs one lookup per
-    window; a revoked key therefore stops working within that window, not instantly. ``clock``
-    reads seconds (the service passes its injected clock, so tests move time by hand).
+    window; a revoked key therefore stops working within that window, not instantly. The
+    lookup is single flight: requests arriving with a token while it is being looked up wait
+    for that lookup instead of each reading the database (16 clients starting together on a
+    new window cost one read, not 16). ``clock`` reads seconds (the service passes its
+    injected clock, so tests move time by hand).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class BearerBackend(AuthenticationBackend):
         self._require_token = require_token
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._looking_up: dict[str, asyncio.Future[tuple[Principal | None] | None]] = {}
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
         header = conn.headers.get("authorization")
@@ -95,14 +100,35 @@ class BearerBackend(AuthenticationBackend):
         cached = self._cache.get(token)
         if not fresh and cached is not None and 0 <= now - cached[0] < self._cache_seconds:
             return cached[1]
-        if token.startswith("og_") or self._jwt is None or not self._jwt.enabled:
-            principal = await principal_for_key(self._sessions(), token)
-        else:
-            principal = await self._jwt.principal(token)
+        under_way = self._looking_up.get(token)
+        if under_way is not None:
+            # begun after this window's answer expired (or a fresh one was asked): as fresh
+            theirs = await asyncio.shield(under_way)
+            if theirs is not None:
+                return theirs[0]
+            # that lookup failed or was cancelled: this request looks for itself
+        future: asyncio.Future[tuple[Principal | None] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._looking_up[token] = future
+        looked_up: tuple[Principal | None] | None = None
+        try:
+            principal = await self._look_up(token)
+            looked_up = (principal,)
+        finally:
+            if self._looking_up.get(token) is future:
+                del self._looking_up[token]
+            # on failure or cancellation the waiters get None and look for themselves
+            future.set_result(looked_up)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[token] = (now, principal)
         return principal
+
+    async def _look_up(self, token: str) -> Principal | None:
+        if token.startswith("og_") or self._jwt is None or not self._jwt.enabled:
+            return await principal_for_key(self._sessions(), token)
+        return await self._jwt.principal(token)
 
 
 def unauthenticated(_conn: HTTPConnection, error: AuthenticationError) -> Response:

@@ -1,0 +1,142 @@
+"""Where one operation's time goes: CPU milliseconds a request, then its top frames.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
+        [--cached] [--requests 300] [--concurrency 16] [--top 30] [--tree]
+
+(also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
+shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
+this folder.)
+
+One process holds the demo source systems, the service (``create_app`` with its lifespan, in
+production mode, the ``http`` benchmark's settings: rate limit raised out of the way, response
+cache 1 s, background workers off so only requests are profiled) and the client, which posts
+through ``httpx.ASGITransport`` (no network: the service's own cost, JSON both ways, the
+authentication and middleware included). The database is prepared as the ``http`` benchmark
+prepares it (ledger, exception reports, disagreements, one key per role, the shipped examples
+registered as trusted documents).
+
+Operations: the ``http`` benchmark's three (``--cached``: asked for by the trusted document's
+hash, so the response cache answers) and ``fixed``: ``{ __typename }`` with the storefront key,
+the per-request path every operation pays (authentication, rate limit, logging, parsing,
+validation, the view). First a run without the profiler gives CPU ms a request
+(``time.process_time``, the median of three runs of ``--requests``, ``--concurrency`` requests
+in flight), then pyinstrument samples one more run and prints the functions with the most self
+time (``--tree``: the call tree instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import orjson
+from pyinstrument import Profiler
+from service_load import OPERATIONS, RATE_LIMIT, _prepare  # benchmarks/service_load.py
+
+from omnigraph.app import create_app, demo_sources_config
+from omnigraph.demo import DemoSystems, build_world
+from omnigraph.security.principal import Role
+from omnigraph.settings import Settings
+
+FIXED = {"query": "{ __typename }"}
+
+
+async def _batch(
+    client: httpx.AsyncClient, body: dict[str, Any], key: str, requests: int, concurrency: int
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    remaining = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in remaining:
+            response = await client.post("/graphql", json=body, headers=headers)
+            answer = orjson.loads(response.content)
+            if response.status_code != 200 or answer.get("errors"):
+                raise SystemExit(f"{response.status_code}: {response.text[:300]}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def profile(args: argparse.Namespace) -> None:
+    world = build_world(seed=7, orders=300)
+    async with DemoSystems(world) as demo:
+        config = demo_sources_config(demo.urls)
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{folder}/profile.sqlite3"
+            keys, refs, hashes = await _prepare(url, config)
+            settings = Settings(
+                mode="production",
+                database_url=url,
+                rate_limit=RATE_LIMIT,
+                response_cache_seconds=1,
+                dispatcher_enabled=False,
+                report_feed_enabled=False,
+                ledger_enabled=False,
+                drift_enabled=False,
+                detector_enabled=False,
+                reconcile_enabled=False,
+                _env_file=None,
+            )
+            app = create_app(settings, sources=config)
+            if args.operation == "fixed":
+                body, key = FIXED, keys[Role.STOREFRONT]
+            else:
+                found = next(op for op in OPERATIONS if op.key == args.operation)
+                variables = _lookup(refs) if found.key == "lookup" else found.variables
+                found = replace(found, variables=variables, persisted=hashes[found.document])
+                body = found.persisted_body() if args.cached else found.graphql_body()
+                key = keys[found.role]
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://profile", timeout=120
+                ) as client:
+                    await _batch(client, body, key, args.concurrency, args.concurrency)  # warm
+                    samples = []
+                    for _ in range(3):
+                        cpu = time.process_time()
+                        await _batch(client, body, key, args.requests, args.concurrency)
+                        samples.append((time.process_time() - cpu) * 1000 / args.requests)
+                    profiler = Profiler(interval=0.0005, async_mode="disabled")
+                    profiler.start()
+                    await _batch(client, body, key, args.requests, args.concurrency)
+                    profiler.stop()
+    label = args.operation + (" (response cache)" if args.cached else "")
+    print(
+        f"{label}: {statistics.median(samples):.2f} CPU ms a request (median of 3 runs of"
+        f" {args.requests}, {args.concurrency} in flight; runs: "
+        + ", ".join(f"{s:.2f}" for s in samples)
+        + ")"
+    )
+    if args.tree:
+        print(profiler.output_text(show_all=False))
+        return
+    flat = profiler.output_text(flat=True, flat_time="self").splitlines()
+    print("\n".join(flat[: args.top + 8]))
+
+
+def _lookup(refs: list[str]) -> dict[str, Any]:
+    """The support lookup's variables: the first order with an exception (the harness picks
+    the fullest answer over HTTP; any order with an exception exercises every part)."""
+    return {"source": "web-store", "ref": refs[0]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("operation", choices=["availability", "lookup", "reporting", "fixed"])
+    parser.add_argument("--cached", action="store_true", help="ask by the trusted hash")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--top", type=int, default=30, help="functions shown")
+    parser.add_argument("--tree", action="store_true", help="the call tree instead")
+    asyncio.run(profile(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
