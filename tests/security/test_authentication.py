@@ -187,7 +187,7 @@ async def test_requests_arriving_together_with_a_key_look_it_up_once(
     """16 requests starting together on a key not yet remembered cost one database lookup,
     and each is the key's principal; a revoked key is looked up again after the window."""
     app, _ = production
-    services: Services = app.state.services
+    services = services_of(app)
     clock = [1_000.0]
     lookups = []
 
