@@ -57,6 +57,14 @@ async def demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
         yield systems
 
 
+@pytest.fixture(scope="module")
+async def own_demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
+    """Demo systems of the test module's own, for tests that change their state (commands sent,
+    resolutions applied, outages)."""
+    async with DemoSystems(world) as systems:
+        yield systems
+
+
 SERVER_DATABASE_URL = os.environ.get("OMNIGRAPH_TEST_DATABASE_URL")
 DATABASES = ["sqlite", "server"] if SERVER_DATABASE_URL else ["sqlite"]
 
@@ -220,6 +228,15 @@ async def running_app(
 @pytest.fixture(scope="session")
 async def service(demo: DemoSystems, clean_database: str) -> AsyncIterator[tuple[Starlette, Graph]]:
     async for pair in running_app(demo, clean_database):
+        yield pair
+
+
+@pytest.fixture(scope="module")
+async def own_service(
+    own_demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, Graph]]:
+    """The service on the test module's own demo systems."""
+    async for pair in running_app(own_demo, clean_database):
         yield pair
 
 
