@@ -46,6 +46,16 @@ SEED = 7
 ORDERS = 160
 
 
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OMNIGRAPH_* variable of the machine's, and no .env file, in the test (settings read
+    both)."""
+    for name in list(os.environ):
+        if name.startswith("OMNIGRAPH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def world() -> DemoWorld:
     return build_world(seed=SEED, orders=ORDERS, anchor=ANCHOR)
