@@ -37,10 +37,14 @@ from typing import Any
 
 import httpx
 from processes import stop, wait_until_up
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from omnigraph.db.engine import create_engine, create_session_factory
-from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, ReservationRow
+from omnigraph.db.models import IdempotencyKeyRow, ReservationRow
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers import fresh_position
 
 __all__ = ["main"]
 
@@ -80,21 +84,8 @@ async def seed(database_url: str, units: int) -> None:
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
-            await session.execute(
-                delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU)
-            )
-            await session.execute(
-                delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{SKU}:%"))
-            )
-            # every other bucket starts empty, as the columns' defaults make it
-            session.add(
-                InventoryPositionRow(
-                    sku=SKU,
-                    location_id="dc-north",
-                    on_hand=units + 1_000,  # safety stock and ring-fences stay far away
-                )
-            )
+            # on hand only: safety stock and ring-fences stay far away
+            await fresh_position(session, SKU, on_hand=units + 1_000)
     finally:
         await engine.dispose()
 

@@ -46,6 +46,16 @@ SEED = 7
 ORDERS = 160
 
 
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OMNIGRAPH_* variable of the machine's, and no .env file, in the test (settings read
+    both)."""
+    for name in list(os.environ):
+        if name.startswith("OMNIGRAPH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def world() -> DemoWorld:
     return build_world(seed=SEED, orders=ORDERS, anchor=ANCHOR)
@@ -53,6 +63,14 @@ def world() -> DemoWorld:
 
 @pytest.fixture(scope="session")
 async def demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
+    async with DemoSystems(world) as systems:
+        yield systems
+
+
+@pytest.fixture(scope="module")
+async def own_demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
+    """Demo systems of the test module's own, for tests that change their state (commands sent,
+    resolutions applied, outages)."""
     async with DemoSystems(world) as systems:
         yield systems
 
@@ -220,6 +238,15 @@ async def running_app(
 @pytest.fixture(scope="session")
 async def service(demo: DemoSystems, clean_database: str) -> AsyncIterator[tuple[Starlette, Graph]]:
     async for pair in running_app(demo, clean_database):
+        yield pair
+
+
+@pytest.fixture(scope="module")
+async def own_service(
+    own_demo: DemoSystems, clean_database: str
+) -> AsyncIterator[tuple[Starlette, Graph]]:
+    """The service on the test module's own demo systems."""
+    async for pair in running_app(own_demo, clean_database):
         yield pair
 
 

@@ -15,11 +15,13 @@ from typing import Any
 import httpx
 import structlog
 import uvicorn
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from omnigraph.app import BACKGROUND_SWITCHES, catch_up, create_app
-from omnigraph.db.models import InventoryPositionRow
+from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, ReservationRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport
 from omnigraph.payouts.reconciler import Reconciler
@@ -32,8 +34,10 @@ from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 __all__ = [
     "LINE_KINDS",
     "free_port",
+    "fresh_position",
     "logging_put_back",
     "on_loopback",
+    "position",
     "reconcile_payouts",
     "served_demo",
     "short_pick",
@@ -205,21 +209,27 @@ def wms_short_pick(
     )
 
 
+def position(sku: str, **fields: Any) -> InventoryPositionRow:
+    """``sku``'s position at dc-north with ``fields`` set and every other bucket zero."""
+    row = InventoryPositionRow.empty(sku, "dc-north")
+    for name, value in fields.items():
+        setattr(row, name, value)
+    return row
+
+
 def ten_sellable(sku: str, **fields: Any) -> InventoryPositionRow:
     """``sku`` at dc-north with 10 units the web may sell: 20 on hand, 5 committed, 1 damaged,
     2 in quality control, 2 of safety stock."""
-    return InventoryPositionRow(
-        sku=sku,
-        location_id="dc-north",
-        on_hand=20,
-        committed=5,
-        damaged=1,
-        quality_control=2,
-        incoming=0,
-        restricted_returns=0,
-        version=0,
-        **fields,
-    )
+    return position(sku, on_hand=20, committed=5, damaged=1, quality_control=2, **fields)
+
+
+async def fresh_position(session: AsyncSession, sku: str, **fields: Any) -> None:
+    """Forget ``sku``'s reservations, position and idempotency keys (named ``sku:...``), then
+    add its position at dc-north with ``fields`` and every other bucket zero."""
+    await session.execute(delete(ReservationRow).where(ReservationRow.sku == sku))
+    await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == sku))
+    await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{sku}:%")))
+    session.add(position(sku, **fields))
 
 
 def web_reservation(sku: str, key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:

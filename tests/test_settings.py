@@ -44,15 +44,7 @@ base_url = "http://127.0.0.1:8104"
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No OMNIGRAPH_* variable of the machine's, and no .env file, in these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("OMNIGRAPH_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def write(tmp_path: Path, text: str, name: str = "omnigraph.toml") -> Path:

@@ -1,9 +1,10 @@
-"""Fixtures for exception tests: demo systems of their own (commands change their state)."""
+"""Fixtures for exception tests, on demo systems of the module's own (``own_service``: commands
+change their state)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,39 +20,25 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
-from tests.conftest import Graph, Sources, running_app, services_of
+from tests.conftest import Graph, Sources, services_of
 from tests.helpers import wms_short_pick
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
 
 
-@pytest.fixture(scope="module")
-async def exception_demo(world: DemoWorld) -> AsyncIterator[DemoSystems]:
-    async with DemoSystems(world) as systems:
-        yield systems
-
-
-@pytest.fixture(scope="module")
-async def exception_service(
-    exception_demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, Graph]]:
-    async for pair in running_app(exception_demo, clean_database):
-        yield pair
+@pytest.fixture
+def egraph(own_service: tuple[Starlette, Graph]) -> Graph:
+    return own_service[1]
 
 
 @pytest.fixture
-def egraph(exception_service: tuple[Starlette, Graph]) -> Graph:
-    return exception_service[1]
-
-
-@pytest.fixture
-def services(exception_service: tuple[Starlette, Graph]) -> Services:
-    return services_of(exception_service[0])
+def services(own_service: tuple[Starlette, Graph]) -> Services:
+    return services_of(own_service[0])
 
 
 @pytest.fixture(scope="module")
-def esources(exception_demo: DemoSystems) -> Sources:
-    return Sources(exception_demo)
+def esources(own_demo: DemoSystems) -> Sources:
+    return Sources(own_demo)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ async def deliver_until_settled(
 async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     egraph: Graph,
     esources: Sources,
-    exception_demo: DemoSystems,
+    own_demo: DemoSystems,
     make_short_pick: Callable[..., Any],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
@@ -96,7 +96,7 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     assert settled["status"] == "RESOLVED"
     assert settled["lastError"] is None
     (command,) = settled["commands"]
-    keys = [c["idempotencyKey"] for c in await owner_commands(exception_demo, "wms")]
+    keys = [c["idempotencyKey"] for c in await owner_commands(own_demo, "wms")]
     assert keys.count(command["idempotencyKey"]) == 1  # applied once, despite the retries
 
 

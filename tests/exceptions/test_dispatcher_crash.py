@@ -79,7 +79,7 @@ async def wait_for(condition: Callable[[], Any], within: float = 30.0) -> None:
 async def test_sigkill_mid_batch_then_restart_delivers_everything_once(
     egraph: Graph,
     services: Services,
-    exception_demo: DemoSystems,
+    own_demo: DemoSystems,
     make_short_pick: Callable[..., Any],
     clean_database: str,
     tmp_path: Path,
@@ -95,14 +95,12 @@ async def test_sigkill_mid_batch_then_restart_delivers_everything_once(
         for exception_id in exception_ids:
             shown = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
             keys.add(shown["commands"][0]["idempotencyKey"])
-    config = sources_file(tmp_path / "omnigraph.toml", exception_demo)
+    config = sources_file(tmp_path / "omnigraph.toml", own_demo)
 
     async def ours() -> list[dict[str, Any]]:
-        return [
-            c for c in await owner_commands(exception_demo, "wms") if c["idempotencyKey"] in keys
-        ]
+        return [c for c in await owner_commands(own_demo, "wms") if c["idempotencyKey"] in keys]
 
-    await set_latency(exception_demo, 0.4)
+    await set_latency(own_demo, 0.4)
     first = await start_dispatcher(config, clean_database, "doomed")
     try:
         # kill once a batch has landed and the next one is in flight
@@ -120,7 +118,7 @@ async def test_sigkill_mid_batch_then_restart_delivers_everything_once(
         )
     assert unfinished, "the kill came too late to interrupt anything"
 
-    await set_latency(exception_demo, 0)
+    await set_latency(own_demo, 0)
     second = await start_dispatcher(config, clean_database, "survivor")
     try:
         await wait_for(lambda: _all_delivered(services, keys))

@@ -26,11 +26,9 @@ subscription($owner: SourceKind, $kinds: [ExceptionKind!]) {
 
 @pytest.fixture
 async def live(
-    exception_demo: DemoSystems, clean_database: str
+    own_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[str, ExceptionEventBus]]:
-    app = create_app(
-        make_settings(clean_database), sources=demo_sources_config(exception_demo.urls)
-    )
+    app = create_app(make_settings(clean_database), sources=demo_sources_config(own_demo.urls))
     async with on_loopback(app, lifespan="on") as port:
         yield f"ws://127.0.0.1:{port}/graphql", app.state.services.get(ExceptionEventBus)
 

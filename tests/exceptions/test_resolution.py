@@ -58,7 +58,7 @@ async def test_an_agent_acknowledges_resolves_and_the_owner_applies_it_once(
     egraph: Graph,
     make_short_pick: Callable[..., Any],
     dispatcher: Callable[..., CommandDispatcher],
-    exception_demo: DemoSystems,
+    own_demo: DemoSystems,
 ) -> None:
     _, exception_id = await make_short_pick()
     headers = {"X-Omnigraph-Actor": "agent.ada"}
@@ -106,7 +106,7 @@ async def test_an_agent_acknowledges_resolves_and_the_owner_applies_it_once(
 
     at_owner = [
         c
-        for c in await owner_commands(exception_demo, "wms")
+        for c in await owner_commands(own_demo, "wms")
         if c["idempotencyKey"] == command["idempotencyKey"]
     ]
     assert len(at_owner) == 1

@@ -57,7 +57,7 @@ async def test_resolving_a_reported_short_pick_changes_the_wms_record(
     egraph: Graph,
     services: Services,
     world: DemoWorld,
-    exception_demo: DemoSystems,
+    own_demo: DemoSystems,
     dispatcher: Callable[..., CommandDispatcher],
 ) -> None:
     await SourceReportReader(
@@ -75,7 +75,7 @@ async def test_resolving_a_reported_short_pick_changes_the_wms_record(
     fulfilment_id = short.details["fulfilmentOrderId"]
     async with httpx.AsyncClient() as client:
         response = await client.post(
-            f"{exception_demo.urls['wms']}/fulfilment-orders/batch", json={"ids": [fulfilment_id]}
+            f"{own_demo.urls['wms']}/fulfilment-orders/batch", json={"ids": [fulfilment_id]}
         )
     (record,) = response.json()["data"]
     before = next(f for f in world.wms_fulfilment_orders if f["id"] == fulfilment_id)

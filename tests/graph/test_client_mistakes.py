@@ -5,7 +5,7 @@ a filter too long for a source's URL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,26 +31,20 @@ from starlette.applications import Starlette
 from omnigraph.api.schema import build_schema
 from omnigraph.core.errors import InvalidInput
 from omnigraph.core.ids import encode_global_id
-from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.demo import DemoWorld
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.security.principal import Role
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import CHANNELS, MAX_FILTER_LENGTH
 from omnigraph.sources.upstream import MAX_URL_LENGTH, Upstream
-from tests.conftest import Graph, Sources, authorize
-from tests.security.conftest import serve
+from tests.conftest import Graph, Sources
+from tests.security.conftest import production_service
 
 NAIVE = "2026-11-01T00:00:00"
 AWARE = "2026-11-01T00:00:00Z"
 
 
-@pytest.fixture(scope="module")
-async def production(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, client in serve(demo, clean_database, mode="production"):
-        await authorize(app, client, *Role)
-        yield app, client
+production = production_service(*Role)
 
 
 def codes(body: dict[str, Any]) -> list[str]:

@@ -10,7 +10,6 @@ what a role may not read is ``FORBIDDEN``. The matrix file may only name real ty
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from omnigraph.graph.matrix import (
 from omnigraph.security.principal import Principal, Role
 from tests.conftest import issue_key, running_app, services_of
 from tests.helpers import short_pick
+from tests.security.conftest import production_service
 
 # How to reach each restricted type; FIELD is replaced by the field under test.
 PATHS = {
@@ -81,12 +81,7 @@ MUTATIONS = {
 ROLES = list(Role)
 
 
-@pytest.fixture(scope="module")
-async def production(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, graph in running_app(demo, clean_database, mode="production"):
-        yield app, graph.client
+production = production_service()
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +184,17 @@ def _principal(role: Role) -> Principal:
     return Principal(f"matrix-{role.value}", frozenset({role}))
 
 
+async def ask(
+    client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]
+) -> httpx.Response:
+    """``query`` with ``variables``, sent with the API key ``token``."""
+    return await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
 def forbidden(body: dict[str, Any]) -> bool:
     return any(
         (e.get("extensions") or {}).get("code") == "FORBIDDEN" for e in body.get("errors", [])
@@ -206,11 +212,7 @@ async def test_every_restricted_field_answers_only_the_roles_the_matrix_names(
     wrong = []
     for label, query, roles in PROBES:
         variables = {k: v for k, v in ids.items() if f"${k}" in query}
-        response = await client.post(
-            "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {tokens[role]}"},
-        )
+        response = await ask(client, tokens[role], query, variables)
         assert response.status_code == 200, (label, response.text)
         body = response.json()
         allowed = role is Role.ADMIN or role in roles
@@ -235,13 +237,7 @@ async def test_a_storefront_key_sees_customer_email_only_on_its_own_channel(
     for channel in ("web", "marketplace"):
         order = next(o for o in world.storefront_orders if o["channel"] == channel)
         gid = encode_global_id("Order", "web-store", order["id"])
-        body = (
-            await client.post(
-                "/graphql",
-                json={"query": query, "variables": {"id": gid}},
-                headers={"Authorization": f"Bearer {tokens[Role.STOREFRONT]}"},
-            )
-        ).json()
+        body = (await ask(client, tokens[Role.STOREFRONT], query, {"id": gid})).json()
         seen[channel] = body
     assert seen["web"]["data"]["order"]["customer"]["email"]
     assert "errors" not in seen["web"]
@@ -279,13 +275,7 @@ async def test_a_storefront_key_sees_status_provenance_but_not_where_money_came_
     query = "query($order: ID!) { order(id: $order) { provenance { field source } } }"
     fields = {}
     for role in (Role.STOREFRONT, Role.SUPPORT):
-        body = (
-            await client.post(
-                "/graphql",
-                json={"query": query, "variables": {"order": ids["order"]}},
-                headers={"Authorization": f"Bearer {tokens[role]}"},
-            )
-        ).json()
+        body = (await ask(client, tokens[role], query, {"order": ids["order"]})).json()
         fields[role] = {entry["field"] for entry in body["data"]["order"]["provenance"]}
 
     def money(names: set[str]) -> set[str]:
@@ -352,11 +342,7 @@ async def _answers(
             )
     answers = []
     for query, variables in asks:
-        response = await client.post(
-            "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        response = await ask(client, token, query, variables)
         assert response.status_code == 200, response.text
         answers.append(response.json())
     return answers
@@ -443,11 +429,7 @@ async def test_a_filter_on_what_the_role_may_not_read_is_forbidden(
     _, client = production
 
     async def orders(role: Role, filter: dict[str, Any]) -> dict[str, Any]:
-        response = await client.post(
-            "/graphql",
-            json={"query": ORDERS_FILTERED, "variables": {"filter": filter}},
-            headers={"Authorization": f"Bearer {tokens[role]}"},
-        )
+        response = await ask(client, tokens[role], ORDERS_FILTERED, {"filter": filter})
         body: dict[str, Any] = response.json()
         return body
 

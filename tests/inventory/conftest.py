@@ -1,9 +1,7 @@
-"""Inventory tests share the exception tests' service fixtures (own demo systems, own app)."""
+"""Inventory tests share the exception tests' fixtures on the module's own service."""
 
 from tests.exceptions.conftest import (  # noqa: F401 - fixtures
     egraph,
     esources,
-    exception_demo,
-    exception_service,
     services,
 )

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from starlette.applications import Starlette
@@ -18,7 +17,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.policy import load_default_policy
 from omnigraph.runtime.services import Services
-from tests.conftest import Graph, Sources, make_settings
+from tests.conftest import Graph, Sources, make_settings, services_of, serving
 
 QUERY = """
 query($skus: [String!]!) {
@@ -43,22 +42,24 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def outage_sources(exception_demo: DemoSystems) -> Sources:
-    return Sources(exception_demo)
+def outage_sources(own_demo: DemoSystems) -> Sources:
+    return Sources(own_demo)
 
 
 async def started(
-    demo: DemoSystems, database_url: str, clock: Clock
+    demo: DemoSystems, database_url: str, clock: Clock, *, ledger_read: bool = False
 ) -> AsyncIterator[tuple[Services, Graph]]:
-    """A service process on ``database_url``; the next one started on it is a restart."""
+    """A service process on ``database_url`` (the next one started on it is a restart), having
+    read the WMS's feed into its ledger if ``ledger_read``."""
     # the record cache off (as in every test): each read asks the WMS for its locations
     app: Starlette = create_app(
         make_settings(database_url), sources=demo_sources_config(demo.urls), clock=clock
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://omnigraph") as client:
-            yield app.state.services, Graph(client)
+    async with serving(app) as client:
+        services = services_of(app)
+        if ledger_read:
+            await LedgerReader(services.sessions, services.registry).sync_once()
+        yield services, Graph(client)
 
 
 def figures(body: dict[str, Any]) -> dict[tuple[str, str], int]:
@@ -117,11 +118,10 @@ async def forget_known_locations(services: Services) -> None:
 
 
 async def test_a_down_wms_leaves_availability_as_the_ledger_has_it_marked_stale(
-    exception_demo: DemoSystems, outage_sources: Sources, database_url: str
+    own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
     clock = Clock()
-    async for services, graph in started(exception_demo, database_url, clock):
-        await LedgerReader(services.sessions, services.registry).sync_once()
+    async for services, graph in started(own_demo, database_url, clock, ledger_read=True):
         before = await graph.query(QUERY, skus=SKUS)
         assert figures(before) == await from_the_ledger(services)
         assert "stale" not in (before.get("extensions") or {})
@@ -141,15 +141,14 @@ async def test_a_down_wms_leaves_availability_as_the_ledger_has_it_marked_stale(
 
 
 async def test_a_service_restarted_during_the_outage_still_answers_from_the_kept_list(
-    exception_demo: DemoSystems, outage_sources: Sources, database_url: str
+    own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
     clock = Clock()
-    async for services, graph in started(exception_demo, database_url, clock):
-        await LedgerReader(services.sessions, services.registry).sync_once()
+    async for _, graph in started(own_demo, database_url, clock, ledger_read=True):
         before = figures(await graph.query(QUERY, skus=SKUS))
     async with outage_sources.down("wms"):
         clock.advance(600)
-        async for services, graph in started(exception_demo, database_url, clock):
+        async for services, graph in started(own_demo, database_url, clock):
             during = await graph.query(QUERY, skus=SKUS)
             assert figures(during) == before == await from_the_ledger(services)
             (stale,) = during["extensions"]["stale"]
@@ -157,14 +156,13 @@ async def test_a_service_restarted_during_the_outage_still_answers_from_the_kept
 
 
 async def test_a_wms_never_reached_is_an_upstream_error_not_invented_locations(
-    exception_demo: DemoSystems, outage_sources: Sources, database_url: str
+    own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
     clock = Clock()
-    async for services, _ in started(exception_demo, database_url, clock):
-        await LedgerReader(services.sessions, services.registry).sync_once()
+    async for services, _ in started(own_demo, database_url, clock, ledger_read=True):
         await forget_known_locations(services)
     async with outage_sources.down("wms"):
-        async for _, graph in started(exception_demo, database_url, clock):
+        async for _, graph in started(own_demo, database_url, clock):
             body = await graph.query(QUERY, skus=SKUS)
             assert body["data"] is None or not body["data"].get("availability")
             assert [e["extensions"]["code"] for e in body["errors"]] == ["UPSTREAM_UNAVAILABLE"]

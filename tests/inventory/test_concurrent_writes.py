@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, delete, event, func, select, update
+from sqlalchemy import Connection, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
@@ -27,6 +27,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
 from omnigraph.settings import QueryLimits
 from tests.conftest import Graph, running_app, services_of
+from tests.helpers import fresh_position
 
 SKU = "SKU-CONCURRENT-WRITES"
 SELLABLE = 60  # web units at dc-north: on hand less the policy's 2 of safety stock
@@ -87,26 +88,8 @@ async def busy_app(
     async for app, graph in running_app(demo, clean_database, limits=limits):
         services = services_of(app)
         async with services.sessions() as session, session.begin():
-            await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
-            await session.execute(
-                delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU)
-            )
-            await session.execute(
-                delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{SKU}:%"))
-            )
-            session.add(
-                InventoryPositionRow(
-                    sku=SKU,
-                    location_id="dc-north",
-                    on_hand=SELLABLE + 2,
-                    committed=0,
-                    damaged=0,
-                    quality_control=0,
-                    incoming=0,
-                    restricted_returns=0,
-                    version=0,
-                    last_event_at=datetime.now(UTC),
-                )
+            await fresh_position(
+                session, SKU, on_hand=SELLABLE + 2, last_event_at=datetime.now(UTC)
             )
         yield app, graph
 

@@ -137,10 +137,10 @@ class ScriptedWms:
 
 @pytest.fixture
 async def scripted(
-    exception_demo: DemoSystems, clean_database: str
+    own_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[ScriptedWms, Services, Graph]]:
     wms = ScriptedWms()
-    app = wms.serving(exception_demo, clean_database, cache_ttl_seconds=0)
+    app = wms.serving(own_demo, clean_database, cache_ttl_seconds=0)
     async with serving(app) as client:
         services = services_of(app)
         await forget_inventory(services)

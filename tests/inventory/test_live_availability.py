@@ -25,10 +25,10 @@ SUBSCRIPTION = """subscription { availabilityChanged(skus: ["SKU-F"], channel: "
 
 @pytest.fixture
 async def live(
-    exception_demo: DemoSystems, clean_database: str
+    own_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[str, ScriptedWms, Services]]:
     wms = ScriptedWms()
-    app = wms.serving(exception_demo, clean_database)
+    app = wms.serving(own_demo, clean_database)
     async with on_loopback(app, lifespan="on") as port:
         services = services_of(app)
         await forget_inventory(services)

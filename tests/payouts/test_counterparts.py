@@ -13,10 +13,10 @@ from tests.conftest import make_settings
 
 
 async def test_the_erp_and_the_wms_are_asked_only_about_refunded_orders(
-    money_demo: DemoSystems, world: DemoWorld, clean_database: str
+    own_demo: DemoSystems, world: DemoWorld, clean_database: str
 ) -> None:
     registry = SourceRegistry(
-        demo_sources_config(money_demo.urls), make_settings(clean_database, cache_ttl_seconds=0)
+        demo_sources_config(own_demo.urls), make_settings(clean_database, cache_ttl_seconds=0)
     )
     try:
         payments = registry.payments[0]

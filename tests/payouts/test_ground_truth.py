@@ -28,8 +28,8 @@ def line_key(kind: str, record_ref: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def reconciled(money_service: tuple[Starlette, Graph]) -> Services:
-    services = services_of(money_service[0])
+async def reconciled(own_service: tuple[Starlette, Graph]) -> Services:
+    services = services_of(own_service[0])
     await reconcile_payouts(services)
     return services
 
@@ -126,9 +126,9 @@ async def test_the_money_exceptions_are_raised_once_with_owners_from_the_catalog
 
 
 async def test_a_finance_user_reads_the_reconciliation_from_the_graph(
-    reconciled: Services, money_service: tuple[Starlette, Graph], world: DemoWorld
+    reconciled: Services, own_service: tuple[Starlette, Graph], world: DemoWorld
 ) -> None:
-    graph = money_service[1]
+    graph = own_service[1]
     varied = world.planted_of("payout_variance")[0].record_ref
     body = await graph.query(
         """query($id: ID!) { payout(id: $id) { ref reconciliation { status variance { amount }
@@ -155,9 +155,9 @@ async def test_a_finance_user_reads_the_reconciliation_from_the_graph(
 
 
 async def test_the_csv_export_carries_the_same_lines(
-    reconciled: Services, money_service: tuple[Starlette, Graph]
+    reconciled: Services, own_service: tuple[Starlette, Graph]
 ) -> None:
-    client = money_service[1].client
+    client = own_service[1].client
     response = await client.get(
         "/reports/reconciliation.csv", params={"from": "2026-09-01", "to": "2026-12-01"}
     )
@@ -189,9 +189,9 @@ async def test_the_csv_export_carries_the_same_lines(
     ],
 )
 async def test_a_bad_period_is_a_coded_400(
-    money_service: tuple[Starlette, Graph], params: dict[str, str]
+    own_service: tuple[Starlette, Graph], params: dict[str, str]
 ) -> None:
-    response = await money_service[1].client.get("/reports/reconciliation.csv", params=params)
+    response = await own_service[1].client.get("/reports/reconciliation.csv", params=params)
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -208,11 +208,11 @@ async def _resolve(graph: Graph, exception_id: str, resolution: str) -> dict[str
 
 async def test_money_resolutions_route_to_the_owning_system_and_apply_once(
     reconciled: Services,
-    money_service: tuple[Starlette, Graph],
-    money_demo: DemoSystems,
+    own_service: tuple[Starlette, Graph],
+    own_demo: DemoSystems,
     world: DemoWorld,
 ) -> None:
-    graph = money_service[1]
+    graph = own_service[1]
     async with reconciled.sessions() as session:
         rows = {
             row.kind: row
@@ -236,7 +236,7 @@ async def test_money_resolutions_route_to_the_owning_system_and_apply_once(
     )
     await dispatcher.run_once()
     async with httpx.AsyncClient() as client:
-        commands = (await client.get(f"{money_demo.urls['payments']}/_commands")).json()["data"]
+        commands = (await client.get(f"{own_demo.urls['payments']}/_commands")).json()["data"]
     applied = {c["type"]: c for c in commands}
     refund = applied["refund.create"]["payload"]
     assert refund == {

@@ -136,50 +136,41 @@ def world(**overrides: Any) -> Counterparts:
     return Counterparts(**(values | overrides))
 
 
+def charged(
+    cid: str, amount: int, order_ref: str = "SF-1", currency: str = "gbp"
+) -> tuple[BalanceTransaction, Counterparts]:
+    """A charge of ``amount`` paid out, and the world with the provider's record of it."""
+    found = world(charges={cid: charge(cid, order_ref, amount, currency)})
+    return txn("t1", "charge", amount, cid, 50), found
+
+
+# the refund re_1 of order SF-1's 20.00 capture, paid out
+REFUNDED = txn("t2", "refund", -2000, "re_1")
+
 CASES = {
     "charge matches its capture": (txn("t1", "charge", 2000, "ch_1", 50), world(), "MATCHED"),
-    "charge for an order the storefront lacks": (
-        txn("t1", "charge", 2000, "ch_9", 50),
-        world(charges={"ch_9": charge("ch_9", "SF-404", 2000)}),
-        "UNMATCHED",
-    ),
-    "second charge for an order captured once": (
-        txn("t1", "charge", 2000, "ch_2", 50),
-        world(charges={"ch_2": charge("ch_2", "SF-1", 2000)}),
-        "DUPLICATE",
-    ),
-    "charge in another currency": (
-        txn("t1", "charge", 2300, "ch_1", 50),
-        world(charges={"ch_1": charge("ch_1", "SF-1", 2300, currency="eur")}),
-        "CURRENCY_MISMATCH",
-    ),
-    "charge amount differs from the capture": (
-        txn("t1", "charge", 2150, "ch_1", 50),
-        world(charges={"ch_1": charge("ch_1", "SF-1", 2150)}),
-        "AMOUNT_MISMATCH",
-    ),
-    "refund for a received return with a credit memo": (
-        txn("t2", "refund", -2000, "re_1"),
-        world(),
-        "MATCHED",
-    ),
+    "charge for an order the storefront lacks": (*charged("ch_9", 2000, "SF-404"), "UNMATCHED"),
+    "second charge for an order captured once": (*charged("ch_2", 2000), "DUPLICATE"),
+    "charge in another currency": (*charged("ch_1", 2300, currency="eur"), "CURRENCY_MISMATCH"),
+    "charge amount differs from the capture": (*charged("ch_1", 2150), "AMOUNT_MISMATCH"),
+    "refund for a received return with a credit memo": (REFUNDED, world(), "MATCHED"),
     "refund for a return the warehouse never received": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(fulfilments={"SF-1": [fulfilment("SF-1")]}),
         "REFUND_WITHOUT_RETURN",
     ),
     "refund with no credit memo": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(sales_orders={"SF-1": [sales_order("SF-1")]}),
         "MISSING_CREDIT_MEMO",
     ),
     "refund the storefront never recorded": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(orders={"SF-1": order("SF-1", CAPTURE)}),
         "UNMATCHED",
     ),
     "cancellation refund matched to its memo by amount": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(
             orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
             sales_orders={
@@ -339,6 +330,10 @@ def test_money_that_moved_wrongly_is_an_owned_exception(
         }
 
 
+# the ids a refund's line names, and those of the return it is for once the warehouse has it
+REFUND = {"chargeId": "ch_1", "refundId": "re_1", "salesOrderId": "SO-SF-1", "amount": "20.00"}
+RECEIVED_RETURN = {**REFUND, "returnId": "RMA-1", "receiptId": "RR-RMA-1"}
+
 # What an agent reads on each case's line (the reconciliation CSV, the payout's lines): the
 # reason, the order, the counterpart record, the difference and the ids behind it.
 LINES: dict[str, tuple[str, str | None, str | None, int | None, dict[str, str]]] = {
@@ -382,42 +377,21 @@ LINES: dict[str, tuple[str, str | None, str | None, int | None, dict[str, str]]]
         "SF-1",
         "TX-2",
         None,
-        {
-            "chargeId": "ch_1",
-            "refundId": "re_1",
-            "salesOrderId": "SO-SF-1",
-            "amount": "20.00",
-            "returnId": "RMA-1",
-            "receiptId": "RR-RMA-1",
-            "creditMemoId": "CM-1",
-        },
+        {**RECEIVED_RETURN, "creditMemoId": "CM-1"},
     ),
     "refund for a return the warehouse never received": (
         "refund re_1 is for return RMA-1 of order SF-1, which the warehouse never received",
         "SF-1",
         "TX-2",
         None,
-        {
-            "chargeId": "ch_1",
-            "refundId": "re_1",
-            "salesOrderId": "SO-SF-1",
-            "amount": "20.00",
-            "returnId": "RMA-1",
-        },
+        {**REFUND, "returnId": "RMA-1"},
     ),
     "refund with no credit memo": (
         "refund re_1 of order SF-1 has no ERP credit memo",
         "SF-1",
         "TX-2",
         None,
-        {
-            "chargeId": "ch_1",
-            "refundId": "re_1",
-            "salesOrderId": "SO-SF-1",
-            "amount": "20.00",
-            "returnId": "RMA-1",
-            "receiptId": "RR-RMA-1",
-        },
+        RECEIVED_RETURN,
     ),
     "refund the storefront never recorded": (
         "order SF-1 records no refund re_1",
@@ -431,13 +405,7 @@ LINES: dict[str, tuple[str, str | None, str | None, int | None, dict[str, str]]]
         "SF-1",
         "TX-2",
         None,
-        {
-            "chargeId": "ch_1",
-            "refundId": "re_1",
-            "salesOrderId": "SO-SF-1",
-            "amount": "20.00",
-            "creditMemoId": "CM-2",
-        },
+        {**REFUND, "creditMemoId": "CM-2"},
     ),
     "dispute on a known charge": (
         "dispute dp_1 on charge ch_1",
@@ -489,7 +457,7 @@ MORE = {
         ("UNMATCHED", "no charge is known for refund re_x", None, None),
     ),
     "a refund for an order the storefront lacks": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(charges={"ch_1": charge("ch_1", "SF-404", 2000)}),
         (
             "UNMATCHED",
@@ -504,7 +472,7 @@ MORE = {
         ("AMOUNT_MISMATCH", "refund re_1 returned 15.00; order SF-1 recorded 20.00", "SF-1", -500),
     ),
     "a cancellation refund whose memo is for another amount": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(
             orders={"SF-1": order("SF-1", CAPTURE, {**REFUND_FOR_RETURN, "returnId": None})},
             sales_orders={"SF-1": [sales_order("SF-1", {"id": "CM-3", "amount": "19.00"})]},
@@ -512,7 +480,7 @@ MORE = {
         ("MISSING_CREDIT_MEMO", "refund re_1 of order SF-1 has no ERP credit memo", "SF-1", None),
     ),
     "a memo for another return": (
-        txn("t2", "refund", -2000, "re_1"),
+        REFUNDED,
         world(
             sales_orders={"SF-1": [sales_order("SF-1", {**MEMO_FOR_RETURN, "returnRef": "RMA-9"})]}
         ),

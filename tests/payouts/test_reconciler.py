@@ -38,8 +38,8 @@ def test_chunks_are_cut_by_transactions_and_a_large_payout_goes_alone() -> None:
 
 
 @pytest.fixture
-async def services(money_service: tuple[Starlette, Graph]) -> Services:
-    services = services_of(money_service[0])
+async def services(own_service: tuple[Starlette, Graph]) -> Services:
+    services = services_of(own_service[0])
     await PaymentsReader(services.sessions, services.registry, clock=lambda: ANCHOR).sync_once()
     async with services.sessions() as session, session.begin():
         await session.execute(update(PaymentPayoutRow).values(needs_reconciliation=True))

@@ -27,28 +27,31 @@ START, END = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 async def production(
-    money_demo: DemoSystems, clean_database: str
+    own_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, client in serve(money_demo, clean_database, mode="production"):
+    async for app, client in serve(own_demo, clean_database, mode="production"):
         await reconcile_payouts(app.state.services)
         yield app, client
 
 
-async def key_for(app: Starlette, role: Role) -> dict[str, str]:
+async def report_as(production: tuple[Starlette, httpx.AsyncClient], role: Role) -> httpx.Response:
+    """The period's report, asked for with a key of ``role``."""
+    app, client = production
     issued = await issue_key(
         app, role, name=f"report-{role}", channel="web" if role is Role.STOREFRONT else None
     )
-    return {"Authorization": f"Bearer {issued.secret}"}
+    return await client.get(
+        "/reports/reconciliation.csv",
+        params=PERIOD,
+        headers={"Authorization": f"Bearer {issued.secret}"},
+    )
 
 
 @pytest.mark.parametrize("role", [Role.STOREFRONT, Role.SUPPORT])
 async def test_other_roles_get_a_coded_403_and_no_line(
     production: tuple[Starlette, httpx.AsyncClient], role: Role
 ) -> None:
-    app, client = production
-    response = await client.get(
-        "/reports/reconciliation.csv", params=PERIOD, headers=await key_for(app, role)
-    )
+    response = await report_as(production, role)
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("application/json")
     (error,) = response.json()["errors"]
@@ -66,15 +69,12 @@ async def test_no_key_gets_a_coded_401(production: tuple[Starlette, httpx.AsyncC
 async def test_finance_reporting_and_admin_get_every_line_of_the_period(
     production: tuple[Starlette, httpx.AsyncClient], role: Role
 ) -> None:
-    app, client = production
-    response = await client.get(
-        "/reports/reconciliation.csv", params=PERIOD, headers=await key_for(app, role)
-    )
+    response = await report_as(production, role)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     header, *rows = list(csv.reader(io.StringIO(response.text)))
     assert tuple(header) == CSV_COLUMNS
-    services = services_of(app)
+    services = services_of(production[0])
     async with services.sessions() as session:
         stored = await session.scalar(
             select(func.count())

@@ -34,8 +34,8 @@ def txn(n: int, amount: int = 1000) -> BalanceTransaction:
 
 
 @pytest.fixture
-async def services(money_service: tuple[Starlette, Graph]) -> AsyncIterator[Services]:
-    services = services_of(money_service[0])
+async def services(own_service: tuple[Starlette, Graph]) -> AsyncIterator[Services]:
+    services = services_of(own_service[0])
     yield services
     async with services.sessions() as session, session.begin():
         await session.execute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -16,28 +15,22 @@ from typer.testing import CliRunner
 from omnigraph.cli import app as cli
 from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import ExceptionRow
-from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.demo import DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
 from omnigraph.security import api_keys
 from omnigraph.security.backend import BearerBackend
 from omnigraph.security.principal import Principal, Role
-from tests.conftest import issue_key, running_app, services_of
+from tests.conftest import issue_key, services_of
 from tests.helpers import short_pick
+from tests.security.conftest import production_service
 
 POLICY = "{ allocationPolicy { version document } }"
 UPDATE = """mutation($p: JSON!) { updateAllocationPolicy(policy: $p, note: "auth test") {
   policy { version } userErrors { code } } }"""
 
 
-@pytest.fixture(scope="module")
-async def production(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, graph in running_app(
-        demo, clean_database, mode="production", auth_cache_seconds=0
-    ):
-        yield app, graph.client
+production = production_service(auth_cache_seconds=0)
 
 
 async def issue(app: Starlette, *roles: Role, name: str = "tester") -> str:

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,24 +20,16 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
 from omnigraph import cli
-from omnigraph.demo import DemoSystems
 from omnigraph.graph.build import SubgraphSpec, assemble_schema
 from omnigraph.observability.logging import LogFormat, configure_logging
 from omnigraph.security.principal import Role
-from tests.conftest import authorize
 from tests.helpers import logging_put_back
-from tests.security.conftest import serve
+from tests.security.conftest import production_service
 
 SECRET = "sk_live_do_not_log_me"
 
 
-@pytest.fixture(scope="module")
-async def production(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, client in serve(demo, clean_database, mode="production"):
-        await authorize(app, client, *Role)
-        yield app, client
+production = production_service(*Role)
 
 
 async def test_a_lone_surrogate_in_the_query_is_refused_without_a_decoding_error(

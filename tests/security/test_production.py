@@ -3,7 +3,6 @@ unexpected errors masked with a request id that finds them in the logs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,10 +16,10 @@ from omnigraph.app import create_app
 from omnigraph.cli import app as cli
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.ids import encode_global_id
-from omnigraph.demo import DemoSystems, DemoWorld
+from omnigraph.demo import DemoWorld
 from omnigraph.security.principal import Role
-from tests.conftest import Graph, authorize, make_settings
-from tests.security.conftest import serve
+from tests.conftest import Graph, make_settings
+from tests.security.conftest import production_service
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPO = "{ ordrs(first: 1) { edges { node { id } } } }"
@@ -30,18 +29,7 @@ def crashing_wms(request: httpx.Request) -> httpx.Response:
     raise RuntimeError("secret internal detail")
 
 
-@pytest.fixture(scope="module")
-async def production(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, client in serve(
-        demo,
-        clean_database,
-        mode="production",
-        transports={"wms": httpx.MockTransport(crashing_wms)},
-    ):
-        await authorize(app, client, Role.SUPPORT)
-        yield app, client
+production = production_service(Role.SUPPORT, transports={"wms": httpx.MockTransport(crashing_wms)})
 
 
 async def test_introspection_is_off_in_production_only(

@@ -31,7 +31,7 @@ from omnigraph.security.document_store import (
 )
 from omnigraph.security.principal import Role
 from tests.conftest import Graph, authorize, issue_key, services_of
-from tests.security.conftest import serve
+from tests.security.conftest import production_service, serve
 
 
 def unique(query: str) -> str:
@@ -226,19 +226,9 @@ SMALL_DOCUMENT = 2048
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-async def bounded(
-    demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    async for app, client in serve(
-        demo,
-        clean_database,
-        mode="production",
-        apq_max_documents_per_key=SMALL_CAP,
-        apq_max_document_bytes=SMALL_DOCUMENT,
-        apq_unused_days=30,
-    ):
-        yield app, client
+bounded = production_service(
+    apq_max_documents_per_key=SMALL_CAP, apq_max_document_bytes=SMALL_DOCUMENT, apq_unused_days=30
+)
 
 
 class Clock:

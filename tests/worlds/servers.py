@@ -18,7 +18,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Self
 
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from omnigraph.core.closing import AsyncClosing
 from tests.helpers import on_loopback
 
 from .generator import World
@@ -395,7 +395,7 @@ class System:
         return "rejected", f"no record {record_id}"
 
 
-class ContractServers:
+class ContractServers(AsyncClosing):
     """A storefront, an ERP, a WMS and a payments provider on loopback ports."""
 
     def __init__(self) -> None:
@@ -422,10 +422,5 @@ class ContractServers:
             self._running = starting.pop_all()  # all four listen: they stop on exit
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         await self._running.aclose()

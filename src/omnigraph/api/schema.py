@@ -3,40 +3,20 @@ from the rooms' parts (``omnigraph.api.subgraphs``) and built by the GraphQL edg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from typing import Unpack
 
-from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation import Schema
 
 from omnigraph.api.subgraphs import SUBGRAPHS, single_process_spec
-from omnigraph.graph.build import assemble_schema
-from omnigraph.graph.limits.query_limits import QueryLimits
-from omnigraph.graph.response_cache import ResponseCache
-from omnigraph.graph.trusted_documents import TrustedDocuments
+from omnigraph.graph.build import SchemaOptions, assemble_schema
 
 __all__ = ["build_schema"]
 
 
-def build_schema(
-    *,
-    production: bool = False,
-    subgraph: str | None = None,
-    limits: QueryLimits | None = None,
-    trusted_documents: TrustedDocuments | None = None,
-    response_cache: ResponseCache | None = None,
-    observers: Sequence[Callable[[], SchemaExtension]] = (),
-    framework_overrides: bool = True,
-) -> Schema:
-    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...);
-    with ``framework_overrides`` off, on the frameworks' ordinary paths only
+def build_schema(*, subgraph: str | None = None, **options: Unpack[SchemaOptions]) -> Schema:
+    """The single-process graph, or one federation subgraph (``orders``, ``inventory``, ...),
+    assembled with ``options`` (``omnigraph.graph.build.assemble_schema``'s); with
+    ``framework_overrides`` off, on the frameworks' ordinary paths only
     (``omnigraph.graph.overrides``)."""
     spec = SUBGRAPHS[subgraph]() if subgraph else single_process_spec()
-    return assemble_schema(
-        spec,
-        production=production,
-        limits=limits,
-        trusted_documents=trusted_documents,
-        response_cache=response_cache,
-        observers=observers,
-        framework_overrides=framework_overrides,
-    )
+    return assemble_schema(spec, **options)

@@ -71,37 +71,42 @@ async def run_rehearsal(
         return report(scenario, figures)
 
 
+def _by_phase(title: str, rows: list[dict[str, Any]], sections: dict[str, dict[str, str]]) -> Table:
+    """A row a phase: its name, then a column a figure (``{section: {column: figure}}``)."""
+    table = Table(title=title)
+    table.add_column("phase", justify="left")
+    for figures in sections.values():
+        for column in figures:
+            table.add_column(column, justify="right")
+    for phase in rows:
+        cells = [str(phase[name][key]) for name, keys in sections.items() for key in keys.values()]
+        table.add_row(phase["name"], *cells)
+    return table
+
+
 def _summary(console: Console, body: dict[str, Any]) -> None:
     rows = [*body["phases"], {"name": "overall", **body["overall"]}]
-    load = Table(title=f"rehearsal {body['scenario']}: {body['seconds']} s")
-    for column in ("phase", "requests", "errors", "p50 ms", "p99 ms", "move→avail p99 ms"):
-        load.add_column(column, justify="right" if column != "phase" else "left")
-    for phase in rows:
-        graphql, moved = phase["graphql"], phase["movementToAvailability"]
-        load.add_row(
-            phase["name"],
-            str(graphql["requests"]),
-            str(graphql["errors"]),
-            str(graphql["p50Ms"]),
-            str(graphql["p99Ms"]),
-            str(moved["p99Ms"]),
-        )
-    console.print(load)
-    promises = Table(title="promises broken, disagreements raised (time to exception)")
-    for column in ("phase", "promised", "broken", "planted", "raised", "p50 ms", "p99 ms"):
-        promises.add_column(column, justify="right" if column != "phase" else "left")
-    for phase in rows:
-        made, detected = phase["promises"], phase["disagreementToException"]
-        promises.add_row(
-            phase["name"],
-            str(made["made"]),
-            str(made["broken"]),
-            str(detected["planted"]),
-            str(detected["raised"]),
-            str(detected["p50Ms"]),
-            str(detected["p99Ms"]),
-        )
-    console.print(promises)
+    load = {
+        "graphql": {
+            "requests": "requests",
+            "errors": "errors",
+            "p50 ms": "p50Ms",
+            "p99 ms": "p99Ms",
+        },
+        "movementToAvailability": {"move→avail p99 ms": "p99Ms"},
+    }
+    console.print(_by_phase(f"rehearsal {body['scenario']}: {body['seconds']} s", rows, load))
+    promises = {
+        "promises": {"promised": "made", "broken": "broken"},
+        "disagreementToException": {
+            "planted": "planted",
+            "raised": "raised",
+            "p50 ms": "p50Ms",
+            "p99 ms": "p99Ms",
+        },
+    }
+    title = "promises broken, disagreements raised (time to exception)"
+    console.print(_by_phase(title, rows, promises))
     for verdict in body["thresholds"]:
         mark = "[green]pass[/green]" if verdict["passed"] else "[red]FAIL[/red]"
         console.print(f"  {mark} {verdict['name']}: {verdict['value']} (limit {verdict['limit']})")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -157,26 +157,21 @@ def plant_money(
     return planted
 
 
+@dataclass
 class _Writer:
     """Writes each plant into every system it touches, with the feed events they would send."""
 
-    def __init__(
-        self,
-        rng: random.Random,
-        anchor: datetime,
-        book: OrderBook,
-        ledger: Ledger,
-        story: Sequence[DraftOrder],
-    ) -> None:
-        self.rng = rng
-        self.anchor = anchor
-        self.book = book
-        self.ledger = ledger
-        self.story = story
-        self.orphans = 0
-        self.sales_orders = {s["orderRef"]: s for s in book.erp_sales_orders}
-        self.fulfilments = {f["orderRef"]: f for f in book.wms_fulfilment_orders}
-        self.charges = {c["id"]: c for c in ledger.charges}
+    rng: random.Random
+    anchor: datetime
+    book: OrderBook
+    ledger: Ledger
+    story: Sequence[DraftOrder]
+    orphans: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.sales_orders = {s["orderRef"]: s for s in self.book.erp_sales_orders}
+        self.fulfilments = {f["orderRef"]: f for f in self.book.wms_fulfilment_orders}
+        self.charges = {c["id"]: c for c in self.ledger.charges}
 
     def _between(self, start: datetime, end: datetime) -> datetime:
         return start + timedelta(seconds=self.rng.randint(0, int((end - start).total_seconds())))

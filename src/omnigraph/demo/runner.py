@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Self
 
 import uvicorn
 
+from omnigraph.core.closing import AsyncClosing
 from omnigraph.demo.erp import create_erp_app
 from omnigraph.demo.payments import create_payments_app
 from omnigraph.demo.storefront import create_storefront_app
@@ -26,7 +27,6 @@ from omnigraph.demo.wms import create_wms_app
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from datetime import datetime
-    from types import TracebackType
 
     from starlette.applications import Starlette
 
@@ -66,7 +66,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class DemoSystems:
+class DemoSystems(AsyncClosing):
     """The storefront, ERP, WMS and payments demo systems, serving `world` over HTTP.
 
     `ports` pins a port per kind; kinds left out get an ephemeral port. `urls` holds each
@@ -104,14 +104,6 @@ class DemoSystems:
             await self.aclose()
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def is_running(self, kind: str) -> bool:
         return kind in self._running

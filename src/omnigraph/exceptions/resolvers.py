@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from omnigraph.core.errors import InvalidCursor
 from omnigraph.core.ids import decode_global_id
@@ -44,22 +46,10 @@ class ExceptionLoaders:
         # ``(storefront source, order ref)`` -> exceptions about that order, newest first
         self.by_order = RowsLoader(sessions, _about_orders, _order_key)
         self.history = RowsLoader(
-            sessions,
-            lambda ids: (
-                select(ExceptionEventRow)
-                .where(ExceptionEventRow.exception_id.in_(ids))
-                .order_by(ExceptionEventRow.id)
-            ),
-            _exception_id,
+            sessions, _trail(ExceptionEventRow, ExceptionEventRow.id), _exception_id
         )
         self.commands = RowsLoader(
-            sessions,
-            lambda ids: (
-                select(OutboxCommandRow)
-                .where(OutboxCommandRow.exception_id.in_(ids))
-                .order_by(OutboxCommandRow.created_at)
-            ),
-            _exception_id,
+            sessions, _trail(OutboxCommandRow, OutboxCommandRow.created_at), _exception_id
         )
 
 
@@ -69,6 +59,16 @@ def _about_orders(keys: Sequence[SourceKey]) -> Select[ExceptionRow]:
         .where(ExceptionRow.order_ref.in_(sorted({ref for _, ref in keys})))
         .order_by(ExceptionRow.detected_at.desc(), ExceptionRow.id)
     )
+
+
+_Trail = TypeVar("_Trail", ExceptionEventRow, OutboxCommandRow)
+
+
+def _trail(
+    row: type[_Trail], order: InstrumentedAttribute[Any]
+) -> Callable[[Sequence[str]], Select[_Trail]]:
+    """What the exceptions ``ids`` left behind of ``row`` (events, commands), in ``order``."""
+    return lambda ids: select(row).where(row.exception_id.in_(ids)).order_by(order)
 
 
 def _id(row: ExceptionRow) -> str:

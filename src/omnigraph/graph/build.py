@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, TypedDict, cast
 
 import structlog
 from graphql import GraphQLError
@@ -30,7 +30,7 @@ from omnigraph.graph.scalars import SCALAR_OVERRIDES
 from omnigraph.graph.stale import StaleIfError
 from omnigraph.graph.trusted_documents import TrustedDocuments
 
-__all__ = ["SubgraphSpec", "assemble_schema"]
+__all__ = ["SchemaOptions", "SubgraphSpec", "assemble_schema"]
 
 FEDERATION_VERSION: Final = "2.9"
 log = structlog.get_logger(__name__)
@@ -139,6 +139,17 @@ class SubgraphSpec:
     types: list[type[Any]]
     mutation: type[Any] | None = None
     subscription: type[Any] | None = None
+
+
+class SchemaOptions(TypedDict, total=False):
+    """What ``assemble_schema`` takes besides the spec, for those that pass it on."""
+
+    production: bool
+    limits: QueryLimits | None
+    trusted_documents: TrustedDocuments | None
+    response_cache: ResponseCache | None
+    observers: Sequence[Callable[[], SchemaExtension]]
+    framework_overrides: bool
 
 
 def assemble_schema(

@@ -4,6 +4,7 @@ and then sweep the returns for ones nobody refunded; two periodic tasks that tak
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
@@ -13,32 +14,26 @@ from omnigraph.runtime.periodic import PeriodicTask, source_task
 __all__ = ["ReconciliationWorker"]
 
 
+@dataclass
 class ReconciliationWorker:
-    def __init__(
-        self,
-        reader: PaymentsReader,
-        reconciler: Reconciler,
-        sweep: ReturnSweep,
-        *,
-        interval_seconds: float,
-        sweep_interval_seconds: float,
-    ) -> None:
-        self.reader = reader
-        self.reconciler = reconciler
-        self.sweep = sweep
-        self.interval = interval_seconds
-        self.sweep_interval = sweep_interval_seconds
-        # One at a time, as when both were one loop: they write reconciliation lines and
-        # exceptions, and SQLite has one writer.
-        self._turn = asyncio.Lock()
+    reader: PaymentsReader
+    reconciler: Reconciler
+    sweep: ReturnSweep
+    interval_seconds: float = field(kw_only=True)
+    sweep_interval_seconds: float = field(kw_only=True)
+    # One at a time, as when both were one loop: they write reconciliation lines and
+    # exceptions, and SQLite has one writer.
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     def periodic(self, *, jitter: float = 0.0) -> list[PeriodicTask]:
         """``reconcile`` every ``interval_seconds`` and ``returns_sweep`` every
         ``sweep_interval_seconds``, both at once on start; a source that does not answer defers
         the run to the next interval."""
         return [
-            source_task("reconcile", self.reconcile, self.interval, jitter=jitter),
-            source_task("returns_sweep", self.sweep_returns, self.sweep_interval, jitter=jitter),
+            source_task("reconcile", self.reconcile, self.interval_seconds, jitter=jitter),
+            source_task(
+                "returns_sweep", self.sweep_returns, self.sweep_interval_seconds, jitter=jitter
+            ),
         ]
 
     async def reconcile(self) -> None:

@@ -46,11 +46,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
 
 import structlog
 
+from omnigraph.core.closing import AsyncClosing
 from omnigraph.core.errors import OmnigraphError
 
 __all__ = [
@@ -295,7 +295,7 @@ class _HeldLeases:
         return held
 
 
-class PeriodicRunner:
+class PeriodicRunner(AsyncClosing):
     """Runs :class:`PeriodicTask` loops as asyncio tasks of this process.
 
     ``start()`` then ``await stop()``, or ``async with runner:``, or ``await runner.run(stop)``
@@ -373,12 +373,7 @@ class PeriodicRunner:
         self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         await self.stop()
 
     def _loop(self, task: PeriodicTask, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
