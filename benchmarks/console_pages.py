@@ -1,7 +1,8 @@
 """How long the console's pages take on the demo (issue 22): each page as a browser loads it
 (the page, the sign-in probe, then every GraphQL request the page makes before it is drawn:
-the map follows its pages of orders), 20 times each, in process (no network), after the demo's
-first background rounds. Prints the median and the slowest of each page and of each query.
+the map follows its pages of current disagreements), 20 times each, in process (no network),
+after the demo's first background rounds. Prints the median and the slowest of each page and of
+each query.
 
     PYTHONPATH=src:. .venv/bin/python benchmarks/console_pages.py
 """
@@ -87,10 +88,10 @@ async def main() -> None:
         async def system_map() -> object:
             after = None
             while True:
-                orders = (await ask(client, "DISAGREEING", after=after))["orders"]
-                if not orders["pageInfo"]["hasNextPage"]:
+                kept = (await ask(client, "DISAGREEING", after=after))["currentDisagreements"]
+                if not kept["pageInfo"]["hasNextPage"]:
                     break
-                after = orders["pageInfo"]["endCursor"]
+                after = kept["pageInfo"]["endCursor"]
             return await ask(client, "OWNERS")
 
         for label, path, then in (

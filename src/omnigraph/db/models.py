@@ -29,6 +29,7 @@ __all__ = [
     "ApiKeyRow",
     "Base",
     "BulkOperationRow",
+    "CurrentDisagreementRow",
     "DriftWatchRow",
     "ExceptionEventRow",
     "ExceptionRow",
@@ -165,6 +166,32 @@ class OrderChangeRow(Base):
     record_type: Mapped[str] = mapped_column(String(64))
     record_id: Mapped[str] = mapped_column(String(128))
     occurred_at: Mapped[datetime]
+
+
+class CurrentDisagreementRow(Base):
+    """A field of an order the systems disagree about, as the disagreement detector last found
+    it: the served claim and the others (``claims``), when it was first and last seen. Removed
+    when a check of the order finds them agreeing again (or the order gone from its storefront).
+    """
+
+    __tablename__ = "current_disagreements"
+    __table_args__ = (
+        UniqueConstraint(
+            "order_source", "order_ref", "field", name="uq_current_disagreements_field"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_source: Mapped[str] = mapped_column(String(64))
+    order_ref: Mapped[str] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(255))
+    # the field with its line index left out ("lines.unitPrice"): what a role may read is per
+    # canonical field
+    canonical_field: Mapped[str] = mapped_column(String(128))
+    # {"authoritative": claim, "others": [claim, ...]}, each claim as ``claim_json`` writes it
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
 
 
 class OutboxCommandRow(Base):

@@ -13,6 +13,8 @@ __all__ = [
     "MONEY_FIELDS",
     "RequireRole",
     "hides_money_provenance",
+    "is_money_field",
+    "may_trace",
     "principal_in",
     "principal_of",
 ]
@@ -51,11 +53,21 @@ class RequireRole(BasePermission):
         return principal is not None and principal.has_any(self.roles)
 
 
-def hides_money_provenance(info: Info[Any, Any], field: str) -> bool:
-    """True when ``field`` (e.g. ``lines[SKU-1].unitPrice``) is money the caller may not trace:
-    a storefront key sees order status and its provenance, not where money claims came from."""
+def is_money_field(field: str) -> bool:
+    """Whether ``field`` (e.g. ``lines[SKU-1].unitPrice``, ``totals.total``) tells of money."""
     last = field.rsplit(".", 1)[-1].split("[", 1)[0]
-    if last not in MONEY_FIELDS and field.split(".", 1)[0].split("[", 1)[0] not in MONEY_FIELDS:
-        return False
-    principal = principal_of(info)
-    return principal is None or not principal.has_any(_SEES_MONEY)
+    return last in MONEY_FIELDS or field.split(".", 1)[0].split("[", 1)[0] in MONEY_FIELDS
+
+
+def may_trace(principal: Principal | None, field: str) -> bool:
+    """Whether ``principal`` may see who claimed what about ``field``: its provenance and its
+    disagreements (and so filter or count by them). A storefront key sees order status and
+    its provenance, not where money claims came from."""
+    if not is_money_field(field):
+        return True
+    return principal is not None and principal.has_any(_SEES_MONEY)
+
+
+def hides_money_provenance(info: Info[Any, Any], field: str) -> bool:
+    """True when ``field`` is money the caller may not trace (:func:`may_trace`)."""
+    return not may_trace(principal_of(info), field)

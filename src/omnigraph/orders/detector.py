@@ -12,7 +12,9 @@ Which disagreements become which exception kind:
 | a line's unit price differs between ERP and storefront | PRICE_DISAGREEMENT | ERP |
 
 Grace periods come from the authority rules, so sync lag raises nothing. One page of orders
-costs one call per source, whatever its size.
+costs one call per source, whatever its size. Every disagreement found, operational or only
+shown, is kept as a current disagreement (:mod:`omnigraph.orders.disagreements`) until a check
+finds the systems agreeing again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.changes import keep_order_changes, order_change
+from omnigraph.orders.disagreements import canonical_field, forget_unlisted, keep_checked
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth, storefront_fulfilment
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.sources.contract import OrderListFilter
@@ -94,12 +97,6 @@ def _order_ref(event: dict[str, Any], record_type: str) -> str | None:
     return str(ref) if ref else None
 
 
-def _field_family(name: str) -> str:
-    if name.startswith("lines["):
-        return "lines." + name.rsplit(".", 1)[1]
-    return name
-
-
 def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
     """The exception an operational disagreement raises, or ``None`` for one that is only shown."""
     order = truth.order
@@ -150,7 +147,7 @@ def exception_for(truth: OrderTruth, fact: Fact) -> Raise | None:
             f"{order.id}: ERP total {fact.served.value}, storefront total {storefront}",
             details,
         )
-    if _field_family(fact.field) == "lines.unitPrice" and sales:
+    if canonical_field(fact.field) == "lines.unitPrice" and sales:
         sku = fact.field[len("lines[") : fact.field.rindex("]")]  # a SKU may hold "]"
         # the sales order that carries the line (an ERP may split an order across several)
         record, line = next(
@@ -192,7 +189,7 @@ def cases(truth: OrderTruth) -> list[tuple[Fact, Raise]]:
     disagreement (shipping, discount or tax differ) is a case of its own.
     """
     found = [(fact, exception_for(truth, fact)) for fact in truth.disagreements()]
-    lines_disputed = any(_field_family(fact.field) == "lines.unitPrice" for fact, _ in found)
+    lines_disputed = any(canonical_field(fact.field) == "lines.unitPrice" for fact, _ in found)
     return [
         (fact, raised)
         for fact, raised in found
@@ -299,20 +296,25 @@ class DisagreementDetector:
                     row.cursor, row.updated_at = cursor, now
 
     async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
-        """Every order of every storefront, a page at a time."""
+        """Every order of every storefront, a page at a time. A dry run (``raise_exceptions``
+        false) changes nothing: no exception raised, no current disagreement kept."""
         report = DetectionReport()
         calls_before = {name: c.upstream.calls for name, c in self.registry.clients.items()}
         for storefront in self.registry.storefronts:
             cursor: str | None = None
+            listed: set[str] = set()
             while True:
                 page = await storefront.list_orders(
                     limit=self.page_size, cursor=cursor, filter=OrderListFilter()
                 )
                 orders = [Sourced(storefront.name, order) for order in page.orders]
+                listed.update(order.id for order in page.orders)
                 await self._check_page(orders, now, report, raise_exceptions)
                 if not page.next_cursor:
                     break
                 cursor = page.next_cursor
+            if raise_exceptions:
+                await forget_unlisted(self.sessions, storefront.name, listed)
         report.upstream_calls = {
             name: c.upstream.calls - calls_before[name] for name, c in self.registry.clients.items()
         }
@@ -325,7 +327,9 @@ class DisagreementDetector:
         report: DetectionReport,
         raise_exceptions: bool,
     ) -> None:
+        """Check ``orders`` (all of one storefront) against every ERP and WMS."""
         refs = [o.record.id for o in orders]
+        checked: dict[str, list[Fact]] = {}
         erp_answers, wms_answers = await asyncio.gather(
             asyncio.gather(*(erp.sales_orders_by_order_ref(refs) for erp in self.registry.erps)),
             asyncio.gather(
@@ -348,12 +352,12 @@ class DisagreementDetector:
                 ],
             )
             truth = OrderTruth(evidence, self.rules, now)
-            disputed = truth.disagreements()
+            disputed = checked[ref] = truth.disagreements()
             report.orders += 1
             if disputed:
                 report.disputed_orders[ref] = [f.field for f in disputed]
             for fact in disputed:
-                report.disagreements[_field_family(fact.field)] += 1
+                report.disagreements[canonical_field(fact.field)] += 1
             if not raise_exceptions:
                 continue
             for fact, found in cases(truth):
@@ -362,6 +366,8 @@ class DisagreementDetector:
                     report.raised[found.kind.value] += 1
                 else:
                     report.already_known += 1
+        if raise_exceptions and orders:
+            await keep_checked(self.sessions, orders[0].source, checked, now)
 
     async def _raise(
         self,

@@ -9,19 +9,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
-from omnigraph.core.errors import InvalidId, UnknownSource, UpstreamUnavailable
+from omnigraph.core.errors import InvalidCursor, InvalidId, UnknownSource, UpstreamUnavailable
 from omnigraph.core.ids import decode_global_id
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import (
+    CurrentDisagreementRow,
     ExceptionRow,
     OrderChangeRow,
 )
 from omnigraph.exceptions.lifecycle import OPEN_STATUSES
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.loaders import BySourceLoader, FanOutLoader, RowsLoader, SourceKey
-from omnigraph.graph.pagination import ListingPosition, ScanResult, check_first, scan_listing
+from omnigraph.graph.pagination import (
+    ListingPosition,
+    ScanResult,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    scan_listing,
+)
+from omnigraph.graph.permissions import may_trace, principal_in
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
 from omnigraph.runtime.services import Services
@@ -35,9 +44,11 @@ from omnigraph.sources.records import (
 )
 
 __all__ = [
+    "CURRENT_DISAGREEMENT_CURSOR",
     "ORDER_CURSOR",
     "OrderLoaders",
     "OrderQueryFilter",
+    "list_current_disagreements",
     "list_orders",
     "load_evidence",
     "order_by_id",
@@ -50,6 +61,7 @@ __all__ = [
 ]
 
 ORDER_CURSOR = "orders"
+CURRENT_DISAGREEMENT_CURSOR = "currentDisagreements"
 RecordT = TypeVar("RecordT")
 
 
@@ -312,6 +324,7 @@ def _evaluator(
         open_refs: set[tuple[str, str]] = set()
         if filter.has_open_exception is not None:
             open_refs = await _orders_with_open_exceptions(ctx, orders)
+        principal = principal_in(ctx)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
             truth = _truth_of(ctx, evidence)
@@ -319,7 +332,9 @@ def _evaluator(
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states
             if filter.has_disagreement is not None:
-                ok &= bool(truth.disagreements()) == filter.has_disagreement
+                # only what the caller may see: a storefront key learns nothing of money
+                seen = any(may_trace(principal, f.field) for f in truth.disagreements())
+                ok &= seen == filter.has_disagreement
             if filter.has_open_exception is not None:
                 has_open = (order.source, order.record.id) in open_refs
                 ok &= has_open == filter.has_open_exception
@@ -354,3 +369,56 @@ def order_key(global_id: str) -> SourceKey:
 
 async def order_by_id(ctx: RequestContext, global_id: str) -> Sourced[StorefrontOrder] | None:
     return await ctx.loaders(OrderLoaders).storefront_orders.load(order_key(global_id))
+
+
+async def list_current_disagreements(
+    ctx: RequestContext, *, first: int, after: str | None
+) -> tuple[list[tuple[CurrentDisagreementRow, str]], bool]:
+    """The disagreements the detector keeps, by storefront, order ref and field; only those on
+    fields the caller may trace. The cursor is the (source, ref, field) of the last row seen."""
+    check_first(first, ctx.services.settings.limits.max_page_size)
+    query = select(CurrentDisagreementRow)
+    if after:
+        payload = decode_cursor(after, CURRENT_DISAGREEMENT_CURSOR)
+        position = payload.get("s"), payload.get("r"), payload.get("f")
+        if not all(isinstance(part, str) for part in position):
+            raise InvalidCursor(f"{after!r} is not a valid cursor", cursor=after)
+        source, ref, field = (str(part) for part in position)
+        query = query.where(
+            or_(
+                CurrentDisagreementRow.order_source > source,
+                and_(
+                    CurrentDisagreementRow.order_source == source,
+                    or_(
+                        CurrentDisagreementRow.order_ref > ref,
+                        and_(
+                            CurrentDisagreementRow.order_ref == ref,
+                            CurrentDisagreementRow.field > field,
+                        ),
+                    ),
+                ),
+            )
+        )
+    principal = principal_in(ctx)
+    async with ctx.services.sessions() as session:
+        kept = set(await session.scalars(select(CurrentDisagreementRow.canonical_field).distinct()))
+        hidden = sorted(name for name in kept if not may_trace(principal, name))
+        if hidden:
+            query = query.where(CurrentDisagreementRow.canonical_field.not_in(hidden))
+        query = query.order_by(
+            CurrentDisagreementRow.order_source,
+            CurrentDisagreementRow.order_ref,
+            CurrentDisagreementRow.field,
+        ).limit(first + 1)
+        rows = list(await session.scalars(query))
+    page = [
+        (
+            row,
+            encode_cursor(
+                CURRENT_DISAGREEMENT_CURSOR,
+                {"s": row.order_source, "r": row.order_ref, "f": row.field},
+            ),
+        )
+        for row in rows[:first]
+    ]
+    return page, len(rows) > first

@@ -15,13 +15,16 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.db.models import CurrentDisagreementRow
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
-from omnigraph.graph.pagination import scan_connection
+from omnigraph.graph.pagination import page_info, scan_connection
 from omnigraph.graph.permissions import hides_money_provenance
 from omnigraph.graph.types import (
+    Claim,
     Connection,
     Disagreement,
+    Edge,
     Entity,
     ExternalRef,
     FieldProvenance,
@@ -29,12 +32,15 @@ from omnigraph.graph.types import (
     Node,
     SourceKind,
 )
+from omnigraph.orders.disagreements import claim_from_json
 from omnigraph.orders.resolvers import (
     ORDER_CURSOR,
     OrderLoaders,
     OrderQueryFilter,
+    list_current_disagreements,
     list_orders,
     order_by_id,
+    order_by_key,
     order_by_source_ref,
     order_truth,
     preload_truths,
@@ -621,9 +627,70 @@ def _truths_below(info: Ctx, path: tuple[str, ...] = ()) -> frozenset[frozenset[
     return truths
 
 
+_DISAGREEMENT_TYPES: dict[str, type[Any]] = {}
+
+
+def current_disagreement_type(order_type: type[OrderCore]) -> type[Any]:
+    """The ``CurrentDisagreement`` whose ``order`` is an ``order_type`` (one per order type:
+    a schema that builds twice finds the same type)."""
+    key = f"{order_type.__module__}.{order_type.__qualname__}"
+    if key not in _DISAGREEMENT_TYPES:
+        _DISAGREEMENT_TYPES[key] = _make_current_disagreement_type(order_type)
+    return _DISAGREEMENT_TYPES[key]
+
+
+def _make_current_disagreement_type(order_type: type[OrderCore]) -> type[Any]:
+
+    @strawberry.type(
+        name="CurrentDisagreement",
+        description="A field of an order its systems disagree about, as the disagreement"
+        " detector last found it (it checks every order periodically and the orders each"
+        " change-feed event touches, seconds after it).",
+    )
+    class CurrentDisagreement:
+        order_source: str = strawberry.field(description="The storefront that took the order.")
+        order_ref: str = strawberry.field(description="The order's id in that storefront.")
+        field: str = strawberry.field(
+            description='As in `Order.disagreements`: "state", "lines[SKU-1].unitPrice".'
+        )
+        authoritative: Claim = strawberry.field(description="The value the graph serves.")
+        others: list[Claim] = strawberry.field(description="The conflicting claims.")
+        first_seen_at: datetime = strawberry.field(
+            description="When the detector first found them disagreeing."
+        )
+        last_seen_at: datetime = strawberry.field(
+            description="When a check last found them still disagreeing."
+        )
+
+        @strawberry.field(
+            description="The order (null when its storefront no longer has it).",
+            graphql_type=order_type | None,
+        )
+        async def order(self, info: Ctx) -> OrderCore | None:
+            found = await order_by_key(info.context, self.order_source, self.order_ref)
+            return None if found is None else order_type.from_sourced(found)
+
+        @classmethod
+        def from_row(cls, row: CurrentDisagreementRow) -> CurrentDisagreement:
+            claims = row.claims
+            return cls(
+                order_source=row.order_source,
+                order_ref=row.order_ref,
+                field=row.field,
+                authoritative=Claim.of(claim_from_json(claims["authoritative"])),
+                others=[Claim.of(claim_from_json(c)) for c in claims["others"]],
+                first_seen_at=row.first_seen_at,
+                last_seen_at=row.last_seen_at,
+            )
+
+    return CurrentDisagreement
+
+
 def order_queries(order_type: type[OrderCore]) -> type[Any]:
     """``order``, ``orderByRef`` and ``orders``, answering ``order_type`` objects (the full
-    ``Order`` of the single-process graph, or the orders subgraph's ``Order``)."""
+    ``Order`` of the single-process graph, or the orders subgraph's ``Order``), and
+    ``currentDisagreements``."""
+    disagreement_type = current_disagreement_type(order_type)
 
     @strawberry.type(name="Query")
     class OrderQueries:
@@ -677,5 +744,23 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
                 _truths_below(info, ("edges", "node")),
             )
             return scan_connection(result, ORDER_CURSOR, order_type.from_sourced)
+
+        @strawberry.field(
+            description="The disagreements the detector currently knows of, by storefront,"
+            " order and field: one read of omnigraph's store, where `orders(filter:"
+            " {hasDisagreement: true})` asks every system about every order. Only fields the"
+            " caller may trace (a storefront key: no money). `first` is at most 100.",
+            graphql_type=GenericAlias(Connection, (disagreement_type,)),
+        )
+        async def current_disagreements(
+            self, info: Ctx, first: int = 50, after: str | None = None
+        ) -> Connection[Any]:
+            rows, has_next = await list_current_disagreements(
+                info.context, first=first, after=after
+            )
+            edges = [
+                Edge(cursor=cursor, node=disagreement_type.from_row(row)) for row, cursor in rows
+            ]
+            return Connection(edges=edges, page_info=page_info(edges, has_next, None))
 
     return OrderQueries

@@ -823,10 +823,10 @@ async function loadDashboard() {
 // ---- system map ----------------------------------------------------------------------
 
 const DISAGREEING = `query ConsoleMap($after: String) {
-  orders(first: 50, after: $after, filter: { hasDisagreement: true }) {
-    edges { node { name externalRefs { source ref }
-      disagreements { field authoritative { source } others { source } }
-      exceptions { id kind status ownerSource details } } }
+  currentDisagreements(first: 100, after: $after) {
+    edges { node { orderSource orderRef field lastSeenAt
+      authoritative { source } others { source }
+      order { name exceptions { id kind status ownerSource details } } } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
@@ -835,32 +835,35 @@ const OWNERS = "query ConsoleOwners { exceptionOperations { openByOwner { key co
 // A canonical field: a line's fields counted together (lines[SKU-1].unitPrice -> lines.unitPrice).
 const canonical = (field) => field.replace(/\[[^\]]*\]/g, "");
 
-// Each cell (owner → other system, canonical field): the orders they disagree about now, and the
-// open exceptions raised about those disagreements (an exception about an order and a field).
+// Each cell (owner → other system, canonical field): the orders they disagree about now (as the
+// disagreement detector last found them), and the open exceptions raised about those
+// disagreements (an exception about an order and a field).
 async function loadMap() {
   $("q-map").textContent = `${DISAGREEING}\n\n${OWNERS}`;
   const cells = new Map(); // "owner → other|field" -> { orders: Map(name -> case), exceptions: Set }
   let after = null;
   let truncated = false;
+  let checked = "";
   try {
     for (let page = 0; ; page += 1) {
-      const data = (await gql(DISAGREEING, { after })).orders;
-      for (const { node } of data.edges) {
-        const open = node.exceptions.filter((x) => x.status !== "RESOLVED");
-        for (const d of node.disagreements) {
-          const field = canonical(d.field);
-          const about = open.filter((x) => x.details && x.details.field === d.field);
-          for (const other of d.others) {
-            const key = `${d.authoritative.source} → ${other.source}|${field}`;
-            if (!cells.has(key)) cells.set(key, { orders: new Map(), exceptions: new Set() });
-            const entry = cells.get(key);
-            entry.orders.set(node.name, { order: node, field: d.field, exceptions: about });
-            for (const x of about) entry.exceptions.add(x.id);
-          }
+      const data = (await gql(DISAGREEING, { after })).currentDisagreements;
+      for (const { node: d } of data.edges) {
+        const field = canonical(d.field);
+        const exceptions = d.order ? d.order.exceptions : [];
+        const about = exceptions.filter(
+          (x) => x.status !== "RESOLVED" && x.details && x.details.field === d.field);
+        const name = (d.order && d.order.name) || d.orderRef;
+        if (d.lastSeenAt > checked) checked = d.lastSeenAt;
+        for (const other of d.others) {
+          const key = `${d.authoritative.source} → ${other.source}|${field}`;
+          if (!cells.has(key)) cells.set(key, { orders: new Map(), exceptions: new Set() });
+          const entry = cells.get(key);
+          entry.orders.set(name, { name, source: d.orderSource, ref: d.orderRef, field: d.field, exceptions: about });
+          for (const x of about) entry.exceptions.add(x.id);
         }
       }
       if (!data.pageInfo.hasNextPage) break;
-      if (page >= 19) {
+      if (page >= 9) {
         truncated = true;
         break;
       }
@@ -893,9 +896,10 @@ async function loadMap() {
     row.appendChild(td);
   });
   const total = [...cells.values()].reduce((n, e) => n + e.orders.size, 0);
+  const seen = checked ? ` As the disagreement detector last found them (latest check ${checked}).` : "";
   $("map-note").textContent = truncated
-    ? "Only the first 1,000 orders with a disagreement are counted."
-    : `${total} disagreements in all. Each cell: orders the two systems disagree about · open exceptions raised about them.`;
+    ? `Only the first 1,000 disagreements are counted.${seen}`
+    : `${total} disagreements in all. Each cell: orders the two systems disagree about · open exceptions raised about them.${seen}`;
 }
 
 function showCases(pair, field, entry) {
@@ -903,12 +907,11 @@ function showCases(pair, field, entry) {
   $("cases-title").textContent = `${pair}: ${field}`;
   const list = $("case-list");
   list.replaceChildren();
-  for (const { order, field: exact, exceptions } of entry.orders.values()) {
-    const ref = order.externalRefs[0];
+  for (const { name, source, ref, field: exact, exceptions } of entry.orders.values()) {
     const item = document.createElement("li");
     const link = document.createElement("a");
-    link.href = `/console/order?source=${encodeURIComponent(ref.source)}&ref=${encodeURIComponent(ref.ref)}`;
-    link.textContent = `${order.name || ref.ref}`;
+    link.href = `/console/order?source=${encodeURIComponent(source)}&ref=${encodeURIComponent(ref)}`;
+    link.textContent = name;
     item.appendChild(link);
     const about = exceptions.map((x) => `${x.kind} (${x.status}, owner ${x.ownerSource})`).join(", ");
     const note = document.createElement("span");
