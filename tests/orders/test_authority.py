@@ -120,3 +120,41 @@ def test_an_unknown_source_in_the_rules_fails_at_start_up(tmp_path: Path) -> Non
     rules = rules_with(tmp_path, '[fields.terms]\nowner = "erp"', '[fields.terms]\nowner = "sap"')
     with pytest.raises(ConfigurationError, match="'terms' names 'sap'"):
         rules.check_sources({"erp": SourceKind.ERP})
+
+
+def test_a_lone_claim_is_served_as_any_claim_is() -> None:
+    """One claim (most provenance entries) is decided without ranking: the same fact as the
+    same claim beside a second one that agrees with it, less that second claim."""
+    rules = AuthorityRules.load()
+    wms = Claim("wms", SourceKind.WMS, "WO-1", AT, "3")
+    echo = Claim("wms-2", SourceKind.WMS, "WO-2", AT, "3")
+    for field, claim in [("lines[SKU-1].shipped", wms), ("totals.total", wms)]:
+        rule = rules.for_field(field)
+        alone = decide(field, [claim], rule, now=LATER)
+        paired = decide(field, [claim, echo], rule, now=LATER)
+        assert alone is not None
+        assert paired is not None
+        assert (alone.field, alone.served, alone.authoritative) == (
+            paired.field,
+            paired.served,
+            paired.authoritative,
+        )
+        assert alone.claims == (claim,)
+        assert (alone.conflicting, alone.lagging, alone.disputed) == ((), (), False)
+    assert decide("state", [wms], rules.for_field("state"), now=LATER).authoritative  # type: ignore[union-attr]
+
+
+def test_a_paths_rule_is_the_same_when_asked_again() -> None:
+    rules = AuthorityRules.load()
+    paths = ["lines[SKU-1].shipped", "lines[SHIRT[M].v2].unitPrice", "totals.total", "state"]
+    first = [rules.for_field(path).owner for path in paths]
+    assert (
+        [rules.for_field(path).owner for path in paths]
+        == first
+        == [
+            "wms",
+            "erp",
+            "erp",
+            "wms",
+        ]
+    )

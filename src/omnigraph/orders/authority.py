@@ -44,6 +44,7 @@ KNOWN_FIELDS = frozenset(
 )
 _KINDS = {kind.value for kind in SourceKind}
 _LINE_INDEX = re.compile(r"\[.*\]")  # to the last bracket: a SKU may hold brackets
+_PATHS_REMEMBERED = 50_000
 
 
 class FieldAuthority(BaseModel):
@@ -84,10 +85,20 @@ class AuthorityRules:
 
     def __init__(self, fields: Mapping[str, FieldAuthority]) -> None:
         self.fields = dict(fields)
+        # each served path's rule, found once: an order lookup asks about 60 times a request
+        self._by_path: dict[str, FieldAuthority] = {}
 
     def for_field(self, path: str) -> FieldAuthority:
         """The rule for a served path: ``lines[SKU-1].unitPrice`` -> ``lines.unitPrice``,
         ``totals.total`` -> ``totals``, ``lines[SKU-1].shipped`` -> ``lines.execution``."""
+        found = self._by_path.get(path)
+        if found is None:
+            if len(self._by_path) >= _PATHS_REMEMBERED:
+                self._by_path.clear()  # paths name SKUs: bounded, not kept for ever
+            found = self._by_path[path] = self._rule_for(path)
+        return found
+
+    def _rule_for(self, path: str) -> FieldAuthority:
         name = _LINE_INDEX.sub("", path)
         if name in self.fields:
             return self.fields[name]
@@ -140,6 +151,9 @@ def decide(
     """
     if not claims:
         return None
+    if len(claims) == 1:  # most provenance entries: nothing to rank, nothing to conflict
+        only = claims[0]
+        return Fact(field_name, only, authority.owns(only.source, only.source_kind), (only,))
     ordered = sorted(claims, key=lambda c: authority.rank(c.source, c.source_kind))
     served = ordered[0]
     compatible = agrees or _equal

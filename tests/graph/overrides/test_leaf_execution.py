@@ -76,6 +76,27 @@ class Query:
         wrong[1].quantity = "many"  # type: ignore[assignment]  # not an Int
         return list(wrong)
 
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return ["new", "boxed"]
+
+    @strawberry.field
+    def colours(self) -> tuple[Colour, ...]:
+        return (Colour.BLUE, Colour.RED)
+
+    @strawberry.field
+    def gaps(self) -> list[int | None]:
+        return [1, None, 3]
+
+    @strawberry.field
+    def holes(self) -> list[int]:
+        """A null and a value that is no Int, where neither may be."""
+        return [1, None, "x"]  # type: ignore[list-item]
+
+    @strawberry.field
+    def nulls(self) -> list[Item]:
+        return [*items(), None]  # type: ignore[list-item]
+
 
 def schemas(**options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
     ordinary = strawberry.Schema(
@@ -102,6 +123,11 @@ QUERIES = [
     "{ broken { sku strict } }",
     "{ broken { sku quantity } }",
     "{ items { sku secret } }",
+    # lists of leaves, and of objects selecting only leaves, in one loop or declined whole
+    "{ tags colours gaps items { sku colour } }",
+    "{ holes }",
+    "{ nulls { sku } }",
+    "{ tags @include(if: true) items @skip(if: false) { sku } }",
 ]
 
 
@@ -135,6 +161,37 @@ def test_null_and_bad_values_are_errors_located_as_before() -> None:
     assert bad["data"] == {"broken": [{"quantity": 2}, None]}
     assert bad["errors"][0][1] == ["broken", 1, "quantity"]
     assert "Int cannot represent non-integer value" in bad["errors"][0][0]
+
+
+def test_lists_of_plain_leaves_are_built_in_one_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``Path`` nor completion per item for lists the short path answers; a list it
+    declines anywhere (a null where none may be, a value no Int) is graphql-core's, errors
+    located per item as before."""
+    _, fast = schemas()
+
+    def per_item(*args: Any) -> Any:
+        raise AssertionError("an item completed on the ordinary path")
+
+    monkeypatch.setattr(LeafExecutionContext, "complete_list_item_value", per_item)
+    whole = answer(fast, "{ tags colours gaps items { sku quantity colour } }")
+    assert whole == {
+        "data": {
+            "tags": ["new", "boxed"],
+            "colours": ["BLUE", "RED"],
+            "gaps": [1, None, 3],
+            "items": [
+                {"sku": "A-1", "quantity": 2, "colour": "RED"},
+                {"sku": "B-2", "quantity": 0, "colour": "BLUE"},
+            ],
+        },
+        "errors": [],
+    }
+    monkeypatch.undo()
+    holes = answer(fast, "{ holes }")
+    assert holes["data"] is None
+    assert holes["errors"] == [
+        ("Cannot return null for non-nullable field Query.holes.", ["holes", 1])
+    ]
 
 
 def test_a_permission_still_guards_its_field() -> None:

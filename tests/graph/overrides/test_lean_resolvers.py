@@ -28,6 +28,14 @@ class Never(BasePermission):
         return False
 
 
+def _by_parent(parcel: strawberry.Parent[Parcel], info: strawberry.Info) -> str:
+    return f"{parcel.weight}@{info.path.key}"
+
+
+def _constant() -> str:
+    return "same for all"
+
+
 @strawberry.type
 class Parcel:
     weight: int
@@ -61,6 +69,10 @@ class Parcel:
     def secret(self) -> str:
         return "seen"
 
+    by_root: int = strawberry.field(resolver=lambda root: root.weight + 10)
+    by_parent: str = strawberry.field(resolver=_by_parent)
+    constant: str = strawberry.field(resolver=_constant)
+
 
 @strawberry.type
 class Query:
@@ -73,7 +85,8 @@ QUERY = """{ parcels { doubled path contextName later heavier(by: 2) h: heavier
              broken secret } }"""
 
 
-WHOLE = "{ parcels { doubled path contextName later heavier(by: 2) h: heavier } }"
+WHOLE = """{ parcels { doubled path contextName later heavier(by: 2) h: heavier
+             byRoot byParent constant } }"""
 
 
 def answer(schema: strawberry.Schema, query: str = QUERY) -> dict[str, Any]:
@@ -102,6 +115,9 @@ DIRECT = {
     "Parcel.contextName",
     "Parcel.later",
     "Parcel.broken",
+    "Parcel.byRoot",  # the source passed as ``root``, as ``parent``, and not at all
+    "Parcel.byParent",
+    "Parcel.constant",
 }
 
 
@@ -120,6 +136,9 @@ def test_a_lightened_schema_answers_as_strawberry_does() -> None:
         "later": 6,
         "heavier": 7,
         "h": 6,
+        "byRoot": 15,
+        "byParent": "5@byParent",
+        "constant": "same for all",
     }
 
 
@@ -170,7 +189,7 @@ async def test_the_lightened_service_answers_as_strawberry_does(
 
 def test_without_the_overrides_every_resolver_keeps_strawberrys_wrapper() -> None:
     schema = build_schema(framework_overrides=False)
-    direct = {"resolve", "resolve_plain"}
+    direct = {"resolve", "resolve_plain", "resolve_general"}
     for named in graphql_schema(schema).type_map.values():
         for field in getattr(named, "fields", {}).values():
             assert getattr(getattr(field, "resolve", None), "__name__", None) not in direct

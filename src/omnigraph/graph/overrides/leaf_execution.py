@@ -24,8 +24,10 @@ from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
@@ -50,6 +52,7 @@ class LeafRead(NamedTuple):
 
 
 _LeafPlan = list[tuple[str, LeafRead]]
+_PLAIN: Final = frozenset({str, int, float, bool})
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
 
 
@@ -121,6 +124,80 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """A list of plain leaves (an explanation's lines, allowed resolutions) or of objects
+        selecting only plain leaves (buckets, provenance entries) built in one loop, without a
+        ``Path`` per item; a list the short path declines anywhere, one streamed (any directive
+        on the field), or anything but a ``list``/``tuple``, completes as graphql-core
+        completes it."""
+        if type(result) is list or type(result) is tuple:
+            answered = self._list_in_one_loop(return_type.of_type, field_details_list, result)
+            if answered is not None:
+                return answered
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _list_in_one_loop(
+        self, item_type: GraphQLOutputType, field_details_list: FieldDetailsList, items: Any
+    ) -> list[Any] | None:
+        for details in field_details_list:
+            if details.node.directives:
+                return None  # @stream, @skip or @include: graphql-core decides
+        nullable = not isinstance(item_type, GraphQLNonNull)
+        named = item_type if nullable else item_type.of_type  # type: ignore[union-attr]
+        answered: list[Any] = []
+        append = answered.append
+        if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+            serialize = named.serialize
+            for item in items:
+                if item is None:
+                    if not nullable:
+                        return None
+                    append(None)
+                    continue
+                if type(item) not in _PLAIN and (
+                    isinstance(item, Exception) or self.is_awaitable(item)
+                ):
+                    return None  # graphql-core awaits or raises it
+                try:
+                    serialized = serialize(item)
+                except Exception:  # graphql-core raises and locates it on the ordinary path
+                    return None
+                if serialized is None:
+                    return None
+                append(serialized)
+            return answered
+        if not isinstance(named, GraphQLObjectType):
+            return None  # lists of lists, interfaces and unions: graphql-core
+        plan = self._leaf_plan(named, field_details_list)
+        if plan is None:
+            return None
+        for item in items:
+            if item is None:
+                if not nullable:
+                    return None
+                append(None)
+                continue
+            if isinstance(item, Exception):
+                return None
+            built: dict[str, Any] = {}
+            for response_name, read in plan:
+                value = _read(item, read)
+                if value is Undefined:
+                    return None
+                built[response_name] = value
+            append(built)
+        return answered
 
     def _leaf_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList

@@ -3,12 +3,14 @@
 strawberry wraps every resolver for the general case: it converts arguments, lets field
 extensions reshape them and chain around the call (``get_arguments``, a ``functools.reduce`` of
 partials), then calls ``StrawberryField.get_result``, which calls the ``StrawberryResolver``,
-which calls the function. For a resolver that takes only ``self`` and ``info`` and has no
-extension (``Order.state``, ``Order.totals``, ``OrderLine.shipped``: 476 calls a reporting page)
-all of that ends in the same call: ``resolver(source, info=Info(...))``. ``lighten`` points
-graphql-core at that call directly. A field with arguments, an extension (every permission
-guard is one), a ``root``/``parent`` parameter, or a schema with exception handlers keeps
-strawberry's wrapper. Errors propagate from the function exactly as they did through it.
+which calls the function. For a resolver that takes only ``self`` (or
+``root``, or a ``strawberry.Parent``) and ``info`` and has no extension (``Order.state``,
+``Order.totals``, ``OrderLine.shipped``: 476 calls a reporting page; every availability
+answer's ``buckets`` and ``explanation``) all of that ends in the same call:
+``resolver(source, info=Info(...))``. ``lighten`` points graphql-core at that call directly. A
+field with arguments, an extension (every permission guard is one), or a schema with exception
+handlers keeps strawberry's wrapper. Errors propagate from the function exactly as they did
+through it.
 """
 
 from __future__ import annotations
@@ -51,13 +53,22 @@ def _direct(field: GraphQLField, info_class: type[Any]) -> Resolve | None:
     resolver = definition.base_resolver
     if resolver is None or definition.extensions or definition.arguments:
         return None
-    if resolver.parent_parameter or resolver.root_parameter or not resolver.self_parameter:
-        return None
     wrapped = resolver.wrapped_func
     if not callable(wrapped):
         return None  # a bare staticmethod or classmethod: strawberry's wrapper refuses it
     function: Resolve = wrapped
     info_parameter = resolver.info_parameter
+    # strawberry passes the source as ``self`` positionally and as ``root``/``parent`` by name
+    by_name = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
+    if by_name or not resolver.self_parameter:
+        return _general(
+            function,
+            resolver.self_parameter is not None,
+            by_name,
+            info_parameter,
+            info_class,
+            definition,
+        )
     if info_parameter is None:
 
         def resolve_plain(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
@@ -70,3 +81,25 @@ def _direct(field: GraphQLField, info_class: type[Any]) -> Resolve | None:
         return function(source, **{info_name: info_class(_raw_info=info, _field=definition)})
 
     return resolve
+
+
+def _general(
+    function: Resolve,
+    positional: bool,
+    by_name: list[str],
+    info_parameter: Any,
+    info_class: type[Any],
+    definition: StrawberryField,
+) -> Resolve:
+    """The call strawberry's ``get_arguments`` makes for a resolver with no argument: the
+    source as ``self`` (positionally) and under each ``root``/``parent`` name, ``Info`` under
+    its name."""
+    info_name = None if info_parameter is None else info_parameter.name
+
+    def resolve_general(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        named = dict.fromkeys(by_name, source)
+        if info_name is not None:
+            named[info_name] = info_class(_raw_info=info, _field=definition)
+        return function(source, **named) if positional else function(**named)
+
+    return resolve_general
