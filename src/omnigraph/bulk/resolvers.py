@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from graphql import (
     ArgumentNode,
     BooleanValueNode,
@@ -61,7 +60,6 @@ from graphql import (
 from sqlalchemy import select
 from strawberry import Schema
 
-from omnigraph.bulk.extraction import EdgesAside, Extraction, compile_nodes
 from omnigraph.bulk.operations import Problem
 from omnigraph.bulk.plan import (
     AFTER_VARIABLE,
@@ -76,8 +74,6 @@ from omnigraph.db.models import ApiKeyRow, BulkOperationRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.cost import operation_cost
 from omnigraph.graph.matrix import Matrix, load_matrix
-from omnigraph.graph.overrides import graphql_schema
-from omnigraph.graph.overrides.support import overrides_in_force
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal, Role
 from omnigraph.settings import QueryLimits
@@ -91,8 +87,6 @@ __all__ = [
     "forbidden_fields",
     "principal_json",
 ]
-
-log = structlog.get_logger(__name__)
 
 BULK_ROOTS = ("orders", "payouts", "exceptions")
 PAGE_OPERATION = "BulkPage"
@@ -462,63 +456,20 @@ class BulkCaller:
 
 
 class SchemaPages:
-    """Runs export pages as the caller who started each export, through a schema (made on
-    first use: the single-process graph with the limits and the production masking, without
-    trusted documents, which the export's start checked).
+    """Runs export pages through a schema (made on first use: the single-process graph with
+    the limits and the production masking, without trusted documents, which the export's
+    start checked) as the caller who started each export."""
 
-    With ``extract`` (the default), a page's root field runs through a second such schema
-    that takes its edges aside, and its rows are read by the export's compiled extraction
-    (``omnigraph.bulk.extraction``); a query or a page it cannot read runs field by field."""
-
-    def __init__(
-        self, services: Services, schema: Callable[[], Schema], *, extract: bool = True
-    ) -> None:
+    def __init__(self, services: Services, schema: Callable[[], Schema]) -> None:
         self.services = services
         self._make_schema = schema
         self._bulk_schema: Schema | None = None
-        self._root_schema: Schema | None = None
-        self._taken: dict[int, Any] = {}
-        self._extractions: dict[tuple[str, frozenset[Role], str | None], Extraction | None] = {}
-        # the extraction calls resolvers as strawberry would: a framework override, off with them
-        self.extract = extract and overrides_in_force(services.settings.framework_overrides)
 
     @property
     def schema(self) -> Schema:
         if self._bulk_schema is None:
             self._bulk_schema = self._make_schema()
         return self._bulk_schema
-
-    @property
-    def root_schema(self) -> Schema:
-        """The schema a page's root field runs through when its rows are extracted."""
-        if self._root_schema is None:
-            schema = self._make_schema()
-            taken = self._taken
-            schema.extensions = (*schema.extensions, lambda: EdgesAside(taken))
-            self._root_schema = schema
-        return self._root_schema
-
-    def extraction(self, document: str, principal: Principal) -> Extraction | None:
-        """The compiled extraction of ``document``'s rows for ``principal``'s roles (None:
-        GraphQL reads them), compiled once per document and roles."""
-        key = (document, principal.roles, principal.channel)
-        if key not in self._extractions:
-            if len(self._extractions) >= 64:
-                self._extractions.clear()
-            schema = self.root_schema
-            plan_path = _node_path(document)
-            self._extractions[key] = (
-                None
-                if plan_path is None
-                else compile_nodes(
-                    graphql_schema(schema),
-                    parse(document),
-                    principal,
-                    schema.config.info_class,
-                    plan_path,
-                )
-            )
-        return self._extractions[key]
 
     async def principal(self, operation: BulkOperationRow) -> Principal:
         """The export's caller as it stands now: a key's roles read again (a revoked key,
@@ -554,50 +505,7 @@ class SchemaPages:
 
     async def run_page(self, operation: BulkOperationRow, variables: dict[str, Any]) -> PageAnswer:
         principal = await self.principal(operation)
-        document = str(operation.plan["document"])
-        if self.extract:
-            extraction = self.extraction(document, principal)
-            if extraction is not None:
-                plan = Plan.from_json(operation.plan)
-                answer = await self.extracted(extraction, plan, principal, variables)
-                if answer is not None:
-                    return answer
-        return await self.run_as(principal, document, variables)
-
-    async def extracted(
-        self, extraction: Extraction, plan: Plan, principal: Principal, variables: dict[str, Any]
-    ) -> PageAnswer | None:
-        """One page whose root runs through the schema and whose rows are extracted; None
-        when the rows need GraphQL (see ``omnigraph.bulk.extraction``)."""
-        context = RequestContext.for_request(self.services, BulkCaller(principal))
-        timeout = self.services.settings.limits.execution_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                result = await self.root_schema.execute(
-                    plan.document,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=PAGE_OPERATION,
-                )
-                edges = self._taken.pop(id(context), None)
-                if result.errors:
-                    return PageAnswer(result.data, _page_errors(result.errors))
-                if edges is None or result.data is None:
-                    return None
-                rows = await extraction.rows([edge.node for edge in edges], context)
-            if context.degraded:
-                return None  # served degraded: GraphQL answers it with its errors
-            connection = result.data[plan.root_key]
-            connection[plan.edges_key] = [{plan.node_key: row} for row in rows]
-            return PageAnswer(result.data)
-        except TimeoutError:
-            return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
-        except Exception as error:  # GraphQL answers the page with its error
-            log.info("bulk_page_not_extracted", reason=f"{type(error).__name__}: {error}")
-            return None
-        finally:
-            self._taken.pop(id(context), None)
-            context.release()
+        return await self.run_as(principal, str(operation.plan["document"]), variables)
 
     async def run_as(
         self, principal: Principal, document: str, variables: dict[str, Any]
@@ -617,37 +525,10 @@ class SchemaPages:
             return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
         finally:
             context.release()
-        return PageAnswer(result.data, _page_errors(result.errors or ()))
-
-
-def _page_errors(errors: Iterable[GraphQLError]) -> list[PageError]:
-    return [
-        PageError(str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")), error.message)
-        for error in errors
-    ]
-
-
-def _node_path(document: str) -> tuple[str, str, str] | None:
-    """The response keys from the root to the nodes of a plan's document."""
-    try:
-        operation = next(
-            d for d in parse(document).definitions if isinstance(d, OperationDefinitionNode)
-        )
-    except StopIteration:
-        return None
-    root = operation.selection_set.selections[0]
-    if not isinstance(root, FieldNode) or root.selection_set is None:
-        return None
-    keys: list[str] = [(root.alias or root.name).value]
-    selection_set: SelectionSetNode | None = root.selection_set
-    for name in ("edges", "node"):
-        found = [
-            s
-            for s in (selection_set.selections if selection_set else ())
-            if isinstance(s, FieldNode) and s.name.value == name
+        errors = [
+            PageError(
+                str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")), error.message
+            )
+            for error in result.errors or ()
         ]
-        if len(found) != 1:
-            return None  # through fragments: the general path reads it
-        keys.append((found[0].alias or found[0].name).value)
-        selection_set = found[0].selection_set
-    return keys[0], keys[1], keys[2]
+        return PageAnswer(result.data, errors)
