@@ -571,6 +571,8 @@ def create_app(
                 sessions,
                 lease=timedelta(seconds=settings.limits.execution_timeout_seconds),
             )
+            known_locations = KnownLocations(sessions, clock=services.now)
+            stack.push_async_callback(known_locations.aclose)
             for part in (
                 rules,
                 catalogue,
@@ -583,7 +585,7 @@ def create_app(
                 bulk_events,
                 BulkWakeup(),
                 BulkFiles(settings.bulk.directory),
-                KnownLocations(sessions, clock=services.now),
+                known_locations,
             ):
                 services.provide(part)
             if settings.subgraph in (None, BULK_SUBGRAPH):

@@ -15,6 +15,7 @@ from omnigraph.app import create_app, demo_sources_config
 from omnigraph.db.models import InventoryPositionRow, ReservationRow, WarehouseLocationsRow
 from omnigraph.demo import DemoSystems
 from omnigraph.inventory.ledger import LedgerReader
+from omnigraph.inventory.locations import KnownLocations
 from omnigraph.inventory.policy import load_default_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, Sources, make_settings, services_of, serving
@@ -113,6 +114,7 @@ async def from_the_ledger(services: Services) -> dict[tuple[str, str], int]:
 
 
 async def forget_known_locations(services: Services) -> None:
+    await services.get(KnownLocations).settled()  # a list being written would come back
     async with services.sessions() as session, session.begin():
         await session.execute(delete(WarehouseLocationsRow))
 

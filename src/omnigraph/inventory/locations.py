@@ -6,12 +6,16 @@ cut-off and time zone) is each WMS's to say. Every list a WMS answers is held in
 and kept in the database (``warehouse_locations``, its confirmation refreshed at most every
 :data:`CONFIRM_EVERY`), so while the WMS is down, and after a restart during the outage,
 availability is still counted over the locations it last listed; a query's response says so in
-``extensions.stale`` (the WMS, the list's age, why). A WMS never reached has no list, and its
-locations are not invented: the read fails with ``UPSTREAM_UNAVAILABLE`` as before.
+``extensions.stale`` (the WMS, the list's age, why). The write happens beside the read, never in
+its way: an availability read takes no write lock (on SQLite a writer holding the database would
+otherwise hold every read), and shutting down waits for what is being written. A WMS never
+reached has no list, and its locations are not invented: the read fails with
+``UPSTREAM_UNAVAILABLE`` as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +58,7 @@ class KnownLocations:
         self.sessions = sessions
         self.clock = clock
         self._known: dict[str, _Known] = {}
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def of(self, wms: WmsAdapter) -> list[Location]:
         """``wms``'s locations; its last known list when it cannot answer, or
@@ -89,6 +94,11 @@ class KnownLocations:
             return
         # held before the write, so reads arriving meanwhile do not write it again
         self._known[source] = _Known(locations, now, now)
+        task = asyncio.create_task(self._keep(source, locations, now))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def _keep(self, source: str, locations: list[Location], now: datetime) -> None:
         rows = [location.model_dump(mode="json", by_alias=True) for location in locations]
         try:
             async with self.sessions() as session, session.begin():
@@ -105,8 +115,18 @@ class KnownLocations:
                 )
         except SQLAlchemyError as error:
             # the list is still held here; the next answer tries to keep it again
-            self._known[source] = _Known(locations, now, None)
+            held = self._known.get(source)
+            if held is not None and held.kept_at == now:
+                self._known[source] = _Known(held.locations, held.confirmed_at, None)
             log.warning("warehouse_locations_not_kept", source=source, error=str(error))
+
+    async def settled(self) -> None:
+        """Wait until every list being written is in the database."""
+        while self._writing:
+            await asyncio.gather(*self._writing, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.settled()
 
     async def _load(self, source: str) -> _Known | None:
         async with self.sessions() as session:
