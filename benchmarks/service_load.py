@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import stop, wait_until_up
 from sqlalchemy import select
 
 from omnigraph.api.schema import build_schema
@@ -199,24 +200,6 @@ def _free_ports(count: int) -> int:
     raise SystemExit("no free loopback ports")
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}; see {log}:\n" + _tail(log))
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s; see {log}:\n" + _tail(log))
-
-
-def _tail(log: Path) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else ""
-
-
 @contextmanager
 def _process(
     argv: list[str], env: Mapping[str, str], log: Path, cwd: Path
@@ -231,12 +214,7 @@ def _process(
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 # -- setup -------------------------------------------------------------------------------------
@@ -651,26 +629,37 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
 # -- the benchmark -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Bench:
+    """What every cell of one run is measured with: its folder, the demo systems, the keys
+    per role and the wrk options."""
+
+    tmp: Path
+    urls: Mapping[str, str]
+    keys: Mapping[Role, str]
+    options: dict[str, Any]
+
+
 def _run_cell(
+    bench: _Bench,
     cell: Cell,
     op: Operation,
-    path: str,
-    body: dict[str, Any],
+    variant: str,
     *,
-    key: str,
-    tmp: Path,
+    name: str,
     server: str,
     client: httpx.Client,
-    urls: Mapping[str, str],
     settle: bool,
-    options: dict[str, Any],
     pid: int | None = None,
 ) -> None:
-    """Warm up, then measure one cell with wrk. ``settle``: wait for the server to finish
-    every request (``/baseline/_inflight``) and count those it served; otherwise (a server
-    without the benchmark's routes) count what wrk read."""
-    script = tmp / "post.lua"
-    script.write_text(LUA.format(path=path, key=key, body=json.dumps(body)))
+    """Warm up, then measure one cell (``op`` served as ``variant``, reported as ``name``) with
+    wrk. ``settle``: wait for the server to finish every request (``/baseline/_inflight``) and
+    count those it served; otherwise (a server without the benchmark's routes) count what wrk
+    read."""
+    path, body = _requests(op)[variant]
+    options, urls = bench.options, bench.urls
+    script = bench.tmp / "post.lua"
+    script.write_text(LUA.format(path=path, key=bench.keys[op.role], body=json.dumps(body)))
     wrk(script, server, seconds=options["warmup"], **options["wrk"])
     served = _settle(client).get(path, 0) if settle else 0
     if not settle:
@@ -693,6 +682,7 @@ def _run_cell(
     cell.p99_ms = result["p99_us"] / 1000
     cell.failed = result["failed"] + result["socket_errors"]
     cell.failure = result["sample"]
+    _report(op, name, cell)
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -786,7 +776,7 @@ def http_benchmark(
         ]
         with _process(demo_argv, {}, tmp / "demo.log", tmp) as demo:
             for url in urls.values():
-                _wait_until_up(f"{url}/health", demo, tmp / "demo.log", 60)
+                wait_until_up(f"{url}/health", demo, 60, tmp / "demo.log")
             config_path = tmp / "sources.toml"
             config_path.write_text(_sources_config(urls))
             database = f"sqlite+aiosqlite:///{tmp}/omnigraph.sqlite3"
@@ -794,6 +784,7 @@ def http_benchmark(
             assert sources is not None
             print(f"preparing: ledger, exception reports, disagreements over {orders} demo orders")
             keys, refs, hashes = asyncio.run(_prepare(database, sources))
+            bench = _Bench(tmp, urls, keys, options)
             env = {
                 "OMNIGRAPH_MODE": "production",
                 "OMNIGRAPH_DATABASE_URL": database,
@@ -806,7 +797,7 @@ def http_benchmark(
             }
             service_argv = [sys.executable, str(BENCHMARKS / "baselines" / "app.py")]
             with _process(service_argv, env, tmp / "service.log", tmp) as service:
-                _wait_until_up(f"{service_url}/healthz", service, tmp / "service.log", 60)
+                wait_until_up(f"{service_url}/healthz", service, 60, tmp / "service.log")
                 with httpx.Client(base_url=service_url, timeout=60) as client:
                     lookup = _choose_lookup_order(client, keys[Role.SUPPORT], refs)
                     ops = [
@@ -831,25 +822,19 @@ def http_benchmark(
                         # the naive baseline last: its stampedes must not slow the others
                         order = ("raw starlette", LIMIT, "omnigraph", CACHED, "naive strawberry")
                         for variant in (v for v in order if v in op.variants()):
-                            cell = results[op.label][variant]
-                            path, body = _requests(op)[variant]
                             _run_cell(
-                                cell,
+                                bench,
+                                results[op.label][variant],
                                 op,
-                                path,
-                                body,
-                                key=keys[op.role],
-                                tmp=tmp,
+                                variant,
+                                name=variant,
                                 server=service_url,
                                 client=client,
-                                urls=urls,
                                 settle=True,
-                                options=options,
                                 pid=service.pid,
                             )
-                            _report(op, variant, cell)
             if workers > 1:
-                _measure_workers(ops, results, keys, tmp, env, base + 5, workers, urls, options)
+                _measure_workers(bench, ops, results, env, base + 5, workers)
     settings = {
         "connections": connections,
         "threads": threads,
@@ -869,42 +854,27 @@ def _report(op: Operation, variant: str, cell: Cell) -> None:
 
 
 def _measure_workers(
+    bench: _Bench,
     ops: list[Operation],
     results: dict[str, dict[str, Cell]],
-    keys: Mapping[Role, str],
-    tmp: Path,
     env: Mapping[str, str],
     port: int,
     workers: int,
-    urls: Mapping[str, str],
-    options: dict[str, Any],
 ) -> None:
     """The omnigraph variants again, served by ``omnigraph serve --workers N`` (processes
     sharing the database) once the single process has stopped."""
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "omnigraph", "serve", "--workers", str(workers)]
-    log = tmp / "workers.log"
-    with _process(argv, {**env, "OMNIGRAPH_PORT": str(port)}, log, tmp) as served:
-        _wait_until_up(f"{url}/healthz", served, log, 60)
+    log = bench.tmp / "workers.log"
+    with _process(argv, {**env, "OMNIGRAPH_PORT": str(port)}, log, bench.tmp) as served:
+        wait_until_up(f"{url}/healthz", served, 60, log)
         with httpx.Client(base_url=url, timeout=60) as client:
             for op in ops:
                 for variant in ("omnigraph", CACHED):
                     if variant not in op.variants():
                         continue
-                    path, body = _requests(op)[variant]
                     name = f"{variant}, {workers} workers"
                     cell = results[op.label][name] = Cell(variant=variant, workers=workers)
                     _run_cell(
-                        cell,
-                        op,
-                        path,
-                        body,
-                        key=keys[op.role],
-                        tmp=tmp,
-                        server=url,
-                        client=client,
-                        urls=urls,
-                        settle=False,
-                        options=options,
+                        bench, cell, op, variant, name=name, server=url, client=client, settle=False
                     )
-                    _report(op, name, cell)

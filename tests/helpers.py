@@ -29,6 +29,8 @@ from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.settings import Settings
+from omnigraph.sources.contract import JsonRecord
+from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 
 __all__ = [
@@ -257,3 +259,23 @@ async def reconcile_payouts(services: Services) -> tuple[int, int]:
         services.sessions, services.registry, catalogue, grace=timedelta(days=1), clock=clock
     ).sweep()
     return sync.transactions_stored, done.exceptions_raised
+
+
+async def feed_events_about(
+    registry: SourceRegistry, order_ref: str
+) -> list[tuple[str, JsonRecord]]:
+    """Every storefront, ERP and WMS change-feed event about ``order_ref`` (an order event, or
+    one whose data names it), read from the systems themselves: (system, event)."""
+    found = []
+    for adapter in (*registry.storefronts, *registry.erps, *registry.warehouses):
+        cursor = None
+        while True:
+            events, cursor, more = await adapter.client.changes(cursor, 500)
+            for e in events:
+                data = e.get("data") or {}
+                about = e["recordId"] if e["recordType"] == "order" else data.get("orderRef")
+                if about == order_ref:
+                    found.append((adapter.name, e))
+            if not more or not events:
+                break
+    return found

@@ -42,6 +42,19 @@ async def test_every_example_is_served_and_valid(graph: Graph) -> None:
         assert validate(schema, document) == [], name
 
 
+async def example_page(
+    graph: Graph, name: str, connection: str, size: int, records: dict[str, Any], key: str
+) -> list[tuple[Any, Any]]:
+    """The nodes of ``connection``'s first page in example ``name``, each with its record in the
+    world (``records`` by the node's ``key``): ``size`` of them, with a next page when the world
+    holds more."""
+    data = await example(graph, name)
+    edges = data[connection]["edges"]
+    assert len(edges) == size
+    assert data[connection]["pageInfo"]["hasNextPage"] is (len(records) > size)
+    return [(edge["node"], records[edge["node"][key]]) for edge in edges]
+
+
 def money(minor: int) -> str:
     return str(Decimal(minor).scaleb(-2).quantize(Decimal("0.01")))
 
@@ -49,13 +62,8 @@ def money(minor: int) -> str:
 async def test_the_finance_example_shows_the_first_payouts_as_the_provider_has_them(
     graph: Graph, world: DemoWorld
 ) -> None:
-    data = await example(graph, "finance-payouts")
     payouts = {p["id"]: p for p in world.payouts}
-    edges = data["payouts"]["edges"]
-    assert len(edges) == 20
-    assert data["payouts"]["pageInfo"]["hasNextPage"] is (len(payouts) > 20)
-    for edge in edges:
-        node, paid = edge["node"], payouts[edge["node"]["ref"]]
+    for node, paid in await example_page(graph, "finance-payouts", "payouts", 20, payouts, "ref"):
         assert node["amount"] == {"amount": money(paid["amount"]), "currency": "GBP"}
         assert node["status"] == paid["status"]
 
@@ -63,13 +71,9 @@ async def test_the_finance_example_shows_the_first_payouts_as_the_provider_has_t
 async def test_the_reporting_example_pages_the_storefronts_orders(
     graph: Graph, world: DemoWorld
 ) -> None:
-    data = await example(graph, "reporting-orders-page")
     orders = {o["name"]: o for o in world.storefront_orders}
-    edges = data["orders"]["edges"]
-    assert len(edges) == 100
-    assert data["orders"]["pageInfo"]["hasNextPage"] is (len(orders) > 100)
-    for edge in edges:
-        node, placed = edge["node"], orders[edge["node"]["name"]]
+    page = await example_page(graph, "reporting-orders-page", "orders", 100, orders, "name")
+    for node, placed in page:
         assert node["channel"] == placed["channel"]
         assert [(line["sku"], line["quantity"]) for line in node["lines"]] == [
             (line["sku"], line["quantity"]) for line in placed["lines"]

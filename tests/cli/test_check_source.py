@@ -47,6 +47,16 @@ def rows(result: Result) -> dict[str, tuple[str, str]]:
     return table
 
 
+async def check_broken_payments_shim(world: DemoWorld, fault: Fault, *options: str) -> Result:
+    """check-source against a payments shim broken by ``fault``: it must exit 1."""
+    async with serve(broken_shim(world, fault)) as url:
+        result = await check_source(
+            "--kind", "payments", url, "--token-env", "SHIM_TOKEN", *options
+        )
+    assert result.exit_code == 1, result.output
+    return result
+
+
 async def test_a_demo_system_passes_and_exits_0(demo_with_token: DemoSystems) -> None:
     url = demo_with_token.urls["wms"]
     result = await check_source(
@@ -77,11 +87,9 @@ async def test_without_commands_the_command_checks_are_skipped(
 
 
 async def test_a_broken_shim_fails_with_what_to_fix_and_exits_1(world: DemoWorld) -> None:
-    async with serve(broken_shim(world, Fault.CHANGES_ORDER)) as url:
-        result = await check_source(
-            "--kind", "payments", url, "--token-env", "SHIM_TOKEN", "--no-schema", "--commands"
-        )
-    assert result.exit_code == 1, result.output
+    result = await check_broken_payments_shim(
+        world, Fault.CHANGES_ORDER, "--no-schema", "--commands"
+    )
     table = rows(result)
     outcome, fix = table["changes-order"]
     assert outcome == "FAIL"
@@ -93,11 +101,7 @@ async def test_a_broken_shim_fails_with_what_to_fix_and_exits_1(world: DemoWorld
 
 
 async def test_a_shim_off_its_schema_fails_its_operations_row(world: DemoWorld) -> None:
-    async with serve(broken_shim(world, Fault.SCHEMA)) as url:
-        result = await check_source(
-            "--kind", "payments", url, "--token-env", "SHIM_TOKEN", "--max-examples", "2"
-        )
-    assert result.exit_code == 1, result.output
+    result = await check_broken_payments_shim(world, Fault.SCHEMA, "--max-examples", "2")
     failing = {name for name, (outcome, _) in rows(result).items() if outcome == "FAIL"}
     assert failing == {"schema GET /payouts"}
 

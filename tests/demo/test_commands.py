@@ -122,6 +122,15 @@ def line_payload(report: Record, quantity: int | None = None) -> Record:
     }
 
 
+def first_line_payload(fulfilment_order: Record, quantity: int) -> Record:
+    """A line command's payload for the first line of a fulfilment order."""
+    return {
+        "fulfilmentOrderId": fulfilment_order["id"],
+        "sku": fulfilment_order["lines"][0]["sku"],
+        "quantity": quantity,
+    }
+
+
 def around_now(moment: str, world: DemoWorld) -> bool:
     """A command's timestamp: the wall clock, but never before the world's anchor."""
     now = max(datetime.now(UTC), world.anchor)
@@ -558,22 +567,10 @@ async def test_line_commands_respect_what_the_line_has_left(small_world: DemoWor
             "fulfilment.replace", {**line_payload(short), "sku": line["sku"]}, "has 0 damaged"
         )
         await wms.rejected(
-            "fulfilment.substitute",
-            {
-                "fulfilmentOrderId": delivered["id"],
-                "sku": delivered["lines"][0]["sku"],
-                "quantity": 1,
-            },
-            "is delivered",
+            "fulfilment.substitute", first_line_payload(delivered, 1), "is delivered"
         )
         await wms.rejected(
-            "fulfilment.ship_partial",
-            {
-                "fulfilmentOrderId": released["id"],
-                "sku": released["lines"][0]["sku"],
-                "quantity": 1,
-            },
-            "nothing is picked",
+            "fulfilment.ship_partial", first_line_payload(released, 1), "nothing is picked"
         )
         await wms.rejected(
             "fulfilment.ship_partial",

@@ -170,14 +170,7 @@ class FakeStripe:
         }
 
     def _refund(self, refund: JsonRecord, charge: JsonRecord) -> JsonRecord:
-        return {
-            "id": refund["id"],
-            "object": "refund",
-            "amount": refund["amount"],
-            "charge": charge["id"],
-            "created": refund["created"],
-            "currency": charge["currency"],
-            "status": refund["status"],
+        return _of_charge("refund", refund, charge) | {
             "metadata": copy.deepcopy(refund.get("metadata", {})),
             "payment_intent": None,
             "reason": None,
@@ -202,31 +195,29 @@ class FakeStripe:
         return served
 
     def _dispute(self, dispute: JsonRecord, charge: JsonRecord) -> JsonRecord:
-        return {
-            "id": dispute["id"],
-            "object": "dispute",
-            "amount": dispute["amount"],
-            "charge": charge["id"],
-            "created": dispute["created"],
-            "currency": charge["currency"],
-            "status": dispute["status"],
+        return _of_charge("dispute", dispute, charge) | {
             "reason": "general",
             "livemode": False,
             "metadata": {},
         }
 
     def _find_refund(self, refund_id: str) -> JsonRecord | None:
-        for charge in self.charges.values():
-            for refund in charge["refunds"]:
-                if refund["id"] == refund_id:
-                    return self._refund(refund, charge)
-        return None
+        return self._find_of_charge("refunds", refund_id, self._refund)
 
     def _find_dispute(self, dispute_id: str) -> JsonRecord | None:
+        return self._find_of_charge("disputes", dispute_id, self._dispute)
+
+    def _find_of_charge(
+        self,
+        key: str,
+        object_id: str,
+        serve: Callable[[JsonRecord, JsonRecord], JsonRecord],
+    ) -> JsonRecord | None:
+        """A charge's refund or dispute (its ``key`` list) by id, as Stripe serves it."""
         for charge in self.charges.values():
-            for dispute in charge["disputes"]:
-                if dispute["id"] == dispute_id:
-                    return self._dispute(dispute, charge)
+            for record in charge[key]:
+                if record["id"] == object_id:
+                    return serve(record, charge)
         return None
 
     def _source(self, source_id: str | None) -> JsonRecord | str | None:
@@ -339,24 +330,12 @@ class FakeStripe:
         ids = [r["id"] for r in records]
         if after is not None:
             if after not in ids:
-                raise _StripeError(
-                    404,
-                    "invalid_request_error",
-                    f"No such object: '{after}'",
-                    code="resource_missing",
-                    param="starting_after",
-                )
+                raise _missing("object", after, param="starting_after")
             start = ids.index(after) + 1
             page, more = records[start : start + limit], start + limit < len(records)
         elif before is not None:
             if before not in ids:
-                raise _StripeError(
-                    404,
-                    "invalid_request_error",
-                    f"No such object: '{before}'",
-                    code="resource_missing",
-                    param="ending_before",
-                )
+                raise _missing("object", before, param="ending_before")
             end = ids.index(before)
             page, more = records[max(0, end - limit) : end], end - limit > 0
         else:
@@ -367,16 +346,10 @@ class FakeStripe:
         return {"object": "balance", "available": [], "pending": [], "livemode": False}
 
     async def _get_charge(self, request: Request) -> JsonRecord:
-        charge = self.charges.get(request.path_params["id"])
-        if charge is None:
-            raise _missing("charge", request.path_params["id"])
-        return self._charge(charge, self._expand(request))
+        return self._charge(_found("charge", self.charges.get, request), self._expand(request))
 
     async def _get_refund(self, request: Request) -> JsonRecord:
-        refund = self._find_refund(request.path_params["id"])
-        if refund is None:
-            raise _missing("refund", request.path_params["id"])
-        return refund
+        return _found("refund", self._find_refund, request)
 
     async def _list_refunds(self, request: Request) -> JsonRecord:
         """``GET /v1/refunds`` with ``charge`` (or ``payment_intent``, which the demo's charges
@@ -395,16 +368,10 @@ class FakeStripe:
         return self._page(request, records, "/v1/refunds", lambda r: r)
 
     async def _get_dispute(self, request: Request) -> JsonRecord:
-        dispute = self._find_dispute(request.path_params["id"])
-        if dispute is None:
-            raise _missing("dispute", request.path_params["id"])
-        return dispute
+        return _found("dispute", self._find_dispute, request)
 
     async def _get_payout(self, request: Request) -> JsonRecord:
-        payout = self.payouts.get(request.path_params["id"])
-        if payout is None:
-            raise _missing("payout", request.path_params["id"])
-        return self._payout(payout)
+        return self._payout(_found("payout", self.payouts.get, request))
 
     async def _search(self, request: Request) -> JsonRecord:
         query = request.query_params.get("query", "")
@@ -611,14 +578,36 @@ class _StripeFailure(Exception):
         self.headers = headers
 
 
-def _missing(kind: str, object_id: str) -> _StripeError:
+def _missing(kind: str, object_id: str, *, param: str = "id") -> _StripeError:
     return _StripeError(
         404,
         "invalid_request_error",
         f"No such {kind}: '{object_id}'",
         code="resource_missing",
-        param="id",
+        param=param,
     )
+
+
+def _of_charge(kind: str, record: JsonRecord, charge: JsonRecord) -> JsonRecord:
+    """The fields a refund and a dispute share: their own, and their charge's."""
+    return {
+        "id": record["id"],
+        "object": kind,
+        "amount": record["amount"],
+        "charge": charge["id"],
+        "created": record["created"],
+        "currency": charge["currency"],
+        "status": record["status"],
+    }
+
+
+def _found(kind: str, find: Callable[[str], JsonRecord | None], request: Request) -> JsonRecord:
+    """The object the path's id names, or Stripe's 404 for it."""
+    object_id = request.path_params["id"]
+    record = find(object_id)
+    if record is None:
+        raise _missing(kind, object_id)
+    return record
 
 
 def _desc(text: str) -> str:

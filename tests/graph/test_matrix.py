@@ -195,6 +195,12 @@ async def ask(
     )
 
 
+@pytest.fixture(scope="module")
+def client(production: tuple[Starlette, httpx.AsyncClient]) -> httpx.AsyncClient:
+    """The production service's HTTP client."""
+    return production[1]
+
+
 def forbidden(body: dict[str, Any]) -> bool:
     return any(
         (e.get("extensions") or {}).get("code") == "FORBIDDEN" for e in body.get("errors", [])
@@ -203,12 +209,8 @@ def forbidden(body: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
 async def test_every_restricted_field_answers_only_the_roles_the_matrix_names(
-    production: tuple[Starlette, httpx.AsyncClient],
-    tokens: dict[Role, str],
-    ids: dict[str, Any],
-    role: Role,
+    client: httpx.AsyncClient, tokens: dict[Role, str], ids: dict[str, Any], role: Role
 ) -> None:
-    _, client = production
     wrong = []
     for label, query, roles in PROBES:
         variables = {k: v for k, v in ids.items() if f"${k}" in query}
@@ -229,9 +231,8 @@ async def test_every_restricted_field_answers_only_the_roles_the_matrix_names(
 
 
 async def test_a_storefront_key_sees_customer_email_only_on_its_own_channel(
-    production: tuple[Starlette, httpx.AsyncClient], tokens: dict[Role, str], world: DemoWorld
+    client: httpx.AsyncClient, tokens: dict[Role, str], world: DemoWorld
 ) -> None:
-    _, client = production
     query = "query($id: ID!) { order(id: $id) { channel customer { name email } } }"
     seen = {}
     for channel in ("web", "marketplace"):
@@ -269,9 +270,8 @@ def test_every_restricted_field_carries_a_permission() -> None:
 
 
 async def test_a_storefront_key_sees_status_provenance_but_not_where_money_came_from(
-    production: tuple[Starlette, httpx.AsyncClient], tokens: dict[Role, str], ids: dict[str, Any]
+    client: httpx.AsyncClient, tokens: dict[Role, str], ids: dict[str, Any]
 ) -> None:
-    _, client = production
     query = "query($order: ID!) { order(id: $order) { provenance { field source } } }"
     fields = {}
     for role in (Role.STOREFRONT, Role.SUPPORT):
@@ -354,15 +354,11 @@ def _existing(ids: dict[str, Any]) -> dict[str, str]:
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
 async def test_a_type_the_role_may_not_read_answers_as_an_id_that_does_not_exist(
-    production: tuple[Starlette, httpx.AsyncClient],
-    tokens: dict[Role, str],
-    ids: dict[str, Any],
-    role: Role,
+    client: httpx.AsyncClient, tokens: dict[Role, str], ids: dict[str, Any], role: Role
 ) -> None:
     # storefront asked `node(id:) { __typename }` and learnt that a payout or an exception
     # existed; now, for every type the role may not read, an existing id and one that names
     # nothing get the same answer, by node(id:) and by _entities alike
-    _, client = production
     matrix = load_matrix()
     sdl = (SCHEMA_DIR / "omnigraph.graphql").read_text()
     existing = _existing(ids)
@@ -380,10 +376,9 @@ async def test_a_type_the_role_may_not_read_answers_as_an_id_that_does_not_exist
 
 
 async def test_a_role_that_may_read_a_type_still_tells_existing_from_missing(
-    production: tuple[Starlette, httpx.AsyncClient], tokens: dict[Role, str], ids: dict[str, Any]
+    client: httpx.AsyncClient, tokens: dict[Role, str], ids: dict[str, Any]
 ) -> None:
     # the probe above can tell the two apart: a role allowed the type sees the difference
-    _, client = production
     sdl = (SCHEMA_DIR / "omnigraph.graphql").read_text()
     for type_name, global_id in _existing(ids).items():
         seen = await _answers(client, tokens[Role.ADMIN], type_name, global_id, sdl)
@@ -422,11 +417,10 @@ ORDERS_FILTERED = """query($filter: OrderFilter) { orders(first: 3, filter: $fil
 
 @pytest.mark.parametrize("value", [True, False])
 async def test_a_filter_on_what_the_role_may_not_read_is_forbidden(
-    production: tuple[Starlette, httpx.AsyncClient], tokens: dict[Role, str], value: bool
+    client: httpx.AsyncClient, tokens: dict[Role, str], value: bool
 ) -> None:
     # choice: refused (FORBIDDEN, data null) whatever the data, rather than ignored, so a
     # client learns at once that the filter is not its to use
-    _, client = production
 
     async def orders(role: Role, filter: dict[str, Any]) -> dict[str, Any]:
         response = await ask(client, tokens[role], ORDERS_FILTERED, {"filter": filter})

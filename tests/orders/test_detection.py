@@ -24,6 +24,7 @@ from omnigraph.orders.truth import OrderEvidence, OrderTruth
 from omnigraph.sources.records import Sourced
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, make_settings
+from tests.helpers import feed_events_about
 from tests.orders.test_truth import AT, erp, storefront, wms_order
 
 ORDERS = 2500
@@ -313,20 +314,11 @@ async def test_the_feeds_events_about_an_order_are_kept_once_for_its_timeline(
         async with detector.sessions() as session, session.begin():
             await session.execute(no_cursor)
         await detector.follow_changes(now=now)
-        registry = detector.registry
-        expected: set[tuple[str, str, str, datetime]] = set()
-        for adapter in (*registry.storefronts, *registry.erps, *registry.warehouses):
-            cursor = None
-            while True:
-                events, cursor, more = await adapter.client.changes(cursor, 500)
-                for e in events:
-                    data = e.get("data") or {}
-                    ref = e["recordId"] if e["recordType"] == "order" else data.get("orderRef")
-                    if ref == order and e["recordType"] != "inventory_movement":
-                        at = datetime.fromisoformat(e["occurredAt"])
-                        expected.add((adapter.name, e["id"], e["type"], at))
-                if not more or not events:
-                    break
+        expected = {
+            (system, e["id"], e["type"], datetime.fromisoformat(e["occurredAt"]))
+            for system, e in await feed_events_about(detector.registry, order)
+            if e["recordType"] != "inventory_movement"
+        }
         async with detector.sessions() as session:
             kept = [
                 (r.source, r.event_id, r.event_type, r.occurred_at)

@@ -34,26 +34,30 @@ async def production(
         yield app, client
 
 
-async def report_as(production: tuple[Starlette, httpx.AsyncClient], role: Role) -> httpx.Response:
-    """The period's report, asked for with a key of ``role``."""
+async def report_as(
+    production: tuple[Starlette, httpx.AsyncClient], role: Role, *, status: int, media_type: str
+) -> httpx.Response:
+    """The period's report, asked for with a key of ``role``: answered ``status`` in
+    ``media_type``."""
     app, client = production
     issued = await issue_key(
         app, role, name=f"report-{role}", channel="web" if role is Role.STOREFRONT else None
     )
-    return await client.get(
+    response = await client.get(
         "/reports/reconciliation.csv",
         params=PERIOD,
         headers={"Authorization": f"Bearer {issued.secret}"},
     )
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(media_type)
+    return response
 
 
 @pytest.mark.parametrize("role", [Role.STOREFRONT, Role.SUPPORT])
 async def test_other_roles_get_a_coded_403_and_no_line(
     production: tuple[Starlette, httpx.AsyncClient], role: Role
 ) -> None:
-    response = await report_as(production, role)
-    assert response.status_code == 403
-    assert response.headers["content-type"].startswith("application/json")
+    response = await report_as(production, role, status=403, media_type="application/json")
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert "payout_id" not in response.text
@@ -69,9 +73,7 @@ async def test_no_key_gets_a_coded_401(production: tuple[Starlette, httpx.AsyncC
 async def test_finance_reporting_and_admin_get_every_line_of_the_period(
     production: tuple[Starlette, httpx.AsyncClient], role: Role
 ) -> None:
-    response = await report_as(production, role)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    response = await report_as(production, role, status=200, media_type="text/csv")
     header, *rows = list(csv.reader(io.StringIO(response.text)))
     assert tuple(header) == CSV_COLUMNS
     services = services_of(production[0])

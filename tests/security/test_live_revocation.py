@@ -81,6 +81,12 @@ async def live(demo: DemoSystems, clean_database: str) -> AsyncIterator[Live]:
         yield Live(app, f"ws://127.0.0.1:{port}/graphql", Clock(app.state.services))
 
 
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    """Each subscription test runs in both WebSocket protocols."""
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def now(live: Live) -> None:
     """Each test starts at the real time."""
@@ -158,7 +164,6 @@ async def close_code(ws: ClientConnection) -> tuple[int | None, list[dict[str, A
         raise AssertionError(f"the socket was left open; it sent {messages}") from None
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_revoked_keys_subscription_gets_no_more_events_and_is_closed(
     live: Live, world: DemoWorld, protocol: str
 ) -> None:
@@ -178,7 +183,6 @@ async def test_a_revoked_keys_subscription_gets_no_more_events_and_is_closed(
     assert [m for m in sent if m.get("type") == RESULT[protocol]] == [], sent
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_an_idle_subscription_of_a_revoked_key_is_closed_within_the_window(
     live: Live, protocol: str
 ) -> None:
@@ -198,7 +202,6 @@ async def test_an_idle_subscription_of_a_revoked_key_is_closed_within_the_window
     await other.close()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_revoked_key_cannot_start_a_subscription_on_an_open_socket(
     live: Live, world: DemoWorld, protocol: str
 ) -> None:
@@ -213,7 +216,6 @@ async def test_a_revoked_key_cannot_start_a_subscription_on_an_open_socket(
     assert sent == []
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_jwt_subscription_ends_when_the_token_expires(
     live: Live, world: DemoWorld, protocol: str
 ) -> None:
@@ -236,7 +238,6 @@ async def test_a_jwt_subscription_ends_when_the_token_expires(
     assert sent == []
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     "headers",
     [{"Authorization": "Bearer og_not-a-live-key"}, {"Authorization": "Basic dXNlcjpwdw=="}],
@@ -255,7 +256,6 @@ async def test_production_refuses_a_websocket_with_a_wrong_header(
     assert bus.subscribers == before
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
@@ -281,7 +281,6 @@ async def test_production_closes_a_websocket_without_a_live_key_at_connection_in
     assert bus.subscribers == before
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_token_in_connection_init_signs_a_socket_in_with_its_roles(
     live: Live, world: DemoWorld, protocol: str
 ) -> None:
@@ -306,7 +305,6 @@ async def test_a_token_in_connection_init_signs_a_socket_in_with_its_roles(
     await ws.close()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_revoked_key_signed_in_by_connection_init_is_closed(
     live: Live, protocol: str
 ) -> None:

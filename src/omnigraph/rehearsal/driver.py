@@ -23,7 +23,7 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import httpx
@@ -105,39 +105,42 @@ class _Stock:
     releasable: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class Rehearsal:
-    def __init__(
-        self,
-        scenario: Scenario,
-        target: Target,
-        *,
-        progress: Progress | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        seed: int = 23,
-    ) -> None:
-        self.scenario = scenario
-        self.target = target
-        self.progress = progress
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.rng = random.Random(seed)
-        self.figures = Figures(started=monotonic())
-        self.phase = "setup"
-        self._keys = itertools.count(1)
-        self._run = f"{seed}-{int(time.time())}"
-        self._gate = asyncio.Semaphore(CONCURRENCY)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._pending: list[str] = []  # reservations left ACTIVE, for late cancellations
-        self._probing: set[str] = set()
-        self._resolved: set[str] = set()
-        self._probe_cycle: itertools.cycle[str] | None = None
-        self._promise_cycle: itertools.cycle[str] | None = None
-        self._promising: set[str] = set()
-        # planted disagreements waiting for their exception: subject -> (phase, planted at)
-        self._planted: dict[str, tuple[str, float]] = {}
-        self._watching = False
-        self._control = httpx.AsyncClient(timeout=10)
+    scenario: Scenario
+    target: Target
+    _: KW_ONLY
+    progress: Progress | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    seed: int = 23
+    rng: random.Random = field(init=False)
+    figures: Figures = field(init=False)
+    phase: str = field(init=False, default="setup")
+    _keys: itertools.count[int] = field(init=False, default_factory=lambda: itertools.count(1))
+    _run: str = field(init=False)
+    _gate: asyncio.Semaphore = field(
+        init=False, default_factory=lambda: asyncio.Semaphore(CONCURRENCY)
+    )
+    _tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    # reservations left ACTIVE, for late cancellations
+    _pending: list[str] = field(init=False, default_factory=list)
+    _probing: set[str] = field(init=False, default_factory=set)
+    _resolved: set[str] = field(init=False, default_factory=set)
+    _probe_cycle: itertools.cycle[str] | None = field(init=False, default=None)
+    _promise_cycle: itertools.cycle[str] | None = field(init=False, default=None)
+    _promising: set[str] = field(init=False, default_factory=set)
+    # planted disagreements waiting for their exception: subject -> (phase, planted at)
+    _planted: dict[str, tuple[str, float]] = field(init=False, default_factory=dict)
+    _watching: bool = field(init=False, default=False)
+    _control: httpx.AsyncClient = field(
+        init=False, default_factory=lambda: httpx.AsyncClient(timeout=10)
+    )
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.figures = Figures(started=self.monotonic())
+        self._run = f"{self.seed}-{int(time.time())}"
 
     # -- talking to the service ---------------------------------------------------------------
 

@@ -112,30 +112,36 @@ def errors(response: httpx.Response) -> list[dict[str, Any]]:
     return found
 
 
-async def test_the_doubling_document_is_refused_for_its_fields_at_once(
-    service: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    ("client", "refusal"),
+    [
+        (
+            "service",
+            {
+                "code": "TOO_MANY_NODES",
+                "nodes": PAGE_FIELDS * 2**LEVELS,
+                "maxNodes": QueryLimits().max_nodes,
+            },
+        ),
+        (
+            "roomy",  # past the node limit, the cost limit
+            {
+                "code": "QUERY_TOO_COSTLY",
+                "cost": PAGE_COST * 2**LEVELS,
+                "maxCost": QueryLimits().max_cost,
+            },
+        ),
+    ],
+    ids=["nodes", "cost-past-the-node-limit"],
+)
+async def test_the_doubling_document_is_refused_counting_its_expansion_at_once(
+    service: httpx.AsyncClient, roomy: httpx.AsyncClient, client: str, refusal: dict[str, Any]
 ) -> None:
+    limited = {"service": service, "roomy": roomy}[client]
     with call_budget(1_000_000):
-        response = await service.post("/graphql", json={"query": doubling(LEVELS)})
+        response = await limited.post("/graphql", json={"query": doubling(LEVELS)})
     (error,) = errors(response)
-    assert error["extensions"] == {
-        "code": "TOO_MANY_NODES",
-        "nodes": PAGE_FIELDS * 2**LEVELS,
-        "maxNodes": QueryLimits().max_nodes,
-    }
-
-
-async def test_past_the_node_limit_the_cost_limit_counts_the_expansion_at_once(
-    roomy: httpx.AsyncClient,
-) -> None:
-    with call_budget(1_000_000):
-        response = await roomy.post("/graphql", json={"query": doubling(LEVELS)})
-    (error,) = errors(response)
-    assert error["extensions"] == {
-        "code": "QUERY_TOO_COSTLY",
-        "cost": PAGE_COST * 2**LEVELS,
-        "maxCost": QueryLimits().max_cost,
-    }
+    assert error["extensions"] == refusal
 
 
 async def test_aliases_and_depth_are_counted_through_the_expansion_at_once(

@@ -13,9 +13,8 @@ from omnigraph.graph.limits.query_limits import QueryLimits
 from omnigraph.graph.overrides import validation_cache
 
 
-@pytest.fixture
-def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The document texts validated, in order."""
+def record_validations(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
+    """The document texts ``module`` validates from now on, in order."""
     seen: list[str] = []
     validate = strawberry_schema.validate_document
 
@@ -23,8 +22,14 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(document.loc.source.body)
         return validate(schema, document, rules)
 
-    monkeypatch.setattr(validation_cache, "validate_document", counting)
+    monkeypatch.setattr(module, "validate_document", counting)
     return seen
+
+
+@pytest.fixture
+def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The document texts the overrides' cache validated, in order."""
+    return record_validations(monkeypatch, validation_cache)
 
 
 async def test_a_repeated_document_is_validated_once(validations: list[str]) -> None:
@@ -61,14 +66,7 @@ async def test_schemas_with_other_limits_keep_their_own_verdicts(validations: li
 async def test_without_the_overrides_strawberry_validates_every_time(
     validations: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ordinary: list[str] = []
-    validate = strawberry_schema.validate_document
-
-    def counting(schema: Any, document: Any, rules: Any) -> Any:
-        ordinary.append(document.loc.source.body)
-        return validate(schema, document, rules)
-
-    monkeypatch.setattr(strawberry_schema, "validate_document", counting)
+    ordinary = record_validations(monkeypatch, strawberry_schema)
     schema = build_schema(limits=QueryLimits(max_depth=2), framework_overrides=False)
     deep = '{ orderByRef(source: "web-store", ref: "x") { lines { provenance { source } } } }'
     for _ in range(2):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from omnigraph.sources.contract import CommandReceipt
 from omnigraph.sources.shopify.adapter import ShopifyStorefrontAdapter
 
 from .conftest import Call, FakeShop
@@ -117,12 +118,19 @@ def order(shop: FakeShop) -> ShopOrder:
     return state
 
 
+async def sent_twice(
+    adapter: ShopifyStorefrontAdapter, command_type: str, payload: dict[str, Any], key: str
+) -> tuple[CommandReceipt, CommandReceipt]:
+    """The receipts of a command and of its retry with the same idempotency key."""
+    first = await adapter.client.command(command_type, payload, key)
+    return first, await adapter.client.command(command_type, payload, key)
+
+
 async def test_cancel_once_then_found_cancelled(
     adapter: ShopifyStorefrontAdapter, shop: FakeShop, order: ShopOrder
 ) -> None:
-    client = adapter.client
-    first = await client.command("order.cancel", {"orderId": ORDER, "reason": "customer"}, "k1")
-    again = await client.command("order.cancel", {"orderId": ORDER, "reason": "customer"}, "k1")
+    payload = {"orderId": ORDER, "reason": "customer"}
+    first, again = await sent_twice(adapter, "order.cancel", payload, "k1")
 
     assert (first.accepted, first.replayed, first.command_id) == (
         True,
@@ -142,8 +150,7 @@ async def test_notify_writes_the_note_once_per_key(
     adapter: ShopifyStorefrontAdapter, shop: FakeShop, order: ShopOrder
 ) -> None:
     payload = {"orderId": ORDER, "message": "Your parcel is delayed"}
-    first = await adapter.client.command("customer.notify", payload, "k2")
-    again = await adapter.client.command("customer.notify", payload, "k2")
+    first, again = await sent_twice(adapter, "customer.notify", payload, "k2")
 
     assert first.accepted
     assert again.replayed
@@ -157,8 +164,7 @@ async def test_return_open_returns_every_fulfilled_line_once(
     adapter: ShopifyStorefrontAdapter, shop: FakeShop, order: ShopOrder
 ) -> None:
     payload = {"orderId": ORDER, "reason": "damaged in transit"}
-    first = await adapter.client.command("return.open", payload, "k3")
-    again = await adapter.client.command("return.open", payload, "k3")
+    first, again = await sent_twice(adapter, "return.open", payload, "k3")
 
     assert (first.accepted, first.detail, first.command_id) == (
         True,

@@ -186,8 +186,10 @@ MAPPINGS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def _served(recording: Recording) -> dict[str, list[dict[str, Any]]]:
+@pytest.fixture
+def served(exercised: tuple[FakeStripe, Recording]) -> dict[str, list[dict[str, Any]]]:
     """Every object the fake answered, by its ``object``, expanded ones included."""
+    _, recording = exercised
     found: dict[str, list[dict[str, Any]]] = {}
 
     def walk(value: Any) -> None:
@@ -207,10 +209,8 @@ def _served(recording: Recording) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_every_field_the_mapping_reads_is_a_field_of_the_object(
-    exercised: tuple[FakeStripe, Recording],
+    served: dict[str, list[dict[str, Any]]],
 ) -> None:
-    _, recording = exercised
-    served = _served(recording)
     problems = []
     for kind, (mapping, _) in MAPPINGS.items():
         assert served.get(kind), f"the fake served no {kind}"
@@ -232,12 +232,10 @@ async def test_every_field_the_mapping_reads_is_a_field_of_the_object(
 
 
 async def test_a_field_the_definition_lets_be_null_does_not_break_the_mapping(
-    exercised: tuple[FakeStripe, Recording],
+    served: dict[str, list[dict[str, Any]]],
 ) -> None:
     """Each field the mapping reads that Stripe may send as null, null: the record is still
     made (a null Stripe may send is no breach of anything)."""
-    _, recording = exercised
-    served = _served(recording)
     crashes = []
     for kind, (mapping, record) in MAPPINGS.items():
         fields = published()["objects"][kind]
@@ -283,10 +281,8 @@ def _conforms(value: Any, annotation: str, nullable: bool) -> bool:
 
 
 async def test_the_fakes_objects_have_only_the_definitions_fields_and_types(
-    exercised: tuple[FakeStripe, Recording],
+    served: dict[str, list[dict[str, Any]]],
 ) -> None:
-    _, recording = exercised
-    served = _served(recording)
     drift = []
     for kind, objects in sorted(served.items()):
         fields = published()["objects"].get(kind)
