@@ -123,6 +123,13 @@ class Bulk:
                 return step
         raise AssertionError(f"still running after {max_steps} steps")
 
+    async def exported(self, token: str, query: str) -> str:
+        """Start an export of ``query``, run it to the end, and give its download url."""
+        operation = (await self.start(token, query))["bulkOperation"]
+        await self.run()
+        url: str = (await self.status(token, operation["id"]))["url"]
+        return url
+
     async def download(self, token: str, url: str, **headers: str) -> httpx.Response:
         return await self.client.get(url, headers={"Authorization": f"Bearer {token}", **headers})
 

@@ -94,9 +94,7 @@ async def test_a_key_revoked_between_ranges_gets_a_coded_refusal(bulk: Bulk) -> 
         now=datetime.now(UTC),
     )
     token = issued.secret
-    operation = (await bulk.start(token, ORDERS_EXPORT))["bulkOperation"]
-    await bulk.run()
-    url = (await bulk.status(token, operation["id"]))["url"]
+    url = await bulk.exported(token, ORDERS_EXPORT)
     head = await bulk.download(token, url, Range="bytes=0-99")
     assert (head.status_code, len(head.content)) == (206, 100)
     await api_keys.revoke_key(bulk.services.sessions, issued.row.prefix, now=datetime.now(UTC))
@@ -109,9 +107,7 @@ async def test_a_file_that_expires_between_ranges_is_refused_not_served_in_part(
     bulk: Bulk,
 ) -> None:
     token = await bulk.key(Role.REPORTING)
-    operation = (await bulk.start(token, ORDERS_EXPORT))["bulkOperation"]
-    await bulk.run()
-    url = (await bulk.status(token, operation["id"]))["url"]
+    url = await bulk.exported(token, ORDERS_EXPORT)
     head = await bulk.download(token, url, Range="bytes=0-99")
     assert head.status_code == 206
     bulk.clock.advance(RETENTION_SECONDS + 1)
