@@ -123,9 +123,9 @@ class Bulk:
                 return step
         raise AssertionError(f"still running after {max_steps} steps")
 
-    async def exported(self, token: str, query: str) -> str:
+    async def exported(self, token: str, query: str, format: str = "JSONL") -> str:
         """Start an export of ``query``, run it to the end, and give its download url."""
-        operation = (await self.start(token, query))["bulkOperation"]
+        operation = (await self.start(token, query, format))["bulkOperation"]
         await self.run()
         url: str = (await self.status(token, operation["id"]))["url"]
         return url

@@ -82,10 +82,8 @@ async def test_an_export_runs_to_a_jsonl_file_holding_what_the_listing_holds(bul
 
 async def test_csv_is_a_zip_of_one_file_per_level(bulk: Bulk) -> None:
     token = await bulk.key(Role.REPORTING)
-    operation = (await bulk.start(token, ORDERS_EXPORT, "CSV"))["bulkOperation"]
-    await bulk.run()
-    done = await bulk.status(token, operation["id"])
-    response = await bulk.download(token, done["url"])
+    url = await bulk.exported(token, ORDERS_EXPORT, "CSV")
+    response = await bulk.download(token, url)
     assert response.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert archive.namelist() == ["orders.csv", "orders.lines.csv"]
@@ -120,10 +118,8 @@ async def test_duckdb_sums_the_parquet_export_to_the_listings_totals(
     bulk: Bulk, tmp_path: Path
 ) -> None:
     token = await bulk.key(Role.REPORTING)
-    operation = (await bulk.start(token, ORDERS_EXPORT, "PARQUET"))["bulkOperation"]
-    await bulk.run()
-    done = await bulk.status(token, operation["id"])
-    response = await bulk.download(token, done["url"])
+    url = await bulk.exported(token, ORDERS_EXPORT, "PARQUET")
+    response = await bulk.download(token, url)
     assert response.headers["content-type"] == "application/vnd.apache.parquet"
     path = tmp_path / "orders.parquet"
     path.write_bytes(response.content)
