@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from omnigraph.demo import DemoWorld, create_payments_app
+from omnigraph.demo import DemoWorld, build_world, create_payments_app
 from tests.helpers import on_loopback
 
 __all__ = ["TOKEN", "Fault", "broken_shim", "serve"]
@@ -63,7 +63,9 @@ class Fault(StrEnum):
 
 def broken_shim(world: DemoWorld, fault: Fault, token: str | None = TOKEN) -> Starlette:
     """The demo payments system behind a shim that breaks `fault` (no auth when `token` is
-    None)."""
+    None). It serves `world` as built, not as other tests' commands left the shared instance:
+    a check that fails only after some earlier test would not say what the shim broke."""
+    world = build_world(seed=world.seed, orders=len(world.storefront_orders), anchor=world.anchor)
     upstream = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_payments_app(world)), base_url="http://payments"
     )
