@@ -48,7 +48,15 @@ PACKAGES: dict[str, Package] = {
     "pagination": Package(("omnigraph/graph/pagination.py",), ("tests/graph/test_pagination.py",)),
     "limits": Package(
         ("omnigraph/graph/limits/cost.py", "omnigraph/graph/limits/query_limits.py"),
-        ("tests/graph/limits/test_cost.py", "tests/graph/limits/test_limits.py"),
+        (
+            "tests/graph/limits/test_cost.py",
+            "tests/graph/limits/test_limits.py",
+            # schemas built inside the test: mutmut runs a mutant only against the tests it saw
+            # call the mutated function, and a module-scoped service is built in the first
+            # test's setup only
+            "tests/graph/limits/test_limit_extensions.py",
+            "tests/graph/overrides/test_validation_cache.py",
+        ),
     ),
     "permissions": Package(
         ("omnigraph/graph/permissions.py", "omnigraph/graph/matrix.py"),
