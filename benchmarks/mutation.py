@@ -51,6 +51,7 @@ PACKAGES: dict[str, Package] = {
         (
             "tests/graph/limits/test_cost.py",
             "tests/graph/limits/test_limits.py",
+            "tests/graph/limits/test_fragments.py",
             # schemas built inside the test: mutmut runs a mutant only against the tests it saw
             # call the mutated function, and a module-scoped service is built in the first
             # test's setup only

@@ -291,6 +291,11 @@ ODD = QueryLimits(default_page_size=7, max_page_size=30, cost_list_size=3)
         ),
         # references not sent at all: none to resolve
         (ENTITIES, {}, 1),
+        # fields beside an inline fragment or a spread count with it
+        ('{ node(id: "x") { id ... on Order { name } } }', {}, 1 + 1 + 1),
+        ('{ orderByRef(source: "s", ref: "r") { id ...o } } fragment o on Order { name }', {}, 3),
+        # an inline fragment inside a page is in that page: its edges are not a list again
+        ("{ orders(first: 2) { ... on OrderConnection { edges { node { id } } } } }", {}, 7),
     ],
 )
 def test_the_cost_model_reads_the_limits_and_arguments_it_is_given(

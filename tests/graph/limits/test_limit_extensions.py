@@ -68,3 +68,16 @@ async def test_the_validation_budget_is_the_schemas_own() -> None:
     answered = await ordinary.execute(document)
     assert (answered.errors, answered.data) == (None, {"__typename": "Query"})
     assert validate(graphql_schema(ordinary), parse(document)) == []
+
+
+async def test_the_cost_limit_counts_with_the_schemas_own_limits() -> None:
+    """20 orders of 3 lines: 1 + 20 * (4 + 3) = 141 with a list size of 3, within 150; the
+    default list size (10) would make it 281."""
+    limits = QueryLimits(max_cost=150, cost_list_size=3)
+    schema = build_schema(limits=limits)
+    query = "{ orders(first: 20) { edges { node { id lines { sku } } } } }"
+    assert "QUERY_TOO_COSTLY" not in codes(await schema.execute(query))
+    dearer = await schema.execute(query.replace("first: 20", "first: 22"))
+    assert [e.extensions for e in dearer.errors or []] == [
+        {"code": "QUERY_TOO_COSTLY", "cost": 1 + 22 * 7, "maxCost": 150}
+    ]
