@@ -545,3 +545,68 @@ def test_only_the_asked_systems_evidence_is_kept() -> None:
     assert wms_and_money.fulfilment_orders == evidence.fulfilment_orders
     assert wms_and_money.charges == evidence.charges
     assert list(wms_and_money.unavailable) == [SourceKind.WMS]
+
+
+def wholesale_sales_order(ship_date: str | None) -> SalesOrder:
+    return SalesOrder.model_validate(
+        {
+            "id": "SO-1",
+            "orderRef": "SF-1",
+            "currency": "GBP",
+            "terms": "NET30",
+            "status": "open",
+            "financialStatus": "invoiced",
+            "lines": [],
+            "totals": {"subtotal": "0", "total": "0"},
+            "requestedShipDate": ship_date,
+            "updatedAt": NOW.isoformat(),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "wms", "expected"),
+    [
+        # every fulfilment order cancelled in the WMS, whatever the storefront still says
+        ("pickup", "open", ["cancelled"], "CANCELLED"),
+        ("pickup", "open", ["cancelled", "cancelled"], "CANCELLED"),
+        ("wholesale", "open", ["cancelled"], "CANCELLED"),
+        # one cancelled beside one still live: the live one decides
+        ("pickup", "open", ["cancelled", "picking"], "AWAITING_PICK"),
+        ("wholesale", "open", ["cancelled", "picked"], "IN_FULFILMENT"),
+        # cancelled in the storefront before the WMS heard of it
+        ("wholesale", "cancelled", [], "CANCELLED"),
+        # every status past the dock is shipped, for a wholesale customer
+        ("wholesale", "closed", ["delivered"], "SHIPPED"),
+        ("wholesale", "closed", ["partially_returned"], "SHIPPED"),
+        ("wholesale", "closed", ["returned"], "SHIPPED"),
+    ],
+)
+def test_channel_branches_of_cancelled_and_finished_fulfilment(
+    method: str, status: str, wms: list[str], expected: str
+) -> None:
+    order = storefront_order(status=status, method=method)
+    fulfilment = [wms_order(s).model_copy(update={"id": f"WO-{n}"}) for n, s in enumerate(wms)]
+    assert channel_state(order, fulfilment, [], LATER) == expected
+
+
+def test_a_wholesale_order_due_to_ship_today_awaits_release_not_scheduled() -> None:
+    """SCHEDULED is for a ship date still ahead; on the day itself the order waits for the
+    warehouse to release it."""
+    order = storefront_order(method="wholesale")
+    today = [wholesale_sales_order(LATER.date().isoformat())]
+    tomorrow = [wholesale_sales_order((LATER + timedelta(days=1)).date().isoformat())]
+    assert channel_state(order, [], today, LATER) == "AWAITING_RELEASE"
+    assert channel_state(order, [], tomorrow, LATER) == "SCHEDULED"
+
+
+def test_any_two_states_can_be_compared_whichever_system_owns_state() -> None:
+    """Rules may make the storefront the owner of ``state``; then the WMS's states, which the
+    storefront never claims, are compared too: each agrees with itself and with no other
+    storefront milestone, and a value that is no state agrees with nothing."""
+    assert states_consistent("RELEASED", "RELEASED")
+    assert states_consistent("PARTIALLY_RETURNED", "PARTIALLY_RETURNED")
+    assert not states_consistent("PLACED", "RELEASED")
+    assert not states_consistent("PACKED", "PICKED")
+    assert not states_consistent("ON_THE_MOON", "PLACED")
+    assert not states_consistent("PLACED", "ON_THE_MOON")
