@@ -86,7 +86,10 @@ PACKAGES: dict[str, Package] = {
     ),
     "exceptions": Package(
         ("omnigraph/exceptions/lifecycle.py", "omnigraph/exceptions/catalogue.py"),
-        ("tests/exceptions/test_intake_and_catalogue.py",),
+        (
+            "tests/exceptions/test_intake_and_catalogue.py",
+            "tests/exceptions/test_catalogue_rules.py",
+        ),
     ),
     "outbox": Package(
         ("omnigraph/exceptions/dispatcher.py",),
