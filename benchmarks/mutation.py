@@ -96,6 +96,7 @@ PACKAGES: dict[str, Package] = {
         (
             "tests/exceptions/test_delivery.py",
             "tests/exceptions/test_resolution.py",
+            "tests/exceptions/test_dispatch_outcomes.py",
             # test_dispatcher_crash.py is left out: its dispatchers run in subprocesses that
             # import the installed package, never the mutant
         ),

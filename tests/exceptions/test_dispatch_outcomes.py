@@ -1,0 +1,174 @@
+"""What the dispatcher leaves behind for the people watching it: each command's attempts,
+last error and next attempt, the owner's answer, the tally ``omnigraph dispatch`` prints,
+the log lines, and the background tasks it runs as. Time is the injected clock; the backoff's
+random draw is pinned to the top of its window, so each wait is the policy's exact bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import structlog
+import tenacity.wait
+
+from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.runtime.services import Services
+from tests.conftest import Graph, Sources
+from tests.exceptions.test_delivery import Clock
+from tests.exceptions.test_resolution import RESOLVE, resolve_input
+
+COMMANDS = """
+query($id: ID!) {
+  exception(id: $id) {
+    status lastError
+    commands { status attempts nextAttemptAt lastError ownerAnswer }
+  }
+}
+"""
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+@pytest.fixture
+def top_of_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full jitter draws a wait uniformly below the window; here, the window itself."""
+    monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
+
+
+async def command_of(egraph: Graph, exception_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    shown = (await egraph.query(COMMANDS, id=exception_id))["data"]["exception"]
+    (command,) = shown["commands"]
+    return shown, command
+
+
+@pytest.mark.usefixtures("top_of_window")
+async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
+    egraph: Graph,
+    esources: Sources,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """Backoff 10 s doubling, capped at 15 s, three attempts: tried at once, after 10 s, after
+    15 more (20 capped), then given up; never before its next attempt is due."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-backoff"))
+    clock.catch_up()
+    worker = dispatcher(
+        clock,
+        max_attempts=3,
+        backoff_seconds=10,
+        backoff_max_seconds=15,
+        breaker={"threshold": 100},
+    )
+    async with esources.down("wms"):
+        with structlog.testing.capture_logs() as logs:
+            for wait in (10, 15):
+                assert await worker.run_once() == 1
+                shown, command = await command_of(egraph, exception_id)
+                assert command["status"] == "PENDING"
+                assert "HTTP 503" in command["lastError"]
+                assert shown["lastError"] == command["lastError"]
+                due = datetime.fromisoformat(command["nextAttemptAt"])
+                assert due == clock.at + timedelta(seconds=wait)
+                clock.advance(wait - 0.001)
+                assert await worker.run_once() == 0  # not due yet: the owner is left alone
+                clock.advance(0.001)
+            assert await worker.run_once() == 1
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"], command["attempts"]) == (
+        "RESOLUTION_FAILED",
+        "DEAD",
+        3,
+    )
+    assert command["lastError"].startswith("gave up after 3 attempts: ")
+    assert "HTTP 503" in command["lastError"]
+    assert worker.outcomes == Counter(retry=2, dead=1)
+    logs = [line for line in logs if str(line["event"]).startswith("command_")]
+    seen = [(line["event"], line["log_level"], line["owner"]) for line in logs]
+    assert seen == [
+        ("command_postponed", "warning", "wms"),
+        ("command_postponed", "warning", "wms"),
+        ("command_dead_lettered", "error", "wms"),
+    ]
+    assert all("HTTP 503" in line["error"] for line in logs)
+    assert logs[-1]["error"] == command["lastError"]
+
+
+async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_first_attempt(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-no-owner"))
+    clock.catch_up()
+    nowhere = SimpleNamespace(clients={})  # a registry that configures no source at all
+    worker = CommandDispatcher(services.sessions, nowhere, worker="test", clock=clock)  # type: ignore[arg-type]
+    assert await worker.run_once() == 1
+    shown, command = await command_of(egraph, exception_id)
+    assert (command["status"], command["attempts"]) == ("DEAD", 1)
+    assert command["lastError"] == "owner 'wms' is not configured"
+    assert shown["status"] == "RESOLUTION_FAILED"
+    assert worker.outcomes == Counter(dead=1)
+
+
+async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps_old_keys(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """Two tasks: ``dispatcher`` on every replica (it claims its commands), woken early by a
+    resolution, going on at once while it delivers; ``idempotency_keys``, a singleton every
+    ten minutes, forgetting keys past their day."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic"))
+    clock.catch_up()
+    worker = dispatcher(clock)
+    resolved = asyncio.Event()
+    delivering, sweeping = worker.periodic(wakeup=resolved, poll_seconds=2.5, jitter=0.2)
+    context = {"worker": "test"}
+    assert (delivering.name, delivering.interval, delivering.singleton) == (
+        "dispatcher",
+        2.5,
+        False,
+    )
+    assert (delivering.wakeup, delivering.jitter, dict(delivering.context)) == (
+        resolved,
+        0.2,
+        context,
+    )
+    assert (sweeping.name, sweeping.interval, sweeping.singleton) == (
+        "idempotency_keys",
+        600,
+        True,
+    )
+    assert (sweeping.wakeup, sweeping.jitter, dict(sweeping.context)) == (None, 0.2, context)
+
+    assert await delivering.step() is True  # one delivered: look again at once
+    assert await delivering.step() is False  # nothing due: wait for the interval
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
+
+    resolved_again = await egraph.query(
+        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
+    )
+    assert resolved_again["data"]["resolveException"]["userErrors"] == []  # the key replays
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    await sweeping.step()
+    forgotten = await egraph.query(
+        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
+    )
+    codes = [e["code"] for e in forgotten["data"]["resolveException"]["userErrors"]]
+    assert codes == ["INVALID_TRANSITION"]  # the key is gone: the request is judged afresh
