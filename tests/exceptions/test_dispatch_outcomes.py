@@ -18,6 +18,8 @@ import tenacity.wait
 
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
+from omnigraph.settings import DispatchPolicy
+from omnigraph.sources.contract import CommandReceipt
 from tests.conftest import Graph, Sources
 from tests.exceptions.test_delivery import Clock
 from tests.exceptions.test_resolution import RESOLVE, resolve_input
@@ -27,6 +29,16 @@ query($id: ID!) {
   exception(id: $id) {
     status lastError
     commands { status attempts nextAttemptAt lastError ownerAnswer }
+  }
+}
+"""
+
+ANSWERS = """
+query($id: ID!) {
+  exception(id: $id) {
+    status lastError resolvedAt
+    history { status actor note }
+    commands { status attempts deliveredAt lastError ownerAnswer }
   }
 }
 """
@@ -172,3 +184,146 @@ async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps
     )
     codes = [e["code"] for e in forgotten["data"]["resolveException"]["userErrors"]]
     assert codes == ["INVALID_TRANSITION"]  # the key is gone: the request is judged afresh
+
+
+class HeldOwner:
+    """An owner that answers each command only when the test lets it: a delivery in flight,
+    held open without any timing. It records every command with its idempotency key."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self.received: list[tuple[str, str]] = []
+
+    async def reached(self, count: int) -> None:
+        """Until ``count`` commands have reached the owner."""
+        while len(self.received) < count:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        self.received.append((command_type, idempotency_key))
+        self.arrived.set()
+        await self.gate.wait()
+        replayed = self.received.count((command_type, idempotency_key)) > 1
+        return CommandReceipt(True, "", f"cmd-{len(self.received)}", replayed)
+
+
+async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    """Lease 30 s: while the first dispatcher waits on the owner, a second finds nothing to
+    deliver, also at the lease's last instant; after it, the second delivers again with the
+    same idempotency key (the owner replays it)."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-lease"))
+    clock.catch_up()
+    owner = HeldOwner()
+    registry = SimpleNamespace(clients={"wms": owner})
+    policy = DispatchPolicy(lease_seconds=30)
+
+    def build(name: str) -> CommandDispatcher:
+        return CommandDispatcher(
+            services.sessions,
+            registry,  # type: ignore[arg-type]
+            worker=name,
+            policy=policy,
+            clock=clock,
+        )
+
+    first, second = build("first"), build("second")
+    in_flight = asyncio.ensure_future(first.run_once())
+    await owner.reached(1)
+    assert await second.run_once() == 0
+    clock.advance(30)
+    assert await second.run_once() == 0  # the lease's last instant is still the first's
+    clock.advance(0.001)
+    again = asyncio.ensure_future(second.run_once())
+    await owner.reached(2)
+    owner.gate.set()
+    assert (await in_flight, await again) == (1, 1)
+    (command_type, key), resent = owner.received
+    assert resent == (command_type, key)
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
+
+
+async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied(
+    egraph: Graph,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """One command the owner applies, one it refuses: each records its single attempt, when
+    it was answered and the owner's words; only the applied one resolves its exception."""
+    _, applied_id = await make_short_pick()
+    _, refused_id = await make_short_pick(quantity=10_000)  # more than the line holds
+    await egraph.query(RESOLVE, input=resolve_input(applied_id, "BACKORDER", "k-applied"))
+    await egraph.query(RESOLVE, input=resolve_input(refused_id, "BACKORDER", "k-refused-2"))
+    clock.catch_up()
+    worker = dispatcher(clock)
+    with structlog.testing.capture_logs() as logs:
+        assert await worker.run_once() == 2
+    answered_at = clock.at
+
+    applied = (await egraph.query(ANSWERS, id=applied_id))["data"]["exception"]
+    (done,) = applied["commands"]
+    assert (applied["status"], applied["lastError"]) == ("RESOLVED", None)
+    assert datetime.fromisoformat(applied["resolvedAt"]) == answered_at
+    assert (done["status"], done["attempts"], done["lastError"]) == ("DELIVERED", 1, None)
+    assert datetime.fromisoformat(done["deliveredAt"]) == answered_at
+    assert done["ownerAnswer"]
+    assert applied["history"][-1] == {
+        "status": "RESOLVED",
+        "actor": "wms",
+        "note": done["ownerAnswer"],
+    }
+
+    refused = (await egraph.query(ANSWERS, id=refused_id))["data"]["exception"]
+    (no,) = refused["commands"]
+    assert "left, not 10000" in no["ownerAnswer"]
+    assert (refused["status"], refused["resolvedAt"], refused["lastError"]) == (
+        "RESOLUTION_FAILED",
+        None,
+        no["ownerAnswer"],
+    )
+    assert (no["status"], no["attempts"], no["lastError"]) == ("REJECTED", 1, no["ownerAnswer"])
+    assert datetime.fromisoformat(no["deliveredAt"]) == answered_at
+
+    assert worker.outcomes == Counter(delivered=1, rejected=1)
+    answered = sorted(
+        (line["accepted"], line["owner"], line["command"], line["replayed"])
+        for line in logs
+        if line["event"] == "command_answered"
+    )
+    assert answered == [
+        (False, "wms", "fulfilment.backorder", False),
+        (True, "wms", "fulfilment.backorder", False),
+    ]
+
+
+async def test_a_batch_takes_the_longest_waiting_commands_first(
+    egraph: Graph,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    _, older_id = await make_short_pick()
+    _, newer_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(newer_id, "BACKORDER", "k-newer"))
+    await egraph.query(RESOLVE, input=resolve_input(older_id, "BACKORDER", "k-older"))
+    clock.catch_up()
+    worker = dispatcher(clock, batch_size=1)
+    assert await worker.run_once() == 1
+    statuses = [
+        (await command_of(egraph, exception_id))[1]["status"]
+        for exception_id in (newer_id, older_id)
+    ]
+    assert statuses == ["DELIVERED", "PENDING"]  # the newer id was resolved first
+    assert await worker.run_once() == 1
+    assert (await command_of(egraph, older_id))[1]["status"] == "DELIVERED"
