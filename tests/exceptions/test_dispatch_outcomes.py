@@ -16,6 +16,7 @@ import pytest
 import structlog
 import tenacity.wait
 
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
@@ -327,3 +328,74 @@ async def test_a_batch_takes_the_longest_waiting_commands_first(
     assert statuses == ["DELIVERED", "PENDING"]  # the newer id was resolved first
     assert await worker.run_once() == 1
     assert (await command_of(egraph, older_id))[1]["status"] == "DELIVERED"
+
+
+class ScriptedOwner:
+    """An owner whose answers are written in advance: an error to raise, or a receipt."""
+
+    def __init__(self, *answers: Exception | None) -> None:
+        self.answers = list(answers)
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+        return CommandReceipt(True, "applied", "cmd-1", False)
+
+
+async def test_only_an_owner_that_cannot_answer_opens_its_circuit_for_the_reset_time(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    """Breaker: 2 failures in a row, reset 20 s. Two answers outside the contract dead-letter
+    their commands but leave the circuit closed; two outages open it, and the owner is left
+    alone until 20 s have passed, then asked again."""
+    ids = [(await make_short_pick())[1] for _ in range(3)]
+    for n, exception_id in enumerate(ids):
+        await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", f"k-br-{n}"))
+    clock.catch_up()
+    garbled = SourceContractViolation("wms", "no receipt in the answer")
+    down = UpstreamUnavailable("wms", "HTTP 503")
+    owner = ScriptedOwner(garbled, garbled, down, down, None)
+    policy = DispatchPolicy.model_validate(
+        {
+            "batch_size": 1,
+            "max_attempts": 10,
+            "backoff_seconds": 0.01,
+            "backoff_max_seconds": 0.01,
+            "breaker": {"threshold": 2, "reset_seconds": 20},
+        }
+    )
+    registry = SimpleNamespace(clients={"wms": owner})
+    worker = CommandDispatcher(
+        services.sessions,
+        registry,
+        worker="test",
+        policy=policy,
+        clock=clock,  # type: ignore[arg-type]
+    )
+    for _ in range(2):  # the first two commands: answered outside the contract
+        assert await worker.run_once() == 1
+    for exception_id in ids[:2]:
+        assert (await command_of(egraph, exception_id))[1]["status"] == "DEAD"
+    for _ in range(2):  # the third: the owner is down, twice
+        assert await worker.run_once() == 1
+        clock.advance(0.01)
+    assert await worker.run_once() == 1  # the circuit is open: not asked, put off
+    shown, command = await command_of(egraph, ids[2])
+    assert command["attempts"] == 2
+    assert shown["lastError"] == "circuit open for wms: not calling it for now"
+    assert datetime.fromisoformat(command["nextAttemptAt"]) == clock.at + timedelta(seconds=20)
+    clock.advance(20)
+    assert await worker.run_once() == 1  # half open: asked again, and it answers
+    shown, command = await command_of(egraph, ids[2])
+    assert (shown["status"], command["status"], command["attempts"]) == (
+        "RESOLVED",
+        "DELIVERED",
+        3,
+    )
+    assert owner.answers == []
