@@ -12,7 +12,9 @@ the survivors judged equivalent are in docs/TESTING.md.
 Each package runs in a copy of this checkout under ``var/mutation/<package>/`` (gitignored),
 so packages do not share mutmut's state and the work tree is never touched; ``--keep`` reuses
 that copy's results for mutants whose code did not change (mutmut's own cache), otherwise each
-run starts afresh. mutmut forks one child per mutant and re-runs the mutant's tests there (with
+run starts afresh. mutmut lets a verdict stand even when tests were added since (unless the
+package's list of test files changed, which resets every verdict), so to measure new tests,
+run without ``--keep``. mutmut forks one child per mutant and re-runs the mutant's tests there (with
 their session fixtures: the demo systems, a fresh SQLite database), so a package takes minutes:
 ``--max-children`` (default 2, the cores of the project's machines) bounds the parallel
 children. Not part of ``.ci/run``.
@@ -241,7 +243,11 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     parser.add_argument("--list", action="store_true", help="list the packages and stop")
-    parser.add_argument("--keep", action="store_true", help="reuse the last run's results")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse the last run's verdicts (not for measuring new tests: they stand)",
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="print the last run's scores, run nothing"
     )
