@@ -190,3 +190,54 @@ async def test_policy_changes_take_effect_at_once_and_keep_history(
     assert [h["version"] for h in history][:2] == [version + 1, version]
     allowed = (await egraph.query(RESERVE, input=reserve_input("p-2")))["data"]["reserveInventory"]
     assert allowed["userErrors"] == []
+
+
+AVAILABLE = """
+query($sku: String!) {
+  availability(skus: [$sku], channel: "web", promise: SHIP) { locationId availableQuantity }
+}
+"""
+
+
+async def test_availability_counts_live_reservations_of_its_sku_and_location_only(
+    egraph: Graph, services: Services
+) -> None:
+    """10 sellable at dc-north. Held: 3 active and 1 committed. Not held: 2 released, 4 that
+    expired a minute ago, 5 of another SKU there, 6 of this SKU at another location."""
+    now = services.now()
+    async with services.sessions() as session, session.begin():
+        await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
+        await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        session.add(ten_sellable(SKU, last_event_at=now - timedelta(hours=1)))
+        for n, (quantity, status, expires, sku, location) in enumerate(
+            [
+                (3, "ACTIVE", now + timedelta(hours=1), SKU, "dc-north"),
+                (1, "COMMITTED", now + timedelta(hours=1), SKU, "dc-north"),
+                (2, "RELEASED", now + timedelta(hours=1), SKU, "dc-north"),
+                (4, "ACTIVE", now - timedelta(minutes=1), SKU, "dc-north"),
+                (5, "ACTIVE", now + timedelta(hours=1), "SKU-ELSEWHERE", "dc-north"),
+                (6, "ACTIVE", now + timedelta(hours=1), SKU, "store-a"),
+            ]
+        ):
+            session.add(
+                ReservationRow(
+                    id=f"held-{n}",
+                    sku=sku,
+                    location_id=location,
+                    channel="web",
+                    quantity=quantity,
+                    status=status,
+                    expires_at=expires,
+                    created_at=now - timedelta(hours=2),
+                    updated_at=now - timedelta(hours=2),
+                )
+            )
+    try:
+        body = await egraph.query(AVAILABLE, sku=SKU)
+        found = {
+            row["locationId"]: row["availableQuantity"] for row in body["data"]["availability"]
+        }
+        assert found["dc-north"] == 10 - 3 - 1
+    finally:
+        async with services.sessions() as session, session.begin():
+            await session.execute(delete(ReservationRow).where(ReservationRow.id.like("held-%")))
