@@ -113,6 +113,8 @@ PACKAGES: dict[str, Package] = {
             "tests/inventory/test_schema.py",
             "tests/inventory/test_reservations.py::"
             "test_availability_counts_live_reservations_of_its_sku_and_location_only",
+            "tests/inventory/test_reservations.py::"
+            "test_a_scheduled_wholesale_read_adds_the_open_receipts_of_its_sku",
         ),
     ),
     "reservations": Package(
