@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import structlog
 import tenacity.wait
+from sqlalchemy import select, update
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.db.models import OutboxCommandRow
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
@@ -48,6 +50,33 @@ query($id: ID!) {
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return Clock(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+async def own_commands_only(services: Services) -> AsyncIterator[None]:
+    """Commands other tests of the module left pending wait until after this test, so each
+    test here counts only the commands it made; then they are due as they were."""
+    async with services.sessions() as session, session.begin():
+        rows = await session.execute(
+            select(OutboxCommandRow.id, OutboxCommandRow.next_attempt_at).where(
+                OutboxCommandRow.status == "PENDING"
+            )
+        )
+        waiting = {command_id: due for command_id, due in rows}
+        if waiting:
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.id.in_(waiting))
+                .values(next_attempt_at=datetime(2100, 1, 1, tzinfo=UTC))
+            )
+    yield
+    async with services.sessions() as session, session.begin():
+        for command_id, due in waiting.items():
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.id == command_id)
+                .values(next_attempt_at=due)
+            )
 
 
 @pytest.fixture
