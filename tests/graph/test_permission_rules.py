@@ -204,6 +204,11 @@ def test_a_filter_guard_refuses_only_a_filter_that_is_set(argument: object, set_
         ("creditMemos[CM[1]].amount", True),
         ("payments[ch_1]", True),
         ("state", False),
+        # or at its end, indexed too
+        ("order.payments[ch_1]", True),
+        ("order.payments[a[b]]", True),
+        ("creditMemos.lines.amount", True),
+        ("order.lines.amount", False),
     ],
 )
 def test_money_is_told_by_its_field_whatever_the_sku_holds(field: str, money: bool) -> None:
