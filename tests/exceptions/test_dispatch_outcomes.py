@@ -197,6 +197,9 @@ async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps
         True,
     )
     assert (sweeping.wakeup, sweeping.jitter, dict(sweeping.context)) == (None, 0.2, context)
+    # as `omnigraph dispatch` runs it: every half second when idle, no jitter
+    plain, _ = worker.periodic()
+    assert (plain.interval, plain.jitter, plain.wakeup) == (0.5, 0.0, None)
 
     assert await delivering.step() is True  # one delivered: look again at once
     assert await delivering.step() is False  # nothing due: wait for the interval
@@ -281,6 +284,9 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
     assert resent == (command_type, key)
     shown, command = await command_of(egraph, exception_id)
     assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
+    history = (await egraph.query(ANSWERS, id=exception_id))["data"]["exception"]["history"]
+    # the owner said nothing: the history says what became of the command
+    assert history[-1] == {"status": "RESOLVED", "actor": "wms", "note": "delivered"}
 
 
 async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied(
@@ -357,6 +363,7 @@ async def test_a_batch_takes_the_longest_waiting_commands_first(
     assert statuses == ["DELIVERED", "PENDING"]  # the newer id was resolved first
     assert await worker.run_once() == 1
     assert (await command_of(egraph, older_id))[1]["status"] == "DELIVERED"
+    assert worker.outcomes == Counter(delivered=2)
 
 
 class ScriptedOwner:
