@@ -200,3 +200,18 @@ def test_an_unknown_source_is_told_the_kinds_it_could_have_named(tmp_path: Path)
         "authority rules: field 'terms' names 'sap', which is neither a source kind"
         " (erp, payments, storefront, wms) nor a configured source"
     )
+
+
+def test_a_lone_claim_of_the_named_owner_is_authoritative(tmp_path: Path) -> None:
+    rules = rules_with(
+        tmp_path,
+        '[fields.state]\nowner = "wms"\nfallback = ["storefront"]',
+        '[fields.state]\nowner = "wms-east"\nfallback = ["wms", "storefront"]',
+    )
+    east = Claim("wms-east", SourceKind.WMS, "WO-1", AT, "SHIPPED")
+    west = Claim("wms-west", SourceKind.WMS, "WO-2", AT, "SHIPPED")
+    owned = decide("state", [east], rules.for_field("state"), now=LATER)
+    fallback = decide("state", [west], rules.for_field("state"), now=LATER)
+    assert owned is not None
+    assert fallback is not None
+    assert (owned.authoritative, fallback.authoritative) == (True, False)
