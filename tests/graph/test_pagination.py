@@ -275,3 +275,34 @@ def test_a_page_ends_at_its_last_edge_or_else_where_to_resume() -> None:
     assert page_info(edges, False, "elsewhere").end_cursor == "c2"
     empty = page_info([], True, "resume-here")
     assert (empty.start_cursor, empty.end_cursor) == (None, "resume-here")
+
+
+async def test_a_page_asks_the_upstream_for_one_item_more_than_it_shows() -> None:
+    """The upstream is asked for what the page shows plus one (to know whether more remain),
+    never for more: a client's ``first: 3`` costs the owning system four records a request."""
+    asked: list[int] = []
+    listing = paged(list(range(50)), 50)
+
+    async def fetch(page: str | None, limit: int) -> tuple[list[int], str | None]:
+        asked.append(limit)
+        return await listing(page, limit)
+
+    result = await scan_listing([fetch], first=3, after=None, max_pages=5)
+    assert ([item for item, _ in result.items], result.has_next) == ([0, 1, 2], True)
+    assert asked == [4]
+
+
+async def test_a_cursor_survives_a_smaller_page_size_even_when_a_scan_is_cut_short() -> None:
+    """A page of 5, then pages of 2 reading one upstream page a request: the upstream pages
+    shrink with ``first``, so the position carries past them, and no item is seen twice."""
+    source = paged(list(range(12)), 50)
+    first = await scan_listing([source], first=5, after=None, max_pages=1)
+    seen = [item for item, _ in first.items]
+    after = first.resume_at
+    for _ in range(20):
+        result = await scan_listing([source], first=2, after=after, max_pages=1)
+        seen += [item for item, _ in result.items]
+        if not result.has_next:
+            break
+        after = result.resume_at
+    assert seen == list(range(12))

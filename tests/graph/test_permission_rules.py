@@ -190,3 +190,44 @@ def test_a_filter_guard_refuses_only_a_filter_that_is_set(argument: object, set_
     assert guard.has_permission(None, storefront, filter=argument) is (not set_)
     assert guard.has_permission(None, info(key(Role.SUPPORT)), filter=argument) is True
     assert guard.has_permission(None, storefront) is True  # not given at all
+
+
+@pytest.mark.parametrize(
+    ("field", "money"),
+    [
+        # a SKU is any string: dots and brackets inside a line's index change nothing
+        ("lines[SHIRT[M].v2].unitPrice", True),
+        ("lines[SHIRT[M].v2].shipped", False),
+        ("lines[a.b.c].quantity", False),
+        # an indexed money field at the head of the path
+        ("creditMemos[CM-1].amount", True),
+        ("creditMemos[CM[1]].amount", True),
+        ("payments[ch_1]", True),
+        ("state", False),
+        # or at its end, indexed too
+        ("order.payments[ch_1]", True),
+        ("order.payments[a[b]]", True),
+        ("creditMemos.lines.amount", True),
+        ("order.lines.amount", False),
+    ],
+)
+def test_money_is_told_by_its_field_whatever_the_sku_holds(field: str, money: bool) -> None:
+    assert hides_money_provenance(info(key(Role.STOREFRONT, channel="web")), field) is money
+
+
+def test_a_filter_guard_names_every_role_that_may_filter() -> None:
+    guard = FilterGuard(("filter", "payout"), "payout", frozenset({Role.SUPPORT, Role.FINANCE}))
+    assert guard.message == "filtering on `payout` needs the finance or support role"
+    assert FilterGuard(("filter", "x"), "x", frozenset()).message == (
+        "filtering on `x` needs the admin role"
+    )
+
+
+def test_a_field_of_a_closed_type_needs_a_role_both_allow() -> None:
+    matrix = Matrix(
+        types={"Payout": frozenset({Role.FINANCE, Role.SUPPORT})},
+        fields={"Payout.fees": frozenset({Role.FINANCE, Role.REPORTING})},
+        own_channel=frozenset(),
+    )
+    assert matrix.roles_for("Payout", "fees") == frozenset({Role.FINANCE})
+    assert matrix.roles_for("Payout", "id") == frozenset({Role.FINANCE, Role.SUPPORT})

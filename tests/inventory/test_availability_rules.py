@@ -6,13 +6,20 @@ given as the read would find them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from omnigraph.core.errors import ConfigurationError
 from omnigraph.db.models import ExpectedReceiptRow
 from omnigraph.inventory.availability import Position, Promise, availability_for, past_cutoff
-from omnigraph.inventory.policy import CHANNELS, AllocationPolicy, PolicyInvalid
+from omnigraph.inventory.policy import (
+    CHANNELS,
+    AllocationPolicy,
+    PolicyInvalid,
+    load_default_policy,
+)
 from omnigraph.sources.records import Location
 
 POLICY = AllocationPolicy.parse(
@@ -244,3 +251,22 @@ def test_who_serves_what_and_who_ranks_where() -> None:
         2,
         2,
     ]
+
+
+def test_a_fence_of_a_channel_level_with_another_holds_against_it() -> None:
+    """Channels left out of the priority order rank last, level with one another: the
+    marketplace's fence holds against wholesale, as a fence of a channel ranked above would."""
+    document = load_default_policy().model_dump()
+    document["ring_fence"] = {"marketplace": {"quantity": 5}}
+    document["priority"] = {"order": ["store-pickup", "web"]}
+    policy = AllocationPolicy.parse(document)
+    assert policy.fences_against("wholesale", 100) == {"marketplace": 5}
+    assert policy.fences_against("web", 100) == {}
+
+
+def test_a_policy_file_that_is_not_toml_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text("[locations\n")
+    with pytest.raises(ConfigurationError) as refused:
+        load_default_policy(path)
+    assert str(refused.value).startswith(f"allocation policy {path} is not valid TOML: ")

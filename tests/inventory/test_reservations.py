@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from omnigraph.db.models import InventoryPositionRow, ReservationRow
+from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
 from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.runtime.services import Services
@@ -190,3 +190,105 @@ async def test_policy_changes_take_effect_at_once_and_keep_history(
     assert [h["version"] for h in history][:2] == [version + 1, version]
     allowed = (await egraph.query(RESERVE, input=reserve_input("p-2")))["data"]["reserveInventory"]
     assert allowed["userErrors"] == []
+
+
+AVAILABLE = """
+query($sku: String!) {
+  availability(skus: [$sku], channel: "web", promise: SHIP) { locationId availableQuantity }
+}
+"""
+
+
+async def test_availability_counts_live_reservations_of_its_sku_and_location_only(
+    egraph: Graph, services: Services
+) -> None:
+    """10 sellable at dc-north. Held: 3 active and 1 committed. Not held: 2 released, 4 that
+    expired a minute ago, 7 expiring now, 5 of another SKU there, 6 of this SKU elsewhere."""
+    now = services.now()
+    async with services.sessions() as session, session.begin():
+        await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
+        await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        session.add(ten_sellable(SKU, last_event_at=now - timedelta(hours=1)))
+        for n, (quantity, status, expires, sku, location) in enumerate(
+            [
+                (3, "ACTIVE", now + timedelta(hours=1), SKU, "dc-north"),
+                (1, "COMMITTED", now + timedelta(hours=1), SKU, "dc-north"),
+                (2, "RELEASED", now + timedelta(hours=1), SKU, "dc-north"),
+                (4, "ACTIVE", now - timedelta(minutes=1), SKU, "dc-north"),
+                (7, "ACTIVE", now, SKU, "dc-north"),  # expires this instant: no longer held
+                (5, "ACTIVE", now + timedelta(hours=1), "SKU-ELSEWHERE", "dc-north"),
+                (6, "ACTIVE", now + timedelta(hours=1), SKU, "store-a"),
+            ]
+        ):
+            session.add(
+                ReservationRow(
+                    id=f"held-{n}",
+                    sku=sku,
+                    location_id=location,
+                    channel="web",
+                    quantity=quantity,
+                    status=status,
+                    expires_at=expires,
+                    created_at=now - timedelta(hours=2),
+                    updated_at=now - timedelta(hours=2),
+                )
+            )
+    try:
+        body = await egraph.query(AVAILABLE, sku=SKU)
+        found = {
+            row["locationId"]: row["availableQuantity"] for row in body["data"]["availability"]
+        }
+        assert found["dc-north"] == 10 - 3 - 1
+    finally:
+        async with services.sessions() as session, session.begin():
+            await session.execute(delete(ReservationRow).where(ReservationRow.id.like("held-%")))
+
+
+WHOLESALE = """
+query($sku: String!, $promise: Promise!, $at: DateTime) {
+  availability(skus: [$sku], channel: "wholesale", promise: $promise, at: $at) {
+    locationId availableQuantity
+  }
+}
+"""
+
+
+async def test_a_scheduled_wholesale_read_adds_the_open_receipts_of_its_sku(
+    egraph: Graph, services: Services
+) -> None:
+    """What a wholesale order may be promised for a date: what ships now, plus the units
+    announced at dc-north for this SKU and still open (not those of another SKU, nor a
+    receipt with nothing left open)."""
+    now = services.now()
+    receipts = [("T-OPEN", SKU, 5), ("T-DONE", SKU, 0), ("T-OTHER", "SKU-ELSEWHERE", 8)]
+    async with services.sessions() as session, session.begin():
+        await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
+        await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        session.add(ten_sellable(SKU, last_event_at=now - timedelta(hours=1)))
+        for ref, sku, quantity in receipts:
+            session.add(
+                ExpectedReceiptRow(
+                    expected_receipt_id=ref,
+                    sku=sku,
+                    location_id="dc-north",
+                    quantity_open=quantity,
+                    expected_at=now,
+                )
+            )
+    try:
+        at = (now + timedelta(days=1)).isoformat()
+        ships = await egraph.query(WHOLESALE, sku=SKU, promise="SHIP", at=at)
+        later = await egraph.query(WHOLESALE, sku=SKU, promise="SCHEDULED_WHOLESALE", at=at)
+
+        def at_dc(body: dict[str, Any]) -> int:
+            rows = body["data"]["availability"]
+            return next(r["availableQuantity"] for r in rows if r["locationId"] == "dc-north")
+
+        assert at_dc(later) == at_dc(ships) + 5
+    finally:
+        async with services.sessions() as session, session.begin():
+            await session.execute(
+                delete(ExpectedReceiptRow).where(
+                    ExpectedReceiptRow.expected_receipt_id.in_([ref for ref, _, _ in receipts])
+                )
+            )

@@ -134,3 +134,20 @@ async def test_availability_round_trips_through_node(graph: Graph) -> None:
 async def test_unknown_channel_is_a_coded_error(graph: Graph) -> None:
     body = await graph.query(QUERY, skus=["SKU-0001"], channel="teleport", promise="SHIP")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_refused_availability_read_says_what_to_change(graph: Graph) -> None:
+    unknown = await graph.query(QUERY, skus=["SKU-0001"], channel="teleport", promise="SHIP")
+    (error,) = unknown["errors"]
+    assert error["message"] == (
+        "unknown channel 'teleport'; known: marketplace, store-pickup, web, wholesale"
+    )
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "channel"}
+
+    skus = [f"SKU-{n:05d}" for n in range(1001)]
+    too_many = await graph.query(QUERY, skus=skus, channel="web", promise="SHIP")
+    (error,) = too_many["errors"]
+    assert error["message"] == "at most 1000 skus per call, got 1001"
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "skus"}
+    at_most = await graph.query(QUERY, skus=skus[:1000], channel="web", promise="SHIP")
+    assert "errors" not in at_most

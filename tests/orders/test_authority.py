@@ -158,3 +158,60 @@ def test_a_paths_rule_is_the_same_when_asked_again() -> None:
             "wms",
         ]
     )
+
+
+def test_grace_ends_at_its_last_moment_and_a_claim_as_old_as_the_owners_is_lag() -> None:
+    rule = AuthorityRules.load().for_field("totals")  # one hour of grace
+    owner = Claim("erp", SourceKind.ERP, "SO-1", AT, "12.00")
+    same_moment = Claim("web-store", SourceKind.STOREFRONT, "SF-1", AT, "10.00")
+    within = decide("totals.total", [owner, same_moment], rule, now=AT + timedelta(minutes=59))
+    assert within is not None
+    assert (within.lagging, within.conflicting) == ((same_moment,), ())
+    ended = decide("totals.total", [owner, same_moment], rule, now=AT + timedelta(hours=1))
+    assert ended is not None
+    assert (ended.lagging, ended.conflicting) == ((), (same_moment,))
+
+
+def test_bad_rules_name_every_field_at_fault(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('[fields.colour]\nowner = "erp"\n[fields.size]\nowner = "erp"\n')
+    with pytest.raises(ConfigurationError) as unknown:
+        AuthorityRules.load(path)
+    known = ", ".join(sorted(AuthorityRules.load().fields))
+    assert str(unknown.value) == (
+        f"authority rules {path}: unknown field 'colour', 'size'; known: {known}"
+    )
+    path.write_text('[fields.state]\nowner = "wms"\n[fields.currency]\nowner = "storefront"\n')
+    missing = sorted(set(AuthorityRules.load().fields) - {"state", "currency"})
+    with pytest.raises(ConfigurationError) as unowned:
+        AuthorityRules.load(path)
+    assert str(unowned.value) == f"authority rules {path}: no owner for {', '.join(missing)}"
+    path.write_text("[fields\n")
+    with pytest.raises(ConfigurationError) as not_toml:
+        AuthorityRules.load(path)
+    assert str(not_toml.value).startswith(f"authority rules {path} is not valid TOML: ")
+
+
+def test_an_unknown_source_is_told_the_kinds_it_could_have_named(tmp_path: Path) -> None:
+    rules = rules_with(tmp_path, '[fields.terms]\nowner = "erp"', '[fields.terms]\nowner = "sap"')
+    with pytest.raises(ConfigurationError) as refused:
+        rules.check_sources({"erp": SourceKind.ERP})
+    assert str(refused.value) == (
+        "authority rules: field 'terms' names 'sap', which is neither a source kind"
+        " (erp, payments, storefront, wms) nor a configured source"
+    )
+
+
+def test_a_lone_claim_of_the_named_owner_is_authoritative(tmp_path: Path) -> None:
+    rules = rules_with(
+        tmp_path,
+        '[fields.state]\nowner = "wms"\nfallback = ["storefront"]',
+        '[fields.state]\nowner = "wms-east"\nfallback = ["wms", "storefront"]',
+    )
+    east = Claim("wms-east", SourceKind.WMS, "WO-1", AT, "SHIPPED")
+    west = Claim("wms-west", SourceKind.WMS, "WO-2", AT, "SHIPPED")
+    owned = decide("state", [east], rules.for_field("state"), now=LATER)
+    fallback = decide("state", [west], rules.for_field("state"), now=LATER)
+    assert owned is not None
+    assert fallback is not None
+    assert (owned.authoritative, fallback.authoritative) == (True, False)

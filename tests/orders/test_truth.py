@@ -24,6 +24,7 @@ from omnigraph.orders.truth import (
 from omnigraph.sources.records import (
     Charge,
     FulfilmentOrder,
+    OrderTotals,
     SalesOrder,
     Sourced,
     StorefrontOrder,
@@ -545,3 +546,176 @@ def test_only_the_asked_systems_evidence_is_kept() -> None:
     assert wms_and_money.fulfilment_orders == evidence.fulfilment_orders
     assert wms_and_money.charges == evidence.charges
     assert list(wms_and_money.unavailable) == [SourceKind.WMS]
+
+
+def wholesale_sales_order(ship_date: str | None) -> SalesOrder:
+    return SalesOrder.model_validate(
+        {
+            "id": "SO-1",
+            "orderRef": "SF-1",
+            "currency": "GBP",
+            "terms": "NET30",
+            "status": "open",
+            "financialStatus": "invoiced",
+            "lines": [],
+            "totals": {"subtotal": "0", "total": "0"},
+            "requestedShipDate": ship_date,
+            "updatedAt": NOW.isoformat(),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "wms", "expected"),
+    [
+        # every fulfilment order cancelled in the WMS, whatever the storefront still says
+        ("pickup", "open", ["cancelled"], "CANCELLED"),
+        ("pickup", "open", ["cancelled", "cancelled"], "CANCELLED"),
+        ("wholesale", "open", ["cancelled"], "CANCELLED"),
+        # one cancelled beside one still live: the live one decides
+        ("pickup", "open", ["cancelled", "picking"], "AWAITING_PICK"),
+        ("wholesale", "open", ["cancelled", "picked"], "IN_FULFILMENT"),
+        # cancelled in the storefront before the WMS heard of it
+        ("wholesale", "cancelled", [], "CANCELLED"),
+        # every status past the dock is shipped, for a wholesale customer
+        ("wholesale", "closed", ["delivered"], "SHIPPED"),
+        ("wholesale", "closed", ["partially_returned"], "SHIPPED"),
+        ("wholesale", "closed", ["returned"], "SHIPPED"),
+    ],
+)
+def test_channel_branches_of_cancelled_and_finished_fulfilment(
+    method: str, status: str, wms: list[str], expected: str
+) -> None:
+    order = storefront_order(status=status, method=method)
+    fulfilment = [wms_order(s).model_copy(update={"id": f"WO-{n}"}) for n, s in enumerate(wms)]
+    assert channel_state(order, fulfilment, [], LATER) == expected
+
+
+def test_a_wholesale_order_due_to_ship_today_awaits_release_not_scheduled() -> None:
+    """SCHEDULED is for a ship date still ahead; on the day itself the order waits for the
+    warehouse to release it."""
+    order = storefront_order(method="wholesale")
+    today = [wholesale_sales_order(LATER.date().isoformat())]
+    tomorrow = [wholesale_sales_order((LATER + timedelta(days=1)).date().isoformat())]
+    assert channel_state(order, [], today, LATER) == "AWAITING_RELEASE"
+    assert channel_state(order, [], tomorrow, LATER) == "SCHEDULED"
+
+
+def test_any_two_states_can_be_compared_whichever_system_owns_state() -> None:
+    """Rules may make the storefront the owner of ``state``; then the WMS's states, which the
+    storefront never claims, are compared too: each agrees with itself and with no other
+    storefront milestone, and a value that is no state agrees with nothing."""
+    assert states_consistent("RELEASED", "RELEASED")
+    assert states_consistent("PARTIALLY_RETURNED", "PARTIALLY_RETURNED")
+    assert not states_consistent("PLACED", "RELEASED")
+    assert not states_consistent("PACKED", "PICKED")
+    assert not states_consistent("ON_THE_MOON", "PLACED")
+    assert not states_consistent("PLACED", "ON_THE_MOON")
+
+
+def named_erp(so_id: str, lines: list[tuple[str, int, str]], **totals: str) -> Sourced[SalesOrder]:
+    """A sales order of the ERP configured as ``erp-eu``, with the totals given."""
+    record = erp(so_id, totals.get("total", "0"), "0", lines).record
+    figures = {"subtotal": "0", "total": "0", **totals}
+    return Sourced("erp-eu", record.model_copy(update={"totals": OrderTotals(**figures)}))
+
+
+def past_grace(order: Sourced[StorefrontOrder], *sales: Sourced[SalesOrder]) -> OrderTruth:
+    evidence = OrderEvidence(order, sales_orders=list(sales))
+    return OrderTruth(evidence, AuthorityRules.load(), AT + timedelta(days=1))
+
+
+def test_a_line_price_the_erp_states_otherwise_shows_both_claims_each_named() -> None:
+    truth = past_grace(
+        storefront("20.00", [("SKU-1", 2, "10.00")]),
+        named_erp("SO-1", [("SKU-1", 2, "9.50")], total="19.00"),
+    )
+    price = truth.unit_price("SKU-1")
+    assert price is not None
+    assert price.disputed
+    assert [(c.source, c.record_ref, c.value) for c in price.claims] == [
+        ("erp-eu", "SO-1#1", "9.50"),
+        ("web-store", "SF-7", "10.00"),
+    ]
+    quantity = truth.ordered_quantity("SKU-1")
+    assert quantity is not None
+    assert [(c.source, c.record_ref, c.value) for c in quantity.claims] == [
+        ("web-store", "SF-7", "2"),
+        ("erp-eu", "SO-1#1", "2"),
+    ]
+    assert (truth.total.served.source, truth.total.served.value) == ("erp-eu", "19.00")
+
+
+def test_a_price_written_with_other_decimals_is_the_same_price() -> None:
+    truth = past_grace(
+        storefront("20.00", [("SKU-1", 2, "10.00")]),
+        named_erp("SO-1", [("SKU-1", 2, "10.0")], total="20.0"),
+    )
+    price = truth.unit_price("SKU-1")
+    assert price is not None
+    assert not price.disputed
+    assert truth.disagreements() == []
+
+
+def test_a_sku_only_the_erp_lists_is_the_erps_word_alone() -> None:
+    truth = past_grace(
+        storefront("20.00", [("SKU-1", 2, "10.00")]),
+        named_erp("SO-1", [("SKU-1", 2, "10.00"), ("SKU-9", 1, "4.00")], total="24.00"),
+    )
+    price = truth.unit_price("SKU-9")
+    quantity = truth.ordered_quantity("SKU-9")
+    assert price is not None
+    assert quantity is not None
+    assert [(c.source, c.value) for c in price.claims] == [("erp-eu", "4.00")]
+    assert [(c.source, c.value) for c in quantity.claims] == [("erp-eu", "1")]
+
+
+def test_an_erp_pricing_one_of_two_storefront_prices_differently_disagrees() -> None:
+    """The storefront sells SKU-1 at 10.00 and, on promotion, 8.00; an ERP stating 10.00 and
+    9.00 does not agree with it (only the same set of prices does)."""
+    truth = past_grace(
+        storefront("18.00", [("SKU-1", 1, "10.00"), ("SKU-1", 1, "8.00")]),
+        named_erp("SO-1", [("SKU-1", 1, "10.00"), ("SKU-1", 1, "9.00")], total="19.00"),
+    )
+    price = truth.unit_price("SKU-1")
+    assert price is not None
+    assert price.disputed
+    assert sorted(c.value for c in price.claims if c.source == "erp-eu") == ["10.00", "9.00"]
+
+
+def test_the_served_totals_are_the_erps_every_figure_added_up() -> None:
+    truth = past_grace(
+        storefront("33.00", [("SKU-1", 3, "10.00")]),
+        named_erp(
+            "SO-1",
+            [("SKU-1", 2, "10.00")],
+            subtotal="20.00",
+            discount="2.00",
+            tax="4.00",
+            total="22.00",
+        ),
+        named_erp(
+            "SO-2",
+            [("SKU-1", 1, "10.00")],
+            subtotal="10.00",
+            discount="1.00",
+            tax="2.00",
+            total="11.00",
+        ),
+    )
+    assert truth.served_totals == OrderTotals(
+        subtotal=Decimal("30.00"),
+        discount=Decimal("3.00"),
+        shipping=Decimal("0"),
+        tax=Decimal("6.00"),
+        total=Decimal("33.00"),
+    )
+
+
+def test_a_financial_status_the_erp_books_otherwise_is_a_disagreement() -> None:
+    order = storefront("20.00", [("SKU-1", 2, "10.00")])
+    refunded = Sourced(
+        order.source, order.record.model_copy(update={"financial_status": "refunded"})
+    )
+    truth = past_grace(refunded, named_erp("SO-1", [("SKU-1", 2, "10.00")], total="20.00"))
+    assert [f.field for f in truth.disagreements()] == ["financialStatus"]

@@ -590,3 +590,25 @@ def test_category_totals_add_every_transaction_and_count_fees_apart() -> None:
     assert totals[ReportingCategory.SALES] == 3000
     assert totals[ReportingCategory.REFUNDS] == -500
     assert totals[ReportingCategory.FEES] == 50 + 30 + 333 + 100 + 7
+
+
+def test_a_charge_charging_an_order_captured_twice_names_both_captures() -> None:
+    twice = order("SF-1", CAPTURE, {**CAPTURE, "id": "TX-3", "gatewayRef": "ch_3"})
+    found = world(charges={"ch_2": charge("ch_2", "SF-1", 2000)}, orders={"SF-1": twice})
+    (line,) = match_transactions([txn("t1", "charge", 2000, "ch_2")], found)
+    assert (line.status, line.reason) == (
+        MatchStatus.DUPLICATE,
+        "order SF-1 was captured once, by ch_1, ch_3; charge ch_2 charged it again",
+    )
+
+
+def test_a_charge_the_provider_reports_uncaptured_is_judged_on_its_amount() -> None:
+    """A record that says it was not captured carries no captured amount (0): the charge's
+    amount is what it took, so 20.00 against the storefront's 20.00 capture matches."""
+    uncaptured = charge("ch_1", "SF-1", 2000).model_copy(
+        update={"captured": False, "amount_captured": 0}
+    )
+    (line,) = match_transactions(
+        [txn("t1", "charge", 2000, "ch_1")], world(charges={"ch_1": uncaptured})
+    )
+    assert line.status == MatchStatus.MATCHED, line.reason

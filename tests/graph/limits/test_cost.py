@@ -262,3 +262,43 @@ async def test_a_repeated_operation_is_costed_once(
         body = (await service.post("/graphql", json=sent)).json()
         assert len(body["data"]["orders"]["edges"]) == n
     assert walks == ["Once", "Once"]  # n=3 once, n=4 once
+
+
+# limits unlike the settings' defaults, so a count that ignores the ones it is given shows
+ODD = QueryLimits(default_page_size=7, max_page_size=30, cost_list_size=3)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        # the page cap and the list size given: 30 a page, 3 a list
+        ("{ orders(first: 100) { edges { node { id lines { sku } } } } }", {}, 1 + 30 * 7),
+        # `first` absent: the argument's own default (20 for bulk operations), not the page size
+        ("{ bulkOperations { edges { node { id } } } }", {}, 1 + 20 * 3),
+        # `first` after another argument is still read
+        ("{ orders(after: null, first: 2) { edges { node { id } } } }", {}, 1 + 2 * 3),
+        # an empty page costs its field only
+        ("{ orders(first: 0) { edges { node { id } } } }", {}, 1),
+        # a variable sent as something other than an integer: the default page size
+        ("query($n: Int) { orders(first: $n) { edges { node { id } } } }", {"n": "9"}, 1 + 7 * 3),
+        ("query($n: Int) { orders(first: $n) { edges { node { id } } } }", {"n": True}, 1 + 7 * 3),
+        # one reference written without a list is a list of one, as GraphQL coerces it
+        (
+            '{ _entities(representations: {__typename: "Payout", id: "a"})'
+            " { ... on Payout { id } } }",
+            {},
+            1 + 1 * 1,
+        ),
+        # references not sent at all: none to resolve
+        (ENTITIES, {}, 1),
+        # fields beside an inline fragment or a spread count with it
+        ('{ node(id: "x") { id ... on Order { name } } }', {}, 1 + 1 + 1),
+        ('{ orderByRef(source: "s", ref: "r") { id ...o } } fragment o on Order { name }', {}, 3),
+        # an inline fragment inside a page is in that page: its edges are not a list again
+        ("{ orders(first: 2) { ... on OrderConnection { edges { node { id } } } } }", {}, 7),
+    ],
+)
+def test_the_cost_model_reads_the_limits_and_arguments_it_is_given(
+    query: str, variables: dict[str, Any], expected: int
+) -> None:
+    assert operation_cost(SCHEMA, parse(query), variables=variables, limits=ODD) == expected

@@ -1,0 +1,440 @@
+"""What the dispatcher leaves behind for the people watching it: each command's attempts,
+last error and next attempt, the owner's answer, the tally ``omnigraph dispatch`` prints,
+the log lines, and the background tasks it runs as. Time is the injected clock; the backoff's
+random draw is pinned to the top of its window, so each wait is the policy's exact bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import structlog
+import tenacity.wait
+from sqlalchemy import select, update
+
+from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.db.models import OutboxCommandRow
+from omnigraph.exceptions.dispatcher import CommandDispatcher
+from omnigraph.runtime.services import Services
+from omnigraph.settings import DispatchPolicy
+from omnigraph.sources.contract import CommandReceipt
+from tests.conftest import Graph, Sources
+from tests.exceptions.test_delivery import Clock
+from tests.exceptions.test_resolution import RESOLVE, resolve_input
+
+COMMANDS = """
+query($id: ID!) {
+  exception(id: $id) {
+    status lastError
+    commands { status attempts nextAttemptAt lastError ownerAnswer }
+  }
+}
+"""
+
+ANSWERS = """
+query($id: ID!) {
+  exception(id: $id) {
+    status lastError resolvedAt
+    history { status actor note }
+    commands { status attempts deliveredAt lastError ownerAnswer }
+  }
+}
+"""
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+async def own_commands_only(services: Services) -> AsyncIterator[None]:
+    """Commands other tests of the module left pending wait until after this test, so each
+    test here counts only the commands it made; then they are due as they were."""
+    async with services.sessions() as session, session.begin():
+        rows = await session.execute(
+            select(OutboxCommandRow.id, OutboxCommandRow.next_attempt_at).where(
+                OutboxCommandRow.status == "PENDING"
+            )
+        )
+        waiting = {command_id: due for command_id, due in rows}
+        if waiting:
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.id.in_(waiting))
+                .values(next_attempt_at=datetime(2100, 1, 1, tzinfo=UTC))
+            )
+    yield
+    async with services.sessions() as session, session.begin():
+        for command_id, due in waiting.items():
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.id == command_id)
+                .values(next_attempt_at=due)
+            )
+
+
+@pytest.fixture
+def top_of_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full jitter draws a wait uniformly below the window; here, the window itself."""
+    monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
+
+
+async def command_of(egraph: Graph, exception_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    shown = (await egraph.query(COMMANDS, id=exception_id))["data"]["exception"]
+    (command,) = shown["commands"]
+    return shown, command
+
+
+@pytest.mark.usefixtures("top_of_window")
+async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
+    egraph: Graph,
+    esources: Sources,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """Backoff 10 s doubling, capped at 15 s, three attempts: tried at once, after 10 s, after
+    15 more (20 capped), then given up; never before its next attempt is due."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-backoff"))
+    clock.catch_up()
+    worker = dispatcher(
+        clock,
+        max_attempts=3,
+        backoff_seconds=10,
+        backoff_max_seconds=15,
+        breaker={"threshold": 100},
+    )
+    async with esources.down("wms"):
+        with structlog.testing.capture_logs() as logs:
+            for wait in (10, 15):
+                assert await worker.run_once() == 1
+                shown, command = await command_of(egraph, exception_id)
+                assert command["status"] == "PENDING"
+                assert "HTTP 503" in command["lastError"]
+                assert shown["lastError"] == command["lastError"]
+                due = datetime.fromisoformat(command["nextAttemptAt"])
+                assert due == clock.at + timedelta(seconds=wait)
+                clock.advance(wait - 0.001)
+                assert await worker.run_once() == 0  # not due yet: the owner is left alone
+                clock.advance(0.001)
+            assert await worker.run_once() == 1
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"], command["attempts"]) == (
+        "RESOLUTION_FAILED",
+        "DEAD",
+        3,
+    )
+    assert command["lastError"].startswith("gave up after 3 attempts: ")
+    assert "HTTP 503" in command["lastError"]
+    assert worker.outcomes == Counter(retry=2, dead=1)
+    logs = [line for line in logs if str(line["event"]).startswith("command_")]
+    seen = [(line["event"], line["log_level"], line["owner"]) for line in logs]
+    assert seen == [
+        ("command_postponed", "warning", "wms"),
+        ("command_postponed", "warning", "wms"),
+        ("command_dead_lettered", "error", "wms"),
+    ]
+    assert all("HTTP 503" in line["error"] for line in logs)
+    assert logs[-1]["error"] == command["lastError"]
+
+
+async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_first_attempt(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-no-owner"))
+    clock.catch_up()
+    nowhere = SimpleNamespace(clients={})  # a registry that configures no source at all
+    worker = CommandDispatcher(services.sessions, nowhere, worker="test", clock=clock)  # type: ignore[arg-type]
+    assert await worker.run_once() == 1
+    shown, command = await command_of(egraph, exception_id)
+    assert (command["status"], command["attempts"]) == ("DEAD", 1)
+    assert command["lastError"] == "owner 'wms' is not configured"
+    assert shown["status"] == "RESOLUTION_FAILED"
+    assert worker.outcomes == Counter(dead=1)
+
+
+async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps_old_keys(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """Two tasks: ``dispatcher`` on every replica (it claims its commands), woken early by a
+    resolution, going on at once while it delivers; ``idempotency_keys``, a singleton every
+    ten minutes, forgetting keys past their day."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic"))
+    clock.catch_up()
+    worker = dispatcher(clock)
+    resolved = asyncio.Event()
+    delivering, sweeping = worker.periodic(wakeup=resolved, poll_seconds=2.5, jitter=0.2)
+    context = {"worker": "test"}
+    assert (delivering.name, delivering.interval, delivering.singleton) == (
+        "dispatcher",
+        2.5,
+        False,
+    )
+    assert (delivering.wakeup, delivering.jitter, dict(delivering.context)) == (
+        resolved,
+        0.2,
+        context,
+    )
+    assert (sweeping.name, sweeping.interval, sweeping.singleton) == (
+        "idempotency_keys",
+        600,
+        True,
+    )
+    assert (sweeping.wakeup, sweeping.jitter, dict(sweeping.context)) == (None, 0.2, context)
+    # as `omnigraph dispatch` runs it: every half second when idle, no jitter
+    plain, _ = worker.periodic()
+    assert (plain.interval, plain.jitter, plain.wakeup) == (0.5, 0.0, None)
+
+    assert await delivering.step() is True  # one delivered: look again at once
+    assert await delivering.step() is False  # nothing due: wait for the interval
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
+
+    resolved_again = await egraph.query(
+        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
+    )
+    assert resolved_again["data"]["resolveException"]["userErrors"] == []  # the key replays
+    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    await sweeping.step()
+    forgotten = await egraph.query(
+        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
+    )
+    codes = [e["code"] for e in forgotten["data"]["resolveException"]["userErrors"]]
+    assert codes == ["INVALID_TRANSITION"]  # the key is gone: the request is judged afresh
+
+
+class HeldOwner:
+    """An owner that answers each command only when the test lets it: a delivery in flight,
+    held open without any timing. It records every command with its idempotency key."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self.received: list[tuple[str, str]] = []
+
+    async def reached(self, count: int) -> None:
+        """Until ``count`` commands have reached the owner."""
+        while len(self.received) < count:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        self.received.append((command_type, idempotency_key))
+        self.arrived.set()
+        await self.gate.wait()
+        replayed = self.received.count((command_type, idempotency_key)) > 1
+        return CommandReceipt(True, "", f"cmd-{len(self.received)}", replayed)
+
+
+async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    """Lease 30 s: while the first dispatcher waits on the owner, a second finds nothing to
+    deliver, also at the lease's last instant; after it, the second delivers again with the
+    same idempotency key (the owner replays it)."""
+    _, exception_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-lease"))
+    clock.catch_up()
+    owner = HeldOwner()
+    registry = SimpleNamespace(clients={"wms": owner})
+    policy = DispatchPolicy(lease_seconds=30)
+
+    def build(name: str) -> CommandDispatcher:
+        return CommandDispatcher(
+            services.sessions,
+            registry,  # type: ignore[arg-type]
+            worker=name,
+            policy=policy,
+            clock=clock,
+        )
+
+    first, second = build("first"), build("second")
+    in_flight = asyncio.ensure_future(first.run_once())
+    await owner.reached(1)
+    assert await second.run_once() == 0
+    clock.advance(30)
+    assert await second.run_once() == 0  # the lease's last instant is still the first's
+    clock.advance(0.001)
+    again = asyncio.ensure_future(second.run_once())
+    await owner.reached(2)
+    owner.gate.set()
+    assert (await in_flight, await again) == (1, 1)
+    (command_type, key), resent = owner.received
+    assert resent == (command_type, key)
+    shown, command = await command_of(egraph, exception_id)
+    assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
+    history = (await egraph.query(ANSWERS, id=exception_id))["data"]["exception"]["history"]
+    # the owner said nothing: the history says what became of the command; the second
+    # delivery's answer finds the exception resolved and leaves it be
+    assert history[-1] == {"status": "RESOLVED", "actor": "wms", "note": "delivered"}
+    assert [h["status"] for h in history].count("RESOLVED") == 1
+
+
+async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied(
+    egraph: Graph,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    """One command the owner applies, one it refuses: each records its single attempt, when
+    it was answered and the owner's words; only the applied one resolves its exception."""
+    _, applied_id = await make_short_pick()
+    _, refused_id = await make_short_pick(quantity=10_000)  # more than the line holds
+    await egraph.query(RESOLVE, input=resolve_input(applied_id, "BACKORDER", "k-applied"))
+    await egraph.query(RESOLVE, input=resolve_input(refused_id, "BACKORDER", "k-refused-2"))
+    clock.catch_up()
+    worker = dispatcher(clock)
+    with structlog.testing.capture_logs() as logs:
+        assert await worker.run_once() == 2
+    answered_at = clock.at
+
+    applied = (await egraph.query(ANSWERS, id=applied_id))["data"]["exception"]
+    (done,) = applied["commands"]
+    assert (applied["status"], applied["lastError"]) == ("RESOLVED", None)
+    assert datetime.fromisoformat(applied["resolvedAt"]) == answered_at
+    assert (done["status"], done["attempts"], done["lastError"]) == ("DELIVERED", 1, None)
+    assert datetime.fromisoformat(done["deliveredAt"]) == answered_at
+    assert done["ownerAnswer"]
+    assert applied["history"][-1] == {
+        "status": "RESOLVED",
+        "actor": "wms",
+        "note": done["ownerAnswer"],
+    }
+
+    refused = (await egraph.query(ANSWERS, id=refused_id))["data"]["exception"]
+    (no,) = refused["commands"]
+    assert "left, not 10000" in no["ownerAnswer"]
+    assert (refused["status"], refused["resolvedAt"], refused["lastError"]) == (
+        "RESOLUTION_FAILED",
+        None,
+        no["ownerAnswer"],
+    )
+    assert (no["status"], no["attempts"], no["lastError"]) == ("REJECTED", 1, no["ownerAnswer"])
+    assert datetime.fromisoformat(no["deliveredAt"]) == answered_at
+
+    assert worker.outcomes == Counter(delivered=1, rejected=1)
+    answered = sorted(
+        (line["accepted"], line["owner"], line["command"], line["replayed"])
+        for line in logs
+        if line["event"] == "command_answered"
+    )
+    assert answered == [
+        (False, "wms", "fulfilment.backorder", False),
+        (True, "wms", "fulfilment.backorder", False),
+    ]
+
+
+async def test_a_batch_takes_the_longest_waiting_commands_first(
+    egraph: Graph,
+    make_short_pick: Callable[..., Any],
+    dispatcher: Callable[..., CommandDispatcher],
+    clock: Clock,
+) -> None:
+    _, older_id = await make_short_pick()
+    _, newer_id = await make_short_pick()
+    await egraph.query(RESOLVE, input=resolve_input(newer_id, "BACKORDER", "k-newer"))
+    await egraph.query(RESOLVE, input=resolve_input(older_id, "BACKORDER", "k-older"))
+    clock.catch_up()
+    worker = dispatcher(clock, batch_size=1)
+    assert await worker.run_once() == 1
+    statuses = [
+        (await command_of(egraph, exception_id))[1]["status"]
+        for exception_id in (newer_id, older_id)
+    ]
+    assert statuses == ["DELIVERED", "PENDING"]  # the newer id was resolved first
+    assert await worker.run_once() == 1
+    assert (await command_of(egraph, older_id))[1]["status"] == "DELIVERED"
+    assert worker.outcomes == Counter(delivered=2)
+
+
+class ScriptedOwner:
+    """An owner whose answers are written in advance: an error to raise, or a receipt."""
+
+    def __init__(self, *answers: Exception | None) -> None:
+        self.answers = list(answers)
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+        return CommandReceipt(True, "applied", "cmd-1", False)
+
+
+async def test_only_an_owner_that_cannot_answer_opens_its_circuit_for_the_reset_time(
+    egraph: Graph,
+    services: Services,
+    make_short_pick: Callable[..., Any],
+    clock: Clock,
+) -> None:
+    """Breaker: 2 failures in a row, reset 20 s. Two answers outside the contract dead-letter
+    their commands but leave the circuit closed; two outages open it, and the owner is left
+    alone until 20 s have passed, then asked again."""
+    ids = [(await make_short_pick())[1] for _ in range(3)]
+    for n, exception_id in enumerate(ids):
+        await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", f"k-br-{n}"))
+    clock.catch_up()
+    garbled = SourceContractViolation("wms", "no receipt in the answer")
+    down = UpstreamUnavailable("wms", "HTTP 503")
+    owner = ScriptedOwner(garbled, garbled, down, down, None)
+    policy = DispatchPolicy.model_validate(
+        {
+            "batch_size": 1,
+            "max_attempts": 10,
+            "backoff_seconds": 0.01,
+            "backoff_max_seconds": 0.01,
+            "breaker": {"threshold": 2, "reset_seconds": 20},
+        }
+    )
+    registry = SimpleNamespace(clients={"wms": owner})
+    worker = CommandDispatcher(
+        services.sessions,
+        registry,
+        worker="test",
+        policy=policy,
+        clock=clock,  # type: ignore[arg-type]
+    )
+    for _ in range(2):  # the first two commands: answered outside the contract
+        assert await worker.run_once() == 1
+    for exception_id in ids[:2]:
+        _, dead = await command_of(egraph, exception_id)
+        assert (dead["status"], dead["lastError"]) == ("DEAD", garbled.message)
+    for _ in range(2):  # the third: the owner is down, twice
+        assert await worker.run_once() == 1
+        clock.advance(0.01)
+    assert await worker.run_once() == 1  # the circuit is open: not asked, put off
+    shown, command = await command_of(egraph, ids[2])
+    assert command["attempts"] == 2
+    assert shown["lastError"] == "circuit open for wms: not calling it for now"
+    assert datetime.fromisoformat(command["nextAttemptAt"]) == clock.at + timedelta(seconds=20)
+    clock.advance(20)
+    assert await worker.run_once() == 1  # half open: asked again, and it answers
+    shown, command = await command_of(egraph, ids[2])
+    assert (shown["status"], command["status"], command["attempts"]) == (
+        "RESOLVED",
+        "DELIVERED",
+        3,
+    )
+    assert owner.answers == []
