@@ -225,22 +225,7 @@ def test_channel_branch_table(
     expected: str | None,
 ) -> None:
     order = storefront_order(status=status, method=method)
-    sales = [
-        SalesOrder.model_validate(
-            {
-                "id": "SO-1",
-                "orderRef": "SF-1",
-                "currency": "GBP",
-                "terms": "NET30",
-                "status": "open",
-                "financialStatus": "invoiced",
-                "lines": [],
-                "totals": {"subtotal": "0", "total": "0"},
-                "requestedShipDate": erp_ship_date,
-                "updatedAt": NOW.isoformat(),
-            }
-        )
-    ]
+    sales = [wholesale_sales_order(erp_ship_date)]
     fulfilment = [wms_order(s, **fields) for s, fields in wms]
     assert channel_state(order, fulfilment, sales, LATER) == expected
 
