@@ -35,12 +35,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import IdempotencyKeyRow
+from omnigraph.db.upsert import insert_for
 
 __all__ = [
     "IDEMPOTENCY_TTL",
@@ -112,7 +111,7 @@ def request_hash(*parts: object) -> str:
 
 async def _insert(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the key's row unless it exists; whether this call inserted it."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     statement = insert(IdempotencyKeyRow).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
@@ -234,7 +233,7 @@ class KeyClaims:
             "claim_token": None,
         }
         dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        insert = insert_for(session)
         statement = insert(IdempotencyKeyRow).values(**values)
         # a key past its 24 hours that nobody has deleted yet is free again
         statement = statement.on_conflict_do_update(

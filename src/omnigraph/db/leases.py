@@ -29,11 +29,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import LeaseRow
+from omnigraph.db.upsert import insert_for
 
 __all__ = ["LeaseStore", "process_holder"]
 
@@ -72,8 +71,7 @@ class LeaseStore:
         until = now + timedelta(seconds=seconds)
         async with self.sessions() as session, session.begin():
             if current is None:
-                dialect = session.get_bind().dialect.name
-                insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+                insert = insert_for(session)
                 await session.execute(
                     insert(LeaseRow)
                     .values(name=name, holder=self.holder, expires_at=until)

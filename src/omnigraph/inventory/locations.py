@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.db.models import WarehouseLocationsRow
+from omnigraph.db.upsert import insert_for
 from omnigraph.sources.contract import WmsAdapter
 from omnigraph.sources.parsing import parse_records
 from omnigraph.sources.records import Location
@@ -102,8 +101,7 @@ class KnownLocations:
         rows = [location.model_dump(mode="json", by_alias=True) for location in locations]
         try:
             async with self.sessions() as session, session.begin():
-                dialect = session.get_bind().dialect.name
-                insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+                insert = insert_for(session)
                 statement = insert(WarehouseLocationsRow).values(
                     source=source, locations=rows, confirmed_at=now
                 )

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import PublishedAvailabilityRow, ReservationRow
+from omnigraph.db.upsert import insert_for
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.inventory.availability import Availability
@@ -43,8 +42,7 @@ async def record_published(
         for a in answers
     ]
     async with sessions() as session, session.begin():
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        insert = insert_for(session)
         statement = insert(PublishedAvailabilityRow).values(rows)
         await session.execute(
             statement.on_conflict_do_update(

@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import OrderChangeRow
+from omnigraph.db.upsert import insert_for
 
 __all__ = ["keep_order_changes", "order_change"]
 
@@ -51,8 +50,7 @@ async def keep_order_changes(
     if not values:
         return
     async with sessions() as session, session.begin():
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        insert = insert_for(session)
         for offset in range(0, len(values), 500):
             await session.execute(
                 insert(OrderChangeRow)

@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
+from omnigraph.db.upsert import insert_for
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.parsing import parse_record
@@ -87,7 +86,7 @@ async def store_transactions(
     latest = {txn.id: txn for txn in transactions}  # one row per id: the last word wins
     if not latest:
         return 0, 0
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     rows = [
         {"source": source, "txn_id": txn.id, **_transaction_values(txn)} for txn in latest.values()
     ]
