@@ -645,27 +645,48 @@ const PAYOUTS = `query ConsolePayouts($from: DateTime!, $to: DateTime!) {
   }
 }`;
 
-function bars(id, items) {
+function span(className, text) {
+  const made = document.createElement("span");
+  made.className = className;
+  if (text !== undefined) made.textContent = text;
+  return made;
+}
+
+// One row per item: its label, its bars (each [class, amount], as a share of `top`; inside a
+// `track` span when given) and its value.
+function barChart(id, items, { key, label, bars, value, top, track, empty }) {
   const box = $(id);
   box.replaceChildren();
-  const top = Math.max(1, ...items.map((i) => i.count));
   for (const item of items) {
     const row = document.createElement("div");
     row.className = "bar-row";
-    row.dataset.key = item.key;
-    const label = document.createElement("span");
-    label.className = "bar-label";
-    label.textContent = item.key;
-    const bar = document.createElement("span");
-    bar.className = "bar";
-    bar.style.width = `${(100 * item.count) / top}%`;
-    const value = document.createElement("span");
-    value.className = "bar-value";
-    value.textContent = String(item.count);
-    row.append(label, bar, value);
+    row.dataset.key = key(item);
+    const drawn = bars(item).map(([className, amount]) => {
+      const bar = span(className);
+      bar.style.width = `${(100 * amount) / top}%`;
+      return bar;
+    });
+    let middle = drawn;
+    if (track) {
+      const holder = span(track);
+      holder.append(...drawn);
+      middle = [holder];
+    }
+    row.append(span("bar-label", label(item)), ...middle, span("bar-value", value(item)));
     box.appendChild(row);
   }
-  if (!items.length) box.textContent = "none";
+  if (!items.length) box.textContent = empty;
+}
+
+function bars(id, items) {
+  barChart(id, items, {
+    key: (i) => i.key,
+    label: (i) => i.key,
+    bars: (i) => [["bar", i.count]],
+    value: (i) => String(i.count),
+    top: Math.max(1, ...items.map((i) => i.count)),
+    empty: "none",
+  });
 }
 
 function numbers(id, rows) {
@@ -698,63 +719,35 @@ function figureList(id, items) {
 
 // One bar per day and kind: the median, with the 90th percentile as a lighter bar behind it.
 function drawResolutionDays(days) {
-  const box = $("c-days");
-  box.replaceChildren();
-  const top = Math.max(1, ...days.map((d) => d.p90Seconds || 0));
-  for (const d of days) {
-    const row = document.createElement("div");
-    row.className = "bar-row";
-    row.dataset.key = `${d.day}|${d.kind}`;
-    const label = document.createElement("span");
-    label.className = "bar-label";
-    label.textContent = `${d.day} ${d.kind}`;
-    const track = document.createElement("span");
-    track.className = "track";
-    const p90 = document.createElement("span");
-    p90.className = "bar bar-p90";
-    p90.style.width = `${(100 * (d.p90Seconds || 0)) / top}%`;
-    const p50 = document.createElement("span");
-    p50.className = "bar";
-    p50.style.width = `${(100 * (d.p50Seconds || 0)) / top}%`;
-    track.append(p90, p50);
-    const value = document.createElement("span");
-    value.className = "bar-value";
-    value.textContent = `${duration(d.p50Seconds)} / ${duration(d.p90Seconds)}`;
-    row.append(label, track, value);
-    box.appendChild(row);
-  }
-  if (!days.length) box.textContent = "No resolutions in the period.";
+  barChart("c-days", days, {
+    key: (d) => `${d.day}|${d.kind}`,
+    label: (d) => `${d.day} ${d.kind}`,
+    track: "track",
+    bars: (d) => [
+      ["bar bar-p90", d.p90Seconds || 0],
+      ["bar", d.p50Seconds || 0],
+    ],
+    value: (d) => `${duration(d.p50Seconds)} / ${duration(d.p90Seconds)}`,
+    top: Math.max(1, ...days.map((d) => d.p90Seconds || 0)),
+    empty: "No resolutions in the period.",
+  });
   numbers("n-days", days.map((d) => [d.day, d.kind, d.count, d.p50Seconds, d.p90Seconds]));
 }
 
 // Per day: resolutions that needed a person, and those the systems made alone, stacked.
 function drawInterventions(days) {
-  const box = $("c-manual");
-  box.replaceChildren();
-  const top = Math.max(1, ...days.map((d) => d.manual + d.ownerAlone));
-  for (const d of days) {
-    const row = document.createElement("div");
-    row.className = "bar-row";
-    row.dataset.key = d.day;
-    const label = document.createElement("span");
-    label.className = "bar-label";
-    label.textContent = d.day;
-    const track = document.createElement("span");
-    track.className = "stack";
-    const manual = document.createElement("span");
-    manual.className = "bar bar-manual";
-    manual.style.width = `${(100 * d.manual) / top}%`;
-    const alone = document.createElement("span");
-    alone.className = "bar bar-alone";
-    alone.style.width = `${(100 * d.ownerAlone) / top}%`;
-    track.append(manual, alone);
-    const value = document.createElement("span");
-    value.className = "bar-value";
-    value.textContent = `${d.manual} / ${d.ownerAlone}`;
-    row.append(label, track, value);
-    box.appendChild(row);
-  }
-  if (!days.length) box.textContent = "No resolutions in the period.";
+  barChart("c-manual", days, {
+    key: (d) => d.day,
+    label: (d) => d.day,
+    track: "stack",
+    bars: (d) => [
+      ["bar bar-manual", d.manual],
+      ["bar bar-alone", d.ownerAlone],
+    ],
+    value: (d) => `${d.manual} / ${d.ownerAlone}`,
+    top: Math.max(1, ...days.map((d) => d.manual + d.ownerAlone)),
+    empty: "No resolutions in the period.",
+  });
   numbers("n-manual", days.map((d) => [d.day, d.manual, d.ownerAlone]));
 }
 
