@@ -10,6 +10,7 @@ checked (the benchmark's keys may see every field these operations ask for).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,14 +32,14 @@ from omnigraph.orders.resolvers import (
     load_evidence,
     order_by_source_ref,
 )
-from omnigraph.orders.truth import OrderTruth, channel_state
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, OrderTruths, channel_state
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Sourced, StorefrontOrder
 
 __all__ = ["raw_availability", "raw_order_lookup", "raw_orders_page"]
 
 CENT = Decimal("0.01")
-ALL_KINDS = {SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS}
+ALL_KINDS = frozenset({SourceKind.ERP, SourceKind.WMS, SourceKind.PAYMENTS})
 
 
 def _services(request: Request) -> Services:
@@ -96,6 +97,17 @@ def _claim(claim: Claim, *fields: str) -> dict[str, Any]:
     return {name: values[name] for name in fields}
 
 
+_ERP_WMS = frozenset({SourceKind.ERP, SourceKind.WMS})
+
+
+def _truth(
+    services: Services, evidence: OrderEvidence, kinds: frozenset[SourceKind], now: datetime
+) -> OrderTruth:
+    """The same truth core as omnigraph's: decided once per order while its claims stand."""
+    rules = services.get(AuthorityRules)
+    return services.get(OrderTruths).truths(evidence, kinds, (kinds,), rules, now)[kinds]
+
+
 async def raw_order_lookup(request: Request) -> Response:
     """``SupportOrderLookup``: body ``{"source": "web-store", "ref": "SF-100001"}``."""
     body = await request.json()
@@ -111,7 +123,7 @@ async def raw_order_lookup(request: Request) -> Response:
     for error in evidence.unavailable.values():
         raise error  # the benchmark's sources are up; a partial answer is not measured here
     now = services.now()
-    truth = OrderTruth(evidence, services.get(AuthorityRules), now)
+    truth = _truth(services, evidence, ALL_KINDS, now)
     order = found.record
     currency = truth.currency.served.value
     totals = truth.served_totals
@@ -244,7 +256,7 @@ async def raw_orders_page(request: Request) -> Response:
     for found, evidence in zip(orders, evidences, strict=True):
         for error in evidence.unavailable.values():
             raise error
-        truth = OrderTruth(evidence, services.get(AuthorityRules), now)
+        truth = _truth(services, evidence, _ERP_WMS, now)
         order = found.record
         totals = truth.served_totals
         edges.append(

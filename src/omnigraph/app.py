@@ -67,6 +67,7 @@ from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.orders.truth import OrderTruths
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.report_endpoint import reconciliation_csv
 from omnigraph.payouts.returns import ReturnSweep
@@ -586,6 +587,7 @@ def create_app(
                 BulkWakeup(),
                 BulkFiles(settings.bulk.directory),
                 known_locations,
+                OrderTruths(max_entries=settings.truth_cache_max_entries),
             ):
                 services.provide(part)
             if settings.subgraph in (None, BULK_SUBGRAPH):

@@ -594,6 +594,12 @@ class SettingsFields(BaseModel):
     cache_max_entries: int = Field(
         default=50_000, ge=0, description="Records each source's cache keeps at most."
     )
+    truth_cache_max_entries: int = Field(
+        default=20_000,
+        ge=0,
+        description="Orders whose decided truth this process keeps, each taken again while"
+        " every system's claims about the order are unchanged; 0 decides every request afresh.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis shared by the replicas (redis://host:6379/0): the source record"

@@ -32,7 +32,13 @@ from omnigraph.graph.pagination import (
 )
 from omnigraph.graph.permissions import may_trace, principal_in
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.truth import OrderEvidence, OrderState, OrderTruth
+from omnigraph.orders.truth import (
+    OrderEvidence,
+    OrderState,
+    OrderTruth,
+    OrderTruths,
+    truths_of,
+)
 from omnigraph.runtime.services import Services
 from omnigraph.sources.contract import OrderListFilter, StorefrontSource
 from omnigraph.sources.records import (
@@ -223,8 +229,27 @@ async def load_evidence(
     return await _Asked.ask(ctx, order, kinds).evidence()
 
 
-def _truth_of(ctx: RequestContext, evidence: OrderEvidence) -> OrderTruth:
-    return OrderTruth(evidence, ctx.services.get(AuthorityRules), ctx.services.now())
+def _truths_of(
+    ctx: RequestContext,
+    evidence: OrderEvidence,
+    kinds: frozenset[SourceKind],
+    kind_sets: Collection[frozenset[SourceKind]],
+) -> dict[frozenset[SourceKind], OrderTruth]:
+    """The truth of ``evidence`` (asked of the systems of ``kinds``) as each of ``kind_sets``
+    sees it: the ones an earlier request decided from equal evidence where this process keeps
+    them (``OrderTruths``)."""
+    services = ctx.services
+    rules, now = services.get(AuthorityRules), services.now()
+    kept = services.find(OrderTruths)
+    if kept is None:
+        return truths_of(evidence, kind_sets, rules, now)
+    return kept.truths(evidence, kinds, kind_sets, rules, now)
+
+
+def _truth_of(
+    ctx: RequestContext, evidence: OrderEvidence, kinds: frozenset[SourceKind]
+) -> OrderTruth:
+    return _truths_of(ctx, evidence, kinds, (kinds,))[kinds]
 
 
 async def order_truth(
@@ -239,7 +264,7 @@ async def order_truth(
     if truth is None:
         evidence = await load_evidence(ctx, order, kinds)
         # Asks that waited for the same evidence take the first one's truth.
-        truth = ctx.memo.setdefault(key, _truth_of(ctx, evidence))
+        truth = ctx.memo.setdefault(key, _truth_of(ctx, evidence, kinds))
     return truth
 
 
@@ -271,10 +296,8 @@ async def preload_truths(
     for asks in asked:
         found = await asks.evidence()
         order = asks.order
-        for kind_set in kind_sets:
-            key = (order_truth, order.source, order.record.id, kind_set)
-            if key not in memo:
-                memo[key] = _truth_of(ctx, found.only(kind_set))
+        for kind_set, truth in _truths_of(ctx, found, kinds, kind_sets).items():
+            memo.setdefault((order_truth, order.source, order.record.id, kind_set), truth)
 
 
 async def list_orders(
@@ -327,7 +350,7 @@ def _evaluator(
         principal = principal_in(ctx)
         flags = []
         for order, evidence in zip(orders, evidences, strict=True):
-            truth = _truth_of(ctx, evidence)
+            truth = _truth_of(ctx, evidence, frozenset(needs))
             ok = True
             if filter.states:
                 ok &= OrderState(truth.state.served.value) in filter.states

@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import GenericAlias
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, cast
 
 import strawberry
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from omnigraph.core.ids import encode_global_id
+from omnigraph.core.provenance import Fact
 from omnigraph.db.models import CurrentDisagreementRow
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
@@ -208,16 +209,20 @@ def _totals_of(truth: OrderTruth) -> OrderTotals:
 
 
 def order_totals(truth: OrderTruth) -> OrderTotals:
-    """The totals served, in the served currency."""
-    totals = truth.served_totals
-    currency = truth.currency.served.value
-    return OrderTotals(
-        subtotal=Money.of(totals.subtotal, currency),
-        discount=Money.of(totals.discount, currency),
-        shipping=Money.of(totals.shipping, currency),
-        tax=Money.of(totals.tax, currency),
-        total=Money.of(totals.total, currency),
-    )
+    """The totals served, in the served currency (made once per truth, shared by the requests
+    it serves)."""
+    made = truth.views.get("totals")
+    if made is None:
+        totals = truth.served_totals
+        currency = truth.currency.served.value
+        made = truth.views["totals"] = OrderTotals(
+            subtotal=Money.of(totals.subtotal, currency),
+            discount=Money.of(totals.discount, currency),
+            shipping=Money.of(totals.shipping, currency),
+            tax=Money.of(totals.tax, currency),
+            total=Money.of(totals.total, currency),
+        )
+    return cast(OrderTotals, made)
 
 
 def external_refs(evidence: OrderEvidence) -> list[ExternalRef]:
@@ -553,8 +558,8 @@ class OrderCore(Node, Entity):
     ) -> list[FieldProvenance]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         entries = [
-            FieldProvenance.of(f.field, f.served, f.authoritative)
-            for f in truth.served_facts()
+            entry
+            for f, entry in _provenance_entries(truth)
             if not hides_money_provenance(info, f.field)
         ]
         if field is None:
@@ -764,3 +769,15 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
             return Connection(edges=edges, page_info=page_info(edges, has_next, None))
 
     return OrderQueries
+
+
+def _provenance_entries(truth: OrderTruth) -> list[tuple[Fact, FieldProvenance]]:
+    """Each served fact of ``truth`` with its provenance entry, built once per truth (a kept
+    truth serves later requests: they share the entries, which nobody changes)."""
+    entries = truth.views.get("provenance")
+    if entries is None:
+        entries = truth.views["provenance"] = [
+            (f, FieldProvenance.of(f.field, f.served, f.authoritative))
+            for f in truth.served_facts()
+        ]
+    return cast(list[tuple[Fact, FieldProvenance]], entries)

@@ -7,11 +7,13 @@ served facts with provenance, and lists where systems disagree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Collection, Sequence, Set
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
+
+from cachetools import LRUCache
 
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.core.provenance import Claim, Fact
@@ -35,9 +37,11 @@ __all__ = [
     "OrderEvidence",
     "OrderState",
     "OrderTruth",
+    "OrderTruths",
     "channel_state",
     "states_consistent",
     "storefront_state",
+    "truths_of",
     "wms_state",
 ]
 
@@ -98,7 +102,22 @@ class OrderTruth:
         self.evidence = evidence
         self.rules = rules
         self.now = now
+        # the first instant at which a decision made so far would come out otherwise (a claim
+        # judged sync lag until its field's grace period ends); None: none would
+        self.valid_until: datetime | None = None
         self._line_quantities: dict[str, LineQuantities] = {}
+        self._served_facts: list[Fact] | None = None
+        # what the resolvers build from this truth (provenance entries...), kept beside it
+        self.views: dict[str, object] = {}
+
+    def stands(self, now: datetime) -> bool:
+        """Whether this truth is still the one its evidence gives at ``now``: no decision made
+        so far would change with the time that passed. A truth that stands moves on to ``now``,
+        so a decision made later is made for that time."""
+        if now < self.now or (self.valid_until is not None and now >= self.valid_until):
+            return False
+        self.now = now
+        return True
 
     @property
     def order(self) -> StorefrontOrder:
@@ -117,7 +136,14 @@ class OrderTruth:
     def _decide(
         self, name: str, claims: list[Claim], agrees: Callable[[str, str], bool] | None = None
     ) -> Fact | None:
-        return decide(name, claims, self.rules.for_field(name), now=self.now, agrees=agrees)
+        rule = self.rules.for_field(name)
+        fact = decide(name, claims, rule, now=self.now, agrees=agrees)
+        if fact is not None and fact.lagging:
+            # lag within the grace period becomes a disagreement when the period ends
+            ends = fact.served.as_of + rule.grace
+            if self.valid_until is None or ends < self.valid_until:
+                self.valid_until = ends
+        return fact
 
     @cached_property
     def state(self) -> Fact:
@@ -356,7 +382,13 @@ class OrderTruth:
         return fact
 
     def served_facts(self) -> list[Fact]:
-        """A fact for every value the graph serves about this order: its provenance."""
+        """A fact for every value the graph serves about this order: its provenance (made once;
+        the list is shared, not to be changed)."""
+        if self._served_facts is None:
+            self._served_facts = self._make_served_facts()
+        return self._served_facts
+
+    def _make_served_facts(self) -> list[Fact]:
         order = self.order
         facts = [
             self._single("channel", self._sf(order.channel)),
@@ -404,6 +436,88 @@ class OrderTruth:
 
     def disagreements(self) -> list[Fact]:
         return [fact for fact in self.contested_facts() if fact.disputed]
+
+
+class OrderTruths:
+    """Each order's truths kept while what the systems say about it is unchanged.
+
+    Deciding an order's truth (every field's claims ranked by the authority rules, every value
+    served with its provenance) is most of what a request for orders costs; the same claims
+    under the same rules decide the same way. So the truths made from one order's evidence are
+    kept with it and taken again when a later request brings equal evidence (compared record by
+    record, so any change a system makes, announced or not, decides afresh), from the same
+    systems, under the same rules, before any decision made on them would change with time
+    (``OrderTruth.stands``). Evidence with a system that could not be asked is never kept.
+    ``max_entries`` orders at most, least recently used first out; 0 keeps none."""
+
+    def __init__(self, *, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._kept: LRUCache[tuple[str, str], _KeptTruths] | None = (
+            LRUCache(maxsize=max_entries) if max_entries > 0 else None
+        )
+        self.reused = 0
+
+    def truths(
+        self,
+        evidence: OrderEvidence,
+        kinds: frozenset[SourceKind],
+        kind_sets: Collection[frozenset[SourceKind]],
+        rules: AuthorityRules,
+        now: datetime,
+    ) -> dict[frozenset[SourceKind], OrderTruth]:
+        """The truth of ``evidence`` (from the systems of ``kinds``) as each set of systems in
+        ``kind_sets`` (each within ``kinds``) sees it."""
+        kept_orders = self._kept
+        if kept_orders is None or evidence.unavailable:
+            return {
+                kind_set: OrderTruth(evidence.only(kind_set), rules, now) for kind_set in kind_sets
+            }
+        order = evidence.storefront
+        key = (order.source, order.record.id)
+        kept = kept_orders.get(key)
+        if (
+            kept is None
+            or kept.kinds != kinds
+            or kept.rules is not rules
+            or kept.evidence != evidence
+        ):
+            kept = kept_orders[key] = _KeptTruths(evidence, kinds, rules)
+        made = {}
+        for kind_set in kind_sets:
+            truth = kept.truths.get(kind_set)
+            if truth is not None and truth.stands(now):
+                self.reused += 1
+            else:
+                truth = kept.truths[kind_set] = OrderTruth(evidence.only(kind_set), rules, now)
+            made[kind_set] = truth
+        return made
+
+    def clear(self) -> None:
+        if self._kept is not None:
+            self._kept.clear()
+
+
+@dataclass(slots=True)
+class _KeptTruths:
+    evidence: OrderEvidence
+    kinds: frozenset[SourceKind]
+    rules: AuthorityRules
+    truths: dict[frozenset[SourceKind], OrderTruth] = field(default_factory=dict)
+
+    def holds(
+        self, evidence: OrderEvidence, kinds: frozenset[SourceKind], rules: AuthorityRules
+    ) -> bool:
+        return self.kinds == kinds and self.rules is rules and self.evidence == evidence
+
+
+def truths_of(
+    evidence: OrderEvidence,
+    kind_sets: Collection[frozenset[SourceKind]],
+    rules: AuthorityRules,
+    now: datetime,
+) -> dict[frozenset[SourceKind], OrderTruth]:
+    """The truth of ``evidence`` as each set of systems in ``kind_sets`` sees it, decided now."""
+    return {kind_set: OrderTruth(evidence.only(kind_set), rules, now) for kind_set in kind_sets}
 
 
 def _same_amount(a: str, b: str) -> bool:

@@ -23,7 +23,11 @@ from pydantic import BaseModel
 from omnigraph.core.errors import InvalidInput, SourceContractViolation
 from omnigraph.core.sources import SourceKind
 from omnigraph.settings import SourceConfig
-from omnigraph.sources.parsing import parse_record, parse_records
+from omnigraph.sources.parsing import (
+    parse_kept,
+    parse_kept_records,
+    parse_records,
+)
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import (
     BalanceTransaction,
@@ -356,7 +360,7 @@ class StorefrontAdapter:
         raws, next_cursor = await self.client.list_page(
             "orders", limit=limit, cursor=cursor, filters=filter.as_params()
         )
-        return StorefrontPage(parse_records(self.name, StorefrontOrder, raws), next_cursor)
+        return StorefrontPage(parse_kept_records(self.name, StorefrontOrder, raws), next_cursor)
 
 
 class ErpAdapter:
@@ -472,10 +476,10 @@ def _data(source: str, payload: Any, path: str) -> list[JsonRecord]:
 
 
 def _parsed(source: str, model: type[RecordT], raws: Mapping[str, Any]) -> dict[str, RecordT]:
-    return {key: parse_record(source, model, raw) for key, raw in raws.items()}
+    return {key: parse_kept(source, model, raw) for key, raw in raws.items()}
 
 
 def _parsed_groups(
     source: str, model: type[RecordT], groups: Mapping[str, Iterable[Any]]
 ) -> dict[str, list[RecordT]]:
-    return {key: parse_records(source, model, raws) for key, raws in groups.items()}
+    return {key: parse_kept_records(source, model, raws) for key, raws in groups.items()}
