@@ -42,8 +42,11 @@ from omnigraph.bulk.runner import BulkRunner
 from omnigraph.bulk.store import BulkFiles
 from omnigraph.core.clock import DEMO_ANCHOR, StartedClock
 from omnigraph.demo import DemoSystems, build_world
+from omnigraph.orders.truth import OrderTruths
 from omnigraph.runtime.services import Services
 from omnigraph.settings import Settings
+from omnigraph.sources.contract import OrderListFilter
+from omnigraph.sources.parsing import forget_kept_records
 
 SELECTION = """id name channel state placedAt
   totals { total { amount currency } }
@@ -110,6 +113,30 @@ async def _paging(client: httpx.AsyncClient) -> tuple[int, int, None]:
         after = page["pageInfo"]["endCursor"]
 
 
+async def _upstream_alone(services: Services) -> tuple[int, int, None]:
+    """The calls an export of the same orders must make, and nothing else: each page of 100
+    from the storefront, then its orders' sales orders, fulfilment orders and charges in one
+    batch per system, parsed as the service parses them. No truth, no rows: the floor under
+    any export that asks the systems as live queries do."""
+    registry = services.registry
+    orders = 0
+    for storefront in registry.storefronts:
+        cursor = None
+        while True:
+            page = await storefront.list_orders(limit=100, cursor=cursor, filter=OrderListFilter())
+            refs = [order.id for order in page.orders]
+            orders += len(refs)
+            await asyncio.gather(
+                *(erp.sales_orders_by_order_ref(refs) for erp in registry.erps),
+                *(wms.fulfilment_orders_by_order_ref(refs) for wms in registry.warehouses),
+                *(psp.charges_by_order_ref(refs) for psp in registry.payments),
+            )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return orders, 0, None
+
+
 async def _bulk(client: httpx.AsyncClient, services: Services, format: str) -> tuple[int, int, int]:
     started = (
         await _graphql(
@@ -141,11 +168,17 @@ async def _bulk(client: httpx.AsyncClient, services: Services, format: str) -> t
 
 
 async def _row(
-    name: str, demo: DemoSystems, measure: Callable[[], Awaitable[tuple[int, int, int | None]]]
+    name: str,
+    demo: DemoSystems,
+    services: Services,
+    measure: Callable[[], Awaitable[tuple[int, int, int | None]]],
 ) -> Row:
     """One row: ``measure`` (answering orders, rows and the file's size) timed, with the
     upstream calls it made and the growth of the process's peak RSS meanwhile."""
     await _reset(demo)
+    # no row takes the truths or parsed records another row left: each starts cold
+    services.get(OrderTruths).clear()
+    forget_kept_records()
     before = _peak_mb()
     started, cpu = time.perf_counter(), time.process_time()
     orders, rows, size = await measure()
@@ -184,9 +217,18 @@ async def _measure(demo: DemoSystems, orders: int, formats: list[str]) -> list[R
                 _ = services.get(SchemaPages).schema  # the schema export pages run through
                 for format in formats:
                     measure = functools.partial(_bulk, client, services, format.upper())
-                    results.append(await _row(f"bulk {format}", demo, measure))
-                paging = await _row("paging orders(first: 100)", demo, lambda: _paging(client))
+                    results.append(await _row(f"bulk {format}", demo, services, measure))
+                paging = await _row(
+                    "paging orders(first: 100)", demo, services, lambda: _paging(client)
+                )
                 results.insert(0, paging)
+                floor = await _row(
+                    "upstream calls alone (the floor)",
+                    demo,
+                    services,
+                    lambda: _upstream_alone(services),
+                )
+                results.append(floor)
         assert all(r.orders == orders for r in results), [(r.name, r.orders) for r in results]
         return results
 

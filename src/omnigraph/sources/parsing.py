@@ -11,7 +11,13 @@ from pydantic import BaseModel, ValidationError
 
 from omnigraph.core.errors import SourceContractViolation
 
-__all__ = ["parse_kept", "parse_kept_records", "parse_record", "parse_records"]
+__all__ = [
+    "forget_kept_records",
+    "parse_kept",
+    "parse_kept_records",
+    "parse_record",
+    "parse_records",
+]
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
@@ -53,3 +59,8 @@ def parse_kept(source: str, model: type[RecordT], raw: Any) -> RecordT:
 
 def parse_kept_records(source: str, model: type[RecordT], raws: Iterable[Any]) -> list[RecordT]:
     return [parse_kept(source, model, raw) for raw in raws]
+
+
+def forget_kept_records() -> None:
+    """Parse every record afresh from now on (a benchmark's rows start equal)."""
+    _kept.clear()
