@@ -12,7 +12,12 @@ provenance. Per row:
   ASGI app (no network: the service's own cost, JSON both ways), until the last page;
 - **bulk FORMAT**: ``runBulkQuery`` with the same selection, one runner stepped to the end in
   this process (pages through the schema as the caller, the spool, the file), then the file
-  downloaded.
+  downloaded;
+- **upstream calls alone (the floor)**: the calls such an export must make (each storefront
+  page, then one batch per system for its orders), parsed, and nothing else: the most any
+  export that asks the systems as live queries do could reach.
+
+Every row starts cold: no truths kept (``OrderTruths``) and no records parsed before it.
 
 Figures: orders/s and rows/s per CPU second of the process (orders plus their lines and
 provenance entries; CPU time, since everything runs in this one process and the machine may be
