@@ -34,7 +34,7 @@ from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
 from omnigraph.db.models import SourceCursorRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
+from omnigraph.exceptions.intake import Reporter, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.changes import keep_order_changes, order_change
 from omnigraph.orders.disagreements import canonical_field, forget_unlisted, keep_checked
@@ -384,17 +384,13 @@ class DisagreementDetector:
         )
         if owner is None:
             owner = next(c.name for c in self.registry.clients.values() if c.kind is owner_kind)
-        report = ExceptionReport(
-            kind=found.kind,
-            dedupe_key=f"disagreement:{order.source}:{order.record.id}:{fact.field}",
-            subject=f"{order.source}:{order.record.id}",
-            subject_type="order",
+        report = Reporter("omnigraph:disagreement-detector", detected_at=now).about_order(
+            found.kind,
+            f"disagreement:{order.source}:{order.record.id}:{fact.field}",
+            order.source,
+            order.record.id,
             summary=found.summary,
-            detected_at=now,
-            reported_by="omnigraph:disagreement-detector",
             owner_source=owner,
-            order_source=order.source,
-            order_ref=order.record.id,
             details=found.details,
         )
         # a disagreement resolved once and seen again in records changed since is a new case
