@@ -1,14 +1,16 @@
 """Fixtures for exception tests, on demo systems of the module's own (``own_service``: commands
-change their state)."""
+change their state), and the GraphQL they share."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import purgatory.domain.model
 import pytest
 from starlette.applications import Starlette
 
@@ -24,6 +26,43 @@ from tests.conftest import Graph, Sources, services_of
 from tests.helpers import wms_short_pick
 
 UNSETTLED = {"released", "picking", "picked", "packed"}
+
+ACK = """
+mutation($id: ID!, $note: String) {
+  acknowledgeException(id: $id, note: $note) {
+    exception { id status history { status actor note } }
+    userErrors { code field message }
+  }
+}
+"""
+RESOLVE = """
+mutation($input: ResolveExceptionInput!) {
+  resolveException(input: $input) {
+    exception { id status resolution lastError commands { status commandType idempotencyKey } }
+    userErrors { code field message }
+  }
+}
+"""
+RETRY = """
+mutation($id: ID!) {
+  retryExceptionResolution(id: $id) { exception { status } userErrors { code message } }
+}
+"""
+SHOW = """
+query($id: ID!) {
+  exception(id: $id) {
+    status resolution resolvedAt lastError
+    history { status actor note }
+    commands { status attempts lastError ownerAnswer payload idempotencyKey }
+  }
+}
+"""
+
+
+def resolve_input(
+    exception_id: str, resolution: str, key: str, note: str | None = None
+) -> dict[str, Any]:
+    return {"id": exception_id, "resolution": resolution, "idempotencyKey": key, "note": note}
 
 
 @pytest.fixture
@@ -70,6 +109,48 @@ def make_short_pick(
         return row, encode_global_id("Exception", row.id)
 
     return make
+
+
+@pytest.fixture
+def backordered(
+    egraph: Graph, make_short_pick: Callable[..., Any]
+) -> Callable[..., Awaitable[str]]:
+    """A new short pick (``details`` as ``make_short_pick``'s) resolved ``BACKORDER`` under the
+    idempotency ``key``: the exception's id, its command waiting for the dispatcher."""
+
+    async def resolve(key: str, **details: Any) -> str:
+        _, exception_id = await make_short_pick(**details)
+        body = await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", key))
+        assert body["data"]["resolveException"]["userErrors"] == []
+        return exception_id
+
+    return resolve
+
+
+class Clock:
+    """The dispatcher's clock and its circuit breakers' (purgatory reads ``time.time()``),
+    moved by hand: a backoff or a breaker's reset time passes without anyone waiting."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = datetime.now(UTC)
+        monkeypatch.setattr(
+            purgatory.domain.model, "time", SimpleNamespace(time=lambda: self.at.timestamp())
+        )
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+    def catch_up(self) -> None:
+        """To the real time (the service stamped the command with it), never back."""
+        self.at = max(self.at, datetime.now(UTC))
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)
 
 
 @pytest.fixture

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import purgatory.domain.model
 import pytest
 
 from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from tests.conftest import Graph, Sources
-from tests.exceptions.conftest import owner_commands
-from tests.exceptions.test_resolution import RESOLVE, RETRY, SHOW, resolve_input
+from tests.exceptions.conftest import RETRY, SHOW, Clock, owner_commands
 
 
 @pytest.fixture
 async def wms_down(esources: Sources) -> AsyncIterator[None]:
     async with esources.down("wms"):
         yield
-
-
-class Clock:
-    """The dispatcher's clock and its circuit breakers' (purgatory reads ``time.time()``),
-    moved by hand: a backoff or a breaker's reset time passes without anyone waiting."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.at = datetime.now(UTC)
-        monkeypatch.setattr(
-            purgatory.domain.model, "time", SimpleNamespace(time=lambda: self.at.timestamp())
-        )
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-    def catch_up(self) -> None:
-        """To the real time (the service stamped the command with it), never back."""
-        self.at = max(self.at, datetime.now(UTC))
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 async def deliver_until_settled(
@@ -61,12 +30,11 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     egraph: Graph,
     esources: Sources,
     own_demo: DemoSystems,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-down"))
+    exception_id = await backordered("k-down")
     clock.catch_up()
     worker = dispatcher(clock, max_attempts=50, breaker={"threshold": 3, "reset_seconds": 60})
     await esources.outage("wms", True)
@@ -104,12 +72,11 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
 async def test_dead_letter_after_max_attempts_and_operator_replay(
     egraph: Graph,
     esources: Sources,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-dead"))
+    exception_id = await backordered("k-dead")
     clock.catch_up()
     worker = dispatcher(clock, max_attempts=2, breaker={"threshold": 100})
     await deliver_until_settled(worker, clock, rounds=4)

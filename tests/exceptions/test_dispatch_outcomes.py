@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -24,8 +24,7 @@ from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
 from omnigraph.sources.contract import CommandReceipt
 from tests.conftest import Graph, Sources
-from tests.exceptions.test_delivery import Clock
-from tests.exceptions.test_resolution import RESOLVE, resolve_input
+from tests.exceptions.conftest import RESOLVE, Clock, resolve_input
 
 COMMANDS = """
 query($id: ID!) {
@@ -45,11 +44,6 @@ query($id: ID!) {
   }
 }
 """
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +89,13 @@ async def command_of(egraph: Graph, exception_id: str) -> tuple[dict[str, Any], 
 async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
     egraph: Graph,
     esources: Sources,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
 ) -> None:
     """Backoff 10 s doubling, capped at 15 s, three attempts: tried at once, after 10 s, after
     15 more (20 capped), then given up; never before its next attempt is due."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-backoff"))
+    exception_id = await backordered("k-backoff")
     clock.catch_up()
     worker = dispatcher(
         clock,
@@ -148,11 +141,10 @@ async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
 async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_first_attempt(
     egraph: Graph,
     services: Services,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     clock: Clock,
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-no-owner"))
+    exception_id = await backordered("k-no-owner")
     clock.catch_up()
     nowhere = SimpleNamespace(clients={})  # a registry that configures no source at all
     worker = CommandDispatcher(services.sessions, nowhere, worker="test", clock=clock)  # type: ignore[arg-type]
@@ -167,15 +159,14 @@ async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_fir
 async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps_old_keys(
     egraph: Graph,
     services: Services,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
 ) -> None:
     """Two tasks: ``dispatcher`` on every replica (it claims its commands), woken early by a
     resolution, going on at once while it delivers; ``idempotency_keys``, a singleton every
     ten minutes, forgetting keys past their day."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic"))
+    exception_id = await backordered("k-periodic")
     clock.catch_up()
     worker = dispatcher(clock)
     resolved = asyncio.Event()
@@ -247,14 +238,13 @@ class HeldOwner:
 async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
     egraph: Graph,
     services: Services,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     clock: Clock,
 ) -> None:
     """Lease 30 s: while the first dispatcher waits on the owner, a second finds nothing to
     deliver, also at the lease's last instant; after it, the second delivers again with the
     same idempotency key (the owner replays it)."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-lease"))
+    exception_id = await backordered("k-lease")
     clock.catch_up()
     owner = HeldOwner()
     registry = SimpleNamespace(clients={"wms": owner})
@@ -293,16 +283,14 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
 
 async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied(
     egraph: Graph,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     dispatcher: Callable[..., CommandDispatcher],
     clock: Clock,
 ) -> None:
     """One command the owner applies, one it refuses: each records its single attempt, when
     it was answered and the owner's words; only the applied one resolves its exception."""
-    _, applied_id = await make_short_pick()
-    _, refused_id = await make_short_pick(quantity=10_000)  # more than the line holds
-    await egraph.query(RESOLVE, input=resolve_input(applied_id, "BACKORDER", "k-applied"))
-    await egraph.query(RESOLVE, input=resolve_input(refused_id, "BACKORDER", "k-refused-2"))
+    applied_id = await backordered("k-applied")
+    refused_id = await backordered("k-refused-2", quantity=10_000)  # more than the line holds
     clock.catch_up()
     worker = dispatcher(clock)
     with structlog.testing.capture_logs() as logs:
@@ -386,15 +374,13 @@ class ScriptedOwner:
 async def test_only_an_owner_that_cannot_answer_opens_its_circuit_for_the_reset_time(
     egraph: Graph,
     services: Services,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     clock: Clock,
 ) -> None:
     """Breaker: 2 failures in a row, reset 20 s. Two answers outside the contract dead-letter
     their commands but leave the circuit closed; two outages open it, and the owner is left
     alone until 20 s have passed, then asked again."""
-    ids = [(await make_short_pick())[1] for _ in range(3)]
-    for n, exception_id in enumerate(ids):
-        await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", f"k-br-{n}"))
+    ids = [await backordered(f"k-br-{n}") for n in range(3)]
     clock.catch_up()
     garbled = SourceContractViolation("wms", "no receipt in the answer")
     down = UpstreamUnavailable("wms", "HTTP 503")

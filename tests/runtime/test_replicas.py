@@ -39,7 +39,7 @@ from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
 from tests.conftest import SERVER_DATABASE_URL
-from tests.exceptions.test_resolution import ACK, RESOLVE, resolve_input
+from tests.exceptions.conftest import ACK, RESOLVE, resolve_input
 from tests.helpers import free_port, ten_sellable, web_reservation, wms_short_pick
 from tests.runtime.conftest import REDIS_URL, forget_keys, reachable_redis
 
