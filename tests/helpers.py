@@ -35,6 +35,7 @@ from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 
 __all__ = [
     "LINE_KINDS",
+    "PLANTED_EXCEPTION",
     "free_port",
     "fresh_position",
     "logging_put_back",
@@ -49,6 +50,13 @@ __all__ = [
     "wms_short_pick",
 ]
 
+# planted disagreement (in the demo world) -> the exception the detector raises for it
+PLANTED_EXCEPTION = {
+    "late_sync": "STATE_DISAGREEMENT",
+    "cancelled_but_shipped": "LATE_CANCELLATION",
+    "total_mismatch": "PRICE_DISAGREEMENT",
+    "price_mismatch": "PRICE_DISAGREEMENT",
+}
 # planted kind (in the demo world) -> the reconciliation line status its record must get
 LINE_KINDS = {
     "charge_without_order": "UNMATCHED",
