@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +22,7 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.settings import DispatchPolicy
+from tests.clocks import WallClock
 from tests.conftest import Graph, Sources, services_of
 from tests.helpers import wms_short_pick
 
@@ -127,21 +128,15 @@ def backordered(
     return resolve
 
 
-class Clock:
+class Clock(WallClock):
     """The dispatcher's clock and its circuit breakers' (purgatory reads ``time.time()``),
     moved by hand: a backoff or a breaker's reset time passes without anyone waiting."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.at = datetime.now(UTC)
+        super().__init__(datetime.now(UTC))
         monkeypatch.setattr(
             purgatory.domain.model, "time", SimpleNamespace(time=lambda: self.at.timestamp())
         )
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
     def catch_up(self) -> None:
         """To the real time (the service stamped the command with it), never back."""
