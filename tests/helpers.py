@@ -35,6 +35,8 @@ from tests.conftest import ANCHOR, FRAMEWORK_OVERRIDES, serving
 
 __all__ = [
     "LINE_KINDS",
+    "PLANTED_EXCEPTION",
+    "RESERVE",
     "free_port",
     "fresh_position",
     "logging_put_back",
@@ -49,6 +51,13 @@ __all__ = [
     "wms_short_pick",
 ]
 
+# planted disagreement (in the demo world) -> the exception the detector raises for it
+PLANTED_EXCEPTION = {
+    "late_sync": "STATE_DISAGREEMENT",
+    "cancelled_but_shipped": "LATE_CANCELLATION",
+    "total_mismatch": "PRICE_DISAGREEMENT",
+    "price_mismatch": "PRICE_DISAGREEMENT",
+}
 # planted kind (in the demo world) -> the reconciliation line status its record must get
 LINE_KINDS = {
     "charge_without_order": "UNMATCHED",
@@ -232,6 +241,17 @@ async def fresh_position(session: AsyncSession, sku: str, **fields: Any) -> None
     await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == sku))
     await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{sku}:%")))
     session.add(position(sku, **fields))
+
+
+# the reservation mutation, as a channel calls it (its input: ``web_reservation``)
+RESERVE = """
+mutation($input: ReserveInventoryInput!) {
+  reserveInventory(input: $input) {
+    reservationId reservation { status locationId quantity expiresAt }
+    userErrors { code field message }
+  }
+}
+"""
 
 
 def web_reservation(sku: str, key: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from omnigraph.db.models import BulkOperationRow
 from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Role
+from tests.clocks import WallClock
 from tests.conftest import issue_key, make_settings, services_of, serving
 
 PAGE_SIZE_CAP = 25  # 160 demo orders: seven pages
@@ -41,24 +42,11 @@ CANCEL = """mutation($id: ID!) { cancelBulkOperation(id: $id) {
 _names = itertools.count(1)
 
 
-class MovableClock:
-    """The service's time, moved by the test."""
-
-    def __init__(self, start: datetime) -> None:
-        self.at = start
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 @dataclass
 class Bulk:
     app: Starlette
     client: httpx.AsyncClient
-    clock: MovableClock
+    clock: WallClock
     folder: Path
 
     @property
@@ -142,7 +130,7 @@ async def bulk(
     demo: DemoSystems, clean_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Bulk]:
     folder = tmp_path_factory.mktemp("bulk")
-    clock = MovableClock(datetime.now(UTC))
+    clock = WallClock(datetime.now(UTC))
     settings = make_settings(
         clean_database,
         auth_cache_seconds=0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,14 +26,9 @@ from omnigraph.demo import DemoWorld, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.resolution import acknowledge, resolve
 from omnigraph.settings import Settings
+from tests.helpers import PLANTED_EXCEPTION
 
 ORDERS = 60
-PLANTED_AS = {  # planted disagreement -> the exception the detector raises for it
-    "late_sync": "STATE_DISAGREEMENT",
-    "cancelled_but_shipped": "LATE_CANCELLATION",
-    "total_mismatch": "PRICE_DISAGREEMENT",
-    "price_mismatch": "PRICE_DISAGREEMENT",
-}
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +130,9 @@ def test_detect_raises_what_the_demo_planted(database: str, world: DemoWorld) ->
 
     report = json.loads(run("detect").stdout)
     assert report["orders"] == len(world.storefront_orders)
-    planted: dict[str, int] = {}
-    for plant in world.planted:
-        if plant.kind in PLANTED_AS:
-            planted[PLANTED_AS[plant.kind]] = planted.get(PLANTED_AS[plant.kind], 0) + 1
+    planted = dict(
+        Counter(PLANTED_EXCEPTION[p.kind] for p in world.planted if p.kind in PLANTED_EXCEPTION)
+    )
     assert report["raised"] == planted
     assert report["alreadyKnown"] == 0
     assert json.loads(run("detect").stdout)["alreadyKnown"] == sum(planted.values())

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any
+from collections.abc import AsyncIterator
 
-import purgatory.domain.model
 import pytest
 
 from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
-from tests.conftest import Graph, Sources
-from tests.exceptions.conftest import owner_commands
-from tests.exceptions.test_resolution import RESOLVE, RETRY, SHOW, resolve_input
+from tests.conftest import Sources
+from tests.exceptions.conftest import RETRY, Clock, Outbox, owner_commands
 
 
 @pytest.fixture
 async def wms_down(esources: Sources) -> AsyncIterator[None]:
     async with esources.down("wms"):
         yield
-
-
-class Clock:
-    """The dispatcher's clock and its circuit breakers' (purgatory reads ``time.time()``),
-    moved by hand: a backoff or a breaker's reset time passes without anyone waiting."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.at = datetime.now(UTC)
-        monkeypatch.setattr(
-            purgatory.domain.model, "time", SimpleNamespace(time=lambda: self.at.timestamp())
-        )
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-    def catch_up(self) -> None:
-        """To the real time (the service stamped the command with it), never back."""
-        self.at = max(self.at, datetime.now(UTC))
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 async def deliver_until_settled(
@@ -58,23 +27,17 @@ async def deliver_until_settled(
 
 
 async def test_owner_down_waits_with_the_last_error_then_delivers_once(
-    egraph: Graph,
-    esources: Sources,
-    own_demo: DemoSystems,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
+    outbox: Outbox, esources: Sources, own_demo: DemoSystems
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-down"))
-    clock.catch_up()
-    worker = dispatcher(clock, max_attempts=50, breaker={"threshold": 3, "reset_seconds": 60})
+    exception_id = await outbox.backordered("k-down")
+    worker = outbox.dispatcher(max_attempts=50, breaker={"threshold": 3, "reset_seconds": 60})
+    clock = outbox.clock
     await esources.outage("wms", True)
     try:
         for _ in range(3):
             await worker.run_once()
             clock.advance(0.06)
-        waiting = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+        waiting = await outbox.exception(exception_id)
         assert waiting["status"] == "RESOLUTION_PENDING"
         assert "HTTP 503" in waiting["lastError"]
         assert waiting["commands"][0]["attempts"] == 3
@@ -83,7 +46,7 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
         clock.advance(0.06)
         await worker.run_once()
         assert (await esources.totals())["wms"] == 0
-        opened = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+        opened = await outbox.exception(exception_id)
         assert "circuit open" in opened["lastError"]
     finally:
         await esources.outage("wms", False)
@@ -92,7 +55,7 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
     assert (await esources.totals())["wms"] == 0
     clock.advance(1)  # the breaker half-opens after its reset time (60 s)
     await deliver_until_settled(worker, clock, rounds=10)
-    settled = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    settled = await outbox.exception(exception_id)
     assert settled["status"] == "RESOLVED"
     assert settled["lastError"] is None
     (command,) = settled["commands"]
@@ -102,18 +65,12 @@ async def test_owner_down_waits_with_the_last_error_then_delivers_once(
 
 @pytest.mark.usefixtures("wms_down")
 async def test_dead_letter_after_max_attempts_and_operator_replay(
-    egraph: Graph,
-    esources: Sources,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
+    outbox: Outbox, esources: Sources
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-dead"))
-    clock.catch_up()
-    worker = dispatcher(clock, max_attempts=2, breaker={"threshold": 100})
-    await deliver_until_settled(worker, clock, rounds=4)
-    dead = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    exception_id = await outbox.backordered("k-dead")
+    worker = outbox.dispatcher(max_attempts=2, breaker={"threshold": 100})
+    await deliver_until_settled(worker, outbox.clock, rounds=4)
+    dead = await outbox.exception(exception_id)
     assert dead["status"] == "RESOLUTION_FAILED"
     assert dead["commands"][0]["status"] == "DEAD"
     assert dead["commands"][0]["attempts"] == 2
@@ -121,11 +78,14 @@ async def test_dead_letter_after_max_attempts_and_operator_replay(
     assert dead["history"][-1]["note"].startswith("dead-lettered")
 
     await esources.outage("wms", False)
-    replay = (await egraph.query(RETRY, id=exception_id))["data"]["retryExceptionResolution"]
-    clock.catch_up()
-    assert replay == {"exception": {"status": "RESOLUTION_PENDING"}, "userErrors": []}
-    await deliver_until_settled(worker, clock, rounds=2)
-    done = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
+    replay = (await outbox.graph.query(RETRY, id=exception_id))["data"]
+    outbox.clock.catch_up()
+    assert replay["retryExceptionResolution"] == {
+        "exception": {"status": "RESOLUTION_PENDING"},
+        "userErrors": [],
+    }
+    await deliver_until_settled(worker, outbox.clock, rounds=2)
+    done = await outbox.exception(exception_id)
     assert done["status"] == "RESOLVED"
     assert [h["status"] for h in done["history"]][-3:] == [
         "RESOLUTION_FAILED",

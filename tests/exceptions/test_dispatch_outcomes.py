@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -19,13 +19,10 @@ from sqlalchemy import select, update
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.db.models import OutboxCommandRow
-from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
-from omnigraph.settings import DispatchPolicy
 from omnigraph.sources.contract import CommandReceipt
-from tests.conftest import Graph, Sources
-from tests.exceptions.test_delivery import Clock
-from tests.exceptions.test_resolution import RESOLVE, resolve_input
+from tests.conftest import Sources
+from tests.exceptions.conftest import RESOLVE, Outbox, resolve_input
 
 COMMANDS = """
 query($id: ID!) {
@@ -45,11 +42,6 @@ query($id: ID!) {
   }
 }
 """
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
@@ -85,27 +77,21 @@ def top_of_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tenacity.wait, "random", SimpleNamespace(uniform=lambda low, high: high))
 
 
-async def command_of(egraph: Graph, exception_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    shown = (await egraph.query(COMMANDS, id=exception_id))["data"]["exception"]
+async def command_of(outbox: Outbox, exception_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    shown = await outbox.exception(exception_id, COMMANDS)
     (command,) = shown["commands"]
     return shown, command
 
 
 @pytest.mark.usefixtures("top_of_window")
 async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
-    egraph: Graph,
-    esources: Sources,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
+    outbox: Outbox, esources: Sources
 ) -> None:
     """Backoff 10 s doubling, capped at 15 s, three attempts: tried at once, after 10 s, after
     15 more (20 capped), then given up; never before its next attempt is due."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-backoff"))
-    clock.catch_up()
-    worker = dispatcher(
-        clock,
+    exception_id = await outbox.backordered("k-backoff")
+    clock = outbox.clock
+    worker = outbox.dispatcher(
         max_attempts=3,
         backoff_seconds=10,
         backoff_max_seconds=15,
@@ -115,7 +101,7 @@ async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
         with structlog.testing.capture_logs() as logs:
             for wait in (10, 15):
                 assert await worker.run_once() == 1
-                shown, command = await command_of(egraph, exception_id)
+                shown, command = await command_of(outbox, exception_id)
                 assert command["status"] == "PENDING"
                 assert "HTTP 503" in command["lastError"]
                 assert shown["lastError"] == command["lastError"]
@@ -125,7 +111,7 @@ async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
                 assert await worker.run_once() == 0  # not due yet: the owner is left alone
                 clock.advance(0.001)
             assert await worker.run_once() == 1
-    shown, command = await command_of(egraph, exception_id)
+    shown, command = await command_of(outbox, exception_id)
     assert (shown["status"], command["status"], command["attempts"]) == (
         "RESOLUTION_FAILED",
         "DEAD",
@@ -146,18 +132,12 @@ async def test_a_failing_owner_is_retried_after_each_backoff_then_dead_lettered(
 
 
 async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_first_attempt(
-    egraph: Graph,
-    services: Services,
-    make_short_pick: Callable[..., Any],
-    clock: Clock,
+    outbox: Outbox,
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-no-owner"))
-    clock.catch_up()
-    nowhere = SimpleNamespace(clients={})  # a registry that configures no source at all
-    worker = CommandDispatcher(services.sessions, nowhere, worker="test", clock=clock)  # type: ignore[arg-type]
+    exception_id = await outbox.backordered("k-no-owner")
+    worker = outbox.dispatcher(owners={})  # no source configured at all
     assert await worker.run_once() == 1
-    shown, command = await command_of(egraph, exception_id)
+    shown, command = await command_of(outbox, exception_id)
     assert (command["status"], command["attempts"]) == ("DEAD", 1)
     assert command["lastError"] == "owner 'wms' is not configured"
     assert shown["status"] == "RESOLUTION_FAILED"
@@ -165,19 +145,13 @@ async def test_a_command_for_an_owner_not_configured_is_dead_lettered_at_its_fir
 
 
 async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps_old_keys(
-    egraph: Graph,
-    services: Services,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
+    outbox: Outbox,
 ) -> None:
     """Two tasks: ``dispatcher`` on every replica (it claims its commands), woken early by a
     resolution, going on at once while it delivers; ``idempotency_keys``, a singleton every
     ten minutes, forgetting keys past their day."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic"))
-    clock.catch_up()
-    worker = dispatcher(clock)
+    exception_id = await outbox.backordered("k-periodic")
+    worker = outbox.dispatcher()
     resolved = asyncio.Event()
     delivering, sweeping = worker.periodic(wakeup=resolved, poll_seconds=2.5, jitter=0.2)
     context = {"worker": "test"}
@@ -203,18 +177,15 @@ async def test_as_background_tasks_it_delivers_while_commands_are_due_and_sweeps
 
     assert await delivering.step() is True  # one delivered: look again at once
     assert await delivering.step() is False  # nothing due: wait for the interval
-    shown, command = await command_of(egraph, exception_id)
+    shown, command = await command_of(outbox, exception_id)
     assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
 
-    resolved_again = await egraph.query(
-        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
-    )
+    again = resolve_input(exception_id, "BACKORDER", "k-periodic")
+    resolved_again = await outbox.graph.query(RESOLVE, input=again)
     assert resolved_again["data"]["resolveException"]["userErrors"] == []  # the key replays
-    clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    outbox.clock.advance(timedelta(days=1, minutes=1).total_seconds())
     await sweeping.step()
-    forgotten = await egraph.query(
-        RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-periodic")
-    )
+    forgotten = await outbox.graph.query(RESOLVE, input=again)
     codes = [e["code"] for e in forgotten["data"]["resolveException"]["userErrors"]]
     assert codes == ["INVALID_TRANSITION"]  # the key is gone: the request is judged afresh
 
@@ -245,31 +216,18 @@ class HeldOwner:
 
 
 async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
-    egraph: Graph,
-    services: Services,
-    make_short_pick: Callable[..., Any],
-    clock: Clock,
+    outbox: Outbox,
 ) -> None:
     """Lease 30 s: while the first dispatcher waits on the owner, a second finds nothing to
     deliver, also at the lease's last instant; after it, the second delivers again with the
     same idempotency key (the owner replays it)."""
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-lease"))
-    clock.catch_up()
+    exception_id = await outbox.backordered("k-lease")
+    clock = outbox.clock
     owner = HeldOwner()
-    registry = SimpleNamespace(clients={"wms": owner})
-    policy = DispatchPolicy(lease_seconds=30)
-
-    def build(name: str) -> CommandDispatcher:
-        return CommandDispatcher(
-            services.sessions,
-            registry,  # type: ignore[arg-type]
-            worker=name,
-            policy=policy,
-            clock=clock,
-        )
-
-    first, second = build("first"), build("second")
+    first, second = (
+        outbox.dispatcher(owners={"wms": owner}, worker=name, lease_seconds=30)
+        for name in ("first", "second")
+    )
     in_flight = asyncio.ensure_future(first.run_once())
     await owner.reached(1)
     assert await second.run_once() == 0
@@ -282,9 +240,9 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
     assert (await in_flight, await again) == (1, 1)
     (command_type, key), resent = owner.received
     assert resent == (command_type, key)
-    shown, command = await command_of(egraph, exception_id)
+    shown, command = await command_of(outbox, exception_id)
     assert (shown["status"], command["status"]) == ("RESOLVED", "DELIVERED")
-    history = (await egraph.query(ANSWERS, id=exception_id))["data"]["exception"]["history"]
+    history = (await outbox.exception(exception_id, ANSWERS))["history"]
     # the owner said nothing: the history says what became of the command; the second
     # delivery's answer finds the exception resolved and leaves it be
     assert history[-1] == {"status": "RESOLVED", "actor": "wms", "note": "delivered"}
@@ -292,24 +250,18 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
 
 
 async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied(
-    egraph: Graph,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
+    outbox: Outbox,
 ) -> None:
     """One command the owner applies, one it refuses: each records its single attempt, when
     it was answered and the owner's words; only the applied one resolves its exception."""
-    _, applied_id = await make_short_pick()
-    _, refused_id = await make_short_pick(quantity=10_000)  # more than the line holds
-    await egraph.query(RESOLVE, input=resolve_input(applied_id, "BACKORDER", "k-applied"))
-    await egraph.query(RESOLVE, input=resolve_input(refused_id, "BACKORDER", "k-refused-2"))
-    clock.catch_up()
-    worker = dispatcher(clock)
+    applied_id = await outbox.backordered("k-applied")
+    refused_id = await outbox.backordered("k-refused-2", quantity=10_000)  # more than it holds
+    worker = outbox.dispatcher()
     with structlog.testing.capture_logs() as logs:
         assert await worker.run_once() == 2
-    answered_at = clock.at
+    answered_at = outbox.clock.at
 
-    applied = (await egraph.query(ANSWERS, id=applied_id))["data"]["exception"]
+    applied = await outbox.exception(applied_id, ANSWERS)
     (done,) = applied["commands"]
     assert (applied["status"], applied["lastError"]) == ("RESOLVED", None)
     assert datetime.fromisoformat(applied["resolvedAt"]) == answered_at
@@ -322,7 +274,7 @@ async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied
         "note": done["ownerAnswer"],
     }
 
-    refused = (await egraph.query(ANSWERS, id=refused_id))["data"]["exception"]
+    refused = await outbox.exception(refused_id, ANSWERS)
     (no,) = refused["commands"]
     assert "left, not 10000" in no["ownerAnswer"]
     assert (refused["status"], refused["resolvedAt"], refused["lastError"]) == (
@@ -345,26 +297,20 @@ async def test_answers_are_recorded_on_the_command_and_the_exception_and_tallied
     ]
 
 
-async def test_a_batch_takes_the_longest_waiting_commands_first(
-    egraph: Graph,
-    make_short_pick: Callable[..., Any],
-    dispatcher: Callable[..., CommandDispatcher],
-    clock: Clock,
-) -> None:
-    _, older_id = await make_short_pick()
-    _, newer_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(newer_id, "BACKORDER", "k-newer"))
-    await egraph.query(RESOLVE, input=resolve_input(older_id, "BACKORDER", "k-older"))
-    clock.catch_up()
-    worker = dispatcher(clock, batch_size=1)
+async def test_a_batch_takes_the_longest_waiting_commands_first(outbox: Outbox) -> None:
+    older_id = await outbox.short_pick()
+    newer_id = await outbox.short_pick()
+    await outbox.backorder(newer_id, "k-newer")
+    await outbox.backorder(older_id, "k-older")
+    worker = outbox.dispatcher(batch_size=1)
     assert await worker.run_once() == 1
     statuses = [
-        (await command_of(egraph, exception_id))[1]["status"]
+        (await command_of(outbox, exception_id))[1]["status"]
         for exception_id in (newer_id, older_id)
     ]
     assert statuses == ["DELIVERED", "PENDING"]  # the newer id was resolved first
     assert await worker.run_once() == 1
-    assert (await command_of(egraph, older_id))[1]["status"] == "DELIVERED"
+    assert (await command_of(outbox, older_id))[1]["status"] == "DELIVERED"
     assert worker.outcomes == Counter(delivered=2)
 
 
@@ -384,54 +330,39 @@ class ScriptedOwner:
 
 
 async def test_only_an_owner_that_cannot_answer_opens_its_circuit_for_the_reset_time(
-    egraph: Graph,
-    services: Services,
-    make_short_pick: Callable[..., Any],
-    clock: Clock,
+    outbox: Outbox,
 ) -> None:
     """Breaker: 2 failures in a row, reset 20 s. Two answers outside the contract dead-letter
     their commands but leave the circuit closed; two outages open it, and the owner is left
     alone until 20 s have passed, then asked again."""
-    ids = [(await make_short_pick())[1] for _ in range(3)]
-    for n, exception_id in enumerate(ids):
-        await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", f"k-br-{n}"))
-    clock.catch_up()
+    ids = [await outbox.backordered(f"k-br-{n}") for n in range(3)]
+    clock = outbox.clock
     garbled = SourceContractViolation("wms", "no receipt in the answer")
     down = UpstreamUnavailable("wms", "HTTP 503")
     owner = ScriptedOwner(garbled, garbled, down, down, None)
-    policy = DispatchPolicy.model_validate(
-        {
-            "batch_size": 1,
-            "max_attempts": 10,
-            "backoff_seconds": 0.01,
-            "backoff_max_seconds": 0.01,
-            "breaker": {"threshold": 2, "reset_seconds": 20},
-        }
-    )
-    registry = SimpleNamespace(clients={"wms": owner})
-    worker = CommandDispatcher(
-        services.sessions,
-        registry,
-        worker="test",
-        policy=policy,
-        clock=clock,  # type: ignore[arg-type]
+    worker = outbox.dispatcher(
+        owners={"wms": owner},
+        batch_size=1,
+        max_attempts=10,
+        backoff_max_seconds=0.01,
+        breaker={"threshold": 2, "reset_seconds": 20},
     )
     for _ in range(2):  # the first two commands: answered outside the contract
         assert await worker.run_once() == 1
     for exception_id in ids[:2]:
-        _, dead = await command_of(egraph, exception_id)
+        _, dead = await command_of(outbox, exception_id)
         assert (dead["status"], dead["lastError"]) == ("DEAD", garbled.message)
     for _ in range(2):  # the third: the owner is down, twice
         assert await worker.run_once() == 1
         clock.advance(0.01)
     assert await worker.run_once() == 1  # the circuit is open: not asked, put off
-    shown, command = await command_of(egraph, ids[2])
+    shown, command = await command_of(outbox, ids[2])
     assert command["attempts"] == 2
     assert shown["lastError"] == "circuit open for wms: not calling it for now"
     assert datetime.fromisoformat(command["nextAttemptAt"]) == clock.at + timedelta(seconds=20)
     clock.advance(20)
     assert await worker.run_once() == 1  # half open: asked again, and it answers
-    shown, command = await command_of(egraph, ids[2])
+    shown, command = await command_of(outbox, ids[2])
     assert (shown["status"], command["status"], command["attempts"]) == (
         "RESOLVED",
         "DELIVERED",

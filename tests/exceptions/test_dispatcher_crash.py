@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,7 @@ from omnigraph.db.models import OutboxCommandRow
 from omnigraph.demo import DemoSystems
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.exceptions.conftest import owner_commands
-from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input
+from tests.exceptions.conftest import SHOW, owner_commands
 
 COMMANDS = 12
 
@@ -80,16 +79,11 @@ async def test_sigkill_mid_batch_then_restart_delivers_everything_once(
     egraph: Graph,
     services: Services,
     own_demo: DemoSystems,
-    make_short_pick: Callable[..., Any],
+    backordered: Callable[..., Awaitable[str]],
     clean_database: str,
     tmp_path: Path,
 ) -> None:
-    exception_ids = [(await make_short_pick())[1] for _ in range(COMMANDS)]
-    for i, exception_id in enumerate(exception_ids):
-        body = await egraph.query(
-            RESOLVE, input=resolve_input(exception_id, "BACKORDER", f"crash-{i}")
-        )
-        assert body["data"]["resolveException"]["userErrors"] == []
+    exception_ids = [await backordered(f"crash-{i}") for i in range(COMMANDS)]
     keys = set()
     async with services.sessions() as session:
         for exception_id in exception_ids:

@@ -27,18 +27,10 @@ from omnigraph.exceptions import resolution as service
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.exceptions.test_resolution import RESOLVE, resolve_input
-from tests.helpers import ten_sellable, web_reservation
+from tests.exceptions.conftest import RESOLVE, resolve_input
+from tests.helpers import RESERVE, ten_sellable, web_reservation
 
 CALLS = 50  # concurrent calls per race: bounded, loopback only
-RESERVE = """
-mutation($input: ReserveInventoryInput!) {
-  reserveInventory(input: $input) {
-    reservationId reservation { status locationId quantity expiresAt }
-    userErrors { code field message }
-  }
-}
-"""
 SKU = "SKU-ONCE-RACE"
 
 

@@ -14,7 +14,7 @@ from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.live import ExceptionEventBus
 from tests.conftest import Graph, make_settings
-from tests.exceptions.test_resolution import ACK
+from tests.exceptions.conftest import ACK
 from tests.helpers import on_loopback, until
 
 SUBSCRIPTION = """

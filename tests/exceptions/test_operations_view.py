@@ -13,7 +13,7 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.operations import percentile
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.exceptions.test_resolution import RESOLVE, resolve_input
+from tests.exceptions.conftest import RESOLVE, resolve_input
 
 QUERY = """
 query($from: DateTime, $to: DateTime) {

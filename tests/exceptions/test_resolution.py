@@ -4,7 +4,7 @@ userErrors with stable codes, never crashes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,44 +14,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.exceptions.conftest import owner_commands
-
-ACK = """
-mutation($id: ID!, $note: String) {
-  acknowledgeException(id: $id, note: $note) {
-    exception { id status history { status actor note } }
-    userErrors { code field message }
-  }
-}
-"""
-RESOLVE = """
-mutation($input: ResolveExceptionInput!) {
-  resolveException(input: $input) {
-    exception { id status resolution lastError commands { status commandType idempotencyKey } }
-    userErrors { code field message }
-  }
-}
-"""
-RETRY = """
-mutation($id: ID!) {
-  retryExceptionResolution(id: $id) { exception { status } userErrors { code message } }
-}
-"""
-SHOW = """
-query($id: ID!) {
-  exception(id: $id) {
-    status resolution resolvedAt lastError
-    history { status actor note }
-    commands { status attempts lastError ownerAnswer payload idempotencyKey }
-  }
-}
-"""
-
-
-def resolve_input(
-    exception_id: str, resolution: str, key: str, note: str | None = None
-) -> dict[str, Any]:
-    return {"id": exception_id, "resolution": resolution, "idempotencyKey": key, "note": note}
+from tests.exceptions.conftest import ACK, RESOLVE, RETRY, SHOW, owner_commands, resolve_input
 
 
 async def test_an_agent_acknowledges_resolves_and_the_owner_applies_it_once(
@@ -192,10 +155,11 @@ async def test_missing_detail_makes_a_resolution_not_applicable(
 
 
 async def test_owner_refusal_fails_the_resolution_and_retry_reopens(
-    egraph: Graph, make_short_pick: Callable[..., Any], dispatcher: Callable[..., CommandDispatcher]
+    egraph: Graph,
+    backordered: Callable[..., Awaitable[str]],
+    dispatcher: Callable[..., CommandDispatcher],
 ) -> None:
-    _, exception_id = await make_short_pick(quantity=10_000)  # more than the line holds
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-refused"))
+    exception_id = await backordered("k-refused", quantity=10_000)  # more than the line holds
     await dispatcher().run_once()
     shown = (await egraph.query(SHOW, id=exception_id))["data"]["exception"]
     assert shown["status"] == "RESOLUTION_FAILED"
@@ -214,10 +178,9 @@ async def test_owner_refusal_fails_the_resolution_and_retry_reopens(
 
 
 async def test_keys_are_kept_a_day_then_forgotten(
-    egraph: Graph, services: Services, make_short_pick: Callable[..., Any]
+    services: Services, backordered: Callable[..., Awaitable[str]]
 ) -> None:
-    _, exception_id = await make_short_pick()
-    await egraph.query(RESOLVE, input=resolve_input(exception_id, "BACKORDER", "k-day"))
+    await backordered("k-day")
     async with services.sessions() as session:
         key = await session.get(IdempotencyKeyRow, ("resolveException", "k-day"))
     assert key is not None

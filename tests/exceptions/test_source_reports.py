@@ -16,7 +16,7 @@ from omnigraph.exceptions.dispatcher import CommandDispatcher
 from omnigraph.exceptions.source_reports import SourceReportReader
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.exceptions.test_resolution import RESOLVE, SHOW, resolve_input
+from tests.exceptions.conftest import RESOLVE, SHOW, resolve_input
 
 
 async def reported(services: Services) -> list[ExceptionRow]:

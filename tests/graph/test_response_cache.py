@@ -27,6 +27,7 @@ from omnigraph.runtime.services import Services
 from omnigraph.security.document_manifest import read_operations
 from omnigraph.security.document_store import OperationDocument, register_documents
 from omnigraph.security.principal import Role
+from tests.clocks import SecondsClock
 from tests.conftest import Sources, issue_key, services_of
 from tests.helpers import short_pick
 from tests.security.conftest import serve
@@ -280,19 +281,11 @@ async def test_off_unless_the_operator_turns_it_on(
             assert cost["storefront"] >= 1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 KEY = ("a" * 64, "Lookup", b"{}", "api_key:k", ("support",), None)
 
 
 async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade() -> None:
-    clock = Clock()
+    clock = SecondsClock()
     cache = ResponseCache(2.0, max_entries=100, clock=clock)
     first = cache.lookup(KEY)
     assert first.refresh  # nothing kept: this request makes it
@@ -329,7 +322,7 @@ async def test_an_answer_is_fresh_for_its_seconds_then_served_only_while_remade(
 
 
 async def test_an_answer_begun_before_a_change_is_not_kept() -> None:
-    cache = ResponseCache(2.0, max_entries=100, clock=Clock())
+    cache = ResponseCache(2.0, max_entries=100, clock=SecondsClock())
     assert cache.lookup(KEY).refresh
     waiting = cache.lookup(KEY)
     began = cache.generation
@@ -345,7 +338,7 @@ async def test_an_answer_begun_before_a_change_is_not_kept() -> None:
 async def test_many_requests_on_an_expired_or_forgotten_answer_execute_it_once(
     caching: Caching, world: DemoWorld
 ) -> None:
-    clock = Clock()
+    clock = SecondsClock()
     caching.app.state.response_cache.clock = clock
     secret = await caching.key(Role.SUPPORT)
     body = lookup(some_ref(world, 9))

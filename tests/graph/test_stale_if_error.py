@@ -17,6 +17,7 @@ from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.contract import ContractClient
 from omnigraph.sources.stale import LastGood, stale_reads
+from tests.clocks import SecondsClock
 from tests.conftest import Graph, Sources, running_app
 from tests.orders.test_schema import shipped_order
 
@@ -40,25 +41,12 @@ query($id: ID!) {
 """
 
 
-class Clock:
-    """The last good copies' clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.at = 1_000.0
-
-    def __call__(self) -> float:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += seconds
-
-
 @pytest.fixture
 async def stale_service(
     demo: DemoSystems, clean_database: str
-) -> AsyncIterator[tuple[Starlette, Graph, Clock]]:
+) -> AsyncIterator[tuple[Starlette, Graph, SecondsClock]]:
     async for app, graph in running_app(demo, clean_database, stale_if_error_seconds=WINDOW):
-        clock = Clock()
+        clock = SecondsClock(1_000.0)
         for client in app.state.services.registry.clients.values():
             client.upstream.last_good.clock = clock
         yield app, graph, clock
@@ -70,7 +58,7 @@ def order_id(world: DemoWorld) -> str:
 
 
 async def test_a_down_wms_is_served_from_its_last_good_copy_marked_stale_then_null(
-    stale_service: tuple[Starlette, Graph, Clock], sources: Sources, order_id: str
+    stale_service: tuple[Starlette, Graph, SecondsClock], sources: Sources, order_id: str
 ) -> None:
     _, graph, clock = stale_service
     fresh = await graph.query(QUERY, id=order_id)
@@ -92,7 +80,7 @@ async def test_a_down_wms_is_served_from_its_last_good_copy_marked_stale_then_nu
 
 
 async def test_money_is_never_served_stale(
-    stale_service: tuple[Starlette, Graph, Clock], sources: Sources, order_id: str
+    stale_service: tuple[Starlette, Graph, SecondsClock], sources: Sources, order_id: str
 ) -> None:
     graph = stale_service[1]
     await graph.query(QUERY, id=order_id)  # the ERP answered once
@@ -107,7 +95,7 @@ async def test_money_is_never_served_stale(
 
 
 async def test_payments_are_never_served_stale(
-    stale_service: tuple[Starlette, Graph, Clock],
+    stale_service: tuple[Starlette, Graph, SecondsClock],
     sources: Sources,
     order_id: str,
     world: DemoWorld,

@@ -4,7 +4,7 @@ known; a WMS never reached is still an upstream error, its locations never inven
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.locations import KnownLocations
 from omnigraph.inventory.policy import load_default_policy
 from omnigraph.runtime.services import Services
+from tests.clocks import WallClock
 from tests.conftest import Graph, Sources, make_settings, services_of, serving
 
 QUERY = """
@@ -29,26 +30,13 @@ SKUS = [f"SKU-{i:04d}" for i in range(1, 31)]
 STARTED = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-class Clock:
-    """The service's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.at = STARTED
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 @pytest.fixture(scope="module")
 def outage_sources(own_demo: DemoSystems) -> Sources:
     return Sources(own_demo)
 
 
 async def started(
-    demo: DemoSystems, database_url: str, clock: Clock, *, ledger_read: bool = False
+    demo: DemoSystems, database_url: str, clock: WallClock, *, ledger_read: bool = False
 ) -> AsyncIterator[tuple[Services, Graph]]:
     """A service process on ``database_url`` (the next one started on it is a restart), having
     read the WMS's feed into its ledger if ``ledger_read``."""
@@ -122,7 +110,7 @@ async def forget_known_locations(services: Services) -> None:
 async def test_a_down_wms_leaves_availability_as_the_ledger_has_it_marked_stale(
     own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
-    clock = Clock()
+    clock = WallClock(STARTED)
     async for services, graph in started(own_demo, database_url, clock, ledger_read=True):
         before = await graph.query(QUERY, skus=SKUS)
         assert figures(before) == await from_the_ledger(services)
@@ -145,7 +133,7 @@ async def test_a_down_wms_leaves_availability_as_the_ledger_has_it_marked_stale(
 async def test_a_service_restarted_during_the_outage_still_answers_from_the_kept_list(
     own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
-    clock = Clock()
+    clock = WallClock(STARTED)
     async for _, graph in started(own_demo, database_url, clock, ledger_read=True):
         before = figures(await graph.query(QUERY, skus=SKUS))
     async with outage_sources.down("wms"):
@@ -160,7 +148,7 @@ async def test_a_service_restarted_during_the_outage_still_answers_from_the_kept
 async def test_a_wms_never_reached_is_an_upstream_error_not_invented_locations(
     own_demo: DemoSystems, outage_sources: Sources, database_url: str
 ) -> None:
-    clock = Clock()
+    clock = WallClock(STARTED)
     async for services, _ in started(own_demo, database_url, clock, ledger_read=True):
         await forget_known_locations(services)
     async with outage_sources.down("wms"):

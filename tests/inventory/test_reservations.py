@@ -15,16 +15,8 @@ from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy_store import current_policy
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
-from tests.helpers import ten_sellable, web_reservation
+from tests.helpers import RESERVE, ten_sellable, web_reservation
 
-RESERVE = """
-mutation($input: ReserveInventoryInput!) {
-  reserveInventory(input: $input) {
-    reservationId reservation { status locationId quantity expiresAt }
-    userErrors { code field message }
-  }
-}
-"""
 SKU = "SKU-RESERVE"
 
 

@@ -19,24 +19,14 @@ from starlette.applications import Starlette
 from omnigraph.db.engine import create_engine, downgrade_database, upgrade_database
 from omnigraph.demo import DemoSystems
 from omnigraph.observability.health import Health
+from tests.clocks import SecondsClock
 from tests.conftest import Graph, Sources, running_app, services_of
 
 WINDOW = 30.0  # OMNIGRAPH_SOURCE_STATUS_SECONDS in these tests
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 async def running(
-    demo: DemoSystems, database_url: str, clock: Clock
+    demo: DemoSystems, database_url: str, clock: SecondsClock
 ) -> AsyncIterator[tuple[Starlette, Graph]]:
     """The service, its health checks kept on ``clock``."""
     async for app, graph in running_app(demo, database_url, source_status_seconds=WINDOW):
@@ -47,13 +37,13 @@ async def running(
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SecondsClock:
+    return SecondsClock(1_000.0)
 
 
 @pytest.fixture
 async def health_service(
-    demo: DemoSystems, clean_database: str, clock: Clock
+    demo: DemoSystems, clean_database: str, clock: SecondsClock
 ) -> AsyncIterator[tuple[Starlette, Graph]]:
     async for pair in running(demo, clean_database, clock):
         yield pair
@@ -61,7 +51,7 @@ async def health_service(
 
 @pytest.fixture
 async def own_database(
-    demo: DemoSystems, tmp_path: Path, clock: Clock
+    demo: DemoSystems, tmp_path: Path, clock: SecondsClock
 ) -> AsyncIterator[tuple[Starlette, Graph, Path]]:
     """A service on a SQLite file of its own, which the test may break."""
     path = tmp_path / "own.sqlite3"
@@ -83,7 +73,7 @@ def source_statuses(body: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_many_requests_probe_each_source_once_per_window(
-    health_service: tuple[Starlette, Graph], sources: Sources, clock: Clock
+    health_service: tuple[Starlette, Graph], sources: Sources, clock: SecondsClock
 ) -> None:
     _, graph = health_service
     await sources.reset()
@@ -109,7 +99,7 @@ async def test_many_requests_probe_each_source_once_per_window(
 
 
 async def test_a_down_source_shows_in_the_status_and_keeps_the_replica_ready(
-    health_service: tuple[Starlette, Graph], sources: Sources, clock: Clock
+    health_service: tuple[Starlette, Graph], sources: Sources, clock: SecondsClock
 ) -> None:
     _, graph = health_service
     clock.advance(WINDOW)
@@ -139,7 +129,7 @@ async def test_a_down_source_shows_in_the_status_and_keeps_the_replica_ready(
 
 
 async def test_a_broken_database_makes_the_replica_unready_but_still_live(
-    own_database: tuple[Starlette, Graph, Path], clock: Clock
+    own_database: tuple[Starlette, Graph, Path], clock: SecondsClock
 ) -> None:
     app, graph, path = own_database
     assert (await graph.client.get("/readyz")).status_code == 200
@@ -160,7 +150,7 @@ async def test_a_broken_database_makes_the_replica_unready_but_still_live(
 
 
 async def test_a_database_behind_the_migrations_makes_the_replica_unready(
-    own_database: tuple[Starlette, Graph, Path], clock: Clock
+    own_database: tuple[Starlette, Graph, Path], clock: SecondsClock
 ) -> None:
     _, graph, path = own_database
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
@@ -178,7 +168,7 @@ async def test_a_database_behind_the_migrations_makes_the_replica_unready(
 
 
 async def test_a_database_left_before_the_migrations_baseline_makes_the_replica_unready(
-    own_database: tuple[Starlette, Graph, Path], clock: Clock
+    own_database: tuple[Starlette, Graph, Path], clock: SecondsClock
 ) -> None:
     """At a revision the baseline replaced, which the previous release has to bring to the
     baseline first (not one newer code wrote, which this code would serve)."""

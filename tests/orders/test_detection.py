@@ -24,7 +24,7 @@ from omnigraph.orders.truth import OrderEvidence, OrderTruth
 from omnigraph.sources.records import Sourced
 from omnigraph.sources.registry import SourceRegistry
 from tests.conftest import ANCHOR, make_settings
-from tests.helpers import feed_events_about
+from tests.helpers import PLANTED_EXCEPTION, feed_events_about
 from tests.orders.test_truth import AT, erp, storefront, wms_order
 
 ORDERS = 2500
@@ -33,12 +33,6 @@ PLANTED_FIELDS = {
     "cancelled_but_shipped": {"state", "cancellation"},  # the WMS shipped: it did not cancel
     "total_mismatch": {"totals.total"},
     "price_mismatch": {"lines.unitPrice"},
-}
-PLANTED_EXCEPTION = {
-    "late_sync": "STATE_DISAGREEMENT",
-    "cancelled_but_shipped": "LATE_CANCELLATION",
-    "total_mismatch": "PRICE_DISAGREEMENT",
-    "price_mismatch": "PRICE_DISAGREEMENT",
 }
 
 

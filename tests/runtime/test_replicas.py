@@ -39,8 +39,8 @@ from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
 from tests.conftest import SERVER_DATABASE_URL
-from tests.exceptions.test_resolution import ACK, RESOLVE, resolve_input
-from tests.helpers import free_port, ten_sellable, web_reservation, wms_short_pick
+from tests.exceptions.conftest import ACK, RESOLVE, resolve_input
+from tests.helpers import RESERVE, free_port, ten_sellable, web_reservation, wms_short_pick
 from tests.runtime.conftest import REDIS_URL, forget_keys, reachable_redis
 
 SERVER_URL = make_url(SERVER_DATABASE_URL or "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -51,8 +51,6 @@ AVAILABILITY_CHANGED = """subscription {
   availabilityChanged(skus: ["SKU-REPLICAS"], channel: "web") { locationId availableQuantity } }"""
 AVAILABILITY = """query { availability(skus: ["SKU-REPLICAS"], channel: "web") {
   locationId availableQuantity } }"""
-RESERVE = """mutation($input: ReserveInventoryInput!) {
-  reserveInventory(input: $input) { reservationId userErrors { code } } }"""
 
 
 def admin_dsn(database: str) -> str:

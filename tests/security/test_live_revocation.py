@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -35,6 +35,7 @@ from omnigraph.graph.live_sockets import FORBIDDEN_CLOSE_CODE, UNAUTHORIZED_CLOS
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
+from tests.clocks import WallClock
 from tests.conftest import issue_key, make_settings, services_of
 from tests.helpers import on_loopback, short_pick, until
 
@@ -46,23 +47,13 @@ START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
 RESULT = {"graphql-transport-ws": "next", "graphql-ws": "data"}
 
 
-class Clock:
-    """The services' clock, moved by hand (it starts at the real time: JWTs are checked
-    against the real time when a socket opens)."""
-
-    def __init__(self, services: Services) -> None:
-        self.at = datetime.now(UTC)
-        services.clock = lambda: self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 @dataclass
 class Live:
     app: Starlette
     url: str
-    clock: Clock
+    # the services' clock: it starts at the real time, as JWTs are checked against the real
+    # time when a socket opens
+    clock: WallClock
 
     @property
     def services(self) -> Services:
@@ -78,7 +69,9 @@ async def live(demo: DemoSystems, clean_database: str) -> AsyncIterator[Live]:
         sources=demo_sources_config(demo.urls),
     )
     async with on_loopback(app, lifespan="on") as port:
-        yield Live(app, f"ws://127.0.0.1:{port}/graphql", Clock(app.state.services))
+        clock = WallClock(datetime.now(UTC))
+        app.state.services.clock = clock
+        yield Live(app, f"ws://127.0.0.1:{port}/graphql", clock)
 
 
 @pytest.fixture(params=PROTOCOLS)

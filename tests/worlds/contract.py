@@ -63,6 +63,19 @@ def validator(kind: str, schema: str) -> Any:
     return jsonschema_rs.Draft202012Validator(root, validate_formats=True)
 
 
+@cache
+def movement_fields() -> dict[str, tuple[str, ...]]:
+    """The fields each WMS movement carries besides every movement's own (``MovementBase``),
+    in the contract's order: ``{"ship": ("fulfilmentOrderId", "shipmentId"), ...}``."""
+    schemas = _document("wms")["components"]["schemas"]
+    mapping = schemas["InventoryMovement"]["discriminator"]["mapping"]
+    fields = {}
+    for movement, ref in mapping.items():
+        _, own = schemas[ref.rsplit("/", 1)[1]]["allOf"]
+        fields[movement] = tuple(name for name in own["required"] if name != "movement")
+    return fields
+
+
 def check(kind: str, schema: str, record: Any) -> None:
     """Raise :class:`ContractViolation` naming every error of ``record``."""
     errors = list(validator(kind, schema).iter_errors(record))

@@ -1949,23 +1949,6 @@ def _background_stock(b: _Builder) -> None:
             )
 
 
-_MOVE_FIELDS = {
-    "receipt": ("expectedReceiptId",),
-    "expected_receipt": ("expectedReceiptId", "expectedAt"),
-    "allocate": ("fulfilmentOrderId", "orderRef"),
-    "deallocate": ("fulfilmentOrderId", "orderRef"),
-    "pick": ("fulfilmentOrderId",),
-    "ship": ("fulfilmentOrderId", "shipmentId"),
-    "adjustment": ("reason",),
-    "cycle_count": ("countedQuantity",),
-    "damage": ("fulfilmentOrderId",),
-    "damage_disposal": (),
-    "quality_hold": ("reason",),
-    "quality_release": ("reason",),
-    "transfer_out": ("transferId", "toLocationId"),
-    "transfer_in": ("transferId", "fromLocationId", "expectedReceiptId"),
-    "return_receipt": ("orderRef", "fulfilmentOrderId", "disposition"),
-}
 _BUCKETS = ("onHand", "allocated", "damaged", "qualityHold", "incoming")
 
 
@@ -2018,7 +2001,7 @@ def _replay(b: _Builder) -> tuple[list[Json], dict[tuple[str, str], dict[str, in
             "quantity": qty,
             "occurredAt": b.wms_time.iso(move.at),
         }
-        for name in _MOVE_FIELDS[move.movement]:
+        for name in contract.movement_fields()[move.movement]:
             data[name] = extra.get(name)
         if "returnInspection" in extra:
             data["returnInspection"] = extra["returnInspection"]

@@ -16,7 +16,7 @@ import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Self
 
@@ -35,11 +35,14 @@ KINDS = ("storefront", "erp", "wms", "payments")
 BATCH_MAX = 500
 
 
-class BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
+class Refused(Exception):
+    """A request the server answers with an error (400 unless ``status`` says otherwise)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -48,6 +51,33 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+# A listing's filters: query parameter -> whether a record passes it with the parameter's value.
+Filters = dict[str, Callable[[Json, str], bool]]
+ORDER_FILTERS: Filters = {
+    "channel": lambda o, v: o["channel"] == v,
+    "status": lambda o, v: o["status"] == v,
+    # a half-open window: placedFrom <= placedAt < placedTo
+    "placedFrom": lambda o, v: _moment(o["placedAt"]) >= _moment(v),
+    "placedTo": lambda o, v: _moment(o["placedAt"]) < _moment(v),
+    "sku": lambda o, v: any(x["sku"] == v for x in o["lines"]),
+}
+PAYOUT_FILTERS: Filters = {
+    "status": lambda p, v: p["status"] == v,
+    "arrivalFrom": lambda p, v: p["arrival_date"] >= int(v),
+    "arrivalTo": lambda p, v: p["arrival_date"] < int(v),
+}
+
+
+def _filtered(records: list[Json], request: Request, filters: Filters) -> list[Json]:
+    """The records that pass every filter the request names."""
+    named = [
+        (keep, request.query_params[name])
+        for name, keep in filters.items()
+        if name in request.query_params
+    ]
+    return [r for r in records if all(keep(r, value) for keep, value in named)]
 
 
 class _Tokens:
@@ -64,7 +94,7 @@ class _Tokens:
 
     def read(self, token: str) -> Any:
         if token not in self.positions:
-            raise BadRequest("BAD_CURSOR", f"cursor {token!r} was not handed out")
+            raise Refused("BAD_CURSOR", f"cursor {token!r} was not handed out")
         return self.positions[token]
 
 
@@ -153,11 +183,18 @@ class System:
                 Route("/balance-transactions/by-payout", self.txns_by_payout, methods=["POST"]),
                 Route("/balance-transactions", self.list_txns, methods=["GET"]),
             ]
-        return Starlette(routes=routes, exception_handlers={BadRequest: self._bad_request})
+        return Starlette(routes=routes, exception_handlers={Refused: self._refused})
 
-    async def _bad_request(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BadRequest)
-        return _error(400, exc.code, exc.message)
+    async def _refused(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return _error(exc.status, exc.code, exc.message)
+
+    def _collection(self, request: Request, known: Mapping[str, object]) -> str:
+        """The collection the path names, if it is one of ``known``."""
+        collection: str = request.path_params["collection"]
+        if collection not in known:
+            raise Refused("NOT_FOUND", f"no collection {collection}", status=404)
+        return collection
 
     def _count(self, request: Request) -> None:
         route = request.scope.get("route")
@@ -167,18 +204,18 @@ class System:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            raise BadRequest("BAD_JSON", "the body is not JSON") from None
+            raise Refused("BAD_JSON", "the body is not JSON") from None
         if not isinstance(body, dict):
-            raise BadRequest("BAD_JSON", "the body is not an object")
+            raise Refused("BAD_JSON", "the body is not an object")
         return body
 
     async def _list_field(self, request: Request, name: str) -> list[str]:
         body = await self._body(request)
         values = body.get(name)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise BadRequest("MISSING_FIELD", f"{name} must be a list of strings")
+            raise Refused("MISSING_FIELD", f"{name} must be a list of strings")
         if len(values) > BATCH_MAX:
-            raise BadRequest("TOO_MANY_IDS", f"at most {BATCH_MAX} {name} per call")
+            raise Refused("TOO_MANY_IDS", f"at most {BATCH_MAX} {name} per call")
         return values
 
     @staticmethod
@@ -187,9 +224,9 @@ class System:
         try:
             limit = int(raw)
         except ValueError:
-            raise BadRequest("BAD_LIMIT", f"limit {raw!r} is not an integer") from None
+            raise Refused("BAD_LIMIT", f"limit {raw!r} is not an integer") from None
         if not 1 <= limit <= maximum:
-            raise BadRequest("BAD_LIMIT", f"limit must be 1..{maximum}")
+            raise Refused("BAD_LIMIT", f"limit must be 1..{maximum}")
         return limit
 
     async def health(self, request: Request) -> Response:
@@ -197,12 +234,9 @@ class System:
 
     async def batch(self, request: Request) -> Response:
         self._count(request)
-        collection = request.path_params["collection"]
         known = self.collections()
-        if collection not in known:
-            return _error(404, "NOT_FOUND", f"no collection {collection}")
+        records, id_field = known[self._collection(request, known)]
         ids = await self._list_field(request, "ids")
-        records, id_field = known[collection]
         index = {r[id_field]: r for r in records}
         found = [index[i] for i in dict.fromkeys(ids) if i in index]
         missing = [i for i in dict.fromkeys(ids) if i not in index]
@@ -210,23 +244,26 @@ class System:
 
     async def by_order_ref(self, request: Request) -> Response:
         self._count(request)
-        collection = request.path_params["collection"]
         refs_of = self.by_ref()
-        if collection not in refs_of:
-            return _error(404, "NOT_FOUND", f"no collection {collection}")
+        collection = self._collection(request, refs_of)
         refs = set(await self._list_field(request, "orderRefs"))
         records, _ = self.collections()[collection]
         ref_of = refs_of[collection]
         return JSONResponse({"data": [r for r in records if ref_of(r) in refs][::-1]})
 
-    def _page(self, request: Request, records: list[Json], signature: str) -> Response:
+    def _page(self, request: Request, records: list[Json], listing: str) -> Response:
+        """A page of ``records``; its cursor holds only for the same listing and filters."""
         limit = self._limit(request, 50, 500)
-        cursor = request.query_params.get("cursor")
+        query = request.query_params
+        signature = f"{listing}?" + "&".join(
+            f"{k}={v}" for k, v in sorted(query.items()) if k not in ("limit", "cursor")
+        )
+        cursor = query.get("cursor")
         start = 0
         if cursor:
             position = self.tokens.read(cursor)
             if position[0] != signature:
-                raise BadRequest("BAD_CURSOR", "the cursor belongs to another listing")
+                raise Refused("BAD_CURSOR", "the cursor belongs to another listing")
             start = position[1]
         page = records[start : start + limit]
         more = start + limit < len(records)
@@ -235,25 +272,11 @@ class System:
 
     async def list_orders(self, request: Request) -> Response:
         self._count(request)
-        q = request.query_params
-        orders = list(self.w.orders)
-        if "channel" in q:
-            orders = [o for o in orders if o["channel"] == q["channel"]]
-        if "status" in q:
-            orders = [o for o in orders if o["status"] == q["status"]]
-        if "placedFrom" in q:
-            orders = [o for o in orders if _moment(o["placedAt"]) >= _moment(q["placedFrom"])]
-        if "placedTo" in q:
-            orders = [o for o in orders if _moment(o["placedAt"]) < _moment(q["placedTo"])]
-        if "sku" in q:
-            orders = [o for o in orders if any(x["sku"] == q["sku"] for x in o["lines"])]
+        orders = _filtered(self.w.orders, request, ORDER_FILTERS)
         # newest placedAt first, then by id
         orders.sort(key=lambda o: o["id"])
         orders.sort(key=lambda o: _moment(o["placedAt"]), reverse=True)
-        signature = "orders?" + "&".join(
-            f"{k}={v}" for k, v in sorted(q.items()) if k not in ("limit", "cursor")
-        )
-        return self._page(request, orders, signature)
+        return self._page(request, orders, "orders")
 
     async def list_locations(self, request: Request) -> Response:
         self._count(request)
@@ -261,20 +284,10 @@ class System:
 
     async def list_payouts(self, request: Request) -> Response:
         self._count(request)
-        q = request.query_params
-        payouts = list(self.w.payouts)
-        if "status" in q:
-            payouts = [p for p in payouts if p["status"] == q["status"]]
-        if "arrivalFrom" in q:
-            payouts = [p for p in payouts if p["arrival_date"] >= int(q["arrivalFrom"])]
-        if "arrivalTo" in q:
-            payouts = [p for p in payouts if p["arrival_date"] < int(q["arrivalTo"])]
+        payouts = _filtered(self.w.payouts, request, PAYOUT_FILTERS)
         payouts.sort(key=lambda p: p["id"])
         payouts.sort(key=lambda p: p["created"], reverse=True)
-        signature = "payouts?" + "&".join(
-            f"{k}={v}" for k, v in sorted(q.items()) if k not in ("limit", "cursor")
-        )
-        return self._page(request, payouts, signature)
+        return self._page(request, payouts, "payouts")
 
     async def stock_query(self, request: Request) -> Response:
         self._count(request)
@@ -282,11 +295,11 @@ class System:
         skus = body.get("skus")
         locations = body.get("locationIds")
         if not isinstance(skus, list) or len(skus) > BATCH_MAX:
-            raise BadRequest("MISSING_FIELD", f"skus must be a list of at most {BATCH_MAX}")
+            raise Refused("MISSING_FIELD", f"skus must be a list of at most {BATCH_MAX}")
         if locations is not None and (
             not isinstance(locations, list) or len(locations) > BATCH_MAX
         ):
-            raise BadRequest("MISSING_FIELD", "locationIds must be null or a list")
+            raise Refused("MISSING_FIELD", "locationIds must be null or a list")
         wanted = set(skus)
         rows = [
             r
@@ -314,7 +327,7 @@ class System:
         if after:
             ids = [t["id"] for t in txns]
             if after not in ids:
-                raise BadRequest("BAD_CURSOR", f"no balance transaction {after}")
+                raise Refused("BAD_CURSOR", f"no balance transaction {after}")
             start = ids.index(after) + 1
         page = txns[start : start + limit]
         return JSONResponse(
@@ -344,7 +357,7 @@ class System:
         self._count(request)
         key = request.headers.get("Idempotency-Key", "")
         if not 1 <= len(key) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in key):
-            raise BadRequest("MISSING_FIELD", "Idempotency-Key is required (1..255 visible chars)")
+            raise Refused("MISSING_FIELD", "Idempotency-Key is required (1..255 visible chars)")
         raw = (await request.body()).decode()
         body = await self._body(request)
         if key in self.commands:
@@ -354,7 +367,7 @@ class System:
             return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
         kind, payload = body.get("type"), body.get("payload")
         if not isinstance(kind, str) or not isinstance(payload, dict):
-            raise BadRequest("MISSING_FIELD", "type and payload are required")
+            raise Refused("MISSING_FIELD", "type and payload are required")
         status, detail = self._apply(kind, payload)
         answer = {"commandId": str(uuid.uuid4()), "type": kind, "status": status, "detail": detail}
         self.commands[key] = (raw, answer, 1)

@@ -18,6 +18,7 @@ __all__ = [
     "OmnigraphError",
     "PageSizeOutOfRange",
     "SourceContractViolation",
+    "SourceFailure",
     "UpstreamUnavailable",
 ]
 
@@ -55,24 +56,29 @@ class PageSizeOutOfRange(InvalidInput):
     code = "PAGE_SIZE_OUT_OF_RANGE"
 
 
-class UpstreamUnavailable(OmnigraphError):
+class SourceFailure(OmnigraphError):
+    """A source system gave no answer omnigraph can use; ``source`` names it."""
+
+    # what became of the source, as the message says it
+    failure = "failed"
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"source {source!r} {self.failure}: {detail}", source=source)
+        self.source = source
+
+
+class UpstreamUnavailable(SourceFailure):
     """A source system could not answer (down, timing out, or answering 5xx)."""
 
     code = "UPSTREAM_UNAVAILABLE"
-
-    def __init__(self, source: str, detail: str) -> None:
-        super().__init__(f"source {source!r} is unavailable: {detail}", source=source)
-        self.source = source
+    failure = "is unavailable"
 
 
-class SourceContractViolation(OmnigraphError):
+class SourceContractViolation(SourceFailure):
     """A source answered, but not in the shape the source contract promises."""
 
     code = "UPSTREAM_CONTRACT_VIOLATION"
-
-    def __init__(self, source: str, detail: str) -> None:
-        super().__init__(f"source {source!r} broke the source contract: {detail}", source=source)
-        self.source = source
+    failure = "broke the source contract"
 
 
 class ConfigurationError(Exception):

@@ -371,12 +371,8 @@ class OrderBook:
                 self._shipment_count += 1
         if draft.reached("collected"):
             collected = draft.at("collected")
-            shipment = self._shipment(draft, fulfilment["lines"], collected)
+            shipment = self._ship(draft, fulfilment, fulfilment["lines"], collected)
             shipment["deliveredAt"] = iso(collected)
-            fulfilment["shipments"].append(shipment)
-            self.floor.ship(fulfilment, shipment, collected)
-            for line in fulfilment["lines"]:
-                line["shipped"] = line["quantity"]
             fulfilment["status"] = "picked_up"
             self.wms_changed(fulfilment, collected)
             order["fulfilmentStatus"] = "picked_up"
@@ -397,11 +393,7 @@ class OrderBook:
             if not draft.reached(step) or not batch:
                 continue
             moment = draft.at(step)
-            shipment = self._shipment(draft, batch, moment)
-            fulfilment["shipments"].append(shipment)
-            self.floor.ship(fulfilment, shipment, moment)
-            for line in batch:
-                line["shipped"] = line["quantity"]
+            self._ship(draft, fulfilment, batch, moment)
             complete = all(line["shipped"] == line["quantity"] for line in lines)
             fulfilment["status"] = "shipped" if complete else "partially_shipped"
             self.wms_changed(fulfilment, moment)
@@ -457,11 +449,17 @@ class OrderBook:
             sales_order["status"] = "closed"
             self.erp_changed(sales_order, draft.lagged(step), "sales_order.closed")
 
-    def _shipment(
-        self, draft: DraftOrder, lines: list[dict[str, Any]], moment: datetime
+    def _ship(
+        self,
+        draft: DraftOrder,
+        fulfilment: dict[str, Any],
+        lines: list[dict[str, Any]],
+        moment: datetime,
     ) -> dict[str, Any]:
+        """``lines`` of ``fulfilment`` leave the building whole in one shipment (a parcel, or a
+        store collection): on the fulfilment order, in the stock history; the shipment."""
         self._shipment_count += 1
-        return {
+        shipment = {
             "id": f"SH-{800000 + self._shipment_count}",
             "carrier": draft.carrier,
             "trackingNumber": _tracking_number(self.rng, draft.carrier),
@@ -469,6 +467,11 @@ class OrderBook:
             "deliveredAt": None,
             "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in lines],
         }
+        fulfilment["shipments"].append(shipment)
+        self.floor.ship(fulfilment, shipment, moment)
+        for line in lines:
+            line["shipped"] = line["quantity"]
+        return shipment
 
     # -- money going back -------------------------------------------------------------------------
 

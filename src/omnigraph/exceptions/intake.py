@@ -22,7 +22,7 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 
-__all__ = ["ExceptionReport", "exception_id", "take_in", "take_in_occurrence"]
+__all__ = ["ExceptionReport", "Reporter", "exception_id", "take_in", "take_in_occurrence"]
 
 # Exception ids are named by the problem (its dedupe key), so the same problem gets the same id
 # in every database: the demo's exceptions, and the examples that act on them, reproduce.
@@ -49,6 +49,80 @@ class ExceptionReport:
     order_source: str | None = None
     order_ref: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """One detector's pass: who reports and when, and the one way a report names its subject.
+
+    A subject is a source's record, ``<source>:<record id>``; a report about an order also
+    carries the order's source and reference, so the order's exceptions find it::
+
+        reporter = Reporter("reconciler", detected_at=now)
+        report = reporter.about_order(
+            ExceptionKind.RETURN_WITHOUT_REFUND, "RETURN_WITHOUT_REFUND:RMA-7", "web-store",
+            "SF-100130", summary="return RMA-7 was received and not refunded",
+            owner_source="payments",
+        )
+        (report.subject, report.order_ref)  # ('web-store:SF-100130', 'SF-100130')
+    """
+
+    reported_by: str
+    detected_at: datetime
+
+    def about_record(
+        self,
+        kind: ExceptionKind,
+        dedupe_key: str,
+        source: str,
+        record: str,
+        record_type: str,
+        *,
+        summary: str,
+        owner_source: str,
+        order_source: str | None = None,
+        order_ref: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> ExceptionReport:
+        """The problem with ``source``'s ``record_type`` ``record``."""
+        return ExceptionReport(
+            kind=kind,
+            dedupe_key=dedupe_key,
+            subject=f"{source}:{record}",
+            subject_type=record_type,
+            summary=summary,
+            detected_at=self.detected_at,
+            reported_by=self.reported_by,
+            owner_source=owner_source,
+            order_source=order_source,
+            order_ref=order_ref,
+            details=details or {},
+        )
+
+    def about_order(
+        self,
+        kind: ExceptionKind,
+        dedupe_key: str,
+        source: str,
+        order: str,
+        *,
+        summary: str,
+        owner_source: str,
+        details: dict[str, Any] | None = None,
+    ) -> ExceptionReport:
+        """The problem with order ``order`` of the storefront ``source``."""
+        return self.about_record(
+            kind,
+            dedupe_key,
+            source,
+            order,
+            "order",
+            summary=summary,
+            owner_source=owner_source,
+            order_source=source,
+            order_ref=order,
+            details=details,
+        )
 
 
 async def take_in(

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from omnigraph.db.models import SourceCursorRow
+from omnigraph.db.feed_positions import feed_position, move_feed_position
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, take_in
 from omnigraph.runtime.periodic import PeriodicTask, source_task
@@ -124,14 +124,9 @@ class SourceReportReader:
         return new
 
     async def _cursor(self, source: str) -> str | None:
-        async with self.sessions() as session:
-            row = await session.get(SourceCursorRow, (source, FEED))
-            return row.cursor if row else None
+        row = await feed_position(self.sessions, source, FEED)
+        return row.cursor if row else None
 
     async def _save_cursor(self, source: str, cursor: str | None) -> None:
         async with self.sessions() as session, session.begin():
-            await session.merge(
-                SourceCursorRow(
-                    source=source, feed=FEED, cursor=cursor, updated_at=datetime.now(UTC)
-                )
-            )
+            await move_feed_position(session, source, FEED, cursor, datetime.now(UTC))

@@ -1,7 +1,7 @@
 """GraphiQL that works without the internet: strawberry's page, its assets served from here.
 
 strawberry's GraphiQL page loads React, GraphiQL and its explorer plugin from unpkg.com. The
-same files, byte for byte, live in ``static/graphiql`` under their unpkg paths, so the page is
+same files, byte for byte, live in ``static/vendor`` under their unpkg paths, so the page is
 rewritten to ask this service for them and the ``integrity`` hashes strawberry writes still
 verify them.
 """
@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 __all__ = ["ASSETS_PATH", "assets", "offline_page"]
 
 ASSETS_PATH: Final = "/graphiql-assets"
-_DIRECTORY: Final = Path(__file__).parent / "static" / "graphiql"
+_DIRECTORY: Final = Path(__file__).parent / "static" / "vendor"
 _CDN: Final = "https://unpkg.com/"
 
 

@@ -18,12 +18,12 @@ import structlog
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omnigraph.db.feed_positions import claim_feed_position, feed_position
 from omnigraph.db.models import (
     ExpectedReceiptRow,
     InventoryPositionRow,
     LedgerEntryRow,
     QuarantinedEventRow,
-    SourceCursorRow,
 )
 from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_task
@@ -101,9 +101,8 @@ class LedgerReader:
                 return
 
     async def _position(self, source: str) -> tuple[str | None, int | None]:
-        async with self.sessions() as session:
-            row = await session.get(SourceCursorRow, (source, FEED))
-            return (row.cursor, row.last_sequence) if row else (None, None)
+        row = await feed_position(self.sessions, source, FEED)
+        return (row.cursor, row.last_sequence) if row else (None, None)
 
     async def _apply_page(
         self,
@@ -119,14 +118,9 @@ class LedgerReader:
         now = self.clock()
         movements: list[Movement] = []
         async with self.sessions() as session, session.begin():
-            position = await session.get(
-                SourceCursorRow, (source, FEED), with_for_update=True, populate_existing=True
-            )
-            if position is not None and position.cursor != cursor:
-                return  # another reader moved the cursor meanwhile: re-read from its position
+            position = await claim_feed_position(session, source, FEED, read_from=cursor, now=now)
             if position is None:
-                position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
-                session.add(position)
+                return  # another reader moved the cursor meanwhile: re-read from its position
             total.events_read += len(events)
             highest = last_sequence
             for event in events:

@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.provenance import Fact
 from omnigraph.core.sources import SourceKind
-from omnigraph.db.models import SourceCursorRow
+from omnigraph.db.feed_positions import feed_position, move_feed_position
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in_occurrence
+from omnigraph.exceptions.intake import Reporter, take_in_occurrence
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.changes import keep_order_changes, order_change
 from omnigraph.orders.disagreements import canonical_field, forget_unlisted, keep_checked
@@ -276,24 +276,15 @@ class DisagreementDetector:
         return report
 
     async def _feed_position(self, source: str) -> str | None:
-        async with self.sessions() as session:
-            row = await session.get(SourceCursorRow, (source, CHANGES_FEED))
-            return row.cursor if row else None
+        row = await feed_position(self.sessions, source, CHANGES_FEED)
+        return row.cursor if row else None
 
     async def _move_feed_positions(self, read_to: dict[str, str | None], now: datetime) -> None:
         if not read_to:
             return
         async with self.sessions() as session, session.begin():
             for source, cursor in read_to.items():
-                row = await session.get(SourceCursorRow, (source, CHANGES_FEED))
-                if row is None:
-                    session.add(
-                        SourceCursorRow(
-                            source=source, feed=CHANGES_FEED, cursor=cursor, updated_at=now
-                        )
-                    )
-                else:
-                    row.cursor, row.updated_at = cursor, now
+                await move_feed_position(session, source, CHANGES_FEED, cursor, now)
 
     async def scan(self, *, now: datetime, raise_exceptions: bool = True) -> DetectionReport:
         """Every order of every storefront, a page at a time. A dry run (``raise_exceptions``
@@ -384,17 +375,13 @@ class DisagreementDetector:
         )
         if owner is None:
             owner = next(c.name for c in self.registry.clients.values() if c.kind is owner_kind)
-        report = ExceptionReport(
-            kind=found.kind,
-            dedupe_key=f"disagreement:{order.source}:{order.record.id}:{fact.field}",
-            subject=f"{order.source}:{order.record.id}",
-            subject_type="order",
+        report = Reporter("omnigraph:disagreement-detector", detected_at=now).about_order(
+            found.kind,
+            f"disagreement:{order.source}:{order.record.id}:{fact.field}",
+            order.source,
+            order.record.id,
             summary=found.summary,
-            detected_at=now,
-            reported_by="omnigraph:disagreement-detector",
             owner_source=owner,
-            order_source=order.source,
-            order_ref=order.record.id,
             details=found.details,
         )
         # a disagreement resolved once and seen again in records changed since is a new case

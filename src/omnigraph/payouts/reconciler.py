@@ -29,7 +29,7 @@ from omnigraph.db.models import (
     ReconciliationLineRow,
 )
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in
 from omnigraph.payouts.counterparts import fetch_counterparts
 from omnigraph.payouts.matching import (
     LineResult,
@@ -390,21 +390,21 @@ class Reconciler:
         total: ReconcileProgress,
     ) -> None:
         now = self.clock()
+        reporter = Reporter("reconciler", detected_at=now)
         reports = []
         for payout, balance in verdicts:
             if balance.status is not ReconciliationStatus.VARIANCE:
                 continue
             reports.append(
-                ExceptionReport(
-                    kind=ExceptionKind.PAYOUT_MISMATCH,
-                    dedupe_key=f"PAYOUT_MISMATCH:{source}:{payout.id}",
-                    subject=f"{source}:{payout.id}",
-                    subject_type="payout",
+                reporter.about_record(
+                    ExceptionKind.PAYOUT_MISMATCH,
+                    f"PAYOUT_MISMATCH:{source}:{payout.id}",
+                    source,
+                    payout.id,
+                    "payout",
                     summary=f"payout {payout.id} paid {_money(payout.amount, payout.currency)} but"
                     f" its transactions net {_money(balance.expected_minor, payout.currency)}"
                     f" (variance {_money(balance.variance_minor, payout.currency)})",
-                    detected_at=now,
-                    reported_by="reconciler",
                     owner_source=source,
                     details={
                         "payoutId": payout.id,
@@ -417,14 +417,13 @@ class Reconciler:
             if line.status is not MatchStatus.REFUND_WITHOUT_RETURN:
                 continue
             reports.append(
-                ExceptionReport(
-                    kind=ExceptionKind.REFUND_WITHOUT_RETURN,
-                    dedupe_key=f"REFUND_WITHOUT_RETURN:{source}:{line.txn_id}",
-                    subject=f"{source}:{line.details.get('refundId', line.txn_id)}",
-                    subject_type="refund",
+                reporter.about_record(
+                    ExceptionKind.REFUND_WITHOUT_RETURN,
+                    f"REFUND_WITHOUT_RETURN:{source}:{line.txn_id}",
+                    source,
+                    str(line.details.get("refundId", line.txn_id)),
+                    "refund",
                     summary=line.reason,
-                    detected_at=now,
-                    reported_by="reconciler",
                     # the catalogue names the owner kind (the ERP books a credit memo)
                     owner_source=self.registry.erps[0].name if self.registry.erps else source,
                     order_source=(
@@ -447,6 +446,7 @@ def amount_mismatches(
     """Money that moved wrongly, owned by the payments provider: a charge that took another
     amount than the storefront captured, or a refund that returned another amount than it
     recorded. A charge that took more offers its excess back (``excessMinor``)."""
+    reporter = Reporter("reconciler", detected_at=now)
     reports = []
     for line in lines:
         if line.status is not MatchStatus.AMOUNT_MISMATCH or line.difference_minor is None:
@@ -462,14 +462,13 @@ def amount_mismatches(
         if charge and line.type == "charge" and line.difference_minor > 0:
             details["excessMinor"] = str(line.difference_minor)
         reports.append(
-            ExceptionReport(
-                kind=ExceptionKind.AMOUNT_MISMATCH,
-                dedupe_key=f"AMOUNT_MISMATCH:{source}:{line.txn_id}",
-                subject=f"{source}:{details['recordId']}",
-                subject_type=line.type,
+            reporter.about_record(
+                ExceptionKind.AMOUNT_MISMATCH,
+                f"AMOUNT_MISMATCH:{source}:{line.txn_id}",
+                source,
+                details["recordId"],
+                line.type,
                 summary=line.reason,
-                detected_at=now,
-                reported_by="reconciler",
                 owner_source=source,
                 order_source=order_source,
                 order_ref=line.order_ref,

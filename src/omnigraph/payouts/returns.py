@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnigraph.core.money import minor_units, rounded
 from omnigraph.db.models import ReconciliationLineRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.intake import Reporter, take_in
 from omnigraph.payouts.categories import ReportingCategory
 from omnigraph.payouts.matching import LineResult, MatchStatus
 from omnigraph.payouts.reconciler import line_row
@@ -182,7 +182,11 @@ class ReturnSweep:
                 line_row(source, line, item.receipt.received_at, now)
                 for line, item in zip(lines, found, strict=True)
             )
-        storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
+        if not found:
+            return
+        # every return found is of a storefront's order
+        storefront = self.registry.storefronts[0].name
+        reporter = Reporter("reconciler", detected_at=now)
         for item in found:
             order_charges = charges.get(item.order.id, [])
             due_minor = minor_units(item.amount, item.order.currency)
@@ -192,18 +196,15 @@ class ReturnSweep:
             await take_in(
                 self.sessions,
                 self.catalogue,
-                ExceptionReport(
-                    kind=ExceptionKind.RETURN_WITHOUT_REFUND,
-                    dedupe_key=f"RETURN_WITHOUT_REFUND:{item.receipt.rma_ref or item.receipt.id}",
-                    subject=f"{storefront}:{item.order.id}",
-                    subject_type="order",
-                    summary=f"return {item.receipt.rma_ref} of order {item.order.id} was received"
-                    f" {item.receipt.received_at:%Y-%m-%d} and not refunded ({item.amount} due)",
-                    detected_at=now,
-                    reported_by="reconciler",
+                reporter.about_order(
+                    ExceptionKind.RETURN_WITHOUT_REFUND,
+                    f"RETURN_WITHOUT_REFUND:{item.receipt.rma_ref or item.receipt.id}",
+                    storefront,
+                    item.order.id,
+                    summary=f"return {item.receipt.rma_ref} of order {item.order.id} was"
+                    f" received {item.receipt.received_at:%Y-%m-%d} and not refunded"
+                    f" ({item.amount} due)",
                     owner_source=source,
-                    order_source=storefront,
-                    order_ref=item.order.id,
                     details={
                         "returnId": item.receipt.rma_ref or "",
                         "receiptId": item.receipt.id,

@@ -17,7 +17,8 @@ from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import SourceContractViolation
-from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow, SourceCursorRow
+from omnigraph.db.feed_positions import claim_feed_position, feed_position
+from omnigraph.db.models import PaymentPayoutRow, PaymentTransactionRow
 from omnigraph.db.upsert import insert_for
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import PaymentsSource
@@ -140,9 +141,8 @@ class PaymentsReader:
         progress: Callable[[PaymentsSyncProgress], None] | None,
     ) -> None:
         while True:
-            async with self.sessions() as session:
-                position = await session.get(SourceCursorRow, (payments.name, FEED))
-                cursor = position.cursor if position else None
+            position = await feed_position(self.sessions, payments.name, FEED)
+            cursor = position.cursor if position else None
             events, next_cursor, more = await payments.client.changes(cursor, self.page_size)
             payouts: dict[str, Payout] = {}
             payout_events = 0
@@ -175,14 +175,9 @@ class PaymentsReader:
         """Store one page; False when another reader had moved the cursor meanwhile."""
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            position = await session.get(
-                SourceCursorRow, (source, FEED), with_for_update=True, populate_existing=True
-            )
-            if position is not None and position.cursor != cursor:
-                return False  # another reader moved on meanwhile: re-read from its position
+            position = await claim_feed_position(session, source, FEED, read_from=cursor, now=now)
             if position is None:
-                position = SourceCursorRow(source=source, feed=FEED, updated_at=now)
-                session.add(position)
+                return False  # another reader moved on meanwhile: re-read from its position
             await self._store_payouts(session, source, payouts, swept, total, now)
             position.cursor = next_cursor
             position.updated_at = now

@@ -15,7 +15,7 @@ from typing import Any
 
 from omnigraph.rehearsal.scenario import Scenario
 
-__all__ = ["Figures", "Sample", "percentile", "report", "verdicts"]
+__all__ = ["Figures", "Sample", "latency", "percentile", "report", "verdicts"]
 
 
 def percentile(values: list[float], rank: float) -> float | None:
@@ -25,6 +25,15 @@ def percentile(values: list[float], rank: float) -> float | None:
     ordered = sorted(values)
     index = max(0, math.ceil(rank / 100 * len(ordered)) - 1)
     return round(ordered[index], 1)
+
+
+def latency(ms: list[float]) -> dict[str, float | None]:
+    """The median and the 99th percentile of ``ms``, as every latency in the report states it.
+
+    >>> latency([30.0, 10.0, 20.0])
+    {'p50Ms': 20.0, 'p99Ms': 30.0}
+    """
+    return {"p50Ms": percentile(ms, 50), "p99Ms": percentile(ms, 99)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +128,7 @@ def _graphql(samples: list[Sample]) -> dict[str, Any]:
     return {
         "requests": len(samples),
         "errors": sum(1 for s in samples if s.error),
-        "p50Ms": percentile([s.ms for s in samples], 50),
-        "p99Ms": percentile([s.ms for s in samples], 99),
+        **latency([s.ms for s in samples]),
         "staleAnswers": sum(1 for s in samples if s.stale_ages),
         "staleAgeMaxSeconds": max(ages) if ages else None,
         "operations": {
@@ -128,8 +136,7 @@ def _graphql(samples: list[Sample]) -> dict[str, Any]:
                 "requests": len(group),
                 "errors": sum(1 for s in group if s.error),
                 "errorCodes": dict(Counter(s.code for s in group if s.code).most_common()),
-                "p50Ms": percentile([s.ms for s in group], 50),
-                "p99Ms": percentile([s.ms for s in group], 99),
+                **latency([s.ms for s in group]),
             }
             for name, group in sorted(by_operation.items())
         },
@@ -141,8 +148,7 @@ def _movements(reflections: list[float], counts: Counter[str]) -> dict[str, Any]
         "moved": counts["movements"],
         "reflected": len(reflections),
         "unreflected": counts["movements unreflected"],
-        "p50Ms": percentile(reflections, 50),
-        "p99Ms": percentile(reflections, 99),
+        **latency(reflections),
     }
 
 
@@ -168,8 +174,7 @@ def _detections(detections: list[float], counts: Counter[str]) -> dict[str, Any]
         "planted": counts["disagreements planted"],
         "raised": len(detections),
         "undetected": counts["disagreements undetected"],
-        "p50Ms": percentile(detections, 50),
-        "p99Ms": percentile(detections, 99),
+        **latency(detections),
     }
 
 

@@ -18,7 +18,12 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from omnigraph.core.errors import InvalidInput, SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.errors import (
+    InvalidInput,
+    SourceContractViolation,
+    SourceFailure,
+    UpstreamUnavailable,
+)
 from omnigraph.settings import SourceConfig
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import CacheKey, LocalRecordCache, RecordCache, RedisRecordCache
@@ -217,7 +222,7 @@ class Upstream:
         raises."""
         try:
             await probe
-        except (UpstreamUnavailable, SourceContractViolation) as error:
+        except SourceFailure as error:
             return {"status": "unavailable", "detail": error.message}
         return {"status": "ok"}
 

@@ -22,6 +22,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.graph.limits.shape import CEILING
 from omnigraph.graph.view import LimitedGraphQL
 from omnigraph.settings import QueryLimits
+from tests.clocks import SecondsClock
 from tests.graph.limits.budget import call_budget
 from tests.graph.limits.test_fragments import doubling
 from tests.security.conftest import serve
@@ -110,17 +111,7 @@ async def test_a_light_request_is_answered_among_heavy_ones(service: httpx.Async
     ]
 
 
-class Clock:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def slow_validation(clock: Clock, seconds: float) -> type[SchemaExtension]:
+def slow_validation(clock: SecondsClock, seconds: float) -> type[SchemaExtension]:
     class SlowValidation(SchemaExtension):
         """Validation that takes ``seconds`` on ``clock``."""
 
@@ -135,7 +126,7 @@ def slow_validation(clock: Clock, seconds: float) -> type[SchemaExtension]:
 async def test_the_timeout_covers_parsing_and_validation(
     validation_seconds: float, timed_out: bool
 ) -> None:
-    clock = Clock()
+    clock = SecondsClock(1000.0)
     schema = build_schema(
         limits=QueryLimits(), observers=[slow_validation(clock, validation_seconds)]
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from tests.clocks import SecondsClock
 from tests.fakes.shopify import FakeShopify
 
 from omnigraph.core.errors import UpstreamUnavailable
@@ -22,21 +23,13 @@ SECRET = "shpss_client_secret_for_tests"
 DAY = 86_399
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> SecondsClock:
+    return SecondsClock(10_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(world: DemoWorld, clock: Clock) -> FakeShopify:
+def fake(world: DemoWorld, clock: SecondsClock) -> FakeShopify:
     return FakeShopify(
         world,
         client_id=CLIENT_ID,
@@ -52,7 +45,7 @@ def fake(world: DemoWorld, clock: Clock) -> FakeShopify:
 @pytest.fixture
 def make(
     fake: FakeShopify,
-    clock: Clock,
+    clock: SecondsClock,
     client_over_fake: Callable[..., ShopifyClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., ShopifyClient]:
@@ -75,7 +68,7 @@ ORDER = "SF-100001"
 
 
 async def test_client_credentials_token_is_obtained_once_and_renewed_before_it_expires(
-    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: Clock
+    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: SecondsClock
 ) -> None:
     adapter = ShopifyStorefrontAdapter(make())
 
@@ -106,7 +99,7 @@ async def test_a_refused_token_is_renewed_once_and_the_query_sent_again(
 
 
 async def test_a_token_refused_again_after_renewal_is_unavailable_not_a_loop(
-    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: Clock
+    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: SecondsClock
 ) -> None:
     adapter = ShopifyStorefrontAdapter(make())
     fake.token_ttl = 0  # every token it issues is already expired: 401 each time
@@ -127,7 +120,7 @@ async def test_a_wrong_client_secret_says_what_to_check(
 
 
 async def test_refresh_token_grant_rotates_the_refresh_token(
-    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: Clock
+    make: Callable[..., ShopifyClient], fake: FakeShopify, clock: SecondsClock
 ) -> None:
     fake.token_ttl = 3600  # expiring offline tokens last an hour
     adapter = ShopifyStorefrontAdapter(make(refresh_token_env="OMNIGRAPH_TEST_SHOP_REFRESH"))
