@@ -51,6 +51,33 @@ INFLIGHT_PATH = "/baseline/_inflight"
 LIMIT_PATH = "/baseline/limit/"
 
 
+# requests the naive baseline serves at once: the harness's 16 connections; more are only in
+# flight when wrk gave up on an answer (its 2 s timeout) and asked again, and are refused
+NAIVE_AT_ONCE = 16
+
+
+class AtMost:
+    """At most ``limit`` requests served at once; another is refused with a 503 at once (wrk
+    counts it failed). The naive baseline's reporting page takes about a CPU second a request:
+    unbounded, wrk's timed-out connections leave minutes of requests queued after each cell."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.serving = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.serving >= self.limit:
+            refusal = JSONResponse({"error": "the naive baseline is saturated"}, status_code=503)
+            await refusal(scope, receive, send)
+            return
+        self.serving += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.serving -= 1
+
+
 class InFlight:
     """Counts the HTTP requests being served and those finished per path, and answers both
     on ``INFLIGHT_PATH``; ``POST {LIMIT_PATH}{name}`` goes to ``limit`` (a bare app)."""
@@ -133,7 +160,11 @@ def create_benchmark_app(settings: Settings | None = None) -> InFlight:
                 guarded(request_response(raw_orders_page)),
                 methods=["POST"],
             ),
-            Route("/baseline/naive/graphql", guarded(NaiveGraphQL(services)), methods=["POST"]),
+            Route(
+                "/baseline/naive/graphql",
+                AtMost(guarded(NaiveGraphQL(services)), NAIVE_AT_ONCE),
+                methods=["POST"],
+            ),
             Route(
                 "/baseline/_caches/clear", guarded(request_response(clear_caches)), methods=["POST"]
             ),
