@@ -231,9 +231,10 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     )
     skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
     figures = []
+    from replicas import scratch_database  # benchmarks/replicas.py
+
     for size in sizes:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{folder}/ledger.sqlite3"
+        async with scratch_database() as url:
             settings = Settings(database_url=url, cache_ttl_seconds=60)
             engine = create_engine(url)
             await upgrade_database(engine)
