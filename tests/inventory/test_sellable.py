@@ -123,3 +123,99 @@ def test_the_count_is_the_explained_number(
     counted = rules.count(on_hand, committed, damaged, qc, restricted, inspection, reserved)
     assert counted == explained == by_the_document(document, channel, figures, reserved)
     assert sellable_units(position, reserved, policy, channel) == (explained, terms)
+
+
+# Worked by hand: every term the explanation can have. The web ranks below store-pickup, whose
+# fence holds against it; marketplace and wholesale are not in the order, so they rank level
+# (last), and marketplace's fence holds against wholesale too, but not against the web.
+WORKED = AllocationPolicy.parse(
+    {
+        "locations": {"web": ["dc"], "wholesale": ["dc"]},
+        "safety_stock": [
+            {"location": "dc", "quantity": 2},
+            {"channel": "web", "quantity": 1},
+            {"location": "elsewhere", "quantity": 50},
+        ],
+        "ring_fence": {"store-pickup": {"quantity": 3}, "marketplace": {"percent": 10}},
+        "priority": {"order": ["store-pickup", "web"]},
+        "restock": {"inspection_required": False, "grade_b_channels": []},
+    }
+)
+# 40 on hand, 5 committed, 1 damaged, 4 in quality control (2 of them returns awaiting
+# inspection), 9 incoming, 3 grade-B returns
+BUSY = Position("SKU-1", "dc", 40, 5, 1, 4, 9, 3, 2, datetime(2026, 11, 20, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected", "terms"),
+    [
+        (
+            # 30 + 2 - 3 - (2 + 1) - 4 = 22, less store-pickup's 3
+            "web",
+            19,
+            [
+                "- safetyStock 3",
+                "- reserved 4",
+                "- ring-fenced for store-pickup 3 (store-pickup ranks above web)",
+            ],
+        ),
+        (
+            # 30 + 2 - 3 - 2 - 4 = 23, less store-pickup's 3 and 10% of 23 for marketplace
+            "wholesale",
+            18,
+            [
+                "- safetyStock 2",
+                "- reserved 4",
+                "- ring-fenced for store-pickup 3 (store-pickup ranks above wholesale)",
+                "- ring-fenced for marketplace 2 (marketplace ranks level with wholesale)",
+            ],
+        ),
+    ],
+)
+def test_the_explanation_names_every_term_that_made_the_number(
+    channel: str, expected: int, terms: list[str]
+) -> None:
+    rules = SellableRules.of(WORKED, channel, "dc")
+    assert rules.explain(BUSY, 4) == (
+        expected,
+        [
+            "onHand 40 - committed 5 - damaged 1 - qualityControl 4 = 30",
+            "+ returns awaiting inspection 2 (restock without inspection)",
+            f"- grade B returns 3 (not for {channel})",
+            *terms,
+        ],
+    )
+    assert rules.count(40, 5, 1, 4, 3, 2, 4) == expected
+
+
+def test_a_safety_stock_looked_up_already_is_the_one_counted() -> None:
+    """The web's safety stock at dc is 3 by the policy; a caller that looked it up passes it."""
+    assert sellable_units(BUSY, 4, WORKED, "web", safety=0) == (
+        22,
+        [
+            "onHand 40 - committed 5 - damaged 1 - qualityControl 4 = 30",
+            "+ returns awaiting inspection 2 (restock without inspection)",
+            "- grade B returns 3 (not for web)",
+            "- reserved 4",
+            "- ring-fenced for store-pickup 3 (store-pickup ranks above web)",
+        ],
+    )
+    assert SellableRules.of(WORKED, "web", "dc", 7).count(40, 5, 1, 4, 3, 2, 4) == 15
+
+
+def test_terms_that_take_nothing_are_not_named() -> None:
+    """No returns awaiting inspection, no grade-B returns (the web may not sell them, had it
+    any), no safety stock, nothing reserved, and a fence of 0 units: only the first term."""
+    policy = AllocationPolicy.parse(
+        {
+            "locations": {"web": ["dc"]},
+            "ring_fence": {"store-pickup": {"percent": 0}},
+            "priority": {"order": ["store-pickup", "web"]},
+            "restock": {"inspection_required": False},
+        }
+    )
+    plain = Position("SKU-1", "dc", 12, 0, 0, 4, 0, 0, 0, None)
+    assert sellable_units(plain, 0, policy, "web") == (
+        8,
+        ["onHand 12 - committed 0 - damaged 0 - qualityControl 4 = 8"],
+    )
