@@ -547,6 +547,23 @@ async def test_a_reservation_counts_against_every_channel_at_its_location_only(
     assert row_fields(london.row)["location_id"] == "store-london"
 
 
+async def test_a_reservation_counts_by_its_own_channels_rules(services: Services) -> None:
+    """The default policy keeps 1 unit more back from the marketplace than from the web at
+    dc-north: the marketplace may reserve 9 of the web's 10."""
+    desk = await desk_for(services, "SKU-R-MARKET")
+    ten = await desk.reserve("ten", 10, channel="marketplace")
+    assert problems_of(ten) == [
+        (
+            "INSUFFICIENT_AVAILABILITY",
+            "fewer than 10 x SKU-R-MARKET available for marketplace",
+            ("input", "quantity"),
+        )
+    ]
+    assert (await desk.reserve("nine", 9, channel="marketplace")).problems == []
+    # and the web the 1 left
+    assert (await desk.reserve("web", 1)).problems == []
+
+
 async def test_the_same_key_and_input_replay_the_first_reservation(services: Services) -> None:
     desk = await desk_for(services, "SKU-R-REPLAY")
     first = row_fields((await desk.reserve("once", 6)).row)
