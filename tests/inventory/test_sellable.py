@@ -123,3 +123,161 @@ def test_the_count_is_the_explained_number(
     counted = rules.count(on_hand, committed, damaged, qc, restricted, inspection, reserved)
     assert counted == explained == by_the_document(document, channel, figures, reserved)
     assert sellable_units(position, reserved, policy, channel) == (explained, terms)
+
+
+# Worked by hand: every term the explanation can have. The web ranks below store-pickup, whose
+# fence holds against it; marketplace and wholesale are not in the order, so they rank level
+# (last), and marketplace's fence holds against wholesale too, but not against the web.
+WORKED = AllocationPolicy.parse(
+    {
+        "locations": {"web": ["dc"], "wholesale": ["dc"]},
+        "safety_stock": [
+            {"location": "dc", "quantity": 2},
+            {"channel": "web", "quantity": 1},
+            {"location": "elsewhere", "quantity": 50},
+        ],
+        "ring_fence": {"store-pickup": {"quantity": 3}, "marketplace": {"percent": 10}},
+        "priority": {"order": ["store-pickup", "web"]},
+        "restock": {"inspection_required": False, "grade_b_channels": []},
+    }
+)
+# 40 on hand, 5 committed, 1 damaged, 4 in quality control (2 of them returns awaiting
+# inspection), 9 incoming, 3 grade-B returns
+BUSY = Position("SKU-1", "dc", 40, 5, 1, 4, 9, 3, 2, datetime(2026, 11, 20, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected", "terms"),
+    [
+        (
+            # 30 + 2 - 3 - (2 + 1) - 7 = 19, less store-pickup's 3
+            "web",
+            16,
+            [
+                "- safetyStock 3",
+                "- reserved 7",
+                "- ring-fenced for store-pickup 3 (store-pickup ranks above web)",
+            ],
+        ),
+        (
+            # 30 + 2 - 3 - 2 - 7 = 20, less store-pickup's 3 and 10% of 20 for marketplace
+            "wholesale",
+            15,
+            [
+                "- safetyStock 2",
+                "- reserved 7",
+                "- ring-fenced for store-pickup 3 (store-pickup ranks above wholesale)",
+                "- ring-fenced for marketplace 2 (marketplace ranks level with wholesale)",
+            ],
+        ),
+    ],
+)
+def test_the_explanation_names_every_term_that_made_the_number(
+    channel: str, expected: int, terms: list[str]
+) -> None:
+    rules = SellableRules.of(WORKED, channel, "dc")
+    assert rules.explain(BUSY, 7) == (
+        expected,
+        [
+            "onHand 40 - committed 5 - damaged 1 - qualityControl 4 = 30",
+            "+ returns awaiting inspection 2 (restock without inspection)",
+            f"- grade B returns 3 (not for {channel})",
+            *terms,
+        ],
+    )
+    assert rules.count(40, 5, 1, 4, 3, 2, 7) == expected
+
+
+def test_a_safety_stock_looked_up_already_is_the_one_counted() -> None:
+    """The web's safety stock at dc is 3 by the policy; a caller that looked it up passes it."""
+    assert sellable_units(BUSY, 7, WORKED, "web", safety=0) == (
+        19,
+        [
+            "onHand 40 - committed 5 - damaged 1 - qualityControl 4 = 30",
+            "+ returns awaiting inspection 2 (restock without inspection)",
+            "- grade B returns 3 (not for web)",
+            "- reserved 7",
+            "- ring-fenced for store-pickup 3 (store-pickup ranks above web)",
+        ],
+    )
+    # 29 - 7 of safety stock - 7 reserved, less store-pickup's 3
+    assert SellableRules.of(WORKED, "web", "dc", 7).count(40, 5, 1, 4, 3, 2, 7) == 12
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected", "grade_b"),
+    [("marketplace", 10, []), ("web", 6, ["- grade B returns 4 (not for web)"])],
+)
+def test_grade_b_returns_sell_only_to_the_channels_that_take_them(
+    channel: str, expected: int, grade_b: list[str]
+) -> None:
+    """10 on hand, 1 in quality control: a return awaiting inspection (3 more are announced
+    than quality control holds), restocked without inspection; 4 grade-B returns, which the
+    marketplace takes and the web does not."""
+    policy = AllocationPolicy.parse(
+        {
+            "locations": {"web": ["dc"], "marketplace": ["dc"]},
+            "priority": {"order": list(CHANNELS)},
+            "restock": {"inspection_required": False, "grade_b_channels": ["marketplace"]},
+        }
+    )
+    returned = Position("SKU-1", "dc", 10, 0, 0, 1, 0, 4, 3, None)
+    rules = SellableRules.of(policy, channel, "dc")
+    assert rules.explain(returned, 0) == (
+        expected,
+        [
+            "onHand 10 - committed 0 - damaged 0 - qualityControl 1 = 9",
+            "+ returns awaiting inspection 1 (restock without inspection)",
+            *grade_b,
+        ],
+    )
+    assert rules.count(10, 0, 0, 1, 4, 3, 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("percent", "on_hand", "expected", "fenced"),
+    [
+        (0, 12, 8, []),  # a fence of 0 units
+        (100, 4, 0, []),  # a fence of all that is sellable, when nothing is
+        (100, 6, 0, ["- ring-fenced for store-pickup 2 (store-pickup ranks above web)"]),
+    ],
+)
+def test_terms_that_take_nothing_are_not_named(
+    percent: int, on_hand: int, expected: int, fenced: list[str]
+) -> None:
+    """No returns awaiting inspection, no grade-B returns (the web may not sell them, had it
+    any), no safety stock, nothing reserved, and store-pickup's fence: only the terms that
+    take something."""
+    policy = AllocationPolicy.parse(
+        {
+            "locations": {"web": ["dc"]},
+            "ring_fence": {"store-pickup": {"percent": percent}},
+            "priority": {"order": ["store-pickup", "web"]},
+            "restock": {"inspection_required": False},
+        }
+    )
+    plain = Position("SKU-1", "dc", on_hand, 0, 0, 4, 0, 0, 0, None)
+    assert sellable_units(plain, 0, policy, "web") == (
+        expected,
+        [f"onHand {on_hand} - committed 0 - damaged 0 - qualityControl 4 = {on_hand - 4}", *fenced],
+    )
+
+
+@pytest.mark.parametrize("channel", ["web", "marketplace"])
+def test_more_returns_released_than_received_put_nothing_back(channel: str) -> None:
+    """The feed may bring a return's release from inspection before its receipt: returns
+    awaiting inspection are then -2 for a while, and no unit is added back or taken away for
+    them. 12 on hand, 2 in quality control, 2 of the web's safety stock at dc."""
+    policy = AllocationPolicy.parse(
+        {
+            "locations": {"web": ["dc"], "marketplace": ["dc"]},
+            "safety_stock": [{"location": "dc", "channel": "web", "quantity": 2}],
+            "priority": {"order": list(CHANNELS)},
+            "restock": {"inspection_required": False},
+        }
+    )
+    early = Position("SKU-1", "dc", 12, 0, 0, 2, 0, 0, -2, None)
+    rules = SellableRules.of(policy, channel, "dc")
+    expected = 8 if channel == "web" else 10
+    assert rules.explain(early, 0)[0] == expected
+    assert rules.count(12, 0, 0, 2, 0, -2, 0) == expected

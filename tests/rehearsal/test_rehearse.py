@@ -12,15 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from inspect import signature
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from omnigraph.cli import app as cli
 from omnigraph.cli.rehearse import run_rehearsal
+from omnigraph.db.models import InventoryPositionRow, ReservationRow
 from omnigraph.inventory import reservations
+from omnigraph.inventory.policy import AllocationPolicy
 from omnigraph.rehearsal.html import html_report
 from omnigraph.rehearsal.scenario import load_scenario
 from omnigraph.settings import Settings
@@ -119,10 +126,55 @@ async def test_a_short_rehearsal_reserves_no_more_than_the_ledger_allowed_and_ap
     assert "http" not in page.split("<body>")[1]  # nothing fetched: no CDN
 
 
+async def reserve_without_the_lock(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: AllocationPolicy,
+    *,
+    sku: str,
+    location_id: str,
+    channel: str,
+    quantity: int,
+    ttl: timedelta,
+    take: Callable[[AsyncSession, str], Awaitable[bool]],
+    now: datetime,
+) -> ReservationRow | Literal["taken"] | None:
+    """The broken way to reserve at one location, in place of the service's: count in one
+    transaction, let other requests run, then insert in another, with no lock on the position
+    between the two."""
+    async with sessions() as session:
+        position = await session.get(InventoryPositionRow, (sku, location_id))
+        if position is None:
+            return None
+        held = await reservations.live_reserved(session, sku, location_id, now)
+        available, _ = reservations.sellable_units(position, held, policy, channel)
+    await asyncio.sleep(0.01)  # other requests count the same units meanwhile
+    if available < quantity:
+        return None
+    row = ReservationRow(
+        id=str(uuid.uuid4()),
+        sku=sku,
+        location_id=location_id,
+        channel=channel,
+        quantity=quantity,
+        status=reservations.ReservationStatus.ACTIVE,
+        expires_at=now + ttl,
+        created_at=now,
+        updated_at=now,
+    )
+    async with sessions() as session, session.begin():
+        if not await take(session, row.id):
+            await session.rollback()
+            return "taken"
+        session.add(row)
+    return row
+
+
 def test_reservations_without_their_lock_fail_the_rehearsal(
     short: Path, demo_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reservations, "LOCK_POSITIONS", False)
+    # the stand-in is called as the service calls its own
+    assert signature(reserve_without_the_lock) == signature(reservations._reserve_at)
+    monkeypatch.setattr(reservations, "_reserve_at", reserve_without_the_lock)
     report = tmp_path / "report.json"
     result = CliRunner().invoke(
         cli, ["rehearse", "--scenario", str(short), "--report", str(report)]

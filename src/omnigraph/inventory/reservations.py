@@ -10,7 +10,6 @@ cover. Expired reservations stop counting on their own: every count filters on
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,10 +36,6 @@ __all__ = [
 ]
 
 SCOPE = "reserveInventory"
-# Test-only: False takes reservations without locking their position first (counting in one
-# transaction, inserting in another), the race `omnigraph rehearse` must catch as oversells.
-# Never set outside tests.
-LOCK_POSITIONS = True
 MAX_QUANTITY = 10_000
 MAX_TTL = timedelta(days=1)
 
@@ -316,8 +311,6 @@ async def _reserve_at(
         created_at=now,
         updated_at=now,
     )
-    if not LOCK_POSITIONS:
-        return await _reserve_unlocked(sessions, policy, row, take, now)
     async with sessions() as session, session.begin():
         if not await take(session, row.id):
             await session.rollback()
@@ -339,32 +332,6 @@ async def _reserve_at(
         if available < quantity:
             await session.rollback()
             return None
-        session.add(row)
-    return row
-
-
-async def _reserve_unlocked(
-    sessions: async_sessionmaker[AsyncSession],
-    policy: AllocationPolicy,
-    row: ReservationRow,
-    take: Callable[[AsyncSession, str], Awaitable[bool]],
-    now: datetime,
-) -> ReservationRow | Literal["taken"] | None:
-    """The broken way (LOCK_POSITIONS off, tests only): count, let others run, then insert
-    ``row``."""
-    async with sessions() as session:
-        position = await session.get(InventoryPositionRow, (row.sku, row.location_id))
-        if position is None:
-            return None
-        reserved = await live_reserved(session, row.sku, row.location_id, now)
-        available, _ = sellable_units(position, reserved, policy, row.channel)
-    await asyncio.sleep(0.01)
-    if available < row.quantity:
-        return None
-    async with sessions() as session, session.begin():
-        if not await take(session, row.id):
-            await session.rollback()
-            return "taken"
         session.add(row)
     return row
 
