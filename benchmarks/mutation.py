@@ -80,7 +80,11 @@ PACKAGES: dict[str, Package] = {
     ),
     "orders": Package(
         ("omnigraph/orders/truth.py", "omnigraph/orders/authority.py"),
-        ("tests/orders/test_truth.py", "tests/orders/test_authority.py"),
+        (
+            "tests/orders/test_truth.py",
+            "tests/orders/test_authority.py",
+            "tests/orders/test_kept_truths.py",
+        ),
     ),
     "payouts": Package(
         ("omnigraph/payouts/matching.py", "omnigraph/payouts/payout_equation.py"),

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.core.sources import SourceKind
 from omnigraph.orders.authority import AuthorityRules
-from omnigraph.orders.truth import OrderEvidence, OrderTruth, OrderTruths
+from omnigraph.orders.truth import OrderEvidence, OrderTruth, OrderTruths, truths_of
 from omnigraph.sources.parsing import parse_kept, parse_record
 from omnigraph.sources.records import SalesOrder, Sourced, StorefrontOrder
 from tests.conftest import Graph, services_of
@@ -127,6 +127,11 @@ def test_evidence_missing_a_system_is_never_kept() -> None:
     first = truth(kept, evidence(unavailable=down), AT)
     assert truth(kept, evidence(unavailable=dict(down)), AT) is not first
     assert kept.reused == 0
+    # decided afresh, the same as without a keep
+    reference = OrderTruth(evidence(unavailable=dict(down)), RULES, AT)
+    assert first.evidence == evidence(unavailable=down)
+    assert first.total == reference.total
+    assert first.now == AT
 
 
 @pytest.mark.parametrize(
@@ -151,6 +156,21 @@ def test_several_sets_of_systems_share_one_comparison_and_each_its_truth() -> No
     again = kept.truths(evidence(), ERP | {SourceKind.WMS}, sets, RULES, AT)
     assert again[ERP] is made[ERP]
     assert again[sets[1]] is made[sets[1]]
+
+
+def test_truths_of_decides_each_set_of_systems_from_its_own_evidence() -> None:
+    both = ERP | {SourceKind.WMS}
+    made = truths_of(evidence(), [ERP, both], RULES, AT + timedelta(hours=2))
+    assert made[ERP].evidence == evidence().only(ERP)
+    assert made[ERP].rules is RULES
+    assert made[ERP].total == OrderTruth(evidence(), RULES, AT + timedelta(hours=2)).total
+    assert made[both].evidence == evidence()
+
+
+def test_a_keep_of_one_order_keeps_it() -> None:
+    kept = OrderTruths(max_entries=1)
+    first = truth(kept, evidence(), AT)
+    assert truth(kept, evidence(), AT) is first
 
 
 @pytest.mark.parametrize("size", [0, 1])

@@ -451,7 +451,6 @@ class OrderTruths:
     ``max_entries`` orders at most, least recently used first out; 0 keeps none."""
 
     def __init__(self, *, max_entries: int) -> None:
-        self.max_entries = max_entries
         self._kept: LRUCache[tuple[str, str], _KeptTruths] | None = (
             LRUCache(maxsize=max_entries) if max_entries > 0 else None
         )
@@ -469,9 +468,7 @@ class OrderTruths:
         ``kind_sets`` (each within ``kinds``) sees it."""
         kept_orders = self._kept
         if kept_orders is None or evidence.unavailable:
-            return {
-                kind_set: OrderTruth(evidence.only(kind_set), rules, now) for kind_set in kind_sets
-            }
+            return truths_of(evidence, kind_sets, rules, now)
         order = evidence.storefront
         key = (order.source, order.record.id)
         kept = kept_orders.get(key)
@@ -503,11 +500,6 @@ class _KeptTruths:
     kinds: frozenset[SourceKind]
     rules: AuthorityRules
     truths: dict[frozenset[SourceKind], OrderTruth] = field(default_factory=dict)
-
-    def holds(
-        self, evidence: OrderEvidence, kinds: frozenset[SourceKind], rules: AuthorityRules
-    ) -> bool:
-        return self.kinds == kinds and self.rules is rules and self.evidence == evidence
 
 
 def truths_of(
