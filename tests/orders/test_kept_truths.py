@@ -171,6 +171,8 @@ def test_a_keep_of_one_order_keeps_it() -> None:
     kept = OrderTruths(max_entries=1)
     first = truth(kept, evidence(), AT)
     assert truth(kept, evidence(), AT) is first
+    kept.clear()
+    assert truth(kept, evidence(), AT) is not first
 
 
 @pytest.mark.parametrize("size", [0, 1])
