@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from inspect import signature
@@ -150,16 +149,8 @@ async def reserve_without_the_lock(
     await asyncio.sleep(0.01)  # other requests count the same units meanwhile
     if available < quantity:
         return None
-    row = ReservationRow(
-        id=str(uuid.uuid4()),
-        sku=sku,
-        location_id=location_id,
-        channel=channel,
-        quantity=quantity,
-        status=reservations.ReservationStatus.ACTIVE,
-        expires_at=now + ttl,
-        created_at=now,
-        updated_at=now,
+    row = reservations.new_reservation(
+        sku=sku, location_id=location_id, channel=channel, quantity=quantity, ttl=ttl, now=now
     )
     async with sessions() as session, session.begin():
         if not await take(session, row.id):

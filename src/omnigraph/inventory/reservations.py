@@ -30,6 +30,7 @@ __all__ = [
     "SellableRules",
     "commit_reservation",
     "live_reserved",
+    "new_reservation",
     "release_reservation",
     "reserve",
     "sellable_units",
@@ -285,6 +286,23 @@ async def reserve(
     return await once(claims, SCOPE, idempotency_key, fingerprint, now, work, load)
 
 
+def new_reservation(
+    *, sku: str, location_id: str, channel: str, quantity: int, ttl: timedelta, now: datetime
+) -> ReservationRow:
+    """An active reservation made ``now``, holding ``quantity`` units until ``ttl`` from now."""
+    return ReservationRow(
+        id=str(uuid.uuid4()),
+        sku=sku,
+        location_id=location_id,
+        channel=channel,
+        quantity=quantity,
+        status=ReservationStatus.ACTIVE,
+        expires_at=now + ttl,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def _reserve_at(
     sessions: async_sessionmaker[AsyncSession],
     policy: AllocationPolicy,
@@ -300,16 +318,8 @@ async def _reserve_at(
     """A reservation at ``location_id`` if it has the units; ``"taken"`` if another request
     with the key reserved first. The key is taken first thing in the transaction, so it lands
     with the reservation or not at all."""
-    row = ReservationRow(
-        id=str(uuid.uuid4()),
-        sku=sku,
-        location_id=location_id,
-        channel=channel,
-        quantity=quantity,
-        status=ReservationStatus.ACTIVE,
-        expires_at=now + ttl,
-        created_at=now,
-        updated_at=now,
+    row = new_reservation(
+        sku=sku, location_id=location_id, channel=channel, quantity=quantity, ttl=ttl, now=now
     )
     async with sessions() as session, session.begin():
         if not await take(session, row.id):
