@@ -207,11 +207,19 @@ class HeldOwner:
         self.arrived = asyncio.Event()
         self.received: list[tuple[str, str]] = []
 
-    async def reached(self, count: int) -> None:
-        """Until ``count`` commands have reached the owner."""
+    async def reached(self, count: int, delivering: asyncio.Future[int]) -> None:
+        """Until ``count`` commands have reached the owner; fails at once when ``delivering``
+        (the run to send the last of them) ends first, having claimed too few."""
         while len(self.received) < count:
             self.arrived.clear()
-            await self.arrived.wait()
+            arrived = asyncio.ensure_future(self.arrived.wait())
+            await asyncio.wait({arrived, delivering}, return_when=asyncio.FIRST_COMPLETED)
+            if not arrived.done():
+                arrived.cancel()
+                raise AssertionError(
+                    f"{len(self.received)} of {count} commands reached the owner;"
+                    f" the run ended having handled {delivering.result()}"
+                )
 
     async def command(
         self, command_type: str, payload: dict[str, Any], idempotency_key: str
@@ -237,13 +245,13 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
         for name in ("first", "second")
     )
     in_flight = asyncio.ensure_future(first.run_once())
-    await owner.reached(1)
+    await owner.reached(1, in_flight)
     assert await second.run_once() == 0
     clock.advance(30)
     assert await second.run_once() == 0  # the lease's last instant is still the first's
     clock.advance(0.001)
     again = asyncio.ensure_future(second.run_once())
-    await owner.reached(2)
+    await owner.reached(2, again)
     owner.gate.set()
     assert (await in_flight, await again) == (1, 1)
     (command_type, key), resent = owner.received
@@ -477,7 +485,7 @@ async def test_a_claim_passes_over_a_command_leased_to_its_last_instant(
     policy = {"lease_seconds": 30, "batch_size": 1}
     holder = outbox.dispatcher(owners={"wms": held}, worker="holder", **policy)
     holding = asyncio.ensure_future(holder.run_once())
-    await held.reached(1)
+    await held.reached(1, holding)
     clock = outbox.clock
     later = outbox.build_dispatcher(
         lambda: clock.at + timedelta(seconds=30), owners={"wms": prompt}, worker="later", **policy
@@ -557,7 +565,7 @@ async def test_a_command_claimed_by_another_dispatcher_after_the_look_is_left_to
 
     async def other_claims() -> None:
         delivering.append(asyncio.ensure_future(other.run_once()))
-        await held.reached(1)
+        await held.reached(1, delivering[-1])
 
     clock = outbox.clock
     worker = outbox.build_dispatcher(
