@@ -65,6 +65,8 @@ PACKAGES: dict[str, Package] = {
         ("omnigraph/graph/permissions.py", "omnigraph/graph/matrix.py"),
         (
             "tests/graph/test_permission_rules.py",
+            # the matrix applied to a small schema built in each test, asked role by role
+            "tests/graph/test_matrix_applied.py",
             # the matrix's own checks; its HTTP probes (every field, every role) take minutes
             # a mutant, so they are left out here, and so is the check that reads the guards
             # off each field (mutmut's wrappers are not the permission classes it looks for)

@@ -6,8 +6,11 @@ random draw is pinned to the top of its window, so each wait is the policy's exa
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -16,13 +19,18 @@ import pytest
 import structlog
 import tenacity.wait
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
+from omnigraph.core.ids import encode_global_id
 from omnigraph.db.models import OutboxCommandRow
+from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.exceptions.intake import take_in
 from omnigraph.runtime.services import Services
 from omnigraph.sources.contract import CommandReceipt
 from tests.conftest import Sources
 from tests.exceptions.conftest import RESOLVE, Outbox, resolve_input
+from tests.helpers import short_pick
 
 COMMANDS = """
 query($id: ID!) {
@@ -199,11 +207,19 @@ class HeldOwner:
         self.arrived = asyncio.Event()
         self.received: list[tuple[str, str]] = []
 
-    async def reached(self, count: int) -> None:
-        """Until ``count`` commands have reached the owner."""
+    async def reached(self, count: int, delivering: asyncio.Future[int]) -> None:
+        """Until ``count`` commands have reached the owner; fails at once when ``delivering``
+        (the run to send the last of them) ends first, having claimed too few."""
         while len(self.received) < count:
             self.arrived.clear()
-            await self.arrived.wait()
+            arrived = asyncio.ensure_future(self.arrived.wait())
+            await asyncio.wait({arrived, delivering}, return_when=asyncio.FIRST_COMPLETED)
+            if not arrived.done():
+                arrived.cancel()
+                raise AssertionError(
+                    f"{len(self.received)} of {count} commands reached the owner;"
+                    f" the run ended having handled {delivering.result()}"
+                )
 
     async def command(
         self, command_type: str, payload: dict[str, Any], idempotency_key: str
@@ -229,13 +245,13 @@ async def test_a_command_in_flight_is_its_claimers_until_the_lease_ends(
         for name in ("first", "second")
     )
     in_flight = asyncio.ensure_future(first.run_once())
-    await owner.reached(1)
+    await owner.reached(1, in_flight)
     assert await second.run_once() == 0
     clock.advance(30)
     assert await second.run_once() == 0  # the lease's last instant is still the first's
     clock.advance(0.001)
     again = asyncio.ensure_future(second.run_once())
-    await owner.reached(2)
+    await owner.reached(2, again)
     owner.gate.set()
     assert (await in_flight, await again) == (1, 1)
     (command_type, key), resent = owner.received
@@ -369,3 +385,232 @@ async def test_only_an_owner_that_cannot_answer_opens_its_circuit_for_the_reset_
         3,
     )
     assert owner.answers == []
+
+
+class PromptOwner:
+    """An owner that applies each command at once, recording its idempotency key."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        self.received.append(idempotency_key)
+        return CommandReceipt(True, "applied", f"cmd-{len(self.received)}", False)
+
+
+class RefusingOwner:
+    """An owner that answers every command, and says no."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    async def command(
+        self, command_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> CommandReceipt:
+        return CommandReceipt(False, self.detail, "", False)
+
+
+KEYS = "query($id: ID!) { exception(id: $id) { commands { idempotencyKey } } }"
+
+
+async def key_of(outbox: Outbox, exception_id: str) -> str:
+    (command,) = (await outbox.exception(exception_id, KEYS))["commands"]
+    key: str = command["idempotencyKey"]
+    return key
+
+
+_stand_ins = itertools.count(1)
+
+
+async def stand_in_short_pick(services: Services, owner: str = "wms") -> str:
+    """A short pick whose command goes to a stand-in for ``owner`` (a test's own owner), so it
+    uses up none of the demo WMS's open lines."""
+    n = next(_stand_ins)
+    report = short_pick(
+        f"SF-STAND-IN-{n}",
+        dedupe_key=f"test:stand-in:{owner}:{n}",
+        details={"fulfilmentOrderId": f"FO-STAND-IN-{n}", "sku": "SKU-STAND-IN", "quantity": 1},
+    )
+    row, _ = await take_in(
+        services.sessions, services.get(ExceptionCatalogue), replace(report, owner_source=owner)
+    )
+    return encode_global_id("Exception", row.id)
+
+
+async def test_an_open_circuit_holds_back_its_own_owners_commands_only(
+    outbox: Outbox, services: Services
+) -> None:
+    """Two warehouses own short picks; one is down and its circuit opens (2 failures in a
+    row): the other's commands still go out at once."""
+    north_id = await stand_in_short_pick(services, "wms")
+    east_id = await stand_in_short_pick(services, "wms-east")
+    await outbox.backorder(north_id, "k-circuit-north")
+    down = UpstreamUnavailable("wms", "HTTP 503")
+    north, east = ScriptedOwner(down, down), PromptOwner()
+    worker = outbox.dispatcher(
+        owners={"wms": north, "wms-east": east},
+        max_attempts=10,
+        backoff_max_seconds=0.01,
+        breaker={"threshold": 2, "reset_seconds": 20},
+    )
+    for _ in range(2):
+        assert await worker.run_once() == 1
+        outbox.clock.advance(0.01)
+    assert north.answers == []  # down twice: its circuit is open
+
+    await outbox.backorder(east_id, "k-circuit-east")
+    outbox.clock.advance(0.01)
+    assert await worker.run_once() == 2  # the north command is put off, the east one sent
+    east_shown, east_command = await command_of(outbox, east_id)
+    assert (east_shown["status"], east_command["status"]) == ("RESOLVED", "DELIVERED")
+    assert east.received == [await key_of(outbox, east_id)]
+    north_shown, north_command = await command_of(outbox, north_id)
+    assert (north_command["status"], north_command["attempts"]) == ("PENDING", 2)
+    assert north_shown["lastError"] == "circuit open for wms: not calling it for now"
+
+
+async def test_a_claim_passes_over_a_command_leased_to_its_last_instant(
+    outbox: Outbox, services: Services
+) -> None:
+    """One command a batch. The first dispatcher holds the longest-waiting command (its owner
+    has not answered yet); a second one, at the lease's last instant, takes the next command
+    rather than none."""
+    first_id = await stand_in_short_pick(services)
+    second_id = await stand_in_short_pick(services)
+    await outbox.backorder(first_id, "k-last-1")
+    await outbox.backorder(second_id, "k-last-2")
+    held, prompt = HeldOwner(), PromptOwner()
+    policy = {"lease_seconds": 30, "batch_size": 1}
+    holder = outbox.dispatcher(owners={"wms": held}, worker="holder", **policy)
+    holding = asyncio.ensure_future(holder.run_once())
+    await held.reached(1, holding)
+    clock = outbox.clock
+    later = outbox.build_dispatcher(
+        lambda: clock.at + timedelta(seconds=30), owners={"wms": prompt}, worker="later", **policy
+    )
+    assert await later.run_once() == 1
+    assert prompt.received == [await key_of(outbox, second_id)]
+    held.gate.set()
+    assert await holding == 1
+    assert [key for _, key in held.received] == [await key_of(outbox, first_id)]
+    for exception_id in (first_id, second_id):
+        assert (await command_of(outbox, exception_id))[1]["status"] == "DELIVERED"
+
+
+class LookThenClaim:
+    """A dispatcher's sessions with ``meanwhile`` run once its claim has looked for due
+    commands and before it claims the first: what another dispatcher does in that window, made
+    to happen there. On SQLite a claim is a look, then a conditional update per command;
+    PostgreSQL claims in one statement (``FOR UPDATE SKIP LOCKED``) and has no such window."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        meanwhile: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.sessions = sessions
+        self.meanwhile = meanwhile
+        self.opened = 0
+
+    def __call__(self) -> Any:
+        self.opened += 1
+        return self._after_meanwhile() if self.opened == 2 else self.sessions()
+
+    @contextlib.asynccontextmanager
+    async def _after_meanwhile(self) -> AsyncIterator[AsyncSession]:
+        await self.meanwhile()
+        async with self.sessions() as session:
+            yield session
+
+
+def claims_in_one_statement(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+async def test_a_command_delivered_by_another_dispatcher_after_the_look_is_not_sent_again(
+    outbox: Outbox, services: Services, database_url: str
+) -> None:
+    if claims_in_one_statement(database_url):
+        pytest.skip("PostgreSQL claims in one statement: nothing comes between look and claim")
+    exception_id = await stand_in_short_pick(services)
+    await outbox.backorder(exception_id, "k-raced-done")
+    owner = PromptOwner()
+    other = outbox.dispatcher(owners={"wms": owner}, worker="other")
+
+    async def other_delivers() -> None:
+        assert await other.run_once() == 1
+
+    worker = outbox.dispatcher(owners={"wms": owner})
+    worker.sessions = LookThenClaim(worker.sessions, other_delivers)  # type: ignore[assignment]
+    assert await worker.run_once() == 0
+    assert owner.received == [await key_of(outbox, exception_id)]  # sent once
+    _, command = await command_of(outbox, exception_id)
+    assert (command["status"], command["attempts"]) == ("DELIVERED", 1)
+
+
+async def test_a_command_claimed_by_another_dispatcher_after_the_look_is_left_to_it(
+    outbox: Outbox, services: Services, database_url: str
+) -> None:
+    """The other dispatcher's clock is a lease behind this one's: its lease ends at this
+    one's very instant, and is still its own."""
+    if claims_in_one_statement(database_url):
+        pytest.skip("PostgreSQL claims in one statement: nothing comes between look and claim")
+    exception_id = await stand_in_short_pick(services)
+    await outbox.backorder(exception_id, "k-raced-held")
+    held, prompt = HeldOwner(), PromptOwner()
+    other = outbox.dispatcher(owners={"wms": held}, worker="other", lease_seconds=30)
+    delivering: list[asyncio.Future[int]] = []
+
+    async def other_claims() -> None:
+        delivering.append(asyncio.ensure_future(other.run_once()))
+        await held.reached(1, delivering[-1])
+
+    clock = outbox.clock
+    worker = outbox.build_dispatcher(
+        lambda: clock.at + timedelta(seconds=30), owners={"wms": prompt}, lease_seconds=30
+    )
+    worker.sessions = LookThenClaim(worker.sessions, other_claims)  # type: ignore[assignment]
+    assert await worker.run_once() == 0
+    assert prompt.received == []
+    held.gate.set()
+    assert await delivering[0] == 1
+    assert [key for _, key in held.received] == [await key_of(outbox, exception_id)]
+    assert (await command_of(outbox, exception_id))[1]["status"] == "DELIVERED"
+
+
+OPERATIONS = """
+query($from: DateTime!, $to: DateTime!) {
+  exceptionOperations(resolvedFrom: $from, resolvedTo: $to) { failed }
+}
+"""
+
+
+async def test_a_refused_resolution_counts_as_failed_when_the_owner_refused_it(
+    outbox: Outbox, services: Services
+) -> None:
+    """Asked now, refused by the owner three days later: the operations view counts the
+    failure in the period of the refusal, not of the request."""
+    exception_id = await stand_in_short_pick(services)
+    await outbox.backorder(exception_id, "k-failed-late")
+    clock = outbox.clock
+    asked = clock.at
+    clock.advance(timedelta(days=3).total_seconds())
+    refused = clock.at
+    second = timedelta(seconds=1)
+    worker = outbox.dispatcher(owners={"wms": RefusingOwner("only 0 left")})
+
+    async def failed(around: datetime) -> int:
+        period = {"from": (around - second).isoformat(), "to": (around + second).isoformat()}
+        body = await outbox.graph.query(OPERATIONS, **period)
+        count: int = body["data"]["exceptionOperations"]["failed"]
+        return count
+
+    before = {"asked": await failed(asked), "refused": await failed(refused)}
+    assert await worker.run_once() == 1
+    shown, command = await command_of(outbox, exception_id)
+    assert (shown["status"], shown["lastError"]) == ("RESOLUTION_FAILED", "only 0 left")
+    assert command["status"] == "REJECTED"
+    assert await failed(refused) == before["refused"] + 1
+    assert await failed(asked) == before["asked"]

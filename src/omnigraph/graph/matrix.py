@@ -267,8 +267,10 @@ _NAMES = NameConverter(auto_camel_case=True)
 
 
 def graphql_fields(definition: StrawberryObjectDefinition) -> Iterator[tuple[str, StrawberryField]]:
-    """The fields GraphQL exposes, by their GraphQL names (private attributes left out)."""
+    """The fields GraphQL exposes, by their GraphQL names (private attributes left out, as
+    strawberry leaves them out: by the field's resolved type, which says ``Private`` also when
+    its module writes annotations as text)."""
     for field in definition.fields:
-        if field.python_name.startswith("_") or is_private(field.type_annotation):
+        if is_private(field.type):
             continue
         yield _NAMES.from_field(field), field
