@@ -22,10 +22,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
-from omnigraph.core.ids import encode_global_id
-from omnigraph.db.models import OutboxCommandRow
+from omnigraph.core.ids import decode_global_id, encode_global_id
+from omnigraph.db.models import ExceptionRow, OutboxCommandRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
+from omnigraph.exceptions.lifecycle import ExceptionStatus
+from omnigraph.exceptions.resolution import _move
 from omnigraph.runtime.services import Services
 from omnigraph.sources.contract import CommandReceipt
 from tests.conftest import Sources
@@ -614,3 +616,32 @@ async def test_a_refused_resolution_counts_as_failed_when_the_owner_refused_it(
     assert command["status"] == "REJECTED"
     assert await failed(refused) == before["refused"] + 1
     assert await failed(asked) == before["asked"]
+
+
+async def test_an_agents_change_read_before_a_refused_resolution_is_refused_after_it(
+    outbox: Outbox, services: Services
+) -> None:
+    """Agent A reads the exception; agent B resolves it and the owner refuses. A's change,
+    made on what it read, must not go through: the owner's answer moved the exception on, so
+    the version A read is not the one it has now (on PostgreSQL A's read and write may have
+    those transactions between them)."""
+    exception_id = await stand_in_short_pick(services)
+    (row_id,) = decode_global_id(exception_id, expected_type="Exception")[1]
+    async with services.sessions() as session:
+        read_by_a = await session.get(ExceptionRow, row_id)
+        assert read_by_a is not None
+        session.expunge(read_by_a)
+    await outbox.backorder(exception_id, "k-b-resolves")
+    assert await outbox.dispatcher(owners={"wms": RefusingOwner("only 0 left")}).run_once() == 1
+    assert (await outbox.exception(exception_id))["status"] == "RESOLUTION_FAILED"
+    async with services.sessions() as session, session.begin():
+        moved = await _move(
+            session,
+            read_by_a,
+            ExceptionStatus.ACKNOWLEDGED,
+            actor="agent-a",
+            note=None,
+            now=outbox.clock.at,
+        )
+    assert moved is False
+    assert (await outbox.exception(exception_id))["status"] == "RESOLUTION_FAILED"
