@@ -84,6 +84,7 @@ from omnigraph.demo import DemoSystems, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.runtime.periodic import repeating
 from omnigraph.settings import Settings
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.registry import SourceRegistry
@@ -228,19 +229,12 @@ async def analyzing(engine: AsyncEngine, every: float = 10.0) -> AsyncIterator[N
         return
 
     async def analyze() -> None:
-        while True:
-            await asyncio.sleep(every)
-            async with engine.connect() as connection:
-                await connection.execute(text("ANALYZE inventory_ledger, inventory_positions"))
-                await connection.commit()
+        async with engine.connect() as connection:
+            await connection.execute(text("ANALYZE inventory_ledger, inventory_positions"))
+            await connection.commit()
 
-    task = asyncio.create_task(analyze())
-    try:
+    async with repeating(every, analyze):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:

@@ -75,7 +75,13 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.payouts.webhook import stripe_webhook
 from omnigraph.payouts.worker import ReconciliationWorker
 from omnigraph.runtime.garbage_collection import tuned_collector
-from omnigraph.runtime.periodic import Leases, PeriodicObserver, PeriodicRunner, PeriodicTask
+from omnigraph.runtime.periodic import (
+    Leases,
+    PeriodicObserver,
+    PeriodicRunner,
+    PeriodicTask,
+    cancelled,
+)
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services, utc_now
 from omnigraph.security.backend import BearerBackend, unauthenticated
@@ -420,12 +426,6 @@ async def background_workers(
         yield
 
 
-async def _cancelled(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 def reconciliation_worker(services: Services) -> ReconciliationWorker:
     """Payments sync, payout reconciliation and the returns sweep, wired to this process."""
     settings = services.settings
@@ -564,7 +564,7 @@ def create_app(
                 watcher = asyncio.create_task(
                     forget_on_changes(graphql.response_cache, exception_events, availability_events)
                 )
-                stack.push_async_callback(_cancelled, watcher)
+                stack.push_async_callback(cancelled, watcher)
             services = Services(settings=settings, registry=registry, sessions=sessions, clock=now)
             # a request holds an idempotency key (or a webhook delivery) at most as long as
             # one operation may run; a claim older than that was left by a process that died

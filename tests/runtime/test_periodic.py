@@ -17,6 +17,8 @@ from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.runtime.periodic import (
     PeriodicRunner,
     PeriodicTask,
+    cancelled,
+    repeating,
     run_periodic,
     source_failure,
 )
@@ -325,3 +327,35 @@ async def test_each_run_is_counted_by_outcome_and_timed_in_the_scrape() -> None:
     assert value(samples, LAST_SUCCESS, task="drift") == 0
     assert value(samples, RUNS, task="drift", outcome="failed") == 0
     assert (RUNS, frozenset({("task", "drift"), ("outcome", "failed")})) in samples
+
+
+async def test_repeating_work_runs_while_its_block_runs_and_stops_with_it() -> None:
+    done: list[int] = []
+
+    async def work() -> None:
+        done.append(len(done))
+
+    async with repeating(0, work):
+        for _ in range(10):  # each turn of the loop lets the repeating work run once
+            await asyncio.sleep(0)
+        during = len(done)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert during >= 3
+    assert len(done) == during  # nothing after the block ended
+
+
+async def test_cancelled_waits_for_the_task_to_stop() -> None:
+    stopped = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    task = asyncio.create_task(forever())
+    await asyncio.sleep(0)
+    await cancelled(task)
+    assert task.cancelled()
+    assert stopped.is_set()

@@ -39,7 +39,7 @@ from omnigraph.bulk.operations import BulkStatus, Held
 from omnigraph.bulk.plan import Plan, count_rows
 from omnigraph.bulk.store import BulkFiles
 from omnigraph.db.models import BulkOperationRow
-from omnigraph.runtime.periodic import PeriodicTask
+from omnigraph.runtime.periodic import PeriodicTask, repeating
 from omnigraph.settings import BulkPolicy
 
 __all__ = [
@@ -312,25 +312,16 @@ class BulkRunner:
         self._changed(held.operation)
         return _Next.DONE
 
-    @contextlib.asynccontextmanager
-    async def _renewing(self, held: Held) -> Any:
+    def _renewing(self, held: Held) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the claim every third of its lease while the block runs."""
 
         async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.policy.claim_seconds / 3)
-                now = self.clock()
-                await operations.update_held(
-                    self.sessions, held, claimed_until=now + self.lease, updated_at=now
-                )
+            now = self.clock()
+            await operations.update_held(
+                self.sessions, held, claimed_until=now + self.lease, updated_at=now
+            )
 
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return repeating(self.policy.claim_seconds / 3, renew)
 
 
 class BulkCleanup:

@@ -41,10 +41,19 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, Self
 
@@ -65,6 +74,8 @@ __all__ = [
     "PeriodicRunner",
     "PeriodicTask",
     "SystemClock",
+    "cancelled",
+    "repeating",
     "run_periodic",
     "source_failure",
     "source_task",
@@ -386,3 +397,28 @@ class PeriodicRunner(AsyncClosing):
             draw=self.draw,
             gate=functools.partial(leases.hold, task.name) if leases is not None else None,
         )
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has stopped."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@contextlib.asynccontextmanager
+async def repeating(every: float, work: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """``work()`` every ``every`` seconds while the block runs (first after ``every``), stopped
+    when it ends: for work that lives only as long as one operation, such as renewing its
+    claim; long-lived work is a :class:`PeriodicTask`."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await work()
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        await cancelled(task)
