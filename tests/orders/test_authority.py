@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.provenance import Claim
 from omnigraph.core.sources import SourceKind
-from omnigraph.orders.authority import DEFAULT_RULES_PATH, AuthorityRules, decide
+from omnigraph.orders.authority import DEFAULT_RULES_PATH, AuthorityRules, FieldAuthority, decide
 
 AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
 LATER = AT + timedelta(days=1)
@@ -215,3 +217,22 @@ def test_a_lone_claim_of_the_named_owner_is_authoritative(tmp_path: Path) -> Non
     assert owned is not None
     assert fallback is not None
     assert (owned.authoritative, fallback.authoritative) == (True, False)
+
+
+NAMES = st.sampled_from(["wms", "erp", "storefront", "payments", "erp-eu", "shop", "wms-1"])
+
+
+@given(
+    preference=st.lists(NAMES, min_size=1, max_size=5),
+    source=st.one_of(NAMES, st.just("other")),
+    kind=st.sampled_from(list(SourceKind)),
+)
+def test_a_source_ranks_at_the_first_entry_naming_it_or_its_kind(
+    preference: list[str], source: str, kind: SourceKind
+) -> None:
+    rule = FieldAuthority(owner=preference[0], fallback=tuple(preference[1:]))
+    expected = next(
+        (i for i, entry in enumerate(preference) if entry in (source, kind.value)),
+        len(preference),  # named by none: after every entry, repeated ones included
+    )
+    assert rule.rank(source, kind) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,12 +64,20 @@ class FieldAuthority(BaseModel):
     def preference(self) -> tuple[str, ...]:
         return (self.owner, *self.fallback)
 
+    @cached_property
+    def _positions(self) -> tuple[dict[str, int], int]:
+        """Each entry of the preference at its first position, and the rank of none."""
+        preference = self.preference()
+        positions: dict[str, int] = {}
+        for index, entry in enumerate(preference):
+            positions.setdefault(entry, index)
+        return positions, len(preference)
+
     def rank(self, source: str, kind: SourceKind) -> int:
-        """Position of a source in the preference (a named source matches before its kind)."""
-        for index, entry in enumerate(self.preference()):
-            if entry in (source, kind.value):
-                return index
-        return len(self.preference())
+        """Position of a source in the preference: the first entry naming it or its kind (a
+        source named before its kind ranks by its name); after every entry if none does."""
+        positions, last = self._positions
+        return min(positions.get(source, last), positions.get(kind.value, last))
 
     def owns(self, source: str, kind: SourceKind) -> bool:
         return self.owner in (source, kind.value)
