@@ -38,6 +38,7 @@ from omnigraph.bulk.resolvers import SchemaPages
 from omnigraph.bulk.runner import BulkCleanup, BulkRunner
 from omnigraph.bulk.store import BulkFiles
 from omnigraph.core.clock import StartedClock
+from omnigraph.core.closing import cancelled
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.http_errors import error_json, http_exception_json, internal_error_json
 from omnigraph.core.request_id import RequestIdMiddleware
@@ -80,7 +81,6 @@ from omnigraph.runtime.periodic import (
     PeriodicObserver,
     PeriodicRunner,
     PeriodicTask,
-    cancelled,
 )
 from omnigraph.runtime.pubsub import connect_redis
 from omnigraph.runtime.services import Services, utc_now

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
+from omnigraph.core.closing import cancelled
 from omnigraph.core.errors import UpstreamUnavailable
 from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.runtime.periodic import (
     PeriodicRunner,
     PeriodicTask,
-    cancelled,
     repeating,
     run_periodic,
     source_failure,

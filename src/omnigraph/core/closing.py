@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from types import TracebackType
+from typing import Any
 
-__all__ = ["AsyncClosing"]
+__all__ = ["AsyncClosing", "cancelled"]
 
 
 class AsyncClosing:
@@ -34,3 +37,10 @@ class AsyncClosing:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has stopped."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

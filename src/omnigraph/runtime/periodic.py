@@ -59,7 +59,7 @@ from typing import Any, Final, Literal, Protocol, Self
 
 import structlog
 
-from omnigraph.core.closing import AsyncClosing
+from omnigraph.core.closing import AsyncClosing, cancelled
 from omnigraph.core.errors import OmnigraphError
 
 __all__ = [
@@ -74,7 +74,6 @@ __all__ = [
     "PeriodicRunner",
     "PeriodicTask",
     "SystemClock",
-    "cancelled",
     "repeating",
     "run_periodic",
     "source_failure",
@@ -397,13 +396,6 @@ class PeriodicRunner(AsyncClosing):
             draw=self.draw,
             gate=functools.partial(leases.hold, task.name) if leases is not None else None,
         )
-
-
-async def cancelled(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait until it has stopped."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 @contextlib.asynccontextmanager

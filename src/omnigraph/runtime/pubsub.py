@@ -22,6 +22,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from omnigraph.core.closing import cancelled
+
 __all__ = ["RedisChannel", "Subscribers", "connect_redis"]
 
 log = structlog.get_logger(__name__)
@@ -110,9 +112,7 @@ class RedisChannel:
     async def _stop_reading(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await cancelled(reader)
 
     async def _read(self, ready: asyncio.Event) -> None:
         pubsub: PubSub = self.client.pubsub()
