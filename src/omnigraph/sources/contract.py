@@ -26,6 +26,7 @@ from omnigraph.settings import SourceConfig
 from omnigraph.sources.parsing import (
     parse_kept,
     parse_kept_records,
+    parse_record,
     parse_records,
 )
 from omnigraph.sources.record_cache import CacheKey
@@ -434,13 +435,15 @@ class PaymentsAdapter:
         return _parsed(self.name, Charge, await self.client.batch_get("charges", ids))
 
     async def refunds_by_id(self, ids: Sequence[str]) -> dict[str, Refund]:
-        return _parsed(self.name, Refund, await self.client.batch_get("refunds", ids))
+        return _parsed(self.name, Refund, await self.client.batch_get("refunds", ids), parse_record)
 
     async def disputes_by_id(self, ids: Sequence[str]) -> dict[str, Dispute]:
-        return _parsed(self.name, Dispute, await self.client.batch_get("disputes", ids))
+        return _parsed(
+            self.name, Dispute, await self.client.batch_get("disputes", ids), parse_record
+        )
 
     async def payouts_by_id(self, ids: Sequence[str]) -> dict[str, Payout]:
-        return _parsed(self.name, Payout, await self.client.batch_get("payouts", ids))
+        return _parsed(self.name, Payout, await self.client.batch_get("payouts", ids), parse_record)
 
     async def list_payouts(
         self, *, limit: int, cursor: str | None, filters: Mapping[str, str | int]
@@ -475,8 +478,15 @@ def _data(source: str, payload: Any, path: str) -> list[JsonRecord]:
     return cast(list[JsonRecord], payload["data"])
 
 
-def _parsed(source: str, model: type[RecordT], raws: Mapping[str, Any]) -> dict[str, RecordT]:
-    return {key: parse_kept(source, model, raw) for key, raw in raws.items()}
+def _parsed(
+    source: str,
+    model: type[RecordT],
+    raws: Mapping[str, Any],
+    parse: Callable[[str, type[RecordT], Any], RecordT] = parse_kept,
+) -> dict[str, RecordT]:
+    """Records by key; an order's records (the default) kept once per content, as a truth
+    decided from them is recognised by identity (``OrderTruths``)."""
+    return {key: parse(source, model, raw) for key, raw in raws.items()}
 
 
 def _parsed_groups(

@@ -20,7 +20,7 @@ import structlog
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.settings import SHOPIFY_NODES_LIMIT
 from omnigraph.sources.contract import JsonRecord, OrderListFilter, StorefrontPage
-from omnigraph.sources.parsing import parse_record, parse_records
+from omnigraph.sources.parsing import parse_kept, parse_kept_records
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import StorefrontOrder
 from omnigraph.sources.shopify.client import QueryTooCostly, ShopifyClient
@@ -93,7 +93,7 @@ class ShopifyStorefrontAdapter:
 
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
         records = await self.order_records(ids)
-        return {key: parse_record(self.name, StorefrontOrder, raw) for key, raw in records.items()}
+        return {key: parse_kept(self.name, StorefrontOrder, raw) for key, raw in records.items()}
 
     async def order_records(self, ids: Sequence[str]) -> dict[str, JsonRecord]:
         """Contract-shaped records by canonical order id; unknown ids are left out."""
@@ -161,7 +161,7 @@ class ShopifyStorefrontAdapter:
                 records = [r for r in records if r["channel"] == filter.channel]
             found += records
             if len(found) >= limit or cursor is None:
-                return StorefrontPage(parse_records(self.name, StorefrontOrder, found), cursor)
+                return StorefrontPage(parse_kept_records(self.name, StorefrontOrder, found), cursor)
 
     async def _fetch(self, gids: list[str]) -> dict[str, JsonRecord]:
         """One ``nodes(ids:)`` query (and the returns of what it found), mapped, by order id;

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from omnigraph.sources.contract import JsonRecord
-from omnigraph.sources.parsing import parse_record, parse_records
+from omnigraph.sources.parsing import parse_kept, parse_kept_records, parse_record, parse_records
 from omnigraph.sources.record_cache import CacheKey
 from omnigraph.sources.records import BalanceTransaction, Charge, Dispute, Payout, Refund
 from omnigraph.sources.stripe.client import PAGE_LIMIT, Params, StripeClient
@@ -92,7 +92,7 @@ class StripePaymentsAdapter:
         unique = list(dict.fromkeys(order_refs))
         keys = [("charges", "ref", ref) for ref in unique]
         grouped = zip(unique, await self.client.upstream.read(keys, fetch), strict=True)
-        return {ref: parse_records(self.name, Charge, raws) for ref, raws in grouped}
+        return {ref: parse_kept_records(self.name, Charge, raws) for ref, raws in grouped}
 
     async def _by_id(
         self,
@@ -106,7 +106,7 @@ class StripePaymentsAdapter:
 
     async def charges_by_id(self, ids: Sequence[str]) -> dict[str, Charge]:
         found = await self._by_id("charges", ids, charge_record, _CHARGE_EXPAND)
-        return {key: parse_record(self.name, Charge, raw) for key, raw in found.items()}
+        return {key: parse_kept(self.name, Charge, raw) for key, raw in found.items()}
 
     async def refunds_by_id(self, ids: Sequence[str]) -> dict[str, Refund]:
         found = await self._by_id("refunds", ids, refund_record)
