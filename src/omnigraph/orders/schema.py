@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import GenericAlias
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -209,20 +209,20 @@ def _totals_of(truth: OrderTruth) -> OrderTotals:
 
 
 def order_totals(truth: OrderTruth) -> OrderTotals:
-    """The totals served, in the served currency (made once per truth, shared by the requests
-    it serves)."""
-    made = truth.views.get("totals")
-    if made is None:
+    """The totals served, in the served currency (made once per truth)."""
+
+    def make() -> OrderTotals:
         totals = truth.served_totals
         currency = truth.currency.served.value
-        made = truth.views["totals"] = OrderTotals(
+        return OrderTotals(
             subtotal=Money.of(totals.subtotal, currency),
             discount=Money.of(totals.discount, currency),
             shipping=Money.of(totals.shipping, currency),
             tax=Money.of(totals.tax, currency),
             total=Money.of(totals.total, currency),
         )
-    return cast(OrderTotals, made)
+
+    return truth.view("totals", make)
 
 
 def external_refs(evidence: OrderEvidence) -> list[ExternalRef]:
@@ -772,12 +772,11 @@ def order_queries(order_type: type[OrderCore]) -> type[Any]:
 
 
 def _provenance_entries(truth: OrderTruth) -> list[tuple[Fact, FieldProvenance]]:
-    """Each served fact of ``truth`` with its provenance entry, built once per truth (a kept
-    truth serves later requests: they share the entries, which nobody changes)."""
-    entries = truth.views.get("provenance")
-    if entries is None:
-        entries = truth.views["provenance"] = [
+    """Each served fact of ``truth`` with its provenance entry, built once per truth."""
+    return truth.view(
+        "provenance",
+        lambda: [
             (f, FieldProvenance.of(f.field, f.served, f.authoritative))
             for f in truth.served_facts()
-        ]
-    return cast(list[tuple[Fact, FieldProvenance]], entries)
+        ],
+    )

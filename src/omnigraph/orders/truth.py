@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
+from typing import TypeVar, cast
 
 from cachetools import LRUCache
 
@@ -95,6 +96,9 @@ _COUNTED = tuple(name for name in LINE_QUANTITIES if name != "allocated")
 _PROVENANCE_COUNTS = tuple(name for name in _COUNTED if name != "backordered")
 
 
+ViewT = TypeVar("ViewT")
+
+
 class OrderTruth:
     """Served facts for one order under the authority rules."""
 
@@ -106,9 +110,8 @@ class OrderTruth:
         # judged sync lag until its field's grace period ends); None: none would
         self.valid_until: datetime | None = None
         self._line_quantities: dict[str, LineQuantities] = {}
-        self._served_facts: list[Fact] | None = None
         # what the resolvers build from this truth (provenance entries...), kept beside it
-        self.views: dict[str, object] = {}
+        self._views: dict[str, object] = {}
 
     def stands(self, now: datetime) -> bool:
         """Whether this truth is still the one its evidence gives at ``now``: no decision made
@@ -118,6 +121,13 @@ class OrderTruth:
             return False
         self.now = now
         return True
+
+    def view(self, name: str, make: Callable[[], ViewT]) -> ViewT:
+        """What ``make()`` builds from this truth, built once and kept with it (a kept truth
+        serves later requests: they share it, and nobody changes it)."""
+        if name not in self._views:
+            self._views[name] = make()
+        return cast(ViewT, self._views[name])
 
     @property
     def order(self) -> StorefrontOrder:
@@ -384,9 +394,7 @@ class OrderTruth:
     def served_facts(self) -> list[Fact]:
         """A fact for every value the graph serves about this order: its provenance (made once;
         the list is shared, not to be changed)."""
-        if self._served_facts is None:
-            self._served_facts = self._make_served_facts()
-        return self._served_facts
+        return self.view("served_facts", self._make_served_facts)
 
     def _make_served_facts(self) -> list[Fact]:
         order = self.order
