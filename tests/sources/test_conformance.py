@@ -15,6 +15,7 @@ import sys
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,6 +137,26 @@ async def test_the_command_checks_resync_one_of_the_shims_own_records(
     ]
 
 
+@pytest.mark.parametrize("kind", ["erp", "payments"])
+async def test_each_generated_command_is_sent_under_a_key_of_its_own(
+    world: DemoWorld, kind: str
+) -> None:
+    """An example's verdict may not hang on the examples before it: hypothesis repeats the
+    values it generates, and a shim answers a key it has seen from memory (a replay, or 422
+    with another body), so a repeated key made a failure that did not reproduce when replayed.
+    Every command the desk received came once, under a key no other example used."""
+    async with DemoSystems(world, token=TOKEN) as systems:
+        url = systems.urls[kind]
+        with Shim(url, kind, TOKEN, timeout=SLOW_MACHINE) as shim:
+            results = await asyncio.to_thread(schema_checks, shim, commands=True, max_examples=5)
+        async with httpx.AsyncClient(base_url=url) as client:
+            received = (await client.get("/_commands")).json()["data"]
+    assert outcomes(results)["schema POST /commands"] is Outcome.PASS
+    assert len(received) >= 5  # the valid examples reached the desk
+    assert {entry["deliveries"] for entry in received} == {1}
+    assert all(entry["idempotencyKey"].startswith("omnigraph-conformance-") for entry in received)
+
+
 @pytest.mark.parametrize(
     ("kind", "collection", "found_in"),
     [("erp", "items", "sales order lines"), ("payments", "refunds", "charges")],
@@ -216,6 +237,32 @@ async def test_the_schema_checks_catch_a_record_off_its_schema(world: DemoWorld)
     (broken,) = [r for r in results if not r.passed]
     assert "Response violates schema" in broken.fix
     assert "curl -X GET" in broken.fix  # how to reproduce it
+
+
+async def test_a_failure_that_does_not_repeat_is_reported_with_its_cause(
+    world: DemoWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops once, on a `GET /health` example: hypothesis repeats the example,
+    it passes, and hypothesis reports the run as unreliable; the result says what the first
+    failure was (the connection), not only that the run was unreliable."""
+    dropped = [False]
+    call_case = conformance._call_case
+
+    def drop_once(case: Any, **options: Any) -> None:
+        if case.path == "/health" and not dropped[0]:
+            dropped[0] = True
+            raise ConnectionResetError("Connection reset by peer")
+        call_case(case, **options)
+
+    monkeypatch.setattr(conformance, "_call_case", drop_once)
+    async with serve(broken_shim(world, Fault.NONE)) as url:
+        with Shim(url, "payments", TOKEN, timeout=SLOW_MACHINE) as shim:
+            results = await asyncio.to_thread(schema_checks, shim, max_examples=3)
+    (health,) = [r for r in results if r.name == "schema GET /health"]
+    assert health.outcome is Outcome.FAIL
+    assert "unreliable" in health.fix
+    assert "first failure: ConnectionResetError: Connection reset by peer" in health.fix, health.fix
+    assert failed(results) == {"schema GET /health"}
 
 
 async def test_without_a_token_the_auth_check_is_skipped(world: DemoWorld) -> None:
