@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +13,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from omnigraph.cli import app
@@ -25,6 +23,7 @@ from omnigraph.db.engine import (
 )
 from omnigraph.db.models import Base
 from tests.conftest import SERVER_DATABASE_URL
+from tests.databases import scratch_databases
 
 
 async def test_upgrade_creates_the_tables_and_is_repeatable(clean_database: str) -> None:
@@ -65,21 +64,12 @@ def test_export_schema_check_fails_on_stale_files(tmp_path: Path) -> None:
 @asynccontextmanager
 async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database of its own: a SQLite file, or a scratch database on the server."""
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    if SERVER_DATABASE_URL is None:
+    if kind != "sqlite" and SERVER_DATABASE_URL is None:
         pytest.skip("no PostgreSQL server (set OMNIGRAPH_TEST_DATABASE_URL)")
-    name = f"omnigraph_migrate_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER_DATABASE_URL).execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(SERVER_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    given = SERVER_DATABASE_URL if kind != "sqlite" else "sqlite+aiosqlite://"
+    assert given is not None
+    async with scratch_databases(given, tmp_path, prefix="omnigraph_migrate") as (url,):
+        yield url
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -21,18 +21,15 @@ import hmac
 import json
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
-from tests.conftest import ANCHOR, SERVER_DATABASE_URL, Graph, make_settings, services_of, serving
+from tests.conftest import ANCHOR, Graph, make_settings, services_of, serving
+from tests.databases import scratch_databases
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
 from tests.helpers import LINE_KINDS, reconcile_payouts
@@ -232,34 +229,6 @@ def mixed_config(erp_url: str, wms_url: str) -> SourcesConfig:
 
 
 @contextlib.asynccontextmanager
-async def databases(database_url: str, tmp_path: Path, count: int) -> AsyncIterator[list[str]]:
-    """``count`` empty databases of the kind ``database_url`` is: SQLite files, or databases of
-    their own on the PostgreSQL server (dropped afterwards), so each service has its own."""
-    if make_url(database_url).get_backend_name() != "postgresql":
-        yield [f"sqlite+aiosqlite:///{tmp_path / f'mixed-{n}.sqlite3'}" for n in range(count)]
-        return
-    server = make_url(SERVER_DATABASE_URL or database_url)
-    admin_dsn = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    names = [f"omnigraph_mixed_{uuid.uuid4().hex[:8]}" for _ in range(count)]
-    admin = await asyncpg.connect(admin_dsn, timeout=5)
-    try:
-        for name in names:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        yield [
-            server.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-                hide_password=False
-            )
-            for name in names
-        ]
-    finally:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@contextlib.asynccontextmanager
 async def serve(app: Starlette, storefront: str, payments: str) -> AsyncIterator[Service]:
     async with serving(app) as client:
         yield Service(app, Graph(client), storefront, payments)
@@ -294,7 +263,9 @@ async def pair(
         async with (
             DemoSystems(world) as reference,
             DemoSystems(world) as back_office,
-            databases(database_url, tmp_path_factory.mktemp("mixed"), 2) as (first, second),
+            scratch_databases(
+                database_url, tmp_path_factory.mktemp("mixed"), 2, prefix="omnigraph_mixed"
+            ) as (first, second),
         ):
             demo_app = create_app(
                 make_settings(first, **settings), sources=demo_sources_config(reference.urls)

@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import delete
 from starlette.applications import Starlette
 from tests.conftest import make_settings, services_of, serving
+from tests.databases import scratch_databases
 from tests.fakes.shopify import FakeShopify, shopify_options
 from tests.fakes.stripe import FakeStripe
 
@@ -171,24 +172,33 @@ class Once:
 
 
 @pytest.fixture(scope="module")
-async def once(world: DemoWorld, demo: DemoSystems, clean_database: str) -> AsyncIterator[Once]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in ENV.items():
-            env.setenv(name, value)
-        shop = FakeShopify(
-            world,
-            access_token=ENV["OMNIGRAPH_TEST_ONCE_SHOP_TOKEN"],
-            bucket_size=10**7,
-            restore_rate=10**6,
-        )
-        yield Once(
-            clean_database,
-            world,
-            shop,
-            FakeStripe(world, secret_key=ENV["OMNIGRAPH_TEST_ONCE_STRIPE_KEY"]),
-            sources(demo.urls["erp"], demo.urls["wms"]),
-            itertools.cycle(sorted(shop.orders)),
-        )
+async def once(
+    world: DemoWorld,
+    demo: DemoSystems,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Once]:
+    # a database of the module's own: the payouts its events reconcile would otherwise be
+    # counted by every later module that reports on the shared one
+    own = scratch_databases(database_url, tmp_path_factory.mktemp("once"), prefix="omnigraph_once")
+    async with own as (database,):
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in ENV.items():
+                env.setenv(name, value)
+            shop = FakeShopify(
+                world,
+                access_token=ENV["OMNIGRAPH_TEST_ONCE_SHOP_TOKEN"],
+                bucket_size=10**7,
+                restore_rate=10**6,
+            )
+            yield Once(
+                database,
+                world,
+                shop,
+                FakeStripe(world, secret_key=ENV["OMNIGRAPH_TEST_ONCE_STRIPE_KEY"]),
+                sources(demo.urls["erp"], demo.urls["wms"]),
+                itertools.cycle(sorted(shop.orders)),
+            )
 
 
 def outcomes(answers: list[httpx.Response], field: str) -> Counter[Any]:
