@@ -449,8 +449,8 @@ def _filter_fields() -> list[tuple[str, str, StrawberryField]]:
         assert owner is not None
         definition = owner.__strawberry_definition__
         for name, field in graphql_fields(definition):
-            for _, label in filter_inputs(field):
-                found.append((f"{definition.name}.{name}", label, field))
+            for each in filter_inputs(field):
+                found.append((f"{definition.name}.{name}", each.label, field))
     return found
 
 

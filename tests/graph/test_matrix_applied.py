@@ -22,6 +22,7 @@ import strawberry
 from graphql import GraphQLInterfaceType, GraphQLObjectType, build_schema
 
 from omnigraph.graph.matrix import (
+    InputField,
     Matrix,
     apply_matrix,
     filter_inputs,
@@ -62,6 +63,20 @@ class SearchFilter:
     any_of: list["SearchFilter"] | None = None
 
 
+@strawberry.input
+class PeopleFilter:
+    owner: OwnerFilter | None = None
+    # filters of its own kind: a guarded field may be set at any depth
+    any_of: list["PeopleFilter"] | None = None
+
+
+@strawberry.input
+class AreaFilter:
+    """Named lazily by the field taking it (as one domain names another's inputs)."""
+
+    email: str | None = None
+
+
 @strawberry.type
 class Search:
     """In no shop: a field whose filter holds its own kind, walked on its own, so that a walk
@@ -95,6 +110,7 @@ MATRIX = Matrix(
         "OrderFilter.owner": "Order.customer",
         "OwnerFilter.email": "Customer.email",
         "OwnerFilter.name": "Customer.name",
+        "AreaFilter.email": "Customer.email",
     },
 )
 NO_MATRIX = Matrix(types={}, fields={}, own_channel=frozenset())
@@ -172,8 +188,10 @@ def build_shop(monkeypatch: pytest.MonkeyPatch, matrix: Matrix | None = MATRIX) 
     # a type another module declares, named lazily (as one domain names another's types)
     module = types.ModuleType(f"tests_graph_matrix_applied_{next(_modules)}")
     module.Ledger = Ledger  # type: ignore[attr-defined]
+    module.AreaFilter = AreaFilter  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     lazy_ledger = Annotated["Ledger", strawberry.lazy(module.__name__)]
+    lazy_area = Annotated["AreaFilter", strawberry.lazy(module.__name__)]
     payout_or_refund = Annotated[Payout | Refund, strawberry.union("Statement")]
 
     orders = [
@@ -193,6 +211,14 @@ def build_shop(monkeypatch: pytest.MonkeyPatch, matrix: Matrix | None = MATRIX) 
         @strawberry.field
         def customers(self, filter: OwnerFilter | None = None) -> list[Customer]:
             return [Customer(name="Ada", email=None, phone=None, sales_channel="web")]
+
+        @strawberry.field
+        def people(
+            self,
+            filter: PeopleFilter | None = None,
+            area: lazy_area | None = None,  # type: ignore[valid-type]
+        ) -> list[str]:
+            return ["Ada"]
 
         @strawberry.field
         def statement(self) -> payout_or_refund:  # type: ignore[valid-type]
@@ -408,20 +434,54 @@ async def test_a_restricted_field_taking_a_guarded_filter_keeps_both_guards(shop
         )
 
 
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"owner": {"email": "ada@example.com"}},
+        {"anyOf": [{"owner": {"name": "Ada"}}, {"owner": {"email": "ada@example.com"}}]},
+        # the same input kind twice over: the guard looks wherever the input appears
+        {"anyOf": [{"anyOf": [{"owner": {"email": "ada@example.com"}}]}]},
+    ],
+)
+async def test_a_guarded_filter_is_refused_however_deep_it_is_nested(
+    shop: Shop, filter: dict[str, Any]
+) -> None:
+    query = "query($filter: PeopleFilter) { people(filter: $filter) }"
+    assert await shop.ask(FINANCE, query, filter=filter) == (
+        None,
+        [filtering("OwnerFilter.email", "support", "people")],
+    )
+    assert await shop.ask(SUPPORT, query, filter=filter) == ({"people": ["Ada"]}, [])
+    unset = {"anyOf": [{"anyOf": [{"owner": {"name": "Ada", "email": None}}]}]}
+    assert await shop.ask(FINANCE, query, filter=unset) == ({"people": ["Ada"]}, [])
+
+
+async def test_a_filter_named_lazily_is_guarded_as_any_other(shop: Shop) -> None:
+    query = "query($area: AreaFilter) { people(area: $area) }"
+    area = {"email": "ada@example.com"}
+    assert await shop.ask(FINANCE, query, area=area) == (
+        None,
+        [filtering("AreaFilter.email", "support", "people")],
+    )
+    assert await shop.ask(SUPPORT, query, area=area) == ({"people": ["Ada"]}, [])
+    assert await shop.ask(FINANCE, query, area={"email": None}) == ({"people": ["Ada"]}, [])
+
+
 def test_a_filter_holding_filters_of_its_own_kind_is_walked_once() -> None:
     """Each input object once per argument: the walk ends at a filter that holds its own kind
     (its ``anyOf`` is guarded by what the matrix names for ``SearchFilter.anyOf``)."""
     hits = dict(graphql_fields(Search.__strawberry_definition__))["hits"]
     walked = list(itertools.islice(filter_inputs(hits), 100))
     each = [
-        (("text",), "SearchFilter.text"),
-        (("owner",), "SearchFilter.owner"),
-        (("owner", "email"), "OwnerFilter.email"),
-        (("owner", "name"), "OwnerFilter.name"),
-        (("any_of",), "SearchFilter.anyOf"),
+        ("SearchFilter", "text", "SearchFilter.text"),
+        ("SearchFilter", "owner", "SearchFilter.owner"),
+        ("OwnerFilter", "email", "OwnerFilter.email"),
+        ("OwnerFilter", "name", "OwnerFilter.name"),
+        ("SearchFilter", "any_of", "SearchFilter.anyOf"),
     ]
-    assert sorted(walked) == sorted(
-        ((argument, *path), label) for argument in ("filter", "filters") for path, label in each
+    assert sorted(walked, key=repr) == sorted(
+        (InputField(argument, *found) for argument in ("filter", "filters") for found in each),
+        key=repr,
     )
 
 

@@ -10,11 +10,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import strawberry
 from strawberry.types.unset import UNSET
 
 from omnigraph.graph.matrix import (
     MATRIX_PATH,
     FilterGuard,
+    InputField,
     Matrix,
     OwnChannelOrRole,
     load_matrix,
@@ -169,27 +171,61 @@ def test_a_storefront_key_reads_its_own_channels_records(
     assert guard.has_permission(record, info(user)) is allowed
 
 
+@strawberry.input
+class EmailFilter:
+    email: str | None = None
+    emails: list[str] | None = None
+
+
+@strawberry.input
+class PersonFilter:
+    owner: EmailFilter | None = None
+    # filters of its own kind: the email may be set at any depth
+    any_of: list[PersonFilter] | None = None
+
+
+EMAIL = InputField("filter", "EmailFilter", "email", "EmailFilter.email")
+EMAILS = InputField("filter", "EmailFilter", "emails", "EmailFilter.emails")
+SET_DEEP = PersonFilter(owner=EmailFilter(email="x"))
+
+
 @pytest.mark.parametrize(
     ("argument", "set_"),
     [
         (None, False),
         (UNSET, False),
-        (SimpleNamespace(owner=None), False),
-        (SimpleNamespace(owner=SimpleNamespace(email=None)), False),
-        (SimpleNamespace(owner=SimpleNamespace(email="a@b")), True),
-        ([SimpleNamespace(owner=None), SimpleNamespace(owner=SimpleNamespace(email="x"))], True),
         ([], False),
+        (PersonFilter(), False),
+        (PersonFilter(owner=EmailFilter()), False),
+        (PersonFilter(owner=EmailFilter(email="a@b")), True),
+        (EmailFilter(email="a@b"), True),  # the input type itself as the argument
+        ([PersonFilter(), SET_DEEP], True),
+        (PersonFilter(any_of=[PersonFilter(), PersonFilter(owner=EmailFilter())]), False),
+        # the same input type again, deeper: found wherever it is
+        (PersonFilter(any_of=[PersonFilter(), SET_DEEP]), True),
+        (PersonFilter(any_of=[PersonFilter(any_of=[SET_DEEP])]), True),
+        # another field of the same input does not count
+        (PersonFilter(owner=EmailFilter(emails=["x"])), False),
+        # not an input at all
+        (SimpleNamespace(owner=SimpleNamespace(email="a@b")), False),
     ],
 )
 def test_a_filter_guard_refuses_only_a_filter_that_is_set(argument: object, set_: bool) -> None:
-    guard = FilterGuard(
-        ("filter", "owner", "email"), "OrderFilter.email", frozenset({Role.SUPPORT})
-    )
-    assert guard.message == "filtering on `OrderFilter.email` needs the support role"
+    guard = FilterGuard(EMAIL, frozenset({Role.SUPPORT}))
+    assert guard.message == "filtering on `EmailFilter.email` needs the support role"
     storefront = info(key(Role.STOREFRONT, channel="web"))
     assert guard.has_permission(None, storefront, filter=argument) is (not set_)
     assert guard.has_permission(None, info(key(Role.SUPPORT)), filter=argument) is True
     assert guard.has_permission(None, storefront) is True  # not given at all
+
+
+@pytest.mark.parametrize(("emails", "set_"), [(None, False), ([], False), (["x"], True)])
+def test_a_list_filter_is_set_only_when_it_holds_something(
+    emails: list[str] | None, set_: bool
+) -> None:
+    guard = FilterGuard(EMAILS, frozenset({Role.SUPPORT}))
+    argument = PersonFilter(owner=EmailFilter(emails=emails))
+    assert guard.has_permission(None, info(key(Role.FINANCE)), filter=argument) is (not set_)
 
 
 @pytest.mark.parametrize(
@@ -216,10 +252,10 @@ def test_money_is_told_by_its_field_whatever_the_sku_holds(field: str, money: bo
 
 
 def test_a_filter_guard_names_every_role_that_may_filter() -> None:
-    guard = FilterGuard(("filter", "payout"), "payout", frozenset({Role.SUPPORT, Role.FINANCE}))
-    assert guard.message == "filtering on `payout` needs the finance or support role"
-    assert FilterGuard(("filter", "x"), "x", frozenset()).message == (
-        "filtering on `x` needs the admin role"
+    guard = FilterGuard(EMAIL, frozenset({Role.SUPPORT, Role.FINANCE}))
+    assert guard.message == "filtering on `EmailFilter.email` needs the finance or support role"
+    assert FilterGuard(EMAILS, frozenset()).message == (
+        "filtering on `EmailFilter.emails` needs the admin role"
     )
 
 

@@ -40,6 +40,7 @@ from omnigraph.security.principal import Principal, Role
 __all__ = [
     "MATRIX_PATH",
     "FilterGuard",
+    "InputField",
     "Matrix",
     "apply_matrix",
     "filter_inputs",
@@ -137,61 +138,89 @@ class OwnChannelOrRole(RequireRole):
 
 
 class FilterGuard(RequireRole):
-    """Refuses a field when one of its arguments sets an input field the caller may not filter
-    on (``[inputs]`` of the matrix); an argument left out or null is no filter and passes.
+    """Refuses a field when its argument sets, anywhere inside it, an input field the caller
+    may not filter on (``[inputs]`` of the matrix); an argument left out or null, or one whose
+    guarded fields are all null, is no filter and passes.
 
-    ``path`` is the argument's Python name, then the attributes down to the input field.
+    The guard looks for the input field by its input type wherever that type appears in the
+    argument's value (a filter inside a filter, a list of them, a filter holding filters of its
+    own kind), so no nesting of the same input hides it.
     """
 
-    def __init__(self, path: tuple[str, ...], label: str, roles: frozenset[Role]) -> None:
+    def __init__(self, found: InputField, roles: frozenset[Role]) -> None:
         super().__init__(*roles)
-        self.path = path
+        self.found = found
         names = " or ".join(sorted(role.value for role in roles)) or Role.ADMIN.value
-        self.message = f"filtering on `{label}` needs the {names} role"
+        self.message = f"filtering on `{found.label}` needs the {names} role"
 
     def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
-        argument, *attributes = self.path
-        if not _is_set(kwargs.get(argument), attributes):
+        if not self.found.is_set_in(kwargs.get(self.found.argument)):
             return True
         return super().has_permission(source, info, **kwargs)
 
 
-def _is_set(value: Any, attributes: list[str]) -> bool:
+@dataclass(frozen=True, slots=True)
+class InputField:
+    """A field of an input type a field's argument can hold, at any depth: the argument's
+    Python name, the input type's GraphQL name, the field's Python attribute, and its name as
+    ``Input.field``."""
+
+    argument: str
+    input_name: str
+    attribute: str
+    label: str
+
+    def is_set_in(self, value: Any) -> bool:
+        """Whether ``value`` (an argument's value) holds this input type with the field set
+        (not null, and for a list not empty of set values), at any depth."""
+        if value is None or value is UNSET:
+            return False
+        if isinstance(value, list | tuple):
+            return any(self.is_set_in(item) for item in value)
+        definition = getattr(type(value), "__strawberry_definition__", None)
+        if not isinstance(definition, StrawberryObjectDefinition) or not definition.is_input:
+            return False
+        if definition.name == self.input_name and _present(getattr(value, self.attribute, None)):
+            return True
+        return any(
+            self.is_set_in(getattr(value, field.python_name, None)) for field in definition.fields
+        )
+
+
+def _present(value: Any) -> bool:
     if value is None or value is UNSET:
         return False
     if isinstance(value, list | tuple):
-        return any(_is_set(item, attributes) for item in value)
-    if not attributes:
-        return True
-    return _is_set(getattr(value, attributes[0], None), attributes[1:])
+        return any(_present(item) for item in value)
+    return True
 
 
-def filter_inputs(
-    field: StrawberryField,
-) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Each input-object field reachable from ``field``'s arguments: its path (the argument's
-    Python name, then Python attribute names) and its name as ``Input.field``."""
+def filter_inputs(field: StrawberryField) -> Iterator[InputField]:
+    """Each field of each input type reachable from ``field``'s arguments (lazily named, in
+    lists, inside other inputs), once per argument."""
     for argument in field.arguments:
         seen: set[str] = set()
-        stack: list[tuple[tuple[str, ...], Any]] = [((argument.python_name,), argument.type)]
+        stack: list[Any] = [argument.type]
         while stack:
-            path, annotation = stack.pop()
-            for definition in _unwrap_input(annotation):
+            for definition in _unwrap_input(stack.pop()):
                 if definition.name in seen:
                     continue
                 seen.add(definition.name)
                 for graphql_name, inner in graphql_fields(definition):
-                    inner_path = (*path, inner.python_name)
-                    yield inner_path, f"{definition.name}.{graphql_name}"
-                    stack.append((inner_path, inner.type))
+                    yield InputField(
+                        argument.python_name,
+                        definition.name,
+                        inner.python_name,
+                        f"{definition.name}.{graphql_name}",
+                    )
+                    stack.append(inner.type)
 
 
 def _unwrap_input(annotation: Any) -> Iterator[StrawberryObjectDefinition]:
-    while hasattr(annotation, "of_type"):
-        annotation = annotation.of_type
-    definition = getattr(annotation, "__strawberry_definition__", None)
-    if isinstance(definition, StrawberryObjectDefinition) and definition.is_input:
-        yield definition
+    for cls in _unwrap(annotation):
+        definition = getattr(cls, "__strawberry_definition__", None)
+        if isinstance(definition, StrawberryObjectDefinition) and definition.is_input:
+            yield definition
 
 
 def _unwrap(annotation: Any) -> Iterator[type]:
@@ -246,11 +275,10 @@ def apply_matrix(roots: Iterable[type | None], matrix: Matrix | None = None) -> 
     for name, (_, definition) in object_types(roots).items():
         for graphql_name, field in graphql_fields(definition):
             filters: list[BasePermission] = []
-            for path, label in filter_inputs(field):
-                input_name, _, input_field = label.partition(".")
-                needed = matrix.input_roles(input_name, input_field)
+            for found in filter_inputs(field):
+                needed = matrix.input_roles(found.input_name, found.label.partition(".")[2])
                 if needed is not None:
-                    filters.append(FilterGuard(path, label, needed))
+                    filters.append(FilterGuard(found, needed))
             if filters:
                 _guard(field, filters, "matrix_filter_guard")
             roles = matrix.roles_for(name, graphql_name)
