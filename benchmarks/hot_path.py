@@ -1,7 +1,7 @@
 """Where one operation's time goes: CPU milliseconds a request, then its top frames.
 
     PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
-        [--cached] [--requests 300] [--concurrency 16] [--top 30] [--tree]
+        [--cached] [--requests 300] [--concurrency 16] [--top 30] [--tree] [--statements]
 
 (also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
 shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
@@ -21,7 +21,8 @@ the per-request path every operation pays (authentication, rate limit, logging, 
 validation, the view). First a run without the profiler gives CPU ms a request
 (``time.process_time``, the median of three runs of ``--requests``, ``--concurrency`` requests
 in flight), then pyinstrument samples one more run and prints the functions with the most self
-time (``--tree``: the call tree instead).
+time (``--tree``: the call tree instead; ``--statements``: the SQL statements a request, counted
+over ``--requests`` requests one at a time, instead of the CPU and the profile).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +40,8 @@ import httpx
 import orjson
 from pyinstrument import Profiler
 from service_load import OPERATIONS, RATE_LIMIT, _prepare  # benchmarks/service_load.py
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems, build_world
@@ -98,6 +102,9 @@ async def profile(args: argparse.Namespace) -> None:
                     transport=transport, base_url="http://profile", timeout=120
                 ) as client:
                     await _batch(client, body, key, args.concurrency, args.concurrency)  # warm
+                    if args.statements:
+                        await _statements(client, body, key, args.requests, args.operation)
+                        return
                     samples = []
                     for _ in range(3):
                         cpu = time.process_time()
@@ -121,6 +128,28 @@ async def profile(args: argparse.Namespace) -> None:
     print("\n".join(flat[: args.top + 8]))
 
 
+async def _statements(
+    client: httpx.AsyncClient, body: dict[str, Any], key: str, requests: int, label: str
+) -> None:
+    """SQL statements a request: every statement any engine of the process sends while
+    ``requests`` requests run one at a time (so the background work's share, the leases and
+    the exception-event tail, shows as a fraction), the most frequent first."""
+    counts: Counter[str] = Counter()
+
+    def count(*args: Any) -> None:
+        statement = str(args[2])
+        counts[" ".join(statement.split())[:120]] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        await _batch(client, body, key, requests, 1)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    print(f"{label}: {sum(counts.values()) / requests:.2f} SQL statements a request ({requests})")
+    for statement, seen in counts.most_common(10):
+        print(f"{seen / requests:8.2f}  {statement}")
+
+
 def _lookup(refs: list[str]) -> dict[str, Any]:
     """The support lookup's variables: the first order with an exception (the harness picks
     the fullest answer over HTTP; any order with an exception exercises every part)."""
@@ -135,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=30, help="functions shown")
     parser.add_argument("--tree", action="store_true", help="the call tree instead")
+    parser.add_argument(
+        "--statements", action="store_true", help="SQL statements a request instead of CPU"
+    )
     asyncio.run(profile(parser.parse_args(argv)))
 
 
