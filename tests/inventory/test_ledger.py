@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from starlette.applications import Starlette
 
@@ -30,6 +32,7 @@ from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
+from omnigraph.inventory.movements import BUCKETS, parse_movement
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, make_settings, services_of, serving
 
@@ -582,3 +585,132 @@ async def test_inspection_required_decides_when_returns_held_for_inspection_sell
     finally:
         restored = await graph.query(update, p=current["document"], v=version)
         assert restored["data"]["updateAllocationPolicy"]["userErrors"] == []
+
+
+# what a feed can say: (movement, extra data), each carrying a quantity of 1..5
+MOVES: list[tuple[str, dict[str, Any]]] = [
+    ("receipt", {}),
+    ("allocate", {}),
+    ("ship", {}),
+    ("damage", {}),
+    ("adjustment", {}),
+    ("quality_hold", {}),
+    ("quality_release", {"returnInspection": True}),
+    ("return_receipt", {"disposition": "inspect"}),
+    ("expected_receipt", {"expectedReceiptId": "PO-1"}),
+    ("receipt", {"expectedReceiptId": "PO-1"}),
+    ("transfer_in", {"expectedReceiptId": "PO-1"}),
+]
+new_movement = st.tuples(
+    st.sampled_from(range(len(MOVES))),
+    st.sampled_from(["SKU-P", "SKU-Q"]),
+    st.sampled_from(["dc-north", "store-london"]),
+    st.integers(1, 5),
+    st.integers(0, 3),  # minutes after T0: ties and events out of order
+)
+resent = st.integers(0, 1000)  # the movement that many back (modulo those sent), again
+
+
+def one_by_one(
+    events: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], tuple[Any, ...]], dict[tuple[str, str, str], tuple[Any, ...]]]:
+    """The reference: each event applied alone, in feed order, a movement id only once."""
+    positions: dict[tuple[str, str], dict[str, Any]] = {}
+    expected: dict[tuple[str, str, str], dict[str, Any]] = {}
+    seen: set[str] = set()
+    for event in events:
+        movement = parse_movement(event)
+        if movement.movement_id in seen:
+            continue
+        seen.add(movement.movement_id)
+        row = positions.setdefault(
+            (movement.sku, movement.location_id),
+            {**dict.fromkeys(BUCKETS, 0), "version": 0, "at": None, "event": None},
+        )
+        for bucket, change in movement.deltas().items():
+            row[bucket] += change
+        row["version"] += 1
+        if row["at"] is None or movement.occurred_at >= row["at"]:
+            row["at"], row["event"] = movement.occurred_at, movement.event_id
+        if movement.expected_receipt_id:
+            receipt = expected.setdefault(
+                (movement.expected_receipt_id, movement.sku, movement.location_id),
+                {"open": 0, "at": None},
+            )
+            if movement.movement == "expected_receipt":
+                receipt["open"] += movement.quantity
+                receipt["at"] = movement.expected_at or movement.occurred_at
+            elif movement.movement in ("receipt", "transfer_in"):
+                receipt["open"] -= movement.quantity
+    return (
+        {key: tuple(row.values()) for key, row in positions.items()},
+        {key: (row["open"], row["at"]) for key, row in expected.items()},
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    feed=st.lists(st.one_of(new_movement, resent), min_size=1, max_size=30),
+    page_size=st.integers(1, 12),
+    split_at=st.integers(0, 30),
+)
+async def test_a_page_moves_positions_as_its_movements_would_one_by_one(
+    scripted: tuple[ScriptedWms, Services, Graph],
+    feed: list[tuple[int, str, str, int, int] | int],
+    page_size: int,
+    split_at: int,
+) -> None:
+    """However a feed is paged (the same position moved many times in one page, the same
+    movement again in the page or in a later one, ties in time), every bucket, version, latest
+    event and open expected receipt is what applying its movements one at a time gives; the
+    feed is read in two goes, so some movements meet positions already stored."""
+    wms, services, _ = scripted
+    await forget_inventory(services)
+    wms.events, wms.prefix = [], uuid.uuid4().hex[:8]
+    movements = 0
+    for item in feed:
+        if isinstance(item, int):
+            if wms.events:
+                wms.resend(len(wms.events) - 1 - item % len(wms.events))
+            continue
+        kind, sku, location, quantity, minute = item
+        movement, data = MOVES[kind]
+        wms.add(movement, sku, location, quantity, **data)
+        at = (T0 + timedelta(minutes=minute)).isoformat()
+        wms.events[-1]["occurredAt"] = wms.events[-1]["data"]["occurredAt"] = at
+        if movement == "expected_receipt":
+            wms.events[-1]["data"]["expectedAt"] = (T0 + timedelta(days=minute)).isoformat()
+        movements += 1
+    reader = LedgerReader(services.sessions, services.registry, page_size=page_size)
+    everything = wms.events
+    wms.events = everything[:split_at]
+    first = await reader.sync_once()
+    wms.events = everything
+    second = await reader.sync_once()
+    assert first.applied + second.applied == movements
+    assert first.duplicates + second.duplicates == len(everything) - movements
+
+    positions, expected = one_by_one(everything)
+    async with services.sessions() as session:
+        stored = {
+            (row.sku, row.location_id): (
+                *(getattr(row, bucket) for bucket in BUCKETS),
+                row.version,
+                row.last_event_at,
+                row.last_event_id,
+            )
+            for row in await session.scalars(select(InventoryPositionRow))
+        }
+        receipts = {
+            (row.expected_receipt_id, row.sku, row.location_id): (
+                row.quantity_open,
+                row.expected_at,
+            )
+            for row in await session.scalars(select(ExpectedReceiptRow))
+        }
+    assert stored == positions
+    assert receipts == expected

@@ -9,13 +9,14 @@ is one transaction: a crash mid-page re-reads the page and the ledger's key keep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.feed_positions import claim_feed_position, feed_position
@@ -25,7 +26,8 @@ from omnigraph.db.models import (
     LedgerEntryRow,
     QuarantinedEventRow,
 )
-from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
+from omnigraph.db.upsert import insert_for
+from omnigraph.inventory.movements import BUCKETS, MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import JsonRecord, SourceClient
@@ -173,85 +175,61 @@ class LedgerReader:
         now: datetime,
         total: SyncProgress,
     ) -> None:
+        """The page's movements into the ledger and the projection, in two statements.
+
+        A movement is applied once by its id, whichever event (first or a redelivery under a
+        new event id) brings it: the page's entries go in with ``ON CONFLICT DO NOTHING`` on the
+        ledger's key, and only the rows it inserted (``RETURNING``) move stock; the same
+        movement twice in one page is sent once (the first wins). The positions then move by
+        the page's net change per SKU and location, added to the stored buckets by one
+        ``INSERT ... ON CONFLICT DO UPDATE``: no position is read first.
+        """
         if not movements:
             return
-        # a movement is applied once by its id, whichever event (first or a redelivery under
-        # a new event id) brings it; the same movement twice in one page counts once
-        known = set(
-            await session.scalars(
-                select(LedgerEntryRow.movement_id).where(
-                    LedgerEntryRow.source == source,
-                    LedgerEntryRow.movement_id.in_({m.movement_id for m in movements}),
-                )
-            )
-        )
-        fresh: list[Movement] = []
+        first: dict[str, Movement] = {}
         for movement in movements:
-            if movement.movement_id in known:
+            if movement.movement_id in first:
                 total.duplicates += 1
             else:
-                known.add(movement.movement_id)
-                fresh.append(movement)
-        keys = {(m.sku, m.location_id) for m in fresh}
-        positions = (
-            {
-                (row.sku, row.location_id): row
-                for row in await session.scalars(
-                    select(InventoryPositionRow).where(
-                        tuple_(InventoryPositionRow.sku, InventoryPositionRow.location_id).in_(keys)
-                    )
-                )
-            }
-            if keys
-            else {}
+                first[movement.movement_id] = movement
+        insert = insert_for(session)
+        entries = insert(_LEDGER).on_conflict_do_nothing(
+            index_elements=[_LEDGER.c.source, _LEDGER.c.movement_id]
         )
-        expected_keys = {
-            (m.expected_receipt_id, m.sku, m.location_id) for m in fresh if m.expected_receipt_id
-        }
-        expected = (
-            {
-                (row.expected_receipt_id, row.sku, row.location_id): row
-                for row in await session.scalars(
-                    select(ExpectedReceiptRow).where(
-                        tuple_(
-                            ExpectedReceiptRow.expected_receipt_id,
-                            ExpectedReceiptRow.sku,
-                            ExpectedReceiptRow.location_id,
-                        ).in_(expected_keys)
-                    )
-                )
-            }
-            if expected_keys
-            else {}
+        stored = set(
+            await session.scalars(
+                entries.returning(_LEDGER.c.movement_id),
+                [
+                    {
+                        "source": source,
+                        "movement_id": movement.movement_id,
+                        "event_id": movement.event_id,
+                        "sequence": movement.sequence,
+                        "movement": movement.movement,
+                        "sku": movement.sku,
+                        "location_id": movement.location_id,
+                        "quantity": movement.quantity,
+                        "occurred_at": movement.occurred_at,
+                        "ingested_at": now,
+                        "data": movement.data,
+                    }
+                    for movement in first.values()
+                ],
+            )
         )
-        for movement in fresh:
-            self._move(positions, session, movement)
-            self._track_expected(expected, session, movement)
-            total.applied += 1
-            total.changed.add((movement.sku, movement.location_id))
+        fresh = [movement for movement in first.values() if movement.movement_id in stored]
+        total.duplicates += len(first) - len(fresh)
         if not fresh:
             return
-        # the page's entries in one multi-row INSERT (the ledger is append-only: no entry is
-        # read back into this session), each movement id once, as filtered above
-        await session.execute(
-            insert(LedgerEntryRow),
-            [
-                {
-                    "source": source,
-                    "movement_id": movement.movement_id,
-                    "event_id": movement.event_id,
-                    "sequence": movement.sequence,
-                    "movement": movement.movement,
-                    "sku": movement.sku,
-                    "location_id": movement.location_id,
-                    "quantity": movement.quantity,
-                    "occurred_at": movement.occurred_at,
-                    "ingested_at": now,
-                    "data": movement.data,
-                }
-                for movement in fresh
-            ],
-        )
+        total.applied += len(fresh)
+        changes = net_changes(fresh)
+        total.changed.update(changes)
+        await session.execute(_position_upsert(insert), [changes[key] for key in sorted(changes)])
+        expected = expected_changes(fresh)
+        if expected:
+            await session.execute(
+                _expected_upsert(insert), [expected[key] for key in sorted(expected)]
+            )
 
     async def _already_quarantined(
         self, session: AsyncSession, source: str, event: JsonRecord
@@ -264,48 +242,98 @@ class LedgerReader:
         )
         return found is not None
 
-    def _move(
-        self,
-        positions: dict[tuple[str, str], InventoryPositionRow],
-        session: AsyncSession,
-        movement: Movement,
-    ) -> None:
-        key = (movement.sku, movement.location_id)
-        row = positions.get(key)
-        if row is None:
-            row = InventoryPositionRow.empty(movement.sku, movement.location_id)
-            positions[key] = row
-            session.add(row)
-        for bucket, change in movement.deltas().items():
-            setattr(row, bucket, getattr(row, bucket) + change)
-        if row.last_event_at is None or movement.occurred_at >= row.last_event_at:
-            row.last_event_at = movement.occurred_at
-            row.last_event_id = movement.event_id
-        row.version += 1
 
-    def _track_expected(
-        self,
-        expected: dict[tuple[str, str, str], ExpectedReceiptRow],
-        session: AsyncSession,
-        movement: Movement,
-    ) -> None:
-        """Open expected receipts by date, so a scheduled promise can count what arrives."""
+_LEDGER = LedgerEntryRow.__table__
+_POSITIONS = InventoryPositionRow.__table__
+_EXPECTED = ExpectedReceiptRow.__table__
+
+
+def net_changes(movements: Iterable[Movement]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per SKU and location, what ``movements`` applied one by one do to its position: each
+    bucket's net change, the number of movements (the version's step) and the latest event
+    (the one a position applying them in this order would name: the latest ``occurred_at``,
+    the later movement on a tie)."""
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for movement in movements:
+        key = (movement.sku, movement.location_id)
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = {
+                "sku": movement.sku,
+                "location_id": movement.location_id,
+                **dict.fromkeys(BUCKETS, 0),
+                "version": 0,
+                "last_event_at": movement.occurred_at,
+                "last_event_id": movement.event_id,
+            }
+        for bucket, delta in movement.deltas().items():
+            change[bucket] += delta
+        change["version"] += 1
+        if movement.occurred_at >= change["last_event_at"]:
+            change["last_event_at"] = movement.occurred_at
+            change["last_event_id"] = movement.event_id
+    return changes
+
+
+def expected_changes(
+    movements: Iterable[Movement],
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per expected receipt, SKU and location: the change to the units still open (announced
+    by ``expected_receipt``, received by ``receipt`` and ``transfer_in``) and the date the last
+    announcement gave (None when ``movements`` announce nothing)."""
+    changes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for movement in movements:
         if movement.expected_receipt_id is None:
-            return
+            continue
         key = (movement.expected_receipt_id, movement.sku, movement.location_id)
-        row = expected.get(key)
-        if row is None:
-            row = ExpectedReceiptRow(
-                expected_receipt_id=movement.expected_receipt_id,
-                sku=movement.sku,
-                location_id=movement.location_id,
-                quantity_open=0,
-                expected_at=None,
-            )
-            expected[key] = row
-            session.add(row)
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = {
+                "expected_receipt_id": movement.expected_receipt_id,
+                "sku": movement.sku,
+                "location_id": movement.location_id,
+                "quantity_open": 0,
+                "expected_at": None,
+            }
         if movement.movement == "expected_receipt":
-            row.quantity_open += movement.quantity
-            row.expected_at = movement.expected_at or movement.occurred_at
+            change["quantity_open"] += movement.quantity
+            change["expected_at"] = movement.expected_at or movement.occurred_at
         elif movement.movement in ("receipt", "transfer_in"):
-            row.quantity_open -= movement.quantity
+            change["quantity_open"] -= movement.quantity
+    return changes
+
+
+@functools.cache
+def _position_upsert(insert: Callable[[Any], Any]) -> Any:
+    """Add a page's net changes (:func:`net_changes`) to the stored positions: a position not
+    stored yet is inserted as its changes (its buckets start at zero)."""
+    statement = insert(_POSITIONS)
+    new = statement.excluded
+    later = or_(
+        _POSITIONS.c.last_event_at.is_(None),
+        new.last_event_at >= _POSITIONS.c.last_event_at,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_POSITIONS.c.sku, _POSITIONS.c.location_id],
+        set_={
+            **{bucket: _POSITIONS.c[bucket] + new[bucket] for bucket in BUCKETS},
+            "version": _POSITIONS.c.version + new.version,
+            # every SET reads the row as it was, so both columns ask the same question
+            "last_event_at": case((later, new.last_event_at), else_=_POSITIONS.c.last_event_at),
+            "last_event_id": case((later, new.last_event_id), else_=_POSITIONS.c.last_event_id),
+        },
+    )
+
+
+@functools.cache
+def _expected_upsert(insert: Callable[[Any], Any]) -> Any:
+    """Add a page's changes to the open expected receipts (:func:`expected_changes`)."""
+    statement = insert(_EXPECTED)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_EXPECTED.c.expected_receipt_id, _EXPECTED.c.sku, _EXPECTED.c.location_id],
+        set_={
+            "quantity_open": _EXPECTED.c.quantity_open + new.quantity_open,
+            "expected_at": func.coalesce(new.expected_at, _EXPECTED.c.expected_at),
+        },
+    )
