@@ -3,6 +3,7 @@ and availability derived from what it read."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -314,6 +315,22 @@ async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
     await reader.sync_once()
     async with services.sessions() as session:
         assert len(list(await session.scalars(select(QuarantinedEventRow)))) == 2
+
+
+async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves_on(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """PostgreSQL's text holds no NUL character: a movement carrying one is quarantined (on
+    every database alike) and the rest of its page is applied, not refused on every read."""
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-N", "dc-north", 5, note="bad\u0000byte")
+    wms.add("receipt", "SKU-N", "dc-north", 2)
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.quarantined) == (1, 1)
+    assert (await position(services, "SKU-N", "dc-north")).on_hand == 2
+    async with services.sessions() as session:
+        reasons = list(await session.scalars(select(QuarantinedEventRow.reason)))
+    assert reasons == ["malformed: the event holds a NUL character (\\u0000)"]
 
 
 async def test_availability_is_derived_from_the_ledger_and_explains_itself(
@@ -714,3 +731,25 @@ async def test_a_page_moves_positions_as_its_movements_would_one_by_one(
         }
     assert stored == positions
     assert receipts == expected
+
+
+async def test_two_readers_following_one_feed_store_each_page_once(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Replicas each run a reader: reading ahead, each stores a page only while the cursor is
+    where it read the page from, so together they apply every movement exactly once."""
+    wms, services, _ = scripted
+    for n in range(40):
+        wms.add("receipt", f"SKU-{n % 3}", "dc-north", n + 1)
+    readers = [LedgerReader(services.sessions, services.registry, page_size=3) for _ in "ab"]
+    done = await asyncio.gather(*(reader.sync_once() for reader in readers))
+    assert sum(report.applied for report in done) == 40
+    assert sum(report.duplicates for report in done) == 0
+    positions, _ = one_by_one(wms.events)
+    for (sku, location), expected in positions.items():
+        row = await position(services, sku, location)
+        assert (row.on_hand, row.version, row.last_event_id) == (
+            expected[0],
+            expected[len(BUCKETS)],
+            expected[-1],
+        )

@@ -9,12 +9,15 @@ is one transaction: a crash mid-page re-reads the page and the ledger's key keep
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +29,7 @@ from omnigraph.db.models import (
     LedgerEntryRow,
     QuarantinedEventRow,
 )
-from omnigraph.db.upsert import insert_for
+from omnigraph.db.upsert import rows_insert, rows_parameters
 from omnigraph.inventory.movements import BUCKETS, MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
@@ -55,6 +58,51 @@ class SyncProgress:
     other_events: int = 0
     gaps: int = 0
     changed: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A page of the feed as read from ``read_from``, each event parsed: a movement, why it is
+    malformed, or None for an event about something other than stock."""
+
+    read_from: str | None
+    events: list[JsonRecord]
+    parsed: list[Movement | MalformedMovement | None]
+    next_cursor: str | None
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A page stored: the feed's highest sequence number seen so far."""
+
+    last_sequence: int | None
+
+
+_NUL = b"\\u0000"
+
+
+def _unstorable(value: object) -> MalformedMovement | None:
+    """Why ``value`` cannot travel as the JSON rows are written with (``rows_parameters``), if
+    it cannot: a number past 64 bits, or a NUL character, which PostgreSQL's text refuses. A
+    movement carrying one is malformed on every database alike, rather than stopping its feed
+    at a page PostgreSQL refuses on every read."""
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return MalformedMovement("the event holds a number past 64 bits")
+    if _NUL in text:
+        return MalformedMovement("the event holds a NUL character (\\u0000)")
+    return None
+
+
+def _parsed(event: JsonRecord) -> Movement | MalformedMovement | None:
+    if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+        return None
+    try:
+        return parse_movement(event)
+    except MalformedMovement as error:
+        return error
 
 
 @dataclass(eq=False)
@@ -93,39 +141,63 @@ class LedgerReader:
         total: SyncProgress,
         progress: Callable[[SyncProgress], None] | None,
     ) -> None:
-        while True:
-            cursor, last_sequence = await self._position(client.name)
-            events, next_cursor, more = await client.changes(cursor, self.page_size)
-            await self._apply_page(client.name, events, cursor, next_cursor, last_sequence, total)
-            if progress is not None:
-                progress(total)
-            if not more or not events:
-                return
+        """Store the feed's pages one after another, reading ahead: the next page is fetched
+        and parsed while this one is stored (it is read from the cursor this one leaves)."""
+        cursor, last_sequence = await self._position(client.name)
+        ahead = asyncio.ensure_future(self._read(client, cursor))
+        try:
+            while True:
+                page = await ahead
+                last = not page.more or not page.events
+                if not last:
+                    ahead = asyncio.ensure_future(self._read(client, page.next_cursor))
+                stored = await self._apply_page(client.name, page, last_sequence, total)
+                if progress is not None:
+                    progress(total)
+                if last:
+                    return
+                if stored:
+                    last_sequence = stored.last_sequence
+                else:  # another reader moved the cursor meanwhile: re-read from its position
+                    ahead.cancel()
+                    cursor, last_sequence = await self._position(client.name)
+                    ahead = asyncio.ensure_future(self._read(client, cursor))
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ahead
+
+    async def _read(self, client: SourceClient, cursor: str | None) -> _Page:
+        events, next_cursor, more = await client.changes(cursor, self.page_size)
+        parsed = [_parsed(event) for event in events]
+        if _unstorable(events) is not None:  # rare: find the events, one by one
+            parsed = [
+                (_unstorable(event) or movement) if isinstance(movement, Movement) else movement
+                for event, movement in zip(events, parsed, strict=True)
+            ]
+        return _Page(cursor, events, parsed, next_cursor, more)
 
     async def _position(self, source: str) -> tuple[str | None, int | None]:
         row = await feed_position(self.sessions, source, FEED)
         return (row.cursor, row.last_sequence) if row else (None, None)
 
     async def _apply_page(
-        self,
-        source: str,
-        events: list[JsonRecord],
-        cursor: str | None,
-        next_cursor: str | None,
-        last_sequence: int | None,
-        total: SyncProgress,
-    ) -> None:
-        """One page, one transaction: the reads are batched (known event ids, positions, open
-        expected receipts), the buckets move in memory, the writes flush together."""
+        self, source: str, page: _Page, last_sequence: int | None, total: SyncProgress
+    ) -> _Stored | None:
+        """One page, one transaction with the cursor: gaps and malformed events quarantined,
+        then the movements stored (:meth:`_apply`). None when another reader stored it."""
         now = self.clock()
         movements: list[Movement] = []
         async with self.sessions() as session, session.begin():
-            position = await claim_feed_position(session, source, FEED, read_from=cursor, now=now)
+            position = await claim_feed_position(
+                session, source, FEED, read_from=page.read_from, now=now
+            )
             if position is None:
-                return  # another reader moved the cursor meanwhile: re-read from its position
-            total.events_read += len(events)
+                return None
+            total.events_read += len(page.events)
             highest = last_sequence
-            for event in events:
+            for event, parsed in zip(page.events, page.parsed, strict=True):
                 sequence = event.get("sequence")
                 if isinstance(sequence, int):
                     if highest is not None and sequence > highest + 1:
@@ -142,30 +214,29 @@ class LedgerReader:
                         )
                         total.gaps += 1
                     highest = sequence if highest is None else max(highest, sequence)
-                if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+                if isinstance(parsed, Movement):
+                    movements.append(parsed)
+                elif parsed is None:
                     total.other_events += 1
-                    continue
-                try:
-                    movements.append(parse_movement(event))
-                except MalformedMovement as error:
-                    if await self._already_quarantined(session, source, event):
-                        total.duplicates += 1
-                    else:
-                        session.add(
-                            QuarantinedEventRow(
-                                source=source,
-                                event_id=str(event.get("id")),
-                                sequence=sequence if isinstance(sequence, int) else None,
-                                reason=f"malformed: {error}",
-                                raw=dict(event),
-                                received_at=now,
-                            )
+                elif await self._already_quarantined(session, source, event):
+                    total.duplicates += 1
+                else:
+                    session.add(
+                        QuarantinedEventRow(
+                            source=source,
+                            event_id=str(event.get("id")),
+                            sequence=sequence if isinstance(sequence, int) else None,
+                            reason=f"malformed: {parsed}",
+                            raw=dict(event),
+                            received_at=now,
                         )
-                        total.quarantined += 1
+                    )
+                    total.quarantined += 1
             await self._apply(session, source, movements, now, total)
-            position.cursor = next_cursor
+            position.cursor = page.next_cursor
             position.last_sequence = highest
             position.updated_at = now
+        return _Stored(highest)
 
     async def _apply(
         self,
@@ -192,29 +263,30 @@ class LedgerReader:
                 total.duplicates += 1
             else:
                 first[movement.movement_id] = movement
-        insert = insert_for(session)
-        entries = insert(_LEDGER).on_conflict_do_nothing(
-            index_elements=[_LEDGER.c.source, _LEDGER.c.movement_id]
-        )
+        dialect = session.get_bind().dialect.name
         stored = set(
             await session.scalars(
-                entries.returning(_LEDGER.c.movement_id),
-                [
-                    {
-                        "source": source,
-                        "movement_id": movement.movement_id,
-                        "event_id": movement.event_id,
-                        "sequence": movement.sequence,
-                        "movement": movement.movement,
-                        "sku": movement.sku,
-                        "location_id": movement.location_id,
-                        "quantity": movement.quantity,
-                        "occurred_at": movement.occurred_at,
-                        "ingested_at": now,
-                        "data": movement.data,
-                    }
-                    for movement in first.values()
-                ],
+                _ledger_insert(dialect),
+                rows_parameters(
+                    dialect,
+                    _ENTRY_COLUMNS,
+                    [
+                        {
+                            "source": source,
+                            "movement_id": movement.movement_id,
+                            "event_id": movement.event_id,
+                            "sequence": movement.sequence,
+                            "movement": movement.movement,
+                            "sku": movement.sku,
+                            "location_id": movement.location_id,
+                            "quantity": movement.quantity,
+                            "occurred_at": movement.occurred_at,
+                            "ingested_at": now,
+                            "data": movement.data,
+                        }
+                        for movement in first.values()
+                    ],
+                ),
             )
         )
         fresh = [movement for movement in first.values() if movement.movement_id in stored]
@@ -224,11 +296,17 @@ class LedgerReader:
         total.applied += len(fresh)
         changes = net_changes(fresh)
         total.changed.update(changes)
-        await session.execute(_position_upsert(insert), [changes[key] for key in sorted(changes)])
+        await session.execute(
+            _position_upsert(dialect),
+            rows_parameters(dialect, _POSITION_COLUMNS, [changes[key] for key in sorted(changes)]),
+        )
         expected = expected_changes(fresh)
         if expected:
             await session.execute(
-                _expected_upsert(insert), [expected[key] for key in sorted(expected)]
+                _expected_upsert(dialect),
+                rows_parameters(
+                    dialect, _EXPECTED_COLUMNS, [expected[key] for key in sorted(expected)]
+                ),
             )
 
     async def _already_quarantined(
@@ -246,6 +324,9 @@ class LedgerReader:
 _LEDGER = LedgerEntryRow.__table__
 _POSITIONS = InventoryPositionRow.__table__
 _EXPECTED = ExpectedReceiptRow.__table__
+_ENTRY_COLUMNS = tuple(column.name for column in _LEDGER.columns)
+_POSITION_COLUMNS = ("sku", "location_id", *BUCKETS, "version", "last_event_at", "last_event_id")
+_EXPECTED_COLUMNS = ("expected_receipt_id", "sku", "location_id", "quantity_open", "expected_at")
 
 
 def net_changes(movements: Iterable[Movement]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -304,10 +385,20 @@ def expected_changes(
 
 
 @functools.cache
-def _position_upsert(insert: Callable[[Any], Any]) -> Any:
+def _ledger_insert(dialect: str) -> Any:
+    """Store a page's entries, each movement only if the ledger has not got it; the ids of those
+    stored come back."""
+    statement = rows_insert(dialect, _LEDGER, _ENTRY_COLUMNS)
+    return statement.on_conflict_do_nothing(
+        index_elements=[_LEDGER.c.source, _LEDGER.c.movement_id]
+    ).returning(_LEDGER.c.movement_id)
+
+
+@functools.cache
+def _position_upsert(dialect: str) -> Any:
     """Add a page's net changes (:func:`net_changes`) to the stored positions: a position not
     stored yet is inserted as its changes (its buckets start at zero)."""
-    statement = insert(_POSITIONS)
+    statement = rows_insert(dialect, _POSITIONS, _POSITION_COLUMNS)
     new = statement.excluded
     later = or_(
         _POSITIONS.c.last_event_at.is_(None),
@@ -326,9 +417,9 @@ def _position_upsert(insert: Callable[[Any], Any]) -> Any:
 
 
 @functools.cache
-def _expected_upsert(insert: Callable[[Any], Any]) -> Any:
+def _expected_upsert(dialect: str) -> Any:
     """Add a page's changes to the open expected receipts (:func:`expected_changes`)."""
-    statement = insert(_EXPECTED)
+    statement = rows_insert(dialect, _EXPECTED, _EXPECTED_COLUMNS)
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[_EXPECTED.c.expected_receipt_id, _EXPECTED.c.sku, _EXPECTED.c.location_id],
