@@ -34,6 +34,7 @@ from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
 from omnigraph.inventory.movements import BUCKETS, parse_movement
+from omnigraph.inventory.projection import Position, PositionsProjection, positions_rewritten
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, make_settings, services_of, serving
 
@@ -165,6 +166,7 @@ async def forget_inventory(services: Services) -> None:
             ExpectedReceiptRow,
         ):
             await session.execute(delete(table))
+        await positions_rewritten(session)
         await session.execute(delete(SourceCursorRow).where(SourceCursorRow.feed == FEED))
 
 
@@ -753,3 +755,53 @@ async def test_two_readers_following_one_feed_store_each_page_once(
             expected[len(BUCKETS)],
             expected[-1],
         )
+
+
+async def held(services: Services, skus: list[str], locations: list[str]) -> list[Position]:
+    """The reference: the positions as the database holds them, read directly."""
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(InventoryPositionRow)
+            .where(
+                InventoryPositionRow.sku.in_(skus),
+                InventoryPositionRow.location_id.in_(locations),
+                InventoryPositionRow.last_event_at.is_not(None),
+            )
+            .order_by(InventoryPositionRow.sku, InventoryPositionRow.location_id)
+        )
+        return [Position(*(getattr(row, name) for name in Position._fields)) for row in rows]
+
+
+async def test_each_process_s_copy_of_the_positions_reads_what_the_database_holds(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Two processes' copies (one of them small enough to start again often) answer exactly
+    what a direct read gives, after every ledger page either process's reader stored, after
+    positions written by hand, and for SKUs asked for the first time or again."""
+    wms, services, _ = scripted
+    copies = [PositionsProjection(), PositionsProjection(max_positions=3, max_moved=2)]
+    readers = [LedgerReader(services.sessions, services.registry, page_size=2) for _ in copies]
+    skus = [f"SKU-{n}" for n in range(5)]
+    locations = ["dc-north", "store-london"]
+
+    async def agree(asked: list[str], where: list[str]) -> None:
+        expected = await held(services, asked, where)
+        for projection in copies:
+            async with services.sessions() as session:
+                assert await projection.positions(session, asked, where) == expected
+
+    for step in range(12):
+        sku, location = skus[step % 5], locations[step % 2]
+        wms.add("receipt", sku, location, step + 1)
+        wms.add("allocate", skus[(step * 3) % 5], locations[(step + 1) % 2], 1)
+        await readers[step % 2].sync_once()
+        await agree(skus[: 2 + step % 4], locations)
+        await agree([skus[step % 5]], [location])
+    async with services.sessions() as session, session.begin():
+        row = await session.get(InventoryPositionRow, ("SKU-1", "dc-north"))
+        assert row is not None
+        row.on_hand += 100  # a repair, by hand
+        session.add(InventoryPositionRow.empty("SKU-9", "dc-north"))
+        await positions_rewritten(session)
+    await agree(skus, locations)
+    await agree([*skus, "SKU-9"], locations)

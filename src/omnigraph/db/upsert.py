@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["insert_for", "rows_insert", "rows_parameters"]
+__all__ = ["insert_for", "insert_of", "rows_insert", "rows_parameters"]
 
 ROWS = "rows"
 
@@ -32,9 +32,12 @@ def insert_for(
     session: AsyncSession,
 ) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:
     """PostgreSQL's ``insert`` on PostgreSQL, SQLite's elsewhere."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    return insert_of(session.get_bind().dialect.name)
+
+
+def insert_of(dialect: str) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:
+    """PostgreSQL's ``insert`` for ``dialect`` "postgresql", SQLite's for any other."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 @functools.cache

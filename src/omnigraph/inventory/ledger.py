@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
@@ -19,17 +20,18 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.feed_positions import claim_feed_position, feed_position
 from omnigraph.db.models import (
     ExpectedReceiptRow,
+    InventoryGenerationRow,
     InventoryPositionRow,
     LedgerEntryRow,
     QuarantinedEventRow,
 )
-from omnigraph.db.upsert import rows_insert, rows_parameters
+from omnigraph.db.upsert import insert_of, rows_insert, rows_parameters
 from omnigraph.inventory.movements import BUCKETS, MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
@@ -296,6 +298,9 @@ class LedgerReader:
         total.applied += len(fresh)
         changes = net_changes(fresh)
         total.changed.update(changes)
+        generation = await session.scalar(_next_generation(dialect), {"epoch": str(uuid.uuid4())})
+        for change in changes.values():
+            change["generation"] = generation
         await session.execute(
             _position_upsert(dialect),
             rows_parameters(dialect, _POSITION_COLUMNS, [changes[key] for key in sorted(changes)]),
@@ -325,7 +330,16 @@ _LEDGER = LedgerEntryRow.__table__
 _POSITIONS = InventoryPositionRow.__table__
 _EXPECTED = ExpectedReceiptRow.__table__
 _ENTRY_COLUMNS = tuple(column.name for column in _LEDGER.columns)
-_POSITION_COLUMNS = ("sku", "location_id", *BUCKETS, "version", "last_event_at", "last_event_id")
+_POSITION_COLUMNS = (
+    "sku",
+    "location_id",
+    *BUCKETS,
+    "version",
+    "last_event_at",
+    "last_event_id",
+    "generation",
+)
+_GENERATION = InventoryGenerationRow.__table__
 _EXPECTED_COLUMNS = ("expected_receipt_id", "sku", "location_id", "quantity_open", "expected_at")
 
 
@@ -385,6 +399,16 @@ def expected_changes(
 
 
 @functools.cache
+def _next_generation(dialect: str) -> Any:
+    """The page's number (:class:`InventoryGenerationRow`), its row locked until the page
+    commits; the first page makes the row, with the ``epoch`` bound."""
+    statement = insert_of(dialect)(_GENERATION).values(id=1, generation=1, epoch=bindparam("epoch"))
+    return statement.on_conflict_do_update(
+        index_elements=[_GENERATION.c.id], set_={"generation": _GENERATION.c.generation + 1}
+    ).returning(_GENERATION.c.generation)
+
+
+@functools.cache
 def _ledger_insert(dialect: str) -> Any:
     """Store a page's entries, each movement only if the ledger has not got it; the ids of those
     stored come back."""
@@ -409,6 +433,7 @@ def _position_upsert(dialect: str) -> Any:
         set_={
             **{bucket: _POSITIONS.c[bucket] + new[bucket] for bucket in BUCKETS},
             "version": _POSITIONS.c.version + new.version,
+            "generation": new.generation,
             # every SET reads the row as it was, so both columns ask the same question
             "last_event_at": case((later, new.last_event_at), else_=_POSITIONS.c.last_event_at),
             "last_event_id": case((later, new.last_event_id), else_=_POSITIONS.c.last_event_id),
