@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.core.errors import SourceFailure
 from omnigraph.db.models import (
     ExceptionRow,
     ExpectedReceiptRow,
@@ -65,6 +66,7 @@ class ScriptedWms:
     redeliver: int = 0
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     stock: list[dict[str, Any]] = field(default_factory=list)
+    pages_until_down: int | None = None  # answer this many pages of /changes, then 503
 
     def serving(self, demo: DemoSystems, database_url: str, **settings: Any) -> Starlette:
         """The service over ``demo``'s systems, with this WMS in place of the demo's."""
@@ -120,6 +122,10 @@ class ScriptedWms:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/changes":
+            if self.pages_until_down is not None:
+                if self.pages_until_down == 0:
+                    return httpx.Response(503, json={"error": {"code": "UNAVAILABLE"}})
+                self.pages_until_down -= 1
             after = int(request.url.params.get("after") or 0)
             limit = int(request.url.params.get("limit"))
             page = [e for e in self.events if e["sequence"] > after][:limit]
@@ -805,3 +811,21 @@ async def test_each_process_s_copy_of_the_positions_reads_what_the_database_hold
         await positions_rewritten(session)
     await agree(skus, locations)
     await agree([*skus, "SKU-9"], locations)
+
+
+async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_before_it(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """The next page is read while one is stored: when that read fails, the page before it is
+    stored all the same, the failure is what the read raises, and the next read resumes."""
+    wms, services, _ = scripted
+    for n in range(5):
+        wms.add("receipt", "SKU-R", "dc-north", n + 1)
+    wms.pages_until_down = 1
+    reader = LedgerReader(services.sessions, services.registry, page_size=2)
+    with pytest.raises(SourceFailure):
+        await reader.sync_once()
+    assert (await position(services, "SKU-R", "dc-north")).on_hand == 1 + 2
+    wms.pages_until_down = None
+    assert (await reader.sync_once()).applied == 3
+    assert (await position(services, "SKU-R", "dc-north")).on_hand == 15

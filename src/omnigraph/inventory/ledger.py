@@ -165,10 +165,11 @@ class LedgerReader:
                     cursor, last_sequence = await self._position(client.name)
                     ahead = asyncio.ensure_future(self._read(client, cursor))
         finally:
-            if not ahead.done():
-                ahead.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ahead
+            # a page read ahead and not stored stops being read; its failure, if it failed,
+            # is not left unretrieved (the failure that ended the loop is the one raised)
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
 
     async def _read(self, client: SourceClient, cursor: str | None) -> _Page:
         events, next_cursor, more = await client.changes(cursor, self.page_size)
