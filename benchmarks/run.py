@@ -246,6 +246,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     from omnigraph.inventory.movements import parse_movement
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
+    from omnigraph.inventory.projection import PositionsProjection
     from omnigraph.runtime.services import Services
 
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
@@ -299,6 +300,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 )
                 services = Services(settings=settings, registry=registry, sessions=sessions)
                 services.provide(KnownLocations(sessions, clock=services.now))
+                services.provide(PositionsProjection())  # as the service provides it
                 read = functools.partial(
                     read_availability,
                     services,
@@ -308,7 +310,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     at=None,
                     location_ids=None,
                 )
-                await read()  # warm the locations cache
+                await read()  # warm the locations cache and load the SKUs' positions
                 seconds, _ = await timed(read, repeat)
             finally:
                 await registry.aclose()

@@ -24,6 +24,7 @@ from omnigraph.app import BACKGROUND_SWITCHES, catch_up, create_app
 from omnigraph.db.models import IdempotencyKeyRow, InventoryPositionRow, ReservationRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport
+from omnigraph.inventory.projection import positions_rewritten
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.returns import ReturnSweep
 from omnigraph.payouts.sync import PaymentsReader
@@ -239,6 +240,7 @@ async def fresh_position(session: AsyncSession, sku: str, **fields: Any) -> None
     add its position at dc-north with ``fields`` and every other bucket zero."""
     await session.execute(delete(ReservationRow).where(ReservationRow.sku == sku))
     await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == sku))
+    await positions_rewritten(session)  # written here, not by the ledger
     await session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{sku}:%")))
     session.add(position(sku, **fields))
 

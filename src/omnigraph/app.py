@@ -63,6 +63,7 @@ from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.inventory.live import AvailabilityBus
 from omnigraph.inventory.locations import KnownLocations
+from omnigraph.inventory.projection import PositionsProjection
 from omnigraph.observability.health import Health
 from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
@@ -587,6 +588,7 @@ def create_app(
                 BulkWakeup(),
                 BulkFiles(settings.bulk.directory),
                 known_locations,
+                PositionsProjection(),
                 OrderTruths(max_entries=settings.truth_cache_max_entries),
             ):
                 services.provide(part)

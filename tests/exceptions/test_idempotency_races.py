@@ -25,6 +25,7 @@ from omnigraph.db.models import (
 )
 from omnigraph.exceptions import resolution as service
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.inventory.projection import positions_rewritten
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.exceptions.conftest import RESOLVE, resolve_input
@@ -59,6 +60,7 @@ async def short_pick(
         await session.execute(delete(ExceptionRow).where(ExceptionRow.id.in_(made)))
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        await positions_rewritten(session)  # written here, not by the ledger
 
 
 async def race(graph: Graph, query: str, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,6 +155,7 @@ async def test_concurrent_reservations_with_one_key_all_get_the_first_answer_and
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        await positions_rewritten(session)  # written here, not by the ledger
         session.add(ten_sellable(SKU))
     given = web_reservation(SKU, f"race-reserve-{datetime.now(UTC).timestamp()}", quantity=3)
 

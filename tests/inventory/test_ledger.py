@@ -3,6 +3,7 @@ and availability derived from what it read."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -13,10 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
+from omnigraph.core.errors import SourceFailure
 from omnigraph.db.models import (
     ExceptionRow,
     ExpectedReceiptRow,
@@ -30,6 +34,8 @@ from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
+from omnigraph.inventory.movements import BUCKETS, parse_movement
+from omnigraph.inventory.projection import Position, PositionsProjection, positions_rewritten
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, make_settings, services_of, serving
 
@@ -60,6 +66,7 @@ class ScriptedWms:
     redeliver: int = 0
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     stock: list[dict[str, Any]] = field(default_factory=list)
+    pages_until_down: int | None = None  # answer this many pages of /changes, then 503
 
     def serving(self, demo: DemoSystems, database_url: str, **settings: Any) -> Starlette:
         """The service over ``demo``'s systems, with this WMS in place of the demo's."""
@@ -115,6 +122,10 @@ class ScriptedWms:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/changes":
+            if self.pages_until_down is not None:
+                if self.pages_until_down == 0:
+                    return httpx.Response(503, json={"error": {"code": "UNAVAILABLE"}})
+                self.pages_until_down -= 1
             after = int(request.url.params.get("after") or 0)
             limit = int(request.url.params.get("limit"))
             page = [e for e in self.events if e["sequence"] > after][:limit]
@@ -161,6 +172,7 @@ async def forget_inventory(services: Services) -> None:
             ExpectedReceiptRow,
         ):
             await session.execute(delete(table))
+        await positions_rewritten(session)
         await session.execute(delete(SourceCursorRow).where(SourceCursorRow.feed == FEED))
 
 
@@ -311,6 +323,22 @@ async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
     await reader.sync_once()
     async with services.sessions() as session:
         assert len(list(await session.scalars(select(QuarantinedEventRow)))) == 2
+
+
+async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves_on(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """PostgreSQL's text holds no NUL character: a movement carrying one is quarantined (on
+    every database alike) and the rest of its page is applied, not refused on every read."""
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-N", "dc-north", 5, note="bad\u0000byte")
+    wms.add("receipt", "SKU-N", "dc-north", 2)
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.quarantined) == (1, 1)
+    assert (await position(services, "SKU-N", "dc-north")).on_hand == 2
+    async with services.sessions() as session:
+        reasons = list(await session.scalars(select(QuarantinedEventRow.reason)))
+    assert reasons == ["malformed: the event holds a NUL character (\\u0000)"]
 
 
 async def test_availability_is_derived_from_the_ledger_and_explains_itself(
@@ -582,3 +610,222 @@ async def test_inspection_required_decides_when_returns_held_for_inspection_sell
     finally:
         restored = await graph.query(update, p=current["document"], v=version)
         assert restored["data"]["updateAllocationPolicy"]["userErrors"] == []
+
+
+# what a feed can say: (movement, extra data), each carrying a quantity of 1..5
+MOVES: list[tuple[str, dict[str, Any]]] = [
+    ("receipt", {}),
+    ("allocate", {}),
+    ("ship", {}),
+    ("damage", {}),
+    ("adjustment", {}),
+    ("quality_hold", {}),
+    ("quality_release", {"returnInspection": True}),
+    ("return_receipt", {"disposition": "inspect"}),
+    ("expected_receipt", {"expectedReceiptId": "PO-1"}),
+    ("receipt", {"expectedReceiptId": "PO-1"}),
+    ("transfer_in", {"expectedReceiptId": "PO-1"}),
+]
+new_movement = st.tuples(
+    st.sampled_from(range(len(MOVES))),
+    st.sampled_from(["SKU-P", "SKU-Q"]),
+    st.sampled_from(["dc-north", "store-london"]),
+    st.integers(1, 5),
+    st.integers(0, 3),  # minutes after T0: ties and events out of order
+)
+resent = st.integers(0, 1000)  # the movement that many back (modulo those sent), again
+
+
+def one_by_one(
+    events: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], tuple[Any, ...]], dict[tuple[str, str, str], tuple[Any, ...]]]:
+    """The reference: each event applied alone, in feed order, a movement id only once."""
+    positions: dict[tuple[str, str], dict[str, Any]] = {}
+    expected: dict[tuple[str, str, str], dict[str, Any]] = {}
+    seen: set[str] = set()
+    for event in events:
+        movement = parse_movement(event)
+        if movement.movement_id in seen:
+            continue
+        seen.add(movement.movement_id)
+        row = positions.setdefault(
+            (movement.sku, movement.location_id),
+            {**dict.fromkeys(BUCKETS, 0), "version": 0, "at": None, "event": None},
+        )
+        for bucket, change in movement.deltas().items():
+            row[bucket] += change
+        row["version"] += 1
+        if row["at"] is None or movement.occurred_at >= row["at"]:
+            row["at"], row["event"] = movement.occurred_at, movement.event_id
+        if movement.expected_receipt_id:
+            receipt = expected.setdefault(
+                (movement.expected_receipt_id, movement.sku, movement.location_id),
+                {"open": 0, "at": None},
+            )
+            if movement.movement == "expected_receipt":
+                receipt["open"] += movement.quantity
+                receipt["at"] = movement.expected_at or movement.occurred_at
+            elif movement.movement in ("receipt", "transfer_in"):
+                receipt["open"] -= movement.quantity
+    return (
+        {key: tuple(row.values()) for key, row in positions.items()},
+        {key: (row["open"], row["at"]) for key, row in expected.items()},
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    feed=st.lists(st.one_of(new_movement, resent), min_size=1, max_size=30),
+    page_size=st.integers(1, 12),
+    split_at=st.integers(0, 30),
+)
+async def test_a_page_moves_positions_as_its_movements_would_one_by_one(
+    scripted: tuple[ScriptedWms, Services, Graph],
+    feed: list[tuple[int, str, str, int, int] | int],
+    page_size: int,
+    split_at: int,
+) -> None:
+    """However a feed is paged (the same position moved many times in one page, the same
+    movement again in the page or in a later one, ties in time), every bucket, version, latest
+    event and open expected receipt is what applying its movements one at a time gives; the
+    feed is read in two goes, so some movements meet positions already stored."""
+    wms, services, _ = scripted
+    await forget_inventory(services)
+    wms.events, wms.prefix = [], uuid.uuid4().hex[:8]
+    movements = 0
+    for item in feed:
+        if isinstance(item, int):
+            if wms.events:
+                wms.resend(len(wms.events) - 1 - item % len(wms.events))
+            continue
+        kind, sku, location, quantity, minute = item
+        movement, data = MOVES[kind]
+        wms.add(movement, sku, location, quantity, **data)
+        at = (T0 + timedelta(minutes=minute)).isoformat()
+        wms.events[-1]["occurredAt"] = wms.events[-1]["data"]["occurredAt"] = at
+        if movement == "expected_receipt":
+            wms.events[-1]["data"]["expectedAt"] = (T0 + timedelta(days=minute)).isoformat()
+        movements += 1
+    reader = LedgerReader(services.sessions, services.registry, page_size=page_size)
+    everything = wms.events
+    wms.events = everything[:split_at]
+    first = await reader.sync_once()
+    wms.events = everything
+    second = await reader.sync_once()
+    assert first.applied + second.applied == movements
+    assert first.duplicates + second.duplicates == len(everything) - movements
+
+    positions, expected = one_by_one(everything)
+    async with services.sessions() as session:
+        stored = {
+            (row.sku, row.location_id): (
+                *(getattr(row, bucket) for bucket in BUCKETS),
+                row.version,
+                row.last_event_at,
+                row.last_event_id,
+            )
+            for row in await session.scalars(select(InventoryPositionRow))
+        }
+        receipts = {
+            (row.expected_receipt_id, row.sku, row.location_id): (
+                row.quantity_open,
+                row.expected_at,
+            )
+            for row in await session.scalars(select(ExpectedReceiptRow))
+        }
+    assert stored == positions
+    assert receipts == expected
+
+
+async def test_two_readers_following_one_feed_store_each_page_once(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Replicas each run a reader: reading ahead, each stores a page only while the cursor is
+    where it read the page from, so together they apply every movement exactly once."""
+    wms, services, _ = scripted
+    for n in range(40):
+        wms.add("receipt", f"SKU-{n % 3}", "dc-north", n + 1)
+    readers = [LedgerReader(services.sessions, services.registry, page_size=3) for _ in "ab"]
+    done = await asyncio.gather(*(reader.sync_once() for reader in readers))
+    assert sum(report.applied for report in done) == 40
+    assert sum(report.duplicates for report in done) == 0
+    positions, _ = one_by_one(wms.events)
+    for (sku, location), expected in positions.items():
+        row = await position(services, sku, location)
+        assert (row.on_hand, row.version, row.last_event_id) == (
+            expected[0],
+            expected[len(BUCKETS)],
+            expected[-1],
+        )
+
+
+async def held(services: Services, skus: list[str], locations: list[str]) -> list[Position]:
+    """The reference: the positions as the database holds them, read directly."""
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(InventoryPositionRow)
+            .where(
+                InventoryPositionRow.sku.in_(skus),
+                InventoryPositionRow.location_id.in_(locations),
+                InventoryPositionRow.last_event_at.is_not(None),
+            )
+            .order_by(InventoryPositionRow.sku, InventoryPositionRow.location_id)
+        )
+        return [Position(*(getattr(row, name) for name in Position._fields)) for row in rows]
+
+
+async def test_each_process_s_copy_of_the_positions_reads_what_the_database_holds(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Two processes' copies (one of them small enough to start again often) answer exactly
+    what a direct read gives, after every ledger page either process's reader stored, after
+    positions written by hand, and for SKUs asked for the first time or again."""
+    wms, services, _ = scripted
+    copies = [PositionsProjection(), PositionsProjection(max_positions=3, max_moved=2)]
+    readers = [LedgerReader(services.sessions, services.registry, page_size=2) for _ in copies]
+    skus = [f"SKU-{n}" for n in range(5)]
+    locations = ["dc-north", "store-london"]
+
+    async def agree(asked: list[str], where: list[str]) -> None:
+        expected = await held(services, asked, where)
+        for projection in copies:
+            async with services.sessions() as session:
+                assert await projection.positions(session, asked, where) == expected
+
+    for step in range(12):
+        sku, location = skus[step % 5], locations[step % 2]
+        wms.add("receipt", sku, location, step + 1)
+        wms.add("allocate", skus[(step * 3) % 5], locations[(step + 1) % 2], 1)
+        await readers[step % 2].sync_once()
+        await agree(skus[: 2 + step % 4], locations)
+        await agree([skus[step % 5]], [location])
+    async with services.sessions() as session, session.begin():
+        row = await session.get(InventoryPositionRow, ("SKU-1", "dc-north"))
+        assert row is not None
+        row.on_hand += 100  # a repair, by hand
+        session.add(InventoryPositionRow.empty("SKU-9", "dc-north"))
+        await positions_rewritten(session)
+    await agree(skus, locations)
+    await agree([*skus, "SKU-9"], locations)
+
+
+async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_before_it(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """The next page is read while one is stored: when that read fails, the page before it is
+    stored all the same, the failure is what the read raises, and the next read resumes."""
+    wms, services, _ = scripted
+    for n in range(5):
+        wms.add("receipt", "SKU-R", "dc-north", n + 1)
+    wms.pages_until_down = 1
+    reader = LedgerReader(services.sessions, services.registry, page_size=2)
+    with pytest.raises(SourceFailure):
+        await reader.sync_once()
+    assert (await position(services, "SKU-R", "dc-north")).on_hand == 1 + 2
+    wms.pages_until_down = None
+    assert (await reader.sync_once()).applied == 3
+    assert (await position(services, "SKU-R", "dc-north")).on_hand == 15

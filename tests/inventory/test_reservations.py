@@ -21,6 +21,7 @@ from omnigraph.exceptions.resolution import Outcome
 from omnigraph.inventory import reservations as service
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
 from omnigraph.inventory.policy_store import current_policy
+from omnigraph.inventory.projection import positions_rewritten
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph
 from tests.helpers import RESERVE, ten_sellable, web_reservation
@@ -34,6 +35,7 @@ async def last_ten(services: Services) -> str:
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        await positions_rewritten(session)  # written here, not by the ledger
         session.add(ten_sellable(SKU))
     return SKU
 
@@ -208,6 +210,7 @@ async def test_availability_counts_live_reservations_of_its_sku_and_location_onl
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        await positions_rewritten(session)  # written here, not by the ledger
         session.add(ten_sellable(SKU, last_event_at=now - timedelta(hours=1)))
         for n, (quantity, status, expires, sku, location) in enumerate(
             [
@@ -264,6 +267,7 @@ async def test_a_scheduled_wholesale_read_adds_the_open_receipts_of_its_sku(
     async with services.sessions() as session, session.begin():
         await session.execute(delete(ReservationRow).where(ReservationRow.sku == SKU))
         await session.execute(delete(InventoryPositionRow).where(InventoryPositionRow.sku == SKU))
+        await positions_rewritten(session)  # written here, not by the ledger
         session.add(ten_sellable(SKU, last_event_at=now - timedelta(hours=1)))
         for ref, sku, quantity in receipts:
             session.add(
@@ -393,6 +397,7 @@ async def desk_for(
     async with services.sessions() as session, session.begin():
         for table in (ReservationRow, InventoryPositionRow, ExpectedReceiptRow):
             await session.execute(delete(table).where(table.sku == sku))
+        await positions_rewritten(session)  # written here, not by the ledger
         await session.execute(
             delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key.like(f"{sku}:%"))
         )

@@ -38,6 +38,7 @@ from omnigraph.db.models import ReservationRow
 from omnigraph.demo import DemoSystems, DemoWorld
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.exceptions.intake import take_in
+from omnigraph.inventory.projection import positions_rewritten
 from tests.conftest import SERVER_DATABASE_URL
 from tests.exceptions.conftest import ACK, RESOLVE, resolve_input
 from tests.helpers import RESERVE, free_port, ten_sellable, web_reservation, wms_short_pick
@@ -284,6 +285,7 @@ async def last_units(database: async_sessionmaker[AsyncSession]) -> None:
     async with database() as session, session.begin():
         # as if the ledger had read the WMS
         session.add(ten_sellable(SKU, last_event_at=datetime.now(UTC)))
+        await positions_rewritten(session)
 
 
 def available(data: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.models import SourceCursorRow
+from omnigraph.db.upsert import insert_for
 
 __all__ = ["claim_feed_position", "feed_position", "move_feed_position"]
 
@@ -30,15 +31,26 @@ async def claim_feed_position(
 ) -> SourceCursorRow | None:
     """The position, locked for ``session``'s transaction, if it still stands at ``read_from``
     (where the page about to be stored was read from); a first page creates it. None when
-    another reader moved it meanwhile: the page is then left, to be read again from there."""
+    another reader moved it meanwhile: the page is then left, to be read again from there.
+
+    Two readers storing a feed's first page at once both find no position: each inserts it
+    unless it is there (the second waits for the first's transaction, then inserts nothing),
+    and both then lock the one row, so the second sees the first's page stored."""
     position = await session.get(
         SourceCursorRow, (source, feed), with_for_update=True, populate_existing=True
     )
-    if position is not None and position.cursor != read_from:
-        return None
     if position is None:
-        position = SourceCursorRow(source=source, feed=feed, updated_at=now)
-        session.add(position)
+        await session.execute(
+            insert_for(session)(SourceCursorRow)
+            .values(source=source, feed=feed, cursor=None, last_sequence=None, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["source", "feed"])
+        )
+        position = await session.get(
+            SourceCursorRow, (source, feed), with_for_update=True, populate_existing=True
+        )
+        assert position is not None  # inserted above, or by the reader that came first
+    if position.cursor != read_from:
+        return None
     return position
 
 

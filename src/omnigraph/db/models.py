@@ -35,6 +35,7 @@ __all__ = [
     "ExceptionRow",
     "ExpectedReceiptRow",
     "IdempotencyKeyRow",
+    "InventoryGenerationRow",
     "InventoryPositionRow",
     "LeaseRow",
     "LedgerEntryRow",
@@ -283,6 +284,11 @@ class InventoryPositionRow(Base):
     last_event_id: Mapped[str | None] = mapped_column(String(128))
     last_event_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # the ledger page that last moved the buckets (InventoryGenerationRow): what a process's
+    # projection of the positions reads again to catch up
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    __table_args__ = (Index("ix_positions_generation", "generation"),)
 
     @classmethod
     def empty(cls, sku: str, location_id: str) -> InventoryPositionRow:
@@ -300,6 +306,20 @@ class InventoryPositionRow(Base):
             returns_inspection=0,
             version=0,
         )
+
+
+class InventoryGenerationRow(Base):
+    """How many ledger pages have moved positions. Each takes the next number under this row's
+    lock and stamps it on the positions it moves, so the numbers commit in order: a reader that
+    sees number n committed sees every position stamped n or lower. ``epoch`` is drawn anew
+    whenever positions are written other than by the ledger, so every process's projection of
+    them starts again."""
+
+    __tablename__ = "inventory_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    epoch: Mapped[str] = mapped_column(String(36))
 
 
 class QuarantinedEventRow(Base):

@@ -9,23 +9,30 @@ is one transaction: a crash mid-page re-reads the page and the ledger's key keep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import functools
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import structlog
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnigraph.db.feed_positions import claim_feed_position, feed_position
 from omnigraph.db.models import (
     ExpectedReceiptRow,
+    InventoryGenerationRow,
     InventoryPositionRow,
     LedgerEntryRow,
     QuarantinedEventRow,
 )
-from omnigraph.inventory.movements import MalformedMovement, Movement, parse_movement
+from omnigraph.db.upsert import insert_of, rows_insert, rows_parameters
+from omnigraph.inventory.movements import BUCKETS, MalformedMovement, Movement, parse_movement
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import JsonRecord, SourceClient
@@ -53,6 +60,51 @@ class SyncProgress:
     other_events: int = 0
     gaps: int = 0
     changed: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A page of the feed as read from ``read_from``, each event parsed: a movement, why it is
+    malformed, or None for an event about something other than stock."""
+
+    read_from: str | None
+    events: list[JsonRecord]
+    parsed: list[Movement | MalformedMovement | None]
+    next_cursor: str | None
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A page stored: the feed's highest sequence number seen so far."""
+
+    last_sequence: int | None
+
+
+_NUL = b"\\u0000"
+
+
+def _unstorable(value: object) -> MalformedMovement | None:
+    """Why ``value`` cannot travel as the JSON rows are written with (``rows_parameters``), if
+    it cannot: a number past 64 bits, or a NUL character, which PostgreSQL's text refuses. A
+    movement carrying one is malformed on every database alike, rather than stopping its feed
+    at a page PostgreSQL refuses on every read."""
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return MalformedMovement("the event holds a number past 64 bits")
+    if _NUL in text:
+        return MalformedMovement("the event holds a NUL character (\\u0000)")
+    return None
+
+
+def _parsed(event: JsonRecord) -> Movement | MalformedMovement | None:
+    if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+        return None
+    try:
+        return parse_movement(event)
+    except MalformedMovement as error:
+        return error
 
 
 @dataclass(eq=False)
@@ -91,39 +143,64 @@ class LedgerReader:
         total: SyncProgress,
         progress: Callable[[SyncProgress], None] | None,
     ) -> None:
-        while True:
-            cursor, last_sequence = await self._position(client.name)
-            events, next_cursor, more = await client.changes(cursor, self.page_size)
-            await self._apply_page(client.name, events, cursor, next_cursor, last_sequence, total)
-            if progress is not None:
-                progress(total)
-            if not more or not events:
-                return
+        """Store the feed's pages one after another, reading ahead: the next page is fetched
+        and parsed while this one is stored (it is read from the cursor this one leaves)."""
+        cursor, last_sequence = await self._position(client.name)
+        ahead = asyncio.ensure_future(self._read(client, cursor))
+        try:
+            while True:
+                page = await ahead
+                last = not page.more or not page.events
+                if not last:
+                    ahead = asyncio.ensure_future(self._read(client, page.next_cursor))
+                stored = await self._apply_page(client.name, page, last_sequence, total)
+                if progress is not None:
+                    progress(total)
+                if last:
+                    return
+                if stored:
+                    last_sequence = stored.last_sequence
+                else:  # another reader moved the cursor meanwhile: re-read from its position
+                    ahead.cancel()
+                    cursor, last_sequence = await self._position(client.name)
+                    ahead = asyncio.ensure_future(self._read(client, cursor))
+        finally:
+            # a page read ahead and not stored stops being read; its failure, if it failed,
+            # is not left unretrieved (the failure that ended the loop is the one raised)
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
+
+    async def _read(self, client: SourceClient, cursor: str | None) -> _Page:
+        events, next_cursor, more = await client.changes(cursor, self.page_size)
+        parsed = [_parsed(event) for event in events]
+        if _unstorable(events) is not None:  # rare: find the events, one by one
+            parsed = [
+                (_unstorable(event) or movement) if isinstance(movement, Movement) else movement
+                for event, movement in zip(events, parsed, strict=True)
+            ]
+        return _Page(cursor, events, parsed, next_cursor, more)
 
     async def _position(self, source: str) -> tuple[str | None, int | None]:
         row = await feed_position(self.sessions, source, FEED)
         return (row.cursor, row.last_sequence) if row else (None, None)
 
     async def _apply_page(
-        self,
-        source: str,
-        events: list[JsonRecord],
-        cursor: str | None,
-        next_cursor: str | None,
-        last_sequence: int | None,
-        total: SyncProgress,
-    ) -> None:
-        """One page, one transaction: the reads are batched (known event ids, positions, open
-        expected receipts), the buckets move in memory, the writes flush together."""
+        self, source: str, page: _Page, last_sequence: int | None, total: SyncProgress
+    ) -> _Stored | None:
+        """One page, one transaction with the cursor: gaps and malformed events quarantined,
+        then the movements stored (:meth:`_apply`). None when another reader stored it."""
         now = self.clock()
         movements: list[Movement] = []
         async with self.sessions() as session, session.begin():
-            position = await claim_feed_position(session, source, FEED, read_from=cursor, now=now)
+            position = await claim_feed_position(
+                session, source, FEED, read_from=page.read_from, now=now
+            )
             if position is None:
-                return  # another reader moved the cursor meanwhile: re-read from its position
-            total.events_read += len(events)
+                return None
+            total.events_read += len(page.events)
             highest = last_sequence
-            for event in events:
+            for event, parsed in zip(page.events, page.parsed, strict=True):
                 sequence = event.get("sequence")
                 if isinstance(sequence, int):
                     if highest is not None and sequence > highest + 1:
@@ -140,30 +217,29 @@ class LedgerReader:
                         )
                         total.gaps += 1
                     highest = sequence if highest is None else max(highest, sequence)
-                if not str(event.get("type", "")).startswith(MOVEMENT_PREFIX):
+                if isinstance(parsed, Movement):
+                    movements.append(parsed)
+                elif parsed is None:
                     total.other_events += 1
-                    continue
-                try:
-                    movements.append(parse_movement(event))
-                except MalformedMovement as error:
-                    if await self._already_quarantined(session, source, event):
-                        total.duplicates += 1
-                    else:
-                        session.add(
-                            QuarantinedEventRow(
-                                source=source,
-                                event_id=str(event.get("id")),
-                                sequence=sequence if isinstance(sequence, int) else None,
-                                reason=f"malformed: {error}",
-                                raw=dict(event),
-                                received_at=now,
-                            )
+                elif await self._already_quarantined(session, source, event):
+                    total.duplicates += 1
+                else:
+                    session.add(
+                        QuarantinedEventRow(
+                            source=source,
+                            event_id=str(event.get("id")),
+                            sequence=sequence if isinstance(sequence, int) else None,
+                            reason=f"malformed: {parsed}",
+                            raw=dict(event),
+                            received_at=now,
                         )
-                        total.quarantined += 1
+                    )
+                    total.quarantined += 1
             await self._apply(session, source, movements, now, total)
-            position.cursor = next_cursor
+            position.cursor = page.next_cursor
             position.last_sequence = highest
             position.updated_at = now
+        return _Stored(highest)
 
     async def _apply(
         self,
@@ -173,85 +249,71 @@ class LedgerReader:
         now: datetime,
         total: SyncProgress,
     ) -> None:
+        """The page's movements into the ledger and the projection, in two statements.
+
+        A movement is applied once by its id, whichever event (first or a redelivery under a
+        new event id) brings it: the page's entries go in with ``ON CONFLICT DO NOTHING`` on the
+        ledger's key, and only the rows it inserted (``RETURNING``) move stock; the same
+        movement twice in one page is sent once (the first wins). The positions then move by
+        the page's net change per SKU and location, added to the stored buckets by one
+        ``INSERT ... ON CONFLICT DO UPDATE``: no position is read first.
+        """
         if not movements:
             return
-        # a movement is applied once by its id, whichever event (first or a redelivery under
-        # a new event id) brings it; the same movement twice in one page counts once
-        known = set(
-            await session.scalars(
-                select(LedgerEntryRow.movement_id).where(
-                    LedgerEntryRow.source == source,
-                    LedgerEntryRow.movement_id.in_({m.movement_id for m in movements}),
-                )
-            )
-        )
-        fresh: list[Movement] = []
+        first: dict[str, Movement] = {}
         for movement in movements:
-            if movement.movement_id in known:
+            if movement.movement_id in first:
                 total.duplicates += 1
             else:
-                known.add(movement.movement_id)
-                fresh.append(movement)
-        keys = {(m.sku, m.location_id) for m in fresh}
-        positions = (
-            {
-                (row.sku, row.location_id): row
-                for row in await session.scalars(
-                    select(InventoryPositionRow).where(
-                        tuple_(InventoryPositionRow.sku, InventoryPositionRow.location_id).in_(keys)
-                    )
-                )
-            }
-            if keys
-            else {}
+                first[movement.movement_id] = movement
+        dialect = session.get_bind().dialect.name
+        stored = set(
+            await session.scalars(
+                _ledger_insert(dialect),
+                rows_parameters(
+                    dialect,
+                    _ENTRY_COLUMNS,
+                    [
+                        {
+                            "source": source,
+                            "movement_id": movement.movement_id,
+                            "event_id": movement.event_id,
+                            "sequence": movement.sequence,
+                            "movement": movement.movement,
+                            "sku": movement.sku,
+                            "location_id": movement.location_id,
+                            "quantity": movement.quantity,
+                            "occurred_at": movement.occurred_at,
+                            "ingested_at": now,
+                            "data": movement.data,
+                        }
+                        for movement in first.values()
+                    ],
+                ),
+            )
         )
-        expected_keys = {
-            (m.expected_receipt_id, m.sku, m.location_id) for m in fresh if m.expected_receipt_id
-        }
-        expected = (
-            {
-                (row.expected_receipt_id, row.sku, row.location_id): row
-                for row in await session.scalars(
-                    select(ExpectedReceiptRow).where(
-                        tuple_(
-                            ExpectedReceiptRow.expected_receipt_id,
-                            ExpectedReceiptRow.sku,
-                            ExpectedReceiptRow.location_id,
-                        ).in_(expected_keys)
-                    )
-                )
-            }
-            if expected_keys
-            else {}
-        )
-        for movement in fresh:
-            self._move(positions, session, movement)
-            self._track_expected(expected, session, movement)
-            total.applied += 1
-            total.changed.add((movement.sku, movement.location_id))
+        fresh = [movement for movement in first.values() if movement.movement_id in stored]
+        total.duplicates += len(first) - len(fresh)
         if not fresh:
             return
-        # the page's entries in one multi-row INSERT (the ledger is append-only: no entry is
-        # read back into this session), each movement id once, as filtered above
+        total.applied += len(fresh)
+        changes = net_changes(fresh)
+        total.changed.update(changes)
+        generation = await session.scalar(_next_generation(dialect), {"epoch": str(uuid.uuid4())})
+        for change in changes.values():
+            change["generation"] = generation
         await session.execute(
-            insert(LedgerEntryRow),
-            [
-                {
-                    "source": source,
-                    "movement_id": movement.movement_id,
-                    "event_id": movement.event_id,
-                    "sequence": movement.sequence,
-                    "movement": movement.movement,
-                    "sku": movement.sku,
-                    "location_id": movement.location_id,
-                    "quantity": movement.quantity,
-                    "occurred_at": movement.occurred_at,
-                    "ingested_at": now,
-                    "data": movement.data,
-                }
-                for movement in fresh
-            ],
+            _position_upsert(dialect),
+            rows_parameters(dialect, _POSITION_COLUMNS, [changes[key] for key in sorted(changes)]),
         )
+        expected = expected_changes(fresh)
+        if expected:
+            await session.execute(
+                _expected_upsert(dialect),
+                rows_parameters(
+                    dialect, _EXPECTED_COLUMNS, [expected[key] for key in sorted(expected)]
+                ),
+            )
 
     async def _already_quarantined(
         self, session: AsyncSession, source: str, event: JsonRecord
@@ -264,48 +326,131 @@ class LedgerReader:
         )
         return found is not None
 
-    def _move(
-        self,
-        positions: dict[tuple[str, str], InventoryPositionRow],
-        session: AsyncSession,
-        movement: Movement,
-    ) -> None:
-        key = (movement.sku, movement.location_id)
-        row = positions.get(key)
-        if row is None:
-            row = InventoryPositionRow.empty(movement.sku, movement.location_id)
-            positions[key] = row
-            session.add(row)
-        for bucket, change in movement.deltas().items():
-            setattr(row, bucket, getattr(row, bucket) + change)
-        if row.last_event_at is None or movement.occurred_at >= row.last_event_at:
-            row.last_event_at = movement.occurred_at
-            row.last_event_id = movement.event_id
-        row.version += 1
 
-    def _track_expected(
-        self,
-        expected: dict[tuple[str, str, str], ExpectedReceiptRow],
-        session: AsyncSession,
-        movement: Movement,
-    ) -> None:
-        """Open expected receipts by date, so a scheduled promise can count what arrives."""
+_LEDGER = LedgerEntryRow.__table__
+_POSITIONS = InventoryPositionRow.__table__
+_EXPECTED = ExpectedReceiptRow.__table__
+_ENTRY_COLUMNS = tuple(column.name for column in _LEDGER.columns)
+_POSITION_COLUMNS = (
+    "sku",
+    "location_id",
+    *BUCKETS,
+    "version",
+    "last_event_at",
+    "last_event_id",
+    "generation",
+)
+_GENERATION = InventoryGenerationRow.__table__
+_EXPECTED_COLUMNS = ("expected_receipt_id", "sku", "location_id", "quantity_open", "expected_at")
+
+
+def net_changes(movements: Iterable[Movement]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per SKU and location, what ``movements`` applied one by one do to its position: each
+    bucket's net change, the number of movements (the version's step) and the latest event
+    (the one a position applying them in this order would name: the latest ``occurred_at``,
+    the later movement on a tie)."""
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for movement in movements:
+        key = (movement.sku, movement.location_id)
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = {
+                "sku": movement.sku,
+                "location_id": movement.location_id,
+                **dict.fromkeys(BUCKETS, 0),
+                "version": 0,
+                "last_event_at": movement.occurred_at,
+                "last_event_id": movement.event_id,
+            }
+        for bucket, delta in movement.deltas().items():
+            change[bucket] += delta
+        change["version"] += 1
+        if movement.occurred_at >= change["last_event_at"]:
+            change["last_event_at"] = movement.occurred_at
+            change["last_event_id"] = movement.event_id
+    return changes
+
+
+def expected_changes(
+    movements: Iterable[Movement],
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per expected receipt, SKU and location: the change to the units still open (announced
+    by ``expected_receipt``, received by ``receipt`` and ``transfer_in``) and the date the last
+    announcement gave (None when ``movements`` announce nothing)."""
+    changes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for movement in movements:
         if movement.expected_receipt_id is None:
-            return
+            continue
         key = (movement.expected_receipt_id, movement.sku, movement.location_id)
-        row = expected.get(key)
-        if row is None:
-            row = ExpectedReceiptRow(
-                expected_receipt_id=movement.expected_receipt_id,
-                sku=movement.sku,
-                location_id=movement.location_id,
-                quantity_open=0,
-                expected_at=None,
-            )
-            expected[key] = row
-            session.add(row)
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = {
+                "expected_receipt_id": movement.expected_receipt_id,
+                "sku": movement.sku,
+                "location_id": movement.location_id,
+                "quantity_open": 0,
+                "expected_at": None,
+            }
         if movement.movement == "expected_receipt":
-            row.quantity_open += movement.quantity
-            row.expected_at = movement.expected_at or movement.occurred_at
+            change["quantity_open"] += movement.quantity
+            change["expected_at"] = movement.expected_at or movement.occurred_at
         elif movement.movement in ("receipt", "transfer_in"):
-            row.quantity_open -= movement.quantity
+            change["quantity_open"] -= movement.quantity
+    return changes
+
+
+@functools.cache
+def _next_generation(dialect: str) -> Any:
+    """The page's number (:class:`InventoryGenerationRow`), its row locked until the page
+    commits; the first page makes the row, with the ``epoch`` bound."""
+    statement = insert_of(dialect)(_GENERATION).values(id=1, generation=1, epoch=bindparam("epoch"))
+    return statement.on_conflict_do_update(
+        index_elements=[_GENERATION.c.id], set_={"generation": _GENERATION.c.generation + 1}
+    ).returning(_GENERATION.c.generation)
+
+
+@functools.cache
+def _ledger_insert(dialect: str) -> Any:
+    """Store a page's entries, each movement only if the ledger has not got it; the ids of those
+    stored come back."""
+    statement = rows_insert(dialect, _LEDGER, _ENTRY_COLUMNS)
+    return statement.on_conflict_do_nothing(
+        index_elements=[_LEDGER.c.source, _LEDGER.c.movement_id]
+    ).returning(_LEDGER.c.movement_id)
+
+
+@functools.cache
+def _position_upsert(dialect: str) -> Any:
+    """Add a page's net changes (:func:`net_changes`) to the stored positions: a position not
+    stored yet is inserted as its changes (its buckets start at zero)."""
+    statement = rows_insert(dialect, _POSITIONS, _POSITION_COLUMNS)
+    new = statement.excluded
+    later = or_(
+        _POSITIONS.c.last_event_at.is_(None),
+        new.last_event_at >= _POSITIONS.c.last_event_at,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_POSITIONS.c.sku, _POSITIONS.c.location_id],
+        set_={
+            **{bucket: _POSITIONS.c[bucket] + new[bucket] for bucket in BUCKETS},
+            "version": _POSITIONS.c.version + new.version,
+            "generation": new.generation,
+            # every SET reads the row as it was, so both columns ask the same question
+            "last_event_at": case((later, new.last_event_at), else_=_POSITIONS.c.last_event_at),
+            "last_event_id": case((later, new.last_event_id), else_=_POSITIONS.c.last_event_id),
+        },
+    )
+
+
+@functools.cache
+def _expected_upsert(dialect: str) -> Any:
+    """Add a page's changes to the open expected receipts (:func:`expected_changes`)."""
+    statement = rows_insert(dialect, _EXPECTED, _EXPECTED_COLUMNS)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_EXPECTED.c.expected_receipt_id, _EXPECTED.c.sku, _EXPECTED.c.location_id],
+        set_={
+            "quantity_open": _EXPECTED.c.quantity_open + new.quantity_open,
+            "expected_at": func.coalesce(new.expected_at, _EXPECTED.c.expected_at),
+        },
+    )

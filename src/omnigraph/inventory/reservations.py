@@ -122,18 +122,21 @@ class SellableRules:
         :meth:`explain`'s number without the words (plain integers: it runs 50,000 times in a
         read)."""
         base = on_hand - committed - damaged - quality_control
+        # conditionals, not min() and max(): this runs 50,000 times in a read
         if self.restock_uninspected:
-            awaiting = min(returns_inspection, quality_control)
+            awaiting = (
+                returns_inspection if returns_inspection < quality_control else quality_control
+            )
             if awaiting > 0:
                 base += awaiting
         if restricted_returns and not self.grade_b_allowed:
             base -= restricted_returns
         base -= self.safety + reserved
         if self.fences:
-            sellable = max(0, base)
+            sellable = base if base > 0 else 0
             for _, quantity, percent, _ in self.fences:
                 base -= max(quantity, int(sellable * percent / 100))
-        return max(0, base)
+        return base if base > 0 else 0
 
     def explain(self, position: PositionFigures, reserved: int) -> tuple[int, list[str]]:
         """What the channel may still promise from ``position``, and the terms that made it."""
