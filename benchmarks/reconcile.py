@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -464,10 +465,12 @@ class FakeSources:
             started = time.perf_counter()
             self.calls[f"{source} {request.url.path}"] += 1
             body = handler(request)
-            response = (
-                httpx.Response(404, json={"error": "NOT_FOUND"})
-                if body is None
-                else httpx.Response(200, json=body)
+            # orjson, as a real source's server would encode: the standard library's encoder
+            # was a third of the fake's time
+            response = httpx.Response(
+                404 if body is None else 200,
+                content=orjson.dumps({"error": "NOT_FOUND"} if body is None else body),
+                headers={"Content-Type": "application/json"},
             )
             self.seconds += time.perf_counter() - started
             return response
@@ -476,7 +479,7 @@ class FakeSources:
 
     @staticmethod
     def _wanted(request: httpx.Request, key: str) -> list[str]:
-        return list(json.loads(request.content)[key])
+        return list(orjson.loads(request.content)[key])
 
     def _payments(self, request: httpx.Request) -> Json | None:
         business, path = self.business, request.url.path
