@@ -39,6 +39,7 @@ from omnigraph.payouts.matching import (
 )
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.runtime.services import utc_now
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.contract import PaymentsSource, PayoutSettlement
 from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
@@ -316,7 +317,9 @@ class Reconciler:
                 .order_by(PaymentTransactionRow.txn_id)
             )
             transactions = [StoredTransaction._make(row) for row in rows]
-        found = await fetch_counterparts(self.registry, payments, transactions)
+        # read by the thousand and never again: neither cached nor kept (sources.bulk)
+        with bulk_reads():
+            found = await fetch_counterparts(self.registry, payments, transactions)
         lines = match_transactions(transactions, found)
         created = {txn.id: txn.created_at for txn in transactions}
         by_payout: dict[str, list[LineResult]] = {}
