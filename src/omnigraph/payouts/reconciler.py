@@ -355,12 +355,15 @@ class Reconciler:
                     ReconciliationLineRow.payout_id.in_(ids),
                 )
             )
-            await session.execute(
+            # on the connection, a Core executemany: through the session, the ORM's bulk path
+            # spent as long again sorting the rows' values into its own per-row commands
+            connection = await session.connection()
+            await connection.execute(
                 insert(PayoutReconciliationRow),
                 [_verdict_values(source, payout, balance, now) for payout, balance in verdicts],
             )
             if lines:
-                await session.execute(
+                await connection.execute(
                     insert(ReconciliationLineRow),
                     [line_values(source, line, created[line.txn_id or ""], now) for line in lines],
                 )
