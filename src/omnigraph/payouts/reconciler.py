@@ -29,7 +29,7 @@ from omnigraph.db.models import (
     ReconciliationLineRow,
 )
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in
+from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in_many
 from omnigraph.payouts.counterparts import fetch_counterparts
 from omnigraph.payouts.matching import (
     LineResult,
@@ -441,9 +441,7 @@ class Reconciler:
             )
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
         reports += amount_mismatches(source, lines, now, order_source=storefront)
-        for report in reports:
-            _, new = await take_in(self.sessions, self.catalogue, report)
-            total.exceptions_raised += int(new)
+        total.exceptions_raised += await take_in_many(self.sessions, self.catalogue, reports)
 
 
 def amount_mismatches(
