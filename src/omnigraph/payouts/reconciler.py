@@ -307,8 +307,10 @@ class Reconciler:
     ) -> None:
         source = payments.name
         ids = [row.payout_id for row in payouts]
+        # read on the connection: plain rows, without the ORM's result machinery
         async with self.sessions() as session:
-            rows = await session.execute(
+            connection = await session.connection()
+            rows = await connection.execute(
                 select(*_STORED_COLUMNS)
                 .where(
                     PaymentTransactionRow.source == source,
