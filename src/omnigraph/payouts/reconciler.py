@@ -101,6 +101,10 @@ _STORED_COLUMNS = (
 )
 
 
+def _by_id(txn: StoredTransaction) -> str:
+    return txn.id
+
+
 def transaction_chunks(
     payouts: Sequence[PaymentPayoutRow], sizes: Mapping[str, int], bound: int
 ) -> Iterator[list[PaymentPayoutRow]]:
@@ -307,18 +311,19 @@ class Reconciler:
     ) -> None:
         source = payments.name
         ids = [row.payout_id for row in payouts]
-        # read on the connection: plain rows, without the ORM's result machinery
+        # read on the connection: plain rows, without the ORM's result machinery. Sorted here,
+        # not by the database: asked for them in txn_id order, SQLite walked the primary key
+        # (source, txn_id) through every transaction of the source, once per chunk, instead
+        # of looking up the chunk's payouts in their index
         async with self.sessions() as session:
             connection = await session.connection()
             rows = await connection.execute(
-                select(*_STORED_COLUMNS)
-                .where(
+                select(*_STORED_COLUMNS).where(
                     PaymentTransactionRow.source == source,
                     PaymentTransactionRow.payout_id.in_(ids),
                 )
-                .order_by(PaymentTransactionRow.txn_id)
             )
-            transactions = [StoredTransaction._make(row) for row in rows]
+            transactions = sorted(map(StoredTransaction._make, rows), key=_by_id)
         # read by the thousand and never again: neither cached nor kept (sources.bulk)
         with bulk_reads():
             found = await fetch_counterparts(self.registry, payments, transactions)
