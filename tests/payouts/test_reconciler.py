@@ -158,11 +158,11 @@ async def test_payouts_named_by_a_webhook_are_reconciled_now_marked_or_not(
     assert marked == 0
 
 
-async def test_a_reconciliation_asks_the_sources_afresh_and_caches_nothing(
+async def test_a_reconciliation_leaves_nothing_in_the_record_caches(
     services: Services, own_demo: DemoSystems, clean_database: str
 ) -> None:
-    """Even where the record caches are on, what a reconciliation reads is what the sources say
-    now, and it leaves nothing in the caches: it reads every counterpart once, by the thousand."""
+    """Even where the record caches are on, a reconciliation keeps none of the counterparts it
+    reads (it reads each once, by the thousand): a second one asks the sources as often."""
     registry = SourceRegistry(
         demo_sources_config(own_demo.urls), make_settings(clean_database, cache_ttl_seconds=60)
     )

@@ -324,7 +324,7 @@ class Reconciler:
                 )
             )
             transactions = sorted(map(StoredTransaction._make, rows), key=_by_id)
-        # read by the thousand and never again: neither cached nor kept (sources.bulk)
+        # read by the thousand and never again: not cached, not kept (sources.bulk)
         with bulk_reads():
             found = await fetch_counterparts(self.registry, payments, transactions)
         lines = match_transactions(transactions, found)

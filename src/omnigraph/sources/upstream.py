@@ -250,11 +250,10 @@ class Upstream:
         has nothing (cached too, so a missing record is not asked for again). Each answer is
         kept as the last good copy; a chunk the source cannot answer is served from those
         copies where stale answers are allowed, or raises :class:`UpstreamUnavailable`.
-        A bulk read (:func:`omnigraph.sources.bulk.bulk_reads`) asks ``fetch`` for every key and
-        caches none of the answers.
+        A bulk read (:func:`omnigraph.sources.bulk.bulk_reads`) caches none of the answers.
         """
         bulk = reading_in_bulk()
-        values = [None] * len(keys) if bulk else await self.cache_get(keys)
+        values = await self.cache_get(keys)
         wanted = [i for i, value in enumerate(values) if value is None]
         size = chunk or len(wanted) or 1
         for start in range(0, len(wanted), size):
