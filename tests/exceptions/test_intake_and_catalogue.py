@@ -7,16 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from omnigraph.core.errors import ConfigurationError
 from omnigraph.core.sources import SourceKind
+from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.exceptions.catalogue import (
     DEFAULT_CATALOGUE_PATH,
     ExceptionCatalogue,
     ExceptionKind,
     PayloadNotApplicable,
 )
-from omnigraph.exceptions.intake import ExceptionReport, take_in
+from omnigraph.exceptions.intake import ExceptionReport, take_in, take_in_many
 from omnigraph.exceptions.lifecycle import ExceptionStatus, can_move
 from omnigraph.runtime.services import Services
 
@@ -123,3 +125,46 @@ async def test_the_same_problem_seen_twice_at_once_is_one_exception(services: Se
     assert row.id == results[0][0].id
     assert row.severity == "HIGH"
     assert row.owner_kind == "wms"
+
+
+async def test_many_reports_at_once_are_one_exception_per_problem(services: Services) -> None:
+    """Reports taken in together (a reconciliation's chunk) open each problem once: one already
+    recorded and one reported twice are not opened again, and each new one has its opening
+    event."""
+
+    def report(key: str, summary: str = "a charge took another amount") -> ExceptionReport:
+        return ExceptionReport(
+            kind=ExceptionKind.AMOUNT_MISMATCH,
+            dedupe_key=f"test:many:{key}",
+            subject=f"psp:{key}",
+            subject_type="charge",
+            summary=summary,
+            detected_at=datetime.now(UTC),
+            reported_by="reconciler",
+            owner_source="psp",
+        )
+
+    catalogue = services.get(ExceptionCatalogue)
+    earlier, _ = await take_in(services.sessions, catalogue, report("a"))
+    batch = [report("a"), report("b"), report("c"), report("b", "seen again")]
+    assert await take_in_many(services.sessions, catalogue, batch) == 2
+    assert await take_in_many(services.sessions, catalogue, batch) == 0
+    async with services.sessions() as session:
+        rows = (
+            await session.execute(
+                select(ExceptionRow.dedupe_key, ExceptionRow.id, ExceptionRow.summary).where(
+                    ExceptionRow.dedupe_key.startswith("test:many:")
+                )
+            )
+        ).all()
+        events = await session.scalar(
+            select(func.count())
+            .select_from(ExceptionEventRow)
+            .where(ExceptionEventRow.exception_id.in_([row.id for row in rows]))
+        )
+    assert sorted(key for key, _, _ in rows) == ["test:many:a", "test:many:b", "test:many:c"]
+    assert {key: summary for key, _, summary in rows}["test:many:b"] == (
+        "a charge took another amount"
+    )
+    assert earlier.id in {row_id for _, row_id, _ in rows}
+    assert events == 3

@@ -37,3 +37,26 @@ async def test_the_erp_and_the_wms_are_asked_only_about_refunded_orders(
     assert len(found.orders) > len(refunded)
     # one batched call each, however many orders
     assert calls["erp"] == calls["wms"] == 1
+
+
+async def test_the_money_each_order_recorded_is_what_the_whole_order_states(
+    own_demo: DemoSystems, world: DemoWorld, clean_database: str
+) -> None:
+    """Reconciliation reads only the money of each storefront order: the same transactions, by
+    the same ids, as the whole order carries."""
+    registry = SourceRegistry(
+        demo_sources_config(own_demo.urls), make_settings(clean_database, cache_ttl_seconds=0)
+    )
+    try:
+        storefront = registry.storefronts[0]
+        refs = [str(order["id"]) for order in world.storefront_orders[:50]] + ["SF-NONE"]
+        whole = await storefront.orders_by_id(refs)
+        money = await storefront.order_payments_by_id(refs)
+    finally:
+        await registry.aclose()
+    assert set(money) == set(whole)
+    assert "SF-NONE" not in money
+    assert {ref: m.transactions for ref, m in money.items()} == {
+        ref: order.transactions for ref, order in whole.items()
+    }
+    assert any(m.transactions for m in money.values())

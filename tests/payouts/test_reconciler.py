@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
+from omnigraph.app import demo_sources_config
 from omnigraph.db.models import PaymentPayoutRow, PayoutReconciliationRow, ReconciliationLineRow
+from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.payouts import reconciler as reconciler_module
 from omnigraph.payouts.matching import Counterparts, SettledTransaction
@@ -19,7 +21,7 @@ from omnigraph.payouts.sync import PaymentsReader
 from omnigraph.runtime.services import Services
 from omnigraph.sources.contract import PaymentsSource
 from omnigraph.sources.registry import SourceRegistry
-from tests.conftest import ANCHOR, Graph, services_of
+from tests.conftest import ANCHOR, Graph, make_settings, services_of
 
 
 def payouts(*ids: str) -> list[PaymentPayoutRow]:
@@ -154,3 +156,37 @@ async def test_payouts_named_by_a_webhook_are_reconciled_now_marked_or_not(
             select(func.count()).where(PaymentPayoutRow.needs_reconciliation.is_(True))
         )
     assert marked == 0
+
+
+async def test_a_reconciliation_leaves_nothing_in_the_record_caches(
+    services: Services, own_demo: DemoSystems, clean_database: str
+) -> None:
+    """Even where the record caches are on, a reconciliation keeps none of the counterparts it
+    reads (it reads each once, by the thousand): a second one asks the sources as often."""
+    registry = SourceRegistry(
+        demo_sources_config(own_demo.urls), make_settings(clean_database, cache_ttl_seconds=60)
+    )
+    reconciler = Reconciler(
+        services.sessions, registry, services.get(ExceptionCatalogue), clock=lambda: ANCHOR
+    )
+    try:
+        await reconciler.reconcile_pending()
+        first = {name: client.upstream.calls for name, client in registry.clients.items()}
+        async with services.sessions() as session, session.begin():
+            await session.execute(update(PaymentPayoutRow).values(needs_reconciliation=True))
+        await reconciler.reconcile_pending()
+        second = {
+            name: client.upstream.calls - first[name] for name, client in registry.clients.items()
+        }
+        async with services.sessions() as session:
+            refs = list(await session.scalars(select(ReconciliationLineRow.order_ref).limit(5)))
+        storefront = registry.clients["web-store"].upstream
+        cached = await storefront.cache_get([("orders", "id", ref) for ref in refs if ref])
+        hits = sum(client.upstream.cache_hits for client in registry.clients.values())
+    finally:
+        await registry.aclose()
+    assert first["web-store"] > 0
+    assert second == first
+    assert hits == 0
+    assert cached
+    assert cached == [None] * len(cached)

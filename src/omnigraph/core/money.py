@@ -15,6 +15,7 @@ in minor units (the payments provider's balance transactions, Stripe); both meet
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -68,6 +69,14 @@ class UnknownCurrency(ValueError):
     """Not a three-letter currency code: an amount in it cannot be converted or compared."""
 
 
+# the minor unit of each exponent, as a quantum: 0.01 for two places
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in {2, *_EXPONENTS.values()}}
+
+
+# Amounts are converted by the hundred thousand in a reconciliation, in a handful of
+# currencies: each code is checked once, not at every conversion. A code that is not one raises,
+# and is never kept.
+@functools.lru_cache(maxsize=256)
 def exponent(currency: str) -> int:
     """How many decimal places ``currency``'s minor unit has (ISO 4217)."""
     code = currency.strip().upper()
@@ -78,18 +87,19 @@ def exponent(currency: str) -> int:
 
 def rounded(amount: Decimal, currency: str) -> Decimal:
     """``amount`` to its currency's minor unit, half away from zero."""
-    return amount.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_UP)
+    return amount.quantize(_QUANTA[exponent(currency)], rounding=ROUND_HALF_UP)
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
     """``amount`` (major units) as an integer count of minor units."""
-    return int(rounded(amount, currency).scaleb(exponent(currency)))
+    places = exponent(currency)
+    return int(amount.quantize(_QUANTA[places], rounding=ROUND_HALF_UP).scaleb(places))
 
 
 def from_minor_units(minor: int, currency: str) -> Decimal:
     """An integer count of minor units as a decimal amount in major units."""
     places = exponent(currency)
-    return Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+    return Decimal(minor).scaleb(-places).quantize(_QUANTA[places])
 
 
 def parse_amount(value: object, currency: str) -> Decimal:

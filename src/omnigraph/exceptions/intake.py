@@ -10,6 +10,7 @@ new occurrence and a new exception (``<key>#2``, ``#3``...).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,14 @@ from omnigraph.db.models import ExceptionEventRow, ExceptionRow
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.lifecycle import ExceptionStatus
 
-__all__ = ["ExceptionReport", "Reporter", "exception_id", "take_in", "take_in_occurrence"]
+__all__ = [
+    "ExceptionReport",
+    "Reporter",
+    "exception_id",
+    "take_in",
+    "take_in_many",
+    "take_in_occurrence",
+]
 
 # Exception ids are named by the problem (its dedupe key), so the same problem gets the same id
 # in every database: the demo's exceptions, and the examples that act on them, reproduce.
@@ -134,8 +142,67 @@ async def take_in(
     existing = await _by_dedupe_key(sessions, report.dedupe_key)
     if existing is not None:
         return existing, False
+    row = _opened(catalogue, report)
+    try:
+        async with sessions() as session, session.begin():
+            session.add(row)
+            await session.flush()
+            session.add(_opening_event(row, report))
+    except IntegrityError:
+        # Another intake recorded the same problem between our look and our insert.
+        existing = await _by_dedupe_key(sessions, report.dedupe_key)
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+async def take_in_many(
+    sessions: async_sessionmaker[AsyncSession],
+    catalogue: ExceptionCatalogue,
+    reports: Sequence[ExceptionReport],
+) -> int:
+    """Record every report, as :func:`take_in` would one at a time (a problem already recorded,
+    or reported twice, is one exception), in one look and one transaction; return how many
+    were new. For a detector that reports problems by the hundred (the reconciler, a chunk at a
+    time)."""
+    first: dict[str, ExceptionReport] = {}
+    for report in reports:
+        first.setdefault(report.dedupe_key, report)
+    keys = list(first)
+    async with sessions() as session:
+        for start in range(0, len(keys), _LOOKUP_BATCH):
+            known = await session.scalars(
+                select(ExceptionRow.dedupe_key).where(
+                    ExceptionRow.dedupe_key.in_(keys[start : start + _LOOKUP_BATCH])
+                )
+            )
+            for key in known:
+                del first[key]
+    fresh = list(first.values())
+    if not fresh:
+        return 0
+    rows = [_opened(catalogue, report) for report in fresh]
+    try:
+        async with sessions() as session, session.begin():
+            session.add_all(rows)
+            await session.flush()
+            session.add_all(
+                _opening_event(row, report) for row, report in zip(rows, fresh, strict=True)
+            )
+    except IntegrityError:
+        # another intake recorded one of them between our look and our insert: one at a time
+        return sum([(await take_in(sessions, catalogue, report))[1] for report in fresh])
+    return len(fresh)
+
+
+# dedupe keys looked up per query (well inside every database's limit on parameters)
+_LOOKUP_BATCH = 500
+
+
+def _opened(catalogue: ExceptionCatalogue, report: ExceptionReport) -> ExceptionRow:
     rule = catalogue.rule(report.kind)
-    row = ExceptionRow(
+    return ExceptionRow(
         id=exception_id(report.dedupe_key),
         kind=report.kind.value,
         status=ExceptionStatus.OPEN.value,
@@ -153,26 +220,16 @@ async def take_in(
         updated_at=report.detected_at,
         version=0,
     )
-    try:
-        async with sessions() as session, session.begin():
-            session.add(row)
-            await session.flush()
-            session.add(
-                ExceptionEventRow(
-                    exception_id=row.id,
-                    at=report.detected_at,
-                    status=ExceptionStatus.OPEN.value,
-                    actor=report.reported_by,
-                    note=report.summary,
-                )
-            )
-    except IntegrityError:
-        # Another intake recorded the same problem between our look and our insert.
-        existing = await _by_dedupe_key(sessions, report.dedupe_key)
-        if existing is None:
-            raise
-        return existing, False
-    return row, True
+
+
+def _opening_event(row: ExceptionRow, report: ExceptionReport) -> ExceptionEventRow:
+    return ExceptionEventRow(
+        exception_id=row.id,
+        at=report.detected_at,
+        status=ExceptionStatus.OPEN.value,
+        actor=report.reported_by,
+        note=report.summary,
+    )
 
 
 async def _by_dedupe_key(

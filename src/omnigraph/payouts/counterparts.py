@@ -14,11 +14,7 @@ from collections.abc import Sequence
 from omnigraph.payouts.categories import ReportingCategory, category_of
 from omnigraph.payouts.matching import Counterparts, SettledTransaction
 from omnigraph.sources.contract import PaymentsSource
-from omnigraph.sources.records import (
-    FulfilmentOrder,
-    SalesOrder,
-    StorefrontOrder,
-)
+from omnigraph.sources.records import FulfilmentOrder, OrderPayments, SalesOrder
 from omnigraph.sources.registry import SourceRegistry
 
 __all__ = ["fetch_counterparts", "orders_with_context"]
@@ -71,21 +67,20 @@ async def fetch_counterparts(
 
 async def orders_with_context(
     registry: SourceRegistry, refs: Sequence[str], *, context_refs: Sequence[str] | None = None
-) -> tuple[
-    dict[str, StorefrontOrder], dict[str, list[SalesOrder]], dict[str, list[FulfilmentOrder]]
-]:
-    """Storefront orders for ``refs``, and ERP sales orders and WMS fulfilment orders for
+) -> tuple[dict[str, OrderPayments], dict[str, list[SalesOrder]], dict[str, list[FulfilmentOrder]]]:
+    """The money storefront orders ``refs`` recorded (not the whole orders: matching reads
+    nothing else of them), and ERP sales orders and WMS fulfilment orders for
     ``context_refs`` (default: ``refs``), each source asked once (several storefronts, ERPs or
     warehouses are all asked)."""
     context = refs if context_refs is None else context_refs
     storefront_pages, erp_pages, wms_pages = await asyncio.gather(
-        asyncio.gather(*(s.orders_by_id(refs) for s in registry.storefronts if refs)),
+        asyncio.gather(*(s.order_payments_by_id(refs) for s in registry.storefronts if refs)),
         asyncio.gather(*(e.sales_orders_by_order_ref(context) for e in registry.erps if context)),
         asyncio.gather(
             *(w.fulfilment_orders_by_order_ref(context) for w in registry.warehouses if context)
         ),
     )
-    orders: dict[str, StorefrontOrder] = {}
+    orders: dict[str, OrderPayments] = {}
     for page in storefront_pages:
         orders |= page
     sales_orders: dict[str, list[SalesOrder]] = {}

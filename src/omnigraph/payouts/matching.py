@@ -23,11 +23,17 @@ from omnigraph.sources.records import (
     Charge,
     FulfilmentOrder,
     SalesOrder,
-    StorefrontOrder,
     StorefrontTransaction,
 )
 
-__all__ = ["Counterparts", "LineResult", "MatchStatus", "SettledTransaction", "match_transactions"]
+__all__ = [
+    "Counterparts",
+    "LineResult",
+    "MatchStatus",
+    "RecordedMoney",
+    "SettledTransaction",
+    "match_transactions",
+]
 
 
 class MatchStatus(enum.StrEnum):
@@ -64,6 +70,16 @@ class SettledTransaction(Protocol):
     def payout(self) -> str | None: ...
 
 
+class RecordedMoney(Protocol):
+    """What matching reads of a storefront order: its id and the money it recorded (an
+    ``OrderPayments``, as the reconciler reads it, or a whole ``StorefrontOrder``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def transactions(self) -> Sequence[StorefrontTransaction]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Counterparts:
     """The operational records a chunk of transactions is matched against, fetched in batches."""
@@ -71,7 +87,7 @@ class Counterparts:
     charges: Mapping[str, Charge]
     refund_charges: Mapping[str, str]  # refund id -> charge id
     dispute_charges: Mapping[str, str]  # dispute id -> charge id
-    orders: Mapping[str, StorefrontOrder]  # by order ref
+    orders: Mapping[str, RecordedMoney]  # by order ref
     sales_orders: Mapping[str, Sequence[SalesOrder]]  # by order ref
     fulfilments: Mapping[str, Sequence[FulfilmentOrder]]  # by order ref
     # refund id -> what it returned, in minor units of its charge's currency (the provider's
@@ -122,7 +138,7 @@ def _line(txn: SettledTransaction, status: MatchStatus, reason: str, **extra: ob
 
 
 def _storefront_money(
-    order: StorefrontOrder, kind: str, gateway_ref: str
+    order: RecordedMoney, kind: str, gateway_ref: str
 ) -> StorefrontTransaction | None:
     for entry in order.transactions:
         if entry.kind == kind and entry.gateway_ref == gateway_ref:

@@ -29,7 +29,7 @@ from omnigraph.db.models import (
     ReconciliationLineRow,
 )
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
-from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in
+from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in_many
 from omnigraph.payouts.counterparts import fetch_counterparts
 from omnigraph.payouts.matching import (
     LineResult,
@@ -39,6 +39,7 @@ from omnigraph.payouts.matching import (
 )
 from omnigraph.payouts.payout_equation import PayoutBalance, ReconciliationStatus, balance_payout
 from omnigraph.runtime.services import utc_now
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.contract import PaymentsSource, PayoutSettlement
 from omnigraph.sources.records import Payout
 from omnigraph.sources.registry import SourceRegistry
@@ -98,6 +99,10 @@ _STORED_COLUMNS = (
     PaymentTransactionRow.payout_id,
     PaymentTransactionRow.created_at,
 )
+
+
+def _by_id(txn: StoredTransaction) -> str:
+    return txn.id
 
 
 def transaction_chunks(
@@ -306,17 +311,22 @@ class Reconciler:
     ) -> None:
         source = payments.name
         ids = [row.payout_id for row in payouts]
+        # read on the connection: plain rows, without the ORM's result machinery. Sorted here,
+        # not by the database: asked for them in txn_id order, SQLite walked the primary key
+        # (source, txn_id) through every transaction of the source, once per chunk, instead
+        # of looking up the chunk's payouts in their index
         async with self.sessions() as session:
-            rows = await session.execute(
-                select(*_STORED_COLUMNS)
-                .where(
+            connection = await session.connection()
+            rows = await connection.execute(
+                select(*_STORED_COLUMNS).where(
                     PaymentTransactionRow.source == source,
                     PaymentTransactionRow.payout_id.in_(ids),
                 )
-                .order_by(PaymentTransactionRow.txn_id)
             )
-            transactions = [StoredTransaction._make(row) for row in rows]
-        found = await fetch_counterparts(self.registry, payments, transactions)
+            transactions = sorted(map(StoredTransaction._make, rows), key=_by_id)
+        # read by the thousand and never again: not cached, not kept (sources.bulk)
+        with bulk_reads():
+            found = await fetch_counterparts(self.registry, payments, transactions)
         lines = match_transactions(transactions, found)
         created = {txn.id: txn.created_at for txn in transactions}
         by_payout: dict[str, list[LineResult]] = {}
@@ -352,12 +362,15 @@ class Reconciler:
                     ReconciliationLineRow.payout_id.in_(ids),
                 )
             )
-            await session.execute(
+            # on the connection, a Core executemany: through the session, the ORM's bulk path
+            # spent as long again sorting the rows' values into its own per-row commands
+            connection = await session.connection()
+            await connection.execute(
                 insert(PayoutReconciliationRow),
                 [_verdict_values(source, payout, balance, now) for payout, balance in verdicts],
             )
             if lines:
-                await session.execute(
+                await connection.execute(
                     insert(ReconciliationLineRow),
                     [line_values(source, line, created[line.txn_id or ""], now) for line in lines],
                 )
@@ -435,9 +448,7 @@ class Reconciler:
             )
         storefront = self.registry.storefronts[0].name if self.registry.storefronts else None
         reports += amount_mismatches(source, lines, now, order_source=storefront)
-        for report in reports:
-            _, new = await take_in(self.sessions, self.catalogue, report)
-            total.exceptions_raised += int(new)
+        total.exceptions_raised += await take_in_many(self.sessions, self.catalogue, reports)
 
 
 def amount_mismatches(

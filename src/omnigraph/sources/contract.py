@@ -36,6 +36,7 @@ from omnigraph.sources.records import (
     Dispute,
     FulfilmentOrder,
     Location,
+    OrderPayments,
     Payout,
     Refund,
     SalesOrder,
@@ -175,6 +176,11 @@ class StorefrontSource(Protocol):
         ...
 
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]: ...
+
+    async def order_payments_by_id(self, ids: Sequence[str]) -> dict[str, OrderPayments]:
+        """The money each order recorded (the same reads as :meth:`orders_by_id`), for
+        reconciliation; never kept per content, as nothing compares them by identity."""
+        ...
 
     async def list_orders(
         self, *, limit: int, cursor: str | None, filter: OrderListFilter
@@ -354,6 +360,10 @@ class StorefrontAdapter:
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
         found = await self.client.batch_get("orders", ids)
         return _parsed(self.name, StorefrontOrder, found)
+
+    async def order_payments_by_id(self, ids: Sequence[str]) -> dict[str, OrderPayments]:
+        found = await self.client.batch_get("orders", ids)
+        return _parsed(self.name, OrderPayments, found, parse_record)
 
     async def list_orders(
         self, *, limit: int, cursor: str | None, filter: OrderListFilter

@@ -10,6 +10,7 @@ from cachetools import LRUCache
 from pydantic import BaseModel, ValidationError
 
 from omnigraph.core.errors import SourceContractViolation
+from omnigraph.sources.bulk import reading_in_bulk
 
 __all__ = [
     "forget_kept_records",
@@ -46,7 +47,10 @@ def parse_kept(source: str, model: type[RecordT], raw: Any) -> RecordT:
     """:func:`parse_record`, once per content: the same JSON (as a cached record, or a page
     that did not change) gives the very same record, which is frozen. An order's records are
     read on every request that serves it; kept, they are not validated again, and a truth
-    decided from them is recognised as the same by identity (``OrderTruths``)."""
+    decided from them is recognised as the same by identity (``OrderTruths``). Records read
+    in bulk (:func:`omnigraph.sources.bulk.bulk_reads`) are parsed each time, never kept."""
+    if reading_in_bulk():
+        return parse_record(source, model, raw)
     try:
         key = (model, orjson.dumps(raw))
     except TypeError:  # what orjson cannot write (integers past 64 bits): parsed each time

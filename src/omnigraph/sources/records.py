@@ -26,6 +26,7 @@ __all__ = [
     "FulfilmentLine",
     "FulfilmentOrder",
     "Location",
+    "OrderPayments",
     "OrderTotals",
     "Payout",
     "Refund",
@@ -139,6 +140,16 @@ class StorefrontOrder(_CamelRecord):
     lines: list[StorefrontLine]
     totals: OrderTotals
     returns: list[StorefrontReturn] = Field(default_factory=list)
+    transactions: list[StorefrontTransaction] = Field(default_factory=list)
+
+
+class OrderPayments(_CamelRecord):
+    """The money a storefront order recorded, and nothing else of it: what reconciliation
+    matches balance transactions against, read for every charge. Parsed from the same record
+    as :class:`StorefrontOrder` (the fields it reads are validated alike), in a third of the
+    time."""
+
+    id: str
     transactions: list[StorefrontTransaction] = Field(default_factory=list)
 
 

@@ -25,6 +25,7 @@ from omnigraph.core.errors import (
     UpstreamUnavailable,
 )
 from omnigraph.settings import SourceConfig
+from omnigraph.sources.bulk import reading_in_bulk
 from omnigraph.sources.observers import RequestRecorder, UpstreamObserver, UpstreamOutcome
 from omnigraph.sources.record_cache import CacheKey, LocalRecordCache, RecordCache, RedisRecordCache
 from omnigraph.sources.stale import LastGood
@@ -249,7 +250,9 @@ class Upstream:
         has nothing (cached too, so a missing record is not asked for again). Each answer is
         kept as the last good copy; a chunk the source cannot answer is served from those
         copies where stale answers are allowed, or raises :class:`UpstreamUnavailable`.
+        A bulk read (:func:`omnigraph.sources.bulk.bulk_reads`) caches none of the answers.
         """
+        bulk = reading_in_bulk()
         values = await self.cache_get(keys)
         wanted = [i for i, value in enumerate(values) if value is None]
         size = chunk or len(wanted) or 1
@@ -261,7 +264,8 @@ class Upstream:
             except UpstreamUnavailable as error:
                 answers = self.last_good.serve(asked, error)
             else:
-                await self.cache_put(list(zip(asked, answers, strict=True)))
+                if not bulk:
+                    await self.cache_put(list(zip(asked, answers, strict=True)))
                 if self.last_good.keeping:  # only a GraphQL query may be served stale
                     for key, answer in zip(asked, answers, strict=True):
                         self.last_good.keep(key, answer)

@@ -64,3 +64,17 @@ async def test_reconciliation_matches_a_stripe_charge_without_authorization_code
 
     assert line.status is MatchStatus.MATCHED, line.reason
     assert line.counterpart == capture.id
+
+
+async def test_the_money_an_order_recorded_is_read_as_the_whole_order_states_it(
+    adapter: ShopifyStorefrontAdapter,
+) -> None:
+    """What reconciliation reads of a Shopify order (its money, parsed alone) is what the whole
+    order carries; an id the shop does not have is left out, as for whole orders."""
+    wanted = [RICH, "SF-5012345678999"]
+    whole = await adapter.orders_by_id(wanted)
+    money = await adapter.order_payments_by_id(wanted)
+    assert set(money) == set(whole) == {RICH}
+    assert money[RICH].id == whole[RICH].id
+    assert money[RICH].transactions == whole[RICH].transactions
+    assert any(t.kind == "capture" for t in money[RICH].transactions)

@@ -3,6 +3,7 @@ omnigraph then sees (the payments contract's records)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -12,6 +13,7 @@ from tests.sources.stripe.conftest import SECRET_KEY, adapter_for, recorded
 
 from omnigraph.core.errors import SourceContractViolation, UpstreamUnavailable
 from omnigraph.payouts.categories import ReportingCategory, category_of
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.stripe import DEFAULT_API_VERSION, StripeClient
 
 PAYOUT = "po_1PgXk2LkdIwHu7ixPayout01"
@@ -64,7 +66,10 @@ async def test_balance_transactions_page_through_starting_after(stripe_client: M
     assert txns["txn_1PfDspLkdIwHu7ix0Disput1"].source == "du_1PfDspLkdIwHu7ix0Disput1"
 
 
-async def test_expanded_sources_answer_later_reads_by_id(stripe_client: MakeClient) -> None:
+@pytest.mark.parametrize("in_bulk", [False, True])
+async def test_expanded_sources_answer_later_reads_by_id(
+    stripe_client: MakeClient, in_bulk: bool
+) -> None:
     calls: list[str] = []
 
     def stripe(request: httpx.Request) -> httpx.Response:
@@ -75,9 +80,11 @@ async def test_expanded_sources_answer_later_reads_by_id(stripe_client: MakeClie
 
     adapter = adapter_for(stripe_client(stripe, cache_ttl=60))
     await adapter.balance_transactions_by_payout([PAYOUT])
-    charges = await adapter.charges_by_id(["ch_3PfAbcLkdIwHu7ix0Charge1"])
-    refunds = await adapter.refunds_by_id(["re_3PfAbcLkdIwHu7ix0Refund1"])
-    disputes = await adapter.disputes_by_id(["du_1PfDspLkdIwHu7ix0Disput1"])
+    # read in bulk, as the reconciler reads them: what the sync cached still answers
+    with bulk_reads() if in_bulk else contextlib.nullcontext():
+        charges = await adapter.charges_by_id(["ch_3PfAbcLkdIwHu7ix0Charge1"])
+        refunds = await adapter.refunds_by_id(["re_3PfAbcLkdIwHu7ix0Refund1"])
+        disputes = await adapter.disputes_by_id(["du_1PfDspLkdIwHu7ix0Disput1"])
 
     assert calls == ["/v1/balance_transactions"] * 2  # nothing fetched one by one
     assert charges["ch_3PfAbcLkdIwHu7ix0Charge1"].order_ref == "SF-100001"

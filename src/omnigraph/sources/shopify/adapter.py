@@ -20,9 +20,9 @@ import structlog
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.settings import SHOPIFY_NODES_LIMIT
 from omnigraph.sources.contract import JsonRecord, OrderListFilter, StorefrontPage
-from omnigraph.sources.parsing import parse_kept, parse_kept_records
+from omnigraph.sources.parsing import parse_kept, parse_kept_records, parse_record
 from omnigraph.sources.record_cache import CacheKey
-from omnigraph.sources.records import StorefrontOrder
+from omnigraph.sources.records import OrderPayments, StorefrontOrder
 from omnigraph.sources.shopify.client import QueryTooCostly, ShopifyClient
 from omnigraph.sources.shopify.mapping import ShopifyMappingError, order_gid, order_record
 from omnigraph.sources.shopify.queries import (
@@ -94,6 +94,10 @@ class ShopifyStorefrontAdapter:
     async def orders_by_id(self, ids: Sequence[str]) -> dict[str, StorefrontOrder]:
         records = await self.order_records(ids)
         return {key: parse_kept(self.name, StorefrontOrder, raw) for key, raw in records.items()}
+
+    async def order_payments_by_id(self, ids: Sequence[str]) -> dict[str, OrderPayments]:
+        records = await self.order_records(ids)
+        return {key: parse_record(self.name, OrderPayments, raw) for key, raw in records.items()}
 
     async def order_records(self, ids: Sequence[str]) -> dict[str, JsonRecord]:
         """Contract-shaped records by canonical order id; unknown ids are left out."""
