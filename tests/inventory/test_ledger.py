@@ -183,6 +183,12 @@ async def position(services: Services, sku: str, location: str) -> InventoryPosi
     return row
 
 
+async def quarantined(services: Services) -> list[str]:
+    """The quarantine's reasons, sorted."""
+    async with services.sessions() as session:
+        return sorted(await session.scalars(select(QuarantinedEventRow.reason)))
+
+
 async def test_movements_move_the_buckets_and_replays_change_nothing(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:
@@ -297,9 +303,7 @@ async def test_a_movement_without_an_id_is_quarantined(
     del wms.events[0]["data"]["id"]
     done = await LedgerReader(services.sessions, services.registry).sync_once()
     assert (done.applied, done.quarantined) == (0, 1)
-    async with services.sessions() as session:
-        reasons = list(await session.scalars(select(QuarantinedEventRow.reason)))
-    assert reasons == ["malformed: the movement has no id"]
+    assert await quarantined(services) == ["malformed: the movement has no id"]
 
 
 async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
@@ -315,14 +319,12 @@ async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
     report = await reader.sync_once()
     assert (report.applied, report.gaps, report.quarantined) == (3, 1, 1)
     assert (await position(services, "SKU-B", "dc-north")).on_hand == 11
-    async with services.sessions() as session:
-        reasons = sorted(r.reason for r in await session.scalars(select(QuarantinedEventRow)))
+    reasons = await quarantined(services)
     assert reasons[0].startswith("gap: feed sequence 2..3")
     assert reasons[1].startswith("malformed:")
     # reading again quarantines nothing twice
     await reader.sync_once()
-    async with services.sessions() as session:
-        assert len(list(await session.scalars(select(QuarantinedEventRow)))) == 2
+    assert await quarantined(services) == reasons
 
 
 async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves_on(
@@ -336,9 +338,7 @@ async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves
     done = await LedgerReader(services.sessions, services.registry).sync_once()
     assert (done.applied, done.quarantined) == (1, 1)
     assert (await position(services, "SKU-N", "dc-north")).on_hand == 2
-    async with services.sessions() as session:
-        reasons = list(await session.scalars(select(QuarantinedEventRow.reason)))
-    assert reasons == ["malformed: the event holds a NUL character (\\u0000)"]
+    assert await quarantined(services) == ["malformed: the event holds a NUL character (\\u0000)"]
 
 
 async def test_availability_is_derived_from_the_ledger_and_explains_itself(
