@@ -242,6 +242,14 @@ class BulkPolicy(Section):
         description="Pages a runner writes before it lets a stopping process end (the claim"
         " is kept; the next pages follow at once).",
     )
+    direct_page_size: int = Field(
+        default=500,
+        ge=1,
+        le=500,
+        description="Orders a page of an export holds when omnigraph answers it without"
+        " running GraphQL field by field (its sources' batch limit, 500: one call per source"
+        " per level per page); other pages hold the connection's largest `first`.",
+    )
     max_page_attempts: int = Field(
         default=5,
         ge=1,
