@@ -553,16 +553,14 @@ class SchemaPages:
         """One page answered by ``compiled``, shaped as the schema's answer; None when it
         must run through the schema."""
         settings = self.services.settings
+        # as much of a direct page as the cost limit lets the schema's pages be of theirs
+        full = settings.limits.max_page_size
+        size = max(1, settings.bulk.direct_page_size * int(plan["pageSize"]) // full)
         context = RequestContext.for_request(self.services, BulkCaller(principal))
         timeout = settings.limits.execution_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                page = await compiled.page(
-                    context,
-                    principal,
-                    settings.bulk.direct_page_size,
-                    variables.get(AFTER_VARIABLE),
-                )
+                page = await compiled.page(context, principal, size, variables.get(AFTER_VARIABLE))
         except TimeoutError:
             return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
         finally:
