@@ -112,7 +112,7 @@ async def test_a_selection_the_direct_pages_do_not_read_is_exported_through_the_
     flat: list[dict[str, Any]] = []
     for node in nodes:
         flat.append({k: v for k, v in node.items() if not isinstance(v, list)})
-        for key, value in node.items():
+        for value in node.values():
             if isinstance(value, list):
                 flat += [{**item, "__parentId": node["id"]} for item in value]
     assert rows == flat
