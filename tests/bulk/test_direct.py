@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from omnigraph.orders.truth import OrderTruths
 from omnigraph.security.principal import Role
 from tests.bulk.conftest import DIRECT_PAGE_SIZE, Bulk
 from tests.bulk.test_exports import ORDER_FIELDS
@@ -93,6 +94,20 @@ async def test_a_direct_export_asks_each_system_once_a_page(bulk: Bulk, sources:
     pages = -(-160 // DIRECT_PAGE_SIZE)
     assert calls["storefront"] <= pages + 1  # the last page may find an empty one after it
     assert all(calls[kind] <= pages for kind in ("erp", "wms", "payments")), calls
+
+
+async def test_a_direct_export_leaves_the_kept_truths_to_live_queries(bulk: Bulk) -> None:
+    """An export reads each order once: its truths are decided for its page and dropped, so
+    a scan of every order neither fills the process's kept truths nor pushes out theirs."""
+    token = await bulk.key(Role.REPORTING)
+    kept = bulk.services.get(OrderTruths)
+    kept.clear()
+    await exported_rows(bulk, token, WIDE)
+    reused = kept.reused
+    await listed(bulk, token, WIDE)
+    assert kept.reused == reused  # nothing the export decided was there to take again
+    await listed(bulk, token, WIDE)
+    assert kept.reused > reused  # (the listing's own truths are kept, as ever)
 
 
 @pytest.mark.parametrize(

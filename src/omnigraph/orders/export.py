@@ -39,11 +39,13 @@ from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import ListingPosition
 from omnigraph.graph.permissions import may_trace
 from omnigraph.graph.types import Money
-from omnigraph.orders.resolvers import ORDER_CURSOR, preload_truths, preloaded_truth
+from omnigraph.orders.authority import AuthorityRules
+from omnigraph.orders.resolvers import ORDER_CURSOR, page_evidence
 from omnigraph.orders.schema import order_totals
-from omnigraph.orders.truth import LINE_QUANTITIES, OrderState, OrderTruth
+from omnigraph.orders.truth import LINE_QUANTITIES, OrderEvidence, OrderState, OrderTruth
 from omnigraph.security.principal import Principal
 from omnigraph.sources.contract import OrderListFilter
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.records import Sourced, StorefrontLine, StorefrontOrder
 
 __all__ = ["OrderExport", "OrderPages", "order_export"]
@@ -298,17 +300,25 @@ class OrderPages:
     async def page(
         self, ctx: RequestContext, principal: Principal, first: int, after: str | None
     ) -> DirectPage | None:
-        try:
-            orders, has_next, end_cursor = await _listed(ctx, first, after)
-        except UpstreamUnavailable:
-            return None  # the schema reports it as the listing would; the runner retries
         kinds = self.kinds
+        evidences: list[OrderEvidence] = []
+        with bulk_reads():  # nor are its records (nor cached): each is read once
+            try:
+                orders, has_next, end_cursor = await _listed(ctx, first, after)
+            except UpstreamUnavailable:
+                return None  # the schema reports it as the listing would; the runner retries
+            if kinds:
+                evidences = await page_evidence(ctx, orders, kinds)
         truths: list[OrderTruth | None] = [None] * len(orders)
         if kinds:
-            await preload_truths(ctx, orders, [kinds])
-            truths = [preloaded_truth(ctx, order, kinds) for order in orders]
-            if any(t is None or t.evidence.unavailable for t in truths):
+            if any(evidence.unavailable for evidence in evidences):
                 return None  # the schema reports what did not answer; the runner retries
+            # decided for this page only: an export reads each order once, and kept with the
+            # process's truths (``OrderTruths``) a scan's orders would fill them, about 60 KB
+            # an order, and push out the orders live queries ask about
+            services = ctx.services
+            rules, now = services.get(AuthorityRules), services.now()
+            truths = [OrderTruth(evidence, rules, now) for evidence in evidences]
         # a caller who may trace money traces every field (``may_trace``)
         traced: Callable[[str], bool] = (
             _always if may_trace(principal, "totals") else lambda f: may_trace(principal, f)

@@ -62,6 +62,7 @@ __all__ = [
     "order_by_source_ref",
     "order_key",
     "order_truth",
+    "page_evidence",
     "preload_truths",
     "preloaded_truth",
 ]
@@ -291,13 +292,20 @@ async def preload_truths(
     if not orders or not kind_sets:
         return
     kinds: frozenset[SourceKind] = frozenset().union(*kind_sets)
-    asked = [_Asked.ask(ctx, order, kinds) for order in orders]
     memo = ctx.memo
-    for asks in asked:
-        found = await asks.evidence()
-        order = asks.order
+    for order, found in zip(orders, await page_evidence(ctx, orders, kinds), strict=True):
         for kind_set, truth in _truths_of(ctx, found, kinds, kind_sets).items():
             memo.setdefault((order_truth, order.source, order.record.id, kind_set), truth)
+
+
+async def page_evidence(
+    ctx: RequestContext, orders: Sequence[Sourced[StorefrontOrder]], kinds: Set[SourceKind]
+) -> list[OrderEvidence]:
+    """What the systems of ``kinds`` say about each of ``orders``: every order's loaders
+    asked before any answer is awaited, so a page makes one batch per source. An unreachable
+    source is noted in each evidence, never raised."""
+    asked = [_Asked.ask(ctx, order, kinds) for order in orders]
+    return [await asks.evidence() for asks in asked]
 
 
 async def list_orders(
