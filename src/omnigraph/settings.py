@@ -246,9 +246,10 @@ class BulkPolicy(Section):
         default=500,
         ge=1,
         le=500,
-        description="Orders a page of an export holds when omnigraph answers it without"
-        " running GraphQL field by field (its sources' batch limit, 500: one call per source"
-        " per level per page); other pages hold the connection's largest `first`.",
+        description="Orders a page of an orders export holds when omnigraph answers it without"
+        " running GraphQL field by field: the sources' batch limit, so one call per source per"
+        " level per page (a query the cost limit gives part of a full connection page gets the"
+        " same part of this). Other pages hold the connection's largest `first`.",
     )
     max_page_attempts: int = Field(
         default=5,
