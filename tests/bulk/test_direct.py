@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from omnigraph.core.errors import SourceContractViolation
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.security.principal import Role
 from tests.bulk.conftest import DIRECT_PAGE_SIZE, Bulk
@@ -131,3 +132,27 @@ async def test_a_selection_the_direct_pages_do_not_read_is_exported_through_the_
             if isinstance(value, list):
                 flat += [{**item, "__parentId": node["id"]} for item in value]
     assert rows == flat
+
+
+async def test_a_source_breaking_its_contract_fails_a_direct_export_with_the_listings_code(
+    bulk: Bulk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storefront = bulk.services.registry.storefronts[0]
+
+    async def broken(**_: Any) -> Any:
+        raise SourceContractViolation(storefront.name, "Order field 'placedAt': not a date")
+
+    monkeypatch.setattr(storefront, "list_orders", broken)
+    token = await bulk.key(Role.REPORTING)
+    body = await bulk.query(token, "{ orders(first: 5) { edges { node { id state } } } }")
+    [error] = body["errors"]
+    operation = (await bulk.start(token, "{ orders { edges { node { id state } } } }"))[
+        "bulkOperation"
+    ]
+    await bulk.run()
+    failed = await bulk.status(token, operation["id"])
+    assert (failed["status"], failed["errorCode"], failed["url"]) == (
+        "FAILED",
+        error["extensions"]["code"],
+        None,
+    )

@@ -71,6 +71,7 @@ from omnigraph.bulk.plan import (
     Shape,
 )
 from omnigraph.bulk.runner import AccessEnded, PageAnswer, PageError
+from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import ApiKeyRow, BulkOperationRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.cost import operation_cost
@@ -563,6 +564,10 @@ class SchemaPages:
                 page = await compiled.page(context, principal, size, variables.get(AFTER_VARIABLE))
         except TimeoutError:
             return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
+        except OmnigraphError:
+            # a coded failure (a source breaking its contract, a cursor that is no cursor):
+            # the schema's page meets it too and answers it with its code, as asked directly
+            page = None
         finally:
             context.release()
         if page is None:
