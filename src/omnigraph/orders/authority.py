@@ -81,8 +81,7 @@ class FieldAuthority(BaseModel):
         return min(positions.get(source, last), positions.get(kind, last))
 
     def owns(self, source: str, kind: SourceKind) -> bool:
-        owner = self.owner
-        return owner == source or owner == kind
+        return self.owner in (source, kind)  # a SourceKind is a str: no .value
 
 
 class _RulesFile(BaseModel):
