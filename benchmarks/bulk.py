@@ -52,8 +52,9 @@ from omnigraph.demo import DemoSystems, build_world
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.runtime.services import Services
 from omnigraph.settings import Settings
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.contract import OrderListFilter
-from omnigraph.sources.parsing import forget_kept_records, records_not_kept
+from omnigraph.sources.parsing import forget_kept_records
 
 SELECTION = """id name channel state placedAt
   totals { total { amount currency } }
@@ -127,7 +128,7 @@ async def _upstream_alone(services: Services, size: int) -> tuple[int, int, None
     queries do, keeping the records; larger ones as the direct export pages do, not keeping
     them). No truth, no rows: the floor under any export asking the systems that way."""
     if size > 100:
-        with records_not_kept():
+        with bulk_reads():
             return await _upstream_pages(services, size)
     return await _upstream_pages(services, size)
 

@@ -69,7 +69,7 @@ from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
-from omnigraph.orders.export import order_export
+from omnigraph.orders.resolvers import order_export
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.report_endpoint import reconciliation_csv

@@ -29,7 +29,7 @@ from tests.clocks import WallClock
 from tests.conftest import issue_key, make_settings, services_of, serving
 
 PAGE_SIZE_CAP = 25  # 160 demo orders: seven pages
-# the pages of an export omnigraph answers without executing GraphQL (omnigraph.bulk.direct):
+# the pages of an export omnigraph answers without executing GraphQL (DirectRoot):
 # 160 demo orders in four
 DIRECT_PAGE_SIZE = 40
 CLAIM_SECONDS = 60.0

@@ -1,7 +1,7 @@
 """Orders exports whose pages omnigraph answers without running GraphQL field by field
-(``omnigraph.bulk.direct``): the file holds what paging the same selection directly returns,
-field for field, masking included, in fewer upstream calls; a selection or a page it cannot
-answer so runs through the schema as before."""
+(``DirectRoot`` in ``omnigraph.bulk.resolvers``): the file holds what paging the same
+selection directly returns, field for field, masking included, in fewer upstream calls; a
+selection or a page it cannot answer so runs through the schema as before."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from omnigraph.bulk.resolvers import Selected, node_selection
 from omnigraph.core.errors import SourceContractViolation
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.security.principal import Role
@@ -156,3 +157,27 @@ async def test_a_source_breaking_its_contract_fails_a_direct_export_with_the_lis
         error["extensions"]["code"],
         None,
     )
+
+
+def paged(node: str) -> str:
+    return (
+        "query BulkPage($bulkFirst: Int!, $bulkAfter: String) {"
+        " orders(first: $bulkFirst, after: $bulkAfter) {"
+        f" edges {{ node {{ {node} }} }} _bulkPageInfo: pageInfo {{ hasNextPage endCursor }} }} }}"
+    )
+
+
+def test_the_node_selection_is_read_off_a_page_of_plain_fields_only() -> None:
+    assert node_selection(paged("id total: totals { total { amount } }")) == (
+        Selected("id", "id"),
+        Selected("total", "totals", (Selected("total", "total", (Selected("amount", "amount"),)),)),
+    )
+    for declined in (
+        'id provenance(field: "state") { field }',  # an argument
+        "id name @include(if: true)",  # a directive
+        "id ... on Order { name }",  # a fragment
+        "id id",  # a key twice (GraphQL merges them)
+    ):
+        assert node_selection(paged(declined)) is None, declined
+    filtered = paged("id").replace("after: $bulkAfter", 'after: $bulkAfter, filter: {sku: "A"}')
+    assert node_selection(filtered) is None

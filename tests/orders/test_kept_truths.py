@@ -204,7 +204,6 @@ def test_the_same_json_parses_to_the_same_frozen_record() -> None:
     assert parse_kept("erp", SalesOrder, huge) is not parsed
 
 
-
 async def test_a_second_request_serves_the_kept_truths_and_the_same_answer(
     app: Starlette, graph: Graph
 ) -> None:
