@@ -13,9 +13,10 @@ provenance. Per row:
 - **bulk FORMAT**: ``runBulkQuery`` with the same selection, one runner stepped to the end in
   this process (pages through the schema as the caller, the spool, the file), then the file
   downloaded;
-- **upstream calls alone (the floor)**: the calls such an export must make (each storefront
-  page, then one batch per system for its orders), parsed, and nothing else: the most any
-  export that asks the systems as live queries do could reach.
+- **upstream calls alone, pages of N (the floor)**: the calls such an export must make (each
+  storefront page, then one batch per system for its orders), parsed, and nothing else: the
+  most any export asking the systems in pages of N could reach; N is 100 (a live page) and
+  ``bulk.direct_page_size`` (500, the pages of an orders export omnigraph answers itself).
 
 Every row starts cold: no truths kept (``OrderTruths``) and no records parsed before it.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import resource
 import tempfile
 import time
@@ -50,6 +52,7 @@ from omnigraph.demo import DemoSystems, build_world
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.runtime.services import Services
 from omnigraph.settings import Settings
+from omnigraph.sources.bulk import bulk_reads
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.parsing import forget_kept_records
 
@@ -118,17 +121,25 @@ async def _paging(client: httpx.AsyncClient) -> tuple[int, int, None]:
         after = page["pageInfo"]["endCursor"]
 
 
-async def _upstream_alone(services: Services) -> tuple[int, int, None]:
-    """The calls an export of the same orders must make, and nothing else: each page of 100
-    from the storefront, then its orders' sales orders, fulfilment orders and charges in one
-    batch per system, parsed as the service parses them. No truth, no rows: the floor under
-    any export that asks the systems as live queries do."""
+async def _upstream_alone(services: Services, size: int) -> tuple[int, int, None]:
+    """The calls an export of the same orders in pages of ``size`` must make, and nothing
+    else: each page from the storefront, then its orders' sales orders, fulfilment orders and
+    charges in one batch per system, parsed as the service parses them (pages of 100 as live
+    queries do, keeping the records; larger ones as the direct export pages do, not keeping
+    them). No truth, no rows: the floor under any export asking the systems that way."""
+    if size > 100:
+        with bulk_reads():
+            return await _upstream_pages(services, size)
+    return await _upstream_pages(services, size)
+
+
+async def _upstream_pages(services: Services, size: int) -> tuple[int, int, None]:
     registry = services.registry
     orders = 0
     for storefront in registry.storefronts:
         cursor = None
         while True:
-            page = await storefront.list_orders(limit=100, cursor=cursor, filter=OrderListFilter())
+            page = await storefront.list_orders(limit=size, cursor=cursor, filter=OrderListFilter())
             refs = [order.id for order in page.orders]
             orders += len(refs)
             await asyncio.gather(
@@ -227,13 +238,14 @@ async def _measure(demo: DemoSystems, orders: int, formats: list[str]) -> list[R
                     "paging orders(first: 100)", demo, services, lambda: _paging(client)
                 )
                 results.insert(0, paging)
-                floor = await _row(
-                    "upstream calls alone (the floor)",
-                    demo,
-                    services,
-                    lambda: _upstream_alone(services),
-                )
-                results.append(floor)
+                for size in (100, services.settings.bulk.direct_page_size):
+                    floor = await _row(
+                        f"upstream calls alone, pages of {size} (the floor)",
+                        demo,
+                        services,
+                        functools.partial(_upstream_alone, services, size),
+                    )
+                    results.append(floor)
         assert all(r.orders == orders for r in results), [(r.name, r.orders) for r in results]
         return results
 
@@ -245,10 +257,12 @@ def bulk_benchmark(orders: int, formats: list[str]) -> None:
         async with DemoSystems(world) as demo:
             return await _measure(demo, orders, formats)
 
+    load = os.getloadavg()[0]
     rows = asyncio.run(run())
     base = rows[0].orders / rows[0].seconds
     print(
-        f"\n{orders} orders; orders with lines, state, totals and provenance (record cache off)\n"
+        f"\n{orders} orders; orders with lines, state, totals and provenance (record cache off);"
+        f" load average {load:.1f} before, {os.getloadavg()[0]:.1f} after\n"
     )
     print(
         "| row | CPU s (wall s) | orders/s | rows/s | vs paging | upstream calls / 1,000 orders"

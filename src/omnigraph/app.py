@@ -69,6 +69,7 @@ from omnigraph.observability.metrics import ServiceMetrics
 from omnigraph.observability.tracing import Tracing
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
+from omnigraph.orders.resolvers import order_export
 from omnigraph.orders.truth import OrderTruths
 from omnigraph.payouts.reconciler import Reconciler
 from omnigraph.payouts.report_endpoint import reconciliation_csv
@@ -594,7 +595,9 @@ def create_app(
                 services.provide(part)
             if settings.subgraph in (None, BULK_SUBGRAPH):
                 # exports run each page through the whole graph, as the caller
-                services.provide(SchemaPages(services, lambda: bulk_schema(settings)))
+                services.provide(
+                    SchemaPages(services, lambda: bulk_schema(settings), direct=order_export())
+                )
             app.state.services = services
             health = Health(
                 sessions,

@@ -242,6 +242,15 @@ class BulkPolicy(Section):
         description="Pages a runner writes before it lets a stopping process end (the claim"
         " is kept; the next pages follow at once).",
     )
+    direct_page_size: int = Field(
+        default=500,
+        ge=1,
+        le=500,
+        description="Orders a page of an orders export holds when omnigraph answers it without"
+        " running GraphQL field by field: the sources' batch limit, so one call per source per"
+        " level per page (a query the cost limit gives part of a full connection page gets the"
+        " same part of this). Other pages hold the connection's largest `first`.",
+    )
     max_page_attempts: int = Field(
         default=5,
         ge=1,

@@ -29,6 +29,9 @@ from tests.clocks import WallClock
 from tests.conftest import issue_key, make_settings, services_of, serving
 
 PAGE_SIZE_CAP = 25  # 160 demo orders: seven pages
+# the pages of an export omnigraph answers without executing GraphQL (DirectRoot):
+# 160 demo orders in four
+DIRECT_PAGE_SIZE = 40
 CLAIM_SECONDS = 60.0
 RETENTION_SECONDS = 3600.0
 START = """mutation($input: RunBulkQueryInput!) { runBulkQuery(input: $input) {
@@ -139,6 +142,7 @@ async def bulk(
             "enabled": False,  # the tests step the runners
             "directory": str(folder),
             "pages_per_step": 1,
+            "direct_page_size": DIRECT_PAGE_SIZE,
             "claim_seconds": CLAIM_SECONDS,
             "retention_seconds": RETENTION_SECONDS,
             "max_running_per_key": 2,

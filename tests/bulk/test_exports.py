@@ -14,7 +14,7 @@ import duckdb
 import orjson
 
 from omnigraph.security.principal import Role
-from tests.bulk.conftest import PAGE_SIZE_CAP, Bulk
+from tests.bulk.conftest import DIRECT_PAGE_SIZE, PAGE_SIZE_CAP, Bulk
 
 ORDER_FIELDS = """id name channel placedAt
   totals { total { amount currency } }
@@ -63,7 +63,7 @@ async def test_an_export_runs_to_a_jsonl_file_holding_what_the_listing_holds(bul
     await runner.step()  # claims it and writes the first page
     watched = await bulk.status(token, operation["id"])
     assert watched["status"] == "RUNNING"
-    assert watched["rootObjectCount"] == str(PAGE_SIZE_CAP)
+    assert watched["rootObjectCount"] == str(DIRECT_PAGE_SIZE)
     assert watched["url"] is None  # nothing is served before the export is complete
     await bulk.run(runner)
 

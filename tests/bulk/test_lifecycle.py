@@ -68,7 +68,7 @@ async def test_a_cancelled_export_stops_and_nothing_of_it_is_served(bulk: Bulk) 
     }
     await bulk.run(runner)  # the runner finds it cancelled at its next page and stops
     status = await bulk.status(token, operation["id"])
-    assert (status["status"], status["rootObjectCount"], status["url"]) == ("CANCELED", "50", None)
+    assert (status["status"], status["rootObjectCount"], status["url"]) == ("CANCELED", "80", None)
     url = f"/bulk/{operation['id']}/file"
     refused = await bulk.download(token, url)
     assert (refused.status_code, refused.json()["errors"][0]["extensions"]["code"]) == (
@@ -90,7 +90,7 @@ async def test_an_export_whose_runner_died_resumes_from_its_last_page_elsewhere(
     doomed = bulk.runner("replica-a")
     for _ in range(3):
         await doomed.step()
-    assert (await bulk.status(token, operation["id"]))["rootObjectCount"] == "75"
+    assert (await bulk.status(token, operation["id"]))["rootObjectCount"] == "120"
     # replica A dies in the middle of writing its fourth page: its checkpoint never lands
     [spool] = bulk.files_of(row_id(operation))
     torn = bulk.folder / spool
@@ -218,7 +218,7 @@ async def test_a_subscriber_sees_each_page_and_the_end(bulk: Bulk) -> None:
         await runner.step()
         seen.append(await next_change())
     assert seen == [
-        {"status": "RUNNING", "rootObjectCount": str(n), "url": None} for n in (25, 50, 75)
+        {"status": "RUNNING", "rootObjectCount": str(n), "url": None} for n in (40, 80, 120)
     ]
     await bulk.run(runner)
     end = await next_change()

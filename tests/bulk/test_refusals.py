@@ -16,7 +16,7 @@ from omnigraph.graph.overrides import graphql_schema
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
 from omnigraph.settings import QueryLimits
-from tests.bulk.conftest import PAGE_SIZE_CAP, Bulk
+from tests.bulk.conftest import DIRECT_PAGE_SIZE, Bulk
 from tests.bulk.test_exports import ORDERS_EXPORT
 
 MINE = "{ bulkOperations(first: 5) { edges { node { id status } } } }"
@@ -120,7 +120,7 @@ async def test_an_export_whose_key_is_revoked_fails(bulk: Bulk) -> None:
         row = await session.get(BulkOperationRow, bulk_operation_key(operation["id"]))
     assert row is not None
     assert (row.status, row.error_code, row.file_name) == ("FAILED", "ACCESS_REVOKED", None)
-    assert row.root_object_count == PAGE_SIZE_CAP  # the page before the revocation
+    assert row.root_object_count == DIRECT_PAGE_SIZE  # the page before the revocation
 
 
 def test_the_cost_limit_applies_to_each_page_not_to_the_export() -> None:

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import (
     ArgumentNode,
@@ -70,10 +70,12 @@ from omnigraph.bulk.plan import (
     Shape,
 )
 from omnigraph.bulk.runner import AccessEnded, PageAnswer, PageError
+from omnigraph.core.errors import OmnigraphError
 from omnigraph.db.models import ApiKeyRow, BulkOperationRow
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.limits.cost import operation_cost
 from omnigraph.graph.matrix import Matrix, load_matrix
+from omnigraph.graph.overrides import graphql_schema
 from omnigraph.runtime.services import Services
 from omnigraph.security.principal import Principal, Role
 from omnigraph.settings import QueryLimits
@@ -82,9 +84,15 @@ __all__ = [
     "BULK_ROOTS",
     "PAGE_OPERATION",
     "BulkCaller",
+    "DirectPage",
+    "DirectQuery",
+    "DirectRoot",
     "SchemaPages",
+    "Selected",
     "analyse",
     "forbidden_fields",
+    "may_read_directly",
+    "node_selection",
     "principal_json",
 ]
 
@@ -458,12 +466,25 @@ class BulkCaller:
 class SchemaPages:
     """Runs export pages through a schema (made on first use: the single-process graph with
     the limits and the production masking, without trusted documents, which the export's
-    start checked) as the caller who started each export."""
+    start checked) as the caller who started each export.
 
-    def __init__(self, services: Services, schema: Callable[[], Schema]) -> None:
+    A root connection with a :class:`DirectRoot` in ``direct`` has its pages answered by it
+    where it can (see "pages a domain answers itself" below: the same rows, without
+    executing GraphQL field by field), ``direct_page_size`` nodes a page; every other page
+    runs through the schema."""
+
+    def __init__(
+        self,
+        services: Services,
+        schema: Callable[[], Schema],
+        direct: Mapping[str, DirectRoot] | None = None,
+    ) -> None:
         self.services = services
         self._make_schema = schema
         self._bulk_schema: Schema | None = None
+        self.direct = dict(direct or {})
+        # compiled per page document (None: its pages run through the schema)
+        self._compiled: dict[str, DirectQuery | None] = {}
 
     @property
     def schema(self) -> Schema:
@@ -505,7 +526,63 @@ class SchemaPages:
 
     async def run_page(self, operation: BulkOperationRow, variables: dict[str, Any]) -> PageAnswer:
         principal = await self.principal(operation)
-        return await self.run_as(principal, str(operation.plan["document"]), variables)
+        plan = operation.plan
+        document = str(plan["document"])
+        compiled = self._direct_query(str(plan["rootName"]), document)
+        if compiled is not None and may_read_directly(
+            {("Query", str(plan["rootName"])), *compiled.fields}, principal, load_matrix()
+        ):
+            answer = await self._run_direct(compiled, principal, plan, variables)
+            if answer is not None:
+                return answer
+        return await self.run_as(principal, document, variables)
+
+    def _direct_query(self, root_name: str, document: str) -> DirectQuery | None:
+        if document not in self._compiled:
+            root = self.direct.get(root_name)
+            selection = node_selection(document) if root is not None else None
+            compiled = None
+            if root is not None and selection is not None:
+                compiled = root.compile(graphql_schema(self.schema), selection)
+            if len(self._compiled) >= 64:
+                self._compiled.clear()
+            self._compiled[document] = compiled
+        return self._compiled[document]
+
+    async def _run_direct(
+        self,
+        compiled: DirectQuery,
+        principal: Principal,
+        plan: Mapping[str, Any],
+        variables: dict[str, Any],
+    ) -> PageAnswer | None:
+        """One page answered by ``compiled``, shaped as the schema's answer; None when it
+        must run through the schema."""
+        settings = self.services.settings
+        # as much of a direct page as the cost limit lets the schema's pages be of theirs
+        full = settings.limits.max_page_size
+        size = max(1, settings.bulk.direct_page_size * int(plan["pageSize"]) // full)
+        context = RequestContext.for_request(self.services, BulkCaller(principal))
+        timeout = settings.limits.execution_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                page = await compiled.page(context, principal, size, variables.get(AFTER_VARIABLE))
+        except TimeoutError:
+            return PageAnswer(None, [PageError("TIMEOUT", f"a page took longer than {timeout} s")])
+        except OmnigraphError:
+            # a coded failure (a source breaking its contract, a cursor that is no cursor):
+            # the schema's page meets it too and answers it with its code, as asked directly
+            page = None
+        finally:
+            context.release()
+        if page is None:
+            return None
+        node_key = str(plan["nodeKey"])
+        connection = {
+            str(plan["edgesKey"]): [{node_key: node} for node in page.nodes],
+            PAGE_INFO_KEY: {"hasNextPage": page.has_next, "endCursor": page.end_cursor},
+        }
+        return PageAnswer({str(plan["rootKey"]): connection}, rows=page.rows)
 
     async def run_as(
         self, principal: Principal, document: str, variables: dict[str, Any]
@@ -532,3 +609,153 @@ class SchemaPages:
             for error in result.errors or ()
         ]
         return PageAnswer(result.data, errors)
+
+
+# -- pages a domain answers itself ---------------------------------------------------------
+#
+# Export pages a domain answers itself, without executing GraphQL field by field.
+#
+# An export page run through the schema builds an object per order, per line and per provenance
+# entry and completes each field through graphql-core: for a page of orders with their
+# provenance that is most of what the page costs beside the truth itself (docs/PERFORMANCE.md,
+# "Bulk exports"). A domain may instead offer a :class:`DirectRoot` for its root connection: it
+# compiles the export's node selection once (or declines it) into a :class:`DirectQuery`, which
+# answers a page as plain rows straight from its records and truths, each leaf serialised by
+# its GraphQL type, so the rows are those the schema would give.
+#
+# It declines (and the page runs through the schema, as before) whenever it could not be sure to
+# answer exactly as the schema would: a selection with arguments, directives or fragments, or a
+# field it does not know; a caller the permission matrix restricts on any field read (the schema
+# then answers ``FORBIDDEN`` as it would directly); a page whose sources did not all answer (the
+# schema then reports them, and the runner retries).
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """One field of the node's selection: its response key, its name, and what it selects."""
+
+    key: str
+    name: str
+    children: tuple[Selected, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectPage:
+    """A page's nodes (as the schema would answer them), where the listing goes on, and how
+    many rows its nodes make (the runner's object count)."""
+
+    nodes: list[dict[str, Any]]
+    has_next: bool
+    end_cursor: str | None
+    rows: int
+
+
+class DirectQuery(Protocol):
+    """A node selection compiled to answer pages itself."""
+
+    @property
+    def fields(self) -> frozenset[tuple[str, str]]:
+        """Every ``(type, field)`` it reads, for the permission matrix."""
+
+    async def page(
+        self, ctx: RequestContext, principal: Principal, first: int, after: str | None
+    ) -> DirectPage | None:
+        """Up to ``first`` nodes after ``after``; None when this page must run through the
+        schema (a source did not answer)."""
+
+
+class DirectRoot(Protocol):
+    """What a domain offers for its root connection (``orders``)."""
+
+    def compile(self, schema: GraphQLSchema, node: tuple[Selected, ...]) -> DirectQuery | None:
+        """The compiled selection, or None: not one this domain answers exactly."""
+
+
+def node_selection(document: str) -> tuple[Selected, ...] | None:
+    """The node selection of an export page's document (``omnigraph.bulk.resolvers`` wrote
+    it: the root field paged by the bulk variables), or None when anything in it is more than
+    plain fields: arguments (but the root's paging), directives, fragments, or a field of the
+    connection or its edges besides ``edges``, ``node`` and the page's position."""
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return None
+    operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1 or len(parsed.definitions) != 1 or operations[0].directives:
+        return None
+    roots = operations[0].selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode):
+        return None
+    root = roots[0]
+    paging = {
+        a.name.value: a.value.name.value
+        for a in root.arguments or ()
+        if isinstance(a.value, VariableNode)
+    }
+    if (
+        root.directives
+        or len(root.arguments or ()) != 2
+        or paging != {"first": FIRST_VARIABLE, "after": AFTER_VARIABLE}
+    ):
+        return None
+    connection = _plain(root.selection_set, allow_arguments=False)
+    if connection is None:
+        return None
+    edges = [f for f in connection if (f.alias.value if f.alias else None) != PAGE_INFO_KEY]
+    if len(edges) != 1 or edges[0].name.value != "edges":
+        return None
+    nodes = _plain(edges[0].selection_set, allow_arguments=False)
+    if nodes is None or len(nodes) != 1 or nodes[0].name.value != "node":
+        return None
+    return _selected(nodes[0].selection_set)
+
+
+def _plain(
+    selection_set: SelectionSetNode | None, *, allow_arguments: bool
+) -> list[FieldNode] | None:
+    if selection_set is None:
+        return None
+    fields: list[FieldNode] = []
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        if selection.arguments and not allow_arguments:
+            return None
+        fields.append(selection)
+    return fields
+
+
+def _selected(selection_set: SelectionSetNode | None) -> tuple[Selected, ...] | None:
+    fields = _plain(selection_set, allow_arguments=False)
+    if fields is None:
+        return None
+    out: list[Selected] = []
+    seen: set[str] = set()
+    for node in fields:
+        key = (node.alias or node.name).value
+        if key in seen:  # a key selected twice is merged by GraphQL: left to the schema
+            return None
+        seen.add(key)
+        children: tuple[Selected, ...] = ()
+        if node.selection_set is not None:
+            inner = _selected(node.selection_set)
+            if inner is None:
+                return None
+            children = inner
+        out.append(Selected(key, node.name.value, children))
+    return tuple(out)
+
+
+def may_read_directly(
+    fields: Iterable[tuple[str, str]], principal: Principal, matrix: Matrix
+) -> bool:
+    """Whether ``principal`` may read every field with no check left to the row: each one the
+    matrix leaves open, or restricts to roles the principal holds (never one it opens to a
+    storefront key on its own channel's records only, which is checked row by row)."""
+    for type_name, field_name in fields:
+        roles = matrix.roles_for(type_name, field_name)
+        if roles is None:
+            continue
+        if f"{type_name}.{field_name}" in matrix.own_channel or not principal.has_any(roles):
+            return False
+    return True

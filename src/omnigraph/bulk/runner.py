@@ -68,6 +68,7 @@ class PageError:
 class PageAnswer:
     data: dict[str, Any] | None
     errors: list[PageError] = field(default_factory=list)
+    rows: int | None = None  # the rows its nodes make, when the executor counted them
 
 
 class AccessEnded(Exception):
@@ -198,7 +199,11 @@ class BulkRunner:
         except OSError as error:
             return await self._fail(held, "BULK_STORAGE_FAILED", f"writing the export: {error}")
         segments[-1] = (mine, length)
-        objects = sum(count_rows(node, plan.shape) for node in page.nodes)
+        objects = (
+            answer.rows
+            if answer.rows is not None
+            else sum(count_rows(node, plan.shape) for node in page.nodes)
+        )
         now = self.clock()
         written = await operations.update_held(
             self.sessions,

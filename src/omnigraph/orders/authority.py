@@ -77,10 +77,11 @@ class FieldAuthority(BaseModel):
         """Position of a source in the preference: the first entry naming it or its kind (a
         source named before its kind ranks by its name); after every entry if none does."""
         positions, last = self._positions
-        return min(positions.get(source, last), positions.get(kind.value, last))
+        # a SourceKind is a str: it finds its value's entry (reading ``.value`` costs more)
+        return min(positions.get(source, last), positions.get(kind, last))
 
     def owns(self, source: str, kind: SourceKind) -> bool:
-        return self.owner in (source, kind.value)
+        return self.owner in (source, kind)  # a SourceKind is a str: no .value
 
 
 class _RulesFile(BaseModel):

@@ -110,6 +110,8 @@ class OrderTruth:
         # judged sync lag until its field's grace period ends); None: none would
         self.valid_until: datetime | None = None
         self._line_quantities: dict[str, LineQuantities] = {}
+        # each SKU's price decided once (its line's field and the provenance both ask)
+        self._unit_prices: dict[str, Fact | None] = {}
         # what the resolvers build from this truth (provenance entries...), kept beside it
         self._views: dict[str, object] = {}
 
@@ -335,6 +337,11 @@ class OrderTruth:
         """The price of a unit of ``sku``. A SKU may sit on several lines at several prices (a
         second unit on promotion): an ERP that states the same prices for it agrees, and its
         claim is made at the price of the storefront's first line for the SKU."""
+        if sku not in self._unit_prices:
+            self._unit_prices[sku] = self._decide_unit_price(sku)
+        return self._unit_prices[sku]
+
+    def _decide_unit_price(self, sku: str) -> Fact | None:
         stated = list(dict.fromkeys(x.unit_price for x in self.order.lines if x.sku == sku))
         claims = [self._sf(str(stated[0]))] if stated else []
         for source, records in self.erp_orders:
