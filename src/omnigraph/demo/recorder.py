@@ -35,6 +35,8 @@ class FeedRecorder:
     _pending: dict[str, list[_Pending]] = field(
         default_factory=lambda: {kind: [] for kind in KINDS}
     )
+    # (kind, record id) -> that record's snapshots, so amending one reads only its own
+    _by_record: dict[tuple[str, str], list[_Pending]] = field(default_factory=dict)
     _count: int = 0
 
     def emit(
@@ -55,15 +57,16 @@ class FeedRecorder:
             "occurredAt": iso(moment),
             "data": copy.deepcopy(record),
         }
-        self._pending[kind].append(_Pending(moment, self._count, event))
+        pending = _Pending(moment, self._count, event)
+        self._pending[kind].append(pending)
+        self._by_record.setdefault((kind, record_id), []).append(pending)
 
     def amend(self, kind: str, record_id: str, change: Callable[[dict[str, Any]], None]) -> None:
         """Apply `change` to every snapshot of one record on `kind`'s feed so far: for a detail
         the record carried from the start but the world decides only later (how the WMS
         graded a return is chosen with the stock history)."""
-        for item in self._pending[kind]:
-            if item.event["recordId"] == record_id:
-                change(item.event["data"])
+        for item in self._by_record.get((kind, record_id), ()):
+            change(item.event["data"])
 
     def finish(self) -> dict[str, list[dict[str, Any]]]:
         """Number each feed's events in time order (ties keep emission order)."""
