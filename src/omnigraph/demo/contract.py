@@ -18,6 +18,7 @@ import bisect
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import re
 from collections import Counter
@@ -235,6 +236,10 @@ def _decode_cursor(raw: str, like: SortKey) -> SortKey:
     return tuple(decoded)
 
 
+def _first(pair: tuple[SortKey, JsonRecord]) -> SortKey:
+    return pair[0]
+
+
 def list_route(
     collection: str,
     records: Callable[[], Iterable[JsonRecord]],
@@ -259,16 +264,23 @@ def list_route(
                 chosen.append((spec, spec.parse(raw)))
             except ValueError as error:
                 raise ContractError(400, "BAD_FILTER", f"`{spec.name}`: {error}") from None
-        ordered = sorted(records(), key=sort_key)
+        # each record's key computed once, and the cursor found by bisection: a list of
+        # 100,000 records is paged through a thousand times in a bulk export's benchmark
+        keyed = sorted(((sort_key(record), record) for record in records()), key=_first)
+        keys = [key for key, _ in keyed]
+        start = 0
         cursor = single_param(request, "cursor")
-        if cursor is not None and ordered:
-            after = _decode_cursor(cursor, sort_key(ordered[0]))
-            ordered = [record for record in ordered if sort_key(record) > after]
-        elif cursor is not None:
-            ordered = []
-        matching = [r for r in ordered if all(spec.keep(r, value) for spec, value in chosen)]
-        page = matching[:limit]
-        more = len(matching) > limit
+        if cursor is not None and keys:
+            start = bisect.bisect_right(keys, _decode_cursor(cursor, keys[0]))
+        page: list[JsonRecord] = []
+        more = False
+        for _, record in itertools.islice(keyed, start, None):
+            if not all(spec.keep(record, value) for spec, value in chosen):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(record)
         next_cursor = _encode_cursor(sort_key(page[-1])) if more else None
         return JSONResponse({"data": page, "nextCursor": next_cursor})
 
