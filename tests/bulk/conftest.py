@@ -72,6 +72,22 @@ class Bulk:
         body: dict[str, Any] = response.json()
         return body
 
+    async def listed(self, token: str, selection: str, first: int) -> list[dict[str, Any]]:
+        """Every order with ``selection``, as a client paging ``orders(first:)`` directly
+        sees them: the reference an export's rows are compared with."""
+        page = f"""query($after: String) {{ orders(first: {first}, after: $after) {{
+          edges {{ node {{ {selection} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+        nodes: list[dict[str, Any]] = []
+        after = None
+        while True:
+            body = await self.query(token, page, after=after)
+            assert "errors" not in body, body
+            connection = body["data"]["orders"]
+            nodes += [edge["node"] for edge in connection["edges"]]
+            if not connection["pageInfo"]["hasNextPage"]:
+                return nodes
+            after = connection["pageInfo"]["endCursor"]
+
     async def start(
         self, token: str, query: str, format: str = "JSONL", key: str | None = None
     ) -> dict[str, Any]:

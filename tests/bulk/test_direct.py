@@ -30,20 +30,9 @@ WIDE = f"""__typename id name channel fulfilmentMethod placed: placedAt state cu
 
 
 async def listed(bulk: Bulk, token: str, selection: str) -> list[dict[str, Any]]:
-    """Every order with ``selection``, as a client paging ``orders`` directly sees them (in
-    pages of 20: a page of 25 of ``WIDE`` would cost more than the limit)."""
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        page = f"""query($after: String) {{ orders(first: 20, after: $after) {{
-          edges {{ node {{ {selection} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
-        body = await bulk.query(token, page, after=after)
-        assert "errors" not in body, body
-        connection = body["data"]["orders"]
-        nodes += [edge["node"] for edge in connection["edges"]]
-        if not connection["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = connection["pageInfo"]["endCursor"]
+    """Every order with ``selection`` as the listing pages them (in pages of 20: a page of 25
+    of ``WIDE`` would cost more than the limit)."""
+    return await bulk.listed(token, selection, 20)
 
 
 def wide_rows(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:

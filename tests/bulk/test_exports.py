@@ -20,22 +20,11 @@ ORDER_FIELDS = """id name channel placedAt
   totals { total { amount currency } }
   lines { sku quantity unitPrice { amount currency } }"""
 ORDERS_EXPORT = f"{{ orders {{ edges {{ node {{ {ORDER_FIELDS} }} }} }} }}"
-ORDERS_PAGE = f"""query($after: String) {{ orders(first: {PAGE_SIZE_CAP}, after: $after) {{
-  edges {{ node {{ {ORDER_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
 
 
 async def listing(bulk: Bulk, token: str) -> list[dict[str, Any]]:
     """Every order, as a client paging ``orders`` directly sees them."""
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        body = await bulk.query(token, ORDERS_PAGE, after=after)
-        assert "errors" not in body, body
-        page = body["data"]["orders"]
-        nodes += [edge["node"] for edge in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = page["pageInfo"]["endCursor"]
+    return await bulk.listed(token, ORDER_FIELDS, PAGE_SIZE_CAP)
 
 
 def shopify_rows(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
