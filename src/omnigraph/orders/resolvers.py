@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import operator
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,6 +72,7 @@ from omnigraph.sources.records import (
 __all__ = [
     "CURRENT_DISAGREEMENT_CURSOR",
     "ORDER_CURSOR",
+    "TOTALS",
     "OrderExport",
     "OrderLoaders",
     "OrderPages",
@@ -87,6 +89,7 @@ __all__ = [
     "page_evidence",
     "preload_truths",
     "preloaded_truth",
+    "served_totals",
 ]
 
 ORDER_CURSOR = "orders"
@@ -520,22 +523,13 @@ def _financial_status(o: _OrderAt) -> str | None:
     return None if fact is None else fact.served.value.upper()
 
 
-_TOTALS = ("subtotal", "discount", "shipping", "tax", "total")
+TOTALS = ("subtotal", "discount", "shipping", "tax", "total")
 
 
-@dataclass(frozen=True, slots=True)
-class _Totals:
-    subtotal: Money
-    discount: Money
-    shipping: Money
-    tax: Money
-    total: Money
-
-
-def _served_totals(truth: OrderTruth) -> _Totals:
-    """What ``Order.totals`` serves (``omnigraph.orders.schema.order_totals``)."""
+def served_totals(truth: OrderTruth) -> dict[str, Money]:
+    """What ``Order.totals`` serves: each of :data:`TOTALS` in the served currency."""
     totals, currency = truth.served_totals, truth.currency.served.value
-    return _Totals(*(Money.of(getattr(totals, name), currency) for name in _TOTALS))
+    return {name: Money.of(getattr(totals, name), currency) for name in TOTALS}
 
 
 def _provenance(o: _OrderAt) -> list[_Entry]:
@@ -595,7 +589,7 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "state": _Field(lambda o: OrderState(o.truth.state.served.value), _WMS),
         "currency": _Field(lambda o: o.truth.currency.served.value, _ERP),
         "financialStatus": _Field(_financial_status, _ERP),
-        "totals": _Field(lambda o: _served_totals(o.truth), _ERP, "object"),
+        "totals": _Field(lambda o: served_totals(o.truth), _ERP, "object"),
         "lines": _Field(lambda o: [_LineAt(o, x) for x in o.sourced.record.lines], shape="list"),
         "provenance": _Field(_provenance, _ALL_SOURCES, "list"),
     },
@@ -607,7 +601,7 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "provenance": _Field(_line_provenance, _ERP_WMS, "list"),
         **{name: _Field(_quantity(name), _WMS) for name in LINE_QUANTITIES},
     },
-    "OrderTotals": {name: _Field(_attribute(name), shape="object") for name in _TOTALS},
+    "OrderTotals": {name: _Field(operator.itemgetter(name), shape="object") for name in TOTALS},
     "Money": {"amount": _Field(_attribute("amount")), "currency": _Field(_attribute("currency"))},
     "FieldProvenance": {
         "field": _Field(lambda e: e[0]),

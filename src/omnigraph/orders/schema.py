@@ -46,6 +46,7 @@ from omnigraph.orders.resolvers import (
     order_truth,
     preload_truths,
     preloaded_truth,
+    served_totals,
 )
 from omnigraph.orders.truth import (
     LINE_QUANTITIES,
@@ -210,19 +211,7 @@ def _totals_of(truth: OrderTruth) -> OrderTotals:
 
 def order_totals(truth: OrderTruth) -> OrderTotals:
     """The totals served, in the served currency (made once per truth)."""
-
-    def make() -> OrderTotals:
-        totals = truth.served_totals
-        currency = truth.currency.served.value
-        return OrderTotals(
-            subtotal=Money.of(totals.subtotal, currency),
-            discount=Money.of(totals.discount, currency),
-            shipping=Money.of(totals.shipping, currency),
-            tax=Money.of(totals.tax, currency),
-            total=Money.of(totals.total, currency),
-        )
-
-    return truth.view("totals", make)
+    return truth.view("totals", lambda: OrderTotals(**served_totals(truth)))
 
 
 def external_refs(evidence: OrderEvidence) -> list[ExternalRef]:
