@@ -752,10 +752,10 @@ def may_read_directly(
     """Whether ``principal`` may read every field with no check left to the row: each one the
     matrix leaves open, or restricts to roles the principal holds (never one it opens to a
     storefront key on its own channel's records only, which is checked row by row)."""
-    for type_name, field_name in fields:
-        roles = matrix.roles_for(type_name, field_name)
-        if roles is None:
-            continue
-        if f"{type_name}.{field_name}" in matrix.own_channel or not principal.has_any(roles):
-            return False
-    return True
+    read = set(fields)
+    row_by_row = any(
+        f"{type_name}.{field_name}" in matrix.own_channel
+        and matrix.roles_for(type_name, field_name) is not None
+        for type_name, field_name in read
+    )
+    return not row_by_row and not forbidden_fields(read, principal, matrix)
