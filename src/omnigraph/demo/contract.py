@@ -267,11 +267,11 @@ def list_route(
         # each record's key computed once, and the cursor found by bisection: a list of
         # 100,000 records is paged through a thousand times in a bulk export's benchmark
         keyed = sorted(((sort_key(record), record) for record in records()), key=_first)
-        keys = [key for key, _ in keyed]
         start = 0
         cursor = single_param(request, "cursor")
-        if cursor is not None and keys:
-            start = bisect.bisect_right(keys, _decode_cursor(cursor, keys[0]))
+        if cursor is not None and keyed:
+            after = _decode_cursor(cursor, keyed[0][0])
+            start = bisect.bisect_right(keyed, after, key=_first)
         page: list[JsonRecord] = []
         more = False
         for _, record in itertools.islice(keyed, start, None):
