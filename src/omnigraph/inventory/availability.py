@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import bindparam, func, select
 
 from omnigraph.core.errors import InvalidInput
-from omnigraph.db.models import ExpectedReceiptRow, InventoryPositionRow, ReservationRow
+from omnigraph.db.models import ExpectedReceiptRow, ReservationRow
 from omnigraph.inventory.locations import KnownLocations
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 from omnigraph.inventory.policy_store import policy_in_force
@@ -193,23 +193,8 @@ def availability_for(
 
 
 MAX_SKUS = 1000
-_POSITIONS = InventoryPositionRow.__table__
-# what availability reads of a position, in Position's order (not the version or last event id)
-_FIGURES = [_POSITIONS.c[name] for name in Position._fields]
-# The reads of every request, built once: each is a statement SQLAlchemy has compiled before
-# (its cache key computed from the same object), the SKUs and locations bound as expanding
-# lists. Plain tuples of the columns availability reads, only where the channel may sell and a
-# ledger entry was reflected: a read for 1,000 SKUs may touch 50,000 positions (where the
-# process keeps no PositionsProjection: a one-off command).
-_POSITIONS_READ = (
-    select(*_FIGURES)
-    .where(
-        _POSITIONS.c.sku.in_(bindparam("skus", expanding=True)),
-        _POSITIONS.c.location_id.in_(bindparam("locations", expanding=True)),
-        _POSITIONS.c.last_event_at.is_not(None),
-    )
-    .order_by(_POSITIONS.c.sku, _POSITIONS.c.location_id)
-)
+# The reads of every request, built once: a statement SQLAlchemy has compiled before (its cache
+# key computed from the same object), the SKUs bound as an expanding list.
 _RESERVED_READ = (
     select(ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity))
     .where(
@@ -256,12 +241,9 @@ async def read_availability(
         serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
         if location_ids:
             serving = [loc for loc in serving if loc in location_ids]
-        projection = services.find(PositionsProjection)
-        if projection is not None:
-            positions = await projection.positions(session, unique, serving)
-        else:
-            rows = await session.execute(_POSITIONS_READ, {"skus": unique, "locations": serving})
-            positions = [Position._make(row) for row in rows]
+        # a process without one (a one-off command) reads through one of its own, used once
+        projection = services.find(PositionsProjection) or PositionsProjection()
+        positions = await projection.positions(session, unique, serving)
         reserved_rows = await session.execute(_RESERVED_READ, {"skus": unique, "now": now})
         reserved = {(sku, loc): int(total) for sku, loc, total in reserved_rows}
         expected: list[ExpectedReceiptRow] = []
