@@ -80,6 +80,10 @@ __all__ = [
     "source_task",
 ]
 
+# the jitter's own stream: the global `random` is the process's shared state (a library or a test
+# seeding or watching it must not see this loop's draws, nor this loop theirs)
+_JITTER = random.Random()
+
 log = structlog.get_logger(__name__)
 
 # How long a singleton task's lease lasts unless renewed (settings.task_lease_seconds)
@@ -204,7 +208,7 @@ async def run_periodic(
     *,
     observer: PeriodicObserver | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    draw: Callable[[], float] = random.random,
+    draw: Callable[[], float] = _JITTER.random,
     gate: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
     """Run ``task`` now and after every interval until ``stop`` is set; with a ``gate``, only
@@ -319,7 +323,7 @@ class PeriodicRunner(AsyncClosing):
         *,
         observer: PeriodicObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
-        draw: Callable[[], float] = random.random,
+        draw: Callable[[], float] = _JITTER.random,
         leases: Leases | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:

@@ -36,6 +36,13 @@ __all__ = ["MAX_URL_LENGTH", "Auth", "Query", "Upstream", "UpstreamOptions", "be
 # (8 KiB by default in nginx, uvicorn's h11 and most load balancers)
 MAX_URL_LENGTH = 8192
 
+# A read sent on a pooled connection the server closed meanwhile (its keep-alive timeout, a
+# restart) fails before any answer: reset, or closed without a response. A safe method is sent
+# once more, on a fresh connection; anything else is left to its caller (commands go through
+# the outbox, whose retries carry the idempotency key).
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
 Auth = Callable[[str], Mapping[str, str]]
 Query = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
 Fetch = Callable[[list[CacheKey]], Awaitable[list[Any]]]
@@ -153,16 +160,22 @@ class Upstream:
             raise self._too_long() from None
         if len(str(request.url)) > MAX_URL_LENGTH:
             raise self._too_long()
-        self.calls += 1
-        started = time.perf_counter()
-        try:
-            response = await self._http.send(request)
-        except httpx.TimeoutException:
-            self._record("timeout", started)
-            raise UpstreamUnavailable(self.name, f"timed out on {path}") from None
-        except httpx.TransportError as error:
-            self._record("transport_error", started)
-            raise UpstreamUnavailable(self.name, type(error).__name__) from None
+        attempts = 2 if request.method in _SAFE_METHODS else 1
+        while True:
+            attempts -= 1
+            self.calls += 1
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(request)
+                break
+            except httpx.TimeoutException:
+                self._record("timeout", started)
+                raise UpstreamUnavailable(self.name, f"timed out on {path}") from None
+            except httpx.TransportError as error:
+                self._record("transport_error", started)
+                if not (attempts and isinstance(error, _DROPPED)):
+                    raise UpstreamUnavailable(self.name, type(error).__name__) from None
+                log.info("source_connection_dropped", source=self.name, error=type(error).__name__)
         status = response.status_code
         if response.is_success or status in set(accept_statuses):
             self._record("ok", started)
