@@ -54,37 +54,34 @@ class DroppingServer:
 
 
 @pytest.fixture(params=[True, False], ids=["reset", "closed"])
-async def dropping(request: pytest.FixtureRequest) -> AsyncIterator[tuple[DroppingServer, str]]:
+async def dropping(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[DroppingServer, Upstream]]:
+    """The server, and a source client of it (its pool keeps connections alive)."""
     server = DroppingServer(reset=request.param)
     listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    try:
-        yield server, f"http://127.0.0.1:{port}"
-    finally:
-        listening.close()
-        await listening.wait_closed()
-
-
-def upstream(base_url: str) -> Upstream:
-    return Upstream(
-        SourceConfig(name="erp", kind="erp", base_url=base_url),
+    client = Upstream(
+        SourceConfig(name="erp", kind="erp", base_url=f"http://127.0.0.1:{port}"),
         redis_key_prefix="test",
         timeout_seconds=5,
         cache_ttl_seconds=0,
         cache_max_entries=0,
     )
+    try:
+        yield server, client
+    finally:
+        await client.aclose()
+        listening.close()
+        await listening.wait_closed()
 
 
 async def test_a_read_on_a_dropped_connection_is_sent_again_on_a_new_one(
-    dropping: tuple[DroppingServer, str],
+    dropping: tuple[DroppingServer, Upstream],
 ) -> None:
-    server, url = dropping
-    client = upstream(url)
-    try:
-        first = await client.request("GET", "/orders", params={"page": 1})
-        second = await client.request("GET", "/orders", params={"page": 2})
-    finally:
-        await client.aclose()
+    server, client = dropping
+    first = await client.request("GET", "/orders", params={"page": 1})
+    second = await client.request("GET", "/orders", params={"page": 2})
     assert (first.json(), second.json()) == ({"data": []}, {"data": []})
     assert server.dropped == 1  # the second read met the dropped connection ...
     assert server.connections == 2  # ... and was answered on a second one
@@ -93,17 +90,13 @@ async def test_a_read_on_a_dropped_connection_is_sent_again_on_a_new_one(
 
 
 async def test_a_command_on_a_dropped_connection_is_not_sent_again(
-    dropping: tuple[DroppingServer, str],
+    dropping: tuple[DroppingServer, Upstream],
 ) -> None:
     """Whether the source acted on it is unknown: the outbox retries it, with its key."""
-    server, url = dropping
-    client = upstream(url)
-    try:
-        await client.request("GET", "/health")
-        with pytest.raises(UpstreamUnavailable) as raised:
-            await client.request("POST", "/commands", json={"type": "cancel"})
-    finally:
-        await client.aclose()
+    server, client = dropping
+    await client.request("GET", "/health")
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await client.request("POST", "/commands", json={"type": "cancel"})
     assert raised.value.extensions["source"] == "erp"
     assert server.dropped == 1
     assert server.connections == 1  # no second connection: the command went once
