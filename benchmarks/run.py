@@ -247,6 +247,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     from omnigraph.inventory.policy import AllocationPolicy
     from omnigraph.inventory.policy_store import store_policy
     from omnigraph.inventory.projection import PositionsProjection
+    from omnigraph.runtime.garbage_collection import tuned_collector
     from omnigraph.runtime.services import Services
 
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
@@ -310,8 +311,11 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                     at=None,
                     location_ids=None,
                 )
-                await read()  # warm the locations cache and load the SKUs' positions
-                seconds, _ = await timed(read, repeat)
+                # the collector as the service tunes it while it runs (app.py): without it a
+                # read's 50,000 answers fill the old generation and full collections follow
+                with tuned_collector(settings.gc_young_threshold):
+                    await read()  # warm the locations cache and load the SKUs' positions
+                    seconds, _ = await timed(read, repeat)
             finally:
                 await registry.aclose()
                 await engine.dispose()

@@ -336,7 +336,7 @@ class Query:
                 sku=a.sku,
                 location_id=strawberry.ID(a.location_id),
                 available_quantity=a.available,
-                on_hand=a.on_hand,
+                on_hand=a.figures.on_hand,
                 buckets=[InventoryBucket(name=k, quantity=v) for k, v in a.buckets.items()],
                 as_of=a.as_of,
                 explanation=a.explanation,

@@ -74,7 +74,7 @@ async def raw_availability(request: Request) -> Response:
                         "sku": a.sku,
                         "locationId": a.location_id,
                         "availableQuantity": a.available,
-                        "onHand": a.on_hand,
+                        "onHand": a.figures.on_hand,
                         "buckets": [{"name": k, "quantity": v} for k, v in a.buckets.items()],
                         "asOf": a.as_of.isoformat(),
                         "explanation": a.explanation,

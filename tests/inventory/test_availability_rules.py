@@ -103,8 +103,13 @@ def test_the_buckets_a_client_reads_add_up_to_the_number() -> None:
         "returnsInInspection": 0,
         "available": 7,
     }
-    assert (dc.on_hand, dc.as_of, dc.reserved, dc.arriving) == (20, SEEN, 3, 0)
-    assert (dc.sku, dc.location_id, dc.channel, dc.promise) == ("SKU-1", "dc", "web", Promise.SHIP)
+    assert (dc.figures.on_hand, dc.as_of, dc.reserved, dc.arriving) == (20, SEEN, 3, 0)
+    assert (dc.sku, dc.location_id, dc.terms.channel, dc.terms.promise) == (
+        "SKU-1",
+        "dc",
+        "web",
+        Promise.SHIP,
+    )
 
 
 def test_same_day_pickup_is_for_stores_until_their_cut_off_in_their_own_time() -> None:

@@ -341,6 +341,35 @@ async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves
     assert await quarantined(services) == ["malformed: the event holds a NUL character (\\u0000)"]
 
 
+async def test_totals_sum_each_skus_own_answers_in_the_order_asked(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """Totals over several SKUs: each SKU's sum of its own locations, in the order asked, once
+    per SKU; a SKU with no stock has a total of 0 at no location."""
+    wms, services, graph = scripted
+    wms.add("receipt", "SKU-T1", "dc-north", 10)
+    wms.add("receipt", "SKU-T1", "store-london", 4)
+    wms.add("receipt", "SKU-T2", "store-london", 6)
+    wms.add("allocate", "SKU-T2", "store-london", 1, fulfilmentOrderId="WO-T2")
+    await LedgerReader(services.sessions, services.registry).sync_once()
+    query = """query($skus: [String!]!) {
+      availability(skus: $skus, channel: "web") { sku availableQuantity onHand }
+      availabilityTotals(skus: $skus, channel: "web") { sku availableQuantity onHand locations }
+    }"""
+    skus = ["SKU-T2", "SKU-NONE", "SKU-T1", "SKU-T2"]
+    data = (await graph.query(query, skus=skus))["data"]
+    # dc-north holds 2 as safety stock (the default policy); the store holds none
+    assert data["availabilityTotals"] == [
+        {"sku": "SKU-T2", "availableQuantity": 5, "onHand": 6, "locations": 1},
+        {"sku": "SKU-NONE", "availableQuantity": 0, "onHand": 0, "locations": 0},
+        {"sku": "SKU-T1", "availableQuantity": 12, "onHand": 14, "locations": 2},
+    ]
+    per_sku: dict[str, list[int]] = {}
+    for answer in data["availability"]:
+        per_sku.setdefault(answer["sku"], []).append(answer["availableQuantity"])
+    assert {sku: sum(v) for sku, v in per_sku.items()} == {"SKU-T1": 12, "SKU-T2": 5}
+
+
 async def test_availability_is_derived_from_the_ledger_and_explains_itself(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:

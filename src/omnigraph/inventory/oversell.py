@@ -35,7 +35,7 @@ async def record_published(
         {
             "sku": a.sku,
             "location_id": a.location_id,
-            "channel": a.channel,
+            "channel": a.terms.channel,
             "quantity": a.available,
             "published_at": now,
         }
@@ -64,7 +64,7 @@ async def oversell_risks(
     now: datetime,
 ) -> int:
     """Raise OVERSELL_RISK where a published figure exceeds ``current``; return how many new."""
-    allowed = {(a.sku, a.location_id, a.channel): a.available for a in current}
+    allowed = {(a.sku, a.location_id, a.terms.channel): a.available for a in current}
     if not allowed:
         return 0
     async with sessions() as session:

@@ -76,6 +76,10 @@ class PositionsProjection:
         self.max_positions = max_positions
         self.max_moved = max_moved  # more moved at once than this: load again what is asked
         self._by_sku: dict[str, dict[str, Position]] = {}
+        # per SKU, its positions that reflect a ledger entry, ordered by location: made at the
+        # first read after the SKU's positions changed, so a read sorts nothing it sorted before
+        self._listed: dict[str, list[Position]] = {}
+        self._locations: set[str] = set()  # every location a held position is at
         self._held = 0
         self._seen: tuple[int, str] | None = None  # (generation, epoch) caught up to
         self._lock = asyncio.Lock()
@@ -93,17 +97,22 @@ class PositionsProjection:
             if missing:
                 await self._load(session, missing)
             wanted = set(locations)
+            every = wanted.issuperset(self._locations)  # the usual read: nothing to leave out
             found: list[Position] = []
             add = found.extend
+            listed = self._listed
             for sku in sorted(skus):
-                here = self._by_sku[sku]
-                if not here:
-                    continue
-                add(
-                    position
-                    for location, position in sorted(here.items())
-                    if location in wanted and position.last_event_at is not None
-                )
+                here = listed.get(sku)
+                if here is None:
+                    here = listed[sku] = [
+                        position
+                        for _, position in sorted(self._by_sku[sku].items())
+                        if position.last_event_at is not None
+                    ]
+                if every:
+                    add(here)
+                elif here:
+                    add(position for position in here if position.location_id in wanted)
             return found
 
     async def _catch_up(self, session: AsyncSession) -> None:
@@ -126,6 +135,8 @@ class PositionsProjection:
             if here is not None:
                 self._held += row[1] not in here
                 here[row[1]] = Position._make(row)
+                self._listed.pop(row[0], None)
+                self._locations.add(row[1])
 
     async def _load(self, session: AsyncSession, skus: list[str]) -> None:
         for sku in skus:
@@ -134,8 +145,11 @@ class PositionsProjection:
             rows = await session.execute(_OF_SKUS, {"skus": skus[start : start + 1000]})
             for row in rows:
                 self._by_sku[row[0]][row[1]] = Position._make(row)
+                self._locations.add(row[1])
                 self._held += 1
 
     def _forget(self) -> None:
         self._by_sku.clear()
+        self._listed.clear()
+        self._locations.clear()
         self._held = 0

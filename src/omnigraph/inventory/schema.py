@@ -82,15 +82,19 @@ class InventoryAvailability(Node, Entity):
         return cls(
             id=strawberry.ID(
                 encode_global_id(
-                    "InventoryAvailability", a.sku, a.location_id, a.channel, a.promise.value
+                    "InventoryAvailability",
+                    a.sku,
+                    a.location_id,
+                    a.terms.channel,
+                    a.terms.promise.value,
                 )
             ),
             sku=a.sku,
             location_id=strawberry.ID(a.location_id),
-            channel=a.channel,
-            promise=a.promise,
+            channel=a.terms.channel,
+            promise=a.terms.promise,
             available_quantity=a.available,
-            on_hand=a.on_hand,
+            on_hand=a.figures.on_hand,
             as_of=a.as_of,
             answer=a,
         )
@@ -115,16 +119,18 @@ class AvailabilityTotal:
     def of_answers(
         cls, skus: list[str], channel: str, promise: Promise, answers: list[Availability]
     ) -> list[AvailabilityTotal]:
+        by_sku: dict[str, list[Availability]] = {sku: [] for sku in skus}
+        for answer in answers:  # once: 1,000 SKUs may have 50,000 answers
+            by_sku[answer.sku].append(answer)
         totals = []
-        for sku in dict.fromkeys(skus):
-            mine = [a for a in answers if a.sku == sku]
+        for sku, mine in by_sku.items():
             totals.append(
                 cls(
                     sku=sku,
                     channel=channel,
                     promise=promise,
                     available_quantity=sum(a.available for a in mine),
-                    on_hand=sum(a.on_hand for a in mine),
+                    on_hand=sum(a.figures.on_hand for a in mine),
                     locations=len(mine),
                     as_of=max((a.as_of for a in mine), default=None),
                 )
