@@ -400,13 +400,17 @@ def _settle(client: httpx.Client) -> dict[str, int]:
     """Wait until the requests still running after wrk stopped are done: the server keeps
     serving a request whose client went away (the naive baseline's can take long). Answer how
     many requests the server has finished, per path."""
+    state: dict[str, Any] = {}
     for _ in range(600):
         state = client.get("/baseline/_inflight").json()
         if state["serving"] == 0:
             served: dict[str, int] = state["served"]
             return served
         time.sleep(0.5)
-    raise SystemExit("the service was still busy 5 minutes after wrk stopped")
+    raise SystemExit(
+        "the service was still busy 5 minutes after wrk stopped; requests still being served,"
+        f" per path: {state.get('running')}"
+    )
 
 
 def cold_calls(

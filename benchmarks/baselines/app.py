@@ -87,6 +87,7 @@ class InFlight:
         self.limit = limit
         self.serving = 0
         self.served: Counter[str] = Counter()
+        self.running: Counter[str] = Counter()  # per path, what is being served now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,14 +100,17 @@ class InFlight:
             await self.limit(scope, receive, send)
             self.served[scope["path"]] += 1
         elif scope["path"] == INFLIGHT_PATH:
-            answer = {"serving": self.serving, "served": dict(self.served)}
+            running = {path: n for path, n in self.running.items() if n}
+            answer = {"serving": self.serving, "served": dict(self.served), "running": running}
             await JSONResponse(answer)(scope, receive, send)
         else:
             self.serving += 1
+            self.running[scope["path"]] += 1
             try:
                 await self.app(scope, receive, send)
             finally:
                 self.serving -= 1
+                self.running[scope["path"]] -= 1
                 self.served[scope["path"]] += 1
 
 
