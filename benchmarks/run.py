@@ -75,6 +75,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -211,8 +212,11 @@ def synthetic_feed(total: int) -> Callable[[httpx.Request], httpx.Response]:
         limit = int(request.url.params.get("limit"))
         last = min(total, after + limit)
         events = [event(n) for n in range(after + 1, last + 1)]
+        # encoded as a WMS's server would (the stdlib's encoder cost this process 4 us an event
+        # that a WMS elsewhere does not)
+        body = {"events": events, "nextCursor": str(last), "hasMore": last < total}
         return httpx.Response(
-            200, json={"events": events, "nextCursor": str(last), "hasMore": last < total}
+            200, content=orjson.dumps(body), headers={"content-type": "application/json"}
         )
 
     return handler

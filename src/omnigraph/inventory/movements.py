@@ -12,9 +12,8 @@ applying movements in any order gives the same position: out-of-order delivery i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["BUCKETS", "MOVEMENTS", "MalformedMovement", "Movement", "parse_movement"]
 
@@ -58,10 +57,10 @@ class MalformedMovement(ValueError):
     """An event that claims to be a movement but cannot be applied; it is quarantined."""
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
+class Movement(NamedTuple):
     """One movement; ``movement_id`` (the contract's ``data.id``) identifies it, whatever event
-    carries it, so a redelivery under a new event id is still the same movement."""
+    carries it, so a redelivery under a new event id is still the same movement. A tuple:
+    immutable, and made in a third of a frozen dataclass's time (the ledger parses a million)."""
 
     movement_id: str
     event_id: str
