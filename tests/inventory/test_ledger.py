@@ -840,6 +840,11 @@ async def test_each_process_s_copy_of_the_positions_reads_what_the_database_hold
         await positions_rewritten(session)
     await agree(skus, locations)
     await agree([*skus, "SKU-9"], locations)
+    # a location no copy held before: a read that does not ask for it leaves it out
+    wms.add("receipt", "SKU-1", "store-paris", 4)
+    await readers[0].sync_once()
+    await agree(skus, locations)
+    await agree(skus, [*locations, "store-paris"])
 
 
 async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_before_it(
