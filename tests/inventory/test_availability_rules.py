@@ -85,6 +85,7 @@ def test_each_location_that_serves_the_channel_answers_what_it_may_promise() -> 
     assert answers("web", Promise.SHIP, only=["store-a"]).keys() == {"store-a"}
     reserved = answers("web", Promise.SHIP, reserved={("SKU-1", "dc"): 3})
     assert reserved["dc"] == (7, [*web["dc"][1], "- reserved 3"])
+    assert reserved["store-a"] == web["store-a"]  # a reservation elsewhere takes nothing here
 
 
 def test_the_buckets_a_client_reads_add_up_to_the_number() -> None:
