@@ -17,7 +17,8 @@ from datetime import datetime, time
 from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from omnigraph.core.errors import InvalidInput
 from omnigraph.db.models import ExpectedReceiptRow, ReservationRow
@@ -202,15 +203,28 @@ def availability_for(
 MAX_SKUS = 1000
 # The reads of every request, built once: a statement SQLAlchemy has compiled before (its cache
 # key computed from the same object), the SKUs bound as an expanding list.
-_RESERVED_READ = (
-    select(ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity))
-    .where(
-        ReservationRow.sku.in_(bindparam("skus", expanding=True)),
-        ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
-        ReservationRow.expires_at > bindparam("now"),
+
+
+def _reserved_read(skus: ColumnElement[bool]) -> Select[str, str, int]:
+    return (
+        select(ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity))
+        .where(
+            skus,
+            ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
+            ReservationRow.expires_at > bindparam("now"),
+        )
+        .group_by(ReservationRow.sku, ReservationRow.location_id)
     )
-    .group_by(ReservationRow.sku, ReservationRow.location_id)
-)
+
+
+# the SKUs as one array parameter on PostgreSQL; SQLite has no arrays, so an expanding IN
+# (SQLAlchemy renders one parameter per SKU on every execution: 1,000 for a large read)
+_RESERVED_READ = {
+    "postgresql": _reserved_read(
+        ReservationRow.sku == any_(bindparam("skus", type_=postgresql.ARRAY(String)))
+    ),
+    "sqlite": _reserved_read(ReservationRow.sku.in_(bindparam("skus", expanding=True))),
+}
 
 
 async def read_availability(
@@ -251,7 +265,9 @@ async def read_availability(
         # a process without one (a one-off command) reads through one of its own, used once
         projection = services.find(PositionsProjection) or PositionsProjection()
         positions = await projection.positions(session, unique, serving)
-        reserved_rows = await session.execute(_RESERVED_READ, {"skus": unique, "now": now})
+        dialect = session.get_bind().dialect.name
+        reserved_read = _RESERVED_READ.get(dialect, _RESERVED_READ["sqlite"])
+        reserved_rows = await session.execute(reserved_read, {"skus": unique, "now": now})
         reserved = {(sku, loc): int(total) for sku, loc, total in reserved_rows}
         expected: list[ExpectedReceiptRow] = []
         if promise is Promise.SCHEDULED_WHOLESALE:
