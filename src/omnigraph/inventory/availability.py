@@ -110,12 +110,12 @@ class Availability(NamedTuple):
         """How the number was reached, term by term (built on demand)."""
         here = self.terms
         _, terms = here.rules.explain(self.figures, self.reserved)
-        if self.terms.promise is Promise.SCHEDULED_WHOLESALE:
+        if here.promise is Promise.SCHEDULED_WHOLESALE:
             if self.arriving:
                 terms.append(f"+ incoming by {here.at.date().isoformat()} {self.arriving}")
-        elif self.terms.promise is Promise.SAME_DAY_PICKUP and here.closed:
+        elif here.promise is Promise.SAME_DAY_PICKUP and here.closed:
             terms.append(f"past {self.location_id}'s same-day cut-off {here.cutoff}: nothing today")
-        elif self.terms.promise is Promise.SHIP and here.closed:
+        elif here.promise is Promise.SHIP and here.closed:
             terms.append(f"past {self.location_id}'s carrier cut-off {here.cutoff}: ships next day")
         return terms
 
@@ -201,8 +201,6 @@ def availability_for(
 
 
 MAX_SKUS = 1000
-# The reads of every request, built once: a statement SQLAlchemy has compiled before (its cache
-# key computed from the same object), the SKUs bound as an expanding list.
 
 
 def _reserved_read(skus: ColumnElement[bool]) -> Select[str, str, int]:
@@ -217,8 +215,10 @@ def _reserved_read(skus: ColumnElement[bool]) -> Select[str, str, int]:
     )
 
 
-# the SKUs as one array parameter on PostgreSQL; SQLite has no arrays, so an expanding IN
-# (SQLAlchemy renders one parameter per SKU on every execution: 1,000 for a large read)
+# The reservations read of every request, built once per database (a statement SQLAlchemy has
+# compiled before: its cache key computed from the same object). The SKUs as one array
+# parameter on PostgreSQL; SQLite has no arrays, so an expanding IN there (SQLAlchemy renders one
+# parameter per SKU on every execution: 1,000 for a large read).
 _RESERVED_READ = {
     "postgresql": _reserved_read(
         ReservationRow.sku == any_(bindparam("skus", type_=postgresql.ARRAY(String)))
