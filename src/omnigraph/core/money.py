@@ -92,8 +92,7 @@ def rounded(amount: Decimal, currency: str) -> Decimal:
 
 def minor_units(amount: Decimal, currency: str) -> int:
     """``amount`` (major units) as an integer count of minor units."""
-    places = exponent(currency)
-    return int(amount.quantize(_QUANTA[places], rounding=ROUND_HALF_UP).scaleb(places))
+    return int(rounded(amount, currency).scaleb(exponent(currency)))
 
 
 def from_minor_units(minor: int, currency: str) -> Decimal:

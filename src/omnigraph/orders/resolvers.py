@@ -564,13 +564,6 @@ def _quantity(name: str) -> Callable[[_LineAt], int]:
     return read
 
 
-def _attribute(name: str) -> Callable[[Any], Any]:
-    def read(source: Any) -> Any:
-        return getattr(source, name)
-
-    return read
-
-
 @dataclass(frozen=True, slots=True)
 class _Field:
     read: Callable[[Any], Any]
@@ -602,7 +595,10 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         **{name: _Field(_quantity(name), _WMS) for name in LINE_QUANTITIES},
     },
     "OrderTotals": {name: _Field(operator.itemgetter(name), shape="object") for name in TOTALS},
-    "Money": {"amount": _Field(_attribute("amount")), "currency": _Field(_attribute("currency"))},
+    "Money": {
+        "amount": _Field(operator.attrgetter("amount")),
+        "currency": _Field(operator.attrgetter("currency")),
+    },
     "FieldProvenance": {
         "field": _Field(lambda e: e[0]),
         "source": _Field(lambda e: e[1].served.source),
