@@ -179,6 +179,7 @@ def detect(
 def sync_wms(config: ConfigOption = None, as_of: AsOfOption = None) -> None:
     """Backfill the inventory ledger from every WMS change feed, with progress."""
     from omnigraph.inventory.ledger import LedgerReader, SyncProgress
+    from omnigraph.runtime.batch import batch_collection
 
     async def work(job: Job) -> SyncProgress:
         reader = LedgerReader(job.sessions, job.registry, clock=job.now)
@@ -192,7 +193,8 @@ def sync_wms(config: ConfigOption = None, as_of: AsOfOption = None) -> None:
 
             return await reader.sync_once(advance)
 
-    done = against_sources(config, work, as_of)
+    with batch_collection():  # a backfill of a million events: as the payments sync
+        done = against_sources(config, work, as_of)
     typer.echo(
         f"{done.events_read} events read: {done.applied} stock movements applied,"
         f" {done.duplicates} already in the ledger, {done.quarantined} quarantined,"

@@ -41,26 +41,34 @@ def insert_of(dialect: str) -> Callable[[Any], postgresql.Insert] | Callable[[An
 
 
 @functools.cache
-def rows_insert(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+def rows_insert(
+    dialect: str, table: Table, columns: tuple[str, ...], shared: tuple[str, ...] = ()
+) -> Any:
     """An ``INSERT`` of ``columns`` into ``table`` for the rows :func:`rows_parameters` lays out
-    on ``dialect`` (PostgreSQL's or SQLite's, ready for an ``ON CONFLICT`` clause)."""
+    on ``dialect`` (PostgreSQL's or SQLite's, ready for an ``ON CONFLICT`` clause). The
+    ``shared`` columns take one value for every row, bound once (on PostgreSQL they are not
+    in the JSON, so a page's rows can be laid out before the value is known)."""
     if dialect == "postgresql":
         rows = (
             func.json_to_recordset(cast(bindparam(ROWS, type_=Text()), postgresql.JSON))
             .table_valued(*(column(name, table.c[name].type) for name in columns))
             .render_derived(with_types=True)
         )
-        return postgresql.insert(table).from_select(
-            columns, select(*(rows.c[name] for name in columns))
-        )
+        values = [rows.c[name] for name in columns]
+        values += [bindparam(name, type_=table.c[name].type) for name in shared]
+        return postgresql.insert(table).from_select((*columns, *shared), select(*values))
     return sqlite.insert(table)
 
 
 def rows_parameters(
-    dialect: str, columns: tuple[str, ...], rows: Sequence[dict[str, Any]]
+    dialect: str,
+    columns: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, Any] | Sequence[dict[str, Any]]:
     """``rows`` as :func:`rows_insert` takes them on ``dialect``: one JSON array on PostgreSQL
-    (datetimes must carry their offset), the rows themselves (executemany) elsewhere."""
+    (datetimes must carry their offset) with the ``shared`` values beside it, the rows
+    themselves, each with the ``shared`` values, elsewhere (executemany)."""
     if dialect == "postgresql":
-        return {ROWS: orjson.dumps(rows).decode()}
-    return rows
+        return {ROWS: orjson.dumps(rows).decode(), **(shared or {})}
+    return [row | shared for row in rows] if shared else rows

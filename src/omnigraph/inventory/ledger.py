@@ -72,6 +72,75 @@ class _Page:
     parsed: list[Movement | MalformedMovement | None]
     next_cursor: str | None
     more: bool
+    movements: _Movements
+
+
+@dataclass(frozen=True, slots=True)
+class _Movements:
+    """A page's movements laid out for storing, made while the page before it is stored: each
+    movement once (the first of a movement twice in the page), its ledger entry, and what the
+    page does to the positions and expected receipts if the ledger has none of them yet."""
+
+    first: dict[str, Movement]
+    repeated: int
+    entries: list[dict[str, Any]]
+    positions: list[dict[str, Any]]
+    expected: list[dict[str, Any]]
+    changed: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, source: str, movements: list[Movement]) -> _Movements:
+        first: dict[str, Movement] = {}
+        for movement in movements:
+            first.setdefault(movement.movement_id, movement)
+        entries = [
+            {
+                "source": source,
+                "movement_id": movement.movement_id,
+                "event_id": movement.event_id,
+                "sequence": movement.sequence,
+                "movement": movement.movement,
+                "sku": movement.sku,
+                "location_id": movement.location_id,
+                "quantity": movement.quantity,
+                "occurred_at": movement.occurred_at,
+                "data": movement.data,
+            }
+            for movement in first.values()
+        ]
+        return cls(first, len(movements) - len(first), entries, *_changes(list(first.values())))
+
+
+def _changes(
+    movements: list[Movement],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+    """What ``movements`` do to the positions and the expected receipts, each in key order
+    (so two pages' writes lock rows in the same order), and the positions they move."""
+    changes = net_changes(movements)
+    expected = expected_changes(movements)
+    return (
+        [changes[key] for key in sorted(changes)],
+        [expected[key] for key in sorted(expected)],
+        list(changes),
+    )
+
+
+def _prepared(
+    source: str,
+    read_from: str | None,
+    events: list[JsonRecord],
+    next_cursor: str | None,
+    more: bool,
+) -> _Page:
+    """A page read from ``read_from``, each event parsed and its movements laid out."""
+    parsed = [_parsed(event) for event in events]
+    if _unstorable(events) is not None:  # rare: find the events, one by one
+        parsed = [
+            (_unstorable(event) or movement) if isinstance(movement, Movement) else movement
+            for event, movement in zip(events, parsed, strict=True)
+        ]
+    movements = [movement for movement in parsed if isinstance(movement, Movement)]
+    return _Page(read_from, events, parsed, next_cursor, more, _Movements.of(source, movements))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +220,13 @@ class LedgerReader:
             while True:
                 page = await ahead
                 last = not page.more or not page.events
+                gate = asyncio.Event()
                 if not last:
-                    ahead = asyncio.ensure_future(self._read(client, page.next_cursor))
-                stored = await self._apply_page(client.name, page, last_sequence, total)
+                    ahead = asyncio.ensure_future(self._read(client, page.next_cursor, gate))
+                try:
+                    stored = await self._apply_page(client.name, page, last_sequence, total, gate)
+                finally:
+                    gate.set()
                 if progress is not None:
                     progress(total)
                 if last:
@@ -171,27 +244,33 @@ class LedgerReader:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
 
-    async def _read(self, client: SourceClient, cursor: str | None) -> _Page:
+    async def _read(
+        self, client: SourceClient, cursor: str | None, gate: asyncio.Event | None = None
+    ) -> _Page:
+        """The page after ``cursor``, parsed and laid out (:func:`_prepared`) once ``gate``
+        opens: the store of the page before it opens it as it sends its entries, so the work
+        runs while the database stores them, not before the store's first statement (where
+        the loop would run it, and the store, and the database, would wait for it)."""
         events, next_cursor, more = await client.changes(cursor, self.page_size)
-        parsed = [_parsed(event) for event in events]
-        if _unstorable(events) is not None:  # rare: find the events, one by one
-            parsed = [
-                (_unstorable(event) or movement) if isinstance(movement, Movement) else movement
-                for event, movement in zip(events, parsed, strict=True)
-            ]
-        return _Page(cursor, events, parsed, next_cursor, more)
+        if gate is not None:
+            await gate.wait()
+        return _prepared(client.name, cursor, events, next_cursor, more)
 
     async def _position(self, source: str) -> tuple[str | None, int | None]:
         row = await feed_position(self.sessions, source, FEED)
         return (row.cursor, row.last_sequence) if row else (None, None)
 
     async def _apply_page(
-        self, source: str, page: _Page, last_sequence: int | None, total: SyncProgress
+        self,
+        source: str,
+        page: _Page,
+        last_sequence: int | None,
+        total: SyncProgress,
+        gate: asyncio.Event,
     ) -> _Stored | None:
         """One page, one transaction with the cursor: gaps and malformed events quarantined,
         then the movements stored (:meth:`_apply`). None when another reader stored it."""
         now = self.clock()
-        movements: list[Movement] = []
         async with self.sessions() as session, session.begin():
             position = await claim_feed_position(
                 session, source, FEED, read_from=page.read_from, now=now
@@ -217,10 +296,10 @@ class LedgerReader:
                         )
                         total.gaps += 1
                     highest = sequence if highest is None else max(highest, sequence)
-                if isinstance(parsed, Movement):
-                    movements.append(parsed)
-                elif parsed is None:
+                if parsed is None:
                     total.other_events += 1
+                elif isinstance(parsed, Movement):
+                    continue  # stored with the page's movements below
                 elif await self._already_quarantined(session, source, event):
                     total.duplicates += 1
                 else:
@@ -235,7 +314,7 @@ class LedgerReader:
                         )
                     )
                     total.quarantined += 1
-            await self._apply(session, source, movements, now, total)
+            await self._apply(session, page.movements, now, total, gate)
             position.cursor = page.next_cursor
             position.last_sequence = highest
             position.updated_at = now
@@ -244,10 +323,10 @@ class LedgerReader:
     async def _apply(
         self,
         session: AsyncSession,
-        source: str,
-        movements: list[Movement],
+        page: _Movements,
         now: datetime,
         total: SyncProgress,
+        gate: asyncio.Event,
     ) -> None:
         """The page's movements into the ledger and the projection, in two statements.
 
@@ -256,63 +335,39 @@ class LedgerReader:
         ledger's key, and only the rows it inserted (``RETURNING``) move stock; the same
         movement twice in one page is sent once (the first wins). The positions then move by
         the page's net change per SKU and location, added to the stored buckets by one
-        ``INSERT ... ON CONFLICT DO UPDATE``: no position is read first.
+        ``INSERT ... ON CONFLICT DO UPDATE``: no position is read first. The rows and the net
+        changes were made when the page was read (:class:`_Movements`); they are made again
+        only for a page some of whose movements the ledger already had.
         """
-        if not movements:
+        total.duplicates += page.repeated
+        if not page.first:
             return
-        first: dict[str, Movement] = {}
-        for movement in movements:
-            if movement.movement_id in first:
-                total.duplicates += 1
-            else:
-                first[movement.movement_id] = movement
         dialect = session.get_bind().dialect.name
+        gate.set()  # the next page is laid out while the database stores this one's entries
         stored = set(
             await session.scalars(
                 _ledger_insert(dialect),
-                rows_parameters(
-                    dialect,
-                    _ENTRY_COLUMNS,
-                    [
-                        {
-                            "source": source,
-                            "movement_id": movement.movement_id,
-                            "event_id": movement.event_id,
-                            "sequence": movement.sequence,
-                            "movement": movement.movement,
-                            "sku": movement.sku,
-                            "location_id": movement.location_id,
-                            "quantity": movement.quantity,
-                            "occurred_at": movement.occurred_at,
-                            "ingested_at": now,
-                            "data": movement.data,
-                        }
-                        for movement in first.values()
-                    ],
-                ),
+                rows_parameters(dialect, _ENTRY_COLUMNS, page.entries, {"ingested_at": now}),
             )
         )
-        fresh = [movement for movement in first.values() if movement.movement_id in stored]
-        total.duplicates += len(first) - len(fresh)
-        if not fresh:
-            return
-        total.applied += len(fresh)
-        changes = net_changes(fresh)
-        total.changed.update(changes)
+        positions, expected, changed = page.positions, page.expected, page.changed
+        if len(stored) < len(page.first):
+            fresh = [movement for key, movement in page.first.items() if key in stored]
+            total.duplicates += len(page.first) - len(fresh)
+            if not fresh:
+                return
+            positions, expected, changed = _changes(fresh)
+        total.applied += len(stored)
+        total.changed.update(changed)
         generation = await session.scalar(_next_generation(dialect), {"epoch": str(uuid.uuid4())})
-        for change in changes.values():
-            change["generation"] = generation
         await session.execute(
             _position_upsert(dialect),
-            rows_parameters(dialect, _POSITION_COLUMNS, [changes[key] for key in sorted(changes)]),
+            rows_parameters(dialect, _POSITION_COLUMNS, positions, {"generation": generation}),
         )
-        expected = expected_changes(fresh)
         if expected:
             await session.execute(
                 _expected_upsert(dialect),
-                rows_parameters(
-                    dialect, _EXPECTED_COLUMNS, [expected[key] for key in sorted(expected)]
-                ),
+                rows_parameters(dialect, _EXPECTED_COLUMNS, expected),
             )
 
     async def _already_quarantined(
@@ -330,7 +385,7 @@ class LedgerReader:
 _LEDGER = LedgerEntryRow.__table__
 _POSITIONS = InventoryPositionRow.__table__
 _EXPECTED = ExpectedReceiptRow.__table__
-_ENTRY_COLUMNS = tuple(column.name for column in _LEDGER.columns)
+_ENTRY_COLUMNS = tuple(column.name for column in _LEDGER.columns if column.name != "ingested_at")
 _POSITION_COLUMNS = (
     "sku",
     "location_id",
@@ -338,7 +393,6 @@ _POSITION_COLUMNS = (
     "version",
     "last_event_at",
     "last_event_id",
-    "generation",
 )
 _GENERATION = InventoryGenerationRow.__table__
 _EXPECTED_COLUMNS = ("expected_receipt_id", "sku", "location_id", "quantity_open", "expected_at")
@@ -413,7 +467,7 @@ def _next_generation(dialect: str) -> Any:
 def _ledger_insert(dialect: str) -> Any:
     """Store a page's entries, each movement only if the ledger has not got it; the ids of those
     stored come back."""
-    statement = rows_insert(dialect, _LEDGER, _ENTRY_COLUMNS)
+    statement = rows_insert(dialect, _LEDGER, _ENTRY_COLUMNS, ("ingested_at",))
     return statement.on_conflict_do_nothing(
         index_elements=[_LEDGER.c.source, _LEDGER.c.movement_id]
     ).returning(_LEDGER.c.movement_id)
@@ -423,7 +477,7 @@ def _ledger_insert(dialect: str) -> Any:
 def _position_upsert(dialect: str) -> Any:
     """Add a page's net changes (:func:`net_changes`) to the stored positions: a position not
     stored yet is inserted as its changes (its buckets start at zero)."""
-    statement = rows_insert(dialect, _POSITIONS, _POSITION_COLUMNS)
+    statement = rows_insert(dialect, _POSITIONS, _POSITION_COLUMNS, ("generation",))
     new = statement.excluded
     later = or_(
         _POSITIONS.c.last_event_at.is_(None),
