@@ -46,7 +46,9 @@ both sides pay for them alike.
 ``bulk`` (issue 21): bulk exports of ``--orders`` orders with lines, state, totals and
 provenance, per format (``--formats``), against a client paging ``orders(first: 100)`` through
 the same process in the same run: rows/s, upstream calls per 1,000 orders, peak memory growth.
-See ``benchmarks/bulk.py``.
+See ``benchmarks/bulk.py``. With ``--over-http``, as a reporting tool sees it: the demo systems,
+``omnigraph serve`` and the client in three processes, wall time, each process's CPU and the
+service's memory (``benchmarks/bulk_http.py``).
 
 ``profile OPERATION``: CPU ms a request and the top frames (pyinstrument) of one operation
 in-process (availability, lookup, reporting, or ``fixed``: the per-request path every operation
@@ -467,6 +469,11 @@ def main() -> None:
     parser.add_argument(
         "--formats", default="jsonl,csv,parquet", help="bulk: the export formats measured"
     )
+    parser.add_argument(
+        "--over-http",
+        action="store_true",
+        help="bulk: the demo systems, the service and the client in three processes, over HTTP",
+    )
     args = parser.parse_args()
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "http":
@@ -496,9 +503,14 @@ def main() -> None:
 
             reconcile_benchmark(args.transactions, args.payouts, profile=args.profile)
         elif name == "bulk":
-            from bulk import bulk_benchmark  # benchmarks/bulk.py
+            if args.over_http:
+                from bulk_http import bulk_over_http  # benchmarks/bulk_http.py
 
-            bulk_benchmark(args.orders, args.formats.split(","))
+                bulk_over_http(args.orders, args.formats.split(","))
+            else:
+                from bulk import bulk_benchmark  # benchmarks/bulk.py
+
+                bulk_benchmark(args.orders, args.formats.split(","))
         else:
             parser.error(
                 f"unknown benchmark {name!r}; known: http, detection, ledger, reconcile, bulk"

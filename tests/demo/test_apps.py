@@ -171,6 +171,28 @@ async def test_orders_page_newest_first_with_stable_cursors(
     assert len(default["data"]) == 50
 
 
+async def test_a_listing_after_a_change_serves_the_order_as_it_is_now(
+    storefront: httpx.AsyncClient, small_world: DemoWorld
+) -> None:
+    # the storefront keeps its orders' listing order between requests (no re-sort each time):
+    # what a listing serves must still be each order as it is now, filtered as it is now
+    before = await all_pages(storefront, "/orders", limit=11)
+    target = next(order for order in small_world.storefront_orders if order["status"] == "open")
+    cancelled = await storefront.post(
+        "/commands",
+        **command("order.cancel", {"orderId": target["id"], "reason": "customer"}, "list-1"),
+    )
+    assert cancelled.status_code < 300, cancelled.text
+    after = await all_pages(storefront, "/orders", limit=11)
+    assert [order["id"] for order in after] == [order["id"] for order in before]
+    (now,) = [order for order in after if order["id"] == target["id"]]
+    assert (now["status"], now["cancelReason"]) == ("cancelled", "customer")
+    found = await all_pages(storefront, "/orders", limit=5, status="cancelled")
+    assert target["id"] in {order["id"] for order in found}
+    opened = await all_pages(storefront, "/orders", limit=5, status="open")
+    assert target["id"] not in {order["id"] for order in opened}
+
+
 async def test_order_filters_combine(storefront: httpx.AsyncClient, small_world: DemoWorld) -> None:
     orders = small_world.storefront_orders
     middle = orders[len(orders) // 2]["placedAt"]

@@ -175,6 +175,10 @@ def _storefront(world: DemoWorld, storefront: SourceSystem) -> SourceParts:
                 # Newest placed first, then by id.
                 sort_key=lambda order: (-int(_placed(order)), order["id"]),
                 filters=_FILTERS,
+                # an order's id and placedAt never change and no order is removed: the order
+                # of the list holds until an order is added (sorting 100,000 orders for each
+                # request took 0.2-0.5 s of it)
+                keys_stand_while=orders.__len__,
             ),
         ],
         commands={
