@@ -32,6 +32,7 @@ from service_load import KINDS, _free_ports, _process, _sources_config
 
 from bulk import EXPORT, PAGE, START, STATUS
 from omnigraph.app import BACKGROUND_SWITCHES
+from omnigraph.core.clock import DEMO_ANCHOR
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
 from omnigraph.security import api_keys
 from omnigraph.security.principal import Role
@@ -165,12 +166,17 @@ def bulk_over_http(orders: int, formats: list[str]) -> None:
         base = _free_ports(5)
         urls = {kind: f"http://127.0.0.1:{base + i}" for i, kind in enumerate(KINDS)}
         service_url = f"http://127.0.0.1:{base + 4}"
-        demo_argv = [sys.executable, "-m", "omnigraph", "demo", "--base-port", str(base)]
+        # `omnigraph demo` as a module of this folder: its --orders stops at 20,000
+        demo_argv = [sys.executable, __file__, "demo", str(orders), str(base)]
         print(f"starting the demo systems with {orders:,} orders")
-        with _process([*demo_argv, "--orders", str(orders)], {}, tmp / "demo.log", tmp) as demo:
+        with _process(demo_argv, {}, tmp / "demo.log", tmp) as demo:
             for url in urls.values():
                 wait_until_up(f"{url}/health", demo, 1800, tmp / "demo.log")
-            (tmp / "sources.toml").write_text(_sources_config(urls))
+            # the service's clock starts at the demo's instant, as `omnigraph demo` writes it
+            anchor = DEMO_ANCHOR.isoformat().replace("+00:00", "Z")
+            (tmp / "sources.toml").write_text(
+                f'demo_as_of = "{anchor}"\n\n' + _sources_config(urls)
+            )
             database = f"sqlite+aiosqlite:///{tmp}/omnigraph.sqlite3"
             key = asyncio.run(_reporting_key(database))
             env = {
@@ -236,3 +242,17 @@ def _print(orders: int, rows: list[Row]) -> None:
             f" | {row.rss_before:.0f} -> {row.rss_peak:.0f} MB"
             f" | {'' if row.file_bytes is None else f'{row.file_bytes / 1e6:.1f} MB'} |"
         )
+
+
+def _demo(orders: int, base_port: int) -> None:
+    """The demo business of ``benchmarks/bulk.py`` (seed 7, the demo's instant), served until
+    the process is stopped."""
+    from omnigraph.demo import build_world, run_forever
+
+    world = build_world(seed=7, orders=orders, anchor=DEMO_ANCHOR)
+    ports = {kind: base_port + i for i, kind in enumerate(KINDS)}
+    asyncio.run(run_forever(world, ports=ports))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["demo"]:
+    _demo(int(sys.argv[2]), int(sys.argv[3]))
