@@ -23,6 +23,7 @@ from omnigraph.demo import (
     create_wms_app,
     run_forever,
 )
+from omnigraph.demo.contract import RefIndex
 from tests.demo.conftest import BATCH_PATHS
 
 
@@ -134,6 +135,19 @@ async def test_by_order_ref_returns_every_record_carrying_the_refs(small_world: 
         assert sorted(record["id"] for record in body["data"]) == sorted(ids)
         assert ids, kind
         assert too_many.json()["error"]["code"] == "TOO_MANY_IDS"
+
+
+def test_a_ref_index_finds_records_added_since_and_keeps_the_collection_order() -> None:
+    records = {
+        "A": {"id": "A", "orderRef": "SF-2"},
+        "B": {"id": "B", "orderRef": "SF-1"},
+        "C": {"id": "C", "orderRef": "SF-2"},
+    }
+    index = RefIndex(records.values, lambda record: record["orderRef"])
+    assert [r["id"] for r in index.find(["SF-2", "SF-1", "SF-2"])] == ["A", "B", "C"]
+    assert index.find(["SF-9"]) == []
+    records["D"] = {"id": "D", "orderRef": "SF-1"}  # added after the first look
+    assert [r["id"] for r in index.find(["SF-1"])] == ["B", "D"]
 
 
 async def test_erp_items_and_payments_batches(small_world: DemoWorld) -> None:

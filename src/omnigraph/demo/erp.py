@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import operator
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnigraph.demo.contract import (
     CommandRejectedError,
+    RefIndex,
     SourceAppFactory,
     SourceParts,
     batch_route,
@@ -22,8 +24,6 @@ from omnigraph.demo.drafts import VAT_FRACTION
 from omnigraph.demo.formats import NumberSeries, iso, money
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from omnigraph.demo.contract import JsonRecord, SourceSystem
     from omnigraph.demo.world import DemoWorld
 
@@ -56,9 +56,7 @@ def _erp(world: DemoWorld, erp: SourceSystem) -> SourceParts:
         "CM-", (memo["id"] for order in sales_orders.values() for memo in order["creditMemos"])
     )
 
-    def by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
-        wanted = set(refs)
-        return [order for order in sales_orders.values() if order["orderRef"] in wanted]
+    by_order_ref = RefIndex(sales_orders.values, operator.itemgetter("orderRef")).find
 
     def sales_order_of(payload: dict[str, Any]) -> JsonRecord:
         return require_record(payload, "salesOrderId", sales_orders, "sales order")

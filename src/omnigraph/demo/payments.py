@@ -19,6 +19,7 @@ from omnigraph.demo.contract import (
     CommandRejectedError,
     ContractError,
     ListFilter,
+    RefIndex,
     SourceAppFactory,
     SourceParts,
     batch_route,
@@ -36,8 +37,6 @@ from omnigraph.demo.contract import (
 from omnigraph.demo.formats import unix
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -83,6 +82,10 @@ def _txn_order(txn: JsonRecord) -> tuple[int, str]:
     return len(txn["id"]), txn["id"]
 
 
+def _charge_order_ref(charge: JsonRecord) -> object:
+    return charge["metadata"].get("order_ref")
+
+
 def _payments(world: DemoWorld, payments: SourceSystem) -> SourceParts:
     """The payments system over its own copy of the world's money movements."""
     now, feed = payments.now, payments.feed
@@ -91,9 +94,7 @@ def _payments(world: DemoWorld, payments: SourceSystem) -> SourceParts:
     transactions = copy.deepcopy(world.balance_transactions)
     refund_count = [sum(len(charge["refunds"]) for charge in charges.values())]
 
-    def charges_by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
-        wanted = set(refs)
-        return [c for c in charges.values() if c["metadata"].get("order_ref") in wanted]
+    charges_by_order_ref = RefIndex(charges.values, _charge_order_ref).find
 
     async def transactions_by_payout(request: Request) -> Response:
         wanted = set(string_list(await read_object(request), "payoutIds") or [])

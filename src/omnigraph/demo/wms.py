@@ -12,6 +12,7 @@ misbehave once, and `POST /_control/movements {"movements": [..]}` moves stock o
 from __future__ import annotations
 
 import copy
+import operator
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from omnigraph.demo.contract import (
     ContractError,
+    RefIndex,
     SourceAppFactory,
     SourceParts,
     batch_route,
@@ -30,12 +32,10 @@ from omnigraph.demo.contract import (
 from omnigraph.demo.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from omnigraph.demo.contract import JsonRecord, SourceSystem
+    from omnigraph.demo.contract import SourceSystem
     from omnigraph.demo.world import DemoWorld
 
 __all__ = ["FEED_FAULTS", "REDELIVERED", "create_wms_app"]
@@ -52,9 +52,7 @@ def _wms(world: DemoWorld, wms: SourceSystem) -> SourceParts:
     locations = copy.deepcopy(world.wms_locations)
     as_of = world.anchor.isoformat()
 
-    def by_order_ref(refs: Sequence[str]) -> list[JsonRecord]:
-        wanted = set(refs)
-        return [order for order in fulfilments.values() if order["orderRef"] in wanted]
+    by_order_ref = RefIndex(fulfilments.values, operator.itemgetter("orderRef")).find
 
     async def stock_query(request: Request) -> Response:
         body = await read_object(request)
