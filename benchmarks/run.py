@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
 import os
@@ -72,14 +71,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnigraph.app import demo_sources_config
 from omnigraph.db.engine import create_engine, create_session_factory, upgrade_database
@@ -87,7 +84,6 @@ from omnigraph.demo import DemoSystems, build_world
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.detector import DisagreementDetector
-from omnigraph.runtime.periodic import repeating
 from omnigraph.settings import Settings
 from omnigraph.sources.contract import OrderListFilter
 from omnigraph.sources.registry import SourceRegistry
@@ -233,28 +229,11 @@ def synthetic_feed(total: int, page_size: int) -> Callable[[httpx.Request], http
     return handler
 
 
-@contextlib.asynccontextmanager
-async def analyzing(engine: AsyncEngine, every: float = 10.0) -> AsyncIterator[None]:
-    """On PostgreSQL, ``ANALYZE`` every ``every`` seconds while the body runs, as autovacuum's
-    analyze would: a server with autovacuum off (this machine's) plans a growing ledger from the
-    statistics of an empty one (the movement-id check used only the index's first column and
-    read every entry of the source: 2.6 s a page at 400,000 events)."""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-
-    async def analyze() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("ANALYZE inventory_ledger, inventory_positions"))
-            await connection.commit()
-
-    async with repeating(every, analyze):
-        yield
-
-
 async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     """Print, and answer, per ledger size: events, ingest seconds, the fetch-only baseline's
     seconds and the median ``availability`` latency for 1,000 SKUs."""
+    from statistics_server import analyzing  # benchmarks/statistics_server.py
+
     from omnigraph.inventory.availability import Promise, read_availability
     from omnigraph.inventory.ledger import LedgerReader
     from omnigraph.inventory.locations import KnownLocations
@@ -309,7 +288,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 # the collector as `omnigraph sync wms` runs a backfill (the service's reader
                 # runs under its own tuning, the same young threshold): with Python's default
                 # thresholds 65 full collections took 10.8 s of a 1M-event ingest
-                async with analyzing(engine):
+                async with analyzing(engine, "inventory_ledger, inventory_positions"):
                     with batch_collection():
                         await LedgerReader(sessions, registry, page_size=FEED_PAGE).sync_once()
                 ingest_seconds = time.perf_counter() - started
