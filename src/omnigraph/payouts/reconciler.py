@@ -28,6 +28,7 @@ from omnigraph.db.models import (
     PayoutReconciliationRow,
     ReconciliationLineRow,
 )
+from omnigraph.db.upsert import rows_insert, rows_parameters
 from omnigraph.exceptions.catalogue import ExceptionCatalogue, ExceptionKind
 from omnigraph.exceptions.intake import ExceptionReport, Reporter, take_in_many
 from omnigraph.payouts.counterparts import fetch_counterparts
@@ -88,6 +89,8 @@ class StoredTransaction(NamedTuple):
     created_at: datetime
 
 
+_LINES = ReconciliationLineRow.__table__
+_LINE_COLUMNS = tuple(column.name for column in _LINES.columns)
 _STORED_COLUMNS = (
     PaymentTransactionRow.txn_id,
     PaymentTransactionRow.amount_minor,
@@ -370,9 +373,20 @@ class Reconciler:
                 [_verdict_values(source, payout, balance, now) for payout, balance in verdicts],
             )
             if lines:
+                # on PostgreSQL one JSON array the server takes apart (db.upsert.rows_insert):
+                # SQLAlchemy's executemany there bound every value of every line in Python
+                # (about a fifth of the reconciliation's CPU at 200,000 transactions)
+                dialect = connection.dialect.name
                 await connection.execute(
-                    insert(ReconciliationLineRow),
-                    [line_values(source, line, created[line.txn_id or ""], now) for line in lines],
+                    rows_insert(dialect, _LINES, _LINE_COLUMNS),
+                    rows_parameters(
+                        dialect,
+                        _LINE_COLUMNS,
+                        [
+                            line_values(source, line, created[line.txn_id or ""], now)
+                            for line in lines
+                        ],
+                    ),
                 )
             await session.execute(
                 update(PaymentPayoutRow)
