@@ -123,6 +123,12 @@ PACKAGES: dict[str, Package] = {
             "test_a_scheduled_wholesale_read_adds_the_open_receipts_of_its_sku",
         ),
     ),
+    "ledger": Package(
+        ("omnigraph/inventory/ledger.py", "omnigraph/inventory/movements.py"),
+        # the feeds paged into the ledger and the positions (with the property test that
+        # compares paging with applying the movements one by one)
+        ("tests/inventory/test_ledger.py",),
+    ),
     "reservations": Package(
         ("omnigraph/inventory/reservations.py",),
         (
