@@ -327,6 +327,31 @@ async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
     assert await quarantined(services) == reasons
 
 
+async def test_a_malformed_event_delivered_again_is_quarantined_once(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-Q", "dc-north", 5)
+    wms.events[-1]["data"]["quantity"] = "lots"
+    wms.add("receipt", "SKU-Q", "dc-north", 2)
+    reader = LedgerReader(services.sessions, services.registry)
+    first = await reader.sync_once()
+    assert (first.applied, first.quarantined, first.duplicates) == (1, 1, 0)
+    reasons = await quarantined(services)
+    wms.redeliver = 2  # at-least-once: the malformed event and the good one come again
+    wms.add("receipt", "SKU-Q", "dc-north", 3)
+    again = await reader.sync_once()
+    assert (again.applied, again.quarantined, again.duplicates) == (1, 0, 2)
+    assert await quarantined(services) == reasons
+    # another malformed event (its own id) is quarantined, not taken for the first one again
+    wms.add("receipt", "SKU-Q", "dc-north", 4)
+    wms.events[-1]["data"]["quantity"] = "many"
+    later = await reader.sync_once()
+    assert (later.quarantined, later.duplicates) == (1, 0)
+    assert len(await quarantined(services)) == len(reasons) + 1
+    assert (await position(services, "SKU-Q", "dc-north")).on_hand == 5
+
+
 async def test_a_movement_with_a_nul_character_is_quarantined_and_the_feed_moves_on(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:
