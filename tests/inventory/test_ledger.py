@@ -222,6 +222,13 @@ async def test_movements_move_the_buckets_and_replays_change_nothing(
     reader = LedgerReader(services.sessions, services.registry, page_size=4)
     first = await reader.sync_once()
     assert (first.applied, first.duplicates, first.quarantined, first.gaps) == (11, 0, 0, 0)
+    assert first.events_read == 11  # over three pages
+    # each entry keeps the movement's data exactly as the WMS reported it
+    async with services.sessions() as session:
+        stored = dict(
+            (await session.execute(select(LedgerEntryRow.movement_id, LedgerEntryRow.data))).all()
+        )
+    assert stored == {str(event["data"]["id"]): event["data"] for event in wms.events}
     dc = await position(services, "SKU-A", "dc-north")
     assert (dc.on_hand, dc.committed, dc.damaged, dc.quality_control, dc.incoming) == (
         13,
