@@ -334,6 +334,20 @@ async def test_gaps_and_malformed_events_are_quarantined_not_dropped(
     assert await quarantined(services) == reasons
 
 
+async def test_one_missing_event_is_a_gap_named_by_its_sequence(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-G", "dc-north", 5)
+    wms.add("receipt", "SKU-G", "dc-north", 2, sequence=3)  # 2 never arrives
+    report = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (report.applied, report.gaps) == (2, 1)
+    assert await quarantined(services) == ["gap: feed sequence 2..2 never arrived"]
+    async with services.sessions() as session:
+        row = (await session.scalars(select(QuarantinedEventRow))).one()
+    assert (row.sequence, row.event_id, row.raw) == (2, None, None)
+
+
 async def test_a_malformed_event_delivered_again_is_quarantined_once(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:
