@@ -7,11 +7,15 @@ by the chunk, not by the history nor by how many transactions a payout sweeps. T
 are read as plain tuples and lines written with one executemany INSERT: a chunk's objects are
 few and short-lived. The verdict and the lines of a chunk are written in one transaction, and
 re-running it gives the same rows (lines are keyed by transaction). Exceptions are keyed by
-what they are about, so a re-run raises nothing twice.
+what they are about, so a re-run raises nothing twice. A chunk is stored while the next one is
+read, fetched and matched, so the database's work and ours overlap; chunks are stored in order,
+and a page of marked payouts is stored whole before the next page is read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
@@ -195,6 +199,17 @@ def _money(minor: int, currency: str) -> str:
     return str(Money.from_minor(minor, currency))
 
 
+class _Chunk(NamedTuple):
+    """A chunk matched and balanced, waiting to be stored."""
+
+    source: str
+    payouts: Sequence[PaymentPayoutRow]
+    verdicts: list[tuple[Payout, PayoutBalance]]
+    lines: list[LineResult]
+    created: dict[str, datetime]
+    now: datetime
+
+
 @dataclass(eq=False)
 class Reconciler:
     """Reconciles the payouts the sync marked, a chunk of transactions at a time."""
@@ -279,10 +294,28 @@ class Reconciler:
                 .group_by(PaymentTransactionRow.payout_id)
             )
             sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
-        for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
-            await self._reconcile_chunk(payments, chunk, total)
-            if progress is not None:
-                progress(total)
+        # two chunks in flight: one stored while the next is read, fetched and matched (on
+        # PostgreSQL the server's work and ours overlap); stored in order, one at a time, and
+        # all stored before this returns (the next page of marked payouts is read after)
+        storing: asyncio.Task[None] | None = None
+        try:
+            for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
+                prepared = await self._prepare_chunk(payments, chunk, total)
+                if storing is not None:
+                    await storing
+                    if progress is not None:
+                        progress(total)
+                storing = asyncio.create_task(self._store_chunk(prepared, total))
+            if storing is not None:
+                await storing
+                if progress is not None:
+                    progress(total)
+        finally:
+            # a chunk failed to prepare, or we were cancelled: the one being stored finishes
+            # (its own transaction: whole or not at all) before the failure goes on
+            if storing is not None and not storing.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(storing)
 
     async def _settled(
         self,
@@ -306,12 +339,14 @@ class Reconciler:
                 ready.append(row)
         return ready
 
-    async def _reconcile_chunk(
+    async def _prepare_chunk(
         self,
         payments: PaymentsSource,
         payouts: Sequence[PaymentPayoutRow],
         total: ReconcileProgress,
-    ) -> None:
+    ) -> _Chunk:
+        """Read a chunk's transactions, fetch their counterparts, match them and balance each
+        payout: everything but the writes."""
         source = payments.name
         ids = [row.payout_id for row in payouts]
         # read on the connection: plain rows, without the ORM's result machinery. Sorted here,
@@ -347,6 +382,13 @@ class Reconciler:
             )
             verdicts.append((payout, balance))
             total.by_status[balance.status.value] = total.by_status.get(balance.status.value, 0) + 1
+        return _Chunk(source, payouts, verdicts, lines, created, now)
+
+    async def _store_chunk(self, chunk: _Chunk, total: ReconcileProgress) -> None:
+        """Write a chunk's verdicts and lines and unmark its payouts in one transaction, then
+        raise its exceptions."""
+        source, payouts, verdicts, lines, created, now = chunk
+        ids = [row.payout_id for row in payouts]
         # the sync may have touched a payout meanwhile: it stays marked (its synced_at moved)
         synced: dict[datetime, list[str]] = {}
         for row in payouts:
