@@ -7,9 +7,9 @@ by the chunk, not by the history nor by how many transactions a payout sweeps. T
 are read as plain tuples and lines written with one executemany INSERT: a chunk's objects are
 few and short-lived. The verdict and the lines of a chunk are written in one transaction, and
 re-running it gives the same rows (lines are keyed by transaction). Exceptions are keyed by
-what they are about, so a re-run raises nothing twice. A chunk is stored while the next one is
-read, fetched and matched, so the database's work and ours overlap; chunks are stored in order,
-and a page of marked payouts is stored whole before the next page is read.
+what they are about, so a re-run raises nothing twice. On a database server a chunk is stored
+while the next one is read, fetched and matched, so the server's work and ours overlap; chunks
+are stored in order, and a page of marked payouts is stored whole before the next is read.
 """
 
 from __future__ import annotations
@@ -294,18 +294,29 @@ class Reconciler:
                 .group_by(PaymentTransactionRow.payout_id)
             )
             sizes = {payout_id: int(n) for payout_id, n in counted if payout_id}
-        # two chunks in flight: one stored while the next is read, fetched and matched (on
-        # PostgreSQL the server's work and ours overlap); stored in order, one at a time, and
-        # all stored before this returns (the next page of marked payouts is read after)
+            # a database server does its share in a process of its own: there a chunk is stored
+            # while the next is read, fetched and matched (1M transactions on PostgreSQL: 65.5 s
+            # -> 55.2 s). SQLite's work runs in this process, on a thread of aiosqlite's, so
+            # overlapping only added collector work (69.7 s -> 73.6 s): one chunk at a time
+            overlap = session.get_bind().dialect.name != "sqlite"
+        # chunks are stored in order, one at a time, and all stored before this returns (the
+        # next page of marked payouts is read after)
         storing: asyncio.Task[None] | None = None
         try:
             for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
                 prepared = await self._prepare_chunk(payments, chunk, total)
                 if storing is not None:
                     await storing
+                    storing = None
                     if progress is not None:
                         progress(total)
-                storing = asyncio.create_task(self._store_chunk(prepared, total))
+                store = self._store_chunk(prepared, total)
+                if overlap:
+                    storing = asyncio.create_task(store)
+                    continue
+                await store
+                if progress is not None:
+                    progress(total)
             if storing is not None:
                 await storing
                 if progress is not None:
