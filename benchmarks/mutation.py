@@ -126,8 +126,9 @@ PACKAGES: dict[str, Package] = {
     "ledger": Package(
         ("omnigraph/inventory/ledger.py", "omnigraph/inventory/movements.py"),
         # the feeds paged into the ledger and the positions (with the property test that
-        # compares paging with applying the movements one by one)
-        ("tests/inventory/test_ledger.py",),
+        # compares paging with applying the movements one by one), and each movement against
+        # the contract's table and its refusals
+        ("tests/inventory/test_ledger.py", "tests/inventory/test_movements.py"),
     ),
     "reservations": Package(
         ("omnigraph/inventory/reservations.py",),

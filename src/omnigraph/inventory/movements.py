@@ -118,7 +118,7 @@ def parse_movement(event: Mapping[str, Any]) -> Movement:
     if movement == "return_receipt" and data.get("disposition") not in _DISPOSITION:
         raise MalformedMovement(f"unknown return disposition {data.get('disposition')!r}")
     sequence = event.get("sequence")
-    if not isinstance(sequence, int):
+    if not isinstance(sequence, int) or isinstance(sequence, bool):  # JSON's true is no number
         raise MalformedMovement("the event has no sequence number")
     movement_id = data.get("id")
     if not isinstance(movement_id, str | int) or isinstance(movement_id, bool) or movement_id == "":
