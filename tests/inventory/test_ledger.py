@@ -348,6 +348,92 @@ async def test_one_missing_event_is_a_gap_named_by_its_sequence(
     assert (row.sequence, row.event_id, row.raw) == (2, None, None)
 
 
+def other_event(wms: ScriptedWms, sequence: int) -> None:
+    """An event of the feed about something other than stock (an order's)."""
+    wms.events.append(
+        {
+            "id": f"evt_{wms.prefix}_{sequence}",
+            "sequence": sequence,
+            "type": "order.updated",
+            "data": {"id": "WO-1", "status": "released"},
+        }
+    )
+
+
+async def test_each_sync_accounts_for_every_event_it_read_and_sees_gaps_across_pages_and_runs(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-T", "dc-north", 5)  # 1
+    other_event(wms, 2)
+    wms.add("receipt", "", "dc-north", 1)  # 3: no sku
+    wms.add("receipt", "SKU-T", "dc-north", 1)  # 4: a quantity that is no number
+    wms.events[-1]["data"]["quantity"] = "lots"
+    # the first page ends at 4; 5 never arrives, nor 8
+    wms.add("receipt", "SKU-T", "dc-north", 2, sequence=6)
+    other_event(wms, 7)
+    wms.resend(0)  # 8, renumbered 9 below: movement 1 again
+    wms.events[-1]["sequence"] = 9
+    changed: list[set[tuple[str, str]]] = []
+    tallies: list[int] = []
+    reader = LedgerReader(
+        services.sessions, services.registry, page_size=4, on_change=changed.append
+    )
+    first = await reader.sync_once(lambda total: tallies.append(total.events_read))
+    assert (first.events_read, first.applied, first.other_events) == (7, 2, 2)
+    assert (first.quarantined, first.duplicates, first.gaps) == (2, 1, 2)
+    assert tallies == [4, 7]  # after each page
+    assert changed == [{("SKU-T", "dc-north")}]
+    async with services.sessions() as session:
+        rows = list(
+            await session.scalars(
+                select(QuarantinedEventRow).order_by(QuarantinedEventRow.sequence)
+            )
+        )
+    assert [(r.sequence, r.event_id, r.reason, r.raw) for r in rows] == [
+        (3, wms.events[2]["id"], "malformed: sku and locationId are required", wms.events[2]),
+        (
+            4,
+            wms.events[3]["id"],
+            "malformed: quantity 'lots' is not an integer",
+            wms.events[3],
+        ),
+        (5, None, "gap: feed sequence 5..5 never arrived", None),
+        (8, None, "gap: feed sequence 8..8 never arrived", None),
+    ]
+    # another reader (a restart) goes on from the stored cursor and sequence; the feed
+    # delivers six events again before the new one, 12 (10 and 11 never arrive)
+    wms.add("receipt", "SKU-T", "dc-north", 1, sequence=12)
+    wms.redeliver = 6
+    again = await LedgerReader(services.sessions, services.registry, page_size=4).sync_once()
+    assert (again.events_read, again.applied, again.other_events) == (7, 1, 2)
+    assert (again.quarantined, again.duplicates, again.gaps) == (0, 4, 1)
+    for tally in (first, again):
+        assert tally.events_read == (
+            tally.applied + tally.duplicates + tally.quarantined + tally.other_events
+        )
+    reasons = await quarantined(services)
+    assert len(reasons) == len(rows) + 1
+    assert "gap: feed sequence 10..11 never arrived" in reasons
+    found = await position(services, "SKU-T", "dc-north")
+    assert (found.on_hand, found.version, found.last_event_id) == (8, 3, wms.events[-1]["id"])
+
+
+async def test_a_receipt_announced_in_parts_in_one_page_is_open_for_their_sum(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    wms, services, _ = scripted
+    wms.add("expected_receipt", "SKU-E", "dc-north", 3, expectedReceiptId="PO-7")
+    wms.add("expected_receipt", "SKU-E", "dc-north", 4, expectedReceiptId="PO-7")
+    wms.add("receipt", "SKU-E", "dc-north", 2, expectedReceiptId="PO-7")
+    await LedgerReader(services.sessions, services.registry).sync_once()
+    async with services.sessions() as session:
+        receipt = await session.get(ExpectedReceiptRow, ("PO-7", "SKU-E", "dc-north"))
+    assert receipt is not None
+    assert receipt.quantity_open == 5
+    assert (await position(services, "SKU-E", "dc-north")).incoming == 5
+
+
 async def test_a_malformed_event_delivered_again_is_quarantined_once(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:

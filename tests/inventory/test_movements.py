@@ -120,6 +120,17 @@ def test_what_the_event_leaves_out_is_taken_from_around_it() -> None:
     assert parsed.expected_at is None
 
 
+def test_the_movement_s_own_kind_comes_before_the_event_type() -> None:
+    raw = event("ship")
+    raw["type"] = "inventory.receipt"  # the wrapper disagrees: the movement's data says ship
+    assert parse_movement(raw).movement == "ship"
+    raw["data"].pop("movement")
+    raw.pop("type")  # neither says: no movement
+    with pytest.raises(MalformedMovement) as refused:
+        parse_movement(raw)
+    assert str(refused.value) == "unknown movement ''"
+
+
 def test_a_null_or_empty_expected_receipt_is_none() -> None:
     assert parse_movement(event(expectedReceiptId="")).expected_receipt_id is None
     assert parse_movement(event(expectedReceiptId=None)).expected_receipt_id is None
