@@ -995,3 +995,42 @@ async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_befo
     wms.pages_until_down = None
     assert (await reader.sync_once()).applied == 3
     assert (await position(services, "SKU-R", "dc-north")).on_hand == 15
+
+
+@pytest.mark.parametrize("read_ahead_failed_too", [False, True])
+async def test_a_page_that_fails_to_store_raises_its_own_error_not_the_read_ahead_s(
+    scripted: tuple[ScriptedWms, Services, Graph],
+    monkeypatch: pytest.MonkeyPatch,
+    read_ahead_failed_too: bool,
+) -> None:
+    """While a page is stored the next is read: when the store fails, the reader stops the
+    read (or collects its failure) and raises the store's error, so the caller (the periodic
+    task, the CLI) sees what went wrong, not a cancellation it would take for a shutdown."""
+    wms, services, _ = scripted
+    for n in range(6):
+        wms.add("receipt", "SKU-S", "dc-north", n + 1)
+    store, read = LedgerReader._apply_page, LedgerReader._read
+    stores = reads = 0
+
+    async def failing_store(self: LedgerReader, *args: Any) -> Any:
+        nonlocal stores
+        stores += 1
+        if stores == 2:
+            await asyncio.sleep(0)  # the read of the third page runs first
+            raise RuntimeError("the database refused the page")
+        return await store(self, *args)
+
+    async def reading(self: LedgerReader, *args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 3 and read_ahead_failed_too:
+            raise SourceFailure("the WMS is down")
+        return await read(self, *args)
+
+    monkeypatch.setattr(LedgerReader, "_apply_page", failing_store)
+    monkeypatch.setattr(LedgerReader, "_read", reading)
+    reader = LedgerReader(services.sessions, services.registry, page_size=2)
+    with pytest.raises(RuntimeError, match="the database refused the page"):
+        await reader.sync_once()
+    assert reads == 3
+    assert (await position(services, "SKU-S", "dc-north")).on_hand == 1 + 2
