@@ -53,6 +53,23 @@ class Item:
         return self.sku.ljust(width, ".")
 
 
+@strawberry.interface
+class Stocked:
+    sku: str
+
+
+@strawberry.type
+class Part(Stocked):
+    """A type implementing an interface: strawberry gives it a check of each value's type."""
+
+    quantity: int
+    note: str | None = None
+
+
+def parts() -> list[Part]:
+    return [Part(sku="P-1", quantity=4), Part(sku="P-2", quantity=1, note="spare")]
+
+
 def items() -> list[Item]:
     when = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
     return [
@@ -75,6 +92,23 @@ class Query:
         wrong[0].strict = None  # type: ignore[assignment]  # null in a non-null field
         wrong[1].quantity = "many"  # type: ignore[assignment]  # not an Int
         return list(wrong)
+
+    @strawberry.field
+    def parts(self) -> list[Part]:
+        return parts()
+
+    @strawberry.field
+    def part(self) -> Part:
+        return parts()[1]
+
+    @strawberry.field
+    def misfits(self) -> list[Part | None]:
+        """An item handed over where a part belongs: graphql-core's error must follow."""
+        return [parts()[0], items()[0]]  # type: ignore[list-item]
+
+    @strawberry.field
+    def misfit(self) -> Part | None:
+        return items()[0]  # type: ignore[return-value]
 
     @strawberry.field
     def tags(self) -> list[str]:
@@ -128,6 +162,11 @@ QUERIES = [
     "{ holes }",
     "{ nulls { sku } }",
     "{ tags @include(if: true) items @skip(if: false) { sku } }",
+    # objects of a type with a check of each value's type (it implements an interface)
+    "{ parts { sku quantity note } part { note sku } }",
+    "{ misfits { sku } }",
+    "{ misfit { sku quantity } }",
+    "{ parts { ... on Stocked { sku } quantity } }",
 ]
 
 
@@ -173,7 +212,7 @@ def test_lists_of_plain_leaves_are_built_in_one_loop(monkeypatch: pytest.MonkeyP
         raise AssertionError("an item completed on the ordinary path")
 
     monkeypatch.setattr(LeafExecutionContext, "complete_list_item_value", per_item)
-    whole = answer(fast, "{ tags colours gaps items { sku quantity colour } }")
+    whole = answer(fast, "{ tags colours gaps items { sku quantity colour } parts { sku } }")
     assert whole == {
         "data": {
             "tags": ["new", "boxed"],
@@ -183,6 +222,7 @@ def test_lists_of_plain_leaves_are_built_in_one_loop(monkeypatch: pytest.MonkeyP
                 {"sku": "A-1", "quantity": 2, "colour": "RED"},
                 {"sku": "B-2", "quantity": 0, "colour": "BLUE"},
             ],
+            "parts": [{"sku": "P-1"}, {"sku": "P-2"}],
         },
         "errors": [],
     }
@@ -192,6 +232,17 @@ def test_lists_of_plain_leaves_are_built_in_one_loop(monkeypatch: pytest.MonkeyP
     assert holes["errors"] == [
         ("Cannot return null for non-nullable field Query.holes.", ["holes", 1])
     ]
+
+
+def test_a_value_of_another_type_is_refused_as_graphql_core_refuses_it() -> None:
+    _, fast = schemas()
+    listed = answer(fast, "{ misfits { sku } }")
+    assert listed["data"] == {"misfits": [{"sku": "P-1"}, None]}
+    assert [path for _, path in listed["errors"]] == [["misfits", 1]]
+    assert listed["errors"][0][0].startswith("Expected value of type 'Part' but got:")
+    alone = answer(fast, "{ misfit { sku } }")
+    assert alone["data"] == {"misfit": None}
+    assert alone["errors"][0][0].startswith("Expected value of type 'Part' but got:")
 
 
 def test_a_permission_still_guards_its_field() -> None:

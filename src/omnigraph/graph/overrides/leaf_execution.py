@@ -13,7 +13,10 @@ Anything else takes the ordinary path, and so does a plain leaf in every case wh
 ordinary path could answer differently: arguments present, a field middleware installed (it
 must see every field), a missing attribute, ``None`` in a non-null field, an ``Exception`` value,
 or a serialiser that fails or returns nothing. Those errors are raised and located by
-graphql-core exactly as before.
+graphql-core exactly as before. An object of a type implementing an interface (strawberry gives
+it an ``is_type_of``: every answer of an availability read, every order) is checked as
+graphql-core checks it before its leaves are read; a value of another type is graphql-core's to
+refuse.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 __all__ = ["LeafExecutionContext", "LeafRead", "leaf_reads"]
@@ -52,6 +56,9 @@ class LeafRead(NamedTuple):
 
 
 _LeafPlan = list[tuple[str, LeafRead]]
+# strawberry's check that a value is of an object type (types implementing an interface have
+# one), called as graphql-core calls it; None: the type has no check
+_TypeCheck = Callable[[Any, Any], Any] | None
 _PLAIN: Final = frozenset({str, int, float, bool})
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
 
@@ -98,6 +105,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._leaf_reads = {} if watched else leaf_reads(self.schema)
         # per selection of an object type: its plain leaves, when that is all it selects
         self._all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]] = {}
+        self._type_checks: dict[str, tuple[bool, _TypeCheck]] = {}
 
     def complete_object_value(
         self,
@@ -112,7 +120,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         built in one loop; anything else, or any leaf the short path declines, completes as
         graphql-core completes it."""
         plan = self._leaf_plan(return_type, field_details_list)
-        if plan is not None:
+        check = self._type_check(return_type)[1]
+        if plan is not None and (check is None or check(result, info) is True):
             answered: dict[str, Any] = {}
             for response_name, read in plan:
                 value = _read(result, read)
@@ -140,7 +149,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         on the field), or anything but a ``list``/``tuple``, completes as graphql-core
         completes it."""
         if type(result) is list or type(result) is tuple:
-            answered = self._list_in_one_loop(return_type.of_type, field_details_list, result)
+            answered = self._list_in_one_loop(return_type.of_type, field_details_list, result, info)
             if answered is not None:
                 return answered
         return super().complete_list_value(
@@ -148,7 +157,11 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         )
 
     def _list_in_one_loop(
-        self, item_type: GraphQLOutputType, field_details_list: FieldDetailsList, items: Any
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        items: Any,
+        info: GraphQLResolveInfo[Any],
     ) -> list[Any] | None:
         for details in field_details_list:
             if details.node.directives:
@@ -182,6 +195,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._leaf_plan(named, field_details_list)
         if plan is None:
             return None
+        # each item's type checked as graphql-core checks it, with the list's info (the one
+        # graphql-core hands every item); a value of another type is graphql-core's to refuse
+        check = self._type_check(named)[1]
         for item in items:
             if item is None:
                 if not nullable:
@@ -189,6 +205,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 append(None)
                 continue
             if isinstance(item, Exception):
+                return None
+            if check is not None and check(item, info) is not True:
                 return None
             built: dict[str, Any] = {}
             for response_name, read in plan:
@@ -203,7 +221,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> _LeafPlan | None:
         reads = self._leaf_reads.get(return_type.name)
-        if reads is None or return_type.is_type_of is not None:
+        if reads is None or not self._type_check(return_type)[0]:
             return None
         key = (return_type.name, id(field_details_list))
         known = self._all_leaves.get(key)
@@ -221,6 +239,27 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # the list is kept with its plan, so its id is not reused while this context lives
         self._all_leaves[key] = (field_details_list, plan)
         return plan
+
+    def _type_check(self, return_type: GraphQLObjectType) -> tuple[bool, _TypeCheck]:
+        """Whether objects of ``return_type`` may take the short path, and the check of each
+        value's type to run first. strawberry's own check (made for a type implementing an
+        interface) is an ``isinstance`` that returns a bool and never reads its ``info``; a
+        check of the type's own (``is_type_of`` on its definition), which may await or read
+        the info, keeps the type on graphql-core's path."""
+        known = self._type_checks.get(return_type.name)
+        if known is None:
+            check = return_type.is_type_of
+            if check is None:
+                known = (True, None)
+            else:
+                definition = (return_type.extensions or {}).get(DEFINITION)
+                strawberry_s = (
+                    isinstance(definition, StrawberryObjectDefinition)
+                    and definition.is_type_of is None
+                )
+                known = (strawberry_s, check if strawberry_s else None)
+            self._type_checks[return_type.name] = known
+        return known
 
     def execute_fields(
         self,
