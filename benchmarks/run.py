@@ -229,6 +229,48 @@ def synthetic_feed(total: int, page_size: int) -> Callable[[httpx.Request], http
     return handler
 
 
+AVAILABILITY_QUERY = (
+    'query($skus: [String!]!) { availability(skus: $skus, channel: "web", promise: SHIP)'
+    " { sku locationId availableQuantity } }"
+)
+
+
+async def availability_by_graphql(
+    url: str, feed: httpx.MockTransport, skus: list[str], repeat: int
+) -> tuple[float, int]:
+    """The median seconds of the 1,000-SKU read as a storefront sends it (``AVAILABILITY_QUERY``:
+    three plain fields of every SKU x location answer), through the whole service in this
+    process (``httpx.ASGITransport``; background work off), and the answers it gave."""
+    from omnigraph.app import create_app
+
+    settings = Settings(
+        database_url=url,
+        dispatcher_enabled=False,
+        report_feed_enabled=False,
+        ledger_enabled=False,
+        drift_enabled=False,
+        detector_enabled=False,
+        reconcile_enabled=False,
+        _env_file=None,
+    )
+    app = create_app(settings, sources=demo_sources_config(LEDGER_URLS), transports={"wms": feed})
+    body = {"query": AVAILABILITY_QUERY, "variables": {"skus": skus}}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+            async def read() -> int:
+                response = await client.post("/graphql", json=body)
+                answer = orjson.loads(response.content)
+                if response.status_code != 200 or answer.get("errors"):
+                    raise SystemExit(f"{response.status_code}: {response.text[:300]}")
+                return len(answer["data"]["availability"])
+
+            await read()  # the locations and the SKUs' positions loaded
+            seconds, answers = await timed(read, repeat)
+    return seconds, answers if isinstance(answers, int) else 0
+
+
 async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     """Print, and answer, per ledger size: events, ingest seconds, the fetch-only baseline's
     seconds and the median ``availability`` latency for 1,000 SKUs."""
@@ -248,7 +290,7 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
     print(f"cores: {os.cpu_count()}   SKUs: {LEDGER_SKUS}   locations: {LEDGER_LOCATIONS}")
     print(
         f"{'ledger events':>14}{'ingest s':>10}{'events/s':>11}{'fetch-only x':>14}"
-        f"{'availability(1000 SKUs) ms':>28}{'ingest CPU s':>14}"
+        f"{'availability(1000 SKUs) ms':>28}{'by GraphQL ms':>15}{'ingest CPU s':>14}"
     )
     skus = [f"SKU-{i:05d}" for i in range(0, LEDGER_SKUS, LEDGER_SKUS // 1000)]
     figures = []
@@ -260,19 +302,9 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
             engine = create_engine(url)
             await upgrade_database(engine)
             sessions = create_session_factory(engine)
-            config = demo_sources_config(
-                {
-                    "storefront": "http://sf.invalid",
-                    "erp": "http://erp.invalid",
-                    "wms": "http://wms.invalid",
-                    "payments": "http://psp.invalid",
-                }
-            )
-            registry = SourceRegistry(
-                config,
-                settings,
-                transports={"wms": httpx.MockTransport(synthetic_feed(size, FEED_PAGE))},
-            )
+            config = demo_sources_config(LEDGER_URLS)
+            feed = httpx.MockTransport(synthetic_feed(size, FEED_PAGE))
+            registry = SourceRegistry(config, settings, transports={"wms": feed})
             try:
                 client = registry.warehouses[0].client
                 started = time.perf_counter()
@@ -317,12 +349,14 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 with tuned_collector(settings.gc_young_threshold):
                     await read()  # warm the locations cache and load the SKUs' positions
                     seconds, _ = await timed(read, repeat)
+                by_graphql, answers = await availability_by_graphql(url, feed, skus, repeat)
             finally:
                 await registry.aclose()
                 await engine.dispose()
         print(
             f"{size:>14,}{ingest_seconds:>10.1f}{size / ingest_seconds:>11,.0f}"
-            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}{ingest_cpu:>14.1f}"
+            f"{ingest_seconds / fetch_seconds:>13.1f}x{seconds * 1000:>28.1f}"
+            f"{by_graphql * 1000:>15.1f}{ingest_cpu:>14.1f}"
         )
         figures.append(
             {
@@ -330,10 +364,19 @@ async def ledger(sizes: list[int], repeat: int) -> list[dict[str, float]]:
                 "ingest_seconds": ingest_seconds,
                 "fetch_seconds": fetch_seconds,
                 "availability_seconds": seconds,
+                "graphql_seconds": by_graphql,
+                "graphql_answers": answers,
             }
         )
     return figures
 
+
+LEDGER_URLS = {  # the ledger benchmark's sources: only its WMS answers (a MockTransport)
+    "storefront": "http://sf.invalid",
+    "erp": "http://erp.invalid",
+    "wms": "http://wms.invalid",
+    "payments": "http://psp.invalid",
+}
 
 SCALE = {  # ledger events per run; payments transactions, payouts
     "small": ([20_000], 10_000, 50),
@@ -373,6 +416,14 @@ def scale_rows(scale: str, repeat: int) -> list[list[str]]:
                 f"availability for 1,000 SKUs (ledger of {events:,} events)",
                 "resolver",
                 p50=f"{figures['availability_seconds'] * 1000:.0f} (median of {repeat})",
+            )
+        )
+        rows.append(
+            _row(
+                f"the same read by GraphQL ({int(figures['graphql_answers']):,} answers,"
+                " 3 fields each)",
+                "/graphql in-process",
+                p50=f"{figures['graphql_seconds'] * 1000:.0f} (median of {repeat})",
             )
         )
     results = reconcile_benchmark(transactions, payouts)
