@@ -33,8 +33,10 @@ availability showing it (``--lag-probes`` movements, p50 and p99).
 
 ``ledger``: ingestion rate of the inventory ledger (events/s) from a synthetic WMS feed over
 10,000 SKUs and 50 locations, and the latency of ``availability`` for 1,000 SKUs at two ledger
-sizes side by side (it must not grow with the ledger). Baseline: the same feed pages fetched and
-parsed without being applied. SQLite (a temporary file) by default; ``OMNIGRAPH_BENCH_DATABASE_URL``
+sizes side by side (it must not grow with the ledger): the resolver's read, and the same read
+as a storefront sends it through ``/graphql`` (three plain fields of every answer; the service
+in-process, background work off). Baseline: the same feed pages fetched and parsed without
+being applied. SQLite (a temporary file) by default; ``OMNIGRAPH_BENCH_DATABASE_URL``
 names a PostgreSQL server, on which a scratch database is made and dropped.
 
 ``detection``: the disagreement detector over a seeded demo business, against a baseline that
