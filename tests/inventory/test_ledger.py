@@ -434,6 +434,27 @@ async def test_a_receipt_announced_in_parts_in_one_page_is_open_for_their_sum(
     assert (await position(services, "SKU-E", "dc-north")).incoming == 5
 
 
+async def test_an_event_whose_sequence_is_no_number_is_quarantined_without_one(
+    scripted: tuple[ScriptedWms, Services, Graph],
+) -> None:
+    """JSON's ``true`` is an int in Python: it is no sequence number to a feed, so the event is
+    quarantined with none, and no gap is counted from it."""
+    wms, services, _ = scripted
+    wms.add("receipt", "SKU-V", "dc-north", 5)
+    wms.add("receipt", "SKU-V", "dc-north", 3)
+    wms.events[-1]["sequence"] = True
+    done = await LedgerReader(services.sessions, services.registry).sync_once()
+    assert (done.applied, done.quarantined, done.gaps) == (1, 1, 0)
+    async with services.sessions() as session:
+        row = (await session.scalars(select(QuarantinedEventRow))).one()
+    assert (row.sequence, row.event_id, row.reason) == (
+        None,
+        wms.events[-1]["id"],
+        "malformed: the event has no sequence number",
+    )
+    assert (await position(services, "SKU-V", "dc-north")).on_hand == 5
+
+
 async def test_a_malformed_event_delivered_again_is_quarantined_once(
     scripted: tuple[ScriptedWms, Services, Graph],
 ) -> None:

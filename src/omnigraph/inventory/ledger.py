@@ -281,7 +281,9 @@ class LedgerReader:
             highest = last_sequence
             for event, parsed in zip(page.events, page.parsed, strict=True):
                 sequence = event.get("sequence")
-                if isinstance(sequence, int):
+                if type(sequence) is not int:  # JSON's true is no sequence number either
+                    sequence = None
+                if sequence is not None:
                     if highest is not None and sequence > highest + 1:
                         missing = f"{highest + 1}..{sequence - 1}"
                         session.add(
@@ -307,7 +309,7 @@ class LedgerReader:
                         QuarantinedEventRow(
                             source=source,
                             event_id=str(event.get("id")),
-                            sequence=sequence if isinstance(sequence, int) else None,
+                            sequence=sequence,
                             reason=f"malformed: {parsed}",
                             raw=dict(event),
                             received_at=now,
