@@ -39,7 +39,12 @@ from typing import Any
 import httpx
 import orjson
 from pyinstrument import Profiler
-from service_load import OPERATIONS, RATE_LIMIT, _prepare  # benchmarks/service_load.py
+from service_load import (  # benchmarks/service_load.py
+    NO_BACKGROUND,
+    OPERATIONS,
+    RATE_LIMIT,
+    _prepare,
+)
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -79,12 +84,7 @@ async def profile(args: argparse.Namespace) -> None:
                 database_url=url,
                 rate_limit=RATE_LIMIT,
                 response_cache_seconds=1,
-                dispatcher_enabled=False,
-                report_feed_enabled=False,
-                ledger_enabled=False,
-                drift_enabled=False,
-                detector_enabled=False,
-                reconcile_enabled=False,
+                **NO_BACKGROUND,
                 _env_file=None,
             )
             app = create_app(settings, sources=config)

@@ -243,18 +243,11 @@ async def availability_by_graphql(
     """The median seconds of the 1,000-SKU read as a storefront sends it (``AVAILABILITY_QUERY``:
     three plain fields of every SKU x location answer), through the whole service in this
     process (``httpx.ASGITransport``; background work off), and the answers it gave."""
+    from service_load import NO_BACKGROUND  # benchmarks/service_load.py
+
     from omnigraph.app import create_app
 
-    settings = Settings(
-        database_url=url,
-        dispatcher_enabled=False,
-        report_feed_enabled=False,
-        ledger_enabled=False,
-        drift_enabled=False,
-        detector_enabled=False,
-        reconcile_enabled=False,
-        _env_file=None,
-    )
+    settings = Settings(database_url=url, **NO_BACKGROUND, _env_file=None)
     app = create_app(settings, sources=demo_sources_config(LEDGER_URLS), transports={"wms": feed})
     body = {"query": AVAILABILITY_QUERY, "variables": {"skus": skus}}
     async with app.router.lifespan_context(app):

@@ -57,6 +57,15 @@ BENCHMARKS = Path(__file__).resolve().parent
 KINDS = ("storefront", "erp", "wms", "payments")
 NAMES = {"storefront": "web-store", "erp": "erp", "wms": "wms", "payments": "psp"}
 RATE_LIMIT = "1000000/second"
+# the service's background work switched off, so an in-process measurement sees requests only
+NO_BACKGROUND = {
+    "dispatcher_enabled": False,
+    "report_feed_enabled": False,
+    "ledger_enabled": False,
+    "drift_enabled": False,
+    "detector_enabled": False,
+    "reconcile_enabled": False,
+}
 CACHED = "omnigraph, response cache 1 s"
 LIMIT = "serving limit"
 VARIANTS = ("omnigraph", CACHED, "naive strawberry", "raw starlette", LIMIT)
