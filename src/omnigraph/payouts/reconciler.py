@@ -302,25 +302,23 @@ class Reconciler:
         # chunks are stored in order, one at a time, and all stored before this returns (the
         # next page of marked payouts is read after)
         storing: asyncio.Task[None] | None = None
+
+        async def stored() -> None:
+            nonlocal storing
+            if storing is not None:
+                await storing
+                storing = None
+                if progress is not None:
+                    progress(total)
+
         try:
             for chunk in transaction_chunks(payouts, sizes, self.chunk_transactions):
                 prepared = await self._prepare_chunk(payments, chunk, total)
-                if storing is not None:
-                    await storing
-                    storing = None
-                    if progress is not None:
-                        progress(total)
-                store = self._store_chunk(prepared, total)
-                if overlap:
-                    storing = asyncio.create_task(store)
-                    continue
-                await store
-                if progress is not None:
-                    progress(total)
-            if storing is not None:
-                await storing
-                if progress is not None:
-                    progress(total)
+                await stored()
+                storing = asyncio.create_task(self._store_chunk(prepared, total))
+                if not overlap:
+                    await stored()
+            await stored()
         finally:
             # a chunk failed to prepare, or we were cancelled: the one being stored finishes
             # (its own transaction: whole or not at all) before the failure goes on
