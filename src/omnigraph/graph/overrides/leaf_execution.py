@@ -120,8 +120,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         built in one loop; anything else, or any leaf the short path declines, completes as
         graphql-core completes it."""
         plan = self._leaf_plan(return_type, field_details_list)
-        check = self._type_check(return_type)[1]
-        if plan is not None and (check is None or check(result, info) is True):
+        if plan is not None and self._is_of_type(return_type, result, info):
             answered: dict[str, Any] = {}
             for response_name, read in plan:
                 value = _read(result, read)
@@ -260,6 +259,12 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 known = (strawberry_s, check if strawberry_s else None)
             self._type_checks[return_type.name] = known
         return known
+
+    def _is_of_type(
+        self, return_type: GraphQLObjectType, value: Any, info: GraphQLResolveInfo[Any]
+    ) -> bool:
+        check = self._type_check(return_type)[1]
+        return check is None or check(value, info) is True
 
     def execute_fields(
         self,
