@@ -32,7 +32,13 @@ from omnigraph.db.models import (
     QuarantinedEventRow,
 )
 from omnigraph.db.upsert import insert_of, rows_insert, rows_parameters
-from omnigraph.inventory.movements import BUCKETS, MalformedMovement, Movement, parse_movement
+from omnigraph.inventory.movements import (
+    BUCKETS,
+    MalformedMovement,
+    Movement,
+    event_sequence,
+    parse_movement,
+)
 from omnigraph.runtime.periodic import PeriodicTask, source_task
 from omnigraph.runtime.services import utc_now
 from omnigraph.sources.contract import JsonRecord, SourceClient
@@ -280,9 +286,7 @@ class LedgerReader:
             total.events_read += len(page.events)
             highest = last_sequence
             for event, parsed in zip(page.events, page.parsed, strict=True):
-                sequence = event.get("sequence")
-                if type(sequence) is not int:  # JSON's true is no sequence number either
-                    sequence = None
+                sequence = event_sequence(event)
                 if sequence is not None:
                     if highest is not None and sequence > highest + 1:
                         missing = f"{highest + 1}..{sequence - 1}"

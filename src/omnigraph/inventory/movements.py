@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["BUCKETS", "MOVEMENTS", "MalformedMovement", "Movement", "parse_movement"]
+__all__ = [
+    "BUCKETS",
+    "MOVEMENTS",
+    "MalformedMovement",
+    "Movement",
+    "event_sequence",
+    "parse_movement",
+]
 
 BUCKETS = (
     "on_hand",
@@ -99,6 +106,13 @@ def _timestamp(value: Any, name: str) -> datetime:
     return moment
 
 
+def event_sequence(event: Mapping[str, Any]) -> int | None:
+    """The feed's sequence number of ``event``; None when it has none (JSON's ``true``, an
+    ``int`` in Python, is none either)."""
+    sequence = event.get("sequence")
+    return sequence if type(sequence) is int else None
+
+
 def parse_movement(event: Mapping[str, Any]) -> Movement:
     """A movement from a change-feed event; :class:`MalformedMovement` says what is wrong."""
     data = event.get("data")
@@ -117,8 +131,8 @@ def parse_movement(event: Mapping[str, Any]) -> Movement:
         raise MalformedMovement(f"{movement} needs a positive quantity, not {quantity}")
     if movement == "return_receipt" and data.get("disposition") not in _DISPOSITION:
         raise MalformedMovement(f"unknown return disposition {data.get('disposition')!r}")
-    sequence = event.get("sequence")
-    if not isinstance(sequence, int) or isinstance(sequence, bool):  # JSON's true is no number
+    sequence = event_sequence(event)
+    if sequence is None:
         raise MalformedMovement("the event has no sequence number")
     movement_id = data.get("id")
     if not isinstance(movement_id, str | int) or isinstance(movement_id, bool) or movement_id == "":
