@@ -4,6 +4,7 @@ by a field middleware or guarded by a permission."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,71 @@ class Part(Stocked):
 
     quantity: int
     note: str | None = None
+
+
+@strawberry.type
+class Box:
+    """Fields with resolvers of every kind a step completes: leaves, objects, lists, nulls
+    where none may be, raised and returned errors."""
+
+    name: str
+    contents: list[Item]
+
+    @strawberry.field
+    def label(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def missing(self) -> str:
+        return None  # type: ignore[return-value]  # null in a non-null field
+
+    @strawberry.field
+    def maybe(self) -> str | None:
+        return None
+
+    @strawberry.field
+    def failing(self) -> int | None:
+        raise ValueError(f"{self.name} cannot count")
+
+    @strawberry.field
+    def returned_error(self) -> int | None:
+        return ValueError(f"{self.name} handed back an error")  # type: ignore[return-value]
+
+    @strawberry.field
+    def first(self) -> Item | None:
+        return self.contents[0] if self.contents else None
+
+    @strawberry.field
+    def part(self) -> Part:
+        return parts()[0]
+
+    @strawberry.field
+    async def later(self) -> Item:
+        await asyncio.sleep(0)
+        return self.contents[-1]
+
+    @strawberry.field
+    async def later_missing(self) -> str:
+        await asyncio.sleep(0)
+        return None  # type: ignore[return-value]
+
+    @strawberry.field
+    def stock(self) -> Stocked:
+        return parts()[1]
+
+
+@strawberry.type
+class Crate(Stocked):
+    """A type implementing an interface, with a field that has a resolver: its objects are
+    not plain leaves alone, so each value's type is checked before its sub-fields run."""
+
+    @strawberry.field
+    def label(self) -> str:
+        return f"crate {self.sku}"
+
+
+def boxes() -> list[Box]:
+    return [Box(name="one", contents=items()), Box(name="two", contents=items()[1:])]
 
 
 def parts() -> list[Part]:
@@ -128,6 +194,40 @@ class Query:
         return [1, None, "x"]  # type: ignore[list-item]
 
     @strawberry.field
+    def boxes(self) -> list[Box]:
+        return boxes()
+
+    @strawberry.field
+    def gappy_boxes(self) -> list[Box | None]:
+        return [boxes()[0], None, boxes()[1]]
+
+    @strawberry.field
+    def holed_boxes(self) -> list[Box]:
+        return [boxes()[0], None]  # type: ignore[list-item]
+
+    @strawberry.field
+    async def async_boxes(self) -> list[Box]:
+        await asyncio.sleep(0)
+        return boxes()
+
+    @strawberry.field
+    def one_box(self) -> list[Box]:
+        return boxes()[:1]
+
+    @strawberry.field
+    def crates(self) -> list[Crate | None]:
+        """An item handed over where a crate belongs, among crates."""
+        return [Crate(sku="C-1"), items()[0], Crate(sku="C-2")]  # type: ignore[list-item]
+
+    @strawberry.field
+    def crate(self) -> Crate | None:
+        return items()[0]  # type: ignore[return-value]
+
+    @strawberry.field
+    def misboxed(self) -> list[Box | None]:
+        return [boxes()[0], parts()[0]]  # type: ignore[list-item]
+
+    @strawberry.field
     def nulls(self) -> list[Item]:
         return [*items(), None]  # type: ignore[list-item]
 
@@ -167,6 +267,27 @@ QUERIES = [
     "{ misfits { sku } }",
     "{ misfit { sku quantity } }",
     "{ parts { ... on Stocked { sku } quantity } }",
+    # fields with resolvers (steps), objects and lists of objects executed item by item
+    "{ boxes { name label maybe first { sku label } part { sku } contents { sku label } } }",
+    "{ boxes { label missing } }",
+    "{ boxes { name failing returnedError } }",
+    "{ gappyBoxes { name label first { sku } } }",
+    "{ holedBoxes { name } }",
+    "{ holedBoxes { name label } }",
+    "{ misboxed { name } }",
+    "{ crates { sku label } crate { label } }",
+    "{ crates { label } }",
+    "{ boxes { stock { sku ... on Part { quantity } } __typename } }",
+    """{ boxes { n1: name n2: label ...B } }
+       fragment B on Box { name contents { padded(width: 6) } }""",
+]
+ASYNC_QUERIES = [
+    *QUERIES,
+    "{ asyncBoxes { name later { sku label } } }",
+    "{ boxes { name later { sku } laterMissing } }",
+    "{ boxes { failing later { sku } } gappyBoxes { later { label } } }",
+    "{ asyncBoxes { name missing later { sku } } }",
+    "{ oneBox { later { sku } } }",
 ]
 
 
@@ -179,6 +300,18 @@ def test_answers_as_the_ordinary_path_does(query: str) -> None:
     assert _key_order(fast.execute_sync(query).data) == _key_order(
         ordinary.execute_sync(query).data
     )
+
+
+@pytest.mark.parametrize("query", ASYNC_QUERIES)
+async def test_answers_as_the_ordinary_path_does_with_async_resolvers(query: str) -> None:
+    ordinary, fast = schemas()
+    expected = await ordinary.execute(query)
+    got = await fast.execute(query)
+    assert got.data == expected.data
+    assert _key_order(got.data) == _key_order(expected.data)
+    assert [(e.message, e.path) for e in got.errors or []] == [
+        (e.message, e.path) for e in expected.errors or []
+    ]
 
 
 def _key_order(value: Any) -> Any:
@@ -232,6 +365,39 @@ def test_lists_of_plain_leaves_are_built_in_one_loop(monkeypatch: pytest.MonkeyP
     assert holes["errors"] == [
         ("Cannot return null for non-nullable field Query.holes.", ["holes", 1])
     ]
+
+
+def test_fields_with_resolvers_and_lists_of_objects_take_their_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A field without arguments runs from its step, and a list of objects has each item's
+    sub-fields executed straight: neither graphql-core's ``execute_field`` nor its completion
+    of a list item is called; a field with arguments still is."""
+    _, fast = schemas()
+    ordinary_calls: list[str] = []
+
+    def refused(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            ordinary_calls.append(name)
+            raise AssertionError(f"{name} called on the ordinary path")
+
+        return call
+
+    monkeypatch.setattr(LeafExecutionContext, "execute_field", refused("execute_field"))
+    monkeypatch.setattr(
+        LeafExecutionContext, "complete_list_item_value", refused("complete_list_item_value")
+    )
+    whole = answer(fast, "{ boxes { label first { label } contents { sku label } } }")
+    assert ordinary_calls == []
+    assert whole["errors"] == []
+    assert whole["data"]["boxes"][1] == {
+        "label": "TWO",
+        "first": {"label": "B-2 x0"},
+        "contents": [{"sku": "B-2", "label": "B-2 x0"}],
+    }
+    answer(fast, "{ items { padded(width: 4) } }")
+    assert ordinary_calls
+    assert set(ordinary_calls) == {"execute_field"}
 
 
 def test_a_value_of_another_type_is_refused_as_graphql_core_refuses_it() -> None:

@@ -1,4 +1,4 @@
-"""Plain leaf fields read straight from their object, without graphql-core's per-field machinery.
+"""graphql-core's execution with each selection's steps worked out once, not per object.
 
 Most fields of a large answer are plain leaves: a strawberry field with no resolver and no
 extension (``sku``, ``quantity``, ``amount``, every provenance entry's six fields), whose value
@@ -17,6 +17,15 @@ graphql-core exactly as before. An object of a type implementing an interface (s
 it an ``is_type_of``: every answer of an availability read, every order) is checked as
 graphql-core checks it before its leaves are read; a value of another type is graphql-core's to
 refuse.
+
+The other fields without arguments (``Order.state``, ``OrderLine.shipped``, an edge's ``node``)
+run from a step made once per selection (optimisation 30): the field's definition, nodes,
+resolver and how its type completes, which graphql-core's ``execute_field`` and
+``complete_value`` look up again for every object. A list of objects has each item's sub-fields
+executed straight, without ``complete_value``'s dispatch per item, when every item is a plain
+object of the type (or null where null is allowed); anything else is graphql-core's. Errors
+are handled, nulls propagated and awaitables gathered by graphql-core's own methods, at the
+same paths.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -36,7 +46,8 @@ from graphql import (
     GraphQLSchema,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.pyutils import AwaitableOrValue, Path, Undefined
+from graphql.language import FieldNode
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
@@ -56,6 +67,25 @@ class LeafRead(NamedTuple):
 
 
 _LeafPlan = list[tuple[str, LeafRead]]
+# how a field's value completes, by its type without non-null
+_LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
+
+
+class _Step(NamedTuple):
+    """One field of one selection: its plain-leaf read if it has one, else (``field`` set)
+    what graphql-core's ``execute_field`` looks up for it on every object; ``field`` None:
+    graphql-core's ``execute_field`` answers it."""
+
+    details: FieldDetailsList
+    read: LeafRead | None
+    field: GraphQLField | None
+    nodes: list[FieldNode]
+    resolve: Callable[..., Any]
+    kind: int
+    named: GraphQLOutputType | None
+    non_null: bool
+
+
 # strawberry's check that a value is of an object type (types implementing an interface have
 # one), called as graphql-core calls it; None: the type has no check
 _TypeCheck = Callable[[Any, Any], Any] | None
@@ -102,7 +132,10 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         middleware = self.middleware_manager  # strawberry always passes one, often empty
         watched = middleware is not None and bool(middleware.middlewares)
+        self._watched = watched
         self._leaf_reads = {} if watched else leaf_reads(self.schema)
+        # per selection set executed: each field's step
+        self._field_steps: dict[tuple[str, int], tuple[object, list[tuple[str, _Step]]]] = {}
         # per selection of an object type: its plain leaves, when that is all it selects
         self._all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]] = {}
         self._type_checks: dict[str, tuple[bool, _TypeCheck]] = {}
@@ -129,9 +162,25 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 answered[response_name] = value
             else:
                 return answered
+        elif plan is None and self._subfields_here(return_type, result, info):
+            # graphql-core's collect_and_execute_subfields, once the type is checked
+            grouped, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+            return self.execute_collected_subfields(
+                return_type, result, path, grouped, new_defer_usages, position_context
+            )
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def _subfields_here(
+        self, return_type: GraphQLObjectType, value: Any, info: GraphQLResolveInfo[Any]
+    ) -> bool:
+        """Whether an object not made of plain leaves alone has its sub-fields executed here:
+        no field middleware, a type check of strawberry's own that ``value`` passes."""
+        if self._watched:
+            return False
+        may, check = self._type_check(return_type)
+        return may and (check is None or check(value, info) is True)
 
     def complete_list_value(
         self,
@@ -148,7 +197,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         on the field), or anything but a ``list``/``tuple``, completes as graphql-core
         completes it."""
         if type(result) is list or type(result) is tuple:
-            answered = self._list_in_one_loop(return_type.of_type, field_details_list, result, info)
+            answered = self._list_in_one_loop(
+                return_type.of_type, field_details_list, result, info, path, position_context
+            )
             if answered is not None:
                 return answered
         return super().complete_list_value(
@@ -161,7 +212,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         field_details_list: FieldDetailsList,
         items: Any,
         info: GraphQLResolveInfo[Any],
-    ) -> list[Any] | None:
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]] | None:
         for details in field_details_list:
             if details.node.directives:
                 return None  # @stream, @skip or @include: graphql-core decides
@@ -193,7 +246,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None  # lists of lists, interfaces and unions: graphql-core
         plan = self._leaf_plan(named, field_details_list)
         if plan is None:
-            return None
+            return self._objects_in_one_loop(
+                item_type, named, field_details_list, items, info, path, position_context
+            )
         # each item's type checked as graphql-core checks it, with the list's info (the one
         # graphql-core hands every item); a value of another type is graphql-core's to refuse
         check = self._type_check(named)[1]
@@ -215,6 +270,69 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 built[response_name] = value
             append(built)
         return answered
+
+    def _objects_in_one_loop(
+        self,
+        item_type: GraphQLOutputType,
+        named: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        items: list[Any] | tuple[Any, ...],
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]] | None:
+        """graphql-core's ``complete_iterable_value`` for a list of objects (a page's edges,
+        an order's lines), each item's sub-fields executed straight, without completing it
+        through ``complete_value``; ``None`` (graphql-core's path) unless every item is null
+        where null is allowed or a plain object of the type (no awaitable, no ``Exception``,
+        checked as ``complete_object_value`` checks it) and no field middleware watches."""
+        if self._watched:
+            return None
+        may, check = self._type_check(named)
+        if not may:
+            return None
+        nullable = not isinstance(item_type, GraphQLNonNull)
+        is_awaitable = self.is_awaitable
+        for item in items:
+            if item is None:
+                if not nullable:
+                    return None
+            elif (
+                isinstance(item, Exception)
+                or is_awaitable(item)
+                or (check is not None and check(item, info) is not True)
+            ):
+                return None
+        grouped, new_defer_usages, _ = self.collect_subfields(named, field_details_list)
+        execute = self.execute_collected_subfields
+        completed: list[Any] = []
+        append = completed.append
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    value = execute(
+                        named, item, item_path, grouped, new_defer_usages, position_context
+                    )
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    append(None)
+                    continue
+                if is_awaitable(value):
+                    value = _await_completed(self, value, item_type, field_details_list, item_path)
+                    awaitable_indices.append(index)
+                append(value)
+        except Exception:
+            if awaitable_indices:  # as graphql-core: settled, they may fail too
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return _gathered_items(completed, awaitable_indices)
 
     def _leaf_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
@@ -274,27 +392,167 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        reads = self._leaf_reads.get(parent_type.name)
-        if reads is None:
+        """graphql-core's ``execute_fields`` with each field's step worked out once per
+        selection: a plain leaf read in one step, a field without arguments resolved and
+        completed without looking up its definition, its nodes and its completion again for
+        every object; anything else (arguments, meta fields, a plain leaf the short path
+        declines) through graphql-core's ``execute_field``. Fields run in the query's order,
+        their errors handled and their awaitables gathered as graphql-core does."""
+        steps = self._steps(parent_type, grouped_field_set)
+        if steps is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        answered: dict[str, Any] = {}
-        rest: GroupedFieldSet = {}
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        type_name = parent_type.name
+        try:
+            for response_name, step in steps:
+                read = step.read
+                if read is not None:
+                    value = _read(source_value, read)
+                    if value is not Undefined:
+                        results[response_name] = value
+                        continue
+                field_path = Path(path, response_name, type_name)
+                if step.field is None:
+                    result = self.execute_field(
+                        parent_type, source_value, step.details, field_path, position_context
+                    )
+                else:
+                    result = self._execute_step(
+                        step, parent_type, source_value, field_path, position_context
+                    )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:  # settled, as graphql-core settles them: they may fail too
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return _gathered(results, awaitable_fields)
+
+    def _steps(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> list[tuple[str, _Step]] | None:
+        """Each field's step for this selection of ``parent_type``, made once per execution;
+        ``None`` when a field middleware must see every field."""
+        if self._watched:
+            return None
+        key = (parent_type.name, id(grouped_field_set))
+        known = self._field_steps.get(key)
+        if known is not None and known[0] is grouped_field_set:
+            return known[1]
+        reads = self._leaf_reads.get(parent_type.name) or {}
+        fields = parent_type.fields
+        steps: list[tuple[str, _Step]] = []
         for response_name, details in grouped_field_set.items():
             node = details[0].node
-            read = reads.get(node.name.value)
-            value = Undefined if read is None or node.arguments else _read(source_value, read)
-            if value is Undefined:
-                rest[response_name] = details
-            else:
-                answered[response_name] = value
-        if not rest:
-            return answered
-        executed = super().execute_fields(parent_type, source_value, path, rest, position_context)
-        if self.is_awaitable(executed):
-            return _merged(answered, executed, grouped_field_set)
-        return _in_order(answered, executed, grouped_field_set)  # type: ignore[arg-type]
+            name = node.name.value
+            field = fields.get(name)
+            if field is None or field.args or any(d.node.arguments for d in details):
+                # meta fields (``__typename``) and arguments: graphql-core's execute_field
+                steps.append(
+                    (
+                        response_name,
+                        _Step(details, None, None, [], self.field_resolver, _OTHER, None, False),
+                    )
+                )
+                continue
+            field_type = field.type
+            non_null = isinstance(field_type, GraphQLNonNull)
+            named = field_type.of_type if non_null else field_type
+            kind = (
+                _LEAF
+                if isinstance(named, GraphQLScalarType | GraphQLEnumType)
+                else _OBJECT
+                if isinstance(named, GraphQLObjectType)
+                else _LIST
+                if isinstance(named, GraphQLList)
+                else _OTHER
+            )
+            steps.append(
+                (
+                    response_name,
+                    _Step(
+                        details,
+                        reads.get(name),
+                        field,
+                        [d.node for d in details],
+                        field.resolve or self.field_resolver,
+                        kind,
+                        named,
+                        non_null,
+                    ),
+                )
+            )
+        # the set is kept with its steps, so its id is not reused while this context lives
+        self._field_steps[key] = (grouped_field_set, steps)
+        return steps
+
+    def _execute_step(
+        self,
+        step: _Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """graphql-core's ``execute_field`` for a field without arguments, from its step."""
+        field: Any = step.field
+        info = self.build_resolve_info(field, step.nodes, parent_type, path)
+        try:
+            result = step.resolve(source, info)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(
+                    field.type, step.details, info, path, result, position_context
+                )
+            completed = self._complete_step(step, info, path, result, position_context)
+            if self.is_awaitable(completed):
+                return _await_completed(self, completed, field.type, step.details, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.type, step.details, path)
+            return None
+        return completed
+
+    def _complete_step(
+        self,
+        step: _Step,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """graphql-core's ``complete_value`` for the field's type, its dispatch decided once:
+        an ``Exception`` raised, null checked against a non-null type with graphql-core's
+        message, then the leaf, object or list completed by the executor's own methods."""
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            if step.non_null:
+                msg = (
+                    "Cannot return null for non-nullable field"
+                    f" {info.parent_type}.{info.field_name}."
+                )
+                raise TypeError(msg)
+            return None
+        kind = step.kind
+        named: Any = step.named
+        if kind == _LEAF:
+            return self.complete_leaf_value(named, result)
+        if kind == _OBJECT:
+            return self.complete_object_value(
+                named, step.details, info, path, result, position_context
+            )
+        if kind == _LIST:
+            return self.complete_list_value(
+                named, step.details, info, path, result, position_context
+            )
+        return self.complete_value(named, step.details, info, path, result, position_context)
 
 
 def _read(source: Any, read: LeafRead) -> Any:
@@ -311,18 +569,40 @@ def _read(source: Any, read: LeafRead) -> Any:
     return Undefined if serialized is None else serialized
 
 
-def _in_order(
-    answered: dict[str, Any], executed: dict[str, Any], fields: GroupedFieldSet
-) -> dict[str, Any]:
-    """Both halves in the order the query asked for them, as the specification requires."""
-    return {
-        name: answered[name] if name in answered else executed[name]
-        for name in fields
-        if name in answered or name in executed
-    }
+async def _await_completed(
+    executor: LeafExecutionContext,
+    completed: Any,
+    return_type: GraphQLOutputType,
+    details: FieldDetailsList,
+    path: Path,
+) -> Any:
+    """graphql-core's ``await_completed``: a field's completion awaited, its error handled."""
+    try:
+        return await completed
+    except Exception as raw_error:
+        executor.handle_field_error(raw_error, return_type, details, path)
+        return None
 
 
-async def _merged(
-    answered: dict[str, Any], executed: Any, fields: GroupedFieldSet
-) -> dict[str, Any]:
-    return _in_order(answered, await executed, fields)
+async def _gathered_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+    """graphql-core's ``get_completed_results``: the awaitable items awaited in place."""
+    if len(awaitable_indices) == 1:
+        index = awaitable_indices[0]
+        completed[index] = await completed[index]
+    else:
+        awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+        for index, value in zip(awaitable_indices, awaited, strict=True):
+            completed[index] = value
+    return completed
+
+
+async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+    """graphql-core's ``get_results``: the awaitable fields awaited in place, the first error
+    cancelling the rest."""
+    if len(awaitable_fields) == 1:
+        field = awaitable_fields[0]
+        results[field] = await results[field]
+    else:
+        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+    return results

@@ -19,8 +19,21 @@ __all__ = ["missing_internals", "overrides_in_force"]
 log = structlog.get_logger(__name__)
 
 # graphql-core's execution methods (through strawberry's subclass of its execution context)
-# that LeafExecutionContext overrides and calls through super()
-EXECUTION_METHODS = ("execute_fields", "complete_object_value", "collect_subfields")
+# that LeafExecutionContext overrides, calls through super() or calls from a field's step
+EXECUTION_METHODS = (
+    "execute_fields",
+    "execute_field",
+    "complete_object_value",
+    "complete_list_value",
+    "collect_subfields",
+    "execute_collected_subfields",
+    "build_resolve_info",
+    "complete_awaitable_value",
+    "complete_leaf_value",
+    "complete_value",
+    "handle_field_error",
+    "settle_in_background",
+)
 # what lean_resolvers builds strawberry's Info from, calling a resolver directly
 INFO_ARGUMENTS = ("_raw_info", "_field")
 
