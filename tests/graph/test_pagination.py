@@ -187,6 +187,17 @@ def test_a_cursor_is_url_safe_base64_of_its_kind_and_position() -> None:
     )
 
 
+def test_a_cursor_of_any_payload_round_trips_and_earlier_cursors_still_decode() -> None:
+    """Text beyond ASCII is written as UTF-8 (an earlier release escaped it: such cursors still
+    work), and an integer past 64 bits, which orjson cannot write, still makes a cursor."""
+    payload = {"after": "Zoë 東京", "n": [1, 2.5, None, True], "big": 2**70}
+    assert decode_cursor(encode_cursor("orders", payload), "orders") == payload
+    accented = {"after": "Zoë", "id": 7}
+    raw = '{"after":"Zo\\u00eb","id":7,"k":"orders"}'  # as json.dumps escaped it
+    assert decode_cursor(b64(raw), "orders") == accented
+    assert encode_cursor("orders", accented) == b64('{"after":"Zoë","id":7,"k":"orders"}')
+
+
 def b64(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import structlog
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -205,6 +206,15 @@ class LimitedGraphQL(GraphQL[Context, RootValue]):
     def release_context(self, context: Context) -> None:
         """Forget what one operation's context holds, once its result is made; nothing here
         (``omnigraph.graph.overrides.ReleasedContexts`` empties it)."""
+
+    def encode_json(self, data: object) -> str | bytes:
+        """The answer as compact UTF-8 JSON, written by orjson (several times faster than
+        ``json`` for a page of orders); what orjson cannot write (an integer past 64 bits, a
+        string holding a lone surrogate) by strawberry's ``json``, as before."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """json's, strictly: UTF-8 text only (json would guess UTF-16 or UTF-32), nested no
