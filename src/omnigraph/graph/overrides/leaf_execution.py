@@ -71,6 +71,15 @@ _LeafPlan = list[tuple[str, LeafRead]]
 _LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
 
 
+# per field of an object type: the field, its plain-leaf read, how its type completes (the
+# code above), the type without non-null, whether it is non-null
+_FieldKind = tuple[GraphQLField, LeafRead | None, int, GraphQLOutputType, bool]
+_UNKNOWN: Final = object()
+_KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None]] = (
+    WeakKeyDictionary()
+)
+
+
 class _Step(NamedTuple):
     """One field of one selection: its plain-leaf read if it has one, else (``field`` set)
     what graphql-core's ``execute_field`` looks up for it on every object; ``field`` None:
@@ -134,6 +143,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         watched = middleware is not None and bool(middleware.middlewares)
         self._watched = watched
         self._leaf_reads = {} if watched else leaf_reads(self.schema)
+        # per field of a type, what its steps need: worked out once per schema
+        self._field_kinds: dict[tuple[str, str], Any] = _KINDS.setdefault(self.schema, {})
         # per selection set executed: each field's step
         self._field_steps: dict[tuple[str, int], tuple[object, list[tuple[str, _Step]]]] = {}
         # per selection of an object type: its plain leaves, when that is all it selects
@@ -447,14 +458,20 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         known = self._field_steps.get(key)
         if known is not None and known[0] is grouped_field_set:
             return known[1]
-        reads = self._leaf_reads.get(parent_type.name) or {}
-        fields = parent_type.fields
+        kinds = self._field_kinds
+        type_name = parent_type.name
         steps: list[tuple[str, _Step]] = []
         for response_name, details in grouped_field_set.items():
             node = details[0].node
             name = node.name.value
-            field = fields.get(name)
-            if field is None or field.args or any(d.node.arguments for d in details):
+            kind = kinds.get((type_name, name), _UNKNOWN)
+            if kind is _UNKNOWN:
+                kind = kinds[(type_name, name)] = self._field_kind(parent_type, name)
+            if (
+                kind is None
+                or node.arguments
+                or (len(details) > 1 and any(d.node.arguments for d in details))
+            ):
                 # meta fields (``__typename``) and arguments: graphql-core's execute_field
                 steps.append(
                     (
@@ -463,28 +480,17 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     )
                 )
                 continue
-            field_type = field.type
-            non_null = isinstance(field_type, GraphQLNonNull)
-            named = field_type.of_type if non_null else field_type
-            kind = (
-                _LEAF
-                if isinstance(named, GraphQLScalarType | GraphQLEnumType)
-                else _OBJECT
-                if isinstance(named, GraphQLObjectType)
-                else _LIST
-                if isinstance(named, GraphQLList)
-                else _OTHER
-            )
+            field, read, code, named, non_null = kind
             steps.append(
                 (
                     response_name,
                     _Step(
                         details,
-                        reads.get(name),
+                        read,
                         field,
                         [d.node for d in details],
                         field.resolve or self.field_resolver,
-                        kind,
+                        code,
                         named,
                         non_null,
                     ),
@@ -493,6 +499,28 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # the set is kept with its steps, so its id is not reused while this context lives
         self._field_steps[key] = (grouped_field_set, steps)
         return steps
+
+    def _field_kind(self, parent_type: GraphQLObjectType, name: str) -> _FieldKind | None:
+        """What a step needs of field ``name`` of ``parent_type`` whatever the selection: the
+        field, its plain-leaf read, how its type completes; ``None`` for a field graphql-core's
+        ``execute_field`` answers (a meta field, a field taking arguments)."""
+        field = parent_type.fields.get(name)
+        if field is None or field.args:
+            return None
+        field_type = field.type
+        non_null = isinstance(field_type, GraphQLNonNull)
+        named = field_type.of_type if non_null else field_type
+        code = (
+            _LEAF
+            if isinstance(named, GraphQLScalarType | GraphQLEnumType)
+            else _OBJECT
+            if isinstance(named, GraphQLObjectType)
+            else _LIST
+            if isinstance(named, GraphQLList)
+            else _OTHER
+        )
+        read = (self._leaf_reads.get(parent_type.name) or {}).get(name)
+        return (field, read, code, named, non_null)
 
     def _execute_step(
         self,
