@@ -99,6 +99,8 @@ class _Step(NamedTuple):
 # one), called as graphql-core calls it; None: the type has no check
 _TypeCheck = Callable[[Any, Any], Any] | None
 _PLAIN: Final = frozenset({str, int, float, bool})
+# what a resolver or a completion hands back that no ``is_awaitable`` takes for awaitable
+_NEVER_AWAITED: Final = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
 
 
@@ -333,7 +335,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
                     append(None)
                     continue
-                if is_awaitable(value):
+                if type(value) is not dict and is_awaitable(value):
                     value = _await_completed(self, value, item_type, field_details_list, item_path)
                     awaitable_indices.append(index)
                 append(value)
@@ -437,7 +439,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     )
                 if result is not Undefined:
                     results[response_name] = result
-                    if is_awaitable(result):
+                    if type(result) not in _NEVER_AWAITED and is_awaitable(result):
                         awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:  # settled, as graphql-core settles them: they may fail too
@@ -535,12 +537,12 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
             result = step.resolve(source, info)
-            if self.is_awaitable(result):
+            if type(result) not in _NEVER_AWAITED and self.is_awaitable(result):
                 return self.complete_awaitable_value(
                     field.type, step.details, info, path, result, position_context
                 )
             completed = self._complete_step(step, info, path, result, position_context)
-            if self.is_awaitable(completed):
+            if type(completed) not in _NEVER_AWAITED and self.is_awaitable(completed):
                 return _await_completed(self, completed, field.type, step.details, path)
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, step.details, path)
