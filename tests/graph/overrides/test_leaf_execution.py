@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NewType
 
 import pytest
 import strawberry
+from graphql.pyutils import Undefined
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from omnigraph.api.schema import build_schema
@@ -52,6 +54,20 @@ class Item:
     @strawberry.field
     def padded(self, width: int = 8) -> str:
         return self.sku.ljust(width, ".")
+
+
+Code = NewType("Code", str)
+SCALARS = StrawberryConfig(
+    scalar_map={
+        Code: strawberry.scalar(
+            name="Code",
+            # a serialiser that gives up on a value by answering Undefined: graphql-core
+            # refuses it
+            serialize=lambda value: Undefined if value == "??" else value.upper(),
+            parse_value=str,
+        )
+    }
+)
 
 
 @strawberry.interface
@@ -177,6 +193,10 @@ class Query:
         return items()[0]  # type: ignore[return-value]
 
     @strawberry.field
+    def codes(self) -> list[Code]:
+        return [Code("ab"), Code("??"), Code("cd")]
+
+    @strawberry.field
     def tags(self) -> list[str]:
         return ["new", "boxed"]
 
@@ -234,9 +254,14 @@ class Query:
 
 def schemas(**options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
     ordinary = strawberry.Schema(
-        Query, execution_context_class=StrawberryGraphQLCoreExecutionContext, **options
+        Query,
+        execution_context_class=StrawberryGraphQLCoreExecutionContext,
+        config=SCALARS,
+        **options,
     )
-    fast = strawberry.Schema(Query, execution_context_class=LeafExecutionContext, **options)
+    fast = strawberry.Schema(
+        Query, execution_context_class=LeafExecutionContext, config=SCALARS, **options
+    )
     return ordinary, fast
 
 
@@ -260,6 +285,7 @@ QUERIES = [
     # lists of leaves, and of objects selecting only leaves, in one loop or declined whole
     "{ tags colours gaps items { sku colour } }",
     "{ holes }",
+    "{ codes }",
     "{ nulls { sku } }",
     "{ tags @include(if: true) items @skip(if: false) { sku } }",
     # objects of a type with a check of each value's type (it implements an interface)

@@ -7,8 +7,9 @@ each one a ``Path``, a ``GraphQLResolveInfo``, an argument check, strawberry's r
 and ``complete_value``'s type dispatch: about three quarters of a 100-order reporting page's
 field resolutions, and most of its execution time (docs/PERFORMANCE.md, optimisation 8).
 
-``LeafExecutionContext`` answers those fields with one ``getattr`` and one ``serialize``, the
-same two steps strawberry's default resolver and graphql-core's ``complete_leaf_value`` take.
+``LeafExecutionContext`` answers those fields with one ``getattr`` and one
+``coerce_output_value``, the same two steps strawberry's default resolver and graphql-core's
+``complete_leaf_value`` take.
 Anything else takes the ordinary path, and so does a plain leaf in every case where the
 ordinary path could answer differently: arguments present, a field middleware installed (it
 must see every field), a missing attribute, ``None`` in a non-null field, an ``Exception`` value,
@@ -115,7 +116,7 @@ def _leaf_read(field: Any) -> LeafRead | None:
     named = field_type if nullable else field_type.of_type
     if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return None  # lists and objects complete through graphql-core
-    return LeafRead(definition.python_name, named.serialize, nullable)
+    return LeafRead(definition.python_name, named.coerce_output_value, nullable)
 
 
 def leaf_reads(schema: GraphQLSchema) -> dict[str, Mapping[str, LeafRead]]:
@@ -236,7 +237,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         answered: list[Any] = []
         append = answered.append
         if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-            serialize = named.serialize
+            serialize = named.coerce_output_value
             for item in items:
                 if item is None:
                     if not nullable:
@@ -251,8 +252,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     serialized = serialize(item)
                 except Exception:  # graphql-core raises and locates it on the ordinary path
                     return None
-                if serialized is None:
-                    return None
+                if serialized is None or serialized is Undefined:
+                    return None  # graphql-core refuses it, located at the item
                 append(serialized)
             return answered
         if not isinstance(named, GraphQLObjectType):
