@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any, NewType
 
@@ -424,6 +426,17 @@ def test_fields_with_resolvers_and_lists_of_objects_take_their_steps(
     answer(fast, "{ items { padded(width: 4) } }")
     assert ordinary_calls
     assert set(ordinary_calls) == {"execute_field"}
+
+
+def test_a_schema_is_freed_once_dropped_whatever_it_executed() -> None:
+    """What the steps work out once per schema never keeps the schema alive (it would keep an
+    app's services and their kept truths with it)."""
+    _, fast = schemas()
+    assert answer(fast, "{ boxes { label first { label } contents { sku } } }")["errors"] == []
+    core = weakref.ref(graphql_schema(fast))
+    del fast
+    gc.collect()
+    assert core() is None
 
 
 def test_a_value_of_another_type_is_refused_as_graphql_core_refuses_it() -> None:

@@ -72,9 +72,9 @@ _LeafPlan = list[tuple[str, LeafRead]]
 _LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
 
 
-# per field of an object type: the field, its plain-leaf read, how its type completes (the
-# code above), the type without non-null, whether it is non-null
-_FieldKind = tuple[GraphQLField, LeafRead | None, int, GraphQLOutputType, bool]
+# per field of an object type: its plain-leaf read, how its type completes (the code above),
+# whether it is non-null; nothing that leads back to the schema, which the cache must not keep
+_FieldKind = tuple[LeafRead | None, int, bool]
 _UNKNOWN: Final = object()
 _KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None]] = (
     WeakKeyDictionary()
@@ -483,7 +483,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     )
                 )
                 continue
-            field, read, code, named, non_null = kind
+            read, code, non_null = kind
+            field = parent_type.fields[name]
+            named = field.type.of_type if non_null else field.type
             steps.append(
                 (
                     response_name,
@@ -504,9 +506,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return steps
 
     def _field_kind(self, parent_type: GraphQLObjectType, name: str) -> _FieldKind | None:
-        """What a step needs of field ``name`` of ``parent_type`` whatever the selection: the
-        field, its plain-leaf read, how its type completes; ``None`` for a field graphql-core's
-        ``execute_field`` answers (a meta field, a field taking arguments)."""
+        """What a step needs of field ``name`` of ``parent_type`` whatever the selection: its
+        plain-leaf read, how its type completes, whether it is non-null; ``None`` for a field
+        graphql-core's ``execute_field`` answers (a meta field, a field taking arguments)."""
         field = parent_type.fields.get(name)
         if field is None or field.args:
             return None
@@ -523,7 +525,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             else _OTHER
         )
         read = (self._leaf_reads.get(parent_type.name) or {}).get(name)
-        return (field, read, code, named, non_null)
+        return (read, code, non_null)
 
     def _execute_step(
         self,
