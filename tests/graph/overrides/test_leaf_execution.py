@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import gc
+import json
 import weakref
 from datetime import UTC, datetime
 from typing import Any, NewType
@@ -70,6 +71,19 @@ SCALARS = StrawberryConfig(
         )
     }
 )
+
+
+@strawberry.type
+class Odd:
+    """Values of another Python type than their scalar's: each is serialised, never passed
+    through as it is."""
+
+    count: int | None = True  # type: ignore[assignment]  # a bool: Int says 1
+    big: int | None = 2**40  # past 32 bits: Int refuses it
+    text: str | None = 12  # type: ignore[assignment]  # String says "12"
+    flag: bool | None = 0  # type: ignore[assignment]  # Boolean says false
+    code: strawberry.ID | None = 42  # type: ignore[assignment]  # ID says "42"
+    number: int | None = "7"  # type: ignore[assignment]  # Int reads "7" as 7
 
 
 @strawberry.interface
@@ -195,6 +209,10 @@ class Query:
         return items()[0]  # type: ignore[return-value]
 
     @strawberry.field
+    def odd(self) -> Odd:
+        return Odd()
+
+    @strawberry.field
     def codes(self) -> list[Code]:
         return [Code("ab"), Code("??"), Code("cd")]
 
@@ -288,6 +306,8 @@ QUERIES = [
     "{ tags colours gaps items { sku colour } }",
     "{ holes }",
     "{ codes }",
+    "{ odd { count text flag code number } }",
+    "{ odd { count big } }",
     "{ nulls { sku } }",
     "{ tags @include(if: true) items @skip(if: false) { sku } }",
     # objects of a type with a check of each value's type (it implements an interface)
@@ -485,6 +505,22 @@ def test_only_plain_leaves_take_the_short_path() -> None:
         "strict",
     }
     assert "Query" not in reads  # lists of objects complete through graphql-core
+
+
+def test_only_graphql_core_s_own_scalars_pass_values_through() -> None:
+    _, fast = schemas()
+    reads = leaf_reads(graphql_schema(fast))
+    assert reads["Item"]["sku"].unchanged is str
+    assert reads["Item"]["quantity"].unchanged is int
+    assert reads["Item"]["colour"].unchanged is None  # an enum: always serialised
+    assert reads["Item"]["price"].unchanged is None  # Float: not passed through
+    assert reads["Odd"]["flag"].unchanged is bool
+    assert reads["Odd"]["code"].unchanged is str
+    data = answer(fast, "{ odd { count text flag code number } }")["data"]
+    # as JSON, where True and 1 differ
+    assert json.dumps(data) == (
+        '{"odd": {"count": 1, "text": "12", "flag": false, "code": "42", "number": 7}}'
+    )
 
 
 def test_the_service_schema_executes_with_it() -> None:

@@ -17,12 +17,17 @@ request where the other overrides are on, without it -> with it (``benchmarks/ov
 docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 
 - ``leaf_execution.LeafExecutionContext`` (graphql-core's ``execute_fields``,
-  ``complete_object_value``, ``collect_subfields``): plain leaf fields read with one
-  ``getattr`` and ``serialize``, objects selecting only such leaves built in one loop, and
-  lists of such leaves or objects (``complete_list_value``) without a completion per item.
-  Calls: lookup 14,934 -> 10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup
-  6.90 -> 6.20 CPU ms, reporting page 27.7 -> 25.7; the lists, optimisation 20 (with the lean
-  resolvers' ``root``): executed availability 6.3-6.8 -> 5.3-5.4.
+  ``complete_object_value``, ``complete_list_value``, and the executor methods it calls from
+  a field's step: ``build_resolve_info``, ``complete_leaf_value``, ``complete_awaitable_value``,
+  ``handle_field_error``, ``execute_collected_subfields``, ``settle_in_background``): plain
+  leaf fields read with one ``getattr`` and ``coerce_output_value``, objects selecting only
+  such leaves built in one loop, and lists of such leaves or objects without a completion per
+  item; every other field without arguments run from a step made once per selection, and a
+  list of plain objects executing each item's sub-fields straight. Calls: lookup 14,934 ->
+  10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup 6.90 -> 6.20 CPU ms,
+  reporting page 27.7 -> 25.7; the lists, optimisation 20 (with the lean resolvers' ``root``):
+  executed availability 6.3-6.8 -> 5.3-5.4; the steps, optimisation 30: calls, reporting page
+  76,003 -> 53,226, lookup 8,954 -> 8,651; reporting page 34.5 -> 27.8 CPU ms in one process.
 - ``lean_resolvers.lighten`` (strawberry's ``Info(_raw_info=...)``, the schema converter's
   ``_exception_handler_specs``): resolvers taking only the source (``self``, ``root`` or a
   ``strawberry.Parent``) and ``info``, without argument
@@ -46,7 +51,9 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 All four together (``benchmarks/overrides.py``, CPU ms a request, medians of 5 rounds on a
 machine loaded by other work, load average 6-7): lookup 12.4 off -> 5.2 on, reporting page
 62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,387 -> 10,397,
-reporting page 143,653 -> 103,154.
+reporting page 143,653 -> 103,154. After optimisation 30 (c04da21): calls, lookup 36,468 off
+-> 8,699 on, reporting page 114,559 -> 54,442; leaf execution alone (all on but it -> all on)
+reporting page 93,841 -> 54,387, lookup 14,267 -> 8,489.
 
 ``graphql_schema`` is no override but the one read of strawberry's private ``_schema`` (the
 graphql-core schema a strawberry schema wraps, which strawberry's own ``ValidationCache`` and

@@ -36,8 +36,13 @@ from typing import Any, Final, NamedTuple
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -45,6 +50,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.language import FieldNode
@@ -60,11 +66,15 @@ DEFINITION: Final = GraphQLCoreConverter.DEFINITION_BACKREF
 
 
 class LeafRead(NamedTuple):
-    """How to answer a plain leaf field: the attribute, the serialiser, whether null is allowed."""
+    """How to answer a plain leaf field: the attribute, the serialiser, whether null is
+    allowed, and the Python type whose values the serialiser hands back unchanged (``str`` for
+    graphql-core's own ``String`` and ``ID``, ``bool`` for ``Boolean``, ``int`` within 32 bits
+    for ``Int``; ``None``: always serialise)."""
 
     attribute: str
     serialize: Callable[[Any], Any]
     nullable: bool
+    unchanged: type | None = None
 
 
 _LeafPlan = list[tuple[str, LeafRead]]
@@ -100,6 +110,16 @@ class _Step(NamedTuple):
 # one), called as graphql-core calls it; None: the type has no check
 _TypeCheck = Callable[[Any, Any], Any] | None
 _PLAIN: Final = frozenset({str, int, float, bool})
+# graphql-core's own scalars (by identity: a schema's replacement is serialised) and the type
+# of the values each hands back unchanged (an Int only within 32 bits; bool is no int here)
+_UNCHANGED: Final = (
+    (GraphQLString, str),
+    (GraphQLID, str),
+    (GraphQLBoolean, bool),
+    (GraphQLInt, int),
+)
+_MIN_INT: Final = GRAPHQL_MIN_INT
+_MAX_INT: Final = GRAPHQL_MAX_INT
 # what a resolver or a completion hands back that no ``is_awaitable`` takes for awaitable
 _NEVER_AWAITED: Final = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
@@ -116,7 +136,8 @@ def _leaf_read(field: Any) -> LeafRead | None:
     named = field_type if nullable else field_type.of_type
     if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return None  # lists and objects complete through graphql-core
-    return LeafRead(definition.python_name, named.coerce_output_value, nullable)
+    unchanged = next((kind for scalar, kind in _UNCHANGED if named is scalar), None)
+    return LeafRead(definition.python_name, named.coerce_output_value, nullable, unchanged)
 
 
 def leaf_reads(schema: GraphQLSchema) -> dict[str, Mapping[str, LeafRead]]:
@@ -590,7 +611,10 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 def _read(source: Any, read: LeafRead) -> Any:
     """The serialised value, or ``Undefined`` when the ordinary path must answer."""
-    value = getattr(source, read.attribute, Undefined)
+    value: Any = getattr(source, read.attribute, Undefined)
+    kind = type(value)
+    if kind is read.unchanged and (kind is not int or _MIN_INT <= value <= _MAX_INT):
+        return value  # what the serialiser would hand back
     if value is None:
         return None if read.nullable else Undefined
     if value is Undefined or isinstance(value, Exception):
