@@ -20,14 +20,17 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
   ``complete_object_value``, ``complete_list_value``, and the executor methods it calls from
   a field's step: ``build_resolve_info``, ``complete_leaf_value``, ``complete_awaitable_value``,
   ``handle_field_error``, ``execute_collected_subfields``, ``settle_in_background``): plain
-  leaf fields read with one ``getattr`` and ``coerce_output_value``, objects selecting only
-  such leaves built in one loop, and lists of such leaves or objects without a completion per
-  item; every other field without arguments run from a step made once per selection, and a
-  list of plain objects executing each item's sub-fields straight. Calls: lookup 14,934 ->
-  10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup 6.90 -> 6.20 CPU ms,
-  reporting page 27.7 -> 25.7; the lists, optimisation 20 (with the lean resolvers' ``root``):
-  executed availability 6.3-6.8 -> 5.3-5.4; the steps, optimisation 30: calls, reporting page
-  76,003 -> 53,226, lookup 8,954 -> 8,651; reporting page 34.5 -> 27.8 CPU ms in one process.
+  leaf fields read with one ``getattr`` and ``coerce_output_value`` (a value graphql-core's
+  own ``String``, ``ID``, ``Boolean`` or ``Int`` would hand back unchanged passed through),
+  objects selecting only such leaves built in one loop, and lists of such leaves or objects
+  without a completion per item; every other field without arguments run from a step made
+  once per selection, and a list of plain objects executing each item's sub-fields straight.
+  Calls: lookup 14,934 -> 10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup
+  6.90 -> 6.20 CPU ms, reporting page 27.7 -> 25.7; the lists, optimisation 20 (with the lean
+  resolvers' ``root``): executed availability 6.3-6.8 -> 5.3-5.4; the steps, optimisation 30:
+  calls, reporting page 76,003 -> 53,226, lookup 8,954 -> 8,651, and reporting page 34.5 ->
+  27.8 CPU ms in one process; values passed through, optimisation 32: calls, reporting page
+  53,226 -> 50,110, lookup 8,651 -> 8,276.
 - ``lean_resolvers.lighten`` (strawberry's ``Info(_raw_info=...)``, the schema converter's
   ``_exception_handler_specs``): resolvers taking only the source (``self``, ``root`` or a
   ``strawberry.Parent``) and ``info``, without argument
@@ -51,9 +54,9 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 All four together (``benchmarks/overrides.py``, CPU ms a request, medians of 5 rounds on a
 machine loaded by other work, load average 6-7): lookup 12.4 off -> 5.2 on, reporting page
 62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,387 -> 10,397,
-reporting page 143,653 -> 103,154. After optimisation 30 (c04da21): calls, lookup 36,468 off
--> 8,699 on, reporting page 114,559 -> 54,442; leaf execution alone (all on but it -> all on)
-reporting page 93,841 -> 54,387, lookup 14,267 -> 8,489.
+reporting page 143,653 -> 103,154. After optimisations 30-32 (712eba1): calls, lookup 36,769
+off -> 8,171 on, reporting page 114,842 -> 50,627; leaf execution alone (all on but it -> all
+on) reporting page 94,137 -> 50,864, lookup 14,542 -> 8,521.
 
 ``graphql_schema`` is no override but the one read of strawberry's private ``_schema`` (the
 graphql-core schema a strawberry schema wraps, which strawberry's own ``ValidationCache`` and
