@@ -52,10 +52,11 @@ def encode_cursor(kind: str, payload: dict[str, Any]) -> str:
     >>> decode_cursor(encode_cursor("order", {"offset": 2}), "order")
     {'offset': 2}
     """
+    position = {"k": kind, **payload}
     try:
-        raw = orjson.dumps({"k": kind, **payload}, option=orjson.OPT_SORT_KEYS)
+        raw = orjson.dumps(position, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # what orjson cannot write (an integer past 64 bits): json's
-        raw = json.dumps({"k": kind, **payload}, separators=(",", ":"), sort_keys=True).encode()
+        raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -32,7 +32,7 @@ same paths.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
 from graphql import (
@@ -78,6 +78,8 @@ class LeafRead(NamedTuple):
 
 
 _LeafPlan = list[tuple[str, LeafRead]]
+# a selection's answer or a list's items, some of them awaitables to await in place
+_Awaiting = TypeVar("_Awaiting", dict[str, Any], list[Any])
 # how a field's value completes, by its type without non-null
 _LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
 
@@ -212,10 +214,11 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> bool:
         """Whether an object not made of plain leaves alone has its sub-fields executed here:
         no field middleware, a type check of strawberry's own that ``value`` passes."""
-        if self._watched:
-            return False
-        may, check = self._type_check(return_type)
-        return may and (check is None or check(value, info) is True)
+        return (
+            not self._watched
+            and self._type_check(return_type)[0]
+            and self._is_of_type(return_type, value, info)
+        )
 
     def complete_list_value(
         self,
@@ -367,7 +370,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_indices:
             return completed
-        return _gathered_items(completed, awaitable_indices)
+        return _awaited_in_place(completed, awaitable_indices)
 
     def _leaf_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
@@ -469,7 +472,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_fields:
             return results
-        return _gathered(results, awaitable_fields)
+        return _awaited_in_place(results, awaitable_fields)
 
     def _steps(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -641,25 +644,15 @@ async def _await_completed(
         return None
 
 
-async def _gathered_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
-    """graphql-core's ``get_completed_results``: the awaitable items awaited in place."""
-    if len(awaitable_indices) == 1:
-        index = awaitable_indices[0]
-        completed[index] = await completed[index]
+async def _awaited_in_place(container: _Awaiting, keys: list[Any]) -> _Awaiting:
+    """graphql-core's ``get_results`` (``keys``: a dict's awaitable fields) and
+    ``get_completed_results`` (a list's awaitable indices): each awaited in place, the first
+    error cancelling the rest."""
+    if len(keys) == 1:
+        key = keys[0]
+        container[key] = await container[key]
     else:
-        awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
-        for index, value in zip(awaitable_indices, awaited, strict=True):
-            completed[index] = value
-    return completed
-
-
-async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
-    """graphql-core's ``get_results``: the awaitable fields awaited in place, the first error
-    cancelling the rest."""
-    if len(awaitable_fields) == 1:
-        field = awaitable_fields[0]
-        results[field] = await results[field]
-    else:
-        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
-        results.update(zip(awaitable_fields, awaited, strict=True))
-    return results
+        awaited = await gather_with_cancel(*(container[key] for key in keys))
+        for key, value in zip(keys, awaited, strict=True):
+            container[key] = value
+    return container
