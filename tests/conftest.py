@@ -19,13 +19,14 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import TypeAdapter
-from sqlalchemy import text
+from sqlalchemy import text, update
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.db.engine import create_engine
-from omnigraph.db.models import Base
+from omnigraph.db.models import Base, OutboxCommandRow
 from omnigraph.demo import DemoSystems, DemoWorld, build_world
+from omnigraph.exceptions.lifecycle import OutboxStatus
 from omnigraph.inventory.ledger import LedgerReader
 from omnigraph.runtime.services import Services
 from omnigraph.security import api_keys
@@ -245,9 +246,23 @@ async def service(demo: DemoSystems, clean_database: str) -> AsyncIterator[tuple
 async def own_service(
     own_demo: DemoSystems, clean_database: str
 ) -> AsyncIterator[tuple[Starlette, Graph]]:
-    """The service on the test module's own demo systems."""
-    async for pair in running_app(own_demo, clean_database):
-        yield pair
+    """The service on the test module's own demo systems.
+
+    The database outlives the module (one per session), its demo systems do not: a command the
+    module leaves waiting (a circuit still open, a backoff not yet over) is marked dead when the
+    module ends, or a later module's dispatcher would deliver it to demo systems that never saw
+    its order."""
+    async for app, graph in running_app(own_demo, clean_database):
+        yield app, graph
+        async with services_of(app).sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxCommandRow)
+                .where(OutboxCommandRow.status == OutboxStatus.PENDING.value)
+                .values(
+                    status=OutboxStatus.DEAD.value,
+                    last_error="the test module that owed it ended",
+                )
+            )
 
 
 @pytest.fixture
