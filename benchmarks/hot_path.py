@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import orjson
+from baselines.app import create_benchmark_app  # benchmarks/baselines/app.py
 from pyinstrument import Profiler
 from service_load import (  # benchmarks/service_load.py
     NO_BACKGROUND,
@@ -57,14 +58,19 @@ FIXED = {"query": "{ __typename }"}
 
 
 async def _batch(
-    client: httpx.AsyncClient, body: dict[str, Any], key: str, requests: int, concurrency: int
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: str,
+    requests: int,
+    concurrency: int,
+    path: str = "/graphql",
 ) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     remaining = iter(range(requests))
 
     async def worker() -> None:
         for _ in remaining:
-            response = await client.post("/graphql", json=body, headers=headers)
+            response = await client.post(path, json=body, headers=headers)
             answer = orjson.loads(response.content)
             if response.status_code != 200 or answer.get("errors"):
                 raise SystemExit(f"{response.status_code}: {response.text[:300]}")
@@ -88,6 +94,7 @@ async def profile(args: argparse.Namespace) -> None:
                 _env_file=None,
             )
             app = create_app(settings, sources=config)
+            path = "/graphql"
             if args.operation == "fixed":
                 body, key = FIXED, keys[Role.STOREFRONT]
             else:
@@ -96,25 +103,35 @@ async def profile(args: argparse.Namespace) -> None:
                 found = replace(found, variables=variables, persisted=hashes[found.document])
                 body = found.persisted_body() if args.cached else found.graphql_body()
                 key = keys[found.role]
+                if args.raw:
+                    benchmark_app = create_benchmark_app(settings, sources=config)
+                    app = benchmark_app.app
+                    path = found.raw_path
+                    body = (
+                        {**found.raw_body, **variables} if found.key == "lookup" else found.raw_body
+                    )
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(
                     transport=transport, base_url="http://profile", timeout=120
                 ) as client:
-                    await _batch(client, body, key, args.concurrency, args.concurrency)  # warm
+                    await _batch(
+                        client, body, key, args.concurrency, args.concurrency, path
+                    )  # warm
                     if args.statements:
                         await _statements(client, body, key, args.requests, args.operation)
                         return
                     samples = []
                     for _ in range(3):
                         cpu = time.process_time()
-                        await _batch(client, body, key, args.requests, args.concurrency)
+                        await _batch(client, body, key, args.requests, args.concurrency, path)
                         samples.append((time.process_time() - cpu) * 1000 / args.requests)
                     profiler = Profiler(interval=0.0005, async_mode="disabled")
                     profiler.start()
-                    await _batch(client, body, key, args.requests, args.concurrency)
+                    await _batch(client, body, key, args.requests, args.concurrency, path)
                     profiler.stop()
     label = args.operation + (" (response cache)" if args.cached else "")
+    label += " (raw)" if args.raw else ""
     print(
         f"{label}: {statistics.median(samples):.2f} CPU ms a request (median of 3 runs of"
         f" {args.requests}, {args.concurrency} in flight; runs: "
@@ -160,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("operation", choices=["availability", "lookup", "reporting", "fixed"])
     parser.add_argument("--cached", action="store_true", help="ask by the trusted hash")
+    parser.add_argument(
+        "--raw", action="store_true", help="the hand-written baseline (benchmarks/baselines/raw.py)"
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=30, help="functions shown")

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from omnigraph.app import create_app
 from omnigraph.runtime.services import Services
 from omnigraph.security.backend import BearerBackend, unauthenticated
-from omnigraph.settings import Settings
+from omnigraph.settings import Settings, SourcesConfig
 
 if __package__ in (None, ""):  # run as a script: make ``baselines`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -114,9 +114,11 @@ class InFlight:
                 self.served[scope["path"]] += 1
 
 
-def create_benchmark_app(settings: Settings | None = None) -> InFlight:
+def create_benchmark_app(
+    settings: Settings | None = None, *, sources: SourcesConfig | None = None
+) -> InFlight:
     settings = settings or Settings()
-    app = create_app(settings)
+    app = create_app(settings, sources=sources)
 
     def services() -> Services:
         found: Services = app.state.services

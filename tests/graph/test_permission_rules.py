@@ -22,7 +22,12 @@ from omnigraph.graph.matrix import (
     load_matrix,
     may_read_type,
 )
-from omnigraph.graph.permissions import RequireRole, hides_money_provenance, principal_in
+from omnigraph.graph.permissions import (
+    RequireRole,
+    hides_money_provenance,
+    principal_in,
+    traceable,
+)
 from omnigraph.security.principal import DEVELOPER, Principal, Role
 
 
@@ -89,6 +94,11 @@ def test_money_provenance_is_hidden_from_all_but_support_finance_and_reporting(
         assert hides_money_provenance(info(user), field) is False
     for user in (key(Role.STOREFRONT, channel="web"), None):
         assert hides_money_provenance(info(user), field) is money
+    # decided once for all of an answer's fields, the same verdict per field
+    for user in (key(Role.SUPPORT), key(Role.FINANCE), key(Role.REPORTING), key(Role.ADMIN)):
+        assert traceable(info(user))(field) is True
+    for user in (key(Role.STOREFRONT, channel="web"), None):
+        assert traceable(info(user))(field) is not money
 
 
 def toml_roles(table: dict[str, list[str]]) -> dict[str, frozenset[Role]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from strawberry.permission import BasePermission
@@ -12,11 +14,14 @@ from omnigraph.security.principal import Principal, Role
 __all__ = [
     "MONEY_FIELDS",
     "RequireRole",
+    "every_field",
     "hides_money_provenance",
     "is_money_field",
     "may_trace",
     "principal_in",
     "principal_of",
+    "traceable",
+    "traceable_by",
 ]
 
 # Canonical fields whose provenance tells how money moved (authority.toml names them).
@@ -66,6 +71,24 @@ def may_trace(principal: Principal | None, field: str) -> bool:
     if not is_money_field(field):
         return True
     return principal is not None and principal.has_any(_SEES_MONEY)
+
+
+def traceable(info: Info[Any, Any]) -> Callable[[str], bool]:
+    """:func:`traceable_by` the caller, looked up once for all the fields of an answer."""
+    return traceable_by(principal_of(info))
+
+
+def traceable_by(principal: Principal | None) -> Callable[[str], bool]:
+    """Whether ``principal`` may trace a field (:func:`may_trace`), decided once for all the
+    fields of an answer: one who may trace money traces every field."""
+    if principal is not None and principal.has_any(_SEES_MONEY):
+        return every_field
+    return partial(may_trace, principal)
+
+
+def every_field(field: str) -> bool:
+    """Traceable, whatever ``field``: :func:`traceable`'s answer for one who may trace money."""
+    return True
 
 
 def hides_money_provenance(info: Info[Any, Any], field: str) -> bool:

@@ -45,7 +45,7 @@ from omnigraph.graph.pagination import (
     encode_cursor,
     scan_listing,
 )
-from omnigraph.graph.permissions import may_trace, principal_in
+from omnigraph.graph.permissions import may_trace, principal_in, traceable_by
 from omnigraph.graph.types import Money
 from omnigraph.orders.authority import AuthorityRules
 from omnigraph.orders.truth import (
@@ -766,20 +766,13 @@ class OrderPages:
             services = ctx.services
             rules, now = services.get(AuthorityRules), services.now()
             truths = [OrderTruth(evidence, rules, now) for evidence in evidences]
-        # a caller who may trace money traces every field (``may_trace``)
-        traced: Callable[[str], bool] = (
-            _always if may_trace(principal, "totals") else lambda f: may_trace(principal, f)
-        )
+        traced = traceable_by(principal)
         row, count = self.row, [len(orders)]
         nodes = [
             row(_OrderAt(order, truth, traced), count)  # type: ignore[arg-type]
             for order, truth in zip(orders, truths, strict=True)
         ]
         return DirectPage(nodes, has_next, end_cursor, count[0])
-
-
-def _always(field: str) -> bool:
-    return True
 
 
 async def _listed(

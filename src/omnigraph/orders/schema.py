@@ -20,7 +20,7 @@ from omnigraph.db.models import CurrentDisagreementRow
 from omnigraph.exceptions.schema import order_exceptions
 from omnigraph.graph.context import RequestContext
 from omnigraph.graph.pagination import page_info, scan_connection
-from omnigraph.graph.permissions import hides_money_provenance
+from omnigraph.graph.permissions import traceable
 from omnigraph.graph.types import (
     Claim,
     Connection,
@@ -331,12 +331,13 @@ class OrderLine:
         truth = await order_truth(info.context, self._order, _ERP_WMS)
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         prefix = f"lines[{self.sku}]."
+        may_trace = traceable(info)
         return [
             FieldProvenance.of(f.field.removeprefix(prefix), f.served, f.authoritative)
             for f in truth.served_facts()
             if f.field.startswith(prefix)
             and field in (None, f.field.removeprefix(prefix))
-            and not hides_money_provenance(info, f.field)
+            and may_trace(f.field)
         ]
 
     picked = _line_quantity("picked", "Units picked (WMS).")
@@ -546,11 +547,8 @@ class OrderCore(Node, Entity):
         self, info: Ctx, truth: OrderTruth, field: str | None
     ) -> list[FieldProvenance]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
-        entries = [
-            entry
-            for f, entry in _provenance_entries(truth)
-            if not hides_money_provenance(info, f.field)
-        ]
+        may_trace = traceable(info)
+        entries = [entry for f, entry in _provenance_entries(truth) if may_trace(f.field)]
         if field is None:
             return entries
         return [e for e in entries if e.field == field or _LINE_INDEX.sub("", e.field) == field]
@@ -565,10 +563,9 @@ class OrderCore(Node, Entity):
     def _disagreements_of(self, info: Ctx, truth: OrderTruth) -> list[Disagreement]:
         _degrade(info, truth.evidence, set(truth.evidence.unavailable))
         now = info.context.services.now()
+        may_trace = traceable(info)
         return [
-            Disagreement.of(fact, now)
-            for fact in truth.disagreements()
-            if not hides_money_provenance(info, fact.field)
+            Disagreement.of(fact, now) for fact in truth.disagreements() if may_trace(fact.field)
         ]
 
 

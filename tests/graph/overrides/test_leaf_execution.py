@@ -32,6 +32,12 @@ class Colour(enum.Enum):
     BLUE = "blue"
 
 
+@strawberry.enum
+class Size(enum.Enum):
+    SMALL = 1
+    LARGE = 2
+
+
 class Hidden(BasePermission):
     message = "hidden"
 
@@ -271,6 +277,56 @@ class Query:
     def nulls(self) -> list[Item]:
         return [*items(), None]  # type: ignore[list-item]
 
+    # enums as strawberry serialises them: members, the value of one, another enum's member
+    @strawberry.field
+    def shades(self) -> list[Colour]:
+        return [Colour.RED, "blue", Colour.BLUE]  # type: ignore[list-item]
+
+    @strawberry.field
+    def wrong_shades(self) -> list[Colour]:
+        return [Colour.RED, Size.SMALL]  # type: ignore[list-item]
+
+    @strawberry.field
+    def shade(self) -> Colour:
+        return Colour.BLUE
+
+    @strawberry.field
+    def plain_shade(self) -> Colour:
+        return "red"  # type: ignore[return-value]
+
+    @strawberry.field
+    def bad_shade(self) -> Colour | None:
+        return Size.LARGE  # type: ignore[return-value]
+
+    @strawberry.field
+    def unknown_shade(self) -> Colour | None:
+        return "green"  # type: ignore[return-value]
+
+    @strawberry.field
+    def sizes(self) -> list[Size | None]:
+        return [Size.LARGE, None, 1]  # type: ignore[list-item]
+
+    @strawberry.field
+    def odd_items(self) -> list[Item]:
+        """Enum fields read as plain leaves holding a value, and another enum's member."""
+        first, second = items()
+        first.colour = "blue"  # type: ignore[assignment]
+        second.colour = Size.SMALL  # type: ignore[assignment]
+        return [first, second]
+
+    # lists of text: strings pass as they are, anything else is serialised
+    @strawberry.field
+    def texts(self) -> list[str]:
+        return ["a", 1, True]  # type: ignore[list-item]
+
+    @strawberry.field
+    def ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID("x"), 7]  # type: ignore[list-item]
+
+    @strawberry.field
+    def label(self) -> str:
+        return 42  # type: ignore[return-value]  # a step's leaf that String serialises
+
 
 def schemas(**options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
     ordinary = strawberry.Schema(
@@ -328,6 +384,13 @@ QUERIES = [
     "{ boxes { stock { sku ... on Part { quantity } } __typename } }",
     """{ boxes { n1: name n2: label ...B } }
        fragment B on Box { name contents { padded(width: 6) } }""",
+    # enums and text: the serialisers' answers, pass-throughs and refusals
+    "{ shades shade plainShade sizes texts ids label }",
+    "{ wrongShades }",
+    "{ badShade }",
+    "{ unknownShade }",
+    "{ oddItems { sku colour } }",
+    "{ oddItems { colour } }",
 ]
 ASYNC_QUERIES = [
     *QUERIES,

@@ -56,11 +56,11 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.language import FieldNode
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-__all__ = ["LeafExecutionContext", "LeafRead", "leaf_reads"]
+__all__ = ["LeafExecutionContext", "LeafRead", "leaf_reads", "serializer"]
 
 DEFINITION: Final = GraphQLCoreConverter.DEFINITION_BACKREF
 
@@ -125,6 +125,10 @@ _MAX_INT: Final = GRAPHQL_MAX_INT
 # what a resolver or a completion hands back that no ``is_awaitable`` takes for awaitable
 _NEVER_AWAITED: Final = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 _READS: WeakKeyDictionary[GraphQLSchema, dict[str, Mapping[str, LeafRead]]] = WeakKeyDictionary()
+# per leaf type name, its serialiser (``serializer``): bound to the type, never to the schema
+_SERIALIZERS: WeakKeyDictionary[GraphQLSchema, dict[str, Callable[[Any], Any]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _leaf_read(field: Any) -> LeafRead | None:
@@ -139,7 +143,40 @@ def _leaf_read(field: Any) -> LeafRead | None:
     if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return None  # lists and objects complete through graphql-core
     unchanged = next((kind for scalar, kind in _UNCHANGED if named is scalar), None)
-    return LeafRead(definition.python_name, named.coerce_output_value, nullable, unchanged)
+    return LeafRead(definition.python_name, serializer(named), nullable, unchanged)
+
+
+def serializer(named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """``named.coerce_output_value``, or for one of strawberry's enums a function answering
+    the same: strawberry's serialiser compares a member's value with each of the enum's values
+    in turn and answers the first name that matches; this looks the member's value up in a
+    dict of the same first names. Anything else (not a member, a value the dict cannot hold,
+    a value none matches) is answered by the serialiser itself, errors included."""
+    coerce = named.coerce_output_value
+    wrapped = getattr(named, "wrapped_cls", None)
+    if (
+        not isinstance(named, CustomGraphQLEnumType)
+        or type(named).coerce_output_value is not CustomGraphQLEnumType.coerce_output_value
+        or not isinstance(wrapped, type)
+    ):
+        return coerce
+    names: dict[Any, str] = {}
+    try:
+        for name, value in named.values.items():
+            names.setdefault(value.value, name)
+    except TypeError:  # an unhashable value: the serialiser's scan answers
+        return coerce
+
+    def serialize(value: Any) -> Any:
+        member: Any = value  # not narrowed to ``object`` by the type check below
+        if type(value) is wrapped:
+            try:
+                return names[member.value]
+            except (KeyError, TypeError):  # neither for a member of strawberry's own enum
+                pass
+        return coerce(value)
+
+    return serialize
 
 
 def leaf_reads(schema: GraphQLSchema) -> dict[str, Mapping[str, LeafRead]]:
@@ -176,6 +213,25 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # per selection of an object type: its plain leaves, when that is all it selects
         self._all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]] = {}
         self._type_checks: dict[str, tuple[bool, _TypeCheck]] = {}
+        self._serializers = _SERIALIZERS.setdefault(self.schema, {})
+
+    def _serializer(self, named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+        found = self._serializers.get(named.name)
+        if found is None:
+            found = self._serializers[named.name] = serializer(named)
+        return found
+
+    def complete_leaf_value(  # type: ignore[override]  # a static method in graphql-core
+        self, return_type: GraphQLScalarType | GraphQLEnumType, result: Any
+    ) -> Any:
+        """graphql-core's ``complete_leaf_value``, an enum member named by ``serializer``;
+        what it would refuse is graphql-core's to refuse, with its message."""
+        if type(result) is str and (return_type is GraphQLString or return_type is GraphQLID):
+            return result  # what the serialiser would hand back
+        coerced = self._serializer(return_type)(result)
+        if coerced is Undefined or coerced is None:
+            return super().complete_leaf_value(return_type, result)
+        return coerced
 
     def complete_object_value(
         self,
@@ -261,8 +317,12 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         answered: list[Any] = []
         append = answered.append
         if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-            serialize = named.coerce_output_value
+            serialize = self._serializer(named)
+            text = named is GraphQLString or named is GraphQLID
             for item in items:
+                if text and type(item) is str:
+                    append(item)  # what the serialiser would hand back
+                    continue
                 if item is None:
                     if not nullable:
                         return None
