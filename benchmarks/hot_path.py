@@ -119,7 +119,7 @@ async def profile(args: argparse.Namespace) -> None:
                         client, body, key, args.concurrency, args.concurrency, path
                     )  # warm
                     if args.statements:
-                        await _statements(client, body, key, args.requests, args.operation)
+                        await _statements(client, body, key, args.requests, args.operation, path)
                         return
                     samples = []
                     for _ in range(3):
@@ -146,7 +146,12 @@ async def profile(args: argparse.Namespace) -> None:
 
 
 async def _statements(
-    client: httpx.AsyncClient, body: dict[str, Any], key: str, requests: int, label: str
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: str,
+    requests: int,
+    label: str,
+    path: str = "/graphql",
 ) -> None:
     """SQL statements a request: every statement any engine of the process sends while
     ``requests`` requests run one at a time (so the background work's share, the leases and
@@ -159,7 +164,7 @@ async def _statements(
 
     event.listen(Engine, "before_cursor_execute", count)
     try:
-        await _batch(client, body, key, requests, 1)
+        await _batch(client, body, key, requests, 1, path)
     finally:
         event.remove(Engine, "before_cursor_execute", count)
     print(f"{label}: {sum(counts.values()) / requests:.2f} SQL statements a request ({requests})")

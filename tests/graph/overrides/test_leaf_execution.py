@@ -14,8 +14,11 @@ from typing import Any, NewType
 
 import pytest
 import strawberry
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+from graphql.execution import executor
+from graphql.execution.collect_fields import FragmentDetails
 from graphql.pyutils import Undefined
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -425,6 +428,118 @@ async def test_answers_as_the_ordinary_path_does_with_async_resolvers(query: str
     ]
 
 
+@pytest.mark.parametrize("query", ASYNC_QUERIES)
+async def test_a_document_asked_again_answers_as_the_ordinary_path_does(query: str) -> None:
+    """The parser cache hands out the same document: later requests run on the plan the
+    first made (its root selection, sub-selections and steps), with the same answers."""
+    ordinary, fast = schemas(extensions=[ParserCache])
+    expected = await ordinary.execute(query)
+    # one alone, then several at once: the first plans, the others share its plan
+    alone = [await fast.execute(query)]
+    for got in alone + list(await asyncio.gather(*(fast.execute(query) for _ in range(3)))):
+        assert got.data == expected.data
+        assert _key_order(got.data) == _key_order(expected.data)
+        assert [(e.message, e.path) for e in got.errors or []] == [
+            (e.message, e.path) for e in expected.errors or []
+        ]
+
+
+VARIABLE_QUERIES = [
+    # arguments from variables: planned, each request with its own values
+    (
+        "query($w: Int!) { items { sku padded(width: $w) }"
+        " boxes { contents { padded(width: $w) } } }",
+        [{"w": 4}, {"w": 6}],
+    ),
+    # directives decide the selection: never planned
+    (
+        "query($s: Boolean!) { items { sku @skip(if: $s) quantity } }",
+        [{"s": True}, {"s": False}, {"s": True}],
+    ),
+    (
+        "query($s: Boolean!) { boxes { name ... on Box @include(if: $s) { label } } }",
+        [{"s": False}, {"s": True}],
+    ),
+    (
+        "query($s: Boolean!) { ...F } fragment F on Query { tags @include(if: $s) items { sku } }",
+        [{"s": True}, {"s": False}],
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "runs"), VARIABLE_QUERIES)
+def test_a_document_asked_again_with_other_variables_answers_for_them(
+    query: str, runs: list[dict[str, Any]]
+) -> None:
+    ordinary, fast = schemas(extensions=[ParserCache])
+    for variables in runs * 2:
+        expected = ordinary.execute_sync(query, variable_values=variables)
+        got = fast.execute_sync(query, variable_values=variables)
+        assert got.data == expected.data
+        assert _key_order(got.data) == _key_order(expected.data)
+        assert got.errors == expected.errors
+
+
+def test_a_planned_document_collects_its_selections_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    collected: list[str] = []
+    ordinary_collect = executor.collect_subfields
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        collected.append(args[4].name)  # the return type
+        return ordinary_collect(*args, **kwargs)
+
+    steps: list[str] = []
+    ordinary_step = leaf_execution._Step
+
+    def step(*args: Any) -> Any:
+        steps.append(args[0][0].node.name.value)
+        return ordinary_step(*args)
+
+    monkeypatch.setattr(executor, "collect_subfields", counted)
+    monkeypatch.setattr(leaf_execution, "_Step", step)
+    _, fast = schemas(extensions=[ParserCache])
+    query = "{ boxes { name label first { sku } contents { sku label } } items { sku } }"
+    first = answer(fast, query)
+    assert first["errors"] == []
+    assert sorted(collected) == ["Box", "Item", "Item", "Item"]
+    # the root's, a box's, a content item's (it has a resolver field): a step per field
+    expected = ["boxes", "items", "name", "label", "first", "contents", "sku", "label"]
+    assert sorted(steps) == sorted(expected)
+    collected.clear()
+    steps.clear()
+    assert answer(fast, query) == first
+    assert collected == []  # the plan's
+    assert steps == []
+    # a document with a directive collects again every time
+    skipping = "{ boxes { name @skip(if: false) } }"
+    for _ in range(2):
+        collected.clear()
+        assert answer(fast, skipping)["data"] == {"boxes": [{"name": "one"}, {"name": "two"}]}
+        assert collected == ["Box"]
+
+
+def test_a_document_whose_fragments_take_variables_is_not_planned() -> None:
+    """graphql-core's experimental fragment arguments: the values reach the collected fields."""
+    document = parse(
+        "query { ...F(w: 3) } fragment F($w: Int) on Query { items { padded(width: $w) } }",
+        experimental_fragment_arguments=True,
+    )
+    operation, fragment = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert isinstance(fragment, FragmentDefinitionNode)
+    with_variables = {"F": FragmentDetails(fragment, {"w": object()})}  # type: ignore[dict-item]
+    assert leaf_execution._plannable(operation, with_variables) is False
+    assert leaf_execution._plannable(operation, {"F": FragmentDetails(fragment)}) is True
+
+
+def test_plans_are_kept_for_a_bounded_number_of_documents() -> None:
+    _, fast = schemas()
+    for width in range(leaf_execution.PLANS_KEPT + 20):
+        assert answer(fast, f"{{ items {{ padded(width: {width}) }} }}")["errors"] == []
+    plans = graphql_schema(fast).extensions[leaf_execution.PLANS]
+    assert len(plans) == leaf_execution.PLANS_KEPT
+
+
 def _key_order(value: Any) -> Any:
     if isinstance(value, dict):
         return [(key, _key_order(item)) for key, item in value.items()]
@@ -512,9 +627,15 @@ def test_fields_with_resolvers_and_lists_of_objects_take_their_steps(
 
 
 def test_a_schema_is_freed_once_dropped_whatever_it_executed() -> None:
-    """What the steps work out once per schema never keeps the schema alive (it would keep an
-    app's services and their kept truths with it)."""
-    _, fast = schemas()
+    """What the steps work out once per schema, and the plans of its documents, never keep
+    the schema alive (it would keep an app's services and their kept truths with it)."""
+    ordinary, fast = schemas(extensions=[ParserCache])
+    # every query that answers without errors (the traceback of an error strawberry logs,
+    # kept by pytest's log capture, would hold the schema), twice: planned, then on its plan
+    clean = [query for query in QUERIES if not answer(ordinary, query)["errors"]]
+    assert len(clean) > 10
+    for query in clean * 2:
+        assert answer(fast, query)["errors"] == []
     assert answer(fast, "{ boxes { label first { label } contents { sku } } }")["errors"] == []
     core = weakref.ref(graphql_schema(fast))
     del fast

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
+from cachetools import LRUCache
 from graphql import (
     GRAPHQL_MAX_INT,
     GRAPHQL_MIN_INT,
@@ -52,8 +53,8 @@ from graphql import (
     GraphQLSchema,
     GraphQLString,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.language import FieldNode
+from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, GroupedFieldSet
+from graphql.language import FieldNode, OperationDefinitionNode, SelectionSetNode
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
@@ -93,6 +94,47 @@ _KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None
 )
 
 
+class _Plan(NamedTuple):
+    """What executing one operation of a document without directives worked out, kept for
+    the next request of the same document (the parser cache hands out the same nodes): its
+    root selection, graphql-core's sub-selections and the steps and leaf plans made from them;
+    ``root`` None: the operation is not planned (directives, fragment variables)."""
+
+    operation: OperationDefinitionNode
+    root: GroupedFieldSet | None
+    sub_fields: dict[Any, Any]
+    field_steps: dict[tuple[str, int], tuple[object, list[tuple[str, _Step]]]]
+    all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]]
+    type_checks: dict[str, tuple[bool, _TypeCheck]]
+
+
+# where a schema keeps its plans (``GraphQLSchema.extensions``, graphql-core's place for its
+# users' data): with the schema, so they go when it goes, however much of it they reach
+PLANS: Final = "omnigraph.execution_plans"
+PLANS_KEPT: Final = 256  # documents per schema; the parser cache keeps 512
+
+
+def _plannable(
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDetails]
+) -> bool:
+    """Whether collecting ``operation``'s fields cannot depend on a request's variables: no
+    directive on any selection (``@skip``, ``@include``, ``@defer``, ``@stream``) and no
+    fragment taking variables (graphql-core's experimental fragment arguments)."""
+    sets: list[SelectionSetNode] = [operation.selection_set]
+    for fragment in fragments.values():
+        if fragment.variable_signatures:
+            return False
+        sets.append(fragment.definition.selection_set)
+    while sets:
+        for selection in sets.pop().selections:
+            if selection.directives:
+                return False
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                sets.append(inner)
+    return True
+
+
 class _Step(NamedTuple):
     """One field of one selection: its plain-leaf read if it has one, else (``field`` set)
     what graphql-core's ``execute_field`` looks up for it on every object; ``field`` None:
@@ -102,7 +144,7 @@ class _Step(NamedTuple):
     read: LeafRead | None
     field: GraphQLField | None
     nodes: list[FieldNode]
-    resolve: Callable[..., Any]
+    resolve: Callable[..., Any] | None  # None: the executor's field resolver
     kind: int
     named: GraphQLOutputType | None
     non_null: bool
@@ -232,6 +274,53 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if coerced is Undefined or coerced is None:
             return super().complete_leaf_value(return_type, result)
         return coerced
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        serially: bool,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's, on the plan of an earlier request of the same document when it has
+        one (``_Plan``): its root selection, whose lists are the keys of every selection below
+        it, and what was worked out from them; else this request's plan starts one."""
+        plan = self._plan(grouped_field_set)
+        if plan.root is not None:
+            grouped_field_set = plan.root
+            self._relevant_sub_fields = plan.sub_fields
+            self._field_steps = plan.field_steps
+            self._all_leaves = plan.all_leaves
+            self._type_checks = plan.type_checks
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
+
+    def _plan(self, grouped_field_set: GroupedFieldSet) -> _Plan:
+        """The operation's plan, made now (from this request's root selection and this
+        context's memos) if the schema keeps none for it."""
+        extensions = self.schema.extensions
+        plans: LRUCache[int, _Plan] | None = extensions.get(PLANS)
+        if plans is None:
+            plans = extensions[PLANS] = LRUCache(maxsize=PLANS_KEPT)
+        operation = self.operation
+        # a plan holds its operation: no other has its id while the plan is kept
+        plan = plans.get(id(operation))
+        if plan is None:
+            if _plannable(operation, self.fragments):
+                plan = _Plan(
+                    operation,
+                    grouped_field_set,
+                    self._relevant_sub_fields,
+                    self._field_steps,
+                    self._all_leaves,
+                    self._type_checks,
+                )
+            else:
+                plan = _Plan(operation, None, {}, {}, {}, {})
+            plans[id(operation)] = plan
+        return plan
 
     def complete_object_value(
         self,
@@ -563,7 +652,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 steps.append(
                     (
                         response_name,
-                        _Step(details, None, None, [], self.field_resolver, _OTHER, None, False),
+                        _Step(details, None, None, [], None, _OTHER, None, False),
                     )
                 )
                 continue
@@ -578,7 +667,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         read,
                         field,
                         [d.node for d in details],
-                        field.resolve or self.field_resolver,
+                        field.resolve,
                         code,
                         named,
                         non_null,
@@ -623,7 +712,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         field: Any = step.field
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
-            result = step.resolve(source, info)
+            result = (step.resolve or self.field_resolver)(source, info)
             if type(result) not in _NEVER_AWAITED and self.is_awaitable(result):
                 return self.complete_awaitable_value(
                     field.type, step.details, info, path, result, position_context
