@@ -25,7 +25,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from omnigraph.api.schema import build_schema
 from omnigraph.graph.overrides import graphql_schema, leaf_execution
-from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, LeafRead, leaf_reads
+from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, leaf_reads
 from tests.conftest import Graph, needs_overrides
 
 
@@ -222,6 +222,10 @@ class Query:
         return Odd()
 
     @strawberry.field
+    def odds(self) -> list[Odd]:
+        return [Odd(), Odd()]
+
+    @strawberry.field
     def codes(self) -> list[Code]:
         return [Code("ab"), Code("??"), Code("cd")]
 
@@ -367,6 +371,8 @@ QUERIES = [
     "{ codes }",
     "{ odd { count text flag code number } }",
     "{ odd { count big } }",
+    "{ odds { count text flag code number } }",
+    "{ odds { count big } }",
     "{ nulls { sku } }",
     "{ tags @include(if: true) items @skip(if: false) { sku } }",
     # objects of a type with a check of each value's type (it implements an interface)
@@ -724,18 +730,28 @@ def test_without_the_overrides_the_service_executes_as_strawberry_does() -> None
 async def test_the_service_answers_its_plain_leaves_on_the_short_path(
     graph: Graph, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[str] = []
-    original = leaf_execution._read
+    """No plain leaf of the service's schema reaches a resolver: none is given a resolve
+    info (graphql-core's ``execute_field`` and the steps build one for every field they
+    resolve)."""
+    resolved: list[str] = []
+    original = LeafExecutionContext.build_resolve_info
 
-    def counting(source: Any, read: LeafRead) -> Any:
-        reads.append(read.attribute)
-        return original(source, read)
+    def counting(self: LeafExecutionContext, field: Any, nodes: Any, *args: Any) -> Any:
+        resolved.append(nodes[0].name.value)
+        return original(self, field, nodes, *args)
 
-    monkeypatch.setattr(leaf_execution, "_read", counting)
-    body = await graph.query("{ orders(first: 3) { edges { node { name lines { sku } } } } }")
+    monkeypatch.setattr(LeafExecutionContext, "build_resolve_info", counting)
+    body = await graph.query(
+        "{ orders(first: 3) { edges { node { name state lines { sku shipped } } } } }"
+    )
     assert "errors" not in body, body.get("errors")
     orders = [edge["node"] for edge in body["data"]["orders"]["edges"]]
     assert len(orders) == 3
+    assert all(order["name"] and order["lines"] for order in orders)
+    assert all(line["sku"] for order in orders for line in order["lines"])
+    assert "name" not in resolved
+    assert "sku" not in resolved
+    # fields with resolvers still get theirs, once per object
     lines = sum(len(order["lines"]) for order in orders)
-    assert reads.count("name") == 3
-    assert reads.count("sku") == lines
+    assert resolved.count("state") == 3
+    assert resolved.count("shipped") == lines

@@ -78,7 +78,8 @@ class LeafRead(NamedTuple):
     unchanged: type | None = None
 
 
-_LeafPlan = list[tuple[str, LeafRead]]
+# per plain leaf: its response name, attribute, the type passed through unchanged, its read
+_LeafPlan = list[tuple[str, str, type | None, LeafRead]]
 # a selection's answer or a list's items, some of them awaitables to await in place
 _Awaiting = TypeVar("_Awaiting", dict[str, Any], list[Any])
 # how a field's value completes, by its type without non-null
@@ -337,10 +338,13 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._leaf_plan(return_type, field_details_list)
         if plan is not None and self._is_of_type(return_type, result, info):
             answered: dict[str, Any] = {}
-            for response_name, read in plan:
-                value = _read(result, read)
-                if value is Undefined:
-                    break
+            for response_name, attribute, unchanged, read in plan:
+                value: Any = getattr(result, attribute, Undefined)
+                kind = type(value)
+                if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
+                    value = _serialized(value, read)
+                    if value is Undefined:
+                        break
                 answered[response_name] = value
             else:
                 return answered
@@ -450,10 +454,13 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if check is not None and check(item, info) is not True:
                 return None
             built: dict[str, Any] = {}
-            for response_name, read in plan:
-                value = _read(item, read)
-                if value is Undefined:
-                    return None
+            for response_name, attribute, unchanged, read in plan:
+                value: Any = getattr(item, attribute, Undefined)
+                kind = type(value)
+                if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
+                    value = _serialized(value, read)
+                    if value is Undefined:
+                        return None
                 built[response_name] = value
             append(built)
         return answered
@@ -538,7 +545,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             read = reads.get(node.name.value)
             if read is None or node.arguments:
                 break
-            leaves.append((response_name, read))
+            leaves.append((response_name, read.attribute, read.unchanged, read))
         plan = leaves if len(leaves) == len(grouped) and not deferred else None
         # the list is kept with its plan, so its id is not reused while this context lives
         self._all_leaves[key] = (field_details_list, plan)
@@ -598,7 +605,14 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for response_name, step in steps:
                 read = step.read
                 if read is not None:
-                    value = _read(source_value, read)
+                    value: Any = getattr(source_value, read.attribute, Undefined)
+                    kind = type(value)
+                    if kind is read.unchanged and (
+                        kind is not int or _MIN_INT <= value <= _MAX_INT
+                    ):
+                        results[response_name] = value  # what the serialiser would hand back
+                        continue
+                    value = _serialized(value, read)
                     if value is not Undefined:
                         results[response_name] = value
                         continue
@@ -761,12 +775,10 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return self.complete_value(named, step.details, info, path, result, position_context)
 
 
-def _read(source: Any, read: LeafRead) -> Any:
-    """The serialised value, or ``Undefined`` when the ordinary path must answer."""
-    value: Any = getattr(source, read.attribute, Undefined)
-    kind = type(value)
-    if kind is read.unchanged and (kind is not int or _MIN_INT <= value <= _MAX_INT):
-        return value  # what the serialiser would hand back
+def _serialized(value: Any, read: LeafRead) -> Any:
+    """A plain leaf's value (read, not passed through) serialised, or ``Undefined`` when the
+    ordinary path must answer. Each loop reading leaves passes a value through first, as the
+    serialiser would hand it back: the ``unchanged`` type (an int only within 32 bits)."""
     if value is None:
         return None if read.nullable else Undefined
     if value is Undefined or isinstance(value, Exception):
