@@ -160,6 +160,23 @@ class Box:
 
 
 @strawberry.type
+class Vetted:
+    """A type with a check of its own (``is_type_of``, which may read the info): its objects
+    stay on graphql-core's path, which runs the check."""
+
+    sku: str
+    quantity: int = 1
+
+    @strawberry.field
+    def label(self) -> str:
+        return f"vetted {self.sku}"
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, Vetted) and obj.sku != "bad" and info.field_name != "refused"
+
+
+@strawberry.type
 class Crate(Stocked):
     """A type implementing an interface, with a field that has a resolver: its objects are
     not plain leaves alone, so each value's type is checked before its sub-fields run."""
@@ -220,6 +237,18 @@ class Query:
     @strawberry.field
     def odd(self) -> Odd:
         return Odd()
+
+    @strawberry.field
+    def vetted(self) -> list[Vetted | None]:
+        return [Vetted(sku="ok"), Vetted(sku="bad"), Vetted(sku="fine")]
+
+    @strawberry.field
+    def one_vetted(self) -> Vetted | None:
+        return Vetted(sku="bad")
+
+    @strawberry.field
+    def refused(self) -> Vetted | None:
+        return Vetted(sku="ok")
 
     @strawberry.field
     def odds(self) -> list[Odd]:
@@ -373,6 +402,9 @@ QUERIES = [
     "{ odd { count big } }",
     "{ odds { count text flag code number } }",
     "{ odds { count big } }",
+    # a type's own check of its values: run as graphql-core runs it, for leaves and steps
+    "{ vetted { sku quantity } oneVetted { sku } refused { sku } }",
+    "{ vetted { sku label } oneVetted { label } refused { label } }",
     "{ nulls { sku } }",
     "{ tags @include(if: true) items @skip(if: false) { sku } }",
     # objects of a type with a check of each value's type (it implements an interface)
@@ -544,6 +576,36 @@ def test_plans_are_kept_for_a_bounded_number_of_documents() -> None:
         assert answer(fast, f"{{ items {{ padded(width: {width}) }} }}")["errors"] == []
     plans = graphql_schema(fast).extensions[leaf_execution.PLANS]
     assert len(plans) == leaf_execution.PLANS_KEPT
+
+
+DEFERRED = [
+    "{ boxes { name ... @defer { label first { sku } } contents { sku ... @defer { label } } } }",
+    "{ items { sku ... @defer { quantity colour } } }",
+    "{ ... @defer { tags } boxes { name } }",
+    '{ boxes { first { ... @defer(label: "f") { sku label } } } }',
+    "{ oneBox { contents { ... on Item @defer { note placedAt } sku } } }",
+]
+
+
+@pytest.mark.parametrize("query", DEFERRED)
+async def test_deferred_fragments_arrive_as_graphql_core_delivers_them(query: str) -> None:
+    """With incremental delivery on, ``@defer`` keeps graphql-core's path wherever it
+    decides what arrives when: the first answer and each later payload are the same."""
+    config = StrawberryConfig(
+        enable_experimental_incremental_execution=True, scalar_map=SCALARS.scalar_map
+    )
+
+    async def delivered(context: type) -> list[Any]:
+        schema = strawberry.Schema(Query, execution_context_class=context, config=config)
+        result: Any = await schema.execute(query)
+        payloads = [result.initial_result.formatted]
+        async for later in result.subsequent_results:
+            payloads.append(later.formatted)
+        return payloads
+
+    expected = await delivered(StrawberryGraphQLCoreExecutionContext)
+    assert len(expected) > 1  # something was deferred
+    assert await delivered(LeafExecutionContext) == expected
 
 
 def _key_order(value: Any) -> Any:

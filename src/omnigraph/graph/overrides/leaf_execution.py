@@ -53,7 +53,12 @@ from graphql import (
     GraphQLSchema,
     GraphQLString,
 )
-from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, GroupedFieldSet
+from graphql.execution.collect_fields import (
+    CollectedFields,
+    FieldDetailsList,
+    FragmentDetails,
+    GroupedFieldSet,
+)
 from graphql.language import FieldNode, OperationDefinitionNode, SelectionSetNode
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -98,15 +103,29 @@ _KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None
 class _Plan(NamedTuple):
     """What executing one operation of a document without directives worked out, kept for
     the next request of the same document (the parser cache hands out the same nodes): its
-    root selection, graphql-core's sub-selections and the steps and leaf plans made from them;
-    ``root`` None: the operation is not planned (directives, fragment variables)."""
+    root selection, graphql-core's sub-selections and the steps and object plans made from
+    them; ``root`` None: the operation is not planned (directives, fragment variables)."""
 
     operation: OperationDefinitionNode
     root: GroupedFieldSet | None
     sub_fields: dict[Any, Any]
     field_steps: dict[tuple[str, int], tuple[object, list[tuple[str, _Step]]]]
-    all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]]
+    object_plans: dict[tuple[str, int], _ObjectPlan]
     type_checks: dict[str, tuple[bool, _TypeCheck]]
+
+
+class _ObjectPlan(NamedTuple):
+    """How an object of one type completes for one selection, worked out once: ``details``
+    (kept: its id is the key), the check of each value the short paths run first
+    (``_type_check``), graphql-core's collection of the selection, and its plain leaves when
+    that is all it selects, else each field's step (neither: a field middleware watches, or
+    the type has a check of its own, and graphql-core's path completes it)."""
+
+    details: FieldDetailsList
+    check: _TypeCheck
+    collected: CollectedFields
+    leaves: _LeafPlan | None
+    steps: list[tuple[str, _Step]] | None
 
 
 # where a schema keeps its plans (``GraphQLSchema.extensions``, graphql-core's place for its
@@ -253,8 +272,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._field_kinds: dict[tuple[str, str], Any] = _KINDS.setdefault(self.schema, {})
         # per selection set executed: each field's step
         self._field_steps: dict[tuple[str, int], tuple[object, list[tuple[str, _Step]]]] = {}
-        # per selection of an object type: its plain leaves, when that is all it selects
-        self._all_leaves: dict[tuple[str, int], tuple[object, _LeafPlan | None]] = {}
+        # per selection of an object type: how its objects complete
+        self._object_plans: dict[tuple[str, int], _ObjectPlan] = {}
         self._type_checks: dict[str, tuple[bool, _TypeCheck]] = {}
         self._serializers = _SERIALIZERS.setdefault(self.schema, {})
 
@@ -292,7 +311,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             grouped_field_set = plan.root
             self._relevant_sub_fields = plan.sub_fields
             self._field_steps = plan.field_steps
-            self._all_leaves = plan.all_leaves
+            self._object_plans = plan.object_plans
             self._type_checks = plan.type_checks
         return super().execute_root_grouped_field_set(
             root_type, root_value, grouped_field_set, serially, position_context
@@ -315,7 +334,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     grouped_field_set,
                     self._relevant_sub_fields,
                     self._field_steps,
-                    self._all_leaves,
+                    self._object_plans,
                     self._type_checks,
                 )
             else:
@@ -333,40 +352,35 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
         """An object whose selection is only plain leaves (a provenance entry, an amount) is
-        built in one loop; anything else, or any leaf the short path declines, completes as
-        graphql-core completes it."""
-        plan = self._leaf_plan(return_type, field_details_list)
-        if plan is not None and self._is_of_type(return_type, result, info):
-            answered: dict[str, Any] = {}
-            for response_name, attribute, unchanged, read in plan:
-                value: Any = getattr(result, attribute, Undefined)
-                kind = type(value)
-                if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
-                    value = _serialized(value, read)
-                    if value is Undefined:
-                        break
-                answered[response_name] = value
-            else:
-                return answered
-        elif plan is None and self._subfields_here(return_type, result, info):
-            # graphql-core's collect_and_execute_subfields, once the type is checked
-            grouped, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
-            return self.execute_collected_subfields(
-                return_type, result, path, grouped, new_defer_usages, position_context
-            )
+        built in one loop, any other has its fields run from their steps; a value the type's
+        check refuses, a leaf the short path declines, or a type or selection the plan leaves
+        to graphql-core completes as graphql-core completes it."""
+        plan = self._object_plan(return_type, field_details_list)
+        check = plan.check
+        if check is None or check(result, info) is True:
+            leaves = plan.leaves
+            if leaves is not None:
+                answered: dict[str, Any] = {}
+                for response_name, attribute, unchanged, read in leaves:
+                    value: Any = getattr(result, attribute, Undefined)
+                    kind = type(value)
+                    if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
+                        value = _serialized(value, read)
+                        if value is Undefined:
+                            break
+                    answered[response_name] = value
+                else:
+                    return answered
+            elif plan.steps is not None:
+                grouped, new_defer_usages, _ = plan.collected
+                if position_context is None and not new_defer_usages:
+                    return self._run_steps(plan.steps, return_type, result, path, None)
+                # graphql-core's collect_and_execute_subfields, once the type is checked
+                return self.execute_collected_subfields(
+                    return_type, result, path, grouped, new_defer_usages, position_context
+                )
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
-        )
-
-    def _subfields_here(
-        self, return_type: GraphQLObjectType, value: Any, info: GraphQLResolveInfo[Any]
-    ) -> bool:
-        """Whether an object not made of plain leaves alone has its sub-fields executed here:
-        no field middleware, a type check of strawberry's own that ``value`` passes."""
-        return (
-            not self._watched
-            and self._type_check(return_type)[0]
-            and self._is_of_type(return_type, value, info)
         )
 
     def complete_list_value(
@@ -435,14 +449,15 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return answered
         if not isinstance(named, GraphQLObjectType):
             return None  # lists of lists, interfaces and unions: graphql-core
-        plan = self._leaf_plan(named, field_details_list)
-        if plan is None:
+        plan = self._object_plan(named, field_details_list)
+        leaves = plan.leaves
+        if leaves is None:
             return self._objects_in_one_loop(
-                item_type, named, field_details_list, items, info, path, position_context
+                item_type, named, field_details_list, items, info, path, position_context, plan
             )
         # each item's type checked as graphql-core checks it, with the list's info (the one
         # graphql-core hands every item); a value of another type is graphql-core's to refuse
-        check = self._type_check(named)[1]
+        check = plan.check
         for item in items:
             if item is None:
                 if not nullable:
@@ -454,7 +469,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if check is not None and check(item, info) is not True:
                 return None
             built: dict[str, Any] = {}
-            for response_name, attribute, unchanged, read in plan:
+            for response_name, attribute, unchanged, read in leaves:
                 value: Any = getattr(item, attribute, Undefined)
                 kind = type(value)
                 if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
@@ -474,17 +489,17 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         info: GraphQLResolveInfo[Any],
         path: Path,
         position_context: Any,
+        plan: _ObjectPlan,
     ) -> AwaitableOrValue[list[Any]] | None:
         """graphql-core's ``complete_iterable_value`` for a list of objects (a page's edges,
         an order's lines), each item's sub-fields executed straight, without completing it
         through ``complete_value``; ``None`` (graphql-core's path) unless every item is null
         where null is allowed or a plain object of the type (no awaitable, no ``Exception``,
         checked as ``complete_object_value`` checks it) and no field middleware watches."""
-        if self._watched:
+        steps = plan.steps
+        if steps is None:
             return None
-        may, check = self._type_check(named)
-        if not may:
-            return None
+        check = plan.check
         nullable = not isinstance(item_type, GraphQLNonNull)
         is_awaitable = self.is_awaitable
         for item in items:
@@ -497,8 +512,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 or (check is not None and check(item, info) is not True)
             ):
                 return None
-        grouped, new_defer_usages, _ = self.collect_subfields(named, field_details_list)
-        execute = self.execute_collected_subfields
+        grouped, new_defer_usages, _ = plan.collected
+        direct = position_context is None and not new_defer_usages
+        run, execute = self._run_steps, self.execute_collected_subfields
         completed: list[Any] = []
         append = completed.append
         awaitable_indices: list[int] = []
@@ -509,8 +525,12 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     continue
                 item_path = path.add_key(index, None)
                 try:
-                    value = execute(
-                        named, item, item_path, grouped, new_defer_usages, position_context
+                    value = (
+                        run(steps, named, item, item_path, None)
+                        if direct
+                        else execute(
+                            named, item, item_path, grouped, new_defer_usages, position_context
+                        )
                     )
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
@@ -528,28 +548,37 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return completed
         return _awaited_in_place(completed, awaitable_indices)
 
-    def _leaf_plan(
+    def _object_plan(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> _LeafPlan | None:
-        reads = self._leaf_reads.get(return_type.name)
-        if reads is None or not self._type_check(return_type)[0]:
-            return None
+    ) -> _ObjectPlan:
         key = (return_type.name, id(field_details_list))
-        known = self._all_leaves.get(key)
-        if known is not None and known[0] is field_details_list:
-            return known[1]
-        grouped, deferred, _ = self.collect_subfields(return_type, field_details_list)
+        known = self._object_plans.get(key)
+        if known is not None and known.details is field_details_list:
+            return known
+        may, check = self._type_check(return_type)
+        collected = self.collect_subfields(return_type, field_details_list)
+        grouped, deferred, _ = collected
+        leaves = None if deferred or not may else self._leaves(return_type, grouped)
+        # ``_steps`` declines when a field middleware watches
+        steps = None if leaves is not None or not may else self._steps(return_type, grouped)
+        # the list is kept with its plan, so its id is not reused while the plan is kept
+        plan = _ObjectPlan(field_details_list, check, collected, leaves, steps)
+        self._object_plans[key] = plan
+        return plan
+
+    def _leaves(self, return_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _LeafPlan | None:
+        """The selection's plain leaves when that is all it selects."""
+        reads = self._leaf_reads.get(return_type.name)
+        if reads is None:
+            return None
         leaves: _LeafPlan = []
         for response_name, details in grouped.items():
             node = details[0].node
             read = reads.get(node.name.value)
             if read is None or node.arguments:
-                break
+                return None
             leaves.append((response_name, read.attribute, read.unchanged, read))
-        plan = leaves if len(leaves) == len(grouped) and not deferred else None
-        # the list is kept with its plan, so its id is not reused while this context lives
-        self._all_leaves[key] = (field_details_list, plan)
-        return plan
+        return leaves
 
     def _type_check(self, return_type: GraphQLObjectType) -> tuple[bool, _TypeCheck]:
         """Whether objects of ``return_type`` may take the short path, and the check of each
@@ -572,12 +601,6 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             self._type_checks[return_type.name] = known
         return known
 
-    def _is_of_type(
-        self, return_type: GraphQLObjectType, value: Any, info: GraphQLResolveInfo[Any]
-    ) -> bool:
-        check = self._type_check(return_type)[1]
-        return check is None or check(value, info) is True
-
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -597,6 +620,17 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
+        return self._run_steps(steps, parent_type, source_value, path, position_context)
+
+    def _run_steps(
+        self,
+        steps: list[tuple[str, _Step]],
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """``execute_fields`` from the selection's steps."""
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
