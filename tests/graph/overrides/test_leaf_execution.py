@@ -363,6 +363,22 @@ class Query:
     def label(self) -> str:
         return 42  # type: ignore[return-value]  # a step's leaf that String serialises
 
+    @strawberry.field
+    def big(self) -> int | None:
+        return 2**40  # a step's leaf past 32 bits: Int refuses it
+
+    @strawberry.field
+    def small(self) -> int:
+        return -(2**31)
+
+    @strawberry.field
+    def code(self) -> Code | None:
+        return Code("??")  # a step's leaf its serialiser gives up on
+
+    @strawberry.field
+    def lower_code(self) -> Code:
+        return Code("ab")
+
 
 def schemas(**options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
     ordinary = strawberry.Schema(
@@ -427,6 +443,7 @@ QUERIES = [
        fragment B on Box { name contents { padded(width: 6) } }""",
     # enums and text: the serialisers' answers, pass-throughs and refusals
     "{ shades shade plainShade sizes texts ids label }",
+    "{ big small code lowerCode }",
     "{ wrongShades }",
     "{ badShade }",
     "{ unknownShade }",

@@ -168,6 +168,9 @@ class _Step(NamedTuple):
     kind: int
     named: GraphQLOutputType | None
     non_null: bool
+    # a leaf's: its serialiser and the type of the values it hands back unchanged
+    serialize: Callable[[Any], Any] | None = None
+    unchanged: type | None = None
 
 
 # strawberry's check that a value is of an object type (types implementing an interface have
@@ -204,8 +207,13 @@ def _leaf_read(field: Any) -> LeafRead | None:
     named = field_type if nullable else field_type.of_type
     if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return None  # lists and objects complete through graphql-core
-    unchanged = next((kind for scalar, kind in _UNCHANGED if named is scalar), None)
-    return LeafRead(definition.python_name, serializer(named), nullable, unchanged)
+    return LeafRead(definition.python_name, serializer(named), nullable, _unchanged(named))
+
+
+def _unchanged(named: Any) -> type | None:
+    """The type of the values ``named``'s serialiser hands back unchanged, if it is one of
+    graphql-core's own scalars (``_UNCHANGED``)."""
+    return next((kind for scalar, kind in _UNCHANGED if named is scalar), None)
 
 
 def serializer(named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -707,6 +715,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             read, code, non_null = kind
             field = parent_type.fields[name]
             named = field.type.of_type if non_null else field.type
+            serialize, unchanged = (
+                (self._serializer(named), _unchanged(named)) if code == _LEAF else (None, None)
+            )
             steps.append(
                 (
                     response_name,
@@ -719,6 +730,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         code,
                         named,
                         non_null,
+                        serialize,
+                        unchanged,
                     ),
                 )
             )
@@ -796,8 +809,16 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         kind = step.kind
         named: Any = step.named
-        if kind == _LEAF:
-            return self.complete_leaf_value(named, result)
+        if kind == _LEAF:  # graphql-core's complete_leaf_value, its serialiser found once
+            result_type = type(result)
+            if result_type is step.unchanged and (
+                result_type is not int or _MIN_INT <= result <= _MAX_INT
+            ):
+                return result  # what the serialiser would hand back
+            serialized = step.serialize(result)  # type: ignore[misc]  # a leaf's is set
+            if serialized is None or serialized is Undefined:
+                return self.complete_leaf_value(named, result)  # refused with its message
+            return serialized
         if kind == _OBJECT:
             return self.complete_object_value(
                 named, step.details, info, path, result, position_context
