@@ -177,6 +177,26 @@ class Vetted:
 
 
 @strawberry.type
+class Shelf:
+    """Object fields without resolvers (strawberry reads the attribute): objects of plain
+    leaves, of fields with resolvers, of a type with a check, nulls, errors, awaitables."""
+
+    item: Item
+    box: Box
+    part: Part
+    spare: Item | None = None
+    vetted: Vetted | None = None
+    stock: Stocked | None = None
+    wrong: Item | None = None
+    missing: Item = None  # type: ignore[assignment]  # null where none may be
+    broken: Item | None = None
+    later: Item | None = None
+    misplaced: Part | None = None
+    spare_box: Box | None = None
+    missing_box: Box = None  # type: ignore[assignment]  # null where none may be
+
+
+@strawberry.type
 class Crate(Stocked):
     """A type implementing an interface, with a field that has a resolver: its objects are
     not plain leaves alone, so each value's type is checked before its sub-fields run."""
@@ -192,6 +212,35 @@ def boxes() -> list[Box]:
 
 def parts() -> list[Part]:
     return [Part(sku="P-1", quantity=4), Part(sku="P-2", quantity=1, note="spare")]
+
+
+def shelves() -> list[Shelf]:
+    one, two = items()
+    return [
+        Shelf(
+            item=one,
+            box=boxes()[0],
+            part=parts()[0],
+            spare=two,
+            vetted=Vetted(sku="ok"),
+            spare_box=boxes()[1],
+        ),
+        Shelf(
+            item=two,
+            box=boxes()[1],
+            part=parts()[1],
+            vetted=Vetted(sku="bad"),
+            stock=parts()[0],
+            wrong=parts()[1],  # type: ignore[arg-type]  # another type's object
+            broken=ValueError("the shelf's record is broken"),  # type: ignore[arg-type]
+            misplaced=items()[0],  # type: ignore[arg-type]  # not a Part: its check refuses
+        ),
+    ]
+
+
+async def _later_item() -> Item:
+    await asyncio.sleep(0)
+    return items()[0]
 
 
 def items() -> list[Item]:
@@ -237,6 +286,20 @@ class Query:
     @strawberry.field
     def odd(self) -> Odd:
         return Odd()
+
+    @strawberry.field
+    def shelf(self) -> Shelf:
+        return shelves()[0]
+
+    @strawberry.field
+    def shelves(self) -> list[Shelf]:
+        return shelves()
+
+    @strawberry.field
+    async def async_shelf(self) -> Shelf:
+        shelf = shelves()[1]
+        shelf.later = _later_item()  # type: ignore[assignment]  # an awaitable attribute
+        return shelf
 
     @strawberry.field
     def vetted(self) -> list[Vetted | None]:
@@ -444,6 +507,19 @@ QUERIES = [
     # enums and text: the serialisers' answers, pass-throughs and refusals
     "{ shades shade plainShade sizes texts ids label }",
     "{ big small code lowerCode }",
+    # object fields without resolvers, read without a resolve info
+    "{ shelf { item { sku quantity } spare { sku label } box { name label first { sku } } } }",
+    "{ shelves { item { sku } spare { sku } part { sku quantity } vetted { sku } } }",
+    "{ shelves { stock { sku ... on Part { quantity } } wrong { sku price } } }",
+    "{ shelves { item { sku } missing { sku } } }",
+    "{ shelves { broken { sku } box { name } } }",
+    "{ shelves { broken { sku label } } }",
+    "{ shelves { misplaced { sku } } }",
+    "{ shelves { spareBox { missing } item { sku } } }",
+    "{ shelves { missingBox { label } } }",
+    "{ shelves { misplaced { sku quantity note } item { sku } } }",
+    "{ shelves { box { label missing } item { sku } } }",
+    "{ shelf { part { sku } box { contents { sku label } } } }",
     "{ wrongShades }",
     "{ badShade }",
     "{ unknownShade }",
@@ -457,6 +533,9 @@ ASYNC_QUERIES = [
     "{ boxes { failing later { sku } } gappyBoxes { later { label } } }",
     "{ asyncBoxes { name missing later { sku } } }",
     "{ oneBox { later { sku } } }",
+    "{ asyncShelf { later { sku label } item { sku } box { later { sku } } } }",
+    "{ asyncShelf { later { sku } missing { sku } } }",
+    "{ shelves { spareBox { laterMissing } item { sku } } }",
 ]
 
 
@@ -601,6 +680,9 @@ DEFERRED = [
     "{ ... @defer { tags } boxes { name } }",
     '{ boxes { first { ... @defer(label: "f") { sku label } } } }',
     "{ oneBox { contents { ... on Item @defer { note placedAt } sku } } }",
+    "{ shelf { box { ... @defer { label } name } item { sku } } }",
+    "{ shelf { ... @defer { box { name label } item { sku } } } }",
+    "{ shelf { ... @defer { box { first { ... @defer { label } sku } } } } }",
 ]
 
 

@@ -92,8 +92,9 @@ _LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
 
 
 # per field of an object type: its plain-leaf read, how its type completes (the code above),
-# whether it is non-null; nothing that leads back to the schema, which the cache must not keep
-_FieldKind = tuple[LeafRead | None, int, bool]
+# whether it is non-null, the attribute a plain object field reads; nothing that leads back to
+# the schema, which the cache must not keep
+_FieldKind = tuple[LeafRead | None, int, bool, str | None]
 _UNKNOWN: Final = object()
 _KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None]] = (
     WeakKeyDictionary()
@@ -171,6 +172,8 @@ class _Step(NamedTuple):
     # a leaf's: its serialiser and the type of the values it hands back unchanged
     serialize: Callable[[Any], Any] | None = None
     unchanged: type | None = None
+    # a plain object field's (no resolver: strawberry reads the attribute): the attribute
+    attribute: str | None = None
 
 
 # strawberry's check that a value is of an object type (types implementing an interface have
@@ -283,6 +286,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # per selection of an object type: how its objects complete
         self._object_plans: dict[tuple[str, int], _ObjectPlan] = {}
         self._type_checks: dict[str, tuple[bool, _TypeCheck]] = {}
+        # the types of this request's plain object fields' values found neither exceptions
+        # nor awaitable
+        self._plain_types: set[type] = set()
         self._serializers = _SERIALIZERS.setdefault(self.schema, {})
 
     def _serializer(self, named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -368,16 +374,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if check is None or check(result, info) is True:
             leaves = plan.leaves
             if leaves is not None:
-                answered: dict[str, Any] = {}
-                for response_name, attribute, unchanged, read in leaves:
-                    value: Any = getattr(result, attribute, Undefined)
-                    kind = type(value)
-                    if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
-                        value = _serialized(value, read)
-                        if value is Undefined:
-                            break
-                    answered[response_name] = value
-                else:
+                answered = _built(result, leaves)
+                if answered is not Undefined:
                     return answered
             elif plan.steps is not None:
                 grouped, new_defer_usages, _ = plan.collected
@@ -659,6 +657,17 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         results[response_name] = value
                         continue
                 field_path = Path(path, response_name, type_name)
+                if step.attribute is not None and position_context is None:
+                    value = getattr(source_value, step.attribute, Undefined)
+                    if value is None and not step.non_null:
+                        results[response_name] = None
+                        continue
+                    result = self._object_read(step, value, field_path)
+                    if result is not Undefined:
+                        results[response_name] = result
+                        if type(result) is not dict and is_awaitable(result):
+                            awaitable_fields.append(response_name)
+                        continue
                 if step.field is None:
                     result = self.execute_field(
                         parent_type, source_value, step.details, field_path, position_context
@@ -712,7 +721,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     )
                 )
                 continue
-            read, code, non_null = kind
+            read, code, non_null, attribute = kind
             field = parent_type.fields[name]
             named = field.type.of_type if non_null else field.type
             serialize, unchanged = (
@@ -732,6 +741,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         non_null,
                         serialize,
                         unchanged,
+                        attribute,
                     ),
                 )
             )
@@ -759,7 +769,53 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             else _OTHER
         )
         read = (self._leaf_reads.get(parent_type.name) or {}).get(name)
-        return (read, code, non_null)
+        definition = field.extensions.get(DEFINITION) if field.extensions else None
+        attribute = (
+            definition.python_name
+            if code == _OBJECT
+            and isinstance(definition, StrawberryField)
+            and definition.is_basic_field
+            and definition.default_resolver is getattr
+            else None
+        )
+        return (read, code, non_null, attribute)
+
+    def _object_read(self, step: _Step, value: Any, path: Path) -> Any:
+        """A plain object field's value completed from its object plan, without a resolve
+        info or strawberry's resolver (they would read the same attribute); ``Undefined``
+        when the step's ordinary path must answer: a null, an ``Exception``, an awaitable, a
+        value the type's check refuses, a selection the plan leaves to graphql-core (a type
+        of each value is checked once per request: an awaitable is one by its type)."""
+        kind = type(value)
+        if kind not in self._plain_types:
+            if (
+                value is None
+                or value is Undefined
+                or isinstance(value, Exception)
+                or self.is_awaitable(value)
+            ):
+                return Undefined
+            self._plain_types.add(kind)
+        named: Any = step.named
+        plan = self._object_plan(named, step.details)
+        check = plan.check
+        if check is not None and check(value, None) is not True:  # strawberry's: no info read
+            return Undefined
+        leaves = plan.leaves
+        if leaves is not None:
+            return _built(value, leaves)
+        steps = plan.steps
+        if steps is None or plan.collected.new_defer_usages:
+            return Undefined
+        field: Any = step.field
+        try:
+            completed = self._run_steps(steps, named, value, path, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.type, step.details, path)
+            return None
+        if type(completed) is not dict and self.is_awaitable(completed):
+            return _await_completed(self, completed, field.type, step.details, path)
+        return completed
 
     def _execute_step(
         self,
@@ -828,6 +884,21 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 named, step.details, info, path, result, position_context
             )
         return self.complete_value(named, step.details, info, path, result, position_context)
+
+
+def _built(source: Any, leaves: _LeafPlan) -> dict[str, Any] | Any:
+    """An object made of plain leaves alone, read from ``source``; ``Undefined`` when a leaf
+    declines the short path (the ordinary path then answers for the whole object)."""
+    answered: dict[str, Any] = {}
+    for response_name, attribute, unchanged, read in leaves:
+        value: Any = getattr(source, attribute, Undefined)
+        kind = type(value)
+        if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
+            value = _serialized(value, read)
+            if value is Undefined:
+                return Undefined
+        answered[response_name] = value
+    return answered
 
 
 def _serialized(value: Any, read: LeafRead) -> Any:
