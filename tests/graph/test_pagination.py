@@ -269,6 +269,32 @@ async def test_a_connection_carries_each_items_cursor_and_where_to_resume() -> N
     assert (done.page_info.has_next_page, done.page_info.end_cursor) == (False, None)
 
 
+async def test_an_edge_writes_its_cursor_only_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page read for its nodes and ``pageInfo`` writes its first and last cursors, not one
+    per edge; an edge read later answers the cursor it would have had, the same each time."""
+    written: list[ListingPosition] = []
+    encode = ListingPosition.encode
+
+    def counting(position: ListingPosition, kind: str) -> str:
+        written.append(position)
+        return encode(position, kind)
+
+    monkeypatch.setattr(ListingPosition, "encode", counting)
+    source = paged(list(range(30)), 10)
+    page = scan_connection(
+        await scan_listing([source], first=8, after=None, max_pages=5), "orders", str
+    )
+    assert [edge.node for edge in page.edges] == [str(n) for n in range(8)]
+    assert written == [ListingPosition(0, None, 1), ListingPosition(0, None, 8)]
+    middle = page.edges[3]
+    assert ListingPosition.decode(middle.cursor, "orders") == ListingPosition(0, None, 4)
+    assert middle.cursor == middle.cursor
+    assert len(written) == 3  # written once, then kept
+    assert isinstance(middle, Edge)
+    with pytest.raises(AttributeError):
+        middle.elsewhere  # type: ignore[attr-defined]  # noqa: B018
+
+
 @pytest.mark.parametrize("ref", ["a", "ab", "abc", "abcd"])
 def test_a_cursor_carries_no_padding_and_reads_back(ref: str) -> None:
     """Every length of payload: the cursor is the unpadded URL-safe form, and decodes."""

@@ -156,6 +156,28 @@ def scan_connection(
 ) -> Connection[NodeT]:
     """A Relay connection over a scanned upstream listing; an empty page cut short by the scan
     limit still carries the cursor to resume from."""
-    edges = [Edge(cursor=pos.encode(cursor_kind), node=to_node(item)) for item, pos in result.items]
-    resume = result.resume_at.encode(cursor_kind) if result.resume_at else None
+    edges: list[Edge[NodeT]] = [
+        _ListedEdge(to_node(item), pos, cursor_kind) for item, pos in result.items
+    ]
+    # where to resume is the last edge's cursor, written here only for a page without edges
+    resume = result.resume_at.encode(cursor_kind) if result.resume_at and not edges else None
     return Connection(edges=edges, page_info=page_info(edges, result.has_next, resume))
+
+
+class _ListedEdge(Edge[NodeT]):
+    """An edge of a scanned listing whose cursor is written when first read: a reporting
+    page that asks only for its nodes and ``pageInfo`` writes one cursor, not one per edge.
+    The same ``Edge`` to the schema (strawberry's type, its ``cursor`` read as an attribute)."""
+
+    def __init__(self, node: NodeT, position: ListingPosition, kind: str) -> None:
+        self.node = node
+        self._position = position
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        # called only for what the instance lacks: its cursor until first read
+        if name != "cursor":
+            raise AttributeError(name)
+        cursor = self._position.encode(self._kind)
+        self.cursor = cursor
+        return cursor
