@@ -16,21 +16,29 @@ request where the other overrides are on, without it -> with it (``benchmarks/ov
 --calls``, deterministic: support lookup, reporting page of 100 orders); CPU ms are the figures
 docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
 
-- ``leaf_execution.LeafExecutionContext`` (graphql-core's ``execute_fields``,
-  ``complete_object_value``, ``complete_list_value``, and the executor methods it calls from
-  a field's step: ``build_resolve_info``, ``complete_leaf_value``, ``complete_awaitable_value``,
-  ``handle_field_error``, ``execute_collected_subfields``, ``settle_in_background``): plain
+- ``leaf_execution.LeafExecutionContext`` (graphql-core's ``execute_root_grouped_field_set``,
+  ``execute_fields``, ``complete_object_value``, ``complete_list_value``,
+  ``complete_leaf_value``, the executor methods it calls from a field's step:
+  ``build_resolve_info``, ``complete_awaitable_value``, ``handle_field_error``,
+  ``execute_collected_subfields``, ``settle_in_background``; and the executor's memo of
+  collected sub-fields, ``_relevant_sub_fields``, which a plan shares across requests: were it
+  renamed, each request would collect its own, with the same answers): plain
   leaf fields read with one ``getattr`` and ``coerce_output_value`` (a value graphql-core's
   own ``String``, ``ID``, ``Boolean`` or ``Int`` would hand back unchanged passed through),
   objects selecting only such leaves built in one loop, and lists of such leaves or objects
   without a completion per item; every other field without arguments run from a step made
-  once per selection, and a list of plain objects executing each item's sub-fields straight.
+  once per selection, an object field without a resolver read without a resolve info, a list
+  of plain objects executing each item's sub-fields straight; each selection's object plan
+  and steps made once per document without directives and kept with the schema
+  (``GraphQLSchema.extensions``, graphql-core's place for its users' data) for its next
+  requests; strawberry's enums named from a dict of their values.
   Calls: lookup 14,934 -> 10,396, reporting page 122,748 -> 103,208. Optimisation 8: lookup
   6.90 -> 6.20 CPU ms, reporting page 27.7 -> 25.7; the lists, optimisation 20 (with the lean
   resolvers' ``root``): executed availability 6.3-6.8 -> 5.3-5.4; the steps, optimisation 30:
   calls, reporting page 76,003 -> 53,226, lookup 8,954 -> 8,651, and reporting page 34.5 ->
   27.8 CPU ms in one process; values passed through, optimisation 32: calls, reporting page
-  53,226 -> 50,110, lookup 8,651 -> 8,276.
+  53,226 -> 50,110, lookup 8,651 -> 8,276; plans, object plans and the rest, optimisations
+  33-39: calls, reporting page 50,912 -> 38,915, lookup 8,273 -> 6,733.
 - ``lean_resolvers.lighten`` (strawberry's ``Info(_raw_info=...)``, the schema converter's
   ``_exception_handler_specs``): resolvers taking only the source (``self``, ``root`` or a
   ``strawberry.Parent``) and ``info``, without argument
@@ -56,7 +64,9 @@ machine loaded by other work, load average 6-7): lookup 12.4 off -> 5.2 on, repo
 62.1 -> 41.5 (on step 1 of the house redesign, 4c4e8a0); calls: lookup 37,387 -> 10,397,
 reporting page 143,653 -> 103,154. After optimisations 30-32 (712eba1): calls, lookup 36,769
 off -> 8,171 on, reporting page 114,842 -> 50,627; leaf execution alone (all on but it -> all
-on) reporting page 94,137 -> 50,864, lookup 14,542 -> 8,521.
+on) reporting page 94,137 -> 50,864, lookup 14,542 -> 8,521. After 33-39 (c122a36): calls,
+lookup 35,978 off -> 6,733 on, reporting page 113,216 -> 38,915; leaf execution alone
+reporting page 92,140 -> 38,915, lookup 13,974 -> 6,733.
 
 ``graphql_schema`` is no override but the one read of strawberry's private ``_schema`` (the
 graphql-core schema a strawberry schema wraps, which strawberry's own ``ValidationCache`` and

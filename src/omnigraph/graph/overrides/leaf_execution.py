@@ -22,11 +22,20 @@ refuse.
 The other fields without arguments (``Order.state``, ``OrderLine.shipped``, an edge's ``node``)
 run from a step made once per selection (optimisation 30): the field's definition, nodes,
 resolver and how its type completes, which graphql-core's ``execute_field`` and
-``complete_value`` look up again for every object. A list of objects has each item's sub-fields
-executed straight, without ``complete_value``'s dispatch per item, when every item is a plain
-object of the type (or null where null is allowed); anything else is graphql-core's. Errors
-are handled, nulls propagated and awaitables gathered by graphql-core's own methods, at the
-same paths.
+``complete_value`` look up again for every object; a leaf's serialiser is found with its step.
+An object field without a resolver (an edge's ``node``, ``totals.total``: strawberry reads the
+attribute) is read and completed without a resolve info or strawberry's resolver. A list of
+objects has each item's sub-fields executed straight, without ``complete_value``'s dispatch per
+item, when every item is a plain object of the type (or null where null is allowed); anything
+else is graphql-core's. Errors are handled, nulls propagated and awaitables gathered by
+graphql-core's own methods, at the same paths.
+
+How an object of a type completes for a selection (its check, its collected fields, its plain
+leaves or its steps) is worked out once per selection (an object plan, optimisation 36), and
+all of it once per document: a document without directives runs on the plan its first request
+made (optimisation 34), which the schema keeps (``GraphQLSchema.extensions``, for the 256
+documents used last) for the next request of the same document, since the parser cache hands
+out the same nodes.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 # graphql-core's execution methods (through strawberry's subclass of its execution context)
 # that LeafExecutionContext overrides, calls through super() or calls from a field's step
 EXECUTION_METHODS = (
+    "execute_root_grouped_field_set",
     "execute_fields",
     "execute_field",
     "complete_object_value",
