@@ -8,17 +8,25 @@ which calls the function. For a resolver that takes only ``self`` (or
 ``Order.totals``, ``OrderLine.shipped``: 476 calls a reporting page; every availability
 answer's ``buckets`` and ``explanation``) all of that ends in the same call:
 ``resolver(source, info=Info(...))``. ``lighten`` points graphql-core at that call directly. A
-field with arguments, an extension (every permission guard is one), or a schema with exception
-handlers keeps strawberry's wrapper. Errors propagate from the function exactly as they did
-through it.
+field with arguments, an extension, or a schema with exception handlers keeps strawberry's
+wrapper. Errors propagate from the function exactly as they did through it.
+
+A field whose one extension is a permission guard (strawberry's ``PermissionExtension``: the
+matrix puts one on every field of a closed type, ``Payment``'s and ``Exception``'s, and on the
+money fields) is called the same way once every one of its permissions answers ``True``
+(strawberry's ``has_permission``, with the same ``Info``); any other answer hands the field to
+strawberry's own wrapper, which asks again and refuses, fails silently or raises as it always
+does. A permission whose check is a coroutine function keeps the wrapper.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
+from strawberry.permission import PermissionExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -39,9 +47,12 @@ def lighten(schema: Any) -> list[tuple[GraphQLField, Resolve]]:
         if not isinstance(named_type, GraphQLObjectType) or name.startswith("__"):
             continue
         for field in named_type.fields.values():
-            direct = _direct(field, info_class)
-            if direct is not None and field.resolve is not None:
-                changed.append((field, field.resolve))
+            original = field.resolve
+            if original is None:
+                continue
+            direct = _direct(field, info_class) or _guarded(field, info_class, original)
+            if direct is not None:
+                changed.append((field, original))
                 field.resolve = direct
     return changed
 
@@ -50,8 +61,15 @@ def _direct(field: GraphQLField, info_class: type[Any]) -> Resolve | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not isinstance(definition, StrawberryField) or field.args:
         return None
+    if definition.base_resolver is None or definition.extensions or definition.arguments:
+        return None
+    return _direct_call(definition, info_class)
+
+
+def _direct_call(definition: StrawberryField, info_class: type[Any]) -> Resolve | None:
+    """The call strawberry's wrapper ends in for ``definition``'s resolver (no arguments)."""
     resolver = definition.base_resolver
-    if resolver is None or definition.extensions or definition.arguments:
+    if resolver is None:
         return None
     wrapped = resolver.wrapped_func
     if not callable(wrapped):
@@ -81,6 +99,48 @@ def _direct(field: GraphQLField, info_class: type[Any]) -> Resolve | None:
         return function(source, **{info_name: info_class(_raw_info=info, _field=definition)})
 
     return resolve
+
+
+def _guarded(field: GraphQLField, info_class: type[Any], original: Resolve) -> Resolve | None:
+    """A field without arguments whose one extension is strawberry's permission guard: its
+    permissions asked as the guard asks them, then the attribute read or the resolver called
+    as ``_direct`` calls it; anything but ``True`` from a permission goes to ``original``
+    (strawberry's wrapper), which decides as it always does."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or field.args or definition.arguments:
+        return None
+    extensions = definition.extensions
+    if len(extensions) != 1 or type(extensions[0]) is not PermissionExtension:
+        return None
+    permissions = tuple(extensions[0].permissions)
+    if any(inspect.iscoroutinefunction(type(p).has_permission) for p in permissions):
+        return None
+    if definition.base_resolver is None:
+        if definition.default_resolver is not getattr:
+            return None
+        name = definition.python_name
+
+        def read(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+            return getattr(source, name)
+
+        call: Resolve | None = read
+    else:
+        call = _direct_call(definition, info_class)
+    if call is None:
+        return None
+    answered = call
+
+    def resolve_guarded(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        guarded_info = info_class(_raw_info=info, _field=definition)
+        for permission in permissions:
+            allowed = permission.has_permission(source, guarded_info)
+            if allowed is not True:
+                if inspect.iscoroutine(allowed):
+                    allowed.close()  # strawberry's wrapper makes its own and refuses it
+                return original(source, info)
+        return answered(source, info)
+
+    return resolve_guarded
 
 
 def _general(
