@@ -14,7 +14,7 @@ from typing import Any, NewType
 
 import pytest
 import strawberry
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse
 from graphql.execution import executor
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.pyutils import Undefined
@@ -22,6 +22,7 @@ from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from omnigraph.api.schema import build_schema
 from omnigraph.graph.overrides import graphql_schema, leaf_execution
@@ -650,6 +651,33 @@ def test_a_planned_document_collects_its_selections_once(monkeypatch: pytest.Mon
         collected.clear()
         assert answer(fast, skipping)["data"] == {"boxes": [{"name": "one"}, {"name": "two"}]}
         assert collected == ["Box"]
+
+
+def test_an_enum_serialiser_answers_as_strawberry_s_own() -> None:
+    """``serializer`` for one of strawberry's enums names a member as strawberry's serialiser
+    does, and leaves everything else (a member's value, another enum's member, an unknown
+    value) to that serialiser, errors included; an enum type with a serialiser of its own keeps
+    it."""
+    _, fast = schemas()
+    colour = graphql_schema(fast).type_map["Colour"]
+    assert isinstance(colour, CustomGraphQLEnumType)
+    serialize = leaf_execution.serializer(colour)
+    for value in (Colour.RED, Colour.BLUE, "red", "blue"):
+        assert serialize(value) == colour.coerce_output_value(value)
+    for wrong in (Size.SMALL, "green", 3):
+        with pytest.raises(GraphQLError) as ours:
+            serialize(wrong)
+        with pytest.raises(GraphQLError) as theirs:
+            colour.coerce_output_value(wrong)
+        assert str(ours.value) == str(theirs.value)
+
+    class Quiet(CustomGraphQLEnumType):
+        def coerce_output_value(self, output_value: Any) -> str:
+            return super().coerce_output_value(output_value).lower()
+
+    definition = colour.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+    quiet = Quiet(enum=definition, name="Colour", values=colour.values)
+    assert leaf_execution.serializer(quiet)(Colour.RED) == "red"
 
 
 def test_a_document_whose_fragments_take_variables_is_not_planned() -> None:

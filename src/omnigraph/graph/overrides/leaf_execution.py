@@ -231,32 +231,30 @@ def _unchanged(named: Any) -> type | None:
 def serializer(named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
     """``named.coerce_output_value``, or for one of strawberry's enums a function answering
     the same: strawberry's serialiser compares a member's value with each of the enum's values
-    in turn and answers the first name that matches; this looks the member's value up in a
-    dict of the same first names. Anything else (not a member, a value the dict cannot hold,
-    a value none matches) is answered by the serialiser itself, errors included."""
+    in turn and answers the first name that matches; this finds each member's name so once,
+    and looks a member up by identity (an enum's members live as long as it does, so no other
+    object has one's id). Anything else (not a member, a member whose value no name matches)
+    is answered by the serialiser itself, errors included."""
     coerce = named.coerce_output_value
-    wrapped = getattr(named, "wrapped_cls", None)
     if (
         not isinstance(named, CustomGraphQLEnumType)
         or type(named).coerce_output_value is not CustomGraphQLEnumType.coerce_output_value
-        or not isinstance(wrapped, type)
     ):
         return coerce
-    names: dict[Any, str] = {}
+    wrapped: Any = named.wrapped_cls  # the Python enum
+    by_member: dict[int, str] = {}
     try:
-        for name, value in named.values.items():
-            names.setdefault(value.value, name)
-    except TypeError:  # an unhashable value: the serialiser's scan answers
+        for member in wrapped:
+            for name, value in named.values.items():
+                if member.value == value.value:
+                    by_member[id(member)] = name
+                    break
+    except Exception:  # no enum, or a value that cannot be compared: the serialiser answers
         return coerce
 
     def serialize(value: Any) -> Any:
-        member: Any = value  # not narrowed to ``object`` by the type check below
-        if type(value) is wrapped:
-            try:
-                return names[member.value]
-            except (KeyError, TypeError):  # neither for a member of strawberry's own enum
-                pass
-        return coerce(value)
+        found = by_member.get(id(value))  # ``coerce`` holds the enum, and so its members
+        return coerce(value) if found is None else found
 
     return serialize
 
