@@ -248,21 +248,24 @@ async def own_service(
 ) -> AsyncIterator[tuple[Starlette, Graph]]:
     """The service on the test module's own demo systems.
 
-    The database outlives the module (one per session), its demo systems do not: a command the
-    module leaves waiting (a circuit still open, a backoff not yet over) is marked dead when the
-    module ends, or a later module's dispatcher would deliver it to demo systems that never saw
-    its order."""
+    The database outlives the module (one per session), its demo systems do not: a command
+    left waiting (a circuit still open, a backoff not yet over) by another module, or by the
+    session's service, is marked dead when the module starts, and the module's own when it
+    ends, or a dispatcher here or later would deliver it to demo systems that never saw its
+    order."""
     async for app, graph in running_app(own_demo, clean_database):
+        await _close_waiting_commands(app, "owed to another module's demo systems")
         yield app, graph
-        async with services_of(app).sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxCommandRow)
-                .where(OutboxCommandRow.status == OutboxStatus.PENDING.value)
-                .values(
-                    status=OutboxStatus.DEAD.value,
-                    last_error="the test module that owed it ended",
-                )
-            )
+        await _close_waiting_commands(app, "the test module that owed it ended")
+
+
+async def _close_waiting_commands(app: Starlette, why: str) -> None:
+    async with services_of(app).sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxCommandRow)
+            .where(OutboxCommandRow.status == OutboxStatus.PENDING.value)
+            .values(status=OutboxStatus.DEAD.value, last_error=why)
+        )
 
 
 @pytest.fixture
