@@ -1,7 +1,8 @@
 """Where one operation's time goes: CPU milliseconds a request, then its top frames.
 
     PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
-        [--cached] [--requests 300] [--concurrency 16] [--top 30] [--tree] [--statements]
+        [--cached] [--raw] [--requests 300] [--concurrency 16] [--top 30] [--tree]
+        [--statements]
 
 (also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
 shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
@@ -16,7 +17,9 @@ prepares it (ledger, exception reports, disagreements, one key per role, the shi
 registered as trusted documents).
 
 Operations: the ``http`` benchmark's three (``--cached``: asked for by the trusted document's
-hash, so the response cache answers) and ``fixed``: ``{ __typename }`` with the storefront key,
+hash, so the response cache answers; ``--raw``: the hand-written baseline's route for the same
+answer, ``benchmarks/baselines/raw.py``, in the same app, for a side-by-side profile) and
+``fixed``: ``{ __typename }`` with the storefront key,
 the per-request path every operation pays (authentication, rate limit, logging, parsing,
 validation, the view). First a run without the profiler gives CPU ms a request
 (``time.process_time``, the median of three runs of ``--requests``, ``--concurrency`` requests
