@@ -481,15 +481,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             if check is not None and check(item, info) is not True:
                 return None
-            built: dict[str, Any] = {}
-            for response_name, attribute, unchanged, read in leaves:
-                value: Any = getattr(item, attribute, Undefined)
-                kind = type(value)
-                if kind is not unchanged or (kind is int and not _MIN_INT <= value <= _MAX_INT):
-                    value = _serialized(value, read)
-                    if value is Undefined:
-                        return None
-                built[response_name] = value
+            built = _built(item, leaves)
+            if built is Undefined:
+                return None
             append(built)
         return answered
 
