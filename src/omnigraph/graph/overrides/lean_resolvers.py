@@ -48,22 +48,18 @@ def lighten(schema: Any) -> list[tuple[GraphQLField, Resolve]]:
             continue
         for field in named_type.fields.values():
             original = field.resolve
-            if original is None:
-                continue
-            direct = _direct(field, info_class) or _guarded(field, info_class, original)
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if original is None or not isinstance(definition, StrawberryField) or field.args:
+                continue  # arguments: strawberry's wrapper converts them
+            direct = (
+                _direct_call(definition, info_class)
+                if not definition.extensions
+                else _guarded(definition, info_class, original)
+            )
             if direct is not None:
                 changed.append((field, original))
                 field.resolve = direct
     return changed
-
-
-def _direct(field: GraphQLField, info_class: type[Any]) -> Resolve | None:
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField) or field.args:
-        return None
-    if definition.base_resolver is None or definition.extensions or definition.arguments:
-        return None
-    return _direct_call(definition, info_class)
 
 
 def _direct_call(definition: StrawberryField, info_class: type[Any]) -> Resolve | None:
@@ -101,14 +97,13 @@ def _direct_call(definition: StrawberryField, info_class: type[Any]) -> Resolve 
     return resolve
 
 
-def _guarded(field: GraphQLField, info_class: type[Any], original: Resolve) -> Resolve | None:
+def _guarded(
+    definition: StrawberryField, info_class: type[Any], original: Resolve
+) -> Resolve | None:
     """A field without arguments whose one extension is strawberry's permission guard: its
     permissions asked as the guard asks them, then the attribute read or the resolver called
-    as ``_direct`` calls it; anything but ``True`` from a permission goes to ``original``
+    as ``_direct_call`` calls it; anything but ``True`` from a permission goes to ``original``
     (strawberry's wrapper), which decides as it always does."""
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField) or field.args or definition.arguments:
-        return None
     extensions = definition.extensions
     if len(extensions) != 1 or type(extensions[0]) is not PermissionExtension:
         return None
@@ -123,12 +118,12 @@ def _guarded(field: GraphQLField, info_class: type[Any], original: Resolve) -> R
         def read(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
             return getattr(source, name)
 
-        call: Resolve | None = read
+        answered: Resolve = read
     else:
         call = _direct_call(definition, info_class)
-    if call is None:
-        return None
-    answered = call
+        if call is None:
+            return None
+        answered = call
 
     def resolve_guarded(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
         guarded_info = info_class(_raw_info=info, _field=definition)
