@@ -15,7 +15,6 @@ __all__ = [
     "MONEY_FIELDS",
     "RequireRole",
     "every_field",
-    "hides_money_provenance",
     "is_money_field",
     "may_trace",
     "principal_in",
@@ -89,8 +88,3 @@ def traceable_by(principal: Principal | None) -> Callable[[str], bool]:
 def every_field(field: str) -> bool:
     """Traceable, whatever ``field``: :func:`traceable`'s answer for one who may trace money."""
     return True
-
-
-def hides_money_provenance(info: Info[Any, Any], field: str) -> bool:
-    """True when ``field`` is money the caller may not trace (:func:`may_trace`)."""
-    return not may_trace(principal_of(info), field)
