@@ -37,7 +37,12 @@ import httpx
 from starlette.applications import Starlette
 
 from omnigraph.app import BACKGROUND_SWITCHES, EXAMPLES, create_app, demo_sources_config
-from omnigraph.graph.overrides import LeafExecutionContext, ValidationVerdicts, lighten
+from omnigraph.graph.overrides import (
+    LeafExecutionContext,
+    LeanExtensionsRunner,
+    ValidationVerdicts,
+    lighten,
+)
 from omnigraph.graph.overrides.context_release import release
 from omnigraph.settings import Settings
 
@@ -68,11 +73,16 @@ def _release(app: Starlette) -> None:
     app.state.graphql.release_context = release  # as ReleasingGraphQL does
 
 
+def _hooks(app: Starlette) -> None:
+    app.state.graphql.schema.extensions_runner = LeanExtensionsRunner
+
+
 ALL = {
     "leaf execution": _leaf,
     "lean resolvers": _lean,
     "validation verdicts": _validation,
     "context release": _release,
+    "extension hooks": _hooks,
 }
 # each variant: the service built with the overrides off, then these turned on (None: the
 # default build, with them all on)

@@ -11,6 +11,7 @@ import structlog
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -24,7 +25,12 @@ from omnigraph.graph.error_codes import ErrorCodes, assign_code
 from omnigraph.graph.limits.errors import code_token_limit, strip_suggestions
 from omnigraph.graph.limits.query_limits import QueryLimits, limit_extensions
 from omnigraph.graph.matrix import apply_matrix
-from omnigraph.graph.overrides import LeafExecutionContext, ValidationVerdicts, lighten
+from omnigraph.graph.overrides import (
+    LeafExecutionContext,
+    LeanExtensionsRunner,
+    ValidationVerdicts,
+    lighten,
+)
 from omnigraph.graph.response_cache import CachedResponses, ResponseCache
 from omnigraph.graph.scalars import SCALAR_OVERRIDES
 from omnigraph.graph.stale import StaleIfError
@@ -62,6 +68,13 @@ class OmnigraphSchema(Schema):
     so the masking extension never sees the error)."""
 
     masking: MaskUnexpectedErrors | None = None
+    # strawberry's runner, or the overrides' (``LeanExtensionsRunner``: hooks found per class)
+    extensions_runner: type[SchemaExtensionsRunner] = SchemaExtensionsRunner
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return self.extensions_runner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -217,5 +230,6 @@ def assemble_schema(
     if production:
         schema.masking = MaskUnexpectedErrors(should_mask_error=_is_unexpected)
     if framework_overrides:
+        schema.extensions_runner = LeanExtensionsRunner
         lighten(schema)  # after the matrix: a guarded field keeps strawberry's wrapper
     return schema

@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.extensions.context import ExtensionContextManagerBase
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
 from structlog.testing import capture_logs
 
 from omnigraph.app import create_app
 from omnigraph.graph.overrides import ReleasedContexts, overrides_in_force
+from omnigraph.graph.overrides.support import missing_internals
 from omnigraph.settings import Settings
 
 
@@ -53,3 +56,24 @@ def test_the_service_then_runs_on_the_frameworks_ordinary_paths(
     with capture_logs():
         app = create_app(settings)
     assert not isinstance(app.state.graphql, ReleasedContexts)
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "said"),
+    [
+        (SchemaExtensionsRunner, "executing", "extensions runner's executing"),
+        (Schema, "create_extensions_runner", "schema's create_extensions_runner"),
+    ],
+)
+def test_a_missing_runner_internal_is_named(
+    monkeypatch: pytest.MonkeyPatch, owner: type, name: str, said: str
+) -> None:
+    monkeypatch.delattr(owner, name)
+    assert missing_internals() == [said]
+
+
+def test_a_stage_without_the_slots_the_lean_runner_fills_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ExtensionContextManagerBase, "__slots__", ("exit_stack", "hooks"))
+    assert missing_internals() == ["extension stage's default_hook"]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import inspect
 
 import structlog
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.extensions.context import ExtensionContextManagerBase
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
 from strawberry.types.info import Info
 
 __all__ = ["missing_internals", "overrides_in_force"]
@@ -37,6 +39,10 @@ EXECUTION_METHODS = (
 )
 # what lean_resolvers builds strawberry's Info from, calling a resolver directly
 INFO_ARGUMENTS = ("_raw_info", "_field")
+# what extension_hooks fills in for strawberry's stage context managers, and the runner's
+# methods it overrides, which strawberry's schema calls
+STAGE_ATTRIBUTES = ("hooks", "default_hook")
+RUNNER_METHODS = ("operation", "validation", "parsing", "executing", "get_extensions_results")
 
 
 def missing_internals() -> list[str]:
@@ -49,6 +55,15 @@ def missing_internals() -> list[str]:
     ]
     parameters = inspect.signature(Info).parameters
     missing += [f"strawberry Info({name}=...)" for name in INFO_ARGUMENTS if name not in parameters]
+    slots = getattr(ExtensionContextManagerBase, "__slots__", ())
+    missing += [f"extension stage's {name}" for name in STAGE_ATTRIBUTES if name not in slots]
+    missing += [
+        f"extensions runner's {name}"
+        for name in RUNNER_METHODS
+        if not callable(getattr(SchemaExtensionsRunner, name, None))
+    ]
+    if not callable(getattr(Schema, "create_extensions_runner", None)):
+        missing.append("schema's create_extensions_runner")
     return missing
 
 
