@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import parse, validate
+from graphql import NoSchemaIntrospectionCustomRule, parse, specified_rules, validate
+from graphql.validation import OverlappingFieldsCanBeMergedRule
 
 from omnigraph.api.schema import build_schema
 from omnigraph.graph.limits import cost as cost_module
+from omnigraph.graph.limits.query_limits import MAX_RULE_SETS, ValidationRules
 from omnigraph.graph.overrides import graphql_schema
 from omnigraph.settings import QueryLimits
 
@@ -81,3 +83,25 @@ async def test_the_cost_limit_counts_with_the_schemas_own_limits() -> None:
     assert [e.extensions for e in dearer.errors or []] == [
         {"code": "QUERY_TOO_COSTLY", "cost": 1 + 22 * 7, "maxCost": 150}
     ]
+
+
+def test_a_rule_set_is_changed_once_and_each_set_on_its_own() -> None:
+    """The overlap rule bounded and the shape rule added, made once per rule set a request
+    starts with; another set (another extension's rule before) gets its own; bounded."""
+    rules = ValidationRules(QueryLimits())
+    ordinary = tuple(specified_rules)
+    changed = rules.changed(ordinary)
+    assert OverlappingFieldsCanBeMergedRule not in changed
+    assert changed.count(rules.overlap) == 1
+    assert changed.index(rules.overlap) == ordinary.index(OverlappingFieldsCanBeMergedRule)
+    assert changed[-1] is rules.added[0]
+    assert len(changed) == len(ordinary) + 1
+    assert rules.changed(tuple(specified_rules)) is changed  # an equal set, made once
+    extra = (*ordinary, NoSchemaIntrospectionCustomRule)
+    other = rules.changed(extra)
+    assert other[:-1] == (*changed[:-1], NoSchemaIntrospectionCustomRule)
+    assert rules.changed(ordinary) is changed
+    for count in range(MAX_RULE_SETS):
+        rules.changed(ordinary[count:])
+    assert rules.changed(ordinary) is not changed  # started again past the bound
+    assert rules.changed(ordinary) == changed

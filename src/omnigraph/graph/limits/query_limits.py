@@ -23,6 +23,10 @@ __all__ = [
     "limit_extensions",
 ]
 
+Rules = tuple[type[ASTValidationRule], ...]
+# rule sets remembered (strawberry starts every request with the same one; others are rare)
+MAX_RULE_SETS = 16
+
 
 def limit_extensions(
     limits: QueryLimits, *, validation: Callable[[], SchemaExtension] | None = None
@@ -51,8 +55,26 @@ class ValidationRules:
     verdict has the same rule set."""
 
     def __init__(self, limits: QueryLimits) -> None:
-        self.added: tuple[type[ASTValidationRule], ...] = (shape_rule(limits),)
+        self.added: Rules = (shape_rule(limits),)
         self.overlap = bounded_overlap_rule(limits.validation_budget)
+        # per rule set a request starts with (strawberry's: the same rules each request), the
+        # changed set, made once
+        self._changed: dict[Rules, Rules] = {}
+
+    def changed(self, rules: Rules) -> Rules:
+        """``rules`` with the overlap rule bounded and the shape rule added."""
+        found = self._changed.get(rules)
+        if found is None:
+            if len(self._changed) >= MAX_RULE_SETS:  # other extensions vary them: start again
+                self._changed.clear()
+            found = self._changed[rules] = (
+                *(
+                    self.overlap if rule is OverlappingFieldsCanBeMergedRule else rule
+                    for rule in rules
+                ),
+                *self.added,
+            )
+        return found
 
 
 class LimitedValidation(SchemaExtension):
@@ -72,14 +94,7 @@ class LimitedValidation(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        overlap = self.rules.overlap
-        context.validation_rules = (
-            *(
-                overlap if rule is OverlappingFieldsCanBeMergedRule else rule
-                for rule in context.validation_rules
-            ),
-            *self.rules.added,
-        )
+        context.validation_rules = self.rules.changed(context.validation_rules)
         yield
 
 
