@@ -474,6 +474,12 @@ def main() -> None:
         "--json", type=Path, default=None, help="http: write one object per cell to this file"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="http: measure each row's raw, limit, omnigraph and cached cells in turn N times",
+    )
+    parser.add_argument(
         "--lag-probes",
         type=int,
         default=20,
@@ -513,6 +519,7 @@ def main() -> None:
                 only=args.rows,
                 workers=args.workers,
                 lag_probes=args.lag_probes,
+                rounds=args.rounds,
             )
             print_table(measured, scale_rows(args.scale, args.repeat))
             if args.json is not None and measured is not None:

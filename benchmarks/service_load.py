@@ -19,6 +19,7 @@ import platform
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -545,24 +546,47 @@ class Measured:
     summaries: dict[str, str]
     settings: dict[str, Any]
     lag_ms: list[float] = field(default_factory=list)
+    # with ``rounds`` over 1: per operation and variant, each round's cell, in the order run
+    rounds: dict[str, dict[str, list[Cell]]] = field(default_factory=dict)
 
 
 def cells_json(measured: Measured) -> list[dict[str, Any]]:
-    """One object per cell, as ``--json`` writes them."""
+    """One object per cell, as ``--json`` writes them (with ``rounds_rps``, each round's rate,
+    when the run had rounds)."""
     cells = []
     for op in measured.ops:
+        rounds = measured.rounds.get(op.label, {})
         for name, cell in measured.results[op.label].items():
-            cells.append(
-                {
-                    "operation": op.key,
-                    "variant": VARIANT_KEYS[cell.variant or name],
-                    "workers": cell.workers,
-                    "rps": round(cell.rps, 1),
-                    "p50_ms": round(cell.p50_ms, 2),
-                    "p99_ms": round(cell.p99_ms, 2),
-                }
-            )
+            entry: dict[str, Any] = {
+                "operation": op.key,
+                "variant": VARIANT_KEYS[cell.variant or name],
+                "workers": cell.workers,
+                "rps": round(cell.rps, 1),
+                "p50_ms": round(cell.p50_ms, 2),
+                "p99_ms": round(cell.p99_ms, 2),
+            }
+            if name in rounds:
+                entry["rounds_rps"] = [round(each.rps, 1) for each in rounds[name]]
+            cells.append(entry)
     return cells
+
+
+def _median_cell(cells: list[Cell]) -> Cell:
+    """The round whose rate is the median (the lower of the two middle ones for an even
+    count): its latencies, CPU and calls are that round's own."""
+    ordered = sorted(cells, key=lambda cell: cell.rps)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def paired_ratios(measured: Measured, label: str, variant: str, against: str) -> list[float]:
+    """Per round, ``variant``'s rate over ``against``'s measured in the same round (seconds
+    apart, so a machine whose speed drifts over minutes moves both)."""
+    cells = measured.rounds.get(label, {})
+    return [
+        mine.rps / theirs.rps
+        for mine, theirs in zip(cells.get(variant, []), cells.get(against, []), strict=True)
+        if theirs.rps
+    ]
 
 
 def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
@@ -632,11 +656,43 @@ def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
         )
     for op in ops:
         assert measured is not None
+        if measured.rounds.get(op.label):
+            print(f"- {op.label}: {_rounds_note(measured, op.label)}")
+    for op in ops:
+        assert measured is not None
         count = len(op.variants())
         print(f"- {op.label}: {measured.summaries[op.label]} (the {count} answers are identical)")
         for variant in results[op.label]:
             if results[op.label][variant].failure:
                 print(f"  - first failure, {variant}: {results[op.label][variant].failure}")
+
+
+def _rounds_note(measured: Measured, label: str) -> str:
+    """Each round's ratios, paired within the round, and their medians."""
+    rounds = len(next(iter(measured.rounds[label].values())))
+    parts = []
+    for variant, against, what in (
+        ("omnigraph", "raw starlette", "omnigraph of raw"),
+        ("omnigraph", LIMIT, "omnigraph of the limit"),
+        ("raw starlette", LIMIT, "raw of the limit"),
+        (CACHED, LIMIT, "response-cache hit of the limit"),
+    ):
+        ratios = paired_ratios(measured, label, variant, against)
+        if not ratios:
+            continue
+        percent = against == LIMIT
+        shown = " / ".join(f"{r:.1%}" if percent else f"{r:.2f}" for r in ratios)
+        middle = statistics.median(ratios)
+        parts.append(
+            f"{what} {shown} (median {middle:.1%})"
+            if percent
+            else f"{what} {shown} (median {middle:.2f})"
+        )
+    return (
+        f"{rounds} rounds, each measuring raw, the limit, omnigraph and the response cache in"
+        " turn (the table shows each variant's median round); paired within rounds: "
+        + "; ".join(parts)
+    )
 
 
 # -- the benchmark -----------------------------------------------------------------------------
@@ -756,10 +812,13 @@ def http_benchmark(
     only: str | None = None,
     workers: int = 1,
     lag_probes: int = 20,
+    rounds: int = 1,
 ) -> Measured | None:
     """Measure every operation (or those whose label contains a word of ``only``, e.g.
     "lookup,reporting") served every way, the serving limit included; with ``workers`` over
-    1, omnigraph again as ``omnigraph serve --workers N``. ``None`` when wrk is missing."""
+    1, omnigraph again as ``omnigraph serve --workers N``; with ``rounds`` over 1, the raw,
+    limit, omnigraph and response-cache cells of each operation measured in turn that many
+    times (the naive baseline once, last). ``None`` when wrk is missing."""
     if shutil.which("wrk") is None:
         print(
             "http benchmark skipped: wrk is not installed. Install it from the OS packages"
@@ -831,16 +890,40 @@ def http_benchmark(
                         }
                         for op in ops
                     }
+                    kept: dict[str, dict[str, list[Cell]]] = {}
                     for op in ops:
                         # the naive baseline last: its stampedes must not slow the others
-                        order = ("raw starlette", LIMIT, "omnigraph", CACHED, "naive strawberry")
-                        for variant in (v for v in order if v in op.variants()):
+                        order = ("raw starlette", LIMIT, "omnigraph", CACHED)
+                        timed = [v for v in order if v in op.variants()]
+                        cells: dict[str, list[Cell]] = {v: [] for v in timed}
+                        for turn in range(rounds):
+                            for variant in timed:
+                                cell = Cell(cold=results[op.label][variant].cold)
+                                _run_cell(
+                                    bench,
+                                    cell,
+                                    op,
+                                    variant,
+                                    name=variant
+                                    if rounds == 1
+                                    else f"{variant} (round {turn + 1} of {rounds})",
+                                    server=service_url,
+                                    client=client,
+                                    settle=True,
+                                    pid=service.pid,
+                                )
+                                cells[variant].append(cell)
+                        for variant in timed:
+                            results[op.label][variant] = _median_cell(cells[variant])
+                        if rounds > 1:
+                            kept[op.label] = cells
+                        if "naive strawberry" in op.variants():
                             _run_cell(
                                 bench,
-                                results[op.label][variant],
+                                results[op.label]["naive strawberry"],
                                 op,
-                                variant,
-                                name=variant,
+                                "naive strawberry",
+                                name="naive strawberry",
                                 server=service_url,
                                 client=client,
                                 settle=True,
@@ -854,8 +937,9 @@ def http_benchmark(
         "warmup": warmup,
         "duration": duration,
         "workers": workers,
+        "rounds": rounds,
     }
-    return Measured(ops, results, summaries, settings, lags)
+    return Measured(ops, results, summaries, settings, lags, kept)
 
 
 def _report(op: Operation, variant: str, cell: Cell) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,3 +57,43 @@ def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
     assert "of the serving limit" in out
     assert "ledger event -> availability lag over 2 WMS movements on the idle service: p50" in out
     assert "(the 5 answers are identical)" in out
+
+
+def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> None:
+    """``--rounds 2``: raw, the limit, omnigraph and the response cache measured twice in turn,
+    each cell reporting its median round (for two, the slower) and every round's rate; the
+    ratios printed pair the cells of the same round."""
+    cells = tmp_path / "cells.json"
+    argv = [
+        *("http", "--rows", "lookup", "--scale", "none", "--duration", "1"),
+        *("--warmup", "1", "--lag-probes", "1", "--rounds", "2", "--json", str(cells)),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), *argv],
+        cwd=ROOT / "benchmarks",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    written = {cell["variant"]: cell for cell in json.loads(cells.read_text())}
+    assert set(written) == {"raw", "limit", "omnigraph", "cached", "naive"}
+    assert "rounds_rps" not in written["naive"]  # measured once, last
+    for variant in ("raw", "limit", "omnigraph", "cached"):
+        rates = written[variant]["rounds_rps"]
+        assert len(rates) == 2
+        assert written[variant]["rps"] == min(rates)
+    out = finished.stdout
+    for turn in (1, 2):
+        assert f"lookup / omnigraph (round {turn} of 2):" in out.replace("Support order ", "")
+    assert "2 rounds, each measuring raw, the limit, omnigraph and the response cache" in out
+    printed = re.search(r"omnigraph of raw ([0-9.]+) / ([0-9.]+) \(median ([0-9.]+)\)", out)
+    assert printed is not None, out[-2000:]
+    raw, mine = written["raw"]["rounds_rps"], written["omnigraph"]["rounds_rps"]
+    first, second, median = (float(x) for x in printed.groups())
+    # the JSON's rates are rounded to 0.1 req/s: the ratios agree to within that
+    assert first == pytest.approx(mine[0] / raw[0], abs=0.011)
+    assert second == pytest.approx(mine[1] / raw[1], abs=0.011)
+    assert median == pytest.approx((first + second) / 2, abs=0.011)
