@@ -2,7 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
         [--cached] [--raw] [--requests 300] [--concurrency 16] [--top 30] [--tree]
-        [--statements]
+        [--statements] [--calls]
 
 (also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
 shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
@@ -25,13 +25,17 @@ validation, the view). First a run without the profiler gives CPU ms a request
 (``time.process_time``, the median of three runs of ``--requests``, ``--concurrency`` requests
 in flight), then pyinstrument samples one more run and prints the functions with the most self
 time (``--tree``: the call tree instead; ``--statements``: the SQL statements a request, counted
-over ``--requests`` requests one at a time, instead of the CPU and the profile).
+over ``--requests`` requests one at a time, instead of the CPU and the profile; ``--calls``:
+the Python function calls a request, counted by cProfile over ``--requests`` requests one at a
+time, the client included).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
@@ -124,6 +128,9 @@ async def profile(args: argparse.Namespace) -> None:
                     if args.statements:
                         await _statements(client, body, key, args.requests, args.operation, path)
                         return
+                    if args.calls:
+                        await _calls(client, body, key, args.requests, args.operation, path)
+                        return
                     samples = []
                     for _ in range(3):
                         cpu = time.process_time()
@@ -175,6 +182,27 @@ async def _statements(
         print(f"{seen / requests:8.2f}  {statement}")
 
 
+async def _calls(
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: str,
+    requests: int,
+    label: str,
+    path: str = "/graphql",
+) -> None:
+    """Python function calls a request (cProfile's count over ``requests`` requests one at a
+    time, the client included): a figure the machine's speed does not move (a coroutine
+    counts once per resumption, so the figure is the same only for the same code)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await _batch(client, body, key, requests, 1, path)
+    finally:
+        profiler.disable()
+    calls = sum(entry[1] for entry in pstats.Stats(profiler).stats.values())  # type: ignore[attr-defined]
+    print(f"{label}: {calls / requests:,.0f} Python calls a request ({requests}, one at a time)")
+
+
 def _lookup(refs: list[str]) -> dict[str, Any]:
     """The support lookup's variables: the first order with an exception (the harness picks
     the fullest answer over HTTP; any order with an exception exercises every part)."""
@@ -194,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tree", action="store_true", help="the call tree instead")
     parser.add_argument(
         "--statements", action="store_true", help="SQL statements a request instead of CPU"
+    )
+    parser.add_argument(
+        "--calls", action="store_true", help="Python calls a request (cProfile) instead of CPU"
     )
     asyncio.run(profile(parser.parse_args(argv)))
 
