@@ -580,13 +580,13 @@ def _median_cell(cells: list[Cell]) -> Cell:
 
 def paired_ratios(measured: Measured, label: str, variant: str, against: str) -> list[float]:
     """Per round, ``variant``'s rate over ``against``'s measured in the same round (seconds
-    apart, so a machine whose speed drifts over minutes moves both)."""
+    apart, so a machine whose speed drifts over minutes moves both); none where the row has
+    no such variant (the reporting page has no response-cache cell)."""
     cells = measured.rounds.get(label, {})
-    return [
-        mine.rps / theirs.rps
-        for mine, theirs in zip(cells.get(variant, []), cells.get(against, []), strict=True)
-        if theirs.rps
-    ]
+    mine, theirs = cells.get(variant), cells.get(against)
+    if not mine or not theirs:
+        return []
+    return [a.rps / b.rps for a, b in zip(mine, theirs, strict=True) if b.rps]
 
 
 def print_table(measured: Measured | None, scale_rows: list[list[str]]) -> None:
