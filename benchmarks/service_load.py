@@ -680,14 +680,9 @@ def _rounds_note(measured: Measured, label: str) -> str:
         ratios = paired_ratios(measured, label, variant, against)
         if not ratios:
             continue
-        percent = against == LIMIT
-        shown = " / ".join(f"{r:.1%}" if percent else f"{r:.2f}" for r in ratios)
-        middle = statistics.median(ratios)
-        parts.append(
-            f"{what} {shown} (median {middle:.1%})"
-            if percent
-            else f"{what} {shown} (median {middle:.2f})"
-        )
+        form = "{:.1%}" if against == LIMIT else "{:.2f}"
+        shown = " / ".join(form.format(ratio) for ratio in ratios)
+        parts.append(f"{what} {shown} (median {form.format(statistics.median(ratios))})")
     return (
         f"{rounds} rounds, each measuring raw, the limit, omnigraph and the response cache in"
         " turn (the table shows each variant's median round); paired within rounds: "

@@ -22,12 +22,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
-    cells = tmp_path / "cells.json"
-    argv = [
-        *("http", "--rows", "availability", "--scale", "none", "--duration", "1"),
-        *("--warmup", "1", "--lag-probes", "2", "--workers", "2", "--json", str(cells)),
-    ]
+def _run_http(argv: list[str]) -> str:
+    """``benchmarks/run.py`` with ``argv``, as a user runs it; what it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     finished = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), *argv],
@@ -38,6 +34,16 @@ def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
         timeout=600,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
+    cells = tmp_path / "cells.json"
+    argv = [
+        *("http", "--rows", "availability", "--scale", "none", "--duration", "1"),
+        *("--warmup", "1", "--lag-probes", "2", "--workers", "2", "--json", str(cells)),
+    ]
+    out = _run_http(argv)
     written = json.loads(cells.read_text())
     assert isinstance(written, list)
     for cell in written:
@@ -52,7 +58,6 @@ def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
         ("availability", "omnigraph", 2),
         ("availability", "raw", 1),
     ]
-    out = finished.stdout
     assert "| serving limit |" in out
     assert "of the serving limit" in out
     assert "ledger event -> availability lag over 2 WMS movements on the idle service: p50" in out
@@ -68,16 +73,7 @@ def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> 
         *("http", "--rows", "lookup,reporting", "--scale", "none", "--duration", "1"),
         *("--warmup", "1", "--lag-probes", "1", "--rounds", "2", "--json", str(cells)),
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), *argv],
-        cwd=ROOT / "benchmarks",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    out = _run_http(argv)
     every = json.loads(cells.read_text())
     page = {cell["variant"]: cell for cell in every if cell["operation"] == "reporting"}
     # a row without a response-cache cell (the listing is never kept) has rounds all the same
@@ -90,7 +86,6 @@ def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> 
         rates = written[variant]["rounds_rps"]
         assert len(rates) == 2
         assert written[variant]["rps"] == min(rates)
-    out = finished.stdout
     for turn in (1, 2):
         assert f"lookup / omnigraph (round {turn} of 2):" in out.replace("Support order ", "")
     assert "2 rounds, each measuring raw, the limit, omnigraph and the response cache" in out

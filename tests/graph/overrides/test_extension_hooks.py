@@ -250,6 +250,14 @@ async def test_hooks_strawberry_would_wrap_or_refuse_are_left_to_it() -> None:
 STAGES = ("operation", "parsing", "validation", "executing")
 
 
+def _hooks_by_stage(runner: SchemaExtensionsRunner) -> dict[str, list[tuple[Any, bool]]]:
+    """Each stage's hooks as ``runner`` hands them out: the extension and whether awaited."""
+    return {
+        stage: [(hook.extension, hook.is_async) for hook in getattr(runner, stage)().hooks]
+        for stage in STAGES
+    }
+
+
 def test_each_stage_holds_the_hooks_strawberry_finds_and_asks_it_for_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -257,11 +265,7 @@ def test_each_stage_holds_the_hooks_strawberry_finds_and_asks_it_for_none(
     schema = OmnigraphSchema(query=Query, extensions=_extensions(journal))
     extensions = schema.get_extensions()
     context = ExecutionContext(query="{ hello }", schema=schema, allowed_operations=())
-    expected = {
-        stage: [(hook.extension, hook.is_async) for hook in getattr(runner, stage)().hooks]
-        for runner in [SchemaExtensionsRunner(context, extensions)]
-        for stage in STAGES
-    }
+    expected = _hooks_by_stage(SchemaExtensionsRunner(context, extensions))
     asked: list[SchemaExtension] = []
     original = ExtensionContextManagerBase.get_hook
 
@@ -270,11 +274,7 @@ def test_each_stage_holds_the_hooks_strawberry_finds_and_asks_it_for_none(
         return original(self, extension)
 
     monkeypatch.setattr(ExtensionContextManagerBase, "get_hook", get_hook)
-    lean = LeanExtensionsRunner(context, extensions)
-    found = {
-        stage: [(hook.extension, hook.is_async) for hook in getattr(lean, stage)().hooks]
-        for stage in STAGES
-    }
+    found = _hooks_by_stage(LeanExtensionsRunner(context, extensions))
     assert found == expected
     assert [len(found[stage]) for stage in STAGES] == [2, 2, 2, 3]
     # generator, async generator and plain hooks are the runner's own to wrap
