@@ -506,6 +506,8 @@ def main() -> None:
         help="bulk: the demo systems, the service and the client in three processes, over HTTP",
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be 1 or more, got {args.rounds}")
     for name in args.benchmarks or ["detection", "ledger"]:
         if name == "http":
             # benchmarks/service_load.py

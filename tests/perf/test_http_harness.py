@@ -98,3 +98,17 @@ def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> 
     assert first == pytest.approx(mine[0] / raw[0], abs=0.011)
     assert second == pytest.approx(mine[1] / raw[1], abs=0.011)
     assert median == pytest.approx((first + second) / 2, abs=0.011)
+
+
+def test_rounds_below_one_are_refused_before_anything_runs() -> None:
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "http", "--rounds", "0"],
+        cwd=ROOT / "benchmarks",
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 2
+    assert "--rounds must be 1 or more, got 0" in finished.stderr
+    assert "preparing" not in finished.stdout
