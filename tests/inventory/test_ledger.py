@@ -8,7 +8,7 @@ import copy
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
+from sqlalchemy.event import listen, remove
 from starlette.applications import Starlette
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.core.errors import SourceFailure
+from omnigraph.db.engine import create_engine, create_session_factory
 from omnigraph.db.models import (
     ExceptionRow,
     ExpectedReceiptRow,
@@ -28,14 +30,19 @@ from omnigraph.db.models import (
     LedgerEntryRow,
     PublishedAvailabilityRow,
     QuarantinedEventRow,
+    ReservationRow,
     SourceCursorRow,
 )
 from omnigraph.demo import DemoSystems
 from omnigraph.exceptions.catalogue import ExceptionCatalogue
+from omnigraph.inventory.availability import Promise, read_availability
 from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
 from omnigraph.inventory.movements import BUCKETS, parse_movement
+from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
+from omnigraph.inventory.policy_store import store_policy
 from omnigraph.inventory.projection import Position, PositionsProjection, positions_rewritten
+from omnigraph.inventory.reservations import new_reservation
 from omnigraph.runtime.services import Services
 from tests.conftest import Graph, make_settings, services_of, serving
 
@@ -998,6 +1005,77 @@ async def test_each_process_s_copy_of_the_positions_reads_what_the_database_hold
     await readers[0].sync_once()
     await agree(skus, locations)
     await agree(skus, [*locations, "store-paris"])
+
+
+async def test_an_availability_read_asks_the_database_once_and_sees_what_any_process_wrote(
+    scripted: tuple[ScriptedWms, Services, Graph], clean_database: str
+) -> None:
+    """A replica's read (its own engine and copy of the positions) sends one statement while
+    nothing moved, and still answers at once what another process wrote: a reservation, an
+    expired one left out, a ledger page, a new policy version."""
+    wms, services, _ = scripted
+    engine = create_engine(clean_database)
+    replica = replace(
+        services,
+        sessions=create_session_factory(engine),
+        parts={**services.parts, PositionsProjection: PositionsProjection()},
+    )
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:
+        sent.append(str(args[2]))
+
+    listen(engine.sync_engine, "before_cursor_execute", count)
+
+    async def read() -> tuple[int, int, int]:
+        """(available, reserved) for the web at dc-north, and the statements the read sent."""
+        sent.clear()
+        (answer,) = await read_availability(
+            replica,
+            skus=["SKU-C"],
+            channel="web",
+            promise=Promise.SHIP,
+            at=None,
+            location_ids=["dc-north"],
+        )
+        return answer.available, answer.reserved, len(sent)
+
+    async def add(row: ReservationRow) -> None:
+        async with services.sessions() as session, session.begin():
+            session.add(row)
+
+    async def stored(policy: AllocationPolicy) -> None:
+        version = await store_policy(
+            services.sessions, policy, actor="test", note=None, now=services.now()
+        )
+        assert version is not None
+
+    try:
+        # whatever an earlier test left in force, the default policy is the newest version now
+        await stored(load_default_policy())
+        wms.add("receipt", "SKU-C", "dc-north", 10)
+        await LedgerReader(services.sessions, services.registry).sync_once()
+        # 10 on hand - 2 safety stock at dc-north; the first read loads the policy and the SKU
+        assert await read() == (8, 0, 3)
+        assert await read() == (8, 0, 1)
+        now = services.now()
+        held = {"sku": "SKU-C", "location_id": "dc-north", "channel": "web"}
+        await add(new_reservation(**held, quantity=3, ttl=timedelta(hours=1), now=now))
+        assert await read() == (5, 3, 1)
+        expired = new_reservation(
+            **held, quantity=4, ttl=timedelta(minutes=5), now=now - timedelta(hours=1)
+        )
+        await add(expired)
+        assert await read() == (5, 3, 1)
+        wms.add("receipt", "SKU-C", "dc-north", 4)
+        await LedgerReader(services.sessions, services.registry).sync_once()
+        assert await read() == (9, 3, 2)  # the counter moved: the moved positions read
+        await stored(load_default_policy().model_copy(update={"safety_stock": []}))
+        assert await read() == (11, 3, 2)  # a new version: its document read once
+        assert await read() == (11, 3, 1)
+    finally:
+        remove(engine.sync_engine, "before_cursor_execute", count)
+        await engine.dispose()
 
 
 async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_before_it(

@@ -14,18 +14,38 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple
+from typing import cast as typed
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 
 from omnigraph.core.errors import InvalidInput
-from omnigraph.db.models import ExpectedReceiptRow, ReservationRow
+from omnigraph.db.models import (
+    AllocationPolicyRow,
+    ExpectedReceiptRow,
+    InventoryGenerationRow,
+    ReservationRow,
+)
 from omnigraph.inventory.locations import KnownLocations
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
-from omnigraph.inventory.policy_store import policy_in_force
-from omnigraph.inventory.projection import Position, PositionsProjection
+from omnigraph.inventory.policy_store import NEWEST_POLICY, policy_of_version
+from omnigraph.inventory.projection import COUNTER_COLUMNS, Position, PositionsProjection
 from omnigraph.inventory.reservations import ReservationStatus, SellableRules
 from omnigraph.runtime.services import Services
 from omnigraph.sources.records import Location
@@ -88,7 +108,7 @@ class Availability(NamedTuple):
     @property
     def as_of(self) -> datetime:
         # a position no ledger entry reached is never answered: it has a time
-        return cast(datetime, self.figures.last_event_at)
+        return typed(datetime, self.figures.last_event_at)
 
     @property
     def buckets(self) -> dict[str, int]:
@@ -203,9 +223,38 @@ def availability_for(
 MAX_SKUS = 1000
 
 
-def _reserved_read(skus: ColumnElement[bool]) -> Select[str, str, int]:
-    return (
-        select(ReservationRow.sku, ReservationRow.location_id, func.sum(ReservationRow.quantity))
+def _state_read(skus: ColumnElement[bool]) -> CompoundSelect[Any]:
+    """Everything a read asks of the database in one statement, so one round trip: a first
+    row (``kind`` 0) with the ledger's page counter and the newest policy version, then a row
+    (``kind`` 1) per SKU and location with live reservations and their sum."""
+    counter = [
+        select(column).where(InventoryGenerationRow.id == 1).scalar_subquery()
+        for column in COUNTER_COLUMNS
+    ]
+    # the newest policy version's two columns, each from its own one-row read of the index
+    newest = [
+        select(column).order_by(AllocationPolicyRow.version.desc()).limit(1).scalar_subquery()
+        for column in NEWEST_POLICY.selected_columns
+    ]
+    head = select(
+        literal_column("0", Integer).label("kind"),
+        *counter,
+        *newest,
+        cast(null(), String).label("sku"),
+        cast(null(), String).label("location_id"),
+        cast(null(), BigInteger).label("reserved"),
+    )
+    reservations = (
+        select(
+            literal_column("1", Integer),
+            null(),
+            null(),
+            null(),
+            null(),
+            ReservationRow.sku,
+            ReservationRow.location_id,
+            func.sum(ReservationRow.quantity),
+        )
         .where(
             skus,
             ReservationRow.status.in_([ReservationStatus.ACTIVE, ReservationStatus.COMMITTED]),
@@ -213,17 +262,18 @@ def _reserved_read(skus: ColumnElement[bool]) -> Select[str, str, int]:
         )
         .group_by(ReservationRow.sku, ReservationRow.location_id)
     )
+    return union_all(head, reservations)
 
 
-# The reservations read of every request, built once per database (a statement SQLAlchemy has
-# compiled before: its cache key computed from the same object). The SKUs as one array
-# parameter on PostgreSQL; SQLite has no arrays, so an expanding IN there (SQLAlchemy renders one
-# parameter per SKU on every execution: 1,000 for a large read).
-_RESERVED_READ = {
-    "postgresql": _reserved_read(
+# The read of every request, built once per database (a statement SQLAlchemy has compiled
+# before: its cache key computed from the same object). The SKUs as one array parameter on
+# PostgreSQL; SQLite has no arrays, so an expanding IN there (SQLAlchemy renders one parameter
+# per SKU on every execution: 1,000 for a large read).
+_STATE_READ = {
+    "postgresql": _state_read(
         ReservationRow.sku == any_(bindparam("skus", type_=postgresql.ARRAY(String)))
     ),
-    "sqlite": _reserved_read(ReservationRow.sku.in_(bindparam("skus", expanding=True))),
+    "sqlite": _state_read(ReservationRow.sku.in_(bindparam("skus", expanding=True))),
 }
 
 
@@ -237,9 +287,11 @@ async def read_availability(
     location_ids: Sequence[str] | None,
 ) -> list[Availability]:
     """What ``channel`` may promise for ``skus``: the WMS's locations (its last known list
-    while it is down, :mod:`omnigraph.inventory.locations`), then one session for
-    the policy in force, the positions (from this process's :class:`PositionsProjection`, caught
-    up with the database first), the live reservations and the expected receipts."""
+    while it is down, :mod:`omnigraph.inventory.locations`), then one session and in it one
+    statement for the ledger's page counter, the newest policy version and the live
+    reservations; the policy parsed once per version, the positions from this process's
+    :class:`PositionsProjection` (caught up to that counter), and the expected receipts when
+    the promise counts them."""
     if channel not in CHANNELS:
         raise InvalidInput(
             f"unknown channel {channel!r}; known: {', '.join(sorted(CHANNELS))}",
@@ -255,20 +307,29 @@ async def read_availability(
     known = services.get(KnownLocations)
     location_lists = await asyncio.gather(*(known.of(wms) for wms in services.registry.warehouses))
     locations: list[Location] = [loc for group in location_lists for loc in group]
-    # one session for the policy's version check and the figures (opened after the WMS has
-    # answered, so no connection waits on an upstream)
+    # one session for the figures (opened after the WMS has answered, so no connection waits
+    # on an upstream), and one statement for the counter, the policy's version and the
+    # reservations: the positions and the parsed policy are this process's, caught up by it
     async with sessions() as session:
-        _, policy = await policy_in_force(session)
+        dialect = session.get_bind().dialect.name
+        state_read = _STATE_READ.get(dialect, _STATE_READ["sqlite"])
+        counter: tuple[int | None, str | None] = (None, None)
+        newest: tuple[int | None, datetime | None] = (None, None)
+        reserved: dict[tuple[str, str], int] = {}
+        for kind, generation, epoch, version, created_at, sku, loc, total in await session.execute(
+            state_read, {"skus": unique, "now": now}
+        ):
+            if kind:
+                reserved[sku, loc] = int(total)
+            else:
+                counter, newest = (generation, epoch), (version, created_at)
+        _, policy = await policy_of_version(session, *newest)
         serving = [loc.id for loc in locations if policy.serves(channel, loc.id)]
         if location_ids:
             serving = [loc for loc in serving if loc in location_ids]
         # a process without one (a one-off command) reads through one of its own, used once
         projection = services.find(PositionsProjection) or PositionsProjection()
-        positions = await projection.positions(session, unique, serving)
-        dialect = session.get_bind().dialect.name
-        reserved_read = _RESERVED_READ.get(dialect, _RESERVED_READ["sqlite"])
-        reserved_rows = await session.execute(reserved_read, {"skus": unique, "now": now})
-        reserved = {(sku, loc): int(total) for sku, loc, total in reserved_rows}
+        positions = await projection.positions(session, unique, serving, counter=counter)
         expected: list[ExpectedReceiptRow] = []
         if promise is Promise.SCHEDULED_WHOLESALE:
             expected = list(

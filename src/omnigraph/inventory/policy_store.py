@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from omnigraph.db.models import AllocationPolicyRow
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
 
-__all__ = ["current_policy", "policy_history", "policy_in_force", "store_policy"]
+__all__ = [
+    "NEWEST_POLICY",
+    "current_policy",
+    "policy_history",
+    "policy_in_force",
+    "policy_of_version",
+    "store_policy",
+]
 
 
 async def current_policy(
@@ -31,30 +38,43 @@ async def current_policy(
         return await policy_in_force(session)
 
 
+# the newest stored version and when it was stored: one indexed read of two columns
+NEWEST_POLICY = (
+    select(AllocationPolicyRow.version, AllocationPolicyRow.created_at)
+    .order_by(AllocationPolicyRow.version.desc())
+    .limit(1)
+)
+
+
 async def policy_in_force(session: AsyncSession) -> tuple[int, AllocationPolicy]:
     """:func:`current_policy` read in ``session``, for a caller that reads more with it."""
-    newest = (
-        await session.execute(
-            select(AllocationPolicyRow.version, AllocationPolicyRow.created_at)
-            .order_by(AllocationPolicyRow.version.desc())
-            .limit(1)
-        )
-    ).first()
+    newest = (await session.execute(NEWEST_POLICY)).first()
     if newest is None:
         return 0, _default_policy()
+    return await policy_of_version(session, newest.version, newest.created_at)
+
+
+async def policy_of_version(
+    session: AsyncSession, version: int | None, created_at: datetime | None
+) -> tuple[int, AllocationPolicy]:
+    """The policy stored as ``version`` at ``created_at`` (the newest, read by the caller with
+    :data:`NEWEST_POLICY`'s columns; ``None``: nothing stored, the built-in default), parsed
+    once per database while it stays the newest."""
+    if version is None or created_at is None:
+        return 0, _default_policy()
     # versions are never rewritten; created_at tells a database rebuilt from scratch apart
-    key = (newest.version, newest.created_at)
+    key = (version, created_at)
     database = session.bind
     remembered = _stored.get(database) if database is not None else None
     if remembered is not None and remembered[0] == key:
-        return newest.version, remembered[1]
+        return version, remembered[1]
     document = await session.scalar(
-        select(AllocationPolicyRow.document).where(AllocationPolicyRow.version == newest.version)
+        select(AllocationPolicyRow.document).where(AllocationPolicyRow.version == version)
     )
     policy = AllocationPolicy.model_validate(document)
     if database is not None:
         _stored[database] = (key, policy)
-    return newest.version, policy
+    return version, policy
 
 
 @functools.cache

@@ -4,11 +4,13 @@ database that every process shares.
 A read of 1,000 SKUs at 50 locations needs 50,000 positions; loading them from the database
 took most of the read's time. The copy holds the positions of the SKUs asked for (loaded once),
 and before each read asks the database what changed, in two small reads: the ledger's page
-counter (:class:`~omnigraph.db.models.InventoryGenerationRow`) and, only when it moved, the
-positions stamped with a later page. Every page takes its number under the counter's row lock,
-so numbers commit in order: once page ``n`` is seen, every position stamped ``n`` or lower is
-seen too, and nothing committed is missed, whichever process's reader wrote it. A read
-therefore answers exactly what the database holds when it starts, as a direct read did.
+counter (:class:`~omnigraph.db.models.InventoryGenerationRow`; or the caller reads its two
+columns, :data:`COUNTER_COLUMNS`, in a statement of its own and hands them over) and, only when
+it moved, the positions stamped with a later page. Every page takes its number under the
+counter's row lock, so numbers commit in order: once page ``n`` is seen, every position stamped
+``n`` or lower is seen too, and nothing committed is missed, whichever process's reader wrote
+it. A read therefore answers exactly what the database holds when it starts, as a direct read
+did.
 
 Positions written other than by the ledger (a repair, a test's fixture) must call
 :func:`positions_rewritten` in the same transaction: it draws a new epoch for the counter, and
@@ -29,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnigraph.db.models import InventoryGenerationRow, InventoryPositionRow
 from omnigraph.db.upsert import insert_for
 
-__all__ = ["Position", "PositionsProjection", "positions_rewritten"]
+__all__ = ["COUNTER_COLUMNS", "Position", "PositionsProjection", "positions_rewritten"]
 
 
 class Position(NamedTuple):
@@ -50,9 +52,10 @@ class Position(NamedTuple):
 
 _POSITIONS = InventoryPositionRow.__table__
 _FIGURES = [_POSITIONS.c[name] for name in Position._fields]
-_COUNTER = select(InventoryGenerationRow.generation, InventoryGenerationRow.epoch).where(
-    InventoryGenerationRow.id == 1
-)
+# the ledger's page counter: its number and epoch (a caller reading more may ask for these two
+# columns in its own statement and pass them to :meth:`PositionsProjection.positions`)
+COUNTER_COLUMNS = (InventoryGenerationRow.generation, InventoryGenerationRow.epoch)
+_COUNTER = select(*COUNTER_COLUMNS).where(InventoryGenerationRow.id == 1)
 _OF_SKUS = select(*_FIGURES).where(_POSITIONS.c.sku.in_(bindparam("skus", expanding=True)))
 _MOVED_SINCE = (
     select(*_FIGURES).where(_POSITIONS.c.generation > bindparam("seen")).limit(bindparam("limit"))
@@ -85,12 +88,24 @@ class PositionsProjection:
         self._lock = asyncio.Lock()
 
     async def positions(
-        self, session: AsyncSession, skus: Sequence[str], locations: Collection[str]
+        self,
+        session: AsyncSession,
+        skus: Sequence[str],
+        locations: Collection[str],
+        *,
+        counter: tuple[int | None, str | None] | None = None,
     ) -> list[Position]:
         """The positions of ``skus`` (each once) at ``locations`` that reflect a ledger entry,
-        ordered by SKU and location, as the database holds them now."""
+        ordered by SKU and location, as the database holds them now.
+
+        ``counter``: the ledger's page counter ``(generation, epoch)`` as the caller read it in
+        ``session`` with its own statement (:data:`COUNTER_COLUMNS`), so this read sends none;
+        ``(None, None)`` when there is no counter yet."""
         async with self._lock:
-            await self._catch_up(session)
+            if counter is None:
+                row = (await session.execute(_COUNTER)).first()
+                counter = (row[0], row[1]) if row is not None else (None, None)
+            await self._catch_up(session, (counter[0] or 0, counter[1] or ""))
             if self._held > self.max_positions:
                 self._forget()
             missing = [sku for sku in skus if sku not in self._by_sku]
@@ -115,9 +130,7 @@ class PositionsProjection:
                     add(position for position in here if position.location_id in wanted)
             return found
 
-    async def _catch_up(self, session: AsyncSession) -> None:
-        counter = (await session.execute(_COUNTER)).first()
-        now = (counter[0], counter[1]) if counter is not None else (0, "")
+    async def _catch_up(self, session: AsyncSession, now: tuple[int, str]) -> None:
         seen, self._seen = self._seen, now
         if seen is None or seen[1] != now[1] or now[0] < seen[0]:
             self._forget()
