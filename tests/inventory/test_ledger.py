@@ -40,7 +40,7 @@ from omnigraph.inventory.drift import DriftMonitor
 from omnigraph.inventory.ledger import FEED, LedgerReader
 from omnigraph.inventory.movements import BUCKETS, parse_movement
 from omnigraph.inventory.policy import AllocationPolicy, load_default_policy
-from omnigraph.inventory.policy_store import store_policy
+from omnigraph.inventory.policy_store import current_policy, store_policy
 from omnigraph.inventory.projection import Position, PositionsProjection, positions_rewritten
 from omnigraph.inventory.reservations import new_reservation
 from omnigraph.runtime.services import Services
@@ -1050,6 +1050,7 @@ async def test_an_availability_read_asks_the_database_once_and_sees_what_any_pro
         )
         assert version is not None
 
+    _, in_force = await current_policy(services.sessions)
     try:
         # whatever an earlier test left in force, the default policy is the newest version now
         await stored(load_default_policy())
@@ -1076,6 +1077,7 @@ async def test_an_availability_read_asks_the_database_once_and_sees_what_any_pro
     finally:
         remove(engine.sync_engine, "before_cursor_execute", count)
         await engine.dispose()
+        await stored(in_force)  # the tests after this one find the policy they found
 
 
 async def test_a_feed_failing_on_the_page_read_ahead_keeps_the_pages_stored_before_it(
