@@ -27,6 +27,7 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from omnigraph.api.schema import build_schema
 from omnigraph.graph.overrides import graphql_schema, leaf_execution
 from omnigraph.graph.overrides.leaf_execution import LeafExecutionContext, leaf_reads
+from omnigraph.graph.overrides.lean_resolvers import lighten
 from tests.conftest import Graph, needs_overrides
 
 
@@ -158,6 +159,10 @@ class Box:
     @strawberry.field
     def stock(self) -> Stocked:
         return parts()[1]
+
+    @strawberry.field
+    def seen_at(self, info: strawberry.Info) -> str:
+        return f"{self.name} at {'.'.join(str(key) for key in info.path.as_list())}"
 
 
 @strawberry.type
@@ -526,6 +531,7 @@ QUERIES = [
     "{ unknownShade }",
     "{ oddItems { sku colour } }",
     "{ oddItems { colour } }",
+    "{ boxes { seenAt label maybe } gappyBoxes { seenAt } }",
 ]
 ASYNC_QUERIES = [
     *QUERIES,
@@ -819,6 +825,67 @@ def test_fields_with_resolvers_and_lists_of_objects_take_their_steps(
     answer(fast, "{ items { padded(width: 4) } }")
     assert ordinary_calls
     assert set(ordinary_calls) == {"execute_field"}
+
+
+def lightened() -> tuple[strawberry.Schema, strawberry.Schema]:
+    """The ordinary path, and the short one with every eligible resolver called straight
+    (``lean_resolvers``), as the service runs: those that take no info are handed none."""
+    ordinary, fast = schemas()
+    lighten(fast)
+    return ordinary, fast
+
+
+@pytest.mark.parametrize("query", ASYNC_QUERIES)
+async def test_resolvers_taking_no_info_answer_as_the_ordinary_path_does(query: str) -> None:
+    ordinary, fast = lightened()
+    expected = await ordinary.execute(query)
+    got = await fast.execute(query)
+    assert got.data == expected.data
+    assert [(e.message, e.path) for e in got.errors or []] == [
+        (e.message, e.path) for e in expected.errors or []
+    ]
+    assert _key_order(got.data) == _key_order(expected.data)
+
+
+def test_a_resolver_taking_no_info_is_handed_none_unless_its_value_needs_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No resolve info is built for a field whose resolver takes none when its value is a
+    null, a leaf passed through or a list the short path answers; one is built for a field
+    whose resolver reads it, and for a value completed on the ordinary path (a null where
+    none may be, an object, a leaf to serialise), each answering as before."""
+    _, fast = lightened()
+    built: list[str] = []
+    original = LeafExecutionContext.build_resolve_info
+
+    def counted(self: Any, field_def: Any, field_nodes: Any, *args: Any) -> Any:
+        built.append(field_nodes[0].name.value)
+        return original(self, field_def, field_nodes, *args)
+
+    monkeypatch.setattr(LeafExecutionContext, "build_resolve_info", counted)
+    whole = answer(fast, "{ tags items { sku label } boxes { label maybe contents { sku } } }")
+    assert whole["errors"] == []
+    assert whole["data"]["boxes"][1] == {
+        "label": "TWO",
+        "maybe": None,
+        "contents": [{"sku": "B-2"}],
+    }
+    assert built == []
+    whole = answer(fast, "{ boxes { seenAt first { sku } } shade }")
+    assert sorted(set(built)) == ["first", "seenAt", "shade"]
+    assert whole["errors"] == []
+    assert whole["data"]["shade"] == "BLUE"
+    built.clear()
+    assert answer(fast, "{ boxes { missing } }") == {
+        "data": None,
+        "errors": [
+            ("Cannot return null for non-nullable field Box.missing.", ["boxes", 0, "missing"])
+        ],
+    }
+    assert built == ["missing"]  # the first box's null ends the list
+    assert answer(fast, "{ boxes { seenAt } }")["data"] == {
+        "boxes": [{"seenAt": "one at boxes.0.seenAt"}, {"seenAt": "two at boxes.1.seenAt"}]
+    }
 
 
 def test_a_schema_is_freed_once_dropped_whatever_it_executed() -> None:

@@ -40,6 +40,7 @@ out the same nodes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
@@ -74,6 +75,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
+
+from omnigraph.graph.overrides.lean_resolvers import info_free
 
 __all__ = ["LeafExecutionContext", "LeafRead", "leaf_reads", "serializer"]
 
@@ -183,6 +186,8 @@ class _Step(NamedTuple):
     unchanged: type | None = None
     # a plain object field's (no resolver: strawberry reads the attribute): the attribute
     attribute: str | None = None
+    # its resolver takes no info (``lean_resolvers.info_free``): one is built only if needed
+    info_free: bool = False
 
 
 # strawberry's check that a value is of an object type (types implementing an interface have
@@ -425,7 +430,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         item_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
         items: Any,
-        info: GraphQLResolveInfo[Any],
+        info: GraphQLResolveInfo[Any] | None,  # None: a check never reads it
         path: Path,
         position_context: Any,
     ) -> AwaitableOrValue[list[Any]] | None:
@@ -493,7 +498,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         named: GraphQLObjectType,
         field_details_list: FieldDetailsList,
         items: list[Any] | tuple[Any, ...],
-        info: GraphQLResolveInfo[Any],
+        info: GraphQLResolveInfo[Any] | None,  # None: a check never reads it
         path: Path,
         position_context: Any,
         plan: _ObjectPlan,
@@ -724,6 +729,11 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 continue
             read, code, non_null, attribute = kind
             field = parent_type.fields[name]
+            resolve = field.resolve
+            free = info_free(resolve)
+            if code == _LIST and attribute is not None:
+                # a list strawberry reads from the attribute: read it here, without an info
+                resolve, free, attribute = _attribute_reader(attribute), True, None
             named = field.type.of_type if non_null else field.type
             serialize, unchanged = (
                 (self._serializer(named), _unchanged(named)) if code == _LEAF else (None, None)
@@ -736,13 +746,14 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         read,
                         field,
                         [d.node for d in details],
-                        field.resolve,
+                        resolve,
                         code,
                         named,
                         non_null,
                         serialize,
                         unchanged,
                         attribute,
+                        free,
                     ),
                 )
             )
@@ -773,7 +784,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         definition = field.extensions.get(DEFINITION) if field.extensions else None
         attribute = (
             definition.python_name
-            if code == _OBJECT
+            if code in (_OBJECT, _LIST)
             and isinstance(definition, StrawberryField)
             and definition.is_basic_field
             and definition.default_resolver is getattr
@@ -828,6 +839,8 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> AwaitableOrValue[Any]:
         """graphql-core's ``execute_field`` for a field without arguments, from its step."""
         field: Any = step.field
+        if step.info_free and position_context is None:
+            return self._execute_info_free(step, parent_type, source, path)
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
             result = (step.resolve or self.field_resolver)(source, info)
@@ -836,6 +849,47 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     field.type, step.details, info, path, result, position_context
                 )
             completed = self._complete_step(step, info, path, result, position_context)
+            if type(completed) not in _NEVER_AWAITED and self.is_awaitable(completed):
+                return _await_completed(self, completed, field.type, step.details, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.type, step.details, path)
+            return None
+        return completed
+
+    def _execute_info_free(
+        self, step: _Step, parent_type: GraphQLObjectType, source: Any, path: Path
+    ) -> AwaitableOrValue[Any]:
+        """``_execute_step`` for a resolver that takes no info: called with none, and a null,
+        a leaf passed through or a list the short path answers completed without one;
+        anything else (an awaitable, a null where none may be, an object, a value to
+        serialise or that the short path declines) has the info built then and completes as
+        ``_execute_step`` completes it, from the same result."""
+        field: Any = step.field
+        try:
+            result = step.resolve(source, None)  # type: ignore[misc]  # info-free: one is set
+            kind = type(result)
+            if result is None:
+                if not step.non_null:
+                    return None
+            elif result is not Undefined:
+                if step.kind == _LEAF:
+                    if kind is step.unchanged and (
+                        kind is not int or _MIN_INT <= result <= _MAX_INT
+                    ):
+                        return result  # what the serialiser would hand back
+                elif step.kind == _LIST and (kind is list or kind is tuple):
+                    named: Any = step.named
+                    answered = self._list_in_one_loop(
+                        named.of_type, step.details, result, None, path, None
+                    )
+                    if answered is not None:
+                        return answered
+            info = self.build_resolve_info(field, step.nodes, parent_type, path)
+            if kind not in _NEVER_AWAITED and self.is_awaitable(result):
+                return self.complete_awaitable_value(
+                    field.type, step.details, info, path, result, None
+                )
+            completed = self._complete_step(step, info, path, result, None)
             if type(completed) not in _NEVER_AWAITED and self.is_awaitable(completed):
                 return _await_completed(self, completed, field.type, step.details, path)
         except Exception as raw_error:
@@ -885,6 +939,17 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 named, step.details, info, path, result, position_context
             )
         return self.complete_value(named, step.details, info, path, result, position_context)
+
+
+@functools.cache
+def _attribute_reader(attribute: str) -> Callable[[Any, Any], Any]:
+    """strawberry's resolver of a field without one (``getattr`` of its attribute, no
+    permission nor extension), called without an info."""
+
+    def read(source: Any, info: Any) -> Any:
+        return getattr(source, attribute)
+
+    return read
 
 
 def _built(source: Any, leaves: _LeafPlan) -> dict[str, Any] | Any:

@@ -22,6 +22,7 @@ does. A permission whose check is a coroutine function keeps the wrapper.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -30,9 +31,19 @@ from strawberry.permission import PermissionExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-__all__ = ["lighten"]
+__all__ = ["info_free", "lighten"]
 
 Resolve = Callable[..., Any]
+
+# the direct calls made here whose resolver takes no ``info``: they never read the one they
+# are handed, so an executor may hand them ``None`` and build an info only if it needs one
+_INFO_FREE: weakref.WeakSet[Resolve] = weakref.WeakSet()
+
+
+def info_free(resolve: Resolve | None) -> bool:
+    """Whether ``resolve`` is a direct call of a resolver that takes no ``info`` (it never
+    reads the one it is handed)."""
+    return resolve is not None and resolve in _INFO_FREE
 
 
 def lighten(schema: Any) -> list[tuple[GraphQLField, Resolve]]:
@@ -85,9 +96,10 @@ def _direct_call(definition: StrawberryField, info_class: type[Any]) -> Resolve 
         )
     if info_parameter is None:
 
-        def resolve_plain(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        def resolve_plain(source: Any, info: GraphQLResolveInfo[Any] | None) -> Any:
             return function(source)
 
+        _INFO_FREE.add(resolve_plain)
         return resolve_plain
     info_name = info_parameter.name
 
@@ -151,10 +163,12 @@ def _general(
     its name."""
     info_name = None if info_parameter is None else info_parameter.name
 
-    def resolve_general(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+    def resolve_general(source: Any, info: GraphQLResolveInfo[Any] | None) -> Any:
         named = dict.fromkeys(by_name, source)
         if info_name is not None:
             named[info_name] = info_class(_raw_info=info, _field=definition)
         return function(source, **named) if positional else function(**named)
 
+    if info_name is None:
+        _INFO_FREE.add(resolve_general)
     return resolve_general
