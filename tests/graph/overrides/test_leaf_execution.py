@@ -110,6 +110,10 @@ class Part(Stocked):
     note: str | None = None
 
 
+def _seen_by_root(root: Any, info: strawberry.Info) -> str:
+    return f"{root.name}@{info.path.key}"
+
+
 @strawberry.type
 class Box:
     """Fields with resolvers of every kind a step completes: leaves, objects, lists, nulls
@@ -163,6 +167,9 @@ class Box:
     @strawberry.field
     def seen_at(self, info: strawberry.Info) -> str:
         return f"{self.name} at {'.'.join(str(key) for key in info.path.as_list())}"
+
+    # the source by name and an info: strawberry's general call
+    seen_by_root: str = strawberry.field(resolver=_seen_by_root)
 
 
 @strawberry.type
@@ -531,7 +538,7 @@ QUERIES = [
     "{ unknownShade }",
     "{ oddItems { sku colour } }",
     "{ oddItems { colour } }",
-    "{ boxes { seenAt label maybe } gappyBoxes { seenAt } }",
+    "{ boxes { seenAt label maybe seenByRoot } gappyBoxes { seenAt seenByRoot } }",
 ]
 ASYNC_QUERIES = [
     *QUERIES,
@@ -871,10 +878,11 @@ def test_a_resolver_taking_no_info_is_handed_none_unless_its_value_needs_one(
         "contents": [{"sku": "B-2"}],
     }
     assert built == []
-    whole = answer(fast, "{ boxes { seenAt first { sku } } shade }")
-    assert sorted(set(built)) == ["first", "seenAt", "shade"]
+    whole = answer(fast, "{ boxes { seenAt seenByRoot first { sku } } shade }")
+    assert sorted(set(built)) == ["first", "seenAt", "seenByRoot", "shade"]
     assert whole["errors"] == []
     assert whole["data"]["shade"] == "BLUE"
+    assert whole["data"]["boxes"][1]["seenByRoot"] == "two@seenByRoot"
     built.clear()
     assert answer(fast, "{ boxes { missing } }") == {
         "data": None,
