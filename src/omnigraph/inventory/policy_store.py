@@ -2,8 +2,10 @@
 
 Every availability read asks which policy is in force, so the parsed policies are remembered:
 the built-in default once per process, a stored version once per database engine. Each read
-still asks the database for the newest version (one indexed ``SELECT`` of two columns), so a
-policy stored by any replica is in force on every replica from its next request.
+still asks the database for the newest version (one indexed read of two columns:
+:data:`NEWEST_POLICY`, or those two columns in the caller's own statement, handed to
+:func:`policy_of_version`), so a policy stored by any replica is in force on every replica from
+its next request.
 """
 
 from __future__ import annotations
