@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omnigraph.inventory.availability import Position
+from omnigraph.inventory.availability import Position, Promise, availability_for
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 from omnigraph.inventory.reservations import SellableRules, sellable_units
+from omnigraph.sources.records import Location
 
 units = st.integers(min_value=0, max_value=60)
 fence = st.fixed_dictionaries(
@@ -28,7 +29,7 @@ def policies(draw: st.DrawFn) -> tuple[dict[str, Any], AllocationPolicy]:
     """A policy document, and the policy it parses to."""
     fenced = draw(st.lists(st.sampled_from(CHANNELS), unique=True, max_size=2))
     document = {
-        "locations": {"web": ["dc"]},
+        "locations": {channel: ["dc"] for channel in CHANNELS},
         "safety_stock": [{"location": "dc", "quantity": draw(st.integers(0, 5))}],
         "ring_fence": {channel: draw(fence) for channel in fenced},
         "priority": {"order": draw(st.permutations(CHANNELS))},
@@ -74,6 +75,8 @@ def by_the_document(
         ((20, 5, 1, 2, 0, 4, 0), 0, 6),  # grade-B returns are not for the web
         ((20, 5, 1, 2, 0, 0, 2), 0, 10),  # returns awaiting inspection stay in QC
         ((3, 5, 0, 0, 0, 0, 0), 0, 0),  # never below zero
+        ((20, 19, 0, 0, 0, 0, 0), 0, 0),  # one short of the safety stock: none, not -1
+        ((20, 17, 0, 0, 0, 0, 0), 2, 0),  # nor when the reservations take it below
     ],
 )
 def test_the_web_sells_what_the_default_rules_leave(
@@ -89,6 +92,17 @@ def test_the_web_sells_what_the_default_rules_leave(
     )
     position = Position("SKU-1", "dc", *figures, datetime(2026, 11, 20, tzinfo=UTC))
     assert sellable_units(position, reserved, policy, "web")[0] == expected
+    (served,) = availability_for(
+        [position],
+        {("SKU-1", "dc"): reserved},
+        [],
+        [Location(id="dc", name="DC", type="warehouse")],
+        policy,
+        channel="web",
+        promise=Promise.SHIP,
+        at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+    )
+    assert served.available == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -123,6 +137,18 @@ def test_the_count_is_the_explained_number(
     counted = rules.count(on_hand, committed, damaged, qc, restricted, inspection, reserved)
     assert counted == explained == by_the_document(document, channel, figures, reserved)
     assert sellable_units(position, reserved, policy, channel) == (explained, terms)
+    # and the number a read serves (which counts plain rules inline) is the same
+    (served,) = availability_for(
+        [position],
+        {("SKU-1", "dc"): reserved} if reserved else {},
+        [],
+        [Location(id="dc", name="DC", type="warehouse")],
+        policy,
+        channel=channel,
+        promise=Promise.SHIP,
+        at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+    )
+    assert (served.available, served.reserved) == (explained, reserved)
 
 
 # Worked by hand: every term the explanation can have. The web ranks below store-pickup, whose

@@ -194,8 +194,18 @@ def availability_for(
     answers: list[Availability] = []
     answer = answers.append  # the loop runs 50,000 times for 1,000 SKUs: names bound once
     make = tuple.__new__
-    # per location: its terms and its rules' count, bound once
-    counting = {loc: (here, here.rules.count) for loc, here in here_by_location.items()}
+    # per location: its terms, its rules' count, and for plain rules (SellableRules.plain) the
+    # units kept back and whether grade-B returns are, so the loop counts without a call
+    counting = {
+        loc: (
+            here,
+            here.rules.count,
+            here.rules.plain,
+            here.rules.safety,
+            not here.rules.grade_b_allowed,
+        )
+        for loc, here in here_by_location.items()
+    }
     terms_of = counting.get
     reserved_at = reserved.get if reserved else None
     for position in positions:
@@ -207,9 +217,18 @@ def availability_for(
             continue
         if as_of is None:  # no ledger entry reflected yet: nothing to promise
             continue
-        here, count = found
+        here, count, plain, safety, grade_b_out = found
         reserved_here = reserved_at((sku, location_id), 0) if reserved_at is not None else 0
-        available = count(on_hand, committed, damaged, qc, restricted, inspection, reserved_here)
+        if plain:  # SellableRules.count for plain rules, inline
+            available = on_hand - committed - damaged - qc - safety - reserved_here
+            if restricted and grade_b_out:
+                available -= restricted
+            if available < 0:
+                available = 0
+        else:
+            available = count(
+                on_hand, committed, damaged, qc, restricted, inspection, reserved_here
+            )
         arriving = 0
         if scheduled:
             arriving = arriving_by_position.get((sku, location_id), 0)

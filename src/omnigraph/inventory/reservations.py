@@ -96,6 +96,7 @@ class SellableRules:
             restock_uninspected=not policy.restock.inspection_required,
             grade_b_allowed=policy.grade_b_allowed(channel),
             # as AllocationPolicy.fences_against: fences of channels ranked at or above this one
+            # (a fence of no units and no percent holds nothing back: left out)
             fences=tuple(
                 (
                     other,
@@ -104,9 +105,19 @@ class SellableRules:
                     "above" if policy.rank(other) < mine else "level with",
                 )
                 for other, fence in policy.ring_fence.items()
-                if other != channel and policy.rank(other) <= mine
+                if other != channel
+                and policy.rank(other) <= mine
+                and (fence.quantity or fence.percent)
             ),
         )
+
+    @property
+    def plain(self) -> bool:
+        """Whether :meth:`count` is on hand less committed, damaged, quality control, grade-B
+        returns unless the channel takes them, safety stock and reservations, and nothing
+        more (no returns restocked before inspection, no ring-fence): what a caller counting
+        50,000 positions may work out inline."""
+        return not self.restock_uninspected and not self.fences
 
     def count(
         self,
