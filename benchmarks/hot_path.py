@@ -27,7 +27,7 @@ in flight), then pyinstrument samples one more run and prints the functions with
 time (``--tree``: the call tree instead; ``--statements``: the SQL statements a request, counted
 over ``--requests`` requests one at a time, instead of the CPU and the profile; ``--calls``:
 the Python function calls a request, counted by cProfile over ``--requests`` requests one at a
-time, the client included).
+time, the client included, then the ``--top`` functions with the most time of their own).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,7 +130,9 @@ async def profile(args: argparse.Namespace) -> None:
                         await _statements(client, body, key, args.requests, args.operation, path)
                         return
                     if args.calls:
-                        await _calls(client, body, key, args.requests, args.operation, path)
+                        await _calls(
+                            client, body, key, args.requests, args.operation, path, args.top
+                        )
                         return
                     samples = []
                     for _ in range(3):
@@ -189,18 +192,33 @@ async def _calls(
     requests: int,
     label: str,
     path: str = "/graphql",
+    top: int = 0,
 ) -> None:
     """Python function calls a request (cProfile's count over ``requests`` requests one at a
     time, the client included): a figure the machine's speed does not move (a coroutine
-    counts once per resumption, so the figure is the same only for the same code)."""
+    counts once per resumption, so the figure is the same only for the same code); then the
+    ``top`` functions with the most time of their own, each with its calls a request and its
+    own and cumulative milliseconds a request under the profiler (which inflates small
+    functions: compare them with each other, not with the CPU figure)."""
     profiler = cProfile.Profile()
     profiler.enable()
     try:
         await _batch(client, body, key, requests, 1, path)
     finally:
         profiler.disable()
-    calls = sum(entry[1] for entry in pstats.Stats(profiler).stats.values())  # type: ignore[attr-defined]
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    calls = sum(entry[1] for entry in stats.values())
     print(f"{label}: {calls / requests:,.0f} Python calls a request ({requests}, one at a time)")
+    if top <= 0:
+        return
+    print(f"{'calls':>10} {'own ms':>8} {'cum ms':>8}  function (a request, under cProfile)")
+    ranked = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)
+    for (filename, line, name), (_, total, own, cumulative, _) in ranked[:top]:
+        where = name if filename == "~" else f"{name} ({Path(filename).name}:{line})"
+        print(
+            f"{total / requests:>10,.1f} {own * 1000 / requests:>8.3f}"
+            f" {cumulative * 1000 / requests:>8.3f}  {where}"
+        )
 
 
 def _lookup(refs: list[str]) -> dict[str, Any]:
@@ -218,7 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--top", type=int, default=30, help="functions shown")
+    parser.add_argument(
+        "--top", type=int, default=30, help="functions shown (with --calls: by own time)"
+    )
     parser.add_argument("--tree", action="store_true", help="the call tree instead")
     parser.add_argument(
         "--statements", action="store_true", help="SQL statements a request instead of CPU"

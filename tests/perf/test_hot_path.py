@@ -1,0 +1,44 @@
+"""``benchmarks/hot_path.py --calls`` as a user runs it: the calls a request, then the
+functions with the most time of their own, each with its calls a request. Shape and
+consistency only: no figure is asserted (speed lives in ``benchmarks/``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_calls_name_the_functions_with_the_most_time_of_their_own() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    finished = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "hot_path.py"), "fixed", "--calls"),
+            *("--requests", "10", "--top", "6"),
+        ],
+        cwd=ROOT / "benchmarks",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    total = re.fullmatch(r"fixed: ([\d,]+) Python calls a request \(10, one at a time\)", lines[0])
+    assert total is not None, lines[:3]
+    assert lines[1].split()[:3] == ["calls", "own", "ms"]
+    row = re.compile(r"\s*([\d,.]+)\s+([\d.]+)\s+([\d.]+)  (.+)")
+    rows = [row.fullmatch(line) for line in lines[2:8]]
+    assert all(row is not None for row in rows), lines[2:8]
+    figures = [(float(r[1].replace(",", "")), float(r[2]), float(r[3])) for r in rows if r]
+    # ranked by own time; a function's own time is part of its cumulative time
+    assert [own for _, own, _ in figures] == sorted((own for _, own, _ in figures), reverse=True)
+    assert all(own <= cumulative + 1e-9 and calls > 0 for calls, own, cumulative in figures)
+    # no listed function is called more often than all the calls a request together
+    assert max(calls for calls, _, _ in figures) <= float(total[1].replace(",", ""))
+    # the --top functions and no more (the lines after them are the service's log lines)
+    assert not any(row.fullmatch(line) for line in lines[8:])
