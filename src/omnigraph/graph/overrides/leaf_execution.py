@@ -837,13 +837,26 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         position_context: Any,
     ) -> AwaitableOrValue[Any]:
-        """graphql-core's ``execute_field`` for a field without arguments, from its step."""
+        """graphql-core's ``execute_field`` for a field without arguments, from its step. A
+        resolver that takes no info (``_Step.info_free``) is called with none, and its value
+        answered without one where ``_answered_without_info`` can; otherwise the info is built
+        then and the same value completes as any other's."""
         field: Any = step.field
-        if step.info_free and position_context is None:
-            return self._execute_info_free(step, parent_type, source, path)
+        free = step.info_free and position_context is None
+        result: Any = None
+        if free:
+            try:
+                result = step.resolve(source, None)  # type: ignore[misc]  # info-free: one is set
+                answered = self._answered_without_info(step, result, path)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, field.type, step.details, path)
+                return None
+            if answered is not Undefined:
+                return answered
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
-            result = (step.resolve or self.field_resolver)(source, info)
+            if not free:
+                result = (step.resolve or self.field_resolver)(source, info)
             if type(result) not in _NEVER_AWAITED and self.is_awaitable(result):
                 return self.complete_awaitable_value(
                     field.type, step.details, info, path, result, position_context
@@ -856,46 +869,25 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         return completed
 
-    def _execute_info_free(
-        self, step: _Step, parent_type: GraphQLObjectType, source: Any, path: Path
-    ) -> AwaitableOrValue[Any]:
-        """``_execute_step`` for a resolver that takes no info: called with none, and a null,
-        a leaf passed through or a list the short path answers completed without one;
-        anything else (an awaitable, a null where none may be, an object, a value to
-        serialise or that the short path declines) has the info built then and completes as
-        ``_execute_step`` completes it, from the same result."""
-        field: Any = step.field
-        try:
-            result = step.resolve(source, None)  # type: ignore[misc]  # info-free: one is set
-            kind = type(result)
-            if result is None:
-                if not step.non_null:
-                    return None
-            elif result is not Undefined:
-                if step.kind == _LEAF:
-                    if kind is step.unchanged and (
-                        kind is not int or _MIN_INT <= result <= _MAX_INT
-                    ):
-                        return result  # what the serialiser would hand back
-                elif step.kind == _LIST and (kind is list or kind is tuple):
-                    named: Any = step.named
-                    answered = self._list_in_one_loop(
-                        named.of_type, step.details, result, None, path, None
-                    )
-                    if answered is not None:
-                        return answered
-            info = self.build_resolve_info(field, step.nodes, parent_type, path)
-            if kind not in _NEVER_AWAITED and self.is_awaitable(result):
-                return self.complete_awaitable_value(
-                    field.type, step.details, info, path, result, None
-                )
-            completed = self._complete_step(step, info, path, result, None)
-            if type(completed) not in _NEVER_AWAITED and self.is_awaitable(completed):
-                return _await_completed(self, completed, field.type, step.details, path)
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, field.type, step.details, path)
-            return None
-        return completed
+    def _answered_without_info(self, step: _Step, result: Any, path: Path) -> Any:
+        """An info-free resolver's value completed without an info: a null where one may be,
+        a leaf passed through, a list the short path answers; ``Undefined`` for anything else
+        (an awaitable, a null where none may be, an object, a value to serialise or that the
+        short path declines), which the caller completes with an info, from the same value."""
+        if result is None:
+            return Undefined if step.non_null else None
+        if result is Undefined:
+            return Undefined
+        kind = type(result)
+        if step.kind == _LEAF:
+            if kind is step.unchanged and (kind is not int or _MIN_INT <= result <= _MAX_INT):
+                return result  # what the serialiser would hand back
+        elif step.kind == _LIST and (kind is list or kind is tuple):
+            named: Any = step.named
+            answered = self._list_in_one_loop(named.of_type, step.details, result, None, path, None)
+            if answered is not None:
+                return answered
+        return Undefined
 
     def _complete_step(
         self,
