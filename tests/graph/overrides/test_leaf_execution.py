@@ -834,6 +834,19 @@ def test_fields_with_resolvers_and_lists_of_objects_take_their_steps(
     assert set(ordinary_calls) == {"execute_field"}
 
 
+def infos_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of each field a resolve info is built for from now on, in order."""
+    built: list[str] = []
+    original = LeafExecutionContext.build_resolve_info
+
+    def counted(self: LeafExecutionContext, field: Any, nodes: Any, *args: Any) -> Any:
+        built.append(nodes[0].name.value)
+        return original(self, field, nodes, *args)
+
+    monkeypatch.setattr(LeafExecutionContext, "build_resolve_info", counted)
+    return built
+
+
 def lightened() -> tuple[strawberry.Schema, strawberry.Schema]:
     """The ordinary path, and the short one with every eligible resolver called straight
     (``lean_resolvers``), as the service runs: those that take no info are handed none."""
@@ -862,14 +875,7 @@ def test_a_resolver_taking_no_info_is_handed_none_unless_its_value_needs_one(
     whose resolver reads it, and for a value completed on the ordinary path (a null where
     none may be, an object, a leaf to serialise), each answering as before."""
     _, fast = lightened()
-    built: list[str] = []
-    original = LeafExecutionContext.build_resolve_info
-
-    def counted(self: Any, field_def: Any, field_nodes: Any, *args: Any) -> Any:
-        built.append(field_nodes[0].name.value)
-        return original(self, field_def, field_nodes, *args)
-
-    monkeypatch.setattr(LeafExecutionContext, "build_resolve_info", counted)
+    built = infos_built(monkeypatch)
     whole = answer(fast, "{ tags items { sku label } boxes { label maybe contents { sku } } }")
     assert whole["errors"] == []
     assert whole["data"]["boxes"][1] == {
@@ -997,14 +1003,7 @@ async def test_the_service_answers_its_plain_leaves_on_the_short_path(
     """No plain leaf of the service's schema reaches a resolver: none is given a resolve
     info (graphql-core's ``execute_field`` and the steps build one for every field they
     resolve)."""
-    resolved: list[str] = []
-    original = LeafExecutionContext.build_resolve_info
-
-    def counting(self: LeafExecutionContext, field: Any, nodes: Any, *args: Any) -> Any:
-        resolved.append(nodes[0].name.value)
-        return original(self, field, nodes, *args)
-
-    monkeypatch.setattr(LeafExecutionContext, "build_resolve_info", counting)
+    resolved = infos_built(monkeypatch)
     body = await graph.query(
         "{ orders(first: 3) { edges { node { name state lines { sku shipped } } } } }"
     )
