@@ -4,28 +4,13 @@ consistency only: no figure is asserted (speed lives in ``benchmarks/``)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.perf.scripts import run_benchmark
 
 
 def test_calls_name_the_functions_with_the_most_time_of_their_own() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    finished = subprocess.run(
-        [
-            *(sys.executable, str(ROOT / "benchmarks" / "hot_path.py"), "fixed", "--calls"),
-            *("--requests", "10", "--top", "6"),
-        ],
-        cwd=ROOT / "benchmarks",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    finished = run_benchmark("hot_path.py", "fixed", "--calls", "--requests", "10", "--top", "6")
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     lines = finished.stdout.splitlines()
     total = re.fullmatch(r"fixed: ([\d,]+) Python calls a request \(10, one at a time\)", lines[0])

@@ -6,16 +6,13 @@ and completeness only: no figure is asserted (speed lives in ``benchmarks/``).""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.perf.scripts import run_benchmark
 
 pytestmark = pytest.mark.skipif(
     shutil.which("wrk") is None, reason="the http benchmark drives wrk (apt-get install wrk)"
@@ -24,15 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 def _run_http(argv: list[str]) -> str:
     """``benchmarks/run.py`` with ``argv``, as a user runs it; what it printed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), *argv],
-        cwd=ROOT / "benchmarks",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    finished = run_benchmark("run.py", *argv)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     return finished.stdout
 
@@ -101,14 +90,7 @@ def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> 
 
 
 def test_rounds_below_one_are_refused_before_anything_runs() -> None:
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "http", "--rounds", "0"],
-        cwd=ROOT / "benchmarks",
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    finished = run_benchmark("run.py", "http", "--rounds", "0", timeout=120)
     assert finished.returncode == 2
     assert "--rounds must be 1 or more, got 0" in finished.stderr
     assert "preparing" not in finished.stdout
