@@ -13,7 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omnigraph.inventory.availability import Position, Promise, availability_for
+from omnigraph.inventory.availability import (
+    Availability,
+    Position,
+    Promise,
+    availability_for,
+)
 from omnigraph.inventory.policy import CHANNELS, AllocationPolicy
 from omnigraph.inventory.reservations import SellableRules, sellable_units
 from omnigraph.sources.records import Location
@@ -66,6 +71,24 @@ def by_the_document(
     return max(0, units - held)
 
 
+def served(
+    position: Position, reserved: int, policy: AllocationPolicy, channel: str
+) -> Availability:
+    """What a read serves ``channel`` from ``position`` at dc (a warehouse) with ``reserved``
+    units reserved there."""
+    (answer,) = availability_for(
+        [position],
+        {("SKU-1", "dc"): reserved} if reserved else {},
+        [],
+        [Location(id="dc", name="DC", type="warehouse")],
+        policy,
+        channel=channel,
+        promise=Promise.SHIP,
+        at=datetime(2026, 11, 20, 9, tzinfo=UTC),
+    )
+    return answer
+
+
 @pytest.mark.parametrize(
     ("figures", "reserved", "expected"),
     [
@@ -92,17 +115,7 @@ def test_the_web_sells_what_the_default_rules_leave(
     )
     position = Position("SKU-1", "dc", *figures, datetime(2026, 11, 20, tzinfo=UTC))
     assert sellable_units(position, reserved, policy, "web")[0] == expected
-    (served,) = availability_for(
-        [position],
-        {("SKU-1", "dc"): reserved},
-        [],
-        [Location(id="dc", name="DC", type="warehouse")],
-        policy,
-        channel="web",
-        promise=Promise.SHIP,
-        at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-    )
-    assert served.available == expected
+    assert served(position, reserved, policy, "web").available == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -138,17 +151,8 @@ def test_the_count_is_the_explained_number(
     assert counted == explained == by_the_document(document, channel, figures, reserved)
     assert sellable_units(position, reserved, policy, channel) == (explained, terms)
     # and the number a read serves (which counts plain rules inline) is the same
-    (served,) = availability_for(
-        [position],
-        {("SKU-1", "dc"): reserved} if reserved else {},
-        [],
-        [Location(id="dc", name="DC", type="warehouse")],
-        policy,
-        channel=channel,
-        promise=Promise.SHIP,
-        at=datetime(2026, 11, 20, 9, tzinfo=UTC),
-    )
-    assert (served.available, served.reserved) == (explained, reserved)
+    answer = served(position, reserved, policy, channel)
+    assert (answer.available, answer.reserved) == (explained, reserved)
 
 
 # Worked by hand: every term the explanation can have. The web ranks below store-pickup, whose
