@@ -115,6 +115,16 @@ def _seen_by_root(root: Any, info: strawberry.Info) -> str:
 
 
 @strawberry.type
+class Measure:
+    name: str
+    quantity: int
+
+
+# each box whose measures were asked for, in order: a resolver is never called twice
+MEASURED: list[str] = []
+
+
+@strawberry.type
 class Box:
     """Fields with resolvers of every kind a step completes: leaves, objects, lists, nulls
     where none may be, raised and returned errors."""
@@ -170,6 +180,65 @@ class Box:
 
     # the source by name and an info: strawberry's general call
     seen_by_root: str = strawberry.field(resolver=_seen_by_root)
+
+    # lists and leaves from resolvers that take no info: a compiled selection's inline paths,
+    # and each value they decline
+    @strawberry.field
+    def words(self) -> list[str]:
+        return [self.name, self.name.upper()]
+
+    @strawberry.field
+    def loose_words(self) -> list[str | None]:
+        return [self.name, None, 7] if self.name == "two" else [self.name, None]  # type: ignore[list-item]  # String says "7"
+
+    @strawberry.field
+    def tuple_words(self) -> list[str]:
+        return (self.name, "boxed")  # type: ignore[return-value]  # a tuple is a list too
+
+    @strawberry.field
+    def no_words(self) -> list[str] | None:
+        return None
+
+    @strawberry.field
+    def missing_words(self) -> list[str]:
+        return None  # type: ignore[return-value]  # null where none may be
+
+    @strawberry.field
+    def not_a_list(self) -> list[str]:
+        return self.name  # type: ignore[return-value]  # text is no list to graphql-core
+
+    @strawberry.field
+    def failing_words(self) -> list[str]:
+        raise ValueError(f"{self.name} has no words")
+
+    @strawberry.field
+    def measures(self) -> list[Measure]:
+        MEASURED.append(self.name)
+        if self.name == "two":
+            return [Measure(name="w", quantity=3), Measure(name="h", quantity=2**40)]
+        return [Measure(name="w", quantity=2), Measure(name="h", quantity=True)]  # Int says 1
+
+    @strawberry.field
+    def gappy_measures(self) -> list[Measure | None]:
+        return [Measure(name=self.name, quantity=1), None]
+
+    @strawberry.field
+    def holed_measures(self) -> list[Measure]:
+        return [Measure(name=self.name, quantity=1), None]  # type: ignore[list-item]
+
+    @strawberry.field
+    def stocked(self) -> list[Part]:
+        if self.name == "two":
+            return [parts()[0], items()[0]]  # type: ignore[list-item]  # its check refuses
+        return parts()
+
+    @strawberry.field
+    def number(self) -> str:
+        return len(self.name)  # type: ignore[return-value]  # String says "3"
+
+    @strawberry.field
+    def count(self) -> int:
+        return None if self.name == "two" else 2  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -539,6 +608,17 @@ QUERIES = [
     "{ oddItems { sku colour } }",
     "{ oddItems { colour } }",
     "{ boxes { seenAt label maybe seenByRoot } gappyBoxes { seenAt seenByRoot } }",
+    # info-free resolvers' lists and leaves, and what a compiled selection hands back
+    "{ boxes { name words looseWords tupleWords noWords number label } }",
+    "{ boxes { name measures { name quantity } gappyMeasures { quantity } } }",
+    "{ boxes { name stocked { sku quantity } } }",
+    "{ boxes { holedMeasures { name } name } }",
+    "{ gappyBoxes { missingWords name } }",
+    "{ gappyBoxes { notAList name } }",
+    "{ boxes { failingWords name } }",
+    "{ gappyBoxes { name count words } }",
+    "{ boxes { class: name def: words return: label words measures { name } } }",
+    "{ shelf { box { words measures { quantity } first { sku } } } }",
 ]
 ASYNC_QUERIES = [
     *QUERIES,

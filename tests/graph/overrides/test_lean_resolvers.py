@@ -81,6 +81,11 @@ class Awaited(BasePermission):
         return bool(source.weight <= 4)
 
 
+def _by_keyword(*, root: Parcel) -> int:
+    """The source by name only: a call by position would fail."""
+    return root.weight * 100
+
+
 def _by_parent(parcel: strawberry.Parent[Parcel], info: strawberry.Info) -> str:
     return f"{parcel.weight}@{info.path.key}"
 
@@ -155,6 +160,7 @@ class Parcel:
         raise ValueError(f"parcel {self.weight} is unreadable")
 
     by_root: int = strawberry.field(resolver=lambda root: root.weight + 10)
+    by_keyword: int = strawberry.field(resolver=_by_keyword)
     by_parent: str = strawberry.field(resolver=_by_parent)
     constant: str = strawberry.field(resolver=_constant)
 
@@ -171,7 +177,7 @@ QUERY = """{ parcels { doubled path contextName later heavier(by: 2) h: heavier
 
 
 WHOLE = """{ parcels { doubled path contextName later heavier(by: 2) h: heavier
-             byRoot byParent constant } }"""
+             byRoot byKeyword byParent constant } }"""
 
 
 def answer(schema: strawberry.Schema, query: str = QUERY) -> dict[str, Any]:
@@ -201,6 +207,7 @@ DIRECT = {
     "Parcel.later",
     "Parcel.broken",
     "Parcel.byRoot",  # the source passed as ``root``, as ``parent``, and not at all
+    "Parcel.byKeyword",
     "Parcel.byParent",
     "Parcel.constant",
     # guarded by strawberry's permission extension alone, its checks all sync
@@ -237,6 +244,7 @@ def test_a_lightened_schema_answers_as_strawberry_does() -> None:
         "heavier": 7,
         "h": 6,
         "byRoot": 15,
+        "byKeyword": 500,
         "byParent": "5@byParent",
         "constant": "same for all",
     }

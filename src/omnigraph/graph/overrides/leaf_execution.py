@@ -76,6 +76,14 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
+from omnigraph.graph.overrides.compiled_selection import (
+    COMPILE_AFTER,
+    NO_KEY,
+    FieldSpec,
+    Leaf,
+    compile_selection,
+    object_path,
+)
 from omnigraph.graph.overrides.lean_resolvers import info_free
 
 __all__ = ["LeafExecutionContext", "LeafRead", "leaf_reads", "serializer"]
@@ -108,6 +116,7 @@ _LEAF, _OBJECT, _LIST, _OTHER = 1, 2, 3, 4
 # the schema, which the cache must not keep
 _FieldKind = tuple[LeafRead | None, int, bool, str | None]
 _UNKNOWN: Final = object()
+_UNRESOLVED: Final = object()  # a step's resolver is still to be called
 _KINDS: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], _FieldKind | None]] = (
     WeakKeyDictionary()
 )
@@ -139,6 +148,9 @@ class _ObjectPlan(NamedTuple):
     collected: CollectedFields
     leaves: _LeafPlan | None
     steps: list[tuple[str, _Step]] | None
+    # the objects it has completed, until its steps are compiled (``compiled_selection``):
+    # then the compiled function, or False where they cannot be
+    compiled: list[Any]
 
 
 # where a schema keeps its plans (``GraphQLSchema.extensions``, graphql-core's place for its
@@ -392,6 +404,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             elif plan.steps is not None:
                 grouped, new_defer_usages, _ = plan.collected
                 if position_context is None and not new_defer_usages:
+                    compiled = self._compiled(plan, return_type, 1)
+                    if compiled is not None:
+                        return compiled(self, result, path, NO_KEY)  # type: ignore[no-any-return]
                     return self._run_steps(plan.steps, return_type, result, path, None)
                 # graphql-core's collect_and_execute_subfields, once the type is checked
                 return self.execute_collected_subfields(
@@ -527,6 +542,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, _ = plan.collected
         direct = position_context is None and not new_defer_usages
         run, execute = self._run_steps, self.execute_collected_subfields
+        compiled = self._compiled(plan, named, len(items)) if direct else None
         completed: list[Any] = []
         append = completed.append
         awaitable_indices: list[int] = []
@@ -535,20 +551,25 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if item is None:
                     append(None)
                     continue
-                item_path = path.add_key(index, None)
                 try:
-                    value = (
-                        run(steps, named, item, item_path, None)
-                        if direct
-                        else execute(
-                            named, item, item_path, grouped, new_defer_usages, position_context
+                    if compiled is not None:  # its path made only where a field needs it
+                        value = compiled(self, item, path, index)
+                    else:
+                        item_path = path.add_key(index, None)
+                        value = (
+                            run(steps, named, item, item_path, None)
+                            if direct
+                            else execute(
+                                named, item, item_path, grouped, new_defer_usages, position_context
+                            )
                         )
-                    )
                 except Exception as raw_error:
+                    item_path = path.add_key(index, None)
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
                     append(None)
                     continue
                 if type(value) is not dict and is_awaitable(value):
+                    item_path = path.add_key(index, None)
                     value = _await_completed(self, value, item_type, field_details_list, item_path)
                     awaitable_indices.append(index)
                 append(value)
@@ -574,9 +595,96 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # ``_steps`` declines when a field middleware watches
         steps = None if leaves is not None or not may else self._steps(return_type, grouped)
         # the list is kept with its plan, so its id is not reused while the plan is kept
-        plan = _ObjectPlan(field_details_list, check, collected, leaves, steps)
+        plan = _ObjectPlan(field_details_list, check, collected, leaves, steps, [0])
         self._object_plans[key] = plan
         return plan
+
+    def _compiled(
+        self, plan: _ObjectPlan, return_type: GraphQLObjectType, objects: int
+    ) -> Callable[[Any, Any, Any, Any], Any] | None:
+        """The plan's compiled selection, once the plan has completed ``COMPILE_AFTER``
+        objects (``objects`` more now); ``None`` until then and for a selection with nothing
+        to gain (every field on its ordinary path)."""
+        slot = plan.compiled
+        state = slot[0]
+        if type(state) is int:
+            if state < COMPILE_AFTER:
+                slot[0] = state + objects
+                return None
+            steps = plan.steps
+            specs = None if steps is None else self._field_specs(steps)
+            state = slot[0] = (
+                False
+                if specs is None
+                else compile_selection(
+                    specs,
+                    return_type,
+                    {
+                        "serialized": _serialized,
+                        "awaited_in_place": _awaited_in_place,
+                        "never_awaited": _NEVER_AWAITED,
+                        "min_int": _MIN_INT,
+                        "max_int": _MAX_INT,
+                    },
+                )
+            )
+        return state or None
+
+    def _field_specs(self, steps: list[tuple[str, _Step]]) -> list[FieldSpec] | None:
+        """How a compiled selection answers each of ``steps``: inline where the field is a
+        plain leaf or an info-free resolver's leaf, list of text or list of objects selecting
+        only plain leaves; ``None`` when no field has an inline path."""
+        specs: list[FieldSpec] = []
+        for response_name, step in steps:
+            spec = FieldSpec("step", response_name, step)
+            read = step.read
+            if read is not None:
+                spec = FieldSpec(
+                    "leaf",
+                    response_name,
+                    step,
+                    leaf=Leaf(response_name, read.attribute, read.unchanged, read),
+                )
+            elif step.info_free and step.field is not None:
+                if step.kind == _LEAF:
+                    spec = FieldSpec(
+                        "free_leaf",
+                        response_name,
+                        step,
+                        resolve=step.resolve,
+                        unchanged=step.unchanged,
+                    )
+                elif step.kind == _LIST and not any(d.node.directives for d in step.details):
+                    spec = self._list_spec(response_name, step)
+            specs.append(spec)
+        return specs if any(spec.kind != "step" for spec in specs) else None
+
+    def _list_spec(self, response_name: str, step: _Step) -> FieldSpec:
+        """An info-free list field's spec: inline for a list of ``String``/``ID`` or of
+        objects whose selection is plain leaves alone, else its ordinary step."""
+        item_type: Any = step.named.of_type  # type: ignore[union-attr]  # a list's
+        nullable = not isinstance(item_type, GraphQLNonNull)
+        named = item_type if nullable else item_type.of_type
+        if named is GraphQLString or named is GraphQLID:
+            return FieldSpec(
+                "free_texts", response_name, step, resolve=step.resolve, nullable_items=nullable
+            )
+        if isinstance(named, GraphQLObjectType):
+            leaves = self._object_plan(named, step.details)
+            if leaves.leaves is not None:
+                return FieldSpec(
+                    "free_objects",
+                    response_name,
+                    step,
+                    resolve=step.resolve,
+                    nullable_items=nullable,
+                    check=leaves.check,
+                    items=tuple(
+                        Leaf(name, attribute, unchanged, read)
+                        for name, attribute, unchanged, read in leaves.leaves
+                    ),
+                )
+        return FieldSpec("step", response_name, step)
 
     def _leaves(self, return_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _LeafPlan | None:
         """The selection's plain leaves when that is all it selects."""
@@ -646,7 +754,6 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
-        type_name = parent_type.name
         try:
             for response_name, step in steps:
                 read = step.read
@@ -662,26 +769,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if value is not Undefined:
                         results[response_name] = value
                         continue
-                field_path = Path(path, response_name, type_name)
-                if step.attribute is not None and position_context is None:
-                    value = getattr(source_value, step.attribute, Undefined)
-                    if value is None and not step.non_null:
-                        results[response_name] = None
-                        continue
-                    result = self._object_read(step, value, field_path)
-                    if result is not Undefined:
-                        results[response_name] = result
-                        if type(result) is not dict and is_awaitable(result):
-                            awaitable_fields.append(response_name)
-                        continue
-                if step.field is None:
-                    result = self.execute_field(
-                        parent_type, source_value, step.details, field_path, position_context
-                    )
-                else:
-                    result = self._execute_step(
-                        step, parent_type, source_value, field_path, position_context
-                    )
+                result = self._step_value(
+                    step, response_name, parent_type, source_value, path, position_context
+                )
                 if result is not Undefined:
                     results[response_name] = result
                     if type(result) not in _NEVER_AWAITED and is_awaitable(result):
@@ -693,6 +783,79 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return _awaited_in_place(results, awaitable_fields)
+
+    def _step_value(
+        self,
+        step: _Step,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """What ``_run_steps`` answers for a field its plain-leaf read did not: a plain
+        object field read and completed from its plan, else the field executed from its step
+        or by graphql-core's ``execute_field``; ``Undefined``: no entry (as graphql-core)."""
+        field_path = Path(path, response_name, parent_type.name)
+        if step.attribute is not None and position_context is None:
+            value = getattr(source, step.attribute, Undefined)
+            if value is None and not step.non_null:
+                return None
+            result = self._object_read(step, value, field_path)
+            if result is not Undefined:
+                return result
+        if step.field is None:
+            return self.execute_field(
+                parent_type, source, step.details, field_path, position_context
+            )
+        return self._execute_step(step, parent_type, source, field_path, position_context)
+
+    # -- what a compiled selection (``compiled_selection``) hands back to the ordinary path
+
+    def _step_result(
+        self,
+        step: _Step,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+        key: Any,
+    ) -> AwaitableOrValue[Any]:
+        """``_step_value`` for a compiled selection's field (its object's path is ``path``,
+        or its item ``key`` when not ``NO_KEY``)."""
+        return self._step_value(
+            step, response_name, parent_type, source, object_path(path, key), None
+        )
+
+    def _resolved(
+        self,
+        step: _Step,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+        key: Any,
+        result: Any,
+    ) -> AwaitableOrValue[Any]:
+        """An info-free resolver's value, which a compiled selection called and did not
+        take, completed as ``_execute_step`` completes it (the resolver is not called again)."""
+        field_path = Path(object_path(path, key), response_name, parent_type.name)
+        return self._free_completed(step, parent_type, source, field_path, result)
+
+    def _resolver_failed(
+        self,
+        step: _Step,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        error: Exception,
+        path: Path,
+        key: Any,
+    ) -> None:
+        """An info-free resolver's error in a compiled selection, handled as
+        ``_execute_step`` handles it (raised again where the field is non-null)."""
+        field: Any = step.field
+        field_path = Path(object_path(path, key), response_name, parent_type.name)
+        self.handle_field_error(error, field.type, step.details, field_path)
 
     def _steps(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -820,8 +983,13 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if steps is None or plan.collected.new_defer_usages:
             return Undefined
         field: Any = step.field
+        compiled = self._compiled(plan, named, 1)
         try:
-            completed = self._run_steps(steps, named, value, path, None)
+            completed = (
+                self._run_steps(steps, named, value, path, None)
+                if compiled is None
+                else compiled(self, value, path, NO_KEY)
+            )
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, step.details, path)
             return None
@@ -842,20 +1010,53 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         answered without one where ``_answered_without_info`` can; otherwise the info is built
         then and the same value completes as any other's."""
         field: Any = step.field
-        free = step.info_free and position_context is None
-        result: Any = None
-        if free:
+        if step.info_free and position_context is None:
             try:
                 result = step.resolve(source, None)  # type: ignore[misc]  # info-free: one is set
-                answered = self._answered_without_info(step, result, path)
             except Exception as raw_error:
                 self.handle_field_error(raw_error, field.type, step.details, path)
                 return None
-            if answered is not Undefined:
-                return answered
+            return self._free_completed(step, parent_type, source, path, result)
+        return self._completed_with_info(
+            step, parent_type, source, path, _UNRESOLVED, position_context
+        )
+
+    def _free_completed(
+        self,
+        step: _Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+        result: Any,
+    ) -> AwaitableOrValue[Any]:
+        """The value an info-free resolver returned, completed without an info where
+        ``_answered_without_info`` can, else with one; errors handled as graphql-core's."""
+        try:
+            answered = self._answered_without_info(step, result, path)
+        except Exception as raw_error:
+            field: Any = step.field
+            self.handle_field_error(raw_error, field.type, step.details, path)
+            return None
+        if answered is not Undefined:
+            return answered
+        return self._completed_with_info(step, parent_type, source, path, result, None)
+
+    def _completed_with_info(
+        self,
+        step: _Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """The rest of ``_execute_step`` once an info is needed: the field's resolver called
+        with it (``result`` ``_UNRESOLVED``), else the value an info-free resolver returned
+        completed with it; errors handled as graphql-core handles them."""
+        field: Any = step.field
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
-            if not free:
+            if result is _UNRESOLVED:
                 result = (step.resolve or self.field_resolver)(source, info)
             if type(result) not in _NEVER_AWAITED and self.is_awaitable(result):
                 return self.complete_awaitable_value(

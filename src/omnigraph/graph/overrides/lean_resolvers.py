@@ -162,6 +162,13 @@ def _general(
     source as ``self`` (positionally) and under each ``root``/``parent`` name, ``Info`` under
     its name."""
     info_name = None if info_parameter is None else info_parameter.name
+    if info_name is None and not positional and _only_parameter(function, by_name):
+
+        def resolve_root(source: Any, info: GraphQLResolveInfo[Any] | None) -> Any:
+            return function(source)  # its one parameter, which may be passed by position
+
+        _INFO_FREE.add(resolve_root)
+        return resolve_root
 
     def resolve_general(source: Any, info: GraphQLResolveInfo[Any] | None) -> Any:
         named = dict.fromkeys(by_name, source)
@@ -172,3 +179,16 @@ def _general(
     if info_name is None:
         _INFO_FREE.add(resolve_general)
     return resolve_general
+
+
+def _only_parameter(function: Resolve, names: list[str]) -> bool:
+    """Whether ``function`` takes exactly one parameter, named ``names``' one, which a call may
+    pass by position (``def _buckets(root)``): then ``function(source)`` is strawberry's call."""
+    if len(names) != 1:
+        return False
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    # one parameter: the one ``names`` holds (strawberry found it among them)
+    return len(parameters) == 1 and parameters[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
