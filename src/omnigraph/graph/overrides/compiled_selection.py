@@ -2,7 +2,7 @@
 
 ``LeafExecutionContext`` completes an object from its steps (``_run_steps``): a loop over the
 selection's fields that, for a field with a resolver, makes a ``Path``, calls
-``_execute_step``, then ``_answered_without_info`` and ``_list_in_one_loop`` for its list, and
+``_execute_free``, then ``_answered_without_info`` and ``_list_in_one_loop`` for its list, and
 ``_built`` for each of the list's objects. An availability answer is seven fields, two of them
 lists (nine buckets, an explanation): about thirty Python calls an answer, forty answers a
 request, most of a request's completion time.
@@ -14,7 +14,7 @@ place: a leaf of the type its serialiser hands back unchanged, a list of text, a
 objects that select only plain leaves (each checked and built as ``_built`` builds it). Any
 field whose value the fast path does not take (a null, a value to serialise another way, an
 awaitable, an error, a field with arguments, a nested object) is handed to the executor's own
-per-field methods, ``_step_result`` (what ``_run_steps`` does for the field) or ``_resolved``
+per-field methods (those ``_run_steps`` calls for the field, chosen once) or ``_resolved``
 (the completion of a value a resolver already returned: no resolver runs twice), which answer,
 raise and locate errors exactly as before, and whose awaitables are gathered as
 ``_run_steps`` gathers them.
@@ -55,7 +55,8 @@ class FieldSpec(NamedTuple):
     ``kind``: ``"leaf"`` (``leaf`` set), ``"free_leaf"``, ``"free_texts"`` (a list of
     ``String``/``ID``) or ``"free_objects"`` (a list of objects selecting ``items`` alone,
     each checked by ``check`` if set) for resolvers that take no info (``resolve``), and
-    ``"step"`` for any other field, which the executor's ``_step_result`` answers."""
+    ``"step"`` for any other field, which the executor's methods answer as ``_run_steps``
+    does."""
 
     kind: str
     name: str
@@ -68,12 +69,10 @@ class FieldSpec(NamedTuple):
     items: tuple[Leaf, ...] = ()
 
 
-def object_path(path: Path, key: Any) -> Path:
-    """The completed object's path: ``path`` itself, or its item ``key`` of a list."""
-    return path if key is _NO_KEY else Path(path, key, None)
-
-
 NO_KEY: Final = _NO_KEY
+# the object's path, made once and only where a field needs it: ``path`` itself, or its list's
+# item ``key``
+_OBJECT_PATH: Final = "if op is None:\n    op = path if key is NO_KEY else Path(path, key, None)"
 
 
 def _passes(value: str, unchanged: type | None) -> str:
@@ -97,7 +96,7 @@ def compile_selection(
     object of ``parent_type`` already checked to be of it: its answer dict, or an awaitable of
     it when a field's ordinary path answered one. ``path`` is the object's, or with ``key``
     (not ``NO_KEY``) its list's; ``helpers``: ``serialized``, ``awaited_in_place``,
-    ``never_awaited``, ``min_int``, ``max_int``."""
+    ``never_awaited``, ``min_int``, ``max_int``, ``unresolved``."""
     namespace: dict[str, Any] = {
         "U": Undefined,
         "Path": Path,
@@ -109,6 +108,7 @@ def compile_selection(
         "NEVER": helpers["never_awaited"],
         "MIN": helpers["min_int"],
         "MAX": helpers["max_int"],
+        "UNRESOLVED": helpers["unresolved"],
         "list": list,
         "tuple": tuple,
         "str": str,
@@ -122,6 +122,7 @@ def compile_selection(
         "def complete(ex, source, path, key):",
         "    results = {}",
         "    pending = None",
+        "    op = None",
         "    try:",
     ]
     body: list[str] = []
@@ -166,10 +167,24 @@ def _indented(lines: list[str], depth: int = 1) -> list[str]:
 
 def _field_source(index: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]:
     i = index
-    ordinary = [
-        f"v = ex._step_result(s{i}, n{i}, parent, source, path, key)",
-        *_keep(i),
-    ]
+    ordinary = [*_OBJECT_PATH.splitlines(), f"fp = Path(op, n{i}, type_name)"]
+    step = spec.step
+    executed = (  # what ``_run_steps`` calls for the field, chosen once
+        f"ex.execute_field(parent, source, s{i}.details, fp, None)"
+        if step.field is None
+        else f"ex._execute_free(s{i}, parent, source, fp, s{i}.resolve)"
+        if step.info_free
+        else f"ex._completed_with_info(s{i}, parent, source, fp, UNRESOLVED, None)"
+    )
+    if step.attribute is not None:  # a plain object field, read without an info
+        ordinary += [
+            f"v = ex._attribute_value(s{i}, source, fp)",
+            "if v is U:",
+            f"    v = {executed}",
+        ]
+    else:
+        ordinary.append(f"v = {executed}")
+    ordinary += _keep(i)
     if spec.kind == "step":
         return ordinary
     if spec.kind == "leaf":
@@ -190,14 +205,16 @@ def _field_source(index: int, spec: FieldSpec, namespace: dict[str, Any]) -> lis
         ]
     namespace[f"f{i}"] = spec.resolve
     resolved = [
-        f"v = ex._resolved(s{i}, n{i}, parent, source, path, key, v)",
+        *_OBJECT_PATH.splitlines(),
+        f"v = ex._resolved(s{i}, n{i}, parent, source, op, v)",
         *_keep(i),
     ]
     call = [
         "try:",
         f"    v = f{i}(source, None)",
         "except Exception as error:",
-        f"    results[n{i}] = ex._resolver_failed(s{i}, n{i}, parent, error, path, key)",
+        *_indented(_OBJECT_PATH.splitlines()),
+        f"    results[n{i}] = ex._resolver_failed(s{i}, n{i}, parent, error, op)",
         "else:",
     ]
     if spec.kind == "free_leaf":

@@ -82,7 +82,6 @@ from omnigraph.graph.overrides.compiled_selection import (
     FieldSpec,
     Leaf,
     compile_selection,
-    object_path,
 )
 from omnigraph.graph.overrides.lean_resolvers import info_free
 
@@ -404,8 +403,10 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             elif plan.steps is not None:
                 grouped, new_defer_usages, _ = plan.collected
                 if position_context is None and not new_defer_usages:
-                    compiled = self._compiled(plan, return_type, 1)
-                    if compiled is not None:
+                    compiled = plan.compiled[0]
+                    if type(compiled) is int:  # not yet compiled, or now
+                        compiled = self._compiled(plan, return_type, 1)
+                    if compiled:
                         return compiled(self, result, path, NO_KEY)  # type: ignore[no-any-return]
                     return self._run_steps(plan.steps, return_type, result, path, None)
                 # graphql-core's collect_and_execute_subfields, once the type is checked
@@ -542,7 +543,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, _ = plan.collected
         direct = position_context is None and not new_defer_usages
         run, execute = self._run_steps, self.execute_collected_subfields
-        compiled = self._compiled(plan, named, len(items)) if direct else None
+        compiled = plan.compiled[0] if direct else None
+        if type(compiled) is int:  # not yet compiled, or now
+            compiled = self._compiled(plan, named, len(items))
         completed: list[Any] = []
         append = completed.append
         awaitable_indices: list[int] = []
@@ -552,7 +555,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     append(None)
                     continue
                 try:
-                    if compiled is not None:  # its path made only where a field needs it
+                    if compiled:  # its path made only where a field needs it
                         value = compiled(self, item, path, index)
                     else:
                         item_path = path.add_key(index, None)
@@ -625,6 +628,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         "never_awaited": _NEVER_AWAITED,
                         "min_int": _MIN_INT,
                         "max_int": _MAX_INT,
+                        "unresolved": _UNRESOLVED,
                     },
                 )
             )
@@ -754,6 +758,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
+        type_name = parent_type.name
         try:
             for response_name, step in steps:
                 read = step.read
@@ -769,9 +774,31 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if value is not Undefined:
                         results[response_name] = value
                         continue
-                result = self._step_value(
-                    step, response_name, parent_type, source_value, path, position_context
+                field_path = Path(path, response_name, type_name)
+                result = (
+                    self._attribute_value(step, source_value, field_path)
+                    if step.attribute is not None and position_context is None
+                    else Undefined
                 )
+                if result is Undefined:
+                    if step.field is None:
+                        result = self.execute_field(
+                            parent_type, source_value, step.details, field_path, position_context
+                        )
+                    elif step.info_free and position_context is None:
+                        resolve: Any = step.resolve  # an info-free step's is set
+                        result = self._execute_free(
+                            step, parent_type, source_value, field_path, resolve
+                        )
+                    else:
+                        result = self._completed_with_info(
+                            step,
+                            parent_type,
+                            source_value,
+                            field_path,
+                            _UNRESOLVED,
+                            position_context,
+                        )
                 if result is not Undefined:
                     results[response_name] = result
                     if type(result) not in _NEVER_AWAITED and is_awaitable(result):
@@ -784,48 +811,16 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         return _awaited_in_place(results, awaitable_fields)
 
-    def _step_value(
-        self,
-        step: _Step,
-        response_name: str,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        path: Path | None,
-        position_context: Any,
-    ) -> AwaitableOrValue[Any]:
-        """What ``_run_steps`` answers for a field its plain-leaf read did not: a plain
-        object field read and completed from its plan, else the field executed from its step
-        or by graphql-core's ``execute_field``; ``Undefined``: no entry (as graphql-core)."""
-        field_path = Path(path, response_name, parent_type.name)
-        if step.attribute is not None and position_context is None:
-            value = getattr(source, step.attribute, Undefined)
-            if value is None and not step.non_null:
-                return None
-            result = self._object_read(step, value, field_path)
-            if result is not Undefined:
-                return result
-        if step.field is None:
-            return self.execute_field(
-                parent_type, source, step.details, field_path, position_context
-            )
-        return self._execute_step(step, parent_type, source, field_path, position_context)
+    def _attribute_value(self, step: _Step, source: Any, path: Path) -> Any:
+        """A plain object field (no resolver: strawberry reads the attribute) read and
+        completed from its plan, without a resolve info; ``Undefined`` when its step's
+        ordinary path must answer (``_object_read``)."""
+        value = getattr(source, step.attribute, Undefined)  # type: ignore[arg-type]  # set
+        if value is None and not step.non_null:
+            return None
+        return self._object_read(step, value, path)
 
     # -- what a compiled selection (``compiled_selection``) hands back to the ordinary path
-
-    def _step_result(
-        self,
-        step: _Step,
-        response_name: str,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        path: Path,
-        key: Any,
-    ) -> AwaitableOrValue[Any]:
-        """``_step_value`` for a compiled selection's field (its object's path is ``path``,
-        or its item ``key`` when not ``NO_KEY``)."""
-        return self._step_value(
-            step, response_name, parent_type, source, object_path(path, key), None
-        )
 
     def _resolved(
         self,
@@ -834,13 +829,13 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         parent_type: GraphQLObjectType,
         source: Any,
         path: Path,
-        key: Any,
         result: Any,
     ) -> AwaitableOrValue[Any]:
         """An info-free resolver's value, which a compiled selection called and did not
-        take, completed as ``_execute_step`` completes it (the resolver is not called again)."""
-        field_path = Path(object_path(path, key), response_name, parent_type.name)
-        return self._free_completed(step, parent_type, source, field_path, result)
+        take, completed as ``_execute_free`` completes it (the resolver is not called again;
+        ``path``: the object's)."""
+        field_path = Path(path, response_name, parent_type.name)
+        return self._execute_free(step, parent_type, source, field_path, lambda _s, _i: result)
 
     def _resolver_failed(
         self,
@@ -849,12 +844,11 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         parent_type: GraphQLObjectType,
         error: Exception,
         path: Path,
-        key: Any,
     ) -> None:
         """An info-free resolver's error in a compiled selection, handled as
-        ``_execute_step`` handles it (raised again where the field is non-null)."""
+        ``_execute_free`` handles it (raised again where the field is non-null)."""
         field: Any = step.field
-        field_path = Path(object_path(path, key), response_name, parent_type.name)
+        field_path = Path(path, response_name, parent_type.name)
         self.handle_field_error(error, field.type, step.details, field_path)
 
     def _steps(
@@ -983,12 +977,14 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if steps is None or plan.collected.new_defer_usages:
             return Undefined
         field: Any = step.field
-        compiled = self._compiled(plan, named, 1)
+        compiled = plan.compiled[0]
+        if type(compiled) is int:  # not yet compiled, or now
+            compiled = self._compiled(plan, named, 1)
         try:
             completed = (
-                self._run_steps(steps, named, value, path, None)
-                if compiled is None
-                else compiled(self, value, path, NO_KEY)
+                compiled(self, value, path, NO_KEY)
+                if compiled
+                else self._run_steps(steps, named, value, path, None)
             )
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, step.details, path)
@@ -997,41 +993,20 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _await_completed(self, completed, field.type, step.details, path)
         return completed
 
-    def _execute_step(
+    def _execute_free(
         self,
         step: _Step,
         parent_type: GraphQLObjectType,
         source: Any,
         path: Path,
-        position_context: Any,
+        resolve: Callable[[Any, Any], Any],
     ) -> AwaitableOrValue[Any]:
-        """graphql-core's ``execute_field`` for a field without arguments, from its step. A
-        resolver that takes no info (``_Step.info_free``) is called with none, and its value
-        answered without one where ``_answered_without_info`` can; otherwise the info is built
-        then and the same value completes as any other's."""
-        field: Any = step.field
-        if step.info_free and position_context is None:
-            try:
-                result = step.resolve(source, None)  # type: ignore[misc]  # info-free: one is set
-            except Exception as raw_error:
-                self.handle_field_error(raw_error, field.type, step.details, path)
-                return None
-            return self._free_completed(step, parent_type, source, path, result)
-        return self._completed_with_info(
-            step, parent_type, source, path, _UNRESOLVED, position_context
-        )
-
-    def _free_completed(
-        self,
-        step: _Step,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        path: Path,
-        result: Any,
-    ) -> AwaitableOrValue[Any]:
-        """The value an info-free resolver returned, completed without an info where
-        ``_answered_without_info`` can, else with one; errors handled as graphql-core's."""
+        """graphql-core's ``execute_field`` for a field whose resolver takes no info
+        (``_Step.info_free``): called with none, and its value answered without one where
+        ``_answered_without_info`` can; otherwise the info is built then and the same value
+        completes as any other's (``_completed_with_info``)."""
         try:
+            result = resolve(source, None)
             answered = self._answered_without_info(step, result, path)
         except Exception as raw_error:
             field: Any = step.field
@@ -1050,9 +1025,10 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> AwaitableOrValue[Any]:
-        """The rest of ``_execute_step`` once an info is needed: the field's resolver called
-        with it (``result`` ``_UNRESOLVED``), else the value an info-free resolver returned
-        completed with it; errors handled as graphql-core handles them."""
+        """graphql-core's ``execute_field`` for a field without arguments, from its step: the
+        info built, the field's resolver called with it (``result`` ``_UNRESOLVED``; else the
+        value an info-free resolver returned) and its value completed; errors handled as
+        graphql-core handles them."""
         field: Any = step.field
         info = self.build_resolve_info(field, step.nodes, parent_type, path)
         try:
