@@ -53,8 +53,22 @@ def _same(got: Any, expected: Any) -> None:
     ]
 
 
+# object fields read from their attribute beside a leaf, so their selection is compiled: every
+# value the attribute's short read declines (a null where none may be, an error, an object of
+# another type, an awaitable) goes to the field's ordinary path
+MIXED = [
+    "{ shelves { place item { sku } spare { sku label } missing { sku } } }",
+    "{ shelves { place broken { sku } misplaced { sku } wrong { sku } } }",
+    "{ shelves { place spareBox { missing } box { name words } } }",
+    "{ shelves { place vetted { sku } stock { sku } } }",
+    "{ asyncShelf { place later { sku label } item { sku } } }",
+    "{ shelves { place missingBox { label } } }",
+    "{ boxes { name __typename contents { sku label } first { sku } } }",
+]
+
+
 @pytest.mark.parametrize("lean", [True, False], ids=["lean resolvers", "strawberry's"])
-@pytest.mark.parametrize("query", ASYNC_QUERIES)
+@pytest.mark.parametrize("query", ASYNC_QUERIES + MIXED)
 async def test_a_compiled_selection_answers_as_the_ordinary_path_does(
     query: str, lean: bool, compiled: list[str]
 ) -> None:
@@ -104,6 +118,14 @@ def test_no_info_is_built_for_what_a_compiled_selection_answers_inline(
     }
     # ``number`` hands an int where String is asked: serialised with an info, as before
     assert built == ["number", "number"]
+    # a list read from its attribute whose items are no plain leaves: no info for it either
+    built.clear()
+    contents = answer(fast, "{ boxes { name contents { sku label } } }")
+    assert contents["data"]["boxes"][1] == {
+        "name": "two",
+        "contents": [{"sku": "B-2", "label": "B-2 x0"}],
+    }
+    assert built == []
 
 
 def test_a_resolver_is_called_once_whatever_its_value(compiled: list[str]) -> None:

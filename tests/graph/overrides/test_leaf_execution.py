@@ -266,6 +266,7 @@ class Shelf:
     item: Item
     box: Box
     part: Part
+    place: str = "aisle 4"
     spare: Item | None = None
     vetted: Vetted | None = None
     stock: Stocked | None = None
