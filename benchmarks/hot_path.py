@@ -2,7 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/run.py profile availability|lookup|reporting|fixed
         [--cached] [--raw] [--requests 300] [--concurrency 16] [--top 30] [--tree]
-        [--statements] [--calls]
+        [--statements] [--calls] [--paired-compiled ROUNDS]
 
 (also ``benchmarks/hot_path.py`` with the same arguments; not named ``profile.py``, which would
 shadow the standard library's ``profile`` module that ``cProfile`` imports for every script in
@@ -27,7 +27,9 @@ in flight), then pyinstrument samples one more run and prints the functions with
 time (``--tree``: the call tree instead; ``--statements``: the SQL statements a request, counted
 over ``--requests`` requests one at a time, instead of the CPU and the profile; ``--calls``:
 the Python function calls a request, counted by cProfile over ``--requests`` requests one at a
-time, the client included, then the ``--top`` functions with the most time of their own).
+time, the client included, then the ``--top`` functions with the most time of their own;
+``--paired-compiled ROUNDS``: the CPU a request with and without compiled selections,
+alternating within each round, and their ratio).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ from sqlalchemy.engine import Engine
 
 from omnigraph.app import create_app, demo_sources_config
 from omnigraph.demo import DemoSystems, build_world
+from omnigraph.graph.overrides import graphql_schema
+from omnigraph.graph.overrides.leaf_execution import PLANS
 from omnigraph.security.principal import Role
 from omnigraph.settings import Settings
 
@@ -132,6 +136,12 @@ async def profile(args: argparse.Namespace) -> None:
                     if args.calls:
                         await _calls(
                             client, body, key, args.requests, args.operation, path, args.top
+                        )
+                        return
+                    if args.paired_compiled:
+                        plans = graphql_schema(app.state.graphql.schema).extensions
+                        await _paired_compiled(
+                            client, body, key, args.requests, args.paired_compiled, path, plans
                         )
                         return
                     samples = []
@@ -221,6 +231,60 @@ async def _calls(
         )
 
 
+async def _paired_compiled(
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    key: str,
+    requests: int,
+    rounds: int,
+    path: str,
+    kept: dict[str, Any],
+) -> None:
+    """What compiled selections buy (optimisation 48), paired in one process: each round runs
+    ``requests`` requests with them and without them (each kept object plan's compiled
+    function set aside, so its objects complete from their steps, and put back after), in
+    alternating order, and prints the CPU milliseconds a request of both and their ratio; then
+    the median ratio. Both halves of a round run seconds apart in the same process, so a
+    machine whose speed drifts moves them together."""
+    await _batch(client, body, key, requests, 16, path)  # the plans compiled
+
+    def slots() -> list[list[Any]]:
+        return [
+            plan.compiled
+            for document in kept[PLANS].values()
+            for plan in document.object_plans.values()
+        ]
+
+    compiled = [(slot, slot[0]) for slot in slots() if callable(slot[0])]
+    if not compiled:
+        raise SystemExit("no selection of this operation was compiled")
+
+    async def timed(with_compiled: bool) -> float:
+        for slot, function in compiled:
+            slot[0] = function if with_compiled else False  # False: complete from steps
+        cpu = time.process_time()
+        await _batch(client, body, key, requests, 16, path)
+        return (time.process_time() - cpu) * 1000 / requests
+
+    ratios = []
+    try:
+        for turn in range(rounds):
+            order = (True, False) if turn % 2 == 0 else (False, True)
+            got = {with_compiled: await timed(with_compiled) for with_compiled in order}
+            ratios.append(got[True] / got[False])
+            print(
+                f"round {turn + 1}: compiled {got[True]:.2f}, steps {got[False]:.2f} CPU ms a"
+                f" request; compiled/steps {ratios[-1]:.3f}"
+            )
+    finally:
+        for slot, function in compiled:
+            slot[0] = function
+    print(
+        f"compiled/steps, median of {rounds} rounds: {statistics.median(ratios):.3f}"
+        f" ({len(compiled)} selections compiled)"
+    )
+
+
 def _lookup(refs: list[str]) -> dict[str, Any]:
     """The support lookup's variables: the first order with an exception (the harness picks
     the fullest answer over HTTP; any order with an exception exercises every part)."""
@@ -245,6 +309,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--calls", action="store_true", help="Python calls a request (cProfile) instead of CPU"
+    )
+    parser.add_argument(
+        "--paired-compiled",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="CPU a request with and without compiled selections, paired in ROUNDS rounds",
     )
     asyncio.run(profile(parser.parse_args(argv)))
 

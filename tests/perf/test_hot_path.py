@@ -27,3 +27,31 @@ def test_calls_name_the_functions_with_the_most_time_of_their_own() -> None:
     assert max(calls for calls, _, _ in figures) <= float(total[1].replace(",", ""))
     # the --top functions and no more (the lines after them are the service's log lines)
     assert not any(row.fullmatch(line) for line in lines[8:])
+
+
+def test_paired_compiled_rounds_give_both_figures_and_their_ratio() -> None:
+    """``--paired-compiled``: each round's two figures and their ratio, then the median of
+    the ratios, all consistent with each other (no figure asserted)."""
+    finished = run_benchmark(
+        "hot_path.py", "availability", "--paired-compiled", "3", "--requests", "20"
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    row = re.compile(
+        r"round (\d): compiled ([\d.]+), steps ([\d.]+) CPU ms a request; compiled/steps ([\d.]+)"
+    )
+    rounds = [m for line in finished.stdout.splitlines() if (m := row.fullmatch(line))]
+    assert [int(m[1]) for m in rounds] == [1, 2, 3]
+    ratios = []
+    for m in rounds:
+        compiled, steps, ratio = float(m[2]), float(m[3]), float(m[4])
+        assert compiled > 0
+        assert steps > 0
+        assert abs(ratio - compiled / steps) <= 0.01 * ratio  # the printed figures are rounded
+        ratios.append(ratio)
+    median = re.search(
+        r"compiled/steps, median of 3 rounds: ([\d.]+) \((\d+) selections compiled\)",
+        finished.stdout,
+    )
+    assert median is not None, finished.stdout[-2000:]
+    assert float(median[1]) == sorted(ratios)[1]
+    assert int(median[2]) >= 1  # the answers' selection at least
