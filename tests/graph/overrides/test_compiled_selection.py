@@ -4,6 +4,8 @@ document's names kept out of the code; and it is compiled only once its plan has
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -183,3 +185,19 @@ def test_a_plan_is_compiled_once_it_has_completed_enough_objects(
         plan.compiled[0] for document in plans.values() for plan in document.object_plans.values()
     ]
     assert any(callable(state) for state in kept)
+
+
+def test_a_schema_is_freed_once_dropped_with_its_compiled_selections(
+    compiled: list[str],
+) -> None:
+    """A compiled function's namespace holds its selection's type and steps, and the schema
+    keeps the function in its plans: a cycle the collector frees with the schema."""
+    _, fast = _pair(lean=True)
+    query = "{ boxes { name words gappyMeasures { quantity } contents { sku label } } }"
+    for _ in range(2):
+        assert answer(fast, query)["errors"] == []
+    assert {"Box", "Item"} <= set(compiled)
+    core = weakref.ref(graphql_schema(fast))
+    del fast
+    gc.collect()
+    assert core() is None
