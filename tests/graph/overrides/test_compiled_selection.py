@@ -201,3 +201,17 @@ def test_a_schema_is_freed_once_dropped_with_its_compiled_selections(
     del fast
     gc.collect()
     assert core() is None
+
+
+def test_a_document_planned_per_request_is_never_compiled(compiled: list[str]) -> None:
+    """A document whose selections depend on its variables (a directive) is planned anew for
+    each request: compiling its plans would cost every request, so they run from steps."""
+    _, fast = _pair(lean=True)
+    query = "{ boxes { name words @include(if: true) } }"
+    expected = answer(fast, query)
+    assert expected["data"]["boxes"][0] == {"name": "one", "words": ["one", "ONE"]}
+    for _ in range(3):
+        assert answer(fast, query) == expected
+    assert compiled == []
+    assert answer(fast, "{ boxes { name words } }") == expected  # the same without: compiled
+    assert compiled == ["Box"]

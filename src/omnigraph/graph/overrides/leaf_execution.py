@@ -313,6 +313,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # nor awaitable
         self._plain_types: set[type] = set()
         self._serializers = _SERIALIZERS.setdefault(self.schema, {})
+        # whether this request's object plans are the document's kept plan: only those are
+        # compiled (a plan made for one request would be compiled for each)
+        self._plans_kept = False
 
     def _serializer(self, named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
         found = self._serializers.get(named.name)
@@ -345,6 +348,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         it, and what was worked out from them; else this request's plan starts one."""
         plan = self._plan(grouped_field_set)
         if plan.root is not None:
+            self._plans_kept = True
             grouped_field_set = plan.root
             self._relevant_sub_fields = plan.sub_fields
             self._field_steps = plan.field_steps
@@ -598,7 +602,9 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # ``_steps`` declines when a field middleware watches
         steps = None if leaves is not None or not may else self._steps(return_type, grouped)
         # the list is kept with its plan, so its id is not reused while the plan is kept
-        plan = _ObjectPlan(field_details_list, check, collected, leaves, steps, [0])
+        # counted towards compiling only where the plan is kept for the document's next requests
+        counted: list[Any] = [0] if self._plans_kept and steps is not None else [False]
+        plan = _ObjectPlan(field_details_list, check, collected, leaves, steps, counted)
         self._object_plans[key] = plan
         return plan
 
