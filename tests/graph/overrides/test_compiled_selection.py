@@ -159,8 +159,9 @@ def test_a_document_s_names_are_data_not_code(compiled: list[str]) -> None:
 def test_a_plan_is_compiled_once_it_has_completed_enough_objects(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A document asked once for a few objects never pays for compiling: its plan is compiled
-    on the request after it has completed ``COMPILE_AFTER`` objects, once."""
+    """A document asked once never pays for compiling, however many objects it completes:
+    its plan is compiled once it has completed ``COMPILE_AFTER`` objects in the document's
+    later requests, and once only."""
     names: list[str] = []
     original = compiled_selection.compile_selection
 
@@ -171,11 +172,11 @@ def test_a_plan_is_compiled_once_it_has_completed_enough_objects(
     monkeypatch.setattr(leaf_execution, "compile_selection", counted)
     _, fast = _pair(lean=True)
     query = "{ boxes { name words } }"  # two boxes a request
-    expected = answer(fast, query)
-    for _ in range(leaf_execution.COMPILE_AFTER // 2 - 1):
+    expected = answer(fast, query)  # the document's first request: not counted
+    for _ in range(leaf_execution.COMPILE_AFTER // 2):
         assert answer(fast, query) == expected
     assert names == []
-    assert answer(fast, query) == expected  # its 65th and 66th boxes: compiled
+    assert answer(fast, query) == expected  # 64 boxes counted: compiled now
     assert names == ["Box"]
     for _ in range(3):
         assert answer(fast, query) == expected
@@ -215,3 +216,26 @@ def test_a_document_planned_per_request_is_never_compiled(compiled: list[str]) -
     assert compiled == []
     assert answer(fast, "{ boxes { name words } }") == expected  # the same without: compiled
     assert compiled == ["Box"]
+
+
+def test_a_document_asked_once_is_never_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many objects its one request completes: each new document (an alias changed)
+    would otherwise pay for compiling its selections."""
+    names: list[str] = []
+    original = compiled_selection.compile_selection
+
+    def counted(specs: Any, parent_type: Any, helpers: Any) -> Any:
+        names.append(parent_type.name)
+        return original(specs, parent_type, helpers)
+
+    monkeypatch.setattr(leaf_execution, "compile_selection", counted)
+    monkeypatch.setattr(leaf_execution, "COMPILE_AFTER", 1)  # a box more than the first
+    _, fast = _pair(lean=True)
+    for alias in ("a", "b", "c"):
+        assert answer(fast, f"{{ boxes {{ {alias}: name words }} }}")["errors"] == []
+    assert names == []
+    again = "{ boxes { a: name words } }"
+    assert answer(fast, again)["errors"] == []  # asked again: its two boxes counted
+    assert names == []
+    assert answer(fast, again)["errors"] == []  # and compiled on the next
+    assert names == ["Box"]

@@ -43,7 +43,8 @@ docs/PERFORMANCE.md recorded when each was added (same-process A/B, medians):
   33-39: calls, reporting page 50,912 -> 38,915, lookup 8,273 -> 6,733; no info for resolvers
   that take none, optimisation 46: calls in production mode, availability 9,493 -> 9,154,
   reporting page 42,005 -> 41,613. With it, ``compiled_selection`` (optimisation 48): a
-  selection whose plan has completed 64 objects is written out as one Python function, its
+  selection whose kept plan has completed 64 objects in its document's requests after the
+  first is written out as one Python function, its
   plain leaves and its info-free resolvers' leaves, lists of text and lists of plain-leaf
   objects answered inline, every other field handed to the executor's own per-field methods;
   a document's names are data in the function's namespace, never code. Calls, availability

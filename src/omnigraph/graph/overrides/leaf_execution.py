@@ -314,8 +314,11 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plain_types: set[type] = set()
         self._serializers = _SERIALIZERS.setdefault(self.schema, {})
         # whether this request's object plans are the document's kept plan: only those are
-        # compiled (a plan made for one request would be compiled for each)
+        # compiled (a plan made for one request would be compiled for each); and whether an
+        # earlier request of the document made it: only then do its objects count towards
+        # compiling, so a document asked once is never compiled, however many objects it has
         self._plans_kept = False
+        self._plan_reused = False
 
     def _serializer(self, named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
         found = self._serializers.get(named.name)
@@ -368,6 +371,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         operation = self.operation
         # a plan holds its operation: no other has its id while the plan is kept
         plan = plans.get(id(operation))
+        self._plan_reused = plan is not None
         if plan is None:
             if _plannable(operation, self.fragments):
                 plan = _Plan(
@@ -612,13 +616,14 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self, plan: _ObjectPlan, return_type: GraphQLObjectType, objects: int
     ) -> Callable[[Any, Any, Any, Any], Any] | None:
         """The plan's compiled selection, once the plan has completed ``COMPILE_AFTER``
-        objects (``objects`` more now); ``None`` until then and for a selection with nothing
-        to gain (every field on its ordinary path)."""
+        objects (``objects`` more now) in requests after the document's first; ``None`` until
+        then and for a selection with nothing to gain (every field on its ordinary path)."""
         slot = plan.compiled
         state = slot[0]
         if type(state) is int:
             if state < COMPILE_AFTER:
-                slot[0] = state + objects
+                if self._plan_reused:
+                    slot[0] = state + objects
                 return None
             steps = plan.steps
             specs = None if steps is None else self._field_specs(steps)
