@@ -24,20 +24,25 @@ from tests.graph.overrides.test_leaf_execution import (
 )
 
 
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The type of each selection compiled from now on, in order."""
+    names: list[str] = []
+    original = compiled_selection.compile_selection
+
+    def counted(specs: Any, parent_type: Any, helpers: Any) -> Any:
+        names.append(parent_type.name)
+        return original(specs, parent_type, helpers)
+
+    monkeypatch.setattr(leaf_execution, "compile_selection", counted)
+    return names
+
+
 @pytest.fixture
 def compiled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every plan compiled on its first object; the type of each selection compiled, in
     order."""
-    names: list[str] = []
-    original = compiled_selection.compile_selection
-
-    def compile_selection(specs: Any, parent_type: Any, helpers: Any) -> Any:
-        names.append(parent_type.name)
-        return original(specs, parent_type, helpers)
-
     monkeypatch.setattr(leaf_execution, "COMPILE_AFTER", 0)
-    monkeypatch.setattr(leaf_execution, "compile_selection", compile_selection)
-    return names
+    return compiles(monkeypatch)
 
 
 def _pair(*, lean: bool) -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -162,14 +167,7 @@ def test_a_plan_is_compiled_once_it_has_completed_enough_objects(
     """A document asked once never pays for compiling, however many objects it completes:
     its plan is compiled once it has completed ``COMPILE_AFTER`` objects in the document's
     later requests, and once only."""
-    names: list[str] = []
-    original = compiled_selection.compile_selection
-
-    def counted(specs: Any, parent_type: Any, helpers: Any) -> Any:
-        names.append(parent_type.name)
-        return original(specs, parent_type, helpers)
-
-    monkeypatch.setattr(leaf_execution, "compile_selection", counted)
+    names = compiles(monkeypatch)
     _, fast = _pair(lean=True)
     query = "{ boxes { name words } }"  # two boxes a request
     expected = answer(fast, query)  # the document's first request: not counted
@@ -221,14 +219,7 @@ def test_a_document_planned_per_request_is_never_compiled(compiled: list[str]) -
 def test_a_document_asked_once_is_never_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     """However many objects its one request completes: each new document (an alias changed)
     would otherwise pay for compiling its selections."""
-    names: list[str] = []
-    original = compiled_selection.compile_selection
-
-    def counted(specs: Any, parent_type: Any, helpers: Any) -> Any:
-        names.append(parent_type.name)
-        return original(specs, parent_type, helpers)
-
-    monkeypatch.setattr(leaf_execution, "compile_selection", counted)
+    names = compiles(monkeypatch)
     monkeypatch.setattr(leaf_execution, "COMPILE_AFTER", 1)  # a box more than the first
     _, fast = _pair(lean=True)
     for alias in ("a", "b", "c"):

@@ -35,10 +35,10 @@ from typing import Any, Final, NamedTuple
 
 from graphql.pyutils import Path, Undefined
 
-__all__ = ["COMPILE_AFTER", "FieldSpec", "Leaf", "compile_selection"]
+__all__ = ["COMPILE_AFTER", "NO_KEY", "FieldSpec", "Leaf", "compile_selection"]
 
 COMPILE_AFTER: Final = 64  # objects a plan completes before its selection is compiled
-_NO_KEY: Final = object()  # the object's own path was passed, no list index to add
+NO_KEY: Final = object()  # the object's own path was passed, no list index to add
 
 
 class Leaf(NamedTuple):
@@ -72,7 +72,6 @@ class FieldSpec(NamedTuple):
     items: tuple[Leaf, ...] = ()
 
 
-NO_KEY: Final = _NO_KEY
 # the object's path, made once and only where a field needs it: ``path`` itself, or its list's
 # item ``key``
 _OBJECT_PATH: Final = "if op is None:\n    op = path if key is NO_KEY else Path(path, key, None)"
@@ -103,7 +102,7 @@ def compile_selection(
     namespace: dict[str, Any] = {
         "U": Undefined,
         "Path": Path,
-        "NO_KEY": _NO_KEY,
+        "NO_KEY": NO_KEY,
         "parent": parent_type,
         "type_name": parent_type.name,
         "serialized": helpers["serialized"],

@@ -102,8 +102,9 @@ class LeafRead(NamedTuple):
     unchanged: type | None = None
 
 
-# per plain leaf: its response name, attribute, the type passed through unchanged, its read
-_LeafPlan = list[tuple[str, str, type | None, LeafRead]]
+# per plain leaf (``Leaf``): its response name, attribute, the type passed through unchanged,
+# its read
+_LeafPlan = list[Leaf]
 # a selection's answer or a list's items, some of them awaitables to await in place
 _Awaiting = TypeVar("_Awaiting", dict[str, Any], list[Any])
 # how a field's value completes, by its type without non-null
@@ -694,10 +695,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     resolve=step.resolve,
                     nullable_items=nullable,
                     check=leaves.check,
-                    items=tuple(
-                        Leaf(name, attribute, unchanged, read)
-                        for name, attribute, unchanged, read in leaves.leaves
-                    ),
+                    items=tuple(leaves.leaves),
                 )
         return FieldSpec("step", response_name, step)
 
@@ -712,7 +710,7 @@ class LeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             read = reads.get(node.name.value)
             if read is None or node.arguments:
                 return None
-            leaves.append((response_name, read.attribute, read.unchanged, read))
+            leaves.append(Leaf(response_name, read.attribute, read.unchanged, read))
         return leaves
 
     def _type_check(self, return_type: GraphQLObjectType) -> tuple[bool, _TypeCheck]:
