@@ -346,9 +346,14 @@ def _requests(op: Operation) -> dict[str, tuple[str, dict[str, Any]]]:
 def _summary(op: Operation, data: dict[str, Any]) -> str:
     if "availability" in data:
         rows = data["availability"]
-        return (
+        summary = (
             f"{len(rows)} SKU x location answers, {sum(r['availableQuantity'] for r in rows)} units"
         )
+        # same-day pickup answers 0 past a store's cut-off: a run's units depend on its hour
+        closed = sum(
+            any("same-day cut-off" in term for term in row.get("explanation") or ()) for row in rows
+        )
+        return f"{summary} ({closed} past their store's same-day cut-off)" if closed else summary
     if "orderByRef" in data:
         order = data["orderByRef"]
         return (

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,13 +28,20 @@ def _run_http(argv: list[str]) -> str:
     return finished.stdout
 
 
+def _past_pickup_cutoff() -> bool:
+    """Whether the demo stores' same-day pickup cut-off (17:00 London) has passed now."""
+    return datetime.now(ZoneInfo("Europe/London")).time() >= time(17)
+
+
 def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
     cells = tmp_path / "cells.json"
     argv = [
         *("http", "--rows", "availability", "--scale", "none", "--duration", "1"),
         *("--warmup", "1", "--lag-probes", "2", "--workers", "2", "--json", str(cells)),
     ]
+    closed_before = _past_pickup_cutoff()
     out = _run_http(argv)
+    closed_after = _past_pickup_cutoff()
     written = json.loads(cells.read_text())
     assert isinstance(written, list)
     for cell in written:
@@ -51,6 +60,17 @@ def test_a_short_run_writes_one_object_per_cell(tmp_path: Path) -> None:
     assert "of the serving limit" in out
     assert "ledger event -> availability lag over 2 WMS movements on the idle service: p50" in out
     assert "(the 5 answers are identical)" in out
+    # the check line says when the hour, not the code, zeroed the same-day answers
+    checked = re.search(r"verified Storefront availability check \(20 SKUs\): (.*)", out)
+    assert checked is not None
+    if closed_before and closed_after:
+        assert (
+            checked[1]
+            == "40 SKU x location answers, 0 units (40 past their store's same-day cut-off)"
+        )
+    elif not closed_before and not closed_after:
+        assert "cut-off" not in checked[1]
+        assert re.fullmatch(r"40 SKU x location answers, [1-9][0-9]* units", checked[1])
 
 
 def test_rounds_measure_each_row_in_turn_and_pair_the_ratios(tmp_path: Path) -> None:
